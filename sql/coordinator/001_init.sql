@@ -29,6 +29,9 @@ CREATE TABLE saga_instance (
 	attempt         integer     NOT NULL DEFAULT 0,
 	-- highest step index with an attempt sent; -1 = none
 	max_sent_step   integer     NOT NULL DEFAULT -1,
+	-- when the current step (or its compensation) began: the start of
+	-- the compensation_timeout budget
+	phase_started_at timestamptz,
 	-- msgpack map {"input": {...}, "steps": {"<step>": {...}}}
 	context         bytea       NOT NULL,
 	business_key    text,
@@ -37,6 +40,8 @@ CREATE TABLE saga_instance (
 	created_at      timestamptz NOT NULL,
 	updated_at      timestamptz NOT NULL,
 	deadline_at     timestamptz,
+	-- NULL while the current attempt is in flight (or none is due);
+	-- else when the next attempt is sent
 	next_attempt_at timestamptz,
 	-- last sequence number used in saga_event for this saga
 	event_seq       integer     NOT NULL DEFAULT 0,

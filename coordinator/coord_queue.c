@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * coord_queue: mutex-protected list plus an eventfd. See coord_queue.h.
+ */
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "coord_queue.h"
+#include "saga_err.h"
+
+int
+coord_queue_init(coord_queue *q)
+{
+	q->head = q->tail = NULL;
+	if ((q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		return (SAGA_ENOMEM);
+	}
+	pthread_mutex_init(&q->mtx, NULL);
+	return (0);
+}
+
+void
+coord_queue_fini(coord_queue *q)
+{
+	if (q->efd >= 0) {
+		close(q->efd);
+		q->efd = -1;
+	}
+	pthread_mutex_destroy(&q->mtx);
+}
+
+void
+coord_queue_wake(coord_queue *q)
+{
+	uint64_t one = 1;
+
+	(void) !write(q->efd, &one, sizeof(one));
+}
+
+void
+coord_queue_push(
+    coord_queue *q, coord_event *ev, coord_event_type type, void *obj)
+{
+	ev->next = NULL;
+	ev->type = type;
+	ev->obj  = obj;
+	pthread_mutex_lock(&q->mtx);
+	if (q->tail != NULL) {
+		q->tail->next = ev;
+	} else {
+		q->head = ev;
+	}
+	q->tail = ev;
+	pthread_mutex_unlock(&q->mtx);
+	coord_queue_wake(q);
+}
+
+coord_event *
+coord_queue_take(coord_queue *q)
+{
+	coord_event *list;
+	uint64_t     v;
+
+	(void) !read(q->efd, &v, sizeof(v));
+	pthread_mutex_lock(&q->mtx);
+	list    = q->head;
+	q->head = q->tail = NULL;
+	pthread_mutex_unlock(&q->mtx);
+	return (list);
+}

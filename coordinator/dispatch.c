@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch: REQ sockets, contexts and the bulkhead. See dispatch.h.
+ *
+ * DESIGN: a slot is either free (on its participant's free list, touched by
+ * the engine thread only) or busy (owned by nng until its callback posts
+ * it). The callback moves a busy slot from sending to receiving, or posts
+ * it; it never takes a lock, allocates or touches another slot.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "saga_err.h"
+
+typedef struct disp_part disp_part;
+
+typedef enum disp_state {
+	DS_FREE,
+	DS_SEND,
+	DS_RECV,
+	DS_DONE,
+} disp_state;
+
+typedef struct disp_slot {
+	coord_event       ev; /* posted when the command finished */
+	disp_part        *part;
+	struct disp_slot *next_free;
+	nng_ctx           ctx;
+	nng_aio          *aio;
+	disp_state        state;
+	disp_tag          tag;
+	int64_t           start_us;
+	int64_t           timeout_ms;
+	int               nng_rv;
+	coord_queue      *q;
+} disp_slot;
+
+typedef struct disp_wait {
+	struct disp_wait *next;
+	disp_tag          tag;
+	nng_msg          *msg;
+	int64_t           timeout_ms;
+} disp_wait;
+
+struct disp_part {
+	disp_part            *next;
+	saga_participant_def *def; /* owned copy */
+	nng_socket            sock;
+	disp_slot            *slots;
+	disp_slot            *free;
+	size_t                busy;
+	disp_wait            *wait_head;
+	disp_wait            *wait_tail;
+	bool                  retired; /* replaced or removed: no new sends */
+};
+
+struct dispatch {
+	coord_queue *q;
+	disp_part   *parts;
+	size_t       in_flight;
+};
+
+static int64_t
+disp_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+/* Runs on an nng thread when a slot's send or receive finished. */
+static void
+disp_slot_cb(void *arg)
+{
+	disp_slot *s  = arg;
+	int        rv = nng_aio_result(s->aio);
+
+	if (s->state == DS_SEND) {
+		if (rv == 0) {
+			int64_t left = s->timeout_ms -
+			    (disp_now_us() - s->start_us) / 1000;
+
+			s->state = DS_RECV;
+			nng_aio_set_timeout(s->aio, left > 0 ? left : 1);
+			nng_ctx_recv(s->ctx, s->aio);
+			return;
+		}
+		/* The message is still ours when the send failed. */
+		nng_msg_free(nng_aio_get_msg(s->aio));
+		nng_aio_set_msg(s->aio, NULL);
+	}
+	s->nng_rv = rv;
+	s->state  = DS_DONE;
+	coord_queue_push(s->q, &s->ev, COORD_EV_DISPATCH, s);
+}
+
+static void
+disp_part_free(disp_part *p)
+{
+	disp_wait *w;
+
+	if (p == NULL) {
+		return;
+	}
+	if (p->slots != NULL) {
+		for (uint32_t i = 0; i < p->def->max_in_flight; i++) {
+			if (p->slots[i].aio != NULL) {
+				nng_aio_stop(p->slots[i].aio);
+			}
+		}
+	}
+	nng_close(p->sock);
+	if (p->slots != NULL) {
+		for (uint32_t i = 0; i < p->def->max_in_flight; i++) {
+			if (p->slots[i].aio != NULL) {
+				nng_msg_free(nng_aio_get_msg(p->slots[i].aio));
+				nng_aio_free(p->slots[i].aio);
+			}
+		}
+	}
+	while ((w = p->wait_head) != NULL) {
+		p->wait_head = w->next;
+		nng_msg_free(w->msg);
+		free(w);
+	}
+	free(p->slots);
+	saga_participant_def_free(p->def);
+	free(p);
+}
+
+static saga_participant_def *
+disp_def_copy(const saga_participant_def *src)
+{
+	saga_participant_def *d = calloc(1, sizeof(*d));
+
+	if (d == NULL || (d->name = strdup(src->name)) == NULL ||
+	    (d->endpoints = calloc(src->nendpoints, sizeof(char *))) ==
+	        NULL) {
+		saga_participant_def_free(d);
+		return (NULL);
+	}
+	d->max_in_flight = src->max_in_flight;
+	for (size_t i = 0; i < src->nendpoints; i++) {
+		if ((d->endpoints[i] = strdup(src->endpoints[i])) == NULL) {
+			saga_participant_def_free(d);
+			return (NULL);
+		}
+		d->nendpoints++;
+	}
+	return (d);
+}
+
+static bool
+disp_def_same(const saga_participant_def *a, const saga_participant_def *b)
+{
+	if (a->max_in_flight != b->max_in_flight ||
+	    a->nendpoints != b->nendpoints) {
+		return (false);
+	}
+	for (size_t i = 0; i < a->nendpoints; i++) {
+		if (strcmp(a->endpoints[i], b->endpoints[i]) != 0) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static int
+disp_part_open(dispatch *d, const saga_participant_def *def,
+    int64_t resend_ms, disp_part **out, char *err, size_t errlen)
+{
+	disp_part *p;
+	int        rv;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->def = disp_def_copy(def)) == NULL ||
+	    (p->slots = calloc(def->max_in_flight, sizeof(disp_slot))) ==
+	        NULL) {
+		if (p != NULL) {
+			saga_participant_def_free(p->def);
+		}
+		free(p);
+		return (SAGA_ENOMEM);
+	}
+	if ((rv = nng_req0_open(&p->sock)) != 0) {
+		snprintf(err, errlen, "participant %s: opening a socket: %s",
+		    def->name, nng_strerror(rv));
+		free(p->slots);
+		p->slots = NULL;
+		disp_part_free(p);
+		return (SAGA_EIO);
+	}
+	nng_socket_set_ms(p->sock, NNG_OPT_REQ_RESENDTIME, resend_ms);
+	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 1000);
+	/* Above the decoder's limit, so that an oversized reply is refused
+	 * by the decoder with a clear error, not dropped by the transport. */
+	nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, 4 * 1024 * 1024);
+	for (uint32_t i = 0; i < def->max_in_flight; i++) {
+		disp_slot *s = &p->slots[i];
+
+		s->part  = p;
+		s->q     = d->q;
+		s->state = DS_FREE;
+		if ((rv = nng_ctx_open(&s->ctx, p->sock)) != 0 ||
+		    (rv = nng_aio_alloc(&s->aio, disp_slot_cb, s)) != 0) {
+			snprintf(err, errlen,
+			    "participant %s: opening contexts: %s", def->name,
+			    nng_strerror(rv));
+			disp_part_free(p);
+			return (SAGA_ENOMEM);
+		}
+		s->next_free = p->free;
+		p->free      = s;
+	}
+	for (size_t i = 0; i < def->nendpoints; i++) {
+		/* Non-blocking: a participant that is down now is dialled
+		 * again in the background until it answers. */
+		if ((rv = nng_dial(p->sock, def->endpoints[i], NULL,
+		         NNG_FLAG_NONBLOCK)) != 0) {
+			snprintf(err, errlen, "participant %s: endpoint %s: %s",
+			    def->name, def->endpoints[i], nng_strerror(rv));
+			disp_part_free(p);
+			return (SAGA_EINVAL);
+		}
+	}
+	*out = p;
+	return (0);
+}
+
+int
+dispatch_alloc(dispatch **out, coord_queue *q)
+{
+	dispatch *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	d->q = q;
+	*out = d;
+	return (0);
+}
+
+void
+dispatch_free(dispatch *d)
+{
+	disp_part *p;
+
+	if (d == NULL) {
+		return;
+	}
+	while ((p = d->parts) != NULL) {
+		d->parts = p->next;
+		disp_part_free(p);
+	}
+	free(d);
+}
+
+static disp_part *
+disp_find(dispatch *d, const char *name)
+{
+	for (disp_part *p = d->parts; p != NULL; p = p->next) {
+		if (!p->retired && strcmp(p->def->name, name) == 0) {
+			return (p);
+		}
+	}
+	return (NULL);
+}
+
+/* Hands a command to a free slot of p. */
+static void
+disp_start(dispatch *d, disp_part *p, const disp_tag *tag, nng_msg *msg,
+    int64_t timeout_ms)
+{
+	disp_slot *s = p->free;
+
+	p->free       = s->next_free;
+	s->next_free  = NULL;
+	s->tag        = *tag;
+	s->state      = DS_SEND;
+	s->timeout_ms = timeout_ms;
+	s->start_us   = disp_now_us();
+	p->busy++;
+	d->in_flight++;
+	nng_aio_set_msg(s->aio, msg);
+	nng_aio_set_timeout(s->aio, timeout_ms);
+	nng_ctx_send(s->ctx, s->aio);
+}
+
+static void
+disp_drain_waiting(dispatch *d, disp_part *p)
+{
+	while (p->free != NULL && p->wait_head != NULL) {
+		disp_wait *w = p->wait_head;
+
+		p->wait_head = w->next;
+		if (p->wait_head == NULL) {
+			p->wait_tail = NULL;
+		}
+		disp_start(d, p, &w->tag, w->msg, w->timeout_ms);
+		free(w);
+	}
+}
+
+int
+dispatch_configure(dispatch *d, saga_participant_def *const *parts, size_t n,
+    int64_t resend_ms, char *err, size_t errlen)
+{
+	disp_part *fresh = NULL, **tail = &fresh;
+	int        rv;
+
+	/* Open everything new first, so that a bad URL changes nothing. */
+	for (size_t i = 0; i < n; i++) {
+		disp_part *old = disp_find(d, parts[i]->name);
+		disp_part *p;
+
+		if (old != NULL && disp_def_same(old->def, parts[i])) {
+			continue;
+		}
+		if ((rv = disp_part_open(d, parts[i], resend_ms, &p, err,
+		         errlen)) != 0) {
+			while ((p = fresh) != NULL) {
+				fresh = p->next;
+				disp_part_free(p);
+			}
+			return (rv);
+		}
+		*tail = p;
+		tail  = &p->next;
+	}
+	/* Retire what was replaced or removed; move its waiting commands. */
+	for (disp_part *p = d->parts; p != NULL; p = p->next) {
+		bool keep = false;
+
+		if (p->retired) {
+			continue;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(parts[i]->name, p->def->name) == 0 &&
+			    disp_def_same(p->def, parts[i])) {
+				keep = true;
+			}
+		}
+		if (keep) {
+			continue;
+		}
+		p->retired = true;
+		for (disp_part *f = fresh; f != NULL; f = f->next) {
+			if (strcmp(f->def->name, p->def->name) == 0 &&
+			    p->wait_head != NULL) {
+				if (f->wait_tail != NULL) {
+					f->wait_tail->next = p->wait_head;
+				} else {
+					f->wait_head = p->wait_head;
+				}
+				f->wait_tail = p->wait_tail;
+				p->wait_head = p->wait_tail = NULL;
+			}
+		}
+	}
+	*tail    = d->parts;
+	d->parts = fresh;
+	for (disp_part *p = fresh; p != NULL; p = p->next) {
+		disp_drain_waiting(d, p);
+	}
+	/* Retired participants without commands in flight go now. */
+	for (disp_part **pp = &d->parts; *pp != NULL;) {
+		disp_part *p = *pp;
+
+		if (p->retired && p->busy == 0) {
+			*pp = p->next;
+			disp_part_free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	return (0);
+}
+
+int
+dispatch_send(dispatch *d, const char *participant, const disp_tag *tag,
+    proto_raw msg, int64_t timeout_ms)
+{
+	disp_part *p = disp_find(d, participant);
+	nng_msg   *m;
+	disp_wait *w;
+
+	if (p == NULL) {
+		return (SAGA_ENOTFOUND);
+	}
+	if (nng_msg_alloc(&m, 0) != 0 ||
+	    nng_msg_append(m, msg.ptr, msg.len) != 0) {
+		return (SAGA_ENOMEM);
+	}
+	if (p->free != NULL && p->wait_head == NULL) {
+		disp_start(d, p, tag, m, timeout_ms);
+		return (0);
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		nng_msg_free(m);
+		return (SAGA_ENOMEM);
+	}
+	w->tag        = *tag;
+	w->msg        = m;
+	w->timeout_ms = timeout_ms;
+	if (p->wait_tail != NULL) {
+		p->wait_tail->next = w;
+	} else {
+		p->wait_head = w;
+	}
+	p->wait_tail = w;
+	return (0);
+}
+
+void
+dispatch_event(dispatch *d, coord_event *ev, disp_done *out)
+{
+	disp_slot *s = ev->obj;
+	disp_part *p = s->part;
+
+	memset(out, 0, sizeof(*out));
+	out->tag         = s->tag;
+	out->duration_us = disp_now_us() - s->start_us;
+	snprintf(out->participant, sizeof(out->participant), "%s",
+	    p->def->name);
+	if (s->nng_rv == 0) {
+		out->reply = nng_aio_get_msg(s->aio);
+		nng_aio_set_msg(s->aio, NULL);
+	} else if (s->nng_rv == NNG_ETIMEDOUT) {
+		out->result = SAGA_ETIMEDOUT;
+		snprintf(out->errtext, sizeof(out->errtext),
+		    "no reply from %s within %lld ms", p->def->name,
+		    (long long) s->timeout_ms);
+	} else {
+		out->result = SAGA_EIO;
+		snprintf(out->errtext, sizeof(out->errtext), "%s: %s",
+		    p->def->name, nng_strerror(s->nng_rv));
+	}
+	s->state     = DS_FREE;
+	s->next_free = p->free;
+	p->free      = s;
+	p->busy--;
+	d->in_flight--;
+	if (p->retired) {
+		if (p->busy == 0) {
+			for (disp_part **pp = &d->parts; *pp != NULL;
+			     pp             = &(*pp)->next) {
+				if (*pp == p) {
+					*pp = p->next;
+					break;
+				}
+			}
+			disp_part_free(p);
+		}
+		return;
+	}
+	disp_drain_waiting(d, p);
+}
+
+void
+dispatch_drop_waiting(dispatch *d)
+{
+	for (disp_part *p = d->parts; p != NULL; p = p->next) {
+		disp_wait *w;
+
+		while ((w = p->wait_head) != NULL) {
+			p->wait_head = w->next;
+			nng_msg_free(w->msg);
+			free(w);
+		}
+		p->wait_tail = NULL;
+	}
+}
+
+size_t
+dispatch_in_flight(const dispatch *d)
+{
+	return (d->in_flight);
+}

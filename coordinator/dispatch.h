@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch: commands from sagad to participants over nng REQ/REP.
+ *
+ * One REQ socket per participant dials every endpoint of its list (nng
+ * spreads requests across the connected pipes and redials on its own). A
+ * participant has max_in_flight slots, each an nng context with one aio:
+ * that is the bulkhead. A command that finds no free slot waits in the
+ * participant's FIFO; its attempt timeout starts only when a slot hands it
+ * to nng. nng callbacks never touch engine state: a finished command posts
+ * its slot to the engine's coord_queue, and the engine thread reads the
+ * outcome with dispatch_event, which also frees the slot and starts the
+ * next waiting command.
+ *
+ * nng's own REQ resend (NNG_OPT_REQ_RESENDTIME) is set above the longest
+ * attempt timeout, so that within an attempt only a pipe closing makes nng
+ * resend; retries are the engine's. Duplicates are harmless either way
+ * (participants are idempotent, DESIGN.md invariant 2).
+ */
+#ifndef COORDINATOR_DISPATCH_H
+#define COORDINATOR_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include "coord_queue.h"
+#include "proto_val.h"
+#include "saga_def.h"
+#include "saga_id.h"
+
+typedef struct dispatch dispatch;
+
+/* disp_tag says which command a slot carries. */
+typedef struct disp_tag {
+	saga_id  id;
+	int32_t  step;
+	uint32_t kind;
+	uint32_t attempt;
+	uint64_t gen; /* the engine's generation when it was sent */
+} disp_tag;
+
+/* disp_done is the outcome of one command. */
+typedef struct disp_done {
+	disp_tag tag;
+	int      result;       /* 0, SAGA_ETIMEDOUT or SAGA_EIO */
+	char     errtext[160]; /* when result != 0 */
+	nng_msg *reply;        /* result 0: the reply; the caller frees it */
+	int64_t  duration_us;  /* from the hand-off to nng to the end */
+	char     participant[64];
+} disp_done;
+
+/* dispatch_alloc makes a dispatcher posting to q. Returns 0 or
+ * SAGA_ENOMEM. */
+int dispatch_alloc(dispatch **out, coord_queue *q);
+
+/* dispatch_free stops every command (their outcomes are dropped) and
+ * frees everything; NULL-safe. Call from the engine thread, and discard the
+ * queue's dispatch events afterwards. */
+void dispatch_free(dispatch *d);
+
+/* dispatch_configure makes the participant set equal to parts: new ones are
+ * opened, changed ones (endpoints or max_in_flight) replaced (the old
+ * socket closes once its commands finished; its waiting commands move to
+ * the new one), missing ones retired. resend_ms is the REQ resend time.
+ * Returns 0, or SAGA_EINVAL / SAGA_EIO with the reason in err (a URL nng
+ * rejects). */
+int dispatch_configure(dispatch *d, saga_participant_def *const *parts,
+    size_t n, int64_t resend_ms, char *err, size_t errlen);
+
+/* dispatch_send sends msg (copied) to participant with an attempt timeout.
+ * Returns 0 (the outcome arrives later as an event), SAGA_ENOTFOUND (no
+ * such participant in the configuration) or SAGA_ENOMEM. */
+int dispatch_send(dispatch *d, const char *participant, const disp_tag *tag,
+    proto_raw msg, int64_t timeout_ms);
+
+/* dispatch_event reads the outcome posted by ev (type COORD_EV_DISPATCH)
+ * into out, frees the slot and starts the next waiting command. */
+void dispatch_event(dispatch *d, coord_event *ev, disp_done *out);
+
+/* dispatch_drop_waiting drops every command still waiting for a slot (on a
+ * database outage: the sagas are reloaded and resent). */
+void dispatch_drop_waiting(dispatch *d);
+
+/* dispatch_in_flight returns the number of commands handed to nng. */
+size_t dispatch_in_flight(const dispatch *d);
+
+#endif /* COORDINATOR_DISPATCH_H */

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reader: the blocking-read thread. See reader.h.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "reader.h"
+#include "saga_err.h"
+
+struct reader {
+	pthread_t       thr;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	reader_job     *head;
+	reader_job     *tail;
+	bool            stop;
+	char           *conninfo;
+	coord_queue    *q;
+	saga_store     *st;
+};
+
+void
+reader_job_free(reader_job *job)
+{
+	if (job == NULL) {
+		return;
+	}
+	free(job->key);
+	free(job->saga_name);
+	proto_buf_fini(&job->input);
+	saga_row_fini(&job->row);
+	free(job->def_json);
+	free(job);
+}
+
+/* Makes sure the reader has a working connection. */
+static int
+reader_connect(reader *r, reader_job *job)
+{
+	int rv;
+
+	if (r->st != NULL && saga_store_ok(r->st)) {
+		return (0);
+	}
+	saga_store_free(r->st);
+	r->st = NULL;
+	if ((rv = saga_store_open(&r->st, r->conninfo, job->err,
+	         sizeof(job->err))) != 0) {
+		return (rv == SAGA_ENOMEM ? rv : SAGA_EUNAVAIL);
+	}
+	return (0);
+}
+
+static int
+reader_load(reader *r, reader_job *job)
+{
+	int rv;
+
+	if ((rv = saga_store_load_one(r->st, &job->id, &job->row)) != 0) {
+		return (rv);
+	}
+	return (saga_store_def_load(r->st, job->row.saga_name,
+	    job->row.saga_version, &job->def_json));
+}
+
+static int
+reader_run(reader *r, reader_job *job)
+{
+	int rv;
+
+	if ((rv = reader_connect(r, job)) != 0) {
+		return (rv);
+	}
+	switch (job->op) {
+	case READER_LOAD:
+		rv = reader_load(r, job);
+		break;
+	case READER_KEY:
+		rv = saga_store_key_lookup(r->st, job->key, job->saga_name,
+		    proto_buf_raw(&job->input), &job->id, &job->same);
+		if (rv == SAGA_ENOTFOUND) {
+			return (0);
+		}
+		if (rv == 0) {
+			job->found = true;
+			rv         = reader_load(r, job);
+		}
+		break;
+	case READER_REGISTER:
+		for (size_t i = 0; i < job->ndefs && rv == 0; i++) {
+			saga_def *d = job->defs[i];
+
+			rv = saga_store_def_register(
+			    r->st, d->name, d->json, &d->version, d->hash);
+		}
+		break;
+	}
+	if (rv == SAGA_EDB) {
+		snprintf(job->err, sizeof(job->err), "%s",
+		    saga_store_error(r->st));
+		if (!saga_store_ok(r->st)) {
+			rv = SAGA_EUNAVAIL;
+		}
+	}
+	return (rv);
+}
+
+static void *
+reader_main(void *arg)
+{
+	reader *r = arg;
+
+	for (;;) {
+		reader_job *job;
+
+		pthread_mutex_lock(&r->mtx);
+		while (r->head == NULL && !r->stop) {
+			pthread_cond_wait(&r->cv, &r->mtx);
+		}
+		if ((job = r->head) != NULL) {
+			r->head = job->next;
+			if (r->head == NULL) {
+				r->tail = NULL;
+			}
+		}
+		pthread_mutex_unlock(&r->mtx);
+		if (job == NULL) {
+			break;
+		}
+		job->rv = r->stop ? SAGA_ECLOSED : reader_run(r, job);
+		coord_queue_push(r->q, &job->ev, COORD_EV_READER, job);
+	}
+	saga_store_free(r->st);
+	r->st = NULL;
+	return (NULL);
+}
+
+int
+reader_start(reader **out, const char *conninfo, coord_queue *q)
+{
+	reader *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->conninfo = strdup(conninfo)) == NULL) {
+		free(r);
+		return (SAGA_ENOMEM);
+	}
+	r->q = q;
+	pthread_mutex_init(&r->mtx, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	if (pthread_create(&r->thr, NULL, reader_main, r) != 0) {
+		free(r->conninfo);
+		free(r);
+		return (SAGA_ENOMEM);
+	}
+	*out = r;
+	return (0);
+}
+
+void
+reader_submit(reader *r, reader_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&r->mtx);
+	if (r->tail != NULL) {
+		r->tail->next = job;
+	} else {
+		r->head = job;
+	}
+	r->tail = job;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mtx);
+}
+
+void
+reader_stop(reader *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&r->mtx);
+	r->stop = true;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mtx);
+	pthread_join(r->thr, NULL);
+	pthread_mutex_destroy(&r->mtx);
+	pthread_cond_destroy(&r->cv);
+	free(r->conninfo);
+	free(r);
+}

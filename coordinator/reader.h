@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reader: a thread with its own database connection for the engine's
+ * blocking reads (a saga that is not in memory, a start key, registering
+ * reloaded definitions), so that the engine thread never blocks on them.
+ *
+ * The engine submits a job; the reader runs it and posts it back to the
+ * engine's queue (COORD_EV_READER, obj = the job). The connection is made
+ * on first use and again after a failure; a job that finds the database
+ * down finishes with SAGA_EUNAVAIL.
+ */
+#ifndef COORDINATOR_READER_H
+#define COORDINATOR_READER_H
+
+#include <stdbool.h>
+
+#include "coord_queue.h"
+#include "saga_def.h"
+#include "saga_store.h"
+
+typedef enum reader_op {
+	READER_LOAD,     /* load saga id, and its definition's JSON */
+	READER_KEY,      /* look up a start key, then load its saga */
+	READER_REGISTER, /* register definitions */
+} reader_op;
+
+typedef struct reader_job {
+	coord_event        ev;
+	struct reader_job *next;
+	reader_op          op;
+	void              *user;    /* the engine's: the request waiting */
+	/* READER_LOAD (and READER_KEY's result) */
+	saga_id            id;
+	/* READER_KEY */
+	char              *key;
+	char              *saga_name;
+	proto_buf          input;
+	/* READER_REGISTER: definitions to register (not owned) */
+	saga_def         **defs;
+	size_t             ndefs;
+	/* Results. */
+	int                rv;       /* 0, SAGA_ENOTFOUND, SAGA_EUNAVAIL... */
+	char               err[256];
+	bool               found;    /* READER_KEY: key known */
+	bool               same;     /* READER_KEY: same request */
+	saga_row           row;      /* the saga, when loaded */
+	char              *def_json; /* its definition, when loaded */
+} reader_job;
+
+typedef struct reader reader;
+
+/* reader_start starts the thread. conninfo is copied. Returns 0 or
+ * SAGA_ENOMEM. */
+int reader_start(reader **out, const char *conninfo, coord_queue *q);
+
+/* reader_submit queues a job (the reader owns it until it posts it). */
+void reader_submit(reader *r, reader_job *job);
+
+/* reader_stop stops the thread (jobs not yet run are posted back with
+ * SAGA_ECLOSED) and frees it; NULL-safe. */
+void reader_stop(reader *r);
+
+/* reader_job_free frees a job and its results; NULL-safe. */
+void reader_job_free(reader_job *job);
+
+#endif /* COORDINATOR_READER_H */

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc_server: REP contexts of the client API. See rpc_server.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "log.h"
+#include "rpc_server.h"
+#include "saga_err.h"
+
+typedef enum rpc_state {
+	W_RECV,
+	W_DISPATCH,
+	W_SEND,
+} rpc_state;
+
+struct rpc_req {
+	coord_event  ev;
+	rpc_server  *srv;
+	nng_ctx      ctx;
+	nng_aio     *aio;
+	rpc_state    state;
+	nng_msg     *req; /* the request's bytes, borrowed by msg */
+	proto_msg    msg;
+};
+
+struct rpc_server {
+	nng_socket    sock;
+	rpc_req      *reqs;
+	size_t        nctx;
+	proto_limits  lim;
+	char          service[64];
+	coord_queue  *q;
+};
+
+static void
+rpc_send(rpc_req *r, const proto_msg *reply)
+{
+	proto_buf buf;
+	nng_msg  *m = NULL;
+	int       rv;
+
+	proto_buf_init(&buf);
+	if ((rv = proto_msg_encode(reply, &buf)) != 0) {
+		proto_msg err;
+
+		log_error("api: cannot encode a %s reply: %s",
+		    proto_type_name(reply->type), saga_strerror(rv));
+		proto_msg_error_init(&err, NULL, SAGA_EINTERNAL,
+		    "internal error encoding the reply");
+		proto_buf_reset(&buf);
+		(void) proto_msg_encode(&err, &buf);
+	}
+	proto_msg_fini(&r->msg);
+	nng_msg_free(r->req);
+	r->req = NULL;
+	if (nng_msg_alloc(&m, 0) != 0 ||
+	    nng_msg_append(m, buf.data, buf.len) != 0) {
+		/* No memory for a reply: receive the next request; the
+		 * client times out. */
+		nng_msg_free(m);
+		proto_buf_fini(&buf);
+		r->state = W_RECV;
+		nng_ctx_recv(r->ctx, r->aio);
+		return;
+	}
+	proto_buf_fini(&buf);
+	r->state = W_SEND;
+	nng_aio_set_msg(r->aio, m);
+	nng_ctx_send(r->ctx, r->aio);
+}
+
+/* Runs on an nng thread. */
+static void
+rpc_cb(void *arg)
+{
+	rpc_req    *r  = arg;
+	int         rv = nng_aio_result(r->aio);
+	proto_error perr;
+	proto_msg   reply;
+
+	switch (r->state) {
+	case W_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(r->aio));
+			nng_aio_set_msg(r->aio, NULL);
+		}
+		r->state = W_RECV;
+		nng_ctx_recv(r->ctx, r->aio);
+		return;
+	case W_RECV:
+		if (rv == NNG_ECLOSED) {
+			return;
+		}
+		if (rv != 0) {
+			nng_ctx_recv(r->ctx, r->aio);
+			return;
+		}
+		r->req = nng_aio_get_msg(r->aio);
+		nng_aio_set_msg(r->aio, NULL);
+		if ((rv = proto_msg_decode(nng_msg_body(r->req),
+		         nng_msg_len(r->req), &r->srv->lim, &r->msg, &perr)) !=
+		    0) {
+			proto_msg_error_init(&reply, NULL, rv, perr.msg);
+			log_warn("api: refused a request: %s: %s",
+			    saga_errname(rv), perr.msg);
+			rpc_send(r, &reply);
+			return;
+		}
+		if (r->msg.type == PROTO_T_PING) {
+			proto_msg_init(&reply);
+			reply.type    = PROTO_T_PONG;
+			reply.service = proto_str_c(r->srv->service);
+			rpc_send(r, &reply);
+			return;
+		}
+		r->state = W_DISPATCH;
+		coord_queue_push(r->srv->q, &r->ev, COORD_EV_API, r);
+		return;
+	case W_DISPATCH:
+		return;
+	}
+}
+
+int
+rpc_server_start(rpc_server **out, const char *url, size_t nctx,
+    const proto_limits *lim, const char *service, coord_queue *q, char *err,
+    size_t errlen)
+{
+	rpc_server *srv;
+	int         rv;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL ||
+	    (srv->reqs = calloc(nctx, sizeof(rpc_req))) == NULL) {
+		free(srv);
+		return (SAGA_ENOMEM);
+	}
+	srv->nctx = nctx;
+	srv->lim  = *lim;
+	srv->q    = q;
+	snprintf(srv->service, sizeof(srv->service), "%s", service);
+	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
+		snprintf(err, errlen, "api: %s", nng_strerror(rv));
+		free(srv->reqs);
+		free(srv);
+		return (SAGA_EIO);
+	}
+	/* Larger than the decoder's limit so that an oversized request gets
+	 * an ETOOBIG reply rather than a dropped connection. */
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
+	    lim->max_msg_bytes * 4);
+	for (size_t i = 0; i < nctx; i++) {
+		rpc_req *r = &srv->reqs[i];
+
+		r->srv = srv;
+		if ((rv = nng_ctx_open(&r->ctx, srv->sock)) != 0 ||
+		    (rv = nng_aio_alloc(&r->aio, rpc_cb, r)) != 0) {
+			snprintf(err, errlen, "api: %s", nng_strerror(rv));
+			rpc_server_free(srv);
+			return (SAGA_ENOMEM);
+		}
+	}
+	if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", url,
+		    nng_strerror(rv));
+		rpc_server_free(srv);
+		return (SAGA_EIO);
+	}
+	for (size_t i = 0; i < nctx; i++) {
+		srv->reqs[i].state = W_RECV;
+		nng_ctx_recv(srv->reqs[i].ctx, srv->reqs[i].aio);
+	}
+	*out = srv;
+	return (0);
+}
+
+void
+rpc_server_free(rpc_server *srv)
+{
+	if (srv == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < srv->nctx; i++) {
+		if (srv->reqs[i].aio != NULL) {
+			nng_aio_stop(srv->reqs[i].aio);
+		}
+	}
+	nng_close(srv->sock);
+	for (size_t i = 0; i < srv->nctx; i++) {
+		rpc_req *r = &srv->reqs[i];
+
+		if (r->aio != NULL) {
+			nng_msg_free(nng_aio_get_msg(r->aio));
+			nng_aio_free(r->aio);
+		}
+		proto_msg_fini(&r->msg);
+		nng_msg_free(r->req);
+	}
+	free(srv->reqs);
+	free(srv);
+}
+
+const proto_msg *
+rpc_req_msg(const rpc_req *r)
+{
+	return (&r->msg);
+}
+
+void
+rpc_req_reply(rpc_req *r, const proto_msg *reply)
+{
+	rpc_send(r, reply);
+}
+
+void
+rpc_req_error(rpc_req *r, int code, const char *fmt, ...)
+{
+	char      text[512];
+	proto_msg m;
+	va_list   ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	proto_msg_error_init(&m, &r->msg, code, text);
+	rpc_send(r, &m);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc_server: sagad's client API endpoint (nng REP with contexts).
+ *
+ * Each context is a small state machine (receive, dispatched, send) with
+ * one aio, as in nng's demo/async server. A request that cannot be decoded
+ * gets an ERROR reply naming what was wrong, and PING gets PONG, both
+ * straight from the nng callback; every other request is posted to the
+ * engine's queue (COORD_EV_API, obj = the rpc_req) and answered later by
+ * the engine thread with rpc_req_reply, exactly once. A WAIT holds its
+ * context until answered, so the number of contexts bounds the number of
+ * concurrent requests (further ones queue in nng).
+ */
+#ifndef COORDINATOR_RPC_SERVER_H
+#define COORDINATOR_RPC_SERVER_H
+
+#include <stddef.h>
+
+#include "coord_queue.h"
+#include "proto_msg.h"
+
+typedef struct rpc_server rpc_server;
+typedef struct rpc_req    rpc_req;
+
+/* rpc_server_start listens on url with nctx contexts, decoding under lim,
+ * answering PING as service. Returns 0, SAGA_ENOMEM, or SAGA_EIO with the
+ * reason in err (bad URL, address in use). */
+int rpc_server_start(rpc_server **out, const char *url, size_t nctx,
+    const proto_limits *lim, const char *service, coord_queue *q, char *err,
+    size_t errlen);
+
+/* rpc_server_free closes the socket, waits for the callbacks and frees
+ * everything; requests posted but not answered are dropped. NULL-safe. */
+void rpc_server_free(rpc_server *srv);
+
+/* rpc_req_msg returns the decoded request; valid until the reply. */
+const proto_msg *rpc_req_msg(const rpc_req *r);
+
+/* rpc_req_reply sends reply as the answer to r and makes r's context
+ * receive again. Engine thread only. */
+void rpc_req_reply(rpc_req *r, const proto_msg *reply);
+
+/* rpc_req_error answers r with an ERROR message of code and text. */
+void rpc_req_error(rpc_req *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* COORDINATOR_RPC_SERVER_H */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * saga_client: REQ socket, one request at a time. See saga_client.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "saga_client.h"
+#include "saga_err.h"
+
+struct saga_client {
+	nng_socket sock;
+	nng_msg   *reply; /* bytes the last decoded reply borrows */
+};
+
+int
+saga_client_open(saga_client **out, const char *url, char *err, size_t errlen)
+{
+	saga_client *c;
+	int          rv;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	if ((rv = nng_req0_open(&c->sock)) != 0 ||
+	    (rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+		nng_close(c->sock);
+		free(c);
+		return (SAGA_EINVAL);
+	}
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 200);
+	/* No resend by nng: a request is sent once, its reply awaited. */
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 64 * 1024 * 1024);
+	*out = c;
+	return (0);
+}
+
+void
+saga_client_free(saga_client *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	nng_close(c->sock);
+	nng_msg_free(c->reply);
+	free(c);
+}
+
+static int
+saga_client_roundtrip(saga_client *c, proto_raw bytes, int64_t timeout_ms,
+    nng_msg **reply, char *err, size_t errlen)
+{
+	nng_msg *m;
+	int      rv;
+
+	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+	if ((rv = nng_msg_alloc(&m, 0)) != 0 ||
+	    (rv = nng_msg_append(m, bytes.ptr, bytes.len)) != 0) {
+		return (SAGA_ENOMEM);
+	}
+	if ((rv = nng_sendmsg(c->sock, m, 0)) != 0) {
+		nng_msg_free(m);
+		snprintf(err, errlen, "sending: %s", nng_strerror(rv));
+		return (rv == NNG_ETIMEDOUT ? SAGA_ETIMEDOUT : SAGA_EIO);
+	}
+	if ((rv = nng_recvmsg(c->sock, reply, 0)) != 0) {
+		snprintf(err, errlen, "%s",
+		    rv == NNG_ETIMEDOUT ? "no answer (is sagad running?)"
+		                        : nng_strerror(rv));
+		return (rv == NNG_ETIMEDOUT ? SAGA_ETIMEDOUT : SAGA_EIO);
+	}
+	return (0);
+}
+
+int
+saga_client_call(saga_client *c, const proto_msg *req, int64_t timeout_ms,
+    proto_msg *reply, char *err, size_t errlen)
+{
+	proto_buf   b;
+	proto_error perr;
+	int         rv;
+
+	proto_msg_init(reply);
+	proto_buf_init(&b);
+	if ((rv = proto_msg_encode(req, &b)) != 0) {
+		snprintf(err, errlen, "cannot encode the request: %s",
+		    saga_strerror(rv));
+		proto_buf_fini(&b);
+		return (rv);
+	}
+	nng_msg_free(c->reply);
+	c->reply = NULL;
+	rv = saga_client_roundtrip(c, proto_buf_raw(&b), timeout_ms,
+	    &c->reply, err, errlen);
+	proto_buf_fini(&b);
+	if (rv != 0) {
+		return (rv);
+	}
+	if ((rv = proto_msg_decode(nng_msg_body(c->reply),
+	         nng_msg_len(c->reply), NULL, reply, &perr)) != 0) {
+		snprintf(err, errlen, "malformed reply: %s", perr.msg);
+		return (rv);
+	}
+	return (0);
+}
+
+int
+saga_client_call_raw(saga_client *c, proto_raw bytes, int64_t timeout_ms,
+    proto_buf *out, char *err, size_t errlen)
+{
+	nng_msg *m = NULL;
+	int      rv;
+
+	if ((rv = saga_client_roundtrip(c, bytes, timeout_ms, &m, err,
+	         errlen)) != 0) {
+		return (rv);
+	}
+	rv = proto_buf_append(out, nng_msg_body(m), nng_msg_len(m));
+	nng_msg_free(m);
+	return (rv);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * saga_client: a synchronous client of sagad's API (and of any endpoint
+ * that answers PING), for sagactl and the tests.
+ */
+#ifndef COORDINATOR_SAGA_CLIENT_H
+#define COORDINATOR_SAGA_CLIENT_H
+
+#include <stdint.h>
+
+#include "proto_msg.h"
+
+typedef struct saga_client saga_client;
+
+/* saga_client_open dials url (the dial completes in the background; a
+ * call waits for it up to its timeout). Returns 0, SAGA_ENOMEM or
+ * SAGA_EINVAL (bad URL, with the reason in err). */
+int saga_client_open(
+    saga_client **out, const char *url, char *err, size_t errlen);
+
+/* saga_client_free closes the connection; NULL-safe. */
+void saga_client_free(saga_client *c);
+
+/* saga_client_call sends req and waits up to timeout_ms for the reply,
+ * which it decodes into reply (free with proto_msg_fini). An ERROR reply is
+ * returned as such (reply->type == PROTO_T_ERROR) with 0. Returns 0,
+ * SAGA_ETIMEDOUT (no answer: sagad down or busy), SAGA_EIO, SAGA_ENOMEM,
+ * or the decode error of a malformed reply; err says what happened. */
+int saga_client_call(saga_client *c, const proto_msg *req,
+    int64_t timeout_ms, proto_msg *reply, char *err, size_t errlen);
+
+/* saga_client_call_raw sends bytes as they are (for tests of bad input)
+ * and returns the raw reply in out (free with proto_buf_fini). */
+int saga_client_call_raw(saga_client *c, proto_raw bytes, int64_t timeout_ms,
+    proto_buf *out, char *err, size_t errlen);
+
+#endif /* COORDINATOR_SAGA_CLIENT_H */

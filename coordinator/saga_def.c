@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * saga_def: freeing and looking up definitions.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "saga_def.h"
+
+void
+saga_def_free(saga_def *d)
+{
+	if (d == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < d->nsteps; i++) {
+		free(d->steps[i].name);
+		free(d->steps[i].participant);
+		free(d->steps[i].action);
+		free(d->steps[i].compensation);
+	}
+	free(d->steps);
+	free(d->name);
+	free(d->json);
+	free(d->business_key);
+	free(d);
+}
+
+void
+saga_participant_def_free(saga_participant_def *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < p->nendpoints; i++) {
+		free(p->endpoints[i]);
+	}
+	free(p->endpoints);
+	free(p->name);
+	free(p);
+}
+
+int
+saga_def_step_find(const saga_def *d, const char *name)
+{
+	for (size_t i = 0; i < d->nsteps; i++) {
+		if (strcmp(d->steps[i].name, name) == 0) {
+			return ((int) i);
+		}
+	}
+	return (-1);
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * saga_store: the saga log in PostgreSQL, through libpq.
+ *
+ * Two ways to use a connection:
+ *  - blocking calls (start-up, recovery, the reader thread): register
+ *    definitions, load sagas, look up start keys;
+ *  - the write pipeline (engine thread only): transitions of many sagas are
+ *    staged, then sent as ONE transaction (BEGIN, the statements, COMMIT,
+ *    Sync) in libpq pipeline mode with prepared statements and binary
+ *    parameters, and its results are read without blocking. At most one
+ *    batch is in flight; what is staged meanwhile waits for the next.
+ *
+ * DESIGN: write-ahead (DESIGN.md invariant 1) is the caller's rule, made
+ * possible here: saga_store_poll reports a batch as committed only after
+ * it has read the COMMIT's result as success. Any other end (an error, a
+ * broken connection) is reported as failed, and the caller must treat
+ * every saga of the batch as unknown and reload it from the log.
+ */
+#ifndef COORDINATOR_SAGA_STORE_H
+#define COORDINATOR_SAGA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto_val.h"
+#include "saga_engine.h"
+#include "saga_id.h"
+
+typedef struct saga_store saga_store;
+
+/* saga_row is one saga_instance row as loaded. Strings are malloc'd and
+ * owned by the row (saga_row_fini). */
+typedef struct saga_row {
+	saga_id    id;
+	char      *saga_name;
+	int        saga_version;
+	saga_state state;
+	int32_t    current_step;
+	uint32_t   attempt;
+	int32_t    max_sent;
+	int64_t    phase_started_ms; /* 0 = NULL */
+	proto_buf  context;
+	char      *business_key;     /* NULL when none */
+	char      *traceparent;      /* NULL when none */
+	char      *last_error;       /* NULL when none */
+	int64_t    created_ms;
+	int64_t    updated_ms;
+	int64_t    deadline_ms;      /* 0 = none */
+	int64_t    next_attempt_ms;  /* 0 = NULL */
+	uint32_t   event_seq;
+} saga_row;
+
+/* saga_row_fini frees what the row owns; NULL-safe. */
+void saga_row_fini(saga_row *r);
+
+/* saga_store_open connects (blocking, connect_timeout from the conninfo or
+ * 5 s) and checks that the coordinator schema is migrated up to this
+ * build's last migration. Returns 0, SAGA_EDB (with the reason in err) or
+ * SAGA_ESTATE (schema too old: run sagad --migrate). */
+int saga_store_open(
+    saga_store **out, const char *conninfo, char *err, size_t errlen);
+
+/* saga_store_free closes the connection and frees everything; NULL-safe. */
+void saga_store_free(saga_store *st);
+
+/* saga_store_ok tells whether the connection is still usable. */
+bool saga_store_ok(const saga_store *st);
+
+/* saga_store_error returns the last error text. */
+const char *saga_store_error(const saga_store *st);
+
+/* saga_store_def_register stores a definition's canonical JSON under name
+ * (a new version if its content hash is new) and returns its version and
+ * hash (65 bytes). Blocking. Returns 0 or SAGA_EDB. */
+int saga_store_def_register(saga_store *st, const char *name,
+    const char *json, int *version, char *hash);
+
+/* saga_store_def_load fetches the canonical JSON of (name, version) into a
+ * malloc'd string. Blocking. Returns 0, SAGA_ENOTFOUND or SAGA_EDB. */
+int saga_store_def_load(
+    saga_store *st, const char *name, int version, char **json);
+
+/* saga_store_load_active calls cb for every unfinished saga (RUNNING or
+ * COMPENSATING), oldest first; cb takes ownership of the row's contents
+ * (it must saga_row_fini it) and returns 0 to go on. Blocking. Returns 0,
+ * SAGA_EDB, or what cb returned. */
+int saga_store_load_active(
+    saga_store *st, int (*cb)(void *arg, saga_row *row), void *arg);
+
+/* saga_store_load_one loads one saga. Blocking. Returns 0, SAGA_ENOTFOUND
+ * or SAGA_EDB. */
+int saga_store_load_one(saga_store *st, const saga_id *id, saga_row *out);
+
+/* saga_store_key_lookup finds the saga started with idempotency key. On 0
+ * *id is its saga and *same tells whether the stored request hash equals
+ * the hash of (saga_name, input). Blocking. Returns 0, SAGA_ENOTFOUND or
+ * SAGA_EDB. */
+int saga_store_key_lookup(saga_store *st, const char *key,
+    const char *saga_name, proto_raw input, saga_id *id, bool *same);
+
+/* Extra columns of a new saga that the engine does not track. */
+typedef struct saga_store_new {
+	const char *saga_name;
+	int         saga_version;
+	proto_raw   context;
+	const char *business_key; /* or NULL */
+	const char *traceparent;  /* or NULL */
+	const char *key;          /* idempotency key, or NULL */
+	proto_raw   input;        /* for the key's request hash */
+} saga_store_new;
+
+/* saga_store_pipeline_start switches the connection to pipeline mode for
+ * the engine thread (non-blocking). Returns 0 or SAGA_EDB. */
+int saga_store_pipeline_start(saga_store *st);
+
+/* saga_store_fd returns the connection's socket, to poll. */
+int saga_store_fd(const saga_store *st);
+
+/* saga_store_stage_insert stages the INSERT of a new saga (and of its
+ * start key). Returns 0 or SAGA_ENOMEM. */
+int saga_store_stage_insert(
+    saga_store *st, const saga_inst *inst, const saga_store_new *nw);
+
+/* saga_store_stage_update stages the UPDATE of a saga's row at now_ms;
+ * context is written only when context.len > 0. Returns 0 or
+ * SAGA_ENOMEM. */
+int saga_store_stage_update(saga_store *st, const saga_inst *inst,
+    proto_raw context, int64_t now_ms);
+
+/* saga_store_stage_log stages the INSERT of one event row. */
+int saga_store_stage_log(
+    saga_store *st, const saga_id *id, const saga_log *log);
+
+/* saga_store_staged returns the number of statements staged. */
+size_t saga_store_staged(const saga_store *st);
+
+/* saga_store_in_flight tells whether a batch awaits its results. */
+bool saga_store_in_flight(const saga_store *st);
+
+/* saga_store_flush sends the staged statements as one transaction, if any
+ * are staged and no batch is in flight. Returns 0 or SAGA_EDB (the
+ * connection is broken). */
+int saga_store_flush(saga_store *st);
+
+/* saga_store_want_write tells whether libpq has unsent bytes (poll for
+ * POLLOUT too). */
+bool saga_store_want_write(const saga_store *st);
+
+/* Results of saga_store_poll. */
+typedef enum saga_store_result {
+	SAGA_STORE_PENDING   = 0, /* nothing finished yet */
+	SAGA_STORE_COMMITTED = 1, /* the batch in flight committed */
+	SAGA_STORE_FAILED    = 2, /* it did not (or its fate is unknown) */
+} saga_store_result;
+
+/* saga_store_poll sends pending bytes, reads what arrived and tells
+ * whether the batch in flight finished. Never blocks. */
+saga_store_result saga_store_poll(saga_store *st);
+
+/* saga_store_batch_size returns the number of statements of the last batch
+ * sent (for metrics and logs). */
+size_t saga_store_batch_size(const saga_store *st);
+
+#endif /* COORDINATOR_SAGA_STORE_H */

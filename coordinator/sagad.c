@@ -1,0 +1,2155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sagad: the saga coordinator daemon.
+ *
+ * It loads saga definitions from YAML, owns the saga log in PostgreSQL,
+ * drives every saga through its steps by sending commands to participants
+ * over nng, and compensates when a step fails for good. Clients start and
+ * inspect sagas through its nng API (docs/protocol.md); operators use
+ * sagactl.
+ *
+ * DESIGN (DESIGN.md, "Threads"): one engine thread owns every saga. nng
+ * callbacks and the reader thread only post events to its queue. Each turn
+ * of the loop polls the queue's eventfd and the database socket, reads the
+ * results of the batch in flight and releases the effects of a committed
+ * batch (commands, answers), handles the queued events, runs due timers,
+ * and sends the staged transitions as the next batch when none is in
+ * flight: group commit. The engine (saga_engine.c) decides; this file
+ * only moves bytes. Nothing leaves before the transition that decided it
+ * is committed (write-ahead); a batch that fails or whose fate is unknown
+ * makes sagad drop every saga from memory and reload them from the log
+ * once the database answers again.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord_config.h"
+#include "coord_queue.h"
+#include "dispatch.h"
+#include "log.h"
+#include "proto_msg.h"
+#include "reader.h"
+#include "rpc_server.h"
+#include "saga_engine.h"
+#include "saga_err.h"
+#include "saga_store.h"
+#include "sql_migrate.h"
+#include "timer.h"
+
+#ifndef SAGA_VERSION_STRING
+#define SAGA_VERSION_STRING "0.1.0"
+#endif
+
+#define container_of(p, type, member)                                    \
+	((type *) (void *) ((char *) (p) -offsetof(type, member)))
+
+enum {
+	TK_SAGA,
+	TK_WAIT,
+	TK_RECONNECT,
+};
+
+typedef struct saga_rt  saga_rt;
+typedef struct waiter   waiter;
+typedef struct coord    coord;
+
+/* A client waiting for a saga: a WAIT, or a duplicate START waiting for
+ * the first one's commit. */
+struct waiter {
+	timer_ent timer;
+	waiter   *next;
+	rpc_req  *req;
+	saga_rt  *saga;
+	bool      dup_start;
+};
+
+/* One saga in memory. */
+struct saga_rt {
+	saga_inst inst;
+	saga_rt  *hnext;   /* id hash chain */
+	saga_rt  *knext;   /* key hash chain */
+	timer_ent timer;
+	char      id_text[SAGA_ID_STRLEN + 1];
+	char     *trace;
+	char     *business_key;
+	char     *key;
+	proto_buf context; /* {"input": ..., "steps": {...}} */
+	bool      created; /* its INSERT committed */
+	int       pending; /* batch entries not yet committed */
+	waiter   *waiters;
+	/* The state as of the last committed transition: what answers
+	 * report. */
+	saga_state cstate;
+	int32_t    cstep;
+	char       cerror[256];
+};
+
+/* The effects of one transition, released after its batch commits. */
+typedef struct coord_entry {
+	saga_rt   *saga;
+	bool       created;
+	bool       send;
+	bool       finished;
+	int32_t    step;
+	uint32_t   kind;
+	uint32_t   attempt;
+	saga_state state;
+	rpc_req   *answer;
+	char       error[256];
+} coord_entry;
+
+typedef struct entry_list {
+	coord_entry *v;
+	size_t       n;
+	size_t       cap;
+} entry_list;
+
+typedef struct coord_opts {
+	const char **configs;
+	size_t       nconfigs;
+	const char  *conninfo;
+	const char  *listen;
+	bool         check;
+	bool         migrate;
+	size_t       max_active;
+	size_t       max_context;
+	size_t       api_contexts;
+	proto_limits lim;
+} coord_opts;
+
+struct coord {
+	coord_opts   o;
+	coord_queue  q;
+	coord_defs  *cfg;      /* current configuration (participants) */
+	saga_def   **defs;     /* every definition version loaded (owned) */
+	size_t       ndefs;
+	saga_def   **current;  /* the current version of each saga */
+	size_t       ncurrent;
+	saga_store  *st;
+	reader      *rd;
+	dispatch    *disp;
+	rpc_server  *api;
+	timer_heap   timers;
+	timer_ent    reconnect;
+	int64_t      reconnect_backoff;
+	bool         db_up;
+	uint64_t     gen;
+	saga_rt    **byid;
+	size_t       byid_cap;
+	saga_rt    **bykey;
+	size_t       bykey_cap;
+	size_t       nsagas;
+	entry_list   staged;
+	entry_list   flight;
+	proto_obj   *ctx_root;
+	proto_obj   *ctx_steps;
+	proto_buf    sendbuf;
+	uint64_t     rng;
+	int64_t      max_timeout_ms;
+	size_t       reloads_pending;
+};
+
+static volatile sig_atomic_t coord_sig_term;
+static volatile sig_atomic_t coord_sig_hup;
+static coord_queue          *coord_sig_queue;
+
+static void
+coord_fatal(const char *what, int rv)
+{
+	log_error("fatal: %s: %s", what, saga_strerror(rv));
+	exit(1);
+}
+
+static int64_t
+coord_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* xorshift64*: the random numbers handed to the engine (jitter). */
+static uint32_t
+coord_rand(coord *c)
+{
+	c->rng ^= c->rng >> 12;
+	c->rng ^= c->rng << 25;
+	c->rng ^= c->rng >> 27;
+	return ((uint32_t) ((c->rng * 2685821657736338717ULL) >> 32));
+}
+
+static void
+coord_random_bytes(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+
+	while (n > 0) {
+		ssize_t got = getrandom(p, n, 0);
+
+		if (got < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			coord_fatal("getrandom", SAGA_EINTERNAL);
+		}
+		p += got;
+		n -= (size_t) got;
+	}
+}
+
+/* Hash tables. The id's last bytes are random (UUIDv7). */
+static size_t
+coord_id_hash(const saga_id *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id->b + 8, sizeof(h));
+	return ((size_t) h);
+}
+
+static size_t
+coord_str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h = (h ^ (uint8_t) *s) * 1099511628211ULL;
+	}
+	return ((size_t) h);
+}
+
+static saga_rt *
+coord_find(coord *c, const saga_id *id)
+{
+	saga_rt *s = c->byid[coord_id_hash(id) & (c->byid_cap - 1)];
+
+	while (s != NULL && !saga_id_equal(&s->inst.id, id)) {
+		s = s->hnext;
+	}
+	return (s);
+}
+
+static saga_rt *
+coord_find_key(coord *c, const char *key)
+{
+	saga_rt *s = c->bykey[coord_str_hash(key) & (c->bykey_cap - 1)];
+
+	while (s != NULL && strcmp(s->key, key) != 0) {
+		s = s->knext;
+	}
+	return (s);
+}
+
+static void
+coord_grow(coord *c)
+{
+	size_t    cap = c->byid_cap * 2;
+	saga_rt **nid = calloc(cap, sizeof(*nid));
+	saga_rt **nk  = calloc(cap, sizeof(*nk));
+
+	if (nid == NULL || nk == NULL) {
+		coord_fatal("growing the saga table", SAGA_ENOMEM);
+	}
+	for (size_t i = 0; i < c->byid_cap; i++) {
+		saga_rt *s, *nx;
+
+		for (s = c->byid[i]; s != NULL; s = nx) {
+			size_t h = coord_id_hash(&s->inst.id) & (cap - 1);
+
+			nx       = s->hnext;
+			s->hnext = nid[h];
+			nid[h]   = s;
+		}
+		for (s = c->bykey[i]; s != NULL; s = nx) {
+			size_t h = coord_str_hash(s->key) & (cap - 1);
+
+			nx       = s->knext;
+			s->knext = nk[h];
+			nk[h]    = s;
+		}
+	}
+	free(c->byid);
+	free(c->bykey);
+	c->byid     = nid;
+	c->bykey    = nk;
+	c->byid_cap = c->bykey_cap = cap;
+}
+
+static void
+coord_insert(coord *c, saga_rt *s)
+{
+	size_t h;
+
+	if (c->nsagas + 1 > c->byid_cap) {
+		coord_grow(c);
+	}
+	h          = coord_id_hash(&s->inst.id) & (c->byid_cap - 1);
+	s->hnext   = c->byid[h];
+	c->byid[h] = s;
+	if (s->key != NULL) {
+		h           = coord_str_hash(s->key) & (c->bykey_cap - 1);
+		s->knext    = c->bykey[h];
+		c->bykey[h] = s;
+	}
+	c->nsagas++;
+}
+
+static void
+coord_unlink(coord *c, saga_rt *s)
+{
+	saga_rt **pp = &c->byid[coord_id_hash(&s->inst.id) & (c->byid_cap - 1)];
+
+	while (*pp != s) {
+		pp = &(*pp)->hnext;
+	}
+	*pp = s->hnext;
+	if (s->key != NULL) {
+		pp = &c->bykey[coord_str_hash(s->key) & (c->bykey_cap - 1)];
+		while (*pp != s) {
+			pp = &(*pp)->knext;
+		}
+		*pp = s->knext;
+	}
+	c->nsagas--;
+}
+
+static void
+coord_saga_free(saga_rt *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	if (s->inst.outputs != NULL) {
+		for (size_t i = 0; i < s->inst.def->nsteps; i++) {
+			free((void *) s->inst.outputs[i].ptr);
+		}
+	}
+	free(s->inst.outputs);
+	free((void *) s->inst.input.ptr);
+	free(s->trace);
+	free(s->business_key);
+	free(s->key);
+	proto_buf_fini(&s->context);
+	free(s);
+}
+
+static saga_rt *
+coord_saga_alloc(const saga_def *def)
+{
+	saga_rt *s = calloc(1, sizeof(*s));
+
+	if (s == NULL ||
+	    (s->inst.outputs = calloc(def->nsteps ? def->nsteps : 1,
+	         sizeof(proto_raw))) == NULL) {
+		free(s);
+		return (NULL);
+	}
+	s->inst.def = def;
+	timer_ent_init(&s->timer, TK_SAGA);
+	proto_buf_init(&s->context);
+	return (s);
+}
+
+/* Rebuilds the context bytes of s into out. */
+static int
+coord_context_build(coord *c, const saga_rt *s, proto_buf *out)
+{
+	const saga_def *def = s->inst.def;
+	int             rv;
+
+	proto_obj_reset(c->ctx_root);
+	proto_obj_reset(c->ctx_steps);
+	for (size_t i = 0; i < def->nsteps; i++) {
+		if (s->inst.outputs[i].len > 0 &&
+		    (rv = proto_obj_put_raw(c->ctx_steps, def->steps[i].name,
+		         s->inst.outputs[i])) != 0) {
+			return (rv);
+		}
+	}
+	if ((rv = proto_obj_put_raw(c->ctx_root, "input", s->inst.input)) !=
+	        0 ||
+	    (rv = proto_obj_put_obj(c->ctx_root, "steps", c->ctx_steps)) != 0) {
+		return (rv);
+	}
+	proto_buf_reset(out);
+	return (proto_obj_encode(c->ctx_root, out));
+}
+
+static const saga_def *
+coord_current(coord *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->ncurrent; i++) {
+		if (strlen(c->current[i]->name) == len &&
+		    memcmp(c->current[i]->name, name, len) == 0) {
+			return (c->current[i]);
+		}
+	}
+	return (NULL);
+}
+
+static const saga_def *
+coord_def_version(coord *c, const char *name, int version)
+{
+	for (size_t i = 0; i < c->ndefs; i++) {
+		if (c->defs[i]->version == version &&
+		    strcmp(c->defs[i]->name, name) == 0) {
+			return (c->defs[i]);
+		}
+	}
+	return (NULL);
+}
+
+/* Adds d to the registry (taking ownership) unless that version is known;
+ * returns the registry's definition. */
+static const saga_def *
+coord_def_add(coord *c, saga_def *d)
+{
+	const saga_def *have = coord_def_version(c, d->name, d->version);
+	saga_def      **nd;
+
+	if (have != NULL) {
+		saga_def_free(d);
+		return (have);
+	}
+	if ((nd = realloc(c->defs, (c->ndefs + 1) * sizeof(*nd))) == NULL) {
+		coord_fatal("registering a definition", SAGA_ENOMEM);
+	}
+	c->defs             = nd;
+	c->defs[c->ndefs++] = d;
+	return (d);
+}
+
+/* Makes the definitions of cfg (already registered: versions set) the
+ * current ones; cfg keeps its participants, the registry takes the
+ * definitions. */
+static void
+coord_defs_install(coord *c, coord_defs *cfg)
+{
+	saga_def **cur = calloc(cfg->nsagas ? cfg->nsagas : 1, sizeof(*cur));
+
+	if (cur == NULL) {
+		coord_fatal("installing definitions", SAGA_ENOMEM);
+	}
+	for (size_t i = 0; i < cfg->nsagas; i++) {
+		/* file points into cfg, which a reload frees. */
+		cfg->sagas[i]->file = NULL;
+		cur[i] = (saga_def *) coord_def_add(c, cfg->sagas[i]);
+		cfg->sagas[i] = NULL;
+	}
+	free(c->current);
+	c->current  = cur;
+	c->ncurrent = cfg->nsagas;
+	cfg->nsagas = 0;
+	coord_defs_free(c->cfg);
+	c->cfg = cfg;
+}
+
+static int64_t
+coord_resend_ms(const coord_defs *cfg)
+{
+	int64_t max = 0;
+
+	for (size_t i = 0; i < cfg->nsagas; i++) {
+		for (size_t j = 0; j < cfg->sagas[i]->nsteps; j++) {
+			if (cfg->sagas[i]->steps[j].timeout_ms > max) {
+				max = cfg->sagas[i]->steps[j].timeout_ms;
+			}
+		}
+	}
+	/* nng's REQ resend never fires within an attempt. */
+	return (max * 2 + 1000);
+}
+
+/* Answers. */
+static void
+coord_answer_saga(coord *c, rpc_req *r, const saga_rt *s, bool created)
+{
+	proto_msg m;
+
+	(void) c;
+	proto_msg_init(&m);
+	m.type        = PROTO_T_SAGA;
+	m.id          = s->inst.id;
+	m.saga        = proto_str_c(s->inst.def->name);
+	m.state       = proto_str_c(saga_state_name(s->cstate));
+	m.step        = (uint32_t) (s->cstep < 0 ? 0 : s->cstep);
+	m.step_name   = proto_str_c(s->cstep >= 0 &&
+                (size_t) s->cstep < s->inst.def->nsteps
+	          ? s->inst.def->steps[s->cstep].name
+	          : NULL);
+	m.error       = proto_str_c(s->cerror[0] ? s->cerror : NULL);
+	m.created     = created;
+	m.def_version = (uint32_t) s->inst.def->version;
+	m.deadline_ms = s->inst.deadline_ms;
+	if (s->trace != NULL) {
+		m.traceparent = proto_str_c(s->trace);
+	}
+	rpc_req_reply(r, &m);
+}
+
+static void
+coord_answer_row(rpc_req *r, const saga_row *row, const saga_def *def)
+{
+	proto_msg m;
+
+	proto_msg_init(&m);
+	m.type        = PROTO_T_SAGA;
+	m.id          = row->id;
+	m.saga        = proto_str_c(row->saga_name);
+	m.state       = proto_str_c(saga_state_name(row->state));
+	m.step        = (uint32_t) (row->current_step < 0 ? 0
+	                                                  : row->current_step);
+	if (def != NULL && row->current_step >= 0 &&
+	    (size_t) row->current_step < def->nsteps) {
+		m.step_name = proto_str_c(def->steps[row->current_step].name);
+	}
+	m.error       = proto_str_c(row->last_error);
+	m.def_version = (uint32_t) row->saga_version;
+	m.deadline_ms = row->deadline_ms;
+	if (row->traceparent != NULL &&
+	    proto_traceparent_valid(proto_str_c(row->traceparent))) {
+		m.traceparent = proto_str_c(row->traceparent);
+	}
+	rpc_req_reply(r, &m);
+}
+
+/* Waiters. */
+static void
+coord_waiter_remove(coord *c, waiter *w)
+{
+	waiter **pp = &w->saga->waiters;
+
+	while (*pp != w) {
+		pp = &(*pp)->next;
+	}
+	*pp = w->next;
+	timer_cancel(&c->timers, &w->timer);
+	free(w);
+}
+
+static void
+coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
+{
+	waiter **pp = &s->waiters;
+
+	while (*pp != NULL) {
+		waiter *w = *pp;
+
+		if (!all && !w->dup_start && !saga_state_terminal(s->cstate)) {
+			pp = &w->next;
+			continue;
+		}
+		if (!all && w->dup_start && !s->created) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		timer_cancel(&c->timers, &w->timer);
+		if (err != 0) {
+			rpc_req_error(w->req, err, "%s",
+			    err == SAGA_EUNAVAIL
+			        ? "database unavailable; try again later"
+			        : "sagad is shutting down");
+		} else {
+			coord_answer_saga(c, w->req, s, false);
+		}
+		free(w);
+	}
+}
+
+static int
+coord_waiter_add(coord *c, saga_rt *s, rpc_req *r, int64_t timeout_ms,
+    bool dup_start)
+{
+	waiter *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	timer_ent_init(&w->timer, TK_WAIT);
+	w->req       = r;
+	w->saga      = s;
+	w->dup_start = dup_start;
+	w->next      = s->waiters;
+	s->waiters   = w;
+	if (timeout_ms > 0 &&
+	    timer_arm(&c->timers, &w->timer, coord_now_ms() + timeout_ms) !=
+	        0) {
+		coord_waiter_remove(c, w);
+		return (SAGA_ENOMEM);
+	}
+	return (0);
+}
+
+/* Drops s from memory once it is terminal and nothing refers to it. */
+static void
+coord_maybe_drop(coord *c, saga_rt *s)
+{
+	if (!saga_state_terminal(s->inst.state) || s->pending > 0 ||
+	    !s->created) {
+		return;
+	}
+	coord_waiters_answer(c, s, true, 0);
+	timer_cancel(&c->timers, &s->timer);
+	coord_unlink(c, s);
+	coord_saga_free(s);
+}
+
+static void
+coord_rearm(coord *c, saga_rt *s)
+{
+	int64_t at = saga_engine_wake_at(&s->inst);
+
+	if (at == 0) {
+		timer_cancel(&c->timers, &s->timer);
+	} else if (timer_arm(&c->timers, &s->timer, at) != 0) {
+		coord_fatal("arming a timer", SAGA_ENOMEM);
+	}
+}
+
+static coord_entry *
+coord_entry_new(entry_list *l)
+{
+	if (l->n == l->cap) {
+		size_t       cap = l->cap ? l->cap * 2 : 256;
+		coord_entry *nv  = realloc(l->v, cap * sizeof(*nv));
+
+		if (nv == NULL) {
+			coord_fatal("staging a transition", SAGA_ENOMEM);
+		}
+		l->v   = nv;
+		l->cap = cap;
+	}
+	memset(&l->v[l->n], 0, sizeof(l->v[0]));
+	return (&l->v[l->n++]);
+}
+
+/* Logs the operational events of a transition. */
+static void
+coord_log_fx(const saga_rt *s, const saga_fx *fx)
+{
+	for (size_t i = 0; i < fx->nlogs; i++) {
+		const saga_log *l = &fx->logs[i];
+		const char     *tag;
+
+		switch (l->type) {
+		case SAGA_LOG_STARTED:
+			tag = "SAGA-START";
+			break;
+		case SAGA_LOG_COMPENSATING:
+			tag = "SAGA-COMPENSATE";
+			break;
+		case SAGA_LOG_COMPLETED:
+			tag = "SAGA-COMPLETE";
+			break;
+		case SAGA_LOG_COMPENSATED:
+			tag = "SAGA-COMPENSATED";
+			break;
+		case SAGA_LOG_PARKED:
+			tag = "SAGA-FAILED";
+			break;
+		case SAGA_LOG_FAILED:
+			tag = "STEP-FAILED";
+			break;
+		case SAGA_LOG_GAVE_UP:
+			tag = "STEP-GAVE-UP";
+			break;
+		case SAGA_LOG_RESOLVED:
+			tag = "SAGA-RESOLVED";
+			break;
+		case SAGA_LOG_SKIPPED:
+			tag = "STEP-SKIPPED";
+			break;
+		case SAGA_LOG_CANCEL:
+			tag = "SAGA-CANCEL";
+			break;
+		case SAGA_LOG_OP_RETRY:
+			tag = "SAGA-RETRY";
+			break;
+		case SAGA_LOG_RETRY:
+			slog(LOG_DEBUG, s->id_text, l->step, s->trace,
+			    "STEP-RETRY %s attempt %u: %s",
+			    l->kind == SAGA_KIND_COMP ? "compensation"
+			                              : "action",
+			    l->attempt, l->error);
+			continue;
+		default:
+			continue;
+		}
+		if (l->type == SAGA_LOG_PARKED || l->type == SAGA_LOG_GAVE_UP ||
+		    l->type == SAGA_LOG_FAILED) {
+			slog(LOG_WARN, s->id_text, l->step, s->trace, "%s %s %s",
+			    tag, s->inst.def->name, l->error);
+		} else {
+			slog(LOG_INFO, s->id_text, l->step, s->trace, "%s %s%s%s",
+			    tag, s->inst.def->name, l->error[0] ? " " : "",
+			    l->error);
+		}
+	}
+}
+
+/* Stages the transition fx of s (persist, then effects after commit) and
+ * re-arms its timer. answer, if not NULL, is the request to answer after
+ * the commit (or now, when nothing changed). */
+static void
+coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
+    bool created)
+{
+	coord_entry *e;
+	int64_t      now = coord_now_ms();
+	int          rv  = 0;
+
+	if (fx->answer != 0 && answer != NULL) {
+		rpc_req_error(answer, fx->answer, "%s", fx->answer_text);
+		answer = NULL;
+	}
+	if (!fx->changed) {
+		if (answer != NULL) {
+			coord_answer_saga(c, answer, s, false);
+		}
+		coord_rearm(c, s);
+		return;
+	}
+	coord_log_fx(s, fx);
+	if (!created) {
+		rv = saga_store_stage_update(c->st, &s->inst,
+		    fx->context_changed ? proto_buf_raw(&s->context)
+		                        : (proto_raw) { NULL, 0 },
+		    now);
+	}
+	for (size_t i = 0; i < fx->nlogs && rv == 0; i++) {
+		rv = saga_store_stage_log(c->st, &s->inst.id, &fx->logs[i]);
+	}
+	if (rv != 0) {
+		coord_fatal("staging a transition", rv);
+	}
+	e           = coord_entry_new(&c->staged);
+	e->saga     = s;
+	e->created  = created;
+	e->send     = fx->send;
+	e->finished = fx->finished;
+	e->step     = s->inst.step;
+	e->kind     = saga_engine_kind(&s->inst);
+	e->attempt  = s->inst.attempt;
+	e->state    = s->inst.state;
+	e->answer   = answer;
+	snprintf(e->error, sizeof(e->error), "%s", s->inst.last_error);
+	s->pending++;
+	coord_rearm(c, s);
+}
+
+/* Sends command (step, kind, attempt) of s now. */
+static void coord_feed(coord *c, saga_rt *s, const saga_ev *ev, rpc_req *r);
+
+static void
+coord_send(coord *c, saga_rt *s, int32_t step, uint32_t kind,
+    uint32_t attempt)
+{
+	const saga_def      *def = s->inst.def;
+	const saga_step_def *sd  = &def->steps[step];
+	proto_msg            m;
+	disp_tag             tag;
+	int                  rv;
+
+	proto_msg_init(&m);
+	m.type        = PROTO_T_COMMAND;
+	m.id          = s->inst.id;
+	m.step        = (uint32_t) step;
+	m.attempt     = attempt;
+	m.kind        = kind;
+	m.traceparent = proto_str_c(s->trace);
+	m.deadline_ms = s->inst.deadline_ms;
+	m.saga        = proto_str_c(def->name);
+	m.step_name   = proto_str_c(sd->name);
+	m.action      = proto_str_c(
+            kind == SAGA_KIND_COMP ? sd->compensation : sd->action);
+	m.context = proto_buf_raw(&s->context);
+	proto_buf_reset(&c->sendbuf);
+	if ((rv = proto_msg_encode(&m, &c->sendbuf)) != 0) {
+		coord_fatal("encoding a command", rv);
+	}
+	tag.id      = s->inst.id;
+	tag.step    = step;
+	tag.kind    = kind;
+	tag.attempt = attempt;
+	tag.gen     = c->gen;
+	rv = dispatch_send(c->disp, sd->participant, &tag,
+	    proto_buf_raw(&c->sendbuf), sd->timeout_ms);
+	if (rv == SAGA_ENOTFOUND) {
+		saga_ev ev;
+		char    text[200];
+
+		/* The pinned definition names a participant that the
+		 * current configuration no longer has: a transient error,
+		 * retried with backoff until the configuration is fixed. */
+		snprintf(text, sizeof(text),
+		    "participant %s is not in the configuration",
+		    sd->participant);
+		memset(&ev, 0, sizeof(ev));
+		ev.type    = SAGA_EV_ERROR;
+		ev.now_ms  = coord_now_ms();
+		ev.rnd     = coord_rand(c);
+		ev.step    = step;
+		ev.kind    = kind;
+		ev.attempt = attempt;
+		ev.text    = text;
+		slog(LOG_ERROR, s->id_text, step, s->trace, "SEND-FAILED %s",
+		    text);
+		coord_feed(c, s, &ev, NULL);
+	} else if (rv != 0) {
+		coord_fatal("sending a command", rv);
+	}
+}
+
+static void
+coord_feed(coord *c, saga_rt *s, const saga_ev *ev, rpc_req *r)
+{
+	saga_fx fx;
+
+	memset(&fx, 0, sizeof(fx));
+	saga_engine_event(&s->inst, ev, &fx);
+	coord_apply(c, s, &fx, r, false);
+}
+
+/* Releases the effects of the batch that just committed, in order. */
+static void
+coord_release(coord *c)
+{
+	entry_list l = c->flight;
+
+	c->flight = (entry_list) { NULL, 0, 0 };
+	for (size_t i = 0; i < l.n; i++) {
+		coord_entry *e = &l.v[i];
+		saga_rt     *s = e->saga;
+
+		s->pending--;
+		s->cstate = e->state;
+		s->cstep  = e->step;
+		snprintf(s->cerror, sizeof(s->cerror), "%s", e->error);
+		if (e->created) {
+			s->created = true;
+			if (e->answer != NULL) {
+				coord_answer_saga(c, e->answer, s, true);
+				e->answer = NULL;
+			}
+		}
+		if (e->send) {
+			coord_send(c, s, e->step, e->kind, e->attempt);
+		}
+		if (e->answer != NULL) {
+			coord_answer_saga(c, e->answer, s, false);
+		}
+		coord_waiters_answer(c, s, false, 0);
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		coord_maybe_drop(c, l.v[i].saga);
+	}
+	if (c->flight.v == NULL) {
+		l.n      = 0;
+		c->flight = l;
+	} else {
+		free(l.v);
+	}
+}
+
+/* Materialises a saga from its row (recovery, or an operator's request
+ * for a saga not in memory). */
+static int
+coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
+    saga_rt **out)
+{
+	saga_rt         *s;
+	proto_doc       *doc = NULL;
+	const proto_val *root, *input, *steps;
+	proto_buf        b;
+	int              rv;
+
+	if ((s = coord_saga_alloc(def)) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	proto_buf_init(&b);
+	s->inst.id             = row->id;
+	s->inst.state          = row->state;
+	s->inst.step           = row->current_step;
+	s->inst.attempt        = row->attempt;
+	s->inst.max_sent       = row->max_sent;
+	s->inst.phase_start_ms = row->phase_started_ms;
+	s->inst.deadline_ms    = row->deadline_ms;
+	s->inst.created_ms     = row->created_ms;
+	s->inst.seq            = row->event_seq;
+	s->inst.next_at_ms     = row->next_attempt_ms;
+	s->inst.in_flight = !saga_state_terminal(row->state) &&
+	    row->next_attempt_ms == 0 && row->attempt > 0;
+	snprintf(s->inst.last_error, sizeof(s->inst.last_error), "%s",
+	    row->last_error ? row->last_error : "");
+	saga_id_format(&s->inst.id, s->id_text);
+	s->trace        = row->traceparent;
+	s->business_key = row->business_key;
+	row->traceparent = row->business_key = NULL;
+	s->cstate  = s->inst.state;
+	s->cstep   = s->inst.step;
+	s->created = true;
+	snprintf(s->cerror, sizeof(s->cerror), "%s", s->inst.last_error);
+	/* The context holds the input and every output so far. */
+	if ((rv = proto_doc_parse(&doc, proto_buf_raw(&row->context), NULL,
+	         NULL)) != 0) {
+		goto fail;
+	}
+	root  = proto_doc_root(doc);
+	input = proto_val_get(root, "input");
+	steps = proto_val_get(root, "steps");
+	if (input == NULL || (rv = proto_val_encode(input, &b)) != 0) {
+		rv = rv ? rv : SAGA_EPROTO;
+		goto fail;
+	}
+	s->inst.input = proto_buf_raw(&b);
+	proto_buf_init(&b);
+	for (size_t i = 0; i < def->nsteps; i++) {
+		const proto_val *o = proto_val_get(steps, def->steps[i].name);
+
+		if (o == NULL) {
+			continue;
+		}
+		if ((rv = proto_val_encode(o, &b)) != 0) {
+			goto fail;
+		}
+		s->inst.outputs[i] = proto_buf_raw(&b);
+		proto_buf_init(&b);
+	}
+	proto_doc_free(doc);
+	doc        = NULL;
+	s->context = row->context;
+	proto_buf_init(&row->context);
+	*out = s;
+	return (0);
+fail:
+	proto_doc_free(doc);
+	proto_buf_fini(&b);
+	coord_saga_free(s);
+	return (rv);
+}
+
+/* Starts a new saga for request r. */
+static void
+coord_start_new(coord *c, rpc_req *r, const saga_def *def)
+{
+	const proto_msg *m   = rpc_req_msg(r);
+	int64_t          now = coord_now_ms();
+	saga_rt         *s;
+	saga_fx          fx;
+	saga_store_new   nw;
+	uint8_t          rnd[10];
+	uint8_t         *in;
+	int              rv;
+
+	if ((s = coord_saga_alloc(def)) == NULL ||
+	    (in = malloc(m->input.len)) == NULL) {
+		coord_saga_free(s);
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(in, m->input.ptr, m->input.len);
+	s->inst.input.ptr = in;
+	s->inst.input.len = m->input.len;
+	coord_random_bytes(rnd, sizeof(rnd));
+	saga_id_make_v7(&s->inst.id, now, rnd);
+	saga_id_format(&s->inst.id, s->id_text);
+	s->inst.created_ms  = now;
+	s->inst.deadline_ms = def->deadline_ms ? now + def->deadline_ms : 0;
+	if (m->traceparent.len > 0) {
+		s->trace = proto_str_dup(m->traceparent);
+	} else {
+		uint8_t b[24];
+		char    tp[PROTO_TRACEPARENT_LEN + 1];
+		int     n = 0;
+
+		coord_random_bytes(b, sizeof(b));
+		n += snprintf(tp + n, sizeof(tp) - (size_t) n, "00-");
+		for (int i = 0; i < 16; i++) {
+			n += snprintf(tp + n, sizeof(tp) - (size_t) n, "%02x",
+			    b[i]);
+		}
+		n += snprintf(tp + n, sizeof(tp) - (size_t) n, "-");
+		for (int i = 16; i < 24; i++) {
+			n += snprintf(tp + n, sizeof(tp) - (size_t) n, "%02x",
+			    b[i]);
+		}
+		snprintf(tp + n, sizeof(tp) - (size_t) n, "-01");
+		s->trace = strdup(tp);
+	}
+	if (m->key.len > 0) {
+		s->key = proto_str_dup(m->key);
+	}
+	if (def->business_key != NULL) {
+		const proto_val *v =
+		    proto_val_get(m->input_val, def->business_key);
+		int64_t          iv;
+
+		if (proto_val_type_of(v) == PROTO_VAL_STR) {
+			s->business_key = proto_val_strdup(v);
+		} else if (proto_val_int(v, &iv) == 0) {
+			char buf[32];
+
+			snprintf(buf, sizeof(buf), "%lld", (long long) iv);
+			s->business_key = strdup(buf);
+		}
+	}
+	if (s->trace == NULL || (m->key.len > 0 && s->key == NULL) ||
+	    (rv = coord_context_build(c, s, &s->context)) != 0) {
+		coord_saga_free(s);
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		return;
+	}
+	memset(&fx, 0, sizeof(fx));
+	saga_engine_start(&s->inst, now, &fx);
+	memset(&nw, 0, sizeof(nw));
+	nw.saga_name    = def->name;
+	nw.saga_version = def->version;
+	nw.context      = proto_buf_raw(&s->context);
+	nw.business_key = s->business_key;
+	nw.traceparent  = s->trace;
+	nw.key          = s->key;
+	nw.input        = s->inst.input;
+	if ((rv = saga_store_stage_insert(c->st, &s->inst, &nw)) != 0) {
+		coord_fatal("staging a new saga", rv);
+	}
+	coord_insert(c, s);
+	coord_apply(c, s, &fx, r, true);
+}
+
+static void
+coord_reader_submit(coord *c, reader_job *job)
+{
+	reader_submit(c->rd, job);
+}
+
+static void
+coord_api_start(coord *c, rpc_req *r)
+{
+	const proto_msg *m   = rpc_req_msg(r);
+	const saga_def  *def = coord_current(c, m->saga.ptr, m->saga.len);
+
+	if (def == NULL) {
+		rpc_req_error(r, SAGA_ENOTFOUND, "unknown saga \"%.*s\"",
+		    (int) m->saga.len, m->saga.ptr);
+		return;
+	}
+	if (coord_sig_term) {
+		rpc_req_error(r, SAGA_ECLOSED,
+		    "sagad is shutting down and takes no new sagas");
+		return;
+	}
+	if (!c->db_up) {
+		rpc_req_error(r, SAGA_EUNAVAIL,
+		    "database unavailable; try again later");
+		return;
+	}
+	if (m->input.len > c->o.max_context) {
+		rpc_req_error(r, SAGA_ETOOBIG,
+		    "input of %zu bytes exceeds max_context_bytes (%zu)",
+		    m->input.len, c->o.max_context);
+		return;
+	}
+	if (c->nsagas >= c->o.max_active) {
+		rpc_req_error(r, SAGA_EOVERLOAD,
+		    "%zu sagas active (max_active_sagas); try again later",
+		    c->nsagas);
+		return;
+	}
+	if (m->key.len > 0) {
+		char       *key = proto_str_dup(m->key);
+		saga_rt    *s;
+		reader_job *job;
+
+		if (key == NULL) {
+			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+			return;
+		}
+		if ((s = coord_find_key(c, key)) != NULL) {
+			free(key);
+			if (s->inst.def->name != def->name &&
+			    strcmp(s->inst.def->name, def->name) != 0) {
+				goto conflict;
+			}
+			if (!proto_raw_equal(s->inst.input, m->input)) {
+				goto conflict;
+			}
+			if (s->created) {
+				coord_answer_saga(c, r, s, false);
+			} else if (coord_waiter_add(c, s, r, 0, true) != 0) {
+				rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+			}
+			return;
+		}
+		if ((job = calloc(1, sizeof(*job))) == NULL) {
+			free(key);
+			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+			return;
+		}
+		job->op        = READER_KEY;
+		job->user      = r;
+		job->key       = key;
+		job->saga_name = strdup(def->name);
+		proto_buf_init(&job->input);
+		if (job->saga_name == NULL ||
+		    proto_buf_append(&job->input, m->input.ptr,
+		        m->input.len) != 0) {
+			reader_job_free(job);
+			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+			return;
+		}
+		coord_reader_submit(c, job);
+		return;
+	}
+	coord_start_new(c, r, def);
+	return;
+conflict:
+	rpc_req_error(r, SAGA_ECONFLICT,
+	    "idempotency key \"%.*s\" was already used to start a saga "
+	    "with a different saga name or input",
+	    (int) m->key.len, m->key.ptr);
+}
+
+/* Handles a request about one saga that is in memory. */
+static void
+coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
+{
+	const proto_msg *m = rpc_req_msg(r);
+	saga_ev          ev;
+	char             note[512];
+	char             step_name[128];
+
+	if (!s->created) {
+		rpc_req_error(r, SAGA_ENOTFOUND, "no saga %s", s->id_text);
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.now_ms = coord_now_ms();
+	ev.rnd    = coord_rand(c);
+	snprintf(note, sizeof(note), "%.*s", (int) m->note.len,
+	    m->note.ptr ? m->note.ptr : "");
+	ev.text = note;
+	switch (m->type) {
+	case PROTO_T_STATUS:
+		coord_answer_saga(c, r, s, false);
+		return;
+	case PROTO_T_WAIT:
+		if (saga_state_terminal(s->cstate)) {
+			coord_answer_saga(c, r, s, false);
+		} else if (coord_waiter_add(c, s, r,
+		               m->timeout_ms > 0 ? (int64_t) m->timeout_ms
+		                                 : 30000,
+		               false) != 0) {
+			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		}
+		return;
+	case PROTO_T_CANCEL:
+		ev.type = SAGA_EV_CANCEL;
+		break;
+	case PROTO_T_RETRY:
+		ev.type = SAGA_EV_RETRY;
+		break;
+	case PROTO_T_RESOLVE:
+		ev.type = SAGA_EV_RESOLVE;
+		break;
+	case PROTO_T_SKIP:
+		ev.type = SAGA_EV_SKIP;
+		snprintf(step_name, sizeof(step_name), "%.*s",
+		    (int) m->step_name.len, m->step_name.ptr);
+		ev.step_name = step_name;
+		break;
+	default:
+		rpc_req_error(r, SAGA_EINVAL, "unexpected request");
+		return;
+	}
+	if (!c->db_up) {
+		rpc_req_error(r, SAGA_EUNAVAIL,
+		    "database unavailable; try again later");
+		return;
+	}
+	coord_feed(c, s, &ev, r);
+	coord_maybe_drop(c, s);
+}
+
+static void
+coord_api(coord *c, rpc_req *r)
+{
+	const proto_msg *m = rpc_req_msg(r);
+	saga_rt         *s;
+	reader_job      *job;
+
+	switch (m->type) {
+	case PROTO_T_START:
+		coord_api_start(c, r);
+		return;
+	case PROTO_T_STATUS:
+	case PROTO_T_WAIT:
+	case PROTO_T_CANCEL:
+	case PROTO_T_RETRY:
+	case PROTO_T_RESOLVE:
+	case PROTO_T_SKIP:
+		break;
+	default:
+		rpc_req_error(r, SAGA_EINVAL,
+		    "sagad does not serve %s messages on its client API",
+		    proto_type_name(m->type));
+		return;
+	}
+	if ((s = coord_find(c, &m->id)) != NULL) {
+		coord_api_saga(c, r, s);
+		return;
+	}
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		return;
+	}
+	job->op   = READER_LOAD;
+	job->user = r;
+	job->id   = m->id;
+	proto_buf_init(&job->input);
+	coord_reader_submit(c, job);
+}
+
+/* A saga row the reader loaded for request r. */
+static void
+coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
+{
+	const proto_msg *m = rpc_req_msg(r);
+	const saga_def  *def;
+	saga_def        *nd;
+	saga_rt         *s;
+	char             err[256];
+
+	if ((s = coord_find(c, &job->row.id)) != NULL) {
+		/* Loaded meanwhile (or started): memory wins. */
+		if (m->type == PROTO_T_START) {
+			coord_answer_saga(c, r, s, false);
+		} else {
+			coord_api_saga(c, r, s);
+		}
+		return;
+	}
+	def = coord_def_version(c, job->row.saga_name, job->row.saga_version);
+	if (def == NULL && job->def_json != NULL &&
+	    coord_def_from_json(job->def_json, &nd, err, sizeof(err)) == 0) {
+		nd->version = job->row.saga_version;
+		def         = coord_def_add(c, nd);
+	}
+	if (m->type == PROTO_T_START || m->type == PROTO_T_STATUS ||
+	    m->type == PROTO_T_WAIT || m->type == PROTO_T_CANCEL ||
+	    job->row.state != SAGA_ST_FAILED || def == NULL) {
+		if (def == NULL && m->type != PROTO_T_STATUS &&
+		    m->type != PROTO_T_START && m->type != PROTO_T_WAIT &&
+		    m->type != PROTO_T_CANCEL) {
+			rpc_req_error(r, SAGA_EINTERNAL,
+			    "definition %s version %d of saga %s cannot be "
+			    "loaded",
+			    job->row.saga_name, job->row.saga_version,
+			    saga_id_format(&job->row.id, err));
+			return;
+		}
+		if ((m->type == PROTO_T_RETRY || m->type == PROTO_T_RESOLVE ||
+		        m->type == PROTO_T_SKIP) &&
+		    job->row.state != SAGA_ST_FAILED) {
+			rpc_req_error(r, SAGA_ESTATE,
+			    "saga is %s; only a FAILED saga can be repaired",
+			    saga_state_name(job->row.state));
+			return;
+		}
+		coord_answer_row(r, &job->row, def);
+		return;
+	}
+	/* An operator repairs a FAILED saga: bring it into memory. */
+	if (coord_saga_from_row(c, &job->row, def, &s) != 0) {
+		rpc_req_error(r, SAGA_EINTERNAL, "cannot load saga %s",
+		    saga_id_format(&job->row.id, err));
+		return;
+	}
+	coord_insert(c, s);
+	coord_api_saga(c, r, s);
+}
+
+static void
+coord_reader_done(coord *c, reader_job *job)
+{
+	rpc_req         *r = job->user;
+	const proto_msg *m;
+	char             idt[SAGA_ID_STRLEN + 1];
+
+	if (job->op == READER_REGISTER) {
+		coord_defs *cfg = job->user;
+
+		c->reloads_pending--;
+		if (job->rv != 0) {
+			log_error("reload: cannot register definitions: %s; "
+			          "keeping the old ones",
+			    job->err);
+			coord_defs_free(cfg);
+		} else {
+			char err[256];
+
+			if (dispatch_configure(c->disp, cfg->participants,
+			        cfg->nparticipants, coord_resend_ms(cfg), err,
+			        sizeof(err)) != 0) {
+				log_error("reload: %s; keeping the old "
+				          "configuration",
+				    err);
+				coord_defs_free(cfg);
+			} else {
+				coord_defs_install(c, cfg);
+				log_info("CONFIG-RELOADED %zu sagas",
+				    c->ncurrent);
+			}
+		}
+		free(job->defs);
+		reader_job_free(job);
+		return;
+	}
+	m = rpc_req_msg(r);
+	if (job->rv == SAGA_ENOTFOUND ||
+	    (job->op == READER_KEY && job->rv == 0 && !job->found)) {
+		if (job->op == READER_KEY) {
+			const saga_def *def =
+			    coord_current(c, m->saga.ptr, m->saga.len);
+			saga_rt *s = coord_find_key(c, job->key);
+
+			if (s != NULL) {
+				/* Another START with this key got here
+				 * first; answer as for a duplicate. */
+				reader_job_free(job);
+				coord_api_start(c, r);
+				return;
+			}
+			if (def == NULL || !c->db_up) {
+				rpc_req_error(r, SAGA_EUNAVAIL,
+				    "try again later");
+			} else {
+				coord_start_new(c, r, def);
+			}
+		} else {
+			rpc_req_error(r, SAGA_ENOTFOUND, "no saga %s",
+			    saga_id_format(&job->id, idt));
+		}
+	} else if (job->rv != 0) {
+		rpc_req_error(r, job->rv == SAGA_EDB ? SAGA_EUNAVAIL : job->rv,
+		    "reading the saga log: %s",
+		    job->err[0] ? job->err : saga_strerror(job->rv));
+	} else if (job->op == READER_KEY && !job->same) {
+		rpc_req_error(r, SAGA_ECONFLICT,
+		    "idempotency key \"%s\" was already used to start a saga "
+		    "with a different saga name or input",
+		    job->key);
+	} else {
+		coord_reader_loaded(c, r, job);
+	}
+	reader_job_free(job);
+}
+
+/* A command finished: feed its outcome to the engine. */
+static void
+coord_dispatch_done(coord *c, coord_event *cev)
+{
+	disp_done   d;
+	saga_rt    *s;
+	saga_ev     ev;
+	proto_msg   m;
+	proto_error perr;
+	char        text[512];
+	uint8_t    *out = NULL;
+	proto_buf   ctx;
+	int         rv;
+
+	dispatch_event(c->disp, cev, &d);
+	proto_msg_init(&m);
+	if (d.tag.gen != c->gen || (s = coord_find(c, &d.tag.id)) == NULL) {
+		nng_msg_free(d.reply);
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.now_ms      = coord_now_ms();
+	ev.rnd         = coord_rand(c);
+	ev.step        = d.tag.step;
+	ev.kind        = d.tag.kind;
+	ev.attempt     = d.tag.attempt;
+	ev.duration_us = d.duration_us;
+	ev.text        = text;
+	text[0]        = '\0';
+	if (d.result == SAGA_ETIMEDOUT) {
+		ev.type = SAGA_EV_TIMEOUT;
+		snprintf(text, sizeof(text), "%s", d.errtext);
+	} else if (d.result != 0) {
+		ev.type = SAGA_EV_ERROR;
+		snprintf(text, sizeof(text), "%s", d.errtext);
+	} else if ((rv = proto_msg_decode(nng_msg_body(d.reply),
+	                nng_msg_len(d.reply), &c->o.lim, &m, &perr)) != 0) {
+		ev.type = SAGA_EV_ERROR;
+		snprintf(text, sizeof(text), "malformed reply from %s: %s: %s",
+		    d.participant, saga_errname(rv), perr.msg);
+	} else if (m.type == PROTO_T_ERROR) {
+		ev.type = SAGA_EV_ERROR;
+		snprintf(text, sizeof(text), "%s answered %s: %.*s",
+		    d.participant, saga_errname((int) m.code),
+		    (int) m.message.len, m.message.ptr);
+	} else if (m.type != PROTO_T_REPLY ||
+	    !saga_id_equal(&m.id, &d.tag.id) ||
+	    m.step != (uint32_t) d.tag.step || m.kind != d.tag.kind ||
+	    m.attempt != d.tag.attempt) {
+		ev.type = SAGA_EV_ERROR;
+		snprintf(text, sizeof(text),
+		    "%s answered with a %s that does not match the command",
+		    d.participant, proto_type_name(m.type));
+	} else {
+		ev.type    = SAGA_EV_REPLY;
+		ev.outcome = m.outcome;
+		snprintf(text, sizeof(text), "%.*s", (int) m.error.len,
+		    m.error.ptr ? m.error.ptr : "");
+	}
+	if (ev.type == SAGA_EV_REPLY && ev.outcome == PROTO_OUTCOME_OK &&
+	    s->inst.state == SAGA_ST_RUNNING && ev.step == s->inst.step &&
+	    ev.kind == SAGA_KIND_ACTION) {
+		proto_raw o = m.output.len > 0 ? m.output : PROTO_RAW_EMPTY_MAP;
+		proto_raw saved = s->inst.outputs[ev.step];
+
+		if ((out = malloc(o.len)) == NULL) {
+			coord_fatal("keeping an output", SAGA_ENOMEM);
+		}
+		memcpy(out, o.ptr, o.len);
+		ev.output.ptr = out;
+		ev.output.len = o.len;
+		/* Would the context with this output still fit? */
+		proto_buf_init(&ctx);
+		s->inst.outputs[ev.step] = ev.output;
+		rv = coord_context_build(c, s, &ctx);
+		s->inst.outputs[ev.step] = saved;
+		if (rv != 0) {
+			coord_fatal("building a context", rv);
+		}
+		ev.output_too_big = ctx.len > c->o.max_context;
+		{
+			saga_fx fx;
+
+			memset(&fx, 0, sizeof(fx));
+			saga_engine_event(&s->inst, &ev, &fx);
+			if (fx.output_taken) {
+				free((void *) saved.ptr);
+				proto_buf_fini(&s->context);
+				s->context = ctx;
+				out        = NULL;
+			} else {
+				proto_buf_fini(&ctx);
+			}
+			coord_apply(c, s, &fx, NULL, false);
+		}
+		free(out);
+	} else {
+		coord_feed(c, s, &ev, NULL);
+	}
+	proto_msg_fini(&m);
+	nng_msg_free(d.reply);
+}
+
+static void
+coord_timer(coord *c, timer_ent *t);
+
+/* Database outage: forget every saga and reconnect with backoff. */
+static void
+coord_outage(coord *c, const char *why)
+{
+	entry_list *lists[2] = { &c->flight, &c->staged };
+
+	log_error("DB-DOWN %s; sagas are paused until the database is back",
+	    why);
+	c->db_up = false;
+	c->gen++;
+	for (int i = 0; i < 2; i++) {
+		for (size_t j = 0; j < lists[i]->n; j++) {
+			if (lists[i]->v[j].answer != NULL) {
+				rpc_req_error(lists[i]->v[j].answer,
+				    SAGA_EUNAVAIL,
+				    "database unavailable; the request may "
+				    "or may not have been applied: check the "
+				    "saga's status later");
+			}
+		}
+		lists[i]->n = 0;
+	}
+	for (size_t i = 0; i < c->byid_cap; i++) {
+		saga_rt *s;
+
+		while ((s = c->byid[i]) != NULL) {
+			coord_waiters_answer(c, s, true, SAGA_EUNAVAIL);
+			timer_cancel(&c->timers, &s->timer);
+			coord_unlink(c, s);
+			coord_saga_free(s);
+		}
+	}
+	dispatch_drop_waiting(c->disp);
+	saga_store_free(c->st);
+	c->st = NULL;
+	if (timer_arm(&c->timers, &c->reconnect,
+	        coord_now_ms() + c->reconnect_backoff) != 0) {
+		coord_fatal("arming a timer", SAGA_ENOMEM);
+	}
+}
+
+static int
+coord_load_cb(void *arg, saga_row *row)
+{
+	coord          *c = arg;
+	const saga_def *def;
+	saga_def       *nd;
+	saga_rt        *s;
+	char           *json = NULL;
+	char            err[256];
+	int             rv;
+
+	def = coord_def_version(c, row->saga_name, row->saga_version);
+	if (def == NULL) {
+		if ((rv = saga_store_def_load(c->st, row->saga_name,
+		         row->saga_version, &json)) != 0 ||
+		    (rv = coord_def_from_json(json, &nd, err, sizeof(err))) !=
+		        0) {
+			log_error("recovery: definition %s version %d: %s",
+			    row->saga_name, row->saga_version,
+			    rv == SAGA_EDB ? saga_store_error(c->st) : err);
+			free(json);
+			saga_row_fini(row);
+			return (rv == SAGA_EDB ? rv : 0);
+		}
+		free(json);
+		nd->version = row->saga_version;
+		def         = coord_def_add(c, nd);
+	}
+	rv = coord_saga_from_row(c, row, def, &s);
+	saga_row_fini(row);
+	if (rv != 0) {
+		char idt[SAGA_ID_STRLEN + 1];
+
+		log_error("recovery: saga %s: %s", saga_id_format(&row->id, idt),
+		    saga_strerror(rv));
+		return (rv == SAGA_ENOMEM ? rv : 0);
+	}
+	coord_insert(c, s);
+	return (0);
+}
+
+/* Connects, loads every unfinished saga and resumes it. Returns 0 or an
+ * error (the database is still away). */
+static int
+coord_connect(coord *c, bool first)
+{
+	char   err[512];
+	size_t resent = 0;
+	int    rv;
+
+	if ((rv = saga_store_open(&c->st, c->o.conninfo, err, sizeof(err))) !=
+	    0) {
+		if (first || rv == SAGA_ESTATE) {
+			log_error("%s", err);
+		} else {
+			log_debug("reconnect: %s", err);
+		}
+		return (rv);
+	}
+	if (first) {
+		for (size_t i = 0; i < c->cfg->nsagas; i++) {
+			saga_def *d = c->cfg->sagas[i];
+
+			if ((rv = saga_store_def_register(c->st, d->name,
+			         d->json, &d->version, d->hash)) != 0) {
+				log_error("%s", saga_store_error(c->st));
+				goto fail;
+			}
+			log_info("DEFINITION %s version %d (%.12s)", d->name,
+			    d->version, d->hash);
+		}
+		coord_defs_install(c, c->cfg);
+	}
+	if ((rv = saga_store_load_active(c->st, coord_load_cb, c)) != 0) {
+		log_error("loading unfinished sagas: %s",
+		    saga_store_error(c->st));
+		goto fail;
+	}
+	if ((rv = saga_store_pipeline_start(c->st)) != 0) {
+		log_error("%s", saga_store_error(c->st));
+		goto fail;
+	}
+	c->db_up             = true;
+	c->reconnect_backoff = 100;
+	for (size_t i = 0; i < c->byid_cap; i++) {
+		for (saga_rt *s = c->byid[i]; s != NULL; s = s->hnext) {
+			if (s->inst.in_flight) {
+				/* The last committed attempt, unchanged. */
+				coord_send(c, s, s->inst.step,
+				    saga_engine_kind(&s->inst),
+				    s->inst.attempt);
+				resent++;
+			}
+			coord_rearm(c, s);
+		}
+	}
+	log_info("%s: %zu unfinished sagas resumed (%zu commands resent)",
+	    first ? "RECOVERY" : "DB-UP", c->nsagas, resent);
+	return (0);
+fail:
+	for (size_t i = 0; i < c->byid_cap; i++) {
+		saga_rt *s;
+
+		while ((s = c->byid[i]) != NULL) {
+			timer_cancel(&c->timers, &s->timer);
+			coord_unlink(c, s);
+			coord_saga_free(s);
+		}
+	}
+	saga_store_free(c->st);
+	c->st = NULL;
+	return (rv);
+}
+
+static void
+coord_timer(coord *c, timer_ent *t)
+{
+	switch (t->kind) {
+	case TK_SAGA: {
+		saga_rt *s = container_of(t, saga_rt, timer);
+		saga_ev  ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.type   = SAGA_EV_TIMER;
+		ev.now_ms = coord_now_ms();
+		ev.rnd    = coord_rand(c);
+		coord_feed(c, s, &ev, NULL);
+		return;
+	}
+	case TK_WAIT: {
+		waiter *w = container_of(t, waiter, timer);
+
+		/* The wait timed out: answer with the state as it is. */
+		coord_answer_saga(c, w->req, w->saga, false);
+		coord_waiter_remove(c, w);
+		return;
+	}
+	case TK_RECONNECT:
+		if (coord_connect(c, false) != 0) {
+			c->reconnect_backoff = c->reconnect_backoff * 2 > 5000
+			    ? 5000
+			    : c->reconnect_backoff * 2;
+			if (timer_arm(&c->timers, &c->reconnect,
+			        coord_now_ms() + c->reconnect_backoff) != 0) {
+				coord_fatal("arming a timer", SAGA_ENOMEM);
+			}
+		}
+		return;
+	}
+}
+
+static void
+coord_reload(coord *c)
+{
+	coord_defs *cfg = NULL;
+	coord_errs  errs;
+	reader_job *job;
+
+	memset(&errs, 0, sizeof(errs));
+	if (coord_defs_load(c->o.configs, c->o.nconfigs, &cfg, &errs) != 0) {
+		for (size_t i = 0; i < errs.n; i++) {
+			log_error("reload: %s", errs.msgs[i]);
+		}
+		log_error("reload failed: keeping the old configuration");
+		coord_errs_fini(&errs);
+		return;
+	}
+	coord_errs_fini(&errs);
+	if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (job->defs = calloc(cfg->nsagas ? cfg->nsagas : 1,
+	         sizeof(saga_def *))) == NULL) {
+		free(job);
+		coord_defs_free(cfg);
+		log_error("reload failed: out of memory");
+		return;
+	}
+	job->op = READER_REGISTER;
+	for (size_t i = 0; i < cfg->nsagas; i++) {
+		job->defs[i] = cfg->sagas[i];
+	}
+	job->ndefs = cfg->nsagas;
+	job->user  = cfg;
+	proto_buf_init(&job->input);
+	c->reloads_pending++;
+	coord_reader_submit(c, job);
+}
+
+static void
+coord_sig_cb(int sig)
+{
+	if (sig == SIGHUP) {
+		coord_sig_hup = 1;
+	} else {
+		coord_sig_term = 1;
+	}
+	if (coord_sig_queue != NULL) {
+		coord_queue_wake(coord_sig_queue);
+	}
+}
+
+static void
+coord_events(coord *c)
+{
+	coord_event *ev = coord_queue_take(&c->q);
+
+	while (ev != NULL) {
+		coord_event *next = ev->next;
+
+		switch (ev->type) {
+		case COORD_EV_DISPATCH:
+			coord_dispatch_done(c, ev);
+			break;
+		case COORD_EV_API:
+			coord_api(c, ev->obj);
+			break;
+		case COORD_EV_READER:
+			coord_reader_done(c, ev->obj);
+			break;
+		}
+		ev = next;
+	}
+}
+
+static void
+coord_loop(coord *c)
+{
+	int64_t stop_at = 0;
+
+	for (;;) {
+		struct pollfd fds[2];
+		int           nfds = 1;
+		int           timeout = 1000;
+		timer_ent    *t;
+		int64_t       now = coord_now_ms();
+
+		if (coord_sig_hup) {
+			coord_sig_hup = 0;
+			log_info("SIGHUP: reloading the configuration");
+			coord_reload(c);
+		}
+		if (coord_sig_term && stop_at == 0) {
+			log_info("SIGTERM: no new sagas; finishing commits in "
+			         "progress");
+			stop_at = now + 10000;
+		}
+		if (stop_at != 0 &&
+		    (!c->db_up || (!saga_store_in_flight(c->st) &&
+		                      saga_store_staged(c->st) == 0) ||
+		        now > stop_at)) {
+			break;
+		}
+		if ((t = timer_next(&c->timers)) != NULL) {
+			int64_t d = t->at_ms - now;
+
+			timeout = d < 0 ? 0 : d < 1000 ? (int) d : 1000;
+		}
+		fds[0].fd     = c->q.efd;
+		fds[0].events = POLLIN;
+		if (c->db_up) {
+			fds[1].fd     = saga_store_fd(c->st);
+			fds[1].events = POLLIN |
+			    (saga_store_want_write(c->st) ? POLLOUT : 0);
+			nfds = 2;
+		}
+		if (poll(fds, (nfds_t) nfds, timeout) < 0 && errno != EINTR) {
+			coord_fatal("poll", SAGA_EIO);
+		}
+		if (c->db_up) {
+			switch (saga_store_poll(c->st)) {
+			case SAGA_STORE_COMMITTED:
+				coord_release(c);
+				break;
+			case SAGA_STORE_FAILED:
+				coord_outage(c, saga_store_error(c->st));
+				break;
+			case SAGA_STORE_PENDING:
+				break;
+			}
+		}
+		coord_events(c);
+		now = coord_now_ms();
+		while ((t = timer_pop(&c->timers, now)) != NULL) {
+			coord_timer(c, t);
+		}
+		if (c->db_up && !saga_store_in_flight(c->st) &&
+		    saga_store_staged(c->st) > 0) {
+			entry_list tmp = c->flight;
+
+			if (saga_store_flush(c->st) != 0) {
+				coord_outage(c, saga_store_error(c->st));
+				continue;
+			}
+			c->flight = c->staged;
+			c->staged = tmp;
+			c->staged.n = 0;
+		}
+	}
+}
+
+static void
+coord_usage(FILE *f)
+{
+	fprintf(f,
+	    "Usage: sagad --config FILE [options]\n"
+	    "\n"
+	    "The saga coordinator: drives the sagas defined in FILE through\n"
+	    "their participants and keeps their log in PostgreSQL.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -c, --config FILE          saga definitions (YAML); repeatable\n"
+	    "      --check                validate the configuration, print\n"
+	    "                             every error and exit (1 on errors)\n"
+	    "      --db CONNINFO          PostgreSQL connection (default:\n"
+	    "                             $DATABASE_URL, else libpq's PG*\n"
+	    "                             variables)\n"
+	    "      --migrate              apply the database migrations and "
+	    "exit\n"
+	    "  -l, --listen URL           client API endpoint\n"
+	    "                             (default tcp://127.0.0.1:7100)\n"
+	    "      --max-active-sagas N   start requests beyond N sagas in\n"
+	    "                             memory are refused (default 10000)\n"
+	    "      --max-context-bytes N  bound of a saga's context\n"
+	    "                             (default 65536)\n"
+	    "      --max-message-bytes N  largest message accepted\n"
+	    "                             (default 1048576)\n"
+	    "      --api-contexts N       concurrent client requests\n"
+	    "                             (default 256)\n"
+	    "      --log-level LEVEL      error, warn, info (default), debug\n"
+	    "  -h, --help                 this help\n"
+	    "  -V, --version              print the version\n"
+	    "\n"
+	    "Signals: SIGHUP reloads the configuration files (a bad file\n"
+	    "keeps the old definitions); SIGTERM stops taking new sagas,\n"
+	    "finishes the commits in progress and exits 0.\n");
+}
+
+static int
+coord_parse_size(const char *opt, const char *v, size_t min, size_t max,
+    size_t *out)
+{
+	char              *end;
+	unsigned long long n;
+
+	errno = 0;
+	n     = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0' || *v == '\0' || *v == '-' ||
+	    n < min || n > max) {
+		fprintf(stderr,
+		    "sagad: invalid value \"%s\" for %s (expected %zu..%zu)\n",
+		    v, opt, min, max);
+		return (-1);
+	}
+	*out = (size_t) n;
+	return (0);
+}
+
+static int
+coord_parse_args(int argc, char **argv, coord_opts *o)
+{
+	enum {
+		O_CHECK = 256,
+		O_DB,
+		O_MIGRATE,
+		O_MAX_ACTIVE,
+		O_MAX_CONTEXT,
+		O_MAX_MSG,
+		O_API_CTX,
+		O_LOG_LEVEL,
+	};
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, O_CHECK },
+		{ "db", required_argument, NULL, O_DB },
+		{ "migrate", no_argument, NULL, O_MIGRATE },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "max-active-sagas", required_argument, NULL, O_MAX_ACTIVE },
+		{ "max-context-bytes", required_argument, NULL,
+		    O_MAX_CONTEXT },
+		{ "max-message-bytes", required_argument, NULL, O_MAX_MSG },
+		{ "api-contexts", required_argument, NULL, O_API_CTX },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	o->listen       = "tcp://127.0.0.1:7100";
+	o->max_active   = 10000;
+	o->max_context  = 65536;
+	o->api_contexts = 256;
+	o->lim          = proto_limits_default();
+	if ((o->configs = calloc((size_t) argc, sizeof(char *))) == NULL) {
+		return (1);
+	}
+	while ((ch = getopt_long(argc, argv, "c:l:hV", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'c':
+			o->configs[o->nconfigs++] = optarg;
+			break;
+		case O_CHECK:
+			o->check = true;
+			break;
+		case O_DB:
+			o->conninfo = optarg;
+			break;
+		case O_MIGRATE:
+			o->migrate = true;
+			break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case O_MAX_ACTIVE:
+			if (coord_parse_size("--max-active-sagas", optarg, 1,
+			        10000000, &o->max_active) != 0) {
+				return (2);
+			}
+			break;
+		case O_MAX_CONTEXT:
+			if (coord_parse_size("--max-context-bytes", optarg, 64,
+			        64 * 1024 * 1024, &o->max_context) != 0) {
+				return (2);
+			}
+			break;
+		case O_MAX_MSG:
+			if (coord_parse_size("--max-message-bytes", optarg,
+			        1024, 256 * 1024 * 1024,
+			        &o->lim.max_msg_bytes) != 0) {
+				return (2);
+			}
+			break;
+		case O_API_CTX:
+			if (coord_parse_size("--api-contexts", optarg, 1, 65536,
+			        &o->api_contexts) != 0) {
+				return (2);
+			}
+			break;
+		case O_LOG_LEVEL:
+			if (log_set_level(optarg) != 0) {
+				fprintf(stderr,
+				    "sagad: invalid value \"%s\" for "
+				    "--log-level (expected error, warn, info "
+				    "or debug)\n",
+				    optarg);
+				return (2);
+			}
+			break;
+		case 'h':
+			coord_usage(stdout);
+			exit(0);
+		case 'V':
+			printf("sagad %s (protocol %d)\n", SAGA_VERSION_STRING,
+			    PROTO_VERSION);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'sagad --help'.\n");
+			return (2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sagad: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		return (2);
+	}
+	if (o->conninfo == NULL) {
+		o->conninfo = getenv("DATABASE_URL");
+	}
+	if (o->conninfo == NULL) {
+		o->conninfo = "";
+	}
+	if (!o->migrate && o->nconfigs == 0) {
+		fprintf(stderr,
+		    "sagad: no configuration: give --config FILE "
+		    "(see docs/sagas.md)\n");
+		return (2);
+	}
+	if (o->max_context + 4096 > o->lim.max_msg_bytes) {
+		fprintf(stderr,
+		    "sagad: --max-context-bytes (%zu) must stay 4096 bytes "
+		    "below --max-message-bytes (%zu)\n",
+		    o->max_context, o->lim.max_msg_bytes);
+		return (2);
+	}
+	return (0);
+}
+
+static int
+coord_migrate(const coord_opts *o)
+{
+	PGconn *conn = PQconnectdb(o->conninfo);
+	char    err[512];
+	int     applied = 0;
+	int     rv;
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "sagad: cannot connect to PostgreSQL: %s",
+		    PQerrorMessage(conn));
+		PQfinish(conn);
+		return (1);
+	}
+	rv = sql_migrate_apply(conn, "coordinator", coordinator_migrations,
+	    coordinator_migrations_count, &applied, err, sizeof(err));
+	PQfinish(conn);
+	if (rv != 0) {
+		fprintf(stderr, "sagad: %s\n", err);
+		return (1);
+	}
+	printf("sagad: %d migration(s) applied; the schema is at version "
+	       "%d\n",
+	    applied,
+	    coordinator_migrations[coordinator_migrations_count - 1].version);
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	coord            c;
+	coord_errs       errs;
+	struct sigaction sa;
+	char             err[512];
+	int              rv;
+
+	memset(&c, 0, sizeof(c));
+	log_set_program("sagad");
+	if ((rv = coord_parse_args(argc, argv, &c.o)) != 0) {
+		return (rv);
+	}
+	if (c.o.migrate) {
+		free(c.o.configs);
+		return (coord_migrate(&c.o));
+	}
+	memset(&errs, 0, sizeof(errs));
+	if (coord_defs_load(c.o.configs, c.o.nconfigs, &c.cfg, &errs) != 0) {
+		for (size_t i = 0; i < errs.n; i++) {
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		}
+		fprintf(stderr, "sagad: %zu error(s) in the configuration\n",
+		    errs.n);
+		coord_errs_fini(&errs);
+		free(c.o.configs);
+		return (1);
+	}
+	coord_errs_fini(&errs);
+	if (c.o.check) {
+		printf("configuration OK: %zu participant(s), %zu saga(s)\n",
+		    c.cfg->nparticipants, c.cfg->nsagas);
+		coord_defs_free(c.cfg);
+		free(c.o.configs);
+		return (0);
+	}
+	coord_random_bytes(&c.rng, sizeof(c.rng));
+	c.rng |= 1;
+	c.byid_cap = c.bykey_cap = 1024;
+	c.byid                   = calloc(c.byid_cap, sizeof(saga_rt *));
+	c.bykey                  = calloc(c.bykey_cap, sizeof(saga_rt *));
+	c.reconnect_backoff      = 100;
+	timer_heap_init(&c.timers);
+	timer_ent_init(&c.reconnect, TK_RECONNECT);
+	proto_buf_init(&c.sendbuf);
+	if (c.byid == NULL || c.bykey == NULL ||
+	    proto_obj_alloc(&c.ctx_root) != 0 ||
+	    proto_obj_alloc(&c.ctx_steps) != 0 ||
+	    coord_queue_init(&c.q) != 0 ||
+	    dispatch_alloc(&c.disp, &c.q) != 0) {
+		coord_fatal("start-up", SAGA_ENOMEM);
+	}
+	if ((rv = dispatch_configure(c.disp, c.cfg->participants,
+	         c.cfg->nparticipants, coord_resend_ms(c.cfg), err,
+	         sizeof(err))) != 0) {
+		log_error("%s", err);
+		return (1);
+	}
+	if ((rv = coord_connect(&c, true)) != 0) {
+		return (1);
+	}
+	if (reader_start(&c.rd, c.o.conninfo, &c.q) != 0) {
+		coord_fatal("starting the reader", SAGA_ENOMEM);
+	}
+	if ((rv = rpc_server_start(&c.api, c.o.listen, c.o.api_contexts,
+	         &c.o.lim, "sagad", &c.q, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		return (1);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = coord_sig_cb;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags     = SA_RESTART;
+	coord_sig_queue = &c.q;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("READY listening on %s (%zu sagas defined)", c.o.listen,
+	    c.ncurrent);
+	coord_loop(&c);
+	/* Shut down: clients still waiting are told so. */
+	for (size_t i = 0; i < c.byid_cap; i++) {
+		saga_rt *s;
+
+		while ((s = c.byid[i]) != NULL) {
+			coord_waiters_answer(&c, s, true, SAGA_ECLOSED);
+			timer_cancel(&c.timers, &s->timer);
+			coord_unlink(&c, s);
+			coord_saga_free(s);
+		}
+	}
+	rpc_server_free(c.api);
+	dispatch_free(c.disp);
+	reader_stop(c.rd);
+	/* Drop what the threads posted last (their objects are gone). */
+	{
+		coord_event *ev = coord_queue_take(&c.q);
+
+		while (ev != NULL) {
+			coord_event *next = ev->next;
+
+			if (ev->type == COORD_EV_READER) {
+				reader_job *job = ev->obj;
+
+				if (job->op == READER_REGISTER) {
+					coord_defs_free(job->user);
+					free(job->defs);
+				}
+				reader_job_free(job);
+			}
+			ev = next;
+		}
+	}
+	saga_store_free(c.st);
+	coord_queue_fini(&c.q);
+	for (size_t i = 0; i < c.ndefs; i++) {
+		saga_def_free(c.defs[i]);
+	}
+	free(c.defs);
+	free(c.current);
+	coord_defs_free(c.cfg);
+	free(c.staged.v);
+	free(c.flight.v);
+	free(c.byid);
+	free(c.bykey);
+	proto_obj_free(c.ctx_root);
+	proto_obj_free(c.ctx_steps);
+	proto_buf_fini(&c.sendbuf);
+	timer_heap_fini(&c.timers);
+	free(c.o.configs);
+	log_info("STOPPED");
+	return (0);
+}
