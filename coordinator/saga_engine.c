@@ -155,6 +155,9 @@ saga_engine_backoff_ms(const saga_retry *r, uint32_t attempt, uint32_t rnd)
 	/* rnd maps to [-1, 1]: the wait moves by up to +/- jitter of it. */
 	j = ((double) rnd / (double) UINT32_MAX) * 2.0 - 1.0;
 	wait += wait * r->jitter * j;
+	if (wait > (double) r->max_backoff_ms) {
+		wait = (double) r->max_backoff_ms;
+	}
 	return (wait < 0 ? 0 : (int64_t) wait);
 }
 
@@ -225,6 +228,7 @@ saga_engine_begin(saga_inst *inst, saga_fx *fx, int64_t now, int32_t step)
 {
 	inst->step           = step;
 	inst->attempt        = 0;
+	inst->phase_attempt0 = 0;
 	inst->phase_start_ms = now;
 	saga_engine_send(inst, fx, now);
 }
@@ -463,7 +467,11 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 	snprintf(what, sizeof(what), "%s%s%s", saga_outcome_name(outcome),
 	    ev->text && *ev->text ? ": " : "", ev->text ? ev->text : "");
 	inst->in_flight = false;
-	exhausted = r->max_attempts != 0 && inst->attempt >= r->max_attempts;
+	/* Attempts are counted from where this phase began: an operator's
+	 * retry gives the policy a fresh budget (attempt numbers still
+	 * grow). */
+	exhausted = r->max_attempts != 0 &&
+	    inst->attempt - inst->phase_attempt0 >= r->max_attempts;
 	if (comp && sd->comp_budget_ms > 0 &&
 	    now - inst->phase_start_ms >= sd->comp_budget_ms) {
 		exhausted = true;
@@ -514,8 +522,12 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 	l->outcome     = outcome;
 	l->duration_us = ev->duration_us;
 	l->next_at_ms  = inst->next_at_ms;
-	snprintf(inst->last_error, sizeof(inst->last_error), "step %s: %s",
-	    sd->name, what);
+	if (!comp) {
+		/* While compensating, last_error keeps the reason the saga
+		 * turned around; the attempts' errors are in the log. */
+		snprintf(inst->last_error, sizeof(inst->last_error),
+		    "step %s: %s", sd->name, what);
+	}
 }
 
 static void
@@ -575,6 +587,7 @@ saga_engine_on_operator(saga_inst *inst, const saga_ev *ev, saga_fx *fx)
 		saga_engine_log(inst, fx, SAGA_LOG_OP_RETRY, now, ev->text);
 		inst->state = forward ? SAGA_ST_RUNNING : SAGA_ST_COMPENSATING;
 		inst->phase_start_ms = now;
+		inst->phase_attempt0 = inst->attempt;
 		inst->last_error[0]  = '\0';
 		saga_engine_send(inst, fx, now);
 		break;

@@ -73,6 +73,10 @@ typedef struct saga_inst {
 	saga_state      state;
 	int32_t         step;     /* current step (action or compensation) */
 	uint32_t        attempt;  /* of (step, kind); 0 = none sent yet */
+	uint32_t        phase_attempt0; /* attempt when this phase began (0,
+	                                   or the last one before an
+	                                   operator's retry): the policy's
+	                                   max_attempts counts from here */
 	int32_t         max_sent; /* highest step with an attempt; -1 none */
 	bool            in_flight; /* the current attempt awaits its reply */
 	int64_t         next_at_ms;    /* !in_flight: when to send next */

@@ -47,7 +47,7 @@ enum {
 	STMT_COUNT,
 };
 
-#define STMT_MAX_PARAMS 17
+#define STMT_MAX_PARAMS 18
 
 static const struct {
 	const char *name;
@@ -60,24 +60,26 @@ static const struct {
 	    "INSERT INTO saga_instance (id, saga_name, saga_version, state,"
 	    " current_step, attempt, max_sent_step, phase_started_at,"
 	    " context, business_key, traceparent, last_error, created_at,"
-	    " updated_at, deadline_at, next_attempt_at, event_seq)"
+	    " updated_at, deadline_at, next_attempt_at, event_seq,"
+	    " phase_attempt0)"
 	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-	    " $13, $14, $15, $16, $17)",
-	    17,
+	    " $13, $14, $15, $16, $17, $18)",
+	    18,
 	    { OID_UUID, OID_TEXT, OID_INT4, OID_TEXT, OID_INT4, OID_INT4,
 	        OID_INT4, OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TEXT,
 	        OID_TEXT, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ,
-	        OID_TIMESTAMPTZ, OID_INT4 } },
+	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4 } },
 	[STMT_UPDATE] = { "saga_update",
 	    "UPDATE saga_instance SET state = $2, current_step = $3,"
 	    " attempt = $4, max_sent_step = $5, phase_started_at = $6,"
 	    " context = coalesce($7, context), last_error = $8,"
-	    " updated_at = $9, next_attempt_at = $10, event_seq = $11"
+	    " updated_at = $9, next_attempt_at = $10, event_seq = $11,"
+	    " phase_attempt0 = $12"
 	    " WHERE id = $1",
-	    11,
+	    12,
 	    { OID_UUID, OID_TEXT, OID_INT4, OID_INT4, OID_INT4,
 	        OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TIMESTAMPTZ,
-	        OID_TIMESTAMPTZ, OID_INT4 } },
+	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4 } },
 	[STMT_EVENT] = { "saga_event",
 	    "INSERT INTO saga_event (saga_id, seq, at, step, kind, attempt,"
 	    " event, outcome, output, error, duration_us)"
@@ -332,7 +334,7 @@ saga_store_def_load(
 	" (extract(epoch FROM updated_at) * 1000)::bigint,"              \
 	" (extract(epoch FROM deadline_at) * 1000)::bigint,"             \
 	" (extract(epoch FROM next_attempt_at) * 1000)::bigint,"         \
-	" event_seq"
+	" event_seq, phase_attempt0"
 
 static char *
 saga_store_strcol(PGresult *res, int row, int col)
@@ -379,6 +381,7 @@ saga_store_row(PGresult *res, int row, saga_row *out)
 	out->deadline_ms      = saga_store_i64col(res, row, 14);
 	out->next_attempt_ms  = saga_store_i64col(res, row, 15);
 	out->event_seq        = (uint32_t) saga_store_i64col(res, row, 16);
+	out->phase_attempt0   = (uint32_t) saga_store_i64col(res, row, 17);
 	ctx = PQunescapeBytea(
 	    (const unsigned char *) PQgetvalue(res, row, 8), &ctxlen);
 	if (out->saga_name == NULL || ctx == NULL ||
@@ -610,6 +613,7 @@ saga_store_stage_insert(
 	rv |= saga_store_p_time(
 	    st, s, inst->in_flight ? 0 : inst->next_at_ms);
 	rv |= saga_store_p_i32(st, s, (int32_t) inst->seq);
+	rv |= saga_store_p_i32(st, s, (int32_t) inst->phase_attempt0);
 	if ((rv = saga_store_staged_done(st, mark, rv)) != 0 ||
 	    nw->key == NULL) {
 		return (rv);
@@ -653,6 +657,7 @@ saga_store_stage_update(saga_store *st, const saga_inst *inst,
 	rv |= saga_store_p_time(
 	    st, s, inst->in_flight ? 0 : inst->next_at_ms);
 	rv |= saga_store_p_i32(st, s, (int32_t) inst->seq);
+	rv |= saga_store_p_i32(st, s, (int32_t) inst->phase_attempt0);
 	return (saga_store_staged_done(st, mark, rv));
 }
 

@@ -50,6 +50,7 @@ typedef struct saga_row {
 	int64_t    deadline_ms;      /* 0 = none */
 	int64_t    next_attempt_ms;  /* 0 = NULL */
 	uint32_t   event_seq;
+	uint32_t   phase_attempt0;
 } saga_row;
 
 /* saga_row_fini frees what the row owns; NULL-safe. */

@@ -27,6 +27,9 @@ CREATE TABLE saga_instance (
 	current_step    integer     NOT NULL DEFAULT 0,
 	-- attempt of the current step (or compensation), from 1; 0 = none yet
 	attempt         integer     NOT NULL DEFAULT 0,
+	-- the attempt before the current phase began (0, or where an
+	-- operator's retry restarted the policy's attempt budget)
+	phase_attempt0  integer     NOT NULL DEFAULT 0,
 	-- highest step index with an attempt sent; -1 = none
 	max_sent_step   integer     NOT NULL DEFAULT -1,
 	-- when the current step (or its compensation) began: the start of
