@@ -105,6 +105,7 @@ typedef struct coord_entry {
 	uint32_t   attempt;
 	saga_state state;
 	rpc_req   *answer;
+	bool       last; /* set at release: the saga's last pending entry */
 	char       error[256];
 } coord_entry;
 
@@ -834,6 +835,7 @@ coord_release(coord *c)
 		saga_rt     *s = e->saga;
 
 		s->pending--;
+		e->last   = s->pending == 0;
 		s->cstate = e->state;
 		s->cstep  = e->step;
 		snprintf(s->cerror, sizeof(s->cerror), "%s", e->error);
@@ -852,8 +854,11 @@ coord_release(coord *c)
 		}
 		coord_waiters_answer(c, s, false, 0);
 	}
+	/* Each saga once, at its last entry: dropping frees it. */
 	for (size_t i = 0; i < l.n; i++) {
-		coord_maybe_drop(c, l.v[i].saga);
+		if (l.v[i].last) {
+			coord_maybe_drop(c, l.v[i].saga);
+		}
 	}
 	if (c->flight.v == NULL) {
 		l.n      = 0;
@@ -883,6 +888,7 @@ coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
 	s->inst.state          = row->state;
 	s->inst.step           = row->current_step;
 	s->inst.attempt        = row->attempt;
+	s->inst.phase_attempt0 = row->phase_attempt0;
 	s->inst.max_sent       = row->max_sent;
 	s->inst.phase_start_ms = row->phase_started_ms;
 	s->inst.deadline_ms    = row->deadline_ms;
@@ -1176,6 +1182,7 @@ coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 	if (!c->db_up) {
 		rpc_req_error(r, SAGA_EUNAVAIL,
 		    "database unavailable; try again later");
+		coord_maybe_drop(c, s);
 		return;
 	}
 	coord_feed(c, s, &ev, r);

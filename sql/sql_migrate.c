@@ -96,7 +96,11 @@ sql_migrate_apply(PGconn *conn, const char *set, const sql_migration *migs,
 		         what)) != 0) {
 			return (rv);
 		}
+		/* Quiet: CREATE TABLE IF NOT EXISTS notices are noise. */
 		if ((rv = sql_migrate_exec(conn,
+		         "SET LOCAL client_min_messages = warning", errbuf,
+		         errlen, what)) != 0 ||
+		    (rv = sql_migrate_exec(conn,
 		         "SELECT pg_advisory_xact_lock(" SQL_MIGRATE_LOCK ")",
 		         errbuf, errlen, what)) != 0 ||
 		    (rv = sql_migrate_exec(conn, sql_migrate_table, errbuf,
