@@ -378,6 +378,15 @@ proto_pack_key(msgpack_packer *pk, const char *name)
 	        : 0);
 }
 
+/* What the encoder checks of input, output and context: well-formed and
+ * in the JSON data model; sizes are the receiver's business. */
+static const proto_limits proto_encode_limits = {
+	.max_msg_bytes     = SIZE_MAX,
+	.max_depth         = PROTO_MAX_DEPTH_CAP,
+	.max_str_bytes     = SIZE_MAX,
+	.max_container_len = SIZE_MAX,
+};
+
 int
 proto_msg_encode(const proto_msg *m, proto_buf *out)
 {
@@ -394,19 +403,43 @@ proto_msg_encode(const proto_msg *m, proto_buf *out)
 	for (int f = 0; f < F_COUNT; f++) {
 		bool have = proto_field_present(m, f);
 
+		/* Required ids, maps and strings must be there (an empty
+		 * string counts as missing, as in the decoder); required
+		 * integers and bools are sent as they are (0, false). */
 		if ((ts->required & B(f)) && !have &&
 		    proto_fields[f].wire != W_U32 &&
+		    proto_fields[f].wire != W_U64 &&
+		    proto_fields[f].wire != W_I64 &&
 		    proto_fields[f].wire != W_BOOL) {
-			/* Integers may legitimately be 0 (step 0, kind
-			 * action, outcome ok): required ones always go. */
 			return (SAGA_EMISSING);
 		}
 		if ((ts->required & B(f)) || ((ts->optional & B(f)) && have)) {
 			send |= B(f);
 		}
 	}
+	/* Refuse what the decoder would refuse: never put a message on the
+	 * wire that its receiver cannot read. */
 	if ((send & B(F_TRACE)) && !proto_traceparent_valid(m->traceparent)) {
 		return (SAGA_EINVAL);
+	}
+	if (((send & B(F_KIND)) && m->kind > PROTO_KIND_COMPENSATION) ||
+	    ((send & B(F_OUTCOME)) && m->outcome > PROTO_OUTCOME_RETRY) ||
+	    ((ts->required & B(F_ATTEMPT)) && m->attempt == 0) ||
+	    ((send & B(F_DEADLINE)) && m->deadline_ms < 0)) {
+		return (SAGA_EINVAL);
+	}
+	for (int f = F_PAYLOAD_FIRST; f < F_COUNT; f++) {
+		const proto_raw *r;
+
+		if (!(send & B(f)) || proto_fields[f].wire != W_MAP) {
+			continue;
+		}
+		r = (const proto_raw *) (const void *) ((const char *) m +
+		    proto_fields[f].off);
+		if (!proto_raw_is_map(*r) ||
+		    proto_raw_validate(*r, &proto_encode_limits, NULL) != 0) {
+			return (SAGA_EINVAL);
+		}
 	}
 	for (int f = F_PAYLOAD_FIRST; f < F_COUNT; f++) {
 		npay += (send & B(f)) ? 1 : 0;
@@ -825,6 +858,19 @@ proto_msg_decode(const void *buf, size_t len, const proto_limits *lim,
 	if (payload != NULL &&
 	    (rv = proto_dec_map(&d, payload, 1, ts, &payload)) != 0) {
 		goto fail;
+	}
+	for (int f = 0; f < F_COUNT; f++) {
+		if ((ts->required & B(f)) && (d.seen & B(f)) &&
+		    (proto_fields[f].wire == W_STR ||
+		        proto_fields[f].wire == W_TRACE) &&
+		    ((proto_str *) (void *) ((char *) out +
+		         proto_fields[f].off))
+		            ->len == 0) {
+			rv = proto_seterr(err, SAGA_EMISSING, 0,
+			    "%s: required field \"%s\" is empty", ts->name,
+			    proto_fields[f].name);
+			goto fail;
+		}
 	}
 	if ((missing = ts->required & ~d.seen) != 0) {
 		int f = __builtin_ctz(missing);

@@ -13,9 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <msgpack/unpack_define.h>
+
 #include "proto_internal.h"
 #include "proto_val.h"
 #include "saga_err.h"
+
+_Static_assert(PROTO_MAX_DEPTH_CAP <= MSGPACK_EMBED_STACK_SIZE,
+    "msgpack-c cannot build trees as deep as the scanner accepts");
 
 static const uint8_t proto_empty_map_byte = 0x80;
 const proto_raw      PROTO_RAW_EMPTY_MAP  = { &proto_empty_map_byte, 1 };
@@ -620,6 +625,10 @@ proto_val_encode(const proto_val *v, proto_buf *out)
 	msgpack_packer pk;
 
 	msgpack_packer_init(&pk, out, proto_buf_write_cb);
+	if (v == NULL) {
+		/* A missing value (proto_val_get found nothing) is nil. */
+		return (msgpack_pack_nil(&pk) != 0 ? SAGA_ENOMEM : 0);
+	}
 	if (msgpack_pack_object(&pk, *proto_val_obj(v)) != 0) {
 		return (SAGA_ENOMEM);
 	}
@@ -785,6 +794,9 @@ proto_obj_put_str(proto_obj *o, const char *key, const char *v)
 int
 proto_obj_put_val(proto_obj *o, const char *key, const proto_val *v)
 {
+	if (v == NULL) {
+		return (proto_obj_put_nil(o, key));
+	}
 	PROTO_OBJ_PUT(o, key, msgpack_pack_object(&pk, *proto_val_obj(v)));
 }
 
@@ -812,6 +824,9 @@ proto_obj_put_obj(proto_obj *o, const char *key, const proto_obj *child)
 	size_t mark = o->body.len;
 	int    rv;
 
+	if (child == o) {
+		return (SAGA_EINVAL);
+	}
 	if ((rv = proto_obj_key(o, key)) != 0) {
 		return (rv);
 	}

@@ -50,8 +50,9 @@ typedef struct proto_limits {
 #define PROTO_MAX_DEPTH_DEFAULT 32
 #define PROTO_MAX_STR_BYTES_DEFAULT (64 * 1024)
 #define PROTO_MAX_CONTAINER_LEN_DEFAULT 65536
-/* PROTO_MAX_DEPTH_CAP is the largest max_depth a decoder honours. */
-#define PROTO_MAX_DEPTH_CAP 256
+/* PROTO_MAX_DEPTH_CAP is the largest max_depth a decoder honours: msgpack-c
+ * builds trees at most 32 containers deep (MSGPACK_EMBED_STACK_SIZE). */
+#define PROTO_MAX_DEPTH_CAP 32
 
 /* proto_limits_default returns the default limits. */
 proto_limits proto_limits_default(void);
@@ -169,8 +170,8 @@ const proto_val *proto_val_at(const proto_val *a, size_t i);
 int proto_val_map_entry(
     const proto_val *m, size_t i, proto_str *key, const proto_val **val);
 
-/* proto_val_encode appends the encoding of v to out. Returns 0 or
- * SAGA_ENOMEM. */
+/* proto_val_encode appends the encoding of v (nil for NULL) to out.
+ * Returns 0 or SAGA_ENOMEM. */
 int proto_val_encode(const proto_val *v, proto_buf *out);
 
 /* proto_obj builds a map. Keys are unique: a second put of the same key
@@ -200,7 +201,10 @@ int proto_obj_put_strn(proto_obj *o, const char *key, const char *v, size_t n);
 /* proto_obj_put_raw adds an already-encoded value; returns SAGA_EINVAL if
  * raw is not exactly one valid value. */
 int proto_obj_put_raw(proto_obj *o, const char *key, proto_raw raw);
+/* proto_obj_put_val copies a decoded value; a NULL v is put as nil. */
 int proto_obj_put_val(proto_obj *o, const char *key, const proto_val *v);
+/* proto_obj_put_obj adds the map built by child (not o itself:
+ * SAGA_EINVAL). */
 int proto_obj_put_obj(proto_obj *o, const char *key, const proto_obj *child);
 
 /* proto_obj_encode appends the map's encoding to out. Returns 0 or
