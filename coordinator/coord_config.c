@@ -259,7 +259,8 @@ coord_config_errs_flush(coord_config_ld *ld, coord_errs *errs)
 		    coord_config_err_cmp);
 	}
 	if (errs != NULL && ld->nerrs > 0) {
-		msgs = realloc(errs->msgs, (errs->n + ld->nerrs) * sizeof(*msgs));
+		msgs = realloc(
+		    errs->msgs, (errs->n + ld->nerrs) * sizeof(*msgs));
 		if (msgs != NULL) {
 			errs->msgs = msgs;
 			for (size_t i = 0; i < ld->nerrs; i++) {
@@ -779,7 +780,8 @@ coord_config_url_ok(const char *s)
 			break;
 		}
 	}
-	if (rest == NULL || *rest == '\0' || strlen(s) > COORD_CONFIG_STRING_MAX) {
+	if (rest == NULL || *rest == '\0' ||
+	    strlen(s) > COORD_CONFIG_STRING_MAX) {
 		return (false);
 	}
 	for (const char *p = s; *p != '\0'; p++) {
@@ -983,7 +985,8 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 	if (!coord_config_want(ld, f, FYNT_MAPPING, subject, "a mapping")) {
 		return;
 	}
-	coord_config_fields(ld, f->val, fields, nf, "in a participant", f->pos);
+	coord_config_fields(
+	    ld, f->val, fields, nf, "in a participant", f->pos);
 	coord_config_missing(ld, fields, nf, subject, kf->pos);
 	if (fields[1].seen &&
 	    coord_config_int(ld, &fields[1], "max_in_flight", 1,
@@ -1073,7 +1076,8 @@ coord_config_step(coord_config_ld *ld, saga_def *d, size_t i,
 			/* Keep a bad name for the duplicate check. */
 			const char *t = coord_config_text(fields[0].val);
 
-			if (t != NULL && !coord_config_is_null(fields[0].val)) {
+			if (t != NULL &&
+			    !coord_config_is_null(fields[0].val)) {
 				s->name = coord_config_strdup(ld, t);
 			}
 		}
@@ -1091,8 +1095,8 @@ coord_config_step(coord_config_ld *ld, saga_def *d, size_t i,
 	    coord_config_grow(ld, (void **) &ld->refs, &ld->caprefs,
 	        ld->nrefs, sizeof(*ld->refs))) {
 		ld->refs[ld->nrefs].name = s->participant;
-		ld->refs[ld->nrefs].pos  = coord_config_node_pos(ld,
-                    fields[1].val, fields[1].pos);
+		ld->refs[ld->nrefs].pos  = coord_config_node_pos(
+		    ld, fields[1].val, fields[1].pos);
 		ld->nrefs++;
 	}
 	if (fields[2].seen) {
@@ -1506,7 +1510,8 @@ coord_config_parse(coord_config_ld *ld, const char *buf, size_t len,
 		/* libfyaml's collected positions are already 1-based. */
 		pos.line = de->line > 0 ? de->line : 0;
 		pos.col  = de->column > 0 ? de->column : 0;
-		coord_config_err_at(ld, pos, "%s", de->msg ? de->msg : "error");
+		coord_config_err_at(
+		    ld, pos, "%s", de->msg ? de->msg : "error");
 	}
 	if (!fy_diag_got_error(doc->diag) &&
 	    !fy_parser_get_stream_error(doc->fyp)) {
@@ -1579,7 +1584,8 @@ coord_config_file(coord_config_ld *ld, const char *path)
 			ld->nomem = true;
 			return;
 		}
-		coord_config_err_at(ld, pos, "cannot read: %s", strerror(errno));
+		coord_config_err_at(
+		    ld, pos, "cannot read: %s", strerror(errno));
 		return;
 	}
 	if (coord_config_parse(ld, buf, len, false, &doc)) {
@@ -1595,10 +1601,11 @@ static void
 coord_config_refs_check(coord_config_ld *ld)
 {
 	for (size_t i = 0; i < ld->nrefs; i++) {
-		size_t j;
+		const char *name = ld->refs[i].name;
+		size_t      j;
 
 		for (j = 0; j < ld->nparts; j++) {
-			if (strcmp(ld->parts[j]->name, ld->refs[i].name) == 0) {
+			if (strcmp(ld->parts[j]->name, name) == 0) {
 				break;
 			}
 		}
@@ -1728,7 +1735,8 @@ coord_config_json(saga_def *d)
 	char              *out;
 	size_t             len;
 
-	e = fy_emit_to_string(FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE);
+	e = fy_emit_to_string(
+	    FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE);
 	if (e == NULL) {
 		return (SAGA_ENOMEM);
 	}
@@ -1753,7 +1761,8 @@ coord_config_json(saga_def *d)
 		    coord_config_ev_kv(e, "participant", s->participant) &&
 		    coord_config_ev_kv(e, "action", s->action) &&
 		    coord_config_ev_kv(e, "compensation", s->compensation) &&
-		    coord_config_ev_kv(e, "kind", coord_config_kind_name(s->kind)) &&
+		    coord_config_ev_kv(
+		        e, "kind", coord_config_kind_name(s->kind)) &&
 		    coord_config_ev_dur(e, "timeout", s->timeout_ms) &&
 		    coord_config_ev_retry(e, "retry", &s->retry) &&
 		    coord_config_ev_retry(

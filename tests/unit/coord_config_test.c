@@ -1,0 +1,1424 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * coord_config_test: loading saga definitions from YAML.
+ *
+ * The YAML of each case is written next to its assertions, as a C string,
+ * to a file in a temporary directory that the tests run in (so that the
+ * messages carry short, exact names like "kinds.yaml:12:52: ..."). Every
+ * rule of docs/sagas.md is checked through its exact message, which pins
+ * the position too. Then: merging of files, defaults per file, syntax
+ * errors, unreadable files, durations, and the canonical JSON (round trip,
+ * determinism, escaping, and coord_def_from_json's own errors).
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "coord_config.h"
+#include "saga_def.h"
+#include "saga_err.h"
+
+static char test_dir[] = "/tmp/coord_config_test.XXXXXX";
+static char test_cwd[PATH_MAX];
+
+/* The tests run in a fresh temporary directory. */
+static int
+test_setup(void **state)
+{
+	(void) state;
+	if (getcwd(test_cwd, sizeof(test_cwd)) == NULL ||
+	    mkdtemp(test_dir) == NULL || chdir(test_dir) != 0) {
+		return (-1);
+	}
+	return (0);
+}
+
+/* Removes the directory and every file the tests wrote. */
+static int
+test_teardown(void **state)
+{
+	DIR           *dir;
+	struct dirent *de;
+
+	(void) state;
+	if ((dir = opendir(".")) != NULL) {
+		while ((de = readdir(dir)) != NULL) {
+			if (strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0) {
+				unlink(de->d_name);
+			}
+		}
+		closedir(dir);
+	}
+	if (chdir(test_cwd) != 0) {
+		return (-1);
+	}
+	return (rmdir(test_dir));
+}
+
+/* Writes text to the file name. */
+static void
+put(const char *name, const char *text)
+{
+	FILE *f = fopen(name, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Prints the messages (before an assertion fails). */
+static void
+print_errs(const coord_errs *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		print_message("  got: %s\n", e->msgs[i]);
+	}
+}
+
+/* Checks that loading files fails with exactly the messages expected (a
+ * NULL-terminated list), in that order; prints both lists otherwise. */
+static void
+expect_files_errs(const char *const *files, size_t nfiles, ...)
+{
+	coord_defs *d = NULL;
+	coord_errs  e = { 0 };
+	const char *want[64];
+	size_t      n = 0;
+	bool        same;
+	va_list     ap;
+	int         rv;
+
+	va_start(ap, nfiles);
+	while ((want[n] = va_arg(ap, const char *)) != NULL) {
+		n++;
+		assert_true(n < sizeof(want) / sizeof(want[0]));
+	}
+	va_end(ap);
+	rv   = coord_defs_load(files, nfiles, &d, &e);
+	same = e.n == n;
+	for (size_t i = 0; same && i < n; i++) {
+		same = strcmp(e.msgs[i], want[i]) == 0;
+	}
+	if (!same) {
+		print_errs(&e);
+		for (size_t i = 0; i < n; i++) {
+			print_message(" want: %s\n", want[i]);
+		}
+	}
+	assert_int_equal(rv, SAGA_ECONFIG);
+	assert_null(d);
+	for (size_t i = 0; i < n && i < e.n; i++) {
+		assert_string_equal(e.msgs[i], want[i]);
+	}
+	assert_int_equal(e.n, n);
+	coord_errs_fini(&e);
+	assert_null(e.msgs);
+	assert_int_equal(e.n, 0);
+}
+
+/* Loads files and checks that it works. */
+static coord_defs *
+load_ok(const char *const *files, size_t nfiles)
+{
+	coord_defs *d = NULL;
+	coord_errs  e = { 0 };
+	int         rv;
+
+	rv = coord_defs_load(files, nfiles, &d, &e);
+	if (rv != 0) {
+		print_errs(&e);
+	}
+	assert_int_equal(rv, 0);
+	assert_int_equal(e.n, 0);
+	assert_non_null(d);
+	return (d);
+}
+
+static coord_defs *
+load_text_ok(const char *name, const char *text)
+{
+	const char *files[] = { name };
+
+	put(name, text);
+	return (load_ok(files, 1));
+}
+
+/* The saga of the demo (docs/sagas.md). */
+static const char demo_yaml[] =
+    "# The demo's order saga.\n"                                     /* 1 */
+    "participants:\n"                                                /* 2 */
+    "  orders:\n"                                                    /* 3 */
+    "    endpoints: [\"tcp://127.0.0.1:7101\"]\n"                    /* 4 */
+    "  inventory:\n"                                                 /* 5 */
+    "    endpoints: [\"tcp://127.0.0.1:7102\"]\n"                    /* 6 */
+    "    max_in_flight: 128\n"                                       /* 7 */
+    "  payments:\n"                                                  /* 8 */
+    "    endpoints:\n"                                               /* 9 */
+    "      - tcp://127.0.0.1:7103\n"                                 /* 10 */
+    "      - tls+tcp://pay.example:7443\n"                           /* 11 */
+    "  shipping:\n"                                                  /* 12 */
+    "    endpoints: [\"ipc:///tmp/shipping.ipc\"]\n"                 /* 13 */
+    "\n"                                                             /* 14 */
+    "defaults:\n"                                                    /* 15 */
+    "  timeout: 3s\n"                                                /* 16 */
+    "  retry: {max_attempts: 4, initial_backoff: 200ms, "
+    "multiplier: 1.5, max_backoff: 10s, jitter: 0.1}\n"              /* 17 */
+    "  compensation_retry: {max_backoff: 2m}\n"                      /* 18 */
+    "  compensation_timeout: 12h\n"                                  /* 19 */
+    "\n"                                                             /* 20 */
+    "sagas:\n"                                                       /* 21 */
+    "  - name: create_order\n"                                       /* 22 */
+    "    deadline: 60s\n"                                            /* 23 */
+    "    business_key: customer_id\n"                                /* 24 */
+    "    steps:\n"                                                   /* 25 */
+    "      - name: create_order\n"                                   /* 26 */
+    "        participant: orders\n"                                  /* 27 */
+    "        action: order.create\n"                                 /* 28 */
+    "        compensation: order.reject\n"                           /* 29 */
+    "      - name: reserve_stock\n"                                  /* 30 */
+    "        participant: inventory\n"                               /* 31 */
+    "        action: stock.reserve\n"                                /* 32 */
+    "        compensation: stock.release\n"                          /* 33 */
+    "        timeout: 1s\n"                                          /* 34 */
+    "        retry: {max_attempts: 3}\n"                             /* 35 */
+    "        compensation_retry: {max_attempts: 10, jitter: 0}\n"    /* 36 */
+    "        compensation_timeout: 1h\n"                             /* 37 */
+    "      - name: charge_payment\n"                                 /* 38 */
+    "        participant: payments\n"                                /* 39 */
+    "        action: payment.charge\n"                               /* 40 */
+    "        compensation: payment.refund\n"                         /* 41 */
+    "        kind: pivot\n"                                          /* 42 */
+    "      - name: schedule_shipment\n"                              /* 43 */
+    "        participant: shipping\n"                                /* 44 */
+    "        action: shipment.schedule\n"                            /* 45 */
+    "        kind: retriable\n"                                      /* 46 */
+    "      - name: approve_order\n"                                  /* 47 */
+    "        participant: orders\n"                                  /* 48 */
+    "        action: order.approve\n"                                /* 49 */
+    "        kind: retriable\n"                                      /* 50 */
+    "        retry: {initial_backoff: 1.5s, max_attempts: 100}\n"    /* 51 */
+    "  - name: ping\n"                                               /* 52 */
+    "    steps:\n"                                                   /* 53 */
+    "      - {name: ping, participant: orders, action: ping, "
+    "kind: pivot}\n";                                                /* 54 */
+
+/* Checks a retry policy. */
+static void
+check_retry(const saga_retry *r, uint32_t max_attempts, int64_t initial,
+    double multiplier, int64_t max, double jitter)
+{
+	assert_int_equal(r->max_attempts, max_attempts);
+	assert_int_equal(r->initial_backoff_ms, initial);
+	assert_true(r->multiplier == multiplier);
+	assert_int_equal(r->max_backoff_ms, max);
+	assert_true(r->jitter == jitter);
+}
+
+static void
+test_coord_config_full_example_loads(void **state)
+{
+	coord_defs                 *d;
+	const saga_def             *s;
+	const saga_participant_def *p;
+	const saga_step_def        *st;
+
+	(void) state;
+	d = load_text_ok("demo.yaml", demo_yaml);
+	assert_int_equal(d->nparticipants, 4);
+	assert_int_equal(d->nsagas, 2);
+
+	p = coord_defs_participant(d, "orders");
+	assert_non_null(p);
+	assert_int_equal(p->nendpoints, 1);
+	assert_string_equal(p->endpoints[0], "tcp://127.0.0.1:7101");
+	assert_int_equal(p->max_in_flight, 256);
+	p = coord_defs_participant(d, "inventory");
+	assert_int_equal(p->max_in_flight, 128);
+	p = coord_defs_participant(d, "payments");
+	assert_int_equal(p->nendpoints, 2);
+	assert_string_equal(p->endpoints[0], "tcp://127.0.0.1:7103");
+	assert_string_equal(p->endpoints[1], "tls+tcp://pay.example:7443");
+	p = coord_defs_participant(d, "shipping");
+	assert_string_equal(p->endpoints[0], "ipc:///tmp/shipping.ipc");
+	assert_null(coord_defs_participant(d, "billing"));
+
+	s = coord_defs_find(d, "create_order");
+	assert_non_null(s);
+	assert_ptr_equal(s, d->sagas[0]);
+	assert_null(coord_defs_find(d, "create"));
+	assert_string_equal(s->name, "create_order");
+	assert_int_equal(s->version, 0);
+	assert_string_equal(s->hash, "");
+	assert_non_null(s->json);
+	assert_int_equal(s->deadline_ms, 60000);
+	assert_string_equal(s->business_key, "customer_id");
+	assert_int_equal(s->nsteps, 5);
+	assert_int_equal(s->pivot, 2);
+	assert_string_equal(s->file, "demo.yaml");
+	assert_ptr_equal(s->file, d->files[0]);
+	assert_int_equal(s->line, 22);
+
+	/* create_order: every value from the file's defaults. */
+	st = &s->steps[0];
+	assert_string_equal(st->name, "create_order");
+	assert_string_equal(st->participant, "orders");
+	assert_string_equal(st->action, "order.create");
+	assert_string_equal(st->compensation, "order.reject");
+	assert_int_equal(st->kind, SAGA_STEP_COMPENSATABLE);
+	assert_int_equal(st->timeout_ms, 3000);
+	check_retry(&st->retry, 4, 200, 1.5, 10000, 0.1);
+	check_retry(&st->comp_retry, 0, 100, 2.0, 120000, 0.2);
+	assert_int_equal(st->comp_budget_ms, 12 * 3600 * 1000);
+
+	/* reserve_stock: its own keys merge over the defaults. */
+	st = &s->steps[1];
+	assert_int_equal(st->kind, SAGA_STEP_COMPENSATABLE);
+	assert_int_equal(st->timeout_ms, 1000);
+	check_retry(&st->retry, 3, 200, 1.5, 10000, 0.1);
+	check_retry(&st->comp_retry, 10, 100, 2.0, 120000, 0.0);
+	assert_int_equal(st->comp_budget_ms, 3600 * 1000);
+
+	/* charge_payment: the pivot keeps its compensation. */
+	st = &s->steps[2];
+	assert_int_equal(st->kind, SAGA_STEP_PIVOT);
+	assert_string_equal(st->compensation, "payment.refund");
+	check_retry(&st->retry, 4, 200, 1.5, 10000, 0.1);
+
+	/* Retriable steps: unlimited attempts, 30s cap, unless they say. */
+	st = &s->steps[3];
+	assert_int_equal(st->kind, SAGA_STEP_RETRIABLE);
+	assert_null(st->compensation);
+	check_retry(&st->retry, 0, 200, 1.5, 30000, 0.1);
+	st = &s->steps[4];
+	assert_string_equal(st->name, "approve_order");
+	assert_int_equal(st->kind, SAGA_STEP_RETRIABLE);
+	check_retry(&st->retry, 100, 1500, 1.5, 30000, 0.1);
+	assert_int_equal(saga_def_step_find(s, "approve_order"), 4);
+
+	s = coord_defs_find(d, "ping");
+	assert_non_null(s);
+	assert_int_equal(s->deadline_ms, 0);
+	assert_null(s->business_key);
+	assert_int_equal(s->pivot, 0);
+	assert_null(s->steps[0].compensation);
+	assert_int_equal(s->line, 52);
+	coord_defs_free(d);
+}
+
+static void
+test_coord_config_builtin_defaults(void **state)
+{
+	coord_defs          *d;
+	const saga_step_def *st;
+
+	(void) state;
+	d = load_text_ok("builtin.yaml",
+	    "participants:\n"
+	    "  p: {endpoints: [\"inproc://p\"]}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    deadline: null\n"
+	    "    business_key: ~\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, compensation: y}\n"
+	    "      - {name: b, participant: p, action: x, kind: pivot}\n"
+	    "      - {name: c, participant: p, action: x, kind: retriable}\n");
+	assert_int_equal(d->sagas[0]->deadline_ms, 0);
+	assert_null(d->sagas[0]->business_key);
+	assert_int_equal(d->participants[0]->max_in_flight, 256);
+	st = &d->sagas[0]->steps[0];
+	assert_int_equal(st->timeout_ms, 2000);
+	check_retry(&st->retry, 5, 100, 2.0, 5000, 0.2);
+	check_retry(&st->comp_retry, 0, 100, 2.0, 60000, 0.2);
+	assert_int_equal(st->comp_budget_ms, 24LL * 3600 * 1000);
+	st = &d->sagas[0]->steps[2];
+	check_retry(&st->retry, 0, 100, 2.0, 30000, 0.2);
+	assert_int_equal(d->sagas[0]->pivot, 1);
+	coord_defs_free(d);
+}
+
+static void
+test_coord_config_unknown_keys(void **state)
+{
+	const char *files[] = { "unknown.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p:\n"
+	    "    endpoints: [\"tcp://h:1\"]\n"
+	    "    colour: red\n"
+	    "defaults:\n"
+	    "  timeout: 1s\n"
+	    "  retries: 3\n"
+	    "  retry: {max_attempts: 2, backof: 1s}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: x\n"
+	    "        compensation: y\n"
+	    "        comp: y\n"
+	    "    owner: me\n"
+	    "extra: 1\n");
+	expect_files_errs(files, 1,
+	    "unknown.yaml:4:5: unknown key \"colour\" in a participant "
+	    "(allowed: endpoints, max_in_flight)",
+	    "unknown.yaml:7:3: unknown key \"retries\" in defaults (allowed: "
+	    "timeout, retry, compensation_retry, compensation_timeout)",
+	    "unknown.yaml:8:28: unknown key \"backof\" in a retry policy "
+	    "(allowed: max_attempts, initial_backoff, multiplier, "
+	    "max_backoff, jitter)",
+	    "unknown.yaml:16:9: unknown key \"comp\" in a step (allowed: "
+	    "name, participant, action, compensation, kind, timeout, retry, "
+	    "compensation_retry, compensation_timeout)",
+	    "unknown.yaml:17:5: unknown key \"owner\" in a saga (allowed: "
+	    "name, deadline, business_key, steps)",
+	    "unknown.yaml:18:1: unknown key \"extra\" at the top level "
+	    "(allowed: participants, defaults, sagas)",
+	    NULL);
+}
+
+static void
+test_coord_config_wrong_types(void **state)
+{
+	const char *files[] = { "types.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p:\n"
+	    "    endpoints: \"tcp://h:1\"\n"
+	    "    max_in_flight: lots\n"
+	    "  q: [1]\n"
+	    "  r:\n"
+	    "sagas:\n"
+	    "  - name: [s]\n"
+	    "    steps: {a: 1}\n"
+	    "  - just a string\n"
+	    "  - name: t\n"
+	    "    business_key: {k: v}\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: {do: it}\n"
+	    "        compensation: \"\"\n"
+	    "        retry: 3\n"
+	    "        kind: [pivot]\n"
+	    "      - 42\n");
+	expect_files_errs(files, 1,
+	    "types.yaml:3:17: endpoints: expected a list of URLs, got "
+	    "\"tcp://h:1\"",
+	    "types.yaml:4:20: max_in_flight: expected an integer 1..65536, "
+	    "got \"lots\"",
+	    "types.yaml:5:7: participant \"q\": expected a mapping, got a "
+	    "list",
+	    "types.yaml:6:3: participant \"r\": expected a mapping, got "
+	    "nothing",
+	    "types.yaml:8:12: name: expected a name of 1..128 characters A-Z "
+	    "a-z 0-9 _ . -, got a list",
+	    "types.yaml:9:13: steps: expected a list of steps, got a mapping",
+	    "types.yaml:10:5: saga: expected a mapping, got \"just a string\"",
+	    "types.yaml:12:20: business_key: expected a string of 1..255 "
+	    "bytes, got a mapping",
+	    "types.yaml:16:18: action: expected a string of 1..255 bytes, got "
+	    "a mapping",
+	    "types.yaml:17:24: compensation: expected a string of 1..255 "
+	    "bytes, got \"\"",
+	    "types.yaml:18:16: retry: expected a mapping, got \"3\"",
+	    "types.yaml:19:16: kind: expected a string of 1..255 bytes, got a "
+	    "list",
+	    "types.yaml:20:9: step: expected a mapping, got \"42\"",
+	    NULL);
+}
+
+static void
+test_coord_config_section_types(void **state)
+{
+	const char *files[] = { "sections.yaml", "sections2.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants: [a]\n"
+	    "defaults: 5s\n"
+	    "sagas: {name: s}\n");
+	put(files[1], "- a\n- b\n");
+	expect_files_errs(files, 2,
+	    "sections.yaml:1:16: participants: expected a mapping of names to "
+	    "participants, got a list",
+	    "sections.yaml:2:11: defaults: expected a mapping, got \"5s\"",
+	    "sections.yaml:3:9: sagas: expected a list of sagas, got a "
+	    "mapping",
+	    "sections2.yaml:1:3: top level: expected a mapping with "
+	    "participants, defaults, sagas, got a list",
+	    NULL);
+}
+
+static void
+test_coord_config_bad_durations(void **state)
+{
+	const char *files[] = { "durations.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "defaults:\n"
+	    "  timeout: 2\n"
+	    "  compensation_timeout: 0s\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    deadline: 1.5\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: x\n"
+	    "        compensation: y\n"
+	    "        timeout: 0ms\n"
+	    "        compensation_timeout: forever\n"
+	    "        retry: {initial_backoff: -1s, max_backoff: 1.0001ms}\n"
+	    "        compensation_retry: {max_backoff: 5 s}\n"
+	    "  - name: t\n"
+	    "    deadline: 0s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot, "
+	    "timeout: \"\"}\n");
+	expect_files_errs(files, 1,
+	    "durations.yaml:4:12: defaults.timeout: expected a duration like "
+	    "500ms, 2s, 1m, got \"2\"",
+	    "durations.yaml:5:25: defaults.compensation_timeout: expected a "
+	    "duration > 0, got \"0s\"",
+	    "durations.yaml:8:15: deadline: expected a duration like 500ms, "
+	    "2s, 1m, got \"1.5\"",
+	    "durations.yaml:14:18: timeout: expected a duration > 0, got "
+	    "\"0ms\"",
+	    "durations.yaml:15:31: compensation_timeout: expected a duration "
+	    "like 500ms, 2s, 1m, got \"forever\"",
+	    "durations.yaml:16:34: retry.initial_backoff: expected a duration "
+	    "like 500ms, 2s, 1m, got \"-1s\"",
+	    "durations.yaml:16:52: retry.max_backoff: expected a duration "
+	    "like 500ms, 2s, 1m, got \"1.0001ms\"",
+	    "durations.yaml:17:43: compensation_retry.max_backoff: expected a "
+	    "duration like 500ms, 2s, 1m, got \"5 s\"",
+	    "durations.yaml:19:15: deadline: expected a duration > 0, got "
+	    "\"0s\"",
+	    "durations.yaml:21:69: timeout: expected a duration like 500ms, "
+	    "2s, 1m, got \"\"",
+	    NULL);
+}
+
+static void
+test_coord_config_out_of_range(void **state)
+{
+	const char *files[] = { "ranges.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"], max_in_flight: 0}\n"
+	    "  q: {endpoints: [\"tcp://h:1\"], max_in_flight: 65537}\n"
+	    "defaults:\n"
+	    "  retry: {max_attempts: -1, multiplier: 0.9, jitter: 1.5}\n"
+	    "  compensation_retry: {initial_backoff: 2m, max_backoff: 1m}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: x\n"
+	    "        compensation: y\n"
+	    "        retry: {initial_backoff: 10s}\n"
+	    "        compensation_retry: {jitter: -0.1, multiplier: .inf}\n"
+	    "      - name: b\n"
+	    "        participant: p\n"
+	    "        action: x\n"
+	    "        compensation: y\n"
+	    "        retry: {max_attempts: 1000001, multiplier: 1e400}\n");
+	expect_files_errs(files, 1,
+	    "ranges.yaml:2:48: max_in_flight: expected an integer 1..65536, "
+	    "got \"0\"",
+	    "ranges.yaml:3:48: max_in_flight: expected an integer 1..65536, "
+	    "got \"65537\"",
+	    "ranges.yaml:5:25: defaults.retry.max_attempts: expected an "
+	    "integer 0..1000000, got \"-1\"",
+	    "ranges.yaml:5:41: defaults.retry.multiplier: expected a number "
+	    ">= 1, got \"0.9\"",
+	    "ranges.yaml:5:54: defaults.retry.jitter: expected a number 0..1, "
+	    "got \"1.5\"",
+	    "ranges.yaml:6:3: defaults.compensation_retry: initial_backoff "
+	    "(120000ms) is above max_backoff (60000ms)",
+	    "ranges.yaml:14:9: retry: initial_backoff (10000ms) is above "
+	    "max_backoff (5000ms)",
+	    "ranges.yaml:15:38: compensation_retry.jitter: expected a number "
+	    "0..1, got \"-0.1\"",
+	    "ranges.yaml:15:56: compensation_retry.multiplier: expected a "
+	    "number >= 1, got \".inf\"",
+	    "ranges.yaml:20:31: retry.max_attempts: expected an integer "
+	    "0..1000000, got \"1000001\"",
+	    "ranges.yaml:20:52: retry.multiplier: expected a number >= 1, got "
+	    "\"1e400\"",
+	    NULL);
+}
+
+/* A retriable step's 30s cap below the file's initial backoff. */
+static void
+test_coord_config_retriable_backoff_cap(void **state)
+{
+	const char *files[] = { "cap.yaml" };
+	coord_defs *d;
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "defaults:\n"
+	    "  retry: {initial_backoff: 40s, max_backoff: 1m}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "      - {name: b, participant: p, action: x, kind: retriable}\n"
+	    "      - {name: c, participant: p, action: x, kind: retriable,\n"
+	    "         retry: {max_backoff: 2m}}\n");
+	expect_files_errs(files, 1,
+	    "cap.yaml:9:52: retry: initial_backoff (40000ms) is above "
+	    "max_backoff (30000ms)",
+	    NULL);
+	d = load_text_ok("cap2.yaml",
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "defaults:\n"
+	    "  retry: {initial_backoff: 40s, max_backoff: 1m}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "      - {name: c, participant: p, action: x, kind: retriable,\n"
+	    "         retry: {max_backoff: 2m}}\n");
+	check_retry(&d->sagas[0]->steps[1].retry, 0, 40000, 2.0, 120000, 0.2);
+	coord_defs_free(d);
+}
+
+static void
+test_coord_config_missing_keys(void **state)
+{
+	const char *files[] = { "missing.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {max_in_flight: 3}\n"
+	    "sagas:\n"
+	    "  - deadline: 1s\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - participant: p\n"
+	    "        action: x\n"
+	    "        compensation: y\n"
+	    "      - name: b\n"
+	    "        compensation: y\n"
+	    "  - {}\n");
+	/* An empty {} has no position of its own in libfyaml's tree: it
+	 * borrows the one of the key holding the list. */
+	expect_files_errs(files, 1,
+	    "missing.yaml:2:3: participant \"p\": missing required key "
+	    "\"endpoints\"",
+	    "missing.yaml:3:1: saga: missing required key \"name\"",
+	    "missing.yaml:3:1: saga: missing required key \"steps\"",
+	    "missing.yaml:4:5: saga: missing required key \"name\"",
+	    "missing.yaml:4:5: saga: missing required key \"steps\"",
+	    "missing.yaml:7:9: step 1: missing required key \"name\"",
+	    "missing.yaml:10:9: step \"b\": missing required key "
+	    "\"participant\"",
+	    "missing.yaml:10:9: step \"b\": missing required key \"action\"",
+	    NULL);
+}
+
+static void
+test_coord_config_duplicate_names(void **state)
+{
+	const char *files[] = { "dups.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, compensation: y}\n"
+	    "      - {name: b, participant: p, action: x, compensation: y}\n"
+	    "      - {name: a, participant: p, action: x, compensation: y}\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, compensation: y}\n");
+	expect_files_errs(files, 1,
+	    "dups.yaml:8:16: saga \"s\": duplicate step \"a\" (first defined "
+	    "at dups.yaml:6:16)",
+	    "dups.yaml:9:11: duplicate saga \"s\" (first defined at "
+	    "dups.yaml:4:11)",
+	    NULL);
+}
+
+static void
+test_coord_config_unknown_participant(void **state)
+{
+	const char *files[] = { "nobody.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: nope, action: x, compensation: "
+	    "y}\n"
+	    "      - {name: b, participant: P, action: x, compensation: y}\n"
+	    "      - {name: c, participant: p, action: x, compensation: y}\n");
+	expect_files_errs(files, 1,
+	    "nobody.yaml:6:32: participant: unknown participant \"nope\" "
+	    "(define it under participants:)",
+	    "nobody.yaml:7:32: participant: unknown participant \"P\" (define "
+	    "it under participants:)",
+	    NULL);
+}
+
+static void
+test_coord_config_kind_rules(void **state)
+{
+	const char *files[] = { "kinds.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: no_comp\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x}\n"
+	    "      - {name: b, participant: p, action: x, compensation: "
+	    "null}\n"
+	    "      - {name: c, participant: p, action: x, kind: sometimes}\n"
+	    "  - name: two_pivots\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "      - {name: b, participant: p, action: x, kind: pivot}\n"
+	    "  - name: comp_after_pivot\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "      - {name: b, participant: p, action: x, compensation: y}\n"
+	    "  - name: retriable_with_comp\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "      - {name: b, participant: p, action: x, compensation: y, "
+	    "kind: retriable}\n"
+	    "  - name: retriable_first\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: retriable}\n"
+	    "      - {name: b, participant: p, action: x, kind: pivot}\n"
+	    "  - name: no_pivot\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, compensation: y}\n"
+	    "      - {name: b, participant: p, action: x, kind: retriable}\n"
+	    "  - name: empty\n"
+	    "    steps: []\n");
+	expect_files_errs(files, 1,
+	    "kinds.yaml:6:10: step \"a\": a compensatable step needs a "
+	    "compensation (or kind pivot or retriable)",
+	    "kinds.yaml:7:60: step \"b\": a compensatable step needs a "
+	    "compensation (or kind pivot or retriable)",
+	    "kinds.yaml:8:52: kind: expected compensatable, pivot or "
+	    "retriable, got \"sometimes\"",
+	    "kinds.yaml:12:52: saga \"two_pivots\": more than one pivot (step "
+	    "\"a\" is the pivot, at kinds.yaml:11:52)",
+	    "kinds.yaml:16:10: saga \"comp_after_pivot\": step \"b\" after "
+	    "the "
+	    "pivot \"a\" must be retriable, not compensatable",
+	    "kinds.yaml:20:60: step \"b\": a retriable step cannot have a "
+	    "compensation (it is never compensated)",
+	    "kinds.yaml:23:52: saga \"retriable_first\": retriable step \"a\" "
+	    "needs a pivot before it",
+	    "kinds.yaml:28:52: saga \"no_pivot\": retriable step \"b\" needs "
+	    "a "
+	    "pivot before it",
+	    "kinds.yaml:30:5: steps: expected at least one step",
+	    NULL);
+}
+
+static void
+test_coord_config_bad_names_and_urls(void **state)
+{
+	const char *files[] = { "names.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  \"bad participant\": {endpoints: [\"tcp://h:1\"]}\n"
+	    "  ok: {endpoints: [\"tcp://h\", \"tcp://:1\", \"tcp://h:0\", "
+	    "\"ipc://\", \"inproc://x\", \"ipc:///tmp/s\", "
+	    "\"tls+tcp://h:443\", \"tcp://h:1 \", \"http://h:1\"]}\n"
+	    "  none: {endpoints: []}\n"
+	    "sagas:\n"
+	    "  - name: \"bad/saga\"\n"
+	    "    steps:\n"
+	    "      - {name: \"step one\", participant: ok, action: x, "
+	    "compensation: y}\n"
+	    "      - {name: \"\", participant: \"bad participant\", "
+	    "action: x, compensation: y}\n"
+	    "  - name: "
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "x\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: ok, action: x, compensation: "
+	    "y}\n");
+	expect_files_errs(files, 1,
+	    "names.yaml:2:4: participants: expected a name of 1..128 "
+	    "characters A-Z a-z 0-9 _ . -, got \"bad participant\"",
+	    "names.yaml:3:21: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"tcp://h\"",
+	    "names.yaml:3:32: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"tcp://:1\"",
+	    "names.yaml:3:44: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"tcp://h:0\"",
+	    "names.yaml:3:57: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"ipc://\"",
+	    "names.yaml:3:116: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"tcp://h:1 \"",
+	    "names.yaml:3:130: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"http://h:1\"",
+	    "names.yaml:4:10: endpoints: expected at least one URL",
+	    "names.yaml:6:12: name: expected a name of 1..128 characters A-Z "
+	    "a-z 0-9 _ . -, got \"bad/saga\"",
+	    "names.yaml:8:17: name: expected a name of 1..128 characters A-Z "
+	    "a-z 0-9 _ . -, got \"step one\"",
+	    "names.yaml:9:17: name: expected a name of 1..128 characters A-Z "
+	    "a-z 0-9 _ . -, got \"\"",
+	    "names.yaml:9:34: participant: expected a name of 1..128 "
+	    "characters A-Z a-z 0-9 _ . -, got \"bad participant\"",
+	    "names.yaml:10:11: name: expected a name of 1..128 characters A-Z "
+	    "a-z 0-9 _ . -, got "
+	    "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "...\"",
+	    NULL);
+}
+
+/* Many problems in one file: each is reported, sorted by position, and
+ * one bad value does not hide the next. */
+static void
+test_coord_config_many_errors_one_file(void **state)
+{
+	const char *files[] = { "many.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  inventory:\n"
+	    "    endpoints: [\"http://x\"]\n"
+	    "    max_in_flight: lots\n"
+	    "    colour: red\n"
+	    "sagas:\n"
+	    "  - name: bad saga\n"
+	    "    deadline: 5\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: nobody\n"
+	    "        action: x\n"
+	    "      - name: a\n"
+	    "        participant: inventory\n"
+	    "        action: y\n"
+	    "        compensation: z\n"
+	    "        kind: pivot\n"
+	    "        retry: {max_attempts: -1, multiplier: 0.5, jitter: 2}\n"
+	    "      - name: c\n"
+	    "        participant: inventory\n"
+	    "        action: y\n"
+	    "        compensation: z\n");
+	expect_files_errs(files, 1,
+	    "many.yaml:3:18: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"http://x\"",
+	    "many.yaml:4:20: max_in_flight: expected an integer 1..65536, got "
+	    "\"lots\"",
+	    "many.yaml:5:5: unknown key \"colour\" in a participant (allowed: "
+	    "endpoints, max_in_flight)",
+	    "many.yaml:7:11: name: expected a name of 1..128 characters A-Z "
+	    "a-z 0-9 _ . -, got \"bad saga\"",
+	    "many.yaml:8:15: deadline: expected a duration like 500ms, 2s, "
+	    "1m, got \"5\"",
+	    "many.yaml:10:9: step \"a\": a compensatable step needs a "
+	    "compensation (or kind pivot or retriable)",
+	    "many.yaml:11:22: participant: unknown participant \"nobody\" "
+	    "(define it under participants:)",
+	    "many.yaml:13:15: saga \"bad saga\": duplicate step \"a\" (first "
+	    "defined at many.yaml:10:15)",
+	    "many.yaml:18:31: retry.max_attempts: expected an integer "
+	    "0..1000000, got \"-1\"",
+	    "many.yaml:18:47: retry.multiplier: expected a number >= 1, got "
+	    "\"0.5\"",
+	    "many.yaml:18:60: retry.jitter: expected a number 0..1, got \"2\"",
+	    "many.yaml:19:9: saga \"bad saga\": step \"c\" after the pivot "
+	    "\"a\" must be retriable, not compensatable",
+	    NULL);
+}
+
+/* Participants and sagas merge across files; each file has its own
+ * defaults; a saga may use a participant of another file. */
+static void
+test_coord_config_files_merge(void **state)
+{
+	const char *files[] = { "parts.yaml", "orders.yaml", "other.yaml" };
+	coord_defs *d;
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  orders: {endpoints: [\"tcp://h:1\"]}\n"
+	    "defaults:\n"
+	    "  timeout: 9s\n");
+	put(files[1],
+	    "defaults:\n"
+	    "  timeout: 5s\n"
+	    "  retry: {max_attempts: 7}\n"
+	    "sagas:\n"
+	    "  - name: a\n"
+	    "    steps:\n"
+	    "      - {name: s, participant: orders, action: x, kind: pivot}\n"
+	    "      - {name: t, participant: billing, action: x, "
+	    "kind: retriable}\n");
+	put(files[2],
+	    "participants:\n"
+	    "  billing: {endpoints: [\"tcp://h:2\"]}\n"
+	    "sagas:\n"
+	    "  - name: b\n"
+	    "    steps:\n"
+	    "      - {name: s, participant: billing, action: x, kind: "
+	    "pivot}\n");
+	d = load_ok(files, 3);
+	assert_int_equal(d->nparticipants, 2);
+	assert_string_equal(d->participants[0]->name, "orders");
+	assert_string_equal(d->participants[1]->name, "billing");
+	assert_int_equal(d->nsagas, 2);
+	assert_string_equal(d->sagas[0]->name, "a");
+	assert_string_equal(d->sagas[0]->file, "orders.yaml");
+	assert_int_equal(d->sagas[0]->line, 5);
+	assert_int_equal(d->sagas[0]->steps[0].timeout_ms, 5000);
+	assert_int_equal(d->sagas[0]->steps[0].retry.max_attempts, 7);
+	/* A retriable step ignores the file's max_attempts. */
+	assert_int_equal(d->sagas[0]->steps[1].retry.max_attempts, 0);
+	assert_string_equal(d->sagas[1]->name, "b");
+	assert_string_equal(d->sagas[1]->file, "other.yaml");
+	assert_int_equal(d->sagas[1]->steps[0].timeout_ms, 2000);
+	assert_int_equal(d->sagas[1]->steps[0].retry.max_attempts, 5);
+	coord_defs_free(d);
+}
+
+static void
+test_coord_config_duplicate_across_files(void **state)
+{
+	const char *files[] = { "one.yaml", "two.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n");
+	put(files[1],
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "participants:\n"
+	    "  q: {endpoints: [\"tcp://h:1\"]}\n"
+	    "  p: {endpoints: [\"tcp://h:2\"]}\n");
+	expect_files_errs(files, 2,
+	    "two.yaml:2:11: duplicate saga \"s\" (first defined at "
+	    "one.yaml:4:11)",
+	    "two.yaml:7:3: duplicate participant \"p\" (first defined at "
+	    "one.yaml:2:3)",
+	    NULL);
+}
+
+static void
+test_coord_config_syntax_errors(void **state)
+{
+	const char *files[] = { "flow.yaml", "dupkey.yaml", "tab.yaml",
+		"quote.yaml", "fine.yaml" };
+
+	(void) state;
+	put(files[0], "sagas: [1, 2\n");
+	put(files[1],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "  p: {endpoints: [\"tcp://h:2\"]}\n");
+	put(files[2], "sagas:\n\t- name: x\n");
+	put(files[3],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        action: \"x\n");
+	/* A good file among bad ones is still checked. */
+	put(files[4], "sagas:\n  - name: s\n");
+	expect_files_errs(files, 5,
+	    "flow.yaml:2:1: flow sequence without a closing bracket",
+	    "dupkey.yaml:3:3: duplicate key",
+	    "tab.yaml:2:1: tab character may not be used as indentation",
+	    "quote.yaml:7:18: double-quoted scalar without closing quote",
+	    "fine.yaml:2:5: saga \"s\": missing required key \"steps\"",
+	    NULL);
+}
+
+static void
+test_coord_config_missing_file(void **state)
+{
+	const char *files[] = { "nowhere.yaml", ".", "ok.yaml" };
+
+	(void) state;
+	put(files[2], "participants:\n  p: {endpoints: [\"tcp://h:1\"]}\n");
+	expect_files_errs(files, 3,
+	    "nowhere.yaml: cannot read: No such file or directory",
+	    ".: cannot read: Is a directory",
+	    NULL);
+}
+
+/* Aliases, a second document, empty files. */
+static void
+test_coord_config_document_shape(void **state)
+{
+	const char *files[] = { "alias.yaml" };
+	const char *empty[] = { "empty.yaml", "comments.yaml", "nulls.yaml" };
+	coord_defs *d;
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - &st {name: a, participant: p, action: x, kind: pivot}\n"
+	    "      - *st\n"
+	    "---\n"
+	    "b: 1\n");
+	expect_files_errs(files, 1,
+	    "alias.yaml:7:10: aliases are not supported (*st)",
+	    "alias.yaml:9:1: expected one YAML document, found a second one",
+	    NULL);
+	put(empty[0], "");
+	put(empty[1], "# nothing yet\n---\n");
+	put(empty[2], "participants:\ndefaults:\nsagas:\n");
+	d = load_ok(empty, 3);
+	assert_int_equal(d->nsagas, 0);
+	assert_int_equal(d->nparticipants, 0);
+	assert_null(coord_defs_find(d, "s"));
+	coord_defs_free(d);
+	d = load_ok(NULL, 0);
+	assert_int_equal(d->nsagas, 0);
+	coord_defs_free(d);
+}
+
+/* Errors are appended to what errs holds; errs may be NULL. */
+static void
+test_coord_config_errs_append(void **state)
+{
+	const char *files[] = { "bad1.yaml" };
+	coord_defs *d = NULL;
+	coord_errs  e = { 0 };
+
+	(void) state;
+	put(files[0], "oops: 1\n");
+	assert_int_equal(coord_defs_load(files, 1, &d, &e), SAGA_ECONFIG);
+	assert_int_equal(coord_defs_load(files, 1, &d, &e), SAGA_ECONFIG);
+	assert_int_equal(e.n, 2);
+	assert_string_equal(e.msgs[0], e.msgs[1]);
+	assert_int_equal(coord_defs_load(files, 1, &d, NULL), SAGA_ECONFIG);
+	assert_null(d);
+	coord_errs_fini(&e);
+	coord_errs_fini(&e);
+	coord_errs_fini(NULL);
+	coord_defs_free(NULL);
+}
+
+static void
+test_coord_config_durations_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		int64_t     ms;
+	} good[] = {
+		{ "250ms", 250 },
+		{ "0ms", 0 },
+		{ "2s", 2000 },
+		{ "1.5s", 1500 },
+		{ "1.000s", 1000 },
+		{ "0.001s", 1 },
+		{ "5m", 300000 },
+		{ "1.25m", 75000 },
+		{ "1h", 3600000 },
+		{ "1d", 86400000 },
+		{ "007s", 7000 },
+		{ "0.5d", 43200000 },
+		{ "9223372036854775807ms", INT64_MAX },
+		{ "106751991167d", 106751991167LL * 86400000 },
+	};
+	static const char *const bad[] = {
+		"",
+		"2",
+		"1.5",
+		"s",
+		"ms",
+		".5s",
+		"1.s",
+		"2 s",
+		" 2s",
+		"2s ",
+		"-1s",
+		"+1s",
+		"2S",
+		"2sec",
+		"2us",
+		"1e3ms",
+		"0x10s",
+		"1.5ms",
+		"0.0005s",
+		"2ms5",
+		"1s2",
+		"1.0000000001s",
+		"9223372036854775808ms",
+		"106751991168d",
+		"99999999999999999999999s",
+	};
+	int64_t ms;
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ms = -1;
+		if (coord_duration_parse(good[i].s, &ms) != 0 ||
+		    ms != good[i].ms) {
+			fail_msg("\"%s\" gave %lld", good[i].s,
+			    (long long) ms);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ms = -1;
+		if (coord_duration_parse(bad[i], &ms) != SAGA_EINVAL ||
+		    ms != -1) {
+			fail_msg("\"%s\" was accepted", bad[i]);
+		}
+	}
+	assert_int_equal(coord_duration_parse(NULL, &ms), SAGA_EINVAL);
+}
+
+/* The canonical JSON of the demo, pinned: a change of this text changes
+ * every stored definition's hash. */
+static const char demo_ping_json[] =
+    "{\"name\": \"ping\", \"deadline\": null, \"business_key\": null, "
+    "\"steps\": [{\"name\": \"ping\", \"participant\": \"orders\", "
+    "\"action\": \"ping\", \"compensation\": null, \"kind\": \"pivot\", "
+    "\"timeout\": \"3000ms\", \"retry\": {\"max_attempts\": 4, "
+    "\"initial_backoff\": \"200ms\", \"multiplier\": 1.5, "
+    "\"max_backoff\": \"10000ms\", \"jitter\": 0.1}, "
+    "\"compensation_retry\": {\"max_attempts\": 0, "
+    "\"initial_backoff\": \"100ms\", \"multiplier\": 2, "
+    "\"max_backoff\": \"120000ms\", \"jitter\": 0.2}, "
+    "\"compensation_timeout\": \"43200000ms\"}]}";
+
+/* Checks that two definitions are equal field by field. */
+static void
+check_same_def(const saga_def *a, const saga_def *b)
+{
+	assert_string_equal(a->name, b->name);
+	assert_int_equal(a->deadline_ms, b->deadline_ms);
+	if (a->business_key == NULL) {
+		assert_null(b->business_key);
+	} else {
+		assert_string_equal(a->business_key, b->business_key);
+	}
+	assert_int_equal(a->pivot, b->pivot);
+	assert_int_equal(a->nsteps, b->nsteps);
+	for (size_t i = 0; i < a->nsteps; i++) {
+		const saga_step_def *x = &a->steps[i];
+		const saga_step_def *y = &b->steps[i];
+
+		assert_string_equal(x->name, y->name);
+		assert_string_equal(x->participant, y->participant);
+		assert_string_equal(x->action, y->action);
+		if (x->compensation == NULL) {
+			assert_null(y->compensation);
+		} else {
+			assert_string_equal(x->compensation, y->compensation);
+		}
+		assert_int_equal(x->kind, y->kind);
+		assert_int_equal(x->timeout_ms, y->timeout_ms);
+		assert_memory_equal(&x->retry, &y->retry, sizeof(x->retry));
+		assert_memory_equal(
+		    &x->comp_retry, &y->comp_retry, sizeof(x->comp_retry));
+		assert_int_equal(x->comp_budget_ms, y->comp_budget_ms);
+	}
+}
+
+static void
+test_coord_config_json_round_trip(void **state)
+{
+	coord_defs *d;
+	saga_def   *back = NULL;
+	char        err[256];
+
+	(void) state;
+	d = load_text_ok("demo.yaml", demo_yaml);
+	assert_string_equal(coord_defs_find(d, "ping")->json, demo_ping_json);
+	for (size_t i = 0; i < d->nsagas; i++) {
+		assert_int_equal(
+		    coord_def_from_json(d->sagas[i]->json, &back, err,
+		        sizeof(err)),
+		    0);
+		assert_string_equal(err, "");
+		assert_string_equal(back->json, d->sagas[i]->json);
+		check_same_def(d->sagas[i], back);
+		assert_null(back->file);
+		assert_int_equal(back->line, 0);
+		assert_int_equal(back->version, 0);
+		assert_string_equal(back->hash, "");
+		saga_def_free(back);
+		back = NULL;
+	}
+	coord_defs_free(d);
+}
+
+/* Same definition, same bytes: loading twice, and writing the same saga
+ * with keys in another order, with the defaults spelled out, and in flow
+ * style, gives the same JSON. */
+static void
+test_coord_config_json_deterministic(void **state)
+{
+	coord_defs *a;
+	coord_defs *b;
+	coord_defs *c;
+
+	(void) state;
+	a = load_text_ok("demo.yaml", demo_yaml);
+	b = load_text_ok("demo.yaml", demo_yaml);
+	assert_string_equal(a->sagas[0]->json, b->sagas[0]->json);
+	coord_defs_free(b);
+	coord_defs_free(a);
+
+	a = load_text_ok("order1.yaml",
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: x\n"
+	    "        compensation: y\n");
+	b = load_text_ok("order2.yaml",
+	    "sagas:\n"
+	    "  - steps:\n"
+	    "      - compensation_timeout: 1d\n"
+	    "        retry: {jitter: 0.2, max_attempts: 5}\n"
+	    "        compensation: 'y'\n"
+	    "        action: \"x\"\n"
+	    "        kind: compensatable\n"
+	    "        participant: p\n"
+	    "        timeout: 2000ms\n"
+	    "        name: a\n"
+	    "    business_key: null\n"
+	    "    name: s\n"
+	    "participants:\n"
+	    "  p:\n"
+	    "    endpoints:\n"
+	    "      - tcp://h:1\n");
+	c = load_text_ok("order3.yaml",
+	    "{\"participants\": {\"p\": {\"endpoints\": [\"tcp://h:1\"]}},"
+	    " \"sagas\": [{\"name\": \"s\", \"steps\": [{\"name\": \"a\","
+	    " \"participant\": \"p\", \"action\": \"x\","
+	    " \"compensation\": \"y\", \"retry\": {\"multiplier\": "
+	    "2.0}}]}]}\n");
+	assert_string_equal(a->sagas[0]->json, b->sagas[0]->json);
+	assert_string_equal(a->sagas[0]->json, c->sagas[0]->json);
+	coord_defs_free(c);
+	coord_defs_free(b);
+	coord_defs_free(a);
+}
+
+/* Strings that need escaping survive the round trip, through libfyaml's
+ * escaping; numbers keep their exact value. */
+static void
+test_coord_config_json_escapes(void **state)
+{
+	coord_defs *d;
+	saga_def   *back = NULL;
+	saga_def   *again = NULL;
+	char        err[256];
+
+	(void) state;
+	d = load_text_ok("escape.yaml",
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    business_key: \"key \\\"quoted\\\" \\\\ back\"\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: \"tab\\there\\nnewline \\u00e9t\\u00e9 \\x01 "
+	    "null\"\n"
+	    "        compensation: \"true\"\n"
+	    "        retry: {multiplier: 1.1, jitter: 0.30000000000000004}\n"
+	    "      - {name: b, participant: p, action: '123', kind: pivot}\n");
+	assert_string_equal(d->sagas[0]->business_key,
+	    "key \"quoted\" \\ back");
+	assert_string_equal(d->sagas[0]->steps[0].action,
+	    "tab\there\nnewline \xc3\xa9t\xc3\xa9 \x01 null");
+	assert_int_equal(coord_def_from_json(d->sagas[0]->json, &back, err,
+	                     sizeof(err)),
+	    0);
+	check_same_def(d->sagas[0], back);
+	assert_string_equal(back->steps[0].compensation, "true");
+	assert_string_equal(back->steps[1].action, "123");
+	assert_true(back->steps[0].retry.multiplier == 1.1);
+	assert_true(back->steps[0].retry.jitter == 0.30000000000000004);
+	assert_string_equal(back->json, d->sagas[0]->json);
+	assert_int_equal(
+	    coord_def_from_json(back->json, &again, err, sizeof(err)), 0);
+	assert_string_equal(again->json, d->sagas[0]->json);
+	saga_def_free(again);
+	saga_def_free(back);
+	coord_defs_free(d);
+}
+
+static void
+test_coord_config_from_json_errors(void **state)
+{
+	saga_def *d = NULL;
+	char      err[256];
+	char      small[12];
+
+	(void) state;
+	/* Every field is required. */
+	assert_int_equal(coord_def_from_json("{\"name\": \"s\"}", &d, err,
+	                     sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_null(d);
+	assert_string_equal(err,
+	    "json:1:3: saga \"s\": missing required key \"deadline\"");
+	assert_int_equal(
+	    coord_def_from_json(
+	        "{\"name\": \"s\", \"deadline\": null, \"business_key\": "
+	        "null, "
+	        "\"steps\": [{\"name\": \"a\", \"participant\": \"p\", "
+	        "\"action\": \"x\", \"compensation\": null, \"kind\": "
+	        "\"pivot\", \"timeout\": \"1000ms\", \"retry\": "
+	        "{\"max_attempts\": 1}, \"compensation_retry\": "
+	        "{\"max_attempts\": 0, \"initial_backoff\": \"100ms\", "
+	        "\"multiplier\": 2, \"max_backoff\": \"60000ms\", "
+	        "\"jitter\": 0.2}, \"compensation_timeout\": \"1000ms\"}]}",
+	        &d, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_string_equal(err,
+	    "json:1:185: retry: missing required key \"initial_backoff\"");
+	/* The same rules as YAML; participants are not looked up. */
+	assert_int_equal(
+	    coord_def_from_json(
+	        "{\"name\": \"s\", \"deadline\": null, \"business_key\": "
+	        "null, "
+	        "\"steps\": [{\"name\": \"a\", \"participant\": \"nobody\", "
+	        "\"action\": \"x\", \"compensation\": null, \"kind\": "
+	        "\"retriable\", \"timeout\": \"1000ms\", \"retry\": "
+	        "{\"max_attempts\": 0, \"initial_backoff\": \"100ms\", "
+	        "\"multiplier\": 2, \"max_backoff\": \"60000ms\", "
+	        "\"jitter\": 0.2}, \"compensation_retry\": "
+	        "{\"max_attempts\": 0, \"initial_backoff\": \"100ms\", "
+	        "\"multiplier\": 2, \"max_backoff\": \"60000ms\", "
+	        "\"jitter\": 0.2}, \"compensation_timeout\": \"1000ms\"}]}",
+	        &d, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_string_equal(err,
+	    "json:1:150: saga \"s\": retriable step \"a\" needs a pivot "
+	    "before "
+	    "it");
+	/* Not JSON, not a saga. */
+	assert_int_equal(coord_def_from_json("{\"name\": ", &d, err,
+	                     sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_string_equal(
+	    err, "json:2:1: did not find expected node content");
+	/* JSON mode: YAML that is not JSON is refused. */
+	assert_int_equal(coord_def_from_json("name: s", &d, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_string_equal(err, "json:1:1: Invalid JSON plain scalar");
+	assert_int_equal(
+	    coord_def_from_json("[1]", &d, err, sizeof(err)), SAGA_ECONFIG);
+	assert_string_equal(
+	    err, "json:1:2: saga: expected a mapping, got a list");
+	assert_int_equal(
+	    coord_def_from_json("", &d, err, sizeof(err)), SAGA_ECONFIG);
+	assert_string_equal(
+	    err, "json:1:1: JSON does not allow empty root content");
+	/* A short buffer gets a cut message; none at all is fine. */
+	assert_int_equal(
+	    coord_def_from_json("[1]", &d, small, sizeof(small)),
+	    SAGA_ECONFIG);
+	assert_string_equal(small, "json:1:2: s");
+	assert_int_equal(
+	    coord_def_from_json("[1]", &d, NULL, 0), SAGA_ECONFIG);
+	assert_null(d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_coord_config_full_example_loads),
+		cmocka_unit_test(test_coord_config_builtin_defaults),
+		cmocka_unit_test(test_coord_config_unknown_keys),
+		cmocka_unit_test(test_coord_config_wrong_types),
+		cmocka_unit_test(test_coord_config_section_types),
+		cmocka_unit_test(test_coord_config_bad_durations),
+		cmocka_unit_test(test_coord_config_out_of_range),
+		cmocka_unit_test(test_coord_config_retriable_backoff_cap),
+		cmocka_unit_test(test_coord_config_missing_keys),
+		cmocka_unit_test(test_coord_config_duplicate_names),
+		cmocka_unit_test(test_coord_config_unknown_participant),
+		cmocka_unit_test(test_coord_config_kind_rules),
+		cmocka_unit_test(test_coord_config_bad_names_and_urls),
+		cmocka_unit_test(test_coord_config_many_errors_one_file),
+		cmocka_unit_test(test_coord_config_files_merge),
+		cmocka_unit_test(test_coord_config_duplicate_across_files),
+		cmocka_unit_test(test_coord_config_syntax_errors),
+		cmocka_unit_test(test_coord_config_missing_file),
+		cmocka_unit_test(test_coord_config_document_shape),
+		cmocka_unit_test(test_coord_config_errs_append),
+		cmocka_unit_test(test_coord_config_durations_parse),
+		cmocka_unit_test(test_coord_config_json_round_trip),
+		cmocka_unit_test(test_coord_config_json_deterministic),
+		cmocka_unit_test(test_coord_config_json_escapes),
+		cmocka_unit_test(test_coord_config_from_json_errors),
+	};
+
+	return (cmocka_run_group_tests(tests, test_setup, test_teardown));
+}
