@@ -1,0 +1,1616 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * participant: the participant library. See include/saga/participant.h.
+ *
+ * DESIGN: serving is split between nng threads and worker threads, as in
+ * DESIGN.md (Threads). An nng REP socket with `contexts` contexts; each
+ * context is a small state machine (W_RECV, W_WORK, W_SEND) with one aio,
+ * as in nng's demo/async server. The aio callback (an nng thread) only
+ * decodes: a malformed request, a PING, a request that is not a COMMAND or
+ * names no registered handler is answered right there; a COMMAND is
+ * pushed onto the work queue. `workers` threads, each with its own
+ * database connection, pop a context, run the barrier and the handler in
+ * one transaction (barrier_sql.c), encode the reply and send it on the
+ * context; the send's completion makes the context receive again. So the
+ * number of contexts bounds the commands accepted at once, the number of
+ * workers the handlers running at once, and no handler ever runs in an
+ * nng callback.
+ *
+ * A worker whose database is gone answers retry at once, and reconnects
+ * (with backoff, 100 ms doubling up to 2 s) when the next command comes.
+ * A purge thread deletes old barrier rows every purge_interval_ms on a
+ * connection of its own.
+ *
+ * Stopping: saga_participant_stop only posts a semaphore (signal-safe).
+ * The teardown (serve after the semaphore, or free) sets `stopping`, joins
+ * the workers (each finishes the command it runs and sends its reply),
+ * stops every aio (which waits for the callbacks), closes the socket and
+ * frees what is left: commands still queued are dropped unanswered, and
+ * sagad resends them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "barrier_decide.h"
+#include "barrier_sql.h"
+#include "proto_msg.h"
+#include "saga/participant.h"
+#include "sql_migrate.h"
+
+/* The barrier's migration set (sql/barrier), compiled in by CMake. */
+extern const sql_migration barrier_migrations[];
+extern const size_t        barrier_migrations_count;
+
+#define PART_DEFAULT_NAME        "participant"
+#define PART_DEFAULT_WORKERS     4
+#define PART_DEFAULT_CONTEXTS    64
+#define PART_DEFAULT_RETENTION_S (7 * 24 * 3600)
+#define PART_DEFAULT_PURGE_MS    60000
+#define PART_MAX_WORKERS         1024
+#define PART_MAX_CONTEXTS        65536
+/* Reconnect backoff of a worker whose database is gone. */
+#define PART_BACKOFF_MIN_MS 100
+#define PART_BACKOFF_MAX_MS 2000
+/* Sagas per purge statement. */
+#define PART_PURGE_BATCH 500
+/* Bytes of a reply around its output (envelope, error text). */
+#define PART_REPLY_SLACK 4096
+/* Longest error text sent in a reply. */
+#define PART_ERROR_MAX 1024
+
+typedef struct part_handler {
+	char        *name;
+	uint32_t     kind;
+	saga_handler fn;
+	void        *arg;
+} part_handler;
+
+typedef enum part_state {
+	W_RECV,
+	W_WORK,
+	W_SEND,
+} part_state;
+
+typedef struct part_ctx part_ctx;
+struct part_ctx {
+	saga_participant   *p;
+	nng_ctx             ctx;
+	nng_aio            *aio;
+	part_state          state;
+	nng_msg            *req; /* the request's bytes, borrowed by msg */
+	proto_msg           msg;
+	const part_handler *h;
+	part_ctx           *next; /* work queue link */
+};
+
+typedef struct part_worker {
+	saga_participant *p;
+	pthread_t         thr;
+	bool              running;
+	PGconn           *db;
+	bool              db_down; /* logged as lost, not back yet */
+	int64_t           next_connect_ms;
+	int               backoff_ms;
+	char              last_err[256];
+} part_worker;
+
+struct saga_participant {
+	/* Configuration. */
+	char        *name;
+	char       **listen;
+	size_t       nlisten;
+	char        *conninfo;
+	int          nworkers;
+	int          ncontexts;
+	int64_t      retention_s;
+	int64_t      purge_ms;
+	proto_limits lim;
+	int          log_level;
+	/* Handlers: fixed once started. */
+	part_handler *handlers;
+	size_t        nhandlers;
+	size_t        caphandlers;
+	/* Serving. */
+	bool            started;
+	nng_socket      sock;
+	bool            sock_open;
+	part_ctx       *ctxs;
+	part_worker    *workers;
+	pthread_mutex_t mtx;
+	pthread_cond_t  work_cv;  /* queue not empty, or stopping */
+	pthread_cond_t  purge_cv; /* stopping (the purge's timer) */
+	part_ctx       *qhead;
+	part_ctx       *qtail;
+	atomic_bool     stopping;
+	pthread_t       purge_thr;
+	bool            purge_running;
+	sem_t           stop_sem;
+};
+
+struct saga_call {
+	saga_participant *p;
+	const proto_msg  *cmd;
+	PGconn           *db;
+	char              id[SAGA_ID_STRLEN + 1];
+	char             *action;
+	char             *saga;
+	char             *step_name;
+	char              trace[PROTO_TRACEPARENT_LEN + 1];
+	proto_doc        *action_out;
+	proto_obj        *out;
+	/* The handler's result. */
+	bool      set;
+	int       outcome;
+	proto_buf output;
+	char     *error;
+};
+
+/* ---- Logging ---- */
+
+static const char *const part_level_names[] = {
+	"", "", "ERROR", "WARN ", "INFO ", "DEBUG",
+};
+
+static bool
+part_log_enabled(const saga_participant *p, int level)
+{
+	return (p->log_level != SAGA_PARTICIPANT_LOG_NONE &&
+	    level <= p->log_level);
+}
+
+/* Writes one line "<time> <LEVEL> <name>: <message>" to stderr, in one
+ * write so that threads do not interleave. */
+static void part_log(const saga_participant *p, int level, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+static void
+part_log(const saga_participant *p, int level, const char *fmt, ...)
+{
+	char            line[2048];
+	struct timespec ts;
+	struct tm       tm;
+	size_t          n;
+	va_list         ap;
+
+	if (!part_log_enabled(p, level)) {
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t) snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %s: ",
+	    ts.tv_nsec / 1000000, part_level_names[level], p->name);
+	if (n < sizeof(line)) {
+		va_start(ap, fmt);
+		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		va_end(ap);
+	}
+	n = strlen(line);
+	if (n > sizeof(line) - 2) {
+		n = sizeof(line) - 2;
+	}
+	line[n++] = '\n';
+	line[n]   = '\0';
+	fputs(line, stderr);
+}
+
+/* Stores a one-line reason in err and logs it at ERROR. Returns code. */
+static int part_fail(const saga_participant *p, char *err, size_t errlen,
+    int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int
+part_fail(const saga_participant *p, char *err, size_t errlen, int code,
+    const char *fmt, ...)
+{
+	char    buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	if (err != NULL && errlen > 0) {
+		snprintf(err, errlen, "%s", buf);
+	}
+	if (p != NULL) {
+		part_log(p, SAGA_PARTICIPANT_LOG_ERROR, "%s", buf);
+	}
+	return (code);
+}
+
+static int64_t
+part_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static int64_t
+part_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+/* ---- Configuration and registration ---- */
+
+static void
+part_free_config(saga_participant *p)
+{
+	free(p->name);
+	for (size_t i = 0; i < p->nlisten; i++) {
+		free(p->listen[i]);
+	}
+	free(p->listen);
+	free(p->conninfo);
+	for (size_t i = 0; i < p->nhandlers; i++) {
+		free(p->handlers[i].name);
+	}
+	free(p->handlers);
+}
+
+int
+saga_participant_new(saga_participant **out,
+    const saga_participant_config *cfg, char *err, size_t errlen)
+{
+	saga_participant *p = NULL;
+	size_t            n = 0;
+	int               rv;
+
+	if (cfg == NULL || cfg->conninfo == NULL || cfg->conninfo[0] == '\0') {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: conninfo is required"));
+	}
+	if (cfg->listen != NULL) {
+		while (cfg->listen[n] != NULL) {
+			if (cfg->listen[n][0] == '\0') {
+				return (part_fail(NULL, err, errlen,
+				    SAGA_ECONFIG,
+				    "participant: listen URL %zu is empty",
+				    n + 1));
+			}
+			n++;
+		}
+	}
+	if (n == 0) {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: at least one listen URL is required"));
+	}
+	if (cfg->workers < 0 || cfg->workers > PART_MAX_WORKERS) {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: invalid value %d for workers "
+		    "(expected 1..%d, or 0 for %d)",
+		    cfg->workers, PART_MAX_WORKERS, PART_DEFAULT_WORKERS));
+	}
+	if (cfg->contexts < 0 || cfg->contexts > PART_MAX_CONTEXTS) {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: invalid value %d for contexts "
+		    "(expected 1..%d, or 0 for %d)",
+		    cfg->contexts, PART_MAX_CONTEXTS, PART_DEFAULT_CONTEXTS));
+	}
+	if (cfg->retention_s < -1 || cfg->purge_interval_ms < 0) {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: invalid retention (%lld s, expected -1 or "
+		    "more) or purge interval (%lld ms, expected 0 or more)",
+		    (long long) cfg->retention_s,
+		    (long long) cfg->purge_interval_ms));
+	}
+	if (cfg->max_msg_bytes != 0 &&
+	    cfg->max_msg_bytes < 2 * PART_REPLY_SLACK) {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: invalid value %zu for max_msg_bytes "
+		    "(expected at least %d)",
+		    cfg->max_msg_bytes, 2 * PART_REPLY_SLACK));
+	}
+	if (cfg->log_level < 0 ||
+	    cfg->log_level > SAGA_PARTICIPANT_LOG_DEBUG) {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: invalid log level %d", cfg->log_level));
+	}
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	p->name = strdup(cfg->name != NULL && cfg->name[0] != '\0'
+	        ? cfg->name
+	        : PART_DEFAULT_NAME);
+	p->conninfo = strdup(cfg->conninfo);
+	p->listen   = calloc(n, sizeof(char *));
+	if (p->name == NULL || p->conninfo == NULL || p->listen == NULL) {
+		goto nomem;
+	}
+	for (p->nlisten = 0; p->nlisten < n; p->nlisten++) {
+		p->listen[p->nlisten] = strdup(cfg->listen[p->nlisten]);
+		if (p->listen[p->nlisten] == NULL) {
+			goto nomem;
+		}
+	}
+	p->nworkers  = cfg->workers > 0 ? cfg->workers : PART_DEFAULT_WORKERS;
+	p->ncontexts = cfg->contexts > 0 ? cfg->contexts
+	                                 : PART_DEFAULT_CONTEXTS;
+	if (p->ncontexts < p->nworkers) {
+		/* Fewer contexts would leave workers idle for good. */
+		p->ncontexts = p->nworkers;
+	}
+	p->retention_s = cfg->retention_s != 0 ? cfg->retention_s
+	                                       : PART_DEFAULT_RETENTION_S;
+	p->purge_ms  = cfg->purge_interval_ms > 0 ? cfg->purge_interval_ms
+	                                          : PART_DEFAULT_PURGE_MS;
+	p->lim       = proto_limits_default();
+	if (cfg->max_msg_bytes != 0) {
+		p->lim.max_msg_bytes = cfg->max_msg_bytes;
+	}
+	p->log_level = cfg->log_level != SAGA_PARTICIPANT_LOG_DEFAULT
+	    ? cfg->log_level
+	    : SAGA_PARTICIPANT_LOG_INFO;
+	atomic_init(&p->stopping, false);
+
+	if ((rv = pthread_mutex_init(&p->mtx, NULL)) != 0) {
+		goto nomem;
+	}
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		/* The purge waits on a monotonic clock. */
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		if (pthread_cond_init(&p->work_cv, NULL) != 0 ||
+		    pthread_cond_init(&p->purge_cv, &ca) != 0 ||
+		    sem_init(&p->stop_sem, 0, 0) != 0) {
+			/* Not reached on Linux (these do not fail). */
+			pthread_condattr_destroy(&ca);
+			abort();
+		}
+		pthread_condattr_destroy(&ca);
+	}
+	*out = p;
+	return (0);
+
+nomem:
+	part_free_config(p);
+	free(p);
+	return (SAGA_ENOMEM);
+}
+
+static const part_handler *
+part_find(const saga_participant *p, uint32_t kind, proto_str name)
+{
+	for (size_t i = 0; i < p->nhandlers; i++) {
+		if (p->handlers[i].kind == kind &&
+		    proto_str_eq(name, p->handlers[i].name)) {
+			return (&p->handlers[i]);
+		}
+	}
+	return (NULL);
+}
+
+static int
+part_register(saga_participant *p, uint32_t kind, const char *name,
+    saga_handler fn, void *arg)
+{
+	part_handler *h;
+
+	if (p == NULL || name == NULL || name[0] == '\0' || fn == NULL) {
+		return (SAGA_EINVAL);
+	}
+	if (p->started) {
+		return (SAGA_ESTATE);
+	}
+	if (part_find(p, kind, proto_str_c(name)) != NULL) {
+		return (SAGA_EEXIST);
+	}
+	if (p->nhandlers == p->caphandlers) {
+		size_t cap = p->caphandlers ? p->caphandlers * 2 : 8;
+
+		if ((h = realloc(p->handlers, cap * sizeof(*h))) == NULL) {
+			return (SAGA_ENOMEM);
+		}
+		p->handlers    = h;
+		p->caphandlers = cap;
+	}
+	h = &p->handlers[p->nhandlers];
+	if ((h->name = strdup(name)) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	h->kind = kind;
+	h->fn   = fn;
+	h->arg  = arg;
+	p->nhandlers++;
+	return (0);
+}
+
+int
+saga_participant_on_action(
+    saga_participant *p, const char *name, saga_handler fn, void *arg)
+{
+	return (part_register(p, BARRIER_ACTION, name, fn, arg));
+}
+
+int
+saga_participant_on_compensation(
+    saga_participant *p, const char *name, saga_handler fn, void *arg)
+{
+	return (part_register(p, BARRIER_COMPENSATION, name, fn, arg));
+}
+
+/* ---- Database connections ---- */
+
+/* Server notices (e.g. "there is no transaction in progress") go to the
+ * debug log. */
+static void
+part_notice_cb(void *arg, const char *message)
+{
+	saga_participant *p = arg;
+
+	if (part_log_enabled(p, SAGA_PARTICIPANT_LOG_DEBUG)) {
+		part_log(p, SAGA_PARTICIPANT_LOG_DEBUG, "database: %.*s",
+		    (int) strcspn(message, "\n"), message);
+	}
+}
+
+/* Connects to the participant's database; with prepare, also prepares the
+ * barrier's statements. Returns 0 or SAGA_EUNAVAIL (reason in err). */
+static int
+part_connect(saga_participant *p, PGconn **out, bool prepare, char *err,
+    size_t errlen)
+{
+	/* Defaults first: the conninfo (expanded from dbname) overrides
+	 * them. */
+	const char *keys[] = { "connect_timeout", "application_name",
+		"dbname", NULL };
+	const char *vals[] = { "10", p->name, p->conninfo, NULL };
+	PGconn     *db;
+
+	if ((db = PQconnectdbParams(keys, vals, 1)) == NULL) {
+		snprintf(err, errlen, "database: out of memory");
+		return (SAGA_EUNAVAIL);
+	}
+	if (PQstatus(db) != CONNECTION_OK) {
+		snprintf(err, errlen, "database unavailable: %s",
+		    PQerrorMessage(db));
+		err[strcspn(err, "\n")] = '\0';
+		PQfinish(db);
+		return (SAGA_EUNAVAIL);
+	}
+	PQsetNoticeProcessor(db, part_notice_cb, p);
+	if (prepare && barrier_sql_prepare(db, err, errlen) != 0) {
+		PQfinish(db);
+		return (SAGA_EUNAVAIL);
+	}
+	*out = db;
+	return (0);
+}
+
+/* Makes sure the worker has a usable connection: reconnects when it has
+ * none and its backoff allows. Returns 0, or SAGA_EUNAVAIL with the
+ * reason in err. */
+static int
+part_worker_db(part_worker *w, char *err, size_t errlen)
+{
+	saga_participant *p = w->p;
+	int64_t           now;
+
+	if (w->db != NULL && PQstatus(w->db) == CONNECTION_OK) {
+		return (0);
+	}
+	if (w->db != NULL) {
+		snprintf(w->last_err, sizeof(w->last_err),
+		    "database connection lost: %s", PQerrorMessage(w->db));
+		w->last_err[strcspn(w->last_err, "\n")] = '\0';
+		PQfinish(w->db);
+		w->db = NULL;
+	}
+	now = part_now_ms();
+	if (now < w->next_connect_ms) {
+		snprintf(err, errlen, "%s (reconnecting)", w->last_err);
+		return (SAGA_EUNAVAIL);
+	}
+	if (part_connect(p, &w->db, true, w->last_err, sizeof(w->last_err)) !=
+	    0) {
+		w->backoff_ms = w->backoff_ms == 0
+		    ? PART_BACKOFF_MIN_MS
+		    : (w->backoff_ms * 2 > PART_BACKOFF_MAX_MS
+		              ? PART_BACKOFF_MAX_MS
+		              : w->backoff_ms * 2);
+		w->next_connect_ms = now + w->backoff_ms;
+		if (!w->db_down) {
+			w->db_down = true;
+			part_log(p, SAGA_PARTICIPANT_LOG_WARN,
+			    "PARTICIPANT-DB-DOWN %s; answering retry",
+			    w->last_err);
+		}
+		snprintf(err, errlen, "%s", w->last_err);
+		return (SAGA_EUNAVAIL);
+	}
+	if (w->db_down) {
+		w->db_down = false;
+		part_log(p, SAGA_PARTICIPANT_LOG_WARN,
+		    "PARTICIPANT-DB-UP database reachable again");
+	}
+	w->backoff_ms = 0;
+	return (0);
+}
+
+/* After an SQL failure: a broken connection is dropped, to be made again
+ * at the next command. */
+static void
+part_worker_check(part_worker *w)
+{
+	if (w->db != NULL && PQstatus(w->db) != CONNECTION_OK) {
+		snprintf(w->last_err, sizeof(w->last_err),
+		    "database connection lost: %s", PQerrorMessage(w->db));
+		w->last_err[strcspn(w->last_err, "\n")] = '\0';
+		if (!w->db_down) {
+			w->db_down = true;
+			part_log(w->p, SAGA_PARTICIPANT_LOG_WARN,
+			    "PARTICIPANT-DB-DOWN %s; answering retry",
+			    w->last_err);
+		}
+		PQfinish(w->db);
+		w->db              = NULL;
+		w->next_connect_ms = 0;
+	}
+}
+
+/* ---- Migrations ---- */
+
+static int
+part_migrate(saga_participant *p, const char *set, const sql_migration *migs,
+    size_t n, int *applied, char *err, size_t errlen)
+{
+	PGconn *db = NULL;
+	char    buf[512];
+	int     count = 0;
+	int     rv;
+
+	if ((rv = part_connect(p, &db, false, buf, sizeof(buf))) != 0) {
+		return (part_fail(p, err, errlen, SAGA_EDB, "migrate %s: %s",
+		    set, buf));
+	}
+	PQclear(PQexec(db, "SET client_min_messages = warning"));
+	rv = sql_migrate_apply(db, set, migs, n, &count, buf, sizeof(buf));
+	PQfinish(db);
+	if (rv != 0) {
+		return (part_fail(p, err, errlen, rv, "migrate %s: %s", set,
+		    buf));
+	}
+	if (count > 0) {
+		part_log(p, SAGA_PARTICIPANT_LOG_INFO,
+		    "PARTICIPANT-MIGRATE applied %d migration%s of set %s",
+		    count, count == 1 ? "" : "s", set);
+	}
+	if (applied != NULL) {
+		*applied = count;
+	}
+	return (0);
+}
+
+int
+saga_participant_migrate(saga_participant *p, char *err, size_t errlen)
+{
+	return (part_migrate(p, "barrier", barrier_migrations,
+	    barrier_migrations_count, NULL, err, errlen));
+}
+
+int
+saga_participant_migrate_set(saga_participant *p, const char *set,
+    const saga_migration *migs, size_t n, int *applied, char *err,
+    size_t errlen)
+{
+	sql_migration *copy;
+	int            rv;
+
+	if (set == NULL || set[0] == '\0' || strcmp(set, "barrier") == 0) {
+		return (part_fail(p, err, errlen, SAGA_EINVAL,
+		    "migrate: the set name must be non-empty and not "
+		    "\"barrier\" (the library's own)"));
+	}
+	if (n > 0 && migs == NULL) {
+		return (part_fail(p, err, errlen, SAGA_EINVAL,
+		    "migrate %s: no migrations given", set));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (migs[i].name == NULL || migs[i].sql == NULL) {
+			return (part_fail(p, err, errlen, SAGA_EINVAL,
+			    "migrate %s: migration %zu has no name or SQL",
+			    set, i + 1));
+		}
+	}
+	if ((copy = calloc(n + 1, sizeof(*copy))) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	for (size_t i = 0; i < n; i++) {
+		copy[i].version = migs[i].version;
+		copy[i].name    = migs[i].name;
+		copy[i].sql     = migs[i].sql;
+	}
+	rv = part_migrate(p, set, copy, n, applied, err, errlen);
+	free(copy);
+	return (rv);
+}
+
+/* ---- Handler calls ---- */
+
+const saga_id *
+saga_call_id(const saga_call *call)
+{
+	return (&call->cmd->id);
+}
+
+const char *
+saga_call_id_text(const saga_call *call)
+{
+	return (call->id);
+}
+
+uint32_t
+saga_call_step(const saga_call *call)
+{
+	return (call->cmd->step);
+}
+
+uint32_t
+saga_call_attempt(const saga_call *call)
+{
+	return (call->cmd->attempt);
+}
+
+int
+saga_call_kind(const saga_call *call)
+{
+	return ((int) call->cmd->kind);
+}
+
+const char *
+saga_call_action(const saga_call *call)
+{
+	return (call->action);
+}
+
+const char *
+saga_call_saga(const saga_call *call)
+{
+	return (call->saga);
+}
+
+const char *
+saga_call_step_name(const saga_call *call)
+{
+	return (call->step_name);
+}
+
+const char *
+saga_call_traceparent(const saga_call *call)
+{
+	return (call->trace);
+}
+
+int64_t
+saga_call_deadline_ms(const saga_call *call)
+{
+	return (call->cmd->deadline_ms);
+}
+
+const proto_val *
+saga_call_context(const saga_call *call)
+{
+	return (call->cmd->context_val);
+}
+
+const proto_val *
+saga_call_input(const saga_call *call)
+{
+	return (proto_val_get(call->cmd->context_val, "input"));
+}
+
+const proto_val *
+saga_call_output_of(const saga_call *call, const char *step_name)
+{
+	/* Two lookups, not proto_val_path: a step name may hold dots. */
+	return (proto_val_get(
+	    proto_val_get(call->cmd->context_val, "steps"), step_name));
+}
+
+const proto_val *
+saga_call_action_output(const saga_call *call)
+{
+	return (call->action_out != NULL ? proto_doc_root(call->action_out)
+	                                 : NULL);
+}
+
+PGconn *
+saga_call_db(const saga_call *call)
+{
+	return (call->db);
+}
+
+proto_obj *
+saga_call_output(saga_call *call)
+{
+	if (call->out == NULL && proto_obj_alloc(&call->out) != 0) {
+		return (NULL);
+	}
+	proto_obj_reset(call->out);
+	return (call->out);
+}
+
+int
+saga_call_ok(saga_call *call, const proto_obj *output)
+{
+	int rv;
+
+	if (call->set) {
+		return (SAGA_ESTATE);
+	}
+	proto_buf_reset(&call->output);
+	if (output != NULL && proto_obj_count(output) > 0) {
+		if ((rv = proto_obj_encode(output, &call->output)) != 0) {
+			proto_buf_reset(&call->output);
+			return (rv);
+		}
+		if (call->output.len + PART_REPLY_SLACK >
+		    call->p->lim.max_msg_bytes) {
+			proto_buf_reset(&call->output);
+			return (SAGA_ETOOBIG);
+		}
+	}
+	call->set     = true;
+	call->outcome = PROTO_OUTCOME_OK;
+	return (0);
+}
+
+static int
+saga_call_set_error(saga_call *call, int outcome, const char *fmt, va_list ap)
+{
+	char *text = NULL;
+
+	if (call->set) {
+		return (SAGA_ESTATE);
+	}
+	if (fmt == NULL || fmt[0] == '\0') {
+		text = strdup(outcome == PROTO_OUTCOME_FAILED
+		        ? "business failure"
+		        : "transient failure");
+	} else if (vasprintf(&text, fmt, ap) < 0) {
+		text = NULL;
+	}
+	if (text == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	if (strlen(text) > PART_ERROR_MAX) {
+		text[PART_ERROR_MAX] = '\0';
+	}
+	free(call->error);
+	call->error   = text;
+	call->set     = true;
+	call->outcome = outcome;
+	return (0);
+}
+
+int
+saga_call_fail(saga_call *call, const char *fmt, ...)
+{
+	va_list ap;
+	int     rv;
+
+	va_start(ap, fmt);
+	rv = saga_call_set_error(call, PROTO_OUTCOME_FAILED, fmt, ap);
+	va_end(ap);
+	return (rv);
+}
+
+int
+saga_call_retry(saga_call *call, const char *fmt, ...)
+{
+	va_list ap;
+	int     rv;
+
+	va_start(ap, fmt);
+	rv = saga_call_set_error(call, PROTO_OUTCOME_RETRY, fmt, ap);
+	va_end(ap);
+	return (rv);
+}
+
+static int
+part_call_init(saga_call *call, saga_participant *p, const proto_msg *cmd)
+{
+	memset(call, 0, sizeof(*call));
+	call->p   = p;
+	call->cmd = cmd;
+	proto_buf_init(&call->output);
+	saga_id_format(&cmd->id, call->id);
+	snprintf(call->trace, sizeof(call->trace), "%.*s",
+	    (int) cmd->traceparent.len,
+	    cmd->traceparent.ptr != NULL ? cmd->traceparent.ptr : "");
+	call->action    = proto_str_dup(cmd->action);
+	call->saga      = proto_str_dup(cmd->saga);
+	call->step_name = proto_str_dup(cmd->step_name);
+	if (call->action == NULL || call->saga == NULL ||
+	    call->step_name == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	return (0);
+}
+
+static void
+part_call_fini(saga_call *call)
+{
+	free(call->action);
+	free(call->saga);
+	free(call->step_name);
+	free(call->error);
+	proto_doc_free(call->action_out);
+	proto_obj_free(call->out);
+	proto_buf_fini(&call->output);
+}
+
+/* ---- Serving ---- */
+
+/* Encodes reply and sends it on c, which then receives again once the
+ * send completes. Frees the request. Any thread. */
+static void
+part_ctx_reply(part_ctx *c, const proto_msg *reply)
+{
+	proto_buf buf;
+	nng_msg  *m = NULL;
+	int       rv;
+
+	proto_buf_init(&buf);
+	if ((rv = proto_msg_encode(reply, &buf)) != 0) {
+		proto_msg err;
+
+		part_log(c->p, SAGA_PARTICIPANT_LOG_ERROR,
+		    "cannot encode a %s reply: %s",
+		    proto_type_name(reply->type), saga_strerror(rv));
+		proto_msg_error_init(&err, NULL, SAGA_EINTERNAL,
+		    "internal error encoding the reply");
+		proto_buf_reset(&buf);
+		(void) proto_msg_encode(&err, &buf);
+	}
+	proto_msg_fini(&c->msg);
+	nng_msg_free(c->req);
+	c->req = NULL;
+	c->h   = NULL;
+	if (nng_msg_alloc(&m, 0) != 0 ||
+	    nng_msg_append(m, buf.data, buf.len) != 0) {
+		/* No memory for a reply: receive the next request; sagad
+		 * times out and resends. */
+		nng_msg_free(m);
+		proto_buf_fini(&buf);
+		c->state = W_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	}
+	proto_buf_fini(&buf);
+	c->state = W_SEND;
+	nng_aio_set_msg(c->aio, m);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+/* Answers c's request with an ERROR; echo tells whether the request was
+ * decoded (its id, step, attempt and kind are echoed). */
+static void
+part_ctx_error(part_ctx *c, bool echo, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+part_ctx_error(part_ctx *c, bool echo, int code, const char *fmt, ...)
+{
+	char      text[512];
+	proto_msg e;
+	va_list   ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	part_log(c->p, SAGA_PARTICIPANT_LOG_WARN, "refused a request: %s: %s",
+	    saga_errname(code), text);
+	proto_msg_error_init(&e, echo ? &c->msg : NULL, code, text);
+	part_ctx_reply(c, &e);
+}
+
+/* Forgets c's request without answering (shutting down). */
+static void
+part_ctx_drop(part_ctx *c)
+{
+	proto_msg_fini(&c->msg);
+	nng_msg_free(c->req);
+	c->req   = NULL;
+	c->h     = NULL;
+	c->state = W_RECV;
+}
+
+/* A request arrived on c: decode it, answer what needs no handler, queue
+ * the rest for the workers. nng thread. */
+static void
+part_ctx_dispatch(part_ctx *c)
+{
+	saga_participant *p = c->p;
+	proto_error       perr;
+	proto_msg         pong;
+	int               rv;
+
+	if ((rv = proto_msg_decode(nng_msg_body(c->req), nng_msg_len(c->req),
+	         &p->lim, &c->msg, &perr)) != 0) {
+		part_ctx_error(c, false, rv, "%s", perr.msg);
+		return;
+	}
+	if (c->msg.type == PROTO_T_PING) {
+		proto_msg_init(&pong);
+		pong.type    = PROTO_T_PONG;
+		pong.service = proto_str_c(p->name);
+		part_ctx_reply(c, &pong);
+		return;
+	}
+	if (c->msg.type != PROTO_T_COMMAND) {
+		part_ctx_error(c, true, SAGA_EINVAL,
+		    "a participant serves COMMAND and PING, not %s",
+		    proto_type_name(c->msg.type));
+		return;
+	}
+	if (c->msg.action.len == 0 || c->msg.saga.len == 0 ||
+	    c->msg.step_name.len == 0) {
+		part_ctx_error(c, true, SAGA_EINVAL,
+		    "COMMAND: field \"%s\" is empty",
+		    c->msg.action.len == 0 ? "action"
+		        : c->msg.saga.len == 0 ? "saga"
+		                               : "step_name");
+		return;
+	}
+	if ((c->h = part_find(p, c->msg.kind, c->msg.action)) == NULL) {
+		bool other = part_find(p, c->msg.kind == BARRIER_ACTION
+		                              ? BARRIER_COMPENSATION
+		                              : BARRIER_ACTION,
+		                 c->msg.action) != NULL;
+
+		/* sagad treats an ERROR like a retry: right for a handler
+		 * that is not deployed yet. */
+		part_ctx_error(c, true, SAGA_ENOTFOUND,
+		    "%s has no %s named \"%.*s\"%s", p->name,
+		    proto_kind_name(c->msg.kind), (int) c->msg.action.len,
+		    c->msg.action.ptr,
+		    other ? (c->msg.kind == BARRIER_ACTION
+		                    ? " (there is a compensation of that name)"
+		                    : " (there is an action of that name)")
+		          : "");
+		return;
+	}
+	pthread_mutex_lock(&p->mtx);
+	if (atomic_load(&p->stopping)) {
+		pthread_mutex_unlock(&p->mtx);
+		part_ctx_drop(c);
+		return;
+	}
+	c->state = W_WORK;
+	c->next  = NULL;
+	if (p->qtail != NULL) {
+		p->qtail->next = c;
+	} else {
+		p->qhead = c;
+	}
+	p->qtail = c;
+	pthread_cond_signal(&p->work_cv);
+	pthread_mutex_unlock(&p->mtx);
+}
+
+/* The aio callback of a context. nng thread. */
+static void
+part_ctx_cb(void *arg)
+{
+	part_ctx *c  = arg;
+	int       rv = nng_aio_result(c->aio);
+
+	switch (c->state) {
+	case W_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
+		}
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			/* Shutting down. */
+			return;
+		}
+		c->state = W_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	case W_RECV:
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			return;
+		}
+		if (rv != 0) {
+			nng_ctx_recv(c->ctx, c->aio);
+			return;
+		}
+		c->req = nng_aio_get_msg(c->aio);
+		nng_aio_set_msg(c->aio, NULL);
+		part_ctx_dispatch(c);
+		return;
+	case W_WORK:
+		/* No operation is pending on the aio while a worker has
+		 * the context. */
+		return;
+	}
+}
+
+/* Logs the line of one command. */
+static void
+part_log_command(saga_participant *p, const saga_call *call, int outcome,
+    const char *decision, const char *error, int64_t t0_us)
+{
+	int level = outcome == PROTO_OUTCOME_RETRY ? SAGA_PARTICIPANT_LOG_WARN
+	                                           : SAGA_PARTICIPANT_LOG_INFO;
+	const char *trace = call->trace[0] != '\0' ? call->trace + 3 : "-";
+	int         tlen  = call->trace[0] != '\0' ? 32 : 1;
+
+	if (!part_log_enabled(p, level)) {
+		return;
+	}
+	part_log(p, level,
+	    "saga=%s step=%u kind=%s attempt=%u action=%s outcome=%s "
+	    "barrier=%s duration_ms=%.3f trace=%.*s%s%.*s%s",
+	    call->id, call->cmd->step, proto_kind_name(call->cmd->kind),
+	    call->cmd->attempt, call->action != NULL ? call->action : "?",
+	    proto_outcome_name((uint32_t) outcome), decision,
+	    (double) (part_now_us() - t0_us) / 1000.0, tlen, trace,
+	    error != NULL && error[0] != '\0' ? " error=\"" : "",
+	    error != NULL ? (int) strcspn(error, "\n\"") : 0,
+	    error != NULL ? error : "",
+	    error != NULL && error[0] != '\0' ? "\"" : "");
+}
+
+/* Runs the handler of a RUN decision and settles its transaction. Sets
+ * the outcome, output and error of the reply. */
+static void
+part_run_handler(part_worker *w, part_ctx *c, saga_call *call,
+    const barrier_key *key, const barrier_begin *b, int *outcome,
+    proto_raw *output, const char **error, char *errbuf, size_t errlen)
+{
+	saga_participant *p = w->p;
+	PGTransactionStatusType st;
+	barrier_commit          commit;
+	int                     hrv;
+	int                     houtcome;
+	bool                    aborted;
+
+	call->db = w->db;
+	if (key->kind == BARRIER_COMPENSATION &&
+	    proto_doc_parse(&call->action_out,
+	        b->output.len > 0 ? b->output : PROTO_RAW_EMPTY_MAP, NULL,
+	        NULL) != 0) {
+		/* Our own row is unreadable (or no memory): do not run the
+		 * compensation blind. */
+		snprintf(errbuf, errlen,
+		    "the action's recorded output cannot be read");
+		(void) barrier_sql_settle(w->db, key, BARRIER_ROLLBACK_RETRY,
+		    (proto_raw) { 0 }, NULL, errbuf, errlen);
+		*outcome = PROTO_OUTCOME_RETRY;
+		*error   = errbuf;
+		return;
+	}
+	hrv = c->h->fn(call, c->h->arg);
+	st  = PQtransactionStatus(w->db);
+	aborted  = st != PQTRANS_INTRANS;
+	houtcome = hrv == 0 && call->set ? call->outcome
+	                                 : BARRIER_OUTCOME_NONE;
+	commit   = barrier_settle(key->kind, houtcome, aborted);
+	if (commit == BARRIER_ROLLBACK_RETRY) {
+		/* Say why before the ROLLBACK clears the connection's error
+		 * message. */
+		if (aborted) {
+			snprintf(errbuf, errlen, "%s: %s",
+			    st == PQTRANS_INERROR
+			        ? "the handler's transaction failed"
+			        : st == PQTRANS_IDLE
+			        ? "the handler ended the transaction itself"
+			        : "the handler left the connection unusable",
+			    PQerrorMessage(w->db));
+			errbuf[strcspn(errbuf, "\n")] = '\0';
+			part_log(p,
+			    st == PQTRANS_INERROR ? SAGA_PARTICIPANT_LOG_WARN
+			                          : SAGA_PARTICIPANT_LOG_ERROR,
+			    "saga=%s step=%u action=%s: %s", call->id,
+			    key->step, call->action, errbuf);
+		} else if (hrv != 0) {
+			snprintf(errbuf, errlen, "handler error %s: %s",
+			    saga_errname(hrv), saga_strerror(hrv));
+		} else if (!call->set) {
+			snprintf(errbuf, errlen, "the handler set no outcome");
+			part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
+			    "saga=%s step=%u action=%s: %s", call->id,
+			    key->step, call->action, errbuf);
+		} else {
+			snprintf(errbuf, errlen, "%s",
+			    call->error != NULL ? call->error : "retry");
+		}
+	}
+	if (barrier_sql_settle(w->db, key, commit,
+	        proto_buf_raw(&call->output), call->error, errbuf,
+	        errlen) != 0) {
+		part_worker_check(w);
+		*outcome = PROTO_OUTCOME_RETRY;
+		*error   = errbuf;
+		return;
+	}
+	switch (commit) {
+	case BARRIER_COMMIT_OK:
+		*outcome = PROTO_OUTCOME_OK;
+		*output  = proto_buf_raw(&call->output);
+		return;
+	case BARRIER_COMMIT_FAILED:
+	case BARRIER_ROLLBACK_FAILED:
+		*outcome = PROTO_OUTCOME_FAILED;
+		*error   = call->error;
+		return;
+	case BARRIER_ROLLBACK_RETRY:
+		part_worker_check(w);
+		*outcome = PROTO_OUTCOME_RETRY;
+		*error   = errbuf;
+		return;
+	}
+}
+
+/* Handles one queued command on worker w and answers it. Worker thread.
+ */
+static void
+part_process(part_worker *w, part_ctx *c)
+{
+	saga_participant *p   = w->p;
+	const proto_msg  *cmd = &c->msg;
+	int64_t           t0  = part_now_us();
+	saga_call         call;
+	barrier_key       key;
+	barrier_begin     b;
+	proto_msg         r;
+	proto_raw         output   = { 0 };
+	const char       *error    = NULL;
+	const char       *decision = "none";
+	int               outcome  = PROTO_OUTCOME_RETRY;
+	char              errbuf[512];
+
+	memset(&b, 0, sizeof(b));
+	if (part_call_init(&call, p, cmd) != 0) {
+		error = "out of memory";
+		goto reply;
+	}
+	memcpy(key.id, call.id, sizeof(key.id));
+	key.step = cmd->step;
+	key.kind = cmd->kind;
+	if (part_worker_db(w, errbuf, sizeof(errbuf)) != 0) {
+		error = errbuf;
+		goto reply;
+	}
+	if (barrier_sql_begin(w->db, &key, &b, errbuf, sizeof(errbuf)) != 0) {
+		part_worker_check(w);
+		error = errbuf;
+		goto reply;
+	}
+	decision = barrier_decision_name(b.decision);
+	switch (b.decision) {
+	case BARRIER_RUN:
+		part_run_handler(w, c, &call, &key, &b, &outcome, &output,
+		    &error, errbuf, sizeof(errbuf));
+		goto reply;
+	case BARRIER_REPLAY:
+		outcome = b.outcome;
+		output  = b.output;
+		error   = b.error;
+		if (output.len > 0 &&
+		    proto_raw_validate(output, &p->lim, NULL) != 0) {
+			part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
+			    "saga=%s step=%u: the recorded output is not a "
+			    "valid value",
+			    call.id, key.step);
+			outcome = PROTO_OUTCOME_RETRY;
+			output  = (proto_raw) { 0 };
+			error   = "the recorded output cannot be read";
+		}
+		break;
+	case BARRIER_REFUSE:
+		outcome = PROTO_OUTCOME_FAILED;
+		error   = "refused: the step was compensated before its "
+		          "action ran";
+		break;
+	case BARRIER_NULL:
+		outcome = PROTO_OUTCOME_OK;
+		break;
+	case BARRIER_RETRY:
+		outcome = PROTO_OUTCOME_RETRY;
+		error   = "the barrier row changed meanwhile (purged?)";
+		break;
+	}
+	if (barrier_sql_end(w->db, &b, errbuf, sizeof(errbuf)) != 0) {
+		part_worker_check(w);
+		outcome = PROTO_OUTCOME_RETRY;
+		output  = (proto_raw) { 0 };
+		error   = errbuf;
+	}
+
+reply:
+	proto_msg_init(&r);
+	r.type        = PROTO_T_REPLY;
+	r.id          = cmd->id;
+	r.step        = cmd->step;
+	r.attempt     = cmd->attempt;
+	r.kind        = cmd->kind;
+	r.traceparent = cmd->traceparent;
+	r.outcome     = (uint32_t) outcome;
+	if (outcome == PROTO_OUTCOME_OK) {
+		r.output = output;
+	} else {
+		r.error = proto_str_c(error != NULL && error[0] != '\0'
+		        ? error
+		        : (outcome == PROTO_OUTCOME_FAILED ? "business failure"
+		                                           : "retry"));
+	}
+	part_log_command(p, &call, outcome, decision,
+	    outcome == PROTO_OUTCOME_OK ? NULL : error, t0);
+	/* The reply leaves only now: after the COMMIT holding the barrier
+	 * row, or after everything was rolled back. */
+	part_ctx_reply(c, &r);
+	barrier_begin_fini(&b);
+	part_call_fini(&call);
+}
+
+static void *
+part_worker_main(void *arg)
+{
+	part_worker      *w = arg;
+	saga_participant *p = w->p;
+	char              err[256];
+	part_ctx         *c;
+
+	/* Connect early, so that the first command does not wait for it
+	 * (a failure is retried when a command comes). */
+	(void) part_worker_db(w, err, sizeof(err));
+	for (;;) {
+		pthread_mutex_lock(&p->mtx);
+		while (p->qhead == NULL && !atomic_load(&p->stopping)) {
+			pthread_cond_wait(&p->work_cv, &p->mtx);
+		}
+		if (atomic_load(&p->stopping)) {
+			pthread_mutex_unlock(&p->mtx);
+			break;
+		}
+		c        = p->qhead;
+		p->qhead = c->next;
+		if (p->qhead == NULL) {
+			p->qtail = NULL;
+		}
+		pthread_mutex_unlock(&p->mtx);
+		part_process(w, c);
+	}
+	PQfinish(w->db);
+	w->db = NULL;
+	return (NULL);
+}
+
+/* One purge pass on *db (connected on demand, dropped when broken).
+ * Returns 0 or SAGA_EDB with the reason in err. */
+static int
+part_purge_pass(saga_participant *p, PGconn **db, bool background,
+    int64_t *deleted, char *err, size_t errlen)
+{
+	int64_t total = 0;
+	int64_t n;
+	int     rv = 0;
+
+	if (*db == NULL && part_connect(p, db, true, err, errlen) != 0) {
+		return (SAGA_EDB);
+	}
+	do {
+		n = 0;
+		if ((rv = barrier_sql_purge(*db, p->retention_s,
+		         PART_PURGE_BATCH, &n, err, errlen)) != 0) {
+			if (PQstatus(*db) != CONNECTION_OK) {
+				PQfinish(*db);
+				*db = NULL;
+			}
+			break;
+		}
+		total += n;
+	} while (n > 0 && !(background && atomic_load(&p->stopping)));
+	if (total > 0) {
+		part_log(p, SAGA_PARTICIPANT_LOG_INFO,
+		    "PARTICIPANT-PURGE deleted %lld barrier rows older than "
+		    "%lld s",
+		    (long long) total, (long long) p->retention_s);
+	}
+	if (deleted != NULL) {
+		*deleted = total;
+	}
+	return (rv);
+}
+
+static void *
+part_purge_main(void *arg)
+{
+	saga_participant *p  = arg;
+	PGconn           *db = NULL;
+	struct timespec   until;
+	char              err[512];
+
+	pthread_mutex_lock(&p->mtx);
+	while (!atomic_load(&p->stopping)) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += p->purge_ms / 1000;
+		until.tv_nsec += (p->purge_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		while (!atomic_load(&p->stopping) &&
+		    pthread_cond_timedwait(&p->purge_cv, &p->mtx, &until) !=
+		        ETIMEDOUT) {
+		}
+		if (atomic_load(&p->stopping)) {
+			break;
+		}
+		pthread_mutex_unlock(&p->mtx);
+		if (part_purge_pass(p, &db, true, NULL, err, sizeof(err)) !=
+		    0) {
+			part_log(p, SAGA_PARTICIPANT_LOG_WARN,
+			    "PARTICIPANT-PURGE failed: %s", err);
+		}
+		pthread_mutex_lock(&p->mtx);
+	}
+	pthread_mutex_unlock(&p->mtx);
+	PQfinish(db);
+	return (NULL);
+}
+
+int
+saga_participant_purge(
+    saga_participant *p, int64_t *deleted, char *err, size_t errlen)
+{
+	PGconn *db = NULL;
+	char    buf[512];
+	int     rv;
+
+	if (p->retention_s < 0) {
+		if (deleted != NULL) {
+			*deleted = 0;
+		}
+		return (0);
+	}
+	rv = part_purge_pass(p, &db, false, deleted, buf, sizeof(buf));
+	PQfinish(db);
+	if (rv != 0) {
+		return (part_fail(p, err, errlen, SAGA_EDB, "purge: %s", buf));
+	}
+	return (0);
+}
+
+/* Stops and frees everything start made; safe on a partial start. */
+static void
+part_teardown(saga_participant *p)
+{
+	pthread_mutex_lock(&p->mtx);
+	atomic_store(&p->stopping, true);
+	pthread_cond_broadcast(&p->work_cv);
+	pthread_cond_broadcast(&p->purge_cv);
+	pthread_mutex_unlock(&p->mtx);
+	for (int i = 0; p->workers != NULL && i < p->nworkers; i++) {
+		if (p->workers[i].running) {
+			pthread_join(p->workers[i].thr, NULL);
+			p->workers[i].running = false;
+		}
+	}
+	if (p->purge_running) {
+		pthread_join(p->purge_thr, NULL);
+		p->purge_running = false;
+	}
+	/* Waits for the callbacks; any operation started afterwards (a
+	 * callback's send or receive) fails at once without a callback. */
+	for (int i = 0; p->ctxs != NULL && i < p->ncontexts; i++) {
+		if (p->ctxs[i].aio != NULL) {
+			nng_aio_stop(p->ctxs[i].aio);
+		}
+	}
+	if (p->sock_open) {
+		nng_close(p->sock);
+		p->sock_open = false;
+	}
+	for (int i = 0; p->ctxs != NULL && i < p->ncontexts; i++) {
+		part_ctx *c = &p->ctxs[i];
+
+		if (c->aio != NULL) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_free(c->aio);
+			c->aio = NULL;
+		}
+		if (c->req != NULL) {
+			/* Queued, never handled: sagad resends it. */
+			part_ctx_drop(c);
+		}
+	}
+	free(p->ctxs);
+	p->ctxs = NULL;
+	free(p->workers);
+	p->workers = NULL;
+	p->qhead   = NULL;
+	p->qtail   = NULL;
+}
+
+/* Checks that the database has the barrier schema. A database that does
+ * not answer is not an error here: the workers retry. */
+static int
+part_check_schema(saga_participant *p, char *err, size_t errlen)
+{
+	PGconn *db = NULL;
+	char    buf[512];
+	int     version = 0;
+	int     want    = 0;
+
+	if (part_connect(p, &db, false, buf, sizeof(buf)) != 0) {
+		part_log(p, SAGA_PARTICIPANT_LOG_WARN,
+		    "%s; serving anyway, answering retry until it is back",
+		    buf);
+		return (0);
+	}
+	for (size_t i = 0; i < barrier_migrations_count; i++) {
+		if (barrier_migrations[i].version > want) {
+			want = barrier_migrations[i].version;
+		}
+	}
+	if (sql_migrate_version(db, "barrier", &version, buf, sizeof(buf)) !=
+	    0) {
+		PQfinish(db);
+		return (part_fail(p, err, errlen, SAGA_ECONFIG,
+		    "checking the barrier schema: %s", buf));
+	}
+	PQfinish(db);
+	if (version < want) {
+		return (part_fail(p, err, errlen, SAGA_ECONFIG,
+		    "the database has barrier schema version %d, this "
+		    "library needs %d: apply it first "
+		    "(saga_participant_migrate)",
+		    version, want));
+	}
+	return (0);
+}
+
+int
+saga_participant_start(saga_participant *p, char *err, size_t errlen)
+{
+	int rv;
+
+	if (p->started) {
+		return (part_fail(p, err, errlen, SAGA_ESTATE,
+		    "participant already started"));
+	}
+	if ((rv = part_check_schema(p, err, errlen)) != 0) {
+		return (rv);
+	}
+	if (p->nhandlers == 0) {
+		part_log(p, SAGA_PARTICIPANT_LOG_WARN,
+		    "no handler registered: every command will be refused");
+	}
+	p->started = true;
+	atomic_store(&p->stopping, false);
+	if ((p->ctxs = calloc((size_t) p->ncontexts, sizeof(part_ctx))) ==
+	        NULL ||
+	    (p->workers = calloc((size_t) p->nworkers, sizeof(part_worker))) ==
+	        NULL) {
+		rv = SAGA_ENOMEM;
+		goto fail;
+	}
+	if ((rv = nng_rep0_open(&p->sock)) != 0) {
+		rv = part_fail(p, err, errlen, SAGA_EIO, "nng: %s",
+		    nng_strerror(rv));
+		goto fail;
+	}
+	p->sock_open = true;
+	/* Larger than the decoder's limit, so that an oversized request
+	 * gets an ETOOBIG answer rather than a dropped connection. */
+	nng_socket_set_size(
+	    p->sock, NNG_OPT_RECVMAXSZ, p->lim.max_msg_bytes * 4);
+	for (int i = 0; i < p->ncontexts; i++) {
+		part_ctx *c = &p->ctxs[i];
+
+		c->p = p;
+		proto_msg_init(&c->msg);
+		if ((rv = nng_ctx_open(&c->ctx, p->sock)) != 0 ||
+		    (rv = nng_aio_alloc(&c->aio, part_ctx_cb, c)) != 0) {
+			rv = part_fail(p, err, errlen, SAGA_ENOMEM, "nng: %s",
+			    nng_strerror(rv));
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < p->nlisten; i++) {
+		if ((rv = nng_listen(p->sock, p->listen[i], NULL, 0)) != 0) {
+			rv = part_fail(p, err, errlen, SAGA_EIO,
+			    "cannot listen on %s: %s", p->listen[i],
+			    nng_strerror(rv));
+			goto fail;
+		}
+	}
+	for (int i = 0; i < p->nworkers; i++) {
+		part_worker *w = &p->workers[i];
+
+		w->p = p;
+		if (pthread_create(&w->thr, NULL, part_worker_main, w) != 0) {
+			rv = part_fail(p, err, errlen, SAGA_ENOMEM,
+			    "cannot start worker %d", i + 1);
+			goto fail;
+		}
+		w->running = true;
+	}
+	if (p->retention_s >= 0) {
+		if (pthread_create(&p->purge_thr, NULL, part_purge_main, p) !=
+		    0) {
+			rv = part_fail(p, err, errlen, SAGA_ENOMEM,
+			    "cannot start the purge thread");
+			goto fail;
+		}
+		p->purge_running = true;
+	}
+	for (int i = 0; i < p->ncontexts; i++) {
+		p->ctxs[i].state = W_RECV;
+		nng_ctx_recv(p->ctxs[i].ctx, p->ctxs[i].aio);
+	}
+	part_log(p, SAGA_PARTICIPANT_LOG_INFO,
+	    "PARTICIPANT-START listening on %s%s with %d workers, %d "
+	    "contexts, %zu handlers",
+	    p->listen[0], p->nlisten > 1 ? " (and more)" : "", p->nworkers,
+	    p->ncontexts, p->nhandlers);
+	return (0);
+
+fail:
+	part_teardown(p);
+	p->started = false;
+	return (rv);
+}
+
+void
+saga_participant_stop(saga_participant *p)
+{
+	/* sem_post is async-signal-safe. */
+	(void) sem_post(&p->stop_sem);
+}
+
+int
+saga_participant_serve(saga_participant *p, char *err, size_t errlen)
+{
+	int rv;
+
+	if (!p->started &&
+	    (rv = saga_participant_start(p, err, errlen)) != 0) {
+		return (rv);
+	}
+	while (sem_wait(&p->stop_sem) != 0 && errno == EINTR) {
+	}
+	part_log(p, SAGA_PARTICIPANT_LOG_INFO, "PARTICIPANT-STOP stopping");
+	part_teardown(p);
+	return (0);
+}
+
+void
+saga_participant_free(saga_participant *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	if (p->started) {
+		part_teardown(p);
+	}
+	pthread_cond_destroy(&p->work_cv);
+	pthread_cond_destroy(&p->purge_cv);
+	pthread_mutex_destroy(&p->mtx);
+	sem_destroy(&p->stop_sem);
+	part_free_config(p);
+	free(p);
+}

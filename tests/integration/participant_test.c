@@ -1,0 +1,1510 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * participant_test: the participant library against a real PostgreSQL
+ * server, over real nng sockets.
+ *
+ * Each test gets a fresh database (pgtest) with the barrier schema and a
+ * business table `biz`, and a participant running in this process, on a
+ * free port, whose test handlers count their calls and insert (action) or
+ * delete (compensation) one row of `biz` per call, in the transaction the
+ * library gives them. Commands are sent with saga_client, as sagad would.
+ * So "exactly one effect" is checked where it matters: rows of `biz`, and
+ * handler calls. Covered: every case of the barrier (DESIGN.md, invariant
+ * 2), duplicates arriving at the same time, handler crashes and
+ * deadlocks, bad requests, the database going away and coming back, the
+ * retention purge, and the example participant (participants/examples/
+ * echo.c) as a process. Without a server the tests are skipped.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pgtest.h"
+#include "proc.h"
+#include "proto_msg.h"
+#include "saga/participant.h"
+#include "saga_client.h"
+
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+/* How the test action handler behaves. */
+typedef enum act_mode {
+	ACT_OK,          /* insert a biz row, answer ok */
+	ACT_FAIL,        /* insert a biz row, answer failed */
+	ACT_RETRY,       /* insert a biz row, answer retry */
+	ACT_SQL_ERROR,   /* insert, hit an SQL error, answer ok anyway */
+	ACT_DEADLOCK,    /* insert, hit a deadlock, answer failed anyway */
+	ACT_RETURN_ERR,  /* insert, return an error code */
+	ACT_NO_OUTCOME,  /* insert, return 0 without an outcome */
+} act_mode;
+
+typedef struct fixture {
+	char              conninfo[1024];
+	char              dbname[128];
+	PGconn           *db;
+	saga_participant *p;
+	char              url[64];
+	saga_client      *cli;
+	proto_buf         ctx; /* the saga context every command carries */
+	atomic_int        act_mode;
+	atomic_int        act_delay_ms;
+	atomic_int        act_calls;
+	atomic_int        act_started;
+	atomic_int        comp_calls;
+	atomic_int        comp_fail;
+	atomic_llong      comp_saw_n; /* "n" of the action's output */
+	atomic_uint       id_counter;
+} fixture;
+
+/* A reply, copied out of the client's buffer. */
+typedef struct result {
+	uint32_t  type;
+	uint32_t  outcome;
+	uint32_t  code;
+	uint32_t  step;
+	uint32_t  attempt;
+	uint32_t  kind;
+	saga_id   id;
+	char      text[512]; /* error or message */
+	proto_buf output;
+} result;
+
+static int
+test_scale(void)
+{
+	return (test_timeout_scale());
+}
+
+static int
+test_log_level(void)
+{
+	const char *v = getenv("PARTICIPANT_TEST_LOG");
+
+	return (v != NULL && strcmp(v, "info") == 0
+	        ? SAGA_PARTICIPANT_LOG_INFO
+	        : SAGA_PARTICIPANT_LOG_ERROR);
+}
+
+static void
+result_fini(result *r)
+{
+	proto_buf_fini(&r->output);
+}
+
+/* A fresh saga id. */
+static saga_id
+new_id(fixture *f)
+{
+	saga_id         id;
+	uint8_t         rnd[10];
+	unsigned        n = atomic_fetch_add(&f->id_counter, 1);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memset(rnd, 0, sizeof(rnd));
+	memcpy(rnd, &n, sizeof(n));
+	rnd[9] = (uint8_t) getpid();
+	saga_id_make_v7(&id, (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	    rnd);
+	return (id);
+}
+
+/* Sends one COMMAND and copies the answer into *res. Returns the
+ * client's result. */
+static int
+send_cmd(saga_client *cli, proto_raw ctx, const saga_id *id, uint32_t step,
+    uint32_t kind, uint32_t attempt, const char *action, result *res)
+{
+	proto_msg m, reply;
+	char      err[256];
+	int       rv;
+
+	memset(res, 0, sizeof(*res));
+	proto_buf_init(&res->output);
+	proto_msg_init(&m);
+	m.type        = PROTO_T_COMMAND;
+	m.id          = *id;
+	m.step        = step;
+	m.attempt     = attempt;
+	m.kind        = kind;
+	m.traceparent = proto_str_c(TRACEPARENT);
+	m.saga        = proto_str_c("order");
+	m.step_name   = proto_str_c("reserve");
+	m.action      = proto_str_c(action);
+	m.context     = ctx;
+	rv = saga_client_call(cli, &m, 20000 * test_scale(), &reply, err,
+	    sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "send_cmd: %s\n", err);
+		proto_msg_fini(&reply);
+		return (rv);
+	}
+	res->type    = reply.type;
+	res->outcome = reply.outcome;
+	res->code    = reply.code;
+	res->step    = reply.step;
+	res->attempt = reply.attempt;
+	res->kind    = reply.kind;
+	res->id      = reply.id;
+	if (reply.type == PROTO_T_ERROR) {
+		snprintf(res->text, sizeof(res->text), "%.*s",
+		    (int) reply.message.len, reply.message.ptr);
+	} else {
+		snprintf(res->text, sizeof(res->text), "%.*s",
+		    (int) reply.error.len,
+		    reply.error.ptr != NULL ? reply.error.ptr : "");
+	}
+	if (reply.output.len > 0) {
+		proto_buf_append(&res->output, reply.output.ptr,
+		    reply.output.len);
+	}
+	proto_msg_fini(&reply);
+	return (0);
+}
+
+static int
+send_f(fixture *f, const saga_id *id, uint32_t step, uint32_t kind,
+    uint32_t attempt, const char *action, result *res)
+{
+	return (send_cmd(f->cli, proto_buf_raw(&f->ctx), id, step, kind,
+	    attempt, action, res));
+}
+
+/* Reads integer key of the output map of r; -1 if absent. */
+static long long
+output_int(const result *r, const char *key)
+{
+	proto_doc *doc = NULL;
+	int64_t    v   = -1;
+
+	if (r->output.len == 0 ||
+	    proto_doc_parse(&doc, proto_buf_raw(&r->output), NULL, NULL) !=
+	        0) {
+		return (-1);
+	}
+	if (proto_val_int(proto_val_get(proto_doc_root(doc), key), &v) != 0) {
+		v = -1;
+	}
+	proto_doc_free(doc);
+	return ((long long) v);
+}
+
+static long long
+query_int(fixture *f, const char *fmt, ...)
+{
+	char      sql[1024];
+	long long v = -1;
+	va_list   ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	assert_int_equal(pgtest_query_int(f->db, sql, &v), 0);
+	return (v);
+}
+
+static long long
+biz_rows(fixture *f, const saga_id *id)
+{
+	char t[SAGA_ID_STRLEN + 1];
+
+	return (query_int(f, "SELECT count(*) FROM biz WHERE saga_id = '%s'",
+	    saga_id_format(id, t)));
+}
+
+static long long
+barrier_rows(fixture *f, const saga_id *id, int kind, const char *outcome)
+{
+	char t[SAGA_ID_STRLEN + 1];
+
+	return (query_int(f,
+	    "SELECT count(*) FROM saga_barrier WHERE saga_id = '%s' "
+	    "AND kind = %d AND outcome = '%s'",
+	    saga_id_format(id, t), kind, outcome));
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- The test handlers ---- */
+
+static int
+biz_insert(saga_call *call, long long *id)
+{
+	char        step[16];
+	const char *params[2] = { saga_call_id_text(call), step };
+	PGresult   *res;
+	int         ok;
+
+	snprintf(step, sizeof(step), "%u", saga_call_step(call));
+	res = PQexecParams(saga_call_db(call),
+	    "INSERT INTO biz (saga_id, step) VALUES ($1, $2) RETURNING id", 2,
+	    NULL, params, NULL, NULL, 0);
+	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (ok) {
+		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	}
+	PQclear(res);
+	return (ok ? 0 : -1);
+}
+
+static int
+act_handler(saga_call *call, void *arg)
+{
+	fixture   *f = arg;
+	long long  n = 0;
+	proto_obj *out;
+	proto_str  sku = { 0 };
+	int        delay;
+
+	atomic_fetch_add(&f->act_started, 1);
+	if (biz_insert(call, &n) != 0) {
+		atomic_fetch_add(&f->act_calls, 1);
+		return (saga_call_retry(call, "biz insert failed"));
+	}
+	if ((delay = atomic_load(&f->act_delay_ms)) > 0) {
+		/* Hold the transaction open: concurrent duplicates must
+		 * wait for it. */
+		sleep_ms(delay);
+	}
+	atomic_fetch_add(&f->act_calls, 1);
+	switch ((act_mode) atomic_load(&f->act_mode)) {
+	case ACT_OK:
+		break;
+	case ACT_FAIL:
+		return (saga_call_fail(call, "out of stock: %s", "A1"));
+	case ACT_RETRY:
+		return (saga_call_retry(call, "warehouse busy"));
+	case ACT_SQL_ERROR:
+		PQclear(PQexec(saga_call_db(call), "SELECT 1/0"));
+		break; /* and claims ok */
+	case ACT_DEADLOCK:
+		PQclear(PQexec(saga_call_db(call),
+		    "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' "
+		    "USING ERRCODE = '40P01'; END $$"));
+		/* A handler that mistakes it for a business failure. */
+		return (saga_call_fail(call, "could not reserve"));
+	case ACT_RETURN_ERR:
+		return (SAGA_EINTERNAL);
+	case ACT_NO_OUTCOME:
+		return (0);
+	}
+	(void) proto_val_str(proto_val_get(saga_call_input(call), "sku"),
+	    &sku);
+	if ((out = saga_call_output(call)) == NULL ||
+	    proto_obj_put_int(out, "n", n) != 0 ||
+	    proto_obj_put_strn(out, "sku", sku.ptr, sku.len) != 0 ||
+	    proto_obj_put_str(out, "step_name", saga_call_step_name(call)) !=
+	        0 ||
+	    proto_obj_put_int(out, "attempt", saga_call_attempt(call)) != 0) {
+		return (SAGA_ENOMEM);
+	}
+	return (saga_call_ok(call, out));
+}
+
+static int
+comp_handler(saga_call *call, void *arg)
+{
+	fixture    *f = arg;
+	int64_t     n = -1;
+	char        step[16];
+	const char *params[2] = { saga_call_id_text(call), step };
+	PGresult   *res;
+
+	atomic_fetch_add(&f->comp_calls, 1);
+	(void) proto_val_int(
+	    proto_val_get(saga_call_action_output(call), "n"), &n);
+	atomic_store(&f->comp_saw_n, (long long) n);
+	snprintf(step, sizeof(step), "%u", saga_call_step(call));
+	res = PQexecParams(saga_call_db(call),
+	    "DELETE FROM biz WHERE saga_id = $1 AND step = $2", 2, NULL,
+	    params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		PQclear(res);
+		return (saga_call_retry(call, "delete failed"));
+	}
+	PQclear(res);
+	if (atomic_load(&f->comp_fail)) {
+		return (saga_call_fail(call, "cannot release"));
+	}
+	return (saga_call_ok(call, NULL));
+}
+
+/* The test's own schema, applied with the service migration runner. */
+static const saga_migration test_migrations[] = {
+	{ 1, "001_biz.sql",
+	    "CREATE TABLE biz (id bigserial PRIMARY KEY, saga_id uuid NOT "
+	    "NULL, step integer NOT NULL)" },
+};
+
+/* ---- Fixture ---- */
+
+static int
+setup(void **state)
+{
+	fixture   *f = calloc(1, sizeof(*f));
+	proto_obj *ctx = NULL, *in = NULL, *steps = NULL;
+	int        rv = -1;
+
+	if (f == NULL) {
+		return (-1);
+	}
+	proto_buf_init(&f->ctx);
+	if (pgtest_db_create("part", f->conninfo, sizeof(f->conninfo)) != 0 ||
+	    (f->db = pgtest_connect(f->conninfo)) == NULL) {
+		goto done;
+	}
+	snprintf(f->dbname, sizeof(f->dbname), "%s", PQdb(f->db));
+	if (proto_obj_alloc(&ctx) != 0 || proto_obj_alloc(&in) != 0 ||
+	    proto_obj_alloc(&steps) != 0 ||
+	    proto_obj_put_str(in, "sku", "A1") != 0 ||
+	    proto_obj_put_int(in, "qty", 2) != 0 ||
+	    proto_obj_put_obj(ctx, "input", in) != 0 ||
+	    proto_obj_put_obj(ctx, "steps", steps) != 0 ||
+	    proto_obj_encode(ctx, &f->ctx) != 0) {
+		goto done;
+	}
+	rv = 0;
+
+done:
+	proto_obj_free(ctx);
+	proto_obj_free(in);
+	proto_obj_free(steps);
+	if (rv != 0) {
+		/* cmocka runs no teardown after a failed setup. */
+		PQfinish(f->db);
+		pgtest_db_drop(f->conninfo);
+		proto_buf_fini(&f->ctx);
+		free(f);
+		return (rv);
+	}
+	*state = f;
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+
+	saga_client_free(f->cli);
+	saga_participant_free(f->p);
+	PQfinish(f->db);
+	pgtest_db_drop(f->conninfo);
+	proto_buf_fini(&f->ctx);
+	free(f);
+	return (0);
+}
+
+/* Makes, migrates and starts the participant on a free port, with cfg's
+ * settings where given (NULL: defaults, 8 workers), and a client to it. */
+static void
+start_with(fixture *f, const saga_participant_config *over,
+    bool migrate)
+{
+	saga_participant_config cfg;
+	const char             *listen[2] = { f->url, NULL };
+	char                    err[512];
+	int                     rv;
+
+	snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d",
+	    test_free_port());
+	if (over != NULL) {
+		cfg = *over;
+	} else {
+		memset(&cfg, 0, sizeof(cfg));
+	}
+	cfg.name   = "parttest";
+	cfg.listen = listen;
+	if (cfg.conninfo == NULL) {
+		cfg.conninfo = f->conninfo;
+	}
+	if (cfg.workers == 0) {
+		cfg.workers = 8;
+	}
+	if (cfg.log_level == 0) {
+		cfg.log_level = test_log_level();
+	}
+	rv = saga_participant_new(&f->p, &cfg, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "new: %s\n", err);
+	}
+	assert_int_equal(rv, 0);
+	assert_int_equal(saga_participant_on_action(f->p, "stock.reserve",
+	                     act_handler, f),
+	    0);
+	assert_int_equal(saga_participant_on_compensation(f->p,
+	                     "stock.release", comp_handler, f),
+	    0);
+	if (migrate) {
+		rv = saga_participant_migrate(f->p, err, sizeof(err));
+		if (rv != 0) {
+			fprintf(stderr, "migrate: %s\n", err);
+		}
+		assert_int_equal(rv, 0);
+		rv = saga_participant_migrate_set(f->p, "parttest",
+		    test_migrations, 1, NULL, err, sizeof(err));
+		if (rv != 0) {
+			fprintf(stderr, "migrate_set: %s\n", err);
+		}
+		assert_int_equal(rv, 0);
+	}
+	rv = saga_participant_start(f->p, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "start: %s\n", err);
+	}
+	assert_int_equal(rv, 0);
+	assert_int_equal(saga_client_open(&f->cli, f->url, err, sizeof(err)),
+	    0);
+}
+
+static void
+start(fixture *f)
+{
+	start_with(f, NULL, true);
+}
+
+/* ---- The barrier ---- */
+
+static void
+test_participant_action_runs_once_and_records(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r;
+
+	start(f);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 1, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.type, PROTO_T_REPLY);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	assert_true(saga_id_equal(&r.id, &id));
+	assert_int_equal(r.step, 1);
+	assert_int_equal(r.kind, 0);
+	assert_int_equal(r.attempt, 1);
+	assert_true(output_int(&r, "n") > 0);
+	assert_int_equal(output_int(&r, "attempt"), 1);
+	assert_int_equal(atomic_load(&f->act_calls), 1);
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
+	/* The recorded output is the one answered. */
+	assert_int_equal(query_int(f,
+	                     "SELECT count(*) FROM saga_barrier WHERE "
+	                     "kind = 0 AND output IS NOT NULL"),
+	    1);
+	result_fini(&r);
+}
+
+static void
+test_participant_duplicate_action_replays(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r1, r2, r3;
+
+	start(f);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r1), 0);
+	assert_int_equal(r1.outcome, PROTO_OUTCOME_OK);
+	/* A resend (same attempt), then a later attempt. */
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r2), 0);
+	assert_int_equal(send_f(f, &id, 0, 0, 7, "stock.reserve", &r3), 0);
+	assert_int_equal(r2.type, PROTO_T_REPLY);
+	assert_int_equal(r2.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(r3.outcome, PROTO_OUTCOME_OK);
+	/* Each reply echoes its own attempt, with the first output. */
+	assert_int_equal(r3.attempt, 7);
+	assert_true(proto_raw_equal(proto_buf_raw(&r1.output),
+	    proto_buf_raw(&r2.output)));
+	assert_true(proto_raw_equal(proto_buf_raw(&r1.output),
+	    proto_buf_raw(&r3.output)));
+	assert_int_equal(output_int(&r3, "attempt"), 1);
+	assert_int_equal(atomic_load(&f->act_calls), 1);
+	assert_int_equal(biz_rows(f, &id), 1);
+	result_fini(&r1);
+	result_fini(&r2);
+	result_fini(&r3);
+}
+
+static void
+test_participant_compensation_runs_after_action(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r1, r2;
+
+	start(f);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 2, 0, 1, "stock.reserve", &r1), 0);
+	assert_int_equal(r1.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(send_f(f, &id, 2, 1, 1, "stock.release", &r2), 0);
+	assert_int_equal(r2.type, PROTO_T_REPLY);
+	assert_int_equal(r2.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(r2.kind, 1);
+	assert_int_equal(atomic_load(&f->comp_calls), 1);
+	/* It saw the output its action recorded. */
+	assert_int_equal(atomic_load(&f->comp_saw_n), output_int(&r1, "n"));
+	assert_int_equal(biz_rows(f, &id), 0);
+	assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
+	assert_int_equal(barrier_rows(f, &id, 1, "ok"), 1);
+	result_fini(&r1);
+	result_fini(&r2);
+}
+
+static void
+test_participant_duplicate_compensation_replays(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r;
+
+	start(f);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r), 0);
+	result_fini(&r);
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		assert_int_equal(
+		    send_f(f, &id, 0, 1, attempt, "stock.release", &r), 0);
+		assert_int_equal(r.type, PROTO_T_REPLY);
+		assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(r.attempt, attempt);
+		result_fini(&r);
+	}
+	assert_int_equal(atomic_load(&f->comp_calls), 1);
+	assert_int_equal(biz_rows(f, &id), 0);
+	/* And the action, delivered late, replays its ok. */
+	assert_int_equal(send_f(f, &id, 0, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(atomic_load(&f->act_calls), 1);
+	assert_int_equal(biz_rows(f, &id), 0);
+	result_fini(&r);
+}
+
+static void
+test_participant_null_compensation_then_action_refused(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r;
+
+	start(f);
+	id = new_id(f);
+	/* The compensation arrives first: the action never ran. */
+	assert_int_equal(send_f(f, &id, 3, 1, 1, "stock.release", &r), 0);
+	assert_int_equal(r.type, PROTO_T_REPLY);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(r.output.len, 0);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->comp_calls), 0);
+	assert_int_equal(barrier_rows(f, &id, 0, "aborted"), 1);
+	assert_int_equal(barrier_rows(f, &id, 1, "ok"), 1);
+	/* The action arrives late: refused, and it never runs. */
+	assert_int_equal(send_f(f, &id, 3, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.type, PROTO_T_REPLY);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	assert_non_null(strstr(r.text, "refused"));
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->act_calls), 0);
+	assert_int_equal(atomic_load(&f->act_started), 0);
+	assert_int_equal(biz_rows(f, &id), 0);
+	/* Again: still refused; the compensation still replays ok. */
+	assert_int_equal(send_f(f, &id, 3, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	result_fini(&r);
+	assert_int_equal(send_f(f, &id, 3, 1, 2, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->act_started), 0);
+	assert_int_equal(atomic_load(&f->comp_calls), 0);
+}
+
+static void
+test_participant_failed_action_keeps_row_and_replays(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r;
+
+	start(f);
+	atomic_store(&f->act_mode, ACT_FAIL);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.type, PROTO_T_REPLY);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	assert_string_equal(r.text, "out of stock: A1");
+	result_fini(&r);
+	/* The work was rolled back to the savepoint; the row stays. */
+	assert_int_equal(biz_rows(f, &id), 0);
+	assert_int_equal(barrier_rows(f, &id, 0, "failed"), 1);
+	assert_int_equal(query_int(f,
+	                     "SELECT count(*) FROM saga_barrier WHERE "
+	                     "error = 'out of stock: A1'"),
+	    1);
+	/* A duplicate replays the failure, even if the handler would now
+	 * succeed. */
+	atomic_store(&f->act_mode, ACT_OK);
+	assert_int_equal(send_f(f, &id, 0, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	assert_string_equal(r.text, "out of stock: A1");
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->act_calls), 1);
+	/* Its compensation is a null compensation. */
+	assert_int_equal(send_f(f, &id, 0, 1, 1, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->comp_calls), 0);
+}
+
+/* A handler that asks for retry, crashes its transaction, hits a
+ * deadlock, returns an error or sets no outcome: retry, nothing recorded,
+ * and the next attempt runs. */
+static void
+check_retry_then_runs(fixture *f, act_mode mode, const char *want_text)
+{
+	saga_id id = new_id(f);
+	result  r;
+	int     before = atomic_load(&f->act_calls);
+
+	atomic_store(&f->act_mode, mode);
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.type, PROTO_T_REPLY);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_RETRY);
+	if (strstr(r.text, want_text) == NULL) {
+		fail_msg("mode %d: error \"%s\" lacks \"%s\"", mode, r.text,
+		    want_text);
+	}
+	result_fini(&r);
+	assert_int_equal(biz_rows(f, &id), 0);
+	assert_int_equal(query_int(f,
+	                     "SELECT count(*) FROM saga_barrier WHERE "
+	                     "saga_id = '%s'",
+	                     saga_id_format(&id, (char[37]) { 0 })),
+	    0);
+	atomic_store(&f->act_mode, ACT_OK);
+	assert_int_equal(send_f(f, &id, 0, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(output_int(&r, "attempt"), 2);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->act_calls), before + 2);
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
+}
+
+static void
+test_participant_handler_retry_records_nothing(void **state)
+{
+	fixture *f = *state;
+
+	start(f);
+	check_retry_then_runs(f, ACT_RETRY, "warehouse busy");
+}
+
+static void
+test_participant_handler_crash_answers_retry(void **state)
+{
+	fixture *f = *state;
+
+	start(f);
+	/* An SQL error the handler ignored: its "ok" is not believed. */
+	check_retry_then_runs(f, ACT_SQL_ERROR, "division by zero");
+	/* A deadlock is a retry, never failed. */
+	check_retry_then_runs(f, ACT_DEADLOCK, "deadlock");
+	check_retry_then_runs(f, ACT_RETURN_ERR, "EINTERNAL");
+	check_retry_then_runs(f, ACT_NO_OUTCOME, "no outcome");
+}
+
+static void
+test_participant_failed_compensation_records_nothing(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r;
+
+	start(f);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r), 0);
+	result_fini(&r);
+	atomic_store(&f->comp_fail, 1);
+	assert_int_equal(send_f(f, &id, 0, 1, 1, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	assert_string_equal(r.text, "cannot release");
+	result_fini(&r);
+	/* Its delete was rolled back and no row records it ... */
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(barrier_rows(f, &id, 1, "ok"), 0);
+	/* ... so that a retry runs it again. */
+	atomic_store(&f->comp_fail, 0);
+	assert_int_equal(send_f(f, &id, 0, 1, 2, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->comp_calls), 2);
+	assert_int_equal(biz_rows(f, &id), 0);
+}
+
+/* ---- Concurrent duplicates ---- */
+
+#define RACERS 16
+
+typedef struct racer {
+	fixture           *f;
+	pthread_barrier_t *bar;
+	saga_client       *cli;
+	saga_id            id;
+	uint32_t           kind;
+	uint32_t           attempt;
+	const char        *action;
+	result             res;
+	int                rv;
+} racer;
+
+static void *
+racer_main(void *arg)
+{
+	racer *r = arg;
+
+	pthread_barrier_wait(r->bar);
+	r->rv = send_cmd(r->cli, proto_buf_raw(&r->f->ctx), &r->id, 4,
+	    r->kind, r->attempt, r->action, &r->res);
+	return (NULL);
+}
+
+/* Sends the same command from RACERS clients at once. */
+static void
+race(fixture *f, const saga_id *id, uint32_t kind, const char *action,
+    racer *rs)
+{
+	pthread_barrier_t bar;
+	pthread_t         thr[RACERS];
+	char              err[256];
+
+	pthread_barrier_init(&bar, NULL, RACERS);
+	for (int i = 0; i < RACERS; i++) {
+		rs[i].f       = f;
+		rs[i].bar     = &bar;
+		rs[i].id      = *id;
+		rs[i].kind    = kind;
+		rs[i].attempt = (uint32_t) i + 1;
+		rs[i].action  = action;
+		assert_int_equal(
+		    saga_client_open(&rs[i].cli, f->url, err, sizeof(err)), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		assert_int_equal(
+		    pthread_create(&thr[i], NULL, racer_main, &rs[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		pthread_join(thr[i], NULL);
+		saga_client_free(rs[i].cli);
+		rs[i].cli = NULL;
+	}
+	pthread_barrier_destroy(&bar);
+}
+
+static void
+test_participant_concurrent_duplicates_one_effect(void **state)
+{
+	fixture *f = *state;
+	racer    rs[RACERS];
+	saga_id  id;
+
+	start(f);
+	memset(rs, 0, sizeof(rs));
+	/* The first one holds its transaction open a while: the others
+	 * are delivered, and wait on its barrier row, meanwhile. */
+	atomic_store(&f->act_delay_ms, 200);
+	id = new_id(f);
+	race(f, &id, 0, "stock.reserve", rs);
+	for (int i = 0; i < RACERS; i++) {
+		assert_int_equal(rs[i].rv, 0);
+		assert_int_equal(rs[i].res.type, PROTO_T_REPLY);
+		assert_int_equal(rs[i].res.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(rs[i].res.attempt, (uint32_t) i + 1);
+		assert_true(output_int(&rs[i].res, "n") > 0);
+		assert_true(proto_raw_equal(proto_buf_raw(&rs[i].res.output),
+		    proto_buf_raw(&rs[0].res.output)));
+	}
+	for (int i = 0; i < RACERS; i++) {
+		result_fini(&rs[i].res);
+	}
+	assert_int_equal(atomic_load(&f->act_calls), 1);
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
+
+	/* The same for its compensation. */
+	memset(rs, 0, sizeof(rs));
+	race(f, &id, 1, "stock.release", rs);
+	for (int i = 0; i < RACERS; i++) {
+		assert_int_equal(rs[i].rv, 0);
+		assert_int_equal(rs[i].res.outcome, PROTO_OUTCOME_OK);
+		result_fini(&rs[i].res);
+	}
+	assert_int_equal(atomic_load(&f->comp_calls), 1);
+	assert_int_equal(biz_rows(f, &id), 0);
+}
+
+static void
+test_participant_concurrent_null_compensations(void **state)
+{
+	fixture *f = *state;
+	racer    rs[RACERS];
+	saga_id  id;
+	result   r;
+
+	start(f);
+	memset(rs, 0, sizeof(rs));
+	id = new_id(f);
+	race(f, &id, 1, "stock.release", rs);
+	for (int i = 0; i < RACERS; i++) {
+		assert_int_equal(rs[i].rv, 0);
+		assert_int_equal(rs[i].res.outcome, PROTO_OUTCOME_OK);
+		result_fini(&rs[i].res);
+	}
+	assert_int_equal(atomic_load(&f->comp_calls), 0);
+	assert_int_equal(barrier_rows(f, &id, 0, "aborted"), 1);
+	assert_int_equal(barrier_rows(f, &id, 1, "ok"), 1);
+	assert_int_equal(send_f(f, &id, 4, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->act_started), 0);
+}
+
+typedef struct sender {
+	fixture    *f;
+	saga_id     id;
+	uint32_t    kind;
+	const char *action;
+	result      res;
+	int         rv;
+} sender;
+
+static void *
+sender_main(void *arg)
+{
+	sender      *s = arg;
+	saga_client *cli;
+	char         err[256];
+
+	if ((s->rv = saga_client_open(&cli, s->f->url, err, sizeof(err))) !=
+	    0) {
+		return (NULL);
+	}
+	s->rv = send_cmd(cli, proto_buf_raw(&s->f->ctx), &s->id, 0, s->kind,
+	    1, s->action, &s->res);
+	saga_client_free(cli);
+	return (NULL);
+}
+
+static bool
+action_started(void *arg)
+{
+	fixture *f = arg;
+
+	return (atomic_load(&f->act_started) > 0);
+}
+
+/* A compensation delivered while its action runs waits for the action's
+ * transaction, then undoes it: never a null compensation of an action
+ * that is about to commit. */
+static void
+test_participant_compensation_waits_for_running_action(void **state)
+{
+	fixture  *f = *state;
+	sender    a, c;
+	pthread_t ta, tc;
+
+	start(f);
+	memset(&a, 0, sizeof(a));
+	memset(&c, 0, sizeof(c));
+	a.f      = f;
+	a.id     = new_id(f);
+	a.kind   = 0;
+	a.action = "stock.reserve";
+	c        = a;
+	c.kind   = 1;
+	c.action = "stock.release";
+	atomic_store(&f->act_delay_ms, 500);
+	assert_int_equal(pthread_create(&ta, NULL, sender_main, &a), 0);
+	assert_true(test_wait_until(action_started, f, 10000 * test_scale()));
+	assert_int_equal(pthread_create(&tc, NULL, sender_main, &c), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tc, NULL);
+	assert_int_equal(a.rv, 0);
+	assert_int_equal(c.rv, 0);
+	assert_int_equal(a.res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(c.res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(atomic_load(&f->act_calls), 1);
+	assert_int_equal(atomic_load(&f->comp_calls), 1);
+	assert_int_equal(biz_rows(f, &a.id), 0);
+	result_fini(&a.res);
+	result_fini(&c.res);
+}
+
+/* ---- Bad requests ---- */
+
+static void
+test_participant_unknown_action_is_error(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r;
+
+	start(f);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 5, 0, 3, "stock.teleport", &r), 0);
+	assert_int_equal(r.type, PROTO_T_ERROR);
+	assert_int_equal(r.code, SAGA_ENOTFOUND);
+	assert_non_null(strstr(r.text, "stock.teleport"));
+	/* The request is echoed. */
+	assert_true(saga_id_equal(&r.id, &id));
+	assert_int_equal(r.step, 5);
+	assert_int_equal(r.attempt, 3);
+	result_fini(&r);
+	/* A compensation's name sent as an action. */
+	assert_int_equal(send_f(f, &id, 5, 0, 3, "stock.release", &r), 0);
+	assert_int_equal(r.type, PROTO_T_ERROR);
+	assert_int_equal(r.code, SAGA_ENOTFOUND);
+	assert_non_null(strstr(r.text, "compensation of that name"));
+	result_fini(&r);
+	/* Nothing was recorded. */
+	assert_int_equal(
+	    query_int(f, "SELECT count(*) FROM saga_barrier"), 0);
+}
+
+/* Sends raw bytes; returns the decoded answer's type and code. */
+static void
+send_raw(fixture *f, const void *bytes, size_t len, uint32_t *type,
+    uint32_t *code, char *text, size_t textlen)
+{
+	proto_buf   out;
+	proto_msg   m;
+	proto_error perr;
+	char        err[256];
+	proto_raw   raw = { bytes, len };
+
+	proto_buf_init(&out);
+	assert_int_equal(saga_client_call_raw(f->cli, raw,
+	                     20000 * test_scale(), &out, err, sizeof(err)),
+	    0);
+	assert_int_equal(proto_msg_decode(out.data, out.len, NULL, &m, &perr),
+	    0);
+	*type = m.type;
+	*code = m.code;
+	snprintf(text, textlen, "%.*s", (int) m.message.len, m.message.ptr);
+	proto_msg_fini(&m);
+	proto_buf_fini(&out);
+}
+
+static void
+test_participant_malformed_request_is_error(void **state)
+{
+	fixture  *f = *state;
+	uint32_t  type, code;
+	char      text[256];
+	proto_msg m;
+	proto_buf b;
+	saga_id   id;
+
+	start(f);
+	/* Not msgpack. */
+	send_raw(f, "\xc1", 1, &type, &code, text, sizeof(text));
+	assert_int_equal(type, PROTO_T_ERROR);
+	assert_int_equal(code, SAGA_EMALFORMED);
+	/* Not a map. */
+	send_raw(f, "\x01", 1, &type, &code, text, sizeof(text));
+	assert_int_equal(type, PROTO_T_ERROR);
+	assert_int_equal(code, SAGA_ETYPE);
+	/* A command cut short. */
+	id = new_id(f);
+	proto_msg_init(&m);
+	m.type      = PROTO_T_COMMAND;
+	m.id        = id;
+	m.attempt   = 1;
+	m.saga      = proto_str_c("order");
+	m.step_name = proto_str_c("reserve");
+	m.action    = proto_str_c("stock.reserve");
+	m.context   = proto_buf_raw(&f->ctx);
+	proto_buf_init(&b);
+	assert_int_equal(proto_msg_encode(&m, &b), 0);
+	send_raw(f, b.data, b.len - 1, &type, &code, text, sizeof(text));
+	assert_int_equal(type, PROTO_T_ERROR);
+	assert_int_equal(code, SAGA_ETRUNC);
+	proto_buf_fini(&b);
+	/* A valid message that a participant does not serve. */
+	proto_msg_init(&m);
+	m.type = PROTO_T_STATUS;
+	m.id   = id;
+	proto_buf_init(&b);
+	assert_int_equal(proto_msg_encode(&m, &b), 0);
+	send_raw(f, b.data, b.len, &type, &code, text, sizeof(text));
+	assert_int_equal(type, PROTO_T_ERROR);
+	assert_int_equal(code, SAGA_EINVAL);
+	assert_non_null(strstr(text, "STATUS"));
+	proto_buf_fini(&b);
+	/* PING still answers PONG with the service's name. */
+	proto_msg_init(&m);
+	m.type = PROTO_T_PING;
+	proto_buf_init(&b);
+	assert_int_equal(proto_msg_encode(&m, &b), 0);
+	send_raw(f, b.data, b.len, &type, &code, text, sizeof(text));
+	assert_int_equal(type, PROTO_T_PONG);
+	proto_buf_fini(&b);
+	assert_int_equal(atomic_load(&f->act_started), 0);
+}
+
+/* ---- The database going away ---- */
+
+static void
+test_participant_db_unreachable_answers_retry(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	char                    conninfo[128];
+	saga_id                 id;
+	result                  r;
+
+	/* Nothing listens there: the participant still starts, and
+	 * answers retry. */
+	snprintf(conninfo, sizeof(conninfo),
+	    "host=127.0.0.1 port=%d dbname=nowhere connect_timeout=2",
+	    test_free_port());
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.conninfo = conninfo;
+	cfg.workers  = 2;
+	start_with(f, &cfg, false);
+	id = new_id(f);
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		assert_int_equal(
+		    send_f(f, &id, 0, 0, attempt, "stock.reserve", &r), 0);
+		assert_int_equal(r.type, PROTO_T_REPLY);
+		assert_int_equal(r.outcome, PROTO_OUTCOME_RETRY);
+		assert_non_null(strstr(r.text, "database"));
+		result_fini(&r);
+	}
+	assert_int_equal(atomic_load(&f->act_started), 0);
+}
+
+/* Runs sql on the server's postgres database (not the test's). */
+static void
+admin_exec(fixture *f, const char *fmt, ...)
+{
+	char    conninfo[1200];
+	char    sql[512];
+	PGconn *admin;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=postgres",
+	    f->conninfo);
+	assert_non_null(admin = pgtest_connect(conninfo));
+	assert_int_equal(pgtest_exec(admin, sql), 0);
+	PQfinish(admin);
+}
+
+static void
+test_participant_db_lost_answers_retry_until_back(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	result   r;
+	int64_t  deadline;
+	bool     ok = false;
+	int      retries = 0;
+
+	start(f);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+
+	/* The database goes away: connections cut, new ones refused. */
+	PQfinish(f->db);
+	f->db = NULL;
+	admin_exec(f, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS false",
+	    f->dbname);
+	admin_exec(f,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE datname = '%s' AND pid <> pg_backend_pid()",
+	    f->dbname);
+	id = new_id(f);
+	for (uint32_t attempt = 1; attempt <= 10; attempt++) {
+		assert_int_equal(
+		    send_f(f, &id, 0, 0, attempt, "stock.reserve", &r), 0);
+		assert_int_equal(r.type, PROTO_T_REPLY);
+		assert_int_equal(r.outcome, PROTO_OUTCOME_RETRY);
+		result_fini(&r);
+	}
+	assert_int_equal(atomic_load(&f->act_calls), 1);
+
+	/* It comes back: the participant reconnects by itself. */
+	admin_exec(f, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS true",
+	    f->dbname);
+	deadline = (int64_t) time(NULL) + 20 * test_scale();
+	for (uint32_t attempt = 11; !ok && time(NULL) < deadline; attempt++) {
+		assert_int_equal(
+		    send_f(f, &id, 0, 0, attempt, "stock.reserve", &r), 0);
+		assert_int_equal(r.type, PROTO_T_REPLY);
+		if (r.outcome == PROTO_OUTCOME_OK) {
+			ok = true;
+		} else {
+			assert_int_equal(r.outcome, PROTO_OUTCOME_RETRY);
+			retries++;
+			sleep_ms(50);
+		}
+		result_fini(&r);
+	}
+	assert_true(ok);
+	assert_non_null(f->db = pgtest_connect(f->conninfo));
+	assert_int_equal(atomic_load(&f->act_calls), 2);
+	assert_int_equal(biz_rows(f, &id), 1);
+}
+
+/* ---- Schema, purge ---- */
+
+static void
+test_participant_start_needs_barrier_schema(void **state)
+{
+	fixture                *f = *state;
+	saga_participant       *p = NULL;
+	saga_participant_config cfg;
+	const char             *listen[] = { "tcp://127.0.0.1:0", NULL };
+	char                    err[512];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.listen    = listen;
+	cfg.conninfo  = f->conninfo;
+	cfg.log_level = SAGA_PARTICIPANT_LOG_NONE;
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+	    saga_participant_start(p, err, sizeof(err)), SAGA_ECONFIG);
+	assert_non_null(strstr(err, "saga_participant_migrate"));
+	/* Migrating twice is fine. */
+	assert_int_equal(saga_participant_migrate(p, err, sizeof(err)), 0);
+	assert_int_equal(saga_participant_migrate(p, err, sizeof(err)), 0);
+	assert_int_equal(query_int(f,
+	                     "SELECT max(version) FROM schema_migrations "
+	                     "WHERE set_name = 'barrier'"),
+	    1);
+	/* The library's set name is reserved. */
+	assert_int_equal(saga_participant_migrate_set(p, "barrier",
+	                     test_migrations, 1, NULL, err, sizeof(err)),
+	    SAGA_EINVAL);
+	assert_int_equal(saga_participant_start(p, err, sizeof(err)), 0);
+	assert_int_equal(
+	    saga_participant_start(p, err, sizeof(err)), SAGA_ESTATE);
+	/* No registration once started. */
+	assert_int_equal(saga_participant_on_action(p, "late", act_handler,
+	                     f),
+	    SAGA_ESTATE);
+	saga_participant_free(p);
+}
+
+static void
+test_participant_config_errors(void **state)
+{
+	saga_participant       *p = NULL;
+	saga_participant_config cfg;
+	const char             *listen[] = { "tcp://127.0.0.1:1", NULL };
+	const char             *none[]   = { NULL };
+	char                    err[512];
+
+	(void) state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.listen = listen;
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_non_null(strstr(err, "conninfo"));
+	cfg.conninfo = "dbname=x";
+	cfg.listen   = none;
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_non_null(strstr(err, "listen"));
+	cfg.listen  = listen;
+	cfg.workers = -1;
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_non_null(strstr(err, "workers"));
+	cfg.workers = 0;
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(saga_participant_on_action(p, "", act_handler, NULL),
+	    SAGA_EINVAL);
+	assert_int_equal(saga_participant_on_action(p, "a", NULL, NULL),
+	    SAGA_EINVAL);
+	assert_int_equal(saga_participant_on_action(p, "a", act_handler, NULL),
+	    0);
+	assert_int_equal(saga_participant_on_action(p, "a", act_handler, NULL),
+	    SAGA_EEXIST);
+	/* The same name as a compensation is another handler. */
+	assert_int_equal(
+	    saga_participant_on_compensation(p, "a", comp_handler, NULL), 0);
+	saga_participant_free(p);
+}
+
+/* Inserts a barrier row created age_s seconds ago. */
+static void
+insert_row(fixture *f, const saga_id *id, int kind, int age_s)
+{
+	char t[SAGA_ID_STRLEN + 1];
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO saga_barrier (saga_id, step, kind, outcome, "
+	    "created_at) VALUES ('%s', 0, %d, 'ok', now() - interval '%d "
+	    "seconds')",
+	    saga_id_format(id, t), kind, age_s);
+	assert_int_equal(pgtest_exec(f->db, sql), 0);
+}
+
+static void
+test_participant_purge_deletes_old_sagas_only(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	saga_id                 old, mixed, fresh;
+	int64_t                 deleted = -1;
+	char                    err[512];
+	char                    t[SAGA_ID_STRLEN + 1];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.retention_s       = 3600;
+	cfg.purge_interval_ms = 3600 * 1000; /* not in the background */
+	start_with(f, &cfg, true);
+	old   = new_id(f);
+	mixed = new_id(f);
+	fresh = new_id(f);
+	insert_row(f, &old, 0, 7200);
+	insert_row(f, &old, 1, 7100);
+	/* A saga with an old and a recent row is still going on. */
+	insert_row(f, &mixed, 0, 7200);
+	insert_row(f, &mixed, 1, 10);
+	insert_row(f, &fresh, 0, 10);
+	assert_int_equal(
+	    saga_participant_purge(f->p, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 2);
+	assert_int_equal(query_int(f,
+	                     "SELECT count(*) FROM saga_barrier WHERE "
+	                     "saga_id = '%s'",
+	                     saga_id_format(&old, t)),
+	    0);
+	assert_int_equal(query_int(f, "SELECT count(*) FROM saga_barrier"), 3);
+	assert_int_equal(
+	    saga_participant_purge(f->p, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 0);
+}
+
+static bool
+purged(void *arg)
+{
+	fixture  *f = arg;
+	long long n = -1;
+
+	/* Of the five rows, the two of ids[0] stay. */
+	return (pgtest_query_int(
+	            f->db, "SELECT count(*) FROM saga_barrier", &n) == 0 &&
+	    n == 2);
+}
+
+static void
+test_participant_purge_runs_in_background(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	saga_id                 ids[3];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.retention_s       = 3600;
+	cfg.purge_interval_ms = 50;
+	start_with(f, &cfg, true);
+	for (int i = 0; i < 3; i++) {
+		ids[i] = new_id(f);
+		insert_row(f, &ids[i], 0, 7200 + i);
+	}
+	insert_row(f, &ids[0], 1, 5);
+	assert_true(test_wait_until(purged, f, 10000 * test_scale()));
+	/* ids[0] has a recent row: kept whole. */
+	assert_int_equal(query_int(f,
+	                     "SELECT count(*) FROM saga_barrier WHERE "
+	                     "saga_id = '%s'",
+	                     saga_id_format(&ids[0], (char[37]) { 0 })),
+	    2);
+}
+
+/* ---- serve / stop ---- */
+
+typedef struct server {
+	saga_participant *p;
+	int               rv;
+} server;
+
+static void *
+serve_main(void *arg)
+{
+	server *s = arg;
+	char    err[256];
+
+	s->rv = saga_participant_serve(s->p, err, sizeof(err));
+	return (NULL);
+}
+
+static void
+test_participant_serve_returns_after_stop(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	const char             *listen[2] = { f->url, NULL };
+	char                    err[512];
+	server                  s = { NULL, -1 };
+	pthread_t               thr;
+	saga_id                 id;
+	result                  r;
+
+	snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d",
+	    test_free_port());
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.listen    = listen;
+	cfg.conninfo  = f->conninfo;
+	cfg.log_level = test_log_level();
+	assert_int_equal(saga_participant_new(&s.p, &cfg, err, sizeof(err)),
+	    0);
+	assert_int_equal(saga_participant_on_action(s.p, "stock.reserve",
+	                     act_handler, f),
+	    0);
+	assert_int_equal(saga_participant_migrate(s.p, err, sizeof(err)), 0);
+	assert_int_equal(saga_participant_migrate_set(s.p, "parttest",
+	                     test_migrations, 1, NULL, err, sizeof(err)),
+	    0);
+	assert_int_equal(pthread_create(&thr, NULL, serve_main, &s), 0);
+	assert_int_equal(test_ping(f->url, 10000 * test_scale()), 0);
+	assert_int_equal(saga_client_open(&f->cli, f->url, err, sizeof(err)),
+	    0);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	saga_participant_stop(s.p);
+	pthread_join(thr, NULL);
+	assert_int_equal(s.rv, 0);
+	saga_participant_free(s.p);
+}
+
+/* ---- The example participant, as a process ---- */
+
+static void
+test_participant_echo_example(void **state)
+{
+	fixture    *f = *state;
+	char        logpath[512];
+	char       *argv[] = { ECHO_PATH, "--listen", f->url, "--db",
+		      f->conninfo, "--migrate", "--workers", "2", NULL };
+	proc       *pr     = NULL;
+	char        err[256];
+	saga_id     id;
+	proto_buf   ctx;
+	proto_obj  *c = NULL, *in = NULL, *steps = NULL;
+	result      r1, r2, r3;
+	int         status = -1;
+
+	snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d",
+	    test_free_port());
+	snprintf(logpath, sizeof(logpath), "%s/echo.log", test_tmpdir());
+	assert_int_equal(proc_start(&pr, argv, logpath), 0);
+	if (test_ping(f->url, 15000 * test_scale()) != 0) {
+		proc_dump_log(logpath, 30);
+		fail_msg("echo did not answer PING");
+	}
+	assert_int_equal(saga_client_open(&f->cli, f->url, err, sizeof(err)),
+	    0);
+	proto_buf_init(&ctx);
+	assert_int_equal(proto_obj_alloc(&c), 0);
+	assert_int_equal(proto_obj_alloc(&in), 0);
+	assert_int_equal(proto_obj_alloc(&steps), 0);
+	assert_int_equal(proto_obj_put_str(in, "text", "hello"), 0);
+	assert_int_equal(proto_obj_put_obj(c, "input", in), 0);
+	assert_int_equal(proto_obj_put_obj(c, "steps", steps), 0);
+	assert_int_equal(proto_obj_encode(c, &ctx), 0);
+	id = new_id(f);
+	assert_int_equal(send_cmd(f->cli, proto_buf_raw(&ctx), &id, 0, 0, 1,
+	                     "echo.say", &r1),
+	    0);
+	assert_int_equal(r1.outcome, PROTO_OUTCOME_OK);
+	assert_true(output_int(&r1, "id") > 0);
+	assert_int_equal(send_cmd(f->cli, proto_buf_raw(&ctx), &id, 0, 0, 2,
+	                     "echo.say", &r2),
+	    0);
+	assert_true(proto_raw_equal(proto_buf_raw(&r1.output),
+	    proto_buf_raw(&r2.output)));
+	assert_int_equal(query_int(f, "SELECT count(*) FROM echo_said"), 1);
+	assert_int_equal(send_cmd(f->cli, proto_buf_raw(&ctx), &id, 0, 1, 1,
+	                     "echo.unsay", &r3),
+	    0);
+	assert_int_equal(r3.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(query_int(f, "SELECT count(*) FROM echo_said"), 0);
+	/* SIGTERM: a clean stop. */
+	assert_int_equal(proc_signal(pr, SIGTERM), 0);
+	assert_int_equal(proc_wait(pr, 15000 * test_scale(), &status), 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		proc_dump_log(logpath, 30);
+		fail_msg("echo exited with status %d", status);
+	}
+	proc_free(pr);
+	proto_obj_free(c);
+	proto_obj_free(in);
+	proto_obj_free(steps);
+	proto_buf_fini(&ctx);
+	result_fini(&r1);
+	result_fini(&r2);
+	result_fini(&r3);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_participant_action_runs_once_and_records),
+		T(test_participant_duplicate_action_replays),
+		T(test_participant_compensation_runs_after_action),
+		T(test_participant_duplicate_compensation_replays),
+		T(test_participant_null_compensation_then_action_refused),
+		T(test_participant_failed_action_keeps_row_and_replays),
+		T(test_participant_handler_retry_records_nothing),
+		T(test_participant_handler_crash_answers_retry),
+		T(test_participant_failed_compensation_records_nothing),
+		T(test_participant_concurrent_duplicates_one_effect),
+		T(test_participant_concurrent_null_compensations),
+		T(test_participant_compensation_waits_for_running_action),
+		T(test_participant_unknown_action_is_error),
+		T(test_participant_malformed_request_is_error),
+		T(test_participant_db_unreachable_answers_retry),
+		T(test_participant_db_lost_answers_retry_until_back),
+		T(test_participant_start_needs_barrier_schema),
+		T(test_participant_config_errors),
+		T(test_participant_purge_deletes_old_sagas_only),
+		T(test_participant_purge_runs_in_background),
+		T(test_participant_serve_returns_after_stop),
+		T(test_participant_echo_example),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
