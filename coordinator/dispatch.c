@@ -250,6 +250,21 @@ dispatch_alloc(dispatch **out, coord_queue *q)
 }
 
 void
+dispatch_stop(dispatch *d)
+{
+	if (d == NULL) {
+		return;
+	}
+	for (disp_part *p = d->parts; p != NULL; p = p->next) {
+		for (uint32_t i = 0; i < p->def->max_in_flight; i++) {
+			if (p->slots[i].aio != NULL) {
+				nng_aio_stop(p->slots[i].aio);
+			}
+		}
+	}
+}
+
+void
 dispatch_free(dispatch *d)
 {
 	disp_part *p;

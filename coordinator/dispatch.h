@@ -56,9 +56,13 @@ typedef struct disp_done {
  * SAGA_ENOMEM. */
 int dispatch_alloc(dispatch **out, coord_queue *q);
 
-/* dispatch_free stops every command (their outcomes are dropped) and
- * frees everything; NULL-safe. Call from the engine thread, and discard the
- * queue's dispatch events afterwards. */
+/* dispatch_stop stops every command and waits for their callbacks: no
+ * event is posted after it returns (those already posted stay valid until
+ * dispatch_free). NULL-safe. */
+void dispatch_stop(dispatch *d);
+
+/* dispatch_free frees everything (stopping first); NULL-safe. Call from
+ * the engine thread after the queue's dispatch events were discarded. */
 void dispatch_free(dispatch *d);
 
 /* dispatch_configure makes the participant set equal to parts: new ones are

@@ -131,7 +131,18 @@ reader_main(void *arg)
 		if (job == NULL) {
 			break;
 		}
-		job->rv = r->stop ? SAGA_ECLOSED : reader_run(r, job);
+		if (r->stop) {
+			job->rv = SAGA_ECLOSED;
+		} else if ((job->rv = reader_run(r, job)) == SAGA_EUNAVAIL &&
+		    r->st != NULL && !saga_store_ok(r->st)) {
+			/* The connection broke since the last job (a
+			 * database restart): connect again and retry once. */
+			saga_row_fini(&job->row);
+			free(job->def_json);
+			job->def_json = NULL;
+			job->err[0]   = '\0';
+			job->rv       = reader_run(r, job);
+		}
 		coord_queue_push(r->q, &job->ev, COORD_EV_READER, job);
 	}
 	saga_store_free(r->st);

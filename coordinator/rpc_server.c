@@ -181,6 +181,19 @@ rpc_server_start(rpc_server **out, const char *url, size_t nctx,
 }
 
 void
+rpc_server_stop(rpc_server *srv)
+{
+	if (srv == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < srv->nctx; i++) {
+		if (srv->reqs[i].aio != NULL) {
+			nng_aio_stop(srv->reqs[i].aio);
+		}
+	}
+}
+
+void
 rpc_server_free(rpc_server *srv)
 {
 	if (srv == NULL) {

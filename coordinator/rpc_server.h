@@ -29,6 +29,11 @@ int rpc_server_start(rpc_server **out, const char *url, size_t nctx,
     const proto_limits *lim, const char *service, coord_queue *q, char *err,
     size_t errlen);
 
+/* rpc_server_stop stops every context and waits for their callbacks: no
+ * request is posted after it returns (those already posted stay valid
+ * until rpc_server_free). NULL-safe. */
+void rpc_server_stop(rpc_server *srv);
+
 /* rpc_server_free closes the socket, waits for the callbacks and frees
  * everything; requests posted but not answered are dropped. NULL-safe. */
 void rpc_server_free(rpc_server *srv);

@@ -780,6 +780,13 @@ saga_store_result
 saga_store_poll(saga_store *st)
 {
 	if (!st->in_flight) {
+		/* Idle: the socket is readable only if the server said
+		 * something (a notice) or went away; find out which. */
+		if (PQconsumeInput(st->conn) == 0 ||
+		    PQstatus(st->conn) != CONNECTION_OK) {
+			saga_store_seterr(st, "the database connection", NULL);
+			return (SAGA_STORE_FAILED);
+		}
 		return (SAGA_STORE_PENDING);
 	}
 	if (PQflush(st->conn) < 0 || PQconsumeInput(st->conn) == 0) {

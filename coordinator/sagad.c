@@ -452,7 +452,9 @@ coord_defs_install(coord *c, coord_defs *cfg)
 	c->current  = cur;
 	c->ncurrent = cfg->nsagas;
 	cfg->nsagas = 0;
-	coord_defs_free(c->cfg);
+	if (c->cfg != cfg) { /* start-up installs c->cfg itself */
+		coord_defs_free(c->cfg);
+	}
 	c->cfg = cfg;
 }
 
@@ -2037,6 +2039,7 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	log_set_program("sagad");
 	if ((rv = coord_parse_args(argc, argv, &c.o)) != 0) {
+		free(c.o.configs);
 		return (rv);
 	}
 	if (c.o.migrate) {
@@ -2118,10 +2121,11 @@ main(int argc, char **argv)
 			coord_saga_free(s);
 		}
 	}
-	rpc_server_free(c.api);
-	dispatch_free(c.disp);
+	/* Stop everything that posts events, then drop what was posted
+	 * (the events live inside these objects), then free them. */
+	rpc_server_stop(c.api);
+	dispatch_stop(c.disp);
 	reader_stop(c.rd);
-	/* Drop what the threads posted last (their objects are gone). */
 	{
 		coord_event *ev = coord_queue_take(&c.q);
 
@@ -2140,6 +2144,8 @@ main(int argc, char **argv)
 			ev = next;
 		}
 	}
+	rpc_server_free(c.api);
+	dispatch_free(c.disp);
 	saga_store_free(c.st);
 	coord_queue_fini(&c.q);
 	for (size_t i = 0; i < c.ndefs; i++) {
