@@ -1,0 +1,2187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sagad_test: integration tests of sagad with a real PostgreSQL database
+ * (a fresh one per test), a real sagad process and a scripted participant
+ * (tests/tools/test_participant.c) on free ports.
+ *
+ * Each test writes its configuration from tests/integration/sagad_test.yaml
+ * (with its participant's port), migrates its database with
+ * `sagad --migrate`, starts the participant and sagad, and drives sagad
+ * through its client API (saga_client). It then checks three views of what
+ * happened: the API's answers, the participant's record of every command
+ * it received, and the saga log in the database (saga_instance,
+ * saga_event). Every test ends with the log invariants: per saga a
+ * gap-free event sequence starting with saga_started, the instance's
+ * event_seq on the last event, the terminal event matching the state, and
+ * write-ahead (every command the participant received has its step_sent
+ * event committed).
+ *
+ * Tests wait for conditions, never for fixed times; timeouts scale under
+ * sanitizers. On failure the tails of sagad's and the participant's logs
+ * are printed. Teardown stops sagad with SIGTERM and expects exit status 0
+ * (under ASan that includes LeakSanitizer's verdict).
+ *
+ * Built twice: sagad_test runs every test but those that stop the
+ * PostgreSQL server, and sagad_pgrestart_test (SAGAD_TEST_PGRESTART) runs
+ * only those, because stopping the server disturbs every other test using
+ * it (ctest runs it with RUN_SERIAL).
+ *
+ * SAGAD_TEST_FILTER=PATTERN runs only the matching tests;
+ * SAGAD_TEST_KEEP=1 keeps the files (logs, record, configuration) of the
+ * tests that passed too.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pgtest.h"
+#include "proc.h"
+#include "proto_msg.h"
+#include "saga_client.h"
+#include "saga_err.h"
+#include "saga_id.h"
+
+#define T_UNUSED __attribute__((unused))
+
+/* Milliseconds, scaled for sanitizer builds. */
+#define MS(x) (test_timeout_scale() * (int) (x))
+
+/* One test's world. */
+typedef struct tenv {
+	char    name[64];
+	char    dir[512];
+	char    conninfo[512];
+	PGconn *db;
+	/* The participant. */
+	int      p_port;
+	char     p_url[64];
+	char     p_log[PATH_MAX];
+	char     p_record[PATH_MAX];
+	char     p_rules[PATH_MAX];
+	unsigned p_rules_version;
+	proc    *part;
+	/* sagad. */
+	int          api_port;
+	char         api_url[64];
+	char         config[PATH_MAX];
+	char         sagad_log[PATH_MAX];
+	const char  *sagad_extra[8];
+	proc        *sagad;
+	saga_client *cli;
+	/* Request inputs and other buffers, freed by teardown (also when an
+	 * assertion jumps out of the test). */
+	proto_buf bufs[4];
+	char     *run_out; /* of the last t_run */
+	char     *run_err;
+	/* The test body ran to its end: no log dump on teardown. */
+	bool done;
+} tenv;
+
+/* What a SAGA or ERROR reply said. */
+typedef struct t_saga {
+	saga_id id;
+	char    state[32];
+	char    step_name[160];
+	char    error[512];
+	bool    created;
+	char    message[512];
+} t_saga;
+
+/* One line of the participant's record. */
+typedef struct t_rec {
+	char     id[SAGA_ID_STRLEN + 1];
+	unsigned step;
+	unsigned kind;
+	unsigned attempt;
+	char     action[128];
+	char     outcome[16];
+} t_rec;
+
+static int64_t
+t_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Reads a whole file (also /proc files, whose size is 0) into a malloc'd
+ * NUL-terminated string; NULL if it cannot be read. */
+static char *
+t_slurp(const char *path, size_t *lenp)
+{
+	FILE  *f = fopen(path, "rb");
+	char  *buf;
+	size_t len = 0, cap = 4096, got;
+
+	if (f == NULL) {
+		return (NULL);
+	}
+	if ((buf = malloc(cap)) == NULL) {
+		fclose(f);
+		return (NULL);
+	}
+	while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += got;
+		if (cap - len - 1 == 0) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return (NULL);
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	buf[len] = '\0';
+	fclose(f);
+	if (lenp != NULL) {
+		*lenp = len;
+	}
+	return (buf);
+}
+
+static void
+t_write_file(const char *path, const char *text)
+{
+	char  tmp[PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	/* Atomic: a reader sees the old file or the new one. */
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+/* ---- Database ---- */
+
+static PGresult *
+t_db_query(tenv *e, const char *sql)
+{
+	PGresult *res = PQexec(e->db, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK
+	    && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "query failed: %s\n%s", sql,
+		    PQresultErrorMessage(res));
+		PQclear(res);
+		fail_msg("database query failed");
+	}
+	return (res);
+}
+
+/* t_db_int runs a query returning one integer. */
+static long long T_UNUSED
+t_db_int(tenv *e, const char *fmt, ...)
+{
+	char      sql[4096];
+	va_list   ap;
+	long long v = 0;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	if (pgtest_query_int(e->db, sql, &v) != 0) {
+		fail_msg("query failed: %s", sql);
+	}
+	return (v);
+}
+
+/* t_db_str runs a query returning one text value (NULL gives ""). */
+static void T_UNUSED
+t_db_str(tenv *e, char *buf, size_t len, const char *fmt, ...)
+{
+	char      sql[4096];
+	va_list   ap;
+	PGresult *res;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	res = t_db_query(e, sql);
+	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
+		fprintf(stderr, "%s: %d rows\n", sql, PQntuples(res));
+		PQclear(res);
+		fail_msg("expected one row of one column");
+	}
+	snprintf(buf, len, "%s",
+	    PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/* ---- The participant's record ---- */
+
+static size_t
+t_record_read(tenv *e, t_rec **out)
+{
+	char  *text = t_slurp(e->p_record, NULL);
+	t_rec *v    = NULL;
+	size_t n = 0, cap  = 0;
+	char  *line, *save = NULL;
+
+	*out = NULL;
+	if (text == NULL) {
+		return (0);
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		t_rec r;
+
+		memset(&r, 0, sizeof(r));
+		if (sscanf(line, "%36s %u %u %u %127s %15s", r.id, &r.step,
+		        &r.kind, &r.attempt, r.action, r.outcome)
+		    != 6) {
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v   = realloc(v, cap * sizeof(*v));
+			assert_non_null(v);
+		}
+		v[n++] = r;
+	}
+	free(text);
+	*out = v;
+	return (n);
+}
+
+/* t_trace writes what the participant received for saga id, in order, as
+ * "action/attempt/outcome" words. */
+static void T_UNUSED
+t_trace(tenv *e, const saga_id *id, char *buf, size_t len)
+{
+	char   idt[SAGA_ID_STRLEN + 1];
+	t_rec *v;
+	size_t n = t_record_read(e, &v), off = 0;
+
+	saga_id_format(id, idt);
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(v[i].id, idt) != 0) {
+			continue;
+		}
+		off += (size_t) snprintf(buf + off, off < len ? len - off : 0,
+		    "%s%s/%u/%s", off ? " " : "", v[i].action, v[i].attempt,
+		    v[i].outcome);
+	}
+	free(v);
+}
+
+/* How many record lines name action (any saga; NULL: any action). */
+static size_t
+t_record_count(tenv *e, const char *action)
+{
+	t_rec *v;
+	size_t n = t_record_read(e, &v), c = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (action == NULL || strcmp(v[i].action, action) == 0) {
+			c++;
+		}
+	}
+	free(v);
+	return (c);
+}
+
+typedef struct t_rec_cond {
+	tenv       *e;
+	const char *action;
+	size_t      n;
+} t_rec_cond;
+
+static bool
+t_rec_cond_cb(void *arg)
+{
+	t_rec_cond *c = arg;
+
+	return (t_record_count(c->e, c->action) >= c->n);
+}
+
+/* t_wait_record waits until the record holds n lines for action. */
+static void
+t_wait_record(tenv *e, const char *action, size_t n, int timeout_ms)
+{
+	t_rec_cond c = { e, action, n };
+
+	if (!test_wait_until(t_rec_cond_cb, &c, timeout_ms)) {
+		fail_msg("the participant did not receive %zu %s command(s) "
+		         "within %d ms (got %zu)",
+		    n, action ? action : "", timeout_ms,
+		    t_record_count(e, action));
+	}
+}
+
+/* t_rules scripts the participant (ACTION=SPEC lines). Every version has
+ * another size, so that the participant, which looks at the size and the
+ * mtime (in seconds), always sees the change. */
+static void
+t_rules(tenv *e, const char *rules)
+{
+	size_t pad  = ++e->p_rules_version;
+	size_t len  = strlen(rules) + pad + 16;
+	char  *text = malloc(len);
+
+	assert_non_null(text);
+	snprintf(text, len, "%s\n#", rules);
+	for (size_t i = 0; i < pad; i++) {
+		strcat(text, "v");
+	}
+	strcat(text, "\n");
+	t_write_file(e->p_rules, text);
+	free(text);
+}
+
+/* ---- sagad and the participant ---- */
+
+static void
+t_start_sagad(tenv *e)
+{
+	char *argv[24];
+	int   n = 0;
+
+	argv[n++] = SAGAD_PATH;
+	argv[n++] = "-c";
+	argv[n++] = e->config;
+	argv[n++] = "-l";
+	argv[n++] = e->api_url;
+	argv[n++] = "--db";
+	argv[n++] = e->conninfo;
+	for (size_t i = 0; e->sagad_extra[i] != NULL; i++) {
+		argv[n++] = (char *) e->sagad_extra[i];
+	}
+	argv[n] = NULL;
+	assert_int_equal(proc_start(&e->sagad, argv, e->sagad_log), 0);
+	if (test_ping(e->api_url, MS(15000)) != 0) {
+		fail_msg("sagad does not answer on %s", e->api_url);
+	}
+}
+
+static void
+t_start_participant(tenv *e)
+{
+	char *argv[] = { TEST_PARTICIPANT_PATH, "--listen", e->p_url,
+		"--rules", e->p_rules, "--record", e->p_record, NULL };
+
+	assert_int_equal(proc_start(&e->part, argv, e->p_log), 0);
+	if (test_ping(e->p_url, MS(10000)) != 0) {
+		fail_msg(
+		    "the test participant does not answer on %s", e->p_url);
+	}
+}
+
+/* The default step timeout of the test configuration. */
+#define T_STEP_TIMEOUT_MS MS(300)
+
+/* t_write_config writes tests/integration/sagad_test.yaml to path with
+ * the participant's port in place of @P0@ and the step timeout in place
+ * of @TIMEOUT@. */
+static void
+t_write_config(const char *path, int port)
+{
+	char   src[PATH_MAX];
+	char  *tmpl, *out, *p, *q;
+	size_t len;
+
+	snprintf(src, sizeof(src), "%s/tests/integration/sagad_test.yaml",
+	    SAGA_SOURCE_DIR);
+	assert_non_null(tmpl = t_slurp(src, &len));
+	assert_non_null(out = malloc(len * 2 + 64));
+	out[0] = '\0';
+	for (char *s = tmpl; *s != '\0';) {
+		p = strstr(s, "@P0@");
+		q = strstr(s, "@TIMEOUT@");
+		if (p == NULL && q == NULL) {
+			strcat(out, s);
+			break;
+		}
+		if (p == NULL || (q != NULL && q < p)) {
+			strncat(out, s, (size_t) (q - s));
+			sprintf(out + strlen(out), "%dms", T_STEP_TIMEOUT_MS);
+			s = q + strlen("@TIMEOUT@");
+		} else {
+			strncat(out, s, (size_t) (p - s));
+			sprintf(out + strlen(out), "%d", port);
+			s = p + strlen("@P0@");
+		}
+	}
+	t_write_file(path, out);
+	free(out);
+	free(tmpl);
+}
+
+/* t_begin makes the test's world: database (migrated), configuration,
+ * participant scripted with rules, sagad (with extra options, NULL
+ * terminated) and a client. */
+static void
+t_begin(tenv *e, const char *name, const char *rules, ...)
+{
+	size_t      n = 0;
+	va_list     ap;
+	const char *a;
+	char       *argv[5];
+	char       *merr = NULL;
+	char        err[256];
+	int         rv;
+
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	va_start(ap, rules);
+	while ((a = va_arg(ap, const char *)) != NULL && n < 7) {
+		e->sagad_extra[n++] = a;
+	}
+	va_end(ap);
+	e->sagad_extra[n] = NULL;
+
+	snprintf(e->dir, sizeof(e->dir), "%s/%s", test_tmpdir(), name);
+	assert_true(mkdir(e->dir, 0755) == 0 || errno == EEXIST);
+	snprintf(e->p_log, sizeof(e->p_log), "%s/participant.log", e->dir);
+	snprintf(e->p_record, sizeof(e->p_record), "%s/record.txt", e->dir);
+	snprintf(e->p_rules, sizeof(e->p_rules), "%s/rules.txt", e->dir);
+	snprintf(e->sagad_log, sizeof(e->sagad_log), "%s/sagad.log", e->dir);
+	snprintf(e->config, sizeof(e->config), "%s/sagad.yaml", e->dir);
+	unlink(e->p_record);
+	unlink(e->p_log);
+	unlink(e->sagad_log);
+
+	/* Database. */
+	assert_int_equal(
+	    pgtest_db_create("sagad", e->conninfo, sizeof(e->conninfo)), 0);
+	assert_non_null(e->db = pgtest_connect(e->conninfo));
+	argv[0] = SAGAD_PATH;
+	argv[1] = "--migrate";
+	argv[2] = "--db";
+	argv[3] = e->conninfo;
+	argv[4] = NULL;
+	rv      = proc_run(argv, MS(30000), NULL, &merr);
+	if (rv != 0) {
+		fprintf(stderr, "sagad --migrate: %s\n", merr ? merr : "");
+	}
+	free(merr);
+	assert_int_equal(rv, 0);
+
+	/* Configuration, with this test's port. */
+	e->p_port   = test_free_port();
+	e->api_port = test_free_port();
+	assert_true(e->p_port > 0 && e->api_port > 0);
+	while (e->api_port == e->p_port) {
+		e->api_port = test_free_port();
+	}
+	snprintf(e->p_url, sizeof(e->p_url), "tcp://127.0.0.1:%d", e->p_port);
+	snprintf(
+	    e->api_url, sizeof(e->api_url), "tcp://127.0.0.1:%d", e->api_port);
+	t_write_config(e->config, e->p_port);
+
+	t_rules(e, rules);
+	t_start_participant(e);
+	t_start_sagad(e);
+	if (saga_client_open(&e->cli, e->api_url, err, sizeof(err)) != 0) {
+		fail_msg("client: %s", err);
+	}
+}
+
+static int
+t_setup(void **state)
+{
+	tenv *e = calloc(1, sizeof(*e));
+
+	if (e == NULL) {
+		return (-1);
+	}
+	*state = e;
+	return (0);
+}
+
+/* Stops sagad with SIGTERM; returns its wait status or -1. */
+static int
+t_stop_sagad(tenv *e)
+{
+	int st = -1;
+
+	if (e->sagad == NULL) {
+		return (0);
+	}
+	proc_signal(e->sagad, SIGTERM);
+	if (proc_wait(e->sagad, MS(20000), &st) != 0) {
+		st = -1;
+	}
+	proc_free(e->sagad);
+	e->sagad = NULL;
+	return (st);
+}
+
+static int
+t_teardown(void **state)
+{
+	tenv *e  = *state;
+	int   rc = 0;
+	int   st;
+
+	if (!e->done) {
+		fprintf(stderr, "---- test %s failed; its files are in %s\n",
+		    e->name, e->dir);
+		if (e->sagad_log[0]) {
+			proc_dump_log(e->sagad_log, 60);
+		}
+		if (e->p_log[0]) {
+			proc_dump_log(e->p_log, 20);
+		}
+		if (e->p_record[0]) {
+			proc_dump_log(e->p_record, 30);
+		}
+	}
+	saga_client_free(e->cli);
+	st = t_stop_sagad(e);
+	if (st != 0 && e->done) {
+		/* A clean exit on SIGTERM is part of every test (and under
+		 * ASan it carries LeakSanitizer's verdict). */
+		fprintf(stderr,
+		    "test %s: sagad did not exit 0 on SIGTERM (wait status "
+		    "%d)\n",
+		    e->name, st);
+		proc_dump_log(e->sagad_log, 60);
+		rc = -1;
+	}
+	proc_free(e->part);
+	free(e->run_out);
+	free(e->run_err);
+	for (size_t i = 0; i < sizeof(e->bufs) / sizeof(e->bufs[0]); i++) {
+		proto_buf_fini(&e->bufs[i]);
+	}
+	PQfinish(e->db);
+	pgtest_db_drop(e->conninfo);
+	if (rc == 0 && e->done && e->dir[0]
+	    && getenv("SAGAD_TEST_KEEP") == NULL) {
+		char *argv[] = { "/bin/rm", "-rf", e->dir, NULL };
+
+		(void) proc_run(argv, 10000, NULL, NULL);
+	}
+	free(e);
+	return (rc);
+}
+
+/* ---- Client API ---- */
+
+static int
+t_call(tenv *e, const proto_msg *req, int timeout_ms, t_saga *out)
+{
+	proto_msg rep;
+	char      err[256];
+	int       rv, code = 0;
+
+	memset(out, 0, sizeof(*out));
+	rv = saga_client_call(e->cli, req, timeout_ms, &rep, err, sizeof(err));
+	if (rv != 0) {
+		proto_msg_fini(&rep);
+		fail_msg("%s request: no valid answer from sagad: %s (%s)",
+		    proto_type_name(req->type), saga_errname(rv), err);
+	}
+	if (rep.type == PROTO_T_ERROR) {
+		code = (int) rep.code;
+		snprintf(out->message, sizeof(out->message), "%.*s",
+		    (int) rep.message.len,
+		    rep.message.ptr ? rep.message.ptr : "");
+	} else if (rep.type == PROTO_T_SAGA) {
+		out->id      = rep.id;
+		out->created = rep.created;
+		snprintf(out->state, sizeof(out->state), "%.*s",
+		    (int) rep.state.len, rep.state.ptr ? rep.state.ptr : "");
+		snprintf(out->step_name, sizeof(out->step_name), "%.*s",
+		    (int) rep.step_name.len,
+		    rep.step_name.ptr ? rep.step_name.ptr : "");
+		snprintf(out->error, sizeof(out->error), "%.*s",
+		    (int) rep.error.len, rep.error.ptr ? rep.error.ptr : "");
+	} else {
+		code = -1;
+	}
+	proto_msg_fini(&rep);
+	if (code == -1) {
+		fail_msg("%s request: unexpected reply type",
+		    proto_type_name(req->type));
+	}
+	if (code == 0 && out->state[0] == '\0') {
+		fail_msg("%s request: a SAGA reply without a state",
+		    proto_type_name(req->type));
+	}
+	return (code);
+}
+
+/* t_input encodes {"customer": customer, "amount": amount} into buffer
+ * slot of e and returns it. */
+static proto_raw
+t_input(tenv *e, int slot, const char *customer, int64_t amount)
+{
+	proto_buf *b = &e->bufs[slot];
+	proto_obj *o;
+	int        rv;
+
+	assert_int_equal(proto_obj_alloc(&o), 0);
+	rv = proto_obj_put_str(o, "customer", customer);
+	rv = rv ? rv : proto_obj_put_int(o, "amount", amount);
+	proto_buf_fini(b);
+	proto_buf_init(b);
+	rv = rv ? rv : proto_obj_encode(o, b);
+	proto_obj_free(o);
+	assert_int_equal(rv, 0);
+	return (proto_buf_raw(b));
+}
+
+/* t_start sends START; returns 0 (SAGA reply in out) or the ERROR code. */
+static int
+t_start(
+    tenv *e, const char *saga, proto_raw input, const char *key, t_saga *out)
+{
+	proto_msg req;
+
+	proto_msg_init(&req);
+	req.type  = PROTO_T_START;
+	req.saga  = proto_str_c(saga);
+	req.input = input;
+	req.key   = proto_str_c(key);
+	return (t_call(e, &req, MS(10000), out));
+}
+
+/* t_start_ok starts saga with a small input and returns its id. */
+static saga_id
+t_start_ok(tenv *e, const char *saga, const char *customer, int64_t amount)
+{
+	t_saga s;
+	int    rv;
+
+	rv = t_start(e, saga, t_input(e, 3, customer, amount), NULL, &s);
+	if (rv != 0) {
+		fail_msg(
+		    "START %s: %s: %s", saga, saga_errname(rv), s.message);
+	}
+	assert_true(s.created);
+	assert_false(saga_id_is_nil(&s.id));
+	return (s.id);
+}
+
+/* t_req sends a request about one saga (STATUS, CANCEL, RETRY, RESOLVE,
+ * SKIP); returns 0 (SAGA reply in out) or the ERROR code. */
+static int T_UNUSED
+t_req(tenv *e, proto_type type, const saga_id *id, const char *note,
+    const char *step_name, t_saga *out)
+{
+	proto_msg req;
+
+	proto_msg_init(&req);
+	req.type      = type;
+	req.id        = *id;
+	req.note      = proto_str_c(note);
+	req.step_name = proto_str_c(step_name);
+	return (t_call(e, &req, MS(10000), out));
+}
+
+static bool
+t_terminal(const char *state)
+{
+	return (strcmp(state, "COMPLETED") == 0
+	    || strcmp(state, "COMPENSATED") == 0
+	    || strcmp(state, "FAILED") == 0 || strcmp(state, "RESOLVED") == 0);
+}
+
+/* t_wait WAITs until saga id is in a final state (or fails the test after
+ * timeout_ms) and returns its SAGA reply in out. */
+static void
+t_wait(tenv *e, const saga_id *id, int timeout_ms, t_saga *out)
+{
+	int64_t end = t_now_ms() + timeout_ms;
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	for (;;) {
+		proto_msg req;
+		int64_t   left = end - t_now_ms();
+		int       rv;
+
+		proto_msg_init(&req);
+		req.type       = PROTO_T_WAIT;
+		req.id         = *id;
+		req.timeout_ms = (uint64_t) (left < 1 ? 1
+		        : left > 2000                 ? 2000
+		                                      : left);
+		rv = t_call(e, &req, (int) req.timeout_ms + MS(5000), out);
+		if (rv != 0) {
+			fail_msg("WAIT %s: %s: %s", saga_id_format(id, idt),
+			    saga_errname(rv), out->message);
+		}
+		if (t_terminal(out->state)) {
+			return;
+		}
+		if (t_now_ms() >= end) {
+			fail_msg("saga %s is still %s after %d ms",
+			    saga_id_format(id, idt), out->state, timeout_ms);
+		}
+	}
+}
+
+/* t_wait_state waits for a final state and checks it. */
+static void
+t_wait_state(tenv *e, const saga_id *id, const char *want, t_saga *out)
+{
+	t_wait(e, id, MS(15000), out);
+	if (strcmp(out->state, want) != 0) {
+		char idt[SAGA_ID_STRLEN + 1];
+
+		fail_msg("saga %s: state %s (error \"%s\"), expected %s",
+		    saga_id_format(id, idt), out->state, out->error, want);
+	}
+}
+
+/* ---- Invariants of the log ---- */
+
+/* t_check_log checks, over the whole database: per saga a gap-free event
+ * sequence 1..n starting with saga_started, event_seq of the instance on
+ * its last event, the last event of a final saga matching its state, and
+ * write-ahead: every command the participant received has its step_sent
+ * event (same saga, step, kind and attempt) in the log. */
+static void
+t_check_log(tenv *e)
+{
+	PGresult *res;
+	t_rec    *v;
+	size_t    n;
+
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM (SELECT saga_id FROM "
+	                     "saga_event GROUP BY saga_id HAVING min(seq) <> "
+	                     "1 OR max(seq) <> count(*)) x"),
+	    0);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance i WHERE "
+	                     "i.event_seq IS DISTINCT FROM (SELECT max(seq) "
+	                     "FROM saga_event e WHERE e.saga_id = i.id)"),
+	    0);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance i WHERE "
+	                     "(SELECT event FROM saga_event e WHERE e.saga_id "
+	                     "= i.id AND e.seq = 1) IS DISTINCT FROM "
+	                     "'saga_started'"),
+	    0);
+	assert_int_equal(
+	    t_db_int(e,
+	        "SELECT count(*) FROM saga_instance i JOIN saga_event e ON "
+	        "e.saga_id = i.id AND e.seq = i.event_seq WHERE "
+	        "(i.state = 'COMPLETED' AND e.event <> 'saga_completed') OR "
+	        "(i.state = 'COMPENSATED' AND e.event <> 'saga_compensated') "
+	        "OR (i.state = 'FAILED' AND e.event <> 'saga_failed') OR "
+	        "(i.state = 'RESOLVED' AND e.event <> 'saga_resolved')"),
+	    0);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "NOT IN (SELECT id FROM saga_instance)"),
+	    0);
+
+	res = t_db_query(e,
+	    "SELECT saga_id::text, step, kind, attempt FROM saga_event "
+	    "WHERE event = 'step_sent'");
+	n   = t_record_read(e, &v);
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+
+		for (int r = 0; r < PQntuples(res) && !found; r++) {
+			found = strcmp(PQgetvalue(res, r, 0), v[i].id) == 0
+			    && (unsigned) atoi(PQgetvalue(res, r, 1))
+			        == v[i].step
+			    && (unsigned) atoi(PQgetvalue(res, r, 2))
+			        == v[i].kind
+			    && (unsigned) atoi(PQgetvalue(res, r, 3))
+			        == v[i].attempt;
+		}
+		if (!found) {
+			fprintf(stderr,
+			    "command %s step %u kind %u attempt %u (%s) "
+			    "reached the participant without a committed "
+			    "step_sent event\n",
+			    v[i].id, v[i].step, v[i].kind, v[i].attempt,
+			    v[i].action);
+			free(v);
+			PQclear(res);
+			fail_msg("write-ahead violated");
+		}
+	}
+	free(v);
+	PQclear(res);
+}
+
+/* Events of one saga as "event:step:kind:attempt:outcome" words. */
+static void T_UNUSED
+t_events(tenv *e, const saga_id *id, char *buf, size_t len)
+{
+	char idt[SAGA_ID_STRLEN + 1];
+
+	t_db_str(e, buf, len,
+	    "SELECT string_agg(event || ':' || coalesce(step::text, '') || "
+	    "':' || coalesce(kind::text, '') || ':' || "
+	    "coalesce(attempt::text, '') || ':' || coalesce(outcome, ''), "
+	    "' ' ORDER BY seq) FROM saga_event WHERE saga_id = '%s'",
+	    saga_id_format(id, idt));
+}
+
+/* A condition over the database: sql returns want. */
+typedef struct t_db_cond {
+	tenv       *e;
+	const char *sql;
+	long long   want;
+} t_db_cond;
+
+/* Reconnects the test's own connection when the server restarted. */
+static bool
+t_db_cond_cb(void *arg)
+{
+	t_db_cond *c = arg;
+	long long  v = -1;
+
+	if (PQstatus(c->e->db) != CONNECTION_OK) {
+		PQreset(c->e->db);
+	}
+	return (pgtest_query_int(c->e->db, c->sql, &v) == 0 && v == c->want);
+}
+
+#define T_ACTIVE_SQL                                                     \
+	"SELECT count(*) FROM saga_instance WHERE state IN ('RUNNING', " \
+	"'COMPENSATING')"
+
+#ifndef SAGAD_TEST_PGRESTART
+
+/* ---- 1. Happy path ---- */
+
+static void
+test_sagad_happy_path_completes(void **state)
+{
+	tenv     *e = *state;
+	saga_id   id;
+	t_saga    s;
+	char      buf[2048];
+	char      idt[SAGA_ID_STRLEN + 1];
+	long long n;
+
+	t_begin(e, "happy", "", NULL);
+	id = t_start_ok(e, "order", "c-42", 100);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	assert_true(saga_id_equal(&s.id, &id));
+	assert_string_equal(s.error, "");
+
+	/* Each action once, in order; no compensation. */
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "reserve.do/1/ok charge.do/1/ok confirm.do/1/ok ship.do/1/ok "
+	    "notify.do/1/ok");
+
+	/* The log: gap-free, started first, completed last. */
+	n = t_db_int(
+	    e, "SELECT count(*) FROM saga_event WHERE saga_id = '%s'", idt);
+	assert_true(n >= 12); /* started, 5 x (sent, ok), completed */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT max(seq) FROM saga_event WHERE saga_id "
+	                     "= '%s'",
+	                     idt),
+	    n);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT event FROM saga_event WHERE saga_id = '%s' ORDER BY seq "
+	    "LIMIT 1",
+	    idt);
+	assert_string_equal(buf, "saga_started");
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT event FROM saga_event WHERE saga_id = '%s' ORDER BY seq "
+	    "DESC LIMIT 1",
+	    idt);
+	assert_string_equal(buf, "saga_completed");
+	/* step_ok once per step, in step order, with the output. */
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(step::text, ',' ORDER BY seq) FROM saga_event "
+	    "WHERE saga_id = '%s' AND event = 'step_ok' AND kind = 0 AND "
+	    "outcome = 'ok' AND output IS NOT NULL",
+	    idt);
+	assert_string_equal(buf, "0,1,2,3,4");
+
+	/* The instance row. */
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT state || '|' || coalesce(business_key, '<null>') || '|' "
+	    "|| saga_name FROM saga_instance WHERE id = '%s'",
+	    idt);
+	assert_string_equal(buf, "COMPLETED|c-42|order");
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 1);
+
+	/* STATUS after the end (no longer in sagad's memory). */
+	assert_int_equal(t_req(e, PROTO_T_STATUS, &id, NULL, NULL, &s), 0);
+	assert_string_equal(s.state, "COMPLETED");
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 2. Compensation ---- */
+
+static void
+test_sagad_failed_step_compensates_in_reverse(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "compensate", "charge.do=fail:card declined", NULL);
+	id = t_start_ok(e, "order", "c-7", 5);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	assert_non_null(strstr(s.error, "charge"));
+	assert_non_null(strstr(s.error, "card declined"));
+
+	/* The failed step (it may have happened) and the one before it, in
+	 * reverse order; confirm never ran and is not compensated. */
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "reserve.do/1/ok charge.do/1/failed charge.undo/1/ok "
+	    "reserve.undo/1/ok");
+
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT state || '|' || coalesce(last_error, '') FROM "
+	    "saga_instance WHERE id = '%s'",
+	    idt);
+	assert_non_null(strstr(buf, "COMPENSATED|"));
+	assert_non_null(strstr(buf, "charge"));
+	assert_non_null(strstr(buf, "card declined"));
+	/* The business failure is logged once, with its reason. */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'step_failed' AND step = 1 "
+	                     "AND kind = 0 AND outcome = 'failed' AND error "
+	                     "LIKE '%%card declined%%'",
+	                     idt),
+	    1);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(step::text, ',' ORDER BY seq) FROM saga_event "
+	    "WHERE saga_id = '%s' AND event = 'step_ok' AND kind = 1",
+	    idt);
+	assert_string_equal(buf, "1,0");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND step >= 2",
+	                     idt),
+	    0);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 3. Retry ---- */
+
+static void
+test_sagad_retry_then_ok_completes(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "retry_ok", "flaky.do=retry:2", NULL);
+	id = t_start_ok(e, "flaky", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "first.do/1/ok flaky.do/1/retry flaky.do/2/retry flaky.do/3/ok");
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(event || ':' || attempt || ':' || outcome, ' ' "
+	    "ORDER BY seq) FROM saga_event WHERE saga_id = '%s' AND step = 1 "
+	    "AND event <> 'step_sent'",
+	    idt);
+	assert_string_equal(
+	    buf, "step_retry:1:retry step_retry:2:retry step_ok:3:ok");
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(attempt::text, ',' ORDER BY seq) FROM "
+	    "saga_event WHERE saga_id = '%s' AND step = 1 AND event = "
+	    "'step_sent'",
+	    idt);
+	assert_string_equal(buf, "1,2,3");
+	t_check_log(e);
+	e->done = true;
+}
+
+static void
+test_sagad_retry_exhausted_compensates(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "retry_exhausted", "flaky.do=retry", NULL);
+	id = t_start_ok(e, "flaky", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	assert_non_null(strstr(s.error, "flaky"));
+	/* Exactly max_attempts (3) attempts, then both steps compensated
+	 * (flaky had attempts sent: a null compensation at the
+	 * participant). */
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "first.do/1/ok flaky.do/1/retry flaky.do/2/retry flaky.do/3/retry "
+	    "flaky.undo/1/ok first.undo/1/ok");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'step_gave_up' AND step = 1 "
+	                     "AND attempt = 3",
+	                     idt),
+	    1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'step_sent' AND step = 1 AND "
+	                     "kind = 0",
+	                     idt),
+	    3);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 4. Timeout ---- */
+
+static void
+test_sagad_timeout_then_second_attempt(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "timeout", "first.do=timeout:1", NULL);
+	id = t_start_ok(e, "flaky", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(
+	    buf, "first.do/1/noanswer first.do/2/ok flaky.do/1/ok");
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(event || ':' || attempt || ':' || outcome, ' ' "
+	    "ORDER BY seq) FROM saga_event WHERE saga_id = '%s' AND step = 0 "
+	    "AND event <> 'step_sent'",
+	    idt);
+	assert_string_equal(buf, "step_retry:1:timeout step_ok:2:ok");
+	/* The attempt waited for its timeout before giving up. */
+	assert_true(t_db_int(e,
+	                "SELECT duration_us FROM saga_event WHERE saga_id = "
+	                "'%s' AND event = 'step_retry' AND step = 0",
+	                idt)
+	    >= (T_STEP_TIMEOUT_MS - 50) * 1000LL);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 5. Idempotent start and bad requests ---- */
+
+/* One of several clients racing to START the same saga. */
+#define T_RACERS 8
+
+typedef struct t_race {
+	tenv     *e;
+	proto_raw input;
+	int       rv; /* 0 (SAGA reply in s), an ERROR code, or -1 */
+	t_saga    s;
+} t_race;
+
+static void *
+t_race_main(void *arg)
+{
+	t_race      *r = arg;
+	saga_client *c = NULL;
+	proto_msg    req, rep;
+	char         err[256];
+
+	r->rv = -1;
+	snprintf(r->s.message, sizeof(r->s.message), "no answer");
+	if (saga_client_open(&c, r->e->api_url, err, sizeof(err)) != 0) {
+		return (NULL);
+	}
+	proto_msg_init(&req);
+	req.type  = PROTO_T_START;
+	req.saga  = proto_str_c("slow");
+	req.input = r->input;
+	req.key   = proto_str_c("k-race");
+	if (saga_client_call(c, &req, MS(10000), &rep, err, sizeof(err))
+	    == 0) {
+		if (rep.type == PROTO_T_SAGA) {
+			r->rv        = 0;
+			r->s.id      = rep.id;
+			r->s.created = rep.created;
+		} else if (rep.type == PROTO_T_ERROR) {
+			r->rv = (int) rep.code;
+			snprintf(r->s.message, sizeof(r->s.message), "%.*s",
+			    (int) rep.message.len,
+			    rep.message.ptr ? rep.message.ptr : "");
+		}
+	}
+	proto_msg_fini(&rep);
+	saga_client_free(c);
+	return (NULL);
+}
+
+static void
+test_sagad_start_is_idempotent(void **state)
+{
+	tenv     *e = *state;
+	proto_raw in, other;
+	t_saga    s1, s2, s;
+	char      idt[SAGA_ID_STRLEN + 1];
+	char      rules[64];
+
+	/* Slow enough that the saga is still running for the first
+	 * STARTs. */
+	snprintf(rules, sizeof(rules), "w1.do=delay:%d", MS(500));
+	t_begin(e, "idempotent", rules, NULL);
+	in    = t_input(e, 0, "c-9", 9);
+	other = t_input(e, 1, "c-9", 10);
+
+	/* While the saga runs (in sagad's memory). */
+	assert_int_equal(t_start(e, "slow", in, "k-1", &s1), 0);
+	assert_true(s1.created);
+	assert_int_equal(t_start(e, "slow", in, "k-1", &s2), 0);
+	assert_false(s2.created);
+	assert_true(saga_id_equal(&s1.id, &s2.id));
+	assert_int_equal(t_start(e, "slow", other, "k-1", &s), SAGA_ECONFLICT);
+	assert_int_equal(t_start(e, "order", in, "k-1", &s), SAGA_ECONFLICT);
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 1);
+
+	/* After it ended (only in the database). */
+	t_wait_state(e, &s1.id, "COMPLETED", &s);
+	assert_int_equal(t_start(e, "slow", in, "k-1", &s2), 0);
+	assert_false(s2.created);
+	assert_true(saga_id_equal(&s1.id, &s2.id));
+	assert_int_equal(t_start(e, "slow", other, "k-1", &s), SAGA_ECONFLICT);
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_start_key WHERE key "
+	                     "= 'k-1' AND saga_id = '%s'",
+	                     saga_id_format(&s1.id, idt)),
+	    1);
+	/* The saga ran once. */
+	assert_int_equal(t_record_count(e, "w1.do"), 1);
+
+	/* Another key is another saga. */
+	assert_int_equal(t_start(e, "slow", in, "k-2", &s2), 0);
+	assert_true(s2.created);
+	assert_false(saga_id_equal(&s1.id, &s2.id));
+	t_wait_state(e, &s2.id, "COMPLETED", &s);
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 2);
+
+	/* Concurrent STARTs with one new key, from several clients: one
+	 * saga, one of them created it, all answers name it. */
+	{
+		t_race    race[T_RACERS];
+		pthread_t th[T_RACERS];
+		int       created = 0;
+
+		for (int i = 0; i < T_RACERS; i++) {
+			race[i].e     = e;
+			race[i].input = in;
+			assert_int_equal(pthread_create(&th[i], NULL,
+			                     t_race_main, &race[i]),
+			    0);
+		}
+		for (int i = 0; i < T_RACERS; i++) {
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+		}
+		for (int i = 0; i < T_RACERS; i++) {
+			if (race[i].rv != 0) {
+				fail_msg("racing START %d: %s (%s)", i,
+				    saga_errname(race[i].rv),
+				    race[i].s.message);
+			}
+			assert_true(
+			    saga_id_equal(&race[i].s.id, &race[0].s.id));
+			created += race[i].s.created;
+		}
+		assert_int_equal(created, 1);
+		assert_int_equal(
+		    t_db_int(e, "SELECT count(*) FROM saga_instance"), 3);
+		t_wait_state(e, &race[0].s.id, "COMPLETED", &s);
+	}
+	t_check_log(e);
+	e->done = true;
+}
+
+/* Sends raw bytes and returns the code of the ERROR reply (fails the test
+ * on any other answer). */
+static int
+t_raw_error(tenv *e, const void *bytes, size_t len)
+{
+	proto_buf   out;
+	proto_msg   m;
+	proto_error perr;
+	char        err[256];
+	int         rv, code;
+
+	proto_buf_init(&out);
+	rv = saga_client_call_raw(e->cli, (proto_raw) { bytes, len },
+	    MS(10000), &out, err, sizeof(err));
+	if (rv != 0) {
+		proto_buf_fini(&out);
+		fail_msg(
+		    "raw request: no answer: %s (%s)", saga_errname(rv), err);
+	}
+	rv = proto_msg_decode(out.data, out.len, NULL, &m, &perr);
+	if (rv != 0) {
+		proto_buf_fini(&out);
+		fail_msg(
+		    "raw request: the reply does not decode: %s", perr.msg);
+	}
+	assert_int_equal(m.type, PROTO_T_ERROR);
+	assert_true(m.message.len > 0);
+	code = (int) m.code;
+	proto_msg_fini(&m);
+	proto_buf_fini(&out);
+	return (code);
+}
+
+static void
+test_sagad_bad_requests_get_errors(void **state)
+{
+	tenv      *e = *state;
+	proto_raw  in;
+	proto_buf *b = &e->bufs[1], *big = &e->bufs[2];
+	proto_obj *o;
+	proto_msg  req;
+	t_saga     s;
+	saga_id    unknown, id;
+	uint8_t    rnd[10];
+	char      *huge;
+	int        code;
+
+	t_begin(e, "bad_requests", "", NULL);
+	in = t_input(e, 0, "c-1", 1);
+
+	/* Unknown saga name. */
+	assert_int_equal(
+	    t_start(e, "no_such_saga", in, NULL, &s), SAGA_ENOTFOUND);
+	assert_non_null(strstr(s.message, "no_such_saga"));
+
+	/* STATUS, WAIT, CANCEL, RESOLVE of an unknown id. */
+	memset(rnd, 0x5a, sizeof(rnd));
+	saga_id_make_v7(&unknown, 1700000000000LL, rnd);
+	assert_int_equal(t_req(e, PROTO_T_STATUS, &unknown, NULL, NULL, &s),
+	    SAGA_ENOTFOUND);
+	assert_int_equal(t_req(e, PROTO_T_CANCEL, &unknown, NULL, NULL, &s),
+	    SAGA_ENOTFOUND);
+	assert_int_equal(t_req(e, PROTO_T_RESOLVE, &unknown, "note", NULL, &s),
+	    SAGA_ENOTFOUND);
+
+	/* Malformed bytes: not msgpack at all. */
+	code = t_raw_error(e, "\xc1garbage", 8);
+	assert_true(code >= SAGA_ETRUNC && code <= SAGA_ERANGE);
+	/* A valid START cut short. */
+	proto_msg_init(&req);
+	req.type  = PROTO_T_START;
+	req.saga  = proto_str_c("order");
+	req.input = in;
+	assert_int_equal(proto_msg_encode(&req, b), 0);
+	assert_int_equal(t_raw_error(e, b->data, b->len - 3), SAGA_ETRUNC);
+	/* Trailing bytes after a valid message. */
+	assert_int_equal(proto_buf_append(b, "\x00", 1), 0);
+	assert_int_equal(t_raw_error(e, b->data, b->len), SAGA_ETRAILING);
+	/* An empty message. */
+	code = t_raw_error(e, "", 0);
+	assert_true(code >= SAGA_ETRUNC && code <= SAGA_ERANGE);
+	/* A message type the client API does not serve. */
+	proto_msg_init(&req);
+	req.type = PROTO_T_REPLY;
+	memset(rnd, 1, sizeof(rnd));
+	saga_id_make_v7(&req.id, 1700000000000LL, rnd);
+	req.attempt = 1;
+	assert_int_equal(t_call(e, &req, MS(10000), &s), SAGA_EINVAL);
+
+	/* An input above max_context_bytes (65536), in strings below the
+	 * decoder's string limit. */
+	assert_non_null(huge = malloc(8001));
+	memset(huge, 'x', 8000);
+	huge[8000] = '\0';
+	assert_int_equal(proto_obj_alloc(&o), 0);
+	for (int i = 0; i < 10; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "blob%d", i);
+		assert_int_equal(proto_obj_put_str(o, key, huge), 0);
+	}
+	free(huge);
+	code = proto_obj_encode(o, big);
+	proto_obj_free(o);
+	assert_int_equal(code, 0);
+	assert_int_equal(
+	    t_start(e, "order", proto_buf_raw(big), NULL, &s), SAGA_ETOOBIG);
+
+	/* Nothing was started, and sagad still answers. */
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 0);
+	assert_int_equal(test_ping(e->api_url, MS(5000)), 0);
+	id = t_start_ok(e, "order", "c-1", 1);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	assert_true(proc_running(e->sagad));
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 6. Cancel ---- */
+
+static void
+test_sagad_cancel_before_pivot_compensates(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+	char    rules[64];
+	int     rv;
+
+	/* The slow step takes longer than the wait for the compensation
+	 * below. */
+	snprintf(rules, sizeof(rules), "hold.do=delay:%d", MS(4000));
+	t_begin(e, "cancel", rules, NULL);
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	/* The slow step is at the participant. */
+	t_wait_record(e, "hold.do", 1, MS(5000));
+	rv = t_req(
+	    e, PROTO_T_CANCEL, &id, "customer changed their mind", NULL, &s);
+	assert_int_equal(rv, 0);
+	assert_true(strcmp(s.state, "COMPENSATING") == 0
+	    || strcmp(s.state, "COMPENSATED") == 0);
+	/* Much sooner than the slow step takes. */
+	t_wait(e, &id, MS(2500), &s);
+	assert_string_equal(s.state, "COMPENSATED");
+	assert_non_null(strstr(s.error, "cancel"));
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf, "hold.do/1/ok hold.undo/1/ok");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'cancel_requested'",
+	                     idt),
+	    1);
+	/* CANCEL of a final saga answers its state. */
+	assert_int_equal(t_req(e, PROTO_T_CANCEL, &id, NULL, NULL, &s), 0);
+	assert_string_equal(s.state, "COMPENSATED");
+	t_check_log(e);
+	e->done = true;
+}
+
+static void
+test_sagad_cancel_after_pivot_refused(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    buf[2048];
+	char    rules[64];
+
+	snprintf(rules, sizeof(rules), "finish.do=delay:%d", MS(800));
+	t_begin(e, "cancel_pivot", rules, NULL);
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	t_wait_record(e, "finish.do", 1, MS(5000));
+	assert_int_equal(
+	    t_req(e, PROTO_T_CANCEL, &id, "too late", NULL, &s), SAGA_ESTATE);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf, "hold.do/1/ok commit.do/1/ok finish.do/1/ok");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event = "
+	                     "'cancel_requested'"),
+	    0);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 7. Operator repair ---- */
+
+static void
+test_sagad_failed_compensation_resolve(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "resolve",
+	    "m3.do=fail:out of stock\nm2.undo=fail:ledger closed", NULL);
+	id = t_start_ok(e, "repair", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "FAILED", &s);
+	assert_string_equal(s.step_name, "m2");
+	assert_non_null(strstr(s.error, "m2"));
+	assert_non_null(strstr(s.error, "ledger closed"));
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "m1.do/1/ok m2.do/1/ok m3.do/1/failed m3.undo/1/ok "
+	    "m2.undo/1/failed");
+
+	/* Only a FAILED saga can be repaired; a SKIP names the stuck step. */
+	assert_int_equal(
+	    t_req(e, PROTO_T_SKIP, &id, "n", "m1", &s), SAGA_ESTATE);
+	assert_int_equal(t_req(e, PROTO_T_RESOLVE, &id,
+	                     "refunded by hand, ticket 4711", NULL, &s),
+	    0);
+	assert_string_equal(s.state, "RESOLVED");
+	assert_int_equal(t_req(e, PROTO_T_STATUS, &id, NULL, NULL, &s), 0);
+	assert_string_equal(s.state, "RESOLVED");
+	assert_int_equal(
+	    t_req(e, PROTO_T_RESOLVE, &id, "again", NULL, &s), SAGA_ESTATE);
+	assert_int_equal(
+	    t_req(e, PROTO_T_RETRY, &id, "again", NULL, &s), SAGA_ESTATE);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT state FROM saga_instance WHERE id = '%s'", idt);
+	assert_string_equal(buf, "RESOLVED");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'saga_resolved' AND error = "
+	                     "'refunded by hand, ticket 4711'",
+	                     idt),
+	    1);
+	/* Nothing more reached the participant. */
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "m1.do/1/ok m2.do/1/ok m3.do/1/failed m3.undo/1/ok "
+	    "m2.undo/1/failed");
+	t_check_log(e);
+	e->done = true;
+}
+
+static void
+test_sagad_failed_compensation_retry(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "op_retry", "m3.do=fail:out of stock\nm2.undo=retry", NULL);
+	id = t_start_ok(e, "repair", "c-1", 1);
+	saga_id_format(&id, idt);
+	/* compensation_retry max_attempts 2: FAILED after 2 attempts. */
+	t_wait_state(e, &id, "FAILED", &s);
+	assert_string_equal(s.step_name, "m2");
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "m1.do/1/ok m2.do/1/ok m3.do/1/failed m3.undo/1/ok "
+	    "m2.undo/1/retry m2.undo/2/retry");
+
+	/* The participant is fixed; the operator retries. */
+	t_rules(e, "m3.do=fail:out of stock\nm2.undo=ok");
+	assert_int_equal(
+	    t_req(e, PROTO_T_RETRY, &id, "ledger reopened", NULL, &s), 0);
+	assert_true(strcmp(s.state, "COMPENSATING") == 0
+	    || strcmp(s.state, "COMPENSATED") == 0);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	/* Attempt numbers only grow. */
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "m1.do/1/ok m2.do/1/ok m3.do/1/failed m3.undo/1/ok "
+	    "m2.undo/1/retry m2.undo/2/retry m2.undo/3/ok m1.undo/1/ok");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'operator_retry' AND error = "
+	                     "'ledger reopened'",
+	                     idt),
+	    1);
+	t_check_log(e);
+	e->done = true;
+}
+
+static void
+test_sagad_skip_stuck_step_continues(void **state)
+{
+	tenv   *e = *state;
+	saga_id id, fwd;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "skip",
+	    "m3.do=fail:out of stock\nm2.undo=fail:ledger closed\n"
+	    "finish.do=fail:mail server says no",
+	    NULL);
+
+	/* Backward: the stuck compensation of m2 was done by hand; the
+	 * compensation goes on with m1. */
+	id = t_start_ok(e, "repair", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "FAILED", &s);
+	assert_string_equal(s.step_name, "m2");
+	assert_int_equal(
+	    t_req(e, PROTO_T_SKIP, &id, "wrong step", "m3", &s), SAGA_ESTATE);
+	assert_int_equal(
+	    t_req(e, PROTO_T_SKIP, &id, "reversed in the ledger", "m2", &s),
+	    0);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "m1.do/1/ok m2.do/1/ok m3.do/1/failed m3.undo/1/ok "
+	    "m2.undo/1/failed m1.undo/1/ok");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'step_skipped' AND step = 1 "
+	                     "AND error = 'reversed in the ledger'",
+	                     idt),
+	    1);
+
+	/* Forward: a step after the pivot failed for good; skipping it
+	 * completes the saga. */
+	fwd = t_start_ok(e, "cancelable", "c-2", 2);
+	t_wait_state(e, &fwd, "FAILED", &s);
+	assert_string_equal(s.step_name, "finish");
+	assert_non_null(strstr(s.error, "mail server says no"));
+	assert_int_equal(
+	    t_req(e, PROTO_T_SKIP, &fwd, "sent by hand", "finish", &s), 0);
+	t_wait_state(e, &fwd, "COMPLETED", &s);
+	t_trace(e, &fwd, buf, sizeof(buf));
+	assert_string_equal(
+	    buf, "hold.do/1/ok commit.do/1/ok finish.do/1/failed");
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 8. Crash recovery ---- */
+
+static void
+test_sagad_crash_recovery(void **state)
+{
+	tenv     *e = *state;
+	t_db_cond c;
+	t_rec    *v;
+	size_t    n;
+	long long active;
+	int       st;
+	char      buf[256];
+
+	t_begin(e, "crash",
+	    "w1.do=delay:200\nw2.do=delay:200\nw3.do=delay:200", NULL);
+	for (int i = 0; i < 20; i++) {
+		char cust[32];
+
+		snprintf(cust, sizeof(cust), "c-%d", i);
+		(void) t_start_ok(e, "slow", cust, i);
+	}
+	/* Every saga has a command out, some are further. */
+	t_wait_record(e, NULL, 25, MS(10000));
+	assert_int_equal(proc_signal(e->sagad, SIGKILL), 0);
+	assert_int_equal(proc_wait(e->sagad, MS(5000), &st), 0);
+	assert_true(WIFSIGNALED(st));
+	proc_free(e->sagad);
+	e->sagad = NULL;
+	/* The kill did catch sagas mid-flight. */
+	active = t_db_int(e, T_ACTIVE_SQL);
+	assert_true(active > 0);
+	assert_int_equal(
+	    t_db_int(e, "SELECT count(*) FROM saga_instance"), 20);
+
+	t_start_sagad(e);
+	c.e    = e;
+	c.sql  = T_ACTIVE_SQL;
+	c.want = 0;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(30000))) {
+		fail_msg("%lld sagas still unfinished after the restart",
+		    t_db_int(e, T_ACTIVE_SQL));
+	}
+	/* Nothing lost, nothing doubled. */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE state "
+	                     "= 'COMPLETED'"),
+	    20);
+	assert_int_equal(
+	    t_db_int(e,
+	        "SELECT count(*) FROM saga_instance i CROSS JOIN "
+	        "generate_series(0, 2) s WHERE (SELECT count(*) FROM "
+	        "saga_event e WHERE e.saga_id = i.id AND e.step = s AND "
+	        "e.kind = 0 AND e.event = 'step_ok') <> 1"),
+	    0);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event = "
+	                     "'saga_completed'"),
+	    20);
+	/* The participant: each (saga, step) took effect (ok) and no
+	 * compensation ran; resends are allowed, and are answered from the
+	 * participant's barrier. */
+	n = t_record_read(e, &v);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].kind != 0) {
+			fprintf(stderr, "unexpected compensation %s %s\n",
+			    v[i].id, v[i].action);
+			free(v);
+			fail_msg("a COMPLETED saga was compensated");
+		}
+	}
+	{
+		/* Count distinct (saga, step) with ok. */
+		size_t distinct = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			bool seen = false;
+
+			if (strcmp(v[i].outcome, "ok") != 0) {
+				continue;
+			}
+			for (size_t j = 0; j < i && !seen; j++) {
+				seen = strcmp(v[j].outcome, "ok") == 0
+				    && strcmp(v[j].id, v[i].id) == 0
+				    && v[j].step == v[i].step
+				    && v[j].kind == v[i].kind;
+			}
+			distinct += !seen;
+		}
+		free(v);
+		assert_int_equal(distinct, 60);
+	}
+	/* Every saga has its events. */
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT count(DISTINCT saga_id)::text FROM saga_event");
+	assert_string_equal(buf, "20");
+	t_check_log(e);
+	/* The restarted sagad logged its recovery. */
+	{
+		char *log = t_slurp(e->sagad_log, NULL);
+
+		assert_non_null(log);
+		assert_non_null(strstr(log, "RECOVERY"));
+		free(log);
+	}
+	e->done = true;
+}
+
+/* ---- 10. Command line, configuration and signals ---- */
+
+/* t_run runs argv to completion; its stdout and stderr are left in
+ * e->run_out and e->run_err (never NULL). Returns the exit status. */
+static int
+t_run(tenv *e, char *const argv[])
+{
+	int rv;
+
+	free(e->run_out);
+	free(e->run_err);
+	e->run_out = e->run_err = NULL;
+	rv = proc_run(argv, MS(10000), &e->run_out, &e->run_err);
+	if (e->run_out == NULL) {
+		e->run_out = strdup("");
+	}
+	if (e->run_err == NULL) {
+		e->run_err = strdup("");
+	}
+	assert_non_null(e->run_out);
+	assert_non_null(e->run_err);
+	return (rv);
+}
+
+static void
+test_sagad_check_reports_positions(void **state)
+{
+	tenv *e = *state;
+	char  bad[PATH_MAX], good[PATH_MAX], want[PATH_MAX + 32];
+	char *argv[5];
+	int   rv;
+
+	snprintf(e->name, sizeof(e->name), "check");
+	snprintf(bad, sizeof(bad), "%s/tests/integration/sagad/bad.yaml",
+	    SAGA_SOURCE_DIR);
+	argv[0] = SAGAD_PATH;
+	argv[1] = "--check";
+	argv[2] = "-c";
+	argv[3] = bad;
+	argv[4] = NULL;
+	rv      = t_run(e, argv);
+	if (rv != 1 || strstr(e->run_err, "4 error(s)") == NULL) {
+		fprintf(stderr, "sagad --check %s: exit %d\n%s%s", bad, rv,
+		    e->run_out, e->run_err);
+	}
+	assert_int_equal(rv, 1);
+	/* Every error with file:line:column. */
+	snprintf(want, sizeof(want), "%s:6:5: unknown key \"colour\"", bad);
+	assert_non_null(strstr(e->run_err, want));
+	snprintf(want, sizeof(want), "%s:10:10: step \"a\"", bad);
+	assert_non_null(strstr(e->run_err, want));
+	snprintf(want, sizeof(want), "%s:11:32: ", bad);
+	assert_non_null(strstr(e->run_err, want));
+	assert_non_null(strstr(e->run_err, "nobody"));
+	snprintf(want, sizeof(want), "%s:12:81: ", bad);
+	assert_non_null(strstr(e->run_err, want));
+	assert_non_null(strstr(e->run_err, "soon"));
+	assert_non_null(strstr(e->run_err, "4 error(s)"));
+
+	/* The test configuration itself is valid. */
+	snprintf(e->dir, sizeof(e->dir), "%s/check", test_tmpdir());
+	assert_true(mkdir(e->dir, 0755) == 0 || errno == EEXIST);
+	snprintf(good, sizeof(good), "%s/sagad.yaml", e->dir);
+	t_write_config(good, 7101);
+	argv[3] = good;
+	rv      = t_run(e, argv);
+	if (rv != 0) {
+		fprintf(stderr, "%s%s", e->run_out, e->run_err);
+	}
+	assert_int_equal(rv, 0);
+	assert_non_null(strstr(e->run_out, "configuration OK"));
+
+	/* A file that is not there. */
+	argv[3] = "/nonexistent/sagad.yaml";
+	assert_int_equal(t_run(e, argv), 1);
+	assert_non_null(strstr(e->run_err, "/nonexistent/sagad.yaml"));
+	e->done = true;
+}
+
+static void
+test_sagad_help_exits_zero(void **state)
+{
+	tenv *e        = *state;
+	char *argv[]   = { SAGAD_PATH, "--help", NULL };
+	char *bad[]    = { SAGAD_PATH, "--no-such-option", NULL };
+	char *noconf[] = { SAGAD_PATH, NULL };
+
+	snprintf(e->name, sizeof(e->name), "help");
+	assert_int_equal(t_run(e, argv), 0);
+	assert_non_null(strstr(e->run_out, "Usage: sagad"));
+	assert_non_null(strstr(e->run_out, "--max-active-sagas"));
+	/* Usage errors: exit 2 with a hint. */
+	assert_int_equal(t_run(e, bad), 2);
+	assert_non_null(strstr(e->run_err, "--help"));
+	assert_int_equal(t_run(e, noconf), 2);
+	assert_non_null(strstr(e->run_err, "--config"));
+	e->done = true;
+}
+
+static void
+test_sagad_sigterm_exits_zero(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	int     st;
+	char   *log;
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "sigterm", "w1.do=delay:1000", NULL);
+	id = t_start_ok(e, "slow", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_record(e, "w1.do", 1, MS(5000));
+	assert_int_equal(proc_signal(e->sagad, SIGTERM), 0);
+	assert_int_equal(proc_wait(e->sagad, MS(15000), &st), 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		proc_dump_log(e->sagad_log, 40);
+	}
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	proc_free(e->sagad);
+	e->sagad = NULL;
+	log      = t_slurp(e->sagad_log, NULL);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "STOPPED"));
+	free(log);
+	/* The saga waits in the log, and a new sagad finishes it. */
+	t_db_str(e, idt, sizeof(idt),
+	    "SELECT state FROM saga_instance WHERE id = '%s'",
+	    saga_id_format(&id, idt));
+	assert_string_equal(idt, "RUNNING");
+	t_start_sagad(e);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 11. Overload ---- */
+
+static void
+test_sagad_overload_refuses_start(void **state)
+{
+	tenv     *e = *state;
+	proto_raw in;
+	saga_id   a, b, c;
+	t_saga    s;
+	char      rules[64];
+
+	snprintf(rules, sizeof(rules), "w1.do=delay:%d", MS(800));
+	t_begin(e, "overload", rules, "--max-active-sagas", "2", NULL);
+	a  = t_start_ok(e, "slow", "c-1", 1);
+	b  = t_start_ok(e, "slow", "c-2", 2);
+	in = t_input(e, 0, "c-3", 3);
+	assert_int_equal(t_start(e, "slow", in, NULL, &s), SAGA_EOVERLOAD);
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 2);
+	t_wait_state(e, &a, "COMPLETED", &s);
+	t_wait_state(e, &b, "COMPLETED", &s);
+	/* Room again. */
+	assert_int_equal(t_start(e, "slow", in, NULL, &s), 0);
+	c = s.id;
+	t_wait_state(e, &c, "COMPLETED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
+#else /* SAGAD_TEST_PGRESTART */
+
+/* ---- 9. PostgreSQL restarted mid-run ---- */
+
+/* The cluster of scripts/pg.sh that the tests use, and whether a test
+ * stopped it (teardown starts it again). */
+static char t_pg_dir[1024];
+static char t_pg_ctl_path[1024];
+static bool t_pg_stopped;
+
+/* t_pg_find finds the cluster of the environment and its pg_ctl; skips
+ * the test when that is not possible. */
+static void
+t_pg_find(const char *test)
+{
+	const char *pgdir  = getenv("SAGA_PG_DIR");
+	const char *pghost = getenv("PGHOST");
+	char        path[PATH_MAX + 32], ver[16] = "";
+	char       *verfile;
+
+	/* Only the cluster of scripts/pg.sh, which the tests use. */
+	if (pgdir == NULL || pghost == NULL || strcmp(pgdir, pghost) != 0) {
+		printf("SKIP: %s restarts the PostgreSQL server and needs the "
+		       "cluster of scripts/pg.sh (SAGA_PG_DIR and PGHOST from "
+		       "'scripts/pg.sh env')\n",
+		    test);
+		skip();
+	}
+	snprintf(path, sizeof(path), "%s/data/PG_VERSION", pgdir);
+	if ((verfile = t_slurp(path, NULL)) != NULL) {
+		snprintf(ver, sizeof(ver), "%.*s",
+		    (int) strcspn(verfile, "\n"), verfile);
+		free(verfile);
+	}
+	snprintf(t_pg_ctl_path, sizeof(t_pg_ctl_path),
+	    "/usr/lib/postgresql/%s/bin/pg_ctl", ver);
+	if (ver[0] == '\0' || access(t_pg_ctl_path, X_OK) != 0
+	    || (geteuid() == 0 && access("/usr/sbin/runuser", X_OK) != 0
+	        && access("/sbin/runuser", X_OK) != 0)) {
+		printf("SKIP: %s cannot find pg_ctl for %s (version \"%s\") "
+		       "or runuser\n",
+		    test, pgdir, ver);
+		skip();
+	}
+	snprintf(t_pg_dir, sizeof(t_pg_dir), "%s", pgdir);
+}
+
+/* Runs pg_ctl ARGS on the cluster, as its owner (as root: postgres, which
+ * the server wants, from a directory that user may enter; the layout of
+ * scripts/pg.sh). Returns the exit status. */
+static int
+t_pg_ctl(const char *args)
+{
+	char  cmd[4 * PATH_MAX + 256];
+	char *out = NULL, *err = NULL;
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	int   rv;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && %s '%s' -D '%s/data' %s",
+	    t_pg_dir,
+	    geteuid() == 0
+	        ? "PATH=$PATH:/usr/sbin:/sbin runuser -u postgres --"
+	        : "",
+	    t_pg_ctl_path, t_pg_dir, args);
+	rv = proc_run(argv, MS(60000), &out, &err);
+	if (rv != 0) {
+		fprintf(stderr, "%s: exit %d\n%s%s", cmd, rv, out ? out : "",
+		    err ? err : "");
+	}
+	free(out);
+	free(err);
+	return (rv);
+}
+
+static void
+t_pg_stop(void)
+{
+	t_pg_stopped = true;
+	assert_int_equal(t_pg_ctl("-m fast -w -t 60 stop"), 0);
+}
+
+static void
+t_pg_start(void)
+{
+	assert_int_equal(t_pg_ctl("-w -t 60 -l postgres.log start"), 0);
+	t_pg_stopped = false;
+}
+
+static int
+t_pg_teardown(void **state)
+{
+	if (t_pg_stopped && t_pg_ctl("-w -t 60 -l postgres.log start") == 0) {
+		t_pg_stopped = false;
+	}
+	return (t_teardown(state));
+}
+
+typedef struct t_log_cond {
+	tenv       *e;
+	const char *text;
+} t_log_cond;
+
+static bool
+t_log_cond_cb(void *arg)
+{
+	t_log_cond *c   = arg;
+	char       *log = t_slurp(c->e->sagad_log, NULL);
+	bool        ok  = log != NULL && strstr(log, c->text) != NULL;
+
+	free(log);
+	return (ok);
+}
+
+/* CPU time (user + system, ms) that process pid used so far. */
+static long long
+t_cpu_ms(pid_t pid)
+{
+	char               path[64];
+	char              *stat, *p;
+	unsigned long long ut = 0, st = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long) pid);
+	assert_non_null(stat = t_slurp(path, NULL));
+	/* Fields 14 and 15, counted after the command name's ')'. */
+	assert_non_null(p = strrchr(stat, ')'));
+	assert_int_equal(sscanf(p + 2,
+	                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	                     "%llu %llu",
+	                     &ut, &st),
+	    2);
+	free(stat);
+	return ((long long) (ut + st) * 1000 / sysconf(_SC_CLK_TCK));
+}
+
+static void
+test_sagad_pg_restart(void **state)
+{
+	tenv     *e = *state;
+	t_db_cond c;
+	t_saga    s, s2;
+	proto_raw in;
+	saga_id   ids[10];
+	int       code, code2;
+
+	snprintf(e->name, sizeof(e->name), "pg_restart");
+	e->done = true;
+	t_pg_find("test_sagad_pg_restart");
+	e->done = false;
+
+	t_begin(e, "pg_restart",
+	    "w1.do=delay:300\nw2.do=delay:300\nw3.do=delay:300", NULL);
+	for (int i = 0; i < 10; i++) {
+		char cust[32];
+
+		snprintf(cust, sizeof(cust), "c-%d", i);
+		ids[i] = t_start_ok(e, "slow", cust, i);
+	}
+	t_wait_record(e, NULL, 10, MS(10000));
+
+	/* The server goes away while the sagas run. */
+	t_pg_stop();
+	in = t_input(e, 0, "c-down", 99);
+	/* With a key (looked up by sagad's reader) and without (staged by
+	 * the engine): both refused, nothing changed. */
+	code  = t_start(e, "slow", in, "k-down", &s);
+	code2 = t_start(e, "slow", in, NULL, &s2);
+	if (code != SAGA_EUNAVAIL || code2 != SAGA_EUNAVAIL) {
+		fail_msg("START while the database is down: %s (%s) with a "
+		         "key, %s (%s) without, expected EUNAVAIL",
+		    code ? saga_errname(code) : "SAGA", s.message,
+		    code2 ? saga_errname(code2) : "SAGA", s2.message);
+	}
+	t_pg_start();
+	assert_true(proc_running(e->sagad));
+
+	/* Once the database is back, everything finishes. */
+	PQreset(e->db);
+	c.e    = e;
+	c.sql  = T_ACTIVE_SQL;
+	c.want = 0;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(30000))) {
+		fail_msg("sagas still unfinished 30 s after the restart");
+	}
+	/* The START refused meanwhile did nothing; now it works. */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_start_key WHERE key "
+	                     "= 'k-down'"),
+	    0);
+	assert_int_equal(t_start(e, "slow", in, "k-down", &s), 0);
+	assert_true(s.created);
+	t_wait_state(e, &s.id, "COMPLETED", &s);
+	for (int i = 0; i < 10; i++) {
+		t_wait_state(e, &ids[i], "COMPLETED", &s);
+	}
+	assert_int_equal(
+	    t_db_int(e, "SELECT count(*) FROM saga_instance"), 11);
+	/* The same sagad saw the outage and the database come back. */
+	assert_true(proc_running(e->sagad));
+	{
+		char *log = t_slurp(e->sagad_log, NULL);
+
+		assert_non_null(log);
+		assert_non_null(strstr(log, "DB-DOWN"));
+		assert_non_null(strstr(log, "DB-UP"));
+		free(log);
+	}
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE state "
+	                     "= 'COMPLETED'"),
+	    11);
+	assert_int_equal(
+	    t_db_int(e,
+	        "SELECT count(*) FROM saga_instance i CROSS JOIN "
+	        "generate_series(0, 2) s WHERE (SELECT count(*) FROM "
+	        "saga_event e WHERE e.saga_id = i.id AND e.step = s AND "
+	        "e.kind = 0 AND e.event = 'step_ok') <> 1"),
+	    0);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* The database goes away while sagad has nothing to write: sagad must
+ * notice by itself (its socket reports the close), wait without burning
+ * a CPU, and be back in business once the database is. */
+static void
+test_sagad_pg_down_while_idle(void **state)
+{
+	tenv      *e = *state;
+	t_log_cond lc;
+	saga_id    id;
+	t_saga     s;
+	long long  cpu0, cpu1;
+	int64_t    t0, t1;
+
+	snprintf(e->name, sizeof(e->name), "pg_idle");
+	e->done = true;
+	t_pg_find("test_sagad_pg_down_while_idle");
+	e->done = false;
+
+	t_begin(e, "pg_idle", "", NULL);
+	id = t_start_ok(e, "order", "c-1", 1);
+	t_wait_state(e, &id, "COMPLETED", &s);
+
+	t_pg_stop();
+	lc.e    = e;
+	lc.text = "DB-DOWN";
+	if (!test_wait_until(t_log_cond_cb, &lc, MS(5000))) {
+		fprintf(stderr,
+		    "sagad did not notice that the database went "
+		    "away while it was idle\n");
+	}
+	/* A measurement over one second, not a wait for a condition: an
+	 * idle sagad uses next to no CPU whether the database is there or
+	 * not. */
+	cpu0 = t_cpu_ms(proc_pid(e->sagad));
+	t0   = t_now_ms();
+	poll(NULL, 0, 1000);
+	cpu1 = t_cpu_ms(proc_pid(e->sagad));
+	t1   = t_now_ms();
+	if ((cpu1 - cpu0) * 2 > t1 - t0) {
+		fail_msg(
+		    "sagad used %lld ms of CPU in %lld ms while idle with "
+		    "the database down (busy loop)",
+		    cpu1 - cpu0, (long long) (t1 - t0));
+	}
+	assert_true(test_wait_until(t_log_cond_cb, &lc, 1));
+
+	/* Back: sagad reconnects by itself, and a START is served. */
+	t_pg_start();
+	PQreset(e->db);
+	lc.text = "DB-UP";
+	if (!test_wait_until(t_log_cond_cb, &lc, MS(15000))) {
+		fail_msg("sagad did not reconnect to the database within 15 s "
+		         "of its return");
+	}
+	id = t_start_ok(e, "order", "c-2", 2);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	assert_true(proc_running(e->sagad));
+	t_check_log(e);
+	e->done = true;
+}
+
+#endif /* SAGAD_TEST_PGRESTART */
+
+int
+main(void)
+{
+	int rv;
+
+#ifndef SAGAD_TEST_PGRESTART
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_happy_path_completes, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_failed_step_compensates_in_reverse, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_retry_then_ok_completes, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_retry_exhausted_compensates, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_timeout_then_second_attempt, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_start_is_idempotent, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_bad_requests_get_errors, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_cancel_before_pivot_compensates, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_cancel_after_pivot_refused, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_failed_compensation_resolve, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_failed_compensation_retry, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_skip_stuck_step_continues, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_crash_recovery, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_check_reports_positions, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_help_exits_zero, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_sigterm_exits_zero, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_overload_refuses_start, t_setup, t_teardown),
+	};
+#else
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_pg_restart, t_setup, t_pg_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_pg_down_while_idle, t_setup, t_pg_teardown),
+	};
+#endif
+
+	/* A participant or sagad that dies must not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	/* SAGAD_TEST_FILTER=test_sagad_crash* runs only the matching tests. */
+	if (getenv("SAGAD_TEST_FILTER") != NULL) {
+		cmocka_set_test_filter(getenv("SAGAD_TEST_FILTER"));
+	}
+	rv = cmocka_run_group_tests(tests, NULL, NULL);
+	(void) rmdir(test_tmpdir()); /* empty unless a test failed */
+	return (rv);
+}

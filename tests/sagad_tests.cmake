@@ -1,0 +1,19 @@
+# SPDX-License-Identifier: MIT
+#
+# Integration tests of sagad (tests/integration/sagad_test.c): a real
+# PostgreSQL database per test, real sagad and test_participant processes.
+# Included by tests/CMakeLists.txt.
+#
+# sagad_pgrestart_test is the same source built with SAGAD_TEST_PGRESTART:
+# it restarts the PostgreSQL server of the environment, which would disturb
+# every other test running against it, hence RUN_SERIAL.
+
+coord_test(sagad_test SOURCES integration/sagad_test.c LABELS integration)
+add_dependencies(sagad_test sagad test_participant)
+
+coord_test(sagad_pgrestart_test SOURCES integration/sagad_test.c
+    LABELS integration)
+target_compile_definitions(sagad_pgrestart_test PRIVATE
+    SAGAD_TEST_PGRESTART=1)
+add_dependencies(sagad_pgrestart_test sagad test_participant)
+set_tests_properties(sagad_pgrestart_test PROPERTIES RUN_SERIAL TRUE)
