@@ -1,0 +1,834 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sagactl: start, inspect and operate sagas from the command line.
+ *
+ * git-style subcommands (sagactl list, sagactl show ID, ...), psql-style
+ * connection options (--db CONNINFO, else DATABASE_URL, else libpq's PG*
+ * variables), and --json on every read command with the schemas of
+ * docs/cli.md. Read-only commands read the saga log directly from
+ * PostgreSQL, so they work while sagad is down; commands that change a
+ * saga go through sagad's API (--coordinator URL, else SAGA_COORDINATOR),
+ * so that the write-ahead rule holds.
+ *
+ * This file holds the command table, the help texts, option parsing and
+ * what the commands share (errors, filters, times, confirmation); the
+ * commands live in sagactl_read.c, sagactl_show.c and sagactl_ops.c.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord_config.h"
+#include "proto_msg.h"
+#include "saga_engine.h"
+#include "saga_err.h"
+#include "saga_id.h"
+#include "sagactl.h"
+#include "sagactl_ops.h"
+#include "sagactl_read.h"
+#include "sagactl_show.h"
+
+#ifndef SAGA_VERSION_STRING
+#define SAGA_VERSION_STRING "0.1.0"
+#endif
+
+/* The help texts, as they print (not reflowed by clang-format). */
+/* clang-format off */
+#define SAGACTL_COMMON_HELP                                              \
+	"Common options:\n"                                              \
+	"      --db CONNINFO        PostgreSQL connection (default:\n"   \
+	"                           $DATABASE_URL, else libpq's PG*\n"  \
+	"                           variables)\n"                        \
+	"      --coordinator URL    sagad's API (default:\n"             \
+	"                           $SAGA_COORDINATOR, else\n"           \
+	"                           " SAGACTL_COORDINATOR_DEFAULT ")\n"  \
+	"      --json               machine-readable output (schemas in\n" \
+	"                           docs/cli.md)\n"                      \
+	"      --wide               on a terminal, do not cut long lines\n" \
+	"  -h, --help               this help\n"
+
+#define SAGACTL_FILTER_HELP                                              \
+	"Filters:\n"                                                     \
+	"      --state S[,S...]     RUNNING, COMPENSATING, COMPLETED,\n" \
+	"                           COMPENSATED, FAILED, RESOLVED\n"     \
+	"      --saga NAME          saga definition\n"                   \
+	"      --key BUSINESS_KEY   business key\n"                      \
+	"      --since DUR|TIME     started in the last DUR (30m, 2h, 7d)\n" \
+	"                           or at/after TIME (2026-11-24T15:00Z)\n"
+
+static const char sagactl_help_list[] =
+    "Usage: sagactl list [filters] [--limit N] [--json]\n"
+    "\n"
+    "One line per saga, newest first: id, saga, state, current step\n"
+    "(\"(comp)\" when it is a compensation), age, business key and\n"
+    "last error. Reads the saga log directly: works while sagad is\n"
+    "down.\n"
+    "\n"
+    SAGACTL_FILTER_HELP
+    "      --limit N            at most N sagas (default 50; 0 = all)\n"
+    "\n"
+    SAGACTL_COMMON_HELP
+    "\n"
+    "Examples:\n"
+    "  sagactl list --state FAILED\n"
+    "  sagactl list --saga create_order --since 1h --json\n"
+    "  sagactl list --key customer-42\n";
+
+static const char sagactl_help_show[] =
+    "Usage: sagactl show ID [--json]\n"
+    "\n"
+    "The saga's header (definition and version, state and why, input,\n"
+    "business key, trace id, times), its steps (how each action and\n"
+    "compensation ended, outputs) and its timeline: one row per event\n"
+    "with time, offset from the start, step, action or compensation,\n"
+    "attempt, outcome, duration and error, beside a chart of every\n"
+    "attempt on one time axis:\n"
+    "  = action attempt   ~ compensation attempt   o ok   X failed\n"
+    "  ! retry/timeout/error   . backoff wait   > in flight\n"
+    "  ? no outcome recorded   @ operator or cancel   * saga event\n"
+    "The chart takes the terminal's width ($COLUMNS, default 100).\n"
+    "Reads the saga log directly: works while sagad is down.\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+static const char sagactl_help_start[] =
+    "Usage: sagactl start SAGA --input JSON [--key KEY]\n"
+    "                     [--trace TRACEPARENT] [--wait [--timeout DUR]]\n"
+    "\n"
+    "Starts saga SAGA through sagad and prints its id. With --wait,\n"
+    "waits until it ends and prints its final state too; the exit\n"
+    "status is 0 only if it COMPLETED.\n"
+    "\n"
+    "Options:\n"
+    "      --input JSON         the saga's input, a JSON object;\n"
+    "                           @FILE reads it from FILE, - from stdin\n"
+    "      --key KEY            idempotency key: the same key and input\n"
+    "                           give the same saga, never a second one\n"
+    "      --trace TRACEPARENT  W3C traceparent to carry\n"
+    "      --wait               wait for the saga to end\n"
+    "      --timeout DUR        how long to wait (default 60s)\n"
+    "\n"
+    SAGACTL_COMMON_HELP
+    "\n"
+    "Example:\n"
+    "  sagactl start create_order --input '{\"customer_id\": \"c-42\"}' "
+    "--wait\n";
+
+static const char sagactl_help_retry[] =
+    "Usage: sagactl retry ID [--note TEXT]\n"
+    "       sagactl retry filters [--note TEXT] [--yes]\n"
+    "\n"
+    "A FAILED saga resumes now where it stopped: its stuck\n"
+    "compensation (or its parked step after the pivot) gets a new\n"
+    "attempt. With filters instead of an id, every matching FAILED\n"
+    "saga is retried, after showing how many match and asking.\n"
+    "\n"
+    "Options:\n"
+    "      --note TEXT          kept in the saga log\n"
+    "  -y, --yes                do not ask for confirmation\n"
+    "\n"
+    SAGACTL_FILTER_HELP
+    "      --limit N            at most N sagas\n"
+    "\n"
+    SAGACTL_COMMON_HELP
+    "\n"
+    "Example:\n"
+    "  sagactl retry --state FAILED --saga create_order\n";
+
+static const char sagactl_help_cancel[] =
+    "Usage: sagactl cancel ID [--note TEXT]\n"
+    "       sagactl cancel filters [--note TEXT] [--yes]\n"
+    "\n"
+    "A RUNNING saga stops and compensates the steps that may have\n"
+    "happened. A saga past its pivot cannot be cancelled. With\n"
+    "filters instead of an id, every matching RUNNING saga is\n"
+    "cancelled, after showing how many match and asking.\n"
+    "\n"
+    "Options:\n"
+    "      --note TEXT          why, kept in the saga log\n"
+    "  -y, --yes                do not ask for confirmation\n"
+    "\n"
+    SAGACTL_FILTER_HELP
+    "      --limit N            at most N sagas\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+static const char sagactl_help_resolve[] =
+    "Usage: sagactl resolve ID --note TEXT\n"
+    "\n"
+    "An operator who repaired a FAILED saga's effects by hand closes\n"
+    "it: it becomes RESOLVED, and the note is kept in its log.\n"
+    "\n"
+    "Options:\n"
+    "      --note TEXT          what was done (required)\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+static const char sagactl_help_skip[] =
+    "Usage: sagactl skip ID --step NAME --note TEXT\n"
+    "\n"
+    "The stuck compensation (or parked step after the pivot) NAME of\n"
+    "a FAILED saga was done by hand: it is marked so in the log and\n"
+    "the saga goes on with the next one. NAME must be the stuck step\n"
+    "(see sagactl show ID).\n"
+    "\n"
+    "Options:\n"
+    "      --step NAME          the stuck step (required)\n"
+    "      --note TEXT          what was done (required)\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+static const char sagactl_help_purge[] =
+    "Usage: sagactl purge --older-than DUR [--batch N] [--dry-run]\n"
+    "                     [--yes]\n"
+    "\n"
+    "Deletes COMPLETED, COMPENSATED and RESOLVED sagas that finished\n"
+    "more than DUR ago, with their events and start keys, in\n"
+    "batches (one transaction each), and reports how many. FAILED\n"
+    "sagas are never purged: they wait for an operator (retry,\n"
+    "skip or resolve them first). After a purge, the idempotency key\n"
+    "of a purged saga may start a new one.\n"
+    "\n"
+    "Options:\n"
+    "      --older-than DUR     retention, e.g. 30d (required)\n"
+    "      --batch N            sagas per transaction (default 1000)\n"
+    "      --dry-run            only count\n"
+    "  -y, --yes                do not ask for confirmation\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+static const char sagactl_help_defs[] =
+    "Usage: sagactl defs [NAME] [--json]\n"
+    "\n"
+    "Every definition version stored in the log, newest first; with\n"
+    "NAME, the steps of each version of that saga.\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+static const char sagactl_help_validate[] =
+    "Usage: sagactl validate FILE... [--json]\n"
+    "\n"
+    "Checks YAML saga definitions exactly as sagad --check does and\n"
+    "prints every error as file:line:column: message. Exit status 1\n"
+    "if there is any.\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+static const char sagactl_help_stats[] =
+    "Usage: sagactl stats [--since DUR|TIME] [--json]\n"
+    "\n"
+    "Counts of sagas by saga and state (started since DUR), and per\n"
+    "saga and step: answers ok and failed, retries, and the latency\n"
+    "percentiles (p50, p90, p99, max) of the attempts that were\n"
+    "answered ok or failed (since DUR).\n"
+    "\n"
+    "Options:\n"
+    "      --since DUR|TIME     only since then (default: all)\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+/* clang-format on */
+
+static const sagactl_cmd sagactl_cmds[] = {
+	{ "list", sagactl_read_list, "list sagas, newest first",
+	    sagactl_help_list },
+	{ "show", sagactl_show_run,
+	    "a saga's header, steps and timeline, with a Gantt chart",
+	    sagactl_help_show },
+	{ "start", sagactl_ops_start, "start a saga", sagactl_help_start },
+	{ "retry", sagactl_ops_retry, "resume a FAILED saga now",
+	    sagactl_help_retry },
+	{ "cancel", sagactl_ops_cancel, "stop a running saga and compensate",
+	    sagactl_help_cancel },
+	{ "resolve", sagactl_ops_resolve,
+	    "mark a FAILED saga as handled by hand", sagactl_help_resolve },
+	{ "skip", sagactl_ops_skip,
+	    "mark a FAILED saga's stuck step as done by hand",
+	    sagactl_help_skip },
+	{ "purge", sagactl_ops_purge, "delete finished sagas past a retention",
+	    sagactl_help_purge },
+	{ "defs", sagactl_read_defs, "saga definitions and their versions",
+	    sagactl_help_defs },
+	{ "validate", sagactl_read_validate,
+	    "check saga definition files (as sagad --check)",
+	    sagactl_help_validate },
+	{ "stats", sagactl_read_stats,
+	    "counts by saga and state, step latency percentiles",
+	    sagactl_help_stats },
+};
+
+#define SAGACTL_NCMDS (sizeof(sagactl_cmds) / sizeof(sagactl_cmds[0]))
+
+static void
+sagactl_help(FILE *f)
+{
+	fprintf(f,
+	    "Usage: sagactl [--db CONNINFO] [--coordinator URL] COMMAND "
+	    "[ARGS]\n"
+	    "\n"
+	    "Start, inspect and operate sagas.\n"
+	    "\n"
+	    "Commands:\n");
+	for (size_t i = 0; i < SAGACTL_NCMDS; i++) {
+		fprintf(f, "  %-10s %s\n", sagactl_cmds[i].name,
+		    sagactl_cmds[i].summary);
+	}
+	fprintf(f,
+	    "\n"
+	    "list, show, defs and stats read the saga log in PostgreSQL\n"
+	    "and work while sagad is down; start, retry, cancel, resolve\n"
+	    "and skip go through sagad.\n"
+	    "\n" SAGACTL_COMMON_HELP
+	    "  -V, --version            print the version\n"
+	    "\n"
+	    "'sagactl COMMAND --help' tells more. Exit status: 0 success,\n"
+	    "1 not found or failed, 2 usage error. Colour only on a terminal\n"
+	    "and never with NO_COLOR set. Times are UTC.\n");
+}
+
+int64_t
+sagactl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Prints "sagactl[ CMD]: " and the message on one line. */
+static void
+sagactl_vline(const sagactl_ctx *ctx, const char *fmt, va_list ap)
+{
+	char buf[2048];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* One line: trailing breaks go, inner ones become "; ". */
+	for (size_t n = strlen(buf);
+	     n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '); n--) {
+		buf[n - 1] = '\0';
+	}
+	fprintf(stderr, "sagactl%s%s: ", ctx->cmd ? " " : "",
+	    ctx->cmd ? ctx->cmd->name : "");
+	for (const char *p = buf; *p != '\0'; p++) {
+		if (*p == '\n') {
+			fputs("; ", stderr);
+			while (p[1] == '\t' || p[1] == ' ') {
+				p++;
+			}
+		} else {
+			fputc(*p, stderr);
+		}
+	}
+	fputc('\n', stderr);
+}
+
+int
+sagactl_error(const sagactl_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sagactl_vline(ctx, fmt, ap);
+	va_end(ap);
+	return (SAGACTL_EXIT_FAIL);
+}
+
+void
+sagactl_note(const sagactl_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sagactl_vline(ctx, fmt, ap);
+	va_end(ap);
+}
+
+int
+sagactl_usage(const sagactl_ctx *ctx, const char *fmt, ...)
+{
+	char    buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (ctx->cmd != NULL) {
+		fprintf(stderr, "sagactl %s: %s; see 'sagactl %s --help'\n",
+		    ctx->cmd->name, buf, ctx->cmd->name);
+	} else {
+		fprintf(stderr, "sagactl: %s; see 'sagactl --help'\n", buf);
+	}
+	return (SAGACTL_EXIT_USAGE);
+}
+
+/* The option as the user wrote it, for messages. */
+static const char *
+sagactl_opt_text(char **argv, int optind_now, char *buf, size_t len)
+{
+	const char *a = optind_now > 0 ? argv[optind_now - 1] : "";
+
+	snprintf(buf, len, "%.*s", (int) strcspn(a, "="), a);
+	return (buf);
+}
+
+int
+sagactl_parse(sagactl_ctx *ctx, int argc, char **argv,
+    const struct option *opts, sagactl_opt_cb cb, void *arg_state, int *first)
+{
+	static const struct option common[] = {
+		{ "db", required_argument, NULL, SAGACTL_O_DB },
+		{ "coordinator", required_argument, NULL,
+		    SAGACTL_O_COORDINATOR },
+		{ "json", no_argument, NULL, SAGACTL_O_JSON },
+		{ "wide", no_argument, NULL, SAGACTL_O_WIDE },
+		{ "help", no_argument, NULL, SAGACTL_O_HELP },
+	};
+	size_t         nc = sizeof(common) / sizeof(common[0]);
+	size_t         no = 0;
+	struct option *all;
+	char           shorts[64] = ":h";
+	char           text[128];
+	int            ch, rv = 0;
+
+	while (opts != NULL && opts[no].name != NULL) {
+		if (opts[no].val > 0 && opts[no].val < 128
+		    && strlen(shorts) + 3 < sizeof(shorts)) {
+			size_t k = strlen(shorts);
+
+			shorts[k]     = (char) opts[no].val;
+			shorts[k + 1] = opts[no].has_arg ? ':' : '\0';
+			shorts[k + 2] = '\0';
+		}
+		no++;
+	}
+	if ((all = calloc(nc + no + 1, sizeof(*all))) == NULL) {
+		return (sagactl_error(ctx, "out of memory"));
+	}
+	memcpy(all, common, sizeof(common));
+	if (no > 0) {
+		memcpy(all + nc, opts, no * sizeof(*all));
+	}
+	opterr = 0;
+	optind = 0; /* GNU: start over, with argv[0] the command */
+	while (rv == 0
+	    && (ch = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+		case SAGACTL_O_HELP:
+			fputs(ctx->cmd->help, stdout);
+			rv = SAGACTL_EXIT_HELP;
+			break;
+		case SAGACTL_O_DB:
+			ctx->db = optarg;
+			break;
+		case SAGACTL_O_COORDINATOR:
+			ctx->coordinator = optarg;
+			break;
+		case SAGACTL_O_JSON:
+			ctx->json = true;
+			break;
+		case SAGACTL_O_WIDE:
+			ctx->out.wide = true;
+			break;
+		case ':':
+			if (optopt > 0 && optopt < 128) {
+				rv = sagactl_usage(
+				    ctx, "option -%c needs a value", optopt);
+			} else {
+				rv = sagactl_usage(ctx,
+				    "option %s needs a value",
+				    sagactl_opt_text(
+				        argv, optind, text, sizeof(text)));
+			}
+			break;
+		case '?':
+			if (optopt > 0 && optopt < 128) {
+				rv = sagactl_usage(
+				    ctx, "unknown option -%c", optopt);
+			} else {
+				rv = sagactl_usage(ctx, "unknown option %s",
+				    sagactl_opt_text(
+				        argv, optind, text, sizeof(text)));
+			}
+			break;
+		default:
+			rv = cb != NULL
+			    ? cb(ctx, ch, optarg, arg_state)
+			    : sagactl_usage(ctx, "unexpected option");
+			break;
+		}
+	}
+	free(all);
+	*first = optind;
+	return (rv);
+}
+
+int
+sagactl_filter_opt(
+    sagactl_ctx *ctx, sagactl_filter *f, int ch, const char *arg)
+{
+	int64_t ms;
+
+	switch (ch) {
+	case SAGACTL_O_STATE: {
+		const char *p = arg;
+
+		f->nstates = 0;
+		while (*p != '\0') {
+			size_t     n = strcspn(p, ",");
+			char       name[32];
+			saga_state st;
+
+			if (n == 0 || n >= sizeof(name)) {
+				return (sagactl_usage(ctx,
+				    "--state \"%s\": expected states "
+				    "separated "
+				    "by commas",
+				    arg));
+			}
+			for (size_t i = 0; i < n; i++) {
+				name[i] = (char) toupper((unsigned char) p[i]);
+			}
+			name[n] = '\0';
+			if (saga_state_parse(name, &st) != 0) {
+				return (sagactl_usage(ctx,
+				    "unknown state \"%s\" (expected RUNNING, "
+				    "COMPENSATING, COMPLETED, COMPENSATED, "
+				    "FAILED or RESOLVED)",
+				    name));
+			}
+			if (f->nstates < 6) {
+				f->states[f->nstates++] = saga_state_name(st);
+			}
+			p += n;
+			if (*p == ',') {
+				p++;
+			}
+		}
+		break;
+	}
+	case SAGACTL_O_SAGA:
+		f->saga = arg;
+		break;
+	case SAGACTL_O_KEY:
+		f->key = arg;
+		break;
+	case SAGACTL_O_SINCE:
+		if (coord_duration_parse(arg, &ms) == 0) {
+			f->since_ms = ctx->now_ms - ms;
+		} else if (sagactl_parse_time(arg, &ms) == 0) {
+			f->since_ms = ms;
+		} else {
+			return (sagactl_usage(ctx,
+			    "--since \"%s\": expected a duration (30m, 2h, "
+			    "7d) "
+			    "or a time (2026-11-24T15:00:00Z)",
+			    arg));
+		}
+		if (f->since_ms <= 0) {
+			f->since_ms = 1;
+		}
+		break;
+	case SAGACTL_O_LIMIT: {
+		char *end;
+		long  n;
+
+		errno = 0;
+		n     = strtol(arg, &end, 10);
+		if (errno != 0 || *end != '\0' || *arg == '\0' || n < 0) {
+			return (sagactl_usage(ctx,
+			    "--limit \"%s\": expected a number, 0 for no "
+			    "limit",
+			    arg));
+		}
+		f->limit = n;
+		break;
+	}
+	default:
+		return (1);
+	}
+	f->given = true;
+	return (0);
+}
+
+void
+sagactl_filter_describe(const sagactl_filter *f, char *buf, size_t len)
+{
+	size_t n = 0;
+	char   t[40];
+
+#define SAGACTL_APPEND(...)                                       \
+	do {                                                      \
+		int w_ = snprintf(buf + n, len - n, __VA_ARGS__); \
+		if (w_ > 0 && (size_t) w_ < len - n) {            \
+			n += (size_t) w_;                         \
+		}                                                 \
+	} while (0)
+	buf[0] = '\0';
+	if (f->nstates > 0) {
+		SAGACTL_APPEND("state ");
+		for (size_t i = 0; i < f->nstates; i++) {
+			SAGACTL_APPEND("%s%s", i ? "," : "", f->states[i]);
+		}
+	}
+	if (f->saga != NULL) {
+		SAGACTL_APPEND("%ssaga %s", n ? ", " : "", f->saga);
+	}
+	if (f->key != NULL) {
+		SAGACTL_APPEND("%skey %s", n ? ", " : "", f->key);
+	}
+	if (f->since_ms > 0) {
+		SAGACTL_APPEND("%sstarted since %s", n ? ", " : "",
+		    sagactl_out_time(f->since_ms, t, sizeof(t)));
+	}
+	if (n == 0) {
+		SAGACTL_APPEND("all sagas");
+	}
+#undef SAGACTL_APPEND
+}
+
+int
+sagactl_parse_id(const sagactl_ctx *ctx, const char *text, char *id)
+{
+	saga_id sid;
+
+	if (saga_id_parse(&sid, text) != 0 || saga_id_is_nil(&sid)) {
+		return (sagactl_usage(ctx,
+		    "\"%s\" is not a saga id (expected a UUID such as "
+		    "0190f3a2-79b0-7cc3-98c4-dc0c0c07398f; see sagactl list)",
+		    text));
+	}
+	saga_id_format(&sid, id);
+	return (0);
+}
+
+int
+sagactl_parse_duration(
+    const sagactl_ctx *ctx, const char *opt, const char *arg, int64_t *ms)
+{
+	if (coord_duration_parse(arg, ms) != 0) {
+		return (sagactl_usage(ctx,
+		    "%s \"%s\": expected a duration such as 500ms, 30s, 5m, "
+		    "2h or 7d",
+		    opt, arg));
+	}
+	return (0);
+}
+
+/* Reads exactly n digits at *p. */
+static int
+sagactl_digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char) (*p)[i])) {
+			return (-1);
+		}
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return (0);
+}
+
+int
+sagactl_parse_time(const char *s, int64_t *ms)
+{
+	struct tm   tm;
+	const char *p = s;
+	int         y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0;
+	time_t      t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sagactl_digits(&p, 4, &y) != 0 || *p++ != '-'
+	    || sagactl_digits(&p, 2, &mo) != 0 || *p++ != '-'
+	    || sagactl_digits(&p, 2, &d) != 0) {
+		return (-1);
+	}
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (sagactl_digits(&p, 2, &h) != 0 || *p++ != ':'
+		    || sagactl_digits(&p, 2, &mi) != 0) {
+			return (-1);
+		}
+		if (*p == ':') {
+			p++;
+			if (sagactl_digits(&p, 2, &sec) != 0) {
+				return (-1);
+			}
+			if (*p == '.') {
+				int scale = 100;
+
+				p++;
+				if (!isdigit((unsigned char) *p)) {
+					return (-1);
+				}
+				for (; isdigit((unsigned char) *p); p++) {
+					frac += (*p - '0') * scale;
+					scale /= 10;
+				}
+			}
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sign = *p++ == '-' ? -1 : 1;
+			int oh, om = 0;
+
+			if (sagactl_digits(&p, 2, &oh) != 0) {
+				return (-1);
+			}
+			if (*p == ':') {
+				p++;
+			}
+			if (*p != '\0' && sagactl_digits(&p, 2, &om) != 0) {
+				return (-1);
+			}
+			off = sign * (oh * 60 + om);
+		}
+	}
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
+	    || mi > 59 || sec > 60) {
+		return (-1);
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon  = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min  = mi;
+	tm.tm_sec  = sec;
+	if ((t = timegm(&tm)) == (time_t) -1) {
+		return (-1);
+	}
+	*ms = ((int64_t) t - (int64_t) off * 60) * 1000 + frac;
+	return (0);
+}
+
+int
+sagactl_confirm(const sagactl_ctx *ctx, bool yes, const char *question)
+{
+	char line[64];
+
+	if (yes) {
+		return (0);
+	}
+	if (!isatty(STDIN_FILENO)) {
+		return (sagactl_usage(ctx,
+		    "%s: no terminal to confirm on; add --yes to go ahead",
+		    question));
+	}
+	fprintf(stderr, "%s [y/N] ", question);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL
+	    || (line[0] != 'y' && line[0] != 'Y')) {
+		return (
+		    sagactl_error(ctx, "not confirmed; nothing was changed"));
+	}
+	return (0);
+}
+
+static const sagactl_cmd *
+sagactl_find(const char *name)
+{
+	for (size_t i = 0; i < SAGACTL_NCMDS; i++) {
+		if (strcmp(sagactl_cmds[i].name, name) == 0) {
+			return (&sagactl_cmds[i]);
+		}
+	}
+	return (NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option global[] = {
+		{ "db", required_argument, NULL, SAGACTL_O_DB },
+		{ "coordinator", required_argument, NULL,
+		    SAGACTL_O_COORDINATOR },
+		{ "json", no_argument, NULL, SAGACTL_O_JSON },
+		{ "wide", no_argument, NULL, SAGACTL_O_WIDE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	sagactl_ctx ctx;
+	char        text[128];
+	int         ch, rv;
+
+	memset(&ctx, 0, sizeof(ctx));
+	sagactl_out_init(&ctx.out, stdout);
+	ctx.now_ms = sagactl_now_ms();
+	opterr     = 0;
+	while ((ch = getopt_long(argc, argv, "+:hV", global, NULL)) != -1) {
+		switch (ch) {
+		case SAGACTL_O_DB:
+			ctx.db = optarg;
+			break;
+		case SAGACTL_O_COORDINATOR:
+			ctx.coordinator = optarg;
+			break;
+		case SAGACTL_O_JSON:
+			ctx.json = true;
+			break;
+		case SAGACTL_O_WIDE:
+			ctx.out.wide = true;
+			break;
+		case 'h':
+			sagactl_help(stdout);
+			return (SAGACTL_EXIT_OK);
+		case 'V':
+			printf("sagactl %s (protocol %d)\n",
+			    SAGA_VERSION_STRING, PROTO_VERSION);
+			return (SAGACTL_EXIT_OK);
+		case ':':
+			return (sagactl_usage(&ctx, "option %s needs a value",
+			    sagactl_opt_text(
+			        argv, optind, text, sizeof(text))));
+		default:
+			return (sagactl_usage(&ctx, "unknown option %s",
+			    sagactl_opt_text(
+			        argv, optind, text, sizeof(text))));
+		}
+	}
+	if (optind >= argc) {
+		return (sagactl_usage(&ctx,
+		    "give a command (list, show, start, retry, cancel, resolve, "
+		    "skip, purge, defs, validate, stats)"));
+	}
+	if (strcmp(argv[optind], "help") == 0) {
+		const sagactl_cmd *c = optind + 1 < argc
+		    ? sagactl_find(argv[optind + 1])
+		    : NULL;
+
+		if (optind + 1 < argc && c == NULL) {
+			return (sagactl_usage(
+			    &ctx, "unknown command \"%s\"", argv[optind + 1]));
+		}
+		if (c != NULL) {
+			fputs(c->help, stdout);
+		} else {
+			sagactl_help(stdout);
+		}
+		return (SAGACTL_EXIT_OK);
+	}
+	if ((ctx.cmd = sagactl_find(argv[optind])) == NULL) {
+		return (sagactl_usage(
+		    &ctx, "unknown command \"%s\"", argv[optind]));
+	}
+	if (ctx.coordinator == NULL) {
+		ctx.coordinator = getenv("SAGA_COORDINATOR");
+	}
+	rv = ctx.cmd->run(&ctx, argc - optind, argv + optind);
+	if (fflush(stdout) != 0 && rv == SAGACTL_EXIT_OK) {
+		rv = sagactl_error(
+		    &ctx, "writing the output: %s", strerror(errno));
+	}
+	return (rv == SAGACTL_EXIT_HELP ? SAGACTL_EXIT_OK : rv);
+}

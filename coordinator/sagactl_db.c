@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sagactl_db: connecting and querying. See sagactl_db.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sagactl_db.h"
+
+/* The first line of a libpq message, without "ERROR:  " or "FATAL:  ". */
+static void
+sagactl_db_line(const char *msg, char *buf, size_t len)
+{
+	static const char *const prefixes[] = { "ERROR:  ", "FATAL:  " };
+	size_t                   n;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (strncmp(msg, prefixes[i], strlen(prefixes[i])) == 0) {
+			msg += strlen(prefixes[i]);
+		}
+	}
+	n = strcspn(msg, "\n");
+	snprintf(buf, len, "%.*s", (int) n, msg);
+}
+
+int
+sagactl_db_open(const sagactl_ctx *ctx, bool writable, PGconn **out)
+{
+	const char *keys[5];
+	const char *vals[5];
+	const char *conninfo = ctx->db;
+	const char *from     = "--db";
+	char        line[512];
+	PGconn     *c;
+	int         n = 0;
+
+	if (conninfo == NULL && (conninfo = getenv("DATABASE_URL")) != NULL) {
+		from = "DATABASE_URL";
+	}
+	if (conninfo == NULL) {
+		conninfo = "";
+		from     = "PGHOST/PGPORT/PGDATABASE";
+	}
+	/* Processed in order, later ones win: the conninfo (expanded from
+	 * dbname) may override the defaults put before it. */
+	keys[n]   = "fallback_application_name";
+	vals[n++] = "sagactl";
+	if (getenv("PGCONNECT_TIMEOUT") == NULL) {
+		keys[n]   = "connect_timeout";
+		vals[n++] = "10";
+	}
+	keys[n]   = "dbname";
+	vals[n++] = conninfo;
+	keys[n]   = NULL;
+	vals[n]   = NULL;
+	c         = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL) {
+		return (sagactl_error(ctx, "out of memory"));
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		sagactl_db_line(PQerrorMessage(c), line, sizeof(line));
+		PQfinish(c);
+		return (sagactl_error(ctx,
+		    "cannot connect to PostgreSQL: %s; check that the server "
+		    "is up and %s%s",
+		    line, from,
+		    ctx->db != NULL ? "" : " (or give --db CONNINFO)"));
+	}
+	PQsetClientEncoding(c, "UTF8");
+	if (!writable) {
+		PGresult *r
+		    = PQexec(c, "SET default_transaction_read_only = on");
+
+		PQclear(r);
+	}
+	*out = c;
+	return (0);
+}
+
+PGresult *
+sagactl_db_query(const sagactl_ctx *ctx, PGconn *c, const char *sql, int n,
+    const char *const *params)
+{
+	PGresult      *r;
+	ExecStatusType st;
+	const char    *code;
+	char           line[512];
+
+	r  = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(r);
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+		return (r);
+	}
+	code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	sagactl_db_line(
+	    r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c), line,
+	    sizeof(line));
+	PQclear(r);
+	if (code != NULL && strcmp(code, "42P01") == 0) {
+		sagactl_error(ctx,
+		    "the database has no saga log (%s); check --db, or create "
+		    "the schema with sagad --migrate",
+		    line);
+	} else if (PQstatus(c) != CONNECTION_OK) {
+		sagactl_error(ctx,
+		    "lost the connection to PostgreSQL: %s; try again", line);
+	} else {
+		sagactl_error(ctx, "query failed: %s", line);
+	}
+	return (NULL);
+}
+
+const char *
+sagactl_db_str(const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col)) {
+		return (NULL);
+	}
+	return (PQgetvalue(r, row, col));
+}
+
+int64_t
+sagactl_db_i64(const PGresult *r, int row, int col, int64_t dflt)
+{
+	if (PQgetisnull(r, row, col)) {
+		return (dflt);
+	}
+	return ((int64_t) strtoll(PQgetvalue(r, row, col), NULL, 10));
+}
+
+double
+sagactl_db_f64(const PGresult *r, int row, int col, double dflt)
+{
+	if (PQgetisnull(r, row, col)) {
+		return (dflt);
+	}
+	return (strtod(PQgetvalue(r, row, col), NULL));
+}
+
+unsigned char *
+sagactl_db_bytea(const PGresult *r, int row, int col, size_t *len)
+{
+	if (PQgetisnull(r, row, col)) {
+		return (NULL);
+	}
+	return (PQunescapeBytea(
+	    (const unsigned char *) PQgetvalue(r, row, col), len));
+}

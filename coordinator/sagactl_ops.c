@@ -1,0 +1,941 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sagactl_ops: start, retry, cancel, resolve, skip and purge. See
+ * sagactl_ops.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_json.h"
+#include "proto_msg.h"
+#include "saga_client.h"
+#include "saga_engine.h"
+#include "saga_err.h"
+#include "saga_id.h"
+#include "sagactl_db.h"
+#include "sagactl_ops.h"
+#include "sagactl_read.h"
+
+/* How long a request to sagad may take (WAIT adds its own wait). */
+#define OPS_CALL_MS 5000
+/* The longest single WAIT; longer waits are several. */
+#define OPS_WAIT_SLICE_MS 30000
+/* --input larger than this is refused before sagad sees it. */
+#define OPS_INPUT_MAX (16 * 1024 * 1024)
+
+/* Command-specific options. */
+enum {
+	OPS_O_INPUT = SAGACTL_O_CMD,
+	OPS_O_KEY,
+	OPS_O_TRACE,
+	OPS_O_WAIT,
+	OPS_O_TIMEOUT,
+	OPS_O_NOTE,
+	OPS_O_STEP,
+	OPS_O_YES,
+	OPS_O_OLDER,
+	OPS_O_BATCH,
+	OPS_O_DRY,
+};
+
+/* The parsed options of any ops command. */
+typedef struct ops_args {
+	sagactl_filter f;
+	const char    *input;
+	const char    *key;
+	const char    *trace;
+	bool           wait;
+	int64_t        timeout_ms;
+	bool           timeout_set;
+	const char    *note;
+	const char    *step;
+	bool           yes;
+	int64_t        older_ms;
+	bool           older_set;
+	long           batch;
+	bool           dry;
+} ops_args;
+
+static int
+ops_opt(sagactl_ctx *ctx, int ch, const char *arg, void *arg_state)
+{
+	ops_args *a = arg_state;
+	int       rv;
+
+	if ((rv = sagactl_filter_opt(ctx, &a->f, ch, arg)) != 1) {
+		return (rv);
+	}
+	switch (ch) {
+	case OPS_O_INPUT:
+		a->input = arg;
+		break;
+	case OPS_O_KEY:
+		a->key = arg;
+		break;
+	case OPS_O_TRACE:
+		if (!proto_traceparent_valid(proto_str_c(arg))) {
+			return (sagactl_usage(ctx,
+			    "--trace \"%s\": expected a W3C traceparent "
+			    "(00-<32 hex>-<16 hex>-<2 hex>)",
+			    arg));
+		}
+		a->trace = arg;
+		break;
+	case OPS_O_WAIT:
+		a->wait = true;
+		break;
+	case OPS_O_TIMEOUT:
+		a->timeout_set = true;
+		return (sagactl_parse_duration(
+		    ctx, "--timeout", arg, &a->timeout_ms));
+	case OPS_O_NOTE:
+		a->note = arg;
+		break;
+	case OPS_O_STEP:
+		a->step = arg;
+		break;
+	case 'y':
+	case OPS_O_YES:
+		a->yes = true;
+		break;
+	case OPS_O_OLDER:
+		a->older_set = true;
+		return (sagactl_parse_duration(
+		    ctx, "--older-than", arg, &a->older_ms));
+	case OPS_O_BATCH: {
+		char *end;
+
+		errno    = 0;
+		a->batch = strtol(arg, &end, 10);
+		if (errno != 0 || *end != '\0' || a->batch < 1
+		    || a->batch > 100000) {
+			return (sagactl_usage(
+			    ctx, "--batch \"%s\": expected 1..100000", arg));
+		}
+		break;
+	}
+	case OPS_O_DRY:
+		a->dry = true;
+		break;
+	default:
+		return (sagactl_usage(ctx, "unexpected option"));
+	}
+	return (0);
+}
+
+/*
+ * Talking to sagad.
+ */
+
+typedef struct ops_conn {
+	saga_client *cl;
+	const char  *url;
+} ops_conn;
+
+static void
+ops_conn_fini(ops_conn *c)
+{
+	saga_client_free(c->cl);
+	c->cl = NULL;
+}
+
+/* What to do about an ERROR from sagad. */
+static const char *
+ops_hint(const proto_msg *req, uint32_t code)
+{
+	switch (code) {
+	case SAGA_ENOTFOUND:
+		return (req->type == PROTO_T_START
+		        ? "see sagactl defs for the sagas sagad knows"
+		        : "check the id with sagactl list");
+	case SAGA_ESTATE:
+		return ("see sagactl show ID for where the saga stands");
+	case SAGA_EUNAVAIL:
+	case SAGA_EOVERLOAD:
+		return ("nothing was changed; try again later");
+	case SAGA_ECONFLICT:
+		return ("use another --key, or the same saga and input");
+	case SAGA_ECLOSED:
+		return ("sagad is shutting down; try again when it is back");
+	case SAGA_ETOOBIG:
+		return ("make the input smaller");
+	default:
+		return ("see sagad's log");
+	}
+}
+
+/* Prints why as the error of exit status rv (a usage error or a
+ * failure). Returns rv. */
+static int
+ops_report(const sagactl_ctx *ctx, int rv, const char *why)
+{
+	if (rv == SAGACTL_EXIT_USAGE) {
+		return (sagactl_usage(ctx, "%s", why));
+	}
+	return (sagactl_error(ctx, "%s", why));
+}
+
+/* Sends req and reads a SAGA answer into reply (proto_msg_fini it).
+ * Returns 0, or an exit status with what went wrong in why (whylen
+ * bytes), not printed: a bulk repair goes on and reports it. */
+static int
+ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
+    int64_t timeout_ms, proto_msg *reply, char *why, size_t whylen)
+{
+	char err[512];
+	int  rv;
+
+	proto_msg_init(reply);
+	if (c->cl == NULL) {
+		c->url = ctx->coordinator != NULL
+		    ? ctx->coordinator
+		    : SAGACTL_COORDINATOR_DEFAULT;
+		if (saga_client_open(&c->cl, c->url, err, sizeof(err)) != 0) {
+			snprintf(why, whylen,
+			    "cannot use coordinator URL \"%s\" (%s); give "
+			    "--coordinator tcp://HOST:PORT",
+			    c->url, err);
+			return (SAGACTL_EXIT_USAGE);
+		}
+	}
+	if ((rv = saga_client_call(
+	         c->cl, req, timeout_ms, reply, err, sizeof(err)))
+	    != 0) {
+		char d[32];
+
+		proto_msg_fini(reply);
+		if (rv == SAGA_ETIMEDOUT) {
+			snprintf(why, whylen,
+			    "no answer from sagad at %s within %s; is it "
+			    "running? (point --coordinator or "
+			    "SAGA_COORDINATOR "
+			    "at it)",
+			    c->url, sagactl_out_dur(timeout_ms, d, sizeof(d)));
+		} else {
+			snprintf(why, whylen, "talking to sagad at %s: %s",
+			    c->url, err);
+		}
+		return (SAGACTL_EXIT_FAIL);
+	}
+	if (reply->type == PROTO_T_ERROR) {
+		snprintf(why, whylen, "sagad refused: %.*s (%s); %s",
+		    (int) reply->message.len,
+		    reply->message.ptr ? reply->message.ptr : "",
+		    saga_errname((int) reply->code),
+		    ops_hint(req, reply->code));
+		proto_msg_fini(reply);
+		return (SAGACTL_EXIT_FAIL);
+	}
+	if (reply->type != PROTO_T_SAGA) {
+		snprintf(why, whylen, "sagad answered %s instead of SAGA",
+		    proto_type_name(reply->type));
+		proto_msg_fini(reply);
+		return (SAGACTL_EXIT_FAIL);
+	}
+	return (0);
+}
+
+/* The SAGA answer m as a JSON object. */
+static int
+ops_saga_obj(const proto_msg *m, proto_obj *o, bool with_created)
+{
+	char id[SAGA_ID_STRLEN + 1];
+	int  rv = 0;
+
+	saga_id_format(&m->id, id);
+	rv |= proto_obj_put_str(o, "id", id);
+	rv |= proto_obj_put_strn(o, "saga", m->saga.ptr, m->saga.len);
+	rv |= proto_obj_put_int(o, "version", m->def_version);
+	rv |= proto_obj_put_strn(o, "state", m->state.ptr, m->state.len);
+	rv |= m->step_name.len > 0
+	    ? proto_obj_put_strn(o, "step", m->step_name.ptr, m->step_name.len)
+	    : proto_obj_put_nil(o, "step");
+	rv |= proto_obj_put_int(o, "step_index", m->step);
+	rv |= m->error.len > 0
+	    ? proto_obj_put_strn(o, "error", m->error.ptr, m->error.len)
+	    : proto_obj_put_nil(o, "error");
+	if (with_created) {
+		rv |= proto_obj_put_bool(o, "created", m->created);
+	}
+	return (rv != 0 ? SAGA_ENOMEM : 0);
+}
+
+static int
+ops_print_saga(const sagactl_ctx *ctx, const proto_msg *m, bool with_created)
+{
+	proto_obj *o = NULL;
+	int        rv;
+
+	if ((rv = proto_obj_alloc(&o)) == 0
+	    && (rv = ops_saga_obj(m, o, with_created)) == 0) {
+		rv = sagactl_out_json(&ctx->out, o);
+	}
+	proto_obj_free(o);
+	if (rv != 0) {
+		return (sagactl_error(
+		    ctx, "cannot print the answer: %s", saga_strerror(rv)));
+	}
+	return (0);
+}
+
+static bool
+ops_state_is(const proto_msg *m, const char *state)
+{
+	return (proto_str_eq(m->state, state));
+}
+
+static bool
+ops_terminal(const proto_msg *m)
+{
+	return (
+	    !ops_state_is(m, "RUNNING") && !ops_state_is(m, "COMPENSATING"));
+}
+
+/*
+ * start
+ */
+
+/* Reads --input: the text itself, @FILE or - (stdin), into buf. */
+static int
+ops_read_input(const sagactl_ctx *ctx, const char *arg, proto_buf *buf)
+{
+	FILE       *f = NULL;
+	const char *name;
+	char        chunk[8192];
+	size_t      n;
+
+	if (arg[0] != '@' && strcmp(arg, "-") != 0) {
+		return (proto_buf_append(buf, arg, strlen(arg)) != 0
+		        ? sagactl_error(ctx, "out of memory")
+		        : 0);
+	}
+	name = arg[0] == '@' ? arg + 1 : "stdin";
+	if (arg[0] == '@' && (f = fopen(name, "r")) == NULL) {
+		return (sagactl_usage(ctx, "--input @%s: cannot read: %s",
+		    name, strerror(errno)));
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f ? f : stdin)) > 0) {
+		if (buf->len + n > OPS_INPUT_MAX
+		    || proto_buf_append(buf, chunk, n) != 0) {
+			if (f != NULL) {
+				fclose(f);
+			}
+			return (sagactl_usage(ctx,
+			    "--input from %s: larger than %d bytes", name,
+			    OPS_INPUT_MAX));
+		}
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	return (0);
+}
+
+int
+sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "input", required_argument, NULL, OPS_O_INPUT },
+		{ "key", required_argument, NULL, OPS_O_KEY },
+		{ "trace", required_argument, NULL, OPS_O_TRACE },
+		{ "wait", no_argument, NULL, OPS_O_WAIT },
+		{ "timeout", required_argument, NULL, OPS_O_TIMEOUT },
+		{ NULL, 0, NULL, 0 },
+	};
+	ops_args  a;
+	ops_conn  c = { NULL, NULL };
+	proto_buf text, input;
+	proto_msg req, reply;
+	char      err[256], id[SAGA_ID_STRLEN + 1], d[32], why[768];
+	int64_t   deadline;
+	int       first, rv;
+
+	memset(&a, 0, sizeof(a));
+	a.timeout_ms = 60000;
+	if ((rv = sagactl_parse(ctx, argc, argv, opts, ops_opt, &a, &first))
+	    != 0) {
+		return (rv);
+	}
+	if (first >= argc) {
+		return (sagactl_usage(
+		    ctx, "give the saga to start (see sagactl defs)"));
+	}
+	if (argc - first > 1) {
+		return (sagactl_usage(
+		    ctx, "unexpected argument \"%s\"", argv[first + 1]));
+	}
+	if (a.f.given) {
+		return (sagactl_usage(ctx, "start takes no filters"));
+	}
+	if (a.input == NULL) {
+		return (sagactl_usage(ctx,
+		    "give the saga's input: --input '{...}' (a JSON object)"));
+	}
+	if (a.timeout_set && !a.wait) {
+		return (sagactl_usage(ctx, "--timeout goes with --wait"));
+	}
+	if (a.key != NULL && *a.key == '\0') {
+		return (sagactl_usage(ctx, "--key must not be empty"));
+	}
+	proto_buf_init(&text);
+	proto_buf_init(&input);
+	if ((rv = ops_read_input(ctx, a.input, &text)) != 0) {
+		goto done;
+	}
+	if (proto_json_to_raw((const char *) text.data, text.len, NULL, &input,
+	        err, sizeof(err))
+	    != 0) {
+		rv = sagactl_usage(ctx, "--input is not valid JSON: %s", err);
+		goto done;
+	}
+	if (!proto_raw_is_map(proto_buf_raw(&input))) {
+		rv = sagactl_usage(
+		    ctx, "--input must be a JSON object ({...})");
+		goto done;
+	}
+	proto_msg_init(&req);
+	req.type  = PROTO_T_START;
+	req.saga  = proto_str_c(argv[first]);
+	req.input = proto_buf_raw(&input);
+	if (a.key != NULL) {
+		req.key = proto_str_c(a.key);
+	}
+	if (a.trace != NULL) {
+		req.traceparent = proto_str_c(a.trace);
+	}
+	if ((rv = ops_call(
+	         ctx, &c, &req, OPS_CALL_MS, &reply, why, sizeof(why)))
+	    != 0) {
+		rv = ops_report(ctx, rv, why);
+		goto done;
+	}
+	saga_id_format(&reply.id, id);
+	if (!reply.created) {
+		sagactl_note(ctx,
+		    "key \"%s\" already started saga %s: not started again",
+		    a.key ? a.key : "", id);
+	}
+	if (!ctx->json) {
+		fprintf(ctx->out.f, "%s\n", id);
+		fflush(ctx->out.f);
+	}
+	deadline = sagactl_now_ms() + a.timeout_ms;
+	while (a.wait && !ops_terminal(&reply)) {
+		int64_t left    = deadline - sagactl_now_ms();
+		bool    created = reply.created;
+
+		if (left <= 0) {
+			break;
+		}
+		proto_msg_fini(&reply);
+		proto_msg_init(&req);
+		req.type       = PROTO_T_WAIT;
+		req.timeout_ms = (uint64_t) (left < OPS_WAIT_SLICE_MS
+		        ? left
+		        : OPS_WAIT_SLICE_MS);
+		(void) saga_id_parse(&req.id, id);
+		if ((rv = ops_call(ctx, &c, &req,
+		         (int64_t) req.timeout_ms + OPS_CALL_MS, &reply, why,
+		         sizeof(why)))
+		    != 0) {
+			rv = ops_report(ctx, rv, why);
+			goto done;
+		}
+		reply.created = created;
+	}
+	if (ctx->json) {
+		rv = ops_print_saga(ctx, &reply, true);
+	} else if (a.wait) {
+		char          state[32];
+		sagactl_style st;
+
+		snprintf(state, sizeof(state), "%.*s", (int) reply.state.len,
+		    reply.state.ptr ? reply.state.ptr : "");
+		st = sagactl_out_state_style(state);
+		fprintf(ctx->out.f, "%s%s%s%s%.*s\n",
+		    sagactl_out_style_on(&ctx->out, st), state,
+		    sagactl_out_style_off(&ctx->out, st),
+		    reply.error.len > 0 ? ": " : "", (int) reply.error.len,
+		    reply.error.ptr ? reply.error.ptr : "");
+	}
+	if (rv == 0 && a.wait && !ops_state_is(&reply, "COMPLETED")) {
+		if (ops_terminal(&reply)) {
+			rv = sagactl_error(ctx,
+			    "saga %s ended %.*s, not COMPLETED; see sagactl "
+			    "show %s",
+			    id, (int) reply.state.len, reply.state.ptr, id);
+		} else {
+			rv = sagactl_error(ctx,
+			    "saga %s is still %.*s after %s; follow it with "
+			    "sagactl show %s",
+			    id, (int) reply.state.len, reply.state.ptr,
+			    sagactl_out_dur(a.timeout_ms, d, sizeof(d)), id);
+		}
+	}
+	proto_msg_fini(&reply);
+done:
+	ops_conn_fini(&c);
+	proto_buf_fini(&text);
+	proto_buf_fini(&input);
+	return (rv);
+}
+
+/*
+ * The repairs.
+ */
+
+typedef enum ops_repair {
+	OPS_RETRY,
+	OPS_CANCEL,
+	OPS_RESOLVE,
+	OPS_SKIP,
+} ops_repair;
+
+static const uint32_t ops_repair_type[] = {
+	[OPS_RETRY]   = PROTO_T_RETRY,
+	[OPS_CANCEL]  = PROTO_T_CANCEL,
+	[OPS_RESOLVE] = PROTO_T_RESOLVE,
+	[OPS_SKIP]    = PROTO_T_SKIP,
+};
+
+/* Sends the repair op for saga id. Returns 0 with the answer in reply
+ * (proto_msg_fini it), or an exit status with why (not printed). */
+static int
+ops_repair_one(const sagactl_ctx *ctx, ops_conn *c, ops_repair op,
+    const char *id, const ops_args *a, proto_msg *reply, char *why,
+    size_t whylen)
+{
+	proto_msg req;
+	int       rv;
+
+	proto_msg_init(&req);
+	req.type = ops_repair_type[op];
+	if (saga_id_parse(&req.id, id) != 0) {
+		snprintf(why, whylen, "\"%s\" is not a saga id", id);
+		return (SAGACTL_EXIT_USAGE);
+	}
+	if (a->note != NULL) {
+		req.note = proto_str_c(a->note);
+	}
+	if (a->step != NULL) {
+		req.step_name = proto_str_c(a->step);
+	}
+	if ((rv = ops_call(ctx, c, &req, OPS_CALL_MS, reply, why, whylen))
+	    != 0) {
+		return (rv);
+	}
+	/* A cancel of a saga that already ended changes nothing: not what
+	 * the operator asked for. */
+	if (op == OPS_CANCEL && ops_terminal(reply)) {
+		snprintf(why, whylen,
+		    "saga %s already ended %.*s; nothing to cancel", id,
+		    (int) reply->state.len, reply->state.ptr);
+		proto_msg_fini(reply);
+		return (SAGACTL_EXIT_FAIL);
+	}
+	return (0);
+}
+
+/* One line about a repaired saga. */
+static void
+ops_repair_line(
+    const sagactl_ctx *ctx, ops_repair op, const char *id, const proto_msg *m)
+{
+	static const char *const done[] = {
+		[OPS_RETRY]   = "retried",
+		[OPS_CANCEL]  = "cancelled",
+		[OPS_RESOLVE] = "resolved",
+		[OPS_SKIP]    = "step skipped",
+	};
+	const sagactl_out *o = &ctx->out;
+	sagactl_style      st;
+	char               state[32];
+
+	snprintf(state, sizeof(state), "%.*s", (int) m->state.len,
+	    m->state.ptr ? m->state.ptr : "");
+	st = sagactl_out_state_style(state);
+
+	fprintf(o->f, "%s  %s: now %s%.*s%s", id, done[op],
+	    sagactl_out_style_on(o, st), (int) m->state.len, m->state.ptr,
+	    sagactl_out_style_off(o, st));
+	if (!ops_terminal(m) && m->step_name.len > 0) {
+		fprintf(o->f, " at step %.*s", (int) m->step_name.len,
+		    m->step_name.ptr);
+	}
+	fputc('\n', o->f);
+}
+
+/* The bulk form: every saga the filters select. */
+static int
+ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
+{
+	static const char *const verb[] = {
+		[OPS_RETRY]  = "Retry",
+		[OPS_CANCEL] = "Cancel",
+	};
+	const char  *need = op == OPS_RETRY ? "FAILED" : "RUNNING";
+	PGconn      *db   = NULL;
+	PGresult    *r    = NULL;
+	ops_conn     c    = { NULL, NULL };
+	proto_obj   *root = NULL, *o = NULL;
+	sagactl_jarr res;
+	char         what[512], q[768];
+	int          n, ok = 0, rv;
+
+	if (a->f.nstates == 0) {
+		a->f.states[a->f.nstates++] = need;
+	} else if (a->f.nstates != 1 || strcmp(a->f.states[0], need) != 0) {
+		return (sagactl_usage(
+		    ctx, "%s applies to %s sagas only", ctx->cmd->name, need));
+	}
+	if ((rv = sagactl_db_open(ctx, false, &db)) != 0) {
+		return (rv);
+	}
+	r = sagactl_read_select(ctx, db, &a->f, a->f.limit);
+	PQfinish(db);
+	if (r == NULL) {
+		return (SAGACTL_EXIT_FAIL);
+	}
+	sagactl_filter_describe(&a->f, what, sizeof(what));
+	if ((n = PQntuples(r)) == 0) {
+		PQclear(r);
+		return (sagactl_error(ctx,
+		    "no saga matches (%s); nothing to do (see sagactl list "
+		    "with the same filters)",
+		    what));
+	}
+	snprintf(q, sizeof(q), "%s %d saga%s (%s)?", verb[op], n,
+	    n == 1 ? "" : "s", what);
+	if (!ctx->json || !a->yes) {
+		fprintf(stderr, "%d saga%s match%s (%s)\n", n,
+		    n == 1 ? "" : "s", n == 1 ? "es" : "", what);
+	}
+	if ((rv = sagactl_confirm(ctx, a->yes, q)) != 0) {
+		PQclear(r);
+		return (rv);
+	}
+	sagactl_jarr_init(&res);
+	if (ctx->json
+	    && (proto_obj_alloc(&root) != 0 || proto_obj_alloc(&o) != 0)) {
+		rv = sagactl_error(ctx, "out of memory");
+		goto done;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *id = PQgetvalue(r, i, SAGACTL_COL_ID);
+		proto_msg   reply;
+		char        why[768];
+		int         one;
+
+		/* Each failure is printed on stderr, and the others go on. */
+		one = ops_repair_one(
+		    ctx, &c, op, id, a, &reply, why, sizeof(why));
+		if (one == 0) {
+			ok++;
+			if (!ctx->json) {
+				ops_repair_line(ctx, op, id, &reply);
+			}
+		} else {
+			sagactl_note(ctx, "%s: %s", id, why);
+		}
+		if (ctx->json) {
+			proto_obj_reset(o);
+			if (one == 0) {
+				(void) ops_saga_obj(&reply, o, false);
+				(void) proto_obj_put_bool(o, "ok", true);
+			} else {
+				(void) proto_obj_put_str(o, "id", id);
+				(void) proto_obj_put_bool(o, "ok", false);
+				(void) proto_obj_put_str(o, "error", why);
+			}
+			(void) sagactl_jarr_add_obj(&res, o);
+		}
+		if (one == 0) {
+			proto_msg_fini(&reply);
+		}
+	}
+	if (ctx->json) {
+		(void) proto_obj_put_int(root, "matched", n);
+		(void) proto_obj_put_int(root, "ok", ok);
+		(void) proto_obj_put_int(root, "failed", n - ok);
+		if (sagactl_jarr_put(&res, root, "results") != 0
+		    || sagactl_out_json(&ctx->out, root) != 0) {
+			rv = sagactl_error(ctx, "cannot print the results");
+			goto done;
+		}
+	}
+	if (ok < n) {
+		rv = sagactl_error(ctx,
+		    "%d of %d sagas done, %d failed (see above)", ok, n,
+		    n - ok);
+	} else {
+		sagactl_note(ctx, "%d of %d sagas done", ok, n);
+		rv = 0;
+	}
+done:
+	sagactl_jarr_fini(&res);
+	proto_obj_free(o);
+	proto_obj_free(root);
+	ops_conn_fini(&c);
+	PQclear(r);
+	return (rv);
+}
+
+static int
+ops_repair_run(sagactl_ctx *ctx, int argc, char **argv, ops_repair op)
+{
+	static const struct option retry_opts[] = {
+		{ "note", required_argument, NULL, OPS_O_NOTE },
+		{ "yes", no_argument, NULL, 'y' },
+		SAGACTL_FILTER_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option resolve_opts[] = {
+		{ "note", required_argument, NULL, OPS_O_NOTE },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option skip_opts[] = {
+		{ "note", required_argument, NULL, OPS_O_NOTE },
+		{ "step", required_argument, NULL, OPS_O_STEP },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct option *opts = op == OPS_RESOLVE ? resolve_opts
+	    : op == OPS_SKIP                          ? skip_opts
+	                                              : retry_opts;
+	ops_args             a;
+	ops_conn             c = { NULL, NULL };
+	proto_msg            reply;
+	char                 id[SAGA_ID_STRLEN + 1], why[768];
+	int                  first, rv;
+
+	memset(&a, 0, sizeof(a));
+	if ((rv = sagactl_parse(ctx, argc, argv, opts, ops_opt, &a, &first))
+	    != 0) {
+		return (rv);
+	}
+	if ((op == OPS_RESOLVE || op == OPS_SKIP)
+	    && (a.note == NULL || *a.note == '\0')) {
+		return (sagactl_usage(ctx,
+		    "give --note TEXT: what was done by hand (it is kept in "
+		    "the saga log)"));
+	}
+	if (op == OPS_SKIP && (a.step == NULL || *a.step == '\0')) {
+		return (sagactl_usage(ctx,
+		    "give --step NAME: the stuck step (see sagactl show ID)"));
+	}
+	if (argc - first > 1) {
+		return (sagactl_usage(ctx,
+		    "one saga id at a time (or filters for many); unexpected "
+		    "argument \"%s\"",
+		    argv[first + 1]));
+	}
+	if (first < argc && a.f.given) {
+		return (
+		    sagactl_usage(ctx, "give a saga id or filters, not both"));
+	}
+	if (first >= argc) {
+		if (op == OPS_RETRY || op == OPS_CANCEL) {
+			if (!a.f.given) {
+				return (sagactl_usage(ctx,
+				    "give a saga id, or filters (--state, "
+				    "--saga, --key, --since) for many"));
+			}
+			return (ops_repair_bulk(ctx, op, &a));
+		}
+		return (sagactl_usage(ctx, "give the saga id"));
+	}
+	if ((rv = sagactl_parse_id(ctx, argv[first], id)) != 0) {
+		return (rv);
+	}
+	if ((rv = ops_repair_one(
+	         ctx, &c, op, id, &a, &reply, why, sizeof(why)))
+	    == 0) {
+		if (ctx->json) {
+			rv = ops_print_saga(ctx, &reply, false);
+		} else {
+			ops_repair_line(ctx, op, id, &reply);
+		}
+		proto_msg_fini(&reply);
+	} else {
+		rv = ops_report(ctx, rv, why);
+	}
+	ops_conn_fini(&c);
+	return (rv);
+}
+
+int
+sagactl_ops_retry(sagactl_ctx *ctx, int argc, char **argv)
+{
+	return (ops_repair_run(ctx, argc, argv, OPS_RETRY));
+}
+
+int
+sagactl_ops_cancel(sagactl_ctx *ctx, int argc, char **argv)
+{
+	return (ops_repair_run(ctx, argc, argv, OPS_CANCEL));
+}
+
+int
+sagactl_ops_resolve(sagactl_ctx *ctx, int argc, char **argv)
+{
+	return (ops_repair_run(ctx, argc, argv, OPS_RESOLVE));
+}
+
+int
+sagactl_ops_skip(sagactl_ctx *ctx, int argc, char **argv)
+{
+	return (ops_repair_run(ctx, argc, argv, OPS_SKIP));
+}
+
+/*
+ * purge
+ */
+
+/* One batch: the oldest finished sagas past the cutoff, their events and
+ * start keys, in one statement (one transaction). */
+static const char ops_purge_sql[]
+    = "WITH victims AS ("
+      " SELECT id FROM saga_instance"
+      " WHERE state IN ('COMPLETED', 'COMPENSATED', 'RESOLVED')"
+      "  AND updated_at < to_timestamp($1::bigint / 1000.0)"
+      " ORDER BY updated_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED),"
+      " ev AS (DELETE FROM saga_event e USING victims v"
+      "  WHERE e.saga_id = v.id RETURNING 1),"
+      " k AS (DELETE FROM saga_start_key s USING victims v"
+      "  WHERE s.saga_id = v.id RETURNING 1),"
+      " i AS (DELETE FROM saga_instance s USING victims v"
+      "  WHERE s.id = v.id RETURNING 1)"
+      " SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM ev),"
+      " (SELECT count(*) FROM k)";
+
+int
+sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "older-than", required_argument, NULL, OPS_O_OLDER },
+		{ "batch", required_argument, NULL, OPS_O_BATCH },
+		{ "dry-run", no_argument, NULL, OPS_O_DRY },
+		{ "yes", no_argument, NULL, 'y' },
+		{ NULL, 0, NULL, 0 },
+	};
+	ops_args    a;
+	PGconn     *db = NULL;
+	PGresult   *r  = NULL;
+	char        cutoff[32], batch[32], when[40], dur[32], q[256];
+	const char *p[2];
+	long long   sagas = 0, events = 0, keys = 0, matching, failed;
+	long        batches = 0;
+	proto_obj  *o       = NULL;
+	int         first, rv;
+
+	memset(&a, 0, sizeof(a));
+	a.batch = 1000;
+	if ((rv = sagactl_parse(ctx, argc, argv, opts, ops_opt, &a, &first))
+	    != 0) {
+		return (rv);
+	}
+	if (first < argc) {
+		return (sagactl_usage(
+		    ctx, "unexpected argument \"%s\"", argv[first]));
+	}
+	if (!a.older_set) {
+		return (sagactl_usage(
+		    ctx, "give the retention: --older-than DUR (e.g. 30d)"));
+	}
+	snprintf(cutoff, sizeof(cutoff), "%lld",
+	    (long long) (ctx->now_ms - a.older_ms));
+	snprintf(batch, sizeof(batch), "%ld", a.batch);
+	p[0] = cutoff;
+	p[1] = batch;
+	sagactl_out_time(ctx->now_ms - a.older_ms, when, sizeof(when));
+	sagactl_out_dur(a.older_ms, dur, sizeof(dur));
+	if ((rv = sagactl_db_open(ctx, !a.dry, &db)) != 0) {
+		return (rv);
+	}
+	r = sagactl_db_query(ctx, db,
+	    "SELECT count(*) FILTER (WHERE state IN ('COMPLETED',"
+	    "  'COMPENSATED', 'RESOLVED')),"
+	    " count(*) FILTER (WHERE state = 'FAILED')"
+	    " FROM saga_instance"
+	    " WHERE updated_at < to_timestamp($1::bigint / 1000.0)",
+	    1, p);
+	if (r == NULL) {
+		PQfinish(db);
+		return (SAGACTL_EXIT_FAIL);
+	}
+	matching = (long long) sagactl_db_i64(r, 0, 0, 0);
+	failed   = (long long) sagactl_db_i64(r, 0, 1, 0);
+	PQclear(r);
+	if (failed > 0) {
+		sagactl_note(ctx,
+		    "%lld FAILED saga%s older than %s %s kept: FAILED sagas "
+		    "wait for an operator (sagactl list --state FAILED)",
+		    failed, failed == 1 ? "" : "s", dur,
+		    failed == 1 ? "is" : "are");
+	}
+	if (!a.dry && matching > 0) {
+		snprintf(q, sizeof(q),
+		    "Delete %lld finished saga%s (and their events) that "
+		    "ended before %s?",
+		    matching, matching == 1 ? "" : "s", when);
+		if ((rv = sagactl_confirm(ctx, a.yes, q)) != 0) {
+			PQfinish(db);
+			return (rv);
+		}
+	}
+	while (!a.dry && matching > 0) {
+		long long n;
+
+		if ((r = sagactl_db_query(ctx, db, ops_purge_sql, 2, p))
+		    == NULL) {
+			rv = SAGACTL_EXIT_FAIL;
+			break;
+		}
+		n = (long long) sagactl_db_i64(r, 0, 0, 0);
+		sagas += n;
+		events += (long long) sagactl_db_i64(r, 0, 1, 0);
+		keys += (long long) sagactl_db_i64(r, 0, 2, 0);
+		PQclear(r);
+		if (n == 0) {
+			break;
+		}
+		batches++;
+		if (n < a.batch) {
+			break;
+		}
+	}
+	PQfinish(db);
+	if (ctx->json && rv == 0) {
+		if ((rv = proto_obj_alloc(&o)) == 0) {
+			rv |= proto_obj_put_bool(o, "dry_run", a.dry);
+			rv |= sagactl_out_put_time(
+			    o, "before", ctx->now_ms - a.older_ms);
+			rv |= proto_obj_put_int(o, "matching", matching);
+			rv |= proto_obj_put_int(o, "sagas", sagas);
+			rv |= proto_obj_put_int(o, "events", events);
+			rv |= proto_obj_put_int(o, "start_keys", keys);
+			rv |= proto_obj_put_int(o, "batches", batches);
+			rv |= proto_obj_put_int(o, "failed_kept", failed);
+			if (rv == 0) {
+				rv = sagactl_out_json(&ctx->out, o);
+			}
+		}
+		proto_obj_free(o);
+		if (rv != 0) {
+			rv = sagactl_error(ctx, "cannot print the result");
+		}
+	} else if (a.dry) {
+		fprintf(ctx->out.f,
+		    "%lld finished saga%s ended before %s (older than %s) and "
+		    "would be purged\n",
+		    matching, matching == 1 ? "" : "s", when, dur);
+	} else {
+		fprintf(ctx->out.f,
+		    "purged %lld saga%s (%lld events, %lld start keys) that "
+		    "ended before %s, in %ld batch%s\n",
+		    sagas, sagas == 1 ? "" : "s", events, keys, when, batches,
+		    batches == 1 ? "" : "es");
+	}
+	return (rv);
+}

@@ -1,0 +1,638 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sagactl_out: tables, colour, times and JSON documents of sagactl. See
+ * sagactl_out.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto_json.h"
+#include "saga_err.h"
+#include "sagactl_out.h"
+
+#define SAGACTL_OUT_WIDTH_DEFAULT 100
+/* The least of a cut column that is worth showing. */
+#define SAGACTL_OUT_CUT_MIN 16
+
+void
+sagactl_out_init(sagactl_out *o, FILE *f)
+{
+	const char    *cols = getenv("COLUMNS");
+	const char    *nc   = getenv("NO_COLOR");
+	const char    *term = getenv("TERM");
+	struct winsize ws;
+	char          *end;
+	long           w = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->f   = f;
+	o->tty = isatty(fileno(f)) == 1;
+	/* https://no-color.org: set (to anything) means no colour. */
+	o->color = o->tty && nc == NULL
+	    && !(term != NULL && strcmp(term, "dumb") == 0);
+	if (cols != NULL && *cols != '\0') {
+		w = strtol(cols, &end, 10);
+		if (*end != '\0') {
+			w = 0;
+		}
+	}
+	if (w <= 0 && o->tty && ioctl(fileno(f), TIOCGWINSZ, &ws) == 0) {
+		w = ws.ws_col;
+	}
+	if (w <= 0) {
+		w = SAGACTL_OUT_WIDTH_DEFAULT;
+	}
+	if (w < 40) {
+		w = 40;
+	}
+	if (w > 1000) {
+		w = 1000;
+	}
+	o->width = (int) w;
+}
+
+static const char *const sagactl_out_codes[] = {
+	[SAGACTL_S_NONE]     = "",
+	[SAGACTL_S_BOLD]     = "\033[1m",
+	[SAGACTL_S_DIM]      = "\033[2m",
+	[SAGACTL_S_RED]      = "\033[31m",
+	[SAGACTL_S_GREEN]    = "\033[32m",
+	[SAGACTL_S_YELLOW]   = "\033[33m",
+	[SAGACTL_S_BLUE]     = "\033[34m",
+	[SAGACTL_S_MAGENTA]  = "\033[35m",
+	[SAGACTL_S_CYAN]     = "\033[36m",
+	[SAGACTL_S_RED_BOLD] = "\033[1;31m",
+};
+
+const char *
+sagactl_out_style_on(const sagactl_out *o, sagactl_style s)
+{
+	if (!o->color
+	    || (unsigned) s
+	        >= sizeof(sagactl_out_codes) / sizeof(sagactl_out_codes[0])) {
+		return ("");
+	}
+	return (sagactl_out_codes[s]);
+}
+
+const char *
+sagactl_out_style_off(const sagactl_out *o, sagactl_style s)
+{
+	return (o->color && s != SAGACTL_S_NONE ? "\033[0m" : "");
+}
+
+sagactl_style
+sagactl_out_state_style(const char *state)
+{
+	if (state == NULL) {
+		return (SAGACTL_S_NONE);
+	}
+	if (strcmp(state, "COMPLETED") == 0) {
+		return (SAGACTL_S_GREEN);
+	}
+	if (strcmp(state, "COMPENSATED") == 0
+	    || strcmp(state, "COMPENSATING") == 0) {
+		return (SAGACTL_S_YELLOW);
+	}
+	if (strcmp(state, "FAILED") == 0) {
+		return (SAGACTL_S_RED_BOLD);
+	}
+	if (strcmp(state, "RUNNING") == 0) {
+		return (SAGACTL_S_CYAN);
+	}
+	if (strcmp(state, "RESOLVED") == 0) {
+		return (SAGACTL_S_BLUE);
+	}
+	return (SAGACTL_S_NONE);
+}
+
+size_t
+sagactl_out_textwidth(const char *s)
+{
+	size_t n = 0;
+
+	while (*s != '\0') {
+		if (*s == '\033') {
+			/* CSI: ESC [ parameters final-byte. */
+			s++;
+			if (*s == '[') {
+				s++;
+				while (
+				    *s != '\0' && !(*s >= '@' && *s <= '~')) {
+					s++;
+				}
+				if (*s != '\0') {
+					s++;
+				}
+			}
+			continue;
+		}
+		if (((unsigned char) *s & 0xc0) != 0x80) {
+			n++;
+		}
+		s++;
+	}
+	return (n);
+}
+
+char *
+sagactl_out_time(int64_t ms, char *buf, size_t len)
+{
+	time_t    t = (time_t) (ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	struct tm tm;
+	int       frac = (int) (ms - (int64_t) t * 1000);
+
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "?");
+		return (buf);
+	}
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, frac);
+	return (buf);
+}
+
+char *
+sagactl_out_clock(int64_t ms, char *buf, size_t len)
+{
+	time_t    t = (time_t) (ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	struct tm tm;
+	int       frac = (int) (ms - (int64_t) t * 1000);
+
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "?");
+		return (buf);
+	}
+	snprintf(buf, len, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, frac);
+	return (buf);
+}
+
+char *
+sagactl_out_dur(int64_t ms, char *buf, size_t len)
+{
+	const char *sign = "";
+
+	if (ms < 0) {
+		sign = "-";
+		ms   = -ms;
+	}
+	if (ms < 1000) {
+		snprintf(buf, len, "%s%lldms", sign, (long long) ms);
+	} else if (ms < 10000) {
+		snprintf(buf, len, "%s%lld.%02llds", sign,
+		    (long long) (ms / 1000), (long long) (ms % 1000 / 10));
+	} else if (ms < 60000) {
+		snprintf(buf, len, "%s%lld.%llds", sign,
+		    (long long) (ms / 1000), (long long) (ms % 1000 / 100));
+	} else {
+		/* A major unit and, unless it is 0, the next one. */
+		static const struct {
+			int64_t     ms;
+			const char *name;
+			int64_t     next_ms;
+			const char *next;
+		} u[] = {
+			{ 86400000, "d", 3600000, "h" },
+			{ 3600000, "h", 60000, "m" },
+			{ 60000, "m", 1000, "s" },
+		};
+		size_t  i    = ms >= 86400000 ? 0 : ms >= 3600000 ? 1 : 2;
+		int64_t rest = ms % u[i].ms / u[i].next_ms;
+
+		if (rest == 0) {
+			snprintf(buf, len, "%s%lld%s", sign,
+			    (long long) (ms / u[i].ms), u[i].name);
+		} else {
+			snprintf(buf, len, "%s%lld%s%02lld%s", sign,
+			    (long long) (ms / u[i].ms), u[i].name,
+			    (long long) rest, u[i].next);
+		}
+	}
+	return (buf);
+}
+
+char *
+sagactl_out_age(int64_t ms, char *buf, size_t len)
+{
+	int64_t s = ms < 0 ? 0 : ms / 1000;
+
+	if (s < 60) {
+		snprintf(buf, len, "%llds", (long long) s);
+	} else if (s < 3600) {
+		snprintf(buf, len, "%lldm%llds", (long long) (s / 60),
+		    (long long) (s % 60));
+	} else if (s < 86400) {
+		snprintf(buf, len, "%lldh%lldm", (long long) (s / 3600),
+		    (long long) (s % 3600 / 60));
+	} else {
+		snprintf(buf, len, "%lldd%lldh", (long long) (s / 86400),
+		    (long long) (s % 86400 / 3600));
+	}
+	return (buf);
+}
+
+char *
+sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len)
+{
+	size_t w = 0, o = 0;
+	size_t total;
+
+	if (len == 0) {
+		return (buf);
+	}
+	total = sagactl_out_textwidth(s);
+	if (total > cols) {
+		cols = cols > 3 ? cols - 3 : 0;
+	}
+	for (const char *p = s; *p != '\0' && o + 1 < len; p++) {
+		bool lead = ((unsigned char) *p & 0xc0) != 0x80;
+
+		if (lead && w == cols) {
+			break;
+		}
+		if (lead) {
+			w++;
+		}
+		buf[o++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+	}
+	buf[o] = '\0';
+	if (total > cols && o + 4 <= len && cols > 0) {
+		memcpy(buf + o, "...", 4);
+	}
+	return (buf);
+}
+
+/*
+ * Tables.
+ */
+
+typedef struct sagactl_cell {
+	char         *text;
+	size_t        width;
+	sagactl_style style;
+	bool          styled; /* text carries its own escapes */
+} sagactl_cell;
+
+struct sagactl_table {
+	size_t        ncols;
+	sagactl_cell *cells; /* header row first */
+	size_t        n;
+	size_t        cap;
+	bool         *right;
+	size_t        indent;
+	bool          blank;
+};
+
+static int
+sagactl_table_push(
+    sagactl_table *t, char *text, size_t width, sagactl_style s, bool styled)
+{
+	if (text == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	if (t->n == t->cap) {
+		size_t        cap = t->cap ? t->cap * 2 : 64;
+		sagactl_cell *nc  = realloc(t->cells, cap * sizeof(*nc));
+
+		if (nc == NULL) {
+			free(text);
+			return (SAGA_ENOMEM);
+		}
+		t->cells = nc;
+		t->cap   = cap;
+	}
+	t->cells[t->n].text   = text;
+	t->cells[t->n].width  = width;
+	t->cells[t->n].style  = s;
+	t->cells[t->n].styled = styled;
+	t->n++;
+	return (0);
+}
+
+int
+sagactl_table_alloc(
+    sagactl_table **out, size_t ncols, const char *const *names)
+{
+	sagactl_table *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL
+	    || (t->right = calloc(ncols, sizeof(bool))) == NULL) {
+		free(t);
+		return (SAGA_ENOMEM);
+	}
+	t->ncols = ncols;
+	for (size_t i = 0; i < ncols; i++) {
+		if (sagactl_table_add(t, names[i], SAGACTL_S_BOLD) != 0) {
+			sagactl_table_free(t);
+			return (SAGA_ENOMEM);
+		}
+	}
+	*out = t;
+	return (0);
+}
+
+void
+sagactl_table_free(sagactl_table *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->cells[i].text);
+	}
+	free(t->cells);
+	free(t->right);
+	free(t);
+}
+
+void
+sagactl_table_right(sagactl_table *t, size_t col)
+{
+	if (col < t->ncols) {
+		t->right[col] = true;
+	}
+}
+
+void
+sagactl_table_indent(sagactl_table *t, size_t n)
+{
+	t->indent = n;
+}
+
+void
+sagactl_table_blank(sagactl_table *t)
+{
+	t->blank = true;
+}
+
+int
+sagactl_table_add(sagactl_table *t, const char *text, sagactl_style s)
+{
+	char *copy;
+
+	if (text == NULL || *text == '\0') {
+		text = t->blank ? "" : "-";
+	}
+	/* One line per cell: a line break would break the alignment. */
+	if ((copy = strdup(text)) != NULL) {
+		for (char *p = copy; *p != '\0'; p++) {
+			if (*p == '\n' || *p == '\r' || *p == '\t') {
+				*p = ' ';
+			}
+		}
+	}
+	return (sagactl_table_push(
+	    t, copy, copy ? sagactl_out_textwidth(copy) : 0, s, false));
+}
+
+int
+sagactl_table_addf(sagactl_table *t, sagactl_style s, const char *fmt, ...)
+{
+	char    buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return (sagactl_table_add(t, buf, s));
+}
+
+int
+sagactl_table_add_styled(sagactl_table *t, const char *text, size_t width)
+{
+	return (
+	    sagactl_table_push(t, strdup(text), width, SAGACTL_S_NONE, true));
+}
+
+size_t
+sagactl_table_rows(const sagactl_table *t)
+{
+	return (t->n / t->ncols - 1);
+}
+
+void
+sagactl_table_print(const sagactl_table *t, const sagactl_out *o)
+{
+	size_t *w    = calloc(t->ncols, sizeof(size_t));
+	size_t  rows = t->n / t->ncols;
+
+	if (w == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < rows * t->ncols; i++) {
+		size_t c = i % t->ncols;
+
+		if (t->cells[i].width > w[c]) {
+			w[c] = t->cells[i].width;
+		}
+	}
+	for (size_t r = 0; r < rows; r++) {
+		size_t col   = t->indent;
+		size_t ncols = t->ncols;
+		size_t room  = (size_t) o->width;
+
+		/* No trailing blanks: the row ends with its last text. */
+		while (ncols > 1
+		    && t->cells[r * t->ncols + ncols - 1].width == 0) {
+			ncols--;
+		}
+		fprintf(o->f, "%*s", (int) t->indent, "");
+		for (size_t c = 0; c < ncols; c++) {
+			const sagactl_cell *cell = &t->cells[r * t->ncols + c];
+			bool                last = c + 1 == ncols;
+			size_t              pad  = w[c] - cell->width;
+			char                cut[4096];
+			const char         *text  = cell->text;
+			size_t              width = cell->width;
+
+			/* On a terminal the last column is cut to the width,
+			 * unless too little would be left of it to read. */
+			if (c + 1 == t->ncols && o->tty && !o->wide
+			    && !cell->styled && col + width > room
+			    && room >= col + SAGACTL_OUT_CUT_MIN) {
+				text = sagactl_out_cut(
+				    cell->text, room - col, cut, sizeof(cut));
+				width = sagactl_out_textwidth(text);
+			}
+			if (t->right[c]) {
+				fprintf(o->f, "%*s", (int) pad, "");
+			}
+			if (cell->styled) {
+				fputs(text, o->f);
+			} else {
+				fprintf(o->f, "%s%s%s",
+				    sagactl_out_style_on(o, cell->style), text,
+				    sagactl_out_style_off(o, cell->style));
+			}
+			if (!last) {
+				fprintf(o->f, "%*s  ",
+				    t->right[c] ? 0 : (int) pad, "");
+			}
+			col += w[c] + 2;
+		}
+		fputc('\n', o->f);
+	}
+	free(w);
+}
+
+/*
+ * JSON.
+ */
+
+void
+sagactl_jarr_init(sagactl_jarr *a)
+{
+	proto_buf_init(&a->text);
+	a->n = 0;
+}
+
+void
+sagactl_jarr_fini(sagactl_jarr *a)
+{
+	proto_buf_fini(&a->text);
+	a->n = 0;
+}
+
+int
+sagactl_jarr_add_raw(sagactl_jarr *a, proto_raw raw)
+{
+	char *text = NULL;
+	int   rv;
+
+	if ((rv = proto_raw_to_json(raw, false, &text)) != 0) {
+		return (rv);
+	}
+	if ((a->n > 0 && (rv = proto_buf_append(&a->text, ",", 1)) != 0)
+	    || (rv = proto_buf_append(&a->text, text, strlen(text))) != 0) {
+		free(text);
+		return (rv);
+	}
+	free(text);
+	a->n++;
+	return (0);
+}
+
+int
+sagactl_jarr_add_obj(sagactl_jarr *a, const proto_obj *o)
+{
+	proto_buf b;
+	int       rv;
+
+	proto_buf_init(&b);
+	if ((rv = proto_obj_encode(o, &b)) == 0) {
+		rv = sagactl_jarr_add_raw(a, proto_buf_raw(&b));
+	}
+	proto_buf_fini(&b);
+	return (rv);
+}
+
+int
+sagactl_jarr_add_str(sagactl_jarr *a, const char *s)
+{
+	proto_obj       *o   = NULL;
+	proto_doc       *doc = NULL;
+	proto_buf        b, v;
+	const proto_val *val;
+	int              rv;
+
+	/* A lone string value: put it in a map and take it out again,
+	 * encoded by the protocol library. */
+	proto_buf_init(&b);
+	proto_buf_init(&v);
+	if ((rv = proto_obj_alloc(&o)) != 0
+	    || (rv = proto_obj_put_str(o, "s", s)) != 0
+	    || (rv = proto_obj_encode(o, &b)) != 0
+	    || (rv = proto_doc_parse(&doc, proto_buf_raw(&b), NULL, NULL))
+	        != 0) {
+		goto done;
+	}
+	if ((val = proto_val_get(proto_doc_root(doc), "s")) == NULL) {
+		rv = SAGA_EINTERNAL;
+		goto done;
+	}
+	if ((rv = proto_val_encode(val, &v)) == 0) {
+		rv = sagactl_jarr_add_raw(a, proto_buf_raw(&v));
+	}
+done:
+	proto_doc_free(doc);
+	proto_obj_free(o);
+	proto_buf_fini(&b);
+	proto_buf_fini(&v);
+	return (rv);
+}
+
+int
+sagactl_jarr_put(sagactl_jarr *a, proto_obj *o, const char *key)
+{
+	/* Documents can be large: no limit but the parser's own. */
+	proto_limits lim = {
+		.max_msg_bytes     = SIZE_MAX / 2,
+		.max_depth         = PROTO_MAX_DEPTH_CAP,
+		.max_str_bytes     = SIZE_MAX / 2,
+		.max_container_len = SIZE_MAX / 2,
+	};
+	proto_buf text, raw;
+	char      err[256];
+	int       rv;
+
+	proto_buf_init(&text);
+	proto_buf_init(&raw);
+	if ((rv = proto_buf_append(&text, "[", 1)) != 0
+	    || (rv = proto_buf_append(&text, a->text.data, a->text.len)) != 0
+	    || (rv = proto_buf_append(&text, "]", 1)) != 0) {
+		goto done;
+	}
+	if ((rv = proto_json_to_raw((const char *) text.data, text.len, &lim,
+	         &raw, err, sizeof(err)))
+	    != 0) {
+		rv = rv == SAGA_ENOMEM ? rv : SAGA_EINTERNAL;
+		goto done;
+	}
+	rv = proto_obj_put_raw(o, key, proto_buf_raw(&raw));
+done:
+	proto_buf_fini(&text);
+	proto_buf_fini(&raw);
+	return (rv);
+}
+
+int
+sagactl_out_put_str(proto_obj *o, const char *key, const char *s)
+{
+	return (s != NULL ? proto_obj_put_str(o, key, s)
+	                  : proto_obj_put_nil(o, key));
+}
+
+int
+sagactl_out_put_time(proto_obj *o, const char *key, int64_t ms)
+{
+	char buf[40];
+
+	if (ms == 0) {
+		return (proto_obj_put_nil(o, key));
+	}
+	return (
+	    proto_obj_put_str(o, key, sagactl_out_time(ms, buf, sizeof(buf))));
+}
+
+int
+sagactl_out_json(const sagactl_out *out, const proto_obj *o)
+{
+	proto_buf b;
+	char     *text = NULL;
+	int       rv;
+
+	proto_buf_init(&b);
+	if ((rv = proto_obj_encode(o, &b)) == 0
+	    && (rv = proto_raw_to_json(proto_buf_raw(&b), true, &text)) == 0) {
+		fprintf(out->f, "%s\n", text);
+	}
+	free(text);
+	proto_buf_fini(&b);
+	return (rv);
+}

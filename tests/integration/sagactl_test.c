@@ -1,0 +1,1831 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sagactl_test: the command-line tool against a real PostgreSQL server
+ * and a real sagad.
+ *
+ * Two groups. The read group fills a fresh, migrated database with sagas
+ * in every state (rows inserted directly, with known events and times)
+ * and checks list and show (human and --json, parsed back), the filters,
+ * defs, stats, validate, purge, unknown ids, bad flags and a database
+ * that is down. The ops group runs sagad and test_participant on a fresh
+ * database and drives every repair end to end: start (--wait, keys),
+ * retry, cancel, resolve, skip, the bulk forms with and without --yes, an
+ * unknown id and a coordinator that is down.
+ *
+ * sagactl runs with stdin from /dev/null (no terminal: confirmations
+ * refuse without --yes) and stdout to a file (no colour). Without a
+ * PostgreSQL server the tests are skipped (tests/support/pgtest.h).
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "coord_config.h"
+#include "pgtest.h"
+#include "proc.h"
+#include "proto_json.h"
+#include "proto_val.h"
+
+#ifndef SAGACTL_PATH
+#error "SAGACTL_PATH must name the sagactl binary"
+#endif
+
+/* Saga ids of the read group, and their business keys. */
+#define ID_COMPLETED    "01900000-0000-7000-8000-000000000001"
+#define ID_COMPENSATED  "01900000-0000-7000-8000-000000000002"
+#define ID_FAILED       "01900000-0000-7000-8000-000000000003"
+#define ID_RUNNING      "01900000-0000-7000-8000-000000000004"
+#define ID_COMPENSATING "01900000-0000-7000-8000-000000000005"
+#define ID_RESOLVED     "01900000-0000-7000-8000-000000000006"
+#define ID_REFUND       "01900000-0000-7000-8000-000000000007"
+#define ID_OLD          "01900000-0000-7000-8000-000000000008"
+#define ID_UNKNOWN      "01900000-0000-7000-8000-0000000000ff"
+
+#define TRACE "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+typedef struct fixture {
+	char  conninfo[1024];
+	char  url[64]; /* sagad's API (ops group) */
+	char  dir[512]; /* scratch files */
+	char  yaml[600]; /* saga definitions */
+	char  sagad_log[600];
+	char  tp_log[600];
+	proc *sagad;
+	proc *tp;
+	char *out; /* of the last sagactl run */
+	char *err;
+} fixture;
+
+static int
+scale(void)
+{
+	return (test_timeout_scale());
+}
+
+/* Runs sagactl with --db (and --coordinator when set), then args (NULL
+ * terminated); keeps stdout and stderr in f. Returns the exit status. */
+static int
+ctl(fixture *f, ...)
+{
+	char   *argv[64];
+	int     n = 0;
+	va_list ap;
+	char   *a;
+
+	free(f->out);
+	free(f->err);
+	f->out = f->err = NULL;
+	argv[n++]       = SAGACTL_PATH;
+	argv[n++]       = "--db";
+	argv[n++]       = f->conninfo;
+	if (f->url[0] != '\0') {
+		argv[n++] = "--coordinator";
+		argv[n++] = f->url;
+	}
+	va_start(ap, f);
+	while ((a = va_arg(ap, char *)) != NULL && n < 63) {
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	n       = proc_run(argv, 60000 * scale(), &f->out, &f->err);
+	if (f->out == NULL) {
+		f->out = strdup("");
+	}
+	if (f->err == NULL) {
+		f->err = strdup("");
+	}
+	return (n);
+}
+
+static bool
+has(const char *text, const char *needle)
+{
+	if (strstr(text, needle) == NULL) {
+		fprintf(stderr, "expected \"%s\" in:\n%s\n", needle, text);
+		return (false);
+	}
+	return (true);
+}
+
+static size_t
+count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		n += *s == '\n';
+	}
+	return (n);
+}
+
+/* An error is one line on stderr, "sagactl...: ...". */
+static void
+assert_one_line_error(const fixture *f)
+{
+	if (count_lines(f->err) != 1 || strncmp(f->err, "sagactl", 7) != 0) {
+		fprintf(stderr, "expected a one-line error, got:\n%s", f->err);
+		fail();
+	}
+}
+
+/* Parses JSON text (libfyaml, through the protocol library) into a
+ * tree; raw keeps the bytes the tree borrows. */
+static proto_doc *
+json_parse(const char *text, proto_buf *raw)
+{
+	proto_limits lim = {
+		.max_msg_bytes     = 64 * 1024 * 1024,
+		.max_depth         = 64,
+		.max_str_bytes     = 1024 * 1024,
+		.max_container_len = 1000000,
+	};
+	proto_doc *doc = NULL;
+	char       err[256];
+
+	proto_buf_init(raw);
+	if (proto_json_to_raw(text, strlen(text), &lim, raw, err, sizeof(err))
+	        != 0
+	    || proto_doc_parse(&doc, proto_buf_raw(raw), &lim, NULL) != 0) {
+		fprintf(stderr, "not JSON (%s):\n%s\n", err, text);
+		return (NULL);
+	}
+	return (doc);
+}
+
+/* The string at path, or "" (NULL values give "null"). */
+static const char *
+jstr(const proto_val *v, const char *path, char *buf, size_t len)
+{
+	const proto_val *x = proto_val_path(v, path);
+	proto_str        s;
+
+	if (proto_val_type_of(x) == PROTO_VAL_NIL) {
+		snprintf(buf, len, "%s", x == NULL ? "(absent)" : "null");
+	} else if (proto_val_str(x, &s) == 0) {
+		snprintf(buf, len, "%.*s", (int) s.len, s.ptr);
+	} else {
+		snprintf(buf, len, "(not a string)");
+	}
+	return (buf);
+}
+
+static int64_t
+jint(const proto_val *v, const char *path)
+{
+	int64_t n = -999;
+
+	(void) proto_val_int(proto_val_path(v, path), &n);
+	return (n);
+}
+
+static bool
+jnull(const proto_val *v, const char *path)
+{
+	const proto_val *x = proto_val_path(v, path);
+
+	return (x != NULL && proto_val_type_of(x) == PROTO_VAL_NIL);
+}
+
+static void
+put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static long long
+query_int(const fixture *f, const char *sql)
+{
+	PGconn   *c = pgtest_connect(f->conninfo);
+	long long n = -1;
+
+	assert_non_null(c);
+	assert_int_equal(pgtest_query_int(c, sql, &n), 0);
+	PQfinish(c);
+	return (n);
+}
+
+static int
+migrate(const fixture *f)
+{
+	char *argv[]
+	    = { SAGAD_PATH, "--migrate", "--db", (char *) f->conninfo, NULL };
+	char *out = NULL, *err = NULL;
+	int   rv = proc_run(argv, 60000 * scale(), &out, &err);
+
+	if (rv != 0) {
+		fprintf(stderr, "sagad --migrate: %s%s", out ? out : "",
+		    err ? err : "");
+	}
+	free(out);
+	free(err);
+	return (rv);
+}
+
+/*
+ * The read group: rows inserted directly.
+ */
+
+static const char read_yaml[]
+    = "participants:\n"
+      "  shop: {endpoints: [\"tcp://127.0.0.1:1\"]}\n"
+      "sagas:\n"
+      "  - name: create_order\n"
+      "    business_key: customer_id\n"
+      "    steps:\n"
+      "      - {name: create_order, participant: shop, action: order.create,"
+      " compensation: order.reject}\n"
+      "      - {name: reserve_stock, participant: shop, action: stock.reserve,"
+      " compensation: stock.release}\n"
+      "      - {name: charge, participant: shop, action: pay.charge,"
+      " compensation: pay.refund}\n"
+      "  - name: refund\n"
+      "    steps:\n"
+      "      - {name: refund, participant: shop, action: pay.refund_all,"
+      " kind: pivot}\n";
+
+/* One event row: -1 / 0 / NULL are SQL NULL. */
+typedef struct tev {
+	int         at_ms;
+	int         step;
+	int         kind;
+	int         attempt;
+	const char *event;
+	const char *outcome;
+	const char *error;
+	long        dur_us;
+	bool        output;
+} tev;
+
+/* One saga row and its events. */
+typedef struct tsaga {
+	const char *id;
+	const char *saga;
+	const char *state;
+	int         step;
+	int         attempt;
+	const char *key;
+	const char *last_error;
+	long long   age_ms; /* created this long ago */
+	long long   updated_ms; /* updated this long ago */
+	long long   next_in_ms; /* next_attempt_at from now; 0 = NULL */
+	const tev  *evs;
+	size_t      nevs;
+	const char *start_key; /* idempotency key, or NULL */
+} tsaga;
+
+static const tev ev_completed[] = {
+	{ 0, -1, -1, 0, "saga_started", NULL, NULL, -1, false },
+	{ 1, 0, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 20, 0, 0, 1, "step_ok", "ok", NULL, 19000, true },
+	{ 21, 1, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 40, 1, 0, 1, "step_ok", "ok", NULL, 19000, true },
+	{ 41, 2, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 90, 2, 0, 1, "step_ok", "ok", NULL, 49000, true },
+	{ 91, -1, -1, 0, "saga_completed", NULL, NULL, -1, false },
+};
+
+static const tev ev_compensated[] = {
+	{ 0, -1, -1, 0, "saga_started", NULL, NULL, -1, false },
+	{ 1, 0, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 10, 0, 0, 1, "step_ok", "ok", NULL, 9000, true },
+	{ 11, 1, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 2011, 1, 0, 1, "step_retry", "timeout",
+	    "timeout: no reply from shop within 2000 ms", 2000000, false },
+	{ 2111, 1, 0, 2, "step_sent", NULL, NULL, -1, false },
+	{ 2130, 1, 0, 2, "step_ok", "ok", NULL, 19000, true },
+	{ 2131, 2, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 2150, 2, 0, 1, "step_failed", "failed", "card declined", 19000,
+	    false },
+	{ 2150, -1, -1, 0, "saga_compensating", NULL,
+	    "step charge failed: card declined", -1, false },
+	{ 2151, 2, 1, 1, "step_sent", NULL, NULL, -1, false },
+	{ 2160, 2, 1, 1, "step_ok", "ok", NULL, 9000, false },
+	{ 2161, 1, 1, 1, "step_sent", NULL, NULL, -1, false },
+	{ 2170, 1, 1, 1, "step_ok", "ok", NULL, 9000, false },
+	{ 2171, 0, 1, 1, "step_sent", NULL, NULL, -1, false },
+	{ 2180, 0, 1, 1, "step_ok", "ok", NULL, 9000, false },
+	{ 2181, -1, -1, 0, "saga_compensated", NULL, NULL, -1, false },
+};
+
+static const tev ev_failed[] = {
+	{ 0, -1, -1, 0, "saga_started", NULL, NULL, -1, false },
+	{ 1, 0, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 10, 0, 0, 1, "step_ok", "ok", NULL, 9000, true },
+	{ 11, 1, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 20, 1, 0, 1, "step_ok", "ok", NULL, 9000, true },
+	{ 21, 2, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 30, 2, 0, 1, "step_failed", "failed", "card declined", 9000, false },
+	{ 30, -1, -1, 0, "saga_compensating", NULL,
+	    "step charge failed: card declined", -1, false },
+	{ 31, 2, 1, 1, "step_sent", NULL, NULL, -1, false },
+	{ 40, 2, 1, 1, "step_ok", "ok", NULL, 9000, false },
+	{ 41, 1, 1, 1, "step_sent", NULL, NULL, -1, false },
+	{ 50, 1, 1, 1, "step_retry", "error",
+	    "error: inventory answered EUNAVAIL", 9000, false },
+	{ 150, 1, 1, 2, "step_sent", NULL, NULL, -1, false },
+	{ 160, 1, 1, 2, "step_gave_up", "retry", "retry: warehouse offline",
+	    9000, false },
+	{ 160, 1, 1, 2, "saga_failed", NULL,
+	    "compensation of step reserve_stock gave up: retry: warehouse "
+	    "offline",
+	    -1, false },
+};
+
+static const tev ev_running[] = {
+	{ 0, -1, -1, 0, "saga_started", NULL, NULL, -1, false },
+	{ 1, 0, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 10, 0, 0, 1, "step_ok", "ok", NULL, 9000, true },
+	{ 11, 1, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 2011, 1, 0, 1, "step_retry", "timeout",
+	    "timeout: no reply from shop within 2000 ms", 2000000, false },
+	{ 2111, 1, 0, 2, "step_sent", NULL, NULL, -1, false },
+};
+
+static const tev ev_compensating[] = {
+	{ 0, -1, -1, 0, "saga_started", NULL, NULL, -1, false },
+	{ 1, 0, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 10, 0, 0, 1, "step_ok", "ok", NULL, 9000, true },
+	{ 11, 1, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 20, 1, 0, 1, "step_failed", "failed", "out of stock", 9000, false },
+	{ 20, -1, -1, 0, "saga_compensating", NULL,
+	    "step reserve_stock failed: out of stock", -1, false },
+	{ 21, 1, 1, 1, "step_sent", NULL, NULL, -1, false },
+	{ 30, 1, 1, 1, "step_ok", "ok", NULL, 9000, false },
+	{ 31, 0, 1, 1, "step_sent", NULL, NULL, -1, false },
+	{ 40, 0, 1, 1, "step_retry", "error",
+	    "error: orders answered EUNAVAIL", 9000, false },
+};
+
+static const tev ev_resolved[] = {
+	{ 0, -1, -1, 0, "saga_started", NULL, NULL, -1, false },
+	{ 1, 0, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 10, 0, 0, 1, "step_ok", "ok", NULL, 9000, true },
+	{ 11, 1, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 20, 1, 0, 1, "step_failed", "failed", "out of stock", 9000, false },
+	{ 20, -1, -1, 0, "saga_compensating", NULL,
+	    "step reserve_stock failed: out of stock", -1, false },
+	{ 21, 1, 1, 1, "step_sent", NULL, NULL, -1, false },
+	{ 30, 1, 1, 1, "step_failed", "failed", "cannot release", 9000,
+	    false },
+	{ 30, 1, 1, 1, "saga_failed", NULL,
+	    "compensation of step reserve_stock failed: cannot release", -1,
+	    false },
+	{ 60000, -1, -1, 0, "saga_resolved", NULL, "released by hand in WMS",
+	    -1, false },
+};
+
+static const tev ev_refund[] = {
+	{ 0, -1, -1, 0, "saga_started", NULL, NULL, -1, false },
+	{ 1, 0, 0, 1, "step_sent", NULL, NULL, -1, false },
+	{ 5, 0, 0, 1, "step_ok", "ok", NULL, 4000, true },
+	{ 6, -1, -1, 0, "saga_completed", NULL, NULL, -1, false },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const tsaga read_sagas[] = {
+	{ ID_COMPLETED, "create_order", "COMPLETED", 2, 1, "c-1", NULL,
+	    3600000, 3599000, 0, ev_completed, N(ev_completed), "key-1" },
+	{ ID_COMPENSATED, "create_order", "COMPENSATED", 0, 1, "c-2",
+	    "step charge failed: card declined", 3000000, 2997000, 0,
+	    ev_compensated, N(ev_compensated), NULL },
+	{ ID_FAILED, "create_order", "FAILED", 1, 2, "c-3",
+	    "compensation of step reserve_stock gave up: retry: warehouse "
+	    "offline",
+	    2400000, 2399000, 0, ev_failed, N(ev_failed), NULL },
+	{ ID_RUNNING, "create_order", "RUNNING", 1, 2, "c-4",
+	    "step reserve_stock: timeout: no reply from shop within 2000 ms",
+	    30000, 27000, 0, ev_running, N(ev_running), NULL },
+	{ ID_COMPENSATING, "create_order", "COMPENSATING", 0, 1, "c-5",
+	    "step create_order: error: orders answered EUNAVAIL", 20000, 19000,
+	    3600000, ev_compensating, N(ev_compensating), NULL },
+	{ ID_RESOLVED, "create_order", "RESOLVED", 1, 1, "c-6",
+	    "compensation of step reserve_stock failed: cannot release",
+	    600000, 540000, 0, ev_resolved, N(ev_resolved), NULL },
+	{ ID_REFUND, "refund", "COMPLETED", 0, 1, NULL, NULL, 300000, 299000,
+	    0, ev_refund, N(ev_refund), NULL },
+	{ ID_OLD, "create_order", "COMPLETED", 2, 1, "c-8", NULL,
+	    3LL * 86400000, 3LL * 86400000 - 1000, 0, ev_completed,
+	    N(ev_completed), NULL },
+};
+
+/* Newest first. */
+static const char *const read_order[]
+    = { ID_COMPENSATING, ID_RUNNING, ID_REFUND, ID_RESOLVED, ID_FAILED,
+	      ID_COMPENSATED, ID_COMPLETED, ID_OLD };
+
+/* Encodes a map {"k": v} of strings and one integer into out. */
+static void
+encode_output(proto_buf *out, const char *step)
+{
+	proto_obj *o = NULL;
+
+	assert_int_equal(proto_obj_alloc(&o), 0);
+	assert_int_equal(proto_obj_put_str(o, "done", step), 0);
+	assert_int_equal(proto_obj_put_int(o, "order", 42), 0);
+	assert_int_equal(proto_obj_encode(o, out), 0);
+	proto_obj_free(o);
+}
+
+/* The context of a saga: its input and the outputs so far. */
+static void
+encode_context(proto_buf *out, const tsaga *s)
+{
+	proto_obj *root = NULL, *in = NULL, *steps = NULL;
+	proto_buf  ob;
+
+	assert_int_equal(proto_obj_alloc(&root), 0);
+	assert_int_equal(proto_obj_alloc(&in), 0);
+	assert_int_equal(proto_obj_alloc(&steps), 0);
+	if (s->key != NULL) {
+		assert_int_equal(
+		    proto_obj_put_str(in, "customer_id", s->key), 0);
+	}
+	assert_int_equal(proto_obj_put_str(in, "sku", "A1"), 0);
+	assert_int_equal(proto_obj_put_int(in, "qty", 2), 0);
+	for (size_t i = 0; i < s->nevs; i++) {
+		static const char *const names[]
+		    = { "create_order", "reserve_stock", "charge" };
+		const char *name;
+
+		if (!s->evs[i].output) {
+			continue;
+		}
+		name = strcmp(s->saga, "refund") == 0 ? "refund"
+		                                      : names[s->evs[i].step];
+		proto_buf_init(&ob);
+		encode_output(&ob, name);
+		assert_int_equal(
+		    proto_obj_put_raw(steps, name, proto_buf_raw(&ob)), 0);
+		proto_buf_fini(&ob);
+	}
+	assert_int_equal(proto_obj_put_obj(root, "input", in), 0);
+	assert_int_equal(proto_obj_put_obj(root, "steps", steps), 0);
+	assert_int_equal(proto_obj_encode(root, out), 0);
+	proto_obj_free(steps);
+	proto_obj_free(in);
+	proto_obj_free(root);
+}
+
+static void
+exec_params(PGconn *c, const char *sql, int n, const char *const *v,
+    const int *lens, const int *fmts)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, v, lens, fmts, 0);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+		fail();
+	}
+	PQclear(r);
+}
+
+/* Registers the definitions of yaml (version 1). */
+static void
+insert_defs(PGconn *c, const char *yaml)
+{
+	const char *files[] = { yaml };
+	coord_defs *d       = NULL;
+	coord_errs  errs;
+
+	memset(&errs, 0, sizeof(errs));
+	assert_int_equal(coord_defs_load(files, 1, &d, &errs), 0);
+	for (size_t i = 0; i < d->nsagas; i++) {
+		const char *v[2] = { d->sagas[i]->name, d->sagas[i]->json };
+
+		/* The hash as sagad computes it (saga_store). */
+		exec_params(c,
+		    "INSERT INTO saga_definition (name, version, content_hash,"
+		    " definition) VALUES ($1, 1,"
+		    " encode(sha256(convert_to($2, 'UTF8')), 'hex'),"
+		    " $2::jsonb)",
+		    2, v, NULL, NULL);
+	}
+	coord_defs_free(d);
+	coord_errs_fini(&errs);
+}
+
+static void
+insert_saga(PGconn *c, const tsaga *s)
+{
+	char      step[16], att[16], max[16], age[32], upd[32], next[32];
+	char      seq[32];
+	proto_buf ctx;
+	int       maxs = -1;
+
+	for (size_t i = 0; i < s->nevs; i++) {
+		if (s->evs[i].kind == 0 && s->evs[i].step > maxs) {
+			maxs = s->evs[i].step;
+		}
+	}
+	snprintf(step, sizeof(step), "%d", s->step);
+	snprintf(att, sizeof(att), "%d", s->attempt);
+	snprintf(max, sizeof(max), "%d", maxs);
+	snprintf(age, sizeof(age), "%lld", s->age_ms);
+	snprintf(upd, sizeof(upd), "%lld", s->updated_ms);
+	snprintf(next, sizeof(next), "%lld", s->next_in_ms);
+	snprintf(seq, sizeof(seq), "%zu", s->nevs);
+	proto_buf_init(&ctx);
+	encode_context(&ctx, s);
+	{
+		const char *v[14] = { s->id, s->saga, s->state, step, att, max,
+			(const char *) ctx.data, s->key, TRACE, s->last_error,
+			age, upd, s->next_in_ms ? next : NULL, seq };
+		int         lens[14] = { 0 };
+		int         fmts[14] = { 0 };
+
+		lens[6] = (int) ctx.len;
+		fmts[6] = 1;
+		exec_params(c,
+		    "INSERT INTO saga_instance (id, saga_name, saga_version,"
+		    " state, current_step, attempt, max_sent_step, context,"
+		    " business_key, traceparent, last_error, created_at,"
+		    " updated_at, next_attempt_at, event_seq)"
+		    " VALUES ($1::uuid, $2, 1, $3, $4::int, $5::int, $6::int,"
+		    " $7::bytea, $8, $9, $10,"
+		    " now() - $11::bigint * interval '1 millisecond',"
+		    " now() - $12::bigint * interval '1 millisecond',"
+		    " now() + $13::bigint * interval '1 millisecond', "
+		    "$14::int)",
+		    14, v, lens, fmts);
+	}
+	proto_buf_fini(&ctx);
+	for (size_t i = 0; i < s->nevs; i++) {
+		const tev  *e = &s->evs[i];
+		char        sq[32], at[16], st[16], kd[16], ap[16], du[32];
+		proto_buf   ob;
+		const char *v[11];
+		int         lens[11] = { 0 };
+		int         fmts[11] = { 0 };
+
+		proto_buf_init(&ob);
+		if (e->output) {
+			encode_output(&ob, "x");
+		}
+		snprintf(sq, sizeof(sq), "%zu", i + 1);
+		snprintf(at, sizeof(at), "%d", e->at_ms);
+		snprintf(st, sizeof(st), "%d", e->step);
+		snprintf(kd, sizeof(kd), "%d", e->kind);
+		snprintf(ap, sizeof(ap), "%d", e->attempt);
+		snprintf(du, sizeof(du), "%ld", e->dur_us);
+		v[0]    = s->id;
+		v[1]    = sq;
+		v[2]    = at;
+		v[3]    = e->step >= 0 ? st : NULL;
+		v[4]    = e->kind >= 0 ? kd : NULL;
+		v[5]    = e->attempt > 0 ? ap : NULL;
+		v[6]    = e->event;
+		v[7]    = e->outcome;
+		v[8]    = e->output ? (const char *) ob.data : NULL;
+		v[9]    = e->error;
+		v[10]   = e->dur_us >= 0 ? du : NULL;
+		lens[8] = (int) ob.len;
+		fmts[8] = 1;
+		exec_params(c,
+		    "INSERT INTO saga_event (saga_id, seq, at, step, kind,"
+		    " attempt, event, outcome, output, error, duration_us)"
+		    " SELECT $1::uuid, $2::int,"
+		    " i.created_at + $3::bigint * interval '1 millisecond',"
+		    " $4::int, $5::int::smallint, $6::int, $7, $8, $9::bytea,"
+		    " $10, $11::bigint FROM saga_instance i"
+		    " WHERE i.id = $1::uuid",
+		    11, v, lens, fmts);
+		proto_buf_fini(&ob);
+	}
+	if (s->start_key != NULL) {
+		const char *v[2] = { s->start_key, s->id };
+
+		exec_params(c,
+		    "INSERT INTO saga_start_key (key, saga_id, request_hash)"
+		    " VALUES ($1, $2::uuid, '\\x00'::bytea)",
+		    2, v, NULL, NULL);
+	}
+}
+
+static void
+fill(fixture *f, const tsaga *sagas, size_t n)
+{
+	PGconn *c = pgtest_connect(f->conninfo);
+
+	assert_non_null(c);
+	insert_defs(c, f->yaml);
+	for (size_t i = 0; i < n; i++) {
+		insert_saga(c, &sagas[i]);
+	}
+	PQfinish(c);
+}
+
+static int
+read_setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL
+	    || pgtest_db_create("sagactl", f->conninfo, sizeof(f->conninfo))
+	        != 0
+	    || migrate(f) != 0) {
+		free(f);
+		return (-1);
+	}
+	snprintf(f->dir, sizeof(f->dir), "%s", test_tmpdir());
+	snprintf(f->yaml, sizeof(f->yaml), "%s/read.yaml", f->dir);
+	put_file(f->yaml, read_yaml);
+	*state = f;
+	fill(f, read_sagas, N(read_sagas));
+	return (0);
+}
+
+static int
+group_teardown(void **state)
+{
+	fixture *f = *state;
+
+	if (f == NULL) {
+		return (0);
+	}
+	if (f->sagad != NULL && proc_running(f->sagad)) {
+		proc_signal(f->sagad, SIGTERM);
+		(void) proc_wait(f->sagad, 10000 * scale(), NULL);
+	}
+	proc_free(f->sagad);
+	proc_free(f->tp);
+	pgtest_db_drop(f->conninfo);
+	free(f->out);
+	free(f->err);
+	free(f);
+	return (0);
+}
+
+/* list prints one aligned line per saga, newest first, without colour
+ * when not on a terminal. */
+static void
+test_sagactl_list_human(void **state)
+{
+	fixture    *f = *state;
+	const char *prev;
+
+	assert_int_equal(ctl(f, "list", NULL), 0);
+	assert_true(has(f->out, "ID"));
+	assert_true(has(f->out, "STATE"));
+	assert_true(has(f->out, "ERROR"));
+	assert_int_equal(count_lines(f->out), 1 + N(read_sagas));
+	assert_null(strchr(f->out, '\033'));
+	prev = f->out;
+	for (size_t i = 0; i < N(read_order); i++) {
+		const char *at = strstr(f->out, read_order[i]);
+
+		assert_non_null(at);
+		assert_true(at > prev);
+		prev = at;
+	}
+	/* The stuck compensation, its step and its error. */
+	assert_true(has(f->out, "FAILED"));
+	assert_true(has(f->out, "reserve_stock (comp)"));
+	assert_true(has(f->out,
+	    "compensation of step reserve_stock gave up: retry: warehouse "
+	    "offline"));
+	assert_true(has(f->out, "c-3"));
+	assert_string_equal(f->err, "");
+}
+
+/* list --json: the documented fields, parsed back. */
+static void
+test_sagactl_list_json(void **state)
+{
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *sagas, *s;
+	char             b[256];
+	bool             more = true;
+
+	assert_int_equal(ctl(f, "list", "--json", NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	sagas = proto_val_get(proto_doc_root(doc), "sagas");
+	assert_int_equal(proto_val_len(sagas), N(read_sagas));
+	assert_int_equal(
+	    proto_val_bool(proto_val_get(proto_doc_root(doc), "more"), &more),
+	    0);
+	assert_false(more);
+	for (size_t i = 0; i < N(read_order); i++) {
+		assert_string_equal(
+		    jstr(proto_val_at(sagas, i), "id", b, sizeof(b)),
+		    read_order[i]);
+	}
+	/* The FAILED one: index 4 in the order above. */
+	s = proto_val_at(sagas, 4);
+	assert_string_equal(jstr(s, "state", b, sizeof(b)), "FAILED");
+	assert_string_equal(jstr(s, "saga", b, sizeof(b)), "create_order");
+	assert_int_equal(jint(s, "version"), 1);
+	assert_string_equal(jstr(s, "step", b, sizeof(b)), "reserve_stock");
+	assert_int_equal(jint(s, "step_index"), 1);
+	assert_string_equal(jstr(s, "kind", b, sizeof(b)), "compensation");
+	assert_int_equal(jint(s, "attempt"), 2);
+	assert_string_equal(jstr(s, "business_key", b, sizeof(b)), "c-3");
+	assert_true(has(jstr(s, "last_error", b, sizeof(b)), "gave up"));
+	assert_true(has(jstr(s, "created_at", b, sizeof(b)), "Z"));
+	assert_true(has(jstr(s, "updated_at", b, sizeof(b)), "T"));
+	assert_true(jint(s, "age_ms") >= 2400000);
+	/* A finished saga has no current step; the refund no key. */
+	s = proto_val_at(sagas, 2);
+	assert_string_equal(jstr(s, "state", b, sizeof(b)), "COMPLETED");
+	assert_true(jnull(s, "step"));
+	assert_true(jnull(s, "kind"));
+	assert_true(jnull(s, "business_key"));
+	assert_true(jnull(s, "last_error"));
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+}
+
+/* Returns how many sagas list --json gives for the filter args. */
+static size_t
+list_count(
+    fixture *f, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	proto_buf  raw;
+	proto_doc *doc;
+	size_t     n;
+
+	assert_int_equal(ctl(f, "list", "--json", a1, a2, a3, a4, NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	n = proto_val_len(proto_val_get(proto_doc_root(doc), "sagas"));
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+	return (n);
+}
+
+/* The filters of list, alone and together. */
+static void
+test_sagactl_list_filters(void **state)
+{
+	fixture  *f = *state;
+	char      since[64];
+	time_t    now = time(NULL) - 7200;
+	struct tm tm;
+
+	assert_int_equal(list_count(f, "--state", "FAILED", NULL, NULL), 1);
+	assert_int_equal(ctl(f, "list", "--state", "FAILED", NULL), 0);
+	assert_true(has(f->out, ID_FAILED));
+	assert_null(strstr(f->out, ID_RUNNING));
+	/* Case-insensitive, several at once. */
+	assert_int_equal(
+	    list_count(f, "--state", "running,compensating", NULL, NULL), 2);
+	assert_int_equal(list_count(f, "--state", "COMPLETED", NULL, NULL), 3);
+	assert_int_equal(list_count(f, "--saga", "refund", NULL, NULL), 1);
+	assert_int_equal(
+	    list_count(f, "--saga", "create_order", "--state", "COMPLETED"),
+	    2);
+	assert_int_equal(list_count(f, "--key", "c-2", NULL, NULL), 1);
+	assert_int_equal(list_count(f, "--key", "nobody", NULL, NULL), 0);
+	/* --since DUR and --since TIME leave out the 3-day-old saga. */
+	assert_int_equal(list_count(f, "--since", "1d", NULL, NULL), 7);
+	assert_int_equal(list_count(f, "--since", "1m", NULL, NULL), 2);
+	gmtime_r(&now, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	assert_int_equal(list_count(f, "--since", since, NULL, NULL), 7);
+	/* --limit: the newest, and a note that there are more. */
+	assert_int_equal(list_count(f, "--limit", "2", NULL, NULL), 2);
+	assert_int_equal(ctl(f, "list", "--limit", "2", NULL), 0);
+	assert_int_equal(count_lines(f->out), 3);
+	assert_true(has(f->out, ID_COMPENSATING));
+	assert_true(has(f->err, "--limit"));
+	assert_int_equal(ctl(f, "list", "--limit", "2", "--json", NULL), 0);
+	assert_true(has(f->out, "\"more\": true"));
+	/* Nothing matches: exit 0, a note on stderr, nothing on stdout. */
+	assert_int_equal(ctl(f, "list", "--saga", "nosuch", NULL), 0);
+	assert_string_equal(f->out, "");
+	assert_true(has(f->err, "no saga matches"));
+}
+
+/* show of a compensated saga: the header says why, the steps how each
+ * ended, the timeline has one row per event beside the chart. */
+static void
+test_sagactl_show_compensated(void **state)
+{
+	fixture *f     = *state;
+	size_t   rows  = 0;
+	bool     in_tl = false;
+	char    *line, *save = NULL;
+
+	/* Wide enough for the 100 ms backoff wait to take cells. */
+	setenv("COLUMNS", "200", 1);
+	assert_int_equal(ctl(f, "show", ID_COMPENSATED, NULL), 0);
+	unsetenv("COLUMNS");
+	assert_true(has(f->out, "Saga         " ID_COMPENSATED));
+	assert_true(has(f->out, "create_order v1 (3 steps)"));
+	assert_true(has(f->out, "State        COMPENSATED"));
+	assert_true(
+	    has(f->out, "Because      step charge failed: card declined"));
+	assert_true(has(f->out, "Business key c-2"));
+	assert_true(has(f->out, "4bf92f3577b34da6a3ce929d0e0e4736"));
+	assert_true(has(f->out, "Started"));
+	assert_true(has(f->out, "Finished"));
+	assert_true(has(f->out, "\"customer_id\": \"c-2\""));
+	/* Steps. */
+	assert_true(has(f->out, "ok after 2 attempts"));
+	assert_true(has(f->out, "failed: card declined"));
+	assert_true(
+	    has(f->out, "{\"done\": \"create_order\", \"order\": 42}"));
+	/* Timeline: header, one row per event, chart and legend. */
+	assert_true(has(f->out, "TIME"));
+	assert_true(has(f->out, "OFFSET"));
+	assert_true(has(f->out, "ATT"));
+	assert_true(has(f->out, "OUTCOME"));
+	assert_true(has(f->out, "DURATION"));
+	assert_true(has(f->out, "timeout: no reply from shop within 2000 ms"));
+	assert_true(has(f->out, "compensating"));
+	assert_true(has(f->out, "Chart: = action  ~ compensation"));
+	assert_true(has(f->out, "backoff wait"));
+	for (line = strtok_r(f->out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "  TIME", 6) == 0) {
+			in_tl = true;
+			continue;
+		}
+		if (in_tl && strncmp(line, "  ", 2) == 0 && line[2] >= '0'
+		    && line[2] <= '9') {
+			rows++;
+		} else if (in_tl) {
+			in_tl = false;
+		}
+	}
+	assert_int_equal(rows, N(ev_compensated));
+}
+
+/* show of a FAILED saga says where it is stuck and how to repair it;
+ * a RUNNING one has an attempt in flight in the chart. */
+static void
+test_sagactl_show_failed_and_running(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(ctl(f, "show", ID_FAILED, NULL), 0);
+	assert_true(has(f->out,
+	    "FAILED: parked at compensation of step reserve_stock (attempt "
+	    "2)"));
+	assert_true(has(f->out,
+	    "Because      compensation of step "
+	    "reserve_stock gave up"));
+	assert_true(has(f->out, "sagactl retry " ID_FAILED));
+	assert_true(has(f->out,
+	    "sagactl skip " ID_FAILED " --step reserve_stock --note TEXT"));
+	assert_true(has(f->out, "sagactl resolve " ID_FAILED " --note TEXT"));
+	assert_true(has(f->out, "gave up after 2: retry: warehouse offline"));
+	assert_true(has(f->out, "FAILED, parked"));
+
+	assert_int_equal(ctl(f, "show", ID_RUNNING, NULL), 0);
+	assert_true(
+	    has(f->out, "RUNNING at step reserve_stock: attempt 2 in flight"));
+	assert_true(has(f->out, "attempt 2 in flight"));
+	assert_true(has(f->out, ">"));
+	assert_true(has(f->out, "> in flight"));
+
+	assert_int_equal(ctl(f, "show", ID_COMPENSATING, NULL), 0);
+	assert_true(has(f->out,
+	    "COMPENSATING at compensation of step "
+	    "create_order: attempt 1 failed, next attempt"));
+	assert_true(has(f->out,
+	    "Because      step reserve_stock failed: out "
+	    "of stock"));
+
+	assert_int_equal(ctl(f, "show", ID_RESOLVED, NULL), 0);
+	assert_true(has(f->out,
+	    "RESOLVED by an operator: released by hand in "
+	    "WMS"));
+	assert_true(has(f->out,
+	    "Was          compensation of step "
+	    "reserve_stock failed: cannot release"));
+}
+
+/* show --json: header, steps and events with the documented fields. */
+static void
+test_sagactl_show_json(void **state)
+{
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *r, *evs, *e, *steps, *s;
+	char             b[256];
+
+	assert_int_equal(ctl(f, "show", "--json", ID_COMPENSATED, NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	r = proto_doc_root(doc);
+	assert_string_equal(jstr(r, "id", b, sizeof(b)), ID_COMPENSATED);
+	assert_string_equal(jstr(r, "saga", b, sizeof(b)), "create_order");
+	assert_int_equal(jint(r, "version"), 1);
+	assert_string_equal(jstr(r, "state", b, sizeof(b)), "COMPENSATED");
+	assert_true(jnull(r, "step"));
+	assert_string_equal(jstr(r, "business_key", b, sizeof(b)), "c-2");
+	assert_string_equal(jstr(r, "traceparent", b, sizeof(b)), TRACE);
+	assert_string_equal(jstr(r, "trace_id", b, sizeof(b)),
+	    "4bf92f3577b34da6a3ce929d0e0e4736");
+	assert_string_equal(jstr(r, "compensated_because", b, sizeof(b)),
+	    "step charge failed: card declined");
+	assert_true(has(jstr(r, "created_at", b, sizeof(b)), "Z"));
+	assert_true(has(jstr(r, "finished_at", b, sizeof(b)), "Z"));
+	assert_true(jnull(r, "deadline_at"));
+	assert_int_equal(jint(r, "duration_ms"), 2181);
+	assert_string_equal(jstr(r, "input.customer_id", b, sizeof(b)), "c-2");
+	assert_int_equal(jint(r, "input.qty"), 2);
+
+	steps = proto_val_get(r, "steps");
+	assert_int_equal(proto_val_len(steps), 3);
+	s = proto_val_at(steps, 1);
+	assert_string_equal(jstr(s, "name", b, sizeof(b)), "reserve_stock");
+	assert_string_equal(jstr(s, "kind", b, sizeof(b)), "compensatable");
+	assert_string_equal(jstr(s, "participant", b, sizeof(b)), "shop");
+	assert_string_equal(jstr(s, "action_status", b, sizeof(b)), "ok");
+	assert_int_equal(jint(s, "action_attempts"), 2);
+	assert_string_equal(
+	    jstr(s, "compensation_status", b, sizeof(b)), "ok");
+	assert_int_equal(jint(s, "output.order"), 42);
+	s = proto_val_at(steps, 2);
+	assert_string_equal(jstr(s, "action_status", b, sizeof(b)), "failed");
+	assert_true(jnull(s, "output"));
+
+	evs = proto_val_get(r, "events");
+	assert_int_equal(proto_val_len(evs), N(ev_compensated));
+	e = proto_val_at(evs, 4);
+	assert_int_equal(jint(e, "seq"), 5);
+	assert_string_equal(jstr(e, "event", b, sizeof(b)), "step_retry");
+	assert_string_equal(jstr(e, "step", b, sizeof(b)), "reserve_stock");
+	assert_int_equal(jint(e, "step_index"), 1);
+	assert_string_equal(jstr(e, "kind", b, sizeof(b)), "action");
+	assert_int_equal(jint(e, "attempt"), 1);
+	assert_string_equal(jstr(e, "outcome", b, sizeof(b)), "timeout");
+	assert_int_equal(jint(e, "duration_us"), 2000000);
+	assert_int_equal(jint(e, "offset_ms"), 2011);
+	assert_true(has(jstr(e, "error", b, sizeof(b)), "no reply"));
+	assert_true(jnull(e, "output"));
+	e = proto_val_at(evs, 2);
+	assert_string_equal(jstr(e, "event", b, sizeof(b)), "step_ok");
+	assert_int_equal(jint(e, "output.order"), 42);
+	e = proto_val_at(evs, 0);
+	assert_string_equal(jstr(e, "event", b, sizeof(b)), "saga_started");
+	assert_true(jnull(e, "step"));
+	assert_true(jnull(e, "kind"));
+	assert_true(jnull(e, "attempt"));
+	e = proto_val_at(evs, 10);
+	assert_string_equal(jstr(e, "kind", b, sizeof(b)), "compensation");
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+
+	/* A FAILED saga: its current step and kind. */
+	assert_int_equal(ctl(f, "show", ID_FAILED, "--json", NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	r = proto_doc_root(doc);
+	assert_string_equal(jstr(r, "step", b, sizeof(b)), "reserve_stock");
+	assert_string_equal(jstr(r, "kind", b, sizeof(b)), "compensation");
+	assert_string_equal(jstr(proto_val_at(proto_val_get(r, "steps"), 1),
+	                        "compensation_status", b, sizeof(b)),
+	    "gave_up");
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+}
+
+/* An id that is not in the log: exit 1, one line that says what to do;
+ * not an id at all: a usage error. */
+static void
+test_sagactl_show_unknown_id(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(ctl(f, "show", ID_UNKNOWN, NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "no saga " ID_UNKNOWN));
+	assert_true(has(f->err, "sagactl list"));
+	assert_string_equal(f->out, "");
+	assert_int_equal(ctl(f, "show", "--json", ID_UNKNOWN, NULL), 1);
+	assert_string_equal(f->out, "");
+	assert_int_equal(ctl(f, "show", "not-an-id", NULL), 2);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "is not a saga id"));
+}
+
+/* Bad flags and arguments: exit 2, one line naming --help. */
+static void
+test_sagactl_bad_flags(void **state)
+{
+	fixture                 *f          = *state;
+	static const char *const cases[][7] = {
+		{ "list", "--bogus", NULL },
+		{ "list", "--limit", "x", NULL },
+		{ "list", "--limit", NULL },
+		{ "list", "--state", "SLEEPING", NULL },
+		{ "list", "--since", "yesterday", NULL },
+		{ "list", "extra", NULL },
+		{ "frobnicate", NULL },
+		{ "show", NULL },
+		{ "show", ID_FAILED, ID_RUNNING, NULL },
+		{ "start", "create_order", NULL },
+		{ "start", "create_order", "--input", "{bad", NULL },
+		{ "start", "create_order", "--input", "[1, 2]", NULL },
+		{ "start", "create_order", "--input", "{}", "--timeout", "5s",
+		    NULL },
+		{ "retry", NULL },
+		{ "retry", ID_FAILED, "--state", "FAILED", NULL },
+		{ "retry", "--state", "RUNNING", NULL },
+		{ "cancel", "--state", "FAILED", NULL },
+		{ "resolve", ID_FAILED, NULL },
+		{ "skip", ID_FAILED, "--note", "x", NULL },
+		{ "purge", NULL },
+		{ "purge", "--older-than", "soon", NULL },
+		{ "validate", NULL },
+		{ "stats", "--state", "FAILED", NULL },
+	};
+
+	for (size_t i = 0; i < N(cases); i++) {
+		int rv = ctl(f, cases[i][0], cases[i][1], cases[i][2],
+		    cases[i][3], cases[i][4], cases[i][5], cases[i][6]);
+
+		if (rv != 2) {
+			fprintf(stderr, "case %zu (%s %s): exit %d\n%s", i,
+			    cases[i][0], cases[i][1] ? cases[i][1] : "", rv,
+			    f->err);
+		}
+		assert_int_equal(rv, 2);
+		assert_one_line_error(f);
+		assert_true(has(f->err, "--help"));
+	}
+	assert_int_equal(ctl(f, "--bogus", "list", NULL), 2);
+	assert_one_line_error(f);
+}
+
+/* --help on every command. */
+static void
+test_sagactl_help(void **state)
+{
+	fixture                 *f = *state;
+	static const char *const cmds[]
+	    = { "list", "show", "start", "retry", "cancel", "resolve", "skip",
+		      "purge", "defs", "validate", "stats" };
+
+	assert_int_equal(ctl(f, "--help", NULL), 0);
+	assert_true(has(f->out, "Usage: sagactl"));
+	for (size_t i = 0; i < N(cmds); i++) {
+		assert_int_equal(ctl(f, cmds[i], "--help", NULL), 0);
+		assert_true(has(f->out, "Usage: sagactl"));
+		assert_true(has(f->out, cmds[i]));
+		assert_int_equal(ctl(f, "help", cmds[i], NULL), 0);
+		assert_true(has(f->out, "Usage: sagactl"));
+	}
+}
+
+/* The database is down (nothing listens): exit 1, one clear line. */
+static void
+test_sagactl_db_down(void **state)
+{
+	fixture                 *f = *state;
+	char                     ci[128];
+	static const char *const cmds[][3] = {
+		{ "list", NULL },
+		{ "show", ID_FAILED, NULL },
+		{ "stats", NULL },
+		{ "defs", NULL },
+		{ "purge", "--older-than", "1d" },
+	};
+
+	snprintf(ci, sizeof(ci),
+	    "host=127.0.0.1 port=%d dbname=x user=x connect_timeout=5",
+	    test_free_port());
+	for (size_t i = 0; i < N(cmds); i++) {
+		assert_int_equal(ctl(f, cmds[i][0], "--db", ci, cmds[i][1],
+		                     cmds[i][2], NULL),
+		    1);
+		assert_one_line_error(f);
+		assert_true(has(f->err, "cannot connect to PostgreSQL"));
+		assert_true(has(f->err, "check that the server is up"));
+		assert_string_equal(f->out, "");
+	}
+}
+
+/* defs: every version, one saga's steps, an unknown one, --json. */
+static void
+test_sagactl_defs(void **state)
+{
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *defs;
+	char             b[128];
+
+	assert_int_equal(ctl(f, "defs", NULL), 0);
+	assert_true(has(f->out, "create_order"));
+	assert_true(has(f->out, "refund"));
+	assert_true(has(f->out, "v1"));
+	assert_int_equal(ctl(f, "defs", "create_order", NULL), 0);
+	assert_true(has(f->out, "create_order v1"));
+	assert_true(has(f->out, "business key customer_id"));
+	assert_true(has(f->out, "reserve_stock"));
+	assert_true(has(f->out, "stock.release"));
+	assert_true(has(f->out, "5 attempts"));
+	assert_int_equal(ctl(f, "defs", "nosuch", NULL), 1);
+	assert_one_line_error(f);
+	assert_int_equal(ctl(f, "defs", "--json", NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	defs = proto_val_get(proto_doc_root(doc), "definitions");
+	assert_int_equal(proto_val_len(defs), 2);
+	assert_string_equal(
+	    jstr(proto_val_at(defs, 0), "name", b, sizeof(b)), "create_order");
+	assert_int_equal(jint(proto_val_at(defs, 0), "version"), 1);
+	assert_int_equal(jint(proto_val_at(defs, 0), "steps"), 3);
+	assert_string_equal(jstr(proto_val_at(defs, 0),
+	                        "definition.business_key", b, sizeof(b)),
+	    "customer_id");
+	assert_int_equal(
+	    strlen(jstr(proto_val_at(defs, 0), "hash", b, sizeof(b))), 64);
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+}
+
+/* stats: counts by saga and state, latencies per step. */
+static void
+test_sagactl_stats(void **state)
+{
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *r, *s, *st;
+	char             b[128];
+	bool             found = false;
+
+	assert_int_equal(ctl(f, "stats", NULL), 0);
+	assert_true(has(f->out, "COMPENSATED"));
+	assert_true(has(f->out, "P50"));
+	assert_true(has(f->out, "P99"));
+	assert_true(has(f->out, "reserve_stock"));
+	assert_int_equal(ctl(f, "stats", "--json", NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	r = proto_doc_root(doc);
+	assert_true(jnull(r, "since"));
+	s = proto_val_at(proto_val_get(r, "sagas"), 0);
+	assert_string_equal(jstr(s, "saga", b, sizeof(b)), "create_order");
+	assert_int_equal(jint(s, "states.RUNNING"), 1);
+	assert_int_equal(jint(s, "states.COMPENSATING"), 1);
+	assert_int_equal(jint(s, "states.COMPLETED"), 2);
+	assert_int_equal(jint(s, "states.COMPENSATED"), 1);
+	assert_int_equal(jint(s, "states.FAILED"), 1);
+	assert_int_equal(jint(s, "states.RESOLVED"), 1);
+	assert_int_equal(jint(s, "total"), 7);
+	st = proto_val_get(r, "steps");
+	for (size_t i = 0; i < proto_val_len(st); i++) {
+		const proto_val *x = proto_val_at(st, i);
+
+		if (strcmp(jstr(x, "step", b, sizeof(b)), "charge") == 0
+		    && strcmp(jstr(x, "kind", b, sizeof(b)), "action") == 0) {
+			/* ok: c-1, c-8 (49 ms); failed: c-2, c-3 (19, 9). */
+			assert_int_equal(jint(x, "ok"), 2);
+			assert_int_equal(jint(x, "failed"), 2);
+			assert_int_equal(jint(x, "max_us"), 49000);
+			assert_true(jint(x, "p50_us") > 9000);
+			found = true;
+		}
+	}
+	assert_true(found);
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+	/* --since 2h: the 3-day-old saga is not counted. */
+	assert_int_equal(ctl(f, "stats", "--since", "2h", "--json", NULL), 0);
+	assert_true(has(f->out, "\"total\": 6"));
+}
+
+/* validate: the checks of sagad --check, with positions. */
+static void
+test_sagactl_validate(void **state)
+{
+	fixture *f = *state;
+	char     bad[600];
+
+	assert_int_equal(ctl(f, "validate", f->yaml, NULL), 0);
+	assert_true(has(f->out,
+	    "configuration OK: 1 participant(s), 2 "
+	    "saga(s)"));
+	snprintf(bad, sizeof(bad), "%s/bad.yaml", f->dir);
+	put_file(bad,
+	    "sagas:\n"
+	    "  - name: x\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: nobody, action: y}\n");
+	assert_int_equal(ctl(f, "validate", bad, NULL), 1);
+	assert_true(has(f->err, "bad.yaml:4:"));
+	assert_true(has(f->err, "nobody"));
+	assert_true(has(f->err, "error(s) in the configuration"));
+	assert_int_equal(ctl(f, "validate", "--json", bad, NULL), 1);
+	assert_true(has(f->out, "\"valid\": false"));
+	assert_true(has(f->out, "bad.yaml:4:"));
+	assert_int_equal(ctl(f, "validate", "--json", f->yaml, NULL), 0);
+	assert_true(has(f->out, "\"valid\": true"));
+	assert_true(has(f->out, "\"refund\""));
+	assert_int_equal(ctl(f, "validate", "/nonexistent.yaml", NULL), 1);
+	assert_true(has(f->err, "cannot read"));
+}
+
+/* purge deletes finished sagas past the retention with their events and
+ * start keys, in batches, keeps FAILED ones and says so; it asks first. */
+static void
+test_sagactl_purge(void **state)
+{
+	fixture           *rf = *state;
+	fixture            f;
+	static const tsaga sagas[] = {
+		{ "01900000-0000-7000-8000-0000000000a1", "create_order",
+		    "COMPLETED", 2, 1, "p-1", NULL, 864000000, 863000000, 0,
+		    ev_completed, N(ev_completed), "pkey-1" },
+		{ "01900000-0000-7000-8000-0000000000a2", "create_order",
+		    "COMPENSATED", 0, 1, "p-2", "x", 864000000, 863000000, 0,
+		    ev_compensated, N(ev_compensated), NULL },
+		{ "01900000-0000-7000-8000-0000000000a3", "create_order",
+		    "RESOLVED", 1, 1, "p-3", "x", 864000000, 863000000, 0,
+		    ev_resolved, N(ev_resolved), NULL },
+		{ "01900000-0000-7000-8000-0000000000a4", "create_order",
+		    "FAILED", 1, 2, "p-4", "x", 864000000, 863000000, 0,
+		    ev_failed, N(ev_failed), NULL },
+		{ "01900000-0000-7000-8000-0000000000a5", "create_order",
+		    "COMPLETED", 2, 1, "p-5", NULL, 3600000, 3500000, 0,
+		    ev_completed, N(ev_completed), "pkey-5" },
+	};
+
+	memset(&f, 0, sizeof(f));
+	memcpy(f.yaml, rf->yaml, sizeof(f.yaml));
+	assert_int_equal(
+	    pgtest_db_create("sagactl_purge", f.conninfo, sizeof(f.conninfo)),
+	    0);
+	assert_int_equal(migrate(&f), 0);
+	fill(&f, sagas, N(sagas));
+
+	/* No terminal and no --yes: refused, nothing deleted. */
+	assert_int_equal(ctl(&f, "purge", "--older-than", "7d", NULL), 2);
+	assert_true(has(f.err, "--yes"));
+	assert_int_equal(
+	    query_int(&f, "SELECT count(*) FROM saga_instance"), 5);
+	/* --dry-run counts. */
+	assert_int_equal(
+	    ctl(&f, "purge", "--older-than", "7d", "--dry-run", NULL), 0);
+	assert_true(has(f.out, "3 finished sagas"));
+	assert_true(has(f.err, "1 FAILED saga older than 7d is kept"));
+	assert_int_equal(
+	    query_int(&f, "SELECT count(*) FROM saga_instance"), 5);
+	/* The purge, two per batch. */
+	assert_int_equal(ctl(&f, "purge", "--older-than", "7d", "--batch", "2",
+	                     "--yes", "--json", NULL),
+	    0);
+	assert_true(has(f.out, "\"sagas\": 3"));
+	assert_true(has(f.out, "\"batches\": 2"));
+	assert_true(has(f.out, "\"start_keys\": 1"));
+	assert_true(has(f.out, "\"failed_kept\": 1"));
+	assert_true(has(f.err, "FAILED"));
+	assert_int_equal(
+	    query_int(&f, "SELECT count(*) FROM saga_instance"), 2);
+	assert_int_equal(query_int(&f,
+	                     "SELECT count(*) FROM saga_instance WHERE state "
+	                     "= 'FAILED'"),
+	    1);
+	assert_int_equal(query_int(&f,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "NOT IN (SELECT id FROM saga_instance)"),
+	    0);
+	assert_int_equal(query_int(&f, "SELECT count(*) FROM saga_event"),
+	    (long long) (N(ev_failed) + N(ev_completed)));
+	assert_int_equal(
+	    query_int(&f, "SELECT count(*) FROM saga_start_key"), 1);
+	/* Again: nothing left to purge. */
+	assert_int_equal(
+	    ctl(&f, "purge", "--older-than", "7d", "--yes", NULL), 0);
+	assert_true(has(f.out, "purged 0 sagas"));
+	pgtest_db_drop(f.conninfo);
+	free(f.out);
+	free(f.err);
+}
+
+/*
+ * The ops group: a real sagad and test_participant.
+ */
+
+/* Sagas of the ops group: three steps a, b, c of participant tp, action
+ * P.a / P.b / P.c and compensations P.ua / P.ub / P.uc for prefix P. */
+static void
+ops_saga_yaml(FILE *y, const char *name, const char *p, const char *b_timeout)
+{
+	fprintf(y,
+	    "  - name: %s\n"
+	    "    business_key: id\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: tp, action: %s.a, compensation: "
+	    "%s.ua}\n"
+	    "      - {name: b, participant: tp, action: %s.b, compensation: "
+	    "%s.ub%s%s}\n"
+	    "      - {name: c, participant: tp, action: %s.c, compensation: "
+	    "%s.uc}\n",
+	    name, p, p, p, p, b_timeout ? ", timeout: " : "",
+	    b_timeout ? b_timeout : "", p, p);
+}
+
+static int
+ops_setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	char     tp_url[64];
+	FILE    *y;
+	int      api, tpp;
+
+	if (f == NULL
+	    || pgtest_db_create(
+	           "sagactl_ops", f->conninfo, sizeof(f->conninfo))
+	        != 0
+	    || migrate(f) != 0) {
+		free(f);
+		return (-1);
+	}
+	*state = f;
+	snprintf(f->dir, sizeof(f->dir), "%s", test_tmpdir());
+	snprintf(f->yaml, sizeof(f->yaml), "%s/ops.yaml", f->dir);
+	snprintf(f->sagad_log, sizeof(f->sagad_log), "%s/sagad.log", f->dir);
+	snprintf(f->tp_log, sizeof(f->tp_log), "%s/tp.log", f->dir);
+	api = test_free_port();
+	tpp = test_free_port();
+	while (tpp == api) {
+		tpp = test_free_port();
+	}
+	snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d", api);
+	snprintf(tp_url, sizeof(tp_url), "tcp://127.0.0.1:%d", tpp);
+	if ((y = fopen(f->yaml, "w")) == NULL) {
+		return (-1);
+	}
+	fprintf(y,
+	    "participants:\n"
+	    "  tp: {endpoints: [\"%s\"]}\n"
+	    "defaults:\n"
+	    "  timeout: 5s\n"
+	    "  retry: {max_attempts: 2, initial_backoff: 10ms, max_backoff: "
+	    "20ms}\n"
+	    "  compensation_retry: {max_attempts: 2, initial_backoff: 10ms, "
+	    "max_backoff: 20ms}\n"
+	    "sagas:\n",
+	    tp_url);
+	ops_saga_yaml(y, "ok_order", "ok", NULL);
+	ops_saga_yaml(y, "fail_order", "f", NULL);
+	ops_saga_yaml(y, "park_retry", "pr", NULL);
+	ops_saga_yaml(y, "park_resolve", "ps", NULL);
+	ops_saga_yaml(y, "park_skip", "pk", NULL);
+	ops_saga_yaml(y, "park_bulk", "pb", NULL);
+	ops_saga_yaml(y, "slow_order", "s", "60s");
+	ops_saga_yaml(y, "slow_bulk", "sb", "60s");
+	fclose(y);
+	{
+		/* A business failure at c; the compensation of b answers
+		 * retry twice (its policy: 2 attempts), so the saga parks
+		 * FAILED, and the next attempt (an operator's retry) is ok.
+		 * The slow sagas' step b never answers. */
+		char *tpargv[] = { TEST_PARTICIPANT_PATH, "--listen", tp_url,
+			"--rule", "f.c=fail:card declined", "--rule",
+			"pr.c=fail:card declined", "--rule", "pr.ub=retry:2",
+			"--rule", "ps.c=fail:card declined", "--rule",
+			"ps.ub=retry:2", "--rule", "pk.c=fail:card declined",
+			"--rule", "pk.ub=retry:2", "--rule",
+			"pb.c=fail:card declined", "--rule", "pb.ub=retry:2",
+			"--rule", "s.b=timeout", "--rule", "sb.b=timeout",
+			NULL };
+		char *sagadargv[] = { SAGAD_PATH, "-c", f->yaml, "-l", f->url,
+			"--db", f->conninfo, NULL };
+
+		if (proc_start(&f->tp, tpargv, f->tp_log) != 0
+		    || proc_start(&f->sagad, sagadargv, f->sagad_log) != 0
+		    || test_ping(f->url, 20000 * scale()) != 0) {
+			proc_dump_log(f->sagad_log, 40);
+			proc_dump_log(f->tp_log, 40);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* The state of saga id in the log. */
+static bool
+state_is(fixture *f, const char *id, const char *state)
+{
+	char    sql[256];
+	PGconn *c  = pgtest_connect(f->conninfo);
+	bool    is = false;
+
+	if (c == NULL) {
+		return (false);
+	}
+	snprintf(sql, sizeof(sql),
+	    "SELECT state FROM saga_instance WHERE id = '%s'", id);
+	{
+		PGresult *r = PQexec(c, sql);
+
+		is = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+		    && strcmp(PQgetvalue(r, 0, 0), state) == 0;
+		PQclear(r);
+	}
+	PQfinish(c);
+	return (is);
+}
+
+typedef struct wait_arg {
+	fixture    *f;
+	const char *id;
+	const char *state;
+	const char *sql;
+} wait_arg;
+
+static bool
+wait_state_cb(void *arg)
+{
+	wait_arg *w = arg;
+
+	return (state_is(w->f, w->id, w->state));
+}
+
+static void
+wait_state(fixture *f, const char *id, const char *state)
+{
+	wait_arg w = { f, id, state, NULL };
+
+	if (!test_wait_until(wait_state_cb, &w, 20000 * scale())) {
+		fprintf(stderr, "saga %s never became %s\n", id, state);
+		proc_dump_log(f->sagad_log, 40);
+		fail();
+	}
+}
+
+static bool
+wait_sql_cb(void *arg)
+{
+	wait_arg *w = arg;
+	PGconn   *c = pgtest_connect(w->f->conninfo);
+	long long n = 0;
+
+	if (c == NULL) {
+		return (false);
+	}
+	(void) pgtest_query_int(c, w->sql, &n);
+	PQfinish(c);
+	return (n > 0);
+}
+
+/* Starts saga name with input {"id": key} without waiting; the id goes
+ * into id. */
+static void
+start_saga(fixture *f, const char *name, const char *key, char *id)
+{
+	char input[128];
+
+	snprintf(input, sizeof(input), "{\"id\": \"%s\"}", key);
+	assert_int_equal(ctl(f, "start", name, "--input", input, NULL), 0);
+	assert_int_equal(strlen(f->out), 37);
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+}
+
+/* Starts a saga that ends FAILED (start --wait says so: exit 1). */
+static void
+start_failed(fixture *f, const char *name, const char *key, char *id)
+{
+	char input[128];
+
+	snprintf(input, sizeof(input), "{\"id\": \"%s\"}", key);
+	assert_int_equal(
+	    ctl(f, "start", name, "--input", input, "--wait", NULL), 1);
+	assert_true(has(f->out, "FAILED"));
+	assert_true(has(f->err, "ended FAILED"));
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+	assert_true(state_is(f, id, "FAILED"));
+}
+
+/* start --wait: the id, the outcome, and the exit status. */
+static void
+test_sagactl_start_wait(void **state)
+{
+	fixture *f = *state;
+	char     id[40];
+
+	assert_int_equal(ctl(f, "start", "ok_order", "--input",
+	                     "{\"id\": \"o-1\"}", "--wait", NULL),
+	    0);
+	assert_int_equal(count_lines(f->out), 2);
+	assert_true(has(f->out, "\nCOMPLETED\n"));
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+	assert_true(state_is(f, id, "COMPLETED"));
+
+	assert_int_equal(ctl(f, "start", "fail_order", "--input",
+	                     "{\"id\": \"o-2\"}", "--wait", NULL),
+	    1);
+	assert_true(has(f->out, "COMPENSATED: step c failed: card declined"));
+	assert_one_line_error(f);
+	assert_true(has(f->err, "ended COMPENSATED"));
+	assert_true(has(f->err, "sagactl show"));
+
+	/* show reads what sagad wrote: the story of the compensation. */
+	memcpy(id, f->out, 36);
+	assert_int_equal(ctl(f, "show", id, NULL), 0);
+	assert_true(has(f->out, "Because      step c failed: card declined"));
+	assert_true(has(f->out, "compensated"));
+
+	/* --json, from an input file. */
+	{
+		char path[600];
+
+		snprintf(path, sizeof(path), "@%s/input.json", f->dir);
+		put_file(path + 1, "{\"id\": \"o-3\", \"n\": [1, 2.5, null]}");
+		assert_int_equal(ctl(f, "start", "ok_order", "--input", path,
+		                     "--wait", "--json", NULL),
+		    0);
+		assert_true(has(f->out, "\"state\": \"COMPLETED\""));
+		assert_true(has(f->out, "\"created\": true"));
+	}
+}
+
+/* The same idempotency key gives the same saga, not a second one. */
+static void
+test_sagactl_start_key(void **state)
+{
+	fixture *f = *state;
+	char     id[40];
+
+	assert_int_equal(ctl(f, "start", "ok_order", "--input",
+	                     "{\"id\": \"k-1\"}", "--key", "order-k-1", NULL),
+	    0);
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+	assert_int_equal(
+	    ctl(f, "start", "ok_order", "--input", "{\"id\": \"k-1\"}",
+	        "--key", "order-k-1", "--json", NULL),
+	    0);
+	assert_true(has(f->out, id));
+	assert_true(has(f->out, "\"created\": false"));
+	assert_true(has(f->err, "already started"));
+	/* The same key with another input: a conflict. */
+	assert_int_equal(ctl(f, "start", "ok_order", "--input",
+	                     "{\"id\": \"k-2\"}", "--key", "order-k-1", NULL),
+	    1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "ECONFLICT"));
+	/* An unknown saga. */
+	assert_int_equal(ctl(f, "start", "nosuch", "--input", "{}", NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "sagactl defs"));
+}
+
+/* retry: a FAILED saga resumes its compensation now, and finishes. */
+static void
+test_sagactl_retry(void **state)
+{
+	fixture *f = *state;
+	char     id[40];
+
+	start_failed(f, "park_retry", "r-1", id);
+	assert_int_equal(ctl(f, "show", id, NULL), 0);
+	assert_true(has(f->out, "parked at compensation of step b"));
+	assert_int_equal(
+	    ctl(f, "retry", id, "--note", "inventory is back", NULL), 0);
+	assert_true(has(f->out, id));
+	assert_true(has(f->out, "retried"));
+	wait_state(f, id, "COMPENSATED");
+	assert_int_equal(ctl(f, "show", id, NULL), 0);
+	assert_true(has(f->out, "operator retry"));
+	assert_true(has(f->out, "inventory is back"));
+	/* Not FAILED any more: refused, exit 1. */
+	assert_int_equal(ctl(f, "retry", id, NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "ESTATE"));
+}
+
+/* resolve: a FAILED saga becomes RESOLVED with the note in the log. */
+static void
+test_sagactl_resolve(void **state)
+{
+	fixture *f = *state;
+	char     id[40], sql[256];
+
+	start_failed(f, "park_resolve", "s-1", id);
+	assert_int_equal(ctl(f, "resolve", id, "--note",
+	                     "stock released by hand in the WMS", NULL),
+	    0);
+	assert_true(has(f->out, "resolved: now RESOLVED"));
+	assert_true(state_is(f, id, "RESOLVED"));
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'saga_resolved' AND error = 'stock released by hand in the "
+	    "WMS'",
+	    id);
+	assert_int_equal(query_int(f, sql), 1);
+	assert_int_equal(ctl(f, "list", "--state", "RESOLVED", NULL), 0);
+	assert_true(has(f->out, id));
+	assert_int_equal(ctl(f, "resolve", id, "--note", "again", NULL), 1);
+	assert_one_line_error(f);
+}
+
+/* skip: the stuck compensation is marked done by hand and the saga goes
+ * on with the next one; another step than the stuck one is refused. */
+static void
+test_sagactl_skip(void **state)
+{
+	fixture *f = *state;
+	char     id[40], sql[256];
+
+	start_failed(f, "park_skip", "k-1", id);
+	assert_int_equal(
+	    ctl(f, "skip", id, "--step", "a", "--note", "x", NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "the stuck step is b"));
+	assert_true(state_is(f, id, "FAILED"));
+	assert_int_equal(ctl(f, "skip", id, "--step", "b", "--note",
+	                     "released by hand", NULL),
+	    0);
+	assert_true(has(f->out, "step skipped"));
+	wait_state(f, id, "COMPENSATED");
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'step_skipped' AND step = 1 AND error = 'released by hand'",
+	    id);
+	assert_int_equal(query_int(f, sql), 1);
+	assert_int_equal(ctl(f, "show", id, "--json", NULL), 0);
+	assert_true(has(f->out, "\"compensation_status\": \"skipped\""));
+}
+
+/* cancel: a running saga stops and compensates. */
+static void
+test_sagactl_cancel(void **state)
+{
+	fixture *f = *state;
+	char     id[40], sql[256];
+	wait_arg w = { f, NULL, NULL, sql };
+
+	start_saga(f, "slow_order", "c-1", id);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'step_sent' AND step = 1",
+	    id);
+	assert_true(test_wait_until(wait_sql_cb, &w, 20000 * scale()));
+	assert_int_equal(ctl(f, "list", "--state", "RUNNING", NULL), 0);
+	assert_true(has(f->out, id));
+	assert_int_equal(ctl(f, "show", id, NULL), 0);
+	assert_true(has(f->out, "attempt 1 in flight"));
+	assert_int_equal(
+	    ctl(f, "cancel", id, "--note", "customer asked", NULL), 0);
+	assert_true(has(f->out, "cancelled"));
+	wait_state(f, id, "COMPENSATED");
+	assert_int_equal(ctl(f, "show", id, NULL), 0);
+	assert_true(has(f->out, "cancelled: customer asked"));
+	/* Already over: nothing to cancel. */
+	assert_int_equal(ctl(f, "cancel", id, NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "nothing to cancel"));
+}
+
+/* Bulk retry: how many match, refused without a terminal or --yes, then
+ * every match with --yes. Bulk cancel likewise. */
+static void
+test_sagactl_bulk(void **state)
+{
+	fixture *f = *state;
+	char     a[40], b[40], c[40], d[40], sql[256];
+	wait_arg w = { f, NULL, NULL, sql };
+
+	start_failed(f, "park_bulk", "b-1", a);
+	start_failed(f, "park_bulk", "b-2", b);
+	assert_int_equal(
+	    ctl(f, "retry", "--state", "FAILED", "--saga", "park_bulk", NULL),
+	    2);
+	assert_true(has(f->err, "2 sagas match"));
+	assert_true(has(f->err, "--yes"));
+	assert_true(state_is(f, a, "FAILED"));
+	assert_true(state_is(f, b, "FAILED"));
+	assert_int_equal(
+	    ctl(f, "retry", "--saga", "park_bulk", "--yes", NULL), 0);
+	assert_true(has(f->out, a));
+	assert_true(has(f->out, b));
+	assert_true(has(f->err, "2 of 2 sagas done"));
+	wait_state(f, a, "COMPENSATED");
+	wait_state(f, b, "COMPENSATED");
+	/* Nothing left to retry. */
+	assert_int_equal(
+	    ctl(f, "retry", "--saga", "park_bulk", "--yes", NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "no saga matches"));
+
+	start_saga(f, "slow_bulk", "sb-1", c);
+	start_saga(f, "slow_bulk", "sb-2", d);
+	snprintf(sql, sizeof(sql),
+	    "SELECT (count(*) = 2)::int FROM saga_event e JOIN saga_instance "
+	    "i ON i.id = e.saga_id WHERE i.saga_name = 'slow_bulk' AND "
+	    "e.event = 'step_sent' AND e.step = 1");
+	assert_true(test_wait_until(wait_sql_cb, &w, 20000 * scale()));
+	assert_int_equal(
+	    ctl(f, "cancel", "--saga", "slow_bulk", "--yes", "--json", NULL),
+	    0);
+	assert_true(has(f->out, "\"matched\": 2"));
+	assert_true(has(f->out, "\"failed\": 0"));
+	wait_state(f, c, "COMPENSATED");
+	wait_state(f, d, "COMPENSATED");
+}
+
+/* A repair of an id that does not exist: exit 1, one line. */
+static void
+test_sagactl_repair_unknown_id(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(ctl(f, "retry", ID_UNKNOWN, NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "no saga " ID_UNKNOWN));
+	assert_true(has(f->err, "ENOTFOUND"));
+	assert_int_equal(ctl(f, "cancel", ID_UNKNOWN, NULL), 1);
+	assert_one_line_error(f);
+	assert_int_equal(
+	    ctl(f, "resolve", ID_UNKNOWN, "--note", "x", NULL), 1);
+	assert_one_line_error(f);
+	assert_int_equal(
+	    ctl(f, "skip", ID_UNKNOWN, "--step", "b", "--note", "x", NULL), 1);
+	assert_one_line_error(f);
+}
+
+/* sagad is down: exit 1, one line naming the URL. Reads still work. */
+static void
+test_sagactl_sagad_down(void **state)
+{
+	fixture *f = *state;
+	char     url[64], keep[64];
+
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", test_free_port());
+	memcpy(keep, f->url, sizeof(keep));
+	memcpy(f->url, url, sizeof(url));
+	assert_int_equal(ctl(f, "retry", ID_UNKNOWN, NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "no answer from sagad at"));
+	assert_true(has(f->err, url));
+	assert_int_equal(
+	    ctl(f, "start", "ok_order", "--input", "{\"id\": \"x\"}", NULL),
+	    1);
+	assert_one_line_error(f);
+	assert_int_equal(ctl(f, "list", NULL), 0);
+	assert_int_equal(ctl(f, "stats", NULL), 0);
+	memcpy(f->url, keep, sizeof(keep));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest read_tests[] = {
+		cmocka_unit_test(test_sagactl_list_human),
+		cmocka_unit_test(test_sagactl_list_json),
+		cmocka_unit_test(test_sagactl_list_filters),
+		cmocka_unit_test(test_sagactl_show_compensated),
+		cmocka_unit_test(test_sagactl_show_failed_and_running),
+		cmocka_unit_test(test_sagactl_show_json),
+		cmocka_unit_test(test_sagactl_show_unknown_id),
+		cmocka_unit_test(test_sagactl_bad_flags),
+		cmocka_unit_test(test_sagactl_help),
+		cmocka_unit_test(test_sagactl_db_down),
+		cmocka_unit_test(test_sagactl_defs),
+		cmocka_unit_test(test_sagactl_stats),
+		cmocka_unit_test(test_sagactl_validate),
+		cmocka_unit_test(test_sagactl_purge),
+	};
+	const struct CMUnitTest ops_tests[] = {
+		cmocka_unit_test(test_sagactl_start_wait),
+		cmocka_unit_test(test_sagactl_start_key),
+		cmocka_unit_test(test_sagactl_retry),
+		cmocka_unit_test(test_sagactl_resolve),
+		cmocka_unit_test(test_sagactl_skip),
+		cmocka_unit_test(test_sagactl_cancel),
+		cmocka_unit_test(test_sagactl_bulk),
+		cmocka_unit_test(test_sagactl_repair_unknown_id),
+		cmocka_unit_test(test_sagactl_sagad_down),
+	};
+	int fails = 0;
+
+	/* No terminal for sagactl: confirmations must refuse. */
+	if (freopen("/dev/null", "r", stdin) == NULL) {
+		return (1);
+	}
+	/* The outputs checked here are the defaults: no colour, and the
+	 * connection only from --db. */
+	setenv("NO_COLOR", "1", 1);
+	unsetenv("DATABASE_URL");
+	unsetenv("SAGA_COORDINATOR");
+	unsetenv("COLUMNS");
+	fails += cmocka_run_group_tests_name(
+	    "sagactl_read", read_tests, read_setup, group_teardown);
+	fails += cmocka_run_group_tests_name(
+	    "sagactl_ops", ops_tests, ops_setup, group_teardown);
+	return (fails);
+}
