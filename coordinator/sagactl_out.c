@@ -488,117 +488,69 @@ sagactl_table_print(const sagactl_table *t, const sagactl_out *o)
 void
 sagactl_jarr_init(sagactl_jarr *a)
 {
-	proto_buf_init(&a->text);
-	a->n = 0;
+	a->arr = NULL;
+	a->err = 0;
 }
 
 void
 sagactl_jarr_fini(sagactl_jarr *a)
 {
-	proto_buf_fini(&a->text);
-	a->n = 0;
+	proto_arr_free(a->arr);
+	sagactl_jarr_init(a);
+}
+
+/* Makes the array on first use. */
+static int
+sagactl_jarr_make(sagactl_jarr *a)
+{
+	if (a->arr == NULL && a->err == 0) {
+		a->err = proto_arr_alloc(&a->arr);
+	}
+	return (a->err);
 }
 
 int
 sagactl_jarr_add_raw(sagactl_jarr *a, proto_raw raw)
 {
-	char *text = NULL;
-	int   rv;
+	int rv;
 
-	if ((rv = proto_raw_to_json(raw, false, &text)) != 0) {
+	if ((rv = sagactl_jarr_make(a)) != 0) {
 		return (rv);
 	}
-	if ((a->n > 0 && (rv = proto_buf_append(&a->text, ",", 1)) != 0)
-	    || (rv = proto_buf_append(&a->text, text, strlen(text))) != 0) {
-		free(text);
-		return (rv);
-	}
-	free(text);
-	a->n++;
-	return (0);
+	return (proto_arr_push_raw(a->arr, raw));
 }
 
 int
 sagactl_jarr_add_obj(sagactl_jarr *a, const proto_obj *o)
 {
-	proto_buf b;
-	int       rv;
+	int rv;
 
-	proto_buf_init(&b);
-	if ((rv = proto_obj_encode(o, &b)) == 0) {
-		rv = sagactl_jarr_add_raw(a, proto_buf_raw(&b));
+	if ((rv = sagactl_jarr_make(a)) != 0) {
+		return (rv);
 	}
-	proto_buf_fini(&b);
-	return (rv);
+	return (proto_arr_push_obj(a->arr, o));
 }
 
 int
 sagactl_jarr_add_str(sagactl_jarr *a, const char *s)
 {
-	proto_obj       *o   = NULL;
-	proto_doc       *doc = NULL;
-	proto_buf        b, v;
-	const proto_val *val;
-	int              rv;
+	int rv;
 
-	/* A lone string value: put it in a map and take it out again,
-	 * encoded by the protocol library. */
-	proto_buf_init(&b);
-	proto_buf_init(&v);
-	if ((rv = proto_obj_alloc(&o)) != 0
-	    || (rv = proto_obj_put_str(o, "s", s)) != 0
-	    || (rv = proto_obj_encode(o, &b)) != 0
-	    || (rv = proto_doc_parse(&doc, proto_buf_raw(&b), NULL, NULL))
-	        != 0) {
-		goto done;
+	if ((rv = sagactl_jarr_make(a)) != 0) {
+		return (rv);
 	}
-	if ((val = proto_val_get(proto_doc_root(doc), "s")) == NULL) {
-		rv = SAGA_EINTERNAL;
-		goto done;
-	}
-	if ((rv = proto_val_encode(val, &v)) == 0) {
-		rv = sagactl_jarr_add_raw(a, proto_buf_raw(&v));
-	}
-done:
-	proto_doc_free(doc);
-	proto_obj_free(o);
-	proto_buf_fini(&b);
-	proto_buf_fini(&v);
-	return (rv);
+	return (proto_arr_push_str(a->arr, s));
 }
 
 int
 sagactl_jarr_put(sagactl_jarr *a, proto_obj *o, const char *key)
 {
-	/* Documents can be large: no limit but the parser's own. */
-	proto_limits lim = {
-		.max_msg_bytes     = SIZE_MAX / 2,
-		.max_depth         = PROTO_MAX_DEPTH_CAP,
-		.max_str_bytes     = SIZE_MAX / 2,
-		.max_container_len = SIZE_MAX / 2,
-	};
-	proto_buf text, raw;
-	char      err[256];
-	int       rv;
+	int rv;
 
-	proto_buf_init(&text);
-	proto_buf_init(&raw);
-	if ((rv = proto_buf_append(&text, "[", 1)) != 0
-	    || (rv = proto_buf_append(&text, a->text.data, a->text.len)) != 0
-	    || (rv = proto_buf_append(&text, "]", 1)) != 0) {
-		goto done;
+	if ((rv = sagactl_jarr_make(a)) != 0) {
+		return (rv);
 	}
-	if ((rv = proto_json_to_raw((const char *) text.data, text.len, &lim,
-	         &raw, err, sizeof(err)))
-	    != 0) {
-		rv = rv == SAGA_ENOMEM ? rv : SAGA_EINTERNAL;
-		goto done;
-	}
-	rv = proto_obj_put_raw(o, key, proto_buf_raw(&raw));
-done:
-	proto_buf_fini(&text);
-	proto_buf_fini(&raw);
-	return (rv);
+	return (proto_obj_put_arr(o, key, a->arr));
 }
 
 int

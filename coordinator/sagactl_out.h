@@ -5,12 +5,9 @@
  * and durations in words, and the --json documents.
  *
  * JSON is never written by hand here: a document is built as a protocol
- * value with proto_obj and rendered by proto_raw_to_json (libfyaml, which
- * does all the escaping). proto_obj builds maps only, so an array is made
- * of its elements rendered one by one by proto_raw_to_json, joined with
- * commas inside brackets and parsed back with proto_json_to_raw into one
- * value (sagactl_jarr): the glue is the only text written here, and the
- * parser checks it.
+ * value with proto_obj (maps) and proto_arr (arrays, through sagactl_jarr)
+ * and rendered by proto_raw_to_json (libfyaml, which does all the
+ * escaping).
  */
 #ifndef COORDINATOR_SAGACTL_OUT_H
 #define COORDINATOR_SAGACTL_OUT_H
@@ -128,8 +125,8 @@ char *sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len);
 
 /* sagactl_jarr builds a JSON array for a document (see above). */
 typedef struct sagactl_jarr {
-	proto_buf text;
-	size_t    n;
+	proto_arr *arr; /* made on the first element */
+	int        err; /* the first allocation error */
 } sagactl_jarr;
 
 /* sagactl_jarr_init makes an empty array; sagactl_jarr_fini frees it. */
@@ -143,8 +140,8 @@ int sagactl_jarr_add_obj(sagactl_jarr *a, const proto_obj *o);
 int sagactl_jarr_add_str(sagactl_jarr *a, const char *s);
 int sagactl_jarr_add_raw(sagactl_jarr *a, proto_raw raw);
 
-/* sagactl_jarr_put puts the array as the value of key in o. Returns 0,
- * SAGA_ENOMEM or SAGA_EINTERNAL (the glue did not parse back: a bug). */
+/* sagactl_jarr_put puts the array as the value of key in o. Returns 0 or
+ * SAGA_ENOMEM. */
 int sagactl_jarr_put(sagactl_jarr *a, proto_obj *o, const char *key);
 
 /* sagactl_out_put_strn puts a string, or null when s is NULL. */

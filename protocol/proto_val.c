@@ -848,3 +848,111 @@ proto_obj_encode(const proto_obj *o, proto_buf *out)
 	}
 	return (0);
 }
+
+/* The array builder: encoded elements back to back, and their count. */
+struct proto_arr {
+	proto_buf body;
+	size_t    count;
+};
+
+int
+proto_arr_alloc(proto_arr **out)
+{
+	proto_arr *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	proto_buf_init(&a->body);
+	*out = a;
+	return (0);
+}
+
+void
+proto_arr_free(proto_arr *a)
+{
+	if (a != NULL) {
+		proto_buf_fini(&a->body);
+		free(a);
+	}
+}
+
+size_t
+proto_arr_count(const proto_arr *a)
+{
+	return (a->count);
+}
+
+int
+proto_arr_push_str(proto_arr *a, const char *v)
+{
+	size_t         n    = strlen(v);
+	size_t         mark = a->body.len;
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, &a->body, proto_buf_write_cb);
+	if (msgpack_pack_str(&pk, n) != 0 ||
+	    msgpack_pack_str_body(&pk, v, n) != 0) {
+		a->body.len = mark;
+		return (SAGA_ENOMEM);
+	}
+	a->count++;
+	return (0);
+}
+
+int
+proto_arr_push_raw(proto_arr *a, proto_raw raw)
+{
+	size_t end;
+	int    rv;
+
+	if (raw.len == 0 || proto_scan(raw.ptr, raw.len, NULL, 0, &end,
+	                        NULL) != 0 || end != raw.len) {
+		return (SAGA_EINVAL);
+	}
+	if ((rv = proto_buf_append(&a->body, raw.ptr, raw.len)) != 0) {
+		return (rv);
+	}
+	a->count++;
+	return (0);
+}
+
+int
+proto_arr_push_obj(proto_arr *a, const proto_obj *o)
+{
+	int rv;
+
+	if ((rv = proto_obj_encode(o, &a->body)) != 0) {
+		return (rv);
+	}
+	a->count++;
+	return (0);
+}
+
+int
+proto_arr_encode(const proto_arr *a, proto_buf *out)
+{
+	msgpack_packer pk;
+	size_t         mark = out->len;
+
+	msgpack_packer_init(&pk, out, proto_buf_write_cb);
+	if (msgpack_pack_array(&pk, a->count) != 0 ||
+	    proto_buf_append(out, a->body.data, a->body.len) != 0) {
+		out->len = mark;
+		return (SAGA_ENOMEM);
+	}
+	return (0);
+}
+
+int
+proto_obj_put_arr(proto_obj *o, const char *key, const proto_arr *a)
+{
+	size_t mark = o->body.len;
+	int    rv;
+
+	if ((rv = proto_obj_key(o, key)) != 0) {
+		return (rv);
+	}
+	rv = proto_arr_encode(a, &o->body);
+	return (proto_obj_done(o, mark, rv));
+}

@@ -211,4 +211,30 @@ int proto_obj_put_obj(proto_obj *o, const char *key, const proto_obj *child);
  * SAGA_ENOMEM. */
 int proto_obj_encode(const proto_obj *o, proto_buf *out);
 
+/* proto_arr builds an array. */
+typedef struct proto_arr proto_arr;
+
+/* proto_arr_alloc makes an empty array builder. Returns 0 or
+ * SAGA_ENOMEM. */
+int proto_arr_alloc(proto_arr **out);
+
+/* proto_arr_free frees the builder; NULL-safe. */
+void proto_arr_free(proto_arr *a);
+
+/* proto_arr_count returns the number of elements pushed so far. */
+size_t proto_arr_count(const proto_arr *a);
+
+/* proto_arr_push_* append one element. Each returns 0 or SAGA_ENOMEM;
+ * push_raw also SAGA_EINVAL when raw is not exactly one valid value. */
+int proto_arr_push_str(proto_arr *a, const char *v);
+int proto_arr_push_raw(proto_arr *a, proto_raw raw);
+int proto_arr_push_obj(proto_arr *a, const proto_obj *o);
+
+/* proto_arr_encode appends the array's encoding to out. Returns 0 or
+ * SAGA_ENOMEM. */
+int proto_arr_encode(const proto_arr *a, proto_buf *out);
+
+/* proto_obj_put_arr adds the array built by a under key. */
+int proto_obj_put_arr(proto_obj *o, const char *key, const proto_arr *a);
+
 #endif /* PROTOCOL_PROTO_VAL_H */

@@ -399,6 +399,57 @@ test_proto_val_obj_self_and_null(void **state)
 	proto_obj_free(o);
 }
 
+/* The array builder: strings, raw values and maps in order, nested in a
+ * map; an invalid raw value is refused and leaves the array unchanged. */
+static void
+test_proto_val_arr_builder(void **state)
+{
+	static const uint8_t bad[] = { 0x92, 0x01 }; /* array of 2, 1 given */
+	proto_arr       *a;
+	proto_obj       *o, *item;
+	proto_buf        b;
+	proto_doc       *doc;
+	const proto_val *list;
+	proto_str        str;
+	int64_t          iv;
+
+	(void) state;
+	assert_int_equal(proto_arr_alloc(&a), 0);
+	assert_int_equal(proto_obj_alloc(&o), 0);
+	assert_int_equal(proto_obj_alloc(&item), 0);
+	assert_int_equal(proto_obj_put_int(item, "n", 7), 0);
+	assert_int_equal(proto_arr_push_str(a, "x"), 0);
+	assert_int_equal(proto_arr_push_raw(a, PROTO_RAW_EMPTY_MAP), 0);
+	assert_int_equal(proto_arr_push_obj(a, item), 0);
+	assert_int_equal(proto_arr_push_raw(a, (proto_raw) { bad, 2 }),
+	    SAGA_EINVAL);
+	assert_int_equal(proto_arr_count(a), 3);
+	assert_int_equal(proto_obj_put_arr(o, "list", a), 0);
+	assert_int_equal(proto_obj_put_arr(o, "list", a), SAGA_EEXIST);
+	proto_buf_init(&b);
+	assert_int_equal(proto_obj_encode(o, &b), 0);
+	assert_int_equal(proto_doc_parse(&doc, proto_buf_raw(&b), NULL, NULL),
+	    0);
+	list = proto_val_get(proto_doc_root(doc), "list");
+	assert_int_equal(proto_val_type_of(list), PROTO_VAL_ARRAY);
+	assert_int_equal(proto_val_len(list), 3);
+	assert_int_equal(proto_val_str(proto_val_at(list, 0), &str), 0);
+	assert_int_equal(str.len, 1);
+	assert_int_equal(str.ptr[0], 'x');
+	assert_int_equal(proto_val_type_of(proto_val_at(list, 1)),
+	    PROTO_VAL_MAP);
+	assert_int_equal(proto_val_int(proto_val_path(proto_val_at(list, 2),
+	                     "n"),
+	                     &iv),
+	    0);
+	assert_int_equal(iv, 7);
+	proto_doc_free(doc);
+	proto_buf_fini(&b);
+	proto_obj_free(item);
+	proto_obj_free(o);
+	proto_arr_free(a);
+}
+
 static void
 test_proto_val_obj_reset(void **state)
 {
@@ -1213,6 +1264,7 @@ main(void)
 		cmocka_unit_test(test_proto_val_obj_put_raw_invalid),
 		cmocka_unit_test(test_proto_val_obj_nested_put_obj),
 		cmocka_unit_test(test_proto_val_obj_self_and_null),
+		cmocka_unit_test(test_proto_val_arr_builder),
 		cmocka_unit_test(test_proto_val_obj_reset),
 		cmocka_unit_test(test_proto_val_obj_many_keys),
 		cmocka_unit_test(test_proto_val_doc_types_and_get),
