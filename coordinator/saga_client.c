@@ -2,6 +2,7 @@
 /*
  * saga_client: REQ socket, one request at a time. See saga_client.h.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,9 @@ struct saga_client {
 	nng_msg   *reply; /* bytes the last decoded reply borrows */
 };
 
-int
-saga_client_open(saga_client **out, const char *url, char *err, size_t errlen)
+static int
+saga_client_make(saga_client **out, const char *url, bool wait, char *err,
+    size_t errlen)
 {
 	saga_client *c;
 	int          rv;
@@ -27,11 +29,17 @@ saga_client_open(saga_client **out, const char *url, char *err, size_t errlen)
 		return (SAGA_ENOMEM);
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0 ||
-	    (rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	    (rv = nng_dial(c->sock, url, NULL,
+	         wait ? 0 : NNG_FLAG_NONBLOCK)) != 0) {
 		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
 		nng_close(c->sock);
 		free(c);
-		return (SAGA_EINVAL);
+		/* A URL nng cannot use is the caller's mistake; anything
+		 * else (refused, unreachable) means nobody answers now. */
+		return (rv == NNG_EINVAL || rv == NNG_EADDRINVAL ||
+		            rv == NNG_ENOTSUP
+		        ? SAGA_EINVAL
+		        : SAGA_EUNAVAIL);
 	}
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 200);
@@ -40,6 +48,18 @@ saga_client_open(saga_client **out, const char *url, char *err, size_t errlen)
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 64 * 1024 * 1024);
 	*out = c;
 	return (0);
+}
+
+int
+saga_client_open(saga_client **out, const char *url, char *err, size_t errlen)
+{
+	return (saga_client_make(out, url, false, err, errlen));
+}
+
+int
+saga_client_dial(saga_client **out, const char *url, char *err, size_t errlen)
+{
+	return (saga_client_make(out, url, true, err, errlen));
 }
 
 void

@@ -18,6 +18,12 @@ typedef struct saga_client saga_client;
 int saga_client_open(
     saga_client **out, const char *url, char *err, size_t errlen);
 
+/* saga_client_dial is saga_client_open for interactive tools: it connects
+ * now and fails at once with SAGA_EUNAVAIL ("connection refused" in err)
+ * when nothing listens, instead of letting the first call time out. */
+int saga_client_dial(
+    saga_client **out, const char *url, char *err, size_t errlen);
+
 /* saga_client_free closes the connection; NULL-safe. */
 void saga_client_free(saga_client *c);
 

@@ -233,6 +233,20 @@ static const char sagactl_help_stats[] =
     "\n"
     SAGACTL_COMMON_HELP;
 
+static const char sagactl_help_ping[] =
+    "Usage: sagactl ping [URL] [--timeout DUR]\n"
+    "\n"
+    "Asks an endpoint for PONG: sagad (the default: --coordinator,\n"
+    "$SAGA_COORDINATOR) or a participant service, and prints who\n"
+    "answered and how fast. Exit status 0 when it answered, 1 when\n"
+    "not within --timeout (default 2s). For health checks and\n"
+    "start-up scripts.\n"
+    "\n"
+    "Options:\n"
+    "      --timeout DUR        how long to wait for the answer\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
 /* clang-format on */
 
 static const sagactl_cmd sagactl_cmds[] = {
@@ -261,6 +275,9 @@ static const sagactl_cmd sagactl_cmds[] = {
 	{ "stats", sagactl_read_stats,
 	    "counts by saga and state, step latency percentiles",
 	    sagactl_help_stats },
+	{ "ping", sagactl_ops_ping,
+	    "check that sagad or a participant answers",
+	    sagactl_help_ping },
 };
 
 #define SAGACTL_NCMDS (sizeof(sagactl_cmds) / sizeof(sagactl_cmds[0]))

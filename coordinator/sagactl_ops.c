@@ -192,7 +192,14 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 		c->url = ctx->coordinator != NULL
 		    ? ctx->coordinator
 		    : SAGACTL_COORDINATOR_DEFAULT;
-		if (saga_client_open(&c->cl, c->url, err, sizeof(err)) != 0) {
+		if ((rv = saga_client_dial(&c->cl, c->url, err,
+		         sizeof(err))) == SAGA_EUNAVAIL) {
+			snprintf(why, whylen,
+			    "cannot connect to sagad (%s); is it running? "
+			    "(point --coordinator or SAGA_COORDINATOR at it)",
+			    err);
+			return (SAGACTL_EXIT_FAIL);
+		} else if (rv != 0) {
 			snprintf(why, whylen,
 			    "cannot use coordinator URL \"%s\" (%s); give "
 			    "--coordinator tcp://HOST:PORT",
@@ -786,6 +793,83 @@ int
 sagactl_ops_skip(sagactl_ctx *ctx, int argc, char **argv)
 {
 	return (ops_repair_run(ctx, argc, argv, OPS_SKIP));
+}
+
+/*
+ * ping
+ */
+
+int
+sagactl_ops_ping(sagactl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, OPS_O_TIMEOUT },
+		{ NULL, 0, NULL, 0 },
+	};
+	ops_args     a;
+	saga_client *cl = NULL;
+	proto_msg    req, rep;
+	const char  *url;
+	char         err[512], d[32];
+	int64_t      t0;
+	int          first, rv;
+
+	memset(&a, 0, sizeof(a));
+	a.timeout_ms = 2000;
+	if ((rv = sagactl_parse(ctx, argc, argv, opts, ops_opt, &a, &first)) !=
+	    0) {
+		return (rv);
+	}
+	if (a.f.given) {
+		return (sagactl_usage(ctx, "ping takes no filters"));
+	}
+	if (argc - first > 1) {
+		return (sagactl_usage(
+		    ctx, "unexpected argument \"%s\"", argv[first + 1]));
+	}
+	/* sagad by default; any endpoint of the system answers PING. */
+	url = first < argc ? argv[first]
+	    : ctx->coordinator != NULL ? ctx->coordinator
+	                               : SAGACTL_COORDINATOR_DEFAULT;
+	if ((rv = saga_client_dial(&cl, url, err, sizeof(err))) != 0) {
+		return (rv == SAGA_EINVAL
+		        ? sagactl_usage(ctx, "cannot use URL \"%s\" (%s)", url,
+		              err)
+		        : sagactl_error(ctx, "%s does not answer (%s)", url,
+		              err));
+	}
+	proto_msg_init(&req);
+	req.type = PROTO_T_PING;
+	t0       = sagactl_now_ms();
+	rv = saga_client_call(cl, &req, a.timeout_ms, &rep, err, sizeof(err));
+	saga_client_free(cl);
+	if (rv != 0 || rep.type != PROTO_T_PONG) {
+		proto_msg_fini(&rep);
+		return (sagactl_error(ctx, "%s does not answer PING (%s)", url,
+		    rv != 0 ? err : "unexpected answer"));
+	}
+	if (ctx->json) {
+		proto_obj *o = NULL;
+
+		if ((rv = proto_obj_alloc(&o)) == 0 &&
+		    (rv = proto_obj_put_str(o, "url", url)) == 0 &&
+		    (rv = proto_obj_put_strn(o, "service", rep.service.ptr,
+		         rep.service.len)) == 0 &&
+		    (rv = proto_obj_put_int(o, "protocol", rep.version)) == 0 &&
+		    (rv = proto_obj_put_int(o, "ms",
+		         sagactl_now_ms() - t0)) == 0) {
+			rv = sagactl_out_json(&ctx->out, o);
+		}
+		proto_obj_free(o);
+		proto_msg_fini(&rep);
+		return (rv == 0 ? SAGACTL_EXIT_OK
+		                : sagactl_error(ctx, "%s", saga_strerror(rv)));
+	}
+	fprintf(ctx->out.f, "%s: %.*s (protocol %u) answered in %s\n", url,
+	    (int) rep.service.len, rep.service.ptr, rep.version,
+	    sagactl_out_dur(sagactl_now_ms() - t0, d, sizeof(d)));
+	proto_msg_fini(&rep);
+	return (SAGACTL_EXIT_OK);
 }
 
 /*

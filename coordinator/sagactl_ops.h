@@ -21,4 +21,7 @@ int sagactl_ops_resolve(sagactl_ctx *ctx, int argc, char **argv);
 int sagactl_ops_skip(sagactl_ctx *ctx, int argc, char **argv);
 int sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv);
 
+/* sagactl_ops_ping asks an endpoint (sagad, or a participant) for PONG. */
+int sagactl_ops_ping(sagactl_ctx *ctx, int argc, char **argv);
+
 #endif /* COORDINATOR_SAGACTL_OPS_H */
