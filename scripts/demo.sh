@@ -1,96 +1,229 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# demo.sh: for now, a short tour of what the project has. It builds in
-# build/ and shows the protocol library, the migration runner and how to
-# run the tests. The order workflow demo (sagad driving the participant
-# services) replaces this when the participant services exist.
+# demo.sh: the order workflow demo, from a fresh machine.
+#
+# Installs what is missing (as root), builds, starts the demo cluster
+# (scripts/cluster.sh: PostgreSQL, sagad, and the orders, inventory,
+# payments and shipping services, each with its own database), then runs
+# and narrates four orders:
+#   1. alice buys 2 widgets: it completes;
+#   2. bob buys a widget he cannot pay for: payment fails, the stock is
+#      released and the order rejected;
+#   3. carol buys 5 gadgets, only 1 is in stock: stock fails, the order is
+#      rejected;
+#   4. the payments service is killed (kill -9) while alice buys a gizmo,
+#      then restarted: the order still completes.
+# For each it prints the saga's outcome and timeline from the log, then the
+# participants' data showing that every order is consistent. It stops the
+# cluster at the end unless --keep is given.
 
 set -euo pipefail
 
 prog=${0##*/}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=$repo/build
+build=${SAGA_BUILD_DIR:-$repo/build}
+keep=0
+setup=1
 
 usage() {
 	cat <<EOF
-usage: $prog [--help]
+usage: $prog [--keep] [--no-build] [--help]
 
-Builds the project in build/ and gives a short tour of what exists so far.
-The order workflow demo arrives with the participant services.
+Builds everything and runs the order workflow demo on this machine.
+  --keep       leave the cluster running afterwards (stop it with
+               scripts/cluster.sh stop)
+  --no-build   use the existing build (SAGA_BUILD_DIR, default build/);
+               install nothing
+SAGA_PORT_BASE and SAGA_CLUSTER_DIR move the cluster (scripts/cluster.sh).
+Exit status 0 only if every order ended as narrated and every service's
+data is consistent.
 EOF
 }
 
-case ${1:-} in
--h | --help)
-	usage
-	exit 0
-	;;
-"") ;;
-*)
-	echo "$prog: unknown argument '$1'" >&2
-	usage >&2
-	exit 2
-	;;
-esac
-
-echo "==> building in $build"
-cmake -S "$repo" -B "$build" >/dev/null
-cmake --build "$build" -j2
-
-rel() {
-	local p=${1#"$repo"/}
-
-	if [[ -e $1 ]]; then
-		echo "$p"
-	else
-		echo "$p (not built)"
-	fi
-}
-
-cat <<EOF
-
-==> What exists so far
-
-The wire protocol: $(rel "$build/protocol/libsaga_protocol.a")
-  Every message between sagad, the participants and the clients is one
-  strictly decoded msgpack envelope (protocol/proto_msg.h), carrying
-  values (proto_val.h) that convert to and from JSON (proto_json.h),
-  with 128-bit UUIDv7 saga ids (saga_id.h) and the shared error codes
-  (saga_err.h).
-
-The migration runner: $(rel "$build/sql/libsaga_sql.a")
-  Applies numbered, forward-only SQL migrations, each in its own
-  transaction under an advisory lock, and refuses edited ones
-  (sql/sql_migrate.h). The coordinator's schema, the saga log:
-EOF
-for f in "$repo"/sql/coordinator/*.sql; do
-	[[ -e $f ]] && echo "    sql/coordinator/${f##*/}"
+while (($# > 0)); do
+	case $1 in
+	--keep) keep=1 ;;
+	--no-build) setup=0 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		echo "$prog: unknown option '$1'" >&2
+		usage >&2
+		exit 2
+		;;
+	esac
+	shift
 done
 
-cat <<EOF
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then
+	bold=$'\e[1m'
+	dim=$'\e[2m'
+	off=$'\e[0m'
+else
+	bold='' dim='' off=''
+fi
 
-The tests ($(cd "$build" && ctest -N 2>/dev/null | sed -n 's/^Total Tests: //p') registered with ctest):
-EOF
-(cd "$build" && ctest -N 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: /    /p')
+say() {
+	printf '\n%s== %s%s\n' "$bold" "$*" "$off"
+}
 
-cat <<EOF
+note() {
+	printf '%s%s%s\n' "$dim" "$*" "$off"
+}
 
-  Everything (packages, builds, PostgreSQL, ASan, fuzzing):
-    scripts/test.sh            (scripts/test.sh --quick: normal build only)
-  Unit tests only:
-    ctest --test-dir build -L unit
-  Integration tests, against a throwaway PostgreSQL:
-    scripts/pg.sh start
-    eval "\$(scripts/pg.sh env)"
-    ctest --test-dir build -L integration
-    scripts/pg.sh stop
-  Fuzz the protocol decoder for 60 s (clang):
-    scripts/fuzz.sh 60
+# shellcheck source=scripts/deps.sh
+source "$repo/scripts/deps.sh"
 
-==> Not yet here
+if [[ $setup -eq 1 ]]; then
+	say "Setting up (packages, build)"
+	ensure_packages
+	cmake -S "$repo" -B "$build" >/dev/null
+	cmake --build "$build" -j2 >/dev/null
+	note "built sagad, sagactl and the four services in build/"
+fi
 
-The order workflow demo (sagad, sagactl and the participant services,
-each with its own database) arrives with the participant services; this
-script will then run an order saga end to end, including a compensation.
-EOF
+say "Starting the cluster"
+if [[ $keep -eq 0 ]]; then
+	trap '"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
+fi
+"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
+"$repo/scripts/cluster.sh" start
+# shellcheck disable=SC1091
+source "${SAGA_CLUSTER_DIR:-$build/cluster}/cluster.env"
+sagactl=$build/coordinator/sagactl
+export COLUMNS=${COLUMNS:-110}
+
+# order N TITLE JSON: starts create_order, waits, shows its outcome and
+# timeline.
+order() {
+	local title=$1 input=$2 id state
+	say "$title"
+	note "input: $input"
+	# sagactl start --wait exits 1 when the saga did not complete: here
+	# that is part of the story.
+	id=$("$sagactl" start create_order --input "$input" --wait \
+		--timeout 60s 2>/dev/null | head -n 1 | awk '{print $1}') || true
+	state=$("$sagactl" show "$id" --json |
+		sed -n 's/.*"state": *"\([A-Z]*\)".*/\1/p' | head -n 1)
+	echo "saga $id: $bold$state$off"
+	"$sagactl" show "$id"
+	last_id=$id
+	last_state=$state
+}
+
+# expect WHAT STATE: the saga of the last order ended in STATE.
+outcomes=()
+expect() {
+	if [[ $last_state == "$2" ]]; then
+		outcomes+=("$1: $2 as expected")
+	else
+		outcomes+=("$1: $last_state, expected $2")
+		ok=0
+	fi
+}
+ok=1
+
+last_id=
+order "Order 1: alice buys 2 widgets (20.00) — should complete" \
+	'{"customer_id": "alice", "sku": "WIDGET", "qty": 2, "amount": 2000, "address": "1 Main St"}'
+order1=$last_id
+expect "order 1" COMPLETED
+
+order "Order 2: bob buys a widget for 50.00 with 5.00 on his account — payment fails, stock released, order rejected" \
+	'{"customer_id": "bob", "sku": "WIDGET", "qty": 1, "amount": 5000}'
+order2=$last_id
+expect "order 2" COMPENSATED
+
+order "Order 3: carol buys 5 gadgets, 1 in stock — reservation fails, order rejected" \
+	'{"customer_id": "carol", "sku": "GADGET", "qty": 5, "amount": 10000}'
+order3=$last_id
+expect "order 3" COMPENSATED
+
+say "Order 4: alice buys a gizmo while the payments service is down"
+"$repo/scripts/cluster.sh" kill payments
+note "payments is gone (kill -9); the order starts anyway"
+out=$("$sagactl" start create_order --input \
+	'{"customer_id": "alice", "sku": "GIZMO", "qty": 1, "amount": 1500}')
+order4=$(echo "$out" | awk '{print $1; exit}')
+echo "saga $order4 started"
+for _ in $(seq 1 50); do
+	if "$sagactl" show "$order4" --json | grep -q '"outcome": *"timeout"'; then
+		break
+	fi
+	sleep 0.2
+done
+note "sagad keeps retrying charge_payment (the pivot: its outcome must be known):"
+"$sagactl" show "$order4" | tail -n 8
+"$repo/scripts/cluster.sh" restart payments
+note "payments is back; waiting for the order to finish"
+for _ in $(seq 1 150); do
+	state=$("$sagactl" show "$order4" --json |
+		sed -n 's/.*"state": *"\([A-Z]*\)".*/\1/p' | head -n 1)
+	[[ $state == RUNNING ]] || break
+	sleep 0.2
+done
+echo "saga $order4: $bold$state$off"
+"$sagactl" show "$order4"
+last_state=$state
+expect "order 4" COMPLETED
+
+say "What the participants' databases say"
+q() {
+	psql -X -q -d "$1" -c "$2"
+}
+note "orders (saga_orders):"
+q saga_orders "SELECT order_id, customer_id, sku, qty, amount, state FROM orders ORDER BY created_at"
+note "inventory (saga_inventory):"
+q saga_inventory "SELECT sku, available, reserved FROM stock ORDER BY sku"
+q saga_inventory "SELECT saga_id, sku, qty, state FROM reservations ORDER BY created_at"
+note "payments (saga_payments):"
+q saga_payments "SELECT customer_id, balance FROM accounts ORDER BY customer_id"
+q saga_payments "SELECT saga_id, customer_id, amount, state FROM payments ORDER BY created_at"
+note "shipping (saga_shipping):"
+q saga_shipping "SELECT saga_id, sku, qty, address, state FROM shipments ORDER BY created_at"
+
+say "Consistency check"
+printf '%s\n' "${outcomes[@]}"
+val() {
+	psql -X -tA -d "$1" -c "$2"
+}
+for id in $order1 $order2 $order3 $order4; do
+	o=$(val saga_orders "SELECT state FROM orders WHERE order_id = '$id'")
+	r=$(val saga_inventory "SELECT coalesce((SELECT state FROM reservations WHERE saga_id = '$id'), 'none')")
+	p=$(val saga_payments "SELECT coalesce((SELECT state FROM payments WHERE saga_id = '$id'), 'none')")
+	s=$(val saga_shipping "SELECT coalesce((SELECT state FROM shipments WHERE saga_id = '$id'), 'none')")
+	verdict=consistent
+	case $o in
+	APPROVED)
+		[[ $r == RESERVED && $p == CHARGED && $s == SCHEDULED ]] ||
+			verdict=INCONSISTENT
+		;;
+	REJECTED)
+		[[ $r != RESERVED && $p != CHARGED && $s == none ]] ||
+			verdict=INCONSISTENT
+		;;
+	*) verdict=INCONSISTENT ;;
+	esac
+	[[ $verdict == consistent ]] || ok=0
+	printf '%s  order %-8s reservation %-8s payment %-8s shipment %-9s %s\n' \
+		"$id" "$o" "$r" "$p" "$s" "$verdict"
+done
+stock_total=$(val saga_inventory "SELECT sum(available + reserved) FROM stock")
+money=$(val saga_payments "SELECT (SELECT sum(balance) FROM accounts) + (SELECT coalesce(sum(amount), 0) FROM payments WHERE state = 'CHARGED')")
+echo "stock units in total: $stock_total (seeded: 1501); money in total: $money cents (seeded: 1500500)"
+[[ $stock_total == 1501 && $money == 1500500 ]] || ok=0
+
+if [[ $ok -eq 1 ]]; then
+	say "Every order is consistent across the four services."
+else
+	say "INCONSISTENT data: see above."
+fi
+if [[ $keep -eq 1 ]]; then
+	note "The cluster keeps running: source build/cluster/cluster.env and try"
+	note "  build/coordinator/sagactl list"
+	note "Stop it with scripts/cluster.sh stop."
+fi
+[[ $ok -eq 1 ]]

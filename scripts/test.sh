@@ -23,9 +23,8 @@ prog=${0##*/}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-packages=(build-essential cmake pkg-config libpq-dev libnng-dev nng-utils
-	libmsgpack-dev libcmocka-dev libfyaml-dev postgresql clang
-	libclang-rt-14-dev valgrind)
+# shellcheck source=scripts/deps.sh
+source "$repo/scripts/deps.sh"
 fuzz_seconds=30
 quick=0
 
@@ -111,32 +110,7 @@ must() {
 }
 
 do_packages() {
-	local p missing=()
-
-	if ! command -v dpkg >/dev/null; then
-		echo "no dpkg: not a Debian system; make sure these are" \
-		    "installed: ${packages[*]}"
-		return 0
-	fi
-	for p in "${packages[@]}"; do
-		if ! dpkg -s "$p" 2>/dev/null |
-		    grep -q '^Status: install ok installed'; then
-			missing+=("$p")
-		fi
-	done
-	if ((${#missing[@]} == 0)); then
-		echo "all ${#packages[@]} packages are installed"
-		return 0
-	fi
-	if [[ $(id -u) -ne 0 ]]; then
-		echo "$prog: missing packages: ${missing[*]}" >&2
-		echo "$prog: install them as root:" \
-		    "apt-get update && apt-get install -y ${missing[*]}" >&2
-		return 1
-	fi
-	echo "installing: ${missing[*]}"
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+	ensure_packages
 }
 
 do_build() {

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * demo: the shared main of the demo services. See demo.h.
+ */
+#define _POSIX_C_SOURCE 200809L /* sigaction */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "demo.h"
+
+static saga_participant *demo_p;
+
+static void
+demo_on_signal(int sig)
+{
+	(void) sig;
+	saga_participant_stop(demo_p);
+}
+
+int
+demo_str(saga_call *call, const char *name, char *buf, size_t len)
+{
+	proto_str s;
+
+	if (proto_val_str(proto_val_get(saga_call_input(call), name), &s) !=
+	        0 ||
+	    s.len == 0 || s.len >= len) {
+		saga_call_fail(call, "input.%s: expected a non-empty string",
+		    name);
+		return (-1);
+	}
+	memcpy(buf, s.ptr, s.len);
+	buf[s.len] = '\0';
+	return (0);
+}
+
+int
+demo_int(saga_call *call, const char *name, int64_t *out)
+{
+	if (proto_val_int(proto_val_get(saga_call_input(call), name), out) !=
+	        0 ||
+	    *out <= 0) {
+		saga_call_fail(call, "input.%s: expected a positive integer",
+		    name);
+		return (-1);
+	}
+	return (0);
+}
+
+PGresult *
+demo_sql(saga_call *call, const char *sql, int n, const char *const *params)
+{
+	PGresult      *res;
+	ExecStatusType st;
+
+	res = PQexecParams(saga_call_db(call), sql, n, NULL, params, NULL,
+	    NULL, 0);
+	st  = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		fprintf(stderr, "%s: %s", saga_call_action(call),
+		    PQresultErrorMessage(res));
+		PQclear(res);
+		return (NULL);
+	}
+	return (res);
+}
+
+static void
+demo_usage(FILE *f, const demo_service *svc)
+{
+	fprintf(f,
+	    "Usage: saga-%s --listen URL --db CONNINFO [--workers N]\n"
+	    "       saga-%s --migrate --db CONNINFO\n"
+	    "%s\n"
+	    "  --listen URL   nng URL to serve on (repeatable)\n"
+	    "  --db CONNINFO  libpq conninfo of its own database "
+	    "(default $DATABASE_URL)\n"
+	    "  --workers N    handler threads (default 4)\n"
+	    "  --migrate      apply the barrier and %s schemas and exit\n",
+	    svc->name, svc->name, svc->about, svc->name);
+}
+
+int
+demo_main(int argc, char **argv, const demo_service *svc)
+{
+	const char             *listen[9] = { NULL };
+	int                     nlisten   = 0;
+	bool                    migrate   = false;
+	saga_participant_config cfg;
+	struct sigaction        sa;
+	char                    err[512];
+	int                     applied = 0;
+	int                     rv;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.name     = svc->name;
+	cfg.conninfo = getenv("DATABASE_URL");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc &&
+		    nlisten < 8) {
+			listen[nlisten++] = argv[++i];
+		} else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+			cfg.conninfo = argv[++i];
+		} else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+			cfg.workers = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--migrate") == 0) {
+			migrate = true;
+		} else if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			demo_usage(stdout, svc);
+			return (0);
+		} else {
+			fprintf(stderr, "saga-%s: unknown option \"%s\"\n",
+			    svc->name, argv[i]);
+			demo_usage(stderr, svc);
+			return (2);
+		}
+	}
+	if (cfg.conninfo == NULL) {
+		fprintf(stderr, "saga-%s: no database: give --db CONNINFO\n",
+		    svc->name);
+		return (2);
+	}
+	if (!migrate && nlisten == 0) {
+		fprintf(stderr, "saga-%s: give --listen URL (or --migrate)\n",
+		    svc->name);
+		return (2);
+	}
+	if (migrate) {
+		static const char *none[] = { "inproc://migrate", NULL };
+
+		cfg.listen = none;
+	} else {
+		cfg.listen = listen;
+	}
+	if ((rv = saga_participant_new(&demo_p, &cfg, err, sizeof(err))) !=
+	    0) {
+		fprintf(stderr, "saga-%s: %s\n", svc->name, err);
+		return (1);
+	}
+	if (migrate) {
+		/* The layouts of sql_migration and saga_migration are the
+		 * same: {version, name, sql}. */
+		if ((rv = saga_participant_migrate(demo_p, err, sizeof(err))) !=
+		        0 ||
+		    (rv = saga_participant_migrate_set(demo_p, svc->name,
+		         (const saga_migration *) (const void *) svc->migs,
+		         svc->nmigs, &applied, err, sizeof(err))) != 0) {
+			fprintf(stderr, "saga-%s: %s\n", svc->name, err);
+			saga_participant_free(demo_p);
+			return (1);
+		}
+		printf("saga-%s: schema up to date (%d migration(s) "
+		       "applied)\n",
+		    svc->name, applied);
+		saga_participant_free(demo_p);
+		return (0);
+	}
+	if ((rv = svc->setup(demo_p)) != 0) {
+		fprintf(stderr, "saga-%s: %s\n", svc->name, saga_strerror(rv));
+		saga_participant_free(demo_p);
+		return (1);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = demo_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	rv = saga_participant_serve(demo_p, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "saga-%s: %s\n", svc->name, err);
+	}
+	saga_participant_free(demo_p);
+	return (rv == 0 ? 0 : 1);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * demo: what the four demo services (orders, inventory, payments,
+ * shipping) share: command-line handling, migrations, signals, and small
+ * helpers for reading the saga input and running SQL inside the call's
+ * transaction.
+ */
+#ifndef PARTICIPANTS_DEMO_DEMO_H
+#define PARTICIPANTS_DEMO_DEMO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <saga/participant.h>
+
+#include "sql_migrate.h"
+
+/* demo_service describes one service. */
+typedef struct demo_service {
+	const char          *name;  /* "orders" */
+	const char          *about; /* one line for --help */
+	const sql_migration *migs;  /* its schema (sql/<name>/) */
+	size_t               nmigs;
+	/* setup registers the handlers. Returns 0 or a saga_err. */
+	int (*setup)(saga_participant *p);
+} demo_service;
+
+/* demo_main parses the command line, applies migrations (--migrate) or
+ * serves until SIGTERM/SIGINT. Returns the process exit status. */
+int demo_main(int argc, char **argv, const demo_service *svc);
+
+/* demo_str reads input field name as a NUL-terminated string into buf.
+ * Returns 0, or -1 after answering the call failed (bad input does not get
+ * better with retries). */
+int demo_str(saga_call *call, const char *name, char *buf, size_t len);
+
+/* demo_int reads input field name as a positive integer, like demo_str. */
+int demo_int(saga_call *call, const char *name, int64_t *out);
+
+/* demo_sql runs a parameterised statement (text parameters) in the call's
+ * transaction. Returns the result (PGRES_COMMAND_OK or TUPLES_OK; the
+ * caller clears it), or NULL after logging the error: the transaction is
+ * aborted and the library will answer retry. */
+PGresult *demo_sql(saga_call *call, const char *sql, int n,
+    const char *const *params);
+
+#endif /* PARTICIPANTS_DEMO_DEMO_H */

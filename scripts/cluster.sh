@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# cluster.sh: the demo cluster on this machine — a throwaway PostgreSQL with
+# five databases (the coordinator's and one per service), sagad and the four
+# demo services (orders, inventory, payments, shipping), each a separate
+# process with its own database.
+#
+#   scripts/cluster.sh start          start everything, wait until it answers
+#   scripts/cluster.sh stop           stop exactly what start started
+#   scripts/cluster.sh status         what runs, where
+#   scripts/cluster.sh kill NAME      kill -9 one process (sagad, orders, ...)
+#   scripts/cluster.sh restart NAME   start it again (after a kill)
+#
+# Everything lives under build/cluster/: logs/, pids/, the generated
+# configuration, and cluster.env (DATABASE_URL, SAGA_COORDINATOR and each
+# service's database) for other tools to source.
+
+set -euo pipefail
+
+prog=${0##*/}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SAGA_BUILD_DIR:-$repo/build}
+dir=${SAGA_CLUSTER_DIR:-$build/cluster}
+base=${SAGA_PORT_BASE:-7100}
+services=(orders inventory payments shipping)
+
+usage() {
+	cat <<EOF
+usage: $prog start|stop|status|kill NAME|restart NAME
+
+Runs the demo cluster: PostgreSQL (scripts/pg.sh), sagad on
+tcp://127.0.0.1:$base and the services orders, inventory, payments and
+shipping on the next four ports. SAGA_PORT_BASE moves the ports,
+SAGA_BUILD_DIR the build tree (default build/), SAGA_CLUSTER_DIR the
+state (default build/cluster/: logs, pids, cluster.env).
+EOF
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+port_of() {
+	case $1 in
+	sagad) echo "$base" ;;
+	orders) echo $((base + 1)) ;;
+	inventory) echo $((base + 2)) ;;
+	payments) echo $((base + 3)) ;;
+	shipping) echo $((base + 4)) ;;
+	*) die "unknown process '$1' (sagad, ${services[*]})" ;;
+	esac
+}
+
+url_of() {
+	echo "tcp://127.0.0.1:$(port_of "$1")"
+}
+
+bin_of() {
+	case $1 in
+	sagad) echo "$build/coordinator/sagad" ;;
+	*) echo "$build/participants/saga-$1" ;;
+	esac
+}
+
+db_of() {
+	case $1 in
+	sagad) echo saga_coordinator ;;
+	*) echo "saga_$1" ;;
+	esac
+}
+
+pg_env() {
+	# shellcheck disable=SC1090
+	source "$dir/pg.env"
+	export PGHOST PGPORT PGUSER
+}
+
+conninfo_of() {
+	echo "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$(db_of "$1")"
+}
+
+running() {
+	local pidfile=$dir/pids/$1.pid
+	[[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+ping_url() {
+	"$build/coordinator/sagactl" ping --coordinator "$1" --timeout 200ms \
+		>/dev/null 2>&1
+}
+
+wait_ping() {
+	local name=$1 url
+	url=$(url_of "$1")
+	for _ in $(seq 1 100); do
+		if ping_url "$url"; then
+			return 0
+		fi
+		if ! running "$name"; then
+			tail -n 20 "$dir/logs/$name.log" >&2 || true
+			die "$name exited during start-up (log above: $dir/logs/$name.log)"
+		fi
+		sleep 0.1
+	done
+	tail -n 20 "$dir/logs/$name.log" >&2 || true
+	die "$name does not answer on $url"
+}
+
+start_one() {
+	local name=$1 bin
+	bin=$(bin_of "$name")
+	[[ -x $bin ]] || die "$bin is missing: build first (cmake --build build)"
+	if running "$name"; then
+		echo "$prog: $name already runs (pid $(cat "$dir/pids/$name.pid"))"
+		return 0
+	fi
+	if [[ $name == sagad ]]; then
+		nohup "$bin" --config "$dir/create_order.yaml" \
+			--listen "$(url_of sagad)" --db "$(conninfo_of sagad)" \
+			>>"$dir/logs/sagad.log" 2>&1 </dev/null &
+	else
+		nohup "$bin" --listen "$(url_of "$name")" \
+			--db "$(conninfo_of "$name")" \
+			>>"$dir/logs/$name.log" 2>&1 </dev/null &
+	fi
+	echo $! >"$dir/pids/$name.pid"
+	wait_ping "$name"
+	echo "$prog: $name runs (pid $(cat "$dir/pids/$name.pid"), $(url_of "$name"))"
+}
+
+write_config() {
+	sed -e "s|tcp://127.0.0.1:7101|$(url_of orders)|" \
+		-e "s|tcp://127.0.0.1:7102|$(url_of inventory)|" \
+		-e "s|tcp://127.0.0.1:7103|$(url_of payments)|" \
+		-e "s|tcp://127.0.0.1:7104|$(url_of shipping)|" \
+		"$repo/participants/examples/create_order.yaml" \
+		>"$dir/create_order.yaml"
+}
+
+write_env() {
+	{
+		echo "# Written by scripts/cluster.sh start."
+		echo "export PGHOST='$PGHOST' PGPORT='$PGPORT' PGUSER='$PGUSER'"
+		echo "export DATABASE_URL='postgresql:///saga_coordinator?host=$PGHOST&port=$PGPORT&user=$PGUSER'"
+		echo "export SAGA_COORDINATOR='$(url_of sagad)'"
+		for s in "${services[@]}"; do
+			local up=${s^^}
+			echo "export ${up}_DB='$(conninfo_of "$s")'"
+			echo "export ${up}_URL='$(url_of "$s")'"
+		done
+	} >"$dir/cluster.env"
+}
+
+do_start() {
+	mkdir -p "$dir/logs" "$dir/pids"
+	SAGA_PG_ENV=$dir/pg.env "$repo/scripts/pg.sh" start
+	pg_env
+	for name in sagad "${services[@]}"; do
+		local db
+		db=$(db_of "$name")
+		if [[ -z $(psql -d postgres -tAc \
+			"SELECT 1 FROM pg_database WHERE datname = '$db'") ]]; then
+			psql -q -d postgres -c "CREATE DATABASE $db" >/dev/null
+		fi
+		"$(bin_of "$name")" --migrate --db "$(conninfo_of "$name")" \
+			>>"$dir/logs/$name.log" 2>&1 ||
+			die "migrating $db failed (see $dir/logs/$name.log)"
+	done
+	write_config
+	write_env
+	for name in "${services[@]}" sagad; do
+		start_one "$name"
+	done
+	echo "$prog: cluster up; environment in $dir/cluster.env"
+}
+
+stop_one() {
+	local name=$1 pidfile=$dir/pids/$1.pid pid
+	[[ -f $pidfile ]] || return 0
+	pid=$(cat "$pidfile")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidfile"
+}
+
+do_stop() {
+	for name in sagad "${services[@]}"; do
+		stop_one "$name"
+	done
+	if [[ -f $dir/pg.env ]]; then
+		SAGA_PG_ENV=$dir/pg.env "$repo/scripts/pg.sh" stop
+	fi
+	rm -f "$dir/cluster.env"
+	echo "$prog: cluster stopped"
+}
+
+do_status() {
+	local rc=0
+	if [[ -f $dir/pg.env ]]; then
+		SAGA_PG_ENV=$dir/pg.env "$repo/scripts/pg.sh" status || rc=3
+	else
+		echo "postgres: not running"
+		rc=3
+	fi
+	for name in sagad "${services[@]}"; do
+		if running "$name"; then
+			echo "$name: running (pid $(cat "$dir/pids/$name.pid"), $(url_of "$name"))"
+		else
+			echo "$name: not running"
+			rc=3
+		fi
+	done
+	return $rc
+}
+
+case ${1:-} in
+start) do_start ;;
+stop) do_stop ;;
+status) do_status ;;
+kill)
+	[[ -n ${2:-} ]] || die "kill needs a name (sagad, ${services[*]})"
+	port_of "$2" >/dev/null
+	if running "$2"; then
+		kill -KILL "$(cat "$dir/pids/$2.pid")"
+		echo "$prog: killed $2 (kill -9)"
+	else
+		echo "$prog: $2 does not run"
+	fi
+	;;
+restart)
+	[[ -n ${2:-} ]] || die "restart needs a name (sagad, ${services[*]})"
+	port_of "$2" >/dev/null
+	pg_env
+	stop_one "$2"
+	start_one "$2"
+	;;
+-h | --help) usage ;;
+*)
+	usage >&2
+	exit 2
+	;;
+esac
