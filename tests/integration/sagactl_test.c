@@ -1768,10 +1768,14 @@ test_sagactl_sagad_down(void **state)
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", test_free_port());
 	memcpy(keep, f->url, sizeof(keep));
 	memcpy(f->url, url, sizeof(url));
+	/* Refused at once, not after the call's timeout. */
 	assert_int_equal(ctl(f, "retry", ID_UNKNOWN, NULL), 1);
 	assert_one_line_error(f);
-	assert_true(has(f->err, "no answer from sagad at"));
+	assert_true(has(f->err, "cannot connect to sagad"));
 	assert_true(has(f->err, url));
+	assert_int_equal(ctl(f, "ping", NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "does not answer"));
 	assert_int_equal(
 	    ctl(f, "start", "ok_order", "--input", "{\"id\": \"x\"}", NULL),
 	    1);
@@ -1779,6 +1783,9 @@ test_sagactl_sagad_down(void **state)
 	assert_int_equal(ctl(f, "list", NULL), 0);
 	assert_int_equal(ctl(f, "stats", NULL), 0);
 	memcpy(f->url, keep, sizeof(keep));
+	/* And the running sagad answers ping. */
+	assert_int_equal(ctl(f, "ping", NULL), 0);
+	assert_true(has(f->out, "sagad (protocol 1) answered in"));
 }
 
 int
