@@ -1806,6 +1806,116 @@ test_sagad_sigterm_exits_zero(void **state)
 	e->done = true;
 }
 
+/* ---- 10b. SIGHUP reload ---- */
+
+/* Appends text to the test's configuration file. */
+static void
+t_config_append(tenv *e, const char *text)
+{
+	FILE *f = fopen(e->config, "a");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A SIGHUP loads changed definitions as new versions: a saga that was
+ * running finishes on the version it started with, new sagas get the new
+ * one, a new saga becomes startable. A bad file keeps the old
+ * definitions, and sagad goes on serving. */
+static void
+test_sagad_sighup_reloads(void **state)
+{
+	tenv   *e = *state;
+	saga_id old, fresh;
+	t_saga  s;
+	char    buf[256], idt[SAGA_ID_STRLEN + 1];
+	char   *log, *good;
+	size_t  len;
+	int     rv = SAGA_ENOTFOUND;
+
+	t_begin(e, "reload", "w1.do=delay:1500", NULL);
+	old = t_start_ok(e, "slow", "c-old", 1);
+	t_wait_record(e, "w1.do", 1, MS(5000));
+	/* A changed definition of slow (one more step) and a new saga. */
+	assert_non_null(good = t_slurp(e->config, &len));
+	t_config_append(e,
+	    "  - name: added\n"
+	    "    steps:\n"
+	    "      - {name: only, participant: p0, action: added.do,"
+	    " compensation: added.undo}\n");
+	{
+		/* slow gets a fourth step: a new version. */
+		char *cfg = t_slurp(e->config, &len);
+		char *at  = strstr(cfg, "  - name: slow\n");
+		FILE *f;
+
+		assert_non_null(at);
+		assert_non_null(f = fopen(e->config, "w"));
+		fwrite(cfg, 1, (size_t) (at - cfg), f);
+		fputs("  - name: slow\n"
+		      "    business_key: n\n"
+		      "    steps:\n"
+		      "      - {name: w1, participant: p0, action: w1.do,"
+		      " compensation: w1.undo, timeout: 5s}\n"
+		      "      - {name: w4, participant: p0, action: w4.do,"
+		      " kind: pivot}\n",
+		    f);
+		fputs(strstr(at, "  - name: added\n"), f);
+		assert_int_equal(fclose(f), 0);
+		free(cfg);
+	}
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	for (int i = 0; i < 500 && rv == SAGA_ENOTFOUND; i++) {
+		rv = t_start(e, "added", t_input(e, 0, "c-new", 1), NULL, &s);
+		if (rv == SAGA_ENOTFOUND) {
+			poll(NULL, 0, 10);
+		}
+	}
+	assert_int_equal(rv, 0);
+	t_wait_state(e, &s.id, "COMPLETED", &s);
+	/* The running saga finishes on version 1 (three steps). */
+	t_wait_state(e, &old, "COMPLETED", &s);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT saga_version || ':' || current_step FROM saga_instance"
+	    " WHERE id = '%s'",
+	    saga_id_format(&old, idt));
+	assert_string_equal(buf, "1:2");
+	/* A new slow saga runs version 2: w1 then w4. */
+	fresh = t_start_ok(e, "slow", "c-fresh", 1);
+	t_wait_state(e, &fresh, "COMPLETED", &s);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT saga_version || ':' || current_step FROM saga_instance"
+	    " WHERE id = '%s'",
+	    saga_id_format(&fresh, idt));
+	assert_string_equal(buf, "2:1");
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(name || ' v' || version, ',' ORDER BY name,"
+	    " version) FROM saga_definition WHERE name IN ('slow', 'added')");
+	assert_string_equal(buf, "added v1,slow v1,slow v2");
+	/* A broken file: the reload fails, the definitions stay. */
+	t_config_append(e, "  - name: [broken\n");
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	for (int i = 0; i < 500; i++) {
+		log = t_slurp(e->sagad_log, NULL);
+		if (log != NULL && strstr(log, "reload failed") != NULL) {
+			break;
+		}
+		free(log);
+		log = NULL;
+		poll(NULL, 0, 10);
+	}
+	assert_non_null(log);
+	assert_non_null(strstr(log, "reload failed: keeping the old "
+	                            "configuration"));
+	free(log);
+	fresh = t_start_ok(e, "added", "c-after", 1);
+	t_wait_state(e, &fresh, "COMPLETED", &s);
+	free(good);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* ---- 11. Overload ---- */
 
 static void
@@ -2165,6 +2275,8 @@ main(void)
 		    test_sagad_sigterm_exits_zero, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_overload_refuses_start, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_sighup_reloads, t_setup, t_teardown),
 	};
 #else
 	const struct CMUnitTest tests[] = {
