@@ -2,18 +2,25 @@
 /*
  * saga_store: PostgreSQL access of the coordinator. See saga_store.h.
  *
- * DESIGN: staged statements live in our own arena (stage) until the batch
- * in flight finishes, because a statement queued in libpq behind another
- * Sync would run even if the batch before it failed. A batch is sent as
- * BEGIN, the statements, COMMIT and a Sync; its results are read in order:
+ * DESIGN: staged rows live in our own column arrays until the batch in
+ * flight finishes, because a statement queued in libpq behind another Sync
+ * would run even if the batch before it failed. A batch is at most four
+ * statements whatever its size: one INSERT of new sagas, one INSERT of
+ * their start keys, one UPDATE of changed sagas and one INSERT of events,
+ * each fed with arrays (unnest) so that PostgreSQL parses, plans and runs
+ * one statement per table per batch, not one per row. A saga changed twice
+ * in one batch is updated once, with its latest state (and the latest
+ * context written in the batch). A batch is sent as BEGIN, the
+ * statements, COMMIT and a Sync; its results are read in order:
  * one per statement followed by a NULL, then the PIPELINE_SYNC result. The
  * batch counts as committed only if the COMMIT result is COMMAND_OK with
  * the status "COMMIT" (after an error PostgreSQL answers a COMMIT with
  * "ROLLBACK", and in pipeline mode the statements after an error come back
  * as PIPELINE_ABORTED).
  *
- * Parameters are sent in binary: uuid as 16 bytes, integers big-endian,
- * timestamptz as microseconds since 2000-01-01, text and bytea as bytes.
+ * Parameters are sent in binary: one-dimensional arrays whose elements are
+ * uuid as 16 bytes, integers big-endian, timestamptz as microseconds since
+ * 2000-01-01, text and bytea as bytes.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -26,13 +33,19 @@
 #include "saga_store.h"
 #include "sql_migrate.h"
 
-/* Type OIDs of the parameters (pg_type.h). */
+/* Type OIDs of the array elements and of the arrays (pg_type.h). */
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_INT4 23
 #define OID_TEXT 25
 #define OID_TIMESTAMPTZ 1184
 #define OID_UUID 2950
+#define OID_BYTEA_ARRAY 1001
+#define OID_INT4_ARRAY 1007
+#define OID_TEXT_ARRAY 1009
+#define OID_INT8_ARRAY 1016
+#define OID_TIMESTAMPTZ_ARRAY 1185
+#define OID_UUID_ARRAY 2951
 
 /* Unix ms of the PostgreSQL epoch, 2000-01-01T00:00:00Z. */
 #define PG_EPOCH_MS 946684800000LL
@@ -40,20 +53,20 @@
 enum {
 	STMT_BEGIN,
 	STMT_INSERT,
+	STMT_KEY,
 	STMT_UPDATE,
 	STMT_EVENT,
-	STMT_KEY,
 	STMT_COMMIT,
 	STMT_COUNT,
 };
 
-#define STMT_MAX_PARAMS 18
+#define STMT_MAX_COLS 18
 
 static const struct {
 	const char *name;
 	const char *sql;
-	int         nparams;
-	Oid         types[STMT_MAX_PARAMS];
+	int         ncols;
+	Oid         elem[STMT_MAX_COLS]; /* element type of each array */
 } saga_store_stmts[STMT_COUNT] = {
 	[STMT_BEGIN]  = { "saga_begin", "BEGIN", 0, { 0 } },
 	[STMT_INSERT] = { "saga_insert",
@@ -62,20 +75,39 @@ static const struct {
 	    " context, business_key, traceparent, last_error, created_at,"
 	    " updated_at, deadline_at, next_attempt_at, event_seq,"
 	    " phase_attempt0)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-	    " $13, $14, $15, $16, $17, $18)",
+	    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::int4[],"
+	    " $4::text[], $5::int4[], $6::int4[], $7::int4[],"
+	    " $8::timestamptz[], $9::bytea[], $10::text[], $11::text[],"
+	    " $12::text[], $13::timestamptz[], $14::timestamptz[],"
+	    " $15::timestamptz[], $16::timestamptz[], $17::int4[],"
+	    " $18::int4[])",
 	    18,
 	    { OID_UUID, OID_TEXT, OID_INT4, OID_TEXT, OID_INT4, OID_INT4,
 	        OID_INT4, OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TEXT,
 	        OID_TEXT, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ,
 	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4 } },
+	[STMT_KEY] = { "saga_key",
+	    "INSERT INTO saga_start_key (key, saga_id, request_hash)"
+	    " SELECT k, id, sha256(convert_to(n, 'UTF8') || '\\x00'::bytea"
+	    " || inp)"
+	    " FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bytea[])"
+	    " AS u(k, id, n, inp)",
+	    4, { OID_TEXT, OID_UUID, OID_TEXT, OID_BYTEA } },
 	[STMT_UPDATE] = { "saga_update",
-	    "UPDATE saga_instance SET state = $2, current_step = $3,"
-	    " attempt = $4, max_sent_step = $5, phase_started_at = $6,"
-	    " context = coalesce($7, context), last_error = $8,"
-	    " updated_at = $9, next_attempt_at = $10, event_seq = $11,"
-	    " phase_attempt0 = $12"
-	    " WHERE id = $1",
+	    "UPDATE saga_instance s SET state = u.state,"
+	    " current_step = u.step, attempt = u.attempt,"
+	    " max_sent_step = u.max_sent, phase_started_at = u.phase,"
+	    " context = coalesce(u.context, s.context),"
+	    " last_error = u.last_error, updated_at = u.updated,"
+	    " next_attempt_at = u.next_at, event_seq = u.seq,"
+	    " phase_attempt0 = u.attempt0"
+	    " FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[],"
+	    " $5::int4[], $6::timestamptz[], $7::bytea[], $8::text[],"
+	    " $9::timestamptz[], $10::timestamptz[], $11::int4[],"
+	    " $12::int4[])"
+	    " AS u(id, state, step, attempt, max_sent, phase, context,"
+	    " last_error, updated, next_at, seq, attempt0)"
+	    " WHERE s.id = u.id",
 	    12,
 	    { OID_UUID, OID_TEXT, OID_INT4, OID_INT4, OID_INT4,
 	        OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TIMESTAMPTZ,
@@ -83,38 +115,62 @@ static const struct {
 	[STMT_EVENT] = { "saga_event",
 	    "INSERT INTO saga_event (saga_id, seq, at, step, kind, attempt,"
 	    " event, outcome, output, error, duration_us)"
-	    " VALUES ($1, $2, $3, $4, $5::integer::smallint, $6, $7, $8, $9,"
-	    " $10, $11)",
+	    " SELECT * FROM unnest($1::uuid[], $2::int4[],"
+	    " $3::timestamptz[], $4::int4[], $5::int4[], $6::int4[],"
+	    " $7::text[], $8::text[], $9::bytea[], $10::text[], $11::int8[])",
 	    11,
 	    { OID_UUID, OID_INT4, OID_TIMESTAMPTZ, OID_INT4, OID_INT4,
 	        OID_INT4, OID_TEXT, OID_TEXT, OID_BYTEA, OID_TEXT,
 	        OID_INT8 } },
-	[STMT_KEY] = { "saga_key",
-	    "INSERT INTO saga_start_key (key, saga_id, request_hash)"
-	    " VALUES ($1, $2, sha256(convert_to($3, 'UTF8') || '\\x00'::bytea"
-	    " || $4))",
-	    4, { OID_TEXT, OID_UUID, OID_TEXT, OID_BYTEA } },
 	[STMT_COMMIT] = { "saga_commit", "COMMIT", 0, { 0 } },
 };
 
-/* One staged statement: its parameters are (offset, length) pairs in the
- * stage arena; offset SIZE_MAX is NULL. */
-typedef struct saga_stmt {
-	int    stmt;
-	int    nparams;
-	size_t off[STMT_MAX_PARAMS];
-	int    len[STMT_MAX_PARAMS];
-} saga_stmt;
+/* One column of staged rows: its elements in the binary array format
+ * (int32 length, -1 for NULL, then the bytes). */
+typedef struct saga_col {
+	proto_buf data;
+	bool      hasnull;
+} saga_col;
+
+/* The staged rows of one statement. */
+typedef struct saga_table {
+	saga_col cols[STMT_MAX_COLS];
+	uint32_t rows;
+} saga_table;
+
+/* A staged UPDATE: kept whole until the flush, so that a second change of
+ * the same saga in the batch replaces the first. */
+typedef struct saga_upd {
+	saga_id    id;
+	saga_state state;
+	int32_t    step;
+	uint32_t   attempt;
+	int32_t    max_sent;
+	int64_t    phase_ms;
+	int64_t    updated_ms;
+	int64_t    next_at_ms; /* 0 = NULL */
+	uint32_t   seq;
+	uint32_t   attempt0;
+	char       last_error[256];
+	size_t     ctx_off; /* in ctx_arena; SIZE_MAX = keep the stored one */
+	size_t     ctx_len;
+} saga_upd;
 
 struct saga_store {
 	PGconn    *conn;
 	char       err[512];
 	bool       pipeline;
 	/* Staged: the next batch. */
-	proto_buf  arena;
-	saga_stmt *stmts;
-	size_t     nstmts;
-	size_t     cap;
+	saga_table ins;
+	saga_table keys;
+	saga_table events;
+	saga_upd  *upds;
+	size_t     nupds;
+	size_t     capupds;
+	size_t    *slots; /* open addressing: saga id -> index in upds + 1 */
+	size_t     nslots;
+	proto_buf  ctx_arena;
+	proto_buf  params; /* the arrays of the statement being sent */
 	/* In flight. */
 	bool       in_flight;
 	size_t     flight_n;    /* statements sent, BEGIN and COMMIT included */
@@ -123,6 +179,9 @@ struct saga_store {
 	bool       flight_commit_ok;
 	size_t     last_batch;
 };
+
+static void saga_store_tables_fini(saga_store *st);
+static Oid  saga_store_array_oid(Oid elem);
 
 static void
 saga_store_seterr(saga_store *st, const char *what, const char *detail)
@@ -159,7 +218,6 @@ saga_store_open(
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		return (SAGA_ENOMEM);
 	}
-	proto_buf_init(&st->arena);
 	st->conn = PQconnectdb(conninfo);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
@@ -185,9 +243,14 @@ saga_store_open(
 	 * the text form of what is loaded. */
 	PQclear(PQexec(st->conn, "SET TIME ZONE 'UTC'"));
 	for (int i = 0; i < STMT_COUNT; i++) {
-		PGresult *res = PQprepare(st->conn, saga_store_stmts[i].name,
-		    saga_store_stmts[i].sql, saga_store_stmts[i].nparams,
-		    saga_store_stmts[i].types);
+		Oid       types[STMT_MAX_COLS];
+		PGresult *res;
+
+		for (int c = 0; c < saga_store_stmts[i].ncols; c++) {
+			types[c] = saga_store_array_oid(saga_store_stmts[i].elem[c]);
+		}
+		res = PQprepare(st->conn, saga_store_stmts[i].name,
+		    saga_store_stmts[i].sql, saga_store_stmts[i].ncols, types);
 
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			snprintf(err, errlen, "preparing %s: %s",
@@ -211,8 +274,11 @@ saga_store_free(saga_store *st)
 		return;
 	}
 	PQfinish(st->conn);
-	proto_buf_fini(&st->arena);
-	free(st->stmts);
+	saga_store_tables_fini(st);
+	free(st->upds);
+	free(st->slots);
+	proto_buf_fini(&st->ctx_arena);
+	proto_buf_fini(&st->params);
 	free(st);
 }
 
@@ -492,56 +558,84 @@ saga_store_fd(const saga_store *st)
 	return (PQsocket(st->conn));
 }
 
-/* Staging: parameters are appended to the arena in binary form. */
-static saga_stmt *
-saga_store_stage(saga_store *st, int stmt)
+/* Staging: each row's values are appended to its table's columns. */
+
+static void
+saga_store_tables_fini(saga_store *st)
 {
-	saga_stmt *s;
+	saga_table *t[3] = { &st->ins, &st->keys, &st->events };
 
-	if (st->nstmts == st->cap) {
-		size_t     cap = st->cap ? st->cap * 2 : 256;
-		saga_stmt *ns  = realloc(st->stmts, cap * sizeof(*ns));
-
-		if (ns == NULL) {
-			return (NULL);
+	for (int i = 0; i < 3; i++) {
+		for (int c = 0; c < STMT_MAX_COLS; c++) {
+			proto_buf_fini(&t[i]->cols[c].data);
 		}
-		st->stmts = ns;
-		st->cap   = cap;
 	}
-	s          = &st->stmts[st->nstmts];
-	s->stmt    = stmt;
-	s->nparams = 0;
-	return (s);
+}
+
+static void
+saga_store_table_reset(saga_table *t)
+{
+	for (int c = 0; c < STMT_MAX_COLS; c++) {
+		proto_buf_reset(&t->cols[c].data);
+		t->cols[c].hasnull = false;
+	}
+	t->rows = 0;
+}
+
+/* Remembers the columns' lengths, to undo a row that could not be staged
+ * whole. */
+static void
+saga_store_table_mark(const saga_table *t, size_t *marks)
+{
+	for (int c = 0; c < STMT_MAX_COLS; c++) {
+		marks[c] = t->cols[c].data.len;
+	}
 }
 
 static int
-saga_store_p_bytes(saga_store *st, saga_stmt *s, const void *p, size_t n)
+saga_store_table_done(saga_table *t, const size_t *marks, int rv)
 {
-	s->off[s->nparams] = st->arena.len;
-	s->len[s->nparams] = (int) n;
-	s->nparams++;
-	return (proto_buf_append(&st->arena, p, n));
-}
-
-static int
-saga_store_p_null(saga_stmt *s)
-{
-	s->off[s->nparams] = SIZE_MAX;
-	s->len[s->nparams] = 0;
-	s->nparams++;
+	if (rv != 0) {
+		for (int c = 0; c < STMT_MAX_COLS; c++) {
+			t->cols[c].data.len = marks[c];
+		}
+		return (SAGA_ENOMEM);
+	}
+	t->rows++;
 	return (0);
 }
 
 static int
-saga_store_p_i32(saga_store *st, saga_stmt *s, int32_t v)
+saga_store_c_bytes(saga_col *c, const void *p, size_t n)
 {
-	uint32_t be = htonl((uint32_t) v);
+	uint32_t be = htonl((uint32_t) n);
+	int      rv;
 
-	return (saga_store_p_bytes(st, s, &be, 4));
+	if ((rv = proto_buf_append(&c->data, &be, 4)) != 0) {
+		return (rv);
+	}
+	return (proto_buf_append(&c->data, p, n));
 }
 
 static int
-saga_store_p_i64(saga_store *st, saga_stmt *s, int64_t v)
+saga_store_c_null(saga_col *c)
+{
+	uint32_t be = htonl(UINT32_MAX); /* -1 */
+
+	c->hasnull = true;
+	return (proto_buf_append(&c->data, &be, 4));
+}
+
+static int
+saga_store_c_i32(saga_col *c, int32_t v)
+{
+	uint32_t be = htonl((uint32_t) v);
+
+	return (saga_store_c_bytes(c, &be, 4));
+}
+
+static int
+saga_store_c_i64(saga_col *c, int64_t v)
 {
 	uint8_t  b[8];
 	uint64_t u = (uint64_t) v;
@@ -549,153 +643,233 @@ saga_store_p_i64(saga_store *st, saga_stmt *s, int64_t v)
 	for (int i = 0; i < 8; i++) {
 		b[i] = (uint8_t) (u >> (56 - 8 * i));
 	}
-	return (saga_store_p_bytes(st, s, b, 8));
+	return (saga_store_c_bytes(c, b, 8));
 }
 
 /* A time in Unix ms as timestamptz; 0 is NULL. */
 static int
-saga_store_p_time(saga_store *st, saga_stmt *s, int64_t ms)
+saga_store_c_time(saga_col *c, int64_t ms)
 {
 	if (ms == 0) {
-		return (saga_store_p_null(s));
+		return (saga_store_c_null(c));
 	}
-	return (saga_store_p_i64(st, s, (ms - PG_EPOCH_MS) * 1000));
+	return (saga_store_c_i64(c, (ms - PG_EPOCH_MS) * 1000));
 }
 
 static int
-saga_store_p_text(saga_store *st, saga_stmt *s, const char *t)
+saga_store_c_text(saga_col *c, const char *t)
 {
 	if (t == NULL) {
-		return (saga_store_p_null(s));
+		return (saga_store_c_null(c));
 	}
-	return (saga_store_p_bytes(st, s, t, strlen(t)));
-}
-
-/* Commits or rolls back the statement being staged. */
-static int
-saga_store_staged_done(saga_store *st, size_t mark, int rv)
-{
-	if (rv != 0) {
-		st->arena.len = mark;
-		return (SAGA_ENOMEM);
-	}
-	st->nstmts++;
-	return (0);
+	return (saga_store_c_bytes(c, t, strlen(t)));
 }
 
 int
 saga_store_stage_insert(
     saga_store *st, const saga_inst *inst, const saga_store_new *nw)
 {
-	size_t     mark = st->arena.len;
-	saga_stmt *s;
-	int        rv = 0;
+	saga_col *c = st->ins.cols;
+	size_t    marks[STMT_MAX_COLS];
+	int       rv = 0;
 
-	if ((s = saga_store_stage(st, STMT_INSERT)) == NULL) {
-		return (SAGA_ENOMEM);
-	}
-	rv |= saga_store_p_bytes(st, s, inst->id.b, 16);
-	rv |= saga_store_p_text(st, s, nw->saga_name);
-	rv |= saga_store_p_i32(st, s, nw->saga_version);
-	rv |= saga_store_p_text(st, s, saga_state_name(inst->state));
-	rv |= saga_store_p_i32(st, s, inst->step);
-	rv |= saga_store_p_i32(st, s, (int32_t) inst->attempt);
-	rv |= saga_store_p_i32(st, s, inst->max_sent);
-	rv |= saga_store_p_time(st, s, inst->phase_start_ms);
-	rv |= saga_store_p_bytes(st, s, nw->context.ptr, nw->context.len);
-	rv |= saga_store_p_text(st, s, nw->business_key);
-	rv |= saga_store_p_text(st, s, nw->traceparent);
-	rv |= saga_store_p_text(
-	    st, s, inst->last_error[0] ? inst->last_error : NULL);
-	rv |= saga_store_p_time(st, s, inst->created_ms);
-	rv |= saga_store_p_time(st, s, inst->created_ms);
-	rv |= saga_store_p_time(st, s, inst->deadline_ms);
-	rv |= saga_store_p_time(
-	    st, s, inst->in_flight ? 0 : inst->next_at_ms);
-	rv |= saga_store_p_i32(st, s, (int32_t) inst->seq);
-	rv |= saga_store_p_i32(st, s, (int32_t) inst->phase_attempt0);
-	if ((rv = saga_store_staged_done(st, mark, rv)) != 0 ||
+	saga_store_table_mark(&st->ins, marks);
+	rv |= saga_store_c_bytes(&c[0], inst->id.b, 16);
+	rv |= saga_store_c_text(&c[1], nw->saga_name);
+	rv |= saga_store_c_i32(&c[2], nw->saga_version);
+	rv |= saga_store_c_text(&c[3], saga_state_name(inst->state));
+	rv |= saga_store_c_i32(&c[4], inst->step);
+	rv |= saga_store_c_i32(&c[5], (int32_t) inst->attempt);
+	rv |= saga_store_c_i32(&c[6], inst->max_sent);
+	rv |= saga_store_c_time(&c[7], inst->phase_start_ms);
+	rv |= saga_store_c_bytes(&c[8], nw->context.ptr, nw->context.len);
+	rv |= saga_store_c_text(&c[9], nw->business_key);
+	rv |= saga_store_c_text(&c[10], nw->traceparent);
+	rv |= saga_store_c_text(
+	    &c[11], inst->last_error[0] ? inst->last_error : NULL);
+	rv |= saga_store_c_time(&c[12], inst->created_ms);
+	rv |= saga_store_c_time(&c[13], inst->created_ms);
+	rv |= saga_store_c_time(&c[14], inst->deadline_ms);
+	rv |= saga_store_c_time(&c[15], inst->in_flight ? 0 : inst->next_at_ms);
+	rv |= saga_store_c_i32(&c[16], (int32_t) inst->seq);
+	rv |= saga_store_c_i32(&c[17], (int32_t) inst->phase_attempt0);
+	if ((rv = saga_store_table_done(&st->ins, marks, rv)) != 0 ||
 	    nw->key == NULL) {
 		return (rv);
 	}
-	mark = st->arena.len;
-	if ((s = saga_store_stage(st, STMT_KEY)) == NULL) {
-		return (SAGA_ENOMEM);
+	c = st->keys.cols;
+	saga_store_table_mark(&st->keys, marks);
+	rv |= saga_store_c_text(&c[0], nw->key);
+	rv |= saga_store_c_bytes(&c[1], inst->id.b, 16);
+	rv |= saga_store_c_text(&c[2], nw->saga_name);
+	rv |= saga_store_c_bytes(&c[3], nw->input.ptr, nw->input.len);
+	return (saga_store_table_done(&st->keys, marks, rv));
+}
+
+static size_t
+saga_store_id_hash(const saga_id *id)
+{
+	uint64_t h;
+
+	/* The last bytes of a UUIDv7 are random. */
+	memcpy(&h, id->b + 8, sizeof(h));
+	return ((size_t) h);
+}
+
+/* Returns the slot of id in the update index, growing the index as the
+ * batch grows (kept under half full). */
+static size_t *
+saga_store_slot(saga_store *st, const saga_id *id)
+{
+	size_t i;
+
+	if ((st->nupds + 1) * 2 > st->nslots) {
+		size_t  n = st->nslots ? st->nslots * 2 : 1024;
+		size_t *ns = calloc(n, sizeof(*ns));
+
+		if (ns == NULL) {
+			return (NULL);
+		}
+		for (size_t k = 0; k < st->nupds; k++) {
+			size_t j = saga_store_id_hash(&st->upds[k].id) & (n - 1);
+
+			while (ns[j] != 0) {
+				j = (j + 1) & (n - 1);
+			}
+			ns[j] = k + 1;
+		}
+		free(st->slots);
+		st->slots  = ns;
+		st->nslots = n;
 	}
-	rv |= saga_store_p_text(st, s, nw->key);
-	rv |= saga_store_p_bytes(st, s, inst->id.b, 16);
-	rv |= saga_store_p_text(st, s, nw->saga_name);
-	rv |= saga_store_p_bytes(st, s, nw->input.ptr, nw->input.len);
-	return (saga_store_staged_done(st, mark, rv));
+	i = saga_store_id_hash(id) & (st->nslots - 1);
+	while (st->slots[i] != 0 &&
+	    !saga_id_equal(&st->upds[st->slots[i] - 1].id, id)) {
+		i = (i + 1) & (st->nslots - 1);
+	}
+	return (&st->slots[i]);
 }
 
 int
 saga_store_stage_update(saga_store *st, const saga_inst *inst,
     proto_raw context, int64_t now_ms)
 {
-	size_t     mark = st->arena.len;
-	saga_stmt *s;
-	int        rv = 0;
+	size_t   *slot = saga_store_slot(st, &inst->id);
+	saga_upd *u;
 
-	if ((s = saga_store_stage(st, STMT_UPDATE)) == NULL) {
+	if (slot == NULL) {
 		return (SAGA_ENOMEM);
 	}
-	rv |= saga_store_p_bytes(st, s, inst->id.b, 16);
-	rv |= saga_store_p_text(st, s, saga_state_name(inst->state));
-	rv |= saga_store_p_i32(st, s, inst->step);
-	rv |= saga_store_p_i32(st, s, (int32_t) inst->attempt);
-	rv |= saga_store_p_i32(st, s, inst->max_sent);
-	rv |= saga_store_p_time(st, s, inst->phase_start_ms);
-	if (context.len > 0) {
-		rv |= saga_store_p_bytes(st, s, context.ptr, context.len);
+	if (*slot == 0) {
+		if (st->nupds == st->capupds) {
+			size_t    cap = st->capupds ? st->capupds * 2 : 256;
+			saga_upd *nu  = realloc(st->upds, cap * sizeof(*nu));
+
+			if (nu == NULL) {
+				return (SAGA_ENOMEM);
+			}
+			st->upds    = nu;
+			st->capupds = cap;
+		}
+		u          = &st->upds[st->nupds++];
+		*slot      = st->nupds;
+		u->ctx_off = SIZE_MAX;
+		u->ctx_len = 0;
 	} else {
-		rv |= saga_store_p_null(s);
+		/* Changed again in this batch: the latest state wins; a
+		 * context written earlier in the batch stays unless this
+		 * change writes a newer one. */
+		u = &st->upds[*slot - 1];
 	}
-	rv |= saga_store_p_text(
-	    st, s, inst->last_error[0] ? inst->last_error : NULL);
-	rv |= saga_store_p_time(st, s, now_ms);
-	rv |= saga_store_p_time(
-	    st, s, inst->in_flight ? 0 : inst->next_at_ms);
-	rv |= saga_store_p_i32(st, s, (int32_t) inst->seq);
-	rv |= saga_store_p_i32(st, s, (int32_t) inst->phase_attempt0);
-	return (saga_store_staged_done(st, mark, rv));
+	u->id         = inst->id;
+	u->state      = inst->state;
+	u->step       = inst->step;
+	u->attempt    = inst->attempt;
+	u->max_sent   = inst->max_sent;
+	u->phase_ms   = inst->phase_start_ms;
+	u->updated_ms = now_ms;
+	u->next_at_ms = inst->in_flight ? 0 : inst->next_at_ms;
+	u->seq        = inst->seq;
+	u->attempt0   = inst->phase_attempt0;
+	snprintf(u->last_error, sizeof(u->last_error), "%s", inst->last_error);
+	if (context.len > 0) {
+		u->ctx_off = st->ctx_arena.len;
+		u->ctx_len = context.len;
+		if (proto_buf_append(&st->ctx_arena, context.ptr,
+		        context.len) != 0) {
+			return (SAGA_ENOMEM);
+		}
+	}
+	return (0);
 }
 
 int
 saga_store_stage_log(saga_store *st, const saga_id *id, const saga_log *l)
 {
-	size_t     mark = st->arena.len;
-	saga_stmt *s;
-	int        rv = 0;
+	saga_col *c = st->events.cols;
+	size_t    marks[STMT_MAX_COLS];
+	int       rv = 0;
 
-	if ((s = saga_store_stage(st, STMT_EVENT)) == NULL) {
-		return (SAGA_ENOMEM);
-	}
-	rv |= saga_store_p_bytes(st, s, id->b, 16);
-	rv |= saga_store_p_i32(st, s, (int32_t) l->seq);
-	rv |= saga_store_p_time(st, s, l->at_ms);
-	rv |= l->step >= 0 ? saga_store_p_i32(st, s, l->step)
-	                   : saga_store_p_null(s);
-	rv |= l->kind >= 0 ? saga_store_p_i32(st, s, l->kind)
-	                   : saga_store_p_null(s);
-	rv |= l->attempt > 0 ? saga_store_p_i32(st, s, (int32_t) l->attempt)
-	                     : saga_store_p_null(s);
-	rv |= saga_store_p_text(st, s, saga_log_name(l->type));
-	rv |= saga_store_p_text(
-	    st, s, l->outcome >= 0 ? saga_outcome_name(l->outcome) : NULL);
+	saga_store_table_mark(&st->events, marks);
+	rv |= saga_store_c_bytes(&c[0], id->b, 16);
+	rv |= saga_store_c_i32(&c[1], (int32_t) l->seq);
+	rv |= saga_store_c_time(&c[2], l->at_ms);
+	rv |= l->step >= 0 ? saga_store_c_i32(&c[3], l->step)
+	                   : saga_store_c_null(&c[3]);
+	rv |= l->kind >= 0 ? saga_store_c_i32(&c[4], l->kind)
+	                   : saga_store_c_null(&c[4]);
+	rv |= l->attempt > 0 ? saga_store_c_i32(&c[5], (int32_t) l->attempt)
+	                     : saga_store_c_null(&c[5]);
+	rv |= saga_store_c_text(&c[6], saga_log_name(l->type));
+	rv |= saga_store_c_text(
+	    &c[7], l->outcome >= 0 ? saga_outcome_name(l->outcome) : NULL);
 	rv |= l->output.len > 0
-	    ? saga_store_p_bytes(st, s, l->output.ptr, l->output.len)
-	    : saga_store_p_null(s);
-	rv |= saga_store_p_text(st, s, l->error[0] ? l->error : NULL);
-	rv |= l->duration_us >= 0 ? saga_store_p_i64(st, s, l->duration_us)
-	                          : saga_store_p_null(s);
-	return (saga_store_staged_done(st, mark, rv));
+	    ? saga_store_c_bytes(&c[8], l->output.ptr, l->output.len)
+	    : saga_store_c_null(&c[8]);
+	rv |= saga_store_c_text(&c[9], l->error[0] ? l->error : NULL);
+	rv |= l->duration_us >= 0 ? saga_store_c_i64(&c[10], l->duration_us)
+	                          : saga_store_c_null(&c[10]);
+	return (saga_store_table_done(&st->events, marks, rv));
+}
+
+/* Moves the staged updates into a table, in the order they were first
+ * staged. */
+static int
+saga_store_updates_table(saga_store *st, saga_table *t)
+{
+	for (size_t i = 0; i < st->nupds; i++) {
+		const saga_upd *u = &st->upds[i];
+		saga_col       *c = t->cols;
+		int             rv = 0;
+
+		rv |= saga_store_c_bytes(&c[0], u->id.b, 16);
+		rv |= saga_store_c_text(&c[1], saga_state_name(u->state));
+		rv |= saga_store_c_i32(&c[2], u->step);
+		rv |= saga_store_c_i32(&c[3], (int32_t) u->attempt);
+		rv |= saga_store_c_i32(&c[4], u->max_sent);
+		rv |= saga_store_c_time(&c[5], u->phase_ms);
+		rv |= u->ctx_off != SIZE_MAX
+		    ? saga_store_c_bytes(&c[6],
+		          st->ctx_arena.data + u->ctx_off, u->ctx_len)
+		    : saga_store_c_null(&c[6]);
+		rv |= saga_store_c_text(
+		    &c[7], u->last_error[0] ? u->last_error : NULL);
+		rv |= saga_store_c_time(&c[8], u->updated_ms);
+		rv |= saga_store_c_time(&c[9], u->next_at_ms);
+		rv |= saga_store_c_i32(&c[10], (int32_t) u->seq);
+		rv |= saga_store_c_i32(&c[11], (int32_t) u->attempt0);
+		if (rv != 0) {
+			return (SAGA_ENOMEM);
+		}
+		t->rows++;
+	}
+	return (0);
 }
 
 size_t
 saga_store_staged(const saga_store *st)
 {
-	return (st->nstmts);
+	return (st->ins.rows + st->nupds + st->events.rows);
 }
 
 bool
@@ -710,21 +884,61 @@ saga_store_batch_size(const saga_store *st)
 	return (st->last_batch);
 }
 
-static int
-saga_store_send(saga_store *st, int stmt, const saga_stmt *s)
+static Oid
+saga_store_array_oid(Oid elem)
 {
-	const char *values[STMT_MAX_PARAMS];
-	int         formats[STMT_MAX_PARAMS];
-	int         n = s ? s->nparams : 0;
+	switch (elem) {
+	case OID_BYTEA:
+		return (OID_BYTEA_ARRAY);
+	case OID_INT8:
+		return (OID_INT8_ARRAY);
+	case OID_INT4:
+		return (OID_INT4_ARRAY);
+	case OID_TEXT:
+		return (OID_TEXT_ARRAY);
+	case OID_TIMESTAMPTZ:
+		return (OID_TIMESTAMPTZ_ARRAY);
+	default:
+		return (OID_UUID_ARRAY);
+	}
+}
 
+/* Sends statement stmt with the columns of t as array parameters (binary
+ * array format: ndim, has-null flag, element type, then the dimension's
+ * length and lower bound, then the elements). */
+static int
+saga_store_send(saga_store *st, int stmt, const saga_table *t)
+{
+	const char *values[STMT_MAX_COLS];
+	int         lengths[STMT_MAX_COLS];
+	int         formats[STMT_MAX_COLS];
+	size_t      offs[STMT_MAX_COLS];
+	int         n = t ? saga_store_stmts[stmt].ncols : 0;
+
+	proto_buf_reset(&st->params);
 	for (int i = 0; i < n; i++) {
-		values[i]  = s->off[i] == SIZE_MAX
-		     ? NULL
-		     : (const char *) st->arena.data + s->off[i];
+		uint32_t hdr[5];
+
+		hdr[0]  = htonl(1);
+		hdr[1]  = htonl(t->cols[i].hasnull ? 1 : 0);
+		hdr[2]  = htonl(saga_store_stmts[stmt].elem[i]);
+		hdr[3]  = htonl(t->rows);
+		hdr[4]  = htonl(1);
+		offs[i] = st->params.len;
+		if (proto_buf_append(&st->params, hdr, sizeof(hdr)) != 0 ||
+		    proto_buf_append(&st->params, t->cols[i].data.data,
+		        t->cols[i].data.len) != 0) {
+			saga_store_seterr(st, "sending a batch", "out of memory");
+			return (SAGA_EDB);
+		}
+		lengths[i] = (int) (st->params.len - offs[i]);
 		formats[i] = 1;
 	}
+	for (int i = 0; i < n; i++) {
+		values[i] = (const char *) st->params.data + offs[i];
+	}
 	if (!PQsendQueryPrepared(st->conn, saga_store_stmts[stmt].name, n,
-	        values, s ? s->len : NULL, formats, 0)) {
+	        values, lengths, formats, 0)) {
 		saga_store_seterr(st, "sending a batch", NULL);
 		return (SAGA_EDB);
 	}
@@ -734,40 +948,80 @@ saga_store_send(saga_store *st, int stmt, const saga_stmt *s)
 int
 saga_store_flush(saga_store *st)
 {
-	int rv;
+	saga_table upd;
+	size_t     sent = 0;
+	int        rv;
 
-	if (st->in_flight || st->nstmts == 0) {
+	if (st->in_flight || saga_store_staged(st) == 0) {
 		return (0);
 	}
-	if ((rv = saga_store_send(st, STMT_BEGIN, NULL)) != 0) {
-		return (rv);
+	memset(&upd, 0, sizeof(upd));
+	if ((rv = saga_store_updates_table(st, &upd)) != 0) {
+		saga_store_seterr(st, "staging a batch", "out of memory");
+		rv = SAGA_EDB;
+		goto done;
 	}
-	for (size_t i = 0; i < st->nstmts; i++) {
-		if ((rv = saga_store_send(st, st->stmts[i].stmt,
-		         &st->stmts[i])) != 0) {
-			return (rv);
+	if ((rv = saga_store_send(st, STMT_BEGIN, NULL)) != 0) {
+		goto done;
+	}
+	sent++;
+	/* Sagas before their keys (foreign key) and before their updates. */
+	if (st->ins.rows > 0) {
+		if ((rv = saga_store_send(st, STMT_INSERT, &st->ins)) != 0) {
+			goto done;
 		}
+		sent++;
+	}
+	if (st->keys.rows > 0) {
+		if ((rv = saga_store_send(st, STMT_KEY, &st->keys)) != 0) {
+			goto done;
+		}
+		sent++;
+	}
+	if (upd.rows > 0) {
+		if ((rv = saga_store_send(st, STMT_UPDATE, &upd)) != 0) {
+			goto done;
+		}
+		sent++;
+	}
+	if (st->events.rows > 0) {
+		if ((rv = saga_store_send(st, STMT_EVENT, &st->events)) != 0) {
+			goto done;
+		}
+		sent++;
 	}
 	if ((rv = saga_store_send(st, STMT_COMMIT, NULL)) != 0) {
-		return (rv);
+		goto done;
 	}
+	sent++;
 	if (PQpipelineSync(st->conn) != 1) {
 		saga_store_seterr(st, "sending a batch", NULL);
-		return (SAGA_EDB);
+		rv = SAGA_EDB;
+		goto done;
 	}
 	st->in_flight        = true;
-	st->flight_n         = st->nstmts + 2;
+	st->flight_n         = sent;
 	st->flight_done      = 0;
 	st->flight_error     = false;
 	st->flight_commit_ok = false;
-	st->last_batch       = st->nstmts;
-	st->nstmts           = 0;
-	st->arena.len        = 0;
+	st->last_batch       = saga_store_staged(st);
+	saga_store_table_reset(&st->ins);
+	saga_store_table_reset(&st->keys);
+	saga_store_table_reset(&st->events);
+	st->nupds = 0;
+	if (st->slots != NULL) {
+		memset(st->slots, 0, st->nslots * sizeof(*st->slots));
+	}
+	proto_buf_reset(&st->ctx_arena);
 	if (PQflush(st->conn) < 0) {
 		saga_store_seterr(st, "sending a batch", NULL);
-		return (SAGA_EDB);
+		rv = SAGA_EDB;
 	}
-	return (0);
+done:
+	for (int c = 0; c < STMT_MAX_COLS; c++) {
+		proto_buf_fini(&upd.cols[c].data);
+	}
+	return (rv);
 }
 
 bool
