@@ -58,6 +58,7 @@ struct disp_part {
 	size_t                busy;
 	disp_wait            *wait_head;
 	disp_wait            *wait_tail;
+	size_t                nwait;
 	bool                  retired; /* replaced or removed: no new sends */
 };
 
@@ -320,6 +321,7 @@ disp_drain_waiting(dispatch *d, disp_part *p)
 		if (p->wait_head == NULL) {
 			p->wait_tail = NULL;
 		}
+		p->nwait--;
 		disp_start(d, p, &w->tag, w->msg, w->timeout_ms);
 		free(w);
 	}
@@ -377,6 +379,8 @@ dispatch_configure(dispatch *d, saga_participant_def *const *parts, size_t n,
 					f->wait_head = p->wait_head;
 				}
 				f->wait_tail = p->wait_tail;
+				f->nwait += p->nwait;
+				p->nwait     = 0;
 				p->wait_head = p->wait_tail = NULL;
 			}
 		}
@@ -432,6 +436,7 @@ dispatch_send(dispatch *d, const char *participant, const disp_tag *tag,
 		p->wait_head = w;
 	}
 	p->wait_tail = w;
+	p->nwait++;
 	return (0);
 }
 
@@ -492,6 +497,20 @@ dispatch_drop_waiting(dispatch *d)
 			free(w);
 		}
 		p->wait_tail = NULL;
+		p->nwait     = 0;
+	}
+}
+
+void
+dispatch_stats(const dispatch *d,
+    void (*cb)(void *arg, const char *participant, size_t busy,
+        size_t waiting),
+    void *arg)
+{
+	for (const disp_part *p = d->parts; p != NULL; p = p->next) {
+		if (!p->retired) {
+			cb(arg, p->def->name, p->busy, p->nwait);
+		}
 	}
 }
 

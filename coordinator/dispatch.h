@@ -88,6 +88,13 @@ void dispatch_event(dispatch *d, coord_event *ev, disp_done *out);
  * database outage: the sagas are reloaded and resent). */
 void dispatch_drop_waiting(dispatch *d);
 
+/* dispatch_stats calls cb for every participant with the commands it has
+ * in flight and waiting for a slot. */
+void dispatch_stats(const dispatch *d,
+    void (*cb)(void *arg, const char *participant, size_t busy,
+        size_t waiting),
+    void *arg);
+
 /* dispatch_in_flight returns the number of commands handed to nng. */
 size_t dispatch_in_flight(const dispatch *d);
 

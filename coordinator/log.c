@@ -4,16 +4,21 @@
  * several threads never interleave.
  */
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "proto_json.h"
+#include "proto_val.h"
 #include "saga_err.h"
 
 log_level          log_level_current = LOG_INFO;
 static const char *log_program       = "saga";
+static bool        log_json;
 
 static const char *const log_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
@@ -32,10 +37,90 @@ log_set_level(const char *name)
 	return (SAGA_EINVAL);
 }
 
+int
+log_set_format(const char *name)
+{
+	if (strcmp(name, "text") == 0) {
+		log_json = false;
+		return (0);
+	}
+	if (strcmp(name, "json") == 0) {
+		log_json = true;
+		return (0);
+	}
+	return (SAGA_EINVAL);
+}
+
 void
 log_set_program(const char *name)
 {
 	log_program = name;
+}
+
+/* The length of the upper-case event tag msg starts with (SAGA-START),
+ * or 0. */
+static size_t
+log_tag_len(const char *msg)
+{
+	size_t n = 0;
+
+	while ((msg[n] >= 'A' && msg[n] <= 'Z') || msg[n] == '-' ||
+	    (n > 0 && msg[n] >= '0' && msg[n] <= '9')) {
+		n++;
+	}
+	if (n < 2 || (msg[n] != ' ' && msg[n] != '\0') || msg[n - 1] == '-') {
+		return (0);
+	}
+	return (n);
+}
+
+/* Writes one JSON line: a map built with the protocol's builder and
+ * rendered by libfyaml. */
+static void
+log_write_json(log_level level, const char *ts, const char *saga, int step,
+    const char *trace, const char *msg)
+{
+	static const char *const levels[] = { "error", "warn", "info",
+		"debug" };
+	proto_obj *o   = NULL;
+	proto_buf  b;
+	char      *out = NULL;
+	size_t     tag = log_tag_len(msg);
+	int        rv  = 0;
+
+	proto_buf_init(&b);
+	if (proto_obj_alloc(&o) != 0) {
+		return;
+	}
+	rv |= proto_obj_put_str(o, "ts", ts);
+	rv |= proto_obj_put_str(o, "level", levels[level]);
+	rv |= proto_obj_put_str(o, "program", log_program);
+	if (saga != NULL) {
+		rv |= proto_obj_put_str(o, "saga", saga);
+		if (step >= 0) {
+			rv |= proto_obj_put_int(o, "step", step);
+		}
+		if (trace != NULL && strlen(trace) >= 35) {
+			rv |= proto_obj_put_strn(o, "trace_id", trace + 3, 32);
+		}
+	}
+	if (tag > 0) {
+		rv |= proto_obj_put_strn(o, "event", msg, tag);
+		msg += tag;
+		msg += *msg == ' ' ? 1 : 0;
+	}
+	rv |= proto_obj_put_str(o, "msg", msg);
+	if (rv == 0 && proto_obj_encode(o, &b) == 0 &&
+	    proto_raw_to_json(proto_buf_raw(&b), false, &out) == 0) {
+		size_t n = strlen(out);
+
+		out[n] = '\n';
+		(void) !write(STDERR_FILENO, out, n + 1);
+		out[n] = '\0';
+	}
+	free(out);
+	proto_buf_fini(&b);
+	proto_obj_free(o);
 }
 
 void
@@ -52,6 +137,17 @@ log_write(log_level level, const char *saga, int step, const char *trace,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n += strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (log_json) {
+		char msg[2048];
+
+		snprintf(line + n, sizeof(line) - n, ".%03ldZ",
+		    ts.tv_nsec / 1000000);
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		log_write_json(level, line, saga, step, trace, msg);
+		return;
+	}
 	w = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %-5s ",
 	    ts.tv_nsec / 1000000, log_program, log_names[level]);
 	n += (size_t) w;

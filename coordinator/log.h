@@ -2,11 +2,16 @@
 /*
  * log: the coordinator's log lines, on stderr.
  *
- * Plain text by default: "2026-11-24T15:09:37.123Z INFO  saga=<id> step=2
- * SAGA-COMPENSATE message". The level is checked before formatting. Lines
- * about one saga go through slog_*, which prefixes the saga id, the step
- * and the trace id, so that one order can be followed across processes.
- * Stable tags (SAGA-START, SAGA-COMPENSATE, ...) name operational events.
+ * Plain text by default: "2026-11-24T15:09:37.123Z sagad INFO  saga=<id>
+ * step=2 trace=<id> SAGA-COMPENSATE message"; JSON lines with
+ * log_set_format("json"): {"ts": ..., "level": "info", "program": "sagad",
+ * "saga": ..., "step": 2, "trace_id": ..., "event": "SAGA-COMPENSATE",
+ * "msg": ...}, built as a protocol value and rendered by libfyaml (no JSON
+ * written by hand). The level is checked before formatting. Lines about
+ * one saga go through slog, which adds the saga id, the step and the trace
+ * id, so that one order can be followed across processes. A message that
+ * starts with an upper-case tag (SAGA-START, SAGA-COMPENSATE, DB-DOWN, ...)
+ * names a stable operational event: in JSON it becomes "event".
  */
 #ifndef COORDINATOR_LOG_H
 #define COORDINATOR_LOG_H
@@ -27,6 +32,10 @@ extern log_level log_level_current;
 /* log_set_level sets the level from its name ("error", "warn", "info",
  * "debug"). Returns 0 or SAGA_EINVAL. */
 int log_set_level(const char *name);
+
+/* log_set_format chooses "text" (the default) or "json". Returns 0 or
+ * SAGA_EINVAL. */
+int log_set_format(const char *name);
 
 /* log_set_program names the process in every line ("sagad"). */
 void log_set_program(const char *name);

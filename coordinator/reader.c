@@ -90,6 +90,9 @@ reader_run(reader *r, reader_job *job)
 			rv         = reader_load(r, job);
 		}
 		break;
+	case READER_COUNT_FAILED:
+		rv = saga_store_count_state(r->st, SAGA_ST_FAILED, &job->count);
+		break;
 	case READER_REGISTER:
 		for (size_t i = 0; i < job->ndefs && rv == 0; i++) {
 			saga_def *d = job->defs[i];

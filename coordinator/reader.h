@@ -22,6 +22,7 @@ typedef enum reader_op {
 	READER_LOAD,     /* load saga id, and its definition's JSON */
 	READER_KEY,      /* look up a start key, then load its saga */
 	READER_REGISTER, /* register definitions */
+	READER_COUNT_FAILED, /* count the FAILED sagas (a gauge) */
 } reader_op;
 
 typedef struct reader_job {
@@ -45,6 +46,7 @@ typedef struct reader_job {
 	bool               same;     /* READER_KEY: same request */
 	saga_row           row;      /* the saga, when loaded */
 	char              *def_json; /* its definition, when loaded */
+	long long          count;    /* READER_COUNT_FAILED */
 } reader_job;
 
 typedef struct reader reader;

@@ -541,6 +541,23 @@ saga_store_key_lookup(saga_store *st, const char *key, const char *saga_name,
 }
 
 int
+saga_store_count_state(saga_store *st, saga_state state, long long *n)
+{
+	const char *params[1] = { saga_state_name(state) };
+	PGresult   *res;
+
+	res = saga_store_query(st, "counting sagas",
+	    "SELECT count(*) FROM saga_instance WHERE state = $1", 1, params,
+	    NULL, NULL);
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return (0);
+}
+
+int
 saga_store_pipeline_start(saga_store *st)
 {
 	if (PQsetnonblocking(st->conn, 1) != 0 ||

@@ -101,6 +101,10 @@ int saga_store_load_one(saga_store *st, const saga_id *id, saga_row *out);
 int saga_store_key_lookup(saga_store *st, const char *key,
     const char *saga_name, proto_raw input, saga_id *id, bool *same);
 
+/* saga_store_count_state counts the sagas in state st. Blocking. Returns
+ * 0 or SAGA_EDB. */
+int saga_store_count_state(saga_store *st, saga_state state, long long *n);
+
 /* Extra columns of a new saga that the engine does not track. */
 typedef struct saga_store_new {
 	const char *saga_name;

@@ -37,6 +37,7 @@
 #include "coord_queue.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto_msg.h"
 #include "reader.h"
 #include "rpc_server.h"
@@ -125,6 +126,7 @@ typedef struct coord_opts {
 	size_t       max_active;
 	size_t       max_context;
 	size_t       api_contexts;
+	const char  *metrics_listen;
 	proto_limits lim;
 } coord_opts;
 
@@ -157,6 +159,11 @@ struct coord {
 	proto_buf    sendbuf;
 	uint64_t     rng;
 	int64_t      max_timeout_ms;
+	metrics     *m;
+	int64_t      flush_us;    /* when the batch in flight was sent */
+	int64_t      gauges_at;   /* next refresh of the gauges */
+	int64_t      failed_at;   /* next count of FAILED sagas */
+	bool         failed_busy; /* a count is running */
 	size_t       reloads_pending;
 };
 
@@ -169,6 +176,15 @@ coord_fatal(const char *what, int rv)
 {
 	log_error("fatal: %s: %s", what, saga_strerror(rv));
 	exit(1);
+}
+
+static int64_t
+coord_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 }
 
 static int64_t
@@ -702,6 +718,152 @@ coord_log_fx(const saga_rt *s, const saga_fx *fx)
 	}
 }
 
+/* The metric families of sagad (docs/operations.md). */
+static void
+coord_metrics_init(coord *c)
+{
+	static const double batch_buckets[] = { 1, 2, 4, 8, 16, 32, 64, 128,
+		256, 512, 1024, 2048, 4096 };
+	static const struct {
+		const char   *name;
+		metric_type   type;
+		const char   *help;
+		const double *buckets;
+		size_t        nbuckets;
+	} fams[] = {
+		{ "saga_started_total", METRIC_COUNTER, "Sagas started.", NULL,
+		    0 },
+		{ "saga_finished_total", METRIC_COUNTER,
+		    "Sagas that reached a final state (FAILED: parked).", NULL,
+		    0 },
+		{ "saga_step_attempts_total", METRIC_COUNTER,
+		    "Attempts of steps and compensations, by outcome.", NULL,
+		    0 },
+		{ "saga_step_retries_total", METRIC_COUNTER,
+		    "Attempts that will be tried again after a backoff.", NULL,
+		    0 },
+		{ "saga_compensations_total", METRIC_COUNTER,
+		    "Sagas that started compensating.", NULL, 0 },
+		{ "saga_step_duration_seconds", METRIC_HISTOGRAM,
+		    "Time from handing a command to nng to its outcome.", NULL,
+		    0 },
+		{ "saga_duration_seconds", METRIC_HISTOGRAM,
+		    "Time from start to a final state.", NULL, 0 },
+		{ "saga_active", METRIC_GAUGE,
+		    "Sagas in memory (unfinished, or finishing).", NULL, 0 },
+		{ "saga_oldest_unfinished_seconds", METRIC_GAUGE,
+		    "Age of the oldest unfinished saga (0 when none).", NULL,
+		    0 },
+		{ "saga_failed", METRIC_GAUGE,
+		    "Sagas parked FAILED in the log, waiting for an operator.",
+		    NULL, 0 },
+		{ "saga_commands_in_flight", METRIC_GAUGE,
+		    "Commands handed to nng and not answered, by participant.",
+		    NULL, 0 },
+		{ "saga_commands_waiting", METRIC_GAUGE,
+		    "Commands waiting for a free slot (bulkhead), by "
+		    "participant.",
+		    NULL, 0 },
+		{ "saga_db_batch_rows", METRIC_HISTOGRAM,
+		    "Rows (sagas and events) per committed batch.",
+		    batch_buckets,
+		    sizeof(batch_buckets) / sizeof(batch_buckets[0]) },
+		{ "saga_db_commit_seconds", METRIC_HISTOGRAM,
+		    "Time from sending a batch to reading its COMMIT.", NULL,
+		    0 },
+		{ "saga_db_reconnects_total", METRIC_COUNTER,
+		    "Times sagad got the database back after an outage.", NULL,
+		    0 },
+	};
+
+	if (metrics_alloc(&c->m) != 0) {
+		coord_fatal("metrics", SAGA_ENOMEM);
+	}
+	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		if (metrics_family(c->m, fams[i].name, fams[i].type,
+		        fams[i].help, fams[i].buckets, fams[i].nbuckets) != 0) {
+			coord_fatal("metrics", SAGA_ENOMEM);
+		}
+	}
+	metrics_add(c->m, "saga_db_reconnects_total", NULL, 0);
+}
+
+/* Counts what one transition decided. */
+static void
+coord_metrics_fx(coord *c, const saga_rt *s, const saga_fx *fx, int64_t now)
+{
+	const saga_def *def = s->inst.def;
+	char            lab[512];
+
+	for (size_t i = 0; i < fx->nlogs; i++) {
+		const saga_log *l = &fx->logs[i];
+		const char     *step =
+                    l->step >= 0 && (size_t) l->step < def->nsteps
+		        ? def->steps[l->step].name
+		        : "";
+		const char *kind = l->kind == SAGA_KIND_COMP ? "compensation"
+		                                             : "action";
+
+		switch (l->type) {
+		case SAGA_LOG_STARTED:
+			metrics_add(c->m, "saga_started_total",
+			    metrics_labels(lab, sizeof(lab), "saga", def->name,
+			        NULL),
+			    1);
+			break;
+		case SAGA_LOG_OK:
+		case SAGA_LOG_FAILED:
+		case SAGA_LOG_RETRY:
+		case SAGA_LOG_GAVE_UP:
+			metrics_add(c->m, "saga_step_attempts_total",
+			    metrics_labels(lab, sizeof(lab), "saga", def->name,
+			        "step", step, "kind", kind, "outcome",
+			        saga_outcome_name(l->outcome), NULL),
+			    1);
+			if (l->duration_us >= 0) {
+				metrics_observe(c->m,
+				    "saga_step_duration_seconds",
+				    metrics_labels(lab, sizeof(lab), "saga",
+				        def->name, "step", step, "kind", kind,
+				        NULL),
+				    (double) l->duration_us / 1e6);
+			}
+			if (l->type == SAGA_LOG_RETRY) {
+				metrics_add(c->m, "saga_step_retries_total",
+				    metrics_labels(lab, sizeof(lab), "saga",
+				        def->name, "step", step, "kind", kind,
+				        NULL),
+				    1);
+			}
+			break;
+		case SAGA_LOG_COMPENSATING:
+			metrics_add(c->m, "saga_compensations_total",
+			    metrics_labels(lab, sizeof(lab), "saga", def->name,
+			        NULL),
+			    1);
+			break;
+		case SAGA_LOG_COMPLETED:
+		case SAGA_LOG_COMPENSATED:
+		case SAGA_LOG_PARKED:
+		case SAGA_LOG_RESOLVED: {
+			const char *st = saga_state_name(s->inst.state);
+
+			metrics_add(c->m, "saga_finished_total",
+			    metrics_labels(lab, sizeof(lab), "saga", def->name,
+			        "state", st, NULL),
+			    1);
+			metrics_observe(c->m, "saga_duration_seconds",
+			    metrics_labels(lab, sizeof(lab), "saga", def->name,
+			        "state", st, NULL),
+			    (double) (now - s->inst.created_ms) / 1e3);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
 /* Stages the transition fx of s (persist, then effects after commit) and
  * re-arms its timer. answer, if not NULL, is the request to answer after
  * the commit (or now, when nothing changed). */
@@ -725,6 +887,7 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 		return;
 	}
 	coord_log_fx(s, fx);
+	coord_metrics_fx(c, s, fx, now);
 	if (!created) {
 		rv = saga_store_stage_update(c->st, &s->inst,
 		    fx->context_changed ? proto_buf_raw(&s->context)
@@ -1296,6 +1459,15 @@ coord_reader_done(coord *c, reader_job *job)
 	const proto_msg *m;
 	char             idt[SAGA_ID_STRLEN + 1];
 
+	if (job->op == READER_COUNT_FAILED) {
+		c->failed_busy = false;
+		if (job->rv == 0) {
+			metrics_set(c->m, "saga_failed", NULL,
+			    (double) job->count);
+		}
+		reader_job_free(job);
+		return;
+	}
 	if (job->op == READER_REGISTER) {
 		coord_defs *cfg = job->user;
 
@@ -1596,6 +1768,9 @@ coord_connect(coord *c, bool first)
 	}
 	c->db_up             = true;
 	c->reconnect_backoff = 100;
+	if (!first) {
+		metrics_add(c->m, "saga_db_reconnects_total", NULL, 1);
+	}
 	for (size_t i = 0; i < c->byid_cap; i++) {
 		for (saga_rt *s = c->byid[i]; s != NULL; s = s->hnext) {
 			if (s->inst.in_flight) {
@@ -1736,6 +1911,53 @@ coord_events(coord *c)
 }
 
 static void
+coord_gauge_part_cb(void *arg, const char *name, size_t busy, size_t waiting)
+{
+	coord *c = arg;
+	char   lab[256];
+
+	metrics_labels(lab, sizeof(lab), "participant", name, NULL);
+	metrics_set(c->m, "saga_commands_in_flight", lab, (double) busy);
+	metrics_set(c->m, "saga_commands_waiting", lab, (double) waiting);
+}
+
+/* Refreshes the gauges (every second) and, through the reader, the count
+ * of FAILED sagas (every ten). */
+static void
+coord_gauges(coord *c, int64_t now)
+{
+	int64_t oldest = 0;
+
+	if (now < c->gauges_at) {
+		return;
+	}
+	c->gauges_at = now + 1000;
+	for (size_t i = 0; i < c->byid_cap; i++) {
+		for (saga_rt *s = c->byid[i]; s != NULL; s = s->hnext) {
+			if (!saga_state_terminal(s->inst.state) &&
+			    (oldest == 0 || s->inst.created_ms < oldest)) {
+				oldest = s->inst.created_ms;
+			}
+		}
+	}
+	metrics_set(c->m, "saga_active", NULL, (double) c->nsagas);
+	metrics_set(c->m, "saga_oldest_unfinished_seconds", NULL,
+	    oldest == 0 ? 0.0 : (double) (now - oldest) / 1e3);
+	dispatch_stats(c->disp, coord_gauge_part_cb, c);
+	if (now >= c->failed_at && !c->failed_busy && c->rd != NULL) {
+		reader_job *job = calloc(1, sizeof(*job));
+
+		c->failed_at = now + 10000;
+		if (job != NULL) {
+			job->op = READER_COUNT_FAILED;
+			proto_buf_init(&job->input);
+			c->failed_busy = true;
+			reader_submit(c->rd, job);
+		}
+	}
+}
+
+static void
 coord_loop(coord *c)
 {
 	int64_t stop_at = 0;
@@ -1782,6 +2004,12 @@ coord_loop(coord *c)
 		if (c->db_up) {
 			switch (saga_store_poll(c->st)) {
 			case SAGA_STORE_COMMITTED:
+				metrics_observe(c->m, "saga_db_commit_seconds",
+				    NULL,
+				    (double) (coord_now_us() - c->flush_us) /
+				        1e6);
+				metrics_observe(c->m, "saga_db_batch_rows", NULL,
+				    (double) saga_store_batch_size(c->st));
 				coord_release(c);
 				break;
 			case SAGA_STORE_FAILED:
@@ -1793,6 +2021,7 @@ coord_loop(coord *c)
 		}
 		coord_events(c);
 		now = coord_now_ms();
+		coord_gauges(c, now);
 		while ((t = timer_pop(&c->timers, now)) != NULL) {
 			coord_timer(c, t);
 		}
@@ -1800,6 +2029,7 @@ coord_loop(coord *c)
 		    saga_store_staged(c->st) > 0) {
 			entry_list tmp = c->flight;
 
+			c->flush_us = coord_now_us();
 			if (saga_store_flush(c->st) != 0) {
 				coord_outage(c, saga_store_error(c->st));
 				continue;
@@ -1840,6 +2070,10 @@ coord_usage(FILE *f)
 	    "      --api-contexts N       concurrent client requests\n"
 	    "                             (default 256)\n"
 	    "      --log-level LEVEL      error, warn, info (default), debug\n"
+	    "      --log-format FORMAT    text (default) or json (one object\n"
+	    "                             per line)\n"
+	    "      --metrics-listen ADDR  serve Prometheus metrics at\n"
+	    "                             http://ADDR/metrics (HOST:PORT)\n"
 	    "  -h, --help                 this help\n"
 	    "  -V, --version              print the version\n"
 	    "\n"
@@ -1880,6 +2114,8 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		O_MAX_MSG,
 		O_API_CTX,
 		O_LOG_LEVEL,
+		O_METRICS,
+		O_LOG_FORMAT,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -1893,6 +2129,8 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		{ "max-message-bytes", required_argument, NULL, O_MAX_MSG },
 		{ "api-contexts", required_argument, NULL, O_API_CTX },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "metrics-listen", required_argument, NULL, O_METRICS },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1947,6 +2185,18 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		case O_API_CTX:
 			if (coord_parse_size("--api-contexts", optarg, 1, 65536,
 			        &o->api_contexts) != 0) {
+				return (2);
+			}
+			break;
+		case O_METRICS:
+			o->metrics_listen = optarg;
+			break;
+		case O_LOG_FORMAT:
+			if (log_set_format(optarg) != 0) {
+				fprintf(stderr,
+				    "sagad: invalid value \"%s\" for "
+				    "--log-format (expected text or json)\n",
+				    optarg);
 				return (2);
 			}
 			break;
@@ -2081,6 +2331,12 @@ main(int argc, char **argv)
 	    dispatch_alloc(&c.disp, &c.q) != 0) {
 		coord_fatal("start-up", SAGA_ENOMEM);
 	}
+	coord_metrics_init(&c);
+	if (c.o.metrics_listen != NULL &&
+	    metrics_serve(c.m, c.o.metrics_listen, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return (1);
+	}
 	if ((rv = dispatch_configure(c.disp, c.cfg->participants,
 	         c.cfg->nparticipants, coord_resend_ms(c.cfg), err,
 	         sizeof(err))) != 0) {
@@ -2147,6 +2403,7 @@ main(int argc, char **argv)
 	rpc_server_free(c.api);
 	dispatch_free(c.disp);
 	saga_store_free(c.st);
+	metrics_free(c.m);
 	coord_queue_fini(&c.q);
 	for (size_t i = 0; i < c.ndefs; i++) {
 		saga_def_free(c.defs[i]);

@@ -33,7 +33,11 @@ Runs the demo cluster: PostgreSQL (scripts/pg.sh), sagad on
 tcp://127.0.0.1:$base and the services orders, inventory, payments and
 shipping on the next four ports. SAGA_PORT_BASE moves the ports,
 SAGA_BUILD_DIR the build tree (default build/), SAGA_CLUSTER_DIR the
-state (default build/cluster/: logs, pids, cluster.env).
+state (default build/cluster/: logs, pids, cluster.env),
+SAGA_CLUSTER_CONFIG the saga configuration sagad gets (default
+participants/examples/create_order.yaml; its tcp://127.0.0.1:7101..7104
+endpoints are moved to the services' ports either way), SAGAD_ARGS more
+options for sagad (--metrics-listen ADDR --log-format json).
 EOF
 }
 
@@ -117,8 +121,10 @@ start_one() {
 		return 0
 	fi
 	if [[ $name == sagad ]]; then
+		# shellcheck disable=SC2086 # SAGAD_ARGS: words on purpose
 		nohup "$bin" --config "$dir/create_order.yaml" \
 			--listen "$(url_of sagad)" --db "$(conninfo_of sagad)" \
+			${SAGAD_ARGS:-} \
 			>>"$dir/logs/sagad.log" 2>&1 </dev/null &
 	else
 		nohup "$bin" --listen "$(url_of "$name")" \
@@ -135,7 +141,7 @@ write_config() {
 		-e "s|tcp://127.0.0.1:7102|$(url_of inventory)|" \
 		-e "s|tcp://127.0.0.1:7103|$(url_of payments)|" \
 		-e "s|tcp://127.0.0.1:7104|$(url_of shipping)|" \
-		"$repo/participants/examples/create_order.yaml" \
+		"${SAGA_CLUSTER_CONFIG:-$repo/participants/examples/create_order.yaml}" \
 		>"$dir/create_order.yaml"
 }
 
@@ -165,8 +171,8 @@ do_start() {
 			psql -q -d postgres -c "CREATE DATABASE $db" >/dev/null
 		fi
 		"$(bin_of "$name")" --migrate --db "$(conninfo_of "$name")" \
-			>>"$dir/logs/$name.log" 2>&1 ||
-			die "migrating $db failed (see $dir/logs/$name.log)"
+			>>"$dir/logs/$name-migrate.log" 2>&1 ||
+			die "migrating $db failed (see $dir/logs/$name-migrate.log)"
 	done
 	write_config
 	write_env
