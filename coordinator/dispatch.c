@@ -63,7 +63,8 @@ struct disp_part {
 };
 
 struct dispatch {
-	coord_queue *q;
+	coord_queue         *q;
+	const saga_tls_opts *tls;
 	disp_part   *parts;
 	size_t       in_flight;
 };
@@ -225,10 +226,12 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 	for (size_t i = 0; i < def->nendpoints; i++) {
 		/* Non-blocking: a participant that is down now is dialled
 		 * again in the background until it answers. */
-		if ((rv = nng_dial(p->sock, def->endpoints[i], NULL,
-		         NNG_FLAG_NONBLOCK)) != 0) {
-			snprintf(err, errlen, "participant %s: endpoint %s: %s",
-			    def->name, def->endpoints[i], nng_strerror(rv));
+		char why[256];
+
+		if ((rv = saga_tls_dial(p->sock, def->endpoints[i], d->tls,
+		         NNG_FLAG_NONBLOCK, why, sizeof(why))) != 0) {
+			snprintf(err, errlen, "participant %s: %s", def->name,
+			    why);
 			disp_part_free(p);
 			return (SAGA_EINVAL);
 		}
@@ -238,14 +241,15 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 }
 
 int
-dispatch_alloc(dispatch **out, coord_queue *q)
+dispatch_alloc(dispatch **out, coord_queue *q, const saga_tls_opts *tls)
 {
 	dispatch *d;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		return (SAGA_ENOMEM);
 	}
-	d->q = q;
+	d->q   = q;
+	d->tls = tls;
 	*out = d;
 	return (0);
 }

@@ -30,6 +30,7 @@
 #include "proto_val.h"
 #include "saga_def.h"
 #include "saga_id.h"
+#include "saga_tls.h"
 
 typedef struct dispatch dispatch;
 
@@ -52,9 +53,10 @@ typedef struct disp_done {
 	char     participant[64];
 } disp_done;
 
-/* dispatch_alloc makes a dispatcher posting to q. Returns 0 or
- * SAGA_ENOMEM. */
-int dispatch_alloc(dispatch **out, coord_queue *q);
+/* dispatch_alloc makes a dispatcher posting to q; tls+tcp:// endpoints
+ * are dialled with tls (not copied: it must outlive the dispatcher).
+ * Returns 0 or SAGA_ENOMEM. */
+int dispatch_alloc(dispatch **out, coord_queue *q, const saga_tls_opts *tls);
 
 /* dispatch_stop stops every command and waits for their callbacks: no
  * event is posted after it returns (those already posted stay valid until

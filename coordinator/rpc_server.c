@@ -130,8 +130,8 @@ rpc_cb(void *arg)
 
 int
 rpc_server_start(rpc_server **out, const char *url, size_t nctx,
-    const proto_limits *lim, const char *service, coord_queue *q, char *err,
-    size_t errlen)
+    const proto_limits *lim, const char *service, const saga_tls_opts *tls,
+    coord_queue *q, char *err, size_t errlen)
 {
 	rpc_server *srv;
 	int         rv;
@@ -166,11 +166,9 @@ rpc_server_start(rpc_server **out, const char *url, size_t nctx,
 			return (SAGA_ENOMEM);
 		}
 	}
-	if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", url,
-		    nng_strerror(rv));
+	if ((rv = saga_tls_listen(srv->sock, url, tls, err, errlen)) != 0) {
 		rpc_server_free(srv);
-		return (SAGA_EIO);
+		return (rv);
 	}
 	for (size_t i = 0; i < nctx; i++) {
 		srv->reqs[i].state = W_RECV;

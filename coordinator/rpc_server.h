@@ -18,16 +18,18 @@
 
 #include "coord_queue.h"
 #include "proto_msg.h"
+#include "saga_tls.h"
 
 typedef struct rpc_server rpc_server;
 typedef struct rpc_req    rpc_req;
 
 /* rpc_server_start listens on url with nctx contexts, decoding under lim,
- * answering PING as service. Returns 0, SAGA_ENOMEM, or SAGA_EIO with the
+ * answering PING as service; a tls+tcp:// url uses tls (mutual). Returns
+ * 0, SAGA_ENOMEM, SAGA_EINVAL (TLS configuration) or SAGA_EIO with the
  * reason in err (bad URL, address in use). */
 int rpc_server_start(rpc_server **out, const char *url, size_t nctx,
-    const proto_limits *lim, const char *service, coord_queue *q, char *err,
-    size_t errlen);
+    const proto_limits *lim, const char *service, const saga_tls_opts *tls,
+    coord_queue *q, char *err, size_t errlen);
 
 /* rpc_server_stop stops every context and waits for their callbacks: no
  * request is posted after it returns (those already posted stay valid

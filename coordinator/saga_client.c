@@ -19,8 +19,8 @@ struct saga_client {
 };
 
 static int
-saga_client_make(saga_client **out, const char *url, bool wait, char *err,
-    size_t errlen)
+saga_client_make(saga_client **out, const char *url, bool wait,
+    const saga_tls_opts *tls, char *err, size_t errlen)
 {
 	saga_client *c;
 	int          rv;
@@ -28,10 +28,13 @@ saga_client_make(saga_client **out, const char *url, bool wait, char *err,
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		return (SAGA_ENOMEM);
 	}
-	if ((rv = nng_req0_open(&c->sock)) != 0 ||
-	    (rv = nng_dial(c->sock, url, NULL,
-	         wait ? 0 : NNG_FLAG_NONBLOCK)) != 0) {
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+		free(c);
+		return (SAGA_ENOMEM);
+	}
+	if ((rv = saga_tls_dial(c->sock, url, tls,
+	         wait ? 0 : NNG_FLAG_NONBLOCK, err, errlen)) != 0) {
 		nng_close(c->sock);
 		free(c);
 		/* A URL nng cannot use is the caller's mistake; anything
@@ -53,13 +56,20 @@ saga_client_make(saga_client **out, const char *url, bool wait, char *err,
 int
 saga_client_open(saga_client **out, const char *url, char *err, size_t errlen)
 {
-	return (saga_client_make(out, url, false, err, errlen));
+	return (saga_client_make(out, url, false, NULL, err, errlen));
 }
 
 int
 saga_client_dial(saga_client **out, const char *url, char *err, size_t errlen)
 {
-	return (saga_client_make(out, url, true, err, errlen));
+	return (saga_client_make(out, url, true, NULL, err, errlen));
+}
+
+int
+saga_client_dial_tls(saga_client **out, const char *url,
+    const saga_tls_opts *tls, char *err, size_t errlen)
+{
+	return (saga_client_make(out, url, true, tls, err, errlen));
 }
 
 void

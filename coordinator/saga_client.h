@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "proto_msg.h"
+#include "saga_tls.h"
 
 typedef struct saga_client saga_client;
 
@@ -23,6 +24,11 @@ int saga_client_open(
  * when nothing listens, instead of letting the first call time out. */
 int saga_client_dial(
     saga_client **out, const char *url, char *err, size_t errlen);
+
+/* saga_client_dial_tls is saga_client_dial with TLS options for a
+ * tls+tcp:// url (mutual: the client presents tls->cert). */
+int saga_client_dial_tls(saga_client **out, const char *url,
+    const saga_tls_opts *tls, char *err, size_t errlen);
 
 /* saga_client_free closes the connection; NULL-safe. */
 void saga_client_free(saga_client *c);

@@ -48,6 +48,11 @@
 	"      --coordinator URL    sagad's API (default:\n"             \
 	"                           $SAGA_COORDINATOR, else\n"           \
 	"                           " SAGACTL_COORDINATOR_DEFAULT ")\n"  \
+	"      --tls-ca FILE        with a tls+tcp:// coordinator: the CA\n" \
+	"                           that signed it ($SAGA_TLS_CA)\n"     \
+	"      --tls-cert FILE      this client's certificate\n"         \
+	"                           ($SAGA_TLS_CERT)\n"                  \
+	"      --tls-key FILE       its key ($SAGA_TLS_KEY)\n"           \
 	"      --json               machine-readable output (schemas in\n" \
 	"                           docs/cli.md)\n"                      \
 	"      --wide               on a terminal, do not cut long lines\n" \
@@ -402,6 +407,9 @@ sagactl_parse(sagactl_ctx *ctx, int argc, char **argv,
 		{ "db", required_argument, NULL, SAGACTL_O_DB },
 		{ "coordinator", required_argument, NULL,
 		    SAGACTL_O_COORDINATOR },
+		{ "tls-ca", required_argument, NULL, SAGACTL_O_TLS_CA },
+		{ "tls-cert", required_argument, NULL, SAGACTL_O_TLS_CERT },
+		{ "tls-key", required_argument, NULL, SAGACTL_O_TLS_KEY },
 		{ "json", no_argument, NULL, SAGACTL_O_JSON },
 		{ "wide", no_argument, NULL, SAGACTL_O_WIDE },
 		{ "help", no_argument, NULL, SAGACTL_O_HELP },
@@ -446,6 +454,15 @@ sagactl_parse(sagactl_ctx *ctx, int argc, char **argv,
 			break;
 		case SAGACTL_O_COORDINATOR:
 			ctx->coordinator = optarg;
+			break;
+		case SAGACTL_O_TLS_CA:
+			ctx->tls.ca = optarg;
+			break;
+		case SAGACTL_O_TLS_CERT:
+			ctx->tls.cert = optarg;
+			break;
+		case SAGACTL_O_TLS_KEY:
+			ctx->tls.key = optarg;
 			break;
 		case SAGACTL_O_JSON:
 			ctx->json = true;
@@ -769,6 +786,9 @@ main(int argc, char **argv)
 		{ "db", required_argument, NULL, SAGACTL_O_DB },
 		{ "coordinator", required_argument, NULL,
 		    SAGACTL_O_COORDINATOR },
+		{ "tls-ca", required_argument, NULL, SAGACTL_O_TLS_CA },
+		{ "tls-cert", required_argument, NULL, SAGACTL_O_TLS_CERT },
+		{ "tls-key", required_argument, NULL, SAGACTL_O_TLS_KEY },
 		{ "json", no_argument, NULL, SAGACTL_O_JSON },
 		{ "wide", no_argument, NULL, SAGACTL_O_WIDE },
 		{ "help", no_argument, NULL, 'h' },
@@ -790,6 +810,15 @@ main(int argc, char **argv)
 			break;
 		case SAGACTL_O_COORDINATOR:
 			ctx.coordinator = optarg;
+			break;
+		case SAGACTL_O_TLS_CA:
+			ctx.tls.ca = optarg;
+			break;
+		case SAGACTL_O_TLS_CERT:
+			ctx.tls.cert = optarg;
+			break;
+		case SAGACTL_O_TLS_KEY:
+			ctx.tls.key = optarg;
 			break;
 		case SAGACTL_O_JSON:
 			ctx.json = true;
@@ -842,6 +871,9 @@ main(int argc, char **argv)
 	if (ctx.coordinator == NULL) {
 		ctx.coordinator = getenv("SAGA_COORDINATOR");
 	}
+	ctx.tls.ca   = ctx.tls.ca ? ctx.tls.ca : getenv("SAGA_TLS_CA");
+	ctx.tls.cert = ctx.tls.cert ? ctx.tls.cert : getenv("SAGA_TLS_CERT");
+	ctx.tls.key  = ctx.tls.key ? ctx.tls.key : getenv("SAGA_TLS_KEY");
 	rv = ctx.cmd->run(&ctx, argc - optind, argv + optind);
 	if (fflush(stdout) != 0 && rv == SAGACTL_EXIT_OK) {
 		rv = sagactl_error(

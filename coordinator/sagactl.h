@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "saga_tls.h"
 #include "sagactl_out.h"
 
 #define SAGACTL_EXIT_OK    0
@@ -50,6 +51,7 @@ typedef struct sagactl_cmd {
 struct sagactl_ctx {
 	const char        *db; /* conninfo; "" = libpq's PG* vars */
 	const char        *coordinator; /* sagad's API URL */
+	saga_tls_opts      tls; /* for a tls+tcp:// coordinator */
 	bool               json; /* --json */
 	const sagactl_cmd *cmd; /* the subcommand running */
 	sagactl_out        out; /* stdout */
@@ -60,6 +62,9 @@ struct sagactl_ctx {
 enum {
 	SAGACTL_O_DB = 1000,
 	SAGACTL_O_COORDINATOR,
+	SAGACTL_O_TLS_CA,
+	SAGACTL_O_TLS_CERT,
+	SAGACTL_O_TLS_KEY,
 	SAGACTL_O_JSON,
 	SAGACTL_O_WIDE,
 	SAGACTL_O_HELP,

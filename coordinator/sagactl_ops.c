@@ -192,7 +192,7 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 		c->url = ctx->coordinator != NULL
 		    ? ctx->coordinator
 		    : SAGACTL_COORDINATOR_DEFAULT;
-		if ((rv = saga_client_dial(&c->cl, c->url, err,
+		if ((rv = saga_client_dial_tls(&c->cl, c->url, &ctx->tls, err,
 		         sizeof(err))) == SAGA_EUNAVAIL) {
 			snprintf(why, whylen,
 			    "cannot connect to sagad (%s); is it running? "
@@ -831,7 +831,8 @@ sagactl_ops_ping(sagactl_ctx *ctx, int argc, char **argv)
 	url = first < argc ? argv[first]
 	    : ctx->coordinator != NULL ? ctx->coordinator
 	                               : SAGACTL_COORDINATOR_DEFAULT;
-	if ((rv = saga_client_dial(&cl, url, err, sizeof(err))) != 0) {
+	if ((rv = saga_client_dial_tls(&cl, url, &ctx->tls, err,
+	         sizeof(err))) != 0) {
 		return (rv == SAGA_EINVAL
 		        ? sagactl_usage(ctx, "cannot use URL \"%s\" (%s)", url,
 		              err)

@@ -44,6 +44,7 @@
 #include "saga_engine.h"
 #include "saga_err.h"
 #include "saga_store.h"
+#include "saga_tls.h"
 #include "sql_migrate.h"
 #include "timer.h"
 
@@ -127,6 +128,7 @@ typedef struct coord_opts {
 	size_t       max_context;
 	size_t       api_contexts;
 	const char  *metrics_listen;
+	saga_tls_opts tls;
 	proto_limits lim;
 } coord_opts;
 
@@ -2072,6 +2074,12 @@ coord_usage(FILE *f)
 	    "      --log-level LEVEL      error, warn, info (default), debug\n"
 	    "      --log-format FORMAT    text (default) or json (one object\n"
 	    "                             per line)\n"
+	    "      --tls-ca FILE          CA (PEM) that signs every peer: with\n"
+	    "                             tls+tcp:// URLs, clients and\n"
+	    "                             participants must present a\n"
+	    "                             certificate it signed\n"
+	    "      --tls-cert FILE        this sagad's certificate (PEM)\n"
+	    "      --tls-key FILE         its private key (PEM)\n"
 	    "      --metrics-listen ADDR  serve Prometheus metrics at\n"
 	    "                             http://ADDR/metrics (HOST:PORT)\n"
 	    "  -h, --help                 this help\n"
@@ -2116,6 +2124,9 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		O_LOG_LEVEL,
 		O_METRICS,
 		O_LOG_FORMAT,
+		O_TLS_CA,
+		O_TLS_CERT,
+		O_TLS_KEY,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -2131,6 +2142,9 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "metrics-listen", required_argument, NULL, O_METRICS },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+		{ "tls-ca", required_argument, NULL, O_TLS_CA },
+		{ "tls-cert", required_argument, NULL, O_TLS_CERT },
+		{ "tls-key", required_argument, NULL, O_TLS_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -2190,6 +2204,15 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 			break;
 		case O_METRICS:
 			o->metrics_listen = optarg;
+			break;
+		case O_TLS_CA:
+			o->tls.ca = optarg;
+			break;
+		case O_TLS_CERT:
+			o->tls.cert = optarg;
+			break;
+		case O_TLS_KEY:
+			o->tls.key = optarg;
 			break;
 		case O_LOG_FORMAT:
 			if (log_set_format(optarg) != 0) {
@@ -2328,7 +2351,7 @@ main(int argc, char **argv)
 	    proto_obj_alloc(&c.ctx_root) != 0 ||
 	    proto_obj_alloc(&c.ctx_steps) != 0 ||
 	    coord_queue_init(&c.q) != 0 ||
-	    dispatch_alloc(&c.disp, &c.q) != 0) {
+	    dispatch_alloc(&c.disp, &c.q, &c.o.tls) != 0) {
 		coord_fatal("start-up", SAGA_ENOMEM);
 	}
 	coord_metrics_init(&c);
@@ -2349,8 +2372,17 @@ main(int argc, char **argv)
 	if (reader_start(&c.rd, c.o.conninfo, &c.q) != 0) {
 		coord_fatal("starting the reader", SAGA_ENOMEM);
 	}
+	if (!saga_tls_url(c.o.listen) && strstr(c.o.listen, "127.") == NULL &&
+	    strstr(c.o.listen, "localhost") == NULL &&
+	    strncmp(c.o.listen, "ipc://", 6) != 0 &&
+	    strncmp(c.o.listen, "inproc://", 9) != 0) {
+		log_warn("INSECURE listening on %s without TLS: any host that "
+		         "reaches it can start and cancel sagas; use tls+tcp:// "
+		         "with --tls-ca, --tls-cert and --tls-key",
+		    c.o.listen);
+	}
 	if ((rv = rpc_server_start(&c.api, c.o.listen, c.o.api_contexts,
-	         &c.o.lim, "sagad", &c.q, err, sizeof(err))) != 0) {
+	         &c.o.lim, "sagad", &c.o.tls, &c.q, err, sizeof(err))) != 0) {
 		log_error("%s", err);
 		return (1);
 	}

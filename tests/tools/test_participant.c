@@ -38,6 +38,7 @@
 
 #include "proto_msg.h"
 #include "saga_err.h"
+#include "saga_tls.h"
 
 #define TP_CTX 64
 #define TP_MAX_RULES 64
@@ -383,6 +384,7 @@ tp_usage(FILE *f)
 	fprintf(f,
 	    "Usage: test_participant --listen URL [--rule ACTION=SPEC]...\n"
 	    "                        [--rules FILE] [--record FILE]\n"
+	    "                        [--tls-ca F --tls-cert F --tls-key F]\n"
 	    "A scriptable participant for tests. SPEC is one of: ok, "
 	    "fail[:TEXT],\n"
 	    "retry, retry:N, timeout, timeout:N, delay:MS, error, garbage, "
@@ -393,9 +395,11 @@ tp_usage(FILE *f)
 int
 main(int argc, char **argv)
 {
-	const char *listen = NULL;
-	tp_ctx      ctxs[TP_CTX];
-	int         rv;
+	const char   *listen = NULL;
+	tp_ctx        ctxs[TP_CTX];
+	saga_tls_opts tls    = { NULL, NULL, NULL, NULL };
+	char          err[256];
+	int           rv;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
@@ -417,6 +421,12 @@ main(int argc, char **argv)
 				perror(argv[i]);
 				return (1);
 			}
+		} else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) {
+			tls.ca = argv[++i];
+		} else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+			tls.cert = argv[++i];
+		} else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+			tls.key = argv[++i];
 		} else if (strcmp(argv[i], "--help") == 0) {
 			tp_usage(stdout);
 			return (0);
@@ -430,10 +440,12 @@ main(int argc, char **argv)
 		return (2);
 	}
 	tp_load_rules();
-	if ((rv = nng_rep0_open(&tp_sock)) != 0 ||
-	    (rv = nng_listen(tp_sock, listen, NULL, 0)) != 0) {
-		fprintf(stderr, "test_participant: %s: %s\n", listen,
-		    nng_strerror(rv));
+	if ((rv = nng_rep0_open(&tp_sock)) != 0) {
+		fprintf(stderr, "test_participant: %s\n", nng_strerror(rv));
+		return (1);
+	}
+	if (saga_tls_listen(tp_sock, listen, &tls, err, sizeof(err)) != 0) {
+		fprintf(stderr, "test_participant: %s\n", err);
 		return (1);
 	}
 	for (int i = 0; i < TP_CTX; i++) {

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * saga_tls: nng TLS configurations from PEM files. See saga_tls.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "saga_err.h"
+#include "saga_tls.h"
+
+bool
+saga_tls_url(const char *url)
+{
+	return (strncmp(url, "tls+", 4) == 0);
+}
+
+/* Reads a whole file into a NUL-terminated string. */
+static char *
+saga_tls_read(const char *path, char *err, size_t errlen)
+{
+	FILE  *f = fopen(path, "rb");
+	char  *buf = NULL;
+	long   n;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (NULL);
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+	    n > 1024 * 1024 || fseek(f, 0, SEEK_SET) != 0 ||
+	    (buf = malloc((size_t) n + 1)) == NULL ||
+	    fread(buf, 1, (size_t) n, f) != (size_t) n) {
+		snprintf(err, errlen, "%s: cannot read", path);
+		free(buf);
+		fclose(f);
+		return (NULL);
+	}
+	buf[n] = '\0';
+	fclose(f);
+	return (buf);
+}
+
+int
+saga_tls_config(nng_tls_config **out, bool server, const saga_tls_opts *o,
+    char *err, size_t errlen)
+{
+	nng_tls_config *cfg = NULL;
+	char           *cert = NULL, *key = NULL;
+	int             rv;
+
+	if (o == NULL || o->ca == NULL) {
+		snprintf(err, errlen,
+		    "a tls+tcp:// URL needs a CA (--tls-ca FILE) to verify "
+		    "peers");
+		return (SAGA_EINVAL);
+	}
+	if ((o->cert == NULL) != (o->key == NULL)) {
+		snprintf(err, errlen,
+		    "give both a certificate and its key (--tls-cert and "
+		    "--tls-key)");
+		return (SAGA_EINVAL);
+	}
+	if (server && o->cert == NULL) {
+		snprintf(err, errlen,
+		    "a TLS listener needs its certificate and key "
+		    "(--tls-cert, --tls-key)");
+		return (SAGA_EINVAL);
+	}
+	if ((rv = nng_tls_config_alloc(&cfg,
+	         server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)) != 0) {
+		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+		return (SAGA_EINVAL);
+	}
+	if ((rv = nng_tls_config_ca_file(cfg, o->ca)) != 0) {
+		snprintf(err, errlen, "CA file %s: %s", o->ca,
+		    nng_strerror(rv));
+		goto fail;
+	}
+	/* Mutual: both ends verify the other against the CA. */
+	if ((rv = nng_tls_config_auth_mode(
+	         cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
+		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+		goto fail;
+	}
+	if (o->cert != NULL) {
+		if ((cert = saga_tls_read(o->cert, err, errlen)) == NULL ||
+		    (key = saga_tls_read(o->key, err, errlen)) == NULL) {
+			goto fail;
+		}
+		if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) !=
+		    0) {
+			snprintf(err, errlen,
+			    "certificate %s with key %s: %s", o->cert, o->key,
+			    nng_strerror(rv));
+			goto fail;
+		}
+	}
+	if (!server && o->server_name != NULL &&
+	    (rv = nng_tls_config_server_name(cfg, o->server_name)) != 0) {
+		snprintf(err, errlen, "TLS server name: %s", nng_strerror(rv));
+		goto fail;
+	}
+	free(cert);
+	free(key);
+	*out = cfg;
+	return (0);
+fail:
+	free(cert);
+	free(key);
+	nng_tls_config_free(cfg);
+	return (SAGA_EINVAL);
+}
+
+int
+saga_tls_listen(nng_socket s, const char *url, const saga_tls_opts *tls,
+    char *err, size_t errlen)
+{
+	nng_listener    l;
+	nng_tls_config *cfg = NULL;
+	int             rv;
+
+	if ((rv = nng_listener_create(&l, s, url)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", url,
+		    nng_strerror(rv));
+		return (SAGA_EIO);
+	}
+	if (saga_tls_url(url)) {
+		if ((rv = saga_tls_config(&cfg, true, tls, err, errlen)) !=
+		    0) {
+			nng_listener_close(l);
+			return (rv);
+		}
+		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg); /* the listener holds it */
+		if (rv != 0) {
+			snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+			nng_listener_close(l);
+			return (SAGA_EIO);
+		}
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", url,
+		    nng_strerror(rv));
+		nng_listener_close(l);
+		return (SAGA_EIO);
+	}
+	return (0);
+}
+
+int
+saga_tls_dial(nng_socket s, const char *url, const saga_tls_opts *tls,
+    int flags, char *err, size_t errlen)
+{
+	nng_dialer      d;
+	nng_tls_config *cfg = NULL;
+	int             rv;
+
+	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
+		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+		return (rv);
+	}
+	if (saga_tls_url(url)) {
+		if (saga_tls_config(&cfg, false, tls, err, errlen) != 0) {
+			nng_dialer_close(d);
+			return (NNG_EINVAL);
+		}
+		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg);
+		if (rv != 0) {
+			snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+			nng_dialer_close(d);
+			return (rv);
+		}
+	}
+	if ((rv = nng_dialer_start(d, flags)) != 0) {
+		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+		nng_dialer_close(d);
+		return (rv);
+	}
+	return (0);
+}

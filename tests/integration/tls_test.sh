@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# tls_test.sh BUILD_DIR: mutual TLS on every link of sagad. With a
+# throwaway CA (scripts/certs.sh), sagad listens on tls+tcp:// and dials a
+# participant on tls+tcp://; the test checks that:
+#   - a client with a certificate from the CA starts a saga that completes
+#     (sagad <-> participant over TLS too);
+#   - a client without a certificate, one with a certificate from another
+#     CA, and one that does not trust sagad's CA are all refused;
+#   - a participant whose certificate comes from another CA never gets a
+#     command: its saga does not complete;
+#   - sagad warns when it listens on a non-loopback address without TLS.
+# Needs PostgreSQL (libpq's PG* variables, as scripts/test.sh sets them).
+
+set -euo pipefail
+
+build=$(cd "${1:?usage: tls_test.sh BUILD_DIR}" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tmp=$(mktemp -d /tmp/saga-tls-test.XXXXXX)
+sagad=$build/coordinator/sagad
+sagactl=$build/coordinator/sagactl
+tp=$build/tests/test_participant
+pids=()
+db=tls_test_$$
+
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+		>/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "tls_test: $*" >&2
+	for f in "$tmp"/*.log; do
+		[[ -f $f ]] || continue
+		echo "---- $f" >&2
+		tail -n 15 "$f" >&2
+	done
+	exit 1
+}
+
+if ! psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
+	if [[ ${SAGA_TEST_REQUIRE_PG:-} == 1 ]]; then
+		fail "no PostgreSQL server"
+	fi
+	echo "SKIP: no PostgreSQL server (start one with scripts/pg.sh start)"
+	exit 77
+fi
+conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$db"
+
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+free_port() {
+	local p
+	for _ in $(seq 1 100); do
+		p=$((20000 + RANDOM % 30000))
+		if port_free "$p"; then
+			echo "$p"
+			return
+		fi
+	done
+	fail "no free port"
+}
+
+"$repo/scripts/certs.sh" "$tmp/certs" sagad good client >/dev/null
+c=$tmp/certs
+api=$(free_port)
+good=$(free_port)
+bad=$(free_port)
+
+"$tp" --listen "tls+tcp://127.0.0.1:$good" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/good.crt" --tls-key "$c/good.key" >"$tmp/good.log" 2>&1 &
+pids+=($!)
+"$tp" --listen "tls+tcp://127.0.0.1:$bad" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/stranger.crt" --tls-key "$c/stranger.key" \
+	>"$tmp/bad.log" 2>&1 &
+pids+=($!)
+cat >"$tmp/sagas.yaml" <<YAML
+participants:
+  good:
+    endpoints: ["tls+tcp://127.0.0.1:$good"]
+  bad:
+    endpoints: ["tls+tcp://127.0.0.1:$bad"]
+defaults:
+  timeout: 500ms
+  retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 100ms}
+sagas:
+  - name: trusted
+    steps:
+      - {name: one, participant: good, action: one.do, compensation: one.undo}
+  - name: untrusted
+    steps:
+      - {name: two, participant: bad, action: two.do, compensation: two.undo}
+YAML
+"$sagad" --migrate --db "$conninfo" >/dev/null
+"$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
+	--listen "tls+tcp://127.0.0.1:$api" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/sagad.crt" --tls-key "$c/sagad.key" >"$tmp/sagad.log" 2>&1 &
+pids+=($!)
+
+url=tls+tcp://127.0.0.1:$api
+trusted=(--coordinator "$url" --tls-ca "$c/ca.crt" --tls-cert "$c/client.crt"
+	--tls-key "$c/client.key")
+for _ in $(seq 1 100); do
+	"$sagactl" ping "${trusted[@]}" --timeout 200ms >/dev/null 2>&1 && break
+	sleep 0.05
+done
+"$sagactl" ping "${trusted[@]}" >/dev/null || fail "sagad does not answer a trusted client"
+
+out=$("$sagactl" start trusted --input '{"n": 1}' --wait --timeout 20s "${trusted[@]}") ||
+	fail "the trusted saga did not complete: $out"
+[[ $(echo "$out" | tail -n 1) == COMPLETED ]] || fail "expected COMPLETED, got: $out"
+
+# Refused clients: no certificate, another CA's certificate, and a client
+# that does not trust sagad's CA.
+"$sagactl" ping --coordinator "$url" --tls-ca "$c/ca.crt" --timeout 1s \
+	>/dev/null 2>&1 && fail "a client without a certificate was accepted"
+"$sagactl" ping --coordinator "$url" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/stranger.crt" --tls-key "$c/stranger.key" --timeout 1s \
+	>/dev/null 2>&1 && fail "a certificate from another CA was accepted"
+"$sagactl" ping --coordinator "$url" --tls-ca "$c/other-ca.crt" \
+	--tls-cert "$c/client.crt" --tls-key "$c/client.key" --timeout 1s \
+	>/dev/null 2>&1 && fail "a client that distrusts sagad's CA got an answer"
+"$sagactl" start trusted --input '{"n": 2}' --coordinator "$url" \
+	--tls-ca "$c/ca.crt" >/dev/null 2>&1 &&
+	fail "a saga was started without a client certificate"
+
+# A participant with a stranger's certificate: sagad refuses to talk to
+# it, so its saga gives up the action and keeps retrying the compensation
+# (compensations are never dropped); nothing it sent was ever answered.
+id=$("$sagactl" start untrusted --input '{"n": 3}' "${trusted[@]}" | head -n 1)
+for _ in $(seq 1 200); do
+	st=$(psql -X -tA -d "$db" -c "SELECT state FROM saga_instance WHERE id = '$id'")
+	[[ $st == COMPENSATING ]] && break
+	sleep 0.05
+done
+[[ $st == COMPENSATING ]] ||
+	fail "the untrusted participant's saga should be compensating, it is $st"
+psql -X -tA -d "$db" -c "SELECT last_error FROM saga_instance WHERE id = '$id'" |
+	grep -q "step two gave up: timeout: no reply from bad" ||
+	fail "the untrusted saga does not say why it gave up"
+[[ $(psql -X -tA -d "$db" -c "SELECT count(*) FROM saga_event WHERE event = 'step_ok'") == 1 ]] ||
+	fail "only the trusted saga's step may have succeeded"
+
+# A plain listener on a non-loopback address gets a warning.
+"$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
+	--listen "tcp://0.0.0.0:$(free_port)" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/sagad.crt" --tls-key "$c/sagad.key" >"$tmp/plain.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+	grep -qs "READY" "$tmp/plain.log" && break
+	sleep 0.05
+done
+grep -q "INSECURE listening on tcp://0.0.0.0" "$tmp/plain.log" ||
+	fail "no warning for a non-loopback listener without TLS"
+echo "tls_test: mutual TLS on the API and to participants; strangers refused"
