@@ -1712,20 +1712,6 @@ coord_config_ev_retry(struct fy_emitter *e, const char *k, const saga_retry *r)
 	return (ok && coord_config_ev(e, FYET_MAPPING_END));
 }
 
-static const char *
-coord_config_kind_name(saga_step_kind k)
-{
-	switch (k) {
-	case SAGA_STEP_PIVOT:
-		return ("pivot");
-	case SAGA_STEP_RETRIABLE:
-		return ("retriable");
-	case SAGA_STEP_COMPENSATABLE:
-		break;
-	}
-	return ("compensatable");
-}
-
 /* Sets d->json to the canonical JSON of d. Returns 0 or SAGA_ENOMEM. */
 static int
 coord_config_json(saga_def *d)
@@ -1762,7 +1748,7 @@ coord_config_json(saga_def *d)
 		    coord_config_ev_kv(e, "action", s->action) &&
 		    coord_config_ev_kv(e, "compensation", s->compensation) &&
 		    coord_config_ev_kv(
-		        e, "kind", coord_config_kind_name(s->kind)) &&
+		        e, "kind", saga_step_kind_name(s->kind)) &&
 		    coord_config_ev_dur(e, "timeout", s->timeout_ms) &&
 		    coord_config_ev_retry(e, "retry", &s->retry) &&
 		    coord_config_ev_retry(

@@ -7,6 +7,20 @@
 
 #include "saga_def.h"
 
+const char *
+saga_step_kind_name(saga_step_kind k)
+{
+	switch (k) {
+	case SAGA_STEP_PIVOT:
+		return ("pivot");
+	case SAGA_STEP_RETRIABLE:
+		return ("retriable");
+	case SAGA_STEP_COMPENSATABLE:
+		break;
+	}
+	return ("compensatable");
+}
+
 void
 saga_def_free(saga_def *d)
 {

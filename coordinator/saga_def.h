@@ -68,6 +68,10 @@ typedef struct saga_participant_def {
 	uint32_t max_in_flight;
 } saga_participant_def;
 
+/* saga_step_kind_name returns "compensatable", "pivot" or "retriable", the
+ * names of the YAML format. */
+const char *saga_step_kind_name(saga_step_kind k);
+
 /* saga_def_free frees a definition and everything it owns; NULL-safe. */
 void saga_def_free(saga_def *d);
 

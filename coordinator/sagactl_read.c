@@ -344,20 +344,6 @@ enum {
 	SAGACTL_DEF_JSON,
 };
 
-static const char *
-sagactl_read_step_kind(saga_step_kind k)
-{
-	switch (k) {
-	case SAGA_STEP_PIVOT:
-		return ("pivot");
-	case SAGA_STEP_RETRIABLE:
-		return ("retriable");
-	case SAGA_STEP_COMPENSATABLE:
-		break;
-	}
-	return ("compensatable");
-}
-
 /* A retry policy in words: "5 attempts, 100ms..5.00s". */
 static void
 sagactl_read_retry_text(const saga_retry *r, char *buf, size_t len)
@@ -530,7 +516,7 @@ sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
 			rv |= sagactl_table_addf(t, SAGACTL_S_NONE, "%zu", k);
 			rv |= sagactl_table_add(t, s->name, SAGACTL_S_BOLD);
 			rv |= sagactl_table_add(t,
-			    sagactl_read_step_kind(s->kind),
+			    saga_step_kind_name(s->kind),
 			    s->kind == SAGA_STEP_PIVOT ? SAGACTL_S_YELLOW
 			                               : SAGACTL_S_NONE);
 			rv |= sagactl_table_add(

@@ -366,8 +366,6 @@ show_json_steps(const show *s, proto_obj *root)
 		show_stat            a   = show_step_stat(s, (int32_t) i, 0);
 		show_stat            c   = show_step_stat(s, (int32_t) i, 1);
 		const proto_val     *out = proto_val_get(s->outputs, d->name);
-		static const char *const kinds[]
-		    = { "compensatable", "pivot", "retriable" };
 
 		if (d->compensation == NULL && c.attempts == 0) {
 			c.status = SHOW_ST_NONE;
@@ -375,7 +373,7 @@ show_json_steps(const show *s, proto_obj *root)
 		proto_obj_reset(o);
 		rv |= proto_obj_put_int(o, "index", (int64_t) i);
 		rv |= proto_obj_put_str(o, "name", d->name);
-		rv |= proto_obj_put_str(o, "kind", kinds[d->kind]);
+		rv |= proto_obj_put_str(o, "kind", saga_step_kind_name(d->kind));
 		rv |= proto_obj_put_str(o, "participant", d->participant);
 		rv |= proto_obj_put_str(o, "action", d->action);
 		rv |= sagactl_out_put_str(o, "compensation", d->compensation);
@@ -769,8 +767,6 @@ show_steps(const show *s)
 {
 	static const char *const head[] = { "#", "STEP", "KIND", "PARTICIPANT",
 		"ACTION", "COMPENSATION", "OUTPUT" };
-	static const char *const kinds[]
-	    = { "compensatable", "pivot", "retriable" };
 	sagactl_table *t = NULL;
 	int            rv;
 
@@ -803,7 +799,7 @@ show_steps(const show *s)
 		rv |= sagactl_table_add(t, d->name,
 		    (int32_t) i == s->step && !s->terminal ? SAGACTL_S_BOLD
 		                                           : SAGACTL_S_NONE);
-		rv |= sagactl_table_add(t, kinds[d->kind],
+		rv |= sagactl_table_add(t, saga_step_kind_name(d->kind),
 		    d->kind == SAGA_STEP_PIVOT ? SAGACTL_S_YELLOW
 		                               : SAGACTL_S_NONE);
 		rv |= sagactl_table_add(t, d->participant, SAGACTL_S_NONE);
