@@ -10,6 +10,15 @@
  * command, and the SELECT that follows a conflict only reads a row that
  * can no longer change. A SELECT before the insert could see no row and
  * decide wrongly.
+ *
+ * In a batch the same holds, with two more cases. A row written earlier
+ * in the same transaction (a duplicate, or an action and its compensation
+ * in one batch) conflicts without waiting, and is final too: its command
+ * was settled before the next one began. A row written by another batch
+ * belongs to a subtransaction (the command's savepoint): if that command
+ * was rolled back to its savepoint, the waiting insert goes on at once
+ * and inserts; if it was kept, the insert waits for the other batch's
+ * COMMIT (or ROLLBACK), as it would for a transaction of one command.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,8 +29,11 @@
 #include "barrier_sql.h"
 #include "saga_err.h"
 
-/* The savepoint that brackets the handler's work. */
-#define BARRIER_SAVEPOINT "saga_barrier_handler"
+/* The savepoint of one command of a batch (released, or rolled back to
+ * and released, before the next command sets its own), and the one inside
+ * it that brackets the handler's work. */
+#define BARRIER_CMD_SAVEPOINT "saga_barrier_cmd"
+#define BARRIER_SAVEPOINT     "saga_barrier_handler"
 
 static const struct {
 	const char *name;
@@ -86,21 +98,52 @@ barrier_exec(PGconn *db, const char *sql, char *err, size_t errlen)
 	return (rv);
 }
 
-/* Rolls the transaction back, whatever state it is in. Errors are
- * ignored: a lost connection has rolled it back already. */
-static void
-barrier_rollback(PGconn *db)
+/* Reads what a handler may have left running (asynchronous API). Returns
+ * false if the connection is stuck (a COPY left open): it is then unusable
+ * and the transaction lost. */
+static bool
+barrier_drain(PGconn *db)
 {
 	PGresult *res;
 
-	/* A handler may have left a query running (asynchronous API):
-	 * drain it first. */
 	while ((res = PQgetResult(db)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+
 		PQclear(res);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT ||
+		    st == PGRES_COPY_BOTH) {
+			return (false);
+		}
 	}
-	if (PQtransactionStatus(db) != PQTRANS_IDLE) {
-		PQclear(PQexec(db, "ROLLBACK"));
+	return (true);
+}
+
+/* Undoes the current command: rolls its work back to its savepoint and
+ * drops the savepoint, or, alone in its transaction, rolls the
+ * transaction back. Errors are not reported: if this fails (connection
+ * lost, the savepoint gone because the transaction was ended behind our
+ * back), the transaction is not usable any more, which
+ * barrier_sql_tx_usable says. */
+static void
+barrier_cmd_undo(PGconn *db, bool alone)
+{
+	PGTransactionStatusType st;
+
+	if (alone) {
+		barrier_sql_tx_rollback(db);
+		return;
 	}
+	if (!barrier_drain(db) || PQstatus(db) != CONNECTION_OK) {
+		return;
+	}
+	st = PQtransactionStatus(db);
+	if (st != PQTRANS_INTRANS && st != PQTRANS_INERROR) {
+		/* No transaction left to go back into. */
+		return;
+	}
+	PQclear(PQexec(db,
+	    "ROLLBACK TO SAVEPOINT " BARRIER_CMD_SAVEPOINT
+	    "; RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT));
 }
 
 /* Commits; a COMMIT of an aborted transaction "succeeds" as ROLLBACK, so
@@ -231,8 +274,24 @@ barrier_sql_prepare(PGconn *db, char *err, size_t errlen)
 }
 
 int
-barrier_sql_begin(PGconn *db, const barrier_key *k, barrier_begin *b,
-    char *err, size_t errlen)
+barrier_sql_tx_begin(PGconn *db, char *err, size_t errlen)
+{
+	if (PQtransactionStatus(db) != PQTRANS_IDLE) {
+		/* A BEGIN here would only warn, and the batch would join
+		 * whatever is open. */
+		return (barrier_err(err, errlen, "BEGIN",
+		    "the connection is not idle"));
+	}
+	/* A compensation's insert of the action's key must see committed
+	 * rows as they are now, not as of a snapshot: READ COMMITTED
+	 * whatever the database's default. */
+	return (barrier_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", err,
+	    errlen));
+}
+
+int
+barrier_sql_cmd_begin(PGconn *db, const barrier_key *k, bool alone,
+    barrier_begin *b, char *err, size_t errlen)
 {
 	bool action_ins = false;
 	bool comp_ins   = false;
@@ -241,10 +300,8 @@ barrier_sql_begin(PGconn *db, const barrier_key *k, barrier_begin *b,
 	memset(b, 0, sizeof(*b));
 	b->action = BARRIER_INSERTED;
 	b->comp   = BARRIER_INSERTED;
-	/* The compensation's insert of the action's key must see committed
-	 * rows as they are now, not as of a snapshot: READ COMMITTED
-	 * whatever the database's default. */
-	if ((rv = barrier_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED",
+	if (!alone &&
+	    (rv = barrier_exec(db, "SAVEPOINT " BARRIER_CMD_SAVEPOINT,
 	         err, errlen)) != 0) {
 		goto fail;
 	}
@@ -294,29 +351,34 @@ barrier_sql_begin(PGconn *db, const barrier_key *k, barrier_begin *b,
 	return (0);
 
 fail:
-	barrier_rollback(db);
+	barrier_cmd_undo(db, alone);
 	barrier_begin_fini(b);
 	return (rv);
 }
 
 int
-barrier_sql_end(PGconn *db, const barrier_begin *b, char *err, size_t errlen)
+barrier_sql_cmd_end(PGconn *db, const barrier_begin *b, bool alone,
+    char *err, size_t errlen)
 {
-	int rv;
+	int rv = 0;
 
 	if (b->decision != BARRIER_NULL) {
-		barrier_rollback(db);
+		/* Replay, refuse, retry: nothing of this command to keep. */
+		barrier_cmd_undo(db, alone);
 		return (0);
 	}
-	if ((rv = barrier_commit_tx(db, err, errlen)) != 0) {
-		barrier_rollback(db);
+	if (!alone &&
+	    (rv = barrier_exec(db, "RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT,
+	         err, errlen)) != 0) {
+		barrier_cmd_undo(db, alone);
 	}
 	return (rv);
 }
 
 int
-barrier_sql_settle(PGconn *db, const barrier_key *k, barrier_commit c,
-    proto_raw output, const char *error, char *err, size_t errlen)
+barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
+    barrier_commit c, proto_raw output, const char *error, char *err,
+    size_t errlen)
 {
 	PGresult *res = NULL;
 	int       rv  = 0;
@@ -330,6 +392,8 @@ barrier_sql_settle(PGconn *db, const barrier_key *k, barrier_commit c,
 		}
 		break;
 	case BARRIER_COMMIT_FAILED:
+		/* The handler's work goes, the barrier row stays: its
+		 * savepoint is inside the command's. */
 		if ((rv = barrier_exec(db,
 		         "ROLLBACK TO SAVEPOINT " BARRIER_SAVEPOINT, err,
 		         errlen)) != 0) {
@@ -342,7 +406,7 @@ barrier_sql_settle(PGconn *db, const barrier_key *k, barrier_commit c,
 		break;
 	case BARRIER_ROLLBACK_FAILED:
 	case BARRIER_ROLLBACK_RETRY:
-		barrier_rollback(db);
+		barrier_cmd_undo(db, alone);
 		return (0);
 	}
 	if (res != NULL) {
@@ -357,14 +421,50 @@ barrier_sql_settle(PGconn *db, const barrier_key *k, barrier_commit c,
 		}
 		PQclear(res);
 	}
-	if ((rv = barrier_commit_tx(db, err, errlen)) != 0) {
+	/* Also releases the handler's savepoint. A savepoint that is gone
+	 * (the handler ended the transaction) fails here. */
+	if (!alone &&
+	    (rv = barrier_exec(db, "RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT,
+	         err, errlen)) != 0) {
 		goto fail;
 	}
 	return (0);
 
 fail:
-	barrier_rollback(db);
+	barrier_cmd_undo(db, alone);
 	return (rv);
+}
+
+bool
+barrier_sql_tx_usable(PGconn *db)
+{
+	/* A handler that left pipeline mode on makes every PQexec fail
+	 * on the client side, whatever the server's state. */
+	return (PQstatus(db) == CONNECTION_OK &&
+	    PQtransactionStatus(db) == PQTRANS_INTRANS &&
+	    PQpipelineStatus(db) == PQ_PIPELINE_OFF);
+}
+
+int
+barrier_sql_tx_commit(PGconn *db, char *err, size_t errlen)
+{
+	int rv;
+
+	if ((rv = barrier_commit_tx(db, err, errlen)) != 0) {
+		barrier_sql_tx_rollback(db);
+	}
+	return (rv);
+}
+
+void
+barrier_sql_tx_rollback(PGconn *db)
+{
+	if (!barrier_drain(db) || PQstatus(db) != CONNECTION_OK) {
+		return;
+	}
+	if (PQtransactionStatus(db) != PQTRANS_IDLE) {
+		PQclear(PQexec(db, "ROLLBACK"));
+	}
 }
 
 void

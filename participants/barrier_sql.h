@@ -4,26 +4,51 @@
  * database (table saga_barrier, sql/barrier/), the SQL path of
  * barrier_decide.
  *
- * One command is one local transaction (READ COMMITTED):
- *   barrier_sql_begin   BEGIN; the INSERTs ... ON CONFLICT DO NOTHING of
- *                       the command's kind; the rows they conflicted with
- *                       (committed by then: a concurrent insert of the
- *                       same key waits for the other transaction); the
- *                       decision; for RUN a savepoint for the handler;
- *   the handler         its business work, on the same connection;
- *   barrier_sql_settle  after RUN: record the output or the failure and
- *                       COMMIT, or ROLLBACK (barrier_settle decides);
- *   barrier_sql_end     other decisions: COMMIT (NULL) or ROLLBACK.
- * The caller replies only after settle or end returned 0.
+ * A batch of commands is one local transaction (READ COMMITTED), and each
+ * command of it runs inside a savepoint of its own, so that undoing one
+ * command leaves the others:
+ *   barrier_sql_tx_begin     BEGIN;
+ *   then for each command:
+ *   barrier_sql_cmd_begin    SAVEPOINT saga_barrier_cmd; the INSERTs ...
+ *                            ON CONFLICT DO NOTHING of the command's kind;
+ *                            the rows they conflicted with (committed by
+ *                            then, as a concurrent insert of the same key
+ *                            waits for the other transaction, or written
+ *                            earlier in this very batch); the decision;
+ *                            for RUN a savepoint for the handler;
+ *   the handler              its business work, on the same connection;
+ *   barrier_sql_cmd_settle   after RUN: record the output or the failure
+ *                            and RELEASE the command's savepoint, or
+ *                            ROLLBACK TO it (barrier_settle decides);
+ *   barrier_sql_cmd_end      other decisions: RELEASE (NULL) or ROLLBACK
+ *                            TO the command's savepoint;
+ *   and once for the batch:
+ *   barrier_sql_tx_commit    COMMIT.
+ * Inside a batch, barrier_commit's "COMMIT" means "keep the command's work"
+ * and its "ROLLBACK" means "back to the command's savepoint"; nothing is
+ * durable before barrier_sql_tx_commit returned 0, so the caller answers
+ * every command of the batch only then (or answers retry to all of them
+ * when the transaction is lost).
+ *
+ * A command alone in its transaction (a batch of one: the common case at
+ * low load) needs no savepoint of its own, and gets none (alone = true):
+ * undoing it is ROLLBACK of the transaction, which is then over, and
+ * keeping it leaves the transaction for the COMMIT. That is the
+ * transaction of one command as it was before batches, statement for
+ * statement, so that batching costs a lone command nothing.
  *
  * DESIGN: every statement is prepared once per connection
- * (barrier_sql_prepare) under a saga_barrier_ name. Any SQL error rolls
- * the whole transaction back and returns SAGA_EDB: the command is then
- * answered retry, having committed nothing.
+ * (barrier_sql_prepare) under a saga_barrier_ name. An SQL error in a
+ * command rolls back to the command's savepoint and returns SAGA_EDB: the
+ * command is then answered retry, having kept nothing, and the transaction
+ * goes on with the next command. If even that rollback fails (the
+ * connection is gone, the transaction was ended behind the library's back),
+ * barrier_sql_tx_usable turns false: the whole batch is lost.
  */
 #ifndef PARTICIPANTS_BARRIER_SQL_H
 #define PARTICIPANTS_BARRIER_SQL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,7 +65,7 @@ typedef struct barrier_key {
 	uint32_t kind; /* BARRIER_ACTION or BARRIER_COMPENSATION */
 } barrier_key;
 
-/* barrier_begin is what barrier_sql_begin found and decided. */
+/* barrier_begin is what barrier_sql_cmd_begin found and decided. */
 typedef struct barrier_begin {
 	barrier_decision decision;
 	barrier_found    action; /* what the action's key insert found */
@@ -59,28 +84,57 @@ typedef struct barrier_begin {
  * schema, connection lost). */
 int barrier_sql_prepare(PGconn *db, char *err, size_t errlen);
 
-/* barrier_sql_begin opens the command's transaction and decides (see
- * above). On 0 the transaction is open; for RUN a savepoint is set. On
- * SAGA_EDB (reason in err) the transaction was rolled back. */
-int barrier_sql_begin(
-    PGconn *db, const barrier_key *k, barrier_begin *b, char *err,
+/* barrier_sql_tx_begin opens a batch's transaction, READ COMMITTED.
+ * Returns 0 or SAGA_EDB (reason in err; nothing is open then). */
+int barrier_sql_tx_begin(PGconn *db, char *err, size_t errlen);
+
+/* barrier_sql_cmd_begin starts one command in the open transaction and
+ * decides (see above); alone says that it is the only command of the
+ * transaction. On 0 the command's savepoint is set (unless alone), and
+ * for RUN the handler's savepoint too. On SAGA_EDB (reason in err) the
+ * command's work was undone (rolled back to its savepoint, or alone, the
+ * transaction rolled back); a batch may take the next command only if
+ * barrier_sql_tx_usable. */
+int barrier_sql_cmd_begin(PGconn *db, const barrier_key *k, bool alone,
+    barrier_begin *b, char *err, size_t errlen);
+
+/* barrier_sql_cmd_end ends a command of a decision other than RUN: keeps
+ * the rows of a NULL (RELEASE of its savepoint; alone, nothing to do), and
+ * undoes the others (they wrote nothing to keep; alone, the transaction is
+ * rolled back and over). Returns 0 or SAGA_EDB (the command's work undone:
+ * its outcome is then retry). */
+int barrier_sql_cmd_end(PGconn *db, const barrier_begin *b, bool alone,
+    char *err, size_t errlen);
+
+/* barrier_sql_cmd_settle ends a RUN command after its handler as c says:
+ * COMMIT_OK records output (len 0: none, meaning {}) and keeps the
+ * command's work; COMMIT_FAILED rolls back to the handler's savepoint,
+ * records error and keeps the barrier row; ROLLBACK_* undo the command
+ * (back to its savepoint; alone, ROLLBACK of the transaction). Returns 0,
+ * or SAGA_EDB when a statement failed (the command undone: the outcome is
+ * then retry). */
+int barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
+    barrier_commit c, proto_raw output, const char *error, char *err,
     size_t errlen);
 
-/* barrier_sql_end ends the transaction of a decision other than RUN:
- * COMMIT for NULL (the rows it inserted), ROLLBACK for the others (they
- * wrote nothing). Returns 0 or SAGA_EDB (the outcome is then retry). */
-int barrier_sql_end(
-    PGconn *db, const barrier_begin *b, char *err, size_t errlen);
+/* barrier_sql_tx_usable tells whether the batch's transaction can go on:
+ * the connection is up and the transaction open and not aborted. False
+ * after a command whose rollback to its own savepoint failed, or whose
+ * handler ended the transaction itself: the batch is lost. */
+bool barrier_sql_tx_usable(PGconn *db);
 
-/* barrier_sql_settle ends the transaction after the handler as c says:
- * COMMIT_OK records output (len 0: none, meaning {}) and commits;
- * COMMIT_FAILED rolls back to the savepoint, records error and commits;
- * ROLLBACK_* roll back. Returns 0, or SAGA_EDB when a statement or the
- * COMMIT failed (everything rolled back: the outcome is then retry). */
-int barrier_sql_settle(PGconn *db, const barrier_key *k, barrier_commit c,
-    proto_raw output, const char *error, char *err, size_t errlen);
+/* barrier_sql_tx_commit commits the batch. Returns 0, or SAGA_EDB (reason
+ * in err) when the COMMIT failed or its outcome is unknown (connection
+ * lost): then nothing of the batch may be taken as durable. The
+ * transaction is over either way. */
+int barrier_sql_tx_commit(PGconn *db, char *err, size_t errlen);
 
-/* barrier_begin_fini frees what barrier_sql_begin kept; NULL-safe. */
+/* barrier_sql_tx_rollback rolls the batch's transaction back, whatever
+ * state it is in (a query left running is drained first); errors are
+ * ignored (a lost connection has rolled it back already). */
+void barrier_sql_tx_rollback(PGconn *db);
+
+/* barrier_begin_fini frees what barrier_sql_cmd_begin kept; NULL-safe. */
 void barrier_begin_fini(barrier_begin *b);
 
 /* barrier_sql_purge deletes, in one statement, every row of up to batch

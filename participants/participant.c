@@ -9,21 +9,31 @@
  * decodes: a malformed request, a PING, a request that is not a COMMAND or
  * names no registered handler is answered right there; a COMMAND is
  * pushed onto the work queue. `workers` threads, each with its own
- * database connection, pop a context, run the barrier and the handler in
- * one transaction (barrier_sql.c), encode the reply and send it on the
- * context; the send's completion makes the context receive again. So the
- * number of contexts bounds the commands accepted at once, the number of
- * workers the handlers running at once, and no handler ever runs in an
- * nng callback.
+ * database connection, take every context waiting (up to max_batch) and
+ * run them as one batch: one transaction, each command's barrier and
+ * handler inside a savepoint of its own (barrier_sql.c), one COMMIT; then
+ * they encode the replies and send each on its context; the send's
+ * completion makes the context receive again. So the number of contexts
+ * bounds the commands accepted at once, the number of workers the
+ * handlers running at once, and no handler ever runs in an nng callback.
+ *
+ * Batches are group commit: PostgreSQL makes a COMMIT durable with one
+ * WAL flush, and that flush, not the statements, bounds a participant
+ * that commits every command alone. A worker never waits to fill a batch
+ * (alone, a command is a batch of one, as fast as before); batches grow
+ * only from what queues while every worker is busy, that is, under load.
+ * The savepoints keep one command's undo (retry, crash, SQL error,
+ * deadlock victim) from touching the others; a batch's answers all wait
+ * for its COMMIT, and when the transaction is lost they are all retry.
  *
  * A worker whose database is gone answers retry at once, and reconnects
- * (with backoff, 100 ms doubling up to 2 s) when the next command comes.
+ * (with backoff, 100 ms doubling up to 2 s) when the next batch comes.
  * A purge thread deletes old barrier rows every purge_interval_ms on a
  * connection of its own.
  *
  * Stopping: saga_participant_stop only posts a semaphore (signal-safe).
  * The teardown (serve after the semaphore, or free) sets `stopping`, joins
- * the workers (each finishes the command it runs and sends its reply),
+ * the workers (each finishes the batch it runs and sends its replies),
  * stops every aio (which waits for the callbacks), closes the socket and
  * frees what is left: commands still queued are dropped unanswered, and
  * sagad resends them.
@@ -56,8 +66,10 @@ extern const size_t        barrier_migrations_count;
 #define PART_DEFAULT_CONTEXTS    64
 #define PART_DEFAULT_RETENTION_S (7 * 24 * 3600)
 #define PART_DEFAULT_PURGE_MS    60000
+#define PART_DEFAULT_MAX_BATCH   64
 #define PART_MAX_WORKERS         1024
 #define PART_MAX_CONTEXTS        65536
+#define PART_MAX_BATCH           4096
 /* Reconnect backoff of a worker whose database is gone. */
 #define PART_BACKOFF_MIN_MS 100
 #define PART_BACKOFF_MAX_MS 2000
@@ -95,6 +107,7 @@ struct part_ctx {
 
 typedef struct part_worker {
 	saga_participant *p;
+	int               id; /* from 1, in logs */
 	pthread_t         thr;
 	bool              running;
 	PGconn           *db;
@@ -102,6 +115,7 @@ typedef struct part_worker {
 	int64_t           next_connect_ms;
 	int               backoff_ms;
 	char              last_err[256];
+	struct part_cmd  *cmds; /* max_batch slots: the batch being run */
 } part_worker;
 
 struct saga_participant {
@@ -114,6 +128,7 @@ struct saga_participant {
 	int          ncontexts;
 	int64_t      retention_s;
 	int64_t      purge_ms;
+	int          max_batch;
 	proto_limits lim;
 	int          log_level;
 	/* Handlers: fixed once started. */
@@ -131,10 +146,16 @@ struct saga_participant {
 	pthread_cond_t  purge_cv; /* stopping (the purge's timer) */
 	part_ctx       *qhead;
 	part_ctx       *qtail;
+	size_t          qlen;
 	atomic_bool     stopping;
 	pthread_t       purge_thr;
 	bool            purge_running;
 	sem_t           stop_sem;
+	/* Counters (saga_participant_stats_get). */
+	atomic_ullong st_commands;
+	atomic_ullong st_batches;
+	atomic_ullong st_batches_lost;
+	atomic_uint   st_max_batch;
 };
 
 struct saga_call {
@@ -154,6 +175,24 @@ struct saga_call {
 	proto_buf output;
 	char     *error;
 };
+
+/* One command of a batch, from the queue to its reply. A worker has
+ * max_batch of these. */
+typedef struct part_cmd {
+	part_ctx     *c;
+	saga_call     call;
+	bool          ready; /* call made: the command can run */
+	bool          alone; /* the only command of its batch */
+	barrier_key   key;
+	barrier_begin b;
+	/* The answer, sent only once the batch's transaction has ended. */
+	int         outcome;
+	proto_raw   output;
+	const char *error;
+	const char *decision;
+	int64_t     t0_us;
+	char        errbuf[512];
+} part_cmd;
 
 /* ---- Logging ---- */
 
@@ -316,6 +355,12 @@ saga_participant_new(saga_participant **out,
 		    "(expected at least %d)",
 		    cfg->max_msg_bytes, 2 * PART_REPLY_SLACK));
 	}
+	if (cfg->max_batch < 0 || cfg->max_batch > PART_MAX_BATCH) {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: invalid value %d for max_batch "
+		    "(expected 1..%d, or 0 for %d)",
+		    cfg->max_batch, PART_MAX_BATCH, PART_DEFAULT_MAX_BATCH));
+	}
 	if (cfg->log_level < 0 ||
 	    cfg->log_level > SAGA_PARTICIPANT_LOG_DEBUG) {
 		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
@@ -350,6 +395,8 @@ saga_participant_new(saga_participant **out,
 	                                       : PART_DEFAULT_RETENTION_S;
 	p->purge_ms  = cfg->purge_interval_ms > 0 ? cfg->purge_interval_ms
 	                                          : PART_DEFAULT_PURGE_MS;
+	p->max_batch = cfg->max_batch > 0 ? cfg->max_batch
+	                                  : PART_DEFAULT_MAX_BATCH;
 	p->lim       = proto_limits_default();
 	if (cfg->max_msg_bytes != 0) {
 		p->lim.max_msg_bytes = cfg->max_msg_bytes;
@@ -358,6 +405,10 @@ saga_participant_new(saga_participant **out,
 	    ? cfg->log_level
 	    : SAGA_PARTICIPANT_LOG_INFO;
 	atomic_init(&p->stopping, false);
+	atomic_init(&p->st_commands, 0);
+	atomic_init(&p->st_batches, 0);
+	atomic_init(&p->st_batches_lost, 0);
+	atomic_init(&p->st_max_batch, 0);
 
 	if ((rv = pthread_mutex_init(&p->mtx, NULL)) != 0) {
 		goto nomem;
@@ -545,12 +596,17 @@ part_worker_db(part_worker *w, char *err, size_t errlen)
 	return (0);
 }
 
-/* After an SQL failure: a broken connection is dropped, to be made again
- * at the next command. */
+/* After a batch: a broken connection is dropped, to be made again at the
+ * next command; so is one that is not idle any more (a handler left a
+ * COPY or a pipeline open, or the rollback failed): a batch must start on
+ * a clean connection. */
 static void
 part_worker_check(part_worker *w)
 {
-	if (w->db != NULL && PQstatus(w->db) != CONNECTION_OK) {
+	if (w->db == NULL) {
+		return;
+	}
+	if (PQstatus(w->db) != CONNECTION_OK) {
 		snprintf(w->last_err, sizeof(w->last_err),
 		    "database connection lost: %s", PQerrorMessage(w->db));
 		w->last_err[strcspn(w->last_err, "\n")] = '\0';
@@ -560,10 +616,18 @@ part_worker_check(part_worker *w)
 			    "PARTICIPANT-DB-DOWN %s; answering retry",
 			    w->last_err);
 		}
-		PQfinish(w->db);
-		w->db              = NULL;
-		w->next_connect_ms = 0;
+	} else if (PQtransactionStatus(w->db) != PQTRANS_IDLE ||
+	    PQpipelineStatus(w->db) != PQ_PIPELINE_OFF) {
+		part_log(w->p, SAGA_PARTICIPANT_LOG_ERROR,
+		    "worker %d: the connection was left busy (by a handler?);"
+		    " reconnecting",
+		    w->id);
+	} else {
+		return;
 	}
+	PQfinish(w->db);
+	w->db              = NULL;
+	w->next_connect_ms = 0;
 }
 
 /* ---- Migrations ---- */
@@ -1003,6 +1067,7 @@ part_ctx_dispatch(part_ctx *c)
 		p->qhead = c;
 	}
 	p->qtail = c;
+	p->qlen++;
 	pthread_cond_signal(&p->work_cv);
 	pthread_mutex_unlock(&p->mtx);
 }
@@ -1046,40 +1111,53 @@ part_ctx_cb(void *arg)
 	}
 }
 
-/* Logs the line of one command. */
+/* Logs the line of one command; at DEBUG it also names the batch (a
+ * number counting every batch of the participant) and its size. */
 static void
 part_log_command(saga_participant *p, const saga_call *call, int outcome,
-    const char *decision, const char *error, int64_t t0_us)
+    const char *decision, const char *error, int64_t t0_us, uint64_t batch,
+    int batch_size)
 {
 	int level = outcome == PROTO_OUTCOME_RETRY ? SAGA_PARTICIPANT_LOG_WARN
 	                                           : SAGA_PARTICIPANT_LOG_INFO;
 	const char *trace = call->trace[0] != '\0' ? call->trace + 3 : "-";
 	int         tlen  = call->trace[0] != '\0' ? 32 : 1;
+	char        batchtxt[64] = "";
 
 	if (!part_log_enabled(p, level)) {
 		return;
 	}
+	if (part_log_enabled(p, SAGA_PARTICIPANT_LOG_DEBUG)) {
+		snprintf(batchtxt, sizeof(batchtxt),
+		    " batch=%llu batch_size=%d", (unsigned long long) batch,
+		    batch_size);
+	}
 	part_log(p, level,
 	    "saga=%s step=%u kind=%s attempt=%u action=%s outcome=%s "
-	    "barrier=%s duration_ms=%.3f trace=%.*s%s%.*s%s",
+	    "barrier=%s duration_ms=%.3f trace=%.*s%s%s%.*s%s",
 	    call->id, call->cmd->step, proto_kind_name(call->cmd->kind),
 	    call->cmd->attempt, call->action != NULL ? call->action : "?",
 	    proto_outcome_name((uint32_t) outcome), decision,
-	    (double) (part_now_us() - t0_us) / 1000.0, tlen, trace,
+	    (double) (part_now_us() - t0_us) / 1000.0, tlen, trace, batchtxt,
 	    error != NULL && error[0] != '\0' ? " error=\"" : "",
 	    error != NULL ? (int) strcspn(error, "\n\"") : 0,
 	    error != NULL ? error : "",
 	    error != NULL && error[0] != '\0' ? "\"" : "");
 }
 
-/* Runs the handler of a RUN decision and settles its transaction. Sets
- * the outcome, output and error of the reply. */
+/* Runs the handler of a RUN decision and settles the command inside the
+ * batch's transaction: its work is kept (RELEASE of its savepoint) or
+ * undone (ROLLBACK TO it). Sets the command's answer, which is sent only
+ * after the batch's COMMIT. Worker thread. */
 static void
-part_run_handler(part_worker *w, part_ctx *c, saga_call *call,
-    const barrier_key *key, const barrier_begin *b, int *outcome,
-    proto_raw *output, const char **error, char *errbuf, size_t errlen)
+part_run_handler(part_worker *w, part_cmd *pc)
 {
-	saga_participant *p = w->p;
+	saga_participant       *p    = w->p;
+	saga_call              *call = &pc->call;
+	const barrier_key      *key  = &pc->key;
+	const part_handler     *h    = pc->c->h;
+	char                   *errbuf = pc->errbuf;
+	size_t                  errlen = sizeof(pc->errbuf);
 	PGTransactionStatusType st;
 	barrier_commit          commit;
 	int                     hrv;
@@ -1089,35 +1167,41 @@ part_run_handler(part_worker *w, part_ctx *c, saga_call *call,
 	call->db = w->db;
 	if (key->kind == BARRIER_COMPENSATION &&
 	    proto_doc_parse(&call->action_out,
-	        b->output.len > 0 ? b->output : PROTO_RAW_EMPTY_MAP, NULL,
-	        NULL) != 0) {
+	        pc->b.output.len > 0 ? pc->b.output : PROTO_RAW_EMPTY_MAP,
+	        NULL, NULL) != 0) {
 		/* Our own row is unreadable (or no memory): do not run the
 		 * compensation blind. */
 		snprintf(errbuf, errlen,
 		    "the action's recorded output cannot be read");
-		(void) barrier_sql_settle(w->db, key, BARRIER_ROLLBACK_RETRY,
-		    (proto_raw) { 0 }, NULL, errbuf, errlen);
-		*outcome = PROTO_OUTCOME_RETRY;
-		*error   = errbuf;
+		(void) barrier_sql_cmd_settle(w->db, key, pc->alone,
+		    BARRIER_ROLLBACK_RETRY, (proto_raw) { 0 }, NULL, NULL, 0);
+		pc->outcome = PROTO_OUTCOME_RETRY;
+		pc->error   = errbuf;
 		return;
 	}
-	hrv = c->h->fn(call, c->h->arg);
+	hrv = h->fn(call, h->arg);
 	st  = PQtransactionStatus(w->db);
+	/* INERROR: an SQL error the handler did not roll back itself, undone
+	 * with the command's savepoint. IDLE, ACTIVE, UNKNOWN: the handler
+	 * ended the transaction or left the connection busy; the settle
+	 * below then fails, and the batch is lost. */
 	aborted  = st != PQTRANS_INTRANS;
 	houtcome = hrv == 0 && call->set ? call->outcome
 	                                 : BARRIER_OUTCOME_NONE;
 	commit   = barrier_settle(key->kind, houtcome, aborted);
 	if (commit == BARRIER_ROLLBACK_RETRY) {
-		/* Say why before the ROLLBACK clears the connection's error
+		/* Say why before the rollback clears the connection's error
 		 * message. */
 		if (aborted) {
-			snprintf(errbuf, errlen, "%s: %s",
+			const char *pqerr = PQerrorMessage(w->db);
+
+			snprintf(errbuf, errlen, "%s%s%s",
 			    st == PQTRANS_INERROR
 			        ? "the handler's transaction failed"
 			        : st == PQTRANS_IDLE
 			        ? "the handler ended the transaction itself"
 			        : "the handler left the connection unusable",
-			    PQerrorMessage(w->db));
+			    pqerr[0] != '\0' ? ": " : "", pqerr);
 			errbuf[strcspn(errbuf, "\n")] = '\0';
 			part_log(p,
 			    st == PQTRANS_INERROR ? SAGA_PARTICIPANT_LOG_WARN
@@ -1137,109 +1221,119 @@ part_run_handler(part_worker *w, part_ctx *c, saga_call *call,
 			    call->error != NULL ? call->error : "retry");
 		}
 	}
-	if (barrier_sql_settle(w->db, key, commit,
+	if (barrier_sql_cmd_settle(w->db, key, pc->alone, commit,
 	        proto_buf_raw(&call->output), call->error, errbuf,
 	        errlen) != 0) {
-		part_worker_check(w);
-		*outcome = PROTO_OUTCOME_RETRY;
-		*error   = errbuf;
+		pc->outcome = PROTO_OUTCOME_RETRY;
+		pc->error   = errbuf;
 		return;
 	}
 	switch (commit) {
 	case BARRIER_COMMIT_OK:
-		*outcome = PROTO_OUTCOME_OK;
-		*output  = proto_buf_raw(&call->output);
+		pc->outcome = PROTO_OUTCOME_OK;
+		pc->output  = proto_buf_raw(&call->output);
 		return;
 	case BARRIER_COMMIT_FAILED:
 	case BARRIER_ROLLBACK_FAILED:
-		*outcome = PROTO_OUTCOME_FAILED;
-		*error   = call->error;
+		pc->outcome = PROTO_OUTCOME_FAILED;
+		pc->error   = call->error;
 		return;
 	case BARRIER_ROLLBACK_RETRY:
-		part_worker_check(w);
-		*outcome = PROTO_OUTCOME_RETRY;
-		*error   = errbuf;
+		pc->outcome = PROTO_OUTCOME_RETRY;
+		pc->error   = errbuf;
 		return;
 	}
 }
 
-/* Handles one queued command on worker w and answers it. Worker thread.
- */
+/* Runs one command of the batch in its own savepoint of the open
+ * transaction, and sets its answer. Worker thread. */
 static void
-part_process(part_worker *w, part_ctx *c)
+part_cmd_run(part_worker *w, part_cmd *pc)
 {
-	saga_participant *p   = w->p;
-	const proto_msg  *cmd = &c->msg;
-	int64_t           t0  = part_now_us();
-	saga_call         call;
-	barrier_key       key;
-	barrier_begin     b;
-	proto_msg         r;
-	proto_raw         output   = { 0 };
-	const char       *error    = NULL;
-	const char       *decision = "none";
-	int               outcome  = PROTO_OUTCOME_RETRY;
-	char              errbuf[512];
+	saga_participant *p = w->p;
 
-	memset(&b, 0, sizeof(b));
-	if (part_call_init(&call, p, cmd) != 0) {
-		error = "out of memory";
-		goto reply;
+	if (barrier_sql_cmd_begin(w->db, &pc->key, pc->alone, &pc->b,
+	        pc->errbuf, sizeof(pc->errbuf)) != 0) {
+		/* Undone: retry. */
+		pc->error = pc->errbuf;
+		return;
 	}
-	memcpy(key.id, call.id, sizeof(key.id));
-	key.step = cmd->step;
-	key.kind = cmd->kind;
-	if (part_worker_db(w, errbuf, sizeof(errbuf)) != 0) {
-		error = errbuf;
-		goto reply;
-	}
-	if (barrier_sql_begin(w->db, &key, &b, errbuf, sizeof(errbuf)) != 0) {
-		part_worker_check(w);
-		error = errbuf;
-		goto reply;
-	}
-	decision = barrier_decision_name(b.decision);
-	switch (b.decision) {
+	pc->decision = barrier_decision_name(pc->b.decision);
+	switch (pc->b.decision) {
 	case BARRIER_RUN:
-		part_run_handler(w, c, &call, &key, &b, &outcome, &output,
-		    &error, errbuf, sizeof(errbuf));
-		goto reply;
+		part_run_handler(w, pc);
+		return;
 	case BARRIER_REPLAY:
-		outcome = b.outcome;
-		output  = b.output;
-		error   = b.error;
-		if (output.len > 0 &&
-		    proto_raw_validate(output, &p->lim, NULL) != 0) {
+		/* The row may have been written by an earlier command of
+		 * this very batch: like every answer, this one leaves only
+		 * after the COMMIT. */
+		pc->outcome = pc->b.outcome;
+		pc->output  = pc->b.output;
+		pc->error   = pc->b.error;
+		if (pc->output.len > 0 &&
+		    proto_raw_validate(pc->output, &p->lim, NULL) != 0) {
 			part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
 			    "saga=%s step=%u: the recorded output is not a "
 			    "valid value",
-			    call.id, key.step);
-			outcome = PROTO_OUTCOME_RETRY;
-			output  = (proto_raw) { 0 };
-			error   = "the recorded output cannot be read";
+			    pc->call.id, pc->key.step);
+			pc->outcome = PROTO_OUTCOME_RETRY;
+			pc->output  = (proto_raw) { 0 };
+			pc->error   = "the recorded output cannot be read";
 		}
 		break;
 	case BARRIER_REFUSE:
-		outcome = PROTO_OUTCOME_FAILED;
-		error   = "refused: the step was compensated before its "
-		          "action ran";
+		pc->outcome = PROTO_OUTCOME_FAILED;
+		pc->error   = "refused: the step was compensated before its "
+		              "action ran";
 		break;
 	case BARRIER_NULL:
-		outcome = PROTO_OUTCOME_OK;
+		pc->outcome = PROTO_OUTCOME_OK;
 		break;
 	case BARRIER_RETRY:
-		outcome = PROTO_OUTCOME_RETRY;
-		error   = "the barrier row changed meanwhile (purged?)";
+		pc->outcome = PROTO_OUTCOME_RETRY;
+		pc->error   = "the barrier row changed meanwhile (purged?)";
 		break;
 	}
-	if (barrier_sql_end(w->db, &b, errbuf, sizeof(errbuf)) != 0) {
-		part_worker_check(w);
-		outcome = PROTO_OUTCOME_RETRY;
-		output  = (proto_raw) { 0 };
-		error   = errbuf;
+	if (barrier_sql_cmd_end(w->db, &pc->b, pc->alone, pc->errbuf,
+	        sizeof(pc->errbuf)) != 0) {
+		pc->outcome = PROTO_OUTCOME_RETRY;
+		pc->output  = (proto_raw) { 0 };
+		pc->error   = pc->errbuf;
 	}
+}
 
-reply:
+/* Prepares slot pc (whose context is set) for a batch starting at t0_us,
+ * of which it is the only command if alone. */
+static void
+part_cmd_init(saga_participant *p, part_cmd *pc, int64_t t0_us, bool alone)
+{
+	const proto_msg *cmd = &pc->c->msg;
+
+	memset(&pc->b, 0, sizeof(pc->b));
+	pc->alone    = alone;
+	pc->outcome  = PROTO_OUTCOME_RETRY;
+	pc->output   = (proto_raw) { 0 };
+	pc->error    = NULL;
+	pc->decision = "none";
+	pc->t0_us    = t0_us;
+	pc->ready    = part_call_init(&pc->call, p, cmd) == 0;
+	if (!pc->ready) {
+		pc->error = "out of memory";
+		return;
+	}
+	memcpy(pc->key.id, pc->call.id, sizeof(pc->key.id));
+	pc->key.step = cmd->step;
+	pc->key.kind = cmd->kind;
+}
+
+/* Answers the command of slot pc and frees what it holds. */
+static void
+part_cmd_reply(saga_participant *p, part_cmd *pc, uint64_t batch,
+    int batch_size)
+{
+	const proto_msg *cmd = &pc->c->msg;
+	proto_msg        r;
+
 	proto_msg_init(&r);
 	r.type        = PROTO_T_REPLY;
 	r.id          = cmd->id;
@@ -1247,22 +1341,128 @@ reply:
 	r.attempt     = cmd->attempt;
 	r.kind        = cmd->kind;
 	r.traceparent = cmd->traceparent;
-	r.outcome     = (uint32_t) outcome;
-	if (outcome == PROTO_OUTCOME_OK) {
-		r.output = output;
+	r.outcome     = (uint32_t) pc->outcome;
+	if (pc->outcome == PROTO_OUTCOME_OK) {
+		r.output = pc->output;
 	} else {
-		r.error = proto_str_c(error != NULL && error[0] != '\0'
-		        ? error
-		        : (outcome == PROTO_OUTCOME_FAILED ? "business failure"
-		                                           : "retry"));
+		r.error = proto_str_c(pc->error != NULL && pc->error[0] != '\0'
+		        ? pc->error
+		        : (pc->outcome == PROTO_OUTCOME_FAILED
+		                  ? "business failure"
+		                  : "retry"));
 	}
-	part_log_command(p, &call, outcome, decision,
-	    outcome == PROTO_OUTCOME_OK ? NULL : error, t0);
-	/* The reply leaves only now: after the COMMIT holding the barrier
-	 * row, or after everything was rolled back. */
-	part_ctx_reply(c, &r);
-	barrier_begin_fini(&b);
-	part_call_fini(&call);
+	part_log_command(p, &pc->call, pc->outcome, pc->decision,
+	    pc->outcome == PROTO_OUTCOME_OK ? NULL : pc->error, pc->t0_us,
+	    batch, batch_size);
+	part_ctx_reply(pc->c, &r);
+	barrier_begin_fini(&pc->b);
+	part_call_fini(&pc->call);
+	pc->c = NULL;
+}
+
+/* Runs the n commands in w->cmds as one batch: one transaction, each
+ * command in its own savepoint (so that undoing one keeps the others; a
+ * command alone needs none, and its undo is a ROLLBACK, as before
+ * batches), one COMMIT; then answers them all. No answer leaves before
+ * the COMMIT succeeded: a replay may have read a row written earlier in
+ * this batch, and an ok is only true once durable. If the transaction
+ * is lost (no database, the COMMIT failed, the connection dropped, a
+ * handler ended the transaction), nothing of it can be counted on and
+ * every command is answered retry. Worker thread. */
+static void
+part_batch(part_worker *w, int n)
+{
+	saga_participant *p     = w->p;
+	int64_t           t0    = part_now_us();
+	uint64_t          batch = atomic_fetch_add(&p->st_batches, 1) + 1;
+	unsigned          max   = atomic_load(&p->st_max_batch);
+	bool              lost  = false;
+	char              why[512];
+	char              txerr[640];
+
+	why[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		part_cmd_init(p, &w->cmds[i], t0, n == 1);
+	}
+	while ((unsigned) n > max &&
+	    !atomic_compare_exchange_weak(&p->st_max_batch, &max,
+	        (unsigned) n)) {
+	}
+	if (part_worker_db(w, why, sizeof(why)) != 0) {
+		/* Nothing ran: the reason alone. */
+		snprintf(txerr, sizeof(txerr), "%s", why);
+		lost = true;
+		goto reply;
+	}
+	if (barrier_sql_tx_begin(w->db, why, sizeof(why)) != 0) {
+		lost = true;
+		goto end_tx;
+	}
+	for (int i = 0; i < n; i++) {
+		part_cmd *pc = &w->cmds[i];
+
+		if (!pc->ready) {
+			continue;
+		}
+		part_cmd_run(w, pc);
+		if (pc->alone && PQstatus(w->db) == CONNECTION_OK &&
+		    PQtransactionStatus(w->db) == PQTRANS_IDLE) {
+			/* Alone, and undone (or a replay, a refusal): its
+			 * transaction was rolled back, as it was before
+			 * batches; its answer stands. */
+			goto end_tx;
+		}
+		if (!barrier_sql_tx_usable(w->db)) {
+			/* Not even the command's savepoint could be
+			 * restored: the transaction is gone. */
+			snprintf(why, sizeof(why),
+			    "saga=%s step=%u broke the transaction: %s",
+			    pc->call.id, pc->key.step,
+			    pc->error != NULL ? pc->error : "?");
+			lost = true;
+			goto end_tx;
+		}
+	}
+	if (barrier_sql_tx_commit(w->db, why, sizeof(why)) != 0) {
+		lost = true;
+	}
+
+end_tx:
+	if (lost) {
+		barrier_sql_tx_rollback(w->db);
+		snprintf(txerr, sizeof(txerr),
+		    "the batch of %d command%s was not committed: %s", n,
+		    n == 1 ? "" : "s", why);
+		part_log(p, SAGA_PARTICIPANT_LOG_WARN,
+		    "worker %d: batch %llu of %d command%s lost, answering "
+		    "retry to all: %s",
+		    w->id, (unsigned long long) batch, n, n == 1 ? "" : "s",
+		    why);
+	}
+	part_worker_check(w);
+
+reply:
+	if (lost) {
+		atomic_fetch_add(&p->st_batches_lost, 1);
+		for (int i = 0; i < n; i++) {
+			w->cmds[i].outcome = PROTO_OUTCOME_RETRY;
+			w->cmds[i].output  = (proto_raw) { 0 };
+			w->cmds[i].error   = txerr;
+		}
+	}
+	if (part_log_enabled(p, SAGA_PARTICIPANT_LOG_DEBUG)) {
+		part_log(p, SAGA_PARTICIPANT_LOG_DEBUG,
+		    "worker %d: batch %llu of %d command%s %s in %.3f ms",
+		    w->id, (unsigned long long) batch, n, n == 1 ? "" : "s",
+		    lost ? "lost" : "committed",
+		    (double) (part_now_us() - t0) / 1000.0);
+	}
+	atomic_fetch_add(&p->st_commands, (unsigned long long) n);
+	/* Every reply leaves only now: after the COMMIT holding the
+	 * batch's barrier rows, or after everything was rolled back. */
+	for (int i = 0; i < n; i++) {
+		part_cmd_reply(p, &w->cmds[i], batch, n);
+	}
 }
 
 static void *
@@ -1271,7 +1471,7 @@ part_worker_main(void *arg)
 	part_worker      *w = arg;
 	saga_participant *p = w->p;
 	char              err[256];
-	part_ctx         *c;
+	int               n;
 
 	/* Connect early, so that the first command does not wait for it
 	 * (a failure is retried when a command comes). */
@@ -1285,13 +1485,19 @@ part_worker_main(void *arg)
 			pthread_mutex_unlock(&p->mtx);
 			break;
 		}
-		c        = p->qhead;
-		p->qhead = c->next;
+		/* Everything waiting, up to max_batch; never wait for more
+		 * to come: a batch is what queued while the workers were
+		 * busy. */
+		for (n = 0; p->qhead != NULL && n < p->max_batch; n++) {
+			w->cmds[n].c = p->qhead;
+			p->qhead     = p->qhead->next;
+		}
 		if (p->qhead == NULL) {
 			p->qtail = NULL;
 		}
+		p->qlen -= (size_t) n;
 		pthread_mutex_unlock(&p->mtx);
-		part_process(w, c);
+		part_batch(w, n);
 	}
 	PQfinish(w->db);
 	w->db = NULL;
@@ -1439,10 +1645,14 @@ part_teardown(saga_participant *p)
 	}
 	free(p->ctxs);
 	p->ctxs = NULL;
+	for (int i = 0; p->workers != NULL && i < p->nworkers; i++) {
+		free(p->workers[i].cmds);
+	}
 	free(p->workers);
 	p->workers = NULL;
 	p->qhead   = NULL;
 	p->qtail   = NULL;
+	p->qlen    = 0;
 }
 
 /* Checks that the database has the barrier schema. A database that does
@@ -1541,7 +1751,13 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 	for (int i = 0; i < p->nworkers; i++) {
 		part_worker *w = &p->workers[i];
 
-		w->p = p;
+		w->p  = p;
+		w->id = i + 1;
+		if ((w->cmds = calloc((size_t) p->max_batch,
+		         sizeof(*w->cmds))) == NULL) {
+			rv = SAGA_ENOMEM;
+			goto fail;
+		}
 		if (pthread_create(&w->thr, NULL, part_worker_main, w) != 0) {
 			rv = part_fail(p, err, errlen, SAGA_ENOMEM,
 			    "cannot start worker %d", i + 1);
@@ -1564,9 +1780,9 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 	}
 	part_log(p, SAGA_PARTICIPANT_LOG_INFO,
 	    "PARTICIPANT-START listening on %s%s with %d workers, %d "
-	    "contexts, %zu handlers",
+	    "contexts, batches of up to %d, %zu handlers",
 	    p->listen[0], p->nlisten > 1 ? " (and more)" : "", p->nworkers,
-	    p->ncontexts, p->nhandlers);
+	    p->ncontexts, p->max_batch, p->nhandlers);
 	return (0);
 
 fail:
@@ -1596,6 +1812,19 @@ saga_participant_serve(saga_participant *p, char *err, size_t errlen)
 	part_log(p, SAGA_PARTICIPANT_LOG_INFO, "PARTICIPANT-STOP stopping");
 	part_teardown(p);
 	return (0);
+}
+
+void
+saga_participant_stats_get(saga_participant *p, saga_participant_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->commands     = atomic_load(&p->st_commands);
+	st->batches      = atomic_load(&p->st_batches);
+	st->batches_lost = atomic_load(&p->st_batches_lost);
+	st->max_batch    = atomic_load(&p->st_max_batch);
+	pthread_mutex_lock(&p->mtx);
+	st->queued = (uint32_t) p->qlen;
+	pthread_mutex_unlock(&p->mtx);
 }
 
 void

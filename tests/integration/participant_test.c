@@ -11,9 +11,11 @@
  * So "exactly one effect" is checked where it matters: rows of `biz`, and
  * handler calls. Covered: every case of the barrier (DESIGN.md, invariant
  * 2), duplicates arriving at the same time, handler crashes and
- * deadlocks, bad requests, the database going away and coming back, the
- * retention purge, and the example participant (participants/examples/
- * echo.c) as a process. Without a server the tests are skipped.
+ * deadlocks, batches (several commands in one transaction: held open by a
+ * handler that waits at a gate while more commands queue up), bad
+ * requests, the database going away and coming back, the retention purge,
+ * and the example participant (participants/examples/echo.c) as a process.
+ * Without a server the tests are skipped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,7 +50,19 @@ typedef enum act_mode {
 	ACT_DEADLOCK,    /* insert, hit a deadlock, answer failed anyway */
 	ACT_RETURN_ERR,  /* insert, return an error code */
 	ACT_NO_OUTCOME,  /* insert, return 0 without an outcome */
+	ACT_DEFERRED,    /* insert, break a deferred foreign key, answer ok:
+	                  * the COMMIT fails */
+	ACT_LOCK1,       /* insert, lock row 1 of lockme, answer ok */
+	ACT_LOCK2,       /* the same with row 2 */
+	ACT_LOCK1_MEET,  /* ACT_LOCK1, then wait until another handler has
+	                  * locked too (rendezvous of two) */
+	ACT_LOCK2_MEET,  /* the same with row 2 */
+	ACT_ROLLBACK,    /* insert, ROLLBACK the transaction (against the
+	                  * rules), answer ok */
 } act_mode;
+
+/* Steps that can have a mode and a gate of their own. */
+#define STEPS 32
 
 typedef struct fixture {
 	char              conninfo[1024];
@@ -66,6 +80,15 @@ typedef struct fixture {
 	atomic_int        comp_fail;
 	atomic_llong      comp_saw_n; /* "n" of the action's output */
 	atomic_uint       id_counter;
+	/* Per step: 0, or the act_mode + 1 of that step's actions. */
+	atomic_int        step_mode[STEPS];
+	/* Per step, under gate_mtx: while set, that step's action handlers
+	 * wait (after their insert, transaction open) at the gate. */
+	pthread_mutex_t   gate_mtx;
+	pthread_cond_t    gate_cv;
+	bool              gate[STEPS];
+	atomic_int        gated; /* handlers waiting at a gate now */
+	atomic_int        met;   /* ACT_LOCK*_MEET handlers arrived */
 } fixture;
 
 /* A reply, copied out of the client's buffer. */
@@ -265,6 +288,76 @@ biz_insert(saga_call *call, long long *id)
 	return (ok ? 0 : -1);
 }
 
+/* Sets or opens the gate of step. */
+static void
+gate_set(fixture *f, uint32_t step, bool closed)
+{
+	pthread_mutex_lock(&f->gate_mtx);
+	f->gate[step] = closed;
+	pthread_cond_broadcast(&f->gate_cv);
+	pthread_mutex_unlock(&f->gate_mtx);
+}
+
+/* Waits while the gate of step is closed (at most a minute: a test that
+ * forgets to open it fails rather than hangs). */
+static void
+gate_wait(fixture *f, uint32_t step)
+{
+	struct timespec until;
+
+	if (step >= STEPS) {
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&f->gate_mtx);
+	if (f->gate[step]) {
+		atomic_fetch_add(&f->gated, 1);
+		while (f->gate[step] &&
+		    pthread_cond_timedwait(
+		        &f->gate_cv, &f->gate_mtx, &until) == 0) {
+		}
+		atomic_fetch_sub(&f->gated, 1);
+	}
+	pthread_mutex_unlock(&f->gate_mtx);
+}
+
+static void
+set_step_mode(fixture *f, uint32_t step, act_mode mode)
+{
+	atomic_store(&f->step_mode[step], (int) mode + 1);
+}
+
+/* Locks row k of lockme in the call's transaction; with meet, then waits
+ * (up to 10 s) until a second handler has done the same. Returns the
+ * handler's answer when the lock fails (a deadlock), else 0. */
+static int
+lock_row(fixture *f, saga_call *call, int k, bool meet, bool *failed)
+{
+	char      sql[128];
+	PGresult *res;
+	int64_t   until;
+	int       rv = 0;
+
+	snprintf(sql, sizeof(sql),
+	    "UPDATE lockme SET n = n + 1 WHERE k = %d", k);
+	res     = PQexec(saga_call_db(call), sql);
+	*failed = PQresultStatus(res) != PGRES_COMMAND_OK;
+	if (*failed) {
+		rv = saga_call_retry(call, "lock %d: %s", k,
+		    PQresultErrorMessage(res));
+	}
+	PQclear(res);
+	if (!*failed && meet) {
+		atomic_fetch_add(&f->met, 1);
+		until = (int64_t) time(NULL) + 10 * test_scale();
+		while (atomic_load(&f->met) < 2 && time(NULL) < until) {
+			sleep_ms(1);
+		}
+	}
+	return (rv);
+}
+
 static int
 act_handler(saga_call *call, void *arg)
 {
@@ -272,8 +365,15 @@ act_handler(saga_call *call, void *arg)
 	long long  n = 0;
 	proto_obj *out;
 	proto_str  sku = { 0 };
+	uint32_t   step = saga_call_step(call);
+	int        smode = step < STEPS ? atomic_load(&f->step_mode[step]) : 0;
+	act_mode   mode;
+	bool       failed = false;
 	int        delay;
+	int        rv;
 
+	mode = smode > 0 ? (act_mode) (smode - 1)
+	                 : (act_mode) atomic_load(&f->act_mode);
 	atomic_fetch_add(&f->act_started, 1);
 	if (biz_insert(call, &n) != 0) {
 		atomic_fetch_add(&f->act_calls, 1);
@@ -284,8 +384,9 @@ act_handler(saga_call *call, void *arg)
 		 * wait for it. */
 		sleep_ms(delay);
 	}
+	gate_wait(f, step);
 	atomic_fetch_add(&f->act_calls, 1);
-	switch ((act_mode) atomic_load(&f->act_mode)) {
+	switch (mode) {
 	case ACT_OK:
 		break;
 	case ACT_FAIL:
@@ -305,6 +406,24 @@ act_handler(saga_call *call, void *arg)
 		return (SAGA_EINTERNAL);
 	case ACT_NO_OUTCOME:
 		return (0);
+	case ACT_DEFERRED:
+		PQclear(PQexec(saga_call_db(call),
+		    "INSERT INTO defer_child VALUES (-1)"));
+		break;
+	case ACT_ROLLBACK:
+		PQclear(PQexec(saga_call_db(call), "ROLLBACK"));
+		break;
+	case ACT_LOCK1:
+	case ACT_LOCK2:
+	case ACT_LOCK1_MEET:
+	case ACT_LOCK2_MEET:
+		rv = lock_row(f, call,
+		    mode == ACT_LOCK1 || mode == ACT_LOCK1_MEET ? 1 : 2,
+		    mode == ACT_LOCK1_MEET || mode == ACT_LOCK2_MEET, &failed);
+		if (failed) {
+			return (rv);
+		}
+		break;
 	}
 	(void) proto_val_str(proto_val_get(saga_call_input(call), "sku"),
 	    &sku);
@@ -347,12 +466,24 @@ comp_handler(saga_call *call, void *arg)
 	return (saga_call_ok(call, NULL));
 }
 
-/* The test's own schema, applied with the service migration runner. */
+/* The test's own schema, applied with the service migration runner. The
+ * transaction that inserted a biz row is recorded with it (txid), to tell
+ * batches apart. */
 static const saga_migration test_migrations[] = {
 	{ 1, "001_biz.sql",
 	    "CREATE TABLE biz (id bigserial PRIMARY KEY, saga_id uuid NOT "
 	    "NULL, step integer NOT NULL)" },
+	{ 2, "002_batch.sql",
+	    "ALTER TABLE biz ADD COLUMN txid bigint NOT NULL "
+	    "  DEFAULT txid_current();"
+	    "CREATE TABLE lockme (k integer PRIMARY KEY, n integer NOT NULL);"
+	    "INSERT INTO lockme VALUES (1, 0), (2, 0);"
+	    "CREATE TABLE defer_parent (id integer PRIMARY KEY);"
+	    "CREATE TABLE defer_child (parent integer REFERENCES defer_parent"
+	    "  DEFERRABLE INITIALLY DEFERRED)" },
 };
+#define N_TEST_MIGRATIONS \
+	(sizeof(test_migrations) / sizeof(test_migrations[0]))
 
 /* ---- Fixture ---- */
 
@@ -366,6 +497,8 @@ setup(void **state)
 	if (f == NULL) {
 		return (-1);
 	}
+	pthread_mutex_init(&f->gate_mtx, NULL);
+	pthread_cond_init(&f->gate_cv, NULL);
 	proto_buf_init(&f->ctx);
 	if (pgtest_db_create("part", f->conninfo, sizeof(f->conninfo)) != 0 ||
 	    (f->db = pgtest_connect(f->conninfo)) == NULL) {
@@ -392,6 +525,8 @@ done:
 		PQfinish(f->db);
 		pgtest_db_drop(f->conninfo);
 		proto_buf_fini(&f->ctx);
+		pthread_cond_destroy(&f->gate_cv);
+		pthread_mutex_destroy(&f->gate_mtx);
 		free(f);
 		return (rv);
 	}
@@ -404,11 +539,19 @@ teardown(void **state)
 {
 	fixture *f = *state;
 
+	/* A failed test may leave handlers at a gate: let them go, so that
+	 * the participant can stop. */
+	pthread_mutex_lock(&f->gate_mtx);
+	memset(f->gate, 0, sizeof(f->gate));
+	pthread_cond_broadcast(&f->gate_cv);
+	pthread_mutex_unlock(&f->gate_mtx);
 	saga_client_free(f->cli);
 	saga_participant_free(f->p);
 	PQfinish(f->db);
 	pgtest_db_drop(f->conninfo);
 	proto_buf_fini(&f->ctx);
+	pthread_cond_destroy(&f->gate_cv);
+	pthread_mutex_destroy(&f->gate_mtx);
 	free(f);
 	return (0);
 }
@@ -460,7 +603,8 @@ start_with(fixture *f, const saga_participant_config *over,
 		}
 		assert_int_equal(rv, 0);
 		rv = saga_participant_migrate_set(f->p, "parttest",
-		    test_migrations, 1, NULL, err, sizeof(err));
+		    test_migrations, N_TEST_MIGRATIONS, NULL, err,
+		    sizeof(err));
 		if (rv != 0) {
 			fprintf(stderr, "migrate_set: %s\n", err);
 		}
@@ -957,6 +1101,696 @@ test_participant_compensation_waits_for_running_action(void **state)
 	result_fini(&c.res);
 }
 
+/* ---- Batches ---- */
+
+static void admin_exec(fixture *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A command sent from a thread of its own, answered some time later. */
+typedef struct pending {
+	fixture    *f;
+	saga_id     id;
+	uint32_t    step;
+	uint32_t    kind;
+	uint32_t    attempt;
+	result      res;
+	int         rv;
+	atomic_bool done;
+	pthread_t   thr;
+} pending;
+
+static void *
+pending_main(void *arg)
+{
+	pending     *s = arg;
+	saga_client *cli;
+	char         err[256];
+
+	if ((s->rv = saga_client_open(&cli, s->f->url, err, sizeof(err))) ==
+	    0) {
+		s->rv = send_cmd(cli, proto_buf_raw(&s->f->ctx), &s->id,
+		    s->step, s->kind, s->attempt,
+		    s->kind == 0 ? "stock.reserve" : "stock.release", &s->res);
+		saga_client_free(cli);
+	}
+	atomic_store(&s->done, true);
+	return (NULL);
+}
+
+/* Sends (id, step, kind, attempt) from a new thread. */
+static void
+pending_start(pending *s, fixture *f, const saga_id *id, uint32_t step,
+    uint32_t kind, uint32_t attempt)
+{
+	memset(s, 0, sizeof(*s));
+	s->f       = f;
+	s->id      = *id;
+	s->step    = step;
+	s->kind    = kind;
+	s->attempt = attempt;
+	atomic_init(&s->done, false);
+	proto_buf_init(&s->res.output);
+	assert_int_equal(pthread_create(&s->thr, NULL, pending_main, s), 0);
+}
+
+/* Waits for the answer, which must be a REPLY. */
+static void
+pending_join(pending *s)
+{
+	pthread_join(s->thr, NULL);
+	assert_int_equal(s->rv, 0);
+	assert_int_equal(s->res.type, PROTO_T_REPLY);
+	assert_true(saga_id_equal(&s->res.id, &s->id));
+	assert_int_equal(s->res.attempt, s->attempt);
+}
+
+typedef struct waiting {
+	fixture *f;
+	int      n;
+} waiting;
+
+static bool
+queued_is(void *arg)
+{
+	waiting               *w = arg;
+	saga_participant_stats st;
+
+	saga_participant_stats_get(w->f->p, &st);
+	return (st.queued == (uint32_t) w->n);
+}
+
+static bool
+gated_is(void *arg)
+{
+	waiting *w = arg;
+
+	return (atomic_load(&w->f->gated) == w->n);
+}
+
+static bool
+act_calls_is(void *arg)
+{
+	waiting *w = arg;
+
+	return (atomic_load(&w->f->act_calls) == w->n);
+}
+
+/* Waits until n commands wait in the participant's queue. */
+static void
+wait_queued(fixture *f, int n)
+{
+	waiting w = { f, n };
+
+	assert_true(test_wait_until(queued_is, &w, 10000 * test_scale()));
+}
+
+/* Waits until n handlers wait at a gate. */
+static void
+wait_gated(fixture *f, int n)
+{
+	waiting w = { f, n };
+
+	assert_true(test_wait_until(gated_is, &w, 10000 * test_scale()));
+}
+
+static void
+wait_act_calls(fixture *f, int n)
+{
+	waiting w = { f, n };
+
+	assert_true(test_wait_until(act_calls_is, &w, 10000 * test_scale()));
+}
+
+/* Sends a command from a new thread and waits until it is queued behind
+ * the n - 1 queued before it: the queue's order is then the order of the
+ * calls. */
+static void
+queue_cmd(pending *s, fixture *f, const saga_id *id, uint32_t step,
+    uint32_t kind, uint32_t attempt, int n)
+{
+	pending_start(s, f, id, step, kind, attempt);
+	wait_queued(f, n);
+}
+
+/* Starts a participant with one worker and max_batch (0: default). */
+static void
+start_one_worker(fixture *f, int max_batch)
+{
+	saga_participant_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.workers   = 1;
+	cfg.max_batch = max_batch;
+	start_with(f, &cfg, true);
+}
+
+/* Sends an action of step 0 that stops at its gate, holding the only
+ * worker: what is sent next queues up behind it. */
+static void
+block_worker(fixture *f, pending *blocker, saga_id *id)
+{
+	gate_set(f, 0, true);
+	*id = new_id(f);
+	pending_start(blocker, f, id, 0, 0, 1);
+	wait_gated(f, 1);
+}
+
+/* Both. */
+static void
+start_blocked(fixture *f, int max_batch, pending *blocker, saga_id *id)
+{
+	start_one_worker(f, max_batch);
+	block_worker(f, blocker, id);
+}
+
+/* The transaction that wrote id's biz row (exactly one row). */
+static long long
+biz_txid(fixture *f, const saga_id *id)
+{
+	char t[SAGA_ID_STRLEN + 1];
+
+	return (query_int(f, "SELECT txid FROM biz WHERE saga_id = '%s'",
+	    saga_id_format(id, t)));
+}
+
+static long long
+barrier_all(fixture *f, const saga_id *id)
+{
+	char t[SAGA_ID_STRLEN + 1];
+
+	return (query_int(f,
+	    "SELECT count(*) FROM saga_barrier WHERE saga_id = '%s'",
+	    saga_id_format(id, t)));
+}
+
+static void
+test_participant_batch_commits_once_then_answers(void **state)
+{
+	fixture               *f = *state;
+	pending                a, b[3];
+	saga_id                ida, ids[3];
+	saga_participant_stats st;
+
+	start_blocked(f, 0, &a, &ida);
+	/* Three commands queue up while the only worker is held; the third
+	 * will stop at its gate with the batch's transaction open. */
+	gate_set(f, 3, true);
+	for (int i = 0; i < 3; i++) {
+		ids[i] = new_id(f);
+		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
+	}
+	gate_set(f, 0, false);
+	pending_join(&a);
+	assert_int_equal(a.res.outcome, PROTO_OUTCOME_OK);
+	/* The worker took all three at once: the first two are done, the
+	 * third holds the transaction. */
+	wait_act_calls(f, 3);
+	wait_gated(f, 1);
+	saga_participant_stats_get(f->p, &st);
+	assert_int_equal(st.batches, 2);
+	assert_int_equal(st.max_batch, 3);
+	assert_int_equal(st.queued, 0);
+	/* Done, but neither committed nor answered. (An absence can only
+	 * be watched for a while: replies sent early would arrive in much
+	 * less than this.) */
+	sleep_ms(300);
+	assert_false(atomic_load(&b[0].done));
+	assert_false(atomic_load(&b[1].done));
+	assert_int_equal(biz_rows(f, &ids[0]), 0);
+	assert_int_equal(barrier_all(f, &ids[1]), 0);
+	gate_set(f, 3, false);
+	for (int i = 0; i < 3; i++) {
+		pending_join(&b[i]);
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
+		assert_true(output_int(&b[i].res, "n") > 0);
+		assert_int_equal(biz_rows(f, &ids[i]), 1);
+		assert_int_equal(barrier_rows(f, &ids[i], 0, "ok"), 1);
+	}
+	/* One transaction for the three, another for the first. */
+	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[1]));
+	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[2]));
+	assert_true(biz_txid(f, &ids[0]) != biz_txid(f, &ida));
+	saga_participant_stats_get(f->p, &st);
+	assert_int_equal(st.commands, 4);
+	assert_int_equal(st.batches, 2);
+	assert_int_equal(st.batches_lost, 0);
+	result_fini(&a.res);
+	for (int i = 0; i < 3; i++) {
+		result_fini(&b[i].res);
+	}
+}
+
+/* A command that must be undone (retry, crash, deadlock, error code,
+ * business failure, failed compensation) is rolled back to its own
+ * savepoint: the others of the batch commit, and it answers as it would
+ * alone. */
+static void
+test_participant_batch_failure_undoes_only_its_command(void **state)
+{
+	fixture *f = *state;
+	static const act_mode modes[] = { ACT_OK, ACT_RETRY, ACT_SQL_ERROR,
+		ACT_FAIL, ACT_DEADLOCK, ACT_RETURN_ERR, ACT_NO_OUTCOME,
+		ACT_OK };
+	enum { N = sizeof(modes) / sizeof(modes[0]) };
+	pending  a, b[N], comp;
+	saga_id  ida, ids[N], idc;
+	result   r;
+
+	start_one_worker(f, 0);
+	/* An action of step 20, committed before the batch: its
+	 * compensation will fail inside the batch. */
+	idc = new_id(f);
+	assert_int_equal(send_f(f, &idc, 20, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	block_worker(f, &a, &ida);
+
+	for (int i = 0; i < N; i++) {
+		ids[i] = new_id(f);
+		set_step_mode(f, (uint32_t) i + 1, modes[i]);
+		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
+	}
+	atomic_store(&f->comp_fail, 1);
+	queue_cmd(&comp, f, &idc, 20, 1, 1, N + 1);
+	gate_set(f, 0, false);
+	pending_join(&a);
+	pending_join(&comp);
+	for (int i = 0; i < N; i++) {
+		pending_join(&b[i]);
+	}
+	/* The first and the last commit, in one transaction. */
+	for (int i = 0; i < N; i += N - 1) {
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(biz_rows(f, &ids[i]), 1);
+		assert_int_equal(barrier_rows(f, &ids[i], 0, "ok"), 1);
+	}
+	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[N - 1]));
+	/* Retry, crash, deadlock, error code, no outcome: nothing kept. */
+	for (int i = 1; i < N - 1; i++) {
+		if (modes[i] == ACT_FAIL) {
+			continue;
+		}
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_RETRY);
+		assert_int_equal(biz_rows(f, &ids[i]), 0);
+		assert_int_equal(barrier_all(f, &ids[i]), 0);
+	}
+	assert_non_null(strstr(b[1].res.text, "warehouse busy"));
+	assert_non_null(strstr(b[2].res.text, "division by zero"));
+	assert_non_null(strstr(b[4].res.text, "deadlock"));
+	/* The business failure keeps its barrier row, not its work. */
+	assert_int_equal(b[3].res.outcome, PROTO_OUTCOME_FAILED);
+	assert_string_equal(b[3].res.text, "out of stock: A1");
+	assert_int_equal(biz_rows(f, &ids[3]), 0);
+	assert_int_equal(barrier_rows(f, &ids[3], 0, "failed"), 1);
+	/* The failed compensation kept nothing: its delete is undone. */
+	assert_int_equal(comp.res.outcome, PROTO_OUTCOME_FAILED);
+	assert_string_equal(comp.res.text, "cannot release");
+	assert_int_equal(biz_rows(f, &idc), 1);
+	assert_int_equal(barrier_rows(f, &idc, 1, "ok"), 0);
+	/* A retried command runs again later, alone. */
+	set_step_mode(f, 2, ACT_OK);
+	assert_int_equal(send_f(f, &ids[1], 2, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(biz_rows(f, &ids[1]), 1);
+	result_fini(&r);
+	result_fini(&a.res);
+	result_fini(&comp.res);
+	for (int i = 0; i < N; i++) {
+		result_fini(&b[i].res);
+	}
+}
+
+/* Duplicates of one command in one batch: the first runs, the second
+ * finds the first's row (uncommitted, in the same transaction) and
+ * replays it; both answers after the COMMIT. */
+static void
+test_participant_batch_duplicates_one_effect(void **state)
+{
+	fixture *f = *state;
+	pending  a, x[2], y[2], z[2];
+	saga_id  ida, idx, idy, idz;
+
+	start_blocked(f, 0, &a, &ida);
+	idx = new_id(f);
+	idy = new_id(f);
+	idz = new_id(f);
+	set_step_mode(f, 2, ACT_FAIL);
+	queue_cmd(&x[0], f, &idx, 1, 0, 1, 1);
+	queue_cmd(&x[1], f, &idx, 1, 0, 2, 2);
+	queue_cmd(&y[0], f, &idy, 2, 0, 1, 3);
+	queue_cmd(&y[1], f, &idy, 2, 0, 2, 4);
+	/* Two null compensations of an action never seen. */
+	queue_cmd(&z[0], f, &idz, 3, 1, 1, 5);
+	queue_cmd(&z[1], f, &idz, 3, 1, 2, 6);
+	gate_set(f, 0, false);
+	pending_join(&a);
+	for (int i = 0; i < 2; i++) {
+		pending_join(&x[i]);
+		pending_join(&y[i]);
+		pending_join(&z[i]);
+		assert_int_equal(x[i].res.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(y[i].res.outcome, PROTO_OUTCOME_FAILED);
+		assert_string_equal(y[i].res.text, "out of stock: A1");
+		assert_int_equal(z[i].res.outcome, PROTO_OUTCOME_OK);
+	}
+	assert_true(output_int(&x[0].res, "n") > 0);
+	assert_true(proto_raw_equal(proto_buf_raw(&x[0].res.output),
+	    proto_buf_raw(&x[1].res.output)));
+	/* The blocker, x and y ran once each. */
+	assert_int_equal(atomic_load(&f->act_calls), 3);
+	assert_int_equal(atomic_load(&f->comp_calls), 0);
+	assert_int_equal(biz_rows(f, &idx), 1);
+	assert_int_equal(barrier_rows(f, &idx, 0, "ok"), 1);
+	assert_int_equal(biz_rows(f, &idy), 0);
+	assert_int_equal(barrier_rows(f, &idy, 0, "failed"), 1);
+	assert_int_equal(barrier_rows(f, &idz, 0, "aborted"), 1);
+	assert_int_equal(barrier_rows(f, &idz, 1, "ok"), 1);
+	result_fini(&a.res);
+	for (int i = 0; i < 2; i++) {
+		result_fini(&x[i].res);
+		result_fini(&y[i].res);
+		result_fini(&z[i].res);
+	}
+}
+
+/* An action and its compensation in one batch, in both orders: undone,
+ * or a null compensation and a refused action. */
+static void
+test_participant_batch_action_and_compensation(void **state)
+{
+	fixture *f = *state;
+	pending  a, pa, pc, qc, qa;
+	saga_id  ida, idp, idq;
+
+	start_blocked(f, 0, &a, &ida);
+	idp = new_id(f);
+	idq = new_id(f);
+	queue_cmd(&pa, f, &idp, 1, 0, 1, 1);
+	queue_cmd(&pc, f, &idp, 1, 1, 1, 2);
+	queue_cmd(&qc, f, &idq, 2, 1, 1, 3);
+	queue_cmd(&qa, f, &idq, 2, 0, 1, 4);
+	gate_set(f, 0, false);
+	pending_join(&a);
+	pending_join(&pa);
+	pending_join(&pc);
+	pending_join(&qc);
+	pending_join(&qa);
+	/* p: the action ran, its compensation saw its output and undid
+	 * it. */
+	assert_int_equal(pa.res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(pc.res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(atomic_load(&f->comp_calls), 1);
+	assert_int_equal(
+	    atomic_load(&f->comp_saw_n), output_int(&pa.res, "n"));
+	assert_int_equal(biz_rows(f, &idp), 0);
+	assert_int_equal(barrier_rows(f, &idp, 0, "ok"), 1);
+	assert_int_equal(barrier_rows(f, &idp, 1, "ok"), 1);
+	/* q: a null compensation, then the action refused unrun. */
+	assert_int_equal(qc.res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(qa.res.outcome, PROTO_OUTCOME_FAILED);
+	assert_non_null(strstr(qa.res.text, "refused"));
+	assert_int_equal(atomic_load(&f->act_started), 2);
+	assert_int_equal(biz_rows(f, &idq), 0);
+	assert_int_equal(barrier_rows(f, &idq, 0, "aborted"), 1);
+	assert_int_equal(barrier_rows(f, &idq, 1, "ok"), 1);
+	result_fini(&a.res);
+	result_fini(&pa.res);
+	result_fini(&pc.res);
+	result_fini(&qc.res);
+	result_fini(&qa.res);
+}
+
+/* A COMMIT that fails (a deferred foreign key broken by one command)
+ * loses the whole batch: every command answers retry, a replay of an
+ * uncommitted row included, and nothing is recorded. */
+static void
+test_participant_batch_commit_failure_answers_retry(void **state)
+{
+	fixture               *f = *state;
+	pending                a, b[4];
+	saga_id                ida, ids[3];
+	saga_participant_stats st;
+	result                 r;
+
+	start_blocked(f, 0, &a, &ida);
+	for (int i = 0; i < 3; i++) {
+		ids[i] = new_id(f);
+	}
+	set_step_mode(f, 2, ACT_DEFERRED);
+	queue_cmd(&b[0], f, &ids[0], 1, 0, 1, 1);
+	queue_cmd(&b[1], f, &ids[0], 1, 0, 2, 2); /* a duplicate */
+	queue_cmd(&b[2], f, &ids[1], 2, 0, 1, 3);
+	queue_cmd(&b[3], f, &ids[2], 3, 0, 1, 4);
+	gate_set(f, 0, false);
+	pending_join(&a);
+	for (int i = 0; i < 4; i++) {
+		pending_join(&b[i]);
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_RETRY);
+		if (strstr(b[i].res.text, "COMMIT") == NULL ||
+		    strstr(b[i].res.text, "not committed") == NULL) {
+			fail_msg("answer %d: \"%s\"", i, b[i].res.text);
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(biz_rows(f, &ids[i]), 0);
+		assert_int_equal(barrier_all(f, &ids[i]), 0);
+	}
+	saga_participant_stats_get(f->p, &st);
+	assert_int_equal(st.batches, 2);
+	assert_int_equal(st.batches_lost, 1);
+	/* Sent again, they run (the handlers again: nothing was kept). */
+	set_step_mode(f, 2, ACT_OK);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(send_f(f, &ids[i], (uint32_t) i + 1, 0, 3,
+		                     "stock.reserve", &r),
+		    0);
+		assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(output_int(&r, "attempt"), 3);
+		assert_int_equal(biz_rows(f, &ids[i]), 1);
+		result_fini(&r);
+	}
+	assert_int_equal(atomic_load(&f->act_calls), 1 + 3 + 3);
+	result_fini(&a.res);
+	for (int i = 0; i < 4; i++) {
+		result_fini(&b[i].res);
+	}
+}
+
+/* A handler that ends the transaction itself (ROLLBACK, against the
+ * rules) throws away the work of the commands before it in the batch:
+ * none of them may be answered ok; all answer retry and run again. */
+static void
+test_participant_batch_handler_rollback_loses_batch(void **state)
+{
+	fixture *f = *state;
+	pending  a, b[3];
+	saga_id  ida, ids[3];
+	result   r;
+
+	start_blocked(f, 0, &a, &ida);
+	set_step_mode(f, 2, ACT_ROLLBACK);
+	for (int i = 0; i < 3; i++) {
+		ids[i] = new_id(f);
+		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
+	}
+	gate_set(f, 0, false);
+	pending_join(&a);
+	for (int i = 0; i < 3; i++) {
+		pending_join(&b[i]);
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_RETRY);
+		assert_non_null(strstr(b[i].res.text, "not committed"));
+		assert_int_equal(biz_rows(f, &ids[i]), 0);
+		assert_int_equal(barrier_all(f, &ids[i]), 0);
+	}
+	/* The worker goes on, on a clean connection. */
+	set_step_mode(f, 2, ACT_OK);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(send_f(f, &ids[i], (uint32_t) i + 1, 0, 2,
+		                     "stock.reserve", &r),
+		    0);
+		assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(biz_rows(f, &ids[i]), 1);
+		result_fini(&r);
+	}
+	result_fini(&a.res);
+	for (int i = 0; i < 3; i++) {
+		result_fini(&b[i].res);
+	}
+}
+
+/* The connection dropped in the middle of a batch: every command of it
+ * answers retry, and the worker reconnects for the next. */
+static void
+test_participant_batch_connection_lost_answers_retry(void **state)
+{
+	fixture *f = *state;
+	pending  a, b[2];
+	saga_id  ida, ids[2];
+	result   r;
+	int64_t  deadline;
+	bool     ok;
+
+	start_blocked(f, 0, &a, &ida);
+	gate_set(f, 2, true);
+	for (int i = 0; i < 2; i++) {
+		ids[i] = new_id(f);
+		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
+	}
+	gate_set(f, 0, false);
+	pending_join(&a);
+	assert_int_equal(a.res.outcome, PROTO_OUTCOME_OK);
+	/* The first is done, the second holds the transaction open. */
+	wait_act_calls(f, 2);
+	wait_gated(f, 1);
+	admin_exec(f,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE datname = '%s' AND state = 'idle in transaction' AND "
+	    "application_name = 'parttest'",
+	    f->dbname);
+	gate_set(f, 2, false);
+	for (int i = 0; i < 2; i++) {
+		pending_join(&b[i]);
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_RETRY);
+		assert_non_null(strstr(b[i].res.text, "not committed"));
+		assert_int_equal(biz_rows(f, &ids[i]), 0);
+		assert_int_equal(barrier_all(f, &ids[i]), 0);
+	}
+	/* Sent again, they run on a new connection. */
+	for (int i = 0; i < 2; i++) {
+		ok       = false;
+		deadline = (int64_t) time(NULL) + 20 * test_scale();
+		for (uint32_t at = 2; !ok && time(NULL) < deadline; at++) {
+			assert_int_equal(send_f(f, &ids[i], (uint32_t) i + 1,
+			                     0, at, "stock.reserve", &r),
+			    0);
+			ok = r.outcome == PROTO_OUTCOME_OK;
+			result_fini(&r);
+			if (!ok) {
+				sleep_ms(50);
+			}
+		}
+		assert_true(ok);
+		assert_int_equal(biz_rows(f, &ids[i]), 1);
+	}
+	result_fini(&a.res);
+	for (int i = 0; i < 2; i++) {
+		result_fini(&b[i].res);
+	}
+}
+
+/* Two batches deadlock on business rows (each holds one row and waits
+ * for the other's): PostgreSQL cancels one statement, whose command alone
+ * is rolled back to its savepoint and answers retry; everything else of
+ * both batches commits. */
+static void
+test_participant_batch_deadlock_retries_victim_only(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	pending                 g1, g2, x1, x2, y1, y2;
+	saga_id                 idg1, idg2, ids[4];
+	saga_participant_stats  st;
+	pending                *second[2] = { &x2, &y2 };
+	int                     victims   = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.workers = 2;
+	start_with(f, &cfg, true);
+	/* Both workers held at gates (one after the other: sent together,
+	 * both could go to one worker as one batch). */
+	gate_set(f, 10, true);
+	gate_set(f, 11, true);
+	idg1 = new_id(f);
+	idg2 = new_id(f);
+	pending_start(&g1, f, &idg1, 10, 0, 1);
+	wait_gated(f, 1);
+	pending_start(&g2, f, &idg2, 11, 0, 1);
+	wait_gated(f, 2);
+	for (int i = 0; i < 4; i++) {
+		ids[i] = new_id(f);
+	}
+	/* x: row 1 then row 2; y: row 2 then row 1. x1 and y1 wait for
+	 * each other after locking, so that both hold a row. */
+	set_step_mode(f, 1, ACT_LOCK1_MEET);
+	set_step_mode(f, 2, ACT_LOCK2);
+	set_step_mode(f, 3, ACT_LOCK2_MEET);
+	set_step_mode(f, 4, ACT_LOCK1);
+	queue_cmd(&x1, f, &ids[0], 1, 0, 1, 1);
+	queue_cmd(&x2, f, &ids[1], 2, 0, 1, 2);
+	gate_set(f, 10, false);
+	wait_queued(f, 0);
+	queue_cmd(&y1, f, &ids[2], 3, 0, 1, 1);
+	queue_cmd(&y2, f, &ids[3], 4, 0, 1, 2);
+	gate_set(f, 11, false);
+	pending_join(&g1);
+	pending_join(&g2);
+	pending_join(&x1);
+	pending_join(&x2);
+	pending_join(&y1);
+	pending_join(&y2);
+	assert_int_equal(x1.res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(y1.res.outcome, PROTO_OUTCOME_OK);
+	for (int i = 0; i < 2; i++) {
+		if (second[i]->res.outcome == PROTO_OUTCOME_RETRY) {
+			victims++;
+			assert_non_null(
+			    strstr(second[i]->res.text, "deadlock"));
+			assert_int_equal(biz_rows(f, &second[i]->id), 0);
+			assert_int_equal(barrier_all(f, &second[i]->id), 0);
+		} else {
+			assert_int_equal(
+			    second[i]->res.outcome, PROTO_OUTCOME_OK);
+			assert_int_equal(biz_rows(f, &second[i]->id), 1);
+		}
+	}
+	assert_int_equal(victims, 1);
+	assert_int_equal(biz_rows(f, &ids[0]), 1);
+	assert_int_equal(biz_rows(f, &ids[2]), 1);
+	assert_int_equal(query_int(f, "SELECT sum(n) FROM lockme"), 3);
+	saga_participant_stats_get(f->p, &st);
+	assert_int_equal(st.batches, 4);
+	assert_int_equal(st.batches_lost, 0);
+	result_fini(&g1.res);
+	result_fini(&g2.res);
+	result_fini(&x1.res);
+	result_fini(&x2.res);
+	result_fini(&y1.res);
+	result_fini(&y2.res);
+}
+
+/* max_batch 1: one transaction per command, as before batches. */
+static void
+test_participant_max_batch_one(void **state)
+{
+	fixture               *f = *state;
+	pending                a, b[3];
+	saga_id                ida, ids[3];
+	saga_participant_stats st;
+
+	start_blocked(f, 1, &a, &ida);
+	for (int i = 0; i < 3; i++) {
+		ids[i] = new_id(f);
+		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
+	}
+	gate_set(f, 0, false);
+	pending_join(&a);
+	for (int i = 0; i < 3; i++) {
+		pending_join(&b[i]);
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(biz_rows(f, &ids[i]), 1);
+	}
+	assert_true(biz_txid(f, &ids[0]) != biz_txid(f, &ids[1]));
+	assert_true(biz_txid(f, &ids[1]) != biz_txid(f, &ids[2]));
+	saga_participant_stats_get(f->p, &st);
+	assert_int_equal(st.batches, 4);
+	assert_int_equal(st.max_batch, 1);
+	assert_int_equal(st.commands, 4);
+	result_fini(&a.res);
+	for (int i = 0; i < 3; i++) {
+		result_fini(&b[i].res);
+	}
+}
+
 /* ---- Bad requests ---- */
 
 static void
@@ -1243,7 +2077,15 @@ test_participant_config_errors(void **state)
 	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)),
 	    SAGA_ECONFIG);
 	assert_non_null(strstr(err, "workers"));
-	cfg.workers = 0;
+	cfg.workers   = 0;
+	cfg.max_batch = -1;
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_non_null(strstr(err, "max_batch"));
+	cfg.max_batch = 4097;
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	cfg.max_batch = 0;
 	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(saga_participant_on_action(p, "", act_handler, NULL),
 	    SAGA_EINVAL);
@@ -1390,7 +2232,8 @@ test_participant_serve_returns_after_stop(void **state)
 	    0);
 	assert_int_equal(saga_participant_migrate(s.p, err, sizeof(err)), 0);
 	assert_int_equal(saga_participant_migrate_set(s.p, "parttest",
-	                     test_migrations, 1, NULL, err, sizeof(err)),
+	                     test_migrations, N_TEST_MIGRATIONS, NULL, err,
+	                     sizeof(err)),
 	    0);
 	assert_int_equal(pthread_create(&thr, NULL, serve_main, &s), 0);
 	assert_int_equal(test_ping(f->url, 10000 * test_scale()), 0);
@@ -1493,6 +2336,15 @@ main(void)
 		T(test_participant_concurrent_duplicates_one_effect),
 		T(test_participant_concurrent_null_compensations),
 		T(test_participant_compensation_waits_for_running_action),
+		T(test_participant_batch_commits_once_then_answers),
+		T(test_participant_batch_failure_undoes_only_its_command),
+		T(test_participant_batch_duplicates_one_effect),
+		T(test_participant_batch_action_and_compensation),
+		T(test_participant_batch_commit_failure_answers_retry),
+		T(test_participant_batch_connection_lost_answers_retry),
+		T(test_participant_batch_handler_rollback_loses_batch),
+		T(test_participant_batch_deadlock_retries_victim_only),
+		T(test_participant_max_batch_one),
 		T(test_participant_unknown_action_is_error),
 		T(test_participant_malformed_request_is_error),
 		T(test_participant_db_unreachable_answers_retry),

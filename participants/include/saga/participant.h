@@ -35,10 +35,23 @@
  *  - two deliveries at the same time: one runs, the other waits for it
  *    and replays its outcome.
  *
+ * Batches (group commit): a worker takes every command waiting in the
+ * queue, up to max_batch, and runs them in one transaction, each command
+ * inside a savepoint of its own, with one COMMIT for all; it never waits
+ * for a batch to fill. A command whose work must be undone (retry, crash,
+ * SQL error, a compensation's failure) is rolled back to its savepoint
+ * alone and the others commit; no command of a batch is answered before
+ * the batch's COMMIT succeeded, and if the transaction is lost (COMMIT
+ * failed, connection dropped) every command of the batch is answered
+ * retry. So a handler's transaction may hold other commands' work before
+ * and after its own.
+ *
  * Handler rules:
  *  - do the business work with saga_call_db(call), in the transaction that
  *    is open: never BEGIN, COMMIT or ROLLBACK it yourself (SAVEPOINTs of
- *    your own are fine);
+ *    your own are fine); what lasts until the end of the transaction (SET
+ *    LOCAL, advisory xact locks, row locks, deferred constraint checks)
+ *    lasts until the batch's COMMIT, and now() is the batch's start;
  *  - end with one of saga_call_ok (output map), saga_call_fail (business
  *    failure: the work is rolled back, the failure is recorded and
  *    replayed to duplicates) or saga_call_retry (transient: nothing is
@@ -146,7 +159,29 @@ typedef struct saga_participant_config {
 	size_t max_msg_bytes;
 	/* SAGA_PARTICIPANT_LOG_*. */
 	int log_level;
+	/* The largest number of commands run in one transaction (a batch,
+	 * one COMMIT): a worker takes every command waiting, up to this
+	 * many, and never waits to fill a batch. 1 runs every command in a transaction of its own.
+	 * Default 64; at most 4096 (and, in effect, contexts). */
+	int max_batch;
 } saga_participant_config;
+
+/* saga_participant_stats are a participant's counters since it was made,
+ * for metrics (saga_participant_stats_get). */
+typedef struct saga_participant_stats {
+	/* Commands run by the workers (each answered with a REPLY). */
+	uint64_t commands;
+	/* Batches: groups of commands taken from the queue together and run
+	 * in one transaction. commands / batches is the mean batch size. */
+	uint64_t batches;
+	/* Batches whose transaction was lost (no database, COMMIT failed,
+	 * connection dropped): each of their commands was answered retry. */
+	uint64_t batches_lost;
+	/* The largest batch so far. */
+	uint32_t max_batch;
+	/* Commands waiting for a worker now. */
+	uint32_t queued;
+} saga_participant_stats;
 
 /* saga_migration is one migration of a service's own schema, for
  * saga_participant_migrate_set: a version (strictly increasing within a
@@ -233,6 +268,11 @@ int saga_participant_serve(saga_participant *p, char *err, size_t errlen);
 int saga_participant_purge(
     saga_participant *p, int64_t *deleted, char *err, size_t errlen);
 
+/* saga_participant_stats_get stores p's counters in *st. Any thread,
+ * including handlers; not after saga_participant_free. */
+void saga_participant_stats_get(
+    saga_participant *p, saga_participant_stats *st);
+
 /* saga_call_id returns the saga id. */
 const saga_id *saga_call_id(const saga_call *call);
 
@@ -285,7 +325,8 @@ const proto_val *saga_call_output_of(
 const proto_val *saga_call_action_output(const saga_call *call);
 
 /* saga_call_db returns the participant's database connection, with the
- * command's transaction open (READ COMMITTED). */
+ * batch's transaction open (READ COMMITTED) inside the command's
+ * savepoint. */
 PGconn *saga_call_db(const saga_call *call);
 
 /* saga_call_output returns an empty map builder owned by the call (freed
