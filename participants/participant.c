@@ -55,6 +55,7 @@
 #include "barrier_sql.h"
 #include "proto_msg.h"
 #include "saga/participant.h"
+#include "saga_tls.h"
 #include "sql_migrate.h"
 
 /* The barrier's migration set (sql/barrier), compiled in by CMake. */
@@ -124,6 +125,9 @@ struct saga_participant {
 	char       **listen;
 	size_t       nlisten;
 	char        *conninfo;
+	char        *tls_ca;
+	char        *tls_cert;
+	char        *tls_key;
 	int          nworkers;
 	int          ncontexts;
 	int64_t      retention_s;
@@ -296,6 +300,9 @@ part_free_config(saga_participant *p)
 	}
 	free(p->listen);
 	free(p->conninfo);
+	free(p->tls_ca);
+	free(p->tls_cert);
+	free(p->tls_key);
 	for (size_t i = 0; i < p->nhandlers; i++) {
 		free(p->handlers[i].name);
 	}
@@ -376,6 +383,14 @@ saga_participant_new(saga_participant **out,
 	p->conninfo = strdup(cfg->conninfo);
 	p->listen   = calloc(n, sizeof(char *));
 	if (p->name == NULL || p->conninfo == NULL || p->listen == NULL) {
+		goto nomem;
+	}
+	if ((cfg->tls_ca != NULL &&
+	        (p->tls_ca = strdup(cfg->tls_ca)) == NULL) ||
+	    (cfg->tls_cert != NULL &&
+	        (p->tls_cert = strdup(cfg->tls_cert)) == NULL) ||
+	    (cfg->tls_key != NULL &&
+	        (p->tls_key = strdup(cfg->tls_key)) == NULL)) {
 		goto nomem;
 	}
 	for (p->nlisten = 0; p->nlisten < n; p->nlisten++) {
@@ -1741,10 +1756,11 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 		}
 	}
 	for (size_t i = 0; i < p->nlisten; i++) {
-		if ((rv = nng_listen(p->sock, p->listen[i], NULL, 0)) != 0) {
-			rv = part_fail(p, err, errlen, SAGA_EIO,
-			    "cannot listen on %s: %s", p->listen[i],
-			    nng_strerror(rv));
+		saga_tls_opts tls = { p->tls_ca, p->tls_cert, p->tls_key,
+			NULL };
+
+		if ((rv = saga_tls_listen(p->sock, p->listen[i], &tls, err,
+		         errlen)) != 0) {
 			goto fail;
 		}
 	}

@@ -6,7 +6,9 @@
 # demo services (orders, inventory, payments, shipping), each a separate
 # process with its own database.
 #
-#   scripts/cluster.sh start          start everything, wait until it answers
+#   scripts/cluster.sh start [--tls]  start everything, wait until it answers
+#                                     (--tls: every link over mutual TLS,
+#                                     certificates from scripts/certs.sh)
 #   scripts/cluster.sh stop           stop exactly what start started
 #   scripts/cluster.sh status         what runs, where
 #   scripts/cluster.sh kill NAME      kill -9 one process (sagad, orders, ...)
@@ -27,7 +29,11 @@ services=(orders inventory payments shipping)
 
 usage() {
 	cat <<EOF
-usage: $prog start|stop|status|kill NAME|restart NAME
+usage: $prog start [--tls]|stop|status|kill NAME|restart NAME
+
+start --tls runs every link (clients and sagad, sagad and the services)
+over mutual TLS with a throwaway CA (scripts/certs.sh, in the state
+directory); cluster.env then carries SAGA_TLS_* for sagactl.
 
 Runs the demo cluster: PostgreSQL (scripts/pg.sh), sagad on
 tcp://127.0.0.1:$base and the services orders, inventory, payments and
@@ -57,8 +63,24 @@ port_of() {
 	esac
 }
 
+tls_on() {
+	[[ -f $dir/tls ]]
+}
+
 url_of() {
-	echo "tcp://127.0.0.1:$(port_of "$1")"
+	if tls_on; then
+		echo "tls+tcp://127.0.0.1:$(port_of "$1")"
+	else
+		echo "tcp://127.0.0.1:$(port_of "$1")"
+	fi
+}
+
+# tls_args NAME: the TLS options of process NAME, when TLS is on.
+tls_args() {
+	if tls_on; then
+		echo "--tls-ca $dir/certs/ca.crt --tls-cert $dir/certs/$1.crt" \
+			"--tls-key $dir/certs/$1.key"
+	fi
 }
 
 bin_of() {
@@ -91,8 +113,9 @@ running() {
 }
 
 ping_url() {
+	# shellcheck disable=SC2046 # tls_args: words on purpose
 	"$build/coordinator/sagactl" ping --coordinator "$1" --timeout 200ms \
-		>/dev/null 2>&1
+		$(tls_args client) >/dev/null 2>&1
 }
 
 wait_ping() {
@@ -121,14 +144,15 @@ start_one() {
 		return 0
 	fi
 	if [[ $name == sagad ]]; then
-		# shellcheck disable=SC2086 # SAGAD_ARGS: words on purpose
+		# shellcheck disable=SC2086,SC2046 # words on purpose
 		nohup "$bin" --config "$dir/create_order.yaml" \
 			--listen "$(url_of sagad)" --db "$(conninfo_of sagad)" \
-			${SAGAD_ARGS:-} \
+			$(tls_args sagad) ${SAGAD_ARGS:-} \
 			>>"$dir/logs/sagad.log" 2>&1 </dev/null &
 	else
+		# shellcheck disable=SC2046 # tls_args: words on purpose
 		nohup "$bin" --listen "$(url_of "$name")" \
-			--db "$(conninfo_of "$name")" \
+			--db "$(conninfo_of "$name")" $(tls_args "$name") \
 			>>"$dir/logs/$name.log" 2>&1 </dev/null &
 	fi
 	echo $! >"$dir/pids/$name.pid"
@@ -151,6 +175,11 @@ write_env() {
 		echo "export PGHOST='$PGHOST' PGPORT='$PGPORT' PGUSER='$PGUSER'"
 		echo "export DATABASE_URL='postgresql:///saga_coordinator?host=$PGHOST&port=$PGPORT&user=$PGUSER'"
 		echo "export SAGA_COORDINATOR='$(url_of sagad)'"
+		if tls_on; then
+			echo "export SAGA_TLS_CA='$dir/certs/ca.crt'"
+			echo "export SAGA_TLS_CERT='$dir/certs/client.crt'"
+			echo "export SAGA_TLS_KEY='$dir/certs/client.key'"
+		fi
 		for s in "${services[@]}"; do
 			local up=${s^^}
 			echo "export ${up}_DB='$(conninfo_of "$s")'"
@@ -161,6 +190,13 @@ write_env() {
 
 do_start() {
 	mkdir -p "$dir/logs" "$dir/pids"
+	rm -f "$dir/tls"
+	if [[ ${1:-} == --tls ]]; then
+		"$repo/scripts/certs.sh" "$dir/certs" >/dev/null
+		touch "$dir/tls"
+	elif [[ -n ${1:-} ]]; then
+		die "start: unknown option '$1' (--tls)"
+	fi
 	SAGA_PG_ENV=$dir/pg.env "$repo/scripts/pg.sh" start
 	pg_env
 	for name in sagad "${services[@]}"; do
@@ -228,7 +264,7 @@ do_status() {
 }
 
 case ${1:-} in
-start) do_start ;;
+start) do_start "${2:-}" ;;
 stop) do_stop ;;
 status) do_status ;;
 kill)

@@ -25,16 +25,18 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SAGA_BUILD_DIR:-$repo/build}
 keep=0
 setup=1
+tls=
 
 usage() {
 	cat <<EOF
-usage: $prog [--keep] [--no-build] [--help]
+usage: $prog [--keep] [--no-build] [--tls] [--help]
 
 Builds everything and runs the order workflow demo on this machine.
   --keep       leave the cluster running afterwards (stop it with
                scripts/cluster.sh stop)
   --no-build   use the existing build (SAGA_BUILD_DIR, default build/);
                install nothing
+  --tls        run every link over mutual TLS (scripts/cluster.sh --tls)
 SAGA_PORT_BASE and SAGA_CLUSTER_DIR move the cluster (scripts/cluster.sh).
 Exit status 0 only if every order ended as narrated and every service's
 data is consistent.
@@ -45,6 +47,7 @@ while (($# > 0)); do
 	case $1 in
 	--keep) keep=1 ;;
 	--no-build) setup=0 ;;
+	--tls) tls=--tls ;;
 	-h | --help)
 		usage
 		exit 0
@@ -90,7 +93,7 @@ if [[ $keep -eq 0 ]]; then
 	trap '"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
 fi
 "$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
-"$repo/scripts/cluster.sh" start
+"$repo/scripts/cluster.sh" start $tls
 # shellcheck disable=SC1091
 source "${SAGA_CLUSTER_DIR:-$build/cluster}/cluster.env"
 sagactl=$build/coordinator/sagactl

@@ -79,6 +79,8 @@ demo_usage(FILE *f, const demo_service *svc)
 	    "  --db CONNINFO  libpq conninfo of its own database "
 	    "(default $DATABASE_URL)\n"
 	    "  --workers N    handler threads (default 4)\n"
+	    "  --tls-ca F, --tls-cert F, --tls-key F\n"
+	    "                 mutual TLS for tls+tcp:// URLs (PEM files)\n"
 	    "  --migrate      apply the barrier and %s schemas and exit\n",
 	    svc->name, svc->name, svc->about, svc->name);
 }
@@ -108,6 +110,12 @@ demo_main(int argc, char **argv, const demo_service *svc)
 			cfg.workers = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--migrate") == 0) {
 			migrate = true;
+		} else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) {
+			cfg.tls_ca = argv[++i];
+		} else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+			cfg.tls_cert = argv[++i];
+		} else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+			cfg.tls_key = argv[++i];
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			demo_usage(stdout, svc);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# demo_test.sh BUILD_DIR: the end-to-end test of the demo order workflow.
+# demo_test.sh BUILD_DIR [--tls]: the end-to-end test of the demo order
+# workflow (with --tls: every link over mutual TLS).
 # Runs scripts/demo.sh on the already built tree with its own cluster (own
 # PostgreSQL, free ports, state in a temporary directory): an order that
 # completes, one that fails at payment, one that fails at stock, and one
@@ -12,7 +13,8 @@
 
 set -euo pipefail
 
-build=$(cd "${1:?usage: demo_test.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: demo_test.sh BUILD_DIR [--tls]}" && pwd)
+tls=${2:-}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 state=$(mktemp -d /tmp/saga-demo-test.XXXXXX)
 log=$state/demo.log
@@ -42,7 +44,7 @@ trap cleanup EXIT
 
 rc=0
 SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/cluster SAGA_PORT_BASE=$base \
-    NO_COLOR=1 "$repo/scripts/demo.sh" --no-build >"$log" 2>&1 || rc=$?
+    NO_COLOR=1 "$repo/scripts/demo.sh" --no-build $tls >"$log" 2>&1 || rc=$?
 fail() {
 	echo "demo_test: $*" >&2
 	tail -n 80 "$log" >&2
@@ -64,4 +66,11 @@ for want in "order 1: COMPLETED as expected" \
 done
 n=$(grep -c ' consistent$' "$log" || true)
 ((n == 4)) || fail "expected 4 consistent orders, saw $n"
-echo "demo_test: 4 orders as expected, data consistent"
+if [[ $tls == --tls ]]; then
+	grep -q "READY listening on tls+tcp://127.0.0.1:$base" \
+	    "$state/cluster/logs/sagad.log" ||
+		fail "sagad did not listen over TLS"
+	grep -q "tls+tcp://" "$state/cluster/create_order.yaml" ||
+		fail "sagad did not dial the services over TLS"
+fi
+echo "demo_test: 4 orders as expected, data consistent${tls:+, over mutual TLS}"

@@ -164,6 +164,12 @@ typedef struct saga_participant_config {
 	 * many, and never waits to fill a batch. 1 runs every command in a transaction of its own.
 	 * Default 64; at most 4096 (and, in effect, contexts). */
 	int max_batch;
+	/* Mutual TLS for tls+tcp:// listen URLs: PEM files of the CA that
+	 * signs sagad's certificate (peers without one signed by it are
+	 * refused), and of this participant's certificate and key. */
+	const char *tls_ca;
+	const char *tls_cert;
+	const char *tls_key;
 } saga_participant_config;
 
 /* saga_participant_stats are a participant's counters since it was made,
