@@ -4,6 +4,7 @@
 # that defines the migration set SET: an array of sql_migration and its
 # length. Run by saga_embed_sql() in the top-level CMakeLists.txt.
 
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* Generated from sql/ by cmake/embed_sql.cmake. Do not edit. */\n")
 string(APPEND body "#include \"sql_migrate.h\"\n\n")
 set(table "")

@@ -19,6 +19,8 @@ struct reader {
 	reader_job     *tail;
 	bool            stop;
 	char           *conninfo;
+	char           *owner;
+	int64_t         lease_ms;
 	coord_queue    *q;
 	saga_store     *st;
 };
@@ -34,6 +36,17 @@ reader_job_free(reader_job *job)
 	proto_buf_fini(&job->input);
 	saga_row_fini(&job->row);
 	free(job->def_json);
+	free(job->note);
+	for (size_t i = 0; i < job->nclaimed; i++) {
+		saga_row_fini(&job->claimed[i].row);
+		free(job->claimed[i].def_json);
+	}
+	free(job->claimed);
+	for (size_t i = 0; i < job->ncancels; i++) {
+		free(job->cancel_notes[i]);
+	}
+	free(job->cancel_ids);
+	free(job->cancel_notes);
 	free(job);
 }
 
@@ -48,8 +61,8 @@ reader_connect(reader *r, reader_job *job)
 	}
 	saga_store_free(r->st);
 	r->st = NULL;
-	if ((rv = saga_store_open(&r->st, r->conninfo, job->err,
-	         sizeof(job->err))) != 0) {
+	if ((rv = saga_store_open(&r->st, r->conninfo, r->owner, r->lease_ms,
+	         job->err, sizeof(job->err))) != 0) {
 		return (rv == SAGA_ENOMEM ? rv : SAGA_EUNAVAIL);
 	}
 	return (0);
@@ -60,11 +73,88 @@ reader_load(reader *r, reader_job *job)
 {
 	int rv;
 
-	if ((rv = saga_store_load_one(r->st, &job->id, &job->row)) != 0) {
+	/* An operator's repair takes a FAILED saga over; anything else (or
+	 * a saga that is not FAILED) is only read. */
+	rv = job->claim ? saga_store_claim_one(r->st, &job->id, &job->row)
+	                : SAGA_ENOTFOUND;
+	if (rv == SAGA_ENOTFOUND &&
+	    (rv = saga_store_load_one(r->st, &job->id, &job->row)) != 0) {
+		return (rv);
+	}
+	if (rv != 0) {
 		return (rv);
 	}
 	return (saga_store_def_load(r->st, job->row.saga_name,
 	    job->row.saga_version, &job->def_json));
+}
+
+/* Collects a saga taken over, with its definition. */
+static int
+reader_claim_cb(void *arg, saga_row *row)
+{
+	reader_job     *job = arg;
+	reader_claimed *nc;
+
+	nc = realloc(job->claimed, (job->nclaimed + 1) * sizeof(*nc));
+	if (nc == NULL) {
+		saga_row_fini(row);
+		return (SAGA_ENOMEM);
+	}
+	job->claimed                        = nc;
+	job->claimed[job->nclaimed].row      = *row;
+	job->claimed[job->nclaimed].def_json = NULL;
+	job->nclaimed++;
+	return (0);
+}
+
+static int
+reader_cancel_cb(void *arg, const saga_id *id, const char *note)
+{
+	reader_job *job = arg;
+	saga_id    *ni;
+	char      **nn;
+	char       *copy = strdup(note != NULL ? note : "");
+
+	ni = realloc(job->cancel_ids, (job->ncancels + 1) * sizeof(*ni));
+	if (ni != NULL) {
+		job->cancel_ids = ni;
+	}
+	nn = realloc(job->cancel_notes, (job->ncancels + 1) * sizeof(*nn));
+	if (nn != NULL) {
+		job->cancel_notes = nn;
+	}
+	if (ni == NULL || nn == NULL || copy == NULL) {
+		free(copy);
+		return (SAGA_ENOMEM);
+	}
+	job->cancel_ids[job->ncancels]   = *id;
+	job->cancel_notes[job->ncancels] = copy;
+	job->ncancels++;
+	return (0);
+}
+
+/* One lease round: renew, take over what expired, read cancels. */
+static int
+reader_lease(reader *r, reader_job *job)
+{
+	long claimed = 0;
+	int  rv;
+
+	if ((rv = saga_store_renew(r->st, &job->count)) != 0 ||
+	    (rv = saga_store_claim(r->st, false, 1000, reader_claim_cb, job,
+	         &claimed)) != 0) {
+		return (rv);
+	}
+	for (size_t i = 0; i < job->nclaimed; i++) {
+		reader_claimed *c = &job->claimed[i];
+
+		if ((rv = saga_store_def_load(r->st, c->row.saga_name,
+		         c->row.saga_version, &c->def_json)) != 0 &&
+		    rv != SAGA_ENOTFOUND) {
+			return (rv);
+		}
+	}
+	return (saga_store_cancels(r->st, reader_cancel_cb, job));
 }
 
 static int
@@ -89,6 +179,13 @@ reader_run(reader *r, reader_job *job)
 			job->found = true;
 			rv         = reader_load(r, job);
 		}
+		break;
+	case READER_LEASE:
+		rv = reader_lease(r, job);
+		break;
+	case READER_CANCEL:
+		rv = saga_store_request_cancel(r->st, &job->id,
+		    job->note ? job->note : "", &job->row);
 		break;
 	case READER_COUNT_FAILED:
 		rv = saga_store_count_state(r->st, SAGA_ST_FAILED, &job->count);
@@ -154,20 +251,27 @@ reader_main(void *arg)
 }
 
 int
-reader_start(reader **out, const char *conninfo, coord_queue *q)
+reader_start(reader **out, const char *conninfo, const char *owner,
+    int64_t lease_ms, coord_queue *q)
 {
 	reader *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
-	    (r->conninfo = strdup(conninfo)) == NULL) {
+	    (r->conninfo = strdup(conninfo)) == NULL ||
+	    (r->owner = strdup(owner)) == NULL) {
+		if (r != NULL) {
+			free(r->conninfo);
+		}
 		free(r);
 		return (SAGA_ENOMEM);
 	}
+	r->lease_ms = lease_ms;
 	r->q = q;
 	pthread_mutex_init(&r->mtx, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	if (pthread_create(&r->thr, NULL, reader_main, r) != 0) {
 		free(r->conninfo);
+		free(r->owner);
 		free(r);
 		return (SAGA_ENOMEM);
 	}
@@ -204,5 +308,6 @@ reader_stop(reader *r)
 	pthread_mutex_destroy(&r->mtx);
 	pthread_cond_destroy(&r->cv);
 	free(r->conninfo);
+	free(r->owner);
 	free(r);
 }

@@ -23,7 +23,16 @@ typedef enum reader_op {
 	READER_KEY,      /* look up a start key, then load its saga */
 	READER_REGISTER, /* register definitions */
 	READER_COUNT_FAILED, /* count the FAILED sagas (a gauge) */
+	READER_LEASE,        /* renew leases, take over expired ones, read
+	                        cancel requests */
+	READER_CANCEL,       /* ask the owner of saga id to cancel it */
 } reader_op;
+
+/* A saga taken over (READER_LEASE) with its definition's JSON. */
+typedef struct reader_claimed {
+	saga_row row;
+	char    *def_json;
+} reader_claimed;
 
 typedef struct reader_job {
 	coord_event        ev;
@@ -46,14 +55,25 @@ typedef struct reader_job {
 	bool               same;     /* READER_KEY: same request */
 	saga_row           row;      /* the saga, when loaded */
 	char              *def_json; /* its definition, when loaded */
-	long long          count;    /* READER_COUNT_FAILED */
+	long long          count;    /* READER_COUNT_FAILED, leases renewed */
+	bool               claim;    /* READER_LOAD: take it if FAILED */
+	void              *rwait;    /* READER_LOAD for a remote WAIT */
+	char              *note;     /* READER_CANCEL */
+	/* READER_LEASE results. */
+	reader_claimed    *claimed;
+	size_t             nclaimed;
+	saga_id           *cancel_ids;
+	char             **cancel_notes;
+	size_t             ncancels;
 } reader_job;
 
 typedef struct reader reader;
 
-/* reader_start starts the thread. conninfo is copied. Returns 0 or
+/* reader_start starts the thread, which connects as instance owner with
+ * leases of lease_ms. conninfo and owner are copied. Returns 0 or
  * SAGA_ENOMEM. */
-int reader_start(reader **out, const char *conninfo, coord_queue *q);
+int reader_start(reader **out, const char *conninfo, const char *owner,
+    int64_t lease_ms, coord_queue *q);
 
 /* reader_submit queues a job (the reader owns it until it posts it). */
 void reader_submit(reader *r, reader_job *job);

@@ -34,12 +34,14 @@
 #include "sql_migrate.h"
 
 /* Type OIDs of the array elements and of the arrays (pg_type.h). */
+#define OID_BOOL 16
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_INT4 23
 #define OID_TEXT 25
 #define OID_TIMESTAMPTZ 1184
 #define OID_UUID 2950
+#define OID_BOOL_ARRAY 1000
 #define OID_BYTEA_ARRAY 1001
 #define OID_INT4_ARRAY 1007
 #define OID_TEXT_ARRAY 1009
@@ -54,14 +56,15 @@ enum {
 	STMT_BEGIN,
 	STMT_INSERT,
 	STMT_KEY,
-	STMT_UPDATE,
-	STMT_EVENT,
+	STMT_WRITE, /* fenced UPDATE of sagas, and their events */
 	STMT_COMMIT,
 	STMT_COUNT,
 };
 
-#define STMT_MAX_COLS 18
+#define STMT_MAX_COLS 26
 
+/* The statements. Their text names the owner (this instance, a literal
+ * quoted by libpq) and the lease length: saga_store_open fills them in. */
 static const struct {
 	const char *name;
 	const char *sql;
@@ -74,8 +77,9 @@ static const struct {
 	    " current_step, attempt, max_sent_step, phase_started_at,"
 	    " context, business_key, traceparent, last_error, created_at,"
 	    " updated_at, deadline_at, next_attempt_at, event_seq,"
-	    " phase_attempt0)"
-	    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::int4[],"
+	    " phase_attempt0, owner, epoch, lease_until)"
+	    " SELECT *, %1$s, 1, now() + interval '%2$lld milliseconds'"
+	    " FROM unnest($1::uuid[], $2::text[], $3::int4[],"
 	    " $4::text[], $5::int4[], $6::int4[], $7::int4[],"
 	    " $8::timestamptz[], $9::bytea[], $10::text[], $11::text[],"
 	    " $12::text[], $13::timestamptz[], $14::timestamptz[],"
@@ -93,35 +97,49 @@ static const struct {
 	    " FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bytea[])"
 	    " AS u(k, id, n, inp)",
 	    4, { OID_TEXT, OID_UUID, OID_TEXT, OID_BYTEA } },
-	[STMT_UPDATE] = { "saga_update",
-	    "UPDATE saga_instance s SET state = u.state,"
+	/* Fencing (DESIGN.md, "Growing past one machine"): a saga is
+	 * updated only if this instance still owns it at the epoch it
+	 * holds, and its events are inserted only if its update happened
+	 * (or it is new in this batch), in one statement, so that a saga
+	 * taken over by another instance drops out alone. The ids updated
+	 * come back. */
+	[STMT_WRITE] = { "saga_write",
+	    "WITH upd AS (UPDATE saga_instance s SET state = u.state,"
 	    " current_step = u.step, attempt = u.attempt,"
 	    " max_sent_step = u.max_sent, phase_started_at = u.phase,"
 	    " context = coalesce(u.context, s.context),"
 	    " last_error = u.last_error, updated_at = u.updated,"
 	    " next_attempt_at = u.next_at, event_seq = u.seq,"
-	    " phase_attempt0 = u.attempt0"
+	    " phase_attempt0 = u.attempt0,"
+	    " cancel_note = CASE WHEN u.clear_cancel THEN NULL"
+	    " ELSE s.cancel_note END"
 	    " FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[],"
 	    " $5::int4[], $6::timestamptz[], $7::bytea[], $8::text[],"
 	    " $9::timestamptz[], $10::timestamptz[], $11::int4[],"
-	    " $12::int4[])"
+	    " $12::int4[], $13::int8[], $14::bool[])"
 	    " AS u(id, state, step, attempt, max_sent, phase, context,"
-	    " last_error, updated, next_at, seq, attempt0)"
-	    " WHERE s.id = u.id",
-	    12,
+	    " last_error, updated, next_at, seq, attempt0, epoch,"
+	    " clear_cancel)"
+	    " WHERE s.id = u.id AND s.epoch = u.epoch AND s.owner = %1$s"
+	    " RETURNING s.id),"
+	    " ev AS (INSERT INTO saga_event (saga_id, seq, at, step, kind,"
+	    " attempt, event, outcome, output, error, duration_us, writer)"
+	    " SELECT e.*, %1$s FROM unnest($15::uuid[], $16::int4[],"
+	    " $17::timestamptz[], $18::int4[], $19::int4[], $20::int4[],"
+	    " $21::text[], $22::text[], $23::bytea[], $24::text[],"
+	    " $25::int8[])"
+	    " AS e(saga_id, seq, at, step, kind, attempt, event, outcome,"
+	    " output, error, duration_us)"
+	    " WHERE e.saga_id IN (SELECT id FROM upd)"
+	    " OR e.saga_id = ANY($26::uuid[]) RETURNING 1)"
+	    " SELECT id FROM upd",
+	    26,
 	    { OID_UUID, OID_TEXT, OID_INT4, OID_INT4, OID_INT4,
 	        OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TIMESTAMPTZ,
-	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4 } },
-	[STMT_EVENT] = { "saga_event",
-	    "INSERT INTO saga_event (saga_id, seq, at, step, kind, attempt,"
-	    " event, outcome, output, error, duration_us)"
-	    " SELECT * FROM unnest($1::uuid[], $2::int4[],"
-	    " $3::timestamptz[], $4::int4[], $5::int4[], $6::int4[],"
-	    " $7::text[], $8::text[], $9::bytea[], $10::text[], $11::int8[])",
-	    11,
-	    { OID_UUID, OID_INT4, OID_TIMESTAMPTZ, OID_INT4, OID_INT4,
-	        OID_INT4, OID_TEXT, OID_TEXT, OID_BYTEA, OID_TEXT,
-	        OID_INT8 } },
+	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4, OID_INT8, OID_BOOL,
+	        OID_UUID, OID_INT4, OID_TIMESTAMPTZ, OID_INT4, OID_INT4,
+	        OID_INT4, OID_TEXT, OID_TEXT, OID_BYTEA, OID_TEXT, OID_INT8,
+	        OID_UUID } },
 	[STMT_COMMIT] = { "saga_commit", "COMMIT", 0, { 0 } },
 };
 
@@ -129,6 +147,7 @@ static const struct {
  * (int32 length, -1 for NULL, then the bytes). */
 typedef struct saga_col {
 	proto_buf data;
+	uint32_t  n; /* elements */
 	bool      hasnull;
 } saga_col;
 
@@ -151,6 +170,8 @@ typedef struct saga_upd {
 	int64_t    next_at_ms; /* 0 = NULL */
 	uint32_t   seq;
 	uint32_t   attempt0;
+	int64_t    epoch;
+	bool       clear_cancel;
 	char       last_error[256];
 	size_t     ctx_off; /* in ctx_arena; SIZE_MAX = keep the stored one */
 	size_t     ctx_len;
@@ -160,6 +181,8 @@ struct saga_store {
 	PGconn    *conn;
 	char       err[512];
 	bool       pipeline;
+	char      *owner;    /* this instance's id */
+	int64_t    lease_ms;
 	/* Staged: the next batch. */
 	saga_table ins;
 	saga_table keys;
@@ -174,6 +197,13 @@ struct saga_store {
 	/* In flight. */
 	bool       in_flight;
 	size_t     flight_n;    /* statements sent, BEGIN and COMMIT included */
+	size_t     flight_write; /* index of STMT_WRITE in the batch, or 0 */
+	saga_id   *sent_ids;     /* sagas the batch updates */
+	size_t     nsent, capsent;
+	saga_id   *done_ids;     /* those it did update (not fenced) */
+	size_t     ndone, capdone;
+	saga_id   *fenced;       /* after a commit: sent but not done */
+	size_t     nfenced;
 	size_t     flight_done; /* statements whose results were read */
 	bool       flight_error;
 	bool       flight_commit_ok;
@@ -201,24 +231,30 @@ saga_row_fini(saga_row *r)
 	free(r->business_key);
 	free(r->traceparent);
 	free(r->last_error);
+	free(r->owner);
+	free(r->cancel_note);
 	proto_buf_fini(&r->context);
 	memset(r, 0, sizeof(*r));
 }
 
 int
-saga_store_open(
-    saga_store **out, const char *conninfo, char *err, size_t errlen)
+saga_store_open(saga_store **out, const char *conninfo, const char *owner,
+    int64_t lease_ms, char *err, size_t errlen)
 {
 	saga_store *st;
+	char       *lit = NULL;
 	int         have = 0;
 	int         want = coordinator_migrations[coordinator_migrations_count -
                 1].version;
 	int         rv;
 
-	if ((st = calloc(1, sizeof(*st))) == NULL) {
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (st->owner = strdup(owner)) == NULL) {
+		free(st);
 		return (SAGA_ENOMEM);
 	}
-	st->conn = PQconnectdb(conninfo);
+	st->lease_ms = lease_ms;
+	st->conn     = PQconnectdb(conninfo);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
 		    PQerrorMessage(st->conn));
@@ -242,15 +278,29 @@ saga_store_open(
 	/* Times are exchanged in UTC; a session time zone must not shift
 	 * the text form of what is loaded. */
 	PQclear(PQexec(st->conn, "SET TIME ZONE 'UTC'"));
+	/* The owner goes into the statements' text as a literal that libpq
+	 * quotes (an instance id is the operator's string). */
+	if ((lit = PQescapeLiteral(st->conn, owner, strlen(owner))) == NULL) {
+		snprintf(err, errlen, "instance id: %s",
+		    PQerrorMessage(st->conn));
+		saga_store_free(st);
+		return (SAGA_EINVAL);
+	}
 	for (int i = 0; i < STMT_COUNT; i++) {
 		Oid       types[STMT_MAX_COLS];
 		PGresult *res;
+		char      sql[4096];
 
 		for (int c = 0; c < saga_store_stmts[i].ncols; c++) {
 			types[c] = saga_store_array_oid(saga_store_stmts[i].elem[c]);
 		}
-		res = PQprepare(st->conn, saga_store_stmts[i].name,
-		    saga_store_stmts[i].sql, saga_store_stmts[i].ncols, types);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(sql, sizeof(sql), saga_store_stmts[i].sql, lit,
+		    (long long) lease_ms);
+#pragma GCC diagnostic pop
+		res = PQprepare(st->conn, saga_store_stmts[i].name, sql,
+		    saga_store_stmts[i].ncols, types);
 
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			snprintf(err, errlen, "preparing %s: %s",
@@ -258,11 +308,13 @@ saga_store_open(
 			    PQresultErrorMessage(res));
 			err[strcspn(err, "\n")] = '\0';
 			PQclear(res);
+			PQfreemem(lit);
 			saga_store_free(st);
 			return (SAGA_EDB);
 		}
 		PQclear(res);
 	}
+	PQfreemem(lit);
 	*out = st;
 	return (0);
 }
@@ -274,6 +326,10 @@ saga_store_free(saga_store *st)
 		return;
 	}
 	PQfinish(st->conn);
+	free(st->owner);
+	free(st->sent_ids);
+	free(st->done_ids);
+	free(st->fenced);
 	saga_store_tables_fini(st);
 	free(st->upds);
 	free(st->slots);
@@ -400,7 +456,7 @@ saga_store_def_load(
 	" (extract(epoch FROM updated_at) * 1000)::bigint,"              \
 	" (extract(epoch FROM deadline_at) * 1000)::bigint,"             \
 	" (extract(epoch FROM next_attempt_at) * 1000)::bigint,"         \
-	" event_seq, phase_attempt0"
+	" event_seq, phase_attempt0, epoch, owner, cancel_note"
 
 static char *
 saga_store_strcol(PGresult *res, int row, int col)
@@ -448,6 +504,9 @@ saga_store_row(PGresult *res, int row, saga_row *out)
 	out->next_attempt_ms  = saga_store_i64col(res, row, 15);
 	out->event_seq        = (uint32_t) saga_store_i64col(res, row, 16);
 	out->phase_attempt0   = (uint32_t) saga_store_i64col(res, row, 17);
+	out->epoch            = saga_store_i64col(res, row, 18);
+	out->owner            = saga_store_strcol(res, row, 19);
+	out->cancel_note      = saga_store_strcol(res, row, 20);
 	ctx = PQunescapeBytea(
 	    (const unsigned char *) PQgetvalue(res, row, 8), &ctxlen);
 	if (out->saga_name == NULL || ctx == NULL ||
@@ -557,6 +616,198 @@ saga_store_count_state(saga_store *st, saga_state state, long long *n)
 	return (0);
 }
 
+/* Runs a blocking statement that returns no rows the caller needs. */
+static int
+saga_store_command(saga_store *st, const char *what, const char *sql,
+    int n, const char *const *params)
+{
+	PGresult *res = saga_store_query(st, what, sql, n, params, NULL, NULL);
+
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	PQclear(res);
+	return (0);
+}
+
+int
+saga_store_register(saga_store *st, const char *host, int pid,
+    const char *listen)
+{
+	char        pids[16];
+	const char *params[4] = { st->owner, host, pids, listen };
+
+	snprintf(pids, sizeof(pids), "%d", pid);
+	return (saga_store_command(st, "registering this instance",
+	    "INSERT INTO saga_coordinator (instance_id, host, pid, listen)"
+	    " VALUES ($1, $2, $3::integer, $4)"
+	    " ON CONFLICT (instance_id) DO UPDATE SET host = $2,"
+	    " pid = $3::integer, listen = $4, started_at = now(),"
+	    " heartbeat_at = now(), stopped_at = NULL",
+	    4, params));
+}
+
+int
+saga_store_renew(saga_store *st, long long *renewed)
+{
+	char        lease[32];
+	const char *params[2] = { st->owner, lease };
+	PGresult   *res;
+
+	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
+	res = saga_store_query(st, "renewing leases",
+	    "WITH hb AS (UPDATE saga_coordinator SET heartbeat_at = now()"
+	    " WHERE instance_id = $1 RETURNING 1),"
+	    " r AS (UPDATE saga_instance SET lease_until = now() +"
+	    " $2::bigint * interval '1 millisecond'"
+	    " WHERE owner = $1 AND state IN ('RUNNING', 'COMPENSATING')"
+	    " RETURNING 1)"
+	    " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM hb)",
+	    2, params, NULL, NULL);
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	*renewed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return (0);
+}
+
+int
+saga_store_claim(saga_store *st, bool mine, long limit,
+    int (*cb)(void *arg, saga_row *row), void *arg, long *claimed)
+{
+	char        lease[32], lim[32];
+	const char *params[4] = { st->owner, lease, lim, mine ? "t" : "f" };
+	PGresult   *res;
+	int         rv = 0;
+
+	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
+	snprintf(lim, sizeof(lim), "%ld", limit);
+	/* SKIP LOCKED: instances claiming at once split the work; the epoch
+	 * bump fences whoever held the saga before. */
+	res = saga_store_query(st, "taking over sagas",
+	    "UPDATE saga_instance s SET owner = $1, epoch = s.epoch + 1,"
+	    " lease_until = now() + $2::bigint * interval '1 millisecond'"
+	    " WHERE s.id IN (SELECT id FROM saga_instance"
+	    " WHERE state IN ('RUNNING', 'COMPENSATING')"
+	    " AND (lease_until IS NULL OR lease_until < now()"
+	    " OR owner IS NULL OR ($4::boolean AND owner = $1))"
+	    " ORDER BY id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
+	    " RETURNING " SAGA_ROW_COLUMNS,
+	    4, params, NULL, NULL);
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	*claimed = PQntuples(res);
+	for (int i = 0; i < PQntuples(res) && rv == 0; i++) {
+		saga_row row;
+
+		if ((rv = saga_store_row(res, i, &row)) != 0) {
+			saga_store_seterr(st, "taking over sagas",
+			    "malformed row");
+			break;
+		}
+		rv = cb(arg, &row);
+	}
+	PQclear(res);
+	return (rv);
+}
+
+int
+saga_store_claim_one(saga_store *st, const saga_id *id, saga_row *out)
+{
+	char        text[SAGA_ID_STRLEN + 1];
+	char        lease[32];
+	const char *params[3] = { saga_id_format(id, text), st->owner, lease };
+	PGresult   *res;
+	int         rv;
+
+	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
+	res = saga_store_query(st, "claiming a saga",
+	    "UPDATE saga_instance s SET owner = $2, epoch = s.epoch + 1,"
+	    " lease_until = now() + $3::bigint * interval '1 millisecond'"
+	    " WHERE id = $1 AND state = 'FAILED'"
+	    " RETURNING " SAGA_ROW_COLUMNS,
+	    3, params, NULL, NULL);
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return (SAGA_ENOTFOUND);
+	}
+	rv = saga_store_row(res, 0, out);
+	PQclear(res);
+	return (rv);
+}
+
+int
+saga_store_request_cancel(
+    saga_store *st, const saga_id *id, const char *note, saga_row *out)
+{
+	char        text[SAGA_ID_STRLEN + 1];
+	const char *params[2] = { saga_id_format(id, text), note };
+	PGresult   *res;
+	int         rv;
+
+	res = saga_store_query(st, "asking for a cancel",
+	    "UPDATE saga_instance SET cancel_note = $2"
+	    " WHERE id = $1 AND state = 'RUNNING'"
+	    " RETURNING " SAGA_ROW_COLUMNS,
+	    2, params, NULL, NULL);
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return (SAGA_ENOTFOUND);
+	}
+	rv = saga_store_row(res, 0, out);
+	PQclear(res);
+	return (rv);
+}
+
+int
+saga_store_cancels(saga_store *st,
+    int (*cb)(void *arg, const saga_id *id, const char *note), void *arg)
+{
+	const char *params[1] = { st->owner };
+	PGresult   *res;
+	int         rv = 0;
+
+	res = saga_store_query(st, "reading cancel requests",
+	    "SELECT id::text, cancel_note FROM saga_instance"
+	    " WHERE owner = $1 AND cancel_note IS NOT NULL"
+	    " AND state IN ('RUNNING', 'COMPENSATING')",
+	    1, params, NULL, NULL);
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	for (int i = 0; i < PQntuples(res) && rv == 0; i++) {
+		saga_id id;
+
+		if (saga_id_parse(&id, PQgetvalue(res, i, 0)) == 0) {
+			rv = cb(arg, &id, PQgetvalue(res, i, 1));
+		}
+	}
+	PQclear(res);
+	return (rv);
+}
+
+int
+saga_store_release(saga_store *st)
+{
+	const char *params[1] = { st->owner };
+
+	return (saga_store_command(st, "releasing leases",
+	    "WITH r AS (UPDATE saga_instance SET lease_until = now() -"
+	    " interval '1 second' WHERE owner = $1"
+	    " AND state IN ('RUNNING', 'COMPENSATING') RETURNING 1)"
+	    " UPDATE saga_coordinator SET stopped_at = now()"
+	    " WHERE instance_id = $1",
+	    1, params));
+}
+
 int
 saga_store_pipeline_start(saga_store *st)
 {
@@ -594,6 +845,7 @@ saga_store_table_reset(saga_table *t)
 {
 	for (int c = 0; c < STMT_MAX_COLS; c++) {
 		proto_buf_reset(&t->cols[c].data);
+		t->cols[c].n       = 0;
 		t->cols[c].hasnull = false;
 	}
 	t->rows = 0;
@@ -614,7 +866,10 @@ saga_store_table_done(saga_table *t, const size_t *marks, int rv)
 {
 	if (rv != 0) {
 		for (int c = 0; c < STMT_MAX_COLS; c++) {
-			t->cols[c].data.len = marks[c];
+			if (t->cols[c].data.len != marks[c]) {
+				t->cols[c].data.len = marks[c];
+				t->cols[c].n--;
+			}
 		}
 		return (SAGA_ENOMEM);
 	}
@@ -628,10 +883,12 @@ saga_store_c_bytes(saga_col *c, const void *p, size_t n)
 	uint32_t be = htonl((uint32_t) n);
 	int      rv;
 
-	if ((rv = proto_buf_append(&c->data, &be, 4)) != 0) {
+	if ((rv = proto_buf_append(&c->data, &be, 4)) != 0 ||
+	    (rv = proto_buf_append(&c->data, p, n)) != 0) {
 		return (rv);
 	}
-	return (proto_buf_append(&c->data, p, n));
+	c->n++;
+	return (0);
 }
 
 static int
@@ -640,7 +897,11 @@ saga_store_c_null(saga_col *c)
 	uint32_t be = htonl(UINT32_MAX); /* -1 */
 
 	c->hasnull = true;
-	return (proto_buf_append(&c->data, &be, 4));
+	if (proto_buf_append(&c->data, &be, 4) != 0) {
+		return (SAGA_ENOMEM);
+	}
+	c->n++;
+	return (0);
 }
 
 static int
@@ -769,7 +1030,7 @@ saga_store_slot(saga_store *st, const saga_id *id)
 
 int
 saga_store_stage_update(saga_store *st, const saga_inst *inst,
-    proto_raw context, int64_t now_ms)
+    proto_raw context, int64_t now_ms, int64_t epoch, bool clear_cancel)
 {
 	size_t   *slot = saga_store_slot(st, &inst->id);
 	saga_upd *u;
@@ -788,10 +1049,11 @@ saga_store_stage_update(saga_store *st, const saga_inst *inst,
 			st->upds    = nu;
 			st->capupds = cap;
 		}
-		u          = &st->upds[st->nupds++];
-		*slot      = st->nupds;
-		u->ctx_off = SIZE_MAX;
-		u->ctx_len = 0;
+		u               = &st->upds[st->nupds++];
+		*slot           = st->nupds;
+		u->ctx_off      = SIZE_MAX;
+		u->ctx_len      = 0;
+		u->clear_cancel = false;
 	} else {
 		/* Changed again in this batch: the latest state wins; a
 		 * context written earlier in the batch stays unless this
@@ -808,6 +1070,8 @@ saga_store_stage_update(saga_store *st, const saga_inst *inst,
 	u->next_at_ms = inst->in_flight ? 0 : inst->next_at_ms;
 	u->seq        = inst->seq;
 	u->attempt0   = inst->phase_attempt0;
+	u->epoch      = epoch;
+	u->clear_cancel |= clear_cancel;
 	snprintf(u->last_error, sizeof(u->last_error), "%s", inst->last_error);
 	if (context.len > 0) {
 		u->ctx_off = st->ctx_arena.len;
@@ -875,6 +1139,8 @@ saga_store_updates_table(saga_store *st, saga_table *t)
 		rv |= saga_store_c_time(&c[9], u->next_at_ms);
 		rv |= saga_store_c_i32(&c[10], (int32_t) u->seq);
 		rv |= saga_store_c_i32(&c[11], (int32_t) u->attempt0);
+		rv |= saga_store_c_i64(&c[12], u->epoch);
+		rv |= saga_store_c_bytes(&c[13], u->clear_cancel ? "\1" : "\0", 1);
 		if (rv != 0) {
 			return (SAGA_ENOMEM);
 		}
@@ -905,6 +1171,8 @@ static Oid
 saga_store_array_oid(Oid elem)
 {
 	switch (elem) {
+	case OID_BOOL:
+		return (OID_BOOL_ARRAY);
 	case OID_BYTEA:
 		return (OID_BYTEA_ARRAY);
 	case OID_INT8:
@@ -920,31 +1188,35 @@ saga_store_array_oid(Oid elem)
 	}
 }
 
-/* Sends statement stmt with the columns of t as array parameters (binary
- * array format: ndim, has-null flag, element type, then the dimension's
- * length and lower bound, then the elements). */
+/* Sends statement stmt with the columns cols (its ncols) as array
+ * parameters (binary array format: ndim, has-null flag, element type,
+ * then the dimension's length and lower bound, then the elements; an
+ * empty array has no dimension). results binary asks for binary result
+ * columns. */
 static int
-saga_store_send(saga_store *st, int stmt, const saga_table *t)
+saga_store_send(saga_store *st, int stmt, const saga_col *const *cols,
+    int results)
 {
 	const char *values[STMT_MAX_COLS];
 	int         lengths[STMT_MAX_COLS];
 	int         formats[STMT_MAX_COLS];
 	size_t      offs[STMT_MAX_COLS];
-	int         n = t ? saga_store_stmts[stmt].ncols : 0;
+	int         n = cols ? saga_store_stmts[stmt].ncols : 0;
 
 	proto_buf_reset(&st->params);
 	for (int i = 0; i < n; i++) {
 		uint32_t hdr[5];
+		size_t   hlen = cols[i]->n > 0 ? sizeof(hdr) : 3 * 4;
 
-		hdr[0]  = htonl(1);
-		hdr[1]  = htonl(t->cols[i].hasnull ? 1 : 0);
+		hdr[0]  = htonl(cols[i]->n > 0 ? 1 : 0);
+		hdr[1]  = htonl(cols[i]->hasnull ? 1 : 0);
 		hdr[2]  = htonl(saga_store_stmts[stmt].elem[i]);
-		hdr[3]  = htonl(t->rows);
+		hdr[3]  = htonl(cols[i]->n);
 		hdr[4]  = htonl(1);
 		offs[i] = st->params.len;
-		if (proto_buf_append(&st->params, hdr, sizeof(hdr)) != 0 ||
-		    proto_buf_append(&st->params, t->cols[i].data.data,
-		        t->cols[i].data.len) != 0) {
+		if (proto_buf_append(&st->params, hdr, hlen) != 0 ||
+		    proto_buf_append(&st->params, cols[i]->data.data,
+		        cols[i]->data.len) != 0) {
 			saga_store_seterr(st, "sending a batch", "out of memory");
 			return (SAGA_EDB);
 		}
@@ -955,59 +1227,99 @@ saga_store_send(saga_store *st, int stmt, const saga_table *t)
 		values[i] = (const char *) st->params.data + offs[i];
 	}
 	if (!PQsendQueryPrepared(st->conn, saga_store_stmts[stmt].name, n,
-	        values, lengths, formats, 0)) {
+	        values, lengths, formats, results)) {
 		saga_store_seterr(st, "sending a batch", NULL);
 		return (SAGA_EDB);
 	}
 	return (0);
 }
 
+/* The columns of a table, as saga_store_send takes them. */
+static void
+saga_store_cols(const saga_table *t, const saga_col **cols, int n)
+{
+	for (int i = 0; i < n; i++) {
+		cols[i] = &t->cols[i];
+	}
+}
+
+/* Remembers an id in a growable array. */
+static int
+saga_store_ids_add(saga_id **v, size_t *n, size_t *cap, const saga_id *id)
+{
+	if (*n == *cap) {
+		size_t   c  = *cap ? *cap * 2 : 256;
+		saga_id *nv = realloc(*v, c * sizeof(*nv));
+
+		if (nv == NULL) {
+			return (SAGA_ENOMEM);
+		}
+		*v   = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = *id;
+	return (0);
+}
+
 int
 saga_store_flush(saga_store *st)
 {
-	saga_table upd;
-	size_t     sent = 0;
-	int        rv;
+	saga_table     upd;
+	const saga_col *cols[STMT_MAX_COLS];
+	size_t         sent = 0;
+	int            rv;
 
 	if (st->in_flight || saga_store_staged(st) == 0) {
 		return (0);
 	}
 	memset(&upd, 0, sizeof(upd));
+	st->nsent = st->ndone = 0;
 	if ((rv = saga_store_updates_table(st, &upd)) != 0) {
 		saga_store_seterr(st, "staging a batch", "out of memory");
 		rv = SAGA_EDB;
 		goto done;
 	}
-	if ((rv = saga_store_send(st, STMT_BEGIN, NULL)) != 0) {
+	for (size_t i = 0; i < st->nupds; i++) {
+		if (saga_store_ids_add(&st->sent_ids, &st->nsent, &st->capsent,
+		        &st->upds[i].id) != 0) {
+			saga_store_seterr(st, "staging a batch",
+			    "out of memory");
+			rv = SAGA_EDB;
+			goto done;
+		}
+	}
+	if ((rv = saga_store_send(st, STMT_BEGIN, NULL, 0)) != 0) {
 		goto done;
 	}
 	sent++;
 	/* Sagas before their keys (foreign key) and before their updates. */
 	if (st->ins.rows > 0) {
-		if ((rv = saga_store_send(st, STMT_INSERT, &st->ins)) != 0) {
+		saga_store_cols(&st->ins, cols, saga_store_stmts[STMT_INSERT].ncols);
+		if ((rv = saga_store_send(st, STMT_INSERT, cols, 0)) != 0) {
 			goto done;
 		}
 		sent++;
 	}
 	if (st->keys.rows > 0) {
-		if ((rv = saga_store_send(st, STMT_KEY, &st->keys)) != 0) {
+		saga_store_cols(&st->keys, cols, saga_store_stmts[STMT_KEY].ncols);
+		if ((rv = saga_store_send(st, STMT_KEY, cols, 0)) != 0) {
 			goto done;
 		}
 		sent++;
 	}
-	if (upd.rows > 0) {
-		if ((rv = saga_store_send(st, STMT_UPDATE, &upd)) != 0) {
+	st->flight_write = 0;
+	if (upd.rows > 0 || st->events.rows > 0) {
+		/* Updates (0..13), events (14..24), the new sagas' ids (25). */
+		saga_store_cols(&upd, cols, 14);
+		saga_store_cols(&st->events, cols + 14, 11);
+		cols[25] = &st->ins.cols[0];
+		if ((rv = saga_store_send(st, STMT_WRITE, cols, 1)) != 0) {
 			goto done;
 		}
+		st->flight_write = sent;
 		sent++;
 	}
-	if (st->events.rows > 0) {
-		if ((rv = saga_store_send(st, STMT_EVENT, &st->events)) != 0) {
-			goto done;
-		}
-		sent++;
-	}
-	if ((rv = saga_store_send(st, STMT_COMMIT, NULL)) != 0) {
+	if ((rv = saga_store_send(st, STMT_COMMIT, NULL, 0)) != 0) {
 		goto done;
 	}
 	sent++;
@@ -1039,6 +1351,38 @@ done:
 		proto_buf_fini(&upd.cols[c].data);
 	}
 	return (rv);
+}
+
+/* The sagas of the committed batch whose update was fenced off (another
+ * instance owns them now), in *ids (valid until the next flush). */
+size_t
+saga_store_fenced(const saga_store *st, const saga_id **ids)
+{
+	*ids = st->fenced;
+	return (st->nfenced);
+}
+
+/* Computes fenced = sent - done once the batch committed. */
+static int
+saga_store_compute_fenced(saga_store *st)
+{
+	size_t cap = 0;
+
+	free(st->fenced);
+	st->fenced  = NULL;
+	st->nfenced = 0;
+	for (size_t i = 0; i < st->nsent; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < st->ndone && !found; j++) {
+			found = saga_id_equal(&st->sent_ids[i], &st->done_ids[j]);
+		}
+		if (!found && saga_store_ids_add(&st->fenced, &st->nfenced, &cap,
+		                  &st->sent_ids[i]) != 0) {
+			return (SAGA_ENOMEM);
+		}
+	}
+	return (0);
 }
 
 bool
@@ -1091,6 +1435,11 @@ saga_store_poll(saga_store *st)
 				saga_store_seterr(st, "committing a batch",
 				    "the COMMIT did not succeed");
 			}
+			if (ok && saga_store_compute_fenced(st) != 0) {
+				saga_store_seterr(st, "committing a batch",
+				    "out of memory");
+				return (SAGA_STORE_FAILED);
+			}
 			return (ok ? SAGA_STORE_COMMITTED : SAGA_STORE_FAILED);
 		}
 		if (s == PGRES_FATAL_ERROR) {
@@ -1101,6 +1450,23 @@ saga_store_poll(saga_store *st)
 			st->flight_error = true;
 		} else if (s == PGRES_PIPELINE_ABORTED) {
 			st->flight_error = true;
+		} else if (s == PGRES_TUPLES_OK && st->flight_write != 0 &&
+		    st->flight_done == st->flight_write) {
+			/* The ids the fenced UPDATE changed (binary uuid). */
+			for (int r = 0; r < PQntuples(res); r++) {
+				saga_id id;
+
+				if (PQgetlength(res, r, 0) != 16) {
+					continue;
+				}
+				memcpy(id.b, PQgetvalue(res, r, 0), 16);
+				if (saga_store_ids_add(&st->done_ids, &st->ndone,
+				        &st->capdone, &id) != 0) {
+					st->flight_error = true;
+					saga_store_seterr(st, "reading a batch",
+					    "out of memory");
+				}
+			}
 		} else if (st->flight_done == st->flight_n - 1 &&
 		    s == PGRES_COMMAND_OK &&
 		    strcmp(PQcmdStatus(res), "COMMIT") == 0) {

@@ -51,17 +51,21 @@ typedef struct saga_row {
 	int64_t    next_attempt_ms;  /* 0 = NULL */
 	uint32_t   event_seq;
 	uint32_t   phase_attempt0;
+	int64_t    epoch;       /* fences writes: see saga_store_claim */
+	char      *owner;       /* instance id, or NULL */
+	char      *cancel_note; /* a cancel asked through the database */
 } saga_row;
 
 /* saga_row_fini frees what the row owns; NULL-safe. */
 void saga_row_fini(saga_row *r);
 
-/* saga_store_open connects (blocking, connect_timeout from the conninfo or
- * 5 s) and checks that the coordinator schema is migrated up to this
- * build's last migration. Returns 0, SAGA_EDB (with the reason in err) or
- * SAGA_ESTATE (schema too old: run sagad --migrate). */
-int saga_store_open(
-    saga_store **out, const char *conninfo, char *err, size_t errlen);
+/* saga_store_open connects (blocking) as instance owner, whose leases last
+ * lease_ms, and checks that the coordinator schema is migrated up to this
+ * build's last migration. New sagas are owned by owner; updates are fenced
+ * by owner and the saga's epoch. Returns 0, SAGA_EDB (with the reason in
+ * err) or SAGA_ESTATE (schema too old: run sagad --migrate). */
+int saga_store_open(saga_store **out, const char *conninfo,
+    const char *owner, int64_t lease_ms, char *err, size_t errlen);
 
 /* saga_store_free closes the connection and frees everything; NULL-safe. */
 void saga_store_free(saga_store *st);
@@ -105,6 +109,45 @@ int saga_store_key_lookup(saga_store *st, const char *key,
  * 0 or SAGA_EDB. */
 int saga_store_count_state(saga_store *st, saga_state state, long long *n);
 
+/* Several instances (DESIGN.md, "Growing past one machine"). Each
+ * unfinished saga has an owner, a lease (in the database's clock) and an
+ * epoch that fences the writes of an owner that lost it. */
+
+/* saga_store_register records this instance (saga_coordinator) with host,
+ * pid and API URL. Blocking. Returns 0 or SAGA_EDB. */
+int saga_store_register(
+    saga_store *st, const char *host, int pid, const char *listen);
+
+/* saga_store_renew extends the lease of every unfinished saga this
+ * instance owns, in one statement, and its heartbeat. Blocking. */
+int saga_store_renew(saga_store *st, long long *renewed);
+
+/* saga_store_claim takes over up to limit unfinished sagas whose lease
+ * expired or that have no owner (and, with mine, those this instance id
+ * owned before a restart), bumping their epoch, and calls cb for each row
+ * (cb owns it). Blocking. Returns 0, SAGA_EDB or what cb returned. */
+int saga_store_claim(saga_store *st, bool mine, long limit,
+    int (*cb)(void *arg, saga_row *row), void *arg, long *claimed);
+
+/* saga_store_claim_one takes a FAILED saga for an operator's repair.
+ * Returns 0, SAGA_ENOTFOUND (not FAILED) or SAGA_EDB. */
+int saga_store_claim_one(saga_store *st, const saga_id *id, saga_row *out);
+
+/* saga_store_request_cancel records a cancel for a RUNNING saga that
+ * another instance owns. Returns 0 (out: the row), SAGA_ENOTFOUND (not
+ * RUNNING) or SAGA_EDB. */
+int saga_store_request_cancel(
+    saga_store *st, const saga_id *id, const char *note, saga_row *out);
+
+/* saga_store_cancels calls cb for every cancel request on a saga this
+ * instance owns. */
+int saga_store_cancels(saga_store *st,
+    int (*cb)(void *arg, const saga_id *id, const char *note), void *arg);
+
+/* saga_store_release gives up this instance's leases (SIGTERM: the others
+ * take over at once) and marks it stopped. */
+int saga_store_release(saga_store *st);
+
 /* Extra columns of a new saga that the engine does not track. */
 typedef struct saga_store_new {
 	const char *saga_name;
@@ -128,11 +171,18 @@ int saga_store_fd(const saga_store *st);
 int saga_store_stage_insert(
     saga_store *st, const saga_inst *inst, const saga_store_new *nw);
 
-/* saga_store_stage_update stages the UPDATE of a saga's row at now_ms;
- * context is written only when context.len > 0. Returns 0 or
- * SAGA_ENOMEM. */
+/* saga_store_stage_update stages the UPDATE of a saga's row at now_ms,
+ * fenced by epoch (the one this instance holds); context is written only
+ * when context.len > 0; clear_cancel clears a cancel request the
+ * transition carried out. Returns 0 or SAGA_ENOMEM. */
 int saga_store_stage_update(saga_store *st, const saga_inst *inst,
-    proto_raw context, int64_t now_ms);
+    proto_raw context, int64_t now_ms, int64_t epoch, bool clear_cancel);
+
+/* saga_store_fenced returns the sagas of the batch just committed whose
+ * update did not happen because this instance no longer owns them at the
+ * epoch it held (their events were not written either): the caller drops
+ * them and their effects. */
+size_t saga_store_fenced(const saga_store *st, const saga_id **ids);
 
 /* saga_store_stage_log stages the INSERT of one event row. */
 int saga_store_stage_log(

@@ -59,6 +59,8 @@ enum {
 	TK_SAGA,
 	TK_WAIT,
 	TK_RECONNECT,
+	TK_LEASE,
+	TK_RWAIT,
 };
 
 typedef struct saga_rt  saga_rt;
@@ -75,6 +77,15 @@ struct waiter {
 	bool      dup_start;
 };
 
+/* A WAIT for a saga that another instance owns: the log is read again
+ * until it ends or the wait times out. */
+typedef struct rwaiter {
+	timer_ent timer;
+	rpc_req  *req;
+	saga_id   id;
+	int64_t   until_ms;
+} rwaiter;
+
 /* One saga in memory. */
 struct saga_rt {
 	saga_inst inst;
@@ -87,6 +98,10 @@ struct saga_rt {
 	char     *key;
 	proto_buf context; /* {"input": ..., "steps": {...}} */
 	bool      created; /* its INSERT committed */
+	int64_t   epoch;   /* the lease epoch this instance holds */
+	bool      clear_cancel; /* the next transition carries out a cancel
+	                           asked through the database */
+	bool      fenced;  /* another instance took it over: forget it */
 	int       pending; /* batch entries not yet committed */
 	waiter   *waiters;
 	/* The state as of the last committed transition: what answers
@@ -128,6 +143,8 @@ typedef struct coord_opts {
 	size_t       max_context;
 	size_t       api_contexts;
 	const char  *metrics_listen;
+	const char  *instance_id;
+	int64_t      lease_ms;
 	saga_tls_opts tls;
 	proto_limits lim;
 } coord_opts;
@@ -142,6 +159,10 @@ struct coord {
 	size_t       ncurrent;
 	saga_store  *st;
 	reader      *rd;
+	reader      *lrd;   /* leases: renew, take over, cancels */
+	timer_ent    lease;
+	bool         lease_busy;
+	char         instance[128];
 	dispatch    *disp;
 	rpc_server  *api;
 	timer_heap   timers;
@@ -617,8 +638,9 @@ coord_waiter_add(coord *c, saga_rt *s, rpc_req *r, int64_t timeout_ms,
 static void
 coord_maybe_drop(coord *c, saga_rt *s)
 {
-	if (!saga_state_terminal(s->inst.state) || s->pending > 0 ||
-	    !s->created) {
+	if (s->pending > 0 ||
+	    (!s->fenced &&
+	        (!saga_state_terminal(s->inst.state) || !s->created))) {
 		return;
 	}
 	coord_waiters_answer(c, s, true, 0);
@@ -881,7 +903,7 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 		rpc_req_error(answer, fx->answer, "%s", fx->answer_text);
 		answer = NULL;
 	}
-	if (!fx->changed) {
+	if (!fx->changed && !s->clear_cancel) {
 		if (answer != NULL) {
 			coord_answer_saga(c, answer, s, false);
 		}
@@ -894,7 +916,8 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 		rv = saga_store_stage_update(c->st, &s->inst,
 		    fx->context_changed ? proto_buf_raw(&s->context)
 		                        : (proto_raw) { NULL, 0 },
-		    now);
+		    now, s->epoch, s->clear_cancel);
+		s->clear_cancel = false;
 	}
 	for (size_t i = 0; i < fx->nlogs && rv == 0; i++) {
 		rv = saga_store_stage_log(c->st, &s->inst.id, &fx->logs[i]);
@@ -985,6 +1008,15 @@ coord_feed(coord *c, saga_rt *s, const saga_ev *ev, rpc_req *r)
 {
 	saga_fx fx;
 
+	if (s->fenced) {
+		if (r != NULL) {
+			rpc_req_error(r, SAGA_EUNAVAIL,
+			    "another sagad instance took saga %s over; ask "
+			    "again",
+			    s->id_text);
+		}
+		return;
+	}
 	memset(&fx, 0, sizeof(fx));
 	saga_engine_event(&s->inst, ev, &fx);
 	coord_apply(c, s, &fx, r, false);
@@ -994,15 +1026,38 @@ coord_feed(coord *c, saga_rt *s, const saga_ev *ev, rpc_req *r)
 static void
 coord_release(coord *c)
 {
-	entry_list l = c->flight;
+	entry_list     l = c->flight;
+	const saga_id *fenced;
+	size_t         nfenced = saga_store_fenced(c->st, &fenced);
 
+	/* Sagas another instance took over while this batch was on its way:
+	 * their transitions did not happen; nothing of them leaves. */
+	for (size_t i = 0; i < nfenced; i++) {
+		saga_rt *s = coord_find(c, &fenced[i]);
+
+		if (s != NULL && !s->fenced) {
+			s->fenced = true;
+			slog(LOG_WARN, s->id_text, s->inst.step, s->trace,
+			    "FENCED another instance owns this saga now (its "
+			    "lease expired); dropping it");
+		}
+	}
 	c->flight = (entry_list) { NULL, 0, 0 };
 	for (size_t i = 0; i < l.n; i++) {
 		coord_entry *e = &l.v[i];
 		saga_rt     *s = e->saga;
 
 		s->pending--;
-		e->last   = s->pending == 0;
+		e->last = s->pending == 0;
+		if (s->fenced) {
+			if (e->answer != NULL) {
+				rpc_req_error(e->answer, SAGA_EUNAVAIL,
+				    "another sagad instance took saga %s "
+				    "over; ask again",
+				    s->id_text);
+			}
+			continue;
+		}
 		s->cstate = e->state;
 		s->cstep  = e->step;
 		snprintf(s->cerror, sizeof(s->cerror), "%s", e->error);
@@ -1073,6 +1128,7 @@ coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
 	s->cstate  = s->inst.state;
 	s->cstep   = s->inst.step;
 	s->created = true;
+	s->epoch   = row->epoch;
 	snprintf(s->cerror, sizeof(s->cerror), "%s", s->inst.last_error);
 	/* The context holds the input and every output so far. */
 	if ((rv = proto_doc_parse(&doc, proto_buf_raw(&row->context), NULL,
@@ -1140,6 +1196,7 @@ coord_start_new(coord *c, rpc_req *r, const saga_def *def)
 	saga_id_format(&s->inst.id, s->id_text);
 	s->inst.created_ms  = now;
 	s->inst.deadline_ms = def->deadline_ms ? now + def->deadline_ms : 0;
+	s->epoch            = 1;
 	if (m->traceparent.len > 0) {
 		s->trace = proto_str_dup(m->traceparent);
 	} else {
@@ -1388,11 +1445,68 @@ coord_api(coord *c, rpc_req *r)
 		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
 		return;
 	}
-	job->op   = READER_LOAD;
-	job->user = r;
-	job->id   = m->id;
+	job->op    = READER_LOAD;
+	job->user  = r;
+	job->id    = m->id;
+	/* A repair takes the (FAILED) saga over from whoever had it. */
+	job->claim = m->type == PROTO_T_RETRY || m->type == PROTO_T_RESOLVE ||
+	    m->type == PROTO_T_SKIP;
 	proto_buf_init(&job->input);
 	coord_reader_submit(c, job);
+}
+
+/* A CANCEL for a RUNNING saga that another instance owns: the request is
+ * written to the saga's row for its owner to carry out, and acknowledged
+ * once that write committed. Past the pivot it is refused here already. */
+static void
+coord_cancel_elsewhere(
+    coord *c, rpc_req *r, const saga_row *row, const saga_def *def)
+{
+	const proto_msg *m = rpc_req_msg(r);
+	reader_job      *job;
+
+	if (def != NULL && def->pivot >= 0 && row->current_step > def->pivot) {
+		rpc_req_error(r, SAGA_ESTATE,
+		    "saga passed its pivot step %s and can only complete",
+		    def->steps[def->pivot].name);
+		return;
+	}
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		return;
+	}
+	job->op   = READER_CANCEL;
+	job->user = r;
+	job->id   = row->id;
+	job->note = m->note.len > 0 ? proto_str_dup(m->note) : strdup("");
+	proto_buf_init(&job->input);
+	if (job->note == NULL) {
+		reader_job_free(job);
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		return;
+	}
+	coord_reader_submit(c, job);
+}
+
+/* A WAIT for a saga another instance owns: read the log again every
+ * 100 ms until it ends or until until_ms. */
+static void
+coord_rwait(coord *c, rpc_req *r, const saga_id *id, int64_t until_ms)
+{
+	rwaiter *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		return;
+	}
+	timer_ent_init(&w->timer, TK_RWAIT);
+	w->req      = r;
+	w->id       = *id;
+	w->until_ms = until_ms;
+	if (timer_arm(&c->timers, &w->timer, coord_now_ms() + 100) != 0) {
+		free(w);
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+	}
 }
 
 /* A saga row the reader loaded for request r. */
@@ -1441,6 +1555,19 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 			    saga_state_name(job->row.state));
 			return;
 		}
+		if (m->type == PROTO_T_CANCEL &&
+		    job->row.state == SAGA_ST_RUNNING) {
+			coord_cancel_elsewhere(c, r, &job->row, def);
+			return;
+		}
+		if (m->type == PROTO_T_WAIT &&
+		    !saga_state_terminal(job->row.state)) {
+			coord_rwait(c, r, &job->row.id,
+			    coord_now_ms() +
+			        (m->timeout_ms > 0 ? (int64_t) m->timeout_ms
+			                           : 30000));
+			return;
+		}
 		coord_answer_row(r, &job->row, def);
 		return;
 	}
@@ -1454,6 +1581,9 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 	coord_api_saga(c, r, s);
 }
 
+static void coord_db_cancel(coord *c, const saga_id *id, const char *note);
+static void coord_adopt(coord *c, reader_claimed *cl);
+
 static void
 coord_reader_done(coord *c, reader_job *job)
 {
@@ -1466,6 +1596,65 @@ coord_reader_done(coord *c, reader_job *job)
 		if (job->rv == 0) {
 			metrics_set(c->m, "saga_failed", NULL,
 			    (double) job->count);
+		}
+		reader_job_free(job);
+		return;
+	}
+	if (job->op == READER_LEASE) {
+		c->lease_busy = false;
+		if (job->rv != 0) {
+			log_warn("LEASE renewal failed: %s", job->err[0]
+			        ? job->err
+			        : saga_strerror(job->rv));
+		} else if (c->db_up) {
+			for (size_t i = 0; i < job->nclaimed; i++) {
+				coord_adopt(c, &job->claimed[i]);
+			}
+			for (size_t i = 0; i < job->ncancels; i++) {
+				coord_db_cancel(c, &job->cancel_ids[i],
+				    job->cancel_notes[i]);
+			}
+		}
+		reader_job_free(job);
+		return;
+	}
+	if (job->rwait != NULL) {
+		rwaiter *w = job->rwait;
+
+		if (job->rv == 0 && !saga_state_terminal(job->row.state) &&
+		    coord_now_ms() < w->until_ms) {
+			if (timer_arm(&c->timers, &w->timer,
+			        coord_now_ms() + 100) == 0) {
+				reader_job_free(job);
+				return;
+			}
+		}
+		if (job->rv == 0) {
+			coord_answer_row(w->req, &job->row,
+			    coord_def_version(c, job->row.saga_name,
+			        job->row.saga_version));
+		} else {
+			rpc_req_error(w->req, job->rv, "reading the saga log: %s",
+			    job->err[0] ? job->err : saga_strerror(job->rv));
+		}
+		free(w);
+		reader_job_free(job);
+		return;
+	}
+	if (job->op == READER_CANCEL) {
+		if (job->rv == 0) {
+			/* Committed: the owner carries it out. */
+			coord_answer_row(r, &job->row,
+			    coord_def_version(c, job->row.saga_name,
+			        job->row.saga_version));
+		} else if (job->rv == SAGA_ENOTFOUND) {
+			rpc_req_error(r, SAGA_ESTATE,
+			    "saga %s is no longer RUNNING; see its status",
+			    saga_id_format(&job->id, idt));
+		} else {
+			rpc_req_error(r, SAGA_EUNAVAIL,
+			    "recording the cancel: %s",
+			    job->err[0] ? job->err : saga_strerror(job->rv));
 		}
 		reader_job_free(job);
 		return;
@@ -1555,7 +1744,8 @@ coord_dispatch_done(coord *c, coord_event *cev)
 
 	dispatch_event(c->disp, cev, &d);
 	proto_msg_init(&m);
-	if (d.tag.gen != c->gen || (s = coord_find(c, &d.tag.id)) == NULL) {
+	if (d.tag.gen != c->gen || (s = coord_find(c, &d.tag.id)) == NULL ||
+	    s->fenced) {
 		nng_msg_free(d.reply);
 		return;
 	}
@@ -1714,17 +1904,103 @@ coord_load_cb(void *arg, saga_row *row)
 		nd->version = row->saga_version;
 		def         = coord_def_add(c, nd);
 	}
-	rv = coord_saga_from_row(c, row, def, &s);
-	saga_row_fini(row);
-	if (rv != 0) {
+	if ((s = coord_find(c, &row->id)) != NULL) {
+		/* Still in memory (this instance's lease lapsed and nobody
+		 * else took it): keep the memory, hold the new epoch. A copy
+		 * older than the log (another instance wrote meanwhile) is
+		 * replaced once nothing of it is pending. */
+		if (s->pending == 0 && row->event_seq != s->inst.seq) {
+			s->fenced = true;
+			coord_maybe_drop(c, s);
+		} else {
+			s->epoch  = row->epoch;
+			s->fenced = false;
+			saga_row_fini(row);
+			return (0);
+		}
+	}
+	{
 		char idt[SAGA_ID_STRLEN + 1];
 
-		log_error("recovery: saga %s: %s", saga_id_format(&row->id, idt),
-		    saga_strerror(rv));
-		return (rv == SAGA_ENOMEM ? rv : 0);
+		saga_id_format(&row->id, idt);
+		rv = coord_saga_from_row(c, row, def, &s);
+		saga_row_fini(row);
+		if (rv != 0) {
+			log_error("recovery: saga %s: %s", idt,
+			    saga_strerror(rv));
+			return (rv == SAGA_ENOMEM ? rv : 0);
+		}
 	}
 	coord_insert(c, s);
 	return (0);
+}
+
+/* A cancel asked through the database for a saga this instance owns. */
+static void
+coord_db_cancel(coord *c, const saga_id *id, const char *note)
+{
+	saga_rt *s = coord_find(c, id);
+	saga_ev  ev;
+
+	if (s == NULL || s->fenced) {
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.type         = SAGA_EV_CANCEL;
+	ev.now_ms       = coord_now_ms();
+	ev.rnd          = coord_rand(c);
+	ev.text         = note;
+	s->clear_cancel = true;
+	coord_feed(c, s, &ev, NULL);
+}
+
+/* Adopts a saga this instance just took over (a lease round): as at
+ * recovery, its last committed attempt is resent unchanged. */
+static void
+coord_adopt(coord *c, reader_claimed *cl)
+{
+	const saga_def *def;
+	saga_def       *nd;
+	saga_rt        *s;
+	char            err[256];
+
+	def = coord_def_version(c, cl->row.saga_name, cl->row.saga_version);
+	if (def == NULL && cl->def_json != NULL &&
+	    coord_def_from_json(cl->def_json, &nd, err, sizeof(err)) == 0) {
+		nd->version = cl->row.saga_version;
+		def         = coord_def_add(c, nd);
+	}
+	if (def == NULL) {
+		char idt[SAGA_ID_STRLEN + 1];
+
+		log_error("TAKEOVER saga %s: definition %s version %d cannot "
+		          "be loaded",
+		    saga_id_format(&cl->row.id, idt), cl->row.saga_name,
+		    cl->row.saga_version);
+		return;
+	}
+	/* Not through coord_load_cb's store lookups: the definition came
+	 * with the row. */
+	if ((s = coord_find(c, &cl->row.id)) != NULL) {
+		if (s->pending > 0 || cl->row.event_seq == s->inst.seq) {
+			s->epoch  = cl->row.epoch;
+			s->fenced = false;
+			return;
+		}
+		s->fenced = true;
+		coord_maybe_drop(c, s);
+	}
+	if (coord_saga_from_row(c, &cl->row, def, &s) != 0) {
+		return;
+	}
+	coord_insert(c, s);
+	slog(LOG_INFO, s->id_text, s->inst.step, s->trace,
+	    "TAKEOVER %s (epoch %lld)", def->name, (long long) s->epoch);
+	if (s->inst.in_flight) {
+		coord_send(c, s, s->inst.step, saga_engine_kind(&s->inst),
+		    s->inst.attempt);
+	}
+	coord_rearm(c, s);
 }
 
 /* Connects, loads every unfinished saga and resumes it. Returns 0 or an
@@ -1736,8 +2012,8 @@ coord_connect(coord *c, bool first)
 	size_t resent = 0;
 	int    rv;
 
-	if ((rv = saga_store_open(&c->st, c->o.conninfo, err, sizeof(err))) !=
-	    0) {
+	if ((rv = saga_store_open(&c->st, c->o.conninfo, c->instance,
+	         c->o.lease_ms, err, sizeof(err))) != 0) {
 		if (first || rv == SAGA_ESTATE) {
 			log_error("%s", err);
 		} else {
@@ -1759,10 +2035,24 @@ coord_connect(coord *c, bool first)
 		}
 		coord_defs_install(c, c->cfg);
 	}
-	if ((rv = saga_store_load_active(c->st, coord_load_cb, c)) != 0) {
-		log_error("loading unfinished sagas: %s",
-		    saga_store_error(c->st));
-		goto fail;
+	{
+		char host[128];
+		long claimed;
+
+		if (gethostname(host, sizeof(host)) != 0) {
+			snprintf(host, sizeof(host), "?");
+		}
+		host[sizeof(host) - 1] = '\0';
+		/* Unfinished sagas this instance id owned before, and any
+		 * whose lease expired: take them over (epoch + 1). */
+		if ((rv = saga_store_register(c->st, host, (int) getpid(),
+		         c->o.listen)) != 0 ||
+		    (rv = saga_store_claim(c->st, true, LONG_MAX,
+		         coord_load_cb, c, &claimed)) != 0) {
+			log_error("loading unfinished sagas: %s",
+			    saga_store_error(c->st));
+			goto fail;
+		}
 	}
 	if ((rv = saga_store_pipeline_start(c->st)) != 0) {
 		log_error("%s", saga_store_error(c->st));
@@ -1824,6 +2114,41 @@ coord_timer(coord *c, timer_ent *t)
 		/* The wait timed out: answer with the state as it is. */
 		coord_answer_saga(c, w->req, w->saga, false);
 		coord_waiter_remove(c, w);
+		return;
+	}
+	case TK_LEASE:
+		if (c->db_up && !c->lease_busy && c->lrd != NULL) {
+			reader_job *job = calloc(1, sizeof(*job));
+
+			if (job != NULL) {
+				job->op = READER_LEASE;
+				proto_buf_init(&job->input);
+				c->lease_busy = true;
+				reader_submit(c->lrd, job);
+			}
+		}
+		/* Renew well within the lease; take over within a second. */
+		if (timer_arm(&c->timers, &c->lease,
+		        coord_now_ms() +
+		            (c->o.lease_ms / 3 < 500 ? c->o.lease_ms / 3
+		                                     : 500)) != 0) {
+			coord_fatal("arming a timer", SAGA_ENOMEM);
+		}
+		return;
+	case TK_RWAIT: {
+		rwaiter    *w   = container_of(t, rwaiter, timer);
+		reader_job *job = calloc(1, sizeof(*job));
+
+		if (job == NULL) {
+			rpc_req_error(w->req, SAGA_ENOMEM, "out of memory");
+			free(w);
+			return;
+		}
+		job->op    = READER_LOAD;
+		job->id    = w->id;
+		job->rwait = w;
+		proto_buf_init(&job->input);
+		coord_reader_submit(c, job);
 		return;
 	}
 	case TK_RECONNECT:
@@ -2074,6 +2399,16 @@ coord_usage(FILE *f)
 	    "      --log-level LEVEL      error, warn, info (default), debug\n"
 	    "      --log-format FORMAT    text (default) or json (one object\n"
 	    "                             per line)\n"
+	    "      --instance-id ID       this instance's name among several\n"
+	    "                             sharing the database (default\n"
+	    "                             HOST:PID); a restarted instance\n"
+	    "                             with the same id takes its sagas\n"
+	    "                             back at once, others wait for the\n"
+	    "                             lease\n"
+	    "      --lease DUR            how long an instance owns its sagas\n"
+	    "                             without renewing (default 5s):\n"
+	    "                             after a crash the others take them\n"
+	    "                             over within DUR + 1s\n"
 	    "      --tls-ca FILE          CA (PEM) that signs every peer: with\n"
 	    "                             tls+tcp:// URLs, clients and\n"
 	    "                             participants must present a\n"
@@ -2127,6 +2462,8 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		O_TLS_CA,
 		O_TLS_CERT,
 		O_TLS_KEY,
+		O_INSTANCE,
+		O_LEASE,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -2142,6 +2479,8 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "metrics-listen", required_argument, NULL, O_METRICS },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+		{ "instance-id", required_argument, NULL, O_INSTANCE },
+		{ "lease", required_argument, NULL, O_LEASE },
 		{ "tls-ca", required_argument, NULL, O_TLS_CA },
 		{ "tls-cert", required_argument, NULL, O_TLS_CERT },
 		{ "tls-key", required_argument, NULL, O_TLS_KEY },
@@ -2152,6 +2491,7 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 	int ch;
 
 	o->listen       = "tcp://127.0.0.1:7100";
+	o->lease_ms     = 5000;
 	o->max_active   = 10000;
 	o->max_context  = 65536;
 	o->api_contexts = 256;
@@ -2204,6 +2544,27 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 			break;
 		case O_METRICS:
 			o->metrics_listen = optarg;
+			break;
+		case O_INSTANCE:
+			if (optarg[0] == '\0' || strlen(optarg) > 100) {
+				fprintf(stderr,
+				    "sagad: invalid value \"%s\" for "
+				    "--instance-id (expected 1 to 100 "
+				    "characters)\n",
+				    optarg);
+				return (2);
+			}
+			o->instance_id = optarg;
+			break;
+		case O_LEASE:
+			if (coord_duration_parse(optarg, &o->lease_ms) != 0 ||
+			    o->lease_ms < 500 || o->lease_ms > 3600000) {
+				fprintf(stderr,
+				    "sagad: invalid value \"%s\" for --lease "
+				    "(expected a duration 500ms..1h)\n",
+				    optarg);
+				return (2);
+			}
 			break;
 		case O_TLS_CA:
 			o->tls.ca = optarg;
@@ -2340,6 +2701,19 @@ main(int argc, char **argv)
 	}
 	coord_random_bytes(&c.rng, sizeof(c.rng));
 	c.rng |= 1;
+	if (c.o.instance_id != NULL) {
+		snprintf(c.instance, sizeof(c.instance), "%s", c.o.instance_id);
+	} else {
+		char host[64];
+
+		if (gethostname(host, sizeof(host)) != 0) {
+			snprintf(host, sizeof(host), "sagad");
+		}
+		host[sizeof(host) - 1] = '\0';
+		snprintf(c.instance, sizeof(c.instance), "%s:%d", host,
+		    (int) getpid());
+	}
+	timer_ent_init(&c.lease, TK_LEASE);
 	c.byid_cap = c.bykey_cap = 1024;
 	c.byid                   = calloc(c.byid_cap, sizeof(saga_rt *));
 	c.bykey                  = calloc(c.bykey_cap, sizeof(saga_rt *));
@@ -2369,8 +2743,14 @@ main(int argc, char **argv)
 	if ((rv = coord_connect(&c, true)) != 0) {
 		return (1);
 	}
-	if (reader_start(&c.rd, c.o.conninfo, &c.q) != 0) {
-		coord_fatal("starting the reader", SAGA_ENOMEM);
+	if (reader_start(&c.rd, c.o.conninfo, c.instance, c.o.lease_ms,
+	        &c.q) != 0 ||
+	    reader_start(&c.lrd, c.o.conninfo, c.instance, c.o.lease_ms,
+	        &c.q) != 0) {
+		coord_fatal("starting the readers", SAGA_ENOMEM);
+	}
+	if (timer_arm(&c.timers, &c.lease, coord_now_ms()) != 0) {
+		coord_fatal("arming a timer", SAGA_ENOMEM);
 	}
 	if (!saga_tls_url(c.o.listen) && strstr(c.o.listen, "127.") == NULL &&
 	    strstr(c.o.listen, "localhost") == NULL &&
@@ -2395,8 +2775,9 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("READY listening on %s (%zu sagas defined)", c.o.listen,
-	    c.ncurrent);
+	log_info("READY listening on %s (%zu sagas defined, instance %s, "
+	         "lease %lld ms)",
+	    c.o.listen, c.ncurrent, c.instance, (long long) c.o.lease_ms);
 	coord_loop(&c);
 	/* Shut down: clients still waiting are told so. */
 	for (size_t i = 0; i < c.byid_cap; i++) {
@@ -2414,6 +2795,7 @@ main(int argc, char **argv)
 	rpc_server_stop(c.api);
 	dispatch_stop(c.disp);
 	reader_stop(c.rd);
+	reader_stop(c.lrd);
 	{
 		coord_event *ev = coord_queue_take(&c.q);
 
@@ -2427,6 +2809,7 @@ main(int argc, char **argv)
 					coord_defs_free(job->user);
 					free(job->defs);
 				}
+				free(job->rwait);
 				reader_job_free(job);
 			}
 			ev = next;
@@ -2434,6 +2817,29 @@ main(int argc, char **argv)
 	}
 	rpc_server_free(c.api);
 	dispatch_free(c.disp);
+	/* Remote waits still armed. */
+	{
+		timer_ent *t;
+
+		while ((t = timer_next(&c.timers)) != NULL) {
+			timer_cancel(&c.timers, t);
+			if (t->kind == TK_RWAIT) {
+				free(container_of(t, rwaiter, timer));
+			}
+		}
+	}
+	/* Hand the leases over: the other instances take these sagas at
+	 * once instead of after the lease. */
+	if (c.db_up) {
+		saga_store *rel = NULL;
+
+		if (saga_store_open(&rel, c.o.conninfo, c.instance,
+		        c.o.lease_ms, err, sizeof(err)) == 0 &&
+		    saga_store_release(rel) == 0) {
+			log_info("LEASES released");
+		}
+		saga_store_free(rel);
+	}
 	saga_store_free(c.st);
 	metrics_free(c.m);
 	coord_queue_fini(&c.q);
