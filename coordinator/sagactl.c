@@ -30,6 +30,7 @@
 #include "saga_err.h"
 #include "saga_id.h"
 #include "sagactl.h"
+#include "sagactl_inst.h"
 #include "sagactl_ops.h"
 #include "sagactl_read.h"
 #include "sagactl_show.h"
@@ -238,6 +239,17 @@ static const char sagactl_help_stats[] =
     "\n"
     SAGACTL_COMMON_HELP;
 
+static const char sagactl_help_instances[] =
+    "Usage: sagactl instances [--json]\n"
+    "\n"
+    "The sagad instances that share the database: their host, pid and\n"
+    "API URL, the age of their last heartbeat, how many unfinished\n"
+    "sagas each owns (its leases), and a status: live, silent (no\n"
+    "heartbeat for 10 s), leases expired (the others take its sagas\n"
+    "over) or stopped. Reads the saga log directly.\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
 static const char sagactl_help_ping[] =
     "Usage: sagactl ping [URL] [--timeout DUR]\n"
     "\n"
@@ -280,6 +292,9 @@ static const sagactl_cmd sagactl_cmds[] = {
 	{ "stats", sagactl_read_stats,
 	    "counts by saga and state, step latency percentiles",
 	    sagactl_help_stats },
+	{ "instances", sagactl_inst_run,
+	    "sagad instances, their heartbeats and leases",
+	    sagactl_help_instances },
 	{ "ping", sagactl_ops_ping,
 	    "check that sagad or a participant answers",
 	    sagactl_help_ping },

@@ -10,7 +10,8 @@ add_executable(sagactl
     sagactl_chart.c
     sagactl_read.c
     sagactl_show.c
-    sagactl_ops.c)
+    sagactl_ops.c
+    sagactl_inst.c)
 target_link_libraries(sagactl PRIVATE saga_shell saga_core saga_protocol
     PkgConfig::PQ PkgConfig::FYAML)
 target_compile_definitions(sagactl PRIVATE

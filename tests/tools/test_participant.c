@@ -23,7 +23,12 @@
  * finished (ok or failed), a compensation of an action that never ran is a
  * null compensation (ok), and an action arriving after its compensation is
  * refused (failed). Everything it receives is appended to --record FILE as
- * "SAGA_ID STEP KIND ATTEMPT ACTION OUTCOME" lines for the tests to read.
+ * "SAGA_ID STEP KIND ATTEMPT ACTION OUTCOME HOW" lines for the tests to
+ * read; HOW is "run" when the command took effect now (its first ok or
+ * failed), "replay" for a duplicate answered from what was recorded,
+ * "null" for a null compensation, "refused" for an action after its
+ * compensation, and "-" for an answer that recorded nothing (retry,
+ * timeout, error).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -186,6 +191,7 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 	int         outcome = PROTO_OUTCOME_OK;
 	const char *error   = NULL;
 	bool        answer  = true;
+	const char *how     = "-";
 	unsigned    n;
 	nng_msg    *msg;
 
@@ -205,6 +211,7 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 			seen->outcome = PROTO_OUTCOME_FAILED;
 			snprintf(seen->error, sizeof(seen->error),
 			    "refused: already compensated");
+			how = "refused";
 		}
 	} else {
 		act = tp_find(&cmd->id, cmd->step, PROTO_KIND_ACTION, false);
@@ -212,6 +219,9 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 	if (seen->outcome >= 0) {
 		outcome = seen->outcome;
 		error   = seen->error;
+		if (strcmp(how, "refused") != 0) {
+			how = "replay";
+		}
 	} else if (cmd->kind == PROTO_KIND_COMPENSATION &&
 	    (act == NULL || act->outcome != PROTO_OUTCOME_OK)) {
 		/* Null compensation: the action never took effect; any later
@@ -225,6 +235,7 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 			    "refused: already compensated");
 		}
 		seen->outcome = outcome;
+		how           = "null";
 	} else if (strcmp(spec, "crash") == 0) {
 		fprintf(stderr, "test_participant: crash on %s\n", action);
 		_exit(3);
@@ -234,6 +245,7 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 		    spec[4] == ':' ? spec + 5 : "business failure");
 		error         = seen->error;
 		seen->outcome = outcome;
+		how           = "run";
 	} else if (strcmp(spec, "retry") == 0 ||
 	    (strncmp(spec, "retry:", 6) == 0 &&
 	        n <= (unsigned) atoi(spec + 6))) {
@@ -252,15 +264,17 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 			*delay_ms = atoi(spec + 6);
 		}
 		seen->outcome = PROTO_OUTCOME_OK;
+		how           = "run";
 	}
 	if (tp_record != NULL) {
-		fprintf(tp_record, "%s %u %u %u %s %s\n",
+		fprintf(tp_record, "%s %u %u %u %s %s %s\n",
 		    saga_id_format(&cmd->id, idt), cmd->step, cmd->kind,
 		    cmd->attempt, action,
 		    !answer        ? "noanswer"
 		        : outcome == -2 ? "error"
 		        : outcome == -3 ? "garbage"
-		                        : proto_outcome_name((uint32_t) outcome));
+		                        : proto_outcome_name((uint32_t) outcome),
+		    how);
 		fflush(tp_record);
 	}
 	pthread_mutex_unlock(&tp_mtx);
