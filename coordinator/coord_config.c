@@ -76,10 +76,15 @@ typedef struct coord_config_ref {
 	coord_config_pos pos;
 } coord_config_ref;
 
-/* One key of a mapping: what the reader allows, and what it found. */
+/* One key of a mapping: what the reader allows, and what it found. A key
+ * marked optional may be left out even of the canonical JSON (strict
+ * mode), where every other key is required: keys added to the format
+ * later are written only when they say something, so that the JSON (and
+ * the hash) of the definitions that do not use them stays the same. */
 typedef struct coord_config_field {
 	const char     *key;
 	bool            required;
+	bool            optional;
 	struct fy_node *val;
 	coord_config_pos pos; /* of the key */
 	bool            seen;
@@ -554,7 +559,9 @@ coord_config_missing(coord_config_ld *ld, const coord_config_field *fields,
     size_t nf, const char *subject, coord_config_pos pos)
 {
 	for (size_t i = 0; i < nf; i++) {
-		if (!fields[i].seen && (fields[i].required || ld->strict)) {
+		if (!fields[i].seen &&
+		    (fields[i].required ||
+		        (ld->strict && !fields[i].optional))) {
 			coord_config_err_at(ld, pos,
 			    "%s: missing required key \"%s\"", subject,
 			    fields[i].key);
@@ -1251,6 +1258,70 @@ coord_config_saga_rules(coord_config_ld *ld, saga_def *d,
 	d->pivot = pivot;
 }
 
+static int
+coord_config_redact_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *) a, *(char *const *) b));
+}
+
+/* Reads redact (f: a list of names of input fields) into d->redact,
+ * sorted (the canonical JSON does not depend on the order of the YAML).
+ * Bad items and duplicates are reported and left out. */
+static void
+coord_config_redact(
+    coord_config_ld *ld, saga_def *d, const coord_config_field *f)
+{
+	coord_config_pos *pos = NULL;
+	struct fy_node   *item;
+	void             *it = NULL;
+	size_t            n;
+
+	if (!coord_config_want(ld, f, FYNT_SEQUENCE, "redact",
+	        "a list of input field names")) {
+		return;
+	}
+	/* An empty list redacts nothing. */
+	if ((n = (size_t) fy_node_sequence_item_count(f->val)) == 0) {
+		return;
+	}
+	if ((d->redact = calloc(n, sizeof(*d->redact))) == NULL ||
+	    (pos = calloc(n, sizeof(*pos))) == NULL) {
+		ld->nomem = true;
+		free(pos);
+		return;
+	}
+	while ((item = fy_node_sequence_iterate(f->val, &it)) != NULL) {
+		coord_config_field itf  = coord_config_item(ld, item, f->pos);
+		char              *name = NULL;
+		size_t             j;
+
+		if (!coord_config_str(ld, &itf, "redact", 0, &name)) {
+			continue;
+		}
+		for (j = 0; j < d->nredact; j++) {
+			if (strcmp(d->redact[j], name) == 0) {
+				break;
+			}
+		}
+		if (j < d->nredact) {
+			coord_config_err_at(ld, itf.pos,
+			    "redact: duplicate field \"%s\" (first listed at "
+			    "%s:%d:%d)",
+			    name, ld->files[pos[j].file], pos[j].line,
+			    pos[j].col);
+			free(name);
+			continue;
+		}
+		pos[d->nredact]         = itf.pos;
+		d->redact[d->nredact++] = name;
+	}
+	free(pos);
+	if (d->nredact > 1) {
+		qsort(d->redact, d->nredact, sizeof(*d->redact),
+		    coord_config_redact_cmp);
+	}
+}
+
 /* Reads one saga (a mapping) and appends it to ld->sagas. */
 static void
 coord_config_saga(coord_config_ld *ld, struct fy_node *n, coord_config_pos fb)
@@ -1259,6 +1330,7 @@ coord_config_saga(coord_config_ld *ld, struct fy_node *n, coord_config_pos fb)
 		{ .key = "name", .required = true },
 		{ .key = "deadline" },
 		{ .key = "business_key" },
+		{ .key = "redact", .optional = true },
 		{ .key = "steps", .required = true },
 	};
 	const size_t           nf  = sizeof(fields) / sizeof(fields[0]);
@@ -1329,13 +1401,16 @@ coord_config_saga(coord_config_ld *ld, struct fy_node *n, coord_config_pos fb)
 		coord_config_str(ld, &fields[2], "business_key",
 		    COORD_CONFIG_NULLABLE, &d->business_key);
 	}
-	if (!fields[3].seen ||
-	    !coord_config_want(ld, &fields[3], FYNT_SEQUENCE, "steps",
+	if (fields[3].seen) {
+		coord_config_redact(ld, d, &fields[3]);
+	}
+	if (!fields[4].seen ||
+	    !coord_config_want(ld, &fields[4], FYNT_SEQUENCE, "steps",
 	        "a list of steps")) {
 		return;
 	}
-	if ((ns = (size_t) fy_node_sequence_item_count(fields[3].val)) == 0) {
-		coord_config_err_at(ld, fields[3].pos,
+	if ((ns = (size_t) fy_node_sequence_item_count(fields[4].val)) == 0) {
+		coord_config_err_at(ld, fields[4].pos,
 		    "steps: expected at least one step");
 		return;
 	}
@@ -1346,8 +1421,8 @@ coord_config_saga(coord_config_ld *ld, struct fy_node *n, coord_config_pos fb)
 	}
 	d->nsteps = ns;
 	for (size_t i = 0; i < ns; i++) {
-		item = fy_node_sequence_iterate(fields[3].val, &it);
-		coord_config_step(ld, d, i, item, fields[3].pos, &si[i]);
+		item = fy_node_sequence_iterate(fields[4].val, &it);
+		coord_config_step(ld, d, i, item, fields[4].pos, &si[i]);
 	}
 	coord_config_saga_rules(ld, d, si, subject);
 	free(si);
@@ -1735,8 +1810,19 @@ coord_config_json(saga_def *d)
 	} else {
 		ok = ok && coord_config_ev_kv(e, "deadline", NULL);
 	}
-	ok = ok && coord_config_ev_kv(e, "business_key", d->business_key) &&
-	    coord_config_ev_str(e, "steps") &&
+	ok = ok && coord_config_ev_kv(e, "business_key", d->business_key);
+	/* Only when there is one: a definition without redact keeps the
+	 * bytes (and the hash) it had before the key existed. */
+	if (d->nredact > 0) {
+		ok = ok && coord_config_ev_str(e, "redact") &&
+		    coord_config_ev(
+		        e, FYET_SEQUENCE_START, FYNS_ANY, NULL, NULL);
+		for (size_t i = 0; ok && i < d->nredact; i++) {
+			ok = coord_config_ev_str(e, d->redact[i]);
+		}
+		ok = ok && coord_config_ev(e, FYET_SEQUENCE_END);
+	}
+	ok = ok && coord_config_ev_str(e, "steps") &&
 	    coord_config_ev(e, FYET_SEQUENCE_START, FYNS_ANY, NULL, NULL);
 	for (size_t i = 0; ok && i < d->nsteps; i++) {
 		const saga_step_def *s = &d->steps[i];

@@ -37,6 +37,10 @@ saga_def_free(saga_def *d)
 	free(d->name);
 	free(d->json);
 	free(d->business_key);
+	for (size_t i = 0; i < d->nredact; i++) {
+		free(d->redact[i]);
+	}
+	free(d->redact);
 	free(d);
 }
 
@@ -63,4 +67,16 @@ saga_def_step_find(const saga_def *d, const char *name)
 		}
 	}
 	return (-1);
+}
+
+bool
+saga_def_redacts(const saga_def *d, const char *field, size_t len)
+{
+	for (size_t i = 0; d != NULL && i < d->nredact; i++) {
+		if (strlen(d->redact[i]) == len &&
+		    memcmp(d->redact[i], field, len) == 0) {
+			return (true);
+		}
+	}
+	return (false);
 }

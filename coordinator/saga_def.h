@@ -53,12 +53,19 @@ typedef struct saga_def {
 	char          *json;             /* canonical JSON of the definition */
 	int64_t        deadline_ms;      /* 0 = none */
 	char          *business_key;     /* input field, or NULL */
+	char         **redact;           /* input fields masked on display,
+	                                    sorted */
+	size_t         nredact;
 	size_t         nsteps;
 	saga_step_def *steps;
 	int            pivot;            /* index of the pivot, -1 if none */
 	const char    *file;             /* where it was defined */
 	int            line;
 } saga_def;
+
+/* SAGA_DEF_REDACTED is what is shown in place of the value of a redacted
+ * input field (saga_def.redact), and of a business key that is one. */
+#define SAGA_DEF_REDACTED "***"
 
 /* saga_participant_def is where a participant's commands go. */
 typedef struct saga_participant_def {
@@ -80,5 +87,10 @@ void saga_participant_def_free(saga_participant_def *p);
 
 /* saga_def_step_find returns the index of the step named name, or -1. */
 int saga_def_step_find(const saga_def *d, const char *name);
+
+/* saga_def_redacts tells whether d redacts the input field named field
+ * (len bytes, not NUL-terminated; a name holding a NUL byte is never
+ * one). */
+bool saga_def_redacts(const saga_def *d, const char *field, size_t len);
 
 #endif /* COORDINATOR_SAGA_DEF_H */

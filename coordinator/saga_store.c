@@ -275,6 +275,9 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 		saga_store_free(st);
 		return (SAGA_ESTATE);
 	}
+	/* Error texts go to the log: without DETAIL, which can quote a
+	 * whole row (a saga's input). */
+	PQsetErrorVerbosity(st->conn, PQERRORS_TERSE);
 	/* Times are exchanged in UTC; a session time zone must not shift
 	 * the text form of what is loaded. */
 	PQclear(PQexec(st->conn, "SET TIME ZONE 'UTC'"));

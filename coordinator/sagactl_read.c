@@ -76,6 +76,7 @@ sagactl_read_select(
 	sagactl_where w;
 	char          lim[64] = "";
 	char          sql[2048];
+	int           masked;
 
 	sagactl_where_build(&w, f);
 	if (limit > 0) {
@@ -83,15 +84,23 @@ sagactl_read_select(
 		w.params[w.n++] = w.store[2];
 		snprintf(lim, sizeof(lim), " LIMIT $%d::bigint", w.n);
 	}
+	w.params[w.n++] = SAGA_DEF_REDACTED;
+	masked          = w.n;
 	/* The inner query finds the sagas through the indexes (state,
 	 * saga_name, business_key, created_at); the outer one adds the
-	 * step's name and kind for those rows only. */
+	 * step's name and kind for those rows only, and masks the business
+	 * key of the sagas whose pinned definition redacts its field. */
 	snprintf(sql, sizeof(sql),
 	    "SELECT s.id::text, s.saga_name, s.saga_version, s.state,"
 	    " s.current_step, d.definition->'steps'->s.current_step->>'name',"
 	    " (SELECT e.kind FROM saga_event e WHERE e.saga_id = s.id"
 	    "  AND e.step IS NOT NULL ORDER BY e.seq DESC LIMIT 1),"
-	    " s.attempt, s.business_key, s.last_error,"
+	    " s.attempt,"
+	    " CASE WHEN s.business_key IS NOT NULL"
+	    "  AND d.definition->'redact' ? (d.definition->>'business_key')"
+	    "  THEN $%d::text"
+	    "  ELSE s.business_key END,"
+	    " s.last_error,"
 	    " (extract(epoch FROM s.created_at) * 1000)::bigint,"
 	    " (extract(epoch FROM s.updated_at) * 1000)::bigint"
 	    " FROM (SELECT i.id, i.saga_name, i.saga_version, i.state,"
@@ -101,7 +110,7 @@ sagactl_read_select(
 	    " LEFT JOIN saga_definition d ON d.name = s.saga_name"
 	    "  AND d.version = s.saga_version"
 	    " ORDER BY s.created_at DESC, s.id DESC",
-	    w.sql, lim);
+	    masked, w.sql, lim);
 	return (sagactl_db_query(ctx, c, sql, w.n, w.params));
 }
 
@@ -500,6 +509,14 @@ sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
 		        ? sagactl_out_dur(d->deadline_ms, dl, sizeof(dl))
 		        : "none",
 		    d->business_key ? d->business_key : "none");
+		if (d->nredact > 0) {
+			fprintf(f, "  redacted input fields:");
+			for (size_t k = 0; k < d->nredact; k++) {
+				fprintf(f, "%s %s", k > 0 ? "," : "",
+				    d->redact[k]);
+			}
+			fputc('\n', f);
+		}
 		if ((rv = sagactl_table_alloc(&t, 9, head)) != 0) {
 			saga_def_free(d);
 			break;

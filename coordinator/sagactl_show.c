@@ -9,6 +9,13 @@
  * attempts in the log, the reason a saga compensated is the error of its
  * saga_compensating event, outputs come from the saga context and are
  * rendered as JSON by proto_raw_to_json.
+ *
+ * Redaction: the input fields that the saga's pinned definition lists
+ * under redact show "***" instead of their value, and so does the
+ * business key when its field is one of them. The input as shown is
+ * built once, when the saga is loaded, and both outputs print that copy,
+ * never the stored one. Step outputs are shown as the participants
+ * returned them.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +50,7 @@ enum {
 	SHOW_I_DEADLINE,
 	SHOW_I_NEXT,
 	SHOW_I_DEF,
+	SHOW_I_REDACTS, /* the stored definition has a redact key */
 };
 
 /* Columns of the event query. */
@@ -107,6 +115,10 @@ typedef struct show {
 	proto_doc        *ctxdoc;
 	const proto_val  *input;
 	const proto_val  *outputs; /* the context's "steps" map */
+	bool              redact_all; /* def unreadable but it redacts */
+	proto_buf         shown; /* the input as shown: redacted */
+	proto_doc        *shown_doc;
+	const proto_val  *shown_val; /* its tree, or NULL: no input */
 	sagactl_chart_ev *cevs;
 	size_t            n;
 } show;
@@ -118,6 +130,8 @@ show_fini(show *s)
 	PQclear(s->evr);
 	saga_def_free(s->def);
 	proto_doc_free(s->ctxdoc);
+	proto_doc_free(s->shown_doc);
+	proto_buf_fini(&s->shown);
 	if (s->context != NULL) {
 		PQfreemem(s->context);
 	}
@@ -163,6 +177,88 @@ show_ev_str(const show *s, size_t i, int col)
 	return (sagactl_db_str(s->evr, (int) i, col));
 }
 
+/* Encodes into b the saga's input as show prints it: the value of every
+ * top-level field that the definition redacts replaced by "***", the key
+ * kept so that people see the field is there. When the definition cannot
+ * be read but redacts something (redact_all), every value is replaced.
+ * An input that cannot be rebuilt field by field (not a map while
+ * redact_all, a key holding a NUL byte, a key twice: the protocol allows
+ * both, the map builder does not) is replaced as a whole by the string
+ * "***". Returns 0 or SAGA_ENOMEM. */
+static int
+show_redact_input(const show *s, proto_buf *b)
+{
+	static const char masked[] = "\"" SAGA_DEF_REDACTED "\"";
+	proto_obj        *o        = NULL;
+	size_t            n;
+	int               rv = 0;
+	char              err[128];
+
+	if (!s->redact_all
+	    && (s->def == NULL || s->def->nredact == 0
+	        || proto_val_type_of(s->input) != PROTO_VAL_MAP)) {
+		return (proto_val_encode(s->input, b));
+	}
+	if (proto_val_type_of(s->input) != PROTO_VAL_MAP) {
+		goto whole;
+	}
+	if ((rv = proto_obj_alloc(&o)) != 0) {
+		return (rv);
+	}
+	n = proto_val_len(s->input);
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		proto_str        k;
+		const proto_val *v;
+		char            *key;
+
+		if (proto_val_map_entry(s->input, i, &k, &v) != 0
+		    || (k.len > 0 && memchr(k.ptr, '\0', k.len) != NULL)) {
+			rv = SAGA_EINVAL;
+			break;
+		}
+		if ((key = strndup(k.len > 0 ? k.ptr : "", k.len)) == NULL) {
+			rv = SAGA_ENOMEM;
+			break;
+		}
+		rv = s->redact_all || saga_def_redacts(s->def, key, k.len)
+		    ? proto_obj_put_str(o, key, SAGA_DEF_REDACTED)
+		    : proto_obj_put_val(o, key, v);
+		free(key);
+	}
+	if (rv == 0) {
+		rv = proto_obj_encode(o, b);
+	}
+	proto_obj_free(o);
+	if (rv != SAGA_EINVAL && rv != SAGA_EEXIST) {
+		return (rv);
+	}
+	proto_buf_reset(b);
+whole:
+	/* (The text is valid JSON: only memory can fail.) */
+	if (proto_json_to_raw(masked, strlen(masked), NULL, b, err,
+	        sizeof(err))
+	    != 0) {
+		return (SAGA_ENOMEM);
+	}
+	return (0);
+}
+
+/* The business key as show prints it: "***" when the definition redacts
+ * its field, NULL when the saga has none. */
+static const char *
+show_key(const show *s)
+{
+	const char *key = sagactl_db_str(s->inst, 0, SHOW_I_KEY);
+	const char *bk  = s->def != NULL ? s->def->business_key : NULL;
+
+	if (key != NULL
+	    && (s->redact_all
+	        || (bk != NULL && saga_def_redacts(s->def, bk, strlen(bk))))) {
+		return (SAGA_DEF_REDACTED);
+	}
+	return (key);
+}
+
 static int
 show_load(show *s, PGconn *c)
 {
@@ -185,7 +281,7 @@ show_load(show *s, PGconn *c)
 	    " (extract(epoch FROM i.updated_at) * 1000)::bigint,"
 	    " (extract(epoch FROM i.deadline_at) * 1000)::bigint,"
 	    " (extract(epoch FROM i.next_attempt_at) * 1000)::bigint,"
-	    " d.definition::text"
+	    " d.definition::text, coalesce(d.definition ? 'redact', false)"
 	    " FROM saga_instance i LEFT JOIN saga_definition d"
 	    "  ON d.name = i.saga_name AND d.version = i.saga_version"
 	    " WHERE i.id = $1::uuid",
@@ -219,6 +315,10 @@ show_load(show *s, PGconn *c)
 	    && coord_def_from_json(json, &s->def, err, sizeof(err)) != 0) {
 		s->def = NULL;
 	}
+	/* A definition this sagactl cannot read (a newer format) may still
+	 * redact fields: then no value of the input is shown. */
+	s->redact_all = s->def == NULL
+	    && strcmp(PQgetvalue(s->inst, 0, SHOW_I_REDACTS), "t") == 0;
 	s->context
 	    = sagactl_db_bytea(s->inst, 0, SHOW_I_CONTEXT, &s->context_len);
 	if (s->context != NULL) {
@@ -238,6 +338,25 @@ show_load(show *s, PGconn *c)
 			s->outputs = proto_val_get(
 			    proto_doc_root(s->ctxdoc), "steps");
 		}
+	}
+	if (s->input != NULL) {
+		proto_limits lim;
+
+		if (show_redact_input(s, &s->shown) != 0) {
+			return (sagactl_error(s->ctx, "out of memory"));
+		}
+		/* Bounded by its own size, as the context is (it may be a
+		 * little larger than the input: "***" for a number). */
+		lim.max_msg_bytes     = s->shown.len + 1;
+		lim.max_depth         = PROTO_MAX_DEPTH_CAP;
+		lim.max_str_bytes     = s->shown.len + 1;
+		lim.max_container_len = s->shown.len + 1;
+		if (proto_doc_parse(&s->shown_doc, proto_buf_raw(&s->shown),
+		        &lim, NULL)
+		    != 0) {
+			return (sagactl_error(s->ctx, "out of memory"));
+		}
+		s->shown_val = proto_doc_root(s->shown_doc);
 	}
 
 	s->n    = (size_t) PQntuples(s->evr);
@@ -496,8 +615,7 @@ show_json(const show *s)
 	}
 	rv |= proto_obj_put_int(
 	    root, "attempt", sagactl_db_i64(r, 0, SHOW_I_ATTEMPT, 0));
-	rv |= sagactl_out_put_str(
-	    root, "business_key", sagactl_db_str(r, 0, SHOW_I_KEY));
+	rv |= sagactl_out_put_str(root, "business_key", show_key(s));
 	rv |= sagactl_out_put_str(root, "traceparent", trace);
 	if (trace != NULL && strlen(trace) == PROTO_TRACEPARENT_LEN) {
 		snprintf(tid, sizeof(tid), "%.32s", trace + 3);
@@ -522,8 +640,7 @@ show_json(const show *s)
 	rv |= sagactl_out_put_time(
 	    root, "next_attempt_at", sagactl_db_i64(r, 0, SHOW_I_NEXT, 0));
 	rv |= proto_obj_put_int(root, "duration_ms", s->end - s->created);
-	rv |= s->input != NULL ? proto_obj_put_val(root, "input", s->input)
-	                       : proto_obj_put_nil(root, "input");
+	rv |= proto_obj_put_val(root, "input", s->shown_val);
 	if (rv != 0) {
 		rv = SAGA_ENOMEM;
 	}
@@ -581,7 +698,7 @@ static void
 show_header(const show *s)
 {
 	const PGresult *r     = s->inst;
-	const char     *key   = sagactl_db_str(r, 0, SHOW_I_KEY);
+	const char     *key   = show_key(s);
 	const char     *trace = sagactl_db_str(r, 0, SHOW_I_TRACE);
 	const char     *err   = sagactl_db_str(r, 0, SHOW_I_ERROR);
 	int64_t         upd   = sagactl_db_i64(r, 0, SHOW_I_UPDATED, 0);
@@ -700,7 +817,8 @@ show_header(const show *s)
 		                                        : SAGACTL_S_NONE,
 		    "%s", sagactl_out_time(dl, t1, sizeof(t1)));
 	}
-	input = show_val_json(s->input);
+	/* The redacted copy, never s->input itself. */
+	input = show_val_json(s->shown_val);
 	show_field(s, "Input", SAGACTL_S_NONE, "%s", input ? input : "-");
 	free(input);
 }
@@ -1035,6 +1153,7 @@ sagactl_show_run(sagactl_ctx *ctx, int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	s.ctx = ctx;
+	proto_buf_init(&s.shown);
 	if ((rv = sagactl_parse(ctx, argc, argv, NULL, NULL, NULL, &first))
 	    != 0) {
 		return (rv);

@@ -3,14 +3,18 @@
  * sagactl_test: the command-line tool against a real PostgreSQL server
  * and a real sagad.
  *
- * Two groups. The read group fills a fresh, migrated database with sagas
- * in every state (rows inserted directly, with known events and times)
- * and checks list and show (human and --json, parsed back), the filters,
- * defs, stats, validate, purge, unknown ids, bad flags and a database
- * that is down. The ops group runs sagad and test_participant on a fresh
- * database and drives every repair end to end: start (--wait, keys),
- * retry, cancel, resolve, skip, the bulk forms with and without --yes, an
- * unknown id and a coordinator that is down.
+ * Three groups. The read group fills a fresh, migrated database with
+ * sagas in every state (rows inserted directly, with known events and
+ * times) and checks list and show (human and --json, parsed back), the
+ * filters, defs, stats, validate, purge, unknown ids, bad flags and a
+ * database that is down. The redact group does the same with a
+ * definition that redacts input fields (the business key's among them)
+ * and checks that list and show print "***" for them, and their values
+ * nowhere, while a saga without redaction shows its own. The ops group
+ * runs sagad and test_participant on a fresh database and drives every
+ * repair end to end: start (--wait, keys), retry, cancel, resolve, skip,
+ * the bulk forms with and without --yes, an unknown id and a coordinator
+ * that is down.
  *
  * sagactl runs with stdin from /dev/null (no terminal: confirmations
  * refuse without --yes) and stdout to a file (no colour). Without a
@@ -49,6 +53,18 @@
 #define ID_REFUND       "01900000-0000-7000-8000-000000000007"
 #define ID_OLD          "01900000-0000-7000-8000-000000000008"
 #define ID_UNKNOWN      "01900000-0000-7000-8000-0000000000ff"
+
+/* Saga ids of the redact group, and the values that must not show. */
+#define ID_SECRET  "01900000-0000-7000-8000-000000000101"
+#define ID_PLAIN   "01900000-0000-7000-8000-000000000102"
+#define ID_DUP     "01900000-0000-7000-8000-000000000103"
+#define ID_FUTURE  "01900000-0000-7000-8000-000000000104"
+#define KEY_SECRET "cust-secret-77"
+#define KEY_FUTURE "cust-future-99"
+#define CARD_SECRET "4111111111111111"
+#define CARD_PLAIN  "5500000000000004"
+#define CARD_DUP    "4000000000000002"
+#define CARD_FUTURE "4242424242424242"
 
 #define TRACE "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -287,6 +303,13 @@ typedef struct tsaga {
 	const char *start_key; /* idempotency key, or NULL */
 } tsaga;
 
+/* What the redact group adds to a saga row. */
+typedef struct tinput {
+	const char *card; /* the input's card_number, or NULL */
+	bool        dup; /* an input with a key twice (CARD_DUP) */
+	int         version; /* of the definition */
+} tinput;
+
 static const tev ev_completed[] = {
 	{ 0, -1, -1, 0, "saga_started", NULL, NULL, -1, false },
 	{ 1, 0, 0, 1, "step_sent", NULL, NULL, -1, false },
@@ -441,9 +464,10 @@ encode_output(proto_buf *out, const char *step)
 	proto_obj_free(o);
 }
 
-/* The context of a saga: its input and the outputs so far. */
+/* The context of a saga: its input and the outputs so far; x (or NULL)
+ * adds to the input. */
 static void
-encode_context(proto_buf *out, const tsaga *s)
+encode_context(proto_buf *out, const tsaga *s, const tinput *x)
 {
 	proto_obj *root = NULL, *in = NULL, *steps = NULL;
 	proto_buf  ob;
@@ -454,6 +478,10 @@ encode_context(proto_buf *out, const tsaga *s)
 	if (s->key != NULL) {
 		assert_int_equal(
 		    proto_obj_put_str(in, "customer_id", s->key), 0);
+	}
+	if (x != NULL && x->card != NULL) {
+		assert_int_equal(
+		    proto_obj_put_str(in, "card_number", x->card), 0);
 	}
 	assert_int_equal(proto_obj_put_str(in, "sku", "A1"), 0);
 	assert_int_equal(proto_obj_put_int(in, "qty", 2), 0);
@@ -473,7 +501,28 @@ encode_context(proto_buf *out, const tsaga *s)
 		    proto_obj_put_raw(steps, name, proto_buf_raw(&ob)), 0);
 		proto_buf_fini(&ob);
 	}
-	assert_int_equal(proto_obj_put_obj(root, "input", in), 0);
+	if (x != NULL && x->dup) {
+		/* {"sku": "A1", "sku": "A2", "card_number": CARD_DUP}: msgpack
+		 * allows a key twice (the map builder does not). */
+		static const char dup[] = "\x83\xa3"
+					  "sku"
+					  "\xa2"
+					  "A1"
+					  "\xa3"
+					  "sku"
+					  "\xa2"
+					  "A2"
+					  "\xab"
+					  "card_number"
+					  "\xb0" CARD_DUP;
+
+		assert_int_equal(proto_obj_put_raw(root, "input",
+		                     (proto_raw) { (const uint8_t *) dup,
+		                         sizeof(dup) - 1 }),
+		    0);
+	} else {
+		assert_int_equal(proto_obj_put_obj(root, "input", in), 0);
+	}
 	assert_int_equal(proto_obj_put_obj(root, "steps", steps), 0);
 	assert_int_equal(proto_obj_encode(root, out), 0);
 	proto_obj_free(steps);
@@ -519,11 +568,13 @@ insert_defs(PGconn *c, const char *yaml)
 	coord_errs_fini(&errs);
 }
 
+/* Inserts the row of s and its events; x (or NULL) adds to the input
+ * and gives the version of the definition (else 1). */
 static void
-insert_saga(PGconn *c, const tsaga *s)
+insert_saga_x(PGconn *c, const tsaga *s, const tinput *x)
 {
 	char      step[16], att[16], max[16], age[32], upd[32], next[32];
-	char      seq[32];
+	char      seq[32], ver[16];
 	proto_buf ctx;
 	int       maxs = -1;
 
@@ -539,14 +590,15 @@ insert_saga(PGconn *c, const tsaga *s)
 	snprintf(upd, sizeof(upd), "%lld", s->updated_ms);
 	snprintf(next, sizeof(next), "%lld", s->next_in_ms);
 	snprintf(seq, sizeof(seq), "%zu", s->nevs);
+	snprintf(ver, sizeof(ver), "%d", x != NULL ? x->version : 1);
 	proto_buf_init(&ctx);
-	encode_context(&ctx, s);
+	encode_context(&ctx, s, x);
 	{
-		const char *v[14] = { s->id, s->saga, s->state, step, att, max,
+		const char *v[15] = { s->id, s->saga, s->state, step, att, max,
 			(const char *) ctx.data, s->key, TRACE, s->last_error,
-			age, upd, s->next_in_ms ? next : NULL, seq };
-		int         lens[14] = { 0 };
-		int         fmts[14] = { 0 };
+			age, upd, s->next_in_ms ? next : NULL, seq, ver };
+		int         lens[15] = { 0 };
+		int         fmts[15] = { 0 };
 
 		lens[6] = (int) ctx.len;
 		fmts[6] = 1;
@@ -555,13 +607,13 @@ insert_saga(PGconn *c, const tsaga *s)
 		    " state, current_step, attempt, max_sent_step, context,"
 		    " business_key, traceparent, last_error, created_at,"
 		    " updated_at, next_attempt_at, event_seq)"
-		    " VALUES ($1::uuid, $2, 1, $3, $4::int, $5::int, $6::int,"
-		    " $7::bytea, $8, $9, $10,"
+		    " VALUES ($1::uuid, $2, $15::int, $3, $4::int, $5::int,"
+		    " $6::int, $7::bytea, $8, $9, $10,"
 		    " now() - $11::bigint * interval '1 millisecond',"
 		    " now() - $12::bigint * interval '1 millisecond',"
 		    " now() + $13::bigint * interval '1 millisecond', "
 		    "$14::int)",
-		    14, v, lens, fmts);
+		    15, v, lens, fmts);
 	}
 	proto_buf_fini(&ctx);
 	for (size_t i = 0; i < s->nevs; i++) {
@@ -614,6 +666,12 @@ insert_saga(PGconn *c, const tsaga *s)
 		    " VALUES ($1, $2::uuid, '\\x00'::bytea)",
 		    2, v, NULL, NULL);
 	}
+}
+
+static void
+insert_saga(PGconn *c, const tsaga *s)
+{
+	insert_saga_x(c, s, NULL);
 }
 
 static void
@@ -1312,6 +1370,302 @@ test_sagactl_purge(void **state)
 }
 
 /*
+ * The redact group: a definition that redacts input fields.
+ */
+
+static const char redact_yaml[]
+    = "participants:\n"
+      "  shop: {endpoints: [\"tcp://127.0.0.1:1\"]}\n"
+      "sagas:\n"
+      "  - name: checkout\n"
+      "    business_key: customer_id\n"
+      "    redact: [card_number, customer_id]\n"
+      "    steps:\n"
+      "      - {name: create_order, participant: shop, action: order.create,"
+      " kind: pivot}\n"
+      "  - name: checkout_plain\n"
+      "    business_key: customer_id\n"
+      "    steps:\n"
+      "      - {name: create_order, participant: shop, action: order.create,"
+      " kind: pivot}\n";
+
+static const tsaga redact_sagas[] = {
+	{ ID_SECRET, "checkout", "COMPLETED", 0, 1, KEY_SECRET, NULL, 40000,
+	    39000, 0, ev_refund, N(ev_refund), NULL },
+	{ ID_PLAIN, "checkout_plain", "COMPLETED", 0, 1, "cust-plain-42",
+	    NULL, 30000, 29000, 0, ev_refund, N(ev_refund), NULL },
+	{ ID_DUP, "checkout", "COMPLETED", 0, 1, NULL, NULL, 20000, 19000, 0,
+	    ev_refund, N(ev_refund), NULL },
+	{ ID_FUTURE, "checkout", "COMPLETED", 0, 1, KEY_FUTURE, NULL, 10000,
+	    9000, 0, ev_refund, N(ev_refund), NULL },
+};
+
+/* Their inputs' card numbers; ID_FUTURE is pinned to version 2. */
+static const tinput redact_inputs[] = {
+	{ CARD_SECRET, false, 1 },
+	{ CARD_PLAIN, false, 1 },
+	{ NULL, true, 1 },
+	{ CARD_FUTURE, false, 2 },
+};
+
+/* Registers version 2 of checkout as a newer sagad could write it: with
+ * a key this sagactl does not know, so that it cannot read it. */
+static void
+insert_future_def(PGconn *c, const char *yaml)
+{
+	const char *files[] = { yaml };
+	coord_defs *d       = NULL;
+	coord_errs  errs;
+	char        json[4096];
+	const char *v[1];
+
+	memset(&errs, 0, sizeof(errs));
+	assert_int_equal(coord_defs_load(files, 1, &d, &errs), 0);
+	snprintf(json, sizeof(json), "{\"format\": 99, %s",
+	    coord_defs_find(d, "checkout")->json + 1);
+	v[0] = json;
+	exec_params(c,
+	    "INSERT INTO saga_definition (name, version, content_hash,"
+	    " definition) VALUES ('checkout', 2,"
+	    " encode(sha256(convert_to($1, 'UTF8')), 'hex'), $1::jsonb)",
+	    1, v, NULL, NULL);
+	coord_defs_free(d);
+	coord_errs_fini(&errs);
+}
+
+static int
+redact_setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	PGconn  *c;
+
+	if (f == NULL
+	    || pgtest_db_create(
+	           "sagactl_redact", f->conninfo, sizeof(f->conninfo))
+	        != 0
+	    || migrate(f) != 0) {
+		free(f);
+		return (-1);
+	}
+	snprintf(f->dir, sizeof(f->dir), "%s", test_tmpdir());
+	snprintf(f->yaml, sizeof(f->yaml), "%s/redact.yaml", f->dir);
+	put_file(f->yaml, redact_yaml);
+	*state = f;
+	if ((c = pgtest_connect(f->conninfo)) == NULL) {
+		return (-1);
+	}
+	insert_defs(c, f->yaml);
+	insert_future_def(c, f->yaml);
+	for (size_t i = 0; i < N(redact_sagas); i++) {
+		insert_saga_x(c, &redact_sagas[i], &redact_inputs[i]);
+	}
+	PQfinish(c);
+	return (0);
+}
+
+/* None of the redacted values is in text. */
+static bool
+no_secret(const char *text)
+{
+	static const char *const secrets[] = { KEY_SECRET, CARD_SECRET,
+		CARD_DUP, KEY_FUTURE, CARD_FUTURE };
+
+	for (size_t i = 0; i < N(secrets); i++) {
+		if (strstr(text, secrets[i]) != NULL) {
+			fprintf(stderr, "\"%s\" should not be in:\n%s\n",
+			    secrets[i], text);
+			return (false);
+		}
+	}
+	return (true);
+}
+
+/* show: "***" for the redacted fields and the business key, their
+ * values nowhere; the other fields as they are. */
+static void
+test_sagactl_redact_show(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(ctl(f, "show", ID_SECRET, NULL), 0);
+	assert_true(has(f->out, "Business key ***"));
+	assert_true(has(f->out,
+	    "Input        {\"customer_id\": \"***\", \"card_number\": "
+	    "\"***\", \"sku\": \"A1\", \"qty\": 2}"));
+	/* Step outputs are the participants' business. */
+	assert_true(
+	    has(f->out, "{\"done\": \"create_order\", \"order\": 42}"));
+	assert_true(no_secret(f->out));
+	assert_string_equal(f->err, "");
+}
+
+static void
+test_sagactl_redact_show_json(void **state)
+{
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *r;
+	char             b[256];
+
+	assert_int_equal(ctl(f, "show", "--json", ID_SECRET, NULL), 0);
+	assert_true(no_secret(f->out));
+	assert_non_null(doc = json_parse(f->out, &raw));
+	r = proto_doc_root(doc);
+	assert_string_equal(jstr(r, "business_key", b, sizeof(b)), "***");
+	assert_string_equal(jstr(r, "input.customer_id", b, sizeof(b)), "***");
+	assert_string_equal(jstr(r, "input.card_number", b, sizeof(b)), "***");
+	assert_string_equal(jstr(r, "input.sku", b, sizeof(b)), "A1");
+	assert_int_equal(jint(r, "input.qty"), 2);
+	assert_int_equal(proto_val_len(proto_val_get(r, "input")), 4);
+	assert_int_equal(jint(proto_val_at(proto_val_get(r, "steps"), 0),
+	                     "output.order"),
+	    42);
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+}
+
+/* A saga whose definition redacts nothing shows every value. */
+static void
+test_sagactl_redact_plain_saga(void **state)
+{
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *r;
+	char             b[256];
+
+	assert_int_equal(ctl(f, "show", ID_PLAIN, NULL), 0);
+	assert_true(has(f->out, "Business key cust-plain-42"));
+	assert_true(has(f->out,
+	    "Input        {\"customer_id\": \"cust-plain-42\", "
+	    "\"card_number\": \"" CARD_PLAIN "\", \"sku\": \"A1\", "
+	    "\"qty\": 2}"));
+	assert_null(strstr(f->out, "***"));
+	assert_int_equal(ctl(f, "show", "--json", ID_PLAIN, NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	r = proto_doc_root(doc);
+	assert_string_equal(
+	    jstr(r, "business_key", b, sizeof(b)), "cust-plain-42");
+	assert_string_equal(
+	    jstr(r, "input.card_number", b, sizeof(b)), CARD_PLAIN);
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+}
+
+/* An input that cannot be rebuilt field by field (a key twice) is masked
+ * as a whole; a saga whose definition redacts but is of a format this
+ * sagactl cannot read has every value of its input masked. */
+static void
+test_sagactl_redact_whole_input(void **state)
+{
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *r;
+	char             b[256];
+
+	assert_int_equal(ctl(f, "show", ID_DUP, NULL), 0);
+	assert_true(has(f->out, "Input        \"***\""));
+	assert_true(has(f->out, "Business key -"));
+	assert_true(no_secret(f->out));
+	assert_int_equal(ctl(f, "show", "--json", ID_DUP, NULL), 0);
+	assert_true(no_secret(f->out));
+	assert_non_null(doc = json_parse(f->out, &raw));
+	r = proto_doc_root(doc);
+	assert_string_equal(jstr(r, "input", b, sizeof(b)), "***");
+	assert_true(jnull(r, "business_key"));
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+
+	assert_int_equal(ctl(f, "show", ID_FUTURE, NULL), 0);
+	assert_true(has(f->out, "checkout v2"));
+	assert_true(has(f->out,
+	    "Input        {\"customer_id\": \"***\", \"card_number\": "
+	    "\"***\", \"sku\": \"***\", \"qty\": \"***\"}"));
+	assert_true(has(f->out, "Business key ***"));
+	assert_true(no_secret(f->out));
+	assert_int_equal(ctl(f, "show", "--json", ID_FUTURE, NULL), 0);
+	assert_true(no_secret(f->out));
+	assert_non_null(doc = json_parse(f->out, &raw));
+	r = proto_doc_root(doc);
+	assert_string_equal(jstr(r, "input.card_number", b, sizeof(b)), "***");
+	assert_string_equal(jstr(r, "input.qty", b, sizeof(b)), "***");
+	assert_string_equal(jstr(r, "business_key", b, sizeof(b)), "***");
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+}
+
+/* list masks the business key of the sagas whose definition redacts its
+ * field (human and --json); --key still finds them by the real value. */
+static void
+test_sagactl_redact_list(void **state)
+{
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *sagas, *s;
+	char             b[256], id[64];
+	size_t           masked = 0;
+
+	assert_int_equal(ctl(f, "list", NULL), 0);
+	assert_true(has(f->out, ID_SECRET));
+	assert_true(has(f->out, "***"));
+	assert_true(has(f->out, "cust-plain-42"));
+	assert_true(no_secret(f->out));
+	assert_int_equal(ctl(f, "list", "--json", NULL), 0);
+	assert_true(no_secret(f->out));
+	assert_non_null(doc = json_parse(f->out, &raw));
+	sagas = proto_val_get(proto_doc_root(doc), "sagas");
+	assert_int_equal(proto_val_len(sagas), N(redact_sagas));
+	for (size_t i = 0; i < proto_val_len(sagas); i++) {
+		s = proto_val_at(sagas, i);
+		jstr(s, "id", id, sizeof(id));
+		jstr(s, "business_key", b, sizeof(b));
+		if (strcmp(id, ID_SECRET) == 0 || strcmp(id, ID_FUTURE) == 0) {
+			assert_string_equal(b, "***");
+			masked++;
+		} else if (strcmp(id, ID_PLAIN) == 0) {
+			assert_string_equal(b, "cust-plain-42");
+		} else {
+			/* No key at all stays null. */
+			assert_string_equal(id, ID_DUP);
+			assert_string_equal(b, "null");
+		}
+	}
+	assert_int_equal(masked, 2);
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+
+	assert_int_equal(
+	    ctl(f, "list", "--key", KEY_SECRET, "--json", NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	sagas = proto_val_get(proto_doc_root(doc), "sagas");
+	assert_int_equal(proto_val_len(sagas), 1);
+	assert_string_equal(
+	    jstr(proto_val_at(sagas, 0), "id", b, sizeof(b)), ID_SECRET);
+	assert_string_equal(
+	    jstr(proto_val_at(sagas, 0), "business_key", b, sizeof(b)),
+	    "***");
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+}
+
+/* defs names the redacted fields (names are not secrets). */
+static void
+test_sagactl_redact_defs(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(ctl(f, "defs", "checkout", NULL), 0);
+	assert_true(
+	    has(f->out, "redacted input fields: card_number, customer_id"));
+	assert_true(has(f->out, "cannot read the stored definition"));
+	assert_int_equal(ctl(f, "defs", "checkout_plain", NULL), 0);
+	assert_null(strstr(f->out, "redacted"));
+}
+
+/*
  * The ops group: a real sagad and test_participant.
  */
 
@@ -1807,6 +2161,14 @@ main(void)
 		cmocka_unit_test(test_sagactl_validate),
 		cmocka_unit_test(test_sagactl_purge),
 	};
+	const struct CMUnitTest redact_tests[] = {
+		cmocka_unit_test(test_sagactl_redact_show),
+		cmocka_unit_test(test_sagactl_redact_show_json),
+		cmocka_unit_test(test_sagactl_redact_plain_saga),
+		cmocka_unit_test(test_sagactl_redact_whole_input),
+		cmocka_unit_test(test_sagactl_redact_list),
+		cmocka_unit_test(test_sagactl_redact_defs),
+	};
 	const struct CMUnitTest ops_tests[] = {
 		cmocka_unit_test(test_sagactl_start_wait),
 		cmocka_unit_test(test_sagactl_start_key),
@@ -1832,6 +2194,8 @@ main(void)
 	unsetenv("COLUMNS");
 	fails += cmocka_run_group_tests_name(
 	    "sagactl_read", read_tests, read_setup, group_teardown);
+	fails += cmocka_run_group_tests_name(
+	    "sagactl_redact", redact_tests, redact_setup, group_teardown);
 	fails += cmocka_run_group_tests_name(
 	    "sagactl_ops", ops_tests, ops_setup, group_teardown);
 	return (fails);

@@ -7,8 +7,10 @@
  * messages carry short, exact names like "kinds.yaml:12:52: ..."). Every
  * rule of docs/sagas.md is checked through its exact message, which pins
  * the position too. Then: merging of files, defaults per file, syntax
- * errors, unreadable files, durations, and the canonical JSON (round trip,
- * determinism, escaping, and coord_def_from_json's own errors).
+ * errors, unreadable files, durations, the canonical JSON (round trip,
+ * determinism, escaping, and coord_def_from_json's own errors), and the
+ * redact list (its errors, its JSON, which leaves the bytes of the
+ * definitions without it unchanged).
  */
 #include <dirent.h>
 #include <limits.h>
@@ -385,7 +387,7 @@ test_coord_config_unknown_keys(void **state)
 	    "name, participant, action, compensation, kind, timeout, retry, "
 	    "compensation_retry, compensation_timeout)",
 	    "unknown.yaml:17:5: unknown key \"owner\" in a saga (allowed: "
-	    "name, deadline, business_key, steps)",
+	    "name, deadline, business_key, redact, steps)",
 	    "unknown.yaml:18:1: unknown key \"extra\" at the top level "
 	    "(allowed: participants, defaults, sagas)",
 	    NULL);
@@ -1159,6 +1161,10 @@ check_same_def(const saga_def *a, const saga_def *b)
 	} else {
 		assert_string_equal(a->business_key, b->business_key);
 	}
+	assert_int_equal(a->nredact, b->nredact);
+	for (size_t i = 0; i < a->nredact; i++) {
+		assert_string_equal(a->redact[i], b->redact[i]);
+	}
 	assert_int_equal(a->pivot, b->pivot);
 	assert_int_equal(a->nsteps, b->nsteps);
 	for (size_t i = 0; i < a->nsteps; i++) {
@@ -1389,6 +1395,229 @@ test_coord_config_from_json_errors(void **state)
 	assert_null(d);
 }
 
+/* The redact list: read, sorted, and checked against the input fields
+ * it names only by name (any field of the input may be listed). */
+static void
+test_coord_config_redact_parsed(void **state)
+{
+	coord_defs     *d;
+	const saga_def *s;
+
+	(void) state;
+	d = load_text_ok("redact.yaml",
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: pay\n"
+	    "    business_key: customer_id\n"
+	    "    redact: [customer_id, card_number, \"cvv code\"]\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "  - name: block\n"
+	    "    redact:\n"
+	    "      - iban\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "  - name: none\n"
+	    "    redact: []\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "  - name: absent\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n");
+	s = coord_defs_find(d, "pay");
+	assert_int_equal(s->nredact, 3);
+	assert_string_equal(s->redact[0], "card_number");
+	assert_string_equal(s->redact[1], "customer_id");
+	assert_string_equal(s->redact[2], "cvv code");
+	assert_true(saga_def_redacts(s, "card_number", 11));
+	assert_true(saga_def_redacts(s, "customer_id", 11));
+	assert_true(saga_def_redacts(s, "cvv code", 8));
+	assert_false(saga_def_redacts(s, "card", 4));
+	assert_false(saga_def_redacts(s, "card_number\0x", 13));
+	assert_false(saga_def_redacts(s, "sku", 3));
+	s = coord_defs_find(d, "block");
+	assert_int_equal(s->nredact, 1);
+	assert_string_equal(s->redact[0], "iban");
+	s = coord_defs_find(d, "none");
+	assert_int_equal(s->nredact, 0);
+	assert_null(s->redact);
+	assert_false(saga_def_redacts(s, "iban", 4));
+	s = coord_defs_find(d, "absent");
+	assert_int_equal(s->nredact, 0);
+	assert_false(saga_def_redacts(NULL, "iban", 4));
+	coord_defs_free(d);
+}
+
+/* Every error of redact, at the value at fault. */
+static void
+test_coord_config_redact_errors(void **state)
+{
+	const char *files[] = { "redact_bad.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"     /* 1 */
+	    "sagas:\n"                                                /* 2 */
+	    "  - name: a\n"                                           /* 3 */
+	    "    redact: card_number\n"                               /* 4 */
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n"                                         /* 5 */
+	    "  - name: b\n"                                           /* 6 */
+	    "    redact: [card_number, \"\", {k: v}, [x], ~]\n"      /* 7 */
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n"                                         /* 8 */
+	    "  - name: c\n"                                           /* 9 */
+	    "    redact:\n"                                           /* 10 */
+	    "      - card_number\n"                                   /* 11 */
+	    "      - cvv\n"                                           /* 12 */
+	    "      - \"card_number\"\n"                               /* 13 */
+	    "      - cvv\n"                                           /* 14 */
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n"                                         /* 15 */
+	    "  - name: d\n"                                           /* 16 */
+	    "    redact:\n"                                           /* 17 */
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n"                                         /* 18 */
+	    "  - name: e\n"                                           /* 19 */
+	    "    redact: {card_number: true}\n"                       /* 20 */
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n"                                         /* 21 */
+	    "  - name: f\n"                                           /* 22 */
+	    "    redact: [\"nul\\0byte\"]\n"                          /* 23 */
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n");                                       /* 24 */
+	expect_files_errs(files, 1,
+	    "redact_bad.yaml:4:13: redact: expected a list of input field "
+	    "names, got \"card_number\"",
+	    "redact_bad.yaml:7:28: redact: expected a string of 1..255 bytes, "
+	    "got \"\"",
+	    "redact_bad.yaml:7:32: redact: expected a string of 1..255 bytes, "
+	    "got a mapping",
+	    "redact_bad.yaml:7:40: redact: expected a string of 1..255 bytes, "
+	    "got a list",
+	    "redact_bad.yaml:7:44: redact: expected a string of 1..255 bytes, "
+	    "got null",
+	    "redact_bad.yaml:13:10: redact: duplicate field \"card_number\" "
+	    "(first listed at redact_bad.yaml:11:9)",
+	    "redact_bad.yaml:14:9: redact: duplicate field \"cvv\" (first "
+	    "listed at redact_bad.yaml:12:9)",
+	    "redact_bad.yaml:17:5: redact: expected a list of input field "
+	    "names, got nothing",
+	    "redact_bad.yaml:20:14: redact: expected a list of input field "
+	    "names, got a mapping",
+	    "redact_bad.yaml:23:15: redact: expected a string of 1..255 "
+	    "bytes, got \"nul\\x00byte\"",
+	    NULL);
+}
+
+/* The JSON of a definition without redact is what it was before the key
+ * existed (demo_ping_json, and no "redact" anywhere); with one, the list
+ * comes right after business_key, sorted, and reads back the same. */
+static void
+test_coord_config_redact_json(void **state)
+{
+	coord_defs *d;
+	saga_def   *back = NULL;
+	saga_def   *again = NULL;
+	char        err[256];
+	const char *json;
+
+	(void) state;
+	d = load_text_ok("demo.yaml", demo_yaml);
+	assert_string_equal(coord_defs_find(d, "ping")->json, demo_ping_json);
+	for (size_t i = 0; i < d->nsagas; i++) {
+		assert_null(strstr(d->sagas[i]->json, "redact"));
+	}
+	coord_defs_free(d);
+
+	d = load_text_ok("redact_json.yaml",
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: pay\n"
+	    "    business_key: customer_id\n"
+	    "    redact: [customer_id, card_number, \"say \\\"hi\\\"\"]\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n"
+	    "  - name: empty\n"
+	    "    redact: []\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n");
+	json = coord_defs_find(d, "pay")->json;
+	assert_string_equal(json,
+	    "{\"name\": \"pay\", \"deadline\": null, \"business_key\": "
+	    "\"customer_id\", \"redact\": [\"card_number\", \"customer_id\", "
+	    "\"say \\\"hi\\\"\"], \"steps\": [{\"name\": \"a\", "
+	    "\"participant\": \"p\", \"action\": \"x\", \"compensation\": "
+	    "null, \"kind\": \"pivot\", \"timeout\": \"2000ms\", \"retry\": "
+	    "{\"max_attempts\": 5, \"initial_backoff\": \"100ms\", "
+	    "\"multiplier\": 2, \"max_backoff\": \"5000ms\", \"jitter\": "
+	    "0.2}, \"compensation_retry\": {\"max_attempts\": 0, "
+	    "\"initial_backoff\": \"100ms\", \"multiplier\": 2, "
+	    "\"max_backoff\": \"60000ms\", \"jitter\": 0.2}, "
+	    "\"compensation_timeout\": \"86400000ms\"}]}");
+	/* An empty list is no list. */
+	assert_null(strstr(coord_defs_find(d, "empty")->json, "redact"));
+
+	/* Round trip: the same definition, the same bytes, twice. */
+	assert_int_equal(
+	    coord_def_from_json(json, &back, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	check_same_def(coord_defs_find(d, "pay"), back);
+	assert_string_equal(back->redact[2], "say \"hi\"");
+	assert_string_equal(back->json, json);
+	assert_int_equal(
+	    coord_def_from_json(back->json, &again, err, sizeof(err)), 0);
+	assert_string_equal(again->json, json);
+	saga_def_free(again);
+	saga_def_free(back);
+	back = NULL;
+
+	/* The order of the YAML does not matter; jsonb's key order (as the
+	 * database gives the text back) neither. */
+	assert_int_equal(
+	    coord_def_from_json(
+	        "{\"name\": \"pay\", \"steps\": [{\"name\": \"a\", "
+	        "\"participant\": \"p\", \"action\": \"x\", \"compensation\": "
+	        "null, \"kind\": \"pivot\", \"timeout\": \"2000ms\", "
+	        "\"retry\": {\"max_attempts\": 5, \"initial_backoff\": "
+	        "\"100ms\", \"multiplier\": 2, \"max_backoff\": \"5000ms\", "
+	        "\"jitter\": 0.2}, \"compensation_retry\": "
+	        "{\"max_attempts\": 0, \"initial_backoff\": \"100ms\", "
+	        "\"multiplier\": 2, "
+	        "\"max_backoff\": \"60000ms\", \"jitter\": 0.2}, "
+	        "\"compensation_timeout\": \"86400000ms\"}], \"redact\": "
+	        "[\"say \\\"hi\\\"\", \"customer_id\", \"card_number\"], "
+	        "\"deadline\": null, \"business_key\": \"customer_id\"}",
+	        &back, err, sizeof(err)),
+	    0);
+	assert_string_equal(back->json, json);
+	saga_def_free(back);
+	back = NULL;
+
+	/* redact is optional in the JSON too (every other key is
+	 * required), and checked as in YAML. */
+	assert_int_equal(
+	    coord_def_from_json(
+	        "{\"name\": \"s\", \"deadline\": null, \"business_key\": "
+	        "null, \"redact\": [\"a\", \"a\"], \"steps\": []}",
+	        &back, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_null(back);
+	assert_string_equal(err,
+	    "json:1:72: redact: duplicate field \"a\" (first listed at "
+	    "json:1:67)");
+	assert_int_equal(
+	    coord_def_from_json(
+	        "{\"name\": \"s\", \"deadline\": null, \"business_key\": "
+	        "null, \"redact\": \"a\", \"steps\": []}",
+	        &back, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_string_equal(err,
+	    "json:1:66: redact: expected a list of input field names, got "
+	    "\"a\"");
+	coord_defs_free(d);
+}
+
 int
 main(void)
 {
@@ -1418,6 +1647,9 @@ main(void)
 		cmocka_unit_test(test_coord_config_json_deterministic),
 		cmocka_unit_test(test_coord_config_json_escapes),
 		cmocka_unit_test(test_coord_config_from_json_errors),
+		cmocka_unit_test(test_coord_config_redact_parsed),
+		cmocka_unit_test(test_coord_config_redact_errors),
+		cmocka_unit_test(test_coord_config_redact_json),
 	};
 
 	return (cmocka_run_group_tests(tests, test_setup, test_teardown));
