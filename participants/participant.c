@@ -1738,6 +1738,10 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 		    nng_strerror(rv));
 		goto fail;
 	}
+	/* Above the decoder's limit, so that an oversized command gets an
+	 * ETOOBIG answer rather than a dropped connection. */
+	nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ,
+	    p->lim.max_msg_bytes * 4);
 	p->sock_open = true;
 	/* Larger than the decoder's limit, so that an oversized request
 	 * gets an ETOOBIG answer rather than a dropped connection. */

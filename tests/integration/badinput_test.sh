@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# badinput_test.sh BUILD_DIR: bad input at every door of the demo cluster
+# (its own PostgreSQL and ports). Each endpoint — sagad's client API and
+# the four services — is sent, with tests/tools/proto_dump: bytes that are not
+# msgpack, a truncated message, a message of an unknown protocol version,
+# one of an unknown type, one with a field of the wrong type, one with
+# trailing bytes, an empty message and an oversized one (2 MiB). Every
+# one must get an ERROR answer naming what was wrong, every process must
+# still run afterwards, and an order started afterwards must complete with
+# the data consistent (stock and money conserved). sagad --check and
+# sagactl get a bad YAML file and bad JSON: clear errors, exit 1 and 2.
+
+set -euo pipefail
+
+build=$(cd "${1:?usage: badinput_test.sh BUILD_DIR}" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+state=$(mktemp -d /tmp/saga-badinput-test.XXXXXX)
+sagactl=$build/coordinator/sagactl
+
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+base=
+for _ in $(seq 1 50); do
+	b=$((20000 + RANDOM % 30000))
+	if port_free "$b" && port_free $((b + 1)) && port_free $((b + 2)) &&
+	    port_free $((b + 3)) && port_free $((b + 4)); then
+		base=$b
+		break
+	fi
+done
+[[ -n $base ]] || { echo "badinput_test: no free ports" >&2; exit 1; }
+export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/cluster
+export SAGA_PORT_BASE=$base
+cleanup() {
+	"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
+	rm -rf "$state"
+}
+trap cleanup EXIT
+fail() {
+	echo "badinput_test: $*" >&2
+	for f in "$state"/cluster/logs/*.log; do
+		[[ -f $f ]] || continue
+		echo "---- $f" >&2
+		tail -n 10 "$f" >&2
+	done
+	exit 1
+}
+
+"$repo/scripts/cluster.sh" start >"$state/start.log" 2>&1 ||
+	{ cat "$state/start.log" >&2; fail "cluster did not start"; }
+# shellcheck disable=SC1091
+source "$state/cluster/cluster.env"
+
+# The bad messages, as files of bytes.
+d=$state/msgs
+mkdir -p "$d"
+# 0xc1 is a byte msgpack never uses.
+printf '\xc1 this is not msgpack' >"$d/garbage"
+# {"v": 1, "type": 8} (PING) cut after 5 bytes.
+printf '\x82\xa1\x76\x01\xa4' >"$d/truncated"
+# {"v": 9, "type": 8}
+printf '\x82\xa1\x76\x09\xa4\x74\x79\x70\x65\x08' >"$d/version"
+# {"v": 1, "type": 99}
+printf '\x82\xa1\x76\x01\xa4\x74\x79\x70\x65\x63' >"$d/msgtype"
+# {"v": 1, "type": "PING"}
+printf '\x82\xa1\x76\x01\xa4\x74\x79\x70\x65\xa4PING' >"$d/wrongtype"
+# {"v": 1, "type": 8} then one byte more.
+printf '\x82\xa1\x76\x01\xa4\x74\x79\x70\x65\x08\xc0' >"$d/trailing"
+: >"$d/empty"
+# A 2 MiB string inside a map: above the 1 MiB limit.
+{
+	printf '\x81\xa1\x76\xdb\x00\x20\x00\x00'
+	head -c 2097152 /dev/zero | tr '\0' 'x'
+} >"$d/oversized"
+
+declare -A want=(
+	[garbage]=EMALFORMED [truncated]=ETRUNC [version]=EVERSION
+	[msgtype]=EMSGTYPE [wrongtype]=ETYPE [trailing]=ETRAILING
+	[empty]=ETRUNC [oversized]=ETOOBIG
+)
+declare -A codes=(
+	[ETRUNC]=20 [ETRAILING]=21 [ETOOBIG]=22 [ETYPE]=25 [EMSGTYPE]=27
+	[EVERSION]=28 [EMALFORMED]=29
+)
+urls=("$SAGA_COORDINATOR" "$ORDERS_URL" "$INVENTORY_URL" "$PAYMENTS_URL"
+	"$SHIPPING_URL")
+for url in "${urls[@]}"; do
+	for m in "${!want[@]}"; do
+		out=$("$build/tests/proto_dump" --send "$url" <"$d/$m") ||
+			fail "$url: no readable answer to the $m message: $out"
+		[[ $out == "ERROR ${codes[${want[$m]}]} ${want[$m]}: "* ]] ||
+			fail "$url: the answer to $m is not ERROR ${want[$m]}: $out"
+	done
+done
+"$repo/scripts/cluster.sh" status >"$state/status.txt" ||
+	{ cat "$state/status.txt" >&2; fail "a process died on bad input"; }
+
+out=$("$sagactl" start create_order --wait --timeout 30s --input \
+	'{"customer_id": "alice", "sku": "WIDGET", "qty": 1, "amount": 100}') ||
+	fail "an order after the bad input did not complete: $out"
+[[ $(psql -X -tA -d saga_inventory -c "SELECT sum(available + reserved) FROM stock") == 1501 ]] ||
+	fail "stock not conserved"
+[[ $(psql -X -tA -d saga_payments -c "SELECT (SELECT sum(balance) FROM accounts) + (SELECT coalesce(sum(amount), 0) FROM payments WHERE state = 'CHARGED')") == 1500500 ]] ||
+	fail "money not conserved"
+
+# Bad YAML and bad JSON at the command line.
+printf 'sagas:\n  - name: x\n    steps: [\n' >"$state/bad.yaml"
+rc=0
+"$build/coordinator/sagad" --check --config "$state/bad.yaml" \
+	>"$state/check.out" 2>&1 || rc=$?
+((rc == 1)) || fail "sagad --check of a bad file exited $rc"
+grep -q "bad.yaml:[0-9]*:[0-9]*: " "$state/check.out" ||
+	fail "sagad --check gave no file:line:column: $(cat "$state/check.out")"
+rc=0
+"$sagactl" start create_order --input '{"customer_id": ' \
+	>"$state/json.out" 2>&1 || rc=$?
+((rc == 2)) || fail "sagactl with bad JSON exited $rc"
+grep -q "1:1[0-9]*:\|line\|column\|--input" "$state/json.out" ||
+	fail "sagactl's JSON error does not say where: $(cat "$state/json.out")"
+echo "badinput_test: 8 kinds of bad message at 5 endpoints answered with their error; every process up; data consistent"
