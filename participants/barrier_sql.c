@@ -274,6 +274,12 @@ barrier_sql_prepare(PGconn *db, char *err, size_t errlen)
 }
 
 int
+barrier_sql_exec(PGconn *db, const char *sql, char *err, size_t errlen)
+{
+	return (barrier_exec(db, sql, err, errlen));
+}
+
+int
 barrier_sql_tx_begin(PGconn *db, char *err, size_t errlen)
 {
 	if (PQtransactionStatus(db) != PQTRANS_IDLE) {

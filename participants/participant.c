@@ -159,6 +159,7 @@ struct saga_participant {
 	atomic_ullong st_commands;
 	atomic_ullong st_batches;
 	atomic_ullong st_batches_lost;
+	atomic_ullong st_reruns;
 	atomic_uint   st_max_batch;
 };
 
@@ -187,6 +188,8 @@ typedef struct part_cmd {
 	saga_call     call;
 	bool          ready; /* call made: the command can run */
 	bool          alone; /* the only command of its batch */
+	bool          rerun; /* undone in a batch by a lock wait or a
+	                        transaction error: run again alone */
 	barrier_key   key;
 	barrier_begin b;
 	/* The answer, sent only once the batch's transaction has ended. */
@@ -423,6 +426,7 @@ saga_participant_new(saga_participant **out,
 	atomic_init(&p->st_commands, 0);
 	atomic_init(&p->st_batches, 0);
 	atomic_init(&p->st_batches_lost, 0);
+	atomic_init(&p->st_reruns, 0);
 	atomic_init(&p->st_max_batch, 0);
 
 	if ((rv = pthread_mutex_init(&p->mtx, NULL)) != 0) {
@@ -1210,6 +1214,11 @@ part_run_handler(part_worker *w, part_cmd *pc)
 		if (aborted) {
 			const char *pqerr = PQerrorMessage(w->db);
 
+			/* In a batch this is most often a lock wait cut short
+			 * (lock_timeout) or a deadlock: the command runs again
+			 * on its own once the batch committed. */
+			pc->rerun = !pc->alone && st == PQTRANS_INERROR;
+
 			snprintf(errbuf, errlen, "%s%s%s",
 			    st == PQTRANS_INERROR
 			        ? "the handler's transaction failed"
@@ -1269,8 +1278,10 @@ part_cmd_run(part_worker *w, part_cmd *pc)
 
 	if (barrier_sql_cmd_begin(w->db, &pc->key, pc->alone, &pc->b,
 	        pc->errbuf, sizeof(pc->errbuf)) != 0) {
-		/* Undone: retry. */
+		/* Undone: retry (or, in a batch, again alone: the barrier's
+		 * insert may have waited on a duplicate's row). */
 		pc->error = pc->errbuf;
+		pc->rerun = !pc->alone;
 		return;
 	}
 	pc->decision = barrier_decision_name(pc->b.decision);
@@ -1326,6 +1337,7 @@ part_cmd_init(saga_participant *p, part_cmd *pc, int64_t t0_us, bool alone)
 
 	memset(&pc->b, 0, sizeof(pc->b));
 	pc->alone    = alone;
+	pc->rerun    = false;
 	pc->outcome  = PROTO_OUTCOME_RETRY;
 	pc->output   = (proto_raw) { 0 };
 	pc->error    = NULL;
@@ -1413,6 +1425,16 @@ part_batch(part_worker *w, int n)
 		lost = true;
 		goto end_tx;
 	}
+	/* A batch holds its row locks until its COMMIT: two batches that
+	 * touch the same hot rows in another order would deadlock, and
+	 * PostgreSQL finds that only after deadlock_timeout (1 s). A batch
+	 * does not wait for locks: a command that would wait is undone to
+	 * its savepoint and runs again alone after the COMMIT. */
+	if (n > 1 && barrier_sql_exec(w->db, "SET LOCAL lock_timeout = '20ms'",
+	                 why, sizeof(why)) != 0) {
+		lost = true;
+		goto end_tx;
+	}
 	for (int i = 0; i < n; i++) {
 		part_cmd *pc = &w->cmds[i];
 
@@ -1440,6 +1462,41 @@ part_batch(part_worker *w, int n)
 	}
 	if (barrier_sql_tx_commit(w->db, why, sizeof(why)) != 0) {
 		lost = true;
+		goto end_tx;
+	}
+	/* The commands a lock wait undid, each in a transaction of its own
+	 * (waiting for locks as long as it takes, like any lone command). */
+	for (int i = 0; i < n; i++) {
+		part_cmd *pc = &w->cmds[i];
+
+		if (!pc->rerun) {
+			continue;
+		}
+		atomic_fetch_add(&p->st_reruns, 1);
+		barrier_begin_fini(&pc->b);
+		part_call_fini(&pc->call);
+		part_cmd_init(p, pc, pc->t0_us, true);
+		if (!pc->ready) {
+			continue;
+		}
+		if (barrier_sql_tx_begin(w->db, why, sizeof(why)) != 0) {
+			pc->outcome = PROTO_OUTCOME_RETRY;
+			pc->error   = "the database is not usable";
+			continue;
+		}
+		part_cmd_run(w, pc);
+		if (PQstatus(w->db) == CONNECTION_OK &&
+		    PQtransactionStatus(w->db) == PQTRANS_IDLE) {
+			continue; /* undone, rolled back: its answer stands */
+		}
+		if (!barrier_sql_tx_usable(w->db) ||
+		    barrier_sql_tx_commit(w->db, why, sizeof(why)) != 0) {
+			barrier_sql_tx_rollback(w->db);
+			pc->outcome = PROTO_OUTCOME_RETRY;
+			pc->output  = (proto_raw) { 0 };
+			snprintf(pc->errbuf, sizeof(pc->errbuf), "%s", why);
+			pc->error = pc->errbuf;
+		}
 	}
 
 end_tx:
@@ -1841,6 +1898,7 @@ saga_participant_stats_get(saga_participant *p, saga_participant_stats *st)
 	st->commands     = atomic_load(&p->st_commands);
 	st->batches      = atomic_load(&p->st_batches);
 	st->batches_lost = atomic_load(&p->st_batches_lost);
+	st->reruns       = atomic_load(&p->st_reruns);
 	st->max_batch    = atomic_load(&p->st_max_batch);
 	pthread_mutex_lock(&p->mtx);
 	st->queued = (uint32_t) p->qlen;

@@ -183,6 +183,9 @@ typedef struct saga_participant_stats {
 	/* Batches whose transaction was lost (no database, COMMIT failed,
 	 * connection dropped): each of their commands was answered retry. */
 	uint64_t batches_lost;
+	/* Commands of a batch undone by a lock wait (a batch does not wait
+	 * for row locks) and run again alone after its COMMIT. */
+	uint64_t reruns;
 	/* The largest batch so far. */
 	uint32_t max_batch;
 	/* Commands waiting for a worker now. */
