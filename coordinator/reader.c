@@ -47,6 +47,8 @@ reader_job_free(reader_job *job)
 	}
 	free(job->cancel_ids);
 	free(job->cancel_notes);
+	free(job->adopt_ids);
+	free(job->renewed);
 	free(job);
 }
 
@@ -140,11 +142,16 @@ reader_lease(reader *r, reader_job *job)
 	long claimed = 0;
 	int  rv;
 
-	if ((rv = saga_store_renew(r->st, &job->count)) != 0 ||
+	if ((rv = saga_store_renew(r->st, &job->renewed, &job->nrenewed)) !=
+	        0 ||
+	    (job->nadopt > 0 &&
+	        (rv = saga_store_claim_ids(r->st, job->adopt_ids, job->nadopt,
+	             reader_claim_cb, job)) != 0) ||
 	    (rv = saga_store_claim(r->st, false, 1000, reader_claim_cb, job,
 	         &claimed)) != 0) {
 		return (rv);
 	}
+	job->count = (long long) job->nrenewed;
 	for (size_t i = 0; i < job->nclaimed; i++) {
 		reader_claimed *c = &job->claimed[i];
 

@@ -59,7 +59,12 @@ typedef struct reader_job {
 	bool               claim;    /* READER_LOAD: take it if FAILED */
 	void              *rwait;    /* READER_LOAD for a remote WAIT */
 	char              *note;     /* READER_CANCEL */
+	/* READER_LEASE: sagas to take back (owned, not in memory). */
+	saga_id           *adopt_ids;
+	size_t             nadopt;
 	/* READER_LEASE results. */
+	saga_id           *renewed;
+	size_t             nrenewed;
 	reader_claimed    *claimed;
 	size_t             nclaimed;
 	saga_id           *cancel_ids;

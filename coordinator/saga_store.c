@@ -111,6 +111,7 @@ static const struct {
 	    " last_error = u.last_error, updated_at = u.updated,"
 	    " next_attempt_at = u.next_at, event_seq = u.seq,"
 	    " phase_attempt0 = u.attempt0,"
+	    " lease_until = now() + interval '%2$lld milliseconds',"
 	    " cancel_note = CASE WHEN u.clear_cancel THEN NULL"
 	    " ELSE s.cancel_note END"
 	    " FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[],"
@@ -211,6 +212,8 @@ struct saga_store {
 };
 
 static void saga_store_tables_fini(saga_store *st);
+static int  saga_store_ids_add(
+     saga_id **v, size_t *n, size_t *cap, const saga_id *id);
 static Oid  saga_store_array_oid(Oid elem);
 
 static void
@@ -651,28 +654,98 @@ saga_store_register(saga_store *st, const char *host, int pid,
 }
 
 int
-saga_store_renew(saga_store *st, long long *renewed)
+saga_store_renew(saga_store *st, saga_id **ids, size_t *n)
 {
 	char        lease[32];
 	const char *params[2] = { st->owner, lease };
 	PGresult   *res;
+	saga_id    *v = NULL;
+	size_t      cap = 0;
 
+	*ids = NULL;
+	*n   = 0;
 	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
+	/* SKIP LOCKED: never wait for a row the engine's batch is writing
+	 * (that batch extends the lease itself); waiting could deadlock with
+	 * it, rows in another order. */
 	res = saga_store_query(st, "renewing leases",
 	    "WITH hb AS (UPDATE saga_coordinator SET heartbeat_at = now()"
-	    " WHERE instance_id = $1 RETURNING 1),"
-	    " r AS (UPDATE saga_instance SET lease_until = now() +"
+	    " WHERE instance_id = $1 RETURNING 1)"
+	    " UPDATE saga_instance SET lease_until = now() +"
 	    " $2::bigint * interval '1 millisecond'"
-	    " WHERE owner = $1 AND state IN ('RUNNING', 'COMPENSATING')"
-	    " RETURNING 1)"
-	    " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM hb)",
+	    " WHERE id IN (SELECT id FROM saga_instance WHERE owner = $1"
+	    " AND state IN ('RUNNING', 'COMPENSATING')"
+	    " FOR UPDATE SKIP LOCKED)"
+	    " RETURNING id::text",
 	    2, params, NULL, NULL);
 	if (res == NULL) {
 		return (SAGA_EDB);
 	}
-	*renewed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	for (int i = 0; i < PQntuples(res); i++) {
+		saga_id id;
+
+		if (saga_id_parse(&id, PQgetvalue(res, i, 0)) == 0 &&
+		    saga_store_ids_add(&v, n, &cap, &id) != 0) {
+			free(v);
+			PQclear(res);
+			*n = 0;
+			return (SAGA_ENOMEM);
+		}
+	}
 	PQclear(res);
+	*ids = v;
 	return (0);
+}
+
+int
+saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
+    int (*cb)(void *arg, saga_row *row), void *arg)
+{
+	char       *list = malloc(n * (SAGA_ID_STRLEN + 1) + 3);
+	char        lease[32];
+	const char *params[3];
+	PGresult   *res;
+	size_t      off = 0;
+	int         rv  = 0;
+
+	if (list == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	list[off++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0) {
+			list[off++] = ',';
+		}
+		saga_id_format(&ids[i], list + off);
+		off += SAGA_ID_STRLEN;
+	}
+	list[off++] = '}';
+	list[off]   = '\0';
+	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
+	params[0] = st->owner;
+	params[1] = lease;
+	params[2] = list;
+	res       = saga_store_query(st, "taking back sagas",
+            "UPDATE saga_instance s SET epoch = s.epoch + 1,"
+	          " lease_until = now() + $2::bigint * interval '1 millisecond'"
+	          " WHERE s.id = ANY($3::uuid[]) AND s.owner = $1"
+	          " AND s.state IN ('RUNNING', 'COMPENSATING')"
+	          " RETURNING " SAGA_ROW_COLUMNS,
+            3, params, NULL, NULL);
+	free(list);
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	for (int i = 0; i < PQntuples(res) && rv == 0; i++) {
+		saga_row row;
+
+		if ((rv = saga_store_row(res, i, &row)) != 0) {
+			break;
+		}
+		rv = cb(arg, &row);
+	}
+	PQclear(res);
+	return (rv);
 }
 
 int

@@ -119,8 +119,16 @@ int saga_store_register(
     saga_store *st, const char *host, int pid, const char *listen);
 
 /* saga_store_renew extends the lease of every unfinished saga this
- * instance owns, in one statement, and its heartbeat. Blocking. */
-int saga_store_renew(saga_store *st, long long *renewed);
+ * instance owns, in one statement that waits for no row lock (a row the
+ * engine is writing gets its lease extended by that write), and its
+ * heartbeat; *ids (malloc'd, n) are the sagas renewed. Blocking. */
+int saga_store_renew(saga_store *st, saga_id **ids, size_t *n);
+
+/* saga_store_claim_ids takes back (epoch + 1) the sagas of ids that this
+ * instance owns in the log but does not hold in memory, and calls cb for
+ * each row (cb owns it). Blocking. */
+int saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
+    int (*cb)(void *arg, saga_row *row), void *arg);
 
 /* saga_store_claim takes over up to limit unfinished sagas whose lease
  * expired or that have no owner (and, with mine, those this instance id

@@ -162,6 +162,8 @@ struct coord {
 	reader      *lrd;   /* leases: renew, take over, cancels */
 	timer_ent    lease;
 	bool         lease_busy;
+	saga_id     *adopt; /* owned in the log, not in memory: take back */
+	size_t       nadopt;
 	char         instance[128];
 	dispatch    *disp;
 	rpc_server  *api;
@@ -1584,6 +1586,30 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 static void coord_db_cancel(coord *c, const saga_id *id, const char *note);
 static void coord_adopt(coord *c, reader_claimed *cl);
 
+/* The lease round renewed sagas this instance owns in the log; one not in
+ * memory (none should be) would never run again and, its lease renewed
+ * forever, no other instance would take it: the next round takes it back. */
+static void
+coord_lease_orphans(coord *c, reader_job *job)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < job->nrenewed; i++) {
+		if (coord_find(c, &job->renewed[i]) == NULL) {
+			job->renewed[n++] = job->renewed[i];
+		}
+	}
+	if (n == 0) {
+		return;
+	}
+	log_warn("LEASE %zu owned saga(s) not in memory: taking them back", n);
+	free(c->adopt);
+	c->adopt      = job->renewed;
+	c->nadopt     = n;
+	job->renewed  = NULL;
+	job->nrenewed = 0;
+}
+
 static void
 coord_reader_done(coord *c, reader_job *job)
 {
@@ -1610,6 +1636,7 @@ coord_reader_done(coord *c, reader_job *job)
 			for (size_t i = 0; i < job->nclaimed; i++) {
 				coord_adopt(c, &job->claimed[i]);
 			}
+			coord_lease_orphans(c, job);
 			for (size_t i = 0; i < job->ncancels; i++) {
 				coord_db_cancel(c, &job->cancel_ids[i],
 				    job->cancel_notes[i]);
@@ -2123,7 +2150,11 @@ coord_timer(coord *c, timer_ent *t)
 			if (job != NULL) {
 				job->op = READER_LEASE;
 				proto_buf_init(&job->input);
-				c->lease_busy = true;
+				job->adopt_ids = c->adopt;
+				job->nadopt    = c->nadopt;
+				c->adopt       = NULL;
+				c->nadopt      = 0;
+				c->lease_busy  = true;
 				reader_submit(c->lrd, job);
 			}
 		}
@@ -2817,6 +2848,7 @@ main(int argc, char **argv)
 	}
 	rpc_server_free(c.api);
 	dispatch_free(c.disp);
+	free(c.adopt);
 	/* Remote waits still armed. */
 	{
 		timer_ent *t;
