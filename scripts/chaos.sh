@@ -1,0 +1,600 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# chaos.sh: process-level chaos on the demo cluster (docs/RELIABILITY.md,
+# "Process-level chaos").
+#
+# Starts its own demo cluster (scripts/cluster.sh: PostgreSQL, sagad, the
+# orders, inventory, payments and shipping services) with a fault-injecting
+# proxy (tests/tools/chaos_proxy.c) between sagad and each service, tops up
+# the stock and the accounts for the load, and records them as the
+# baseline. Then, while a steady load of create_order sagas runs
+# (tests/tools/chaos_load.c; a share designed to fail: bob cannot pay,
+# gadgets are scarce), a seeded schedule kill -9s sagad, the services and
+# the proxies at random instants and restarts them, and restarts
+# PostgreSQL; the proxies drop, duplicate and delay messages all along.
+# When the load has been started, the faults stop, the system settles
+# (every saga terminal, within --settle seconds) and the checker
+# (tests/tools/chaos_check.sh) verifies the invariants over the five
+# databases. The last line is the summary; exit status 0 only if the run
+# went through and the checker found no violation.
+#
+#   scripts/chaos.sh [--sagas N] [--duration S] [--seed S] [--kills N] ...
+#
+# scripts/chaos.sh --help lists the options. Each process's kill times
+# form their own lane, so lanes overlap: sagad may be down while a service
+# is and while the database restarts.
+
+set -euo pipefail
+
+prog=${0##*/}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SAGA_BUILD_DIR:-$repo/build}
+dir=
+sagas=3000
+duration=180
+seed=1
+kills=10
+pkills=12
+xkills=2
+pg_restarts=1
+pg_mode=immediate
+drop=0.05
+dup=0.05
+delay=0.05
+delay_max=2500
+poor=0.1
+scarce=0.1
+concurrency=32
+attempts=3
+settle=300
+base=
+keep=0
+do_build=1
+
+usage() {
+	cat <<EOF
+usage: $prog [options]
+
+Process-level chaos on its own demo cluster: a steady load of create_order
+sagas while a seeded schedule kill -9s and restarts sagad, the services and
+the fault-injecting proxies, and restarts PostgreSQL; then the system
+settles and the checker verifies every invariant over the databases.
+
+  --sagas N            sagas to start (default $sagas)
+  --duration S         seconds over which they are started, at a steady
+                       rate; the kills happen in this window (default
+                       $duration)
+  --seed S             seeds the schedule, the orders and the proxies
+                       (default $seed)
+  --kills N            kill -9 of sagad (default $kills)
+  --participant-kills N
+                       kill -9 of a service, each at random among the
+                       four (default $pkills)
+  --proxy-kills N      kill -9 of a proxy (default $xkills)
+  --pg-restarts N      PostgreSQL restarts (default $pg_restarts)
+  --pg-mode MODE       immediate (a crash: pg_ctl stop -m immediate) or
+                       fast (default $pg_mode)
+  --drop P             share of messages the proxies drop (default $drop)
+  --dup P              share they send twice (default $dup)
+  --delay P            share they hold back (default $delay)
+  --delay-max MS       for up to MS milliseconds (default $delay_max)
+  --poor P             share of orders bob cannot pay (default $poor)
+  --scarce P           share of orders for scarce gadgets (default $scarce)
+  --concurrency N      starts in flight at once (default $concurrency)
+  --attempts N         attempts of a step before the pivot before the saga
+                       gives up and compensates (the demo's 5 by default
+                       here $attempts, so that lost replies make sagas
+                       compensate steps that did take effect)
+  --settle S           time limit for every saga to end once the load has
+                       been started (default $settle)
+  --port-base N        sagad on N, services on N+1..N+4, proxies on
+                       N+11..N+14 (default: a free range)
+  --dir DIR            state: cluster, logs, proxy counts, load, schedule
+                       (default BUILD/chaos)
+  --no-build           use the build as it is (SAGA_BUILD_DIR, default
+                       build/)
+  --keep               leave the cluster and the proxies (faults off)
+                       running afterwards; end them with
+                       SAGA_CLUSTER_DIR=DIR/cluster scripts/cluster.sh stop
+                       and kill \$(cat DIR/pids/proxy-*.pid)
+EOF
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+while (($# > 0)); do
+	opt=$1
+	case $opt in
+	--keep) keep=1 ;;
+	--no-build) do_build=0 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--sagas | --duration | --seed | --kills | --participant-kills | \
+	--proxy-kills | --pg-restarts | --pg-mode | --drop | --dup | \
+	--delay | --delay-max | --poor | --scarce | --concurrency | \
+	--attempts | --settle | --port-base | --dir)
+		(($# >= 2)) || die "$opt needs a value"
+		val=$2
+		shift
+		case $opt in
+		--sagas) sagas=$val ;;
+		--duration) duration=$val ;;
+		--seed) seed=$val ;;
+		--kills) kills=$val ;;
+		--participant-kills) pkills=$val ;;
+		--proxy-kills) xkills=$val ;;
+		--pg-restarts) pg_restarts=$val ;;
+		--pg-mode) pg_mode=$val ;;
+		--drop) drop=$val ;;
+		--dup) dup=$val ;;
+		--delay) delay=$val ;;
+		--delay-max) delay_max=$val ;;
+		--poor) poor=$val ;;
+		--scarce) scarce=$val ;;
+		--concurrency) concurrency=$val ;;
+		--attempts) attempts=$val ;;
+		--settle) settle=$val ;;
+		--port-base) base=$val ;;
+		--dir) dir=$val ;;
+		esac
+		;;
+	*)
+		echo "$prog: unknown option '$opt'" >&2
+		usage >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+for v in sagas duration seed kills pkills xkills pg_restarts delay_max \
+    concurrency attempts settle; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "--${v//_/-}: expected a whole number, not '${!v}'"
+done
+((sagas > 0)) || die "--sagas must be at least 1"
+((duration > 0)) || die "--duration must be at least 1"
+((attempts > 0)) || die "--attempts must be at least 1"
+[[ $pg_mode == immediate || $pg_mode == fast ]] ||
+    die "--pg-mode: immediate or fast, not '$pg_mode'"
+dir=${dir:-$build/chaos}
+
+services=(orders inventory payments shipping)
+
+if ((do_build)); then
+	[[ -f $build/CMakeCache.txt ]] || cmake -S "$repo" -B "$build" >/dev/null
+	cmake --build "$build" -j2 >/dev/null
+fi
+proxy_bin=$build/tests/chaos_proxy
+load_bin=$build/tests/chaos_load
+for b in "$build/coordinator/sagad" "$build/coordinator/sagactl" \
+    "$proxy_bin" "$load_bin"; do
+	[[ -x $b ]] || die "$b is missing: build first (cmake --build $build)"
+done
+
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+if [[ -z $base ]]; then
+	for _ in $(seq 1 100); do
+		b=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+		ok=1
+		for off in 0 1 2 3 4 11 12 13 14; do
+			port_free $((b + off)) || { ok=0; break; }
+		done
+		if ((ok)); then
+			base=$b
+			break
+		fi
+	done
+	[[ -n $base ]] || die "found no free range of ports"
+fi
+# cluster.sh moves tcp://127.0.0.1:7101..7104 to the services' ports: a
+# proxy there would be bypassed.
+for off in 11 12 13 14; do
+	case $((base + off)) in
+	7101 | 7102 | 7103 | 7104) die "--port-base $base puts a proxy on $((base + off)); choose another" ;;
+	esac
+done
+
+cdir=$dir/cluster
+export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$cdir SAGA_PORT_BASE=$base
+export SAGA_CLUSTER_CONFIG=$dir/create_order.yaml
+cluster() {
+	"$repo/scripts/cluster.sh" "$@"
+}
+
+svc_index() {
+	case $1 in
+	orders) echo 1 ;;
+	inventory) echo 2 ;;
+	payments) echo 3 ;;
+	shipping) echo 4 ;;
+	esac
+}
+svc_url() { echo "tcp://127.0.0.1:$((base + $(svc_index "$1")))"; }
+proxy_url() { echo "tcp://127.0.0.1:$((base + 10 + $(svc_index "$1")))"; }
+sagad_url=tcp://127.0.0.1:$base
+
+t0=$(date +%s%N)
+elapsed() {
+	local now
+	now=$(date +%s%N)
+	printf '%d.%03d' $(((now - t0) / 1000000000)) $(((now - t0) / 1000000 % 1000))
+}
+log() {
+	echo "[$(elapsed)] $*" | tee -a "$dir/schedule.log"
+}
+say() {
+	echo "$prog: [$(elapsed)] $*"
+}
+
+# ---- set-up ------------------------------------------------------------
+
+# A previous run's cluster, if it was kept.
+if [[ -d $cdir ]]; then
+	cluster stop >/dev/null 2>&1 || true
+	for f in "$dir"/pids/proxy-*.pid; do
+		if [[ -f $f ]]; then
+			kill -KILL "$(cat "$f")" 2>/dev/null || true
+		fi
+	done
+fi
+# Only a directory of ours is emptied.
+if [[ -d $dir && -n $(ls -A "$dir") && ! -f $dir/schedule.log ]]; then
+	die "--dir $dir: not empty and not a chaos.sh state directory"
+fi
+rm -rf "$dir"
+mkdir -p "$dir/logs" "$dir/pids" "$dir/stats" "$cdir"
+: >"$dir/schedule.log"
+
+# The demo's saga definition, its endpoints pointed at the proxies and
+# --attempts attempts for the steps before the pivot (the pivot and the
+# steps after it are retried without a limit).
+sed -e "s|^\(  retry: {max_attempts: \)5,|\1$attempts,|" \
+    -e "s|tcp://127.0.0.1:7101|$(proxy_url orders)|" \
+    -e "s|tcp://127.0.0.1:7102|$(proxy_url inventory)|" \
+    -e "s|tcp://127.0.0.1:7103|$(proxy_url payments)|" \
+    -e "s|tcp://127.0.0.1:7104|$(proxy_url shipping)|" \
+    "$repo/participants/examples/create_order.yaml" >"$dir/create_order.yaml"
+for s in "${services[@]}"; do
+	grep -q "$(proxy_url "$s")" "$dir/create_order.yaml" ||
+	    die "the generated configuration does not point $s at its proxy"
+done
+grep -q "^  retry: {max_attempts: $attempts," "$dir/create_order.yaml" ||
+    die "the generated configuration does not set --attempts"
+
+# proxy_start NAME GEN: starts the proxy of service NAME, its GEN-th
+# incarnation (its counts go to stats/NAME.GEN).
+proxy_start() {
+	local name=$1 gen=$2 i
+	i=$(svc_index "$name")
+	# From a subshell that exits at once, so that no shell reports the
+	# proxy's death when the schedule kills it.
+	(
+		nohup "$proxy_bin" --listen "$(proxy_url "$name")" \
+		    --forward "$(svc_url "$name")" \
+		    --seed $((seed * 1000 + i * 100 + gen)) --drop "$drop" \
+		    --dup "$dup" --delay "$delay" --delay-max "$delay_max" \
+		    --stats "$dir/stats/$name.$gen" \
+		    >>"$dir/logs/proxy-$name.log" 2>&1 </dev/null &
+		echo $! >"$dir/pids/proxy-$name.pid"
+	)
+}
+
+proxy_stop_all() {
+	local f pid
+	for f in "$dir"/pids/proxy-*.pid; do
+		[[ -f $f ]] || continue
+		pid=$(cat "$f")
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		rm -f "$f"
+	done
+}
+
+bg_pids=()
+# shellcheck disable=SC2317 # runs from the EXIT trap
+cleanup() {
+	local p
+	for p in "${bg_pids[@]}"; do
+		kill -- "$p" 2>/dev/null || true
+	done
+	if ((keep == 0)); then
+		proxy_stop_all
+		cluster stop >/dev/null 2>&1 || true
+	fi
+}
+trap cleanup EXIT
+
+say "seed $seed: $sagas sagas over $duration s; kills: sagad $kills," \
+    "services $pkills, proxies $xkills; PostgreSQL restarts $pg_restarts" \
+    "($pg_mode); proxies: drop $drop, dup $dup, delay $delay up to" \
+    "$delay_max ms; state in $dir"
+for s in "${services[@]}"; do
+	proxy_start "$s" 0
+done
+cluster start >"$dir/logs/cluster-start.log" 2>&1 || {
+	cat "$dir/logs/cluster-start.log" >&2
+	die "the cluster did not start"
+}
+# shellcheck disable=SC1091
+source "$cdir/pg.env"
+export PGHOST PGPORT PGUSER
+unset DATABASE_URL PGDATABASE
+pg_dir=$SAGA_PG_DIR
+
+psqlc() {
+	psql -X -q -v ON_ERROR_STOP=1 -d "$1" -tA -c "$2"
+}
+
+# More stock and money than the load can use; bob stays poor and the one
+# gadget stays alone. The baseline is what there is now.
+psqlc saga_inventory "UPDATE stock SET available = available + $((3 * sagas + 100)) WHERE sku IN ('WIDGET', 'GIZMO')" >/dev/null
+psqlc saga_payments "UPDATE accounts SET balance = balance + $((4500 * sagas + 100000)) WHERE customer_id IN ('alice', 'carol')" >/dev/null
+mkdir -p "$dir/baseline"
+psqlc saga_inventory "\\copy (SELECT sku, available, reserved FROM stock) TO '$dir/baseline/stock.csv' WITH (FORMAT csv)"
+psqlc saga_payments "\\copy (SELECT customer_id, balance FROM accounts) TO '$dir/baseline/accounts.csv' WITH (FORMAT csv)"
+say "cluster up (sagad $sagad_url, services on $((base + 1))..$((base + 4)), proxies on $((base + 11))..$((base + 14)), PostgreSQL $PGHOST:$PGPORT)"
+
+# ---- the schedule ------------------------------------------------------
+
+RANDOM=$seed
+# times N LO HI: N sorted random instants (ms) in [LO, HI).
+times() {
+	local n=$1 lo=$2 hi=$3 i
+	for ((i = 0; i < n; i++)); do
+		echo $((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
+	done | sort -n
+}
+dur_ms=$((duration * 1000))
+lo=$((dur_ms / 20))
+hi=$((dur_ms * 19 / 20 + 1))
+declare -A lane
+lane[sagad]=$(times "$kills" "$lo" "$hi")
+for ((k = 0; k < pkills; k++)); do
+	s=${services[RANDOM % 4]}
+	lane[$s]+=" $((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))"
+done
+for ((k = 0; k < xkills; k++)); do
+	s=${services[RANDOM % 4]}
+	lane[proxy-$s]+=" $((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))"
+done
+lane[postgres]=$(times "$pg_restarts" $((dur_ms / 5)) $((dur_ms * 4 / 5 + 1)))
+# A lane goes through its times in order.
+for l in "${!lane[@]}"; do
+	# shellcheck disable=SC2086
+	lane[$l]=$(printf '%s\n' ${lane[$l]} | sort -n | tr '\n' ' ')
+done
+# Each kill's down time, in ms: 100..2000.
+down_ms() {
+	echo $((100 + RANDOM % 1900))
+}
+{
+	for l in "${!lane[@]}"; do
+		for t in ${lane[$l]}; do
+			echo "$t $l"
+		done
+	done
+} | sort -n >"$dir/schedule.plan"
+
+sleep_until_ms() {
+	local now_ms
+	now_ms=$((($(date +%s%N) - load_t0) / 1000000))
+	if (($1 > now_ms)); then
+		sleep "$(printf '%d.%03d' $((($1 - now_ms) / 1000)) $((($1 - now_ms) % 1000)))"
+	fi
+}
+
+# restart_proc NAME: cluster.sh restart NAME until it comes up (it does
+# not while the database restarts: sagad exits when it cannot connect).
+restart_proc() {
+	local name=$1 n
+	for n in $(seq 1 120); do
+		if cluster restart "$name" >>"$dir/logs/restarts.log" 2>&1; then
+			log "restarted $name (attempt $n)"
+			return 0
+		fi
+		sleep 0.5
+	done
+	log "FAILED to restart $name"
+	return 1
+}
+
+pg_ctl_as() {
+	local ver pg_ctl
+	ver=$(cat "$pg_dir/data/PG_VERSION")
+	pg_ctl=/usr/lib/postgresql/$ver/bin/pg_ctl
+	[[ -x $pg_ctl ]] || pg_ctl=$(command -v pg_ctl)
+	if [[ $(id -u) -eq 0 ]]; then
+		(cd "$pg_dir" && PATH=$PATH:/usr/sbin:/sbin runuser -u postgres -- \
+		    "$pg_ctl" -D "$pg_dir/data" "$@")
+	else
+		(cd "$pg_dir" && "$pg_ctl" -D "$pg_dir/data" "$@")
+	fi
+}
+
+# run_lane NAME TIMES: kills NAME at each time and restarts it after a
+# random down time. Runs in the background, one per process.
+run_lane() {
+	local name=$1 t d gen=0 pid
+	shift
+	# Each lane has its own sequence of down times.
+	RANDOM=$(((seed * 7919 + $(printf '%s' "$name" | cksum | cut -d' ' -f1)) % 32768))
+	for t in "$@"; do
+		sleep_until_ms "$t"
+		d=$(down_ms)
+		case $name in
+		postgres)
+			log "kill postgres (pg_ctl stop -m $pg_mode)"
+			pg_ctl_as stop -m "$pg_mode" -w -t 60 >>"$dir/logs/restarts.log" 2>&1 ||
+			    log "pg_ctl stop failed"
+			sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+			if pg_ctl_as start -w -t 120 -l "$pg_dir/postgres.log" >>"$dir/logs/restarts.log" 2>&1; then
+				log "restarted postgres"
+			else
+				log "FAILED to restart postgres"
+			fi
+			;;
+		proxy-*)
+			pid=$(cat "$dir/pids/$name.pid")
+			kill -KILL "$pid" 2>/dev/null || true
+			log "kill -9 $name"
+			sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+			gen=$((gen + 1))
+			proxy_start "${name#proxy-}" "$gen"
+			log "restarted $name"
+			;;
+		*)
+			if cluster kill "$name" 2>&1 | tee -a "$dir/logs/restarts.log" |
+			    grep -q 'killed'; then
+				log "kill -9 $name"
+			else
+				log "kill -9 $name: it was not running"
+			fi
+			sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+			restart_proc "$name" || true
+			;;
+		esac
+	done
+}
+
+# ---- the run -----------------------------------------------------------
+
+rate=$(awk -v n="$sagas" -v d="$duration" 'BEGIN { printf "%.3f", n / d }')
+say "load: $sagas sagas at $rate/s; schedule: $(wc -l <"$dir/schedule.plan") events (see $dir/schedule.plan)"
+load_t0=$(date +%s%N)
+"$load_bin" --coordinator "$sagad_url" --sagas "$sagas" --rate "$rate" \
+    --seed "$seed" --concurrency "$concurrency" --poor "$poor" \
+    --scarce "$scarce" --prefix "chaos-$seed" --out "$dir/load.txt" \
+    --give-up $((duration + settle)) \
+    >"$dir/logs/load.log" 2>&1 &
+load_pid=$!
+bg_pids+=("$load_pid")
+lane_pids=()
+for l in "${!lane[@]}"; do
+	# shellcheck disable=SC2086
+	[[ -n ${lane[$l]// /} ]] || continue
+	# shellcheck disable=SC2086
+	run_lane "$l" ${lane[$l]} &
+	lane_pids+=($!)
+	bg_pids+=($!)
+done
+
+# Progress every 10 s while the load runs.
+while kill -0 "$load_pid" 2>/dev/null; do
+	for _ in $(seq 1 20); do
+		kill -0 "$load_pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	n=$(wc -l <"$dir/load.txt" 2>/dev/null || echo 0)
+	active=$(psqlc saga_coordinator "SELECT count(*) FROM saga_instance WHERE state IN ('RUNNING', 'COMPENSATING')" 2>/dev/null || echo '?')
+	say "started $n/$sagas, active $active, events done $(grep -c 'kill' "$dir/schedule.log" || true)"
+done
+load_rc=0
+wait "$load_pid" || load_rc=$?
+say "$(tail -n 1 "$dir/logs/load.log")"
+lanes_rc=0
+for p in "${lane_pids[@]}"; do
+	wait "$p" || lanes_rc=1
+done
+bg_pids=()
+
+# ---- settle ------------------------------------------------------------
+
+say "load done; faults off, settling (at most $settle s)"
+for f in "$dir"/pids/proxy-*.pid; do
+	kill -USR1 "$(cat "$f")" 2>/dev/null || true
+done
+# Whatever a failed restart left down comes back now.
+status=$(cluster status 2>/dev/null || true)
+for name in sagad "${services[@]}"; do
+	if ! grep -q "^$name: running" <<<"$status"; then
+		log "$name is not running after the schedule"
+		restart_proc "$name" || true
+	fi
+done
+settled=0
+settle_t0=$SECONDS
+while ((SECONDS - settle_t0 < settle)); do
+	active=$(psqlc saga_coordinator "SELECT count(*) FROM saga_instance WHERE state IN ('RUNNING', 'COMPENSATING')" 2>/dev/null || echo '?')
+	if [[ $active == 0 ]]; then
+		settled=1
+		break
+	fi
+	sleep 1
+	if (((SECONDS - settle_t0) % 10 == 0)); then
+		say "settling: $active sagas still active"
+	fi
+done
+if ((settled)); then
+	say "settled in $((SECONDS - settle_t0)) s"
+else
+	say "NOT settled after $settle s: $active sagas still active"
+fi
+if ((keep)); then
+	# They keep forwarding (faults off); their counts are written
+	# every 250 ms.
+	sleep 0.5
+else
+	proxy_stop_all
+fi
+
+# ---- check -------------------------------------------------------------
+
+check_rc=0
+"$repo/tests/tools/chaos_check.sh" --load "$dir/load.txt" \
+    --baseline "$dir/baseline" >"$dir/check.log" 2>&1 || check_rc=$?
+cat "$dir/check.log"
+violations=$(sed -n 's/^violations: \([0-9]*\).*/\1/p' "$dir/check.log")
+violations=${violations:-unknown}
+sagas_line=$(sed -n 's/^sagas: //p' "$dir/check.log")
+
+sum_stat() {
+	cat "$dir"/stats/* 2>/dev/null | awk -F= -v k="$1" '$1 == k { s += $2 } END { print s + 0 }'
+}
+received=$(sum_stat received)
+dropped=$(sum_stat dropped)
+duplicated=$(sum_stat duplicated)
+delayed=$(sum_stat delayed)
+count() { grep -cE "$1" "$dir/schedule.log" || true; }
+k_sagad=$(count '\] kill -9 sagad$')
+r_sagad=$(count '\] restarted sagad ')
+k_svc=$(count '\] kill -9 (orders|inventory|payments|shipping)$')
+r_svc=$(count '\] restarted (orders|inventory|payments|shipping) ')
+k_proxy=$(count '\] kill -9 proxy-')
+r_proxy=$(count '\] restarted proxy-')
+k_pg=$(count '\] kill postgres')
+r_pg=$(count '\] restarted postgres$')
+
+ok=1
+problems=()
+((load_rc == 0)) || { ok=0; problems+=("load generator exit $load_rc"); }
+((lanes_rc == 0)) || { ok=0; problems+=("a schedule lane failed"); }
+((settled)) || { ok=0; problems+=("did not settle"); }
+[[ $violations == 0 ]] || { ok=0; problems+=("checker: $violations violations"); }
+((check_rc == 0)) || { ok=0; problems+=("checker exit $check_rc"); }
+((r_sagad == k_sagad && r_svc == k_svc && r_pg == k_pg && r_proxy == k_proxy)) ||
+    { ok=0; problems+=("not every killed process came back"); }
+
+echo
+echo "chaos: seed $seed, $sagas sagas in $duration s, $(elapsed) s in all"
+echo "chaos: sagas run: $sagas_line"
+echo "chaos: kills survived: sagad $r_sagad/$k_sagad, services $r_svc/$k_svc, proxies $r_proxy/$k_proxy; PostgreSQL restarts $r_pg/$k_pg ($pg_mode)"
+echo "chaos: messages through the proxies: $received; dropped $dropped, duplicated $duplicated, delayed $delayed"
+echo "chaos: invariant violations: $violations"
+if ((ok)); then
+	echo "chaos: PASS"
+	exit 0
+fi
+echo "chaos: FAIL (${problems[*]}); logs in $dir (cluster logs in $cdir/logs)"
+exit 1
