@@ -164,6 +164,8 @@ struct coord {
 	bool         lease_busy;
 	saga_id     *adopt; /* owned in the log, not in memory: take back */
 	size_t       nadopt;
+	saga_id     *suspect; /* not in memory at the last lease round */
+	size_t       nsuspect;
 	char         instance[128];
 	dispatch    *disp;
 	rpc_server  *api;
@@ -1587,25 +1589,43 @@ static void coord_db_cancel(coord *c, const saga_id *id, const char *note);
 static void coord_adopt(coord *c, reader_claimed *cl);
 
 /* The lease round renewed sagas this instance owns in the log; one not in
- * memory (none should be) would never run again and, its lease renewed
- * forever, no other instance would take it: the next round takes it back. */
+ * memory would never run again and, its lease renewed forever, no other
+ * instance would take it. A saga can be missing for a moment (it ended and
+ * left memory after the renewal read it, or a load is bringing it in), so
+ * only one missing in two rounds in a row is taken back, by the next. */
 static void
 coord_lease_orphans(coord *c, reader_job *job)
 {
-	size_t n = 0;
+	size_t n = 0, nadopt = 0;
 
 	for (size_t i = 0; i < job->nrenewed; i++) {
 		if (coord_find(c, &job->renewed[i]) == NULL) {
 			job->renewed[n++] = job->renewed[i];
 		}
 	}
-	if (n == 0) {
-		return;
+	/* c->adopt: last round's suspects; keep those missing again. */
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < c->nsuspect; j++) {
+			if (saga_id_equal(&job->renewed[i], &c->suspect[j])) {
+				c->suspect[nadopt++] = job->renewed[i];
+				break;
+			}
+		}
 	}
-	log_warn("LEASE %zu owned saga(s) not in memory: taking them back", n);
 	free(c->adopt);
-	c->adopt      = job->renewed;
-	c->nadopt     = n;
+	c->adopt  = NULL;
+	c->nadopt = 0;
+	if (nadopt > 0) {
+		log_warn("LEASE %zu owned saga(s) not in memory: taking them "
+		         "back",
+		    nadopt);
+		c->adopt  = c->suspect;
+		c->nadopt = nadopt;
+	} else {
+		free(c->suspect);
+	}
+	c->suspect    = job->renewed;
+	c->nsuspect   = n;
 	job->renewed  = NULL;
 	job->nrenewed = 0;
 }
@@ -2849,6 +2869,7 @@ main(int argc, char **argv)
 	rpc_server_free(c.api);
 	dispatch_free(c.disp);
 	free(c.adopt);
+	free(c.suspect);
 	/* Remote waits still armed. */
 	{
 		timer_ent *t;

@@ -12,6 +12,8 @@
 #   2. SIGSTOP of a past its lease, then SIGCONT: a makes no write to the
 #      sagas it lost (no event by a after the takeover), and logs FENCED;
 #   3. SIGTERM of c hands its leases over at once;
+#   4. a saga owned by a in the log but not in its memory (an orphan) is
+#      taken back by a and finished;
 # and over everything: every saga COMPLETED, each step took effect once
 # at the participant (its record: one "run" per saga, step and kind),
 # every saga's event log gap-free; sagactl instances lists the three.
@@ -193,6 +195,22 @@ kill -TERM "${pid[c]}"
 wait "${pid[c]}" || fail "c did not exit 0 on SIGTERM"
 grep -q "LEASES released" "$tmp/sagad-c.log" || fail "c did not release its leases"
 wait_done
+
+# 4. An orphan: a saga that a owns in the log but does not hold in memory
+# (here b ran it, and its row is handed to a behind both backs: b's next
+# write is fenced and b drops it). a renews its lease with all of a's,
+# so no instance would ever take it over: a must notice and take it back.
+start_instance b
+orphan=$("$sagactl" start m --input '{"x": 2}' --coordinator "${url[b]}") ||
+	fail "starting a saga on b failed"
+started=$((started + 1))
+q "UPDATE saga_instance SET owner = 'a' WHERE id = '$orphan'" >/dev/null
+wait_done
+grep -q "owned saga(s) not in memory: taking them back" "$tmp/sagad-a.log" ||
+	fail "a did not take back the saga it owned but did not run"
+[[ $(q "SELECT count(*) FROM saga_event WHERE saga_id = '$orphan' AND writer = 'a'") -gt 0 ]] ||
+	fail "the orphan was not finished by a"
+echo "multi_test: an owned saga missing from memory was taken back and finished"
 
 # Over everything.
 [[ $(q "SELECT count(*) FROM saga_instance WHERE state <> 'COMPLETED'") == 0 ]] ||
