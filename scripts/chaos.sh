@@ -38,6 +38,7 @@ kills=10
 pkills=12
 xkills=2
 pg_restarts=1
+instances=1
 pg_mode=immediate
 drop=0.05
 dup=0.05
@@ -67,6 +68,9 @@ settles and the checker verifies every invariant over the databases.
                        $duration)
   --seed S             seeds the schedule, the orders and the proxies
                        (default $seed)
+  --instances N        sagad instances sharing the database, 1..6
+                       (default $instances); the load spreads its starts
+                       over them, each kill -9 hits one at random
   --kills N            kill -9 of sagad (default $kills)
   --participant-kills N
                        kill -9 of a service, each at random among the
@@ -89,7 +93,8 @@ settles and the checker verifies every invariant over the databases.
   --settle S           time limit for every saga to end once the load has
                        been started (default $settle)
   --port-base N        sagad on N, services on N+1..N+4, proxies on
-                       N+11..N+14 (default: a free range)
+                       N+11..N+14, more instances on N+5..N+9 (default:
+                       a free range)
   --dir DIR            state: cluster, logs, proxy counts, load, schedule
                        (default BUILD/chaos)
   --no-build           use the build as it is (SAGA_BUILD_DIR, default
@@ -97,7 +102,8 @@ settles and the checker verifies every invariant over the databases.
   --keep               leave the cluster and the proxies (faults off)
                        running afterwards; end them with
                        SAGA_CLUSTER_DIR=DIR/cluster scripts/cluster.sh stop
-                       and kill \$(cat DIR/pids/proxy-*.pid)
+                       and kill \$(cat DIR/pids/proxy-*.pid
+                       DIR/pids/sagad-*.pid)
 EOF
 }
 
@@ -115,7 +121,7 @@ while (($# > 0)); do
 		usage
 		exit 0
 		;;
-	--sagas | --duration | --seed | --kills | --participant-kills | \
+	--sagas | --duration | --seed | --kills | --participant-kills | --instances | \
 	--proxy-kills | --pg-restarts | --pg-mode | --drop | --dup | \
 	--delay | --delay-max | --poor | --scarce | --concurrency | \
 	--attempts | --settle | --port-base | --dir)
@@ -127,6 +133,7 @@ while (($# > 0)); do
 		--duration) duration=$val ;;
 		--seed) seed=$val ;;
 		--kills) kills=$val ;;
+		--instances) instances=$val ;;
 		--participant-kills) pkills=$val ;;
 		--proxy-kills) xkills=$val ;;
 		--pg-restarts) pg_restarts=$val ;;
@@ -153,12 +160,13 @@ while (($# > 0)); do
 	shift
 done
 for v in sagas duration seed kills pkills xkills pg_restarts delay_max \
-    concurrency attempts settle; do
+    concurrency attempts settle instances; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "--${v//_/-}: expected a whole number, not '${!v}'"
 done
 ((sagas > 0)) || die "--sagas must be at least 1"
 ((duration > 0)) || die "--duration must be at least 1"
 ((attempts > 0)) || die "--attempts must be at least 1"
+((instances >= 1 && instances <= 6)) || die "--instances: 1 to 6, not $instances"
 [[ $pg_mode == immediate || $pg_mode == fast ]] ||
     die "--pg-mode: immediate or fast, not '$pg_mode'"
 dir=${dir:-$build/chaos}
@@ -184,7 +192,7 @@ if [[ -z $base ]]; then
 	for _ in $(seq 1 100); do
 		b=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
 		ok=1
-		for off in 0 1 2 3 4 11 12 13 14; do
+		for off in 0 1 2 3 4 5 6 7 8 9 11 12 13 14; do
 			port_free $((b + off)) || { ok=0; break; }
 		done
 		if ((ok)); then
@@ -220,6 +228,15 @@ svc_index() {
 svc_url() { echo "tcp://127.0.0.1:$((base + $(svc_index "$1")))"; }
 proxy_url() { echo "tcp://127.0.0.1:$((base + 10 + $(svc_index "$1")))"; }
 sagad_url=tcp://127.0.0.1:$base
+# The instances beyond the first (cluster.sh's sagad): sagad-2 ... on
+# N+5 ..., each with a fixed --instance-id, so that a restarted one takes
+# its sagas back at once (cluster.sh's own sagad gets a new id, host:pid,
+# at each start: the others take its sagas over when its lease expires).
+extra=()
+for ((k = 2; k <= instances; k++)); do
+	extra+=("sagad-$k")
+done
+instance_url() { echo "tcp://127.0.0.1:$((base + 3 + ${1#sagad-}))"; }
 
 t0=$(date +%s%N)
 elapsed() {
@@ -302,6 +319,50 @@ proxy_stop_all() {
 	done
 }
 
+# instance_start NAME: starts instance sagad-K and waits until it
+# answers; fails if it exits first (it does while the database is away).
+instance_start() {
+	local name=$1 url pid
+	url=$(instance_url "$name")
+	(
+		# shellcheck disable=SC2086 # SAGAD_ARGS: words on purpose
+		nohup "$build/coordinator/sagad" --config "$dir/create_order.yaml" \
+		    --listen "$url" --instance-id "chaos-$name" \
+		    --db "host=$PGHOST port=$PGPORT user=$PGUSER dbname=saga_coordinator" \
+		    ${SAGAD_ARGS:-} >>"$dir/logs/$name.log" 2>&1 </dev/null &
+		echo $! >"$dir/pids/$name.pid"
+	)
+	pid=$(cat "$dir/pids/$name.pid")
+	for _ in $(seq 1 100); do
+		if "$build/coordinator/sagactl" ping --coordinator "$url" \
+		    --timeout 200ms >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+instance_running() {
+	[[ -f $dir/pids/$1.pid ]] && kill -0 "$(cat "$dir/pids/$1.pid")" 2>/dev/null
+}
+
+instance_stop_all() {
+	local name pid
+	for name in "${extra[@]}"; do
+		[[ -f $dir/pids/$name.pid ]] || continue
+		pid=$(cat "$dir/pids/$name.pid")
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		rm -f "$dir/pids/$name.pid"
+	done
+}
+
 bg_pids=()
 # shellcheck disable=SC2317 # runs from the EXIT trap
 cleanup() {
@@ -311,6 +372,7 @@ cleanup() {
 	done
 	if ((keep == 0)); then
 		proxy_stop_all
+		instance_stop_all
 		cluster stop >/dev/null 2>&1 || true
 	fi
 }
@@ -344,7 +406,17 @@ psqlc saga_payments "UPDATE accounts SET balance = balance + $((4500 * sagas + 1
 mkdir -p "$dir/baseline"
 psqlc saga_inventory "\\copy (SELECT sku, available, reserved FROM stock) TO '$dir/baseline/stock.csv' WITH (FORMAT csv)"
 psqlc saga_payments "\\copy (SELECT customer_id, balance FROM accounts) TO '$dir/baseline/accounts.csv' WITH (FORMAT csv)"
-say "cluster up (sagad $sagad_url, services on $((base + 1))..$((base + 4)), proxies on $((base + 11))..$((base + 14)), PostgreSQL $PGHOST:$PGPORT)"
+for name in "${extra[@]}"; do
+	instance_start "$name" || {
+		tail -n 20 "$dir/logs/$name.log" >&2
+		die "$name did not start"
+	}
+done
+load_urls=(--coordinator "$sagad_url")
+for name in "${extra[@]}"; do
+	load_urls+=(--coordinator "$(instance_url "$name")")
+done
+say "cluster up (sagad $sagad_url${extra:+ and ${#extra[@]} more instances on $((base + 5))..$((base + 3 + instances))}, services on $((base + 1))..$((base + 4)), proxies on $((base + 11))..$((base + 14)), PostgreSQL $PGHOST:$PGPORT)"
 
 # ---- the schedule ------------------------------------------------------
 
@@ -360,7 +432,17 @@ dur_ms=$((duration * 1000))
 lo=$((dur_ms / 20))
 hi=$((dur_ms * 19 / 20 + 1))
 declare -A lane
-lane[sagad]=$(times "$kills" "$lo" "$hi")
+if ((instances == 1)); then
+	lane[sagad]=$(times "$kills" "$lo" "$hi")
+else
+	# Each kill hits one instance, at random.
+	for ((k = 0; k < kills; k++)); do
+		r=$((RANDOM % instances))
+		l=sagad
+		((r == 0)) || l=sagad-$((r + 1))
+		lane[$l]+=" $((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))"
+	done
+fi
 for ((k = 0; k < pkills; k++)); do
 	s=${services[RANDOM % 4]}
 	lane[$s]+=" $((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))"
@@ -400,7 +482,12 @@ sleep_until_ms() {
 restart_proc() {
 	local name=$1 n
 	for n in $(seq 1 120); do
-		if cluster restart "$name" >>"$dir/logs/restarts.log" 2>&1; then
+		if [[ $name == sagad-* ]]; then
+			if instance_start "$name"; then
+				log "restarted $name (attempt $n)"
+				return 0
+			fi
+		elif cluster restart "$name" >>"$dir/logs/restarts.log" 2>&1; then
 			log "restarted $name (attempt $n)"
 			return 0
 		fi
@@ -445,6 +532,13 @@ run_lane() {
 				log "FAILED to restart postgres"
 			fi
 			;;
+		sagad-*)
+			pid=$(cat "$dir/pids/$name.pid")
+			kill -KILL "$pid" 2>/dev/null || true
+			log "kill -9 $name"
+			sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+			restart_proc "$name" || true
+			;;
 		proxy-*)
 			pid=$(cat "$dir/pids/$name.pid")
 			kill -KILL "$pid" 2>/dev/null || true
@@ -473,7 +567,7 @@ run_lane() {
 rate=$(awk -v n="$sagas" -v d="$duration" 'BEGIN { printf "%.3f", n / d }')
 say "load: $sagas sagas at $rate/s; schedule: $(wc -l <"$dir/schedule.plan") events (see $dir/schedule.plan)"
 load_t0=$(date +%s%N)
-"$load_bin" --coordinator "$sagad_url" --sagas "$sagas" --rate "$rate" \
+"$load_bin" "${load_urls[@]}" --sagas "$sagas" --rate "$rate" \
     --seed "$seed" --concurrency "$concurrency" --poor "$poor" \
     --scarce "$scarce" --prefix "chaos-$seed" --out "$dir/load.txt" \
     --give-up $((duration + settle)) \
@@ -523,6 +617,12 @@ for name in sagad "${services[@]}"; do
 		restart_proc "$name" || true
 	fi
 done
+for name in "${extra[@]}"; do
+	if ! instance_running "$name"; then
+		log "$name is not running after the schedule"
+		restart_proc "$name" || true
+	fi
+done
 settled=0
 settle_t0=$SECONDS
 while ((SECONDS - settle_t0 < settle)); do
@@ -547,6 +647,7 @@ if ((keep)); then
 	sleep 0.5
 else
 	proxy_stop_all
+	instance_stop_all
 fi
 
 # ---- check -------------------------------------------------------------
@@ -567,8 +668,8 @@ dropped=$(sum_stat dropped)
 duplicated=$(sum_stat duplicated)
 delayed=$(sum_stat delayed)
 count() { grep -cE "$1" "$dir/schedule.log" || true; }
-k_sagad=$(count '\] kill -9 sagad$')
-r_sagad=$(count '\] restarted sagad ')
+k_sagad=$(count '\] kill -9 sagad(-[0-9]+)?$')
+r_sagad=$(count '\] restarted sagad(-[0-9]+)? ')
 k_svc=$(count '\] kill -9 (orders|inventory|payments|shipping)$')
 r_svc=$(count '\] restarted (orders|inventory|payments|shipping) ')
 k_proxy=$(count '\] kill -9 proxy-')
@@ -587,7 +688,7 @@ problems=()
     { ok=0; problems+=("not every killed process came back"); }
 
 echo
-echo "chaos: seed $seed, $sagas sagas in $duration s, $(elapsed) s in all"
+echo "chaos: seed $seed, $sagas sagas in $duration s on $instances sagad instance(s), $(elapsed) s in all"
 echo "chaos: sagas run: $sagas_line"
 echo "chaos: kills survived: sagad $r_sagad/$k_sagad, services $r_svc/$k_svc, proxies $r_proxy/$k_proxy; PostgreSQL restarts $r_pg/$k_pg ($pg_mode)"
 echo "chaos: messages through the proxies: $received; dropped $dropped, duplicated $duplicated, delayed $delayed"

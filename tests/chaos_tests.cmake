@@ -11,7 +11,8 @@
 #                each start retried under its idempotency key until sagad
 #                answers it.
 #
-# chaos_test runs scripts/chaos.sh on this build with its own cluster
+# chaos_test runs scripts/chaos.sh on this build (chaos_test_two_instances
+# with two sagad instances on the database) with its own cluster
 # (its own PostgreSQL server, which it restarts, and its own ports): it
 # kills processes with kill -9, hence RUN_SERIAL, so that it does not
 # compete for the machine with the other tests and their timeouts.
@@ -30,7 +31,10 @@ endif()
 add_test(NAME chaos_test
     COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/integration/chaos_test.sh"
         "${PROJECT_BINARY_DIR}")
-set_tests_properties(chaos_test PROPERTIES
+add_test(NAME chaos_test_two_instances
+    COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/integration/chaos_test.sh"
+        "${PROJECT_BINARY_DIR}" 2)
+set_tests_properties(chaos_test chaos_test_two_instances PROPERTIES
     TIMEOUT ${chaos_test_timeout}
     RUN_SERIAL TRUE
     LABELS integration)

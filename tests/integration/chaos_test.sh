@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# chaos_test.sh BUILD_DIR: the short, bounded run of the process-level
-# chaos test (scripts/chaos.sh) for ctest: 300 create_order sagas over 30 s
-# on the demo cluster with its own PostgreSQL and ports, while sagad is
-# killed (kill -9) 3 times, the services 4 times, a proxy once and
-# PostgreSQL restarted once (an immediate shutdown, like a crash), the
-# proxies dropping, duplicating and delaying 5% of the messages each. It
-# passes when chaos.sh does: every saga settled and the checker found no
-# violation. About a minute on a 2-core machine.
+# chaos_test.sh BUILD_DIR [INSTANCES]: the short, bounded run of the
+# process-level chaos test (scripts/chaos.sh) for ctest: 300 create_order
+# sagas over 30 s on the demo cluster with its own PostgreSQL and ports,
+# while sagad is killed (kill -9) 3 times, the services 4 times, a proxy
+# once and PostgreSQL restarted once (an immediate shutdown, like a
+# crash), the proxies dropping, duplicating and delaying 5% of the
+# messages each. With INSTANCES 2 (chaos_test_two_instances), two sagad
+# instances share the database, the load goes to both and each kill hits
+# one of them: 200 sagas over 20 s, 3 sagad kills, 2 service kills, a
+# proxy kill, a PostgreSQL restart. It passes when chaos.sh does: every
+# saga settled and the checker found no violation. About a minute each on
+# a 2-core machine.
 #
 # Without PostgreSQL's server binaries it is skipped (exit 77), unless
 # SAGA_TEST_REQUIRE_PG=1. CHAOS_TEST_ARGS adds options (a --seed, say).
@@ -17,6 +21,14 @@ set -euo pipefail
 
 build=$(cd "${1:?usage: chaos_test.sh BUILD_DIR}" && pwd)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+instances=${2:-1}
+if ((instances == 1)); then
+	run=(--sagas 300 --duration 30 --seed 7 --kills 3 --participant-kills 4
+	    --proxy-kills 1 --pg-restarts 1)
+else
+	run=(--instances "$instances" --sagas 200 --duration 20 --seed 11
+	    --kills 3 --participant-kills 2 --proxy-kills 1 --pg-restarts 1)
+fi
 
 if ! command -v initdb >/dev/null &&
     ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
@@ -34,7 +46,7 @@ cleanup() {
 	# chaos.sh stops its cluster itself; this is for an interrupted run.
 	SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/run/cluster \
 	    "$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
-	for f in "$state"/run/pids/proxy-*.pid; do
+	for f in "$state"/run/pids/proxy-*.pid "$state"/run/pids/sagad-*.pid; do
 		if [[ -f $f ]]; then
 			kill -KILL "$(cat "$f")" 2>/dev/null || true
 		fi
@@ -46,9 +58,7 @@ trap cleanup EXIT
 rc=0
 # shellcheck disable=SC2086 # CHAOS_TEST_ARGS: words on purpose
 SAGA_BUILD_DIR=$build "$repo/scripts/chaos.sh" --no-build \
-    --dir "$state/run" --sagas 300 --duration 30 --seed 7 \
-    --kills 3 --participant-kills 4 --proxy-kills 1 --pg-restarts 1 \
-    --settle 90 ${CHAOS_TEST_ARGS:-} >"$log" 2>&1 || rc=$?
+    --dir "$state/run" "${run[@]}" --settle 90 ${CHAOS_TEST_ARGS:-} >"$log" 2>&1 || rc=$?
 
 fail() {
 	echo "chaos_test: $*" >&2

@@ -4,7 +4,8 @@
  * (scripts/chaos.sh): starts --sagas create_order sagas at --rate per
  * second through sagad's client API, a share of them designed to fail.
  *
- *   chaos_load --coordinator URL --sagas N --rate R --out FILE
+ *   chaos_load --coordinator URL [--coordinator URL2 ...] --sagas N
+ *              --rate R --out FILE
  *              [--seed S] [--concurrency C] [--poor P] [--scarce P]
  *              [--prefix K] [--give-up SECONDS]
  *
@@ -24,7 +25,11 @@
  *
  * For each order it appends to --out, once answered:
  *   INDEX KEY SAGA_ID KIND CUSTOMER SKU QTY AMOUNT CREATED
- * and at the end prints one line of counts. Exit status 0 when every
+ * With several --coordinator URLs (several sagad instances on one
+ * database), order i goes to URL i mod n first, and each retry to the
+ * next URL: a start whose instance died is answered by another.
+ *
+ * It also prints, at the end, one line of counts. Exit status 0 when every
  * order was answered, 1 otherwise.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -47,9 +52,11 @@
 #include "saga_id.h"
 
 #define CHAOS_LOAD_CALL_MS 5000
+#define CHAOS_LOAD_MAX_URLS 16
 
 typedef struct cl_opts {
-	const char *url;
+	const char *urls[CHAOS_LOAD_MAX_URLS];
+	int         nurls;
 	const char *out;
 	const char *prefix;
 	uint64_t    seed;
@@ -156,7 +163,7 @@ chaos_load_order(int64_t i, cl_order *o)
 /* Starts order i, retrying until sagad answers it, and records it.
  * Returns 0, or -1 when it was abandoned. */
 static int
-chaos_load_one(saga_client **cl, int64_t i)
+chaos_load_one(saga_client **clients, int64_t i)
 {
 	cl_order  o;
 	char      json[512], key[160], err[512], id[SAGA_ID_STRLEN + 1];
@@ -165,6 +172,7 @@ chaos_load_one(saga_client **cl, int64_t i)
 	int64_t   backoff_ms = 50;
 	int64_t   give_up    = chaos_load_now_us() + cl_o.give_up_s * 1000000;
 	int       rv;
+	int       u = (int) (i % cl_o.nurls);
 
 	chaos_load_order(i, &o);
 	snprintf(key, sizeof(key), "%s-%" PRId64, cl_o.prefix, i);
@@ -183,7 +191,11 @@ chaos_load_one(saga_client **cl, int64_t i)
 		return (-1);
 	}
 	for (bool first = true;; first = false) {
+		saga_client **cl;
+
 		if (!first) {
+			/* Another instance, if there are several. */
+			u = (u + 1) % cl_o.nurls;
 			atomic_fetch_add(&cl_retries, 1);
 			if (chaos_load_now_us() > give_up) {
 				fprintf(stderr,
@@ -199,8 +211,10 @@ chaos_load_one(saga_client **cl, int64_t i)
 			backoff_ms
 			    = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
 		}
+		cl = &clients[u];
 		if (*cl == NULL
-		    && saga_client_open(cl, cl_o.url, err, sizeof(err)) != 0) {
+		    && saga_client_open(cl, cl_o.urls[u], err, sizeof(err))
+		           != 0) {
 			fprintf(stderr, "chaos_load: %s\n", err);
 			continue;
 		}
@@ -272,7 +286,7 @@ chaos_load_one(saga_client **cl, int64_t i)
 static void *
 chaos_load_main(void *arg)
 {
-	saga_client *cl = NULL;
+	saga_client *cl[CHAOS_LOAD_MAX_URLS] = { NULL };
 
 	(void) arg;
 	for (;;) {
@@ -284,9 +298,11 @@ chaos_load_main(void *arg)
 		}
 		due = cl_t0_us + (int64_t) ((double) i * 1e6 / cl_o.rate);
 		chaos_load_sleep_us(due - chaos_load_now_us());
-		(void) chaos_load_one(&cl, i);
+		(void) chaos_load_one(cl, i);
 	}
-	saga_client_free(cl);
+	for (int u = 0; u < cl_o.nurls; u++) {
+		saga_client_free(cl[u]);
+	}
 	return (NULL);
 }
 
@@ -299,6 +315,9 @@ chaos_load_usage(FILE *f)
 	    "Starts N create_order sagas at R per second (keys PREFIX-i), "
 	    "retrying each start\n"
 	    "until sagad answers it, and writes one line per saga to FILE.\n"
+	    "  --coordinator URL sagad's client API; repeat it for several\n"
+	    "                    instances: order i goes to URL i mod n,\n"
+	    "                    each retry to the next\n"
 	    "  --seed S          what the orders are (default 1)\n"
 	    "  --concurrency C   starts in flight at once (default 16)\n"
 	    "  --poor P          share of orders bob cannot pay "
@@ -336,7 +355,13 @@ chaos_load_parse(int argc, char **argv)
 		v     = argv[++i];
 		errno = 0;
 		if (strcmp(a, "--coordinator") == 0) {
-			cl_o.url = v;
+			if (cl_o.nurls == CHAOS_LOAD_MAX_URLS) {
+				fprintf(stderr,
+				    "chaos_load: at most %d --coordinator\n",
+				    CHAOS_LOAD_MAX_URLS);
+				return (-1);
+			}
+			cl_o.urls[cl_o.nurls++] = v;
 		} else if (strcmp(a, "--out") == 0) {
 			cl_o.out = v;
 		} else if (strcmp(a, "--prefix") == 0) {
@@ -368,7 +393,7 @@ chaos_load_parse(int argc, char **argv)
 			return (-1);
 		}
 	}
-	if (cl_o.url == NULL || cl_o.out == NULL || cl_o.sagas < 0
+	if (cl_o.nurls == 0 || cl_o.out == NULL || cl_o.sagas < 0
 	    || !(cl_o.rate > 0) || cl_o.conc < 1 || cl_o.conc > 1024
 	    || cl_o.poor < 0 || cl_o.scarce < 0 || cl_o.poor + cl_o.scarce > 1
 	    || cl_o.give_up_s < 1) {
