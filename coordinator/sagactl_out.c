@@ -146,14 +146,20 @@ sagactl_out_time(int64_t ms, char *buf, size_t len)
 	time_t    t = (time_t) (ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
 	struct tm tm;
 	int       frac = (int) (ms - (int64_t) t * 1000);
+	size_t    n;
 
 	if (gmtime_r(&t, &tm) == NULL) {
 		snprintf(buf, len, "?");
 		return (buf);
 	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, frac);
+	/* strftime, so that the compiler does not have to prove that the
+	 * year fits (it cannot, and -Wformat-truncation fails a release
+	 * build). */
+	if ((n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+		snprintf(buf, len, "?");
+		return (buf);
+	}
+	snprintf(buf + n, len - n, ".%03dZ", frac);
 	return (buf);
 }
 
