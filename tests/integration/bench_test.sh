@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench_test.sh BUILD_DIR: the benchmark runs. scripts/bench.sh --quick on
+# the already built tree (both modes, N=200 at C=8, its own PostgreSQL
+# servers, free ports, state in a temporary directory), then checks that
+# it exited 0, printed its summary and wrote JSON with every field the
+# benchmark promises. No threshold is asserted: this is a benchmark, not
+# a timed test (docs/PERFORMANCE.md).
+
+set -euo pipefail
+
+build=$(cd "${1:?usage: bench_test.sh BUILD_DIR}" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tmp=$(mktemp -d /tmp/saga-bench-test.XXXXXX)
+log=$tmp/bench.log
+out=$tmp/bench.json
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "bench_test: $*" >&2
+	tail -n 60 "$log" >&2 || true
+	exit 1
+}
+
+rc=0
+SAGA_BUILD_DIR=$build "$repo/scripts/bench.sh" --quick --no-build \
+    --json "$out" >"$log" 2>&1 || rc=$?
+((rc == 0)) || fail "bench.sh --quick exited $rc"
+[[ -s $out ]] || fail "no JSON written"
+for want in "pgbench limit at 8 clients" "== saga benchmark" \
+    "sagad memory per saga in flight"; do
+	grep -qF "$want" "$log" || fail "missing from the output: $want"
+done
+
+# The fields, checked with whatever JSON reader the machine has.
+check_py='
+import json, sys
+d = json.load(open(sys.argv[1]))
+def need(obj, path):
+    for k in path.split("."):
+        if not isinstance(obj, dict) or k not in obj:
+            sys.exit("missing field " + path)
+        obj = obj[k]
+    return obj
+for p in ("machine.cpu", "machine.cores", "machine.commit", "pgbench",
+          "runs", "memory_probe.bytes_per_in_flight_saga"):
+    need(d, p)
+modes = set()
+for r in d["runs"]:
+    modes.add(r["mode"])
+    for p in ("concurrency", "sagas", "done", "pgbench_tps", "sagas_per_s",
+              "step_transitions_per_s", "ratio_to_pgbench",
+              "latency_ms.p50", "latency_ms.p95", "latency_ms.p99",
+              "latency_ms.max", "db.xact_commit_per_saga",
+              "db.wal_bytes_per_saga", "cpu_ms_per_saga.sagad",
+              "cpu_ms_per_saga.postgres", "sagad_memory_kib.peak_hwm",
+              "client.latency_ms.p99"):
+        need(r, p)
+    if r["done"] != r["sagas"]:
+        sys.exit("%s: %d of %d sagas done" % (r["mode"], r["done"], r["sagas"]))
+    if r["pgbench_tps"] <= 0 or r["sagas_per_s"] <= 0:
+        sys.exit("%s: no throughput measured" % r["mode"])
+if modes != {"demo", "noop"}:
+    sys.exit("modes run: %s" % sorted(modes))
+for p in ("orders", "inventory", "payments", "shipping"):
+    need([r for r in d["runs"] if r["mode"] == "demo"][0], "cpu_ms_per_saga." + p)
+'
+if command -v python3 >/dev/null; then
+	python3 -c "$check_py" "$out" || fail "JSON check failed"
+elif command -v jq >/dev/null; then
+	jq -e '.machine.cpu and .memory_probe.bytes_per_in_flight_saga and
+	    ([.runs[].mode] | unique) == ["demo", "noop"] and
+	    all(.runs[]; .done == .sagas and .sagas_per_s > 0 and
+	        .pgbench_tps > 0 and .latency_ms.p99 != null and
+	        .db.wal_bytes_per_saga != null and
+	        .cpu_ms_per_saga.sagad != null)' "$out" >/dev/null ||
+	    fail "JSON check failed"
+else
+	for f in '"sagas_per_s"' '"step_transitions_per_s"' \
+	    '"ratio_to_pgbench"' '"p99"' '"wal_bytes_per_saga"' \
+	    '"cpu_ms_per_saga"' '"bytes_per_in_flight_saga"'; do
+		grep -q "$f" "$out" || fail "JSON lacks $f"
+	done
+fi
+echo "bench_test: bench.sh --quick ran both modes; JSON complete"
