@@ -28,6 +28,11 @@
 # sagas and runs everything on both logs, alternately (sagad restarted on
 # one, then the other), to show whether throughput falls as the log
 # grows.
+# --instances LIST runs each configuration with that many sagad instances
+# sharing the coordinator's database (the first is the mode's sagad; the
+# others are started and stopped here, each with its own ports and a
+# fixed --instance-id), saga_bench spreading its clients over all of
+# them; the instance counts alternate within each repetition.
 
 set -euo pipefail
 
@@ -53,6 +58,7 @@ profile_dir=
 probe_points="2000 8000"
 spread=2
 probe_delay_ms=60000
+inst_arg=1
 
 usage() {
 	cat <<EOF
@@ -67,6 +73,18 @@ Benchmarks sagad on this machine (see docs/PERFORMANCE.md).
   --prefill N          also run everything on a log holding N finished
                        sagas, alternating with the empty log (log growth)
   --repeat R           run each configuration R times (medians reported)
+  --instances LIST     sagad instances sharing the coordinator's database,
+                       comma-separated counts 1..16 (default 1; e.g.
+                       1,2,3): every run is made with each count, the
+                       counts alternating within each repetition; each
+                       instance has its own --listen and --metrics-listen
+                       ports, a fixed --instance-id (bench-1, bench-2...)
+                       and the same configuration and options; saga_bench
+                       spreads its clients over all of them (client k on
+                       instance k mod n). sagad's CPU is summed over the
+                       instances, its peak memory (VmHWM) is the largest
+                       instance's (RSS: the first's), its metrics are
+                       summed
   --warmup N           unmeasured sagas before each run (default N/20,
                        50..1000)
   --pgbench-seconds S  length of each pgbench run (default $pgbench_s)
@@ -80,17 +98,21 @@ Benchmarks sagad on this machine (see docs/PERFORMANCE.md).
   --probe "K1 K2"      sagas in flight at the two points of the memory
                        probe (default "$probe_points")
   --profile DIR        perf record -g sagad during each run, reports in DIR
+                       (the first instance only, with --instances)
   --json FILE          write every figure as JSON to FILE
   --quick              a small run for CI: N=200 at C=8, both modes,
-                       5 s of pgbench, a small memory probe
+                       5 s of pgbench, a small memory probe, 2 s (not
+                       11 s) for PostgreSQL's statistics: it checks that
+                       everything runs; its figures are not measurements
   --no-build           use the existing build (SAGA_BUILD_DIR, default
                        build-bench/); else configure and build it Release
   --keep               leave the clusters running and the state directory
   -h, --help           this help
 Environment: SAGA_BUILD_DIR (build tree), SAGA_BENCH_DIR (state
 directory, default a new /tmp/saga-bench.XXXXXX), SAGA_PORT_BASE (fixed
-ports: the demo cluster from it, the noop mode from it + 10; default
-free ports picked at random), SAGA_BENCH_SAGAD_ARGS
+ports: the demo cluster from it, the noop mode from it + 10, the demo's
+extra instances from it + 20, the noop mode's from it + 52, two ports
+each; default free ports picked at random), SAGA_BENCH_SAGAD_ARGS
 (extra sagad options, both modes), SAGA_BENCH_COMMIT (the commit to
 report when the tree is not a git checkout).
 EOF
@@ -112,6 +134,7 @@ while (($# > 0)); do
 	--mode) modes=${2:?}; shift ;;
 	--prefill) prefill=${2:?}; shift ;;
 	--repeat) repeat=${2:?}; shift ;;
+	--instances) inst_arg=${2:?}; shift ;;
 	--warmup) warmup=${2:?}; shift ;;
 	--pgbench-seconds) pgbench_s=${2:?}; shift ;;
 	--seed) seed=${2:?}; shift ;;
@@ -135,6 +158,10 @@ if ((quick)); then
 	pgbench_s=5
 	probe_points="100 300"
 	[[ -n $warmup ]] || warmup=20
+	# The transaction counters of pg_stat_database may then lack the last
+	# second's transactions: --quick checks that everything runs, its
+	# figures are not measurements.
+	stats_wait=2
 fi
 ((${#conc_args[@]} > 0)) || conc_args=('64,1')
 case $modes in
@@ -149,6 +176,16 @@ done
 ((sagas > 0 && repeat > 0 && pgbench_s > 0)) ||
 	die "--sagas, --repeat and --pgbench-seconds must be positive"
 ((spread >= 2 && spread <= 64)) || die "--customers: expected 2..64"
+# The instance counts, in the order given.
+inst_list=()
+IFS=, read -ra _items <<<"$inst_arg"
+for it in "${_items[@]}"; do
+	[[ $it =~ ^[0-9]+$ ]] && ((it >= 1 && it <= 16)) ||
+		die "--instances: expected counts 1..16, comma-separated, got '$inst_arg'"
+	inst_list+=("$it")
+done
+((${#inst_list[@]} > 0)) || die "--instances: expected counts 1..16"
+unset _items
 # The paying customers and the SKUs of the mix.
 mix_customers=alice,carol
 mix_skus=WIDGET,GIZMO
@@ -235,6 +272,14 @@ base=${fixed_base:-$(free_range 6)}
 
 clk_tck=$(getconf CLK_TCK)
 our_pids=()
+# The sagad instances, 1..inst_up running now (1 is the mode's sagad,
+# pid_of[sagad]), ninst wanted by the runs: pid, client URL, metrics URL.
+ninst=${inst_list[0]}
+inst_up=0
+inst_pid=()
+inst_url=()
+inst_murl=()
+coord_args=()
 noop_pg_env=$state/noop/pg.env
 demo_up=0
 
@@ -242,6 +287,9 @@ cleanup() {
 	local p
 	if ((keep)); then
 		say "--keep: clusters left running; state in $state"
+		if ((inst_up > 1)); then
+			say "--keep: extra sagad instances left running too (not stopped by cluster.sh stop): pids ${inst_pid[*]:1}"
+		fi
 		return
 	fi
 	for p in "${our_pids[@]}"; do
@@ -305,6 +353,15 @@ pg_ticks() {
 	echo "$sum"
 }
 
+# sagad_ticks: proc_ticks summed over the running sagad instances.
+sagad_ticks() {
+	local k sum=0
+	for ((k = 1; k <= inst_up; k++)); do
+		sum=$((sum + $(proc_ticks "${inst_pid[k]}")))
+	done
+	echo "$sum"
+}
+
 # machine_busy: CPU ticks of the whole machine not idle (nor iowait).
 machine_busy() {
 	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
@@ -329,8 +386,9 @@ ping_url() {
 }
 
 # sagad's own metrics (when it serves them): sums and counts of its
-# histograms, to tell the time spent committing from the rest.
-metrics_url=
+# histograms, to tell the time spent committing from the rest; summed
+# over the instances.
+metrics_urls=()
 sagad_metrics_args=()
 if "$sagad_bin" --help 2>&1 | grep -q -- --metrics-listen &&
 	command -v curl >/dev/null; then
@@ -342,8 +400,12 @@ fi
 read -ra sagad_extra <<<"${SAGA_BENCH_SAGAD_ARGS:-}"
 
 metrics_scrape() { # metrics_scrape: "name value" of the sums and counts
-	[[ -n $metrics_url ]] || return 0
-	curl -fsS --max-time 5 "$metrics_url" 2>/dev/null | awk '
+	((${#metrics_urls[@]} > 0)) || return 0
+	local u
+	for u in "${metrics_urls[@]}"; do
+		curl -fsS --max-time 5 "$u" 2>/dev/null ||
+			say "warning: no metrics from $u: the sums lack that instance"
+	done | awk '
 		/^saga_(db_commit_seconds|db_batch_rows|step_duration_seconds|duration_seconds)_(sum|count)[{ ]/ {
 			n = $1; sub(/[{].*/, "", n); v[n] += $NF }
 		END { for (n in v) printf "%s %.6f\n", n, v[n] }'
@@ -495,10 +557,12 @@ demo_start() {
 	sagad_log=$state/demo/logs/sagad.log
 	sagad_metrics_port=$((base + 5))
 	sagad_pidfile=$state/demo/pids/sagad.pid
+	extra_port0_off=20
 	sagad_start saga_coordinator
 }
 
 demo_stop() {
+	sagad_stop_all
 	SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/demo SAGA_PORT_BASE=$base \
 		"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 	demo_up=0
@@ -558,6 +622,7 @@ sagad_log=
 sagad_metrics_port=
 sagad_pidfile=
 part_dbs=
+extra_port0_off=
 
 noop_start_part() { # noop_start_part [noop_participant options...]
 	local u=tcp://127.0.0.1
@@ -597,28 +662,118 @@ noop_ports() {
 
 # sagad_start DB [sagad options...]: (re)starts sagad on the
 # coordinator database DB, with the mode's configuration ($sagad_cfg),
-# its metrics endpoint and SAGA_BENCH_SAGAD_ARGS.
+# its metrics endpoint, --instance-id bench-1 and SAGA_BENCH_SAGAD_ARGS;
+# then the extra instances up to $ninst on the same database (the
+# options given here are the first instance's only: the memory probe's).
 sagad_start() {
 	local db=$1
 	shift
-	stop_pid "${pid_of[sagad]:-}"
-	metrics_url=
+	sagad_stop_all
+	local murl=
 	sagad_metrics_args=()
 	if ((have_metrics)); then
 		sagad_metrics_args=(--metrics-listen "127.0.0.1:$sagad_metrics_port")
-		metrics_url=http://127.0.0.1:$sagad_metrics_port/metrics
+		murl=http://127.0.0.1:$sagad_metrics_port/metrics
 	fi
 	"$sagad_bin" --config "$sagad_cfg" --listen "$coord_url" \
 		--db "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$db" \
+		--instance-id bench-1 \
 		"${sagad_metrics_args[@]}" "${sagad_extra[@]}" "$@" \
 		>>"$sagad_log" 2>&1 </dev/null &
 	pid_of[sagad]=$!
 	our_pids+=("$!")
 	[[ -z $sagad_pidfile ]] || echo "$!" >"$sagad_pidfile"
+	inst_pid=([1]=$!)
+	inst_url=([1]=$coord_url)
+	inst_murl=([1]=$murl)
+	inst_up=1
 	wait_ping "$coord_url" "${pid_of[sagad]}" "$sagad_log"
 	coord_db=$db
 	# shellcheck disable=SC2086
 	dbs=$(echo $db $part_dbs)
+	instances_set "$ninst"
+}
+
+# extra_start K: starts sagad instance K (2..16) on $coord_db: the first
+# instance's configuration and options (SAGA_BENCH_SAGAD_ARGS included),
+# its own client and metrics ports (SAGA_PORT_BASE + $extra_port0_off +
+# 2 (K - 2) and the next, or two free ones picked at random), the fixed
+# id bench-K; its log beside the first instance's.
+extra_start() {
+	local k=$1 try port url murl pid log margs=()
+	log=${sagad_log%.log}-$k.log
+	for try in 1 2 3; do
+		if [[ -n $fixed_base ]]; then
+			port=$((fixed_base + extra_port0_off + 2 * (k - 2)))
+		else
+			port=$(free_range 2)
+		fi
+		url=tcp://127.0.0.1:$port
+		murl=
+		margs=()
+		if ((have_metrics)); then
+			margs=(--metrics-listen "127.0.0.1:$((port + 1))")
+			murl=http://127.0.0.1:$((port + 1))/metrics
+		fi
+		"$sagad_bin" --config "$sagad_cfg" --listen "$url" \
+			--db "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$coord_db" \
+			"${margs[@]}" "${sagad_extra[@]}" --instance-id "bench-$k" \
+			>>"$log" 2>&1 </dev/null &
+		pid=$!
+		our_pids+=("$pid")
+		if wait_up "$url" "$pid"; then
+			inst_pid[k]=$pid
+			inst_url[k]=$url
+			inst_murl[k]=$murl
+			return 0
+		fi
+		stop_pid "$pid"
+		if ((try == 3)) || [[ -n $fixed_base ]]; then
+			tail -n 20 "$log" >&2
+			die "sagad instance $k did not start on $url (log $log)"
+		fi
+		say "sagad instance $k: a port was taken meanwhile; trying others"
+	done
+}
+
+# instances_set K: K sagad instances from now on (when sagad runs: the
+# extra ones started or stopped, the last first, to match), and the
+# client URLs and metrics URLs of the runs.
+instances_set() {
+	local k
+	ninst=$1
+	if ((inst_up > 0)); then
+		for ((k = inst_up; k > ninst; k--)); do
+			stop_pid "${inst_pid[k]}"
+			unset 'inst_pid[k]' 'inst_url[k]' 'inst_murl[k]'
+		done
+		for ((k = inst_up + 1; k <= ninst; k++)); do
+			extra_start "$k"
+			inst_up=$k
+		done
+		inst_up=$ninst
+	fi
+	coord_args=()
+	metrics_urls=()
+	for ((k = 1; k <= inst_up; k++)); do
+		coord_args+=(--coordinator "${inst_url[k]}")
+		[[ -z ${inst_murl[k]:-} ]] || metrics_urls+=("${inst_murl[k]}")
+	done
+	((inst_up <= 1)) || say "$inst_up sagad instances on $coord_db: ${inst_url[*]}"
+}
+
+# sagad_stop_all: every sagad instance, the extra ones first (SIGTERM:
+# each hands its leases over).
+sagad_stop_all() {
+	local k
+	for ((k = inst_up; k >= 2; k--)); do
+		stop_pid "${inst_pid[k]:-}"
+	done
+	stop_pid "${pid_of[sagad]:-}"
+	inst_up=0
+	inst_pid=()
+	inst_url=()
+	inst_murl=()
 }
 
 stop_pid() {
@@ -658,12 +813,13 @@ noop_start() {
 	sagad_log=$state/noop/sagad.log
 	sagad_metrics_port=$((noop_port0 + 5))
 	sagad_pidfile=
+	extra_port0_off=52
 	sagad_start saga_coordinator
 	pid_of[noop]=$noop_part_pid
 }
 
 noop_stop() {
-	stop_pid "${pid_of[sagad]}"
+	sagad_stop_all
 	stop_pid "$noop_part_pid"
 	SAGA_PG_ENV=$noop_pg_env "$repo/scripts/pg.sh" stop >/dev/null 2>&1 || true
 }
@@ -683,7 +839,11 @@ snapshot() {
 	local -n s=$1
 	local p
 	for p in "${procs[@]}"; do
-		s[cpu_$p]=$(proc_ticks "${pid_of[$p]}")
+		if [[ $p == sagad ]]; then
+			s[cpu_$p]=$(sagad_ticks)
+		else
+			s[cpu_$p]=$(proc_ticks "${pid_of[$p]}")
+		fi
 	done
 	s[cpu_postgres]=$(pg_ticks)
 	s[busy]=$(machine_busy)
@@ -714,7 +874,7 @@ rss_sampler() { # rss_sampler PID OUTFILE: max VmRSS every 100 ms
 # measure MODE LABEL C N REP PREFILLED
 measure() {
 	local mode=$1 label=$2 c=$3 n=$4 rep=$5 prefilled=$6
-	local dir=$state/runs/$mode-$label-c$c-r$rep w sb_rc=0
+	local dir=$state/runs/$mode-$label-c$c-i$ninst-r$rep w sb_rc=0 key
 	local -A a=() b=()
 	mkdir -p "$dir"
 	if [[ -n $warmup ]]; then
@@ -727,7 +887,7 @@ measure() {
 
 	[[ $mode != demo ]] || demo_topup $((n + w))
 	if ((w > 0)); then
-		"$bench_bin" --coordinator "$coord_url" --sagas "$w" --concurrency "$c" \
+		"$bench_bin" "${coord_args[@]}" --sagas "$w" --concurrency "$c" \
 			--customers "$mix_customers" --skus "$mix_skus" \
 			--seed $((seed + 1000 + rep)) --quiet >"$dir/warmup.log" 2>&1 ||
 			{ cat "$dir/warmup.log" >&2; die "the warm-up run failed"; }
@@ -762,11 +922,11 @@ measure() {
 		perf_all=$!
 	fi
 
-	say "$mode ($label): $n sagas at concurrency $c (run $rep of $repeat)"
+	say "$mode ($label): $n sagas at concurrency $c, $ninst sagad instance(s) (run $rep of $repeat)"
 	local m_a m_b
 	m_a=$(metrics_scrape)
 	snapshot a
-	"$bench_bin" --coordinator "$coord_url" --sagas "$n" --concurrency "$c" \
+	"$bench_bin" "${coord_args[@]}" --sagas "$n" --concurrency "$c" \
 		--customers "$mix_customers" --skus "$mix_skus" \
 		--seed $((seed + rep - 1)) --json "$dir/client.json" \
 		--env "$dir/client.env" || sb_rc=$?
@@ -789,8 +949,12 @@ measure() {
 	fi
 	kill "$sampler" 2>/dev/null || true
 	wait "$sampler" 2>/dev/null || true
-	local hwm
-	hwm=$(status_kib "${pid_of[sagad]}" VmHWM)
+	# The peak of the largest instance.
+	local hwm=0 h k
+	for ((k = 1; k <= inst_up; k++)); do
+		h=$(status_kib "${inst_pid[k]}" VmHWM)
+		((h <= hwm)) || hwm=$h
+	done
 	stats_settle
 	db_b=$(db_stats)
 	((sb_rc == 0)) || say "warning: saga_bench exited $sb_rc (see $dir)"
@@ -810,6 +974,16 @@ measure() {
 		[[ -n $e ]] || continue
 		events_json+="${events_json:+, }\"$e\": $(calc "$cnt / $sb_done" 3)"
 	done <<<"$ev"
+	# Which instance started this run's sagas (the writer of their first
+	# event): how saga_bench spread the load.
+	local by_inst_json="" wr
+	while IFS='|' read -r wr cnt; do
+		[[ -n $wr ]] || continue
+		by_inst_json+="${by_inst_json:+, }$(json_str "$wr"): $cnt"
+	done < <(q "$coord_db" "SELECT coalesce(writer, '?'), count(*) FROM saga_event
+		WHERE seq = 1 AND at >= to_timestamp($sb_t0_unix - 0.005)
+		GROUP BY 1 ORDER BY 1")
+	((ninst == 1)) || say "  sagas started by instance: $(sed 's/"//g' <<<"$by_inst_json")"
 
 	# Transactions per database, write transactions, WAL.
 	local commits=0 rollbacks=0 d c1 r1 c0 r0
@@ -867,18 +1041,19 @@ measure() {
 	ratio=$(calc "$tps > 0 ? $steps_s / $tps : 0" 3)
 	sps=$sb_sagas_per_s
 
-	med_sps[$mode:$label:$c]+=" $sps"
-	med_p50[$mode:$label:$c]+=" $sb_p50_ms"
-	med_p99[$mode:$label:$c]+=" $sb_p99_ms"
-	med_tps[$mode:$label:$c]+=" $steps_s"
+	key=$mode:$label:$c:i$ninst
+	med_sps[$key]+=" $sps"
+	med_p50[$key]+=" $sb_p50_ms"
+	med_p99[$key]+=" $sb_p99_ms"
+	med_tps[$key]+=" $steps_s"
 
-	say "$mode ($label) C=$c: $sps sagas/s, $steps_s step transitions/s = $ratio of pgbench's $tps tps;" \
+	say "$mode ($label) C=$c, $ninst instance(s): $sps sagas/s, $steps_s step transitions/s = $ratio of pgbench's $tps tps;" \
 		"latency p50 $sb_p50_ms p95 $sb_p95_ms p99 $sb_p99_ms max $sb_max_ms ms"
 	say "  per saga: $(calc "$commits / $sb_done" 2) transactions," \
 		"$(calc "$wal / $sb_done" 0) WAL bytes; CPU ms per saga: $(sed 's/"//g' <<<"$cpu_json");" \
 		"machine busy $busy s of $(calc "$sb_wall_s * $(nproc)" 1) s ($(calc "$busy - $total_cpu" 2) s not accounted for)"
-	summary+=("$(printf '%-5s %-14s %4s %7s %3s %9s %10s %6s %8s %8s %8s %9s %7s %8s %9s %7s' \
-		"$mode" "$label" "$c" "$sb_done" "$rep" "$sps" "$steps_s" "$ratio" \
+	summary+=("$(printf '%-5s %-14s %4s %4s %7s %3s %9s %10s %6s %8s %8s %8s %9s %7s %8s %9s %7s' \
+		"$mode" "$label" "$c" "$ninst" "$sb_done" "$rep" "$sps" "$steps_s" "$ratio" \
 		"$sb_p50_ms" "$sb_p95_ms" "$sb_p99_ms" "$sb_max_ms" \
 		"$(calc "$commits / $sb_done" 2)" "$(calc "$wal / $sb_done" 0)" \
 		"$(calc "$total_cpu / $sb_done * 1000" 2)" "$(calc "$hwm / 1024" 1)")")
@@ -886,6 +1061,8 @@ measure() {
 	run_json+=("$(cat <<EOF
 {
   "mode": "$mode", "label": "$label", "concurrency": $c, "sagas": $n, "repeat": $rep,
+  "sagad_instances": $ninst,
+  "sagas_started_by_instance": {$by_inst_json},
   "prefilled_sagas": $prefilled, "warmup_sagas": $w,
   "pgbench_tps": $tps,
   "wall_s": $sb_wall_s, "done": $sb_done, "sagas_per_s": $sps,
@@ -911,7 +1088,7 @@ measure() {
   "cpu_s_total_measured": $total_cpu,
   "machine_busy_cpu_s": $busy,
   "background_cpu_cores_before": $bg,
-  "sagad_memory_kib": {"idle_rss": $rss_idle, "max_rss_sampled": $rss_max, "peak_hwm": $hwm,
+  "sagad_memory_kib": {"note": "idle and sampled RSS: the first instance; peak_hwm: the largest instance's", "idle_rss": $rss_idle, "max_rss_sampled": $rss_max, "peak_hwm": $hwm,
     "rough_bytes_per_in_flight_saga": $(calc "($rss_max - $rss_idle) * 1024 / $c" 0)},
   "client": $(cat "$dir/client.json")
 }
@@ -979,7 +1156,8 @@ probe_json=
 memory_probe() {
 	local k pts=() rss0 rss1 inflight
 	say "memory probe: sagad's resident memory with $probe_points sagas in flight"
-	stop_pid "${pid_of[sagad]}"
+	sagad_stop_all
+	ninst=1
 	stop_pid "$noop_part_pid"
 	noop_config "$state/noop/probe.yaml" 600s 256
 	sagad_cfg=$state/noop/probe.yaml
@@ -1002,7 +1180,7 @@ memory_probe() {
 			WHERE state IN ('RUNNING', 'COMPENSATING')")
 		say "memory probe: $inflight sagas in flight: sagad VmRSS $rss1 KiB (idle $rss0 KiB)"
 		pts+=("$inflight $rss0 $rss1")
-		stop_pid "${pid_of[sagad]}"
+		sagad_stop_all
 		stop_pid "$noop_part_pid"
 	done
 	q "$coord_db" "TRUNCATE saga_instance, saga_event, saga_start_key" >/dev/null
@@ -1038,19 +1216,24 @@ say "state in $state; modes: $modes; runs (C N): ${runs[*]}; prefill $prefill"
 # the other database in between), so that a machine whose load drifts
 # affects both alike.
 run_all() {
-	local r c n
+	local r c n k
 	for r in "${runs[@]}"; do
 		read -r c n <<<"$r"
 		[[ -n ${pgbench_tps[$1:$c]:-} ]] || run_pgbench "$1" "$c"
 		for rep in $(seq 1 "$repeat"); do
-			if ((prefill > 0)); then
-				sagad_start saga_coordinator
-			fi
-			measure "$1" "empty log" "$c" "$n" "$rep" 0
-			if ((prefill > 0)); then
-				sagad_start saga_coordinator_prefilled
-				measure "$1" "prefilled" "$c" "$n" "$rep" "$prefill"
-			fi
+			for k in "${inst_list[@]}"; do
+				if ((prefill > 0)); then
+					ninst=$k
+					sagad_start saga_coordinator
+				else
+					instances_set "$k"
+				fi
+				measure "$1" "empty log" "$c" "$n" "$rep" 0
+				if ((prefill > 0)); then
+					sagad_start saga_coordinator_prefilled
+					measure "$1" "prefilled" "$c" "$n" "$rep" "$prefill"
+				fi
+			done
 		done
 	done
 }
@@ -1065,7 +1248,7 @@ prefill_db() {
 		--customers "$mix_customers" --skus "$mix_skus" --quiet \
 		>"$state/prefill-seed.log" 2>&1 ||
 		{ cat "$state/prefill-seed.log" >&2; die "prefill: seeding failed"; }
-	stop_pid "${pid_of[sagad]}"
+	sagad_stop_all
 	q postgres "CREATE DATABASE saga_coordinator_prefilled TEMPLATE saga_coordinator" >/dev/null
 	prefill_log saga_coordinator_prefilled "$prefill"
 	sagad_start saga_coordinator
@@ -1098,8 +1281,8 @@ done
 	for k in "${!pgbench_tps[@]}"; do
 		echo "pgbench limit ($k clients): ${pgbench_tps[$k]} tps"
 	done | sort
-	printf '%-5s %-14s %4s %7s %3s %9s %10s %6s %8s %8s %8s %9s %7s %8s %9s %7s\n' \
-		mode log C N rep sagas/s steps/s ratio p50_ms p95_ms p99_ms max_ms xact/sg WAL_B/sg cpu_ms/sg hwm_MiB
+	printf '%-5s %-14s %4s %4s %7s %3s %9s %10s %6s %8s %8s %8s %9s %7s %8s %9s %7s\n' \
+		mode log C inst N rep sagas/s steps/s ratio p50_ms p95_ms p99_ms max_ms xact/sg WAL_B/sg cpu_ms/sg hwm_MiB
 	printf '%s\n' "${summary[@]}"
 	if ((repeat > 1)); then
 		echo "medians of $repeat runs:"
@@ -1121,6 +1304,23 @@ done
 				"$(calc "$(median ${med_sps[$kp]}) / $(median ${med_sps[$k]})" 3)"
 		done | sort
 	fi
+	if ((${#inst_list[@]} > 1)); then
+		echo "several sagad instances: median sagas/s (ratio to ${inst_list[0]} instance(s))"
+		for k in "${!med_sps[@]}"; do
+			[[ $k == *":i${inst_list[0]}" ]] || continue
+			line="  ${k%:i*}:"
+			# shellcheck disable=SC2086
+			b=$(median ${med_sps[$k]})
+			for i in "${inst_list[@]}"; do
+				ki=${k%:i*}:i$i
+				[[ -n ${med_sps[$ki]:-} ]] || continue
+				# shellcheck disable=SC2086
+				m=$(median ${med_sps[$ki]})
+				line+="  $i: $m ($(calc "$b > 0 ? $m / $b : 0" 2))"
+			done
+			echo "$line"
+		done | sort
+	fi
 	if [[ -n $probe_mem ]]; then
 		echo "sagad memory per saga in flight (noop probe): $probe_mem bytes"
 	fi
@@ -1134,7 +1334,7 @@ if [[ -n $json ]]; then
 		echo "  \"started_at\": \"$started_at\","
 		echo "  \"command\": $(json_str "$command_line"),"
 		echo "  \"machine\": $machine,"
-		echo "  \"options\": {\"modes\": $(json_str "$modes"), \"runs\": $(json_str "${runs[*]}"), \"repeat\": $repeat, \"prefill\": $prefill, \"pgbench_seconds\": $pgbench_s, \"customers\": $spread, \"seed\": $seed, \"quick\": $quick},"
+		echo "  \"options\": {\"modes\": $(json_str "$modes"), \"runs\": $(json_str "${runs[*]}"), \"repeat\": $repeat, \"instances\": $(json_str "$inst_arg"), \"prefill\": $prefill, \"pgbench_seconds\": $pgbench_s, \"customers\": $spread, \"seed\": $seed, \"quick\": $quick},"
 		echo "  \"definitions\": {\"step_transition\": \"a saga_event row step_ok, step_failed, step_retry or step_gave_up: one committed outcome of one attempt of a step's action or compensation\", \"pgbench_script\": \"UPDATE pgbench_accounts (100000 rows) by aid + INSERT of a 100-byte row, one transaction, -M prepared\"},"
 		echo "  \"pgbench\": [$(IFS=,; echo "${pgbench_json[*]}")],"
 		echo "  \"runs\": ["

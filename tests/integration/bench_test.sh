@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# bench_test.sh BUILD_DIR: the benchmark runs. scripts/bench.sh --quick on
-# the already built tree (both modes, N=200 at C=8, its own PostgreSQL
-# servers, free ports, state in a temporary directory), then checks that
-# it exited 0, printed its summary and wrote JSON with every field the
-# benchmark promises. No threshold is asserted: this is a benchmark, not
+# bench_test.sh BUILD_DIR: the benchmark runs. scripts/bench.sh --quick
+# --instances 1,2 on the already built tree (both modes, N=200 at C=8, with
+# one sagad and then two on the same database, its own PostgreSQL servers,
+# free ports, state in a temporary directory), then checks that it exited
+# 0, printed its summary and wrote JSON with every field the benchmark
+# promises, and that with two instances both started sagas. No threshold is asserted: this is a benchmark, not
 # a timed test (docs/PERFORMANCE.md).
 
 set -euo pipefail
@@ -24,12 +25,12 @@ fail() {
 }
 
 rc=0
-SAGA_BUILD_DIR=$build "$repo/scripts/bench.sh" --quick --no-build \
+SAGA_BUILD_DIR=$build "$repo/scripts/bench.sh" --quick --instances 1,2 --no-build \
     --json "$out" >"$log" 2>&1 || rc=$?
 ((rc == 0)) || fail "bench.sh --quick exited $rc"
 [[ -s $out ]] || fail "no JSON written"
 for want in "pgbench limit at 8 clients" "== saga benchmark" \
-    "sagad memory per saga in flight"; do
+    "sagad memory per saga in flight" "several sagad instances"; do
 	grep -qF "$want" "$log" || fail "missing from the output: $want"
 done
 
@@ -47,8 +48,16 @@ for p in ("machine.cpu", "machine.cores", "machine.commit", "pgbench",
           "runs", "memory_probe.bytes_per_in_flight_saga"):
     need(d, p)
 modes = set()
+counts = set()
 for r in d["runs"]:
     modes.add(r["mode"])
+    n = need(r, "sagad_instances")
+    counts.add((r["mode"], n))
+    by = need(r, "sagas_started_by_instance")
+    if len(by) != n or min(by.values()) <= 0 or sum(by.values()) != r["sagas"]:
+        sys.exit("%s, %d instance(s): sagas started by instance %s" % (r["mode"], n, by))
+    if len(need(r, "client.coordinators")) != n:
+        sys.exit("%s: saga_bench was not given %d coordinators" % (r["mode"], n))
     for p in ("concurrency", "sagas", "done", "pgbench_tps", "sagas_per_s",
               "step_transitions_per_s", "ratio_to_pgbench",
               "latency_ms.p50", "latency_ms.p95", "latency_ms.p99",
@@ -63,6 +72,8 @@ for r in d["runs"]:
         sys.exit("%s: no throughput measured" % r["mode"])
 if modes != {"demo", "noop"}:
     sys.exit("modes run: %s" % sorted(modes))
+if counts != {(m, n) for m in ("demo", "noop") for n in (1, 2)}:
+    sys.exit("runs made: %s" % sorted(counts))
 for p in ("orders", "inventory", "payments", "shipping"):
     need([r for r in d["runs"] if r["mode"] == "demo"][0], "cpu_ms_per_saga." + p)
 '
@@ -74,7 +85,10 @@ elif command -v jq >/dev/null; then
 	    all(.runs[]; .done == .sagas and .sagas_per_s > 0 and
 	        .pgbench_tps > 0 and .latency_ms.p99 != null and
 	        .db.wal_bytes_per_saga != null and
-	        .cpu_ms_per_saga.sagad != null)' "$out" >/dev/null ||
+	        .cpu_ms_per_saga.sagad != null and
+	        (.sagas_started_by_instance | length) == .sagad_instances and
+	        ([.sagas_started_by_instance[]] | min > 0 and add == .sagas)) and
+	    ([.runs[].sagad_instances] | unique) == [1, 2]' "$out" >/dev/null ||
 	    fail "JSON check failed"
 else
 	for f in '"sagas_per_s"' '"step_transitions_per_s"' \
@@ -83,4 +97,4 @@ else
 		grep -q "$f" "$out" || fail "JSON lacks $f"
 	done
 fi
-echo "bench_test: bench.sh --quick ran both modes; JSON complete"
+echo "bench_test: bench.sh --quick ran both modes with 1 and 2 instances; JSON complete"

@@ -20,12 +20,18 @@
  * bench.sh tops up the stock and the balances before the run so that
  * these never run out.
  *
+ * --coordinator may be given up to SB_MAX_URLS times, one URL per sagad
+ * instance sharing one database: client k then talks to URL k mod n only
+ * (its STARTs and its WAITs), so that the load spreads evenly over the
+ * instances.
+ *
  * --start-only sends START alone (no WAIT) and stops once N sagas were
  * started: the memory probe of bench.sh uses it to leave N sagas in
  * flight inside sagad.
  *
  * DESIGN: asynchronous, like nng's demo/async client: --sockets REQ
- * sockets (one TCP connection each) and C contexts spread over them, each
+ * sockets (one TCP connection each; socket j dials URL j mod n) and C
+ * contexts spread over them (client k on a socket of URL k mod n), each
  * context a state machine (START -> WAIT... -> next saga) driven by its
  * aio callback on nng's threads. The callbacks share only atomic
  * counters and one mutex around the latency samples; the main thread
@@ -52,6 +58,7 @@
 #include "saga_err.h"
 
 #define SB_MAX_SOCKETS          64
+#define SB_MAX_URLS             16
 #define SB_MAX_LIST             64
 /* Seconds of per-second throughput kept; back-off before a START refused
  * with EOVERLOAD or EUNAVAIL is sent again. */
@@ -93,7 +100,8 @@ typedef struct sb_sample {
 } sb_sample;
 
 typedef struct sb_opts {
-	const char *url;
+	const char *urls[SB_MAX_URLS];
+	int         nurls;
 	const char *saga;
 	const char *json;
 	const char *env;
@@ -645,10 +653,14 @@ sb_usage(FILE *f)
 	    "Usage: saga_bench --coordinator URL [options]\n"
 	    "Runs N sagas through sagad at concurrency C (START, then WAIT\n"
 	    "until the saga is over) and reports throughput and latency.\n"
-	    "  --coordinator URL  sagad's client API (or $SAGA_COORDINATOR)\n"
+	    "  --coordinator URL  sagad's client API (or $SAGA_COORDINATOR);\n"
+	    "                     up to 16 times, one per sagad instance:\n"
+	    "                     client k then uses URL k mod n\n"
 	    "  --sagas N          sagas to run (default 1000)\n"
 	    "  --concurrency C    sagas in flight at once (default 64)\n"
-	    "  --sockets S        client connections (default min(C, 8))\n"
+	    "  --sockets S        client connections (default min(C, 8));\n"
+	    "                     at least one per URL (min(n, C)), socket j\n"
+	    "                     dials URL j mod n\n"
 	    "  --saga NAME        saga definition (default create_order)\n"
 	    "  --seed S           seed of the input mix (default 1)\n"
 	    "  --fail-pct P       percent of orders failing at payment\n"
@@ -663,6 +675,17 @@ sb_usage(FILE *f)
 	    "  --quiet            no progress line\n"
 	    "Exit status: 0 when every saga ended (or, with --start-only,\n"
 	    "started), 1 when some could not be run, 2 on bad usage.\n");
+}
+
+/* sb_sock_of is the socket of client k: one of the sockets dialling URL
+ * u = k mod n (sockets u, u + n, u + 2n, ... below S), in turn. */
+static int
+sb_sock_of(int k)
+{
+	int n = sb_o.nurls, u = k % n;
+	int per_url = (sb_o.sockets - u + n - 1) / n; /* j < S, j mod n == u */
+
+	return (u + n * ((k / n) % per_url));
 }
 
 static int
@@ -683,9 +706,9 @@ sb_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static int
 sb_args(int argc, char **argv)
 {
-	uint64_t v;
+	uint64_t    v;
+	const char *env_url = getenv("SAGA_COORDINATOR");
 
-	sb_o.url              = getenv("SAGA_COORDINATOR");
 	sb_o.saga             = "create_order";
 	sb_o.n                = 1000;
 	sb_o.c                = 64;
@@ -723,7 +746,14 @@ sb_args(int argc, char **argv)
 		}
 		i++;
 		if (strcmp(a, "--coordinator") == 0) {
-			sb_o.url = val;
+			if (sb_o.nurls == SB_MAX_URLS) {
+				fprintf(stderr,
+				    "saga_bench: at most %d --coordinator "
+				    "URLs\n",
+				    SB_MAX_URLS);
+				return (SAGA_EINVAL);
+			}
+			sb_o.urls[sb_o.nurls++] = val;
 		} else if (strcmp(a, "--sagas") == 0) {
 			rv = sb_parse_u64(val, 1, 100000000, &sb_o.n);
 		} else if (strcmp(a, "--concurrency") == 0) {
@@ -761,7 +791,10 @@ sb_args(int argc, char **argv)
 			return (rv);
 		}
 	}
-	if (sb_o.url == NULL) {
+	if (sb_o.nurls == 0 && env_url != NULL && env_url[0] != '\0') {
+		sb_o.urls[sb_o.nurls++] = env_url;
+	}
+	if (sb_o.nurls == 0) {
 		fprintf(stderr, "saga_bench: give --coordinator URL\n");
 		return (SAGA_EINVAL);
 	}
@@ -770,6 +803,11 @@ sb_args(int argc, char **argv)
 	}
 	if (sb_o.sockets > sb_o.c) {
 		sb_o.sockets = sb_o.c;
+	}
+	/* Every URL that has a client (URL u has one when u < C) needs a
+	 * socket of its own. */
+	if (sb_o.sockets < sb_o.nurls) {
+		sb_o.sockets = sb_o.nurls < sb_o.c ? sb_o.nurls : sb_o.c;
 	}
 	return (0);
 }
@@ -782,6 +820,19 @@ sb_cpu_s(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return ((double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
 	    + (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+}
+
+/* sb_json_str writes s as the inside of a JSON string (control characters
+ * as spaces). */
+static void
+sb_json_str(FILE *f, const char *s)
+{
+	for (const char *p = s; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			fputc('\\', f);
+		}
+		fputc((unsigned char) *p < 0x20 ? ' ' : *p, f);
+	}
 }
 
 /* sb_report writes the JSON and env results and a one-line summary. */
@@ -833,6 +884,13 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 			fprintf(f, "  \"sagas\": %" PRIu64 ",\n", sb_o.n);
 			fprintf(f, "  \"concurrency\": %d,\n", sb_o.c);
 			fprintf(f, "  \"sockets\": %d,\n", sb_o.sockets);
+			fprintf(f, "  \"coordinators\": [");
+			for (int u = 0; u < sb_o.nurls; u++) {
+				fprintf(f, "%s\"", u ? ", " : "");
+				sb_json_str(f, sb_o.urls[u]);
+				fprintf(f, "\"");
+			}
+			fprintf(f, "],\n");
 			fprintf(f, "  \"seed\": %" PRIu64 ",\n", sb_o.seed);
 			fprintf(f, "  \"fail_pct\": %d,\n", sb_o.fail_pct);
 			fprintf(f, "  \"start_only\": %s,\n",
@@ -882,12 +940,7 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 			}
 			fprintf(f, "],\n");
 			fprintf(f, "  \"last_error\": \"");
-			for (const char *p = sb_last_error; *p; p++) {
-				if (*p == '"' || *p == '\\') {
-					fputc('\\', f);
-				}
-				fputc((unsigned char) *p < 0x20 ? ' ' : *p, f);
-			}
+			sb_json_str(f, sb_last_error);
 			fprintf(f, "\"\n}\n");
 			fclose(f);
 		}
@@ -897,6 +950,7 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 			perror(sb_o.env);
 		} else {
 			fprintf(f, "sb_sagas=%" PRIu64 "\n", sb_o.n);
+			fprintf(f, "sb_coordinators=%d\n", sb_o.nurls);
 			fprintf(f, "sb_done=%" PRIu64 "\n", n);
 			fprintf(f, "sb_wall_s=%.3f\n", wall_s);
 			fprintf(f, "sb_t0_unix=%.3f\n", t0_unix);
@@ -983,9 +1037,10 @@ main(int argc, char **argv)
 		nng_socket_set_ms(*s, NNG_OPT_RECONNMINT, 20);
 		nng_socket_set_ms(*s, NNG_OPT_RECONNMAXT, 200);
 		nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, 16 * 1024 * 1024);
-		if ((rv = nng_dial(*s, sb_o.url, NULL, 0)) != 0) {
-			fprintf(stderr, "saga_bench: %s: %s\n", sb_o.url,
-			    nng_strerror(rv));
+		if ((rv = nng_dial(*s, sb_o.urls[nsock % sb_o.nurls], NULL,
+		         0)) != 0) {
+			fprintf(stderr, "saga_bench: %s: %s\n",
+			    sb_o.urls[nsock % sb_o.nurls], nng_strerror(rv));
 			nsock++;
 			goto fail;
 		}
@@ -993,7 +1048,8 @@ main(int argc, char **argv)
 	for (nslots = 0; nslots < sb_o.c; nslots++) {
 		sb_slot *s = &sb_slots[nslots];
 
-		if ((rv = nng_ctx_open(&s->ctx, sb_socks[nslots % nsock])) != 0
+		if ((rv = nng_ctx_open(&s->ctx, sb_socks[sb_sock_of(nslots)]))
+		        != 0
 		    || (rv = nng_aio_alloc(&s->aio, sb_cb, s)) != 0) {
 			fprintf(stderr, "saga_bench: %s\n", nng_strerror(rv));
 			goto fail;
