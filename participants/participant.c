@@ -55,6 +55,7 @@
 #include "barrier_sql.h"
 #include "proto_msg.h"
 #include "saga/participant.h"
+#include "metrics.h"
 #include "saga_tls.h"
 #include "sql_migrate.h"
 
@@ -128,6 +129,7 @@ struct saga_participant {
 	char        *tls_ca;
 	char        *tls_cert;
 	char        *tls_key;
+	char        *metrics_listen;
 	int          nworkers;
 	int          ncontexts;
 	int64_t      retention_s;
@@ -161,6 +163,9 @@ struct saga_participant {
 	atomic_ullong st_batches_lost;
 	atomic_ullong st_reruns;
 	atomic_uint   st_max_batch;
+	/* Prometheus metrics (metrics_listen), or NULL. */
+	metrics *metrics;
+	bool     metrics_served;
 };
 
 struct saga_call {
@@ -306,10 +311,89 @@ part_free_config(saga_participant *p)
 	free(p->tls_ca);
 	free(p->tls_cert);
 	free(p->tls_key);
+	free(p->metrics_listen);
+	metrics_free(p->metrics);
 	for (size_t i = 0; i < p->nhandlers; i++) {
 		free(p->handlers[i].name);
 	}
 	free(p->handlers);
+}
+
+/* ---- Metrics ---- */
+
+static const double part_batch_buckets[] = { 1, 2, 4, 8, 16, 32, 64, 128,
+	256, 512, 1024, 4096 };
+
+/* The registry and its families (saga/participant.h, metrics_listen).
+ * Returns 0 or SAGA_ENOMEM. */
+static int
+part_metrics_init(saga_participant *p)
+{
+	metrics *m;
+
+	if (metrics_alloc(&p->metrics) != 0) {
+		return (SAGA_ENOMEM);
+	}
+	m = p->metrics;
+	if (metrics_family(m, "saga_participant_commands_total",
+	        METRIC_COUNTER,
+	        "Commands answered, by action, kind and outcome.", NULL,
+	        0) != 0 ||
+	    metrics_family(m, "saga_participant_barrier_total",
+	        METRIC_COUNTER,
+	        "Barrier decisions: run, replay (a duplicate), null, refuse, "
+	        "retry, none (not reached).",
+	        NULL, 0) != 0 ||
+	    metrics_family(m, "saga_participant_handler_seconds",
+	        METRIC_HISTOGRAM, "Run time of the handlers, by action.", NULL,
+	        0) != 0 ||
+	    metrics_family(m, "saga_participant_batches_total", METRIC_COUNTER,
+	        "Batches: commands run in one transaction.", NULL, 0) != 0 ||
+	    metrics_family(m, "saga_participant_batches_lost_total",
+	        METRIC_COUNTER,
+	        "Batches whose transaction was lost (every command answered "
+	        "retry).",
+	        NULL, 0) != 0 ||
+	    metrics_family(m, "saga_participant_reruns_total", METRIC_COUNTER,
+	        "Commands undone in a batch by a lock wait and run again "
+	        "alone.",
+	        NULL, 0) != 0 ||
+	    metrics_family(m, "saga_participant_batch_size", METRIC_HISTOGRAM,
+	        "Commands per batch.", part_batch_buckets,
+	        sizeof(part_batch_buckets) / sizeof(part_batch_buckets[0])) !=
+	        0 ||
+	    metrics_family(m, "saga_participant_queued", METRIC_GAUGE,
+	        "Commands waiting for a worker.", NULL, 0) != 0) {
+		return (SAGA_ENOMEM);
+	}
+	/* Present from the start, so that a scrape shows zeros. */
+	metrics_add(m, "saga_participant_batches_total", "", 0);
+	metrics_add(m, "saga_participant_batches_lost_total", "", 0);
+	metrics_add(m, "saga_participant_reruns_total", "", 0);
+	metrics_set(m, "saga_participant_queued", "", 0);
+	return (0);
+}
+
+/* part_metrics_cmd counts one answered command. */
+static void
+part_metrics_cmd(saga_participant *p, const part_cmd *pc)
+{
+	const proto_msg *cmd  = &pc->c->msg;
+	const char      *kind = proto_kind_name(cmd->kind);
+	char             labels[512];
+	char             action[256];
+
+	snprintf(action, sizeof(action), "%.*s", (int) cmd->action.len,
+	    cmd->action.ptr != NULL ? cmd->action.ptr : "");
+	metrics_add(p->metrics, "saga_participant_commands_total",
+	    metrics_labels(labels, sizeof(labels), "action", action, "kind",
+	        kind, "outcome", proto_outcome_name((uint32_t) pc->outcome),
+	        NULL),
+	    1);
+	metrics_add(p->metrics, "saga_participant_barrier_total",
+	    metrics_labels(labels, sizeof(labels), "kind", kind, "decision",
+	        pc->decision, NULL),
+	    1);
 }
 
 int
@@ -393,7 +477,10 @@ saga_participant_new(saga_participant **out,
 	    (cfg->tls_cert != NULL &&
 	        (p->tls_cert = strdup(cfg->tls_cert)) == NULL) ||
 	    (cfg->tls_key != NULL &&
-	        (p->tls_key = strdup(cfg->tls_key)) == NULL)) {
+	        (p->tls_key = strdup(cfg->tls_key)) == NULL) ||
+	    (cfg->metrics_listen != NULL && cfg->metrics_listen[0] != '\0' &&
+	        ((p->metrics_listen = strdup(cfg->metrics_listen)) == NULL ||
+	            part_metrics_init(p) != 0))) {
 		goto nomem;
 	}
 	for (p->nlisten = 0; p->nlisten < n; p->nlisten++) {
@@ -1087,6 +1174,10 @@ part_ctx_dispatch(part_ctx *c)
 	}
 	p->qtail = c;
 	p->qlen++;
+	if (p->metrics != NULL) {
+		metrics_set(p->metrics, "saga_participant_queued", "",
+		    (double) p->qlen);
+	}
 	pthread_cond_signal(&p->work_cv);
 	pthread_mutex_unlock(&p->mtx);
 }
@@ -1198,8 +1289,19 @@ part_run_handler(part_worker *w, part_cmd *pc)
 		pc->error   = errbuf;
 		return;
 	}
-	hrv = h->fn(call, h->arg);
-	st  = PQtransactionStatus(w->db);
+	if (p->metrics != NULL) {
+		int64_t t0 = part_now_us();
+		char    labels[320];
+
+		hrv = h->fn(call, h->arg);
+		metrics_observe(p->metrics, "saga_participant_handler_seconds",
+		    metrics_labels(labels, sizeof(labels), "action",
+		        call->action != NULL ? call->action : "?", NULL),
+		    (double) (part_now_us() - t0) / 1e6);
+	} else {
+		hrv = h->fn(call, h->arg);
+	}
+	st = PQtransactionStatus(w->db);
 	/* INERROR: an SQL error the handler did not roll back itself, undone
 	 * with the command's savepoint. IDLE, ACTIVE, UNKNOWN: the handler
 	 * ended the transaction or left the connection busy; the settle
@@ -1378,6 +1480,9 @@ part_cmd_reply(saga_participant *p, part_cmd *pc, uint64_t batch,
 		                  ? "business failure"
 		                  : "retry"));
 	}
+	if (p->metrics != NULL) {
+		part_metrics_cmd(p, pc);
+	}
 	part_log_command(p, &pc->call, pc->outcome, pc->decision,
 	    pc->outcome == PROTO_OUTCOME_OK ? NULL : pc->error, pc->t0_us,
 	    batch, batch_size);
@@ -1473,6 +1578,10 @@ part_batch(part_worker *w, int n)
 			continue;
 		}
 		atomic_fetch_add(&p->st_reruns, 1);
+		if (p->metrics != NULL) {
+			metrics_add(p->metrics, "saga_participant_reruns_total",
+			    "", 1);
+		}
 		barrier_begin_fini(&pc->b);
 		part_call_fini(&pc->call);
 		part_cmd_init(p, pc, pc->t0_us, true);
@@ -1516,6 +1625,10 @@ end_tx:
 reply:
 	if (lost) {
 		atomic_fetch_add(&p->st_batches_lost, 1);
+		if (p->metrics != NULL) {
+			metrics_add(p->metrics,
+			    "saga_participant_batches_lost_total", "", 1);
+		}
 		for (int i = 0; i < n; i++) {
 			w->cmds[i].outcome = PROTO_OUTCOME_RETRY;
 			w->cmds[i].output  = (proto_raw) { 0 };
@@ -1530,6 +1643,11 @@ reply:
 		    (double) (part_now_us() - t0) / 1000.0);
 	}
 	atomic_fetch_add(&p->st_commands, (unsigned long long) n);
+	if (p->metrics != NULL) {
+		metrics_add(p->metrics, "saga_participant_batches_total", "", 1);
+		metrics_observe(
+		    p->metrics, "saga_participant_batch_size", "", (double) n);
+	}
 	/* Every reply leaves only now: after the COMMIT holding the
 	 * batch's barrier rows, or after everything was rolled back. */
 	for (int i = 0; i < n; i++) {
@@ -1568,6 +1686,10 @@ part_worker_main(void *arg)
 			p->qtail = NULL;
 		}
 		p->qlen -= (size_t) n;
+		if (p->metrics != NULL) {
+			metrics_set(p->metrics, "saga_participant_queued", "",
+			    (double) p->qlen);
+		}
 		pthread_mutex_unlock(&p->mtx);
 		part_batch(w, n);
 	}
@@ -1780,6 +1902,19 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 	if (p->nhandlers == 0) {
 		part_log(p, SAGA_PARTICIPANT_LOG_WARN,
 		    "no handler registered: every command will be refused");
+	}
+	if (p->metrics != NULL && !p->metrics_served) {
+		if ((rv = metrics_serve(p->metrics, p->metrics_listen, err,
+		         errlen)) != 0) {
+			part_log(p, SAGA_PARTICIPANT_LOG_ERROR, "%s", err);
+			return (rv);
+		}
+		p->metrics_served = true;
+		part_log(p, SAGA_PARTICIPANT_LOG_INFO,
+		    "metrics at http://%s/metrics",
+		    strstr(p->metrics_listen, "://") != NULL
+		        ? strstr(p->metrics_listen, "://") + 3
+		        : p->metrics_listen);
 	}
 	p->started = true;
 	atomic_store(&p->stopping, false);

@@ -43,7 +43,10 @@ state (default build/cluster/: logs, pids, cluster.env),
 SAGA_CLUSTER_CONFIG the saga configuration sagad gets (default
 participants/examples/create_order.yaml; its tcp://127.0.0.1:7101..7104
 endpoints are moved to the services' ports either way), SAGAD_ARGS more
-options for sagad (--metrics-listen ADDR --log-format json).
+options for sagad (--metrics-listen ADDR --log-format json),
+SAGA_SERVICE_METRICS_BASE=P the services' metrics endpoints
+(http://127.0.0.1:P/metrics for orders, P+1 inventory, P+2 payments, P+3
+shipping; when a service is started).
 EOF
 }
 
@@ -61,6 +64,14 @@ port_of() {
 	shipping) echo $((base + 4)) ;;
 	*) die "unknown process '$1' (sagad, ${services[*]})" ;;
 	esac
+}
+
+# metrics_args NAME: --metrics-listen for service NAME when
+# SAGA_SERVICE_METRICS_BASE is set (orders on it, inventory on the next
+# port, then payments, shipping).
+metrics_args() {
+	[[ -n ${SAGA_SERVICE_METRICS_BASE:-} ]] || return 0
+	echo "--metrics-listen 127.0.0.1:$((SAGA_SERVICE_METRICS_BASE + $(port_of "$1") - base - 1))"
 }
 
 tls_on() {
@@ -153,6 +164,7 @@ start_one() {
 		# shellcheck disable=SC2046 # tls_args: words on purpose
 		nohup "$bin" --listen "$(url_of "$name")" \
 			--db "$(conninfo_of "$name")" $(tls_args "$name") \
+			$(metrics_args "$name") \
 			>>"$dir/logs/$name.log" 2>&1 </dev/null &
 	fi
 	echo $! >"$dir/pids/$name.pid"

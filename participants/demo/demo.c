@@ -81,6 +81,9 @@ demo_usage(FILE *f, const demo_service *svc)
 	    "  --workers N    handler threads (default 4)\n"
 	    "  --tls-ca F, --tls-cert F, --tls-key F\n"
 	    "                 mutual TLS for tls+tcp:// URLs (PEM files)\n"
+	    "  --metrics-listen ADDR\n"
+	    "                 serve Prometheus metrics at "
+	    "http://ADDR/metrics\n"
 	    "  --migrate      apply the barrier and %s schemas and exit\n",
 	    svc->name, svc->name, svc->about, svc->name);
 }
@@ -116,6 +119,9 @@ demo_main(int argc, char **argv, const demo_service *svc)
 			cfg.tls_cert = argv[++i];
 		} else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
 			cfg.tls_key = argv[++i];
+		} else if (strcmp(argv[i], "--metrics-listen") == 0 &&
+		    i + 1 < argc) {
+			cfg.metrics_listen = argv[++i];
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			demo_usage(stdout, svc);

@@ -28,6 +28,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -2100,6 +2102,171 @@ test_participant_config_errors(void **state)
 	saga_participant_free(p);
 }
 
+/* ---- Metrics ---- */
+
+/* GETs url into a NUL-terminated malloc'd string; returns the HTTP
+ * status, or -1 when the request failed. */
+static int
+http_get(const char *url, char **body)
+{
+	nng_url         *u   = NULL;
+	nng_http_client *cli = NULL;
+	nng_http_req    *req = NULL;
+	nng_http_res    *res = NULL;
+	nng_aio         *aio = NULL;
+	void            *data;
+	size_t           len;
+	int              status = -1;
+
+	*body = NULL;
+	if (nng_url_parse(&u, url) != 0 ||
+	    nng_http_client_alloc(&cli, u) != 0 ||
+	    nng_http_req_alloc(&req, u) != 0 || nng_http_res_alloc(&res) != 0 ||
+	    nng_aio_alloc(&aio, NULL, NULL) != 0) {
+		goto done;
+	}
+	nng_aio_set_timeout(aio, 5000);
+	nng_http_client_transact(cli, req, res, aio);
+	nng_aio_wait(aio);
+	if (nng_aio_result(aio) != 0) {
+		goto done;
+	}
+	nng_http_res_get_data(res, &data, &len);
+	if ((*body = malloc(len + 1)) == NULL) {
+		goto done;
+	}
+	memcpy(*body, data, len);
+	(*body)[len] = '\0';
+	status       = (int) nng_http_res_get_status(res);
+
+done:
+	nng_aio_free(aio);
+	if (res != NULL) {
+		nng_http_res_free(res);
+	}
+	if (req != NULL) {
+		nng_http_req_free(req);
+	}
+	if (cli != NULL) {
+		nng_http_client_free(cli);
+	}
+	if (u != NULL) {
+		nng_url_free(u);
+	}
+	return (status);
+}
+
+/* The value of the sample "series value" in an exposition text, or -1. */
+static double
+metric_value(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *l = text; l != NULL && *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+
+		if (strncmp(l, series, n) == 0 && l[n] == ' ') {
+			return (strtod(l + n + 1, NULL));
+		}
+		l = nl != NULL ? nl + 1 : NULL;
+	}
+	return (-1);
+}
+
+/* After a known series of commands, /metrics counts them by action, kind
+ * and outcome, the barrier's decisions (the duplicate as a replay, the
+ * compensation of a step that never ran as null), the handlers' run
+ * times and the batches; a second participant cannot take the same
+ * metrics address. */
+static void
+test_participant_metrics_count_commands(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	saga_participant       *q = NULL;
+	const char             *qlisten[2];
+	char                    addr[64], url[96], qurl[64], err[512];
+	char                   *text = NULL;
+	saga_id                 id;
+	result                  r;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
+	snprintf(url, sizeof(url), "http://%s/metrics", addr);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.metrics_listen = addr;
+	start_with(f, &cfg, true);
+	set_step_mode(f, 1, ACT_FAIL);
+	id = new_id(f);
+	/* step 0: ok, then a duplicate; step 1: failed; step 0
+	 * compensated; step 2 compensated before its action ever ran. */
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(send_f(f, &id, 0, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(send_f(f, &id, 1, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	result_fini(&r);
+	assert_int_equal(send_f(f, &id, 0, 1, 1, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(send_f(f, &id, 2, 1, 1, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+
+	assert_int_equal(http_get(url, &text), 200);
+	assert_non_null(text);
+	assert_true(metric_value(text,
+	                "saga_participant_commands_total{action=\"stock."
+	                "reserve\",kind=\"action\",outcome=\"ok\"}") == 2);
+	assert_true(metric_value(text,
+	                "saga_participant_commands_total{action=\"stock."
+	                "reserve\",kind=\"action\",outcome=\"failed\"}") ==
+	    1);
+	assert_true(metric_value(text,
+	                "saga_participant_commands_total{action=\"stock."
+	                "release\",kind=\"compensation\",outcome=\"ok\"}") ==
+	    2);
+	assert_true(metric_value(text,
+	                "saga_participant_barrier_total{kind=\"action\","
+	                "decision=\"run\"}") == 2);
+	assert_true(metric_value(text,
+	                "saga_participant_barrier_total{kind=\"action\","
+	                "decision=\"replay\"}") == 1);
+	assert_true(metric_value(text,
+	                "saga_participant_barrier_total{kind=\"compensation\","
+	                "decision=\"run\"}") == 1);
+	assert_true(metric_value(text,
+	                "saga_participant_barrier_total{kind=\"compensation\","
+	                "decision=\"null\"}") == 1);
+	/* The handlers ran three times: two actions, one compensation. */
+	assert_true(metric_value(text,
+	                "saga_participant_handler_seconds_count{action=\"stock."
+	                "reserve\"}") == 2);
+	assert_true(metric_value(text,
+	                "saga_participant_handler_seconds_count{action=\"stock."
+	                "release\"}") == 1);
+	assert_true(metric_value(text, "saga_participant_batches_total") >= 1);
+	assert_true(metric_value(text, "saga_participant_batch_size_sum") == 5);
+	assert_true(metric_value(text, "saga_participant_batches_lost_total") ==
+	    0);
+	assert_true(metric_value(text, "saga_participant_queued") == 0);
+	free(text);
+
+	/* The address is taken: a second participant does not start. */
+	snprintf(qurl, sizeof(qurl), "tcp://127.0.0.1:%d", test_free_port());
+	qlisten[0]         = qurl;
+	qlisten[1]         = NULL;
+	cfg.listen         = qlisten;
+	cfg.conninfo       = f->conninfo;
+	cfg.log_level      = test_log_level();
+	assert_int_equal(saga_participant_new(&q, &cfg, err, sizeof(err)), 0);
+	assert_int_not_equal(saga_participant_start(q, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, addr));
+	saga_participant_free(q);
+}
+
 /* Inserts a barrier row created age_s seconds ago. */
 static void
 insert_row(fixture *f, const saga_id *id, int kind, int age_s)
@@ -2350,6 +2517,7 @@ main(void)
 		T(test_participant_db_lost_answers_retry_until_back),
 		T(test_participant_start_needs_barrier_schema),
 		T(test_participant_config_errors),
+		T(test_participant_metrics_count_commands),
 		T(test_participant_purge_deletes_old_sagas_only),
 		T(test_participant_purge_runs_in_background),
 		T(test_participant_serve_returns_after_stop),

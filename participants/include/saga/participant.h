@@ -170,6 +170,23 @@ typedef struct saga_participant_config {
 	const char *tls_ca;
 	const char *tls_cert;
 	const char *tls_key;
+	/* When set ("127.0.0.1:9101" or "http://HOST:PORT"), serves
+	 * Prometheus metrics at GET /metrics on that address (nng's HTTP
+	 * server; plain HTTP: keep it on a private address):
+	 *   saga_participant_commands_total{action,kind,outcome}
+	 *       commands answered (ok, failed, retry);
+	 *   saga_participant_barrier_total{kind,decision}
+	 *       the barrier's decisions: run (the handler ran), replay (a
+	 *       duplicate answered from the record), null (a compensation
+	 *       of an action that never ran), refuse (an action after its
+	 *       compensation), retry, none (not reached);
+	 *   saga_participant_handler_seconds{action}
+	 *       histogram of the handlers' run time;
+	 *   saga_participant_batches_total, _batches_lost_total,
+	 *   _reruns_total, saga_participant_batch_size (histogram) and
+	 *   saga_participant_queued (commands waiting for a worker).
+	 * Default NULL: no metrics. */
+	const char *metrics_listen;
 } saga_participant_config;
 
 /* saga_participant_stats are a participant's counters since it was made,
