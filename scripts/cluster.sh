@@ -44,6 +44,7 @@ SAGA_CLUSTER_CONFIG the saga configuration sagad gets (default
 participants/examples/create_order.yaml; its tcp://127.0.0.1:7101..7104
 endpoints are moved to the services' ports either way), SAGAD_ARGS more
 options for sagad (--metrics-listen ADDR --log-format json),
+SAGA_SERVICE_ARGS more options for the four services (--workers N),
 SAGA_SERVICE_METRICS_BASE=P the services' metrics endpoints
 (http://127.0.0.1:P/metrics for orders, P+1 inventory, P+2 payments, P+3
 shipping; when a service is started).
@@ -161,10 +162,10 @@ start_one() {
 			$(tls_args sagad) ${SAGAD_ARGS:-} \
 			>>"$dir/logs/sagad.log" 2>&1 </dev/null &
 	else
-		# shellcheck disable=SC2046 # tls_args: words on purpose
+		# shellcheck disable=SC2046,SC2086 # words on purpose
 		nohup "$bin" --listen "$(url_of "$name")" \
 			--db "$(conninfo_of "$name")" $(tls_args "$name") \
-			$(metrics_args "$name") \
+			$(metrics_args "$name") ${SAGA_SERVICE_ARGS:-} \
 			>>"$dir/logs/$name.log" 2>&1 </dev/null &
 	fi
 	echo $! >"$dir/pids/$name.pid"
