@@ -10,6 +10,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +49,12 @@ typedef struct metric_family {
 } metric_family;
 
 struct metrics {
-	pthread_mutex_t  mtx;
-	metric_family   *first;
-	metric_family   *last;
-	nng_http_server *srv;
+	pthread_mutex_t   mtx;
+	metric_family    *first;
+	metric_family    *last;
+	nng_http_server  *srv;
 	nng_http_handler *h;
+	bool              started; /* srv started by us (it may be shared) */
 };
 
 int
@@ -68,6 +70,33 @@ metrics_alloc(metrics **out)
 	return (0);
 }
 
+/* metrics_unserve stops the HTTP server, if any, and frees its handler
+ * here and now: the server's own release frees what it holds on nng's
+ * reaper thread, later, and a process that exits first leaves it behind.
+ * nng shares one server among the holders of an address: a server that
+ * this one did not start is not stopped. */
+static void
+metrics_unserve(metrics *m)
+{
+	if (m->started) {
+		nng_http_server_stop(m->srv);
+		m->started = false;
+	}
+	if (m->h != NULL) {
+		/* Deleting it hands the server's reference back to us;
+		 * a handler that was never added is ours already. */
+		if (m->srv != NULL) {
+			(void) nng_http_server_del_handler(m->srv, m->h);
+		}
+		nng_http_handler_free(m->h);
+		m->h = NULL;
+	}
+	if (m->srv != NULL) {
+		nng_http_server_release(m->srv);
+		m->srv = NULL;
+	}
+}
+
 void
 metrics_free(metrics *m)
 {
@@ -76,10 +105,7 @@ metrics_free(metrics *m)
 	if (m == NULL) {
 		return;
 	}
-	if (m->srv != NULL) {
-		nng_http_server_stop(m->srv);
-		nng_http_server_release(m->srv);
-	}
+	metrics_unserve(m);
 	for (f = m->first; f != NULL; f = fn) {
 		metric_series *s, *sn;
 
@@ -390,21 +416,30 @@ metrics_serve(metrics *m, const char *addr, char *err, size_t errlen)
 		    nng_strerror(rv));
 		return (SAGA_EINVAL);
 	}
-	if ((rv = nng_http_server_hold(&m->srv, u)) != 0 ||
-	    (rv = nng_http_handler_alloc(&m->h, "/metrics", metrics_http_cb)) !=
-	        0 ||
-	    (rv = nng_http_handler_set_data(m->h, m, NULL)) != 0 ||
-	    (rv = nng_http_server_add_handler(m->srv, m->h)) != 0 ||
-	    (rv = nng_http_server_start(m->srv)) != 0) {
-		snprintf(err, errlen, "--metrics-listen %s: %s", addr,
-		    nng_strerror(rv));
-		nng_url_free(u);
-		if (m->srv != NULL) {
-			nng_http_server_release(m->srv);
-			m->srv = NULL;
-		}
-		return (SAGA_EIO);
-	}
+	rv = nng_http_server_hold(&m->srv, u);
 	nng_url_free(u);
+	if (rv != 0) {
+		m->srv = NULL;
+		goto fail;
+	}
+	if ((rv = nng_http_handler_alloc(&m->h, "/metrics", metrics_http_cb)) !=
+	    0) {
+		m->h = NULL;
+		goto fail;
+	}
+	if ((rv = nng_http_handler_set_data(m->h, m, NULL)) != 0 ||
+	    (rv = nng_http_server_add_handler(m->srv, m->h)) != 0) {
+		goto fail;
+	}
+	if ((rv = nng_http_server_start(m->srv)) != 0) {
+		goto fail;
+	}
+	m->started = true;
 	return (0);
+
+fail:
+	snprintf(err, errlen, "--metrics-listen %s: %s", addr,
+	    nng_strerror(rv));
+	metrics_unserve(m);
+	return (SAGA_EIO);
 }

@@ -2265,6 +2265,10 @@ test_participant_metrics_count_commands(void **state)
 	assert_int_not_equal(saga_participant_start(q, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, addr));
 	saga_participant_free(q);
+	/* ... and the first one still serves its metrics: nng shares one
+	 * HTTP server per address, and the failed start left it running. */
+	assert_int_equal(http_get(url, &text), 200);
+	free(text);
 }
 
 /* Inserts a barrier row created age_s seconds ago. */
