@@ -246,29 +246,16 @@ fi
 chmod 755 "$state"
 [[ -z $profile_dir ]] || mkdir -p "$profile_dir"
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-# free_range N: the first of N consecutive free ports, picked at random
-# (the machine is shared: ports are picked right before they are used,
-# and a start that finds one taken is tried again on others).
-free_range() {
-	local b i ok
-	for _ in $(seq 1 50); do
-		b=$((20000 + RANDOM % 30000))
-		ok=1
-		for ((i = 0; i < $1; i++)); do
-			port_free $((b + i)) || { ok=0; break; }
-		done
-		if ((ok)); then
-			echo "$b"
-			return 0
-		fi
-	done
-	die "no $1 free ports found"
-}
+# Ports: picked right before they are used, each set in a block of its
+# own (scripts/ports.sh); a start that finds one taken meanwhile is tried
+# again on others.
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
 fixed_base=${SAGA_PORT_BASE:-}
-base=${fixed_base:-$(free_range 6)}
+base=$fixed_base
+if [[ -z $base ]]; then
+	saga_ports_reserve base 6 || die "no 6 free ports found"
+fi
 
 clk_tck=$(getconf CLK_TCK)
 our_pids=()
@@ -523,7 +510,9 @@ run_pgbench() { # run_pgbench MODE C
 demo_start() {
 	local try
 	for try in 1 2 3; do
-		[[ -n $fixed_base ]] || base=$(free_range 6)
+		if ((try > 1)); then
+			saga_ports_reserve base 6 || die "no 6 free ports found"
+		fi
 		export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/demo SAGA_PORT_BASE=$base
 		say "demo: starting the cluster (ports $base-$((base + 5)), state $state/demo)"
 		demo_up=1
@@ -643,7 +632,7 @@ noop_ports() {
 		if [[ -n $fixed_base ]]; then
 			noop_port0=$((fixed_base + 10))
 		else
-			noop_port0=$(free_range 6)
+			saga_ports_reserve noop_port0 6 || die "no 6 free ports found"
 		fi
 		"$noop_bin" --listen "$u:$((noop_port0 + 1))" --listen "$u:$((noop_port0 + 2))" \
 			--listen "$u:$((noop_port0 + 3))" --listen "$u:$((noop_port0 + 4))" \
@@ -706,7 +695,7 @@ extra_start() {
 		if [[ -n $fixed_base ]]; then
 			port=$((fixed_base + extra_port0_off + 2 * (k - 2)))
 		else
-			port=$(free_range 2)
+			saga_ports_reserve port 2 || die "no 2 free ports found"
 		fi
 		url=tcp://127.0.0.1:$port
 		murl=

@@ -184,23 +184,10 @@ for b in "$build/coordinator/sagad" "$build/coordinator/sagactl" \
 	[[ -x $b ]] || die "$b is missing: build first (cmake --build $build)"
 done
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
 if [[ -z $base ]]; then
-	for _ in $(seq 1 100); do
-		b=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
-		ok=1
-		for off in 0 1 2 3 4 5 6 7 8 9 11 12 13 14; do
-			port_free $((b + off)) || { ok=0; break; }
-		done
-		if ((ok)); then
-			base=$b
-			break
-		fi
-	done
-	[[ -n $base ]] || die "found no free range of ports"
+	saga_ports_reserve base 16 || die "found no free range of ports"
 fi
 # cluster.sh moves tcp://127.0.0.1:7101..7104 to the services' ports: a
 # proxy there would be bypassed.

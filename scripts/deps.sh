@@ -7,6 +7,7 @@
 
 saga_packages=(build-essential cmake pkg-config libpq-dev libnng-dev
 	nng-utils libmsgpack-dev libcmocka-dev libfyaml-dev postgresql clang
+	iproute2 util-linux
 	libclang-rt-14-dev valgrind)
 
 # ensure_packages [PACKAGE...]: installs what is missing of the given

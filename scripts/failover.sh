@@ -62,18 +62,15 @@ conninfo="host=$PGHOST port=$PGPORT user=$PGUSER dbname=failover"
 q() {
 	psql -X -tA -d failover -c "$1"
 }
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		port_free "$p" && { echo "$p"; return; }
-	done
-}
-
-pp=$(free_port)
+# The ports: one block (scripts/ports.sh); the proxy on its first port,
+# the rest shared out between the instance slots, and each new instance
+# of a slot on the next port of its share, round the share.
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
+saga_ports_reserve port0 64 || exit 1
+per_slot=$((63 / ninst))
+((per_slot >= 1)) || { echo "$prog: at most 63 instances" >&2; exit 2; }
+pp=$port0
 "$tp" --listen "tcp://127.0.0.1:$pp" --rule s1.do=delay:200 \
 	--rule s2.do=delay:200 --rule s3.do=delay:200 >"$tmp/tp.log" 2>&1 &
 pids+=($!)
@@ -96,7 +93,7 @@ gen=0
 start_instance() {
 	local slot=$1
 	gen=$((gen + 1))
-	url[$slot]=tcp://127.0.0.1:$(free_port)
+	url[$slot]=tcp://127.0.0.1:$((port0 + 1 + (slot - 1) * per_slot + gen % per_slot))
 	"$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
 		--listen "${url[$slot]}" --instance-id "i$slot-$gen" \
 		--lease "$lease" >>"$tmp/sagad-$slot.log" 2>&1 &

@@ -158,33 +158,8 @@ answers() {
 	fi
 }
 
-# port_free: nothing listens on 127.0.0.1:port (checked with ss when it is
-# there, else by trying to connect with bash's /dev/tcp).
-port_free() {
-	local p=$1
-
-	if command -v ss >/dev/null; then
-		[[ -z $(ss -Hltn "sport = :$p" 2>/dev/null) ]] || return 1
-	fi
-	# A successful connect means that someone listens.
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		return 1
-	fi
-	return 0
-}
-
-pick_port() {
-	local p i
-
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
-		if port_free "$p"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
 
 # q quotes a value for sh: 'value', with any ' inside escaped.
 q() {
@@ -283,9 +258,9 @@ EOF
 	# Another cluster may grab the port between our check and the bind:
 	# try a few ports.
 	for _ in 1 2 3 4 5; do
-		port=$(pick_port) || {
+		saga_ports_reserve port 1 || {
 			remove_dir "$dir"
-			die "found no free TCP port in 20000-60000"
+			die "found no free TCP port"
 		}
 		echo "port = $port" | as_pg sh -c "cat >'$dir/data/saga_port.conf'"
 		if as_pg "$pg_ctl" start -w -t 60 -D "$dir/data" -l "$log" \

@@ -19,19 +19,11 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 state=$(mktemp -d /tmp/saga-badinput-test.XXXXXX)
 sagactl=$build/coordinator/sagactl
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
+
 base=
-for _ in $(seq 1 50); do
-	b=$((20000 + RANDOM % 30000))
-	if port_free "$b" && port_free $((b + 1)) && port_free $((b + 2)) &&
-	    port_free $((b + 3)) && port_free $((b + 4)); then
-		base=$b
-		break
-	fi
-done
-[[ -n $base ]] || { echo "badinput_test: no free ports" >&2; exit 1; }
+saga_ports_reserve base 5 || { echo "badinput_test: no free ports" >&2; exit 1; }
 export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/cluster
 export SAGA_PORT_BASE=$base
 cleanup() {

@@ -22,6 +22,7 @@
 set -euo pipefail
 
 build=$(cd "${1:?usage: multi_test.sh BUILD_DIR}" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tmp=$(mktemp -d /tmp/saga-multi-test.XXXXXX)
 sagad=$build/coordinator/sagad
 sagactl=$build/coordinator/sagactl
@@ -62,22 +63,11 @@ q() {
 	psql -X -tA -d "$db" -c "$1"
 }
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-free_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
-		if port_free "$p"; then
-			echo "$p"
-			return
-		fi
-	done
-	fail "no free port"
-}
-
-ppart=$(free_port)
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
+saga_ports_reserve p0 16 || fail "no free ports"
+nport=1
+ppart=$p0
 "$tp" --listen "tcp://127.0.0.1:$ppart" --record "$tmp/record.txt" \
 	--rule s1.do=delay:300 --rule s2.do=delay:300 --rule s3.do=delay:300 \
 	>"$tmp/participant.log" 2>&1 &
@@ -101,7 +91,7 @@ YAML
 declare -A url
 start_instance() {
 	local name=$1
-	url[$name]=${url[$name]:-tcp://127.0.0.1:$(free_port)}
+	url[$name]=${url[$name]:-tcp://127.0.0.1:$((p0 + nport++))}
 	"$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
 		--listen "${url[$name]}" --instance-id "$name" \
 		--lease "${lease_ms}ms" >>"$tmp/sagad-$name.log" 2>&1 &

@@ -23,23 +23,11 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 state=$(mktemp -d /tmp/saga-ops-test.XXXXXX)
 sagactl=$build/coordinator/sagactl
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
 
 base=
-for _ in $(seq 1 50); do
-	b=$((20000 + RANDOM % 30000))
-	free=1
-	for ((k = 0; k < 10; k++)); do
-		port_free $((b + k)) || { free=0; break; }
-	done
-	if ((free)); then
-		base=$b
-		break
-	fi
-done
-[[ -n $base ]] || { echo "ops_test: no free ports" >&2; exit 1; }
+saga_ports_reserve base 10 || { echo "ops_test: no free ports" >&2; exit 1; }
 mport=$((base + 5))
 
 export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/cluster

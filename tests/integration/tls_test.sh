@@ -53,26 +53,15 @@ if ! psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
 fi
 conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$db"
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-free_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
-		if port_free "$p"; then
-			echo "$p"
-			return
-		fi
-	done
-	fail "no free port"
-}
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
+saga_ports_reserve p0 4 || fail "no free ports"
 
 "$repo/scripts/certs.sh" "$tmp/certs" sagad good client >/dev/null
 c=$tmp/certs
-api=$(free_port)
-good=$(free_port)
-bad=$(free_port)
+api=$p0
+good=$((p0 + 1))
+bad=$((p0 + 2))
 
 "$tp" --listen "tls+tcp://127.0.0.1:$good" --tls-ca "$c/ca.crt" \
 	--tls-cert "$c/good.crt" --tls-key "$c/good.key" >"$tmp/good.log" 2>&1 &
@@ -150,7 +139,7 @@ psql -X -tA -d "$db" -c "SELECT last_error FROM saga_instance WHERE id = '$id'" 
 
 # A plain listener on a non-loopback address gets a warning.
 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
-	--listen "tcp://0.0.0.0:$(free_port)" --tls-ca "$c/ca.crt" \
+	--listen "tcp://0.0.0.0:$((p0 + 3))" --tls-ca "$c/ca.crt" \
 	--tls-cert "$c/sagad.crt" --tls-key "$c/sagad.key" >"$tmp/plain.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
