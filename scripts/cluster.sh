@@ -16,7 +16,8 @@
 #
 # Everything lives under build/cluster/: logs/, pids/, the generated
 # configuration, and cluster.env (DATABASE_URL, SAGA_COORDINATOR and each
-# service's database) for other tools to source.
+# service's database) for other tools to source, linked from
+# build/cluster.env.
 
 set -euo pipefail
 
@@ -119,9 +120,19 @@ conninfo_of() {
 	echo "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$(db_of "$1")"
 }
 
+# running NAME: NAME's recorded process is alive and is still NAME's
+# program (a pid file can outlive its process, and the pid be reused by
+# another: stop and kill must end only what start started).
 running() {
-	local pidfile=$dir/pids/$1.pid
-	[[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+	local pidfile=$dir/pids/$1.pid pid exe
+	[[ -f $pidfile ]] || return 1
+	pid=$(cat "$pidfile")
+	kill -0 "$pid" 2>/dev/null || return 1
+	if [[ -e /proc/$pid/exe ]]; then
+		exe=$(readlink -f "/proc/$pid/exe" 2>/dev/null) || return 1
+		[[ $exe == "$(readlink -f "$(bin_of "$1")")" ]] || return 1
+	fi
+	return 0
 }
 
 ping_url() {
@@ -199,6 +210,10 @@ write_env() {
 			echo "export ${up}_URL='$(url_of "$s")'"
 		done
 	} >"$dir/cluster.env"
+	# The default place also has build/cluster.env, for `source`.
+	if [[ -z ${SAGA_CLUSTER_DIR:-} ]]; then
+		ln -sfn cluster/cluster.env "$build/cluster.env"
+	fi
 }
 
 do_start() {
@@ -235,7 +250,7 @@ stop_one() {
 	local name=$1 pidfile=$dir/pids/$1.pid pid
 	[[ -f $pidfile ]] || return 0
 	pid=$(cat "$pidfile")
-	if kill -0 "$pid" 2>/dev/null; then
+	if running "$name"; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for _ in $(seq 1 100); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -254,6 +269,9 @@ do_stop() {
 		SAGA_PG_ENV=$dir/pg.env "$repo/scripts/pg.sh" stop
 	fi
 	rm -f "$dir/cluster.env"
+	if [[ -z ${SAGA_CLUSTER_DIR:-} ]]; then
+		rm -f "$build/cluster.env"
+	fi
 	echo "$prog: cluster stopped"
 }
 

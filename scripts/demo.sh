@@ -12,8 +12,9 @@
 #      released and the order rejected;
 #   3. carol buys 5 gadgets, only 1 is in stock: stock fails, the order is
 #      rejected;
-#   4. the payments service is killed (kill -9) while alice buys a gizmo,
-#      then restarted: the order still completes.
+#   4. alice buys a gizmo; the payments service is killed (kill -9) while
+#      the saga waits on its charge, then restarted: the order still
+#      completes, charged once.
 # For each it prints the saga's outcome and timeline from the log, then the
 # participants' data showing that every order is consistent. It stops the
 # cluster at the end unless --keep is given.
@@ -145,13 +146,29 @@ order "Order 3: carol buys 5 gadgets, 1 in stock — reservation fails, order re
 order3=$last_id
 expect "order 3" COMPENSATED
 
-say "Order 4: alice buys a gizmo while the payments service is down"
-"$repo/scripts/cluster.sh" kill payments
-note "payments is gone (kill -9); the order starts anyway"
+say "Order 4: alice buys a gizmo; the payments service dies (kill -9) holding its charge"
+cdir=${SAGA_CLUSTER_DIR:-$build/cluster}
+pay_pid=$(cat "$cdir/pids/payments.pid")
+# Frozen (SIGSTOP), payments takes the charge command but cannot act on
+# it: the kill below then lands while the saga waits on payments.
+kill -STOP "$pay_pid"
+note "payments is frozen (SIGSTOP) so that the kill lands mid-saga"
 out=$("$sagactl" start create_order --input \
 	'{"customer_id": "alice", "sku": "GIZMO", "qty": 1, "amount": 1500}')
 order4=$(echo "$out" | awk '{print $1; exit}')
 echo "saga $order4 started"
+sent=0
+for _ in $(seq 1 100); do
+	if "$sagactl" show "$order4" --json | tr -d ' \n' |
+	    grep -q '"event":"step_sent","step":"charge_payment"'; then
+		sent=1
+		break
+	fi
+	sleep 0.1
+done
+((sent)) || note "(charge_payment was not sent within 10 s)"
+"$repo/scripts/cluster.sh" kill payments
+note "payments killed (kill -9) with the charge unanswered; the saga is still running"
 for _ in $(seq 1 50); do
 	if "$sagactl" show "$order4" --json | grep -q '"outcome": *"timeout"'; then
 		break

@@ -57,6 +57,22 @@ for want in "order 1: COMPLETED as expected" \
 done
 n=$(grep -c ' consistent$' "$log" || true)
 ((n == 4)) || fail "expected 4 consistent orders, saw $n"
+# Order 4: payments was killed while the saga waited on its charge (the
+# charge had been sent), and the charge then took effect once.
+grep -q "payments killed (kill -9) with the charge unanswered" "$log" ||
+	fail "order 4: payments was not killed mid-saga"
+grep -q "charge_payment was not sent" "$log" &&
+	fail "order 4: the charge was never sent to the frozen payments"
+# demo.sh stopped the cluster: no process that it started is left (they
+# all inherited SAGA_CLUSTER_DIR; this test's own shell did not).
+left=()
+for e in /proc/[0-9]*/environ; do
+	if tr '\0' '\n' <"$e" 2>/dev/null | grep -qxF "SAGA_CLUSTER_DIR=$state/cluster"; then
+		p=${e#/proc/}
+		left+=("${p%/environ}: $(tr '\0' ' ' <"/proc/${p%/environ}/cmdline" 2>/dev/null)")
+	fi
+done
+((${#left[@]} == 0)) || fail "left running after the demo: ${left[*]}"
 if [[ $tls == --tls ]]; then
 	grep -q "READY listening on tls+tcp://127.0.0.1:$base" \
 	    "$state/cluster/logs/sagad.log" ||
