@@ -328,8 +328,9 @@ const char *saga_call_step_name(const saga_call *call);
 /* saga_call_traceparent returns the W3C traceparent, or "" when none. */
 const char *saga_call_traceparent(const saga_call *call);
 
-/* saga_call_deadline_ms returns when sagad stops waiting for this attempt
- * (Unix ms, sagad's clock), or 0 when there is no deadline. */
+/* saga_call_deadline_ms returns the saga's deadline (Unix ms, sagad's
+ * clock: past it, a saga before its pivot compensates), or 0 when its
+ * definition sets none. */
 int64_t saga_call_deadline_ms(const saga_call *call);
 
 /* saga_call_context returns the saga context, a map {"input": {...},
