@@ -476,13 +476,12 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 	    now - inst->phase_start_ms >= sd->comp_budget_ms) {
 		exhausted = true;
 	}
-	if (!comp && inst->step == inst->def->pivot &&
-	    (sd->compensation == NULL ||
-	        saga_engine_past_deadline(inst, now))) {
-		/* An unresolved pivot is resent until it answers; with a
-		 * compensation the deadline may compensate it instead. */
+	if (!comp && inst->step == inst->def->pivot) {
+		/* An unresolved pivot is resent until it answers, whatever
+		 * max_attempts says; with a compensation the deadline (or a
+		 * cancel) may compensate it instead. */
 		exhausted = sd->compensation != NULL &&
-		    (exhausted || saga_engine_past_deadline(inst, now));
+		    saga_engine_past_deadline(inst, now);
 	} else if (!comp && !saga_engine_pivot_done(inst) &&
 	    saga_engine_past_deadline(inst, now)) {
 		l = saga_engine_log_cmd(inst, fx, SAGA_LOG_GAVE_UP, now, what);

@@ -1226,10 +1226,11 @@ test_saga_engine_bare_pivot_ignores_max_attempts(void **state)
 	drv_fini(&d);
 }
 
-/* A pivot with a compensation that exhausts max_attempts compensates,
- * itself included. */
+/* A pivot with a compensation ignores max_attempts too: it is resent until
+ * it answers; only the deadline (below) or a cancel compensates it, itself
+ * included. */
 static void
-test_saga_engine_pivot_with_comp_exhausted_compensates(void **state)
+test_saga_engine_pivot_with_comp_ignores_max_attempts(void **state)
 {
 	drv    d;
 	size_t first;
@@ -1238,14 +1239,18 @@ test_saga_engine_pivot_with_comp_exhausted_compensates(void **state)
 	drv_init(&d, "cccPr");
 	drv_start(&d);
 	drv_ok_until(&d, 3);
-	for (uint32_t a = 1; a < ACT_MAX; a++) {
+	for (uint32_t a = 1; a <= ACT_MAX * 4; a++) {
 		drv_transient(&d, SAGA_EV_ERROR);
+		ASSERT_FX_LOGS(&d, SAGA_LOG_RETRY);
 		drv_timer(&d, d.inst.next_at_ms);
+		assert_last_sent(&d, 3, SAGA_KIND_ACTION, a + 1);
 	}
+	/* A cancel now compensates it and the steps before it. */
 	first = d.nsends;
-	drv_transient(&d, SAGA_EV_ERROR);
-	ASSERT_FX_LOGS(
-	    &d, SAGA_LOG_GAVE_UP, SAGA_LOG_COMPENSATING, SAGA_LOG_SENT);
+	drv_request(&d, SAGA_EV_CANCEL, "given up by hand", NULL);
+	assert_int_equal(d.fx.answer, 0);
+	ASSERT_FX_LOGS(&d, SAGA_LOG_CANCEL, SAGA_LOG_COMPENSATING,
+	    SAGA_LOG_SENT);
 	drv_ok_comps(&d);
 	assert_int_equal(d.inst.state, SAGA_ST_COMPENSATED);
 	assert_int_equal(d.nsends - first, 4);
@@ -2514,7 +2519,7 @@ main(void)
 		ENGINE_TEST(test_saga_engine_retriable_unlimited),
 		ENGINE_TEST(test_saga_engine_bare_pivot_ignores_max_attempts),
 		ENGINE_TEST(
-		    test_saga_engine_pivot_with_comp_exhausted_compensates),
+		    test_saga_engine_pivot_with_comp_ignores_max_attempts),
 		ENGINE_TEST(
 		    test_saga_engine_deadline_compensates_before_pivot),
 		ENGINE_TEST(test_saga_engine_deadline_during_backoff),
