@@ -74,6 +74,7 @@ typedef struct tenv {
 	char     p_log[PATH_MAX];
 	char     p_record[PATH_MAX];
 	char     p_rules[PATH_MAX];
+	char     p_peak[PATH_MAX];
 	unsigned p_rules_version;
 	proc    *part;
 	/* sagad. */
@@ -382,7 +383,8 @@ static void
 t_start_participant(tenv *e)
 {
 	char *argv[] = { TEST_PARTICIPANT_PATH, "--listen", e->p_url,
-		"--rules", e->p_rules, "--record", e->p_record, NULL };
+		"--rules", e->p_rules, "--record", e->p_record, "--peak",
+		e->p_peak, NULL };
 
 	assert_int_equal(proc_start(&e->part, argv, e->p_log), 0);
 	if (test_ping(e->p_url, MS(10000)) != 0) {
@@ -458,6 +460,8 @@ t_begin(tenv *e, const char *name, const char *rules, ...)
 	snprintf(e->p_log, sizeof(e->p_log), "%s/participant.log", e->dir);
 	snprintf(e->p_record, sizeof(e->p_record), "%s/record.txt", e->dir);
 	snprintf(e->p_rules, sizeof(e->p_rules), "%s/rules.txt", e->dir);
+	snprintf(e->p_peak, sizeof(e->p_peak), "%s/peak.txt", e->dir);
+	unlink(e->p_peak);
 	snprintf(e->sagad_log, sizeof(e->sagad_log), "%s/sagad.log", e->dir);
 	snprintf(e->config, sizeof(e->config), "%s/sagad.yaml", e->dir);
 	unlink(e->p_record);
@@ -928,6 +932,43 @@ test_sagad_happy_path_completes(void **state)
 	/* STATUS after the end (no longer in sagad's memory). */
 	assert_int_equal(t_req(e, PROTO_T_STATUS, &id, NULL, NULL, &s), 0);
 	assert_string_equal(s.state, "COMPLETED");
+	t_check_log(e);
+	e->done = true;
+}
+
+/* The bulkhead: p1 has max_in_flight 2, so of 8 sagas started at once
+ * the participant never holds more than 2 commands; and the attempt
+ * timeout (1 s) starts when a command leaves, not while it waits for a
+ * slot (the last ones wait 1.2 s): every saga completes on its first
+ * attempt. */
+static void
+test_sagad_bulkhead_limits_in_flight(void **state)
+{
+	tenv     *e = *state;
+	saga_id   ids[8];
+	t_saga    s;
+	char     *peak;
+	size_t    len;
+
+	t_begin(e, "bulkhead", "bulk.do=delay:400\n", NULL);
+	for (int i = 0; i < 8; i++) {
+		ids[i] = t_start_ok(e, "bulk", "c-bulk", 100 + i);
+	}
+	for (int i = 0; i < 8; i++) {
+		t_wait(e, &ids[i], MS(20000), &s);
+		assert_string_equal(s.state, "COMPLETED");
+	}
+	assert_non_null(peak = t_slurp(e->p_peak, &len));
+	assert_int_equal(atoi(peak), 2);
+	free(peak);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event = "
+	                     "'step_sent'"),
+	    8);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event IN "
+	                     "('step_retry', 'step_gave_up')"),
+	    0);
 	t_check_log(e);
 	e->done = true;
 }
@@ -2240,6 +2281,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_failed_step_compensates_in_reverse, t_setup,
 		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_bulkhead_limits_in_flight, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_retry_then_ok_completes, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

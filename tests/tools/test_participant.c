@@ -28,7 +28,8 @@
  * failed), "replay" for a duplicate answered from what was recorded,
  * "null" for a null compensation, "refused" for an action after its
  * compensation, and "-" for an answer that recorded nothing (retry,
- * timeout, error).
+ * timeout, error). With --peak FILE it keeps in FILE the largest number
+ * of commands it held at once in a delay (to check sagad's bulkhead).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -321,6 +322,29 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 	return (msg);
 }
 
+static const char *tp_peak_file;
+static int         tp_held;  /* commands in a delay now */
+static int         tp_peak;  /* the most at once */
+
+/* Counts a command into (+1) or out of (-1) a delay. */
+static void
+tp_hold(int d)
+{
+	pthread_mutex_lock(&tp_mtx);
+	tp_held += d;
+	if (tp_held > tp_peak) {
+		FILE *f;
+
+		tp_peak = tp_held;
+		if (tp_peak_file != NULL &&
+		    (f = fopen(tp_peak_file, "w")) != NULL) {
+			fprintf(f, "%d\n", tp_peak);
+			fclose(f);
+		}
+	}
+	pthread_mutex_unlock(&tp_mtx);
+}
+
 static void
 tp_cb(void *arg)
 {
@@ -372,11 +396,17 @@ tp_cb(void *arg)
 		}
 		if (delay > 0) {
 			c->state = 1;
+			tp_hold(1);
 			nng_sleep_aio(delay, c->aio);
 			return;
 		}
-		/* FALLTHROUGH */
+		c->state = 2;
+		nng_aio_set_msg(c->aio, c->reply);
+		c->reply = NULL;
+		nng_ctx_send(c->ctx, c->aio);
+		return;
 	case 1:
+		tp_hold(-1);
 		c->state = 2;
 		nng_aio_set_msg(c->aio, c->reply);
 		c->reply = NULL;
@@ -397,7 +427,7 @@ tp_usage(FILE *f)
 {
 	fprintf(f,
 	    "Usage: test_participant --listen URL [--rule ACTION=SPEC]...\n"
-	    "                        [--rules FILE] [--record FILE]\n"
+	    "                        [--rules FILE] [--record FILE] [--peak FILE]\n"
 	    "                        [--tls-ca F --tls-cert F --tls-key F]\n"
 	    "A scriptable participant for tests. SPEC is one of: ok, "
 	    "fail[:TEXT],\n"
@@ -430,6 +460,8 @@ main(int argc, char **argv)
 			tp_ncli++;
 		} else if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc) {
 			tp_rules_file = argv[++i];
+		} else if (strcmp(argv[i], "--peak") == 0 && i + 1 < argc) {
+			tp_peak_file = argv[++i];
 		} else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc) {
 			if ((tp_record = fopen(argv[++i], "a")) == NULL) {
 				perror(argv[i]);
