@@ -8,9 +8,11 @@
 # one of an unknown type, one with a field of the wrong type, one with
 # trailing bytes, an empty message and an oversized one (2 MiB). Every
 # one must get an ERROR answer naming what was wrong, every process must
-# still run afterwards, and an order started afterwards must complete with
-# the data consistent (stock and money conserved). sagad --check and
-# sagactl get a bad YAML file and bad JSON: clear errors, exit 1 and 2.
+# still run afterwards, the 20 sagas started just before must complete,
+# and an order started afterwards too, with the data consistent (stock
+# and money conserved). sagactl gets the same bad messages as replies
+# (from nngcat): a clear error and exit 1 each. sagad --check and sagactl
+# get a bad YAML file and bad JSON: clear errors, exit 1 and 2.
 
 set -euo pipefail
 
@@ -23,7 +25,7 @@ sagactl=$build/coordinator/sagactl
 source "$repo/scripts/ports.sh"
 
 base=
-saga_ports_reserve base 5 || { echo "badinput_test: no free ports" >&2; exit 1; }
+saga_ports_reserve base 6 || { echo "badinput_test: no free ports" >&2; exit 1; }
 export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/cluster
 export SAGA_PORT_BASE=$base
 cleanup() {
@@ -77,6 +79,13 @@ declare -A codes=(
 	[ETRUNC]=20 [ETRAILING]=21 [ETOOBIG]=22 [ETYPE]=25 [EMSGTYPE]=27
 	[EVERSION]=28 [EMALFORMED]=29
 )
+# Sagas in flight while the bad input arrives: none may be lost.
+inflight=20
+for ((i = 0; i < inflight; i++)); do
+	"$sagactl" start create_order --input \
+	    '{"customer_id": "alice", "sku": "WIDGET", "qty": 1, "amount": 100}' \
+	    >/dev/null || fail "start $i before the bad input failed"
+done
 urls=("$SAGA_COORDINATOR" "$ORDERS_URL" "$INVENTORY_URL" "$PAYMENTS_URL"
 	"$SHIPPING_URL")
 for url in "${urls[@]}"; do
@@ -93,10 +102,43 @@ done
 out=$("$sagactl" start create_order --wait --timeout 30s --input \
 	'{"customer_id": "alice", "sku": "WIDGET", "qty": 1, "amount": 100}') ||
 	fail "an order after the bad input did not complete: $out"
+for _ in $(seq 1 300); do
+	[[ $(psql -X -tA -d saga_coordinator -c "SELECT count(*) FROM saga_instance WHERE state IN ('RUNNING', 'COMPENSATING')") == 0 ]] && break
+	sleep 0.1
+done
+n=$(psql -X -tA -d saga_coordinator -c "SELECT count(*) FROM saga_instance WHERE state = 'COMPLETED'")
+((n == inflight + 1)) ||
+	fail "$n sagas COMPLETED, expected $((inflight + 1)): $(psql -X -tA -d saga_coordinator -c "SELECT state, count(*) FROM saga_instance GROUP BY state")"
 [[ $(psql -X -tA -d saga_inventory -c "SELECT sum(available + reserved) FROM stock") == 1501 ]] ||
 	fail "stock not conserved"
 [[ $(psql -X -tA -d saga_payments -c "SELECT (SELECT sum(balance) FROM accounts) + (SELECT coalesce(sum(amount), 0) FROM payments WHERE state = 'CHARGED')") == 1500500 ]] ||
 	fail "money not conserved"
+
+# The CLI fed the same bad messages as replies (nngcat answers every
+# request with one of the files): a clear error, exit 1, no crash.
+declare -A says=(
+	[garbage]="invalid msgpack byte" [truncated]="truncated"
+	[version]="protocol version 9 not supported" [msgtype]="unknown message type"
+	[wrongtype]="expected unsigned integer" [trailing]="trailing bytes"
+	[empty]="truncated" [oversized]="exceeds the limit"
+)
+fake=tcp://127.0.0.1:$((base + 5))
+for m in "${!says[@]}"; do
+	nngcat --rep0 --listen "$fake" --file "$d/$m" >/dev/null 2>&1 &
+	fpid=$!
+	for _ in $(seq 1 100); do
+		[[ -n $(ss -Hltn "sport = :$((base + 5))") ]] && break
+		sleep 0.05
+	done
+	rc=0
+	"$sagactl" start create_order --coordinator "$fake" --input '{}' \
+	    >"$state/cli.out" 2>&1 || rc=$?
+	kill "$fpid" 2>/dev/null || true
+	wait "$fpid" 2>/dev/null || true
+	((rc == 1)) || fail "sagactl given a $m reply exited $rc: $(cat "$state/cli.out")"
+	grep -q "malformed reply: .*${says[$m]}" "$state/cli.out" ||
+		fail "sagactl given a $m reply: no clear error: $(cat "$state/cli.out")"
+done
 
 # Bad YAML and bad JSON at the command line.
 printf 'sagas:\n  - name: x\n    steps: [\n' >"$state/bad.yaml"
@@ -112,4 +154,4 @@ rc=0
 ((rc == 2)) || fail "sagactl with bad JSON exited $rc"
 grep -q "1:1[0-9]*:\|line\|column\|--input" "$state/json.out" ||
 	fail "sagactl's JSON error does not say where: $(cat "$state/json.out")"
-echo "badinput_test: 8 kinds of bad message at 5 endpoints answered with their error; every process up; data consistent"
+echo "badinput_test: 8 kinds of bad message at 5 endpoints answered with their error, and given to sagactl as replies; every process up; $inflight sagas in flight meanwhile completed; data consistent"
