@@ -70,11 +70,12 @@ settles and the checker verifies every invariant over the databases.
                        (default $seed)
   --instances N        sagad instances sharing the database, 1..6
                        (default $instances); the load spreads its starts
-                       over them, each kill -9 hits one at random
+                       over them; the kills go round them
   --kills N            kill -9 of sagad (default $kills)
   --participant-kills N
-                       kill -9 of a service, each at random among the
-                       four (default $pkills)
+                       kill -9 of a service, round the four from a
+                       random one: with 4 or more, each is killed
+                       (default $pkills)
   --proxy-kills N      kill -9 of a proxy (default $xkills)
   --pg-restarts N      PostgreSQL restarts (default $pg_restarts)
   --pg-mode MODE       immediate (a crash: pg_ctl stop -m immediate) or
@@ -422,16 +423,21 @@ declare -A lane
 if ((instances == 1)); then
 	lane[sagad]=$(times "$kills" "$lo" "$hi")
 else
-	# Each kill hits one instance, at random.
+	# The kills go round the instances from a random one, so that
+	# each is hit (when there are as many kills).
+	off=$((RANDOM % instances))
 	for ((k = 0; k < kills; k++)); do
-		r=$((RANDOM % instances))
+		r=$(((off + k) % instances))
 		l=sagad
 		((r == 0)) || l=sagad-$((r + 1))
 		lane[$l]+=" $((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))"
 	done
 fi
+# Participant kills go round the four services the same way: with four
+# kills or more, every participant is killed.
+off=$((RANDOM % 4))
 for ((k = 0; k < pkills; k++)); do
-	s=${services[RANDOM % 4]}
+	s=${services[(off + k) % 4]}
 	lane[$s]+=" $((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))"
 done
 for ((k = 0; k < xkills; k++)); do
@@ -659,6 +665,13 @@ k_sagad=$(count '\] kill -9 sagad(-[0-9]+)?$')
 r_sagad=$(count '\] restarted sagad(-[0-9]+)? ')
 k_svc=$(count '\] kill -9 (orders|inventory|payments|shipping)$')
 r_svc=$(count '\] restarted (orders|inventory|payments|shipping) ')
+per_svc=
+svc_unkilled=0
+for s in "${services[@]}"; do
+	n=$(count "\\] kill -9 $s\$")
+	per_svc+="${per_svc:+, }$s $n"
+	((n > 0)) || svc_unkilled=$((svc_unkilled + 1))
+done
 k_proxy=$(count '\] kill -9 proxy-')
 r_proxy=$(count '\] restarted proxy-')
 k_pg=$(count '\] kill postgres')
@@ -673,11 +686,13 @@ problems=()
 ((check_rc == 0)) || { ok=0; problems+=("checker exit $check_rc"); }
 ((r_sagad == k_sagad && r_svc == k_svc && r_pg == k_pg && r_proxy == k_proxy)) ||
     { ok=0; problems+=("not every killed process came back"); }
+((pkills < 4 || svc_unkilled == 0)) ||
+    { ok=0; problems+=("$svc_unkilled of the four services never killed"); }
 
 echo
 echo "chaos: seed $seed, $sagas sagas in $duration s on $instances sagad instance(s), $(elapsed) s in all"
 echo "chaos: sagas run: $sagas_line"
-echo "chaos: kills survived: sagad $r_sagad/$k_sagad, services $r_svc/$k_svc, proxies $r_proxy/$k_proxy; PostgreSQL restarts $r_pg/$k_pg ($pg_mode)"
+echo "chaos: kills survived: sagad $r_sagad/$k_sagad, services $r_svc/$k_svc ($per_svc), proxies $r_proxy/$k_proxy; PostgreSQL restarts $r_pg/$k_pg ($pg_mode)"
 echo "chaos: messages through the proxies: $received; dropped $dropped, duplicated $duplicated, delayed $delayed"
 echo "chaos: invariant violations: $violations"
 if ((ok)); then

@@ -4,12 +4,13 @@
 # chaos_test.sh BUILD_DIR [INSTANCES]: the short, bounded run of the
 # process-level chaos test (scripts/chaos.sh) for ctest: 300 create_order
 # sagas over 30 s on the demo cluster with its own PostgreSQL and ports,
-# while sagad is killed (kill -9) 3 times, the services 4 times, a proxy
+# while sagad is killed (kill -9) 3 times, the services 4 times (each
+# once), a proxy
 # once and PostgreSQL restarted once (an immediate shutdown, like a
 # crash), the proxies dropping, duplicating and delaying 5% of the
 # messages each. With INSTANCES 2 (chaos_test_two_instances), two sagad
 # instances share the database, the load goes to both and each kill hits
-# one of them: 200 sagas over 20 s, 3 sagad kills, 2 service kills, a
+# one of them: 200 sagas over 20 s, 3 sagad kills, 4 service kills, a
 # proxy kill, a PostgreSQL restart. It passes when chaos.sh does: every
 # saga settled and the checker found no violation. About a minute each on
 # a 2-core machine.
@@ -27,7 +28,7 @@ if ((instances == 1)); then
 	    --proxy-kills 1 --pg-restarts 1)
 else
 	run=(--instances "$instances" --sagas 200 --duration 20 --seed 11
-	    --kills 3 --participant-kills 2 --proxy-kills 1 --pg-restarts 1)
+	    --kills 3 --participant-kills 4 --proxy-kills 1 --pg-restarts 1)
 fi
 
 if ! command -v initdb >/dev/null &&
