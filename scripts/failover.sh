@@ -67,6 +67,7 @@ q() {
 # of a slot on the next port of its share, round the share.
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
+port0=
 saga_ports_reserve port0 64 || exit 1
 per_slot=$((63 / ninst))
 ((per_slot >= 1)) || { echo "$prog: at most 63 instances" >&2; exit 2; }

@@ -10,6 +10,9 @@
 #     CA, and one that does not trust sagad's CA are all refused;
 #   - a participant whose certificate comes from another CA never gets a
 #     command: its saga does not complete;
+#   - a service built on the participant library (the demo's orders)
+#     answers a client with the CA's certificate and refuses one without
+#     a certificate and one with another CA's;
 #   - sagad warns when it listens on a non-loopback address without TLS.
 # Needs PostgreSQL (libpq's PG* variables, as scripts/test.sh sets them).
 
@@ -29,6 +32,8 @@ cleanup() {
 		kill "$p" 2>/dev/null || true
 	done
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+		>/dev/null 2>&1 || true
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_orders WITH (FORCE)" \
 		>/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
@@ -55,7 +60,8 @@ conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
-saga_ports_reserve p0 4 || fail "no free ports"
+p0=
+saga_ports_reserve p0 5 || fail "no free ports"
 
 "$repo/scripts/certs.sh" "$tmp/certs" sagad good client >/dev/null
 c=$tmp/certs
@@ -136,6 +142,34 @@ psql -X -tA -d "$db" -c "SELECT last_error FROM saga_instance WHERE id = '$id'" 
 	fail "the untrusted saga does not say why it gave up"
 [[ $(psql -X -tA -d "$db" -c "SELECT count(*) FROM saga_event WHERE event = 'step_ok'") == 1 ]] ||
 	fail "only the trusted saga's step may have succeeded"
+
+# A service built on the participant library (the demo's orders) over
+# mutual TLS: a client with the CA's certificate gets PONG; one without a
+# certificate, and one with another CA's, are refused.
+psql -X -q -d postgres -c "CREATE DATABASE ${db}_orders" >/dev/null
+orders_db="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=${db}_orders"
+"$build/participants/saga-orders" --migrate --db "$orders_db" >/dev/null 2>&1 ||
+	fail "saga-orders --migrate failed"
+ourl=tls+tcp://127.0.0.1:$((p0 + 4))
+"$build/participants/saga-orders" --listen "$ourl" --db "$orders_db" \
+	--tls-ca "$c/ca.crt" --tls-cert "$c/good.crt" --tls-key "$c/good.key" \
+	>"$tmp/orders.log" 2>&1 &
+pids+=($!)
+up=0
+for _ in $(seq 1 100); do
+	if "$sagactl" ping "$ourl" --tls-ca "$c/ca.crt" --tls-cert "$c/client.crt" \
+	    --tls-key "$c/client.key" --timeout 200ms >/dev/null 2>&1; then
+		up=1
+		break
+	fi
+	sleep 0.1
+done
+((up)) || fail "the TLS orders service does not answer a client of its CA"
+"$sagactl" ping "$ourl" --tls-ca "$c/ca.crt" --timeout 1s >/dev/null 2>&1 &&
+	fail "the orders service accepted a client without a certificate"
+"$sagactl" ping "$ourl" --tls-ca "$c/ca.crt" --tls-cert "$c/stranger.crt" \
+	--tls-key "$c/stranger.key" --timeout 1s >/dev/null 2>&1 &&
+	fail "the orders service accepted a certificate from another CA"
 
 # A plain listener on a non-loopback address gets a warning.
 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
