@@ -62,14 +62,17 @@ enum {
 };
 
 #define STMT_MAX_COLS 26
+#define STMT_MAX_PARAMS (STMT_MAX_COLS + 2)
 
-/* The statements. Their text names the owner (this instance, a literal
- * quoted by libpq) and the lease length: saga_store_open fills them in. */
+/* The statements: ncols array parameters, then, for those marked owned,
+ * two more: the owner (this instance's id, text) and the lease length in
+ * milliseconds (int8), as parameters like every value. */
 static const struct {
 	const char *name;
 	const char *sql;
 	int         ncols;
 	Oid         elem[STMT_MAX_COLS]; /* element type of each array */
+	bool        owned;
 } saga_store_stmts[STMT_COUNT] = {
 	[STMT_BEGIN]  = { "saga_begin", "BEGIN", 0, { 0 } },
 	[STMT_INSERT] = { "saga_insert",
@@ -78,7 +81,8 @@ static const struct {
 	    " context, business_key, traceparent, last_error, created_at,"
 	    " updated_at, deadline_at, next_attempt_at, event_seq,"
 	    " phase_attempt0, owner, epoch, lease_until)"
-	    " SELECT *, %1$s, 1, now() + interval '%2$lld milliseconds'"
+	    " SELECT *, $19::text, 1,"
+	    " now() + $20::int8 * interval '1 millisecond'"
 	    " FROM unnest($1::uuid[], $2::text[], $3::int4[],"
 	    " $4::text[], $5::int4[], $6::int4[], $7::int4[],"
 	    " $8::timestamptz[], $9::bytea[], $10::text[], $11::text[],"
@@ -89,7 +93,8 @@ static const struct {
 	    { OID_UUID, OID_TEXT, OID_INT4, OID_TEXT, OID_INT4, OID_INT4,
 	        OID_INT4, OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TEXT,
 	        OID_TEXT, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ,
-	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4 } },
+	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4 },
+	    true },
 	[STMT_KEY] = { "saga_key",
 	    "INSERT INTO saga_start_key (key, saga_id, request_hash)"
 	    " SELECT k, id, sha256(convert_to(n, 'UTF8') || '\\x00'::bytea"
@@ -111,7 +116,7 @@ static const struct {
 	    " last_error = u.last_error, updated_at = u.updated,"
 	    " next_attempt_at = u.next_at, event_seq = u.seq,"
 	    " phase_attempt0 = u.attempt0,"
-	    " lease_until = now() + interval '%2$lld milliseconds',"
+	    " lease_until = now() + $28::int8 * interval '1 millisecond',"
 	    " cancel_note = CASE WHEN u.clear_cancel THEN NULL"
 	    " ELSE s.cancel_note END"
 	    " FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[],"
@@ -121,11 +126,11 @@ static const struct {
 	    " AS u(id, state, step, attempt, max_sent, phase, context,"
 	    " last_error, updated, next_at, seq, attempt0, epoch,"
 	    " clear_cancel)"
-	    " WHERE s.id = u.id AND s.epoch = u.epoch AND s.owner = %1$s"
+	    " WHERE s.id = u.id AND s.epoch = u.epoch AND s.owner = $27::text"
 	    " RETURNING s.id),"
 	    " ev AS (INSERT INTO saga_event (saga_id, seq, at, step, kind,"
 	    " attempt, event, outcome, output, error, duration_us, writer)"
-	    " SELECT e.*, %1$s FROM unnest($15::uuid[], $16::int4[],"
+	    " SELECT e.*, $27::text FROM unnest($15::uuid[], $16::int4[],"
 	    " $17::timestamptz[], $18::int4[], $19::int4[], $20::int4[],"
 	    " $21::text[], $22::text[], $23::bytea[], $24::text[],"
 	    " $25::int8[])"
@@ -140,7 +145,8 @@ static const struct {
 	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4, OID_INT8, OID_BOOL,
 	        OID_UUID, OID_INT4, OID_TIMESTAMPTZ, OID_INT4, OID_INT4,
 	        OID_INT4, OID_TEXT, OID_TEXT, OID_BYTEA, OID_TEXT, OID_INT8,
-	        OID_UUID } },
+	        OID_UUID },
+	    true },
 	[STMT_COMMIT] = { "saga_commit", "COMMIT", 0, { 0 } },
 };
 
@@ -184,6 +190,7 @@ struct saga_store {
 	bool       pipeline;
 	char      *owner;    /* this instance's id */
 	int64_t    lease_ms;
+	char       lease_text[24]; /* lease_ms, as a text parameter */
 	/* Staged: the next batch. */
 	saga_table ins;
 	saga_table keys;
@@ -245,7 +252,6 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
     int64_t lease_ms, char *err, size_t errlen)
 {
 	saga_store *st;
-	char       *lit = NULL;
 	int         have = 0;
 	int         want = coordinator_migrations[coordinator_migrations_count -
                 1].version;
@@ -293,29 +299,22 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	 * sees the arrays' lengths and the table's current size; planning
 	 * costs a fraction of a millisecond per batch. */
 	PQclear(PQexec(st->conn, "SET plan_cache_mode = force_custom_plan"));
-	/* The owner goes into the statements' text as a literal that libpq
-	 * quotes (an instance id is the operator's string). */
-	if ((lit = PQescapeLiteral(st->conn, owner, strlen(owner))) == NULL) {
-		snprintf(err, errlen, "instance id: %s",
-		    PQerrorMessage(st->conn));
-		saga_store_free(st);
-		return (SAGA_EINVAL);
-	}
+	snprintf(st->lease_text, sizeof(st->lease_text), "%lld",
+	    (long long) lease_ms);
 	for (int i = 0; i < STMT_COUNT; i++) {
-		Oid       types[STMT_MAX_COLS];
+		Oid       types[STMT_MAX_PARAMS];
 		PGresult *res;
-		char      sql[4096];
+		int       n = saga_store_stmts[i].ncols;
 
-		for (int c = 0; c < saga_store_stmts[i].ncols; c++) {
+		for (int c = 0; c < n; c++) {
 			types[c] = saga_store_array_oid(saga_store_stmts[i].elem[c]);
 		}
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		snprintf(sql, sizeof(sql), saga_store_stmts[i].sql, lit,
-		    (long long) lease_ms);
-#pragma GCC diagnostic pop
-		res = PQprepare(st->conn, saga_store_stmts[i].name, sql,
-		    saga_store_stmts[i].ncols, types);
+		if (saga_store_stmts[i].owned) {
+			types[n++] = OID_TEXT;
+			types[n++] = OID_INT8;
+		}
+		res = PQprepare(st->conn, saga_store_stmts[i].name,
+		    saga_store_stmts[i].sql, n, types);
 
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			snprintf(err, errlen, "preparing %s: %s",
@@ -323,13 +322,11 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 			    PQresultErrorMessage(res));
 			err[strcspn(err, "\n")] = '\0';
 			PQclear(res);
-			PQfreemem(lit);
 			saga_store_free(st);
 			return (SAGA_EDB);
 		}
 		PQclear(res);
 	}
-	PQfreemem(lit);
 	*out = st;
 	return (0);
 }
@@ -1282,9 +1279,9 @@ static int
 saga_store_send(saga_store *st, int stmt, const saga_col *const *cols,
     int results)
 {
-	const char *values[STMT_MAX_COLS];
-	int         lengths[STMT_MAX_COLS];
-	int         formats[STMT_MAX_COLS];
+	const char *values[STMT_MAX_PARAMS];
+	int         lengths[STMT_MAX_PARAMS];
+	int         formats[STMT_MAX_PARAMS];
 	size_t      offs[STMT_MAX_COLS];
 	int         n = cols ? saga_store_stmts[stmt].ncols : 0;
 
@@ -1310,6 +1307,16 @@ saga_store_send(saga_store *st, int stmt, const saga_col *const *cols,
 	}
 	for (int i = 0; i < n; i++) {
 		values[i] = (const char *) st->params.data + offs[i];
+	}
+	if (cols != NULL && saga_store_stmts[stmt].owned) {
+		values[n]  = st->owner;
+		lengths[n] = 0;
+		formats[n] = 0;
+		n++;
+		values[n]  = st->lease_text;
+		lengths[n] = 0;
+		formats[n] = 0;
+		n++;
 	}
 	if (!PQsendQueryPrepared(st->conn, saga_store_stmts[stmt].name, n,
 	        values, lengths, formats, results)) {
