@@ -1938,6 +1938,42 @@ test_sagactl_start_key(void **state)
 	assert_true(has(f->err, "sagactl defs"));
 }
 
+/* start --trace: the caller's W3C traceparent is the saga's (in the log,
+ * as show prints it); a malformed one is refused before anything is
+ * sent. */
+static void
+test_sagactl_start_trace(void **state)
+{
+	fixture         *f = *state;
+	const char      *tp =
+	    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	proto_buf        raw;
+	proto_doc       *doc;
+	char             id[40], b[256];
+
+	assert_int_equal(ctl(f, "start", "ok_order", "--input",
+	                     "{\"id\": \"t-1\"}", "--trace", tp, "--wait",
+	                     NULL),
+	    0);
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+	assert_int_equal(ctl(f, "show", "--json", id, NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	assert_string_equal(
+	    jstr(proto_doc_root(doc), "traceparent", b, sizeof(b)), tp);
+	assert_string_equal(jstr(proto_doc_root(doc), "trace_id", b, sizeof(b)),
+	    "0af7651916cd43dd8448eb211c80319c");
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+
+	assert_int_equal(ctl(f, "start", "ok_order", "--input",
+	                     "{\"id\": \"t-2\"}", "--trace", "00-nothex-01",
+	                     NULL),
+	    2);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "W3C traceparent"));
+}
+
 /* retry: a FAILED saga resumes its compensation now, and finishes. */
 static void
 test_sagactl_retry(void **state)
@@ -2172,6 +2208,7 @@ main(void)
 	const struct CMUnitTest ops_tests[] = {
 		cmocka_unit_test(test_sagactl_start_wait),
 		cmocka_unit_test(test_sagactl_start_key),
+		cmocka_unit_test(test_sagactl_start_trace),
 		cmocka_unit_test(test_sagactl_retry),
 		cmocka_unit_test(test_sagactl_resolve),
 		cmocka_unit_test(test_sagactl_skip),
