@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h> /* access */
+
 #include <libfyaml.h>
 
 #include "coord_config.h"
@@ -932,6 +934,80 @@ coord_config_defaults(coord_config_ld *ld, const coord_config_field *f)
 	}
 }
 
+/* Reads a file name of a participant's tls mapping into *out: a relative
+ * name is taken from the directory of the YAML file that gives it. The
+ * file must be readable now (sagad --check says so), though it is read
+ * only when the participant is dialled. */
+static void
+coord_config_tls_file(coord_config_ld *ld, const coord_config_field *f,
+    const char *path, char **out)
+{
+	char       *name;
+	const char *yaml = ld->files[f->pos.file];
+	const char *slash;
+
+	if (!coord_config_str(ld, f, path, 0, &name)) {
+		return;
+	}
+	if (name[0] != '/' && (slash = strrchr(yaml, '/')) != NULL) {
+		size_t dl = (size_t) (slash - yaml) + 1;
+		char  *full = malloc(dl + strlen(name) + 1);
+
+		if (full == NULL) {
+			ld->nomem = true;
+			free(name);
+			return;
+		}
+		memcpy(full, yaml, dl);
+		strcpy(full + dl, name);
+		free(name);
+		name = full;
+	}
+	if (access(name, R_OK) != 0) {
+		coord_config_err_at(ld,
+		    coord_config_node_pos(ld, f->val, f->pos),
+		    "%s: cannot read %s: %s", path, name, strerror(errno));
+		free(name);
+		return;
+	}
+	free(*out);
+	*out = name;
+}
+
+/* Reads a participant's tls mapping: the CA that signs its certificate,
+ * and the certificate and key sagad presents to it; what is left out is
+ * sagad's own (--tls-ca, --tls-cert, --tls-key). */
+static void
+coord_config_participant_tls(coord_config_ld *ld, saga_participant_def *p,
+    const coord_config_field *f)
+{
+	coord_config_field fields[] = {
+		{ .key = "ca", .optional = true },
+		{ .key = "cert", .optional = true },
+		{ .key = "key", .optional = true },
+	};
+	const size_t nf = sizeof(fields) / sizeof(fields[0]);
+
+	if (!coord_config_want(ld, f, FYNT_MAPPING, "tls", "a mapping")) {
+		return;
+	}
+	coord_config_fields(
+	    ld, f->val, fields, nf, "in a participant's tls", f->pos);
+	if (fields[0].seen) {
+		coord_config_tls_file(ld, &fields[0], "tls.ca", &p->tls_ca);
+	}
+	if (fields[1].seen) {
+		coord_config_tls_file(ld, &fields[1], "tls.cert", &p->tls_cert);
+	}
+	if (fields[2].seen) {
+		coord_config_tls_file(ld, &fields[2], "tls.key", &p->tls_key);
+	}
+	if (fields[1].seen != fields[2].seen) {
+		coord_config_err_at(ld, f->pos,
+		    "tls: cert and key go together (one of them is missing)");
+	}
+}
+
 /* Reads one participant: key k (its name) and value f. */
 static void
 coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
@@ -940,6 +1016,7 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 	coord_config_field fields[] = {
 		{ .key = "endpoints", .required = true },
 		{ .key = "max_in_flight" },
+		{ .key = "tls", .optional = true },
 	};
 	const size_t          nf = sizeof(fields) / sizeof(fields[0]);
 	saga_participant_def *p  = NULL;
@@ -999,6 +1076,9 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 	    coord_config_int(ld, &fields[1], "max_in_flight", 1,
 	        COORD_CONFIG_MAX_IN_FLIGHT_MAX, &ll)) {
 		p->max_in_flight = (uint32_t) ll;
+	}
+	if (fields[2].seen) {
+		coord_config_participant_tls(ld, p, &fields[2]);
 	}
 	if (!fields[0].seen ||
 	    !coord_config_want(ld, &fields[0], FYNT_SEQUENCE, "endpoints",

@@ -150,6 +150,14 @@ disp_def_copy(const saga_participant_def *src)
 		return (NULL);
 	}
 	d->max_in_flight = src->max_in_flight;
+	if ((src->tls_ca != NULL && (d->tls_ca = strdup(src->tls_ca)) == NULL) ||
+	    (src->tls_cert != NULL &&
+	        (d->tls_cert = strdup(src->tls_cert)) == NULL) ||
+	    (src->tls_key != NULL &&
+	        (d->tls_key = strdup(src->tls_key)) == NULL)) {
+		saga_participant_def_free(d);
+		return (NULL);
+	}
 	for (size_t i = 0; i < src->nendpoints; i++) {
 		if ((d->endpoints[i] = strdup(src->endpoints[i])) == NULL) {
 			saga_participant_def_free(d);
@@ -160,11 +168,21 @@ disp_def_copy(const saga_participant_def *src)
 	return (d);
 }
 
+/* Whether two optional strings are equal. */
+static bool
+disp_str_same(const char *a, const char *b)
+{
+	return (a == b || (a != NULL && b != NULL && strcmp(a, b) == 0));
+}
+
 static bool
 disp_def_same(const saga_participant_def *a, const saga_participant_def *b)
 {
 	if (a->max_in_flight != b->max_in_flight ||
-	    a->nendpoints != b->nendpoints) {
+	    a->nendpoints != b->nendpoints ||
+	    !disp_str_same(a->tls_ca, b->tls_ca) ||
+	    !disp_str_same(a->tls_cert, b->tls_cert) ||
+	    !disp_str_same(a->tls_key, b->tls_key)) {
 		return (false);
 	}
 	for (size_t i = 0; i < a->nendpoints; i++) {
@@ -179,8 +197,9 @@ static int
 disp_part_open(dispatch *d, const saga_participant_def *def,
     int64_t resend_ms, disp_part **out, char *err, size_t errlen)
 {
-	disp_part *p;
-	int        rv;
+	disp_part    *p;
+	saga_tls_opts tls = { NULL, NULL, NULL, NULL };
+	int           rv;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->def = disp_def_copy(def)) == NULL ||
@@ -223,12 +242,24 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 		s->next_free = p->free;
 		p->free      = s;
 	}
+	/* The participant's own TLS files, where its definition has them,
+	 * over sagad's. */
+	if (d->tls != NULL) {
+		tls = *d->tls;
+	}
+	if (def->tls_ca != NULL) {
+		tls.ca = def->tls_ca;
+	}
+	if (def->tls_cert != NULL) {
+		tls.cert = def->tls_cert;
+		tls.key  = def->tls_key;
+	}
 	for (size_t i = 0; i < def->nendpoints; i++) {
 		/* Non-blocking: a participant that is down now is dialled
 		 * again in the background until it answers. */
 		char why[256];
 
-		if ((rv = saga_tls_dial(p->sock, def->endpoints[i], d->tls,
+		if ((rv = saga_tls_dial(p->sock, def->endpoints[i], &tls,
 		         NNG_FLAG_NONBLOCK, why, sizeof(why))) != 0) {
 			snprintf(err, errlen, "participant %s: %s", def->name,
 			    why);

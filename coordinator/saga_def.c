@@ -55,6 +55,9 @@ saga_participant_def_free(saga_participant_def *p)
 	}
 	free(p->endpoints);
 	free(p->name);
+	free(p->tls_ca);
+	free(p->tls_cert);
+	free(p->tls_key);
 	free(p);
 }
 

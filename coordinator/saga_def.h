@@ -73,6 +73,11 @@ typedef struct saga_participant_def {
 	char   **endpoints;
 	size_t   nendpoints;
 	uint32_t max_in_flight;
+	/* TLS for its tls+tcp:// endpoints, overriding sagad's own files
+	 * (--tls-ca, --tls-cert, --tls-key) where set; NULL = sagad's. */
+	char *tls_ca;
+	char *tls_cert;
+	char *tls_key;
 } saga_participant_def;
 
 /* saga_step_kind_name returns "compensatable", "pivot" or "retriable", the

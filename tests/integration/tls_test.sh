@@ -9,7 +9,8 @@
 #   - a client without a certificate, one with a certificate from another
 #     CA, and one that does not trust sagad's CA are all refused;
 #   - a participant whose certificate comes from another CA never gets a
-#     command: its saga does not complete;
+#     command: its saga does not complete; the same participant with its
+#     CA given in the YAML (participants: NAME: tls: {ca: FILE}) does;
 #   - a service built on the participant library (the demo's orders)
 #     answers a client with the CA's certificate and refuses one without
 #     a certificate and one with another CA's;
@@ -82,6 +83,10 @@ participants:
     endpoints: ["tls+tcp://127.0.0.1:$good"]
   bad:
     endpoints: ["tls+tcp://127.0.0.1:$bad"]
+  # The same stranger, vouched for in the YAML: its own CA file.
+  vouched:
+    endpoints: ["tls+tcp://127.0.0.1:$bad"]
+    tls: {ca: certs/other-ca.crt}
 defaults:
   timeout: 500ms
   retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 100ms}
@@ -92,6 +97,9 @@ sagas:
   - name: untrusted
     steps:
       - {name: two, participant: bad, action: two.do, compensation: two.undo}
+  - name: vouched
+    steps:
+      - {name: three, participant: vouched, action: three.do, compensation: three.undo}
 YAML
 "$sagad" --migrate --db "$conninfo" >/dev/null
 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
@@ -142,6 +150,12 @@ psql -X -tA -d "$db" -c "SELECT last_error FROM saga_instance WHERE id = '$id'" 
 	fail "the untrusted saga does not say why it gave up"
 [[ $(psql -X -tA -d "$db" -c "SELECT count(*) FROM saga_event WHERE event = 'step_ok'") == 1 ]] ||
 	fail "only the trusted saga's step may have succeeded"
+
+# The stranger's CA given for one participant in the YAML (tls: {ca:
+# ...}, relative to the YAML file): sagad verifies that participant with
+# it, and the saga completes.
+out=$("$sagactl" start vouched --input '{"n": 4}' --wait --timeout 20s \
+	"${trusted[@]}") || fail "the vouched saga did not complete: $out"
 
 # A service built on the participant library (the demo's orders) over
 # mutual TLS: a client with the CA's certificate gets PONG; one without a

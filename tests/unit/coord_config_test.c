@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -377,7 +378,7 @@ test_coord_config_unknown_keys(void **state)
 	    "extra: 1\n");
 	expect_files_errs(files, 1,
 	    "unknown.yaml:4:5: unknown key \"colour\" in a participant "
-	    "(allowed: endpoints, max_in_flight)",
+	    "(allowed: endpoints, max_in_flight, tls)",
 	    "unknown.yaml:7:3: unknown key \"retries\" in defaults (allowed: "
 	    "timeout, retry, compensation_retry, compensation_timeout)",
 	    "unknown.yaml:8:28: unknown key \"backof\" in a retry policy "
@@ -862,7 +863,7 @@ test_coord_config_many_errors_one_file(void **state)
 	    "many.yaml:4:20: max_in_flight: expected an integer 1..65536, got "
 	    "\"lots\"",
 	    "many.yaml:5:5: unknown key \"colour\" in a participant (allowed: "
-	    "endpoints, max_in_flight)",
+	    "endpoints, max_in_flight, tls)",
 	    "many.yaml:7:11: name: expected a name of 1..128 characters A-Z "
 	    "a-z 0-9 _ . -, got \"bad saga\"",
 	    "many.yaml:8:15: deadline: expected a duration like 500ms, 2s, "
@@ -885,6 +886,68 @@ test_coord_config_many_errors_one_file(void **state)
 
 /* Participants and sagas merge across files; each file has its own
  * defaults; a saga may use a participant of another file. */
+/* A participant's own TLS files: relative names from the YAML file's
+ * directory, the rest left to sagad's flags; a file that cannot be read,
+ * a cert without its key and an unknown key are errors at their place. */
+static void
+test_coord_config_participant_tls(void **state)
+{
+	const char *files[] = { "sub/tls.yaml" };
+	const char *bad[]   = { "tlsbad.yaml" };
+	coord_defs *d;
+
+	(void) state;
+	assert_int_equal(mkdir("sub", 0755), 0);
+	put("sub/ca.pem", "x");
+	put("sub/me.pem", "x");
+	put("sub/me.key", "x");
+	put(files[0],
+	    "participants:\n"
+	    "  a:\n"
+	    "    endpoints: [\"tls+tcp://h:1\"]\n"
+	    "    tls: {ca: ca.pem, cert: me.pem, key: me.key}\n"
+	    "  b: {endpoints: [\"tls+tcp://h:2\"], tls: {ca: ca.pem}}\n"
+	    "  c: {endpoints: [\"tcp://h:3\"]}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: x, participant: a, action: x, kind: pivot}\n");
+	d = load_ok(files, 1);
+	assert_string_equal(d->participants[0]->tls_ca, "sub/ca.pem");
+	assert_string_equal(d->participants[0]->tls_cert, "sub/me.pem");
+	assert_string_equal(d->participants[0]->tls_key, "sub/me.key");
+	assert_string_equal(d->participants[1]->tls_ca, "sub/ca.pem");
+	assert_null(d->participants[1]->tls_cert);
+	assert_null(d->participants[2]->tls_ca);
+	coord_defs_free(d);
+
+	put(bad[0],
+	    "participants:\n"
+	    "  a:\n"
+	    "    endpoints: [\"tls+tcp://h:1\"]\n"
+	    "    tls:\n"
+	    "      ca: nosuch.pem\n"
+	    "      cert: sub/me.pem\n"
+	    "      colour: red\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: x, participant: a, action: x, kind: pivot}\n");
+	expect_files_errs(bad, 1,
+	    "tlsbad.yaml:4:5: tls: cert and key go together (one of them "
+	    "is missing)",
+	    "tlsbad.yaml:5:11: tls.ca: cannot read nosuch.pem: No such file "
+	    "or directory",
+	    "tlsbad.yaml:7:7: unknown key \"colour\" in a participant's tls "
+	    "(allowed: ca, cert, key)",
+	    NULL);
+	unlink("sub/tls.yaml");
+	unlink("sub/ca.pem");
+	unlink("sub/me.pem");
+	unlink("sub/me.key");
+	assert_int_equal(rmdir("sub"), 0);
+}
+
 static void
 test_coord_config_files_merge(void **state)
 {
@@ -1637,6 +1700,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_bad_names_and_urls),
 		cmocka_unit_test(test_coord_config_many_errors_one_file),
 		cmocka_unit_test(test_coord_config_files_merge),
+		cmocka_unit_test(test_coord_config_participant_tls),
 		cmocka_unit_test(test_coord_config_duplicate_across_files),
 		cmocka_unit_test(test_coord_config_syntax_errors),
 		cmocka_unit_test(test_coord_config_missing_file),
