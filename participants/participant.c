@@ -47,12 +47,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "barrier_decide.h"
 #include "barrier_sql.h"
+#include "proto_json.h"
 #include "proto_msg.h"
 #include "saga/participant.h"
 #include "metrics.h"
@@ -137,6 +139,7 @@ struct saga_participant {
 	int          max_batch;
 	proto_limits lim;
 	int          log_level;
+	bool         log_json; /* log_format "json" */
 	/* Handlers: fixed once started. */
 	part_handler *handlers;
 	size_t        nhandlers;
@@ -212,6 +215,35 @@ static const char *const part_level_names[] = {
 	"", "", "ERROR", "WARN ", "INFO ", "DEBUG",
 };
 
+/* The names of the levels in JSON lines, as sagad's. */
+static const char *const part_level_json[] = {
+	"", "", "error", "warn", "info", "debug",
+};
+
+/* What a line is about, for its JSON fields (and, for lines about a
+ * command other than the command's own line, its text prefix
+ * "saga=<id> step=<n>[ action=<name>]: "). Zeroed with step -1 and
+ * attempt, duration_us and batch -1: nothing. The command's own line
+ * (part_log_command) also sets its answer. */
+typedef struct part_about {
+	const char *saga;  /* the saga id as text, or NULL: no command */
+	int64_t     step;  /* -1: none */
+	const char *trace; /* the traceparent, or NULL or "" */
+	const char *action;
+	/* The command's own line. */
+	const char *kind;
+	int64_t     attempt;
+	const char *outcome;
+	const char *barrier;
+	int64_t     duration_us;
+	int64_t     batch;
+	int64_t     batch_size;
+	const char *error;
+} part_about;
+
+#define PART_ABOUT_NONE                                                  \
+	{ NULL, -1, NULL, NULL, NULL, -1, NULL, NULL, -1, -1, -1, NULL }
+
 static bool
 part_log_enabled(const saga_participant *p, int level)
 {
@@ -219,32 +251,201 @@ part_log_enabled(const saga_participant *p, int level)
 	    level <= p->log_level);
 }
 
-/* Writes one line "<time> <LEVEL> <name>: <message>" to stderr, in one
- * write so that threads do not interleave. */
-static void part_log(const saga_participant *p, int level, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
-
-static void
-part_log(const saga_participant *p, int level, const char *fmt, ...)
+/* The length of the upper-case event tag msg starts with
+ * (PARTICIPANT-START), or 0; as sagad's log. */
+static size_t
+part_log_tag_len(const char *msg)
 {
-	char            line[2048];
-	struct timespec ts;
-	struct tm       tm;
-	size_t          n;
-	va_list         ap;
+	size_t n = 0;
 
-	if (!part_log_enabled(p, level)) {
+	while ((msg[n] >= 'A' && msg[n] <= 'Z') || msg[n] == '-' ||
+	    (n > 0 && msg[n] >= '0' && msg[n] <= '9')) {
+		n++;
+	}
+	if (n < 2 || (msg[n] != ' ' && msg[n] != '\0') || msg[n - 1] == '-') {
+		return (0);
+	}
+	return (n);
+}
+
+/* Replaces, in place, every byte of s (n bytes) that is not part of
+ * well-formed UTF-8 (RFC 3629) with '?': a line cut in the middle of a
+ * character, or a database message in another encoding, must still be
+ * written as JSON rather than dropped. Control characters are left to
+ * the emitter, which escapes them. */
+static void
+part_log_utf8_fix(char *s, size_t n)
+{
+	uint8_t *u = (uint8_t *) s;
+	size_t   i = 0;
+
+	while (i < n) {
+		size_t  len;
+		uint8_t lo = 0x80, hi = 0xbf;
+
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (u[i] >= 0xc2 && u[i] <= 0xdf) {
+			len = 2;
+		} else if (u[i] >= 0xe0 && u[i] <= 0xef) {
+			len = 3;
+			lo  = u[i] == 0xe0 ? 0xa0 : 0x80;
+			hi  = u[i] == 0xed ? 0x9f : 0xbf;
+		} else if (u[i] >= 0xf0 && u[i] <= 0xf4) {
+			len = 4;
+			lo  = u[i] == 0xf0 ? 0x90 : 0x80;
+			hi  = u[i] == 0xf4 ? 0x8f : 0xbf;
+		} else {
+			u[i++] = '?';
+			continue;
+		}
+		if (i + len > n || u[i + 1] < lo || u[i + 1] > hi ||
+		    (len > 2 && (u[i + 2] & 0xc0) != 0x80) ||
+		    (len > 3 && (u[i + 3] & 0xc0) != 0x80)) {
+			u[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
+}
+
+/* Adds the string field key = v (its first n bytes) to o, made valid
+ * UTF-8. Returns 0 or SAGA_ENOMEM. */
+static int
+part_log_put(proto_obj *o, const char *key, const char *v, size_t n)
+{
+	char  stack[256];
+	char *s = n < sizeof(stack) ? stack : malloc(n + 1);
+	int   rv;
+
+	if (s == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	memcpy(s, v, n);
+	s[n] = '\0';
+	part_log_utf8_fix(s, n);
+	rv = proto_obj_put_strn(o, key, s, n);
+	if (s != stack) {
+		free(s);
+	}
+	return (rv);
+}
+
+/* Writes one JSON line: a map built with the protocol's builder and
+ * rendered by libfyaml (proto_raw_to_json), as sagad's log does; never
+ * JSON written by hand. Fields: ts, level, program, then what the line is
+ * about (saga, step, trace_id, action, and for a command's own line
+ * kind, attempt, outcome, barrier, duration_ms, batch, batch_size,
+ * error), event (the message's upper-case tag) and msg. */
+static void
+part_log_json(const saga_participant *p, int level, const char *ts,
+    const part_about *a, const char *msg)
+{
+	proto_obj *o   = NULL;
+	proto_buf  b;
+	char      *out = NULL;
+	size_t     tag = part_log_tag_len(msg);
+	int        rv  = 0;
+
+	proto_buf_init(&b);
+	if (proto_obj_alloc(&o) != 0) {
 		return;
 	}
+	rv |= proto_obj_put_str(o, "ts", ts);
+	rv |= proto_obj_put_str(o, "level", part_level_json[level]);
+	rv |= part_log_put(o, "program", p->name, strlen(p->name));
+	if (a->saga != NULL) {
+		rv |= proto_obj_put_str(o, "saga", a->saga);
+		if (a->step >= 0) {
+			rv |= proto_obj_put_int(o, "step", a->step);
+		}
+		if (a->trace != NULL && strlen(a->trace) >= 35) {
+			/* The trace id is the second field of traceparent. */
+			rv |= part_log_put(o, "trace_id", a->trace + 3, 32);
+		}
+	}
+	if (a->kind != NULL) {
+		rv |= proto_obj_put_str(o, "kind", a->kind);
+	}
+	if (a->attempt >= 0) {
+		rv |= proto_obj_put_int(o, "attempt", a->attempt);
+	}
+	if (a->action != NULL) {
+		rv |= part_log_put(o, "action", a->action, strlen(a->action));
+	}
+	if (a->outcome != NULL) {
+		rv |= proto_obj_put_str(o, "outcome", a->outcome);
+	}
+	if (a->barrier != NULL) {
+		rv |= proto_obj_put_str(o, "barrier", a->barrier);
+	}
+	if (a->duration_us >= 0) {
+		rv |= proto_obj_put_float(
+		    o, "duration_ms", (double) a->duration_us / 1000.0);
+	}
+	if (a->batch >= 0) {
+		rv |= proto_obj_put_int(o, "batch", a->batch);
+		rv |= proto_obj_put_int(o, "batch_size", a->batch_size);
+	}
+	if (a->error != NULL && a->error[0] != '\0') {
+		rv |= part_log_put(
+		    o, "error", a->error, strcspn(a->error, "\n"));
+	}
+	if (tag > 0) {
+		rv |= proto_obj_put_strn(o, "event", msg, tag);
+		msg += tag;
+		msg += *msg == ' ' ? 1 : 0;
+	}
+	rv |= part_log_put(o, "msg", msg, strlen(msg));
+	if (rv == 0 && proto_obj_encode(o, &b) == 0 &&
+	    proto_raw_to_json(proto_buf_raw(&b), false, &out) == 0) {
+		size_t n = strlen(out);
+
+		/* One write per line, so that threads do not interleave. */
+		out[n] = '\n';
+		(void) !write(STDERR_FILENO, out, n + 1);
+		out[n] = '\0';
+	}
+	free(out);
+	proto_buf_fini(&b);
+	proto_obj_free(o);
+}
+
+/* Writes one line about a (may be NULL) with message msg: in text
+ * "<time> <LEVEL> <name>: [saga=<id> step=<n>[ action=<name>]: ]<msg>",
+ * in one write so that threads do not interleave; in JSON, part_log_json.
+ */
+static void
+part_log_line(const saga_participant *p, int level, const part_about *a,
+    const char *msg)
+{
+	static const part_about none = PART_ABOUT_NONE;
+	char                    line[2048];
+	struct timespec         ts;
+	struct tm               tm;
+	size_t                  n;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (p->log_json) {
+		snprintf(line + n, sizeof(line) - n, ".%03ldZ",
+		    ts.tv_nsec / 1000000);
+		part_log_json(p, level, line, a != NULL ? a : &none, msg);
+		return;
+	}
 	n += (size_t) snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %s: ",
 	    ts.tv_nsec / 1000000, part_level_names[level], p->name);
+	if (n < sizeof(line) && a != NULL && a->saga != NULL) {
+		n += (size_t) snprintf(line + n, sizeof(line) - n,
+		    "saga=%s step=%lld%s%s: ", a->saga, (long long) a->step,
+		    a->action != NULL ? " action=" : "",
+		    a->action != NULL ? a->action : "");
+	}
 	if (n < sizeof(line)) {
-		va_start(ap, fmt);
-		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-		va_end(ap);
+		snprintf(line + n, sizeof(line) - n, "%s", msg);
 	}
 	n = strlen(line);
 	if (n > sizeof(line) - 2) {
@@ -253,6 +454,44 @@ part_log(const saga_participant *p, int level, const char *fmt, ...)
 	line[n++] = '\n';
 	line[n]   = '\0';
 	fputs(line, stderr);
+}
+
+/* Formats and writes one line about a (may be NULL). */
+static void part_log_about(const saga_participant *p, int level,
+    const part_about *a, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+part_log_about(const saga_participant *p, int level, const part_about *a,
+    const char *fmt, ...)
+{
+	char    msg[2048];
+	va_list ap;
+
+	if (!part_log_enabled(p, level)) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	part_log_line(p, level, a, msg);
+}
+
+/* Writes one line "<time> <LEVEL> <name>: <message>" (or its JSON). */
+#define part_log(p, level, ...) part_log_about(p, level, NULL, __VA_ARGS__)
+
+/* The saga id, step, traceparent and action of call, for a line about
+ * it. */
+static part_about
+part_about_call(const saga_call *call, uint32_t step)
+{
+	part_about a = PART_ABOUT_NONE;
+
+	a.saga   = call->id;
+	a.step   = step;
+	a.trace  = call->trace;
+	a.action = call->action;
+	return (a);
 }
 
 /* Stores a one-line reason in err and logs it at ERROR. Returns code. */
@@ -460,6 +699,14 @@ saga_participant_new(saga_participant **out,
 		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
 		    "participant: invalid log level %d", cfg->log_level));
 	}
+	if (cfg->log_format != NULL && cfg->log_format[0] != '\0' &&
+	    strcmp(cfg->log_format, "text") != 0 &&
+	    strcmp(cfg->log_format, "json") != 0) {
+		return (part_fail(NULL, err, errlen, SAGA_ECONFIG,
+		    "participant: invalid log_format \"%s\" (expected "
+		    "\"text\" or \"json\")",
+		    cfg->log_format));
+	}
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		return (SAGA_ENOMEM);
@@ -509,6 +756,8 @@ saga_participant_new(saga_participant **out,
 	p->log_level = cfg->log_level != SAGA_PARTICIPANT_LOG_DEFAULT
 	    ? cfg->log_level
 	    : SAGA_PARTICIPANT_LOG_INFO;
+	p->log_json = cfg->log_format != NULL &&
+	    strcmp(cfg->log_format, "json") == 0;
 	atomic_init(&p->stopping, false);
 	atomic_init(&p->st_commands, 0);
 	atomic_init(&p->st_batches, 0);
@@ -867,6 +1116,52 @@ const char *
 saga_call_traceparent(const saga_call *call)
 {
 	return (call->trace);
+}
+
+/* The level of a public log call, or 0 when it is not one to write. */
+static int
+part_log_public_level(const saga_participant *p, int level)
+{
+	if (level < SAGA_PARTICIPANT_LOG_ERROR ||
+	    level > SAGA_PARTICIPANT_LOG_DEBUG ||
+	    !part_log_enabled(p, level)) {
+		return (0);
+	}
+	return (level);
+}
+
+void
+saga_participant_log(saga_participant *p, int level, const char *fmt, ...)
+{
+	char    msg[2048];
+	va_list ap;
+
+	if (p == NULL || (level = part_log_public_level(p, level)) == 0) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	part_log_line(p, level, NULL, msg);
+}
+
+void
+saga_call_log(const saga_call *call, int level, const char *fmt, ...)
+{
+	part_about a;
+	char       msg[2048];
+	va_list    ap;
+
+	if ((level = part_log_public_level(call->p, level)) == 0) {
+		return;
+	}
+	a = part_about_call(call, call->cmd->step);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	part_log_line(call->p, level, &a, msg);
 }
 
 int64_t
@@ -1237,6 +1532,24 @@ part_log_command(saga_participant *p, const saga_call *call, int outcome,
 	if (!part_log_enabled(p, level)) {
 		return;
 	}
+	if (p->log_json) {
+		part_about a = part_about_call(call, call->cmd->step);
+
+		a.kind        = proto_kind_name(call->cmd->kind);
+		a.attempt     = call->cmd->attempt;
+		a.action      = call->action != NULL ? call->action : "?";
+		a.outcome     = proto_outcome_name((uint32_t) outcome);
+		a.barrier     = decision;
+		a.duration_us = part_now_us() - t0_us;
+		a.error       = error;
+		if (part_log_enabled(p, SAGA_PARTICIPANT_LOG_DEBUG)) {
+			a.batch      = (int64_t) batch;
+			a.batch_size = batch_size;
+		}
+		part_log_about(p, level, &a, "%s %s: %s", a.kind, a.action,
+		    a.outcome);
+		return;
+	}
 	if (part_log_enabled(p, SAGA_PARTICIPANT_LOG_DEBUG)) {
 		snprintf(batchtxt, sizeof(batchtxt),
 		    " batch=%llu batch_size=%d", (unsigned long long) batch,
@@ -1329,19 +1642,21 @@ part_run_handler(part_worker *w, part_cmd *pc)
 			        : "the handler left the connection unusable",
 			    pqerr[0] != '\0' ? ": " : "", pqerr);
 			errbuf[strcspn(errbuf, "\n")] = '\0';
-			part_log(p,
+			part_about a = part_about_call(call, key->step);
+
+			part_log_about(p,
 			    st == PQTRANS_INERROR ? SAGA_PARTICIPANT_LOG_WARN
 			                          : SAGA_PARTICIPANT_LOG_ERROR,
-			    "saga=%s step=%u action=%s: %s", call->id,
-			    key->step, call->action, errbuf);
+			    &a, "%s", errbuf);
 		} else if (hrv != 0) {
 			snprintf(errbuf, errlen, "handler error %s: %s",
 			    saga_errname(hrv), saga_strerror(hrv));
 		} else if (!call->set) {
+			part_about a = part_about_call(call, key->step);
+
 			snprintf(errbuf, errlen, "the handler set no outcome");
-			part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
-			    "saga=%s step=%u action=%s: %s", call->id,
-			    key->step, call->action, errbuf);
+			part_log_about(
+			    p, SAGA_PARTICIPANT_LOG_ERROR, &a, "%s", errbuf);
 		} else {
 			snprintf(errbuf, errlen, "%s",
 			    call->error != NULL ? call->error : "retry");
@@ -1400,10 +1715,11 @@ part_cmd_run(part_worker *w, part_cmd *pc)
 		pc->error   = pc->b.error;
 		if (pc->output.len > 0 &&
 		    proto_raw_validate(pc->output, &p->lim, NULL) != 0) {
-			part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
-			    "saga=%s step=%u: the recorded output is not a "
-			    "valid value",
-			    pc->call.id, pc->key.step);
+			part_about a = part_about_call(&pc->call, pc->key.step);
+
+			a.action = NULL; /* the text names no action here */
+			part_log_about(p, SAGA_PARTICIPANT_LOG_ERROR, &a,
+			    "the recorded output is not a valid value");
 			pc->outcome = PROTO_OUTCOME_RETRY;
 			pc->output  = (proto_raw) { 0 };
 			pc->error   = "the recorded output cannot be read";

@@ -12,6 +12,7 @@
 #include "demo.h"
 
 static saga_participant *demo_p;
+static bool              demo_json; /* --log-format json */
 
 static void
 demo_on_signal(int sig)
@@ -60,7 +61,9 @@ demo_sql(saga_call *call, const char *sql, int n, const char *const *params)
 	    NULL, 0);
 	st  = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		fprintf(stderr, "%s: %s", saga_call_action(call),
+		/* Through the library's log: a line about the command, in
+		 * the service's log format. */
+		saga_call_log(call, SAGA_PARTICIPANT_LOG_WARN, "%s",
 		    PQresultErrorMessage(res));
 		PQclear(res);
 		return (NULL);
@@ -68,11 +71,25 @@ demo_sql(saga_call *call, const char *sql, int n, const char *const *params)
 	return (res);
 }
 
+/* Reports a fatal error once the participant exists: in JSON mode as a
+ * line of its log (stderr stays JSON lines), else as a plain line. */
+static void
+demo_error(const demo_service *svc, const char *msg)
+{
+	if (demo_json) {
+		saga_participant_log(demo_p, SAGA_PARTICIPANT_LOG_ERROR, "%s",
+		    msg);
+	} else {
+		fprintf(stderr, "saga-%s: %s\n", svc->name, msg);
+	}
+}
+
 static void
 demo_usage(FILE *f, const demo_service *svc)
 {
 	fprintf(f,
-	    "Usage: saga-%s --listen URL --db CONNINFO [--workers N]\n"
+	    "Usage: saga-%s --listen URL --db CONNINFO [--workers N] "
+	    "[--log-format F]\n"
 	    "       saga-%s --migrate --db CONNINFO\n"
 	    "%s\n"
 	    "  --listen URL   nng URL to serve on (repeatable)\n"
@@ -89,6 +106,10 @@ demo_usage(FILE *f, const demo_service *svc)
 	    "  --metrics-listen ADDR\n"
 	    "                 serve Prometheus metrics at "
 	    "http://ADDR/metrics\n"
+	    "  --log-format text|json\n"
+	    "                 log lines as plain text (default) or as one "
+	    "JSON object\n"
+	    "                 per line\n"
 	    "  --migrate      apply the barrier and %s schemas and exit\n",
 	    svc->name, svc->name, svc->about, svc->name);
 }
@@ -130,6 +151,11 @@ demo_main(int argc, char **argv, const demo_service *svc)
 			cfg.tls_cert = argv[++i];
 		} else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
 			cfg.tls_key = argv[++i];
+		} else if (strcmp(argv[i], "--log-format") == 0 &&
+		    i + 1 < argc) {
+			/* saga_participant_new checks it. */
+			cfg.log_format = argv[++i];
+			demo_json      = strcmp(cfg.log_format, "json") == 0;
 		} else if (strcmp(argv[i], "--metrics-listen") == 0 &&
 		    i + 1 < argc) {
 			cfg.metrics_listen = argv[++i];
@@ -174,7 +200,7 @@ demo_main(int argc, char **argv, const demo_service *svc)
 		    (rv = saga_participant_migrate_set(demo_p, svc->name,
 		         (const saga_migration *) (const void *) svc->migs,
 		         svc->nmigs, &applied, err, sizeof(err))) != 0) {
-			fprintf(stderr, "saga-%s: %s\n", svc->name, err);
+			demo_error(svc, err);
 			saga_participant_free(demo_p);
 			return (1);
 		}
@@ -185,7 +211,7 @@ demo_main(int argc, char **argv, const demo_service *svc)
 		return (0);
 	}
 	if ((rv = svc->setup(demo_p)) != 0) {
-		fprintf(stderr, "saga-%s: %s\n", svc->name, saga_strerror(rv));
+		demo_error(svc, saga_strerror(rv));
 		saga_participant_free(demo_p);
 		return (1);
 	}
@@ -196,7 +222,7 @@ demo_main(int argc, char **argv, const demo_service *svc)
 	sigaction(SIGINT, &sa, NULL);
 	rv = saga_participant_serve(demo_p, err, sizeof(err));
 	if (rv != 0) {
-		fprintf(stderr, "saga-%s: %s\n", svc->name, err);
+		demo_error(svc, err);
 	}
 	saga_participant_free(demo_p);
 	return (rv == 0 ? 0 : 1);

@@ -3,15 +3,18 @@
 #
 # ops_test.sh BUILD_DIR: observability end to end on the demo cluster
 # (its own PostgreSQL and ports). sagad runs with --metrics-listen and
-# --log-format json; after a known workload (3 orders that complete, 2 that
-# compensate) the test checks that:
+# --log-format json, the four services with --log-format json too
+# (SAGA_SERVICE_ARGS); after a known workload (3 orders that complete, 2
+# that compensate) the test checks that:
 #   - /metrics parses as the Prometheus text format and its counts match
 #     the saga log (sagas started and finished by state, step attempts);
-#   - every line of sagad's log is a JSON object (PostgreSQL's own parser
-#     reads them) with ts, level and msg;
+#   - every line of the five logs (sagad's and the services') is a JSON
+#     object (PostgreSQL's own parser reads them) with ts, level, program
+#     (its process) and msg;
 #   - the trace id of a started saga appears in sagad's log and in the
-#     logs of the four services that handled its steps, and sagactl show
-#     reports it;
+#     logs of the four services that handled its steps, there on the
+#     line of each command with its saga id and step ("trace_id",
+#     "saga", "step"), and sagactl show reports it;
 #   - each service's /metrics (the participant library's) parses, and
 #     the commands the four answered, by outcome, are the step outcomes
 #     in the saga log.
@@ -33,6 +36,7 @@ mport=$((base + 5))
 export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/cluster
 export SAGA_PORT_BASE=$base SAGA_SERVICE_METRICS_BASE=$((base + 6))
 export SAGAD_ARGS="--metrics-listen 127.0.0.1:$mport --log-format json"
+export SAGA_SERVICE_ARGS="--log-format json"
 cleanup() {
 	"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 	rm -rf "$state"
@@ -96,15 +100,38 @@ logged=$(db "SELECT count(*) FROM saga_event WHERE event IN
 [[ $(sample 'saga_active') =~ ^[0-9]+$ ]] || fail "no saga_active gauge"
 
 # JSON lines: PostgreSQL parses each one (a bad line fails the query).
-psql -X -q -d saga_coordinator -c "CREATE TEMP TABLE l (line text)" \
-	-c "\\copy l FROM '$state/cluster/logs/sagad.log' WITH (FORMAT text, DELIMITER E'\\x01')" \
-	-c "SELECT count(*) FROM l WHERE (line::jsonb) ? 'ts' AND (line::jsonb) ? 'level' AND (line::jsonb) ? 'msg'" \
-	>"$state/json.out" 2>&1 || { cat "$state/json.out" >&2; fail "sagad's log is not JSON lines"; }
-lines=$(grep -c . "$state/cluster/logs/sagad.log")
-grep -q "^ *$lines\$" "$state/json.out" ||
-	{ cat "$state/json.out" >&2; fail "not every one of $lines lines has ts, level and msg"; }
+# The log is loaded as CSV with a delimiter and a quote that never occur,
+# so that each line is one field, read as it is (no backslash escapes).
+# json_query LOG SQL: runs SQL (a count) over the lines of LOG, table l,
+# column line (jsonb); prints the count.
+json_query() {
+	local out
+	out=$(psql -X -q -tA -d saga_coordinator \
+		-c "CREATE TEMP TABLE t (line text)" \
+		-c "\\copy t FROM '$1' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')" \
+		-c "CREATE TEMP TABLE l AS SELECT line::jsonb AS line FROM t" \
+		-c "$2" 2>&1) || { echo "$out" >&2; return 1; }
+	echo "$out"
+}
+json_lines() {
+	local log=$1 program=$2 lines n
+	lines=$(grep -c . "$log")
+	((lines > 0)) || fail "$log is empty"
+	n=$(json_query "$log" "SELECT count(*) FROM l WHERE line ? 'ts'
+		AND line ? 'level' AND line ? 'msg'
+		AND line->>'program' = '$program'") ||
+		fail "$log is not JSON lines"
+	[[ $n == "$lines" ]] ||
+		fail "$log: $n of $lines lines have ts, level, program $program and msg"
+}
+json_lines "$state/cluster/logs/sagad.log" sagad
 grep -q '"event": "SAGA-START"' "$state/cluster/logs/sagad.log" ||
 	fail "no SAGA-START event in the JSON log"
+for s in orders inventory payments shipping; do
+	json_lines "$state/cluster/logs/$s.log" "$s"
+	grep -q '"event": "PARTICIPANT-START"' "$state/cluster/logs/$s.log" ||
+		fail "no PARTICIPANT-START event in the $s log"
+done
 
 # One trace id, followed across every process.
 trace=$("$sagactl" show "${ids[0]}" --json | sed -n 's/.*"trace_id": *"\([0-9a-f]\{32\}\)".*/\1/p' | head -n 1)
@@ -112,8 +139,11 @@ trace=$("$sagactl" show "${ids[0]}" --json | sed -n 's/.*"trace_id": *"\([0-9a-f
 grep -q "\"trace_id\": \"$trace\"" "$state/cluster/logs/sagad.log" ||
 	fail "trace $trace not in sagad's log"
 for s in orders inventory payments shipping; do
-	grep -q "trace=$trace" "$state/cluster/logs/$s.log" ||
-		fail "trace $trace not in the $s log"
+	n=$(json_query "$state/cluster/logs/$s.log" "SELECT count(*) FROM l
+		WHERE line->>'trace_id' = '$trace' AND line->>'saga' = '${ids[0]}'
+		AND line ? 'step' AND line ? 'outcome'") ||
+		fail "$s: the log cannot be read"
+	((n > 0)) || fail "trace $trace (saga ${ids[0]}) not on a command line of the $s log"
 done
 # The services' metrics: the commands they answered, by outcome, are the
 # outcomes sagad logged (a quiet run: no reply lost, none resent).
@@ -139,4 +169,4 @@ runs=$(echo "$svc_metrics" | awk '
 	END { print s + 0 }')
 ((runs > 0)) || fail "the services' metrics show no barrier decision 'run'"
 
-echo "ops_test: metrics match the log, JSON logs parse, trace $trace followed across 5 processes, services' metrics match the log"
+echo "ops_test: metrics match the log, JSON logs of 5 processes parse, trace $trace followed across them, services' metrics match the log"

@@ -14,7 +14,7 @@
  * deadlocks, batches (several commands in one transaction: held open by a
  * handler that waits at a gate while more commands queue up), bad
  * requests, the database going away and coming back, the retention purge,
- * and the example participant (participants/examples/echo.c) as a process.
+ * the logs (text, and JSON lines parsed back), and the example participant (participants/examples/echo.c) as a process.
  * Without a server the tests are skipped.
  */
 #include <setjmp.h>
@@ -37,6 +37,7 @@
 
 #include "pgtest.h"
 #include "proc.h"
+#include "proto_json.h"
 #include "proto_msg.h"
 #include "saga/participant.h"
 #include "saga_client.h"
@@ -91,6 +92,9 @@ typedef struct fixture {
 	bool              gate[STEPS];
 	atomic_int        gated; /* handlers waiting at a gate now */
 	atomic_int        met;   /* ACT_LOCK*_MEET handlers arrived */
+	/* stderr captured (log_capture_begin): the saved fd 2, or -1. */
+	int               cap_saved;
+	char              cap_path[64];
 } fixture;
 
 /* A reply, copied out of the client's buffer. */
@@ -453,6 +457,9 @@ comp_handler(saga_call *call, void *arg)
 	(void) proto_val_int(
 	    proto_val_get(saga_call_action_output(call), "n"), &n);
 	atomic_store(&f->comp_saw_n, (long long) n);
+	/* A line of the handler's own, about its command. */
+	saga_call_log(call, SAGA_PARTICIPANT_LOG_INFO, "releasing n=%lld",
+	    (long long) n);
 	snprintf(step, sizeof(step), "%u", saga_call_step(call));
 	res = PQexecParams(saga_call_db(call),
 	    "DELETE FROM biz WHERE saga_id = $1 AND step = $2", 2, NULL,
@@ -499,6 +506,7 @@ setup(void **state)
 	if (f == NULL) {
 		return (-1);
 	}
+	f->cap_saved = -1;
 	pthread_mutex_init(&f->gate_mtx, NULL);
 	pthread_cond_init(&f->gate_cv, NULL);
 	proto_buf_init(&f->ctx);
@@ -536,11 +544,22 @@ done:
 	return (0);
 }
 
+static char *log_capture_end(fixture *f);
+
 static int
 teardown(void **state)
 {
 	fixture *f = *state;
+	char    *log;
 
+	/* A test that failed while capturing stderr: give it back, and show
+	 * what was captured. */
+	if ((log = log_capture_end(f)) != NULL) {
+		fprintf(stderr, "---- the log captured by the failed test:\n%s"
+		                "----\n",
+		    log);
+		free(log);
+	}
 	/* A failed test may leave handlers at a gate: let them go, so that
 	 * the participant can stop. */
 	pthread_mutex_lock(&f->gate_mtx);
@@ -2086,7 +2105,16 @@ test_participant_config_errors(void **state)
 	cfg.max_batch = 4097;
 	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)),
 	    SAGA_ECONFIG);
-	cfg.max_batch = 0;
+	cfg.max_batch  = 0;
+	cfg.log_format = "xml";
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)),
+	    SAGA_ECONFIG);
+	assert_non_null(strstr(err, "log_format"));
+	cfg.log_format = "json";
+	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)), 0);
+	saga_participant_free(p);
+	p              = NULL;
+	cfg.log_format = "";
 	assert_int_equal(saga_participant_new(&p, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(saga_participant_on_action(p, "", act_handler, NULL),
 	    SAGA_EINVAL);
@@ -2268,6 +2296,337 @@ test_participant_metrics_count_commands(void **state)
 	/* ... and the first one still serves its metrics: nng shares one
 	 * HTTP server per address, and the failed start left it running. */
 	assert_int_equal(http_get(url, &text), 200);
+	free(text);
+}
+
+/* ---- Logs ---- */
+
+/* Sends stderr (fd 2) to a temporary file until log_capture_end: the
+ * library's log, as a process writing it sees it. */
+static void
+log_capture_begin(fixture *f)
+{
+	int fd;
+
+	snprintf(f->cap_path, sizeof(f->cap_path),
+	    "/tmp/participant-log.XXXXXX");
+	fd = mkstemp(f->cap_path);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	f->cap_saved = dup(STDERR_FILENO);
+	assert_true(f->cap_saved >= 0);
+	assert_true(dup2(fd, STDERR_FILENO) >= 0);
+	close(fd);
+}
+
+/* Gives stderr back and returns what was written to it (malloc'd), or
+ * NULL when no capture runs. */
+static char *
+log_capture_end(fixture *f)
+{
+	FILE  *fp;
+	char  *text = NULL;
+	size_t len  = 0;
+	long   size;
+
+	if (f->cap_saved < 0) {
+		return (NULL);
+	}
+	fflush(stderr);
+	dup2(f->cap_saved, STDERR_FILENO);
+	close(f->cap_saved);
+	f->cap_saved = -1;
+	if ((fp = fopen(f->cap_path, "r")) != NULL &&
+	    fseek(fp, 0, SEEK_END) == 0 && (size = ftell(fp)) >= 0 &&
+	    fseek(fp, 0, SEEK_SET) == 0 &&
+	    (text = malloc((size_t) size + 1)) != NULL) {
+		len       = fread(text, 1, (size_t) size, fp);
+		text[len] = '\0';
+	}
+	if (fp != NULL) {
+		fclose(fp);
+	}
+	unlink(f->cap_path);
+	return (text);
+}
+
+/* Runs a participant with log_format format at INFO, stderr captured, and
+ * sends it a known series for one saga (*id): step 0 ok, its duplicate,
+ * step 1 failed, step 2 without an outcome (an ERROR line about the
+ * command, answered retry), step 0 compensated (whose handler logs a line
+ * of its own with saga_call_log); then a line of the service's own
+ * (saga_participant_log) with characters JSON must escape and a byte that
+ * is not UTF-8, and one at DEBUG that must not appear. The participant is
+ * freed at the end; the capture still runs. */
+static void
+log_series(fixture *f, const char *format, saga_id *id)
+{
+	saga_participant_config cfg;
+	result                  r;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.log_format = format;
+	cfg.log_level  = SAGA_PARTICIPANT_LOG_INFO;
+	cfg.workers    = 1;
+	log_capture_begin(f);
+	start_with(f, &cfg, true);
+	set_step_mode(f, 1, ACT_FAIL);
+	set_step_mode(f, 2, ACT_NO_OUTCOME);
+	*id = new_id(f);
+	assert_int_equal(send_f(f, id, 0, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(send_f(f, id, 0, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(send_f(f, id, 1, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	result_fini(&r);
+	assert_int_equal(send_f(f, id, 2, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_RETRY);
+	result_fini(&r);
+	assert_int_equal(send_f(f, id, 0, 1, 1, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_INFO,
+	    "PARTICIPANT-TEST quotes \"q\", a backslash \\, a tab\t, a bad "
+	    "byte \xff end");
+	saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_DEBUG, "not written");
+	saga_client_free(f->cli);
+	f->cli = NULL;
+	saga_participant_free(f->p);
+	f->p = NULL;
+}
+
+/* Copies the string field key of map m into buf; false if it has none. */
+static bool
+json_str(const proto_val *m, const char *key, char *buf, size_t len)
+{
+	proto_str s;
+
+	buf[0] = '\0';
+	if (proto_val_str(proto_val_get(m, key), &s) != 0) {
+		return (false);
+	}
+	snprintf(buf, len, "%.*s", (int) s.len, s.ptr != NULL ? s.ptr : "");
+	return (true);
+}
+
+/* The integer field key of map m, or -1. */
+static int64_t
+json_int(const proto_val *m, const char *key)
+{
+	int64_t v;
+
+	return (proto_val_int(proto_val_get(m, key), &v) == 0 ? v : -1);
+}
+
+/* With log_format "json" every line written is one JSON object (parsed
+ * back by the protocol's JSON parser) with ts, level, program and msg; the
+ * line of each command carries its saga id, step and trace id (from the
+ * traceparent) with its kind, attempt, action, outcome, barrier decision,
+ * duration and error; the other lines about a command (the library's and
+ * the handler's own, saga_call_log) carry the saga id, step and trace id
+ * too; an event's tag is "event"; the service's own lines are escaped and
+ * made valid UTF-8; the level still filters. */
+static void
+test_participant_json_logs(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	char     idt[SAGA_ID_STRLEN + 1];
+	char    *text, *line, *save = NULL;
+	int      lines = 0, cmds = 0, starts = 0, migrates = 0, noout = 0;
+	int      released = 0, own = 0;
+
+	log_series(f, "json", &id);
+	text = log_capture_end(f);
+	assert_non_null(text);
+	saga_id_format(&id, idt);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		proto_buf        raw;
+		proto_doc       *doc = NULL;
+		const proto_val *m;
+		char             err[256], s[512], level[16], event[64];
+		double           d = -1;
+
+		lines++;
+		proto_buf_init(&raw);
+		if (proto_json_to_raw(line, strlen(line), NULL, &raw, err,
+		        sizeof(err)) != 0) {
+			fail_msg("not a JSON line: %s (%s)", line, err);
+		}
+		assert_int_equal(
+		    proto_doc_parse(&doc, proto_buf_raw(&raw), NULL, NULL), 0);
+		m = proto_doc_root(doc);
+		assert_int_equal(proto_val_type_of(m), PROTO_VAL_MAP);
+		/* 2026-11-24T15:47:06.319Z */
+		assert_true(json_str(m, "ts", s, sizeof(s)));
+		assert_int_equal(strlen(s), 24);
+		assert_true(s[10] == 'T' && s[23] == 'Z');
+		assert_true(json_str(m, "level", level, sizeof(level)));
+		assert_true(strcmp(level, "error") == 0 ||
+		    strcmp(level, "warn") == 0 || strcmp(level, "info") == 0);
+		assert_true(json_str(m, "program", s, sizeof(s)));
+		assert_string_equal(s, "parttest");
+		assert_true(json_str(m, "msg", s, sizeof(s)));
+		assert_null(strstr(s, "not written"));
+		(void) json_str(m, "event", event, sizeof(event));
+		if (proto_val_get(m, "saga") != NULL) {
+			/* About the command: saga id, step, trace id. */
+			assert_true(json_str(m, "saga", s, sizeof(s)));
+			assert_string_equal(s, idt);
+			assert_true(json_int(m, "step") >= 0);
+			assert_true(json_str(m, "trace_id", s, sizeof(s)));
+			assert_string_equal(
+			    s, "4bf92f3577b34da6a3ce929d0e0e4736");
+		}
+		if (proto_val_get(m, "outcome") != NULL) {
+			int64_t step    = json_int(m, "step");
+			int64_t attempt = json_int(m, "attempt");
+			char    kind[32], outcome[16], barrier[16];
+
+			cmds++;
+			assert_non_null(proto_val_get(m, "saga"));
+			assert_true(json_str(m, "kind", kind, sizeof(kind)));
+			assert_true(json_str(m, "outcome", outcome,
+			    sizeof(outcome)));
+			assert_true(json_str(m, "barrier", barrier,
+			    sizeof(barrier)));
+			assert_true(json_str(m, "action", s, sizeof(s)));
+			assert_string_equal(s, strcmp(kind, "action") == 0
+			        ? "stock.reserve"
+			        : "stock.release");
+			assert_int_equal(
+			    proto_val_float(proto_val_get(m, "duration_ms"), &d),
+			    0);
+			assert_true(d >= 0);
+			assert_true(attempt >= 1);
+			if (strcmp(kind, "compensation") == 0) {
+				assert_int_equal(step, 0);
+				assert_string_equal(outcome, "ok");
+				assert_string_equal(barrier, "run");
+			} else if (step == 0) {
+				assert_string_equal(outcome, "ok");
+				assert_string_equal(
+				    barrier, attempt == 1 ? "run" : "replay");
+			} else if (step == 1) {
+				assert_string_equal(outcome, "failed");
+				assert_true(json_str(m, "error", s, sizeof(s)));
+				assert_string_equal(s, "out of stock: A1");
+			} else {
+				assert_int_equal(step, 2);
+				assert_string_equal(outcome, "retry");
+				assert_string_equal(level, "warn");
+				assert_true(json_str(m, "error", s, sizeof(s)));
+				assert_string_equal(
+				    s, "the handler set no outcome");
+			}
+		} else if (json_str(m, "msg", s, sizeof(s)) &&
+		    strcmp(s, "the handler set no outcome") == 0) {
+			noout++;
+			assert_string_equal(level, "error");
+			assert_int_equal(json_int(m, "step"), 2);
+			assert_true(json_str(m, "action", s, sizeof(s)));
+			assert_string_equal(s, "stock.reserve");
+		} else if (strncmp(s, "releasing n=", 12) == 0) {
+			/* The handler's own line (saga_call_log). */
+			released++;
+			assert_int_equal(json_int(m, "step"), 0);
+			assert_non_null(proto_val_get(m, "trace_id"));
+			assert_true(json_str(m, "action", s, sizeof(s)));
+			assert_string_equal(s, "stock.release");
+		} else if (strcmp(event, "PARTICIPANT-START") == 0) {
+			starts++;
+			assert_true(strncmp(s, "listening on tcp://", 19) == 0);
+		} else if (strcmp(event, "PARTICIPANT-MIGRATE") == 0) {
+			migrates++;
+			assert_true(strncmp(s, "applied ", 8) == 0);
+		} else if (strcmp(event, "PARTICIPANT-TEST") == 0) {
+			own++;
+			assert_null(proto_val_get(m, "saga"));
+			assert_string_equal(s,
+			    "quotes \"q\", a backslash \\, a tab\t, a bad byte ? "
+			    "end");
+		}
+		proto_doc_free(doc);
+		proto_buf_fini(&raw);
+	}
+	assert_int_equal(cmds, 5);
+	assert_int_equal(noout, 1);
+	assert_int_equal(released, 1);
+	assert_int_equal(starts, 1);
+	assert_int_equal(migrates, 2); /* barrier, parttest */
+	assert_int_equal(own, 1);
+	assert_true(lines >= 11);
+	free(text);
+}
+
+/* The text format is as it always was: the same series gives the same
+ * lines as before JSON existed (other tests and operators grep them). */
+static void
+test_participant_text_logs(void **state)
+{
+	fixture *f = *state;
+	saga_id  id;
+	char     idt[SAGA_ID_STRLEN + 1];
+	char     want[512];
+	char    *text, *line, *save = NULL;
+	int      lines = 0;
+
+	log_series(f, NULL, &id);
+	text = log_capture_end(f);
+	assert_non_null(text);
+	saga_id_format(&id, idt);
+#define HAS(...)                                                         \
+	do {                                                             \
+		snprintf(want, sizeof(want), __VA_ARGS__);               \
+		if (strstr(text, want) == NULL) {                        \
+			fail_msg("no \"%s\" in the log:\n%s", want, text); \
+		}                                                        \
+	} while (0)
+	HAS("Z INFO  parttest: saga=%s step=0 kind=action attempt=1 "
+	    "action=stock.reserve outcome=ok barrier=run duration_ms=",
+	    idt);
+	HAS(" trace=4bf92f3577b34da6a3ce929d0e0e4736\n");
+	HAS("Z INFO  parttest: saga=%s step=0 kind=action attempt=2 "
+	    "action=stock.reserve outcome=ok barrier=replay duration_ms=",
+	    idt);
+	HAS("Z INFO  parttest: saga=%s step=1 kind=action attempt=1 "
+	    "action=stock.reserve outcome=failed barrier=run duration_ms=",
+	    idt);
+	HAS(" trace=4bf92f3577b34da6a3ce929d0e0e4736 error=\"out of stock: "
+	    "A1\"\n");
+	HAS("Z ERROR parttest: saga=%s step=2 action=stock.reserve: the "
+	    "handler set no outcome\n",
+	    idt);
+	HAS("Z WARN  parttest: saga=%s step=2 kind=action attempt=1 "
+	    "action=stock.reserve outcome=retry barrier=run duration_ms=",
+	    idt);
+	HAS(" error=\"the handler set no outcome\"\n");
+	HAS("Z INFO  parttest: saga=%s step=0 action=stock.release: releasing "
+	    "n=",
+	    idt);
+	HAS("Z INFO  parttest: saga=%s step=0 kind=compensation attempt=1 "
+	    "action=stock.release outcome=ok barrier=run duration_ms=",
+	    idt);
+	HAS("Z INFO  parttest: PARTICIPANT-MIGRATE applied 1 migration of set "
+	    "barrier\n");
+	HAS("Z INFO  parttest: PARTICIPANT-START listening on tcp://");
+	HAS("Z INFO  parttest: PARTICIPANT-TEST quotes \"q\", a backslash \\, "
+	    "a tab\t, a bad byte \xff end\n");
+#undef HAS
+	assert_null(strstr(text, "not written"));
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		lines++;
+		/* 2026-11-24T15:47:06.319Z <LEVEL> parttest: */
+		assert_true(strlen(line) > 40 && line[10] == 'T' &&
+		    line[23] == 'Z' && line[24] == ' ');
+		assert_non_null(strstr(line + 24, " parttest: "));
+	}
+	assert_true(lines >= 11);
 	free(text);
 }
 
@@ -2522,6 +2881,8 @@ main(void)
 		T(test_participant_start_needs_barrier_schema),
 		T(test_participant_config_errors),
 		T(test_participant_metrics_count_commands),
+		T(test_participant_json_logs),
+		T(test_participant_text_logs),
 		T(test_participant_purge_deletes_old_sagas_only),
 		T(test_participant_purge_runs_in_background),
 		T(test_participant_serve_returns_after_stop),

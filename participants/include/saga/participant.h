@@ -81,7 +81,12 @@
  *
  * Logs go to stderr: one line per command (saga id, step, kind, attempt,
  * action, outcome, barrier decision, duration, trace id) and one per
- * operational event (database lost and back, purge).
+ * operational event (database lost and back, purge). Plain text by
+ * default; with log_format "json", one JSON object per line, as sagad's
+ * --log-format json: {"ts": ..., "level": "info", "program": <name>,
+ * "saga": ..., "step": 2, "trace_id": ..., "event": "PARTICIPANT-START",
+ * "msg": ...}. A service writes lines of its own in the same format with
+ * saga_participant_log and saga_call_log.
  */
 #ifndef SAGA_PARTICIPANT_H
 #define SAGA_PARTICIPANT_H
@@ -159,6 +164,14 @@ typedef struct saga_participant_config {
 	size_t max_msg_bytes;
 	/* SAGA_PARTICIPANT_LOG_*. */
 	int log_level;
+	/* "text" (the default, also for NULL or "") or "json": one JSON
+	 * object per line, with ts, level, program (name), msg, and on the
+	 * lines about a command its saga id (saga), step and trace id
+	 * (trace_id, from its traceparent); the command's own line also has
+	 * kind, attempt, action, outcome, barrier, duration_ms and error,
+	 * and an operational event its tag (event: PARTICIPANT-START, ...).
+	 * Anything else: saga_participant_new fails with SAGA_ECONFIG. */
+	const char *log_format;
 	/* The largest number of commands run in one transaction (a batch,
 	 * one COMMIT): a worker takes every command waiting, up to this
 	 * many, and never waits to fill a batch. 1 runs every command in a transaction of its own.
@@ -298,6 +311,21 @@ int saga_participant_purge(
  * including handlers; not after saga_participant_free. */
 void saga_participant_stats_get(
     saga_participant *p, saga_participant_stats *st);
+
+/* saga_participant_log writes a line of the service's own to the
+ * participant's log (stderr, in its log_format) at level (a
+ * SAGA_PARTICIPANT_LOG_* from _ERROR to _DEBUG), if the log level lets it
+ * through; printf-style, one line (cut at the first newline). Any thread.
+ */
+void saga_participant_log(saga_participant *p, int level, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+/* saga_call_log writes a line about the command being handled, as
+ * saga_participant_log: in text "saga=<id> step=<n> action=<name>:
+ * <message>", in JSON with the fields saga, step, trace_id and action.
+ * From the handler only. */
+void saga_call_log(const saga_call *call, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* saga_call_id returns the saga id. */
 const saga_id *saga_call_id(const saga_call *call);
