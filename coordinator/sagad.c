@@ -1967,14 +1967,19 @@ coord_load_cb(void *arg, saga_row *row)
 		}
 	}
 	{
-		char idt[SAGA_ID_STRLEN + 1];
+		char    idt[SAGA_ID_STRLEN + 1];
+		char    tp[64] = "";
+		int32_t step   = row->current_step;
 
 		saga_id_format(&row->id, idt);
+		if (row->traceparent != NULL) {
+			snprintf(tp, sizeof(tp), "%s", row->traceparent);
+		}
 		rv = coord_saga_from_row(c, row, def, &s);
 		saga_row_fini(row);
 		if (rv != 0) {
-			log_error("recovery: saga %s: %s", idt,
-			    saga_strerror(rv));
+			slog(LOG_ERROR, idt, step, tp[0] ? tp : NULL,
+			    "RECOVERY-FAILED %s", saga_strerror(rv));
 			return (rv == SAGA_ENOMEM ? rv : 0);
 		}
 	}
@@ -2020,10 +2025,10 @@ coord_adopt(coord *c, reader_claimed *cl)
 	if (def == NULL) {
 		char idt[SAGA_ID_STRLEN + 1];
 
-		log_error("TAKEOVER saga %s: definition %s version %d cannot "
-		          "be loaded",
-		    saga_id_format(&cl->row.id, idt), cl->row.saga_name,
-		    cl->row.saga_version);
+		slog(LOG_ERROR, saga_id_format(&cl->row.id, idt),
+		    cl->row.current_step, cl->row.traceparent,
+		    "TAKEOVER-FAILED definition %s version %d cannot be loaded",
+		    cl->row.saga_name, cl->row.saga_version);
 		return;
 	}
 	/* Not through coord_load_cb's store lookups: the definition came
