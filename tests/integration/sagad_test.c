@@ -77,6 +77,11 @@ typedef struct tenv {
 	char     p_peak[PATH_MAX];
 	unsigned p_rules_version;
 	proc    *part;
+	/* A second participant (test_sagad_reload_moves_endpoint). */
+	char  p2_url[64];
+	char  p2_log[PATH_MAX];
+	char  p2_record[PATH_MAX];
+	proc *part2;
 	/* sagad. */
 	int          api_port;
 	char         api_url[64];
@@ -235,9 +240,9 @@ t_db_str(tenv *e, char *buf, size_t len, const char *fmt, ...)
 /* ---- The participant's record ---- */
 
 static size_t
-t_record_read(tenv *e, t_rec **out)
+t_record_read_path(const char *path, t_rec **out)
 {
-	char  *text = t_slurp(e->p_record, NULL);
+	char  *text = t_slurp(path, NULL);
 	t_rec *v    = NULL;
 	size_t n = 0, cap  = 0;
 	char  *line, *save = NULL;
@@ -268,14 +273,20 @@ t_record_read(tenv *e, t_rec **out)
 	return (n);
 }
 
-/* t_trace writes what the participant received for saga id, in order, as
- * "action/attempt/outcome" words. */
-static void T_UNUSED
-t_trace(tenv *e, const saga_id *id, char *buf, size_t len)
+static size_t
+t_record_read(tenv *e, t_rec **out)
+{
+	return (t_record_read_path(e->p_record, out));
+}
+
+/* t_trace_path writes what the participant recording to path received for
+ * saga id, in order, as "action/attempt/outcome" words. */
+static void
+t_trace_path(const char *path, const saga_id *id, char *buf, size_t len)
 {
 	char   idt[SAGA_ID_STRLEN + 1];
 	t_rec *v;
-	size_t n = t_record_read(e, &v), off = 0;
+	size_t n = t_record_read_path(path, &v), off = 0;
 
 	saga_id_format(id, idt);
 	buf[0] = '\0';
@@ -288,6 +299,13 @@ t_trace(tenv *e, const saga_id *id, char *buf, size_t len)
 		    v[i].outcome);
 	}
 	free(v);
+}
+
+/* t_trace does it for the test's participant. */
+static void T_UNUSED
+t_trace(tenv *e, const saga_id *id, char *buf, size_t len)
+{
+	t_trace_path(e->p_record, id, buf, len);
 }
 
 /* How many record lines name action (any saga; NULL: any action). */
@@ -553,6 +571,10 @@ t_teardown(void **state)
 		if (e->p_record[0]) {
 			proc_dump_log(e->p_record, 30);
 		}
+		if (e->p2_log[0]) {
+			proc_dump_log(e->p2_log, 20);
+			proc_dump_log(e->p2_record, 30);
+		}
 	}
 	saga_client_free(e->cli);
 	st = t_stop_sagad(e);
@@ -567,6 +589,7 @@ t_teardown(void **state)
 		rc = -1;
 	}
 	proc_free(e->part);
+	proc_free(e->part2);
 	free(e->run_out);
 	free(e->run_err);
 	for (size_t i = 0; i < sizeof(e->bufs) / sizeof(e->bufs[0]); i++) {
@@ -1809,6 +1832,44 @@ test_sagad_help_exits_zero(void **state)
 	e->done = true;
 }
 
+/* --version prints "sagad VERSION (protocol N)", VERSION being the
+ * project's (CMakeLists.txt), and exits 0; -V is the same. */
+static void
+test_sagad_version_exits_zero(void **state)
+{
+	tenv *e       = *state;
+	char *argv[]  = { SAGAD_PATH, "--version", NULL };
+	char *shrt[]  = { SAGAD_PATH, "-V", NULL };
+	char  src[PATH_MAX], want[128], ver[32] = "";
+	char *cm, *at;
+	int   rv;
+
+	snprintf(e->name, sizeof(e->name), "version");
+	snprintf(src, sizeof(src), "%s/CMakeLists.txt", SAGA_SOURCE_DIR);
+	assert_non_null(cm = t_slurp(src, NULL));
+	at = strstr(cm, "project(saga VERSION ");
+	if (at != NULL) {
+		(void) sscanf(at, "project(saga VERSION %31[0-9.]", ver);
+	}
+	free(cm);
+	assert_true(ver[0] != '\0');
+	snprintf(want, sizeof(want), "sagad %s (protocol %d)\n", ver,
+	    PROTO_VERSION);
+
+	rv = t_run(e, argv);
+	if (rv != 0 || strcmp(e->run_out, want) != 0) {
+		fprintf(stderr,
+		    "sagad --version: exit %d\nstdout: %s\nstderr: %s", rv,
+		    e->run_out, e->run_err);
+	}
+	assert_int_equal(rv, 0);
+	assert_string_equal(e->run_out, want);
+	assert_string_equal(e->run_err, "");
+	assert_int_equal(t_run(e, shrt), 0);
+	assert_string_equal(e->run_out, want);
+	e->done = true;
+}
+
 static void
 test_sagad_sigterm_exits_zero(void **state)
 {
@@ -1953,6 +2014,392 @@ test_sagad_sighup_reloads(void **state)
 	fresh = t_start_ok(e, "added", "c-after", 1);
 	t_wait_state(e, &fresh, "COMPLETED", &s);
 	free(good);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 10c. Replies that are not answers, over-size outputs ---- */
+
+/* The events of one step's action but its step_sent ones, as
+ * "event:attempt:outcome" words. */
+static void
+t_step_events(tenv *e, const char *idt, int step, char *buf, size_t len)
+{
+	t_db_str(e, buf, len,
+	    "SELECT string_agg(event || ':' || attempt || ':' || outcome, ' ' "
+	    "ORDER BY seq) FROM saga_event WHERE saga_id = '%s' AND step = %d "
+	    "AND kind = 0 AND event <> 'step_sent'",
+	    idt, step);
+}
+
+/* Appends to buf (of len) what the trace of an action tried n times looks
+ * like when the first n - 1 attempts got bad and the last one ok. */
+static void
+t_expect_attempts(char *buf, size_t len, const char *action,
+    const char *bad, long long n)
+{
+	for (long long i = 1; i <= n; i++) {
+		size_t off = strlen(buf);
+
+		snprintf(buf + off, len - off, "%s%s/%lld/%s", off ? " " : "",
+		    action, i, i < n ? bad : "ok");
+	}
+}
+
+/* A participant that answers bytes that are not a message, or an ERROR
+ * message: the attempt counts as a transient failure (like retry or a
+ * timeout): the step is retried with backoff, up to max_attempts, then the
+ * saga compensates; once the participant answers ok again, the saga goes
+ * on. sagad stays up throughout. */
+static void
+test_sagad_bad_replies_are_retried(void **state)
+{
+	tenv     *e = *state;
+	saga_id   id;
+	t_saga    s;
+	char      buf[4096], want[4096];
+	char      idt[SAGA_ID_STRLEN + 1];
+	long long k, m;
+
+	t_begin(e, "bad_replies",
+	    "flaky.do=garbage\ngarbage.do=garbage\nerrreply.do=error", NULL);
+
+	/* Garbage until max_attempts (3) is used up: compensated, as after
+	 * three retry answers. */
+	id = t_start_ok(e, "flaky", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	assert_non_null(strstr(s.error, "flaky"));
+	assert_non_null(strstr(s.error, "malformed reply"));
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "first.do/1/ok flaky.do/1/garbage flaky.do/2/garbage "
+	    "flaky.do/3/garbage flaky.undo/1/ok first.undo/1/ok");
+	t_step_events(e, idt, 1, buf, sizeof(buf));
+	assert_string_equal(
+	    buf, "step_retry:1:error step_retry:2:error step_gave_up:3:error");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND step = 1 AND kind = 0 AND event IN "
+	                     "('step_retry', 'step_gave_up') AND error LIKE "
+	                     "'%%malformed reply from p0%%'",
+	                     idt),
+	    3);
+
+	/* Without a limit on attempts: retried until the participant
+	 * answers ok, first to garbage, then to ERROR replies. */
+	id = t_start_ok(e, "badreply", "c-2", 2);
+	saga_id_format(&id, idt);
+	t_wait_record(e, "garbage.do", 3, MS(5000));
+	t_rules(e, "garbage.do=ok\nerrreply.do=error");
+	t_wait_record(e, "errreply.do", 3, MS(5000));
+	assert_int_equal(t_req(e, PROTO_T_STATUS, &id, NULL, NULL, &s), 0);
+	assert_string_equal(s.state, "RUNNING");
+	t_rules(e, "errreply.do=ok");
+	t_wait_state(e, &id, "COMPLETED", &s);
+	assert_true(proc_running(e->sagad));
+
+	/* k attempts of g (the first k - 1 answered garbage, at least 3 of
+	 * them: the rule changed after the third), then m of e. */
+	k = t_db_int(e,
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND step = 0 "
+	    "AND kind = 0 AND event = 'step_sent'",
+	    idt);
+	m = t_db_int(e,
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND step = 1 "
+	    "AND kind = 0 AND event = 'step_sent'",
+	    idt);
+	assert_true(k >= 4);
+	assert_true(m >= 4);
+	want[0] = '\0';
+	t_expect_attempts(want, sizeof(want), "garbage.do", "garbage", k);
+	t_expect_attempts(want, sizeof(want), "errreply.do", "error", m);
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf, want);
+
+	/* The log: each bad reply a step_retry with outcome error and the
+	 * reason, then step_ok; nothing compensated. */
+	for (int step = 0; step < 2; step++) {
+		long long n = step == 0 ? k : m;
+
+		want[0] = '\0';
+		for (long long i = 1; i < n; i++) {
+			size_t off = strlen(want);
+
+			snprintf(want + off, sizeof(want) - off,
+			    "step_retry:%lld:error ", i);
+		}
+		snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		    "step_ok:%lld:ok", n);
+		t_step_events(e, idt, step, buf, sizeof(buf));
+		assert_string_equal(buf, want);
+	}
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND step = 0 AND event = 'step_retry' "
+	                     "AND error LIKE '%%malformed reply from p0%%'",
+	                     idt),
+	    k - 1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND step = 1 AND event = 'step_retry' "
+	                     "AND error LIKE '%%p0 answered %%test "
+	                     "participant told to answer an error%%'",
+	                     idt),
+	    m - 1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND kind = 1",
+	                     idt),
+	    0);
+	assert_int_equal(test_ping(e->api_url, MS(5000)), 0);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* t_record_has tells whether the participant's record holds the line
+ * "ID rest" for saga id (rest: "STEP KIND ATTEMPT ACTION OUTCOME HOW"). */
+static bool
+t_record_has(tenv *e, const saga_id *id, const char *rest)
+{
+	char  idt[SAGA_ID_STRLEN + 1];
+	char  line[256];
+	char *text = t_slurp(e->p_record, NULL);
+	bool  found;
+
+	snprintf(line, sizeof(line), "%s %s\n", saga_id_format(id, idt),
+	    rest);
+	found = text != NULL && strstr(text, line) != NULL;
+	free(text);
+	return (found);
+}
+
+/* An ok reply whose output would push the context past
+ * --max-context-bytes has taken effect but cannot be carried on: the step
+ * counts as failed, and it is compensated with the steps before it (a
+ * real compensation at the participant, not a null one). After the pivot
+ * the saga parks FAILED instead. */
+static void
+test_sagad_output_too_big_compensates(void **state)
+{
+	tenv   *e = *state;
+	saga_id id, late;
+	t_saga  s;
+	char    buf[2048];
+	char    idt[SAGA_ID_STRLEN + 1];
+
+	/* 4096 bytes of context; the outputs of big:6000 hold a string of
+	 * 6000 bytes (below the decoder's 64 KiB limit for one string). */
+	t_begin(e, "output_too_big", "charge.do=big:6000",
+	    "--max-context-bytes", "4096", NULL);
+	id = t_start_ok(e, "order", "c-big", 1);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	assert_non_null(strstr(s.error, "charge"));
+	assert_non_null(strstr(s.error, "max_context_bytes"));
+	/* charge answered ok (it took effect), then was compensated, with
+	 * reserve before it; confirm never ran. */
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "reserve.do/1/ok charge.do/1/ok charge.undo/1/ok "
+	    "reserve.undo/1/ok");
+	assert_true(t_record_has(e, &id, "1 0 1 charge.do ok run"));
+	assert_true(t_record_has(e, &id, "1 1 1 charge.undo ok run"));
+	assert_true(t_record_has(e, &id, "0 1 1 reserve.undo ok run"));
+	/* The log: step_failed with outcome ok and the reason, no step_ok
+	 * for charge, the compensations in reverse order. */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'step_failed' AND step = 1 "
+	                     "AND kind = 0 AND attempt = 1 AND outcome = 'ok' "
+	                     "AND error LIKE '%%max_context_bytes%%'",
+	                     idt),
+	    1);
+	t_step_events(e, idt, 1, buf, sizeof(buf));
+	assert_string_equal(buf, "step_failed:1:ok");
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(step::text, ',' ORDER BY seq) FROM saga_event "
+	    "WHERE saga_id = '%s' AND event = 'step_ok' AND kind = 1",
+	    idt);
+	assert_string_equal(buf, "1,0");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND step >= 2",
+	                     idt),
+	    0);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT state || '|' || coalesce(last_error, '') FROM "
+	    "saga_instance WHERE id = '%s'",
+	    idt);
+	assert_non_null(strstr(buf, "COMPENSATED|"));
+	assert_non_null(strstr(buf, "max_context_bytes"));
+
+	/* After the pivot: the over-size output of a retriable step parks
+	 * the saga FAILED; nothing is compensated. */
+	t_rules(e, "notify.do=big:6000");
+	late = t_start_ok(e, "order", "c-big", 2);
+	saga_id_format(&late, idt);
+	t_wait_state(e, &late, "FAILED", &s);
+	assert_string_equal(s.step_name, "notify");
+	assert_non_null(strstr(s.error, "max_context_bytes"));
+	t_trace(e, &late, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "reserve.do/1/ok charge.do/1/ok confirm.do/1/ok ship.do/1/ok "
+	    "notify.do/1/ok");
+	t_step_events(e, idt, 4, buf, sizeof(buf));
+	assert_string_equal(buf, "step_failed:1:ok");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND kind = 1",
+	                     idt),
+	    0);
+	assert_true(proc_running(e->sagad));
+	t_check_log(e);
+	e->done = true;
+}
+
+/* ---- 10d. Endpoints come from the current configuration ---- */
+
+typedef struct t_text_cond {
+	const char *path;
+	const char *text;
+} t_text_cond;
+
+static bool
+t_text_cond_cb(void *arg)
+{
+	t_text_cond *c    = arg;
+	char        *text = t_slurp(c->path, NULL);
+	bool         ok   = text != NULL && strstr(text, c->text) != NULL;
+
+	free(text);
+	return (ok);
+}
+
+/* Replaces the first occurrence of from in the test's configuration,
+ * after the first occurrence of after (NULL: from the start), by to. */
+static void
+t_config_replace(tenv *e, const char *after, const char *from, const char *to)
+{
+	char  *cfg, *out, *at;
+	size_t len;
+
+	assert_non_null(cfg = t_slurp(e->config, &len));
+	at = after != NULL ? strstr(cfg, after) : cfg;
+	assert_non_null(at);
+	at = strstr(at, from);
+	assert_non_null(at);
+	assert_non_null(out = malloc(len + strlen(to) + 1));
+	memcpy(out, cfg, (size_t) (at - cfg));
+	strcpy(out + (at - cfg), to);
+	strcat(out, at + strlen(from));
+	t_write_file(e->config, out);
+	free(out);
+	free(cfg);
+}
+
+/* Endpoints come from the current configuration, not from a running
+ * saga's pinned definition: while a saga waits on its slow first step, a
+ * reload moves p0 to a second participant (and changes the saga's
+ * definition, so that a new version exists). The running saga stays on
+ * version 1 (three steps), but its next steps go to the new endpoint; the
+ * command in flight finishes at the old one. */
+static void
+test_sagad_reload_moves_endpoint(void **state)
+{
+	tenv       *e = *state;
+	saga_id     id, fresh;
+	t_saga      s;
+	t_text_cond lc;
+	char        buf[1024];
+	char        idt[SAGA_ID_STRLEN + 1];
+	char        rules[64], rules2[PATH_MAX];
+	int         port2;
+
+	snprintf(rules, sizeof(rules), "w1.do=delay:%d", MS(1200));
+	t_begin(e, "reload_endpoint", rules, NULL);
+	id = t_start_ok(e, "slow", "c-move", 1);
+	saga_id_format(&id, idt);
+	t_wait_record(e, "w1.do", 1, MS(5000));
+
+	/* The second participant, answering ok to everything. */
+	do {
+		port2 = test_free_port();
+	} while (port2 == e->p_port || port2 == e->api_port);
+	assert_true(port2 > 0);
+	snprintf(e->p2_url, sizeof(e->p2_url), "tcp://127.0.0.1:%d", port2);
+	snprintf(e->p2_log, sizeof(e->p2_log), "%s/participant2.log", e->dir);
+	snprintf(e->p2_record, sizeof(e->p2_record), "%s/record2.txt", e->dir);
+	snprintf(rules2, sizeof(rules2), "%s/rules2.txt", e->dir);
+	unlink(e->p2_record);
+	t_write_file(rules2, "");
+	{
+		char *argv[] = { TEST_PARTICIPANT_PATH, "--listen", e->p2_url,
+			"--rules", rules2, "--record", e->p2_record, NULL };
+
+		assert_int_equal(proc_start(&e->part2, argv, e->p2_log), 0);
+	}
+	if (test_ping(e->p2_url, MS(10000)) != 0) {
+		fail_msg("the second participant does not answer on %s",
+		    e->p2_url);
+	}
+
+	/* p0 (declared first) moves; p1 stays. slow's w3 gets another
+	 * timeout: a new version of slow. */
+	t_config_replace(e, "  p0:\n", e->p_url, e->p2_url);
+	t_config_replace(e, "action: w3.do", "timeout: 5s", "timeout: 4s");
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	lc.path = e->sagad_log;
+	lc.text = "CONFIG-RELOADED";
+	if (!test_wait_until(t_text_cond_cb, &lc, MS(5000))) {
+		fail_msg("sagad did not log CONFIG-RELOADED after SIGHUP");
+	}
+	/* The reload happened while w1 was still at the old participant
+	 * (else the test proves nothing: its delay is too short). */
+	if (t_db_int(e,
+	        "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND "
+	        "event = 'step_ok'",
+	        idt)
+	    != 0) {
+		fail_msg("w1 answered before the reload was done; the delay "
+		         "of the test is too short");
+	}
+	t_wait_state(e, &id, "COMPLETED", &s);
+
+	/* w1 at the old endpoint, w2 and w3 at the new one, each once. */
+	t_trace(e, &id, buf, sizeof(buf));
+	assert_string_equal(buf, "w1.do/1/ok");
+	t_trace_path(e->p2_record, &id, buf, sizeof(buf));
+	assert_string_equal(buf, "w2.do/1/ok w3.do/1/ok");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event IN ('step_retry', "
+	                     "'step_gave_up')",
+	                     idt),
+	    0);
+	/* ... on the definition it was pinned to before the reload. */
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT saga_version || ':' || current_step FROM saga_instance"
+	    " WHERE id = '%s'",
+	    idt);
+	assert_string_equal(buf, "1:2");
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(name || ' v' || version, ',' ORDER BY name,"
+	    " version) FROM saga_definition WHERE name = 'slow'");
+	assert_string_equal(buf, "slow v1,slow v2");
+
+	/* A new saga runs version 2, at the new endpoint only. */
+	fresh = t_start_ok(e, "slow", "c-fresh", 2);
+	t_wait_state(e, &fresh, "COMPLETED", &s);
+	t_trace_path(e->p2_record, &fresh, buf, sizeof(buf));
+	assert_string_equal(buf, "w1.do/1/ok w2.do/1/ok w3.do/1/ok");
+	t_trace(e, &fresh, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT saga_version::text FROM saga_instance WHERE id = '%s'",
+	    saga_id_format(&fresh, idt));
+	assert_string_equal(buf, "2");
+	assert_true(proc_running(e->part2));
 	t_check_log(e);
 	e->done = true;
 }
@@ -2320,6 +2767,15 @@ main(void)
 		    test_sagad_overload_refuses_start, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_sighup_reloads, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_version_exits_zero, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_bad_replies_are_retried, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_output_too_big_compensates, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
 	};
 #else
 	const struct CMUnitTest tests[] = {
