@@ -250,6 +250,29 @@ static const char sagactl_help_instances[] =
     "\n"
     SAGACTL_COMMON_HELP;
 
+static const char sagactl_help_status[] =
+    "Usage: sagactl status ID [--json]\n"
+    "\n"
+    "Asks sagad for the saga's state: \"ID STATE [step NAME][: error]\".\n"
+    "Any sagad instance answers for any saga (one that does not own it\n"
+    "reads the log). Unlike show, it goes through sagad: it tells\n"
+    "whether sagad answers, and sees a saga as its owner has it.\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
+static const char sagactl_help_wait[] =
+    "Usage: sagactl wait ID [--timeout DUR] [--json]\n"
+    "\n"
+    "Waits until the saga has ended (asking any sagad instance), then\n"
+    "prints it as status does. Exit status 0 only if it COMPLETED; 1 if\n"
+    "it ended otherwise or is still running when --timeout (default\n"
+    "60s) has passed.\n"
+    "\n"
+    "Options:\n"
+    "      --timeout DUR        how long to wait\n"
+    "\n"
+    SAGACTL_COMMON_HELP;
+
 static const char sagactl_help_ping[] =
     "Usage: sagactl ping [URL] [--timeout DUR]\n"
     "\n"
@@ -295,6 +318,10 @@ static const sagactl_cmd sagactl_cmds[] = {
 	{ "instances", sagactl_inst_run,
 	    "sagad instances, their heartbeats and leases",
 	    sagactl_help_instances },
+	{ "status", sagactl_ops_status, "ask sagad for a saga's state",
+	    sagactl_help_status },
+	{ "wait", sagactl_ops_wait, "wait until a saga has ended",
+	    sagactl_help_wait },
 	{ "ping", sagactl_ops_ping,
 	    "check that sagad or a participant answers",
 	    sagactl_help_ping },
@@ -319,8 +346,8 @@ sagactl_help(FILE *f)
 	fprintf(f,
 	    "\n"
 	    "list, show, defs and stats read the saga log in PostgreSQL\n"
-	    "and work while sagad is down; start, retry, cancel, resolve\n"
-	    "and skip go through sagad.\n"
+	    "and work while sagad is down; start, retry, cancel, resolve,\n"
+	    "skip, status and wait go through sagad.\n"
 	    "\n" SAGACTL_COMMON_HELP
 	    "  -V, --version            print the version\n"
 	    "\n"

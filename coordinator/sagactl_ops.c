@@ -490,6 +490,145 @@ done:
 }
 
 /*
+ * status and wait
+ */
+
+/* Prints a SAGA answer in one line: "ID STATE [step NAME][: error]". */
+static void
+ops_print_line(const sagactl_ctx *ctx, const proto_msg *m)
+{
+	char          id[SAGA_ID_STRLEN + 1], state[32];
+	sagactl_style st;
+
+	saga_id_format(&m->id, id);
+	snprintf(state, sizeof(state), "%.*s", (int) m->state.len,
+	    m->state.ptr ? m->state.ptr : "");
+	st = sagactl_out_state_style(state);
+	fprintf(ctx->out.f, "%s %s%s%s%s%.*s%s%.*s\n", id,
+	    sagactl_out_style_on(&ctx->out, st), state,
+	    sagactl_out_style_off(&ctx->out, st),
+	    m->step_name.len > 0 && !ops_terminal(m) ? " step " : "",
+	    (int) (ops_terminal(m) ? 0 : m->step_name.len),
+	    m->step_name.ptr ? m->step_name.ptr : "",
+	    m->error.len > 0 ? ": " : "", (int) m->error.len,
+	    m->error.ptr ? m->error.ptr : "");
+}
+
+/* status ID and wait ID [--timeout DUR]: asks sagad (any instance: the
+ * one that does not own the saga reads the log) about one saga. wait
+ * returns when the saga has ended or the timeout has passed. */
+static int
+ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, OPS_O_TIMEOUT },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option no_opts[] = {
+		{ NULL, 0, NULL, 0 },
+	};
+	ops_args  a;
+	ops_conn  c = { NULL, NULL };
+	proto_msg req, reply;
+	saga_id   sid;
+	char      id[SAGA_ID_STRLEN + 1], d[32], why[768];
+	int64_t   deadline;
+	int       first, rv;
+
+	memset(&a, 0, sizeof(a));
+	a.timeout_ms = 60000;
+	if ((rv = sagactl_parse(ctx, argc, argv, wait ? opts : no_opts,
+	         ops_opt, &a, &first))
+	    != 0) {
+		return (rv);
+	}
+	if (first >= argc) {
+		return (sagactl_usage(ctx, "give the saga's id"));
+	}
+	if (argc - first > 1) {
+		return (sagactl_usage(
+		    ctx, "unexpected argument \"%s\"", argv[first + 1]));
+	}
+	if (a.f.given) {
+		return (sagactl_usage(ctx, "%s takes no filters",
+		    wait ? "wait" : "status"));
+	}
+	if (saga_id_parse(&sid, argv[first]) != 0) {
+		return (sagactl_usage(ctx,
+		    "\"%s\" is not a saga id (like "
+		    "01a20ff2-8d88-7300-8000-00000000005d)",
+		    argv[first]));
+	}
+	saga_id_format(&sid, id);
+	proto_msg_init(&req);
+	req.type = PROTO_T_STATUS;
+	req.id   = sid;
+	if ((rv = ops_call(
+	         ctx, &c, &req, OPS_CALL_MS, &reply, why, sizeof(why)))
+	    != 0) {
+		rv = ops_report(ctx, rv, why);
+		goto done;
+	}
+	deadline = sagactl_now_ms() + a.timeout_ms;
+	while (wait && !ops_terminal(&reply)) {
+		int64_t left = deadline - sagactl_now_ms();
+
+		if (left <= 0) {
+			break;
+		}
+		proto_msg_fini(&reply);
+		proto_msg_init(&req);
+		req.type       = PROTO_T_WAIT;
+		req.id         = sid;
+		req.timeout_ms = (uint64_t) (left < OPS_WAIT_SLICE_MS
+		        ? left
+		        : OPS_WAIT_SLICE_MS);
+		if ((rv = ops_call(ctx, &c, &req,
+		         (int64_t) req.timeout_ms + OPS_CALL_MS, &reply, why,
+		         sizeof(why)))
+		    != 0) {
+			rv = ops_report(ctx, rv, why);
+			goto done;
+		}
+	}
+	if (ctx->json) {
+		rv = ops_print_saga(ctx, &reply, false);
+	} else {
+		ops_print_line(ctx, &reply);
+	}
+	if (rv == 0 && wait && !ops_state_is(&reply, "COMPLETED")) {
+		if (ops_terminal(&reply)) {
+			rv = sagactl_error(ctx,
+			    "saga %s ended %.*s, not COMPLETED; see sagactl "
+			    "show %s",
+			    id, (int) reply.state.len, reply.state.ptr, id);
+		} else {
+			rv = sagactl_error(ctx,
+			    "saga %s is still %.*s after %s; follow it with "
+			    "sagactl show %s",
+			    id, (int) reply.state.len, reply.state.ptr,
+			    sagactl_out_dur(a.timeout_ms, d, sizeof(d)), id);
+		}
+	}
+	proto_msg_fini(&reply);
+done:
+	ops_conn_fini(&c);
+	return (rv);
+}
+
+int
+sagactl_ops_status(sagactl_ctx *ctx, int argc, char **argv)
+{
+	return (ops_ask(ctx, argc, argv, false));
+}
+
+int
+sagactl_ops_wait(sagactl_ctx *ctx, int argc, char **argv)
+{
+	return (ops_ask(ctx, argc, argv, true));
+}
+
+/*
  * The repairs.
  */
 

@@ -15,6 +15,11 @@
 
 /* Each returns the exit status. */
 int sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv);
+
+/* sagactl_ops_status asks sagad for one saga's state; sagactl_ops_wait
+ * waits (up to --timeout) until it has ended. */
+int sagactl_ops_status(sagactl_ctx *ctx, int argc, char **argv);
+int sagactl_ops_wait(sagactl_ctx *ctx, int argc, char **argv);
 int sagactl_ops_retry(sagactl_ctx *ctx, int argc, char **argv);
 int sagactl_ops_cancel(sagactl_ctx *ctx, int argc, char **argv);
 int sagactl_ops_resolve(sagactl_ctx *ctx, int argc, char **argv);

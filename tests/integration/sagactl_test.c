@@ -2081,6 +2081,58 @@ test_sagactl_cancel(void **state)
 	assert_true(has(f->err, "nothing to cancel"));
 }
 
+/* status and wait ask sagad: a running saga's state and step, a wait
+ * that runs out (exit 1, still RUNNING), a wait that sees it end
+ * (COMPENSATED: exit 1; COMPLETED: exit 0), an unknown id, a bad one. */
+static void
+test_sagactl_status_wait(void **state)
+{
+	fixture *f = *state;
+	char     id[40], done[40], sql[256], line[128];
+	wait_arg w = { f, NULL, NULL, sql };
+
+	start_saga(f, "slow_order", "sw-1", id);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'step_sent' AND step = 1",
+	    id);
+	assert_true(test_wait_until(wait_sql_cb, &w, 20000 * scale()));
+	assert_int_equal(ctl(f, "status", id, NULL), 0);
+	snprintf(line, sizeof(line), "%s RUNNING step b\n", id);
+	assert_string_equal(f->out, line);
+	assert_int_equal(ctl(f, "status", id, "--json", NULL), 0);
+	assert_true(has(f->out, "\"state\": \"RUNNING\""));
+	assert_true(has(f->out, "\"step\": \"b\""));
+	assert_int_equal(ctl(f, "wait", id, "--timeout", "300ms", NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "still RUNNING after 300ms"));
+
+	assert_int_equal(ctl(f, "cancel", id, "--note", "changed mind", NULL),
+	    0);
+	assert_int_equal(ctl(f, "wait", id, "--timeout", "20s", NULL), 1);
+	snprintf(line, sizeof(line),
+	    "%s COMPENSATED: cancelled: changed mind\n", id);
+	assert_string_equal(f->out, line);
+	assert_true(has(f->err, "ended COMPENSATED"));
+
+	assert_int_equal(ctl(f, "start", "ok_order", "--input",
+	                     "{\"id\": \"sw-2\"}", NULL),
+	    0);
+	memcpy(done, f->out, 36);
+	done[36] = '\0';
+	assert_int_equal(ctl(f, "wait", done, NULL), 0);
+	snprintf(line, sizeof(line), "%s COMPLETED\n", done);
+	assert_string_equal(f->out, line);
+
+	assert_int_equal(ctl(f, "status",
+	                     "01a20ff2-8d88-7300-8000-0000000000ff", NULL),
+	    1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "ENOTFOUND"));
+	assert_int_equal(ctl(f, "status", "not-an-id", NULL), 2);
+	assert_true(has(f->err, "not a saga id"));
+}
+
 /* Bulk retry: how many match, refused without a terminal or --yes, then
  * every match with --yes. Bulk cancel likewise. */
 static void
@@ -2213,6 +2265,7 @@ main(void)
 		cmocka_unit_test(test_sagactl_resolve),
 		cmocka_unit_test(test_sagactl_skip),
 		cmocka_unit_test(test_sagactl_cancel),
+		cmocka_unit_test(test_sagactl_status_wait),
 		cmocka_unit_test(test_sagactl_bulk),
 		cmocka_unit_test(test_sagactl_repair_unknown_id),
 		cmocka_unit_test(test_sagactl_sagad_down),
