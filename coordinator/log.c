@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "log_text.h"
 #include "proto_json.h"
 #include "proto_val.h"
 #include "saga_err.h"
@@ -57,23 +58,6 @@ log_set_program(const char *name)
 	log_program = name;
 }
 
-/* The length of the upper-case event tag msg starts with (SAGA-START),
- * or 0. */
-static size_t
-log_tag_len(const char *msg)
-{
-	size_t n = 0;
-
-	while ((msg[n] >= 'A' && msg[n] <= 'Z') || msg[n] == '-' ||
-	    (n > 0 && msg[n] >= '0' && msg[n] <= '9')) {
-		n++;
-	}
-	if (n < 2 || (msg[n] != ' ' && msg[n] != '\0') || msg[n - 1] == '-') {
-		return (0);
-	}
-	return (n);
-}
-
 /* Writes one JSON line: a map built with the protocol's builder and
  * rendered by libfyaml. */
 static void
@@ -109,7 +93,7 @@ log_write_json(log_level level, const char *ts, const char *saga, int step,
 		msg += tag;
 		msg += *msg == ' ' ? 1 : 0;
 	}
-	rv |= proto_obj_put_str(o, "msg", msg);
+	rv |= log_put_str(o, "msg", msg, strlen(msg));
 	if (rv == 0 && proto_obj_encode(o, &b) == 0 &&
 	    proto_raw_to_json(proto_buf_raw(&b), false, &out) == 0) {
 		size_t n = strlen(out);

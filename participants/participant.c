@@ -58,6 +58,7 @@
 #include "proto_msg.h"
 #include "saga/participant.h"
 #include "metrics.h"
+#include "log_text.h"
 #include "saga_tls.h"
 #include "sql_migrate.h"
 
@@ -251,87 +252,6 @@ part_log_enabled(const saga_participant *p, int level)
 	    level <= p->log_level);
 }
 
-/* The length of the upper-case event tag msg starts with
- * (PARTICIPANT-START), or 0; as sagad's log. */
-static size_t
-part_log_tag_len(const char *msg)
-{
-	size_t n = 0;
-
-	while ((msg[n] >= 'A' && msg[n] <= 'Z') || msg[n] == '-' ||
-	    (n > 0 && msg[n] >= '0' && msg[n] <= '9')) {
-		n++;
-	}
-	if (n < 2 || (msg[n] != ' ' && msg[n] != '\0') || msg[n - 1] == '-') {
-		return (0);
-	}
-	return (n);
-}
-
-/* Replaces, in place, every byte of s (n bytes) that is not part of
- * well-formed UTF-8 (RFC 3629) with '?': a line cut in the middle of a
- * character, or a database message in another encoding, must still be
- * written as JSON rather than dropped. Control characters are left to
- * the emitter, which escapes them. */
-static void
-part_log_utf8_fix(char *s, size_t n)
-{
-	uint8_t *u = (uint8_t *) s;
-	size_t   i = 0;
-
-	while (i < n) {
-		size_t  len;
-		uint8_t lo = 0x80, hi = 0xbf;
-
-		if (u[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (u[i] >= 0xc2 && u[i] <= 0xdf) {
-			len = 2;
-		} else if (u[i] >= 0xe0 && u[i] <= 0xef) {
-			len = 3;
-			lo  = u[i] == 0xe0 ? 0xa0 : 0x80;
-			hi  = u[i] == 0xed ? 0x9f : 0xbf;
-		} else if (u[i] >= 0xf0 && u[i] <= 0xf4) {
-			len = 4;
-			lo  = u[i] == 0xf0 ? 0x90 : 0x80;
-			hi  = u[i] == 0xf4 ? 0x8f : 0xbf;
-		} else {
-			u[i++] = '?';
-			continue;
-		}
-		if (i + len > n || u[i + 1] < lo || u[i + 1] > hi ||
-		    (len > 2 && (u[i + 2] & 0xc0) != 0x80) ||
-		    (len > 3 && (u[i + 3] & 0xc0) != 0x80)) {
-			u[i++] = '?';
-			continue;
-		}
-		i += len;
-	}
-}
-
-/* Adds the string field key = v (its first n bytes) to o, made valid
- * UTF-8. Returns 0 or SAGA_ENOMEM. */
-static int
-part_log_put(proto_obj *o, const char *key, const char *v, size_t n)
-{
-	char  stack[256];
-	char *s = n < sizeof(stack) ? stack : malloc(n + 1);
-	int   rv;
-
-	if (s == NULL) {
-		return (SAGA_ENOMEM);
-	}
-	memcpy(s, v, n);
-	s[n] = '\0';
-	part_log_utf8_fix(s, n);
-	rv = proto_obj_put_strn(o, key, s, n);
-	if (s != stack) {
-		free(s);
-	}
-	return (rv);
-}
 
 /* Writes one JSON line: a map built with the protocol's builder and
  * rendered by libfyaml (proto_raw_to_json), as sagad's log does; never
@@ -346,7 +266,7 @@ part_log_json(const saga_participant *p, int level, const char *ts,
 	proto_obj *o   = NULL;
 	proto_buf  b;
 	char      *out = NULL;
-	size_t     tag = part_log_tag_len(msg);
+	size_t     tag = log_tag_len(msg);
 	int        rv  = 0;
 
 	proto_buf_init(&b);
@@ -355,7 +275,7 @@ part_log_json(const saga_participant *p, int level, const char *ts,
 	}
 	rv |= proto_obj_put_str(o, "ts", ts);
 	rv |= proto_obj_put_str(o, "level", part_level_json[level]);
-	rv |= part_log_put(o, "program", p->name, strlen(p->name));
+	rv |= log_put_str(o, "program", p->name, strlen(p->name));
 	if (a->saga != NULL) {
 		rv |= proto_obj_put_str(o, "saga", a->saga);
 		if (a->step >= 0) {
@@ -363,7 +283,7 @@ part_log_json(const saga_participant *p, int level, const char *ts,
 		}
 		if (a->trace != NULL && strlen(a->trace) >= 35) {
 			/* The trace id is the second field of traceparent. */
-			rv |= part_log_put(o, "trace_id", a->trace + 3, 32);
+			rv |= log_put_str(o, "trace_id", a->trace + 3, 32);
 		}
 	}
 	if (a->kind != NULL) {
@@ -373,7 +293,7 @@ part_log_json(const saga_participant *p, int level, const char *ts,
 		rv |= proto_obj_put_int(o, "attempt", a->attempt);
 	}
 	if (a->action != NULL) {
-		rv |= part_log_put(o, "action", a->action, strlen(a->action));
+		rv |= log_put_str(o, "action", a->action, strlen(a->action));
 	}
 	if (a->outcome != NULL) {
 		rv |= proto_obj_put_str(o, "outcome", a->outcome);
@@ -390,7 +310,7 @@ part_log_json(const saga_participant *p, int level, const char *ts,
 		rv |= proto_obj_put_int(o, "batch_size", a->batch_size);
 	}
 	if (a->error != NULL && a->error[0] != '\0') {
-		rv |= part_log_put(
+		rv |= log_put_str(
 		    o, "error", a->error, strcspn(a->error, "\n"));
 	}
 	if (tag > 0) {
@@ -398,7 +318,7 @@ part_log_json(const saga_participant *p, int level, const char *ts,
 		msg += tag;
 		msg += *msg == ' ' ? 1 : 0;
 	}
-	rv |= part_log_put(o, "msg", msg, strlen(msg));
+	rv |= log_put_str(o, "msg", msg, strlen(msg));
 	if (rv == 0 && proto_obj_encode(o, &b) == 0 &&
 	    proto_raw_to_json(proto_buf_raw(&b), false, &out) == 0) {
 		size_t n = strlen(out);

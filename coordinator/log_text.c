@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log_text: the pieces of a JSON log line that sagad's log and the
+ * participant library share (log_text.h).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log_text.h"
+#include "saga_err.h"
+
+size_t
+log_tag_len(const char *msg)
+{
+	size_t n = 0;
+
+	while ((msg[n] >= 'A' && msg[n] <= 'Z') || msg[n] == '-' ||
+	    (n > 0 && msg[n] >= '0' && msg[n] <= '9')) {
+		n++;
+	}
+	if (n < 2 || (msg[n] != ' ' && msg[n] != '\0') || msg[n - 1] == '-') {
+		return (0);
+	}
+	return (n);
+}
+
+void
+log_utf8_fix(char *s, size_t n)
+{
+	uint8_t *u = (uint8_t *) s;
+	size_t   i = 0;
+
+	while (i < n) {
+		size_t  len;
+		uint8_t lo = 0x80, hi = 0xbf;
+
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (u[i] >= 0xc2 && u[i] <= 0xdf) {
+			len = 2;
+		} else if (u[i] >= 0xe0 && u[i] <= 0xef) {
+			len = 3;
+			lo  = u[i] == 0xe0 ? 0xa0 : 0x80;
+			hi  = u[i] == 0xed ? 0x9f : 0xbf;
+		} else if (u[i] >= 0xf0 && u[i] <= 0xf4) {
+			len = 4;
+			lo  = u[i] == 0xf0 ? 0x90 : 0x80;
+			hi  = u[i] == 0xf4 ? 0x8f : 0xbf;
+		} else {
+			u[i++] = '?';
+			continue;
+		}
+		if (i + len > n || u[i + 1] < lo || u[i + 1] > hi ||
+		    (len > 2 && (u[i + 2] & 0xc0) != 0x80) ||
+		    (len > 3 && (u[i + 3] & 0xc0) != 0x80)) {
+			u[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
+}
+
+int
+log_put_str(proto_obj *o, const char *key, const char *v, size_t n)
+{
+	char  stack[256];
+	char *s = n < sizeof(stack) ? stack : malloc(n + 1);
+	int   rv;
+
+	if (s == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	memcpy(s, v, n);
+	s[n] = '\0';
+	log_utf8_fix(s, n);
+	rv = proto_obj_put_strn(o, key, s, n);
+	if (s != stack) {
+		free(s);
+	}
+	return (rv);
+}

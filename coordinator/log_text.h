@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log_text: what sagad's log (log.c) and the participant library's share
+ * to build a JSON log line: the stable event tag a message starts with,
+ * and strings made valid UTF-8 for the JSON renderer.
+ */
+#ifndef COORDINATOR_LOG_TEXT_H
+#define COORDINATOR_LOG_TEXT_H
+
+#include <stddef.h>
+
+#include "proto_val.h"
+
+/* log_tag_len returns the length of the upper-case event tag msg starts
+ * with (SAGA-START, PARTICIPANT-START, DB-DOWN, ...), or 0: two or more
+ * of A-Z, '-' and (not first) 0-9, not ending in '-', then a space or the
+ * end. */
+size_t log_tag_len(const char *msg);
+
+/* log_utf8_fix replaces, in place, every byte of s (n bytes) that is not
+ * part of well-formed UTF-8 (RFC 3629) with '?': a line cut in the middle
+ * of a character, or a message in another encoding, must still be written
+ * as JSON rather than dropped. Control characters are left to the
+ * emitter, which escapes them. */
+void log_utf8_fix(char *s, size_t n);
+
+/* log_put_str adds the string field key = v (its first n bytes) to o,
+ * made valid UTF-8. Returns 0 or SAGA_ENOMEM. */
+int log_put_str(proto_obj *o, const char *key, const char *v, size_t n);
+
+#endif /* COORDINATOR_LOG_TEXT_H */
