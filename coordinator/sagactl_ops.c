@@ -300,6 +300,68 @@ ops_terminal(const proto_msg *m)
 	    !ops_state_is(m, "RUNNING") && !ops_state_is(m, "COMPENSATING"));
 }
 
+/* Waits, in WAIT slices, until the saga of reply (its last answer) has
+ * ended or timeout_ms have passed; reply holds the last answer. Returns 0
+ * or an exit status (printed). */
+static int
+ops_wait_end(const sagactl_ctx *ctx, ops_conn *c, proto_msg *reply,
+    int64_t timeout_ms)
+{
+	int64_t deadline = sagactl_now_ms() + timeout_ms;
+	char    why[768];
+	int     rv;
+
+	while (!ops_terminal(reply)) {
+		int64_t   left    = deadline - sagactl_now_ms();
+		bool      created = reply->created;
+		saga_id   id      = reply->id;
+		proto_msg req;
+
+		if (left <= 0) {
+			break;
+		}
+		proto_msg_fini(reply);
+		proto_msg_init(&req);
+		req.type       = PROTO_T_WAIT;
+		req.id         = id;
+		req.timeout_ms = (uint64_t) (left < OPS_WAIT_SLICE_MS
+		        ? left
+		        : OPS_WAIT_SLICE_MS);
+		if ((rv = ops_call(ctx, c, &req,
+		         (int64_t) req.timeout_ms + OPS_CALL_MS, reply, why,
+		         sizeof(why)))
+		    != 0) {
+			return (ops_report(ctx, rv, why));
+		}
+		reply->created = created;
+	}
+	return (0);
+}
+
+/* The exit status of a wait that ended with reply: 0 if the saga
+ * COMPLETED, else 1 with why (it ended otherwise, or still runs after
+ * timeout_ms). */
+static int
+ops_wait_verdict(
+    const sagactl_ctx *ctx, const proto_msg *reply, int64_t timeout_ms)
+{
+	char id[SAGA_ID_STRLEN + 1], d[32];
+
+	if (ops_state_is(reply, "COMPLETED")) {
+		return (0);
+	}
+	saga_id_format(&reply->id, id);
+	if (ops_terminal(reply)) {
+		return (sagactl_error(ctx,
+		    "saga %s ended %.*s, not COMPLETED; see sagactl show %s", id,
+		    (int) reply->state.len, reply->state.ptr, id));
+	}
+	return (sagactl_error(ctx,
+	    "saga %s is still %.*s after %s; follow it with sagactl show %s",
+	    id, (int) reply->state.len, reply->state.ptr,
+	    sagactl_out_dur(timeout_ms, d, sizeof(d)), id));
+}
+
 /*
  * start
  */
@@ -355,8 +417,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	ops_conn  c = { NULL, NULL };
 	proto_buf text, input;
 	proto_msg req, reply;
-	char      err[256], id[SAGA_ID_STRLEN + 1], d[32], why[768];
-	int64_t   deadline;
+	char      err[256], id[SAGA_ID_STRLEN + 1], why[768];
 	int       first, rv;
 
 	memset(&a, 0, sizeof(a));
@@ -428,29 +489,8 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		fprintf(ctx->out.f, "%s\n", id);
 		fflush(ctx->out.f);
 	}
-	deadline = sagactl_now_ms() + a.timeout_ms;
-	while (a.wait && !ops_terminal(&reply)) {
-		int64_t left    = deadline - sagactl_now_ms();
-		bool    created = reply.created;
-
-		if (left <= 0) {
-			break;
-		}
-		proto_msg_fini(&reply);
-		proto_msg_init(&req);
-		req.type       = PROTO_T_WAIT;
-		req.timeout_ms = (uint64_t) (left < OPS_WAIT_SLICE_MS
-		        ? left
-		        : OPS_WAIT_SLICE_MS);
-		(void) saga_id_parse(&req.id, id);
-		if ((rv = ops_call(ctx, &c, &req,
-		         (int64_t) req.timeout_ms + OPS_CALL_MS, &reply, why,
-		         sizeof(why)))
-		    != 0) {
-			rv = ops_report(ctx, rv, why);
-			goto done;
-		}
-		reply.created = created;
+	if (a.wait && (rv = ops_wait_end(ctx, &c, &reply, a.timeout_ms)) != 0) {
+		goto done;
 	}
 	if (ctx->json) {
 		rv = ops_print_saga(ctx, &reply, true);
@@ -467,19 +507,8 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		    reply.error.len > 0 ? ": " : "", (int) reply.error.len,
 		    reply.error.ptr ? reply.error.ptr : "");
 	}
-	if (rv == 0 && a.wait && !ops_state_is(&reply, "COMPLETED")) {
-		if (ops_terminal(&reply)) {
-			rv = sagactl_error(ctx,
-			    "saga %s ended %.*s, not COMPLETED; see sagactl "
-			    "show %s",
-			    id, (int) reply.state.len, reply.state.ptr, id);
-		} else {
-			rv = sagactl_error(ctx,
-			    "saga %s is still %.*s after %s; follow it with "
-			    "sagactl show %s",
-			    id, (int) reply.state.len, reply.state.ptr,
-			    sagactl_out_dur(a.timeout_ms, d, sizeof(d)), id);
-		}
+	if (rv == 0 && a.wait) {
+		rv = ops_wait_verdict(ctx, &reply, a.timeout_ms);
 	}
 	proto_msg_fini(&reply);
 done:
@@ -531,8 +560,7 @@ ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
 	ops_conn  c = { NULL, NULL };
 	proto_msg req, reply;
 	saga_id   sid;
-	char      id[SAGA_ID_STRLEN + 1], d[32], why[768];
-	int64_t   deadline;
+	char      id[SAGA_ID_STRLEN + 1], why[768];
 	int       first, rv;
 
 	memset(&a, 0, sizeof(a));
@@ -569,46 +597,16 @@ ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
 		rv = ops_report(ctx, rv, why);
 		goto done;
 	}
-	deadline = sagactl_now_ms() + a.timeout_ms;
-	while (wait && !ops_terminal(&reply)) {
-		int64_t left = deadline - sagactl_now_ms();
-
-		if (left <= 0) {
-			break;
-		}
-		proto_msg_fini(&reply);
-		proto_msg_init(&req);
-		req.type       = PROTO_T_WAIT;
-		req.id         = sid;
-		req.timeout_ms = (uint64_t) (left < OPS_WAIT_SLICE_MS
-		        ? left
-		        : OPS_WAIT_SLICE_MS);
-		if ((rv = ops_call(ctx, &c, &req,
-		         (int64_t) req.timeout_ms + OPS_CALL_MS, &reply, why,
-		         sizeof(why)))
-		    != 0) {
-			rv = ops_report(ctx, rv, why);
-			goto done;
-		}
+	if (wait && (rv = ops_wait_end(ctx, &c, &reply, a.timeout_ms)) != 0) {
+		goto done;
 	}
 	if (ctx->json) {
 		rv = ops_print_saga(ctx, &reply, false);
 	} else {
 		ops_print_line(ctx, &reply);
 	}
-	if (rv == 0 && wait && !ops_state_is(&reply, "COMPLETED")) {
-		if (ops_terminal(&reply)) {
-			rv = sagactl_error(ctx,
-			    "saga %s ended %.*s, not COMPLETED; see sagactl "
-			    "show %s",
-			    id, (int) reply.state.len, reply.state.ptr, id);
-		} else {
-			rv = sagactl_error(ctx,
-			    "saga %s is still %.*s after %s; follow it with "
-			    "sagactl show %s",
-			    id, (int) reply.state.len, reply.state.ptr,
-			    sagactl_out_dur(a.timeout_ms, d, sizeof(d)), id);
-		}
+	if (rv == 0 && wait) {
+		rv = ops_wait_verdict(ctx, &reply, a.timeout_ms);
 	}
 	proto_msg_fini(&reply);
 done:
