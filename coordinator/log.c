@@ -13,7 +13,6 @@
 
 #include "log.h"
 #include "log_text.h"
-#include "proto_json.h"
 #include "proto_val.h"
 #include "saga_err.h"
 
@@ -66,13 +65,9 @@ log_write_json(log_level level, const char *ts, const char *saga, int step,
 {
 	static const char *const levels[] = { "error", "warn", "info",
 		"debug" };
-	proto_obj *o   = NULL;
-	proto_buf  b;
-	char      *out = NULL;
-	size_t     tag = log_tag_len(msg);
-	int        rv  = 0;
+	proto_obj *o  = NULL;
+	int        rv = 0;
 
-	proto_buf_init(&b);
 	if (proto_obj_alloc(&o) != 0) {
 		return;
 	}
@@ -88,22 +83,9 @@ log_write_json(log_level level, const char *ts, const char *saga, int step,
 			rv |= proto_obj_put_strn(o, "trace_id", trace + 3, 32);
 		}
 	}
-	if (tag > 0) {
-		rv |= proto_obj_put_strn(o, "event", msg, tag);
-		msg += tag;
-		msg += *msg == ' ' ? 1 : 0;
+	if (rv == 0) {
+		(void) log_emit_json(o, msg);
 	}
-	rv |= log_put_str(o, "msg", msg, strlen(msg));
-	if (rv == 0 && proto_obj_encode(o, &b) == 0 &&
-	    proto_raw_to_json(proto_buf_raw(&b), false, &out) == 0) {
-		size_t n = strlen(out);
-
-		out[n] = '\n';
-		(void) !write(STDERR_FILENO, out, n + 1);
-		out[n] = '\0';
-	}
-	free(out);
-	proto_buf_fini(&b);
 	proto_obj_free(o);
 }
 

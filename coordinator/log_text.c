@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log_text.h"
+#include "proto_json.h"
 #include "saga_err.h"
 
 size_t
@@ -80,5 +82,37 @@ log_put_str(proto_obj *o, const char *key, const char *v, size_t n)
 	if (s != stack) {
 		free(s);
 	}
+	return (rv);
+}
+
+int
+log_emit_json(proto_obj *o, const char *msg)
+{
+	size_t    tag = log_tag_len(msg);
+	proto_buf b;
+	char     *out = NULL;
+	int       rv  = 0;
+
+	if (tag > 0) {
+		rv |= proto_obj_put_strn(o, "event", msg, tag);
+		msg += tag;
+		msg += *msg == ' ' ? 1 : 0;
+	}
+	rv |= log_put_str(o, "msg", msg, strlen(msg));
+	if (rv != 0) {
+		return (SAGA_ENOMEM);
+	}
+	proto_buf_init(&b);
+	if ((rv = proto_obj_encode(o, &b)) == 0 &&
+	    (rv = proto_raw_to_json(proto_buf_raw(&b), false, &out)) == 0) {
+		size_t n = strlen(out);
+
+		/* One write per line, so that threads do not interleave. */
+		out[n] = '\n';
+		(void) !write(STDERR_FILENO, out, n + 1);
+		out[n] = '\0';
+	}
+	free(out);
+	proto_buf_fini(&b);
 	return (rv);
 }

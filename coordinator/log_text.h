@@ -28,4 +28,9 @@ void log_utf8_fix(char *s, size_t n);
  * made valid UTF-8. Returns 0 or SAGA_ENOMEM. */
 int log_put_str(proto_obj *o, const char *key, const char *v, size_t n);
 
+/* log_emit_json adds msg to o (its event tag, if any, as "event", the
+ * rest as "msg"), renders o as one JSON line (libfyaml) and writes it to
+ * stderr in one write(2). Returns 0, or an error and writes nothing. */
+int log_emit_json(proto_obj *o, const char *msg);
+
 #endif /* COORDINATOR_LOG_TEXT_H */

@@ -263,13 +263,9 @@ static void
 part_log_json(const saga_participant *p, int level, const char *ts,
     const part_about *a, const char *msg)
 {
-	proto_obj *o   = NULL;
-	proto_buf  b;
-	char      *out = NULL;
-	size_t     tag = log_tag_len(msg);
-	int        rv  = 0;
+	proto_obj *o  = NULL;
+	int        rv = 0;
 
-	proto_buf_init(&b);
 	if (proto_obj_alloc(&o) != 0) {
 		return;
 	}
@@ -313,23 +309,9 @@ part_log_json(const saga_participant *p, int level, const char *ts,
 		rv |= log_put_str(
 		    o, "error", a->error, strcspn(a->error, "\n"));
 	}
-	if (tag > 0) {
-		rv |= proto_obj_put_strn(o, "event", msg, tag);
-		msg += tag;
-		msg += *msg == ' ' ? 1 : 0;
+	if (rv == 0) {
+		(void) log_emit_json(o, msg);
 	}
-	rv |= log_put_str(o, "msg", msg, strlen(msg));
-	if (rv == 0 && proto_obj_encode(o, &b) == 0 &&
-	    proto_raw_to_json(proto_buf_raw(&b), false, &out) == 0) {
-		size_t n = strlen(out);
-
-		/* One write per line, so that threads do not interleave. */
-		out[n] = '\n';
-		(void) !write(STDERR_FILENO, out, n + 1);
-		out[n] = '\0';
-	}
-	free(out);
-	proto_buf_fini(&b);
 	proto_obj_free(o);
 }
 
