@@ -17,7 +17,11 @@
 #     "saga", "step"), and sagactl show reports it;
 #   - each service's /metrics (the participant library's) parses, and
 #     the commands the four answered, by outcome, are the step outcomes
-#     in the saga log.
+#     in the saga log;
+#   - the histograms count one duration per finished saga and per
+#     answered attempt; saga_failed matches the log; the oldest-unfinished
+#     gauge is 0 with every saga done, grows with the age of a saga held
+#     up by a stopped payments service, and drops to 0 once it finished.
 
 set -euo pipefail
 
@@ -98,6 +102,25 @@ logged=$(db "SELECT count(*) FROM saga_event WHERE event IN
 [[ $(sample 'saga_compensations_total{saga="create_order"}') == 2 ]] ||
 	fail "saga_compensations_total is not 2"
 [[ $(sample 'saga_active') =~ ^[0-9]+$ ]] || fail "no saga_active gauge"
+# The histograms: one saga duration per finished saga, one step duration
+# per answered attempt (ok or failed), and every +Inf bucket equal to
+# its count.
+[[ $(sample 'saga_duration_seconds_count{saga="create_order",state="COMPLETED"}') == 3 &&
+	$(sample 'saga_duration_seconds_count{saga="create_order",state="COMPENSATED"}') == 2 ]] ||
+	fail "saga_duration_seconds counts are not 3 and 2"
+steps=$(echo "$metrics" | grep '^saga_step_duration_seconds_count' |
+	awk '{s += $NF} END {print s}')
+answered=$(db "SELECT count(*) FROM saga_event WHERE event IN ('step_ok', 'step_failed')")
+[[ $steps == "$answered" ]] ||
+	fail "saga_step_duration_seconds: $steps observations, $answered answered attempts in the log"
+inf=$(echo "$metrics" | grep '^saga_duration_seconds_bucket.*le="+Inf"' |
+	awk '{s += $NF} END {print s}')
+((inf == 5)) || fail "saga_duration_seconds +Inf buckets hold $inf, not 5"
+# The alert gauges: no FAILED saga; none unfinished now.
+[[ $(sample 'saga_failed') == "$(db "SELECT count(*) FROM saga_instance WHERE state = 'FAILED'")" ]] ||
+	fail "saga_failed does not match the log"
+[[ $(sample 'saga_oldest_unfinished_seconds') == 0 ]] ||
+	fail "saga_oldest_unfinished_seconds is not 0 with every saga finished"
 
 # JSON lines: PostgreSQL parses each one (a bad line fails the query).
 # The log is loaded as CSV with a delimiter and a quote that never occur,
@@ -169,4 +192,30 @@ runs=$(echo "$svc_metrics" | awk '
 	END { print s + 0 }')
 ((runs > 0)) || fail "the services' metrics show no barrier decision 'run'"
 
+# Last, as it restarts payments (and so its counters): a saga held up
+# by a stopped payments service makes the oldest-unfinished gauge grow
+# with its age, and it drops back to 0 once the saga has finished.
+"$repo/scripts/cluster.sh" kill payments >/dev/null
+held=$("$sagactl" start create_order --input "$ok") || fail "the held start failed"
+held_at=$EPOCHREALTIME
+age=0
+for _ in $(seq 1 60); do
+	age=$(curl -sf "http://127.0.0.1:$mport/metrics" |
+		awk '$1 == "saga_oldest_unfinished_seconds" {print $2}')
+	awk -v a="$age" 'BEGIN { exit !(a >= 1.5) }' && break
+	sleep 0.1
+done
+now_age=$(awk -v t0="$held_at" -v t1="$EPOCHREALTIME" 'BEGIN { print t1 - t0 }')
+awk -v a="$age" -v n="$now_age" 'BEGIN { exit !(a >= 1.5 && a <= n + 0.1) }' ||
+	fail "saga_oldest_unfinished_seconds is $age with a saga held for ${now_age}s"
+"$repo/scripts/cluster.sh" restart payments >/dev/null ||
+	fail "payments did not come back"
+"$sagactl" wait "$held" --timeout 30s >/dev/null || fail "the held saga did not complete"
+for _ in $(seq 1 30); do
+	age=$(curl -sf "http://127.0.0.1:$mport/metrics" |
+		awk '$1 == "saga_oldest_unfinished_seconds" {print $2}')
+	[[ $age == 0 ]] && break
+	sleep 0.1
+done
+[[ $age == 0 ]] || fail "saga_oldest_unfinished_seconds is $age after the held saga finished"
 echo "ops_test: metrics match the log, JSON logs of 5 processes parse, trace $trace followed across them, services' metrics match the log"
