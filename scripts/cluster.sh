@@ -120,17 +120,25 @@ conninfo_of() {
 	echo "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$(db_of "$1")"
 }
 
+# alive NAME: NAME's recorded process is alive.
+alive() {
+	local pidfile=$dir/pids/$1.pid
+	[[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
 # running NAME: NAME's recorded process is alive and is still NAME's
 # program (a pid file can outlive its process, and the pid be reused by
-# another: stop and kill must end only what start started).
+# another: stop and kill must end only what start started). Its command
+# line names the program: as argv[0], or as argv[1] while nohup, which
+# start runs it under, has not exec'd it yet.
 running() {
-	local pidfile=$dir/pids/$1.pid pid exe
-	[[ -f $pidfile ]] || return 1
-	pid=$(cat "$pidfile")
-	kill -0 "$pid" 2>/dev/null || return 1
-	if [[ -e /proc/$pid/exe ]]; then
-		exe=$(readlink -f "/proc/$pid/exe" 2>/dev/null) || return 1
-		[[ $exe == "$(readlink -f "$(bin_of "$1")")" ]] || return 1
+	local pid argv=()
+	alive "$1" || return 1
+	pid=$(cat "$dir/pids/$1.pid")
+	if [[ -r /proc/$pid/cmdline ]]; then
+		mapfile -d '' -t argv <"/proc/$pid/cmdline" 2>/dev/null || return 1
+		[[ ${argv[0]:-} == "$(bin_of "$1")" ||
+			${argv[1]:-} == "$(bin_of "$1")" ]] || return 1
 	fi
 	return 0
 }
@@ -148,7 +156,9 @@ wait_ping() {
 		if ping_url "$url"; then
 			return 0
 		fi
-		if ! running "$name"; then
+		# Alive is enough here: the process was just started, and
+		# may not have exec'd its program yet.
+		if ! alive "$name"; then
 			tail -n 20 "$dir/logs/$name.log" >&2 || true
 			die "$name exited during start-up (log above: $dir/logs/$name.log)"
 		fi
