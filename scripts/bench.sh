@@ -354,9 +354,10 @@ machine_busy() {
 	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
-status_kib() { # status_kib PID FIELD
-	awk -v f="$2:" '$1 == f { print $2; exit }' "/proc/$1/status" 2>/dev/null ||
-		echo 0
+status_kib() { # status_kib PID FIELD: the value, 0 when it is not there
+	local v
+	v=$(awk -v f="$2:" '$1 == f { print $2; exit }' "/proc/$1/status" 2>/dev/null) || true
+	echo "${v:-0}"
 }
 
 # db_stats: "datname commits rollbacks" of the databases in $dbs.
@@ -854,7 +855,9 @@ rss_sampler() { # rss_sampler PID OUTFILE: max VmRSS every 100 ms
 		v=$(status_kib "$pid" VmRSS)
 		if ((v > max)); then
 			max=$v
-			echo "$max" >"$out"
+			# Whole or not at all: the sampler is killed at any
+			# moment, and a truncated file is an empty number.
+			echo "$max" >"$out.tmp" && mv -f "$out.tmp" "$out"
 		fi
 		sleep 0.1
 	done
@@ -1025,6 +1028,7 @@ measure() {
 
 	local rss_max tps steps_s ratio sps
 	rss_max=$(cat "$dir/rss_max")
+	[[ $rss_max =~ ^[0-9]+$ ]] || rss_max=$rss_idle
 	tps=${pgbench_tps[$mode:$c]:-0}
 	steps_s=$(calc "$steps / $sb_wall_s" 1)
 	ratio=$(calc "$tps > 0 ? $steps_s / $tps : 0" 3)
