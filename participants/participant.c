@@ -47,14 +47,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "barrier_decide.h"
 #include "barrier_sql.h"
-#include "proto_json.h"
 #include "proto_msg.h"
 #include "saga/participant.h"
 #include "metrics.h"
@@ -252,9 +250,8 @@ part_log_enabled(const saga_participant *p, int level)
 	    level <= p->log_level);
 }
 
-
 /* Writes one JSON line: a map built with the protocol's builder and
- * rendered by libfyaml (proto_raw_to_json), as sagad's log does; never
+ * rendered by libfyaml (log_emit_json), as sagad's log does; never
  * JSON written by hand. Fields: ts, level, program, then what the line is
  * about (saga, step, trace_id, action, and for a command's own line
  * kind, attempt, outcome, barrier, duration_ms, batch, batch_size,
