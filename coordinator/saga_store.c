@@ -189,8 +189,7 @@ struct saga_store {
 	char       err[512];
 	bool       pipeline;
 	char      *owner;    /* this instance's id */
-	int64_t    lease_ms;
-	char       lease_text[24]; /* lease_ms, as a text parameter */
+	char       lease_text[24]; /* the lease in ms, a text parameter */
 	/* Staged: the next batch. */
 	saga_table ins;
 	saga_table keys;
@@ -262,8 +261,9 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 		free(st);
 		return (SAGA_ENOMEM);
 	}
-	st->lease_ms = lease_ms;
-	st->conn     = PQconnectdb(conninfo);
+	snprintf(st->lease_text, sizeof(st->lease_text), "%lld",
+	    (long long) lease_ms);
+	st->conn = PQconnectdb(conninfo);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
 		    PQerrorMessage(st->conn));
@@ -299,8 +299,6 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	 * sees the arrays' lengths and the table's current size; planning
 	 * costs a fraction of a millisecond per batch. */
 	PQclear(PQexec(st->conn, "SET plan_cache_mode = force_custom_plan"));
-	snprintf(st->lease_text, sizeof(st->lease_text), "%lld",
-	    (long long) lease_ms);
 	for (int i = 0; i < STMT_COUNT; i++) {
 		Oid       types[STMT_MAX_PARAMS];
 		PGresult *res;
@@ -662,15 +660,13 @@ saga_store_register(saga_store *st, const char *host, int pid,
 int
 saga_store_renew(saga_store *st, saga_id **ids, size_t *n)
 {
-	char        lease[32];
-	const char *params[2] = { st->owner, lease };
+	const char *params[2] = { st->owner, st->lease_text };
 	PGresult   *res;
 	saga_id    *v = NULL;
 	size_t      cap = 0;
 
 	*ids = NULL;
 	*n   = 0;
-	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
 	/* SKIP LOCKED: never wait for a row the engine's batch is writing
 	 * (that batch extends the lease itself); waiting could deadlock with
 	 * it, rows in another order. */
@@ -708,7 +704,6 @@ saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
     int (*cb)(void *arg, saga_row *row), void *arg)
 {
 	char       *list = malloc(n * (SAGA_ID_STRLEN + 1) + 3);
-	char        lease[32];
 	const char *params[3];
 	PGresult   *res;
 	size_t      off = 0;
@@ -727,9 +722,8 @@ saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
 	}
 	list[off++] = '}';
 	list[off]   = '\0';
-	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
 	params[0] = st->owner;
-	params[1] = lease;
+	params[1] = st->lease_text;
 	params[2] = list;
 	res       = saga_store_query(st, "taking back sagas",
             "UPDATE saga_instance s SET epoch = s.epoch + 1,"
@@ -758,12 +752,12 @@ int
 saga_store_claim(saga_store *st, bool mine, long limit,
     int (*cb)(void *arg, saga_row *row), void *arg, long *claimed)
 {
-	char        lease[32], lim[32];
-	const char *params[4] = { st->owner, lease, lim, mine ? "t" : "f" };
+	char        lim[32];
+	const char *params[4] = { st->owner, st->lease_text, lim,
+		mine ? "t" : "f" };
 	PGresult   *res;
 	int         rv = 0;
 
-	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
 	snprintf(lim, sizeof(lim), "%ld", limit);
 	/* SKIP LOCKED: instances claiming at once split the work; the epoch
 	 * bump fences whoever held the saga before. */
@@ -799,12 +793,11 @@ int
 saga_store_claim_one(saga_store *st, const saga_id *id, saga_row *out)
 {
 	char        text[SAGA_ID_STRLEN + 1];
-	char        lease[32];
-	const char *params[3] = { saga_id_format(id, text), st->owner, lease };
+	const char *params[3] = { saga_id_format(id, text), st->owner,
+		st->lease_text };
 	PGresult   *res;
 	int         rv;
 
-	snprintf(lease, sizeof(lease), "%lld", (long long) st->lease_ms);
 	res = saga_store_query(st, "claiming a saga",
 	    "UPDATE saga_instance s SET owner = $2, epoch = s.epoch + 1,"
 	    " lease_until = now() + $3::bigint * interval '1 millisecond'"
