@@ -23,6 +23,8 @@
  * 2000-01-01, text and bytea as bytes.
  */
 #include <arpa/inet.h>
+#include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +56,12 @@
 
 enum {
 	STMT_BEGIN,
+	STMT_CUSTOM, /* plan each statement with its values (STMT_WRITE) */
 	STMT_INSERT,
 	STMT_KEY,
-	STMT_WRITE, /* fenced UPDATE of sagas, and their events */
+	STMT_WRITE,  /* fenced UPDATE of sagas, and their events */
+	STMT_WRITE1, /* the same for one saga: no join, a plan made once */
+	STMT_EVENTS, /* events of new sagas only (no update) */
 	STMT_COMMIT,
 	STMT_COUNT,
 };
@@ -64,17 +69,48 @@ enum {
 #define STMT_MAX_COLS 26
 #define STMT_MAX_PARAMS (STMT_MAX_COLS + 2)
 
-/* The statements: ncols array parameters, then, for those marked owned,
- * two more: the owner (this instance's id, text) and the lease length in
- * milliseconds (int8), as parameters like every value. */
+/* The events of a write (STMT_WRITE, STMT_WRITE1): inserted only for
+ * the sagas its update changed, or new in the batch. Parameters 15 to
+ * 26 and 27 (the owner). */
+#define SAGA_SQL_WRITE_EVENTS                                               \
+	" ev AS (INSERT INTO saga_event (saga_id, seq, at, step, kind,"     \
+	" attempt, event, outcome, output, error, duration_us, writer)"     \
+	" SELECT e.*, $27::text FROM unnest($15::uuid[], $16::int4[],"      \
+	" $17::timestamptz[], $18::int4[], $19::int4[], $20::int4[],"       \
+	" $21::text[], $22::text[], $23::bytea[], $24::text[],"             \
+	" $25::int8[])"                                                     \
+	" AS e(saga_id, seq, at, step, kind, attempt, event, outcome,"      \
+	" output, error, duration_us)"                                      \
+	" WHERE e.saga_id IN (SELECT id FROM upd)"                          \
+	" OR e.saga_id = ANY($26::uuid[]) RETURNING 1)"                     \
+	" SELECT id FROM upd"
+
+/* The types of a write's 26 values: the update's 14, the events' 11,
+ * the new sagas' ids. */
+#define SAGA_WRITE_TYPES                                                    \
+	{ OID_UUID, OID_TEXT, OID_INT4, OID_INT4, OID_INT4,                 \
+	    OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TIMESTAMPTZ,          \
+	    OID_TIMESTAMPTZ, OID_INT4, OID_INT4, OID_INT8, OID_BOOL,        \
+	    OID_UUID, OID_INT4, OID_TIMESTAMPTZ, OID_INT4, OID_INT4,        \
+	    OID_INT4, OID_TEXT, OID_TEXT, OID_BYTEA, OID_TEXT, OID_INT8,    \
+	    OID_UUID }
+
+/* The statements: ncols parameters, the first nscalar of them single
+ * values and the others arrays, then, for those marked owned, two more:
+ * the owner (this instance's id, text) and the lease length in
+ * milliseconds (int8), as parameters like every value. How each is
+ * planned: saga_store_pipeline_start. */
 static const struct {
 	const char *name;
 	const char *sql;
 	int         ncols;
-	Oid         elem[STMT_MAX_COLS]; /* element type of each array */
+	Oid         elem[STMT_MAX_COLS]; /* element type of each value */
 	bool        owned;
+	int         nscalar;
 } saga_store_stmts[STMT_COUNT] = {
 	[STMT_BEGIN]  = { "saga_begin", "BEGIN", 0, { 0 } },
+	[STMT_CUSTOM] = { "saga_custom",
+	    "SET LOCAL plan_cache_mode = force_custom_plan", 0, { 0 } },
 	[STMT_INSERT] = { "saga_insert",
 	    "INSERT INTO saga_instance (id, saga_name, saga_version, state,"
 	    " current_step, attempt, max_sent_step, phase_started_at,"
@@ -128,25 +164,43 @@ static const struct {
 	    " clear_cancel)"
 	    " WHERE s.id = u.id AND s.epoch = u.epoch AND s.owner = $27::text"
 	    " RETURNING s.id),"
-	    " ev AS (INSERT INTO saga_event (saga_id, seq, at, step, kind,"
-	    " attempt, event, outcome, output, error, duration_us, writer)"
-	    " SELECT e.*, $27::text FROM unnest($15::uuid[], $16::int4[],"
-	    " $17::timestamptz[], $18::int4[], $19::int4[], $20::int4[],"
-	    " $21::text[], $22::text[], $23::bytea[], $24::text[],"
-	    " $25::int8[])"
+	    SAGA_SQL_WRITE_EVENTS,
+	    26, SAGA_WRITE_TYPES, true, 0 },
+	/* One saga: its values are single parameters and its row is found
+	 * by the primary key alone (the owner's test cannot use an index),
+	 * so that the plan PostgreSQL keeps for it is that probe whatever
+	 * the table's statistics say when it is made. */
+	[STMT_WRITE1] = { "saga_write1",
+	    "WITH upd AS (UPDATE saga_instance s SET state = $2::text,"
+	    " current_step = $3::int4, attempt = $4::int4,"
+	    " max_sent_step = $5::int4, phase_started_at = $6::timestamptz,"
+	    " context = coalesce($7::bytea, s.context),"
+	    " last_error = $8::text, updated_at = $9::timestamptz,"
+	    " next_attempt_at = $10::timestamptz, event_seq = $11::int4,"
+	    " phase_attempt0 = $12::int4,"
+	    " lease_until = now() + $28::int8 * interval '1 millisecond',"
+	    " cancel_note = CASE WHEN $14::bool THEN NULL"
+	    " ELSE s.cancel_note END"
+	    " WHERE s.id = $1::uuid AND s.epoch = $13::int8"
+	    " AND s.owner IS NOT DISTINCT FROM $27::text"
+	    " RETURNING s.id),"
+	    SAGA_SQL_WRITE_EVENTS,
+	    26, SAGA_WRITE_TYPES, true, 14 },
+	[STMT_EVENTS] = { "saga_events",
+	    "INSERT INTO saga_event (saga_id, seq, at, step, kind, attempt,"
+	    " event, outcome, output, error, duration_us, writer)"
+	    " SELECT e.*, $13::text FROM unnest($1::uuid[], $2::int4[],"
+	    " $3::timestamptz[], $4::int4[], $5::int4[], $6::int4[],"
+	    " $7::text[], $8::text[], $9::bytea[], $10::text[],"
+	    " $11::int8[])"
 	    " AS e(saga_id, seq, at, step, kind, attempt, event, outcome,"
 	    " output, error, duration_us)"
-	    " WHERE e.saga_id IN (SELECT id FROM upd)"
-	    " OR e.saga_id = ANY($26::uuid[]) RETURNING 1)"
-	    " SELECT id FROM upd",
-	    26,
-	    { OID_UUID, OID_TEXT, OID_INT4, OID_INT4, OID_INT4,
-	        OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TIMESTAMPTZ,
-	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4, OID_INT8, OID_BOOL,
-	        OID_UUID, OID_INT4, OID_TIMESTAMPTZ, OID_INT4, OID_INT4,
+	    " WHERE e.saga_id = ANY($12::uuid[])",
+	    12,
+	    { OID_UUID, OID_INT4, OID_TIMESTAMPTZ, OID_INT4, OID_INT4,
 	        OID_INT4, OID_TEXT, OID_TEXT, OID_BYTEA, OID_TEXT, OID_INT8,
 	        OID_UUID },
-	    true },
+	    true, 0 },
 	[STMT_COMMIT] = { "saga_commit", "COMMIT", 0, { 0 } },
 };
 
@@ -290,22 +344,15 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	/* Times are exchanged in UTC; a session time zone must not shift
 	 * the text form of what is loaded. */
 	PQclear(PQexec(st->conn, "SET TIME ZONE 'UTC'"));
-	/* Every batch is planned with its own arrays. A generic plan is
-	 * made once, from the table's size at that moment: prepared while
-	 * saga_instance is small (a new database), it keeps a sequential
-	 * scan of the table for the UPDATE, whose cost then grows with the
-	 * log until autovacuum's next ANALYZE (a minute or more) replaces it;
-	 * throughput fell from 212 to 60 sagas/s within 70 s. A custom plan
-	 * sees the arrays' lengths and the table's current size; planning
-	 * costs a fraction of a millisecond per batch. */
-	PQclear(PQexec(st->conn, "SET plan_cache_mode = force_custom_plan"));
 	for (int i = 0; i < STMT_COUNT; i++) {
 		Oid       types[STMT_MAX_PARAMS];
 		PGresult *res;
 		int       n = saga_store_stmts[i].ncols;
 
 		for (int c = 0; c < n; c++) {
-			types[c] = saga_store_array_oid(saga_store_stmts[i].elem[c]);
+			types[c] = c < saga_store_stmts[i].nscalar
+			    ? saga_store_stmts[i].elem[c]
+			    : saga_store_array_oid(saga_store_stmts[i].elem[c]);
 		}
 		if (saga_store_stmts[i].owned) {
 			types[n++] = OID_TEXT;
@@ -886,6 +933,38 @@ saga_store_release(saga_store *st)
 int
 saga_store_pipeline_start(saga_store *st)
 {
+	PGresult *res;
+
+	/* How the batches are planned. PostgreSQL plans a prepared
+	 * statement with its parameters' values for its first executions,
+	 * then keeps a generic plan, made from the tables' statistics at
+	 * that moment, until an ANALYZE invalidates it. Made while
+	 * saga_instance is small (a new database), that plan can scan the
+	 * table, and each batch then costs more as the log grows, for a
+	 * minute or more (entry 3 of docs/PERFORMANCE.md: 212 down to 60
+	 * sagas/s in 70 s). So:
+	 *  - the write of several sagas (a join of arrays with the table)
+	 *    runs only in a batch that asks for custom plans (SET LOCAL
+	 *    plan_cache_mode, STMT_CUSTOM): planned with its arrays' lengths
+	 *    and the table's current size every time, and never kept;
+	 *  - every other statement of a batch finds rows by primary key
+	 *    (the write of one saga, the foreign keys' checks) or reads
+	 *    none (inserts from arrays): its generic plan is kept, and
+	 *    planning cost nothing after the first executions (a third of
+	 *    PostgreSQL's CPU at one saga in flight, where each batch holds
+	 *    one saga);
+	 *  - sequential scans are off on this connection, which runs
+	 *    nothing else once in pipeline mode: a plan made for a tiny
+	 *    table cannot be one (each of those statements has a primary
+	 *    key probe to use instead). */
+	res = PQexec(st->conn, "SET enable_seqscan = off");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		saga_store_seterr(st, "SET enable_seqscan",
+		    PQresultErrorMessage(res));
+		PQclear(res);
+		return (SAGA_EDB);
+	}
+	PQclear(res);
 	if (PQsetnonblocking(st->conn, 1) != 0 ||
 	    PQenterPipelineMode(st->conn) != 1) {
 		saga_store_seterr(st, "entering pipeline mode", NULL);
@@ -1276,12 +1355,29 @@ saga_store_send(saga_store *st, int stmt, const saga_col *const *cols,
 	int         lengths[STMT_MAX_PARAMS];
 	int         formats[STMT_MAX_PARAMS];
 	size_t      offs[STMT_MAX_COLS];
+	bool        null[STMT_MAX_COLS];
 	int         n = cols ? saga_store_stmts[stmt].ncols : 0;
+	int         nscalar = saga_store_stmts[stmt].nscalar;
 
 	proto_buf_reset(&st->params);
 	for (int i = 0; i < n; i++) {
 		uint32_t hdr[5];
 		size_t   hlen = cols[i]->n > 0 ? sizeof(hdr) : 3 * 4;
+
+		if (i < nscalar) {
+			/* One element: its bytes after its length are the
+			 * value in binary. */
+			uint32_t len;
+
+			assert(cols[i]->n == 1 && cols[i]->data.len >= 4);
+			memcpy(&len, cols[i]->data.data, 4);
+			len        = ntohl(len);
+			offs[i]    = SIZE_MAX;
+			null[i]    = len == UINT32_MAX; /* -1 */
+			lengths[i] = null[i] ? 0 : (int) len;
+			formats[i] = 1;
+			continue;
+		}
 
 		hdr[0]  = htonl(cols[i]->n > 0 ? 1 : 0);
 		hdr[1]  = htonl(cols[i]->hasnull ? 1 : 0);
@@ -1299,7 +1395,12 @@ saga_store_send(saga_store *st, int stmt, const saga_col *const *cols,
 		formats[i] = 1;
 	}
 	for (int i = 0; i < n; i++) {
-		values[i] = (const char *) st->params.data + offs[i];
+		if (offs[i] != SIZE_MAX) {
+			values[i] = (const char *) st->params.data + offs[i];
+		} else {
+			values[i] = null[i] ? NULL
+			                    : (const char *) cols[i]->data.data + 4;
+		}
 	}
 	if (cols != NULL && saga_store_stmts[stmt].owned) {
 		values[n]  = st->owner;
@@ -1377,6 +1478,12 @@ saga_store_flush(saga_store *st)
 		goto done;
 	}
 	sent++;
+	if (upd.rows > 1) {
+		if ((rv = saga_store_send(st, STMT_CUSTOM, NULL, 0)) != 0) {
+			goto done;
+		}
+		sent++;
+	}
 	/* Sagas before their keys (foreign key) and before their updates. */
 	if (st->ins.rows > 0) {
 		saga_store_cols(&st->ins, cols, saga_store_stmts[STMT_INSERT].ncols);
@@ -1393,15 +1500,24 @@ saga_store_flush(saga_store *st)
 		sent++;
 	}
 	st->flight_write = 0;
-	if (upd.rows > 0 || st->events.rows > 0) {
+	if (upd.rows > 0) {
 		/* Updates (0..13), events (14..24), the new sagas' ids (25). */
 		saga_store_cols(&upd, cols, 14);
 		saga_store_cols(&st->events, cols + 14, 11);
 		cols[25] = &st->ins.cols[0];
-		if ((rv = saga_store_send(st, STMT_WRITE, cols, 1)) != 0) {
+		if ((rv = saga_store_send(st,
+		         upd.rows == 1 ? STMT_WRITE1 : STMT_WRITE, cols, 1)) !=
+		    0) {
 			goto done;
 		}
 		st->flight_write = sent;
+		sent++;
+	} else if (st->events.rows > 0) {
+		saga_store_cols(&st->events, cols, 11);
+		cols[11] = &st->ins.cols[0];
+		if ((rv = saga_store_send(st, STMT_EVENTS, cols, 0)) != 0) {
+			goto done;
+		}
 		sent++;
 	}
 	if ((rv = saga_store_send(st, STMT_COMMIT, NULL, 0)) != 0) {

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_test: the write pipeline of saga_store against a real PostgreSQL
+ * database: what a batch of one saga and a batch of several write, how
+ * fencing drops a saga another instance owns, and how the batches are
+ * planned (a batch of one saga never scans saga_instance, whatever the
+ * table's statistics said when its plan was made).
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "pgtest.h"
+#include "saga_err.h"
+#include "saga_store.h"
+#include "sql_migrate.h"
+
+#define OWNER "store-test"
+
+typedef struct fixture {
+	char        conninfo[512];
+	PGconn     *db; /* the test's own connection */
+	saga_store *st;
+} fixture;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void
+new_id(saga_id *id)
+{
+	static uint8_t n;
+	uint8_t        rnd[10] = { 0 };
+
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		rnd[i] = (uint8_t) rand();
+	}
+	rnd[0] = n++;
+	saga_id_make_v7(id, now_ms(), rnd);
+}
+
+static int
+setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	char     err[512];
+	int      version;
+	char     hash[65];
+
+	assert_non_null(f);
+	assert_int_equal(
+	    pgtest_db_create("store", f->conninfo, sizeof(f->conninfo)), 0);
+	assert_non_null(f->db = pgtest_connect(f->conninfo));
+	assert_int_equal(sql_migrate_apply(f->db, "coordinator",
+	                     coordinator_migrations,
+	                     coordinator_migrations_count, NULL, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(saga_store_open(&f->st, f->conninfo, OWNER, 10000,
+	                     err, sizeof(err)),
+	    0);
+	assert_int_equal(saga_store_def_register(f->st, "t",
+	                     "{\"name\":\"t\",\"steps\":[]}", &version, hash),
+	    0);
+	assert_int_equal(version, 1);
+	*state = f;
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+
+	saga_store_free(f->st);
+	PQfinish(f->db);
+	pgtest_db_drop(f->conninfo);
+	free(f);
+	return (0);
+}
+
+/* Sends what is staged and waits (10 s at most) for the batch's end. */
+static saga_store_result
+flush_wait(saga_store *st)
+{
+	int64_t until = now_ms() + 10000;
+
+	assert_int_equal(saga_store_flush(st), 0);
+	while (now_ms() < until) {
+		struct pollfd     p = { saga_store_fd(st), POLLIN, 0 };
+		saga_store_result r;
+
+		if (saga_store_want_write(st)) {
+			p.events |= POLLOUT;
+		}
+		(void) poll(&p, 1, 100);
+		if ((r = saga_store_poll(st)) != SAGA_STORE_PENDING) {
+			return (r);
+		}
+	}
+	fail_msg("the batch did not end within 10 s");
+	return (SAGA_STORE_FAILED);
+}
+
+static void
+inst_init(saga_inst *in)
+{
+	memset(in, 0, sizeof(*in));
+	new_id(&in->id);
+	in->state      = SAGA_ST_RUNNING;
+	in->step       = 0;
+	in->max_sent   = -1;
+	in->created_ms = now_ms();
+}
+
+/* Stages the insert of a new saga (input {}) and its started event. */
+static void
+stage_new(saga_store *st, saga_inst *in)
+{
+	static const uint8_t ctx[] = { 0x81, 0xa5, 'i', 'n', 'p', 'u', 't',
+		0x80 };
+	saga_store_new       nw    = { 0 };
+	saga_log             lg    = { 0 };
+
+	nw.saga_name    = "t";
+	nw.saga_version = 1;
+	nw.context      = (proto_raw) { ctx, sizeof(ctx) };
+	in->seq         = 1;
+	assert_int_equal(saga_store_stage_insert(st, in, &nw), 0);
+	lg.type        = SAGA_LOG_STARTED;
+	lg.seq         = 1;
+	lg.at_ms       = now_ms();
+	lg.step        = -1;
+	lg.kind        = -1;
+	lg.outcome     = -1;
+	lg.duration_us = -1;
+	assert_int_equal(saga_store_stage_log(st, &in->id, &lg), 0);
+}
+
+/* Stages a transition: step sent, or, with error, a retry waiting. */
+static void
+stage_step(saga_store *st, saga_inst *in, const char *error)
+{
+	saga_log lg = { 0 };
+
+	in->seq++;
+	in->attempt++;
+	in->max_sent = in->step;
+	in->phase_start_ms = now_ms();
+	lg.seq         = in->seq;
+	lg.at_ms       = now_ms();
+	lg.step        = in->step;
+	lg.kind        = 0;
+	lg.attempt     = in->attempt;
+	lg.outcome     = -1;
+	lg.duration_us = -1;
+	if (error != NULL) {
+		snprintf(in->last_error, sizeof(in->last_error), "%s", error);
+		in->in_flight  = false;
+		in->next_at_ms = now_ms() + 60000;
+		lg.type        = SAGA_LOG_RETRY;
+		lg.next_at_ms  = in->next_at_ms;
+		snprintf(lg.error, sizeof(lg.error), "%s", error);
+	} else {
+		in->last_error[0] = '\0';
+		in->in_flight     = true;
+		lg.type           = SAGA_LOG_SENT;
+	}
+	assert_int_equal(saga_store_stage_update(st, in, (proto_raw) { 0 },
+	                     now_ms(), 1, false),
+	    0);
+	assert_int_equal(saga_store_stage_log(st, &in->id, &lg), 0);
+}
+
+static long long
+query_int(PGconn *db, const char *fmt, const saga_id *id)
+{
+	char      sql[512], idt[40];
+	long long v = -1;
+
+	saga_id_format(id, idt);
+	snprintf(sql, sizeof(sql), fmt, idt);
+	assert_int_equal(pgtest_query_int(db, sql, &v), 0);
+	return (v);
+}
+
+/* A batch of one saga and a batch of two write the same thing: the row
+ * (NULLs included) and the events, in order. */
+static void
+test_write_one_and_several(void **state)
+{
+	fixture  *f = *state;
+	saga_inst a, b;
+
+	inst_init(&a);
+	inst_init(&b);
+	assert_int_equal(saga_store_pipeline_start(f->st), 0);
+	stage_new(f->st, &a);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	stage_new(f->st, &b);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+
+	/* One saga: sent, then a retry with an error and a time. */
+	stage_step(f->st, &a, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	stage_step(f->st, &a, "boom");
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	/* Two sagas in one batch. */
+	stage_step(f->st, &a, NULL);
+	stage_step(f->st, &b, "bang");
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	/* And one again: the error cleared, the time gone. */
+	stage_step(f->st, &b, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+
+	assert_int_equal(query_int(f->db,
+	                     "SELECT event_seq FROM saga_instance"
+	                     " WHERE id = '%s'",
+	                     &a.id),
+	    4);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_event"
+	                     " WHERE saga_id = '%s'",
+	                     &a.id),
+	    4);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_event"
+	                     " WHERE saga_id = '%s'",
+	                     &b.id),
+	    3);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT attempt * 10 + current_step"
+	                     " FROM saga_instance WHERE id = '%s'",
+	                     &a.id),
+	    30);
+	/* a's last write (in the batch of two) cleared its error and its
+	 * time; b's last (alone) did the same after the batch of two had
+	 * set them. */
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE id = '%s' AND last_error IS NULL"
+	                     " AND next_attempt_at IS NULL"
+	                     " AND context IS NOT NULL",
+	                     &a.id),
+	    1);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE id = '%s' AND last_error IS NULL"
+	                     " AND next_attempt_at IS NULL",
+	                     &b.id),
+	    1);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_event"
+	                     " WHERE saga_id = '%s' AND event = 'step_retry'"
+	                     " AND error = 'bang'",
+	                     &b.id),
+	    1);
+	/* The retry written alone kept its error and its time. */
+	stage_step(f->st, &a, "late");
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE id = '%s' AND last_error = 'late'"
+	                     " AND next_attempt_at > now()",
+	                     &a.id),
+	    1);
+}
+
+/* A saga another instance took over (its epoch moved on) is fenced off,
+ * alone or in a batch of several, and its events are not written. */
+static void
+test_fencing(void **state)
+{
+	fixture       *f = *state;
+	saga_inst      a, b;
+	const saga_id *fenced;
+	char           sql[256], idt[40];
+
+	inst_init(&a);
+	inst_init(&b);
+	assert_int_equal(saga_store_pipeline_start(f->st), 0);
+	stage_new(f->st, &a);
+	stage_new(f->st, &b);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET epoch = 2, owner = 'other'"
+	    " WHERE id = '%s'",
+	    saga_id_format(&b.id, idt));
+	assert_int_equal(pgtest_exec(f->db, sql), 0);
+
+	stage_step(f->st, &b, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_int_equal(saga_store_fenced(f->st, &fenced), 1);
+	assert_true(saga_id_equal(&fenced[0], &b.id));
+
+	stage_step(f->st, &a, NULL);
+	stage_step(f->st, &b, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_int_equal(saga_store_fenced(f->st, &fenced), 1);
+	assert_true(saga_id_equal(&fenced[0], &b.id));
+
+	stage_step(f->st, &a, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_int_equal(saga_store_fenced(f->st, &fenced), 0);
+
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_event"
+	                     " WHERE saga_id = '%s'",
+	                     &b.id),
+	    1);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_event"
+	                     " WHERE saga_id = '%s'",
+	                     &a.id),
+	    3);
+}
+
+/* The plans. saga_instance is analyzed while empty, the worst statistics
+ * a plan can be made from (a sequential scan is then the cheapest way to
+ * find a row); then it fills, and batches of one saga run long enough
+ * for PostgreSQL to keep a generic plan. None of them may scan the
+ * table: the store's connection is closed (its backend reports its
+ * statistics as it exits) and pg_stat_user_tables must show index scans
+ * only. */
+static void
+test_plans(void **state)
+{
+	fixture  *f = *state;
+	saga_inst v[200];
+	long long seq = -1, idx = -1, upd = -1;
+	int64_t   until;
+
+	assert_int_equal(pgtest_exec(f->db, "ANALYZE saga_instance"), 0);
+	assert_int_equal(saga_store_pipeline_start(f->st), 0);
+	for (size_t i = 0; i < 200; i++) {
+		inst_init(&v[i]);
+		stage_new(f->st, &v[i]);
+		if (i % 50 == 49) {
+			assert_int_equal(flush_wait(f->st),
+			    SAGA_STORE_COMMITTED);
+		}
+	}
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < 200; i += 10) {
+			stage_step(f->st, &v[i], NULL);
+			assert_int_equal(flush_wait(f->st),
+			    SAGA_STORE_COMMITTED);
+		}
+	}
+	saga_store_free(f->st);
+	f->st = NULL;
+	/* Its statistics arrive once its backend is gone. */
+	until = now_ms() + 15000;
+	while (now_ms() < until) {
+		assert_int_equal(pgtest_exec(f->db,
+		                     "SELECT pg_stat_clear_snapshot()"),
+		    0);
+		assert_int_equal(pgtest_query_int(f->db,
+		                     "SELECT n_tup_upd FROM pg_stat_user_tables"
+		                     " WHERE relname = 'saga_instance'",
+		                     &upd),
+		    0);
+		if (upd >= 60) {
+			break;
+		}
+		poll(NULL, 0, 50);
+	}
+	assert_int_equal(upd, 60);
+	assert_int_equal(pgtest_query_int(f->db,
+	                     "SELECT seq_scan FROM pg_stat_user_tables"
+	                     " WHERE relname = 'saga_instance'",
+	                     &seq),
+	    0);
+	assert_int_equal(pgtest_query_int(f->db,
+	                     "SELECT idx_scan FROM pg_stat_user_tables"
+	                     " WHERE relname = 'saga_instance'",
+	                     &idx),
+	    0);
+	print_message("saga_instance: %lld sequential scans, %lld index "
+	              "scans, %lld rows updated\n",
+	    seq, idx, upd);
+	assert_int_equal(seq, 0);
+	assert_true(idx >= 60);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_write_one_and_several, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
+	};
+
+	srand((unsigned) time(NULL));
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
