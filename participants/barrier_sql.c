@@ -166,43 +166,170 @@ barrier_commit_tx(PGconn *db, char *err, size_t errlen)
 	return (rv);
 }
 
+/* The parameters of a prepared barrier statement: the key's three (with
+ * kind in place of the key's), and an optional fourth (text, or binary
+ * when bin). Returns their number. */
+typedef struct barrier_params {
+	char        step[16], kind[4];
+	const char *vals[4];
+	int         lens[4];
+	int         formats[4];
+} barrier_params;
+
+static int
+barrier_params_set(barrier_params *bp, const barrier_key *k, uint32_t kind,
+    const char *p4, size_t p4len, bool bin)
+{
+	snprintf(bp->step, sizeof(bp->step), "%u", k->step);
+	snprintf(bp->kind, sizeof(bp->kind), "%u", kind);
+	bp->vals[0]    = k->id;
+	bp->vals[1]    = bp->step;
+	bp->vals[2]    = bp->kind;
+	bp->vals[3]    = p4;
+	bp->lens[0]    = bp->lens[1] = bp->lens[2] = 0;
+	bp->lens[3]    = (int) p4len;
+	bp->formats[0] = bp->formats[1] = bp->formats[2] = 0;
+	bp->formats[3] = bin ? 1 : 0;
+	return (p4 != NULL || bin ? 4 : 3);
+}
+
 /* Runs prepared statement name with the key's three parameters and an
  * optional fourth (text, or binary when bin). */
 static PGresult *
 barrier_run(PGconn *db, const char *name, const barrier_key *k,
     uint32_t kind, const char *p4, size_t p4len, bool bin, int result_fmt)
 {
-	char        step[16], kindt[4];
-	const char *vals[4]    = { k->id, step, kindt, p4 };
-	int         lens[4]    = { 0, 0, 0, (int) p4len };
-	int         formats[4] = { 0, 0, 0, bin ? 1 : 0 };
+	barrier_params bp;
+	int            n = barrier_params_set(&bp, k, kind, p4, p4len, bin);
 
-	snprintf(step, sizeof(step), "%u", k->step);
-	snprintf(kindt, sizeof(kindt), "%u", kind);
-	return (PQexecPrepared(db, name, p4 != NULL || bin ? 4 : 3, vals,
-	    lens, formats, result_fmt));
+	return (PQexecPrepared(db, name, n, bp.vals, bp.lens, bp.formats,
+	    result_fmt));
 }
 
-/* Inserts the row (k->id, k->step, kind) holding outcome unless it
- * exists; *inserted says whether it did. */
+/* One statement of a round trip: a parameterless command (sql), or the
+ * prepared statement name with the key's parameters (kind, p4 as for
+ * barrier_run). */
+typedef struct barrier_stmt {
+	const char *sql;
+	const char *name;
+	uint32_t    kind;
+	const char *p4;
+	size_t      p4len;
+	bool        bin;
+	PGresult   *res; /* its result, after barrier_round */
+} barrier_stmt;
+
+/* Runs the n statements of s in one round trip (libpq pipeline mode: all
+ * sent, then one Sync, then the results read), each one's result in its
+ * res; after a failed statement, the next ones' results are
+ * PGRES_PIPELINE_ABORTED. Returns 0, or SAGA_EDB when the round trip
+ * itself failed (connection lost, or left in pipeline mode by a handler):
+ * then no res is set and the connection stays in pipeline mode, which
+ * makes barrier_sql_tx_usable false. */
 static int
-barrier_insert(PGconn *db, const barrier_key *k, uint32_t kind,
-    const char *outcome, bool *inserted, char *err, size_t errlen)
+barrier_round(PGconn *db, const barrier_key *k, barrier_stmt *s, int n,
+    char *err, size_t errlen)
 {
 	PGresult *res;
-	int       rv = 0;
+	int       i;
 
-	res = barrier_run(db, "saga_barrier_insert", k, kind, outcome, 0,
-	    false, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rv = barrier_err(err, errlen, "barrier insert",
-		    res != NULL ? PQresultErrorMessage(res)
-		                : PQerrorMessage(db));
-	} else {
-		*inserted = PQntuples(res) == 1;
+	for (i = 0; i < n; i++) {
+		s[i].res = NULL;
+	}
+	if (PQpipelineStatus(db) != PQ_PIPELINE_OFF) {
+		return (barrier_err(err, errlen, "barrier",
+		    "the connection was left in pipeline mode"));
+	}
+	if (PQenterPipelineMode(db) != 1) {
+		return (barrier_err(err, errlen, "barrier",
+		    PQerrorMessage(db)));
+	}
+	for (i = 0; i < n; i++) {
+		barrier_params bp;
+		int            ok;
+
+		if (s[i].sql != NULL) {
+			ok = PQsendQueryParams(db, s[i].sql, 0, NULL, NULL, NULL,
+			    NULL, 0);
+		} else {
+			int np = barrier_params_set(&bp, k, s[i].kind, s[i].p4,
+			    s[i].p4len, s[i].bin);
+
+			ok = PQsendQueryPrepared(db, s[i].name, np, bp.vals,
+			    bp.lens, bp.formats, 0);
+		}
+		if (!ok) {
+			goto broken;
+		}
+	}
+	if (PQpipelineSync(db) != 1) {
+		goto broken;
+	}
+	for (i = 0; i < n; i++) {
+		if ((s[i].res = PQgetResult(db)) == NULL) {
+			goto broken;
+		}
+		/* Each statement's results end with a NULL. */
+		while ((res = PQgetResult(db)) != NULL) {
+			PQclear(res);
+		}
+	}
+	res = PQgetResult(db);
+	if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		PQclear(res);
+		goto broken;
 	}
 	PQclear(res);
-	return (rv);
+	if (PQexitPipelineMode(db) != 1) {
+		goto broken;
+	}
+	return (0);
+
+broken:
+	for (i = 0; i < n; i++) {
+		PQclear(s[i].res);
+		s[i].res = NULL;
+	}
+	return (barrier_err(err, errlen, "barrier", PQerrorMessage(db)));
+}
+
+/* Checks the results of a round: each command COMMAND_OK, each prepared
+ * statement as it expects (tuples for the inserts, one row changed for
+ * the updates). Returns 0 or SAGA_EDB, err naming the first failure. */
+static int
+barrier_round_check(const barrier_stmt *s, int n, char *err, size_t errlen)
+{
+	for (int i = 0; i < n; i++) {
+		ExecStatusType st   = PQresultStatus(s[i].res);
+		ExecStatusType want = PGRES_COMMAND_OK;
+		const char    *what = s[i].sql;
+
+		if (s[i].name != NULL) {
+			bool ins = strcmp(s[i].name, "saga_barrier_insert") == 0;
+
+			want = ins ? PGRES_TUPLES_OK : PGRES_COMMAND_OK;
+			what = ins ? "barrier insert" : "barrier update";
+		}
+		if (st != want) {
+			return (barrier_err(err, errlen, what,
+			    PQresultErrorMessage(s[i].res)));
+		}
+		if (s[i].name != NULL && want == PGRES_COMMAND_OK &&
+		    strcmp(PQcmdTuples(s[i].res), "1") != 0) {
+			return (barrier_err(err, errlen, what,
+			    "the barrier row is gone"));
+		}
+	}
+	return (0);
+}
+
+static void
+barrier_round_clear(barrier_stmt *s, int n)
+{
+	for (int i = 0; i < n; i++) {
+		PQclear(s[i].res);
+		s[i].res = NULL;
+	}
 }
 
 /* Reads the committed row (k->id, k->step, kind) into *found and, when
@@ -279,57 +406,95 @@ barrier_sql_exec(PGconn *db, const char *sql, char *err, size_t errlen)
 	return (barrier_exec(db, sql, err, errlen));
 }
 
+/* The BEGIN of a batch. A compensation's insert of the action's key must
+ * see committed rows as they are now, not as of a snapshot: READ
+ * COMMITTED whatever the database's default. */
+#define BARRIER_BEGIN "BEGIN ISOLATION LEVEL READ COMMITTED"
+
 int
-barrier_sql_tx_begin(PGconn *db, char *err, size_t errlen)
+barrier_sql_tx_begin(PGconn *db, const char *then, char *err, size_t errlen)
 {
+	barrier_stmt s[2] = { { .sql = BARRIER_BEGIN }, { .sql = then } };
+	int          n    = then != NULL ? 2 : 1;
+	int          rv;
+
 	if (PQtransactionStatus(db) != PQTRANS_IDLE) {
 		/* A BEGIN here would only warn, and the batch would join
 		 * whatever is open. */
 		return (barrier_err(err, errlen, "BEGIN",
 		    "the connection is not idle"));
 	}
-	/* A compensation's insert of the action's key must see committed
-	 * rows as they are now, not as of a snapshot: READ COMMITTED
-	 * whatever the database's default. */
-	return (barrier_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", err,
-	    errlen));
+	if ((rv = barrier_round(db, NULL, s, n, err, errlen)) == 0 &&
+	    (rv = barrier_round_check(s, n, err, errlen)) != 0) {
+		barrier_sql_tx_rollback(db);
+	}
+	barrier_round_clear(s, n);
+	return (rv);
 }
 
 int
 barrier_sql_cmd_begin(PGconn *db, const barrier_key *k, bool alone,
-    barrier_begin *b, char *err, size_t errlen)
+    bool open, barrier_begin *b, char *err, size_t errlen)
 {
-	bool action_ins = false;
-	bool comp_ins   = false;
-	int  rv;
+	barrier_stmt s[5];
+	int          n = 0, ins_a, ins_c = -1;
+	bool         action_ins = false;
+	bool         comp_ins   = false;
+	int          rv;
 
 	memset(b, 0, sizeof(*b));
+	memset(s, 0, sizeof(s));
 	b->action = BARRIER_INSERTED;
 	b->comp   = BARRIER_INSERTED;
-	if (!alone &&
-	    (rv = barrier_exec(db, "SAVEPOINT " BARRIER_CMD_SAVEPOINT,
-	         err, errlen)) != 0) {
+	if (open) {
+		if (!alone || PQtransactionStatus(db) != PQTRANS_IDLE) {
+			return (barrier_err(err, errlen, "BEGIN",
+			    !alone ? "only a command alone opens its "
+			             "transaction"
+			           : "the connection is not idle"));
+		}
+		s[n++].sql = BARRIER_BEGIN;
+	}
+	if (!alone) {
+		s[n++].sql = "SAVEPOINT " BARRIER_CMD_SAVEPOINT;
+	}
+	/* An action inserts its key as ok; a compensation first the
+	 * action's key, as 'aborted' (if that inserts, the action never
+	 * ran and never will), then its own. */
+	ins_a      = n;
+	s[n].name  = "saga_barrier_insert";
+	s[n].kind  = BARRIER_ACTION;
+	s[n++].p4  = k->kind == BARRIER_ACTION ? "ok" : "aborted";
+	if (k->kind != BARRIER_ACTION) {
+		ins_c     = n;
+		s[n].name = "saga_barrier_insert";
+		s[n].kind = BARRIER_COMPENSATION;
+		s[n++].p4 = "ok";
+	}
+	/* The handler's savepoint, set whatever the decision (one round
+	 * trip for all of this): a command that does not run is undone
+	 * back to its own savepoint, or, alone, rolled back, which drops
+	 * it; a null compensation's is released with its command's, or,
+	 * alone, ends with the COMMIT. */
+	s[n++].sql = "SAVEPOINT " BARRIER_SAVEPOINT;
+	if ((rv = barrier_round(db, k, s, n, err, errlen)) != 0) {
+		goto fail;
+	}
+	if ((rv = barrier_round_check(s, n, err, errlen)) == 0) {
+		action_ins = PQntuples(s[ins_a].res) == 1;
+		comp_ins   = ins_c >= 0 && PQntuples(s[ins_c].res) == 1;
+	}
+	barrier_round_clear(s, n);
+	if (rv != 0) {
 		goto fail;
 	}
 	if (k->kind == BARRIER_ACTION) {
-		if ((rv = barrier_insert(db, k, BARRIER_ACTION, "ok",
-		         &action_ins, err, errlen)) != 0) {
-			goto fail;
-		}
 		if (!action_ins &&
 		    (rv = barrier_read(db, k, BARRIER_ACTION, &b->action, b,
 		         true, err, errlen)) != 0) {
 			goto fail;
 		}
 	} else {
-		/* First the action's key, as 'aborted': if that inserts,
-		 * the action never ran and never will. */
-		if ((rv = barrier_insert(db, k, BARRIER_ACTION, "aborted",
-		         &action_ins, err, errlen)) != 0 ||
-		    (rv = barrier_insert(db, k, BARRIER_COMPENSATION, "ok",
-		         &comp_ins, err, errlen)) != 0) {
-			goto fail;
-		}
 		if (!comp_ins) {
 			/* A duplicate: decided by its own row alone (the
 			 * action's is not read). */
@@ -349,11 +514,6 @@ barrier_sql_cmd_begin(PGconn *db, const barrier_key *k, bool alone,
 		}
 	}
 	b->decision = barrier_decide(k->kind, b->action, b->comp);
-	if (b->decision == BARRIER_RUN &&
-	    (rv = barrier_exec(db, "SAVEPOINT " BARRIER_SAVEPOINT, err,
-	         errlen)) != 0) {
-		goto fail;
-	}
 	return (0);
 
 fail:
@@ -386,58 +546,51 @@ barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
     barrier_commit c, proto_raw output, const char *error, char *err,
     size_t errlen)
 {
-	PGresult *res = NULL;
-	int       rv  = 0;
+	barrier_stmt s[3];
+	int          n = 0;
+	int          rv;
 
+	memset(s, 0, sizeof(s));
 	switch (c) {
 	case BARRIER_COMMIT_OK:
 		if (output.len > 0) {
-			res = barrier_run(db, "saga_barrier_output", k,
-			    k->kind, (const char *) output.ptr, output.len,
-			    true, 0);
+			s[n].name    = "saga_barrier_output";
+			s[n].kind    = k->kind;
+			s[n].p4      = (const char *) output.ptr;
+			s[n].p4len   = output.len;
+			s[n++].bin   = true;
 		}
 		break;
 	case BARRIER_COMMIT_FAILED:
 		/* The handler's work goes, the barrier row stays: its
 		 * savepoint is inside the command's. */
-		if ((rv = barrier_exec(db,
-		         "ROLLBACK TO SAVEPOINT " BARRIER_SAVEPOINT, err,
-		         errlen)) != 0) {
-			goto fail;
-		}
-		res = barrier_run(db, "saga_barrier_failed", k, k->kind,
-		    error != NULL && error[0] != '\0' ? error
-		                                      : "business failure",
-		    0, false, 0);
+		s[n++].sql = "ROLLBACK TO SAVEPOINT " BARRIER_SAVEPOINT;
+		s[n].name  = "saga_barrier_failed";
+		s[n].kind  = k->kind;
+		s[n++].p4  = error != NULL && error[0] != '\0'
+		     ? error
+		     : "business failure";
 		break;
 	case BARRIER_ROLLBACK_FAILED:
 	case BARRIER_ROLLBACK_RETRY:
 		barrier_cmd_undo(db, alone);
 		return (0);
 	}
-	if (res != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK ||
-		    strcmp(PQcmdTuples(res), "1") != 0) {
-			rv = barrier_err(err, errlen, "barrier update",
-			    PQresultStatus(res) != PGRES_COMMAND_OK
-			        ? PQresultErrorMessage(res)
-			        : "the barrier row is gone");
-			PQclear(res);
-			goto fail;
-		}
-		PQclear(res);
-	}
 	/* Also releases the handler's savepoint. A savepoint that is gone
 	 * (the handler ended the transaction) fails here. */
-	if (!alone &&
-	    (rv = barrier_exec(db, "RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT,
-	         err, errlen)) != 0) {
-		goto fail;
+	if (!alone) {
+		s[n++].sql = "RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT;
 	}
-	return (0);
-
-fail:
-	barrier_cmd_undo(db, alone);
+	if (n == 0) {
+		return (0);
+	}
+	if ((rv = barrier_round(db, k, s, n, err, errlen)) == 0) {
+		rv = barrier_round_check(s, n, err, errlen);
+		barrier_round_clear(s, n);
+	}
+	if (rv != 0) {
+		barrier_cmd_undo(db, alone);
+	}
 	return (rv);
 }
 

@@ -11,11 +11,11 @@
  *   then for each command:
  *   barrier_sql_cmd_begin    SAVEPOINT saga_barrier_cmd; the INSERTs ...
  *                            ON CONFLICT DO NOTHING of the command's kind;
- *                            the rows they conflicted with (committed by
- *                            then, as a concurrent insert of the same key
- *                            waits for the other transaction, or written
- *                            earlier in this very batch); the decision;
- *                            for RUN a savepoint for the handler;
+ *                            a savepoint for the handler; the rows the
+ *                            inserts conflicted with (committed by then,
+ *                            as a concurrent insert of the same key waits
+ *                            for the other transaction, or written earlier
+ *                            in this very batch); the decision;
  *   the handler              its business work, on the same connection;
  *   barrier_sql_cmd_settle   after RUN: record the output or the failure
  *                            and RELEASE the command's savepoint, or
@@ -34,8 +34,15 @@
  * low load) needs no savepoint of its own, and gets none (alone = true):
  * undoing it is ROLLBACK of the transaction, which is then over, and
  * keeping it leaves the transaction for the COMMIT. That is the
- * transaction of one command as it was before batches, statement for
- * statement, so that batching costs a lone command nothing.
+ * transaction of one command as it was before batches, so that batching
+ * costs a lone command nothing.
+ *
+ * Round trips: the statements that need no answer from the one before
+ * go together (libpq pipeline mode, one Sync): BEGIN (of a command
+ * alone), the command's savepoint, its inserts and the handler's
+ * savepoint in one; the output or failure and the RELEASE in another.
+ * A lone command takes three round trips besides its handler's (entry 5
+ * of docs/PERFORMANCE.md), where it took five.
  *
  * DESIGN: every statement is prepared once per connection
  * (barrier_sql_prepare) under a saga_barrier_ name. An SQL error in a
@@ -88,19 +95,24 @@ int barrier_sql_prepare(PGconn *db, char *err, size_t errlen);
  * transaction). Returns 0 or SAGA_EDB with the reason in err. */
 int barrier_sql_exec(PGconn *db, const char *sql, char *err, size_t errlen);
 
-/* barrier_sql_tx_begin opens a batch's transaction, READ COMMITTED.
- * Returns 0 or SAGA_EDB (reason in err; nothing is open then). */
-int barrier_sql_tx_begin(PGconn *db, char *err, size_t errlen);
+/* barrier_sql_tx_begin opens a batch's transaction, READ COMMITTED, and
+ * runs then (a parameterless command such as a SET LOCAL, or NULL) in
+ * it, in the same round trip. Returns 0 or SAGA_EDB (reason in err;
+ * nothing is open then). */
+int barrier_sql_tx_begin(
+    PGconn *db, const char *then, char *err, size_t errlen);
 
 /* barrier_sql_cmd_begin starts one command in the open transaction and
  * decides (see above); alone says that it is the only command of the
- * transaction. On 0 the command's savepoint is set (unless alone), and
- * for RUN the handler's savepoint too. On SAGA_EDB (reason in err) the
- * command's work was undone (rolled back to its savepoint, or alone, the
- * transaction rolled back); a batch may take the next command only if
- * barrier_sql_tx_usable. */
+ * transaction, and open (alone only) that the transaction is not open
+ * yet: its BEGIN goes with the command's first statements, instead of
+ * barrier_sql_tx_begin. On 0 the command's savepoint is set (unless
+ * alone), and the handler's savepoint too. On SAGA_EDB (reason in err)
+ * the command's work was undone (rolled back to its savepoint, or alone,
+ * the transaction rolled back); a batch may take the next command only
+ * if barrier_sql_tx_usable. */
 int barrier_sql_cmd_begin(PGconn *db, const barrier_key *k, bool alone,
-    barrier_begin *b, char *err, size_t errlen);
+    bool open, barrier_begin *b, char *err, size_t errlen);
 
 /* barrier_sql_cmd_end ends a command of a decision other than RUN: keeps
  * the rows of a NULL (RELEASE of its savepoint; alone, nothing to do), and

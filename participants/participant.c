@@ -1586,13 +1586,14 @@ part_run_handler(part_worker *w, part_cmd *pc)
 }
 
 /* Runs one command of the batch in its own savepoint of the open
- * transaction, and sets its answer. Worker thread. */
+ * transaction (open: alone, and its transaction is opened with its first
+ * statements), and sets its answer. Worker thread. */
 static void
-part_cmd_run(part_worker *w, part_cmd *pc)
+part_cmd_run(part_worker *w, part_cmd *pc, bool open)
 {
 	saga_participant *p = w->p;
 
-	if (barrier_sql_cmd_begin(w->db, &pc->key, pc->alone, &pc->b,
+	if (barrier_sql_cmd_begin(w->db, &pc->key, pc->alone, open, &pc->b,
 	        pc->errbuf, sizeof(pc->errbuf)) != 0) {
 		/* Undone: retry (or, in a batch, again alone: the barrier's
 		 * insert may have waited on a duplicate's row). */
@@ -1724,6 +1725,7 @@ part_batch(part_worker *w, int n)
 	uint64_t          batch = atomic_fetch_add(&p->st_batches, 1) + 1;
 	unsigned          max   = atomic_load(&p->st_max_batch);
 	bool              lost  = false;
+	bool              open;
 	char              why[512];
 	char              txerr[640];
 
@@ -1741,17 +1743,17 @@ part_batch(part_worker *w, int n)
 		lost = true;
 		goto reply;
 	}
-	if (barrier_sql_tx_begin(w->db, why, sizeof(why)) != 0) {
-		lost = true;
-		goto end_tx;
-	}
 	/* A batch holds its row locks until its COMMIT: two batches that
 	 * touch the same hot rows in another order would deadlock, and
 	 * PostgreSQL finds that only after deadlock_timeout (1 s). A batch
 	 * does not wait for locks: a command that would wait is undone to
-	 * its savepoint and runs again alone after the COMMIT. */
-	if (n > 1 && barrier_sql_exec(w->db, "SET LOCAL lock_timeout = '20ms'",
-	                 why, sizeof(why)) != 0) {
+	 * its savepoint and runs again alone after the COMMIT. A command
+	 * alone opens its transaction itself, one round trip fewer. */
+	open = n == 1 && w->cmds[0].ready;
+	if (!open &&
+	    barrier_sql_tx_begin(w->db,
+	        n > 1 ? "SET LOCAL lock_timeout = '20ms'" : NULL, why,
+	        sizeof(why)) != 0) {
 		lost = true;
 		goto end_tx;
 	}
@@ -1761,7 +1763,7 @@ part_batch(part_worker *w, int n)
 		if (!pc->ready) {
 			continue;
 		}
-		part_cmd_run(w, pc);
+		part_cmd_run(w, pc, open);
 		if (pc->alone && PQstatus(w->db) == CONNECTION_OK &&
 		    PQtransactionStatus(w->db) == PQTRANS_IDLE) {
 			/* Alone, and undone (or a replay, a refusal): its
@@ -1803,12 +1805,7 @@ part_batch(part_worker *w, int n)
 		if (!pc->ready) {
 			continue;
 		}
-		if (barrier_sql_tx_begin(w->db, why, sizeof(why)) != 0) {
-			pc->outcome = PROTO_OUTCOME_RETRY;
-			pc->error   = "the database is not usable";
-			continue;
-		}
-		part_cmd_run(w, pc);
+		part_cmd_run(w, pc, true);
 		if (PQstatus(w->db) == CONNECTION_OK &&
 		    PQtransactionStatus(w->db) == PQTRANS_IDLE) {
 			continue; /* undone, rolled back: its answer stands */
