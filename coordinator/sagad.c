@@ -103,6 +103,7 @@ struct saga_rt {
 	                           asked through the database */
 	bool      fenced;  /* another instance took it over: forget it */
 	int       pending; /* batch entries not yet committed */
+	int       wr;      /* pending > 0: the writer holding them */
 	waiter   *waiters;
 	/* The state as of the last committed transition: what answers
 	 * report. */
@@ -132,6 +133,22 @@ typedef struct entry_list {
 	size_t       cap;
 } entry_list;
 
+/* At most this many connections write batches (--db-writers). */
+#define COORD_WRITERS_MAX 4
+/* A writer whose batch has been in flight this long is passed over for
+ * sagas with nothing pending (coord_writer_of). */
+#define COORD_WRITER_STALL_US 50000
+
+/* One connection that writes batches: one batch in flight on it, the
+ * next one staged. Writer 0's store is also the one of the blocking
+ * calls (registration, recovery). */
+typedef struct coord_writer {
+	saga_store *st;
+	entry_list  staged;
+	entry_list  flight;
+	int64_t     flush_us; /* when the batch in flight was sent */
+} coord_writer;
+
 typedef struct coord_opts {
 	const char **configs;
 	size_t       nconfigs;
@@ -145,6 +162,7 @@ typedef struct coord_opts {
 	const char  *metrics_listen;
 	const char  *instance_id;
 	int64_t      lease_ms;
+	int          writers;
 	saga_tls_opts tls;
 	proto_limits lim;
 } coord_opts;
@@ -157,7 +175,10 @@ struct coord {
 	size_t       ndefs;
 	saga_def   **current;  /* the current version of each saga */
 	size_t       ncurrent;
-	saga_store  *st;
+	saga_store  *st;       /* wr[0].st */
+	coord_writer wr[COORD_WRITERS_MAX];
+	int          nwr;
+	int          target;   /* the writer new sagas stage into */
 	reader      *rd;
 	reader      *lrd;   /* leases: renew, take over, cancels */
 	timer_ent    lease;
@@ -179,15 +200,12 @@ struct coord {
 	saga_rt    **bykey;
 	size_t       bykey_cap;
 	size_t       nsagas;
-	entry_list   staged;
-	entry_list   flight;
 	proto_obj   *ctx_root;
 	proto_obj   *ctx_steps;
 	proto_buf    sendbuf;
 	uint64_t     rng;
 	int64_t      max_timeout_ms;
 	metrics     *m;
-	int64_t      flush_us;    /* when the batch in flight was sent */
 	int64_t      gauges_at;   /* next refresh of the gauges */
 	int64_t      failed_at;   /* next count of FAILED sagas */
 	bool         failed_busy; /* a count is running */
@@ -892,6 +910,43 @@ coord_metrics_fx(coord *c, const saga_rt *s, const saga_fx *fx, int64_t now)
 	}
 }
 
+/* The writer of s's next transition: the one that holds its pending
+ * entries, so that its transitions commit in order; with none pending,
+ * the target, one writer as long as its batches commit (so that they
+ * stay as large as one writer makes them: a second writer taking every
+ * transition that arrives while the first commits halves the batches
+ * and costs PostgreSQL more per saga, docs/PERFORMANCE.md entry 5). A
+ * target whose batch has been in flight for COORD_WRITER_STALL_US (a
+ * lock wait, a stalled disk) hands over to a writer without a batch in
+ * flight: the sagas in the stalled batch wait, the others go on. */
+static coord_writer *
+coord_writer_of(coord *c, saga_rt *s)
+{
+	coord_writer *t = &c->wr[c->target];
+
+	if (s->pending > 0) {
+		return (&c->wr[s->wr]);
+	}
+	if (c->nwr > 1 && saga_store_in_flight(t->st) &&
+	    coord_now_us() - t->flush_us > COORD_WRITER_STALL_US) {
+		for (int i = 0; i < c->nwr; i++) {
+			if (!saga_store_in_flight(c->wr[i].st)) {
+				log_info("WRITER %d has had a batch in flight "
+				         "for %lld ms: new transitions go to "
+				         "writer %d",
+				    c->target,
+				    (long long) (coord_now_us() - t->flush_us) /
+				        1000,
+				    i);
+				c->target = i;
+				break;
+			}
+		}
+	}
+	s->wr = c->target;
+	return (&c->wr[s->wr]);
+}
+
 /* Stages the transition fx of s (persist, then effects after commit) and
  * re-arms its timer. answer, if not NULL, is the request to answer after
  * the commit (or now, when nothing changed). */
@@ -899,9 +954,10 @@ static void
 coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
     bool created)
 {
-	coord_entry *e;
-	int64_t      now = coord_now_ms();
-	int          rv  = 0;
+	coord_writer *w;
+	coord_entry  *e;
+	int64_t       now = coord_now_ms();
+	int           rv  = 0;
 
 	if (fx->answer != 0 && answer != NULL) {
 		rpc_req_error(answer, fx->answer, "%s", fx->answer_text);
@@ -916,20 +972,21 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 	}
 	coord_log_fx(s, fx);
 	coord_metrics_fx(c, s, fx, now);
+	w = coord_writer_of(c, s);
 	if (!created) {
-		rv = saga_store_stage_update(c->st, &s->inst,
+		rv = saga_store_stage_update(w->st, &s->inst,
 		    fx->context_changed ? proto_buf_raw(&s->context)
 		                        : (proto_raw) { NULL, 0 },
 		    now, s->epoch, s->clear_cancel);
 		s->clear_cancel = false;
 	}
 	for (size_t i = 0; i < fx->nlogs && rv == 0; i++) {
-		rv = saga_store_stage_log(c->st, &s->inst.id, &fx->logs[i]);
+		rv = saga_store_stage_log(w->st, &s->inst.id, &fx->logs[i]);
 	}
 	if (rv != 0) {
 		coord_fatal("staging a transition", rv);
 	}
-	e           = coord_entry_new(&c->staged);
+	e           = coord_entry_new(&w->staged);
 	e->saga     = s;
 	e->created  = created;
 	e->send     = fx->send;
@@ -1028,11 +1085,11 @@ coord_feed(coord *c, saga_rt *s, const saga_ev *ev, rpc_req *r)
 
 /* Releases the effects of the batch that just committed, in order. */
 static void
-coord_release(coord *c)
+coord_release(coord *c, coord_writer *w)
 {
-	entry_list     l = c->flight;
+	entry_list     l = w->flight;
 	const saga_id *fenced;
-	size_t         nfenced = saga_store_fenced(c->st, &fenced);
+	size_t         nfenced = saga_store_fenced(w->st, &fenced);
 
 	/* Sagas another instance took over while this batch was on its way:
 	 * their transitions did not happen; nothing of them leaves. */
@@ -1046,7 +1103,7 @@ coord_release(coord *c)
 			    "lease expired); dropping it");
 		}
 	}
-	c->flight = (entry_list) { NULL, 0, 0 };
+	w->flight = (entry_list) { NULL, 0, 0 };
 	for (size_t i = 0; i < l.n; i++) {
 		coord_entry *e = &l.v[i];
 		saga_rt     *s = e->saga;
@@ -1086,9 +1143,9 @@ coord_release(coord *c)
 			coord_maybe_drop(c, l.v[i].saga);
 		}
 	}
-	if (c->flight.v == NULL) {
-		l.n      = 0;
-		c->flight = l;
+	if (w->flight.v == NULL) {
+		l.n       = 0;
+		w->flight = l;
 	} else {
 		free(l.v);
 	}
@@ -1255,7 +1312,8 @@ coord_start_new(coord *c, rpc_req *r, const saga_def *def)
 	nw.traceparent  = s->trace;
 	nw.key          = s->key;
 	nw.input        = s->inst.input;
-	if ((rv = saga_store_stage_insert(c->st, &s->inst, &nw)) != 0) {
+	if ((rv = saga_store_stage_insert(coord_writer_of(c, s)->st, &s->inst,
+	         &nw)) != 0) {
 		coord_fatal("staging a new saga", rv);
 	}
 	coord_insert(c, s);
@@ -1882,27 +1940,42 @@ coord_dispatch_done(coord *c, coord_event *cev)
 static void
 coord_timer(coord *c, timer_ent *t);
 
+/* Closes every writer's connection. */
+static void
+coord_writers_close(coord *c)
+{
+	for (int i = 0; i < COORD_WRITERS_MAX; i++) {
+		saga_store_free(c->wr[i].st);
+		c->wr[i].st = NULL;
+	}
+	c->st     = NULL;
+	c->target = 0;
+}
+
 /* Database outage: forget every saga and reconnect with backoff. */
 static void
 coord_outage(coord *c, const char *why)
 {
-	entry_list *lists[2] = { &c->flight, &c->staged };
-
 	log_error("DB-DOWN %s; sagas are paused until the database is back",
 	    why);
 	c->db_up = false;
 	c->gen++;
-	for (int i = 0; i < 2; i++) {
-		for (size_t j = 0; j < lists[i]->n; j++) {
-			if (lists[i]->v[j].answer != NULL) {
+	for (int w = 0; w < c->nwr; w++) {
+		entry_list *lists[2] = { &c->wr[w].flight, &c->wr[w].staged };
+
+		for (int i = 0; i < 2; i++) {
+			for (size_t j = 0; j < lists[i]->n; j++) {
+				if (lists[i]->v[j].answer == NULL) {
+					continue;
+				}
 				rpc_req_error(lists[i]->v[j].answer,
 				    SAGA_EUNAVAIL,
 				    "database unavailable; the request may "
 				    "or may not have been applied: check the "
 				    "saga's status later");
 			}
+			lists[i]->n = 0;
 		}
-		lists[i]->n = 0;
 	}
 	for (size_t i = 0; i < c->byid_cap; i++) {
 		saga_rt *s;
@@ -1915,8 +1988,7 @@ coord_outage(coord *c, const char *why)
 		}
 	}
 	dispatch_drop_waiting(c->disp);
-	saga_store_free(c->st);
-	c->st = NULL;
+	coord_writers_close(c);
 	if (timer_arm(&c->timers, &c->reconnect,
 	        coord_now_ms() + c->reconnect_backoff) != 0) {
 		coord_fatal("arming a timer", SAGA_ENOMEM);
@@ -2064,7 +2136,7 @@ coord_connect(coord *c, bool first)
 	size_t resent = 0;
 	int    rv;
 
-	if ((rv = saga_store_open(&c->st, c->o.conninfo, c->instance,
+	if ((rv = saga_store_open(&c->wr[0].st, c->o.conninfo, c->instance,
 	         c->o.lease_ms, err, sizeof(err))) != 0) {
 		if (first || rv == SAGA_ESTATE) {
 			log_error("%s", err);
@@ -2073,6 +2145,7 @@ coord_connect(coord *c, bool first)
 		}
 		return (rv);
 	}
+	c->st = c->wr[0].st;
 	if (first) {
 		for (size_t i = 0; i < c->cfg->nsagas; i++) {
 			saga_def *d = c->cfg->sagas[i];
@@ -2110,6 +2183,18 @@ coord_connect(coord *c, bool first)
 		log_error("%s", saga_store_error(c->st));
 		goto fail;
 	}
+	/* The other writers: the same instance, more batches in flight. */
+	for (int i = 1; i < c->nwr; i++) {
+		if ((rv = saga_store_open(&c->wr[i].st, c->o.conninfo,
+		         c->instance, c->o.lease_ms, err, sizeof(err))) != 0) {
+			log_error("%s", err);
+			goto fail;
+		}
+		if ((rv = saga_store_pipeline_start(c->wr[i].st)) != 0) {
+			log_error("%s", saga_store_error(c->wr[i].st));
+			goto fail;
+		}
+	}
 	c->db_up             = true;
 	c->reconnect_backoff = 100;
 	if (!first) {
@@ -2140,8 +2225,7 @@ fail:
 			coord_saga_free(s);
 		}
 	}
-	saga_store_free(c->st);
-	c->st = NULL;
+	coord_writers_close(c);
 	return (rv);
 }
 
@@ -2340,17 +2424,57 @@ coord_gauges(coord *c, int64_t now)
 	}
 }
 
+/* Tells whether no writer has a batch in flight or staged. */
+static bool
+coord_writers_idle(const coord *c)
+{
+	for (int i = 0; i < c->nwr; i++) {
+		if (saga_store_in_flight(c->wr[i].st) ||
+		    saga_store_staged(c->wr[i].st) > 0) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+/* Sends what each writer without a batch in flight has staged. Returns
+ * -1 after an outage. */
+static int
+coord_flush(coord *c)
+{
+	for (int i = 0; i < c->nwr; i++) {
+		coord_writer *w = &c->wr[i];
+		entry_list    tmp;
+
+		if (saga_store_in_flight(w->st) ||
+		    saga_store_staged(w->st) == 0) {
+			continue;
+		}
+		tmp         = w->flight;
+		w->flush_us = coord_now_us();
+		if (saga_store_flush(w->st) != 0) {
+			coord_outage(c, saga_store_error(w->st));
+			return (-1);
+		}
+		w->flight   = w->staged;
+		w->staged   = tmp;
+		w->staged.n = 0;
+	}
+	return (0);
+}
+
 static void
 coord_loop(coord *c)
 {
 	int64_t stop_at = 0;
 
 	for (;;) {
-		struct pollfd fds[2];
+		struct pollfd fds[1 + COORD_WRITERS_MAX];
 		int           nfds = 1;
 		int           timeout = 1000;
 		timer_ent    *t;
 		int64_t       now = coord_now_ms();
+		bool          down = false;
 
 		if (coord_sig_hup) {
 			coord_sig_hup = 0;
@@ -2363,9 +2487,7 @@ coord_loop(coord *c)
 			stop_at = now + 10000;
 		}
 		if (stop_at != 0 &&
-		    (!c->db_up || (!saga_store_in_flight(c->st) &&
-		                      saga_store_staged(c->st) == 0) ||
-		        now > stop_at)) {
+		    (!c->db_up || coord_writers_idle(c) || now > stop_at)) {
 			break;
 		}
 		if ((t = timer_next(&c->timers)) != NULL) {
@@ -2375,28 +2497,31 @@ coord_loop(coord *c)
 		}
 		fds[0].fd     = c->q.efd;
 		fds[0].events = POLLIN;
-		if (c->db_up) {
-			fds[1].fd     = saga_store_fd(c->st);
-			fds[1].events = POLLIN |
-			    (saga_store_want_write(c->st) ? POLLOUT : 0);
-			nfds = 2;
+		for (int i = 0; c->db_up && i < c->nwr; i++) {
+			fds[nfds].fd     = saga_store_fd(c->wr[i].st);
+			fds[nfds].events = POLLIN |
+			    (saga_store_want_write(c->wr[i].st) ? POLLOUT : 0);
+			nfds++;
 		}
 		if (poll(fds, (nfds_t) nfds, timeout) < 0 && errno != EINTR) {
 			coord_fatal("poll", SAGA_EIO);
 		}
-		if (c->db_up) {
-			switch (saga_store_poll(c->st)) {
+		for (int i = 0; c->db_up && i < c->nwr && !down; i++) {
+			coord_writer *w = &c->wr[i];
+
+			switch (saga_store_poll(w->st)) {
 			case SAGA_STORE_COMMITTED:
 				metrics_observe(c->m, "saga_db_commit_seconds",
 				    NULL,
-				    (double) (coord_now_us() - c->flush_us) /
+				    (double) (coord_now_us() - w->flush_us) /
 				        1e6);
 				metrics_observe(c->m, "saga_db_batch_rows", NULL,
-				    (double) saga_store_batch_size(c->st));
-				coord_release(c);
+				    (double) saga_store_batch_size(w->st));
+				coord_release(c, w);
 				break;
 			case SAGA_STORE_FAILED:
-				coord_outage(c, saga_store_error(c->st));
+				coord_outage(c, saga_store_error(w->st));
+				down = true;
 				break;
 			case SAGA_STORE_PENDING:
 				break;
@@ -2408,18 +2533,8 @@ coord_loop(coord *c)
 		while ((t = timer_pop(&c->timers, now)) != NULL) {
 			coord_timer(c, t);
 		}
-		if (c->db_up && !saga_store_in_flight(c->st) &&
-		    saga_store_staged(c->st) > 0) {
-			entry_list tmp = c->flight;
-
-			c->flush_us = coord_now_us();
-			if (saga_store_flush(c->st) != 0) {
-				coord_outage(c, saga_store_error(c->st));
-				continue;
-			}
-			c->flight = c->staged;
-			c->staged = tmp;
-			c->staged.n = 0;
+		if (c->db_up) {
+			(void) coord_flush(c);
 		}
 	}
 }
@@ -2461,6 +2576,9 @@ coord_usage(FILE *f)
 	    "                             with the same id takes its sagas\n"
 	    "                             back at once, others wait for the\n"
 	    "                             lease\n"
+	    "      --db-writers N         database connections writing\n"
+	    "                             batches, each with one in flight\n"
+	    "                             (1..4, default 2)\n"
 	    "      --lease DUR            how long an instance owns its sagas\n"
 	    "                             without renewing (default 5s):\n"
 	    "                             after a crash the others take them\n"
@@ -2520,6 +2638,7 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		O_TLS_KEY,
 		O_INSTANCE,
 		O_LEASE,
+		O_WRITERS,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -2537,6 +2656,7 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "instance-id", required_argument, NULL, O_INSTANCE },
 		{ "lease", required_argument, NULL, O_LEASE },
+		{ "db-writers", required_argument, NULL, O_WRITERS },
 		{ "tls-ca", required_argument, NULL, O_TLS_CA },
 		{ "tls-cert", required_argument, NULL, O_TLS_CERT },
 		{ "tls-key", required_argument, NULL, O_TLS_KEY },
@@ -2544,9 +2664,11 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ch;
+	int    ch;
+	size_t n;
 
 	o->listen       = "tcp://127.0.0.1:7100";
+	o->writers      = 2;
 	o->lease_ms     = 5000;
 	o->max_active   = 10000;
 	o->max_context  = 65536;
@@ -2600,6 +2722,13 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 			break;
 		case O_METRICS:
 			o->metrics_listen = optarg;
+			break;
+		case O_WRITERS:
+			if (coord_parse_size("--db-writers", optarg, 1,
+			        COORD_WRITERS_MAX, &n) != 0) {
+				return (2);
+			}
+			o->writers = (int) n;
 			break;
 		case O_INSTANCE:
 			if (optarg[0] == '\0' || strlen(optarg) > 100) {
@@ -2732,6 +2861,7 @@ main(int argc, char **argv)
 		free(c.o.configs);
 		return (rv);
 	}
+	c.nwr = c.o.writers;
 	if (c.o.migrate) {
 		free(c.o.configs);
 		return (coord_migrate(&c.o));
@@ -2898,7 +3028,7 @@ main(int argc, char **argv)
 		}
 		saga_store_free(rel);
 	}
-	saga_store_free(c.st);
+	coord_writers_close(&c);
 	metrics_free(c.m);
 	coord_queue_fini(&c.q);
 	for (size_t i = 0; i < c.ndefs; i++) {
@@ -2907,8 +3037,10 @@ main(int argc, char **argv)
 	free(c.defs);
 	free(c.current);
 	coord_defs_free(c.cfg);
-	free(c.staged.v);
-	free(c.flight.v);
+	for (int i = 0; i < COORD_WRITERS_MAX; i++) {
+		free(c.wr[i].staged.v);
+		free(c.wr[i].flight.v);
+	}
 	free(c.byid);
 	free(c.bykey);
 	proto_obj_free(c.ctx_root);

@@ -996,6 +996,59 @@ test_sagad_bulkhead_limits_in_flight(void **state)
 	e->done = true;
 }
 
+/* Two writers: a batch that waits (here on a row lock another session
+ * holds on saga A) stalls only the sagas in it. A's first reply comes
+ * after 1 s; meanwhile the test locks A's row, so that the batch with
+ * A's next transition waits on the lock. Once that batch has waited
+ * longer than a writer may (50 ms), saga B is started: it goes through
+ * the other connection and completes while A still waits. With
+ * --db-writers 1, B's START would wait behind A's batch. */
+static void
+test_sagad_writers_stalled_batch_stalls_its_own(void **state)
+{
+	tenv     *e = *state;
+	saga_id   a, b;
+	t_saga    s;
+	t_db_cond c;
+	PGconn   *lk;
+	long long seq;
+	char      sql[256], idt[SAGA_ID_STRLEN + 1];
+
+	t_begin(e, "writers", "reserve.do=delay:1000\n", "--db-writers", "2",
+	    NULL);
+	a = t_start_ok(e, "order", "c-a", 100);
+	assert_non_null(lk = pgtest_connect(e->conninfo));
+	snprintf(sql, sizeof(sql),
+	    "BEGIN; SELECT 1 FROM saga_instance WHERE id = '%s' FOR UPDATE",
+	    saga_id_format(&a, idt));
+	assert_int_equal(pgtest_exec(lk, sql), 0);
+	seq = t_db_int(e, "SELECT event_seq FROM saga_instance WHERE id = '%s'",
+	    idt);
+	/* sagad's batch with A's reply waits on the lock, for 200 ms. */
+	c.e    = e;
+	c.sql  = "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+	         " current_database() AND wait_event_type = 'Lock'"
+	         " AND now() - query_start > interval '200 ms'";
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(15000))) {
+		fail_msg("no batch of sagad waits on the lock");
+	}
+	b = t_start_ok(e, "order", "c-b", 200);
+	t_wait(e, &b, MS(15000), &s);
+	assert_string_equal(s.state, "COMPLETED");
+	/* A's transition is still waiting for the lock. */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT event_seq FROM saga_instance"
+	                     " WHERE id = '%s' AND state = 'RUNNING'",
+	                     idt),
+	    seq);
+	assert_int_equal(pgtest_exec(lk, "ROLLBACK"), 0);
+	PQfinish(lk);
+	t_wait_state(e, &a, "COMPLETED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* ---- 2. Compensation ---- */
 
 static void
@@ -2730,6 +2783,9 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_bulkhead_limits_in_flight, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_writers_stalled_batch_stalls_its_own, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_retry_then_ok_completes, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
