@@ -1030,7 +1030,7 @@ measure() {
     \"saga_ms_mean\": $(calc "$dcnt > 0 ? $dsum / $dcnt * 1000 : 0" 3)}"
 		say "  sagad: $(calc "$batches" 0) batches ($(calc "$batches / $sb_done" 2) per saga)," \
 			"$(calc "$batches > 0 ? $rsum / $batches : 0" 1) rows each, commit $(calc "$batches > 0 ? $bsum / $batches * 1000 : 0" 2) ms on average" \
-			"(a batch in flight $(calc "$bsum / $sb_wall_s * 100" 0)% of the time);" \
+			"($(calc "$bsum / $sb_wall_s" 2) batches in flight on average);" \
 			"command to outcome $(calc "$scnt > 0 ? $ssum / $scnt * 1000 : 0" 2) ms on average"
 	fi
 
