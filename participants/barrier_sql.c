@@ -400,12 +400,6 @@ barrier_sql_prepare(PGconn *db, char *err, size_t errlen)
 	return (0);
 }
 
-int
-barrier_sql_exec(PGconn *db, const char *sql, char *err, size_t errlen)
-{
-	return (barrier_exec(db, sql, err, errlen));
-}
-
 /* The BEGIN of a batch. A compensation's insert of the action's key must
  * see committed rows as they are now, not as of a snapshot: READ
  * COMMITTED whatever the database's default. */

@@ -91,10 +91,6 @@ typedef struct barrier_begin {
  * schema, connection lost). */
 int barrier_sql_prepare(PGconn *db, char *err, size_t errlen);
 
-/* barrier_sql_exec runs a parameterless command (a SET LOCAL in the
- * transaction). Returns 0 or SAGA_EDB with the reason in err. */
-int barrier_sql_exec(PGconn *db, const char *sql, char *err, size_t errlen);
-
 /* barrier_sql_tx_begin opens a batch's transaction, READ COMMITTED, and
  * runs then (a parameterless command such as a SET LOCAL, or NULL) in
  * it, in the same round trip. Returns 0 or SAGA_EDB (reason in err;
