@@ -2437,9 +2437,9 @@ coord_writers_idle(const coord *c)
 	return (true);
 }
 
-/* Sends what each writer without a batch in flight has staged. Returns
- * -1 after an outage. */
-static int
+/* Sends what each writer without a batch in flight has staged; stops at
+ * an outage. */
+static void
 coord_flush(coord *c)
 {
 	for (int i = 0; i < c->nwr; i++) {
@@ -2454,13 +2454,12 @@ coord_flush(coord *c)
 		w->flush_us = coord_now_us();
 		if (saga_store_flush(w->st) != 0) {
 			coord_outage(c, saga_store_error(w->st));
-			return (-1);
+			return;
 		}
 		w->flight   = w->staged;
 		w->staged   = tmp;
 		w->staged.n = 0;
 	}
-	return (0);
 }
 
 static void
@@ -2534,7 +2533,7 @@ coord_loop(coord *c)
 			coord_timer(c, t);
 		}
 		if (c->db_up) {
-			(void) coord_flush(c);
+			coord_flush(c);
 		}
 	}
 }
