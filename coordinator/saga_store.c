@@ -67,7 +67,7 @@ enum {
 };
 
 #define STMT_MAX_COLS 26
-#define STMT_MAX_PARAMS (STMT_MAX_COLS + 2)
+#define STMT_MAX_PARAMS (STMT_MAX_COLS + 3)
 
 /* The events of a write (STMT_WRITE, STMT_WRITE1): inserted only for
  * the sagas its update changed, or new in the batch. Parameters 15 to
@@ -87,6 +87,21 @@ enum {
 
 /* The types of a write's 26 values: the update's 14, the events' 11,
  * the new sagas' ids. */
+/* The states after which a saga never changes again: finished_at is set
+ * by the write that reaches one (003_hot_updates.sql). */
+#define SAGA_SQL_FINISHED "('COMPLETED', 'COMPENSATED', 'RESOLVED')"
+
+/* A write renews the saga's lease only when less of it is left than the
+ * heartbeat leaves ($29: the lease less the heartbeat's period, in ms), so
+ * that lease_until, an indexed column, does not change at every
+ * transition and most transitions are HOT updates (no new index entry):
+ * after a write the lease lasts as long as a heartbeat makes it last at
+ * its worst. */
+#define SAGA_SQL_LEASE                                                      \
+	" lease_until = CASE WHEN s.lease_until >= now()"                   \
+	" + $29::int8 * interval '1 millisecond' THEN s.lease_until"        \
+	" ELSE now() + $28::int8 * interval '1 millisecond' END,"
+
 #define SAGA_WRITE_TYPES                                                    \
 	{ OID_UUID, OID_TEXT, OID_INT4, OID_INT4, OID_INT4,                 \
 	    OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TIMESTAMPTZ,          \
@@ -96,9 +111,10 @@ enum {
 	    OID_UUID }
 
 /* The statements: ncols parameters, the first nscalar of them single
- * values and the others arrays, then, for those marked owned, two more:
- * the owner (this instance's id, text) and the lease length in
- * milliseconds (int8), as parameters like every value. How each is
+ * values and the others arrays, then, for those marked owned, three more:
+ * the owner (this instance's id, text), the lease length in milliseconds
+ * and the length below which a write renews it (int8, SAGA_SQL_LEASE;
+ * the insert does not use it), as parameters like every value. How each is
  * planned: saga_store_pipeline_start. */
 static const struct {
 	const char *name;
@@ -116,15 +132,19 @@ static const struct {
 	    " current_step, attempt, max_sent_step, phase_started_at,"
 	    " context, business_key, traceparent, last_error, created_at,"
 	    " updated_at, deadline_at, next_attempt_at, event_seq,"
-	    " phase_attempt0, owner, epoch, lease_until)"
-	    " SELECT *, $19::text, 1,"
-	    " now() + $20::int8 * interval '1 millisecond'"
+	    " phase_attempt0, owner, epoch, lease_until, finished_at)"
+	    " SELECT u.*, $19::text, 1,"
+	    " now() + $20::int8 * interval '1 millisecond',"
+	    " CASE WHEN u.state IN " SAGA_SQL_FINISHED " THEN u.updated END"
 	    " FROM unnest($1::uuid[], $2::text[], $3::int4[],"
 	    " $4::text[], $5::int4[], $6::int4[], $7::int4[],"
 	    " $8::timestamptz[], $9::bytea[], $10::text[], $11::text[],"
 	    " $12::text[], $13::timestamptz[], $14::timestamptz[],"
 	    " $15::timestamptz[], $16::timestamptz[], $17::int4[],"
-	    " $18::int4[])",
+	    " $18::int4[])"
+	    " AS u(id, name, version, state, step, attempt, max_sent, phase,"
+	    " context, business_key, traceparent, last_error, created,"
+	    " updated, deadline, next_at, seq, attempt0)",
 	    18,
 	    { OID_UUID, OID_TEXT, OID_INT4, OID_TEXT, OID_INT4, OID_INT4,
 	        OID_INT4, OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TEXT,
@@ -152,7 +172,9 @@ static const struct {
 	    " last_error = u.last_error, updated_at = u.updated,"
 	    " next_attempt_at = u.next_at, event_seq = u.seq,"
 	    " phase_attempt0 = u.attempt0,"
-	    " lease_until = now() + $28::int8 * interval '1 millisecond',"
+	    SAGA_SQL_LEASE
+	    " finished_at = CASE WHEN u.state IN " SAGA_SQL_FINISHED
+	    " THEN coalesce(s.finished_at, u.updated) END,"
 	    " cancel_note = CASE WHEN u.clear_cancel THEN NULL"
 	    " ELSE s.cancel_note END"
 	    " FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[],"
@@ -178,7 +200,9 @@ static const struct {
 	    " last_error = $8::text, updated_at = $9::timestamptz,"
 	    " next_attempt_at = $10::timestamptz, event_seq = $11::int4,"
 	    " phase_attempt0 = $12::int4,"
-	    " lease_until = now() + $28::int8 * interval '1 millisecond',"
+	    SAGA_SQL_LEASE
+	    " finished_at = CASE WHEN $2::text IN " SAGA_SQL_FINISHED
+	    " THEN coalesce(s.finished_at, $9::timestamptz) END,"
 	    " cancel_note = CASE WHEN $14::bool THEN NULL"
 	    " ELSE s.cancel_note END"
 	    " WHERE s.id = $1::uuid AND s.epoch = $13::int8"
@@ -244,6 +268,7 @@ struct saga_store {
 	bool       pipeline;
 	char      *owner;    /* this instance's id */
 	char       lease_text[24]; /* the lease in ms, a text parameter */
+	char       renew_text[24]; /* renewed by a write below this (ms) */
 	/* Staged: the next batch. */
 	saga_table ins;
 	saga_table keys;
@@ -317,6 +342,8 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	}
 	snprintf(st->lease_text, sizeof(st->lease_text), "%lld",
 	    (long long) lease_ms);
+	snprintf(st->renew_text, sizeof(st->renew_text), "%lld",
+	    (long long) (lease_ms - saga_store_renew_every_ms(lease_ms)));
 	st->conn = PQconnectdb(conninfo);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
@@ -356,6 +383,7 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 		}
 		if (saga_store_stmts[i].owned) {
 			types[n++] = OID_TEXT;
+			types[n++] = OID_INT8;
 			types[n++] = OID_INT8;
 		}
 		res = PQprepare(st->conn, saga_store_stmts[i].name,
@@ -704,6 +732,12 @@ saga_store_register(saga_store *st, const char *host, int pid,
 	    4, params));
 }
 
+int64_t
+saga_store_renew_every_ms(int64_t lease_ms)
+{
+	return (lease_ms / 3 < 500 ? lease_ms / 3 : 500);
+}
+
 int
 saga_store_renew(saga_store *st, saga_id **ids, size_t *n)
 {
@@ -715,8 +749,9 @@ saga_store_renew(saga_store *st, saga_id **ids, size_t *n)
 	*ids = NULL;
 	*n   = 0;
 	/* SKIP LOCKED: never wait for a row the engine's batch is writing
-	 * (that batch extends the lease itself); waiting could deadlock with
-	 * it, rows in another order. */
+	 * (that batch extends the lease itself if less is left than this
+	 * renewal leaves at its worst: SAGA_SQL_LEASE); waiting could
+	 * deadlock with it, rows in another order. */
 	res = saga_store_query(st, "renewing leases",
 	    "WITH hb AS (UPDATE saga_coordinator SET heartbeat_at = now()"
 	    " WHERE instance_id = $1 RETURNING 1)"
@@ -1408,6 +1443,10 @@ saga_store_send(saga_store *st, int stmt, const saga_col *const *cols,
 		formats[n] = 0;
 		n++;
 		values[n]  = st->lease_text;
+		lengths[n] = 0;
+		formats[n] = 0;
+		n++;
+		values[n]  = st->renew_text;
 		lengths[n] = 0;
 		formats[n] = 0;
 		n++;

@@ -118,9 +118,16 @@ int saga_store_count_state(saga_store *st, saga_state state, long long *n);
 int saga_store_register(
     saga_store *st, const char *host, int pid, const char *listen);
 
+/* saga_store_renew_every_ms is how often an instance whose leases last
+ * lease_ms renews them (saga_store_renew): a third of the lease, at most
+ * 500 ms. A write renews a saga's lease only when less of it is left than
+ * lease_ms less this, what a renewal leaves at its worst. */
+int64_t saga_store_renew_every_ms(int64_t lease_ms);
+
 /* saga_store_renew extends the lease of every unfinished saga this
  * instance owns, in one statement that waits for no row lock (a row the
- * engine is writing gets its lease extended by that write), and its
+ * engine is writing has its lease extended by that write if it needs
+ * it: saga_store_renew_every_ms), and its
  * heartbeat; *ids (malloc'd, n) are the sagas renewed. Blocking. */
 int saga_store_renew(saga_store *st, saga_id **ids, size_t *n);
 

@@ -1014,14 +1014,14 @@ sagactl_ops_ping(sagactl_ctx *ctx, int argc, char **argv)
  * purge
  */
 
-/* One batch: the oldest finished sagas past the cutoff, their events and
- * start keys, in one statement (one transaction). */
+/* One batch: the sagas that finished (finished_at) longest before the
+ * cutoff, their events and start keys, in one statement (one
+ * transaction). */
 static const char ops_purge_sql[]
     = "WITH victims AS ("
       " SELECT id FROM saga_instance"
-      " WHERE state IN ('COMPLETED', 'COMPENSATED', 'RESOLVED')"
-      "  AND updated_at < to_timestamp($1::bigint / 1000.0)"
-      " ORDER BY updated_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED),"
+      " WHERE finished_at < to_timestamp($1::bigint / 1000.0)"
+      " ORDER BY finished_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED),"
       " ev AS (DELETE FROM saga_event e USING victims v"
       "  WHERE e.saga_id = v.id RETURNING 1),"
       " k AS (DELETE FROM saga_start_key s USING victims v"
@@ -1076,11 +1076,10 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		return (rv);
 	}
 	r = sagactl_db_query(ctx, db,
-	    "SELECT count(*) FILTER (WHERE state IN ('COMPLETED',"
-	    "  'COMPENSATED', 'RESOLVED')),"
-	    " count(*) FILTER (WHERE state = 'FAILED')"
-	    " FROM saga_instance"
-	    " WHERE updated_at < to_timestamp($1::bigint / 1000.0)",
+	    "SELECT (SELECT count(*) FROM saga_instance"
+	    "  WHERE finished_at < to_timestamp($1::bigint / 1000.0)),"
+	    " (SELECT count(*) FROM saga_instance WHERE state = 'FAILED'"
+	    "  AND updated_at < to_timestamp($1::bigint / 1000.0))",
 	    1, p);
 	if (r == NULL) {
 		PQfinish(db);

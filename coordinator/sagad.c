@@ -2270,8 +2270,7 @@ coord_timer(coord *c, timer_ent *t)
 		/* Renew well within the lease; take over within a second. */
 		if (timer_arm(&c->timers, &c->lease,
 		        coord_now_ms() +
-		            (c->o.lease_ms / 3 < 500 ? c->o.lease_ms / 3
-		                                     : 500)) != 0) {
+		            saga_store_renew_every_ms(c->o.lease_ms)) != 0) {
 			coord_fatal("arming a timer", SAGA_ENOMEM);
 		}
 		return;

@@ -606,13 +606,15 @@ insert_saga_x(PGconn *c, const tsaga *s, const tinput *x)
 		    "INSERT INTO saga_instance (id, saga_name, saga_version,"
 		    " state, current_step, attempt, max_sent_step, context,"
 		    " business_key, traceparent, last_error, created_at,"
-		    " updated_at, next_attempt_at, event_seq)"
+		    " updated_at, next_attempt_at, event_seq, finished_at)"
 		    " VALUES ($1::uuid, $2, $15::int, $3, $4::int, $5::int,"
 		    " $6::int, $7::bytea, $8, $9, $10,"
 		    " now() - $11::bigint * interval '1 millisecond',"
 		    " now() - $12::bigint * interval '1 millisecond',"
 		    " now() + $13::bigint * interval '1 millisecond', "
-		    "$14::int)",
+		    "$14::int,"
+		    " CASE WHEN $3 IN ('COMPLETED', 'COMPENSATED', 'RESOLVED')"
+		    " THEN now() - $12::bigint * interval '1 millisecond' END)",
 		    15, v, lens, fmts);
 	}
 	proto_buf_fini(&ctx);

@@ -514,6 +514,65 @@ test_sql_migrate_concurrent_apply_once(void **state)
 	    RACE_MIGRATIONS - 1);
 }
 
+/* 003_hot_updates on a log written before it: the sagas that had
+ * finished get finished_at (their last update, what purge used to go by),
+ * the others none; purge's and list's indexes are there. */
+static void
+test_sql_migrate_003_backfills_finished_at(void **state)
+{
+	fixture *f      = *state;
+	char     err[512] = "";
+	size_t   before   = 0;
+	int      applied  = -1;
+
+	while (before < coordinator_migrations_count &&
+	    coordinator_migrations[before].version < 3) {
+		before++;
+	}
+	assert_true(before < coordinator_migrations_count);
+	assert_int_equal(sql_migrate_apply(f->conn, "coordinator",
+	                     coordinator_migrations, before, NULL, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(pgtest_exec(f->conn,
+	                     "INSERT INTO saga_definition (name, version,"
+	                     " content_hash, definition)"
+	                     " VALUES ('t', 1, 'h', '{}');"
+	                     "INSERT INTO saga_instance (id, saga_name,"
+	                     " saga_version, state, context, created_at,"
+	                     " updated_at)"
+	                     " SELECT ('00000000-0000-7000-8000-' ||"
+	                     " lpad(g::text, 12, '0'))::uuid, 't', 1,"
+	                     " (ARRAY['RUNNING', 'COMPENSATING', 'COMPLETED',"
+	                     " 'COMPENSATED', 'FAILED', 'RESOLVED'])[g],"
+	                     " '\\x80', now() - interval '2 days',"
+	                     " now() - g * interval '1 hour'"
+	                     " FROM generate_series(1, 6) g"),
+	    0);
+	assert_int_equal(sql_migrate_apply(f->conn, "coordinator",
+	                     coordinator_migrations,
+	                     coordinator_migrations_count, &applied, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(applied, (int) (coordinator_migrations_count - before));
+	assert_int_equal(query_int(f->conn,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE finished_at = updated_at AND state IN"
+	                     " ('COMPLETED', 'COMPENSATED', 'RESOLVED')"),
+	    3);
+	assert_int_equal(query_int(f->conn,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE finished_at IS NULL AND state IN"
+	                     " ('RUNNING', 'COMPENSATING', 'FAILED')"),
+	    3);
+	assert_int_equal(query_int(f->conn,
+	                     "SELECT count(*) FROM pg_indexes"
+	                     " WHERE tablename = 'saga_instance' AND"
+	                     " (indexdef LIKE '%(finished_at)%' OR indexdef"
+	                     " LIKE '%(state, created_at DESC)%')"),
+	    2);
+}
+
 int
 main(void)
 {
@@ -539,6 +598,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sql_migrate_concurrent_apply_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sql_migrate_003_backfills_finished_at, setup,
+		    teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -4,7 +4,8 @@
  * database: what a batch of one saga and a batch of several write, how
  * fencing drops a saga another instance owns, and how the batches are
  * planned (a batch of one saga never scans saga_instance, whatever the
- * table's statistics said when its plan was made).
+ * table's statistics said when its plan was made), which transitions are
+ * HOT updates, and when a write renews a lease.
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -397,6 +398,182 @@ test_plans(void **state)
 	assert_true(idx >= 60);
 }
 
+/* Waits (15 s at most) for the statistics of the store's backend, which
+ * it reports as it exits, and returns saga_instance's rows updated and
+ * how many of those updates were HOT. */
+static void
+closed_store_updates(fixture *f, long long want, long long *upd,
+    long long *hot)
+{
+	int64_t until = now_ms() + 15000;
+
+	saga_store_free(f->st);
+	f->st = NULL;
+	*upd  = -1;
+	while (now_ms() < until) {
+		assert_int_equal(pgtest_exec(f->db,
+		                     "SELECT pg_stat_clear_snapshot()"),
+		    0);
+		assert_int_equal(pgtest_query_int(f->db,
+		                     "SELECT n_tup_upd FROM pg_stat_user_tables"
+		                     " WHERE relname = 'saga_instance'",
+		                     upd),
+		    0);
+		if (*upd >= want) {
+			break;
+		}
+		poll(NULL, 0, 50);
+	}
+	assert_int_equal(pgtest_query_int(f->db,
+	                     "SELECT n_tup_hot_upd FROM pg_stat_user_tables"
+	                     " WHERE relname = 'saga_instance'",
+	                     hot),
+	    0);
+}
+
+/* A transition that keeps the saga's state and schedules no retry
+ * changes no indexed column of saga_instance (003_hot_updates.sql), so
+ * that PostgreSQL rewrites the row on its page and adds no index entry (a
+ * HOT update);
+ * the write that ends the saga sets finished_at. The lease is set far
+ * ahead first, from another connection (gone before the writes), so that
+ * no write has to renew it however slow this machine is. */
+static void
+test_transitions_are_hot(void **state)
+{
+	fixture  *f = *state;
+	saga_inst a;
+	PGconn   *other;
+	char      sql[256], idt[40];
+	long long upd = -1, hot = -1;
+	int64_t   until;
+
+	inst_init(&a);
+	assert_int_equal(saga_store_pipeline_start(f->st), 0);
+	stage_new(f->st, &a);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_non_null(other = pgtest_connect(f->conninfo));
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET lease_until = now() + interval '1 hour'"
+	    " WHERE id = '%s'",
+	    saga_id_format(&a.id, idt));
+	assert_int_equal(pgtest_exec(other, sql), 0);
+	PQfinish(other);
+	until = now_ms() + 15000;
+	while (now_ms() < until) {
+		assert_int_equal(pgtest_exec(f->db,
+		                     "SELECT pg_stat_clear_snapshot()"),
+		    0);
+		assert_int_equal(pgtest_query_int(f->db,
+		                     "SELECT n_tup_upd FROM pg_stat_user_tables"
+		                     " WHERE relname = 'saga_instance'",
+		                     &upd),
+		    0);
+		if (upd >= 1) {
+			break;
+		}
+		poll(NULL, 0, 50);
+	}
+	assert_int_equal(upd, 1);
+
+	for (int i = 0; i < 20; i++) {
+		a.step = i % 5;
+		stage_step(f->st, &a, NULL);
+		assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	}
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE id = '%s' AND finished_at IS NULL",
+	                     &a.id),
+	    1);
+	a.state = SAGA_ST_COMPLETED;
+	stage_step(f->st, &a, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE id = '%s' AND state = 'COMPLETED'"
+	                     " AND finished_at = updated_at",
+	                     &a.id),
+	    1);
+
+	closed_store_updates(f, 22, &upd, &hot);
+	print_message("saga_instance: %lld rows updated, %lld of them HOT\n",
+	    upd, hot);
+	assert_int_equal(upd, 22);
+	/* The 20 transitions; not the lease set by hand nor the end. */
+	assert_int_equal(hot, 20);
+}
+
+/* A write renews a lease that has less left than a heartbeat leaves (the
+ * heartbeat skips the rows a batch is writing) and leaves a longer one as
+ * it is. */
+static void
+test_write_renews_short_lease(void **state)
+{
+	fixture  *f = *state;
+	saga_inst a;
+	char      sql[256], idt[40];
+
+	inst_init(&a);
+	assert_int_equal(saga_store_pipeline_start(f->st), 0);
+	stage_new(f->st, &a);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	saga_id_format(&a.id, idt);
+
+	/* 1 s left of a lease of 10 s: renewed to 10 s. */
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET lease_until = now() + interval '1 s'"
+	    " WHERE id = '%s'",
+	    idt);
+	assert_int_equal(pgtest_exec(f->db, sql), 0);
+	stage_step(f->st, &a, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE id = '%s' AND lease_until"
+	                     " > now() + interval '5 s'",
+	                     &a.id),
+	    1);
+
+	/* More than a heartbeat leaves: kept, not shortened to 10 s. */
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET lease_until = now() + interval '1 h'"
+	    " WHERE id = '%s'",
+	    idt);
+	assert_int_equal(pgtest_exec(f->db, sql), 0);
+	stage_step(f->st, &a, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE id = '%s' AND lease_until"
+	                     " > now() + interval '50 min'",
+	                     &a.id),
+	    1);
+
+	/* Renewed in a batch of several sagas too. */
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET lease_until = now() + interval '1 s'"
+	    " WHERE id = '%s'",
+	    idt);
+	assert_int_equal(pgtest_exec(f->db, sql), 0);
+	{
+		saga_inst b;
+
+		inst_init(&b);
+		stage_new(f->st, &b);
+		assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+		stage_step(f->st, &a, NULL);
+		stage_step(f->st, &b, NULL);
+		assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	}
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance"
+	                     " WHERE id = '%s' AND lease_until"
+	                     " > now() + interval '5 s'",
+	                     &a.id),
+	    1);
+}
+
 int
 main(void)
 {
@@ -405,6 +582,10 @@ main(void)
 		    test_write_one_and_several, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_transitions_are_hot, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_write_renews_short_lease, setup, teardown),
 	};
 
 	srand((unsigned) time(NULL));
