@@ -369,6 +369,14 @@ db_stats() {
 		ORDER BY datname"
 }
 
+# row_stats: "updates hot_updates" of saga_instance in the coordinator's
+# database: how many of its row updates were HOT (no index touched; see
+# docs/operations.md).
+row_stats() {
+	q "$coord_db" "SELECT n_tup_upd || ' ' || n_tup_hot_upd
+		FROM pg_stat_user_tables WHERE relname = 'saga_instance'"
+}
+
 ping_url() {
 	"$sagactl_bin" ping --coordinator "$1" --timeout 200ms >/dev/null 2>&1
 }
@@ -894,8 +902,9 @@ measure() {
 	fi
 	q postgres "CHECKPOINT" >/dev/null
 	stats_settle
-	local db_a db_b bg0 bg1 bg
+	local db_a db_b bg0 bg1 bg rows_a rows_b
 	db_a=$(db_stats)
+	rows_a=$(row_stats)
 	# What the machine does without us: a benchmark on a busy machine
 	# is noise. Measured over one idle second, reported, warned about.
 	bg0=$(machine_busy)
@@ -957,6 +966,7 @@ measure() {
 	done
 	stats_settle
 	db_b=$(db_stats)
+	rows_b=$(row_stats)
 	((sb_rc == 0)) || say "warning: saga_bench exited $sb_rc (see $dir)"
 	[[ -f $dir/client.env ]] || die "saga_bench wrote no result"
 	# shellcheck disable=SC1091
@@ -995,8 +1005,12 @@ measure() {
 		rollbacks=$((rollbacks + r1 - r0))
 		xact_json+="${xact_json:+, }\"$d\": $(calc "($c1 - $c0) / $sb_done" 3)"
 	done <<<"$db_b"
-	local wal xids
+	local wal xids upd hot upd0 hot0
 	wal=$(q postgres "SELECT pg_wal_lsn_diff('${b[wal]}', '${a[wal]}')")
+	read -r upd hot <<<"$rows_b"
+	read -r upd0 hot0 <<<"$rows_a"
+	upd=$((upd - upd0))
+	hot=$((hot - hot0))
 	xids=$((b[xid] - a[xid]))
 
 	# CPU.
@@ -1051,7 +1065,8 @@ measure() {
 	say "$mode ($label) C=$c, $ninst instance(s): $sps sagas/s, $steps_s step transitions/s = $ratio of pgbench's $tps tps;" \
 		"latency p50 $sb_p50_ms p95 $sb_p95_ms p99 $sb_p99_ms max $sb_max_ms ms"
 	say "  per saga: $(calc "$commits / $sb_done" 2) transactions," \
-		"$(calc "$wal / $sb_done" 0) WAL bytes; CPU ms per saga: $(sed 's/"//g' <<<"$cpu_json");" \
+		"$(calc "$wal / $sb_done" 0) WAL bytes, $(calc "$upd / $sb_done" 2) updates of saga_instance" \
+		"($(calc "$upd > 0 ? $hot / $upd * 100 : 0" 0)% HOT); CPU ms per saga: $(sed 's/"//g' <<<"$cpu_json");" \
 		"machine busy $busy s of $(calc "$sb_wall_s * $(nproc)" 1) s ($(calc "$busy - $total_cpu" 2) s not accounted for)"
 	summary+=("$(printf '%-5s %-14s %4s %4s %7s %3s %9s %10s %6s %8s %8s %8s %9s %7s %8s %9s %7s' \
 		"$mode" "$label" "$c" "$ninst" "$sb_done" "$rep" "$sps" "$steps_s" "$ratio" \
@@ -1081,6 +1096,8 @@ measure() {
     "write_xids_per_saga": $(calc "$xids / $sb_done" 3),
     "wal_bytes_per_saga": $(calc "$wal / $sb_done" 0),
     "wal_bytes": $wal,
+    "saga_instance_updates_per_saga": $(calc "$upd / $sb_done" 2),
+    "saga_instance_hot_fraction": $(calc "$upd > 0 ? $hot / $upd : 0" 3),
     "events_per_saga": {$events_json}
   },
   "sagad_metrics": $metrics_json,

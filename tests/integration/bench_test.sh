@@ -62,7 +62,8 @@ for r in d["runs"]:
               "step_transitions_per_s", "ratio_to_pgbench",
               "latency_ms.p50", "latency_ms.p95", "latency_ms.p99",
               "latency_ms.max", "db.xact_commit_per_saga",
-              "db.wal_bytes_per_saga", "cpu_ms_per_saga.sagad",
+              "db.wal_bytes_per_saga", "db.saga_instance_updates_per_saga",
+              "db.saga_instance_hot_fraction", "cpu_ms_per_saga.sagad",
               "cpu_ms_per_saga.postgres", "sagad_memory_kib.peak_hwm",
               "client.latency_ms.p99"):
         need(r, p)
