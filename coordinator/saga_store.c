@@ -85,8 +85,6 @@ enum {
 	" OR e.saga_id = ANY($26::uuid[]) RETURNING 1)"                     \
 	" SELECT id FROM upd"
 
-/* The types of a write's 26 values: the update's 14, the events' 11,
- * the new sagas' ids. */
 /* The states after which a saga never changes again: finished_at is set
  * by the write that reaches one (003_hot_updates.sql). */
 #define SAGA_SQL_FINISHED "('COMPLETED', 'COMPENSATED', 'RESOLVED')"
@@ -102,6 +100,8 @@ enum {
 	" + $29::int8 * interval '1 millisecond' THEN s.lease_until"        \
 	" ELSE now() + $28::int8 * interval '1 millisecond' END,"
 
+/* The types of a write's 26 values: the update's 14, the events' 11,
+ * the new sagas' ids. */
 #define SAGA_WRITE_TYPES                                                    \
 	{ OID_UUID, OID_TEXT, OID_INT4, OID_INT4, OID_INT4,                 \
 	    OID_TIMESTAMPTZ, OID_BYTEA, OID_TEXT, OID_TIMESTAMPTZ,          \
@@ -114,8 +114,8 @@ enum {
  * values and the others arrays, then, for those marked owned, three more:
  * the owner (this instance's id, text), the lease length in milliseconds
  * and the length below which a write renews it (int8, SAGA_SQL_LEASE;
- * the insert does not use it), as parameters like every value. How each is
- * planned: saga_store_pipeline_start. */
+ * the insert does not use it), as parameters like every value. How each
+ * is planned: saga_store_pipeline_start. */
 static const struct {
 	const char *name;
 	const char *sql;

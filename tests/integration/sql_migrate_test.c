@@ -520,7 +520,7 @@ test_sql_migrate_concurrent_apply_once(void **state)
 static void
 test_sql_migrate_003_backfills_finished_at(void **state)
 {
-	fixture *f      = *state;
+	fixture *f        = *state;
 	char     err[512] = "";
 	size_t   before   = 0;
 	int      applied  = -1;
