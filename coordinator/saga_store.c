@@ -89,12 +89,14 @@ enum {
  * by the write that reaches one (003_hot_updates.sql). */
 #define SAGA_SQL_FINISHED "('COMPLETED', 'COMPENSATED', 'RESOLVED')"
 
-/* A write renews the saga's lease only when less of it is left than the
- * heartbeat leaves ($29: the lease less the heartbeat's period, in ms), so
- * that lease_until, an indexed column, does not change at every
- * transition and most transitions are HOT updates (no new index entry):
- * after a write the lease lasts as long as a heartbeat makes it last at
- * its worst. */
+/* A write renews the saga's lease only when less of it is left than $29
+ * ms: the lease less half the heartbeat's period. So lease_until, an
+ * indexed column, does not change at every transition and most
+ * transitions are HOT updates (no new index entry). The heartbeat skips
+ * the rows a batch holds locked (saga_store_renew); such a batch renews
+ * the lease itself if it began less than half a period after the last
+ * renewal was due, which every batch that commits in time does: only a
+ * batch held up longer than that leaves the row to the next heartbeat. */
 #define SAGA_SQL_LEASE                                                      \
 	" lease_until = CASE WHEN s.lease_until >= now()"                   \
 	" + $29::int8 * interval '1 millisecond' THEN s.lease_until"        \
@@ -343,7 +345,7 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	snprintf(st->lease_text, sizeof(st->lease_text), "%lld",
 	    (long long) lease_ms);
 	snprintf(st->renew_text, sizeof(st->renew_text), "%lld",
-	    (long long) (lease_ms - saga_store_renew_every_ms(lease_ms)));
+	    (long long) (lease_ms - saga_store_renew_every_ms(lease_ms) / 2));
 	st->conn = PQconnectdb(conninfo);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
@@ -749,9 +751,9 @@ saga_store_renew(saga_store *st, saga_id **ids, size_t *n)
 	*ids = NULL;
 	*n   = 0;
 	/* SKIP LOCKED: never wait for a row the engine's batch is writing
-	 * (that batch extends the lease itself if less is left than this
-	 * renewal leaves at its worst: SAGA_SQL_LEASE); waiting could
-	 * deadlock with it, rows in another order. */
+	 * (that batch extends the lease itself when it runs short:
+	 * SAGA_SQL_LEASE); waiting could deadlock with it, rows in another
+	 * order. */
 	res = saga_store_query(st, "renewing leases",
 	    "WITH hb AS (UPDATE saga_coordinator SET heartbeat_at = now()"
 	    " WHERE instance_id = $1 RETURNING 1)"

@@ -121,7 +121,7 @@ int saga_store_register(
 /* saga_store_renew_every_ms is how often an instance whose leases last
  * lease_ms renews them (saga_store_renew): a third of the lease, at most
  * 500 ms. A write renews a saga's lease only when less of it is left than
- * lease_ms less this, what a renewal leaves at its worst. */
+ * lease_ms less half of this (saga_store.c, SAGA_SQL_LEASE). */
 int64_t saga_store_renew_every_ms(int64_t lease_ms);
 
 /* saga_store_renew extends the lease of every unfinished saga this

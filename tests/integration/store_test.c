@@ -504,15 +504,16 @@ test_transitions_are_hot(void **state)
 	assert_int_equal(hot, 20);
 }
 
-/* A write renews a lease that has less left than a heartbeat leaves (the
- * heartbeat skips the rows a batch is writing) and leaves a longer one as
- * it is. */
+/* A write renews a lease that has run short (the heartbeat skips the rows
+ * a batch is writing) and leaves a longer one as it is. The lease is 10 s
+ * and the heartbeat's period 500 ms: a write renews below 9.75 s left. */
 static void
 test_write_renews_short_lease(void **state)
 {
 	fixture  *f = *state;
 	saga_inst a;
 	char      sql[256], idt[40];
+	long long set_ms;
 
 	inst_init(&a);
 	assert_int_equal(saga_store_pipeline_start(f->st), 0);
@@ -534,6 +535,26 @@ test_write_renews_short_lease(void **state)
 	                     " > now() + interval '5 s'",
 	                     &a.id),
 	    1);
+
+	/* 9.6 s left, as a lease renewed 400 ms ago (the heartbeat of 400
+	 * ms ago skipped the row: a batch held it): renewed, so that the
+	 * lease does not wait for the next heartbeat. */
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET lease_until = now()"
+	    " + interval '9.6 s' WHERE id = '%s'",
+	    idt);
+	assert_int_equal(pgtest_exec(f->db, sql), 0);
+	set_ms = query_int(f->db,
+	    "SELECT (extract(epoch FROM lease_until) * 1000)::bigint"
+	    " FROM saga_instance WHERE id = '%s'",
+	    &a.id);
+	stage_step(f->st, &a, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_true(query_int(f->db,
+	                "SELECT (extract(epoch FROM lease_until) * 1000)"
+	                "::bigint FROM saga_instance WHERE id = '%s'",
+	                &a.id)
+	    > set_ms);
 
 	/* More than a heartbeat leaves: kept, not shortened to 10 s. */
 	snprintf(sql, sizeof(sql),
