@@ -1047,6 +1047,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 	char        cutoff[32], batch[32], when[40], dur[32], q[256];
 	const char *p[2];
 	long long   sagas = 0, events = 0, keys = 0, matching, failed;
+	long long   stamped = 0;
 	long        batches = 0;
 	proto_obj  *o       = NULL;
 	int         first, rv;
@@ -1077,7 +1078,10 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 	}
 	r = sagactl_db_query(ctx, db,
 	    "SELECT (SELECT count(*) FROM saga_instance"
-	    "  WHERE finished_at < to_timestamp($1::bigint / 1000.0)),"
+	    "  WHERE finished_at < to_timestamp($1::bigint / 1000.0))"
+	    " + (SELECT count(*) FROM saga_instance WHERE finished_at IS NULL"
+	    "  AND state IN ('COMPLETED', 'COMPENSATED', 'RESOLVED')"
+	    "  AND updated_at < to_timestamp($1::bigint / 1000.0)),"
 	    " (SELECT count(*) FROM saga_instance WHERE state = 'FAILED'"
 	    "  AND updated_at < to_timestamp($1::bigint / 1000.0))",
 	    1, p);
@@ -1103,6 +1107,32 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		if ((rv = sagactl_confirm(ctx, a.yes, q)) != 0) {
 			PQfinish(db);
 			return (rv);
+		}
+		/* A sagad older than migration 003 still writing to the log
+		 * (a rolling upgrade) ends sagas without finished_at (counted
+		 * above with the others): they get the time of their last
+		 * update, when they ended, so that the batches find them. A
+		 * finished saga never changes again: nothing races with
+		 * this. */
+		r = sagactl_db_query(ctx, db,
+		    "WITH s AS (UPDATE saga_instance SET finished_at ="
+		    " updated_at WHERE finished_at IS NULL AND state IN"
+		    " ('COMPLETED', 'COMPENSATED', 'RESOLVED') RETURNING 1)"
+		    " SELECT count(*) FROM s",
+		    0, NULL);
+		if (r == NULL) {
+			PQfinish(db);
+			return (SAGACTL_EXIT_FAIL);
+		}
+		stamped = (long long) sagactl_db_i64(r, 0, 0, 0);
+		PQclear(r);
+		if (stamped > 0) {
+			sagactl_note(ctx,
+			    "%lld finished saga%s had no finish time (ended "
+			    "by a sagad older than migration 003): given the "
+			    "time of %s last update",
+			    stamped, stamped == 1 ? "" : "s",
+			    stamped == 1 ? "its" : "their");
 		}
 	}
 	while (!a.dry && matching > 0) {
@@ -1138,6 +1168,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 			rv |= proto_obj_put_int(o, "start_keys", keys);
 			rv |= proto_obj_put_int(o, "batches", batches);
 			rv |= proto_obj_put_int(o, "failed_kept", failed);
+			rv |= proto_obj_put_int(o, "stamped", stamped);
 			if (rv == 0) {
 				rv = sagactl_out_json(&ctx->out, o);
 			}

@@ -1326,6 +1326,19 @@ test_sagactl_purge(void **state)
 	    0);
 	assert_int_equal(migrate(&f), 0);
 	fill(&f, sagas, N(sagas));
+	/* The RESOLVED one as a sagad older than migration 003 ends a saga:
+	 * without finished_at. */
+	{
+		PGconn *c = pgtest_connect(f.conninfo);
+
+		assert_non_null(c);
+		assert_int_equal(pgtest_exec(c,
+		                     "UPDATE saga_instance SET finished_at ="
+		                     " NULL WHERE id = '01900000-0000-7000-8000-"
+		                     "0000000000a3'"),
+		    0);
+		PQfinish(c);
+	}
 
 	/* No terminal and no --yes: refused, nothing deleted. */
 	assert_int_equal(ctl(&f, "purge", "--older-than", "7d", NULL), 2);
@@ -1347,6 +1360,8 @@ test_sagactl_purge(void **state)
 	assert_true(has(f.out, "\"batches\": 2"));
 	assert_true(has(f.out, "\"start_keys\": 1"));
 	assert_true(has(f.out, "\"failed_kept\": 1"));
+	assert_true(has(f.out, "\"stamped\": 1"));
+	assert_true(has(f.err, "1 finished saga had no finish time"));
 	assert_true(has(f.err, "FAILED"));
 	assert_int_equal(
 	    query_int(&f, "SELECT count(*) FROM saga_instance"), 2);

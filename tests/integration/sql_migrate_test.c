@@ -569,8 +569,9 @@ test_sql_migrate_003_backfills_finished_at(void **state)
 	                     "SELECT count(*) FROM pg_indexes"
 	                     " WHERE tablename = 'saga_instance' AND"
 	                     " (indexdef LIKE '%(finished_at)%' OR indexdef"
-	                     " LIKE '%(state, created_at DESC)%')"),
-	    2);
+	                     " LIKE '%(state, created_at DESC)%' OR indexdef"
+	                     " LIKE '%(id) WHERE ((finished_at IS NULL)%')"),
+	    3);
 }
 
 int
