@@ -199,6 +199,61 @@ query_int(PGconn *db, const char *fmt, const saga_id *id)
 	return (v);
 }
 
+/* One counter of saga_instance in pg_stat_user_tables, read afresh. */
+static long long
+table_stat(PGconn *db, const char *counter)
+{
+	char      sql[160];
+	long long v = -1;
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT %s FROM pg_stat_user_tables"
+	    " WHERE relname = 'saga_instance'",
+	    counter);
+	assert_int_equal(pgtest_exec(db, "SELECT pg_stat_clear_snapshot()"),
+	    0);
+	assert_int_equal(pgtest_query_int(db, sql, &v), 0);
+	return (v);
+}
+
+/* A backend reports its statistics as it exits, not before: waits (15 s
+ * at most) until saga_instance's updated rows reach want, and returns
+ * them. */
+static long long
+wait_updates(PGconn *db, long long want)
+{
+	int64_t   until = now_ms() + 15000;
+	long long upd   = -1;
+
+	while (now_ms() < until && (upd = table_stat(db, "n_tup_upd")) < want) {
+		poll(NULL, 0, 50);
+	}
+	return (upd);
+}
+
+/* Sets a saga's lease to end left (an interval) from now, on db. */
+static void
+set_lease(PGconn *db, const saga_id *id, const char *left)
+{
+	char sql[256], idt[40];
+
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET lease_until = now() + interval '%s'"
+	    " WHERE id = '%s'",
+	    left, saga_id_format(id, idt));
+	assert_int_equal(pgtest_exec(db, sql), 0);
+}
+
+/* The end of a saga's lease, in ms since the epoch. */
+static long long
+lease_ms(PGconn *db, const saga_id *id)
+{
+	return (query_int(db,
+	    "SELECT (extract(epoch FROM lease_until) * 1000)::bigint"
+	    " FROM saga_instance WHERE id = '%s'",
+	    id));
+}
+
 /* A batch of one saga and a batch of two write the same thing: the row
  * (NULLs included) and the events, in order. */
 static void
@@ -342,8 +397,7 @@ test_plans(void **state)
 {
 	fixture  *f = *state;
 	saga_inst v[200];
-	long long seq = -1, idx = -1, upd = -1;
-	int64_t   until;
+	long long seq, idx, upd;
 
 	assert_int_equal(pgtest_exec(f->db, "ANALYZE saga_instance"), 0);
 	assert_int_equal(saga_store_pipeline_start(f->st), 0);
@@ -364,33 +418,10 @@ test_plans(void **state)
 	}
 	saga_store_free(f->st);
 	f->st = NULL;
-	/* Its statistics arrive once its backend is gone. */
-	until = now_ms() + 15000;
-	while (now_ms() < until) {
-		assert_int_equal(pgtest_exec(f->db,
-		                     "SELECT pg_stat_clear_snapshot()"),
-		    0);
-		assert_int_equal(pgtest_query_int(f->db,
-		                     "SELECT n_tup_upd FROM pg_stat_user_tables"
-		                     " WHERE relname = 'saga_instance'",
-		                     &upd),
-		    0);
-		if (upd >= 60) {
-			break;
-		}
-		poll(NULL, 0, 50);
-	}
+	upd = wait_updates(f->db, 60);
 	assert_int_equal(upd, 60);
-	assert_int_equal(pgtest_query_int(f->db,
-	                     "SELECT seq_scan FROM pg_stat_user_tables"
-	                     " WHERE relname = 'saga_instance'",
-	                     &seq),
-	    0);
-	assert_int_equal(pgtest_query_int(f->db,
-	                     "SELECT idx_scan FROM pg_stat_user_tables"
-	                     " WHERE relname = 'saga_instance'",
-	                     &idx),
-	    0);
+	seq = table_stat(f->db, "seq_scan");
+	idx = table_stat(f->db, "idx_scan");
 	print_message("saga_instance: %lld sequential scans, %lld index "
 	              "scans, %lld rows updated\n",
 	    seq, idx, upd);
@@ -398,83 +429,29 @@ test_plans(void **state)
 	assert_true(idx >= 60);
 }
 
-/* Waits (15 s at most) for the statistics of the store's backend, which
- * it reports as it exits, and returns saga_instance's rows updated and
- * how many of those updates were HOT. */
-static void
-closed_store_updates(fixture *f, long long want, long long *upd,
-    long long *hot)
-{
-	int64_t until = now_ms() + 15000;
-
-	saga_store_free(f->st);
-	f->st = NULL;
-	*upd  = -1;
-	while (now_ms() < until) {
-		assert_int_equal(pgtest_exec(f->db,
-		                     "SELECT pg_stat_clear_snapshot()"),
-		    0);
-		assert_int_equal(pgtest_query_int(f->db,
-		                     "SELECT n_tup_upd FROM pg_stat_user_tables"
-		                     " WHERE relname = 'saga_instance'",
-		                     upd),
-		    0);
-		if (*upd >= want) {
-			break;
-		}
-		poll(NULL, 0, 50);
-	}
-	assert_int_equal(pgtest_query_int(f->db,
-	                     "SELECT n_tup_hot_upd FROM pg_stat_user_tables"
-	                     " WHERE relname = 'saga_instance'",
-	                     hot),
-	    0);
-}
-
 /* A transition that keeps the saga's state and schedules no retry
  * changes no indexed column of saga_instance (003_hot_updates.sql), so
  * that PostgreSQL rewrites the row on its page and adds no index entry (a
- * HOT update);
- * the write that ends the saga sets finished_at. The lease is set far
- * ahead first, from another connection (gone before the writes), so that
- * no write has to renew it however slow this machine is. */
+ * HOT update); the write that ends the saga sets finished_at. The lease
+ * is set far ahead first, from another connection (gone, its update
+ * counted, before the writes), so that no write has to renew it however
+ * slow this machine is. */
 static void
 test_transitions_are_hot(void **state)
 {
 	fixture  *f = *state;
 	saga_inst a;
 	PGconn   *other;
-	char      sql[256], idt[40];
-	long long upd = -1, hot = -1;
-	int64_t   until;
+	long long upd, hot;
 
 	inst_init(&a);
 	assert_int_equal(saga_store_pipeline_start(f->st), 0);
 	stage_new(f->st, &a);
 	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
 	assert_non_null(other = pgtest_connect(f->conninfo));
-	snprintf(sql, sizeof(sql),
-	    "UPDATE saga_instance SET lease_until = now() + interval '1 hour'"
-	    " WHERE id = '%s'",
-	    saga_id_format(&a.id, idt));
-	assert_int_equal(pgtest_exec(other, sql), 0);
+	set_lease(other, &a.id, "1 hour");
 	PQfinish(other);
-	until = now_ms() + 15000;
-	while (now_ms() < until) {
-		assert_int_equal(pgtest_exec(f->db,
-		                     "SELECT pg_stat_clear_snapshot()"),
-		    0);
-		assert_int_equal(pgtest_query_int(f->db,
-		                     "SELECT n_tup_upd FROM pg_stat_user_tables"
-		                     " WHERE relname = 'saga_instance'",
-		                     &upd),
-		    0);
-		if (upd >= 1) {
-			break;
-		}
-		poll(NULL, 0, 50);
-	}
-	assert_int_equal(upd, 1);
+	assert_int_equal(wait_updates(f->db, 1), 1);
 
 	for (int i = 0; i < 20; i++) {
 		a.step = i % 5;
@@ -496,7 +473,10 @@ test_transitions_are_hot(void **state)
 	                     &a.id),
 	    1);
 
-	closed_store_updates(f, 22, &upd, &hot);
+	saga_store_free(f->st);
+	f->st = NULL;
+	upd   = wait_updates(f->db, 22);
+	hot   = table_stat(f->db, "n_tup_hot_upd");
 	print_message("saga_instance: %lld rows updated, %lld of them HOT\n",
 	    upd, hot);
 	assert_int_equal(upd, 22);
@@ -511,88 +491,50 @@ static void
 test_write_renews_short_lease(void **state)
 {
 	fixture  *f = *state;
-	saga_inst a;
-	char      sql[256], idt[40];
-	long long set_ms;
+	saga_inst a, b;
+	long long before, before_b;
 
 	inst_init(&a);
+	inst_init(&b);
 	assert_int_equal(saga_store_pipeline_start(f->st), 0);
 	stage_new(f->st, &a);
+	stage_new(f->st, &b);
 	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
-	saga_id_format(&a.id, idt);
 
-	/* 1 s left of a lease of 10 s: renewed to 10 s. */
-	snprintf(sql, sizeof(sql),
-	    "UPDATE saga_instance SET lease_until = now() + interval '1 s'"
-	    " WHERE id = '%s'",
-	    idt);
-	assert_int_equal(pgtest_exec(f->db, sql), 0);
+	/* 1 s left: renewed to 10 s. */
+	set_lease(f->db, &a.id, "1 s");
+	before = lease_ms(f->db, &a.id);
 	stage_step(f->st, &a, NULL);
 	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
-	assert_int_equal(query_int(f->db,
-	                     "SELECT count(*) FROM saga_instance"
-	                     " WHERE id = '%s' AND lease_until"
-	                     " > now() + interval '5 s'",
-	                     &a.id),
-	    1);
+	assert_true(lease_ms(f->db, &a.id) > before + 5000);
 
 	/* 9.6 s left, as a lease renewed 400 ms ago (the heartbeat of 400
 	 * ms ago skipped the row: a batch held it): renewed, so that the
 	 * lease does not wait for the next heartbeat. */
-	snprintf(sql, sizeof(sql),
-	    "UPDATE saga_instance SET lease_until = now()"
-	    " + interval '9.6 s' WHERE id = '%s'",
-	    idt);
-	assert_int_equal(pgtest_exec(f->db, sql), 0);
-	set_ms = query_int(f->db,
-	    "SELECT (extract(epoch FROM lease_until) * 1000)::bigint"
-	    " FROM saga_instance WHERE id = '%s'",
-	    &a.id);
+	set_lease(f->db, &a.id, "9.6 s");
+	before = lease_ms(f->db, &a.id);
 	stage_step(f->st, &a, NULL);
 	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
-	assert_true(query_int(f->db,
-	                "SELECT (extract(epoch FROM lease_until) * 1000)"
-	                "::bigint FROM saga_instance WHERE id = '%s'",
-	                &a.id)
-	    > set_ms);
+	assert_true(lease_ms(f->db, &a.id) > before);
 
-	/* More than a heartbeat leaves: kept, not shortened to 10 s. */
-	snprintf(sql, sizeof(sql),
-	    "UPDATE saga_instance SET lease_until = now() + interval '1 h'"
-	    " WHERE id = '%s'",
-	    idt);
-	assert_int_equal(pgtest_exec(f->db, sql), 0);
+	/* An hour left: kept as it was, not shortened to 10 s. */
+	set_lease(f->db, &a.id, "1 hour");
+	before = lease_ms(f->db, &a.id);
 	stage_step(f->st, &a, NULL);
 	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
-	assert_int_equal(query_int(f->db,
-	                     "SELECT count(*) FROM saga_instance"
-	                     " WHERE id = '%s' AND lease_until"
-	                     " > now() + interval '50 min'",
-	                     &a.id),
-	    1);
+	assert_true(lease_ms(f->db, &a.id) == before);
 
-	/* Renewed in a batch of several sagas too. */
-	snprintf(sql, sizeof(sql),
-	    "UPDATE saga_instance SET lease_until = now() + interval '1 s'"
-	    " WHERE id = '%s'",
-	    idt);
-	assert_int_equal(pgtest_exec(f->db, sql), 0);
-	{
-		saga_inst b;
-
-		inst_init(&b);
-		stage_new(f->st, &b);
-		assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
-		stage_step(f->st, &a, NULL);
-		stage_step(f->st, &b, NULL);
-		assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
-	}
-	assert_int_equal(query_int(f->db,
-	                     "SELECT count(*) FROM saga_instance"
-	                     " WHERE id = '%s' AND lease_until"
-	                     " > now() + interval '5 s'",
-	                     &a.id),
-	    1);
+	/* In a batch of several sagas: the short one renewed, the long one
+	 * kept. */
+	set_lease(f->db, &a.id, "1 s");
+	before = lease_ms(f->db, &a.id);
+	set_lease(f->db, &b.id, "1 hour");
+	before_b = lease_ms(f->db, &b.id);
+	stage_step(f->st, &a, NULL);
+	stage_step(f->st, &b, NULL);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_true(lease_ms(f->db, &a.id) > before + 5000);
+	assert_true(lease_ms(f->db, &b.id) == before_b);
 }
 
 int
