@@ -94,9 +94,10 @@ enum {
  * indexed column, does not change at every transition and most
  * transitions are HOT updates (no new index entry). The heartbeat skips
  * the rows a batch holds locked (saga_store_renew); such a batch renews
- * the lease itself if it began less than half a period after the last
- * renewal was due, which every batch that commits in time does: only a
- * batch held up longer than that leaves the row to the next heartbeat. */
+ * the lease itself if it began less than half a period before that
+ * heartbeat (so more than half a period after the one before), which
+ * every batch that commits in time does: only a batch held up longer
+ * than that leaves the row to the next heartbeat. */
 #define SAGA_SQL_LEASE                                                      \
 	" lease_until = CASE WHEN s.lease_until >= now()"                   \
 	" + $29::int8 * interval '1 millisecond' THEN s.lease_until"        \
