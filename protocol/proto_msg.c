@@ -27,6 +27,7 @@ typedef enum proto_wire {
 	W_MAP,   /* map in the JSON data model, kept as raw + tree */
 	W_ID,    /* 16-byte bin */
 	W_TRACE, /* W3C traceparent string */
+	W_BIN,   /* bin at the top of the envelope, kept as raw bytes */
 } proto_wire;
 
 /* Field identifiers: bit numbers in the masks below. */
@@ -37,6 +38,7 @@ enum {
 	F_KIND,
 	F_TRACE,
 	F_DEADLINE,
+	F_MSGS,
 	F_PAYLOAD_FIRST,
 	F_SAGA = F_PAYLOAD_FIRST,
 	F_KEY,
@@ -81,6 +83,7 @@ static const proto_field proto_fields[F_COUNT] = {
 	FLD(F_KIND, "kind", W_U32, kind),
 	FLD(F_TRACE, "traceparent", W_TRACE, traceparent),
 	FLD(F_DEADLINE, "deadline", W_I64, deadline_ms),
+	FLD(F_MSGS, "msgs", W_BIN, msgs),
 	FLD(F_SAGA, "saga", W_STR, saga),
 	FLD(F_KEY, "key", W_STR, key),
 	FLD(F_NOTE, "note", W_STR, note),
@@ -129,6 +132,8 @@ static const proto_typespec proto_types[] = {
 	    B(F_TRACE) | B(F_DEADLINE) },
 	{ PROTO_T_REPLY, "REPLY", CMD_ENV | B(F_OUTCOME),
 	    B(F_OUTPUT) | B(F_ERROR) | B(F_TRACE) },
+	{ PROTO_T_BATCH, "BATCH", B(F_MSGS), 0 },
+	{ PROTO_T_BATCH_REPLY, "BATCH_REPLY", B(F_MSGS), 0 },
 	{ PROTO_T_ERROR, "ERROR", B(F_CODE) | B(F_MESSAGE),
 	    CMD_ENV | B(F_TRACE) },
 };
@@ -310,6 +315,7 @@ proto_field_present(const proto_msg *m, int f)
 	case W_BOOL:
 		return (*(const bool *) (const void *) p);
 	case W_MAP:
+	case W_BIN:
 		return (((const proto_raw *) (const void *) p)->len != 0);
 	case W_ID:
 		return (!saga_id_is_nil((const saga_id *) (const void *) p));
@@ -356,6 +362,13 @@ proto_field_pack(msgpack_packer *pk, proto_buf *out, const proto_msg *m,
 		rv = msgpack_pack_bin(pk, 16) ||
 		    msgpack_pack_bin_body(pk, p, 16);
 		break;
+	case W_BIN: {
+		const proto_raw *r = (const proto_raw *) (const void *) p;
+
+		rv = msgpack_pack_bin(pk, r->len) ||
+		    msgpack_pack_bin_body(pk, r->ptr, r->len);
+		break;
+	}
 	case W_MAP: {
 		const proto_raw *r = (const proto_raw *) (const void *) p;
 
@@ -527,6 +540,8 @@ proto_wire_name(proto_wire w)
 		return ("map");
 	case W_ID:
 		return ("16-byte binary");
+	case W_BIN:
+		return ("binary");
 	}
 	return ("?");
 }
@@ -626,6 +641,16 @@ proto_dec_field(proto_dec *d, int f, const msgpack_object *o)
 			    "field \"id\": the nil UUID is not a saga id"));
 		}
 		break;
+	case W_BIN: {
+		proto_raw *r = (proto_raw *) (void *) p;
+
+		if (o->type != MSGPACK_OBJECT_BIN) {
+			return (proto_dec_type_err(d, fd->name, fd->wire, o));
+		}
+		r->ptr = (const uint8_t *) o->via.bin.ptr;
+		r->len = o->via.bin.size;
+		break;
+	}
 	case W_MAP: {
 		msgpack_packer pk;
 
@@ -862,10 +887,15 @@ proto_msg_decode(const void *buf, size_t len, const proto_limits *lim,
 	for (int f = 0; f < F_COUNT; f++) {
 		if ((ts->required & B(f)) && (d.seen & B(f)) &&
 		    (proto_fields[f].wire == W_STR ||
-		        proto_fields[f].wire == W_TRACE) &&
-		    ((proto_str *) (void *) ((char *) out +
-		         proto_fields[f].off))
-		            ->len == 0) {
+		        proto_fields[f].wire == W_TRACE ||
+		        proto_fields[f].wire == W_BIN) &&
+		    (proto_fields[f].wire == W_BIN
+		            ? ((proto_raw *) (void *) ((char *) out +
+		                  proto_fields[f].off))
+		                  ->len
+		            : ((proto_str *) (void *) ((char *) out +
+		                  proto_fields[f].off))
+		                  ->len) == 0) {
 			rv = proto_seterr(err, SAGA_EMISSING, 0,
 			    "%s: required field \"%s\" is empty", ts->name,
 			    proto_fields[f].name);
@@ -903,4 +933,39 @@ proto_msg_decode(const void *buf, size_t len, const proto_limits *lim,
 fail:
 	proto_msg_fini(out);
 	return (rv);
+}
+
+int
+proto_batch_next(proto_raw msgs, size_t *off, size_t *count,
+    const proto_limits *lim, proto_raw *one, proto_error *err)
+{
+	proto_limits defl = proto_limits_default();
+	size_t       end;
+	int          rv;
+
+	one->ptr = NULL;
+	one->len = 0;
+	if (lim == NULL) {
+		lim = &defl;
+	}
+	if (*off >= msgs.len) {
+		return (0);
+	}
+	if (*count >= lim->max_container_len) {
+		return (proto_seterr(err, SAGA_ETOOBIG, *off,
+		    "more than %zu messages in one batch",
+		    lim->max_container_len));
+	}
+	if ((rv = proto_scan(msgs.ptr + *off, msgs.len - *off, lim,
+	         PROTO_SCAN_BIN_AT_TOP, &end, err)) != 0) {
+		if (err != NULL) {
+			err->offset += *off;
+		}
+		return (rv);
+	}
+	one->ptr = msgs.ptr + *off;
+	one->len = end;
+	*off += end;
+	(*count)++;
+	return (0);
 }

@@ -47,6 +47,9 @@ typedef enum proto_type {
 	/* sagad -> participant, and back */
 	PROTO_T_COMMAND = 40,
 	PROTO_T_REPLY   = 41,
+	/* several COMMANDs in one message, and their answers in order */
+	PROTO_T_BATCH       = 42,
+	PROTO_T_BATCH_REPLY = 43,
 	/* any endpoint, for a request it cannot read or refuses */
 	PROTO_T_ERROR = 60,
 } proto_type;
@@ -79,6 +82,8 @@ typedef struct proto_msg {
 	uint32_t  kind;    /* proto_kind */
 	proto_str traceparent;
 	int64_t   deadline_ms; /* absolute, Unix ms; 0 = none */
+	proto_raw msgs; /* BATCH, BATCH_REPLY: whole messages, one after
+	                   another (proto_batch_next reads them) */
 	/* Payload fields; which ones a type uses: docs/protocol.md. */
 	proto_str saga;       /* saga (definition) name */
 	proto_str key;        /* START: idempotency key */
@@ -123,6 +128,16 @@ int proto_msg_encode(const proto_msg *m, proto_buf *out);
  * initialised and empty. */
 int proto_msg_decode(const void *buf, size_t len, const proto_limits *lim,
     proto_msg *out, proto_error *err);
+
+/* proto_batch_next reads the next message of msgs (the field of a BATCH
+ * or BATCH_REPLY) from *off, which starts at 0: on success *one holds its
+ * bytes (empty at the end) and *off is past it. Each message is checked
+ * to be one well-formed msgpack value under lim (NULL: the defaults);
+ * decode it with proto_msg_decode. More than lim's max_container_len
+ * messages is ETOOBIG, counted in *count (start it at 0). Returns 0 or
+ * the decode error, described in err. */
+int proto_batch_next(proto_raw msgs, size_t *off, size_t *count,
+    const proto_limits *lim, proto_raw *one, proto_error *err);
 
 /* proto_msg_error_init fills m as an ERROR message for code and a message,
  * echoing the saga id, step, attempt and kind of req when it is not NULL.

@@ -262,7 +262,9 @@ proto_scan(const uint8_t *p, size_t len, const proto_limits *lim,
 			    "model is allowed",
 			    off));
 		}
-		if (str != 0 && body > lim->max_str_bytes) {
+		/* A bin (only ever at the top of an envelope: an id, or a
+		 * batch's messages) is bounded by the message's size. */
+		if (str == 1 && body > lim->max_str_bytes) {
 			return (proto_seterr(err, SAGA_ESTRLEN, off,
 			    "string of %llu bytes at byte %zu exceeds the "
 			    "limit of %zu",

@@ -95,6 +95,7 @@ check_same(const proto_msg *a, const proto_msg *b)
 	check(a->kind == b->kind, "kind");
 	check(str_same(a->traceparent, b->traceparent), "traceparent");
 	check(a->deadline_ms == b->deadline_ms, "deadline");
+	check(proto_raw_equal(a->msgs, b->msgs), "msgs");
 	check(str_same(a->saga, b->saga), "saga");
 	check(str_same(a->key, b->key), "key");
 	check(str_same(a->note, b->note), "note");
@@ -217,6 +218,25 @@ fuzz_msg(const uint8_t *data, size_t size, const proto_limits *lim,
 	check_tree(m.input_val, m.input, lim);
 	check_tree(m.output_val, m.output, lim);
 	check_tree(m.context_val, m.context, lim);
+	if (m.type == PROTO_T_BATCH || m.type == PROTO_T_BATCH_REPLY) {
+		/* Each message of a batch is read and fuzzed in turn; the
+		 * walk ends or fails, and never leaves the field. */
+		proto_raw one;
+		size_t    off = 0, count = 0;
+
+		check(m.msgs.len > 0, "empty batch decoded");
+		while ((rv = proto_batch_next(m.msgs, &off, &count, lim, &one,
+		            &err)) == 0 &&
+		    one.len > 0) {
+			check(one.ptr >= m.msgs.ptr &&
+			        one.ptr + one.len <= m.msgs.ptr + m.msgs.len &&
+			        off <= m.msgs.len,
+			    "a batch's message outside the batch");
+			(void) fuzz_msg(one.ptr, one.len, lim, NULL);
+		}
+		check(rv == 0 || is_decode_error(rv),
+		    "a batch's walk returned another error");
+	}
 
 	/* Re-encode. */
 	m2   = m;

@@ -150,6 +150,7 @@ assert_msg_equal(const proto_msg *got, const proto_msg *want)
 	assert_int_equal(got->kind, want->kind);
 	assert_str_eq(got->traceparent, want->traceparent);
 	assert_int_equal(got->deadline_ms, want->deadline_ms);
+	assert_true(proto_raw_equal(got->msgs, want->msgs));
 	assert_str_eq(got->saga, want->saga);
 	assert_str_eq(got->key, want->key);
 	assert_str_eq(got->note, want->note);
@@ -1190,7 +1191,7 @@ test_proto_msg_encode_appends_to_buffer(void **state)
 static void
 test_proto_msg_encode_refuses_unknown_type(void **state)
 {
-	static const uint32_t bad[] = { 0, 9, 19, 22, 39, 42, 59, 61, 99,
+	static const uint32_t bad[] = { 0, 9, 19, 22, 39, 44, 59, 61, 99,
 		UINT32_MAX };
 	proto_msg m;
 
@@ -1669,7 +1670,7 @@ test_proto_msg_decode_unknown_type(void **state)
 		MUT(PING, 0, SET, EU("type", 99), SAGA_EMSGTYPE, "99"),
 		MUT(PING, 0, SET, EU("type", 0), SAGA_EMSGTYPE, "type 0"),
 		MUT(PING, 0, SET, EU("type", 9), SAGA_EMSGTYPE, "type 9"),
-		MUT(COMMAND, 0, SET, EU("type", 42), SAGA_EMSGTYPE, "42"),
+		MUT(COMMAND, 0, SET, EU("type", 44), SAGA_EMSGTYPE, "44"),
 		MUT(PING, 0, SET, EU("type", 1ull << 40), SAGA_EMSGTYPE,
 		    NULL),
 	};
@@ -2071,10 +2072,11 @@ test_proto_msg_decode_long_string(void **state)
 	env_base(&e, BASE_PING);
 	ents_add(&e.top, (ent) ESX("k", 17));
 	expect_env(&e, &lim, SAGA_ESTRLEN, NULL);
-	/* The limit covers bin too: the id is 16 bytes. */
+	/* Not bin at the top of the envelope (the id, a batch's
+	 * messages): the message's size bounds it. */
 	lim.max_str_bytes = 15;
 	env_base(&e, BASE_STATUS);
-	expect_env(&e, &lim, SAGA_ESTRLEN, NULL);
+	expect_env(&e, &lim, 0, NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -2258,6 +2260,181 @@ test_proto_msg_decode_accepts_wider_encodings(void **state)
 	proto_msg_fini(&want);
 	proto_buf_fini(&gb);
 	proto_buf_fini(&wb);
+}
+
+/* ---------------------------------------------------------------------
+ * BATCH and BATCH_REPLY.
+ */
+
+/* Encodes a COMMAND of step into b (appended). */
+static void
+batch_add_command(proto_buf *b, uint32_t step)
+{
+	proto_msg c;
+	proto_buf ctx;
+
+	make_example(&c, &ctx);
+	c.step = step;
+	assert_int_equal(proto_msg_encode(&c, b), 0);
+	proto_buf_fini(&ctx);
+}
+
+/* A BATCH of three COMMANDs round-trips, and proto_batch_next gives back
+ * each command's bytes as they were encoded, then the end. */
+static void
+test_proto_msg_batch_round_trip(void **state)
+{
+	proto_buf   msgs, one;
+	proto_msg   m, out, cmd;
+	proto_buf   buf;
+	proto_raw   r;
+	proto_error err;
+	size_t      off = 0, count = 0;
+
+	(void) state;
+	proto_buf_init(&msgs);
+	for (uint32_t i = 0; i < 3; i++) {
+		batch_add_command(&msgs, i);
+	}
+	proto_msg_init(&m);
+	m.type = PROTO_T_BATCH;
+	m.msgs = proto_buf_raw(&msgs);
+	round_trip(&m, &out, &buf);
+	for (uint32_t i = 0; i < 3; i++) {
+		proto_buf_init(&one);
+		batch_add_command(&one, i);
+		assert_int_equal(
+		    proto_batch_next(out.msgs, &off, &count, NULL, &r, &err), 0);
+		assert_true(proto_raw_equal(r, proto_buf_raw(&one)));
+		assert_int_equal(proto_msg_decode(r.ptr, r.len, NULL, &cmd,
+		                     &err),
+		    0);
+		assert_int_equal(cmd.type, PROTO_T_COMMAND);
+		assert_int_equal(cmd.step, i);
+		proto_msg_fini(&cmd);
+		proto_buf_fini(&one);
+	}
+	assert_int_equal(count, 3);
+	assert_int_equal(
+	    proto_batch_next(out.msgs, &off, &count, NULL, &r, &err), 0);
+	assert_int_equal(r.len, 0);
+	assert_int_equal(off, msgs.len);
+	proto_msg_fini(&out);
+	proto_buf_fini(&buf);
+	/* The reply has the same shape. */
+	m.type = PROTO_T_BATCH_REPLY;
+	check_round_trip(&m);
+	assert_string_equal(proto_type_name(PROTO_T_BATCH), "BATCH");
+	assert_string_equal(
+	    proto_type_name(PROTO_T_BATCH_REPLY), "BATCH_REPLY");
+	proto_buf_fini(&msgs);
+}
+
+/* msgs is required, may not be empty and must be bin; it may be larger
+ * than max_str_bytes (the message's size bounds it). */
+static void
+test_proto_msg_batch_decode_errors(void **state)
+{
+	proto_limits lim = proto_limits_default();
+	proto_buf    msgs;
+	proto_msg    m;
+	env          e;
+
+	(void) state;
+	memset(&e, 0, sizeof(e));
+	ents_add(&e.top, (ent) EU("v", 1));
+	ents_add(&e.top, (ent) EU("type", PROTO_T_BATCH));
+	expect_env(&e, NULL, SAGA_EMISSING, "msgs");
+	ents_add(&e.top, (ent) ES("msgs", "x"));
+	expect_env(&e, NULL, SAGA_ETYPE, "binary");
+	ents_put(&e.top, (ent) EB("msgs", ID_BYTES, 0));
+	expect_env(&e, NULL, SAGA_EMISSING, "empty");
+	/* In the payload, bin is refused as everywhere but the top. */
+	ents_del(&e.top, "msgs");
+	ents_add(&e.pay, (ent) EB("msgs", ID_BYTES, 16));
+	ents_add(&e.top, (ent) EM("payload", &e.pay));
+	expect_env(&e, NULL, SAGA_ETYPE, NULL);
+	/* Encoding an empty batch is refused like a missing field. */
+	proto_msg_init(&m);
+	m.type = PROTO_T_BATCH;
+	expect_encode_err(&m, SAGA_EMISSING);
+	/* 40 commands: far above a max_str_bytes of 64. */
+	proto_buf_init(&msgs);
+	for (uint32_t i = 0; i < 40; i++) {
+		batch_add_command(&msgs, i);
+	}
+	m.msgs            = proto_buf_raw(&msgs);
+	lim.max_str_bytes = 64;
+	{
+		proto_buf   b;
+		proto_msg   out;
+		proto_error err;
+
+		proto_buf_init(&b);
+		assert_int_equal(proto_msg_encode(&m, &b), 0);
+		assert_int_equal(
+		    proto_msg_decode(b.data, b.len, &lim, &out, &err), 0);
+		assert_int_equal(out.msgs.len, msgs.len);
+		proto_msg_fini(&out);
+		lim.max_msg_bytes = b.len - 1;
+		assert_int_equal(
+		    proto_msg_decode(b.data, b.len, &lim, &out, &err),
+		    SAGA_ETOOBIG);
+		proto_buf_fini(&b);
+	}
+	proto_buf_fini(&msgs);
+}
+
+/* proto_batch_next refuses what is not one whole msgpack value after
+ * another, and more messages than max_container_len. */
+static void
+test_proto_msg_batch_next_errors(void **state)
+{
+	proto_limits lim = proto_limits_default();
+	proto_buf    msgs;
+	proto_raw    r, cut;
+	proto_error  err;
+	size_t       off, count;
+	static const uint8_t c1[] = { 0xc1 };
+
+	(void) state;
+	proto_buf_init(&msgs);
+	batch_add_command(&msgs, 0);
+	batch_add_command(&msgs, 1);
+	/* Cut inside the second message: the first reads, then ETRUNC. */
+	cut     = proto_buf_raw(&msgs);
+	cut.len = msgs.len - 3;
+	off = count = 0;
+	assert_int_equal(proto_batch_next(cut, &off, &count, NULL, &r, &err),
+	    0);
+	assert_int_not_equal(r.len, 0);
+	assert_int_equal(proto_batch_next(cut, &off, &count, NULL, &r, &err),
+	    SAGA_ETRUNC);
+	assert_int_equal(r.len, 0);
+	assert_true(err.offset >= off);
+	/* Not msgpack. */
+	off = count = 0;
+	assert_int_equal(proto_batch_next(raw_of(c1, sizeof(c1)), &off, &count,
+	                     NULL, &r, &err),
+	    SAGA_EMALFORMED);
+	/* Ten messages where nine are allowed (a COMMAND's envelope has
+	 * nine entries: the limit applies to it too). */
+	for (uint32_t i = 2; i < 10; i++) {
+		batch_add_command(&msgs, i);
+	}
+	lim.max_container_len = 9;
+	off = count = 0;
+	for (int i = 0; i < 9; i++) {
+		assert_int_equal(proto_batch_next(proto_buf_raw(&msgs), &off,
+		                     &count, &lim, &r, &err),
+		    0);
+		assert_int_not_equal(r.len, 0);
+	}
+	assert_int_equal(proto_batch_next(proto_buf_raw(&msgs), &off, &count,
+	                     &lim, &r, &err),
+	    SAGA_ETOOBIG);
+	assert_non_null(strstr(err.msg, "more than 9 messages"));
+	proto_buf_fini(&msgs);
 }
 
 /* ---------------------------------------------------------------------
@@ -2517,6 +2694,9 @@ main(void)
 		cmocka_unit_test(test_proto_msg_decode_not_msgpack),
 		cmocka_unit_test(
 		    test_proto_msg_decode_accepts_wider_encodings),
+		cmocka_unit_test(test_proto_msg_batch_round_trip),
+		cmocka_unit_test(test_proto_msg_batch_decode_errors),
+		cmocka_unit_test(test_proto_msg_batch_next_errors),
 		cmocka_unit_test(test_proto_msg_error_init_echoes_request),
 		cmocka_unit_test(test_proto_msg_names),
 		cmocka_unit_test(test_proto_msg_example_bytes_are_pinned),
