@@ -97,15 +97,33 @@ typedef enum part_state {
 } part_state;
 
 typedef struct part_ctx part_ctx;
-struct part_ctx {
-	saga_participant   *p;
-	nng_ctx             ctx;
-	nng_aio            *aio;
-	part_state          state;
-	nng_msg            *req; /* the request's bytes, borrowed by msg */
+
+/* One command to run: a request's COMMAND, or one COMMAND of a BATCH. */
+typedef struct part_req part_req;
+struct part_req {
+	part_ctx           *c;
 	proto_msg           msg;
 	const part_handler *h;
-	part_ctx           *next; /* work queue link */
+	part_req           *next;   /* work queue link */
+	proto_buf           answer; /* in a BATCH: its encoded answer */
+};
+
+/* PART_BATCH_MAX is the most messages a BATCH may hold. */
+#define PART_BATCH_MAX 1024
+
+struct part_ctx {
+	saga_participant *p;
+	nng_ctx           ctx;
+	nng_aio          *aio;
+	part_state        state;
+	nng_msg          *req; /* the request's bytes, borrowed by one.msg
+	                          and the items' msg */
+	part_req          one; /* the request itself */
+	/* A BATCH: its messages, and how many still lack an answer (plus
+	 * one while they are being queued). */
+	part_req         *items;
+	size_t            nitems;
+	atomic_size_t     pending;
 };
 
 typedef struct part_worker {
@@ -152,8 +170,8 @@ struct saga_participant {
 	pthread_mutex_t mtx;
 	pthread_cond_t  work_cv;  /* queue not empty, or stopping */
 	pthread_cond_t  purge_cv; /* stopping (the purge's timer) */
-	part_ctx       *qhead;
-	part_ctx       *qtail;
+	part_req       *qhead;
+	part_req       *qtail;
 	size_t          qlen;
 	atomic_bool     stopping;
 	pthread_t       purge_thr;
@@ -191,7 +209,7 @@ struct saga_call {
 /* One command of a batch, from the queue to its reply. A worker has
  * max_batch of these. */
 typedef struct part_cmd {
-	part_ctx     *c;
+	part_req     *r;
 	saga_call     call;
 	bool          ready; /* call made: the command can run */
 	bool          alone; /* the only command of its batch */
@@ -516,7 +534,7 @@ part_metrics_init(saga_participant *p)
 static void
 part_metrics_cmd(saga_participant *p, const part_cmd *pc)
 {
-	const proto_msg *cmd  = &pc->c->msg;
+	const proto_msg *cmd  = &pc->r->msg;
 	const char      *kind = proto_kind_name(cmd->kind);
 	char             labels[512];
 	char             action[256];
@@ -1224,55 +1242,132 @@ part_call_fini(saga_call *call)
 
 /* ---- Serving ---- */
 
+/* Frees what c's request holds: its messages, a BATCH's items. */
+static void
+part_ctx_release(part_ctx *c)
+{
+	for (size_t i = 0; i < c->nitems; i++) {
+		proto_msg_fini(&c->items[i].msg);
+		proto_buf_fini(&c->items[i].answer);
+	}
+	free(c->items);
+	c->items  = NULL;
+	c->nitems = 0;
+	proto_msg_fini(&c->one.msg);
+	c->one.h = NULL;
+	nng_msg_free(c->req);
+	c->req = NULL;
+}
+
+/* Encodes reply into buf (an ERROR saying so if it cannot be encoded). */
+static void
+part_encode_reply(saga_participant *p, const proto_msg *reply, proto_buf *buf)
+{
+	size_t mark = buf->len;
+	int    rv;
+
+	if ((rv = proto_msg_encode(reply, buf)) != 0) {
+		proto_msg err;
+
+		part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
+		    "cannot encode a %s reply: %s",
+		    proto_type_name(reply->type), saga_strerror(rv));
+		proto_msg_error_init(&err, NULL, SAGA_EINTERNAL,
+		    "internal error encoding the reply");
+		buf->len = mark;
+		(void) proto_msg_encode(&err, buf);
+	}
+}
+
+/* Sends the bytes of buf (freed) as the answer to c's request, which is
+ * released; c receives again once the send completes. Any thread. */
+static void
+part_ctx_send(part_ctx *c, proto_buf *buf)
+{
+	nng_msg *m = NULL;
+
+	part_ctx_release(c);
+	if (nng_msg_alloc(&m, 0) != 0 ||
+	    nng_msg_append(m, buf->data, buf->len) != 0) {
+		/* No memory for a reply: receive the next request; sagad
+		 * times out and resends. */
+		nng_msg_free(m);
+		proto_buf_fini(buf);
+		c->state = W_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	}
+	proto_buf_fini(buf);
+	c->state = W_SEND;
+	nng_aio_set_msg(c->aio, m);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
 /* Encodes reply and sends it on c, which then receives again once the
  * send completes. Frees the request. Any thread. */
 static void
 part_ctx_reply(part_ctx *c, const proto_msg *reply)
 {
 	proto_buf buf;
-	nng_msg  *m = NULL;
-	int       rv;
 
 	proto_buf_init(&buf);
-	if ((rv = proto_msg_encode(reply, &buf)) != 0) {
-		proto_msg err;
-
-		part_log(c->p, SAGA_PARTICIPANT_LOG_ERROR,
-		    "cannot encode a %s reply: %s",
-		    proto_type_name(reply->type), saga_strerror(rv));
-		proto_msg_error_init(&err, NULL, SAGA_EINTERNAL,
-		    "internal error encoding the reply");
-		proto_buf_reset(&buf);
-		(void) proto_msg_encode(&err, &buf);
-	}
-	proto_msg_fini(&c->msg);
-	nng_msg_free(c->req);
-	c->req = NULL;
-	c->h   = NULL;
-	if (nng_msg_alloc(&m, 0) != 0 ||
-	    nng_msg_append(m, buf.data, buf.len) != 0) {
-		/* No memory for a reply: receive the next request; sagad
-		 * times out and resends. */
-		nng_msg_free(m);
-		proto_buf_fini(&buf);
-		c->state = W_RECV;
-		nng_ctx_recv(c->ctx, c->aio);
-		return;
-	}
-	proto_buf_fini(&buf);
-	c->state = W_SEND;
-	nng_aio_set_msg(c->aio, m);
-	nng_ctx_send(c->ctx, c->aio);
+	part_encode_reply(c->p, reply, &buf);
+	part_ctx_send(c, &buf);
 }
 
-/* Answers c's request with an ERROR; echo tells whether the request was
- * decoded (its id, step, attempt and kind are echoed). */
+/* One more message of c's BATCH has its answer; the last one sends the
+ * BATCH_REPLY: every answer, in the order of the BATCH. Any thread. */
 static void
-part_ctx_error(part_ctx *c, bool echo, int code, const char *fmt, ...)
+part_ctx_batch_done(part_ctx *c)
+{
+	proto_buf msgs, buf;
+	proto_msg r;
+
+	if (atomic_fetch_sub(&c->pending, 1) != 1) {
+		return;
+	}
+	proto_buf_init(&msgs);
+	proto_buf_init(&buf);
+	for (size_t i = 0; i < c->nitems; i++) {
+		if (proto_buf_append(&msgs, c->items[i].answer.data,
+		        c->items[i].answer.len) != 0) {
+			proto_buf_fini(&msgs);
+			proto_msg_error_init(&r, NULL, SAGA_ENOMEM,
+			    "out of memory building the BATCH_REPLY");
+			part_ctx_reply(c, &r);
+			return;
+		}
+	}
+	proto_msg_init(&r);
+	r.type = PROTO_T_BATCH_REPLY;
+	r.msgs = proto_buf_raw(&msgs);
+	part_encode_reply(c->p, &r, &buf);
+	proto_buf_fini(&msgs);
+	part_ctx_send(c, &buf);
+}
+
+/* Answers r with reply: a request alone at once; a message of a BATCH
+ * keeps its answer until every message of the BATCH has one. Any
+ * thread. */
+static void
+part_req_reply(part_req *r, const proto_msg *reply)
+{
+	if (r != &r->c->one) {
+		part_encode_reply(r->c->p, reply, &r->answer);
+		part_ctx_batch_done(r->c);
+		return;
+	}
+	part_ctx_reply(r->c, reply);
+}
+
+/* Answers r with an ERROR; echo tells whether r was decoded (its id,
+ * step, attempt and kind are echoed). */
+static void
+part_req_error(part_req *r, bool echo, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
-part_ctx_error(part_ctx *c, bool echo, int code, const char *fmt, ...)
+part_req_error(part_req *r, bool echo, int code, const char *fmt, ...)
 {
 	char      text[512];
 	proto_msg e;
@@ -1281,21 +1376,163 @@ part_ctx_error(part_ctx *c, bool echo, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	part_log(c->p, SAGA_PARTICIPANT_LOG_WARN, "refused a request: %s: %s",
-	    saga_errname(code), text);
-	proto_msg_error_init(&e, echo ? &c->msg : NULL, code, text);
-	part_ctx_reply(c, &e);
+	part_log(r->c->p, SAGA_PARTICIPANT_LOG_WARN,
+	    "refused a request: %s: %s", saga_errname(code), text);
+	proto_msg_error_init(&e, echo ? &r->msg : NULL, code, text);
+	part_req_reply(r, &e);
 }
 
 /* Forgets c's request without answering (shutting down). */
 static void
 part_ctx_drop(part_ctx *c)
 {
-	proto_msg_fini(&c->msg);
-	nng_msg_free(c->req);
-	c->req   = NULL;
-	c->h     = NULL;
+	part_ctx_release(c);
 	c->state = W_RECV;
+}
+
+/* Checks the decoded COMMAND of r and finds its handler. Returns false
+ * when it cannot run, answered with an ERROR. nng thread. */
+static bool
+part_req_accept(saga_participant *p, part_req *r)
+{
+	const proto_msg *m = &r->msg;
+
+	if (m->action.len == 0 || m->saga.len == 0 || m->step_name.len == 0) {
+		part_req_error(r, true, SAGA_EINVAL,
+		    "COMMAND: field \"%s\" is empty",
+		    m->action.len == 0 ? "action"
+		        : m->saga.len == 0 ? "saga"
+		                           : "step_name");
+		return (false);
+	}
+	if ((r->h = part_find(p, m->kind, m->action)) == NULL) {
+		bool other = part_find(p, m->kind == BARRIER_ACTION
+		                              ? BARRIER_COMPENSATION
+		                              : BARRIER_ACTION,
+		                 m->action) != NULL;
+
+		/* sagad treats an ERROR like a retry: right for a handler
+		 * that is not deployed yet. */
+		part_req_error(r, true, SAGA_ENOTFOUND,
+		    "%s has no %s named \"%.*s\"%s", p->name,
+		    proto_kind_name(m->kind), (int) m->action.len,
+		    m->action.ptr,
+		    other ? (m->kind == BARRIER_ACTION
+		                    ? " (there is a compensation of that name)"
+		                    : " (there is an action of that name)")
+		          : "");
+		return (false);
+	}
+	return (true);
+}
+
+/* Queues the list head..tail of n commands for the workers. Returns
+ * false, queueing nothing, when the participant is stopping. */
+static bool
+part_enqueue(saga_participant *p, part_req *head, part_req *tail, size_t n)
+{
+	if (n == 0) {
+		return (!atomic_load(&p->stopping));
+	}
+	pthread_mutex_lock(&p->mtx);
+	if (atomic_load(&p->stopping)) {
+		pthread_mutex_unlock(&p->mtx);
+		return (false);
+	}
+	tail->next = NULL;
+	if (p->qtail != NULL) {
+		p->qtail->next = head;
+	} else {
+		p->qhead = head;
+	}
+	p->qtail = tail;
+	p->qlen += n;
+	if (p->metrics != NULL) {
+		metrics_set(p->metrics, "saga_participant_queued", "",
+		    (double) p->qlen);
+	}
+	if (n > 1) {
+		pthread_cond_broadcast(&p->work_cv);
+	} else {
+		pthread_cond_signal(&p->work_cv);
+	}
+	pthread_mutex_unlock(&p->mtx);
+	return (true);
+}
+
+/* c's request is a BATCH: decode its messages, answer at once those that
+ * cannot run, queue the others; the BATCH_REPLY leaves when the last one
+ * has its answer. nng thread. */
+static void
+part_ctx_batch(part_ctx *c)
+{
+	saga_participant *p    = c->p;
+	proto_raw         msgs = c->one.msg.msgs;
+	proto_raw         one;
+	proto_error       perr;
+	part_req         *head = NULL, *tail = NULL;
+	size_t            off = 0, count = 0, n = 0, queued = 0;
+	proto_limits      lim = p->lim;
+	int               rv;
+
+	/* Count first: a BATCH that cannot be read whole is refused
+	 * whole, before anything runs. */
+	if (lim.max_container_len > PART_BATCH_MAX) {
+		lim.max_container_len = PART_BATCH_MAX;
+	}
+	while ((rv = proto_batch_next(msgs, &off, &count, &lim, &one,
+	            &perr)) == 0 &&
+	    one.len > 0) {
+		n++;
+	}
+	if (rv != 0) {
+		part_req_error(&c->one, false, rv, "BATCH, message %zu: %s",
+		    n + 1, perr.msg);
+		return;
+	}
+	if ((c->items = calloc(n, sizeof(*c->items))) == NULL) {
+		part_req_error(&c->one, false, SAGA_ENOMEM,
+		    "out of memory for a BATCH of %zu messages", n);
+		return;
+	}
+	c->nitems = n;
+	c->state  = W_WORK;
+	atomic_store(&c->pending, n + 1);
+	off = count = 0;
+	for (size_t i = 0; i < n; i++) {
+		part_req *r = &c->items[i];
+
+		r->c = c;
+		proto_buf_init(&r->answer);
+		(void) proto_batch_next(msgs, &off, &count, &lim, &one, &perr);
+		if ((rv = proto_msg_decode(one.ptr, one.len, &p->lim, &r->msg,
+		         &perr)) != 0) {
+			part_req_error(r, false, rv, "%s", perr.msg);
+			continue;
+		}
+		if (r->msg.type != PROTO_T_COMMAND) {
+			part_req_error(r, true, SAGA_EINVAL,
+			    "a BATCH holds COMMAND messages, not %s",
+			    proto_type_name(r->msg.type));
+			continue;
+		}
+		if (!part_req_accept(p, r)) {
+			continue;
+		}
+		if (tail != NULL) {
+			tail->next = r;
+		} else {
+			head = r;
+		}
+		tail = r;
+		queued++;
+	}
+	if (!part_enqueue(p, head, tail, queued)) {
+		/* Stopping: nothing of it ran; sagad resends. */
+		part_ctx_drop(c);
+		return;
+	}
+	part_ctx_batch_done(c);
 }
 
 /* A request arrived on c: decode it, answer what needs no handler, queue
@@ -1309,71 +1546,34 @@ part_ctx_dispatch(part_ctx *c)
 	int               rv;
 
 	if ((rv = proto_msg_decode(nng_msg_body(c->req), nng_msg_len(c->req),
-	         &p->lim, &c->msg, &perr)) != 0) {
-		part_ctx_error(c, false, rv, "%s", perr.msg);
+	         &p->lim, &c->one.msg, &perr)) != 0) {
+		part_req_error(&c->one, false, rv, "%s", perr.msg);
 		return;
 	}
-	if (c->msg.type == PROTO_T_PING) {
+	if (c->one.msg.type == PROTO_T_PING) {
 		proto_msg_init(&pong);
 		pong.type    = PROTO_T_PONG;
 		pong.service = proto_str_c(p->name);
 		part_ctx_reply(c, &pong);
 		return;
 	}
-	if (c->msg.type != PROTO_T_COMMAND) {
-		part_ctx_error(c, true, SAGA_EINVAL,
-		    "a participant serves COMMAND and PING, not %s",
-		    proto_type_name(c->msg.type));
+	if (c->one.msg.type == PROTO_T_BATCH) {
+		part_ctx_batch(c);
 		return;
 	}
-	if (c->msg.action.len == 0 || c->msg.saga.len == 0 ||
-	    c->msg.step_name.len == 0) {
-		part_ctx_error(c, true, SAGA_EINVAL,
-		    "COMMAND: field \"%s\" is empty",
-		    c->msg.action.len == 0 ? "action"
-		        : c->msg.saga.len == 0 ? "saga"
-		                               : "step_name");
+	if (c->one.msg.type != PROTO_T_COMMAND) {
+		part_req_error(&c->one, true, SAGA_EINVAL,
+		    "a participant serves COMMAND, BATCH and PING, not %s",
+		    proto_type_name(c->one.msg.type));
 		return;
 	}
-	if ((c->h = part_find(p, c->msg.kind, c->msg.action)) == NULL) {
-		bool other = part_find(p, c->msg.kind == BARRIER_ACTION
-		                              ? BARRIER_COMPENSATION
-		                              : BARRIER_ACTION,
-		                 c->msg.action) != NULL;
-
-		/* sagad treats an ERROR like a retry: right for a handler
-		 * that is not deployed yet. */
-		part_ctx_error(c, true, SAGA_ENOTFOUND,
-		    "%s has no %s named \"%.*s\"%s", p->name,
-		    proto_kind_name(c->msg.kind), (int) c->msg.action.len,
-		    c->msg.action.ptr,
-		    other ? (c->msg.kind == BARRIER_ACTION
-		                    ? " (there is a compensation of that name)"
-		                    : " (there is an action of that name)")
-		          : "");
-		return;
-	}
-	pthread_mutex_lock(&p->mtx);
-	if (atomic_load(&p->stopping)) {
-		pthread_mutex_unlock(&p->mtx);
-		part_ctx_drop(c);
+	if (!part_req_accept(p, &c->one)) {
 		return;
 	}
 	c->state = W_WORK;
-	c->next  = NULL;
-	if (p->qtail != NULL) {
-		p->qtail->next = c;
-	} else {
-		p->qhead = c;
+	if (!part_enqueue(p, &c->one, &c->one, 1)) {
+		part_ctx_drop(c);
 	}
-	p->qtail = c;
-	p->qlen++;
-	if (p->metrics != NULL) {
-		metrics_set(p->metrics, "saga_participant_queued", "",
-		    (double) p->qlen);
-	}
-	pthread_cond_signal(&p->work_cv);
-	pthread_mutex_unlock(&p->mtx);
 }
 
 /* The aio callback of a context. nng thread. */
@@ -1477,7 +1677,7 @@ part_run_handler(part_worker *w, part_cmd *pc)
 	saga_participant       *p    = w->p;
 	saga_call              *call = &pc->call;
 	const barrier_key      *key  = &pc->key;
-	const part_handler     *h    = pc->c->h;
+	const part_handler     *h    = pc->r->h;
 	char                   *errbuf = pc->errbuf;
 	size_t                  errlen = sizeof(pc->errbuf);
 	PGTransactionStatusType st;
@@ -1651,7 +1851,7 @@ part_cmd_run(part_worker *w, part_cmd *pc, bool open)
 static void
 part_cmd_init(saga_participant *p, part_cmd *pc, int64_t t0_us, bool alone)
 {
-	const proto_msg *cmd = &pc->c->msg;
+	const proto_msg *cmd = &pc->r->msg;
 
 	memset(&pc->b, 0, sizeof(pc->b));
 	pc->alone    = alone;
@@ -1676,7 +1876,7 @@ static void
 part_cmd_reply(saga_participant *p, part_cmd *pc, uint64_t batch,
     int batch_size)
 {
-	const proto_msg *cmd = &pc->c->msg;
+	const proto_msg *cmd = &pc->r->msg;
 	proto_msg        r;
 
 	proto_msg_init(&r);
@@ -1702,10 +1902,10 @@ part_cmd_reply(saga_participant *p, part_cmd *pc, uint64_t batch,
 	part_log_command(p, &pc->call, pc->outcome, pc->decision,
 	    pc->outcome == PROTO_OUTCOME_OK ? NULL : pc->error, pc->t0_us,
 	    batch, batch_size);
-	part_ctx_reply(pc->c, &r);
+	part_req_reply(pc->r, &r);
 	barrier_begin_fini(&pc->b);
 	part_call_fini(&pc->call);
-	pc->c = NULL;
+	pc->r = NULL;
 }
 
 /* Runs the n commands in w->cmds as one batch: one transaction, each
@@ -1891,7 +2091,7 @@ part_worker_main(void *arg)
 		 * to come: a batch is what queued while the workers were
 		 * busy. */
 		for (n = 0; p->qhead != NULL && n < p->max_batch; n++) {
-			w->cmds[n].c = p->qhead;
+			w->cmds[n].r = p->qhead;
 			p->qhead     = p->qhead->next;
 		}
 		if (p->qhead == NULL) {
@@ -2155,7 +2355,8 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 		part_ctx *c = &p->ctxs[i];
 
 		c->p = p;
-		proto_msg_init(&c->msg);
+		proto_msg_init(&c->one.msg);
+		c->one.c = c;
 		if ((rv = nng_ctx_open(&c->ctx, p->sock)) != 0 ||
 		    (rv = nng_aio_alloc(&c->aio, part_ctx_cb, c)) != 0) {
 			rv = part_fail(p, err, errlen, SAGA_ENOMEM, "nng: %s",

@@ -1923,6 +1923,156 @@ test_participant_malformed_request_is_error(void **state)
 	assert_int_equal(atomic_load(&f->act_started), 0);
 }
 
+/* Encodes a COMMAND of the test saga into b (appended). */
+static void
+batch_cmd(fixture *f, proto_buf *b, const saga_id *id, uint32_t step,
+    const char *action)
+{
+	proto_msg m;
+
+	proto_msg_init(&m);
+	m.type      = PROTO_T_COMMAND;
+	m.id        = *id;
+	m.step      = step;
+	m.attempt   = 1;
+	m.saga      = proto_str_c("order");
+	m.step_name = proto_str_c("reserve");
+	m.action    = proto_str_c(action);
+	m.context   = proto_buf_raw(&f->ctx);
+	assert_int_equal(proto_msg_encode(&m, b), 0);
+}
+
+/* Sends a BATCH of msgs; the answers of a BATCH_REPLY are decoded into
+ * ans (n of them, each to be fini'd; their bytes live in *keep, to be
+ * fini'd). Returns the answer's type. */
+static uint32_t
+send_batch(fixture *f, proto_raw msgs, proto_msg *ans, size_t cap,
+    size_t *n, proto_buf *keep, uint32_t *code)
+{
+	proto_msg   m;
+	proto_error perr;
+	proto_raw   one;
+	proto_buf   b;
+	char        err[256];
+	size_t      off = 0, count = 0;
+	uint32_t    type;
+
+	proto_msg_init(&m);
+	m.type = PROTO_T_BATCH;
+	m.msgs = msgs;
+	proto_buf_init(&b);
+	assert_int_equal(proto_msg_encode(&m, &b), 0);
+	proto_buf_init(keep);
+	assert_int_equal(saga_client_call_raw(f->cli, proto_buf_raw(&b),
+	                     20000 * test_scale(), keep, err, sizeof(err)),
+	    0);
+	proto_buf_fini(&b);
+	assert_int_equal(
+	    proto_msg_decode(keep->data, keep->len, NULL, &m, &perr), 0);
+	type  = m.type;
+	*code = m.code;
+	*n    = 0;
+	if (type == PROTO_T_BATCH_REPLY) {
+		while (proto_batch_next(m.msgs, &off, &count, NULL, &one,
+		           &perr) == 0 &&
+		    one.len > 0) {
+			assert_true(*n < cap);
+			assert_int_equal(proto_msg_decode(one.ptr, one.len, NULL,
+			                     &ans[*n], &perr),
+			    0);
+			(*n)++;
+		}
+		assert_int_equal(off, m.msgs.len);
+	}
+	proto_msg_fini(&m);
+	return (type);
+}
+
+/* A BATCH gets one BATCH_REPLY holding, in order, what each of its
+ * messages would have got alone: commands run (a duplicate in the same
+ * BATCH is one effect), an unknown action, a message that is not a map,
+ * one that is not a COMMAND. */
+static void
+test_participant_batch_message(void **state)
+{
+	fixture  *f = *state;
+	saga_id   id1 = new_id(f), id2 = new_id(f);
+	proto_buf msgs, keep;
+	proto_msg ans[8];
+	size_t    n;
+	uint32_t  code;
+	proto_msg st;
+
+	start(f);
+	set_step_mode(f, 4, ACT_FAIL);
+	proto_buf_init(&msgs);
+	batch_cmd(f, &msgs, &id1, 0, "stock.reserve");
+	batch_cmd(f, &msgs, &id1, 7, "stock.teleport");
+	assert_int_equal(proto_buf_append(&msgs, "\x01", 1), 0);
+	batch_cmd(f, &msgs, &id1, 0, "stock.reserve");
+	proto_msg_init(&st);
+	st.type = PROTO_T_STATUS;
+	st.id   = id1;
+	assert_int_equal(proto_msg_encode(&st, &msgs), 0);
+	batch_cmd(f, &msgs, &id2, 4, "stock.reserve");
+	assert_int_equal(send_batch(f, proto_buf_raw(&msgs), ans, 8, &n,
+	                     &keep, &code),
+	    PROTO_T_BATCH_REPLY);
+	assert_int_equal(n, 6);
+	assert_int_equal(ans[0].type, PROTO_T_REPLY);
+	assert_int_equal(ans[0].outcome, PROTO_OUTCOME_OK);
+	assert_true(saga_id_equal(&ans[0].id, &id1));
+	assert_int_equal(ans[1].type, PROTO_T_ERROR);
+	assert_int_equal(ans[1].code, SAGA_ENOTFOUND);
+	assert_int_equal(ans[1].step, 7);
+	assert_int_equal(ans[2].type, PROTO_T_ERROR);
+	assert_int_equal(ans[2].code, SAGA_ETYPE);
+	assert_int_equal(ans[3].type, PROTO_T_REPLY);
+	assert_int_equal(ans[3].outcome, PROTO_OUTCOME_OK);
+	assert_true(proto_raw_equal(ans[3].output, ans[0].output));
+	assert_int_equal(ans[4].type, PROTO_T_ERROR);
+	assert_int_equal(ans[4].code, SAGA_EINVAL);
+	assert_int_equal(ans[5].type, PROTO_T_REPLY);
+	assert_int_equal(ans[5].outcome, PROTO_OUTCOME_FAILED);
+	assert_int_equal(ans[5].step, 4);
+	for (size_t i = 0; i < n; i++) {
+		proto_msg_fini(&ans[i]);
+	}
+	proto_buf_fini(&keep);
+	/* One effect for the two copies of step 0; the failed step kept
+	 * its barrier row only. */
+	assert_int_equal(biz_rows(f, &id1), 1);
+	assert_int_equal(barrier_rows(f, &id1, 0, "ok"), 1);
+	assert_int_equal(barrier_rows(f, &id2, 0, "failed"), 1);
+
+	/* A BATCH cut inside its last message is refused whole: one
+	 * ERROR, and nothing of it runs. */
+	proto_buf_reset(&msgs);
+	batch_cmd(f, &msgs, &id2, 1, "stock.reserve");
+	batch_cmd(f, &msgs, &id2, 2, "stock.reserve");
+	msgs.len -= 2;
+	assert_int_equal(send_batch(f, proto_buf_raw(&msgs), ans, 8, &n,
+	                     &keep, &code),
+	    PROTO_T_ERROR);
+	assert_int_equal(code, SAGA_ETRUNC);
+	proto_buf_fini(&keep);
+	/* More than 1024 messages, likewise. */
+	proto_buf_reset(&msgs);
+	for (int i = 0; i < 1025; i++) {
+		assert_int_equal(proto_buf_append(&msgs, "\x01", 1), 0);
+	}
+	assert_int_equal(send_batch(f, proto_buf_raw(&msgs), ans, 8, &n,
+	                     &keep, &code),
+	    PROTO_T_ERROR);
+	assert_int_equal(code, SAGA_ETOOBIG);
+	proto_buf_fini(&keep);
+	proto_buf_fini(&msgs);
+	/* Two handlers ran in all: step 0 of id1 once, step 4 of id2
+	 * (failed: its biz row undone). */
+	assert_int_equal(biz_rows(f, &id2), 0);
+	assert_int_equal(atomic_load(&f->act_started), 2);
+}
+
 /* ---- The database going away ---- */
 
 static void
@@ -2875,6 +3025,7 @@ main(void)
 		T(test_participant_batch_lock_wait_reruns_alone),
 		T(test_participant_max_batch_one),
 		T(test_participant_unknown_action_is_error),
+		T(test_participant_batch_message),
 		T(test_participant_malformed_request_is_error),
 		T(test_participant_db_unreachable_answers_retry),
 		T(test_participant_db_lost_answers_retry_until_back),

@@ -4,8 +4,8 @@
  * coordinator-only mode (scripts/bench.sh --mode noop).
  *
  * It answers every COMMAND at once with a REPLY ok that echoes the
- * command's id, step, attempt and kind and carries no output; PING gets
- * PONG. No barrier and no handler: whatever sagad sends is done, so that
+ * command's id, step, attempt and kind and carries no output (a BATCH of
+ * COMMANDs with a BATCH_REPLY of such REPLYs); PING gets PONG. No barrier and no handler: whatever sagad sends is done, so that
  * what the benchmark measures is sagad (and its own database) alone.
  * One process can serve several participants: give --listen once per
  * URL.
@@ -60,6 +60,9 @@ static const char   *noop_delay_action;
 static const char   *noop_service = "noop_participant";
 static atomic_ullong noop_commands;
 static atomic_ullong noop_errors;
+static atomic_ullong noop_batches;
+static atomic_ullong noop_batches_refused;
+static bool          noop_no_batch;
 static int           noop_stop_pipe[2] = { -1, -1 };
 
 /* noop_on_signal runs on whichever thread gets SIGTERM or SIGINT (a
@@ -72,46 +75,85 @@ noop_on_signal(int sig)
 	(void) !write(noop_stop_pipe[1], &c, 1);
 }
 
-/* noop_encode turns m into a new nng message; NULL when out of memory. */
+/* noop_encode turns the bytes of b into a new nng message; NULL when out
+ * of memory. */
 static nng_msg *
-noop_encode(const proto_msg *m)
+noop_encode(const proto_buf *b)
 {
-	proto_buf b;
-	nng_msg  *msg = NULL;
+	nng_msg *msg = NULL;
 
-	proto_buf_init(&b);
-	if (proto_msg_encode(m, &b) != 0 || nng_msg_alloc(&msg, 0) != 0) {
-		proto_buf_fini(&b);
+	if (nng_msg_alloc(&msg, 0) != 0) {
 		return (NULL);
 	}
-	if (nng_msg_append(msg, b.data, b.len) != 0) {
+	if (nng_msg_append(msg, b->data, b->len) != 0) {
 		nng_msg_free(msg);
 		msg = NULL;
 	}
-	proto_buf_fini(&b);
 	return (msg);
 }
 
-/* noop_answer builds the answer to one request; *delay says whether it
- * is to be held back. NULL when out of memory (the request is dropped:
- * sagad's timeout resends it). */
-static nng_msg *
-noop_answer(nng_msg *req, bool *delay)
+/* noop_answer_one appends to out the answer to the message of len bytes
+ * at p (in_batch: one message of a BATCH); *delay is set when it is to
+ * be held back. Returns 0 or SAGA_ENOMEM. */
+static int
+noop_answer_one(const uint8_t *p, size_t len, bool in_batch, proto_buf *out,
+    bool *delay);
+
+/* noop_answer_batch appends to out the BATCH_REPLY to BATCH m, or the
+ * ERROR of a BATCH that cannot be read whole. */
+static int
+noop_answer_batch(const proto_msg *m, proto_buf *out, bool *delay)
 {
-	proto_msg   m, r;
+	proto_buf   answers;
+	proto_msg   r;
+	proto_raw   one;
 	proto_error perr;
-	nng_msg    *out;
+	size_t      off = 0, count = 0;
 	int         rv;
 
-	*delay = false;
-	rv     = proto_msg_decode(
-	        nng_msg_body(req), nng_msg_len(req), NULL, &m, &perr);
+	proto_buf_init(&answers);
+	while ((rv = proto_batch_next(m->msgs, &off, &count, NULL, &one,
+	            &perr)) == 0 &&
+	    one.len > 0) {
+		if ((rv = noop_answer_one(one.ptr, one.len, true, &answers,
+		         delay)) != 0) {
+			proto_buf_fini(&answers);
+			return (rv);
+		}
+	}
 	if (rv != 0) {
 		atomic_fetch_add(&noop_errors, 1);
 		proto_msg_error_init(&r, NULL, rv, perr.msg);
-		return (noop_encode(&r));
+	} else {
+		proto_msg_init(&r);
+		r.type = PROTO_T_BATCH_REPLY;
+		r.msgs = proto_buf_raw(&answers);
+	}
+	rv = proto_msg_encode(&r, out);
+	proto_buf_fini(&answers);
+	return (rv);
+}
+
+static int
+noop_answer_one(const uint8_t *p, size_t len, bool in_batch, proto_buf *out,
+    bool *delay)
+{
+	proto_msg   m, r;
+	proto_error perr;
+	int         rv;
+
+	if ((rv = proto_msg_decode(p, len, NULL, &m, &perr)) != 0) {
+		atomic_fetch_add(&noop_errors, 1);
+		proto_msg_error_init(&r, NULL, rv, perr.msg);
+		return (proto_msg_encode(&r, out));
 	}
 	proto_msg_init(&r);
+	if (m.type == PROTO_T_BATCH && !in_batch && !noop_no_batch) {
+		atomic_fetch_add(&noop_batches, 1);
+		rv = noop_answer_batch(&m, out, delay);
+		proto_msg_fini(&m);
+		return (rv);
+	}
 	switch (m.type) {
 	case PROTO_T_PING:
 		r.type    = PROTO_T_PONG;
@@ -125,18 +167,46 @@ noop_answer(nng_msg *req, bool *delay)
 		r.attempt = m.attempt;
 		r.kind    = m.kind;
 		r.outcome = PROTO_OUTCOME_OK;
-		*delay    = noop_delay_ms > 0
-		    && (noop_delay_action == NULL
-		        || proto_str_eq(m.action, noop_delay_action));
+		*delay    = *delay ||
+		    (noop_delay_ms > 0 &&
+		        (noop_delay_action == NULL ||
+		            proto_str_eq(m.action, noop_delay_action)));
+		break;
+	case PROTO_T_BATCH:
+		/* --no-batch: what a participant built before BATCH
+		 * answers. */
+		atomic_fetch_add(&noop_errors, 1);
+		atomic_fetch_add(&noop_batches_refused, 1);
+		proto_msg_error_init(&r, NULL, SAGA_EMSGTYPE,
+		    "unknown message type 42");
 		break;
 	default:
 		atomic_fetch_add(&noop_errors, 1);
 		proto_msg_error_init(&r, &m, SAGA_EINVAL,
-		    "noop_participant answers COMMAND and PING only");
+		    "noop_participant answers COMMAND, BATCH and PING only");
 		break;
 	}
-	out = noop_encode(&r);
+	rv = proto_msg_encode(&r, out);
 	proto_msg_fini(&m);
+	return (rv);
+}
+
+/* noop_answer builds the answer to one request; *delay says whether it
+ * is to be held back. NULL when out of memory (the request is dropped:
+ * sagad's timeout resends it). */
+static nng_msg *
+noop_answer(nng_msg *req, bool *delay)
+{
+	proto_buf b;
+	nng_msg  *out = NULL;
+
+	*delay = false;
+	proto_buf_init(&b);
+	if (noop_answer_one(nng_msg_body(req), nng_msg_len(req), false, &b,
+	        delay) == 0) {
+		out = noop_encode(&b);
+	}
+	proto_buf_fini(&b);
 	return (out);
 }
 
@@ -207,11 +277,14 @@ noop_usage(FILE *f)
 	    "Usage: noop_participant --listen URL [--listen URL]...\n"
 	    "                        [--contexts N] [--delay-ms MS]\n"
 	    "                        [--delay-action NAME] [--service NAME]\n"
+	    "                        [--no-batch]\n"
 	    "A participant without a database for the benchmark's\n"
 	    "coordinator-only mode: every COMMAND is answered ok at once\n"
 	    "(after MS milliseconds with --delay-ms, only for action NAME\n"
-	    "with --delay-action). --contexts: requests served at once\n"
-	    "(default %d). SIGTERM or SIGINT stops it.\n",
+	    "with --delay-action), alone or in a BATCH. --contexts: requests\n"
+	    "served at once (default %d). --no-batch: answer BATCH with\n"
+	    "ERROR EMSGTYPE, as a participant built before BATCH does.\n"
+	    "SIGTERM or SIGINT stops it.\n",
 	    NOOP_CONTEXTS_DEFAULT);
 }
 
@@ -255,6 +328,8 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--delay-action") == 0
 		    && i + 1 < argc) {
 			noop_delay_action = argv[++i];
+		} else if (strcmp(argv[i], "--no-batch") == 0) {
+			noop_no_batch = true;
 		} else if (strcmp(argv[i], "--service") == 0 && i + 1 < argc) {
 			noop_service = argv[++i];
 		} else if (strcmp(argv[i], "--help") == 0
@@ -328,9 +403,11 @@ stop:
 	}
 	free(ctxs);
 	fprintf(stderr,
-	    "noop_participant: %llu commands answered, %llu bad "
-	    "requests\n",
+	    "noop_participant: %llu commands answered (%llu BATCH "
+	    "messages), %llu bad requests (%llu BATCH refused)\n",
 	    (unsigned long long) atomic_load(&noop_commands),
-	    (unsigned long long) atomic_load(&noop_errors));
+	    (unsigned long long) atomic_load(&noop_batches),
+	    (unsigned long long) atomic_load(&noop_errors),
+	    (unsigned long long) atomic_load(&noop_batches_refused));
 	return (rv == 0 ? 0 : 1);
 }
