@@ -1017,6 +1017,7 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 		{ .key = "endpoints", .required = true },
 		{ .key = "max_in_flight" },
 		{ .key = "tls", .optional = true },
+		{ .key = "max_batch" },
 	};
 	const size_t          nf = sizeof(fields) / sizeof(fields[0]);
 	saga_participant_def *p  = NULL;
@@ -1061,6 +1062,7 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 	}
 	p->name                  = name;
 	p->max_in_flight         = COORD_CONFIG_MAX_IN_FLIGHT_DEFAULT;
+	p->max_batch             = COORD_CONFIG_MAX_BATCH_DEFAULT;
 	ld->parts[ld->nparts]    = p;
 	ld->part_pos[ld->nparts] = kf->pos;
 	ld->nparts++;
@@ -1079,6 +1081,11 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 	}
 	if (fields[2].seen) {
 		coord_config_participant_tls(ld, p, &fields[2]);
+	}
+	if (fields[3].seen &&
+	    coord_config_int(ld, &fields[3], "max_batch", 1,
+	        COORD_CONFIG_MAX_BATCH_MAX, &ll)) {
+		p->max_batch = (uint32_t) ll;
 	}
 	if (!fields[0].seen ||
 	    !coord_config_want(ld, &fields[0], FYNT_SEQUENCE, "endpoints",

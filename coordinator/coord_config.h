@@ -52,6 +52,10 @@ typedef struct coord_errs {
 /* Defaults of the format (docs/sagas.md). */
 #define COORD_CONFIG_MAX_IN_FLIGHT_DEFAULT 256
 #define COORD_CONFIG_MAX_IN_FLIGHT_MAX 65536
+/* Commands per BATCH message to one participant (1: no BATCH). The
+ * most is what a participant of this release accepts. */
+#define COORD_CONFIG_MAX_BATCH_DEFAULT 32
+#define COORD_CONFIG_MAX_BATCH_MAX 1024
 #define COORD_CONFIG_MAX_ATTEMPTS_MAX 1000000
 #define COORD_CONFIG_NAME_MAX 128   /* saga, step and participant names */
 #define COORD_CONFIG_STRING_MAX 255 /* actions, compensations, keys, URLs */

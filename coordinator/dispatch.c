@@ -6,6 +6,12 @@
  * the engine thread only) or busy (owned by nng until its callback posts
  * it). The callback moves a busy slot from sending to receiving, or posts
  * it; it never takes a lock, allocates or touches another slot.
+ *
+ * A slot carries one message: a COMMAND alone, or a BATCH of several. The
+ * commands it carries stay on the slot (a BATCH's with their bytes, to be
+ * sent alone if the participant refuses the BATCH) until the outcome is
+ * read. The bulkhead counts commands, not messages: a participant has
+ * max_in_flight slots, as many as its commands may be in flight.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +23,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "proto_msg.h"
 #include "saga_err.h"
 
 typedef struct disp_part disp_part;
@@ -28,26 +35,29 @@ typedef enum disp_state {
 	DS_DONE,
 } disp_state;
 
+/* A command waiting for a slot, or carried by one. */
+typedef struct disp_wait {
+	struct disp_wait *next;
+	disp_tag          tag;
+	nng_msg          *msg; /* NULL once handed to nng alone */
+	int64_t           timeout_ms;
+	bool              alone; /* never in a BATCH (its BATCH was refused) */
+} disp_wait;
+
 typedef struct disp_slot {
-	coord_event       ev; /* posted when the command finished */
+	coord_event       ev; /* posted when the message finished */
 	disp_part        *part;
 	struct disp_slot *next_free;
 	nng_ctx           ctx;
 	nng_aio          *aio;
 	disp_state        state;
-	disp_tag          tag;
+	disp_wait        *cmds; /* the commands of the message, in order */
+	size_t            ncmds;
 	int64_t           start_us;
 	int64_t           timeout_ms;
 	int               nng_rv;
 	coord_queue      *q;
 } disp_slot;
-
-typedef struct disp_wait {
-	struct disp_wait *next;
-	disp_tag          tag;
-	nng_msg          *msg;
-	int64_t           timeout_ms;
-} disp_wait;
 
 struct disp_part {
 	disp_part            *next;
@@ -55,19 +65,35 @@ struct disp_part {
 	nng_socket            sock;
 	disp_slot            *slots;
 	disp_slot            *free;
-	size_t                busy;
+	size_t                busy;      /* commands in flight */
+	size_t                busy_msgs; /* slots in flight */
 	disp_wait            *wait_head;
 	disp_wait            *wait_tail;
 	size_t                nwait;
 	bool                  retired; /* replaced or removed: no new sends */
+	bool                  no_batch; /* a BATCH was refused: alone only */
 };
 
 struct dispatch {
 	coord_queue         *q;
 	const saga_tls_opts *tls;
+	size_t               max_msg_bytes;
 	disp_part   *parts;
 	size_t       in_flight;
+	proto_buf    buf; /* building a BATCH */
 };
+
+static void
+disp_wait_free_list(disp_wait *w)
+{
+	while (w != NULL) {
+		disp_wait *next = w->next;
+
+		nng_msg_free(w->msg);
+		free(w);
+		w = next;
+	}
+}
 
 static int64_t
 disp_now_us(void)
@@ -126,6 +152,7 @@ disp_part_free(disp_part *p)
 				nng_msg_free(nng_aio_get_msg(p->slots[i].aio));
 				nng_aio_free(p->slots[i].aio);
 			}
+			disp_wait_free_list(p->slots[i].cmds);
 		}
 	}
 	while ((w = p->wait_head) != NULL) {
@@ -150,6 +177,7 @@ disp_def_copy(const saga_participant_def *src)
 		return (NULL);
 	}
 	d->max_in_flight = src->max_in_flight;
+	d->max_batch     = src->max_batch;
 	if ((src->tls_ca != NULL && (d->tls_ca = strdup(src->tls_ca)) == NULL) ||
 	    (src->tls_cert != NULL &&
 	        (d->tls_cert = strdup(src->tls_cert)) == NULL) ||
@@ -179,7 +207,7 @@ static bool
 disp_def_same(const saga_participant_def *a, const saga_participant_def *b)
 {
 	if (a->max_in_flight != b->max_in_flight ||
-	    a->nendpoints != b->nendpoints ||
+	    a->max_batch != b->max_batch || a->nendpoints != b->nendpoints ||
 	    !disp_str_same(a->tls_ca, b->tls_ca) ||
 	    !disp_str_same(a->tls_cert, b->tls_cert) ||
 	    !disp_str_same(a->tls_key, b->tls_key)) {
@@ -272,15 +300,18 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 }
 
 int
-dispatch_alloc(dispatch **out, coord_queue *q, const saga_tls_opts *tls)
+dispatch_alloc(dispatch **out, coord_queue *q, const saga_tls_opts *tls,
+    size_t max_msg_bytes)
 {
 	dispatch *d;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		return (SAGA_ENOMEM);
 	}
-	d->q   = q;
-	d->tls = tls;
+	d->q             = q;
+	d->tls           = tls;
+	d->max_msg_bytes = max_msg_bytes;
+	proto_buf_init(&d->buf);
 	*out = d;
 	return (0);
 }
@@ -312,6 +343,7 @@ dispatch_free(dispatch *d)
 		d->parts = p->next;
 		disp_part_free(p);
 	}
+	proto_buf_fini(&d->buf);
 	free(d);
 }
 
@@ -326,40 +358,155 @@ disp_find(dispatch *d, const char *name)
 	return (NULL);
 }
 
-/* Hands a command to a free slot of p. */
+/* Takes the first waiting command of p off its FIFO. */
+static disp_wait *
+disp_wait_pop(disp_part *p)
+{
+	disp_wait *w = p->wait_head;
+
+	p->wait_head = w->next;
+	if (p->wait_head == NULL) {
+		p->wait_tail = NULL;
+	}
+	p->nwait--;
+	w->next = NULL;
+	return (w);
+}
+
+/* Puts the list head (commands, in order) back at the front of p's FIFO,
+ * each to be sent alone. */
 static void
-disp_start(dispatch *d, disp_part *p, const disp_tag *tag, nng_msg *msg,
-    int64_t timeout_ms)
+disp_wait_push_front(disp_part *p, disp_wait *head)
+{
+	disp_wait *last = NULL;
+	size_t     n    = 0;
+
+	for (disp_wait *w = head; w != NULL; w = w->next) {
+		w->alone = true;
+		last     = w;
+		n++;
+	}
+	if (last == NULL) {
+		return;
+	}
+	last->next   = p->wait_head;
+	p->wait_head = head;
+	if (p->wait_tail == NULL) {
+		p->wait_tail = last;
+	}
+	p->nwait += n;
+}
+
+/* Hands the message msg carrying the n commands of list cmds to a free
+ * slot of p. */
+static void
+disp_start(dispatch *d, disp_part *p, disp_wait *cmds, size_t n, nng_msg *msg)
 {
 	disp_slot *s = p->free;
 
 	p->free       = s->next_free;
 	s->next_free  = NULL;
-	s->tag        = *tag;
+	s->cmds       = cmds;
+	s->ncmds      = n;
 	s->state      = DS_SEND;
-	s->timeout_ms = timeout_ms;
+	s->timeout_ms = cmds->timeout_ms;
 	s->start_us   = disp_now_us();
-	p->busy++;
-	d->in_flight++;
+	p->busy += n;
+	p->busy_msgs++;
+	d->in_flight += n;
 	nng_aio_set_msg(s->aio, msg);
-	nng_aio_set_timeout(s->aio, timeout_ms);
+	nng_aio_set_timeout(s->aio, s->timeout_ms);
 	nng_ctx_send(s->ctx, s->aio);
 }
 
-static void
+/* Builds the BATCH of the n commands of list cmds; NULL when out of
+ * memory. */
+static nng_msg *
+disp_batch_msg(dispatch *d, disp_wait *cmds)
+{
+	proto_msg m;
+	nng_msg  *msg = NULL;
+	proto_buf all;
+	int       rv;
+
+	proto_buf_init(&all);
+	for (disp_wait *w = cmds; w != NULL; w = w->next) {
+		if (proto_buf_append(&all, nng_msg_body(w->msg),
+		        nng_msg_len(w->msg)) != 0) {
+			proto_buf_fini(&all);
+			return (NULL);
+		}
+	}
+	proto_msg_init(&m);
+	m.type = PROTO_T_BATCH;
+	m.msgs = proto_buf_raw(&all);
+	proto_buf_reset(&d->buf);
+	rv = proto_msg_encode(&m, &d->buf);
+	proto_buf_fini(&all);
+	if (rv != 0 || nng_msg_alloc(&msg, 0) != 0) {
+		return (NULL);
+	}
+	if (nng_msg_append(msg, d->buf.data, d->buf.len) != 0) {
+		nng_msg_free(msg);
+		return (NULL);
+	}
+	return (msg);
+}
+
+/* The bytes a BATCH adds around its commands (envelope, bin header). */
+#define DISP_BATCH_OVERHEAD 32
+
+/* Sends p's waiting commands while it has room: each alone, or, where
+ * several are waiting with the same timeout, up to max_batch of them in
+ * one BATCH no larger than sagad's own message limit. Returns 0 or
+ * SAGA_ENOMEM (what could not be sent stays waiting). */
+static int
 disp_drain_waiting(dispatch *d, disp_part *p)
 {
-	while (p->free != NULL && p->wait_head != NULL) {
-		disp_wait *w = p->wait_head;
+	while (p->free != NULL && p->wait_head != NULL &&
+	    p->busy < p->def->max_in_flight) {
+		size_t     room = p->def->max_in_flight - p->busy;
+		size_t     max  = p->no_batch ? 1 : p->def->max_batch;
+		disp_wait *head = disp_wait_pop(p), *tail = head;
+		size_t     n    = 1;
+		size_t     bytes = nng_msg_len(head->msg) + DISP_BATCH_OVERHEAD;
+		nng_msg   *msg;
 
-		p->wait_head = w->next;
-		if (p->wait_head == NULL) {
-			p->wait_tail = NULL;
+		if (max > room) {
+			max = room;
 		}
-		p->nwait--;
-		disp_start(d, p, &w->tag, w->msg, w->timeout_ms);
-		free(w);
+		while (!head->alone && n < max && p->wait_head != NULL &&
+		    !p->wait_head->alone &&
+		    p->wait_head->timeout_ms == head->timeout_ms &&
+		    bytes + nng_msg_len(p->wait_head->msg) <= d->max_msg_bytes) {
+			bytes += nng_msg_len(p->wait_head->msg);
+			tail->next = disp_wait_pop(p);
+			tail       = tail->next;
+			n++;
+		}
+		if (n == 1) {
+			msg       = head->msg;
+			head->msg = NULL;
+		} else if ((msg = disp_batch_msg(d, head)) == NULL) {
+			disp_wait_push_front(p, head);
+			return (SAGA_ENOMEM);
+		}
+		disp_start(d, p, head, n, msg);
 	}
+	return (0);
+}
+
+int
+dispatch_flush(dispatch *d)
+{
+	int rv = 0;
+
+	for (disp_part *p = d->parts; p != NULL; p = p->next) {
+		if (!p->retired && disp_drain_waiting(d, p) != 0) {
+			rv = SAGA_ENOMEM;
+		}
+	}
+	return (rv);
 }
 
 int
@@ -422,14 +569,11 @@ dispatch_configure(dispatch *d, saga_participant_def *const *parts, size_t n,
 	}
 	*tail    = d->parts;
 	d->parts = fresh;
-	for (disp_part *p = fresh; p != NULL; p = p->next) {
-		disp_drain_waiting(d, p);
-	}
 	/* Retired participants without commands in flight go now. */
 	for (disp_part **pp = &d->parts; *pp != NULL;) {
 		disp_part *p = *pp;
 
-		if (p->retired && p->busy == 0) {
+		if (p->retired && p->busy_msgs == 0) {
 			*pp = p->next;
 			disp_part_free(p);
 		} else {
@@ -452,11 +596,8 @@ dispatch_send(dispatch *d, const char *participant, const disp_tag *tag,
 	}
 	if (nng_msg_alloc(&m, 0) != 0 ||
 	    nng_msg_append(m, msg.ptr, msg.len) != 0) {
+		nng_msg_free(m);
 		return (SAGA_ENOMEM);
-	}
-	if (p->free != NULL && p->wait_head == NULL) {
-		disp_start(d, p, tag, m, timeout_ms);
-		return (0);
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		nng_msg_free(m);
@@ -475,49 +616,169 @@ dispatch_send(dispatch *d, const char *participant, const disp_tag *tag,
 	return (0);
 }
 
-void
-dispatch_event(dispatch *d, coord_event *ev, disp_done *out)
+/* Fills out for command w of slot s (index i of its message), with the
+ * slot's transport result; the reply is the caller's to set. */
+static void
+disp_done_init(disp_done *out, const disp_slot *s, const disp_wait *w,
+    size_t i)
 {
-	disp_slot *s = ev->obj;
-	disp_part *p = s->part;
+	const disp_part *p = s->part;
 
 	memset(out, 0, sizeof(*out));
-	out->tag         = s->tag;
+	out->tag         = w->tag;
 	out->duration_us = disp_now_us() - s->start_us;
+	out->batch_index = i;
+	out->batch_size  = s->ncmds;
 	snprintf(out->participant, sizeof(out->participant), "%s",
 	    p->def->name);
-	if (s->nng_rv == 0) {
-		out->reply = nng_aio_get_msg(s->aio);
-		nng_aio_set_msg(s->aio, NULL);
-	} else if (s->nng_rv == NNG_ETIMEDOUT) {
+	if (s->nng_rv == NNG_ETIMEDOUT) {
 		out->result = SAGA_ETIMEDOUT;
 		snprintf(out->errtext, sizeof(out->errtext),
 		    "no reply from %s within %lld ms", p->def->name,
 		    (long long) s->timeout_ms);
-	} else {
+	} else if (s->nng_rv != 0) {
 		out->result = SAGA_EIO;
 		snprintf(out->errtext, sizeof(out->errtext), "%s: %s",
 		    p->def->name, nng_strerror(s->nng_rv));
 	}
+}
+
+/* Makes an nng message of the bytes of r; NULL when out of memory. */
+static nng_msg *
+disp_msg_of(proto_raw r)
+{
+	nng_msg *m = NULL;
+
+	if (nng_msg_alloc(&m, 0) != 0) {
+		return (NULL);
+	}
+	if (nng_msg_append(m, r.ptr, r.len) != 0) {
+		nng_msg_free(m);
+		return (NULL);
+	}
+	return (m);
+}
+
+/* The answer to a BATCH arrived on s: hands each command its own answer.
+ * A BATCH refused whole (ERROR) is put back to be sent command by
+ * command; returns true then (nothing to hand out). */
+static bool
+disp_batch_answer(dispatch *d, disp_slot *s, const proto_limits *lim,
+    void (*done)(void *arg, disp_done *dd), void *arg)
+{
+	disp_part  *p     = s->part;
+	nng_msg    *reply = nng_aio_get_msg(s->aio);
+	proto_msg   m;
+	proto_error perr;
+	proto_raw   one;
+	size_t      off = 0, count = 0, i = 0;
+	char        why[160];
+	int         rv;
+	disp_done   dd;
+
+	nng_aio_set_msg(s->aio, NULL);
+	why[0] = '\0';
+	rv     = proto_msg_decode(
+            nng_msg_body(reply), nng_msg_len(reply), lim, &m, &perr);
+	if (rv == 0 && m.type == PROTO_T_ERROR && !p->retired) {
+		if (!p->no_batch) {
+			log_warn("BATCH-OFF participant=%s: it answered a BATCH "
+			         "of %zu commands with %s (%.*s); sending it one "
+			         "command per message from now on",
+			    p->def->name, s->ncmds, saga_errname((int) m.code),
+			    (int) m.message.len, m.message.ptr);
+		}
+		p->no_batch = true;
+		disp_wait_push_front(p, s->cmds);
+		s->cmds = NULL;
+		proto_msg_fini(&m);
+		nng_msg_free(reply);
+		(void) d;
+		return (true);
+	}
+	if (rv != 0) {
+		snprintf(why, sizeof(why),
+		    "malformed BATCH_REPLY from %s: %s: %.80s", p->def->name,
+		    saga_errname(rv), perr.msg);
+	} else if (m.type != PROTO_T_BATCH_REPLY) {
+		snprintf(why, sizeof(why), "%s answered a BATCH with %s",
+		    p->def->name, proto_type_name(m.type));
+	}
+	for (disp_wait *w = s->cmds; w != NULL; w = w->next, i++) {
+		disp_done_init(&dd, s, w, i);
+		if (why[0] == '\0') {
+			rv = proto_batch_next(m.msgs, &off, &count, lim, &one,
+			    &perr);
+			if (rv != 0) {
+				snprintf(why, sizeof(why),
+				    "malformed BATCH_REPLY from %s: answer %zu: "
+				    "%s: %.80s",
+				    p->def->name, i + 1, saga_errname(rv),
+				    perr.msg);
+			} else if (one.len == 0) {
+				snprintf(why, sizeof(why),
+				    "%s answered %zu of the %zu commands of a "
+				    "BATCH",
+				    p->def->name, i, s->ncmds);
+			} else if ((dd.reply = disp_msg_of(one)) == NULL) {
+				snprintf(dd.errtext, sizeof(dd.errtext),
+				    "out of memory reading a BATCH_REPLY");
+				dd.result = SAGA_EIO;
+			}
+		}
+		if (why[0] != '\0') {
+			dd.result = SAGA_EIO;
+			snprintf(dd.errtext, sizeof(dd.errtext), "%s", why);
+		}
+		done(arg, &dd);
+	}
+	proto_msg_fini(&m);
+	nng_msg_free(reply);
+	return (false);
+}
+
+void
+dispatch_event(dispatch *d, coord_event *ev, const proto_limits *lim,
+    void (*done)(void *arg, disp_done *dd), void *arg)
+{
+	disp_slot *s = ev->obj;
+	disp_part *p = s->part;
+	size_t     n = s->ncmds;
+	disp_done  dd;
+
+	if (s->ncmds > 1 && s->nng_rv == 0) {
+		(void) disp_batch_answer(d, s, lim, done, arg);
+	} else {
+		size_t i = 0;
+
+		for (disp_wait *w = s->cmds; w != NULL; w = w->next, i++) {
+			disp_done_init(&dd, s, w, i);
+			if (s->nng_rv == 0) {
+				dd.reply = nng_aio_get_msg(s->aio);
+				nng_aio_set_msg(s->aio, NULL);
+			}
+			done(arg, &dd);
+		}
+	}
+	disp_wait_free_list(s->cmds);
+	s->cmds      = NULL;
+	s->ncmds     = 0;
 	s->state     = DS_FREE;
 	s->next_free = p->free;
 	p->free      = s;
-	p->busy--;
-	d->in_flight--;
-	if (p->retired) {
-		if (p->busy == 0) {
-			for (disp_part **pp = &d->parts; *pp != NULL;
-			     pp             = &(*pp)->next) {
-				if (*pp == p) {
-					*pp = p->next;
-					break;
-				}
+	p->busy -= n;
+	p->busy_msgs--;
+	d->in_flight -= n;
+	if (p->retired && p->busy_msgs == 0) {
+		for (disp_part **pp = &d->parts; *pp != NULL;
+		     pp             = &(*pp)->next) {
+			if (*pp == p) {
+				*pp = p->next;
+				break;
 			}
-			disp_part_free(p);
 		}
-		return;
+		disp_part_free(p);
 	}
-	disp_drain_waiting(d, p);
 }
 
 void

@@ -4,13 +4,19 @@
  *
  * One REQ socket per participant dials every endpoint of its list (nng
  * spreads requests across the connected pipes and redials on its own). A
- * participant has max_in_flight slots, each an nng context with one aio:
- * that is the bulkhead. A command that finds no free slot waits in the
- * participant's FIFO; its attempt timeout starts only when a slot hands it
- * to nng. nng callbacks never touch engine state: a finished command posts
- * its slot to the engine's coord_queue, and the engine thread reads the
- * outcome with dispatch_event, which also frees the slot and starts the
- * next waiting command.
+ * participant has max_in_flight slots, each an nng context with one aio,
+ * and at most max_in_flight commands in flight: that is the bulkhead.
+ * dispatch_send puts a command in the participant's FIFO; dispatch_flush,
+ * which the engine calls once per turn, sends what the bulkhead lets
+ * through: commands that wait together with the same timeout go out as
+ * one BATCH message of up to max_batch (docs/protocol.md), others alone.
+ * A command's attempt timeout starts only when a slot hands it to nng.
+ * nng callbacks never touch engine state: a finished message posts its
+ * slot to the engine's coord_queue, and the engine thread reads the
+ * outcome of each of its commands with dispatch_event, which also frees
+ * the slot. A participant that answers a BATCH with an ERROR gets its
+ * commands alone from then on; that BATCH's commands are sent again alone,
+ * with no outcome reported for the refused BATCH.
  *
  * nng's own REQ resend (NNG_OPT_REQ_RESENDTIME) is set above the longest
  * attempt timeout, so that within an attempt only a pipe closing makes nng
@@ -51,12 +57,15 @@ typedef struct disp_done {
 	nng_msg *reply;        /* result 0: the reply; the caller frees it */
 	int64_t  duration_us;  /* from the hand-off to nng to the end */
 	char     participant[64];
+	size_t   batch_index; /* its place in the message that carried it */
+	size_t   batch_size;  /* commands in that message (1: alone) */
 } disp_done;
 
 /* dispatch_alloc makes a dispatcher posting to q; tls+tcp:// endpoints
- * are dialled with tls (not copied: it must outlive the dispatcher).
- * Returns 0 or SAGA_ENOMEM. */
-int dispatch_alloc(dispatch **out, coord_queue *q, const saga_tls_opts *tls);
+ * are dialled with tls (not copied: it must outlive the dispatcher); a
+ * BATCH is at most max_msg_bytes. Returns 0 or SAGA_ENOMEM. */
+int dispatch_alloc(dispatch **out, coord_queue *q, const saga_tls_opts *tls,
+    size_t max_msg_bytes);
 
 /* dispatch_stop stops every command and waits for their callbacks: no
  * event is posted after it returns (those already posted stay valid until
@@ -76,15 +85,24 @@ void dispatch_free(dispatch *d);
 int dispatch_configure(dispatch *d, saga_participant_def *const *parts,
     size_t n, int64_t resend_ms, char *err, size_t errlen);
 
-/* dispatch_send sends msg (copied) to participant with an attempt timeout.
- * Returns 0 (the outcome arrives later as an event), SAGA_ENOTFOUND (no
- * such participant in the configuration) or SAGA_ENOMEM. */
+/* dispatch_send queues msg (copied, one encoded COMMAND) for participant
+ * with an attempt timeout; dispatch_flush sends it. Returns 0 (the
+ * outcome arrives later as an event), SAGA_ENOTFOUND (no such participant
+ * in the configuration) or SAGA_ENOMEM. */
 int dispatch_send(dispatch *d, const char *participant, const disp_tag *tag,
     proto_raw msg, int64_t timeout_ms);
 
-/* dispatch_event reads the outcome posted by ev (type COORD_EV_DISPATCH)
- * into out, frees the slot and starts the next waiting command. */
-void dispatch_event(dispatch *d, coord_event *ev, disp_done *out);
+/* dispatch_flush sends the queued commands that the bulkheads let
+ * through. Returns 0, or SAGA_ENOMEM (what was not sent stays queued for
+ * the next flush). */
+int dispatch_flush(dispatch *d);
+
+/* dispatch_event reads the message posted by ev (type COORD_EV_DISPATCH):
+ * done is called once per command it carried, in order, with its outcome
+ * (a BATCH_REPLY is decoded under lim and split); done owns dd->reply.
+ * Then it frees the slot. */
+void dispatch_event(dispatch *d, coord_event *ev, const proto_limits *lim,
+    void (*done)(void *arg, disp_done *dd), void *arg);
 
 /* dispatch_drop_waiting drops every command still waiting for a slot (on a
  * database outage: the sagas are reloaded and resent). */

@@ -73,6 +73,7 @@ typedef struct saga_participant_def {
 	char   **endpoints;
 	size_t   nendpoints;
 	uint32_t max_in_flight;
+	uint32_t max_batch; /* commands per message, 1..1024 (1: no BATCH) */
 	/* TLS for its tls+tcp:// endpoints, overriding sagad's own files
 	 * (--tls-ca, --tls-cert, --tls-key) where set; NULL = sagad's. */
 	char *tls_ca;

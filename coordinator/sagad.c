@@ -810,6 +810,11 @@ coord_metrics_init(coord *c)
 		    "Commands waiting for a free slot (bulkhead), by "
 		    "participant.",
 		    NULL, 0 },
+		{ "saga_command_batch_size", METRIC_HISTOGRAM,
+		    "Commands per message sent to a participant (1: alone, "
+		    "more: a BATCH), by participant.",
+		    batch_buckets,
+		    sizeof(batch_buckets) / sizeof(batch_buckets[0]) },
 		{ "saga_db_batch_rows", METRIC_HISTOGRAM,
 		    "Rows (sagas and events) per committed batch.",
 		    batch_buckets,
@@ -1835,9 +1840,10 @@ coord_reader_done(coord *c, reader_job *job)
 
 /* A command finished: feed its outcome to the engine. */
 static void
-coord_dispatch_done(coord *c, coord_event *cev)
+coord_command_done(void *arg, disp_done *dp)
 {
-	disp_done   d;
+	coord      *c = arg;
+	disp_done   d = *dp;
 	saga_rt    *s;
 	saga_ev     ev;
 	proto_msg   m;
@@ -1847,7 +1853,14 @@ coord_dispatch_done(coord *c, coord_event *cev)
 	proto_buf   ctx;
 	int         rv;
 
-	dispatch_event(c->disp, cev, &d);
+	if (d.batch_index == 0) {
+		char lab[256];
+
+		metrics_observe(c->m, "saga_command_batch_size",
+		    metrics_labels(lab, sizeof(lab), "participant",
+		        d.participant, NULL),
+		    (double) d.batch_size);
+	}
 	proto_msg_init(&m);
 	if (d.tag.gen != c->gen || (s = coord_find(c, &d.tag.id)) == NULL ||
 	    s->fenced) {
@@ -2363,7 +2376,8 @@ coord_events(coord *c)
 
 		switch (ev->type) {
 		case COORD_EV_DISPATCH:
-			coord_dispatch_done(c, ev);
+			dispatch_event(c->disp, ev, &c->o.lim,
+			    coord_command_done, c);
 			break;
 		case COORD_EV_API:
 			coord_api(c, ev->obj);
@@ -2492,6 +2506,12 @@ coord_loop(coord *c)
 			int64_t d = t->at_ms - now;
 
 			timeout = d < 0 ? 0 : d < 1000 ? (int) d : 1000;
+		}
+		/* What this turn decided to send, in as few messages as
+		 * the participants' max_batch allow. */
+		if (dispatch_flush(c->disp) != 0) {
+			log_warn("out of memory sending commands; trying again");
+			timeout = 10;
 		}
 		fds[0].fd     = c->q.efd;
 		fds[0].events = POLLIN;
@@ -2909,7 +2929,8 @@ main(int argc, char **argv)
 	    proto_obj_alloc(&c.ctx_root) != 0 ||
 	    proto_obj_alloc(&c.ctx_steps) != 0 ||
 	    coord_queue_init(&c.q) != 0 ||
-	    dispatch_alloc(&c.disp, &c.q, &c.o.tls) != 0) {
+	    dispatch_alloc(&c.disp, &c.q, &c.o.tls, c.o.lim.max_msg_bytes) !=
+	        0) {
 		coord_fatal("start-up", SAGA_ENOMEM);
 	}
 	coord_metrics_init(&c);

@@ -76,6 +76,7 @@ typedef struct tenv {
 	char     p_rules[PATH_MAX];
 	char     p_peak[PATH_MAX];
 	unsigned p_rules_version;
+	bool     p_batch; /* the participant serves BATCH (--batch) */
 	proc    *part;
 	/* A second participant (test_sagad_reload_moves_endpoint). */
 	char  p2_url[64];
@@ -402,7 +403,7 @@ t_start_participant(tenv *e)
 {
 	char *argv[] = { TEST_PARTICIPANT_PATH, "--listen", e->p_url,
 		"--rules", e->p_rules, "--record", e->p_record, "--peak",
-		e->p_peak, NULL };
+		e->p_peak, e->p_batch ? "--batch" : NULL, NULL };
 
 	assert_int_equal(proc_start(&e->part, argv, e->p_log), 0);
 	if (test_ping(e->p_url, MS(10000)) != 0) {
@@ -1786,6 +1787,133 @@ test_sagad_crash_recovery(void **state)
 	e->done = true;
 }
 
+/* Counts the lines of the participant's record that say "BATCH n" (a
+ * BATCH of n messages received) with n >= 2, and adds up their n. */
+static size_t
+t_record_batches(tenv *e, size_t *cmds)
+{
+	char  *text = t_slurp(e->p_record, NULL);
+	size_t n    = 0;
+
+	*cmds = 0;
+	for (char *l = text; l != NULL && *l != '\0';) {
+		char    *nl = strchr(l, '\n');
+		unsigned k;
+
+		if (sscanf(l, "BATCH %u", &k) == 1 && k >= 2) {
+			n++;
+			*cmds += k;
+		}
+		l = nl != NULL ? nl + 1 : NULL;
+	}
+	free(text);
+	return (n);
+}
+
+/* Counts the occurrences of needle in sagad's log after the last
+ * occurrence of from (the whole log if from is NULL). */
+static size_t
+t_log_count(tenv *e, const char *from, const char *needle)
+{
+	char  *log = t_slurp(e->sagad_log, NULL);
+	char  *p   = log;
+	size_t n   = 0;
+
+	assert_non_null(log);
+	for (char *q = from != NULL ? strstr(log, from) : NULL; q != NULL;
+	     q       = strstr(q + 1, from)) {
+		p = q;
+	}
+	for (p = strstr(p, needle); p != NULL; p = strstr(p + 1, needle)) {
+		n++;
+	}
+	free(log);
+	return (n);
+}
+
+/* 20 sagas each with a command out (never answered) when sagad is killed;
+ * the restarted sagad resends the 20 commands at once, which go to the
+ * participant in BATCH messages when it serves them (batch) and alone
+ * after one refused BATCH when it does not. Either way every saga
+ * completes with one attempt per step: a refused BATCH costs no attempt
+ * and every command is still written ahead. */
+static void
+t_batch_recovery(tenv *e, bool batch)
+{
+	t_db_cond c;
+	size_t    cmds;
+	int       st;
+
+	e->p_batch = batch;
+	t_begin(e, batch ? "batch" : "batch_refused", "hold.do=timeout\n",
+	    NULL);
+	for (int i = 0; i < 20; i++) {
+		char cust[32];
+
+		snprintf(cust, sizeof(cust), "c-%d", i);
+		(void) t_start_ok(e, "cancelable", cust, i);
+	}
+	t_wait_record(e, "hold.do", 20, MS(10000));
+	assert_int_equal(proc_signal(e->sagad, SIGKILL), 0);
+	assert_int_equal(proc_wait(e->sagad, MS(5000), &st), 0);
+	proc_free(e->sagad);
+	e->sagad = NULL;
+	assert_int_equal(t_db_int(e, T_ACTIVE_SQL), 20);
+	t_rules(e, "");
+	t_start_sagad(e);
+	c.e    = e;
+	c.sql  = T_ACTIVE_SQL;
+	c.want = 0;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(30000))) {
+		fail_msg("%lld sagas still unfinished after the restart",
+		    t_db_int(e, T_ACTIVE_SQL));
+	}
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE state "
+	                     "= 'COMPLETED'"),
+	    20);
+	/* One attempt of each of the three steps: nothing retried. */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event = "
+	                     "'step_sent'"),
+	    60);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE attempt "
+	                     "> 1 OR event IN ('step_retry', 'step_gave_up')"),
+	    0);
+	/* The 20 hold.do again, each answered ok exactly once. */
+	assert_int_equal(t_record_count(e, "hold.do"), 40);
+	if (batch) {
+		/* The resent 20 went out together (more may have gone out
+		 * in BATCHes before the kill, and the later steps too). */
+		assert_true(t_record_batches(e, &cmds) >= 1);
+		assert_true(cmds >= 20);
+		assert_int_equal(t_log_count(e, NULL, "BATCH-OFF"), 0);
+	} else {
+		/* No BATCH served; the restarted sagad tried one, and
+		 * gave up on BATCH once (the log of the first run comes
+		 * before its RECOVERY line). */
+		assert_int_equal(t_record_batches(e, &cmds), 0);
+		assert_int_equal(t_log_count(e, "RECOVERY",
+		                     "BATCH-OFF participant=p0"),
+		    1);
+	}
+	t_check_log(e);
+	e->done = true;
+}
+
+static void
+test_sagad_batch_after_recovery(void **state)
+{
+	t_batch_recovery(*state, true);
+}
+
+static void
+test_sagad_batch_refused_falls_back(void **state)
+{
+	t_batch_recovery(*state, false);
+}
+
 /* ---- 10. Command line, configuration and signals ---- */
 
 /* t_run runs argv to completion; its stdout and stderr are left in
@@ -2813,6 +2941,10 @@ main(void)
 		    test_sagad_skip_stuck_step_continues, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_crash_recovery, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_batch_after_recovery, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_batch_refused_falls_back, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_check_reports_positions, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

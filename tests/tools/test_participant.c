@@ -30,6 +30,11 @@
  * compensation, and "-" for an answer that recorded nothing (retry,
  * timeout, error). With --peak FILE it keeps in FILE the largest number
  * of commands it held at once in a delay (to check sagad's bulkhead).
+ *
+ * BATCH: without --batch it answers ERROR EMSGTYPE, like a participant
+ * built before BATCH (sagad then sends it every command alone). With
+ * --batch it answers each COMMAND of a BATCH by its rule (see
+ * tp_handle_batch) and records a line "BATCH n" before them.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -69,6 +74,7 @@ typedef struct tp_ctx {
 	nng_aio *aio;
 	int      state; /* 0 recv, 1 sleeping, 2 send */
 	nng_msg *reply;
+	int      held; /* commands in the delay (a BATCH's: all of them) */
 } tp_ctx;
 
 static pthread_mutex_t tp_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -325,6 +331,83 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 static const char *tp_peak_file;
 static int         tp_held;  /* commands in a delay now */
 static int         tp_peak;  /* the most at once */
+static bool        tp_batch; /* --batch: serve BATCH */
+
+/* Answers a BATCH: each COMMAND by its rule, in order, in one
+ * BATCH_REPLY that is held back by the longest delay of them. A COMMAND
+ * not to be answered (timeout) leaves the whole BATCH unanswered, and
+ * garbage puts its bytes in the reply; a message that is not a COMMAND
+ * gets its ERROR. The record gets a line "BATCH n" first. *n is set to
+ * the number of messages. */
+static nng_msg *
+tp_handle_batch(const proto_msg *b, int *delay_ms, int *n)
+{
+	proto_buf   answers;
+	proto_raw   one;
+	proto_error perr;
+	proto_msg   cmd, r;
+	size_t      off = 0, count = 0;
+	size_t      total = 0;
+	bool        silent = false;
+	nng_msg    *reply;
+	int         rv;
+
+	for (proto_raw m = b->msgs; proto_batch_next(m, &off, &count, NULL,
+	                                &one, &perr) == 0 &&
+	     one.len > 0;) {
+		total++;
+	}
+	*n = (int) total;
+	pthread_mutex_lock(&tp_mtx);
+	if (tp_record != NULL) {
+		fprintf(tp_record, "BATCH %zu\n", total);
+		fflush(tp_record);
+	}
+	pthread_mutex_unlock(&tp_mtx);
+	proto_buf_init(&answers);
+	off = count = 0;
+	while ((rv = proto_batch_next(b->msgs, &off, &count, NULL, &one,
+	            &perr)) == 0 &&
+	    one.len > 0) {
+		int d = 0;
+
+		if ((rv = proto_msg_decode(one.ptr, one.len, NULL, &cmd,
+		         &perr)) != 0) {
+			proto_msg_error_init(&r, NULL, rv, perr.msg);
+			(void) proto_msg_encode(&r, &answers);
+			continue;
+		}
+		if (cmd.type != PROTO_T_COMMAND) {
+			proto_msg_error_init(
+			    &r, &cmd, SAGA_EINVAL, "not a COMMAND");
+			(void) proto_msg_encode(&r, &answers);
+		} else if ((reply = tp_handle(&cmd, &d)) == NULL) {
+			silent = true;
+		} else {
+			(void) proto_buf_append(&answers, nng_msg_body(reply),
+			    nng_msg_len(reply));
+			nng_msg_free(reply);
+		}
+		if (d > *delay_ms) {
+			*delay_ms = d;
+		}
+		proto_msg_fini(&cmd);
+	}
+	if (silent) {
+		proto_buf_fini(&answers);
+		return (NULL);
+	}
+	if (rv != 0) {
+		proto_msg_error_init(&r, NULL, rv, perr.msg);
+	} else {
+		proto_msg_init(&r);
+		r.type = PROTO_T_BATCH_REPLY;
+		r.msgs = proto_buf_raw(&answers);
+	}
+	reply = tp_encode(&r);
+	proto_buf_fini(&answers);
+	return (reply);
+}
 
 /* Counts a command into (+1) or out of (-1) a delay. */
 static void
@@ -353,6 +436,7 @@ tp_cb(void *arg)
 	proto_msg   cmd;
 	proto_error perr;
 	int         delay = 0;
+	int         nheld = 1;
 	int         rv;
 
 	switch (c->state) {
@@ -379,6 +463,17 @@ tp_cb(void *arg)
 			p.type    = PROTO_T_PONG;
 			p.service = proto_str_c("test_participant");
 			c->reply  = tp_encode(&p);
+		} else if (cmd.type == PROTO_T_BATCH && tp_batch) {
+			c->reply = tp_handle_batch(&cmd, &delay, &nheld);
+		} else if (cmd.type == PROTO_T_BATCH) {
+			proto_msg e;
+
+			/* Without --batch it refuses BATCH as a participant
+			 * built before BATCH does, and sagad sends it every
+			 * command alone. */
+			proto_msg_error_init(&e, NULL, SAGA_EMSGTYPE,
+			    "unknown message type 42");
+			c->reply = tp_encode(&e);
 		} else if (cmd.type != PROTO_T_COMMAND) {
 			proto_msg e;
 
@@ -396,7 +491,8 @@ tp_cb(void *arg)
 		}
 		if (delay > 0) {
 			c->state = 1;
-			tp_hold(1);
+			c->held  = nheld;
+			tp_hold(c->held);
 			nng_sleep_aio(delay, c->aio);
 			return;
 		}
@@ -406,7 +502,7 @@ tp_cb(void *arg)
 		nng_ctx_send(c->ctx, c->aio);
 		return;
 	case 1:
-		tp_hold(-1);
+		tp_hold(-c->held);
 		c->state = 2;
 		nng_aio_set_msg(c->aio, c->reply);
 		c->reply = NULL;
@@ -428,7 +524,9 @@ tp_usage(FILE *f)
 	fprintf(f,
 	    "Usage: test_participant --listen URL [--rule ACTION=SPEC]...\n"
 	    "                        [--rules FILE] [--record FILE] [--peak FILE]\n"
-	    "                        [--tls-ca F --tls-cert F --tls-key F]\n"
+	    "                        [--tls-ca F --tls-cert F --tls-key F] [--batch]\n"
+	    "--batch serves BATCH (without it, BATCH gets ERROR EMSGTYPE, as\n"
+	    "from a participant built before BATCH).\n"
 	    "A scriptable participant for tests. SPEC is one of: ok, "
 	    "fail[:TEXT],\n"
 	    "retry, retry:N, timeout, timeout:N, delay:MS, error, garbage, "
@@ -460,6 +558,8 @@ main(int argc, char **argv)
 			tp_ncli++;
 		} else if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc) {
 			tp_rules_file = argv[++i];
+		} else if (strcmp(argv[i], "--batch") == 0) {
+			tp_batch = true;
 		} else if (strcmp(argv[i], "--peak") == 0 && i + 1 < argc) {
 			tp_peak_file = argv[++i];
 		} else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc) {

@@ -246,6 +246,7 @@ test_coord_config_full_example_loads(void **state)
 	assert_int_equal(p->nendpoints, 1);
 	assert_string_equal(p->endpoints[0], "tcp://127.0.0.1:7101");
 	assert_int_equal(p->max_in_flight, 256);
+	assert_int_equal(p->max_batch, 32);
 	p = coord_defs_participant(d, "inventory");
 	assert_int_equal(p->max_in_flight, 128);
 	p = coord_defs_participant(d, "payments");
@@ -378,7 +379,7 @@ test_coord_config_unknown_keys(void **state)
 	    "extra: 1\n");
 	expect_files_errs(files, 1,
 	    "unknown.yaml:4:5: unknown key \"colour\" in a participant "
-	    "(allowed: endpoints, max_in_flight, tls)",
+	    "(allowed: endpoints, max_in_flight, tls, max_batch)",
 	    "unknown.yaml:7:3: unknown key \"retries\" in defaults (allowed: "
 	    "timeout, retry, compensation_retry, compensation_timeout)",
 	    "unknown.yaml:8:28: unknown key \"backof\" in a retry policy "
@@ -530,8 +531,8 @@ test_coord_config_out_of_range(void **state)
 	(void) state;
 	put(files[0],
 	    "participants:\n"
-	    "  p: {endpoints: [\"tcp://h:1\"], max_in_flight: 0}\n"
-	    "  q: {endpoints: [\"tcp://h:1\"], max_in_flight: 65537}\n"
+	    "  p: {endpoints: [\"tcp://h:1\"], max_in_flight: 0, max_batch: 0}\n"
+	    "  q: {endpoints: [\"tcp://h:1\"], max_in_flight: 65537, max_batch: 1025}\n"
 	    "defaults:\n"
 	    "  retry: {max_attempts: -1, multiplier: 0.9, jitter: 1.5}\n"
 	    "  compensation_retry: {initial_backoff: 2m, max_backoff: 1m}\n"
@@ -552,8 +553,12 @@ test_coord_config_out_of_range(void **state)
 	expect_files_errs(files, 1,
 	    "ranges.yaml:2:48: max_in_flight: expected an integer 1..65536, "
 	    "got \"0\"",
+	    "ranges.yaml:2:62: max_batch: expected an integer 1..1024, "
+	    "got \"0\"",
 	    "ranges.yaml:3:48: max_in_flight: expected an integer 1..65536, "
 	    "got \"65537\"",
+	    "ranges.yaml:3:66: max_batch: expected an integer 1..1024, "
+	    "got \"1025\"",
 	    "ranges.yaml:5:25: defaults.retry.max_attempts: expected an "
 	    "integer 0..1000000, got \"-1\"",
 	    "ranges.yaml:5:41: defaults.retry.multiplier: expected a number "
@@ -863,7 +868,7 @@ test_coord_config_many_errors_one_file(void **state)
 	    "many.yaml:4:20: max_in_flight: expected an integer 1..65536, got "
 	    "\"lots\"",
 	    "many.yaml:5:5: unknown key \"colour\" in a participant (allowed: "
-	    "endpoints, max_in_flight, tls)",
+	    "endpoints, max_in_flight, tls, max_batch)",
 	    "many.yaml:7:11: name: expected a name of 1..128 characters A-Z "
 	    "a-z 0-9 _ . -, got \"bad saga\"",
 	    "many.yaml:8:15: deadline: expected a duration like 500ms, 2s, "
