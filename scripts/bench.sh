@@ -402,7 +402,7 @@ metrics_scrape() { # metrics_scrape: "name value" of the sums and counts
 		curl -fsS --max-time 5 "$u" 2>/dev/null ||
 			say "warning: no metrics from $u: the sums lack that instance"
 	done | awk '
-		/^saga_(db_commit_seconds|db_batch_rows|step_duration_seconds|duration_seconds)_(sum|count)[{ ]/ {
+		/^saga_(db_commit_seconds|db_batch_rows|step_duration_seconds|duration_seconds|command_batch_size)_(sum|count)[{ ]/ {
 			n = $1; sub(/[{].*/, "", n); v[n] += $NF }
 		END { for (n in v) printf "%s %.6f\n", n, v[n] }'
 }
@@ -1029,7 +1029,9 @@ measure() {
 	local metrics_json=null batches
 	if [[ -n $m_b ]]; then
 		batches=$(metrics_delta "$m_a" "$m_b" saga_db_commit_seconds_count)
-		local bsum rsum ssum scnt dsum dcnt
+		local bsum rsum ssum scnt dsum dcnt msum mcnt
+		msum=$(metrics_delta "$m_a" "$m_b" saga_command_batch_size_sum)
+		mcnt=$(metrics_delta "$m_a" "$m_b" saga_command_batch_size_count)
 		bsum=$(metrics_delta "$m_a" "$m_b" saga_db_commit_seconds_sum)
 		rsum=$(metrics_delta "$m_a" "$m_b" saga_db_batch_rows_sum)
 		ssum=$(metrics_delta "$m_a" "$m_b" saga_step_duration_seconds_sum)
@@ -1041,11 +1043,14 @@ measure() {
     \"commit_busy_fraction\": $(calc "$bsum / $sb_wall_s" 3),
     \"rows_per_batch\": $(calc "$batches > 0 ? $rsum / $batches : 0" 1),
     \"step_ms_mean\": $(calc "$scnt > 0 ? $ssum / $scnt * 1000 : 0" 3),
-    \"saga_ms_mean\": $(calc "$dcnt > 0 ? $dsum / $dcnt * 1000 : 0" 3)}"
+    \"saga_ms_mean\": $(calc "$dcnt > 0 ? $dsum / $dcnt * 1000 : 0" 3),
+    \"command_messages_per_saga\": $(calc "$mcnt / $sb_done" 3),
+    \"commands_per_message\": $(calc "$mcnt > 0 ? $msum / $mcnt : 0" 2)}"
 		say "  sagad: $(calc "$batches" 0) batches ($(calc "$batches / $sb_done" 2) per saga)," \
 			"$(calc "$batches > 0 ? $rsum / $batches : 0" 1) rows each, commit $(calc "$batches > 0 ? $bsum / $batches * 1000 : 0" 2) ms on average" \
 			"($(calc "$bsum / $sb_wall_s" 2) batches in flight on average);" \
-			"command to outcome $(calc "$scnt > 0 ? $ssum / $scnt * 1000 : 0" 2) ms on average"
+			"command to outcome $(calc "$scnt > 0 ? $ssum / $scnt * 1000 : 0" 2) ms on average;" \
+			"$(calc "$mcnt > 0 ? $msum / $mcnt : 0" 2) commands per message to participants ($(calc "$mcnt / $sb_done" 2) messages per saga)"
 	fi
 
 	local rss_max tps steps_s ratio sps

@@ -75,6 +75,9 @@ if modes != {"demo", "noop"}:
     sys.exit("modes run: %s" % sorted(modes))
 if counts != {(m, n) for m in ("demo", "noop") for n in (1, 2)}:
     sys.exit("runs made: %s" % sorted(counts))
+for r in d["runs"]:
+    if need(r, "sagad_metrics.commands_per_message") < 1:
+        sys.exit("%s: commands per message below 1" % r["mode"])
 for p in ("orders", "inventory", "payments", "shipping"):
     need([r for r in d["runs"] if r["mode"] == "demo"][0], "cpu_ms_per_saga." + p)
 '
