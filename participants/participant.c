@@ -1472,15 +1472,11 @@ part_ctx_batch(part_ctx *c)
 	proto_error       perr;
 	part_req         *head = NULL, *tail = NULL;
 	size_t            off = 0, count = 0, n = 0, queued = 0;
-	proto_limits      lim = p->lim;
 	int               rv;
 
 	/* Count first: a BATCH that cannot be read whole is refused
 	 * whole, before anything runs. */
-	if (lim.max_container_len > PART_BATCH_MAX) {
-		lim.max_container_len = PART_BATCH_MAX;
-	}
-	while ((rv = proto_batch_next(msgs, &off, &count, &lim, &one,
+	while ((rv = proto_batch_next(msgs, &off, &count, &p->lim, &one,
 	            &perr)) == 0 &&
 	    one.len > 0) {
 		n++;
@@ -1488,6 +1484,12 @@ part_ctx_batch(part_ctx *c)
 	if (rv != 0) {
 		part_req_error(&c->one, false, rv, "BATCH, message %zu: %s",
 		    n + 1, perr.msg);
+		return;
+	}
+	if (n > PART_BATCH_MAX) {
+		part_req_error(&c->one, false, SAGA_ETOOBIG,
+		    "a BATCH of %zu messages exceeds the limit of %d", n,
+		    PART_BATCH_MAX);
 		return;
 	}
 	if ((c->items = calloc(n, sizeof(*c->items))) == NULL) {
@@ -1504,7 +1506,8 @@ part_ctx_batch(part_ctx *c)
 
 		r->c = c;
 		proto_buf_init(&r->answer);
-		(void) proto_batch_next(msgs, &off, &count, &lim, &one, &perr);
+		(void) proto_batch_next(
+		    msgs, &off, &count, &p->lim, &one, &perr);
 		if ((rv = proto_msg_decode(one.ptr, one.len, &p->lim, &r->msg,
 		         &perr)) != 0) {
 			part_req_error(r, false, rv, "%s", perr.msg);

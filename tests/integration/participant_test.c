@@ -1923,10 +1923,11 @@ test_participant_malformed_request_is_error(void **state)
 	assert_int_equal(atomic_load(&f->act_started), 0);
 }
 
-/* Encodes a COMMAND of the test saga into b (appended). */
+/* Encodes a COMMAND of the test saga into b (appended), with the
+ * fixture's context or ctx if it is not empty. */
 static void
-batch_cmd(fixture *f, proto_buf *b, const saga_id *id, uint32_t step,
-    const char *action)
+batch_cmd_ctx(fixture *f, proto_buf *b, const saga_id *id, uint32_t step,
+    const char *action, proto_raw ctx)
 {
 	proto_msg m;
 
@@ -1938,8 +1939,15 @@ batch_cmd(fixture *f, proto_buf *b, const saga_id *id, uint32_t step,
 	m.saga      = proto_str_c("order");
 	m.step_name = proto_str_c("reserve");
 	m.action    = proto_str_c(action);
-	m.context   = proto_buf_raw(&f->ctx);
+	m.context   = ctx.len > 0 ? ctx : proto_buf_raw(&f->ctx);
 	assert_int_equal(proto_msg_encode(&m, b), 0);
+}
+
+static void
+batch_cmd(fixture *f, proto_buf *b, const saga_id *id, uint32_t step,
+    const char *action)
+{
+	batch_cmd_ctx(f, b, id, step, action, (proto_raw) { NULL, 0 });
 }
 
 /* Sends a BATCH of msgs; the answers of a BATCH_REPLY are decoded into
@@ -2066,11 +2074,44 @@ test_participant_batch_message(void **state)
 	    PROTO_T_ERROR);
 	assert_int_equal(code, SAGA_ETOOBIG);
 	proto_buf_fini(&keep);
+	/* The limit on messages is not one on their contents: a context
+	 * holding an array of 2000 elements, twice in a BATCH, runs. */
+	{
+		static const uint8_t head[] = { 0x83, 0xa5, 'i', 'n', 'p', 'u',
+			't', 0x81, 0xa3, 's', 'k', 'u', 0xa2, 'A', '1', 0xa5, 's',
+			't', 'e', 'p', 's', 0x80, 0xa3, 'p', 'a', 'd', 0xdc, 0x07,
+			0xd0 };
+		proto_buf big;
+		saga_id   id3 = new_id(f);
+
+		proto_buf_init(&big);
+		assert_int_equal(proto_buf_append(&big, head, sizeof(head)), 0);
+		for (int i = 0; i < 2000; i++) {
+			assert_int_equal(proto_buf_append(&big, "\x00", 1), 0);
+		}
+		proto_buf_reset(&msgs);
+		batch_cmd_ctx(f, &msgs, &id3, 0, "stock.reserve",
+		    proto_buf_raw(&big));
+		batch_cmd_ctx(f, &msgs, &id3, 1, "stock.reserve",
+		    proto_buf_raw(&big));
+		assert_int_equal(send_batch(f, proto_buf_raw(&msgs), ans, 8,
+		                     &n, &keep, &code),
+		    PROTO_T_BATCH_REPLY);
+		assert_int_equal(n, 2);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(ans[i].type, PROTO_T_REPLY);
+			assert_int_equal(ans[i].outcome, PROTO_OUTCOME_OK);
+			proto_msg_fini(&ans[i]);
+		}
+		proto_buf_fini(&keep);
+		proto_buf_fini(&big);
+		assert_int_equal(biz_rows(f, &id3), 2);
+	}
 	proto_buf_fini(&msgs);
-	/* Two handlers ran in all: step 0 of id1 once, step 4 of id2
-	 * (failed: its biz row undone). */
+	/* Four handlers ran in all: step 0 of id1 once, step 4 of id2
+	 * (failed: its biz row undone), the two of id3. */
 	assert_int_equal(biz_rows(f, &id2), 0);
-	assert_int_equal(atomic_load(&f->act_started), 2);
+	assert_int_equal(atomic_load(&f->act_started), 4);
 }
 
 /* ---- The database going away ---- */
