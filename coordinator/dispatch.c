@@ -28,6 +28,9 @@
 
 typedef struct disp_part disp_part;
 
+/* The bytes a BATCH adds around its commands (envelope, bin header). */
+#define DISP_BATCH_OVERHEAD 32
+
 typedef enum disp_state {
 	DS_FREE,
 	DS_SEND,
@@ -42,6 +45,7 @@ typedef struct disp_wait {
 	nng_msg          *msg; /* NULL once handed to nng alone */
 	int64_t           timeout_ms;
 	bool              alone; /* never in a BATCH (its BATCH was refused) */
+	uint64_t          epoch; /* dispatch's epoch when it was queued */
 } disp_wait;
 
 typedef struct disp_slot {
@@ -71,13 +75,15 @@ struct disp_part {
 	disp_wait            *wait_tail;
 	size_t                nwait;
 	bool                  retired; /* replaced or removed: no new sends */
-	bool                  no_batch; /* a BATCH was refused: alone only */
+	bool                  no_batch; /* BATCH not understood: alone only */
+	size_t                max_bytes; /* of a BATCH; lowered on ETOOBIG */
 };
 
 struct dispatch {
 	coord_queue         *q;
 	const saga_tls_opts *tls;
 	size_t               max_msg_bytes;
+	uint64_t             epoch; /* dispatch_drop_waiting's count */
 	disp_part   *parts;
 	size_t       in_flight;
 	proto_buf    buf; /* building a BATCH */
@@ -252,7 +258,18 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 1000);
 	/* Above the decoder's limit, so that an oversized reply is refused
 	 * by the decoder with a clear error, not dropped by the transport. */
-	nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, 4 * 1024 * 1024);
+	{
+		/* A BATCH_REPLY holds up to max_batch answers, each up to
+		 * the message limit. */
+		size_t recv = 4 * (d->max_msg_bytes > 0 ? d->max_msg_bytes
+		                                        : 1024 * 1024);
+		size_t most = (size_t) def->max_batch * d->max_msg_bytes +
+		    DISP_BATCH_OVERHEAD;
+
+		nng_socket_set_size(
+		    p->sock, NNG_OPT_RECVMAXSZ, most > recv ? most : recv);
+	}
+	p->max_bytes = d->max_msg_bytes;
 	for (uint32_t i = 0; i < def->max_in_flight; i++) {
 		disp_slot *s = &p->slots[i];
 
@@ -374,17 +391,27 @@ disp_wait_pop(disp_part *p)
 }
 
 /* Puts the list head (commands, in order) back at the front of p's FIFO,
- * each to be sent alone. */
+ * with alone set (to be sent alone) or not; those queued before the last
+ * dispatch_drop_waiting are dropped (their sagas were reloaded). */
 static void
-disp_wait_push_front(disp_part *p, disp_wait *head)
+disp_wait_push_front(dispatch *d, disp_part *p, disp_wait *head, bool alone)
 {
-	disp_wait *last = NULL;
+	disp_wait *last = NULL, **pp = &head;
 	size_t     n    = 0;
 
-	for (disp_wait *w = head; w != NULL; w = w->next) {
-		w->alone = true;
+	while (*pp != NULL) {
+		disp_wait *w = *pp;
+
+		if (w->epoch != d->epoch) {
+			*pp = w->next;
+			nng_msg_free(w->msg);
+			free(w);
+			continue;
+		}
+		w->alone = w->alone || alone;
 		last     = w;
 		n++;
+		pp = &w->next;
 	}
 	if (last == NULL) {
 		return;
@@ -453,9 +480,6 @@ disp_batch_msg(dispatch *d, disp_wait *cmds)
 	return (msg);
 }
 
-/* The bytes a BATCH adds around its commands (envelope, bin header). */
-#define DISP_BATCH_OVERHEAD 32
-
 /* Sends p's waiting commands while it has room: each alone, or, where
  * several are waiting with the same timeout, up to max_batch of them in
  * one BATCH no larger than sagad's own message limit. Returns 0 or
@@ -478,7 +502,7 @@ disp_drain_waiting(dispatch *d, disp_part *p)
 		while (!head->alone && n < max && p->wait_head != NULL &&
 		    !p->wait_head->alone &&
 		    p->wait_head->timeout_ms == head->timeout_ms &&
-		    bytes + nng_msg_len(p->wait_head->msg) <= d->max_msg_bytes) {
+		    bytes + nng_msg_len(p->wait_head->msg) <= p->max_bytes) {
 			bytes += nng_msg_len(p->wait_head->msg);
 			tail->next = disp_wait_pop(p);
 			tail       = tail->next;
@@ -488,7 +512,7 @@ disp_drain_waiting(dispatch *d, disp_part *p)
 			msg       = head->msg;
 			head->msg = NULL;
 		} else if ((msg = disp_batch_msg(d, head)) == NULL) {
-			disp_wait_push_front(p, head);
+			disp_wait_push_front(d, p, head, false);
 			return (SAGA_ENOMEM);
 		}
 		disp_start(d, p, head, n, msg);
@@ -511,7 +535,8 @@ dispatch_flush(dispatch *d)
 
 int
 dispatch_configure(dispatch *d, saga_participant_def *const *parts, size_t n,
-    int64_t resend_ms, char *err, size_t errlen)
+    int64_t resend_ms, void (*done)(void *arg, disp_done *dd), void *arg,
+    char *err, size_t errlen)
 {
 	disp_part *fresh = NULL, **tail = &fresh;
 	int        rv;
@@ -567,6 +592,36 @@ dispatch_configure(dispatch *d, saga_participant_def *const *parts, size_t n,
 			}
 		}
 	}
+	/* The waiting commands of a participant that is gone: each fails
+	 * (the engine retries it, and finds the participant missing). */
+	for (disp_part *p = d->parts; p != NULL; p = p->next) {
+		disp_wait *w;
+
+		while (p->retired && (w = p->wait_head) != NULL) {
+			disp_done dd;
+
+			p->wait_head = w->next;
+			p->nwait--;
+			memset(&dd, 0, sizeof(dd));
+			dd.tag        = w->tag;
+			dd.result     = SAGA_EIO;
+			dd.batch_size = 1;
+			snprintf(dd.participant, sizeof(dd.participant), "%s",
+			    p->def->name);
+			snprintf(dd.errtext, sizeof(dd.errtext),
+			    "participant %s left the configuration before the "
+			    "command was sent",
+			    p->def->name);
+			nng_msg_free(w->msg);
+			free(w);
+			if (done != NULL) {
+				done(arg, &dd);
+			}
+		}
+		if (p->retired) {
+			p->wait_tail = NULL;
+		}
+	}
 	*tail    = d->parts;
 	d->parts = fresh;
 	/* Retired participants without commands in flight go now. */
@@ -588,7 +643,7 @@ dispatch_send(dispatch *d, const char *participant, const disp_tag *tag,
     proto_raw msg, int64_t timeout_ms)
 {
 	disp_part *p = disp_find(d, participant);
-	nng_msg   *m;
+	nng_msg   *m = NULL;
 	disp_wait *w;
 
 	if (p == NULL) {
@@ -606,6 +661,7 @@ dispatch_send(dispatch *d, const char *participant, const disp_tag *tag,
 	w->tag        = *tag;
 	w->msg        = m;
 	w->timeout_ms = timeout_ms;
+	w->epoch      = d->epoch;
 	if (p->wait_tail != NULL) {
 		p->wait_tail->next = w;
 	} else {
@@ -659,9 +715,60 @@ disp_msg_of(proto_raw r)
 	return (m);
 }
 
+/* Participant p refused the BATCH of slot s as a whole with ERROR e: its
+ * commands are put back at the front of p's FIFO. A participant that does
+ * not know BATCH (EMSGTYPE; ESTRLEN or ETYPE from one that cannot read a
+ * large bin) gets single commands from now on; one whose limit the BATCH
+ * passed (ETOOBIG) gets BATCHes of half its size; any other refusal
+ * sends these commands alone and keeps BATCH. No outcome is reported:
+ * nothing was attempted. */
+static void
+disp_batch_refused(dispatch *d, disp_part *p, disp_slot *s, const proto_msg *e)
+{
+	const char *code  = saga_errname((int) e->code);
+	size_t      bytes = 0;
+
+	for (disp_wait *w = s->cmds; w != NULL; w = w->next) {
+		bytes += nng_msg_len(w->msg);
+	}
+	switch (e->code) {
+	case SAGA_EMSGTYPE:
+	case SAGA_ESTRLEN:
+	case SAGA_ETYPE:
+		if (!p->no_batch) {
+			log_warn("BATCH-OFF participant=%s: it answered a BATCH "
+			         "of %zu commands with %s (%.*s); sending it one "
+			         "command per message from now on",
+			    p->def->name, s->ncmds, code, (int) e->message.len,
+			    e->message.ptr);
+		}
+		p->no_batch = true;
+		disp_wait_push_front(d, p, s->cmds, true);
+		return;
+	case SAGA_ETOOBIG:
+		if (bytes / 2 < p->max_bytes) {
+			p->max_bytes = bytes / 2;
+		}
+		log_warn("BATCH-SMALLER participant=%s: it refused a BATCH of "
+		         "%zu bytes with %s (%.*s); its BATCHes are at most %zu "
+		         "bytes from now on",
+		    p->def->name, bytes, code, (int) e->message.len,
+		    e->message.ptr, p->max_bytes);
+		disp_wait_push_front(d, p, s->cmds, false);
+		return;
+	default:
+		log_warn("BATCH-REFUSED participant=%s: it answered a BATCH of "
+		         "%zu commands with %s (%.*s); sending them one by one",
+		    p->def->name, s->ncmds, code, (int) e->message.len,
+		    e->message.ptr);
+		disp_wait_push_front(d, p, s->cmds, true);
+		return;
+	}
+}
+
 /* The answer to a BATCH arrived on s: hands each command its own answer.
- * A BATCH refused whole (ERROR) is put back to be sent command by
- * command; returns true then (nothing to hand out). */
+ * A BATCH refused whole (ERROR) is put back to be sent again
+ * (disp_batch_refused); returns true then (nothing to hand out). */
 static bool
 disp_batch_answer(dispatch *d, disp_slot *s, const proto_limits *lim,
     void (*done)(void *arg, disp_done *dd), void *arg)
@@ -675,26 +782,29 @@ disp_batch_answer(dispatch *d, disp_slot *s, const proto_limits *lim,
 	char        why[160];
 	int         rv;
 	disp_done   dd;
+	proto_limits big;
 
 	nng_aio_set_msg(s->aio, NULL);
 	why[0] = '\0';
-	rv     = proto_msg_decode(
-            nng_msg_body(reply), nng_msg_len(reply), lim, &m, &perr);
-	if (rv == 0 && m.type == PROTO_T_ERROR && !p->retired) {
-		if (!p->no_batch) {
-			log_warn("BATCH-OFF participant=%s: it answered a BATCH "
-			         "of %zu commands with %s (%.*s); sending it one "
-			         "command per message from now on",
-			    p->def->name, s->ncmds, saga_errname((int) m.code),
-			    (int) m.message.len, m.message.ptr);
+	/* Each answer may be as large as a message: the BATCH_REPLY as a
+	 * whole is bounded by that many; each answer is decoded under lim
+	 * on its own later. */
+	big               = *lim;
+	big.max_msg_bytes = lim->max_msg_bytes * s->ncmds + DISP_BATCH_OVERHEAD;
+	rv                = proto_msg_decode(
+            nng_msg_body(reply), nng_msg_len(reply), &big, &m, &perr);
+	if (rv == 0 && m.type == PROTO_T_ERROR) {
+		/* Refused whole: its commands go again, to the participant's
+		 * current definition if it was replaced meanwhile. */
+		disp_part *to = p->retired ? disp_find(d, p->def->name) : p;
+
+		if (to != NULL) {
+			disp_batch_refused(d, to, s, &m);
+			s->cmds = NULL;
+			proto_msg_fini(&m);
+			nng_msg_free(reply);
+			return (true);
 		}
-		p->no_batch = true;
-		disp_wait_push_front(p, s->cmds);
-		s->cmds = NULL;
-		proto_msg_fini(&m);
-		nng_msg_free(reply);
-		(void) d;
-		return (true);
 	}
 	if (rv != 0) {
 		snprintf(why, sizeof(why),
@@ -784,6 +894,8 @@ dispatch_event(dispatch *d, coord_event *ev, const proto_limits *lim,
 void
 dispatch_drop_waiting(dispatch *d)
 {
+	/* A BATCH in flight now and refused later is not put back. */
+	d->epoch++;
 	for (disp_part *p = d->parts; p != NULL; p = p->next) {
 		disp_wait *w;
 

@@ -77,13 +77,15 @@ void dispatch_stop(dispatch *d);
 void dispatch_free(dispatch *d);
 
 /* dispatch_configure makes the participant set equal to parts: new ones are
- * opened, changed ones (endpoints or max_in_flight) replaced (the old
- * socket closes once its commands finished; its waiting commands move to
- * the new one), missing ones retired. resend_ms is the REQ resend time.
- * Returns 0, or SAGA_EINVAL / SAGA_EIO with the reason in err (a URL nng
- * rejects). */
+ * opened, changed ones (endpoints, max_in_flight or max_batch) replaced
+ * (the old socket closes once its commands finished; its waiting commands
+ * move to the new one), missing ones retired: their waiting commands are
+ * given to done as failed (SAGA_EIO), as dispatch_event would. resend_ms
+ * is the REQ resend time. Returns 0, or SAGA_EINVAL / SAGA_EIO with the
+ * reason in err (a URL nng rejects). */
 int dispatch_configure(dispatch *d, saga_participant_def *const *parts,
-    size_t n, int64_t resend_ms, char *err, size_t errlen);
+    size_t n, int64_t resend_ms, void (*done)(void *arg, disp_done *dd),
+    void *arg, char *err, size_t errlen);
 
 /* dispatch_send queues msg (copied, one encoded COMMAND) for participant
  * with an attempt timeout; dispatch_flush sends it. Returns 0 (the

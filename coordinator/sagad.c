@@ -1008,6 +1008,7 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 
 /* Sends command (step, kind, attempt) of s now. */
 static void coord_feed(coord *c, saga_rt *s, const saga_ev *ev, rpc_req *r);
+static void coord_command_done(void *arg, disp_done *dp);
 
 static void
 coord_send(coord *c, saga_rt *s, int32_t step, uint32_t kind,
@@ -1782,8 +1783,8 @@ coord_reader_done(coord *c, reader_job *job)
 			char err[256];
 
 			if (dispatch_configure(c->disp, cfg->participants,
-			        cfg->nparticipants, coord_resend_ms(cfg), err,
-			        sizeof(err)) != 0) {
+			        cfg->nparticipants, coord_resend_ms(cfg),
+			        coord_command_done, c, err, sizeof(err)) != 0) {
 				log_error("reload: %s; keeping the old "
 				          "configuration",
 				    err);
@@ -2546,6 +2547,9 @@ coord_loop(coord *c)
 			}
 		}
 		coord_events(c);
+		/* Sent before the gauges are read, so that they count only
+		 * what the bulkheads hold back. */
+		(void) dispatch_flush(c->disp);
 		now = coord_now_ms();
 		coord_gauges(c, now);
 		while ((t = timer_pop(&c->timers, now)) != NULL) {
@@ -2940,8 +2944,8 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if ((rv = dispatch_configure(c.disp, c.cfg->participants,
-	         c.cfg->nparticipants, coord_resend_ms(c.cfg), err,
-	         sizeof(err))) != 0) {
+	         c.cfg->nparticipants, coord_resend_ms(c.cfg),
+	         coord_command_done, &c, err, sizeof(err))) != 0) {
 		log_error("%s", err);
 		return (1);
 	}

@@ -77,6 +77,7 @@ typedef struct tenv {
 	char     p_peak[PATH_MAX];
 	unsigned p_rules_version;
 	bool     p_batch; /* the participant serves BATCH (--batch) */
+	int      p_batch_error; /* it refuses BATCH with this code */
 	proc    *part;
 	/* A second participant (test_sagad_reload_moves_endpoint). */
 	char  p2_url[64];
@@ -401,9 +402,20 @@ t_start_sagad(tenv *e)
 static void
 t_start_participant(tenv *e)
 {
+	char  code[16];
 	char *argv[] = { TEST_PARTICIPANT_PATH, "--listen", e->p_url,
 		"--rules", e->p_rules, "--record", e->p_record, "--peak",
-		e->p_peak, e->p_batch ? "--batch" : NULL, NULL };
+		e->p_peak, NULL, NULL, NULL, NULL };
+	int   n = 9;
+
+	if (e->p_batch) {
+		argv[n++] = "--batch";
+	}
+	if (e->p_batch_error != 0) {
+		snprintf(code, sizeof(code), "%d", e->p_batch_error);
+		argv[n++] = "--batch-error";
+		argv[n++] = code;
+	}
 
 	assert_int_equal(proc_start(&e->part, argv, e->p_log), 0);
 	if (test_ping(e->p_url, MS(10000)) != 0) {
@@ -890,6 +902,37 @@ t_db_cond_cb(void *arg)
 #define T_ACTIVE_SQL                                                     \
 	"SELECT count(*) FROM saga_instance WHERE state IN ('RUNNING', " \
 	"'COMPENSATING')"
+
+/* Kills sagad with SIGKILL and waits for it. */
+static void T_UNUSED
+t_kill9_sagad(tenv *e)
+{
+	int st;
+
+	assert_int_equal(proc_signal(e->sagad, SIGKILL), 0);
+	assert_int_equal(proc_wait(e->sagad, MS(5000), &st), 0);
+	assert_true(WIFSIGNALED(st));
+	proc_free(e->sagad);
+	e->sagad = NULL;
+}
+
+/* Starts sagad again, waits (30 s at most) until no saga is RUNNING or
+ * COMPENSATING, and checks that n sagas are COMPLETED. */
+static void T_UNUSED
+t_restart_until_completed(tenv *e, long long n)
+{
+	t_db_cond c = { .e = e, .sql = T_ACTIVE_SQL, .want = 0 };
+
+	t_start_sagad(e);
+	if (!test_wait_until(t_db_cond_cb, &c, MS(30000))) {
+		fail_msg("%lld sagas still unfinished after the restart",
+		    t_db_int(e, T_ACTIVE_SQL));
+	}
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE state "
+	                     "= 'COMPLETED'"),
+	    n);
+}
 
 #ifndef SAGAD_TEST_PGRESTART
 
@@ -1686,11 +1729,9 @@ static void
 test_sagad_crash_recovery(void **state)
 {
 	tenv     *e = *state;
-	t_db_cond c;
 	t_rec    *v;
 	size_t    n;
 	long long active;
-	int       st;
 	char      buf[256];
 
 	t_begin(e, "crash",
@@ -1703,30 +1744,15 @@ test_sagad_crash_recovery(void **state)
 	}
 	/* Every saga has a command out, some are further. */
 	t_wait_record(e, NULL, 25, MS(10000));
-	assert_int_equal(proc_signal(e->sagad, SIGKILL), 0);
-	assert_int_equal(proc_wait(e->sagad, MS(5000), &st), 0);
-	assert_true(WIFSIGNALED(st));
-	proc_free(e->sagad);
-	e->sagad = NULL;
+	t_kill9_sagad(e);
 	/* The kill did catch sagas mid-flight. */
 	active = t_db_int(e, T_ACTIVE_SQL);
 	assert_true(active > 0);
 	assert_int_equal(
 	    t_db_int(e, "SELECT count(*) FROM saga_instance"), 20);
 
-	t_start_sagad(e);
-	c.e    = e;
-	c.sql  = T_ACTIVE_SQL;
-	c.want = 0;
-	if (!test_wait_until(t_db_cond_cb, &c, MS(30000))) {
-		fail_msg("%lld sagas still unfinished after the restart",
-		    t_db_int(e, T_ACTIVE_SQL));
-	}
 	/* Nothing lost, nothing doubled. */
-	assert_int_equal(t_db_int(e,
-	                     "SELECT count(*) FROM saga_instance WHERE state "
-	                     "= 'COMPLETED'"),
-	    20);
+	t_restart_until_completed(e, 20);
 	assert_int_equal(
 	    t_db_int(e,
 	        "SELECT count(*) FROM saga_instance i CROSS JOIN "
@@ -1831,22 +1857,51 @@ t_log_count(tenv *e, const char *from, const char *needle)
 	return (n);
 }
 
+/* Counts the lines of the participant's record that are exactly line. */
+static size_t
+t_record_lines(tenv *e, const char *line)
+{
+	char  *text = t_slurp(e->p_record, NULL);
+	size_t n    = 0, len = strlen(line);
+
+	for (char *l = text; l != NULL && *l != '\0';) {
+		char *nl = strchr(l, '\n');
+
+		if ((nl != NULL ? (size_t) (nl - l) : strlen(l)) == len &&
+		    strncmp(l, line, len) == 0) {
+			n++;
+		}
+		l = nl != NULL ? nl + 1 : NULL;
+	}
+	free(text);
+	return (n);
+}
+
+/* How the participant of t_batch_recovery takes a BATCH. */
+typedef enum t_batch_mode {
+	TB_SERVE,   /* serves it (--batch) */
+	TB_OLD,     /* EMSGTYPE, as one built before BATCH */
+	TB_TOOBIG,  /* ETOOBIG, as one with a smaller message limit */
+	TB_REFUSE,  /* EINTERNAL, any other refusal */
+} t_batch_mode;
+
 /* 20 sagas each with a command out (never answered) when sagad is killed;
  * the restarted sagad resends the 20 commands at once, which go to the
- * participant in BATCH messages when it serves them (batch) and alone
- * after one refused BATCH when it does not. Either way every saga
- * completes with one attempt per step: a refused BATCH costs no attempt
- * and every command is still written ahead. */
+ * participant in BATCH messages. However the participant takes them,
+ * every saga completes with one attempt per step: a refused BATCH costs
+ * no attempt, and every command is still written ahead. */
 static void
-t_batch_recovery(tenv *e, bool batch)
+t_batch_recovery(tenv *e, t_batch_mode mode)
 {
-	t_db_cond c;
-	size_t    cmds;
-	int       st;
+	static const char *const names[] = { "batch", "batch_old",
+		"batch_toobig", "batch_refuse" };
+	size_t cmds;
 
-	e->p_batch = batch;
-	t_begin(e, batch ? "batch" : "batch_refused", "hold.do=timeout\n",
-	    NULL);
+	e->p_batch       = mode == TB_SERVE;
+	e->p_batch_error = mode == TB_TOOBIG ? SAGA_ETOOBIG
+	    : mode == TB_REFUSE              ? SAGA_EINTERNAL
+	                                     : 0;
+	t_begin(e, names[mode], "hold.do=timeout\n", NULL);
 	for (int i = 0; i < 20; i++) {
 		char cust[32];
 
@@ -1854,24 +1909,10 @@ t_batch_recovery(tenv *e, bool batch)
 		(void) t_start_ok(e, "cancelable", cust, i);
 	}
 	t_wait_record(e, "hold.do", 20, MS(10000));
-	assert_int_equal(proc_signal(e->sagad, SIGKILL), 0);
-	assert_int_equal(proc_wait(e->sagad, MS(5000), &st), 0);
-	proc_free(e->sagad);
-	e->sagad = NULL;
+	t_kill9_sagad(e);
 	assert_int_equal(t_db_int(e, T_ACTIVE_SQL), 20);
 	t_rules(e, "");
-	t_start_sagad(e);
-	c.e    = e;
-	c.sql  = T_ACTIVE_SQL;
-	c.want = 0;
-	if (!test_wait_until(t_db_cond_cb, &c, MS(30000))) {
-		fail_msg("%lld sagas still unfinished after the restart",
-		    t_db_int(e, T_ACTIVE_SQL));
-	}
-	assert_int_equal(t_db_int(e,
-	                     "SELECT count(*) FROM saga_instance WHERE state "
-	                     "= 'COMPLETED'"),
-	    20);
+	t_restart_until_completed(e, 20);
 	/* One attempt of each of the three steps: nothing retried. */
 	assert_int_equal(t_db_int(e,
 	                     "SELECT count(*) FROM saga_event WHERE event = "
@@ -1883,13 +1924,15 @@ t_batch_recovery(tenv *e, bool batch)
 	    0);
 	/* The 20 hold.do again, each answered ok exactly once. */
 	assert_int_equal(t_record_count(e, "hold.do"), 40);
-	if (batch) {
+	switch (mode) {
+	case TB_SERVE:
 		/* The resent 20 went out together (more may have gone out
 		 * in BATCHes before the kill, and the later steps too). */
 		assert_true(t_record_batches(e, &cmds) >= 1);
 		assert_true(cmds >= 20);
-		assert_int_equal(t_log_count(e, NULL, "BATCH-OFF"), 0);
-	} else {
+		assert_int_equal(t_log_count(e, NULL, "BATCH-"), 0);
+		break;
+	case TB_OLD:
 		/* No BATCH served; the restarted sagad tried one, and
 		 * gave up on BATCH once (the log of the first run comes
 		 * before its RECOVERY line). */
@@ -1897,6 +1940,22 @@ t_batch_recovery(tenv *e, bool batch)
 		assert_int_equal(t_log_count(e, "RECOVERY",
 		                     "BATCH-OFF participant=p0"),
 		    1);
+		break;
+	case TB_TOOBIG:
+		/* Each refusal halves the BATCHes: 20 commands, then 10 at
+		 * most, ... until they go alone; never turned off. */
+		assert_true(t_record_lines(e, "BATCH-REFUSED") >= 2);
+		assert_true(t_log_count(e, "RECOVERY", "BATCH-SMALLER") >= 2);
+		assert_int_equal(t_log_count(e, NULL, "BATCH-OFF"), 0);
+		break;
+	case TB_REFUSE:
+		/* Each refusal logged, its commands sent alone, and BATCH
+		 * kept (BATCH-OFF is logged when it is turned off). */
+		assert_true(t_record_lines(e, "BATCH-REFUSED") >= 1);
+		assert_int_equal(t_log_count(e, NULL, "BATCH-REFUSED"),
+		    t_record_lines(e, "BATCH-REFUSED"));
+		assert_int_equal(t_log_count(e, NULL, "BATCH-OFF"), 0);
+		break;
 	}
 	t_check_log(e);
 	e->done = true;
@@ -1905,13 +1964,25 @@ t_batch_recovery(tenv *e, bool batch)
 static void
 test_sagad_batch_after_recovery(void **state)
 {
-	t_batch_recovery(*state, true);
+	t_batch_recovery(*state, TB_SERVE);
 }
 
 static void
 test_sagad_batch_refused_falls_back(void **state)
 {
-	t_batch_recovery(*state, false);
+	t_batch_recovery(*state, TB_OLD);
+}
+
+static void
+test_sagad_batch_too_big_halves(void **state)
+{
+	t_batch_recovery(*state, TB_TOOBIG);
+}
+
+static void
+test_sagad_batch_refused_sent_alone(void **state)
+{
+	t_batch_recovery(*state, TB_REFUSE);
 }
 
 /* ---- 10. Command line, configuration and signals ---- */
@@ -2945,6 +3016,10 @@ main(void)
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_refused_falls_back, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_batch_too_big_halves, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_batch_refused_sent_alone, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_check_reports_positions, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

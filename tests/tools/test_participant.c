@@ -34,7 +34,9 @@
  * BATCH: without --batch it answers ERROR EMSGTYPE, like a participant
  * built before BATCH (sagad then sends it every command alone). With
  * --batch it answers each COMMAND of a BATCH by its rule (see
- * tp_handle_batch) and records a line "BATCH n" before them.
+ * tp_handle_batch) and records a line "BATCH n" before them. With
+ * --batch-error CODE it answers every BATCH with ERROR CODE and records
+ * "BATCH-REFUSED".
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -332,6 +334,7 @@ static const char *tp_peak_file;
 static int         tp_held;  /* commands in a delay now */
 static int         tp_peak;  /* the most at once */
 static bool        tp_batch; /* --batch: serve BATCH */
+static int         tp_batch_error; /* --batch-error CODE: refuse BATCH */
 
 /* Answers a BATCH: each COMMAND by its rule, in order, in one
  * BATCH_REPLY that is held back by the longest delay of them. A COMMAND
@@ -463,6 +466,18 @@ tp_cb(void *arg)
 			p.type    = PROTO_T_PONG;
 			p.service = proto_str_c("test_participant");
 			c->reply  = tp_encode(&p);
+		} else if (cmd.type == PROTO_T_BATCH && tp_batch_error != 0) {
+			proto_msg e;
+
+			pthread_mutex_lock(&tp_mtx);
+			if (tp_record != NULL) {
+				fprintf(tp_record, "BATCH-REFUSED\n");
+				fflush(tp_record);
+			}
+			pthread_mutex_unlock(&tp_mtx);
+			proto_msg_error_init(&e, NULL, tp_batch_error,
+			    "test participant told to refuse BATCH");
+			c->reply = tp_encode(&e);
 		} else if (cmd.type == PROTO_T_BATCH && tp_batch) {
 			c->reply = tp_handle_batch(&cmd, &delay, &nheld);
 		} else if (cmd.type == PROTO_T_BATCH) {
@@ -525,8 +540,10 @@ tp_usage(FILE *f)
 	    "Usage: test_participant --listen URL [--rule ACTION=SPEC]...\n"
 	    "                        [--rules FILE] [--record FILE] [--peak FILE]\n"
 	    "                        [--tls-ca F --tls-cert F --tls-key F] [--batch]\n"
+	    "                        [--batch-error CODE]\n"
 	    "--batch serves BATCH (without it, BATCH gets ERROR EMSGTYPE, as\n"
-	    "from a participant built before BATCH).\n"
+	    "from a participant built before BATCH); --batch-error CODE\n"
+	    "answers every BATCH with ERROR CODE (a number).\n"
 	    "A scriptable participant for tests. SPEC is one of: ok, "
 	    "fail[:TEXT],\n"
 	    "retry, retry:N, timeout, timeout:N, delay:MS, error, garbage, "
@@ -560,6 +577,9 @@ main(int argc, char **argv)
 			tp_rules_file = argv[++i];
 		} else if (strcmp(argv[i], "--batch") == 0) {
 			tp_batch = true;
+		} else if (strcmp(argv[i], "--batch-error") == 0 &&
+		    i + 1 < argc) {
+			tp_batch_error = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--peak") == 0 && i + 1 < argc) {
 			tp_peak_file = argv[++i];
 		} else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc) {
