@@ -98,6 +98,8 @@ Benchmarks sagad on this machine (see docs/PERFORMANCE.md).
   --probe "K1 K2"      sagas in flight at the two points of the memory
                        probe (default "$probe_points")
   --profile DIR        perf record -g sagad during each run, reports in DIR
+                       (also the whole machine by process, and PostgreSQL
+                       by function)
                        (the first instance only, with --instances)
   --json FILE          write every figure as JSON to FILE
   --quick              a small run for CI: N=200 at C=8, both modes,
@@ -949,6 +951,9 @@ measure() {
 		perf report -i "$dir/perf-all.data" --stdio --sort comm,dso \
 			2>/dev/null | grep -v '^#' | grep . | head -n 40 \
 			>"$profile_dir/$mode-$label-c$c-r$rep-machine.txt" || true
+		perf report -i "$dir/perf-all.data" --stdio --comm postgres \
+			--sort sym 2>/dev/null | grep -v '^#' | grep . | head -n 60 \
+			>"$profile_dir/$mode-$label-c$c-r$rep-postgres.txt" || true
 		perf report -i "$dir/perf.data" --stdio --no-children \
 			--percent-limit 0.5 2>/dev/null | head -n 400 \
 			>"$profile_dir/$mode-$label-c$c-r$rep-sagad.txt" || true
