@@ -67,14 +67,17 @@ typedef struct saga_rt  saga_rt;
 typedef struct waiter   waiter;
 typedef struct coord    coord;
 
-/* A client waiting for a saga: a WAIT, or a duplicate START waiting for
- * the first one's commit. */
+/* A client waiting for a saga: a WAIT or a START with timeout_ms (until
+ * the saga is final), or a duplicate START waiting for the first one's
+ * commit. */
 struct waiter {
 	timer_ent timer;
 	waiter   *next;
 	rpc_req  *req;
 	saga_rt  *saga;
-	bool      dup_start;
+	bool      dup_start;  /* until the saga is created */
+	bool      until_final; /* until it is in a final state */
+	bool      created;    /* the answer's "created" (a START's) */
 };
 
 /* A WAIT for a saga that another instance owns: the log is read again
@@ -562,6 +565,26 @@ coord_answer_saga(coord *c, rpc_req *r, const saga_rt *s, bool created)
 	rpc_req_reply(r, &m);
 }
 
+static int coord_waiter_add(coord *c, saga_rt *s, rpc_req *r,
+    int64_t timeout_ms, bool dup_start, bool created);
+
+/* Answers START request r about saga s (created: by this START), or,
+ * when the START asks for it (timeout_ms) and s is not final yet, waits
+ * for the end first. */
+static void
+coord_answer_start(coord *c, rpc_req *r, saga_rt *s, bool created)
+{
+	const proto_msg *m = rpc_req_msg(r);
+
+	if (m->type != PROTO_T_START || m->timeout_ms == 0 ||
+	    saga_state_terminal(s->cstate)) {
+		coord_answer_saga(c, r, s, created);
+	} else if (coord_waiter_add(c, s, r, (int64_t) m->timeout_ms, false,
+	               created) != 0) {
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+	}
+}
+
 static void
 coord_answer_row(rpc_req *r, const saga_row *row, const saga_def *def)
 {
@@ -610,12 +633,23 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 	while (*pp != NULL) {
 		waiter *w = *pp;
 
-		if (!all && !w->dup_start && !saga_state_terminal(s->cstate)) {
+		if (!all && ((w->until_final &&
+		                 !saga_state_terminal(s->cstate)) ||
+		                (w->dup_start && !s->created))) {
 			pp = &w->next;
 			continue;
 		}
-		if (!all && w->dup_start && !s->created) {
-			pp = &w->next;
+		if (!all && w->dup_start &&
+		    rpc_req_msg(w->req)->timeout_ms > 0 &&
+		    !saga_state_terminal(s->cstate) &&
+		    timer_arm(&c->timers, &w->timer,
+		        coord_now_ms() +
+		            (int64_t) rpc_req_msg(w->req)->timeout_ms) == 0) {
+			/* A duplicate START that asks to wait: the first
+			 * one's commit made the saga; now its end. */
+			w->dup_start   = false;
+			w->until_final = true;
+			pp             = &w->next;
 			continue;
 		}
 		*pp = w->next;
@@ -626,7 +660,7 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 			        ? "database unavailable; try again later"
 			        : "sagad is shutting down");
 		} else {
-			coord_answer_saga(c, w->req, s, false);
+			coord_answer_saga(c, w->req, s, w->created);
 		}
 		free(w);
 	}
@@ -634,7 +668,7 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 
 static int
 coord_waiter_add(coord *c, saga_rt *s, rpc_req *r, int64_t timeout_ms,
-    bool dup_start)
+    bool dup_start, bool created)
 {
 	waiter *w = calloc(1, sizeof(*w));
 
@@ -642,9 +676,11 @@ coord_waiter_add(coord *c, saga_rt *s, rpc_req *r, int64_t timeout_ms,
 		return (SAGA_ENOMEM);
 	}
 	timer_ent_init(&w->timer, TK_WAIT);
-	w->req       = r;
-	w->saga      = s;
-	w->dup_start = dup_start;
+	w->req         = r;
+	w->saga        = s;
+	w->dup_start   = dup_start;
+	w->until_final = !dup_start;
+	w->created     = created;
 	w->next      = s->waiters;
 	s->waiters   = w;
 	if (timeout_ms > 0 &&
@@ -1131,7 +1167,7 @@ coord_release(coord *c, coord_writer *w)
 		if (e->created) {
 			s->created = true;
 			if (e->answer != NULL) {
-				coord_answer_saga(c, e->answer, s, true);
+				coord_answer_start(c, e->answer, s, true);
 				e->answer = NULL;
 			}
 		}
@@ -1384,9 +1420,15 @@ coord_api_start(coord *c, rpc_req *r)
 				goto conflict;
 			}
 			if (s->created) {
-				coord_answer_saga(c, r, s, false);
-			} else if (coord_waiter_add(c, s, r, 0, true) != 0) {
+				coord_answer_start(c, r, s, false);
+			} else if (coord_waiter_add(c, s, r, 0, true, false) !=
+			    0) {
 				rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+			} else {
+				slog(LOG_DEBUG, s->id_text, -1, s->trace,
+				    "START-DUPLICATE key %.*s: waits for the "
+				    "first START's commit",
+				    (int) m->key.len, m->key.ptr);
 			}
 			return;
 		}
@@ -1448,7 +1490,7 @@ coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 		} else if (coord_waiter_add(c, s, r,
 		               m->timeout_ms > 0 ? (int64_t) m->timeout_ms
 		                                 : 30000,
-		               false) != 0) {
+		               false, false) != 0) {
 			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
 		}
 		return;
@@ -1590,7 +1632,7 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 	if ((s = coord_find(c, &job->row.id)) != NULL) {
 		/* Loaded meanwhile (or started): memory wins. */
 		if (m->type == PROTO_T_START) {
-			coord_answer_saga(c, r, s, false);
+			coord_answer_start(c, r, s, false);
 		} else {
 			coord_api_saga(c, r, s);
 		}
@@ -2262,7 +2304,7 @@ coord_timer(coord *c, timer_ent *t)
 		waiter *w = container_of(t, waiter, timer);
 
 		/* The wait timed out: answer with the state as it is. */
-		coord_answer_saga(c, w->req, w->saga, false);
+		coord_answer_saga(c, w->req, w->saga, w->created);
 		coord_waiter_remove(c, w);
 		return;
 	}

@@ -114,7 +114,7 @@ typedef struct proto_typespec {
 
 static const proto_typespec proto_types[] = {
 	{ PROTO_T_START, "START", B(F_SAGA) | B(F_INPUT),
-	    B(F_KEY) | B(F_TRACE) },
+	    B(F_KEY) | B(F_TRACE) | B(F_TIMEOUT) },
 	{ PROTO_T_STATUS, "STATUS", B(F_ID), 0 },
 	{ PROTO_T_WAIT, "WAIT", B(F_ID), B(F_TIMEOUT) },
 	{ PROTO_T_CANCEL, "CANCEL", B(F_ID), B(F_NOTE) },

@@ -731,7 +731,10 @@ test_proto_msg_start_round_trips(void **state)
 	m.input       = proto_buf_raw(&in);
 	m.key         = proto_str_c("client-42/req-7");
 	m.traceparent = proto_str_c(TP);
+	m.timeout_ms  = 2500; /* answer when final, or after 2.5 s */
 	round_trip(&m, &out, &buf);
+	assert_int_equal(out.timeout_ms, 2500);
+	m.timeout_ms = 0;
 	/* The input tree reads back every JSON type. */
 	v = out.input_val;
 	assert_int_equal(proto_val_len(v), 9);
