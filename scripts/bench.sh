@@ -52,6 +52,7 @@ pgbench_s=20
 seed=1
 keep=0
 memprobe=1
+client_extra=() # --start-wait
 repeat=1
 warmup=
 profile_dir=
@@ -95,6 +96,8 @@ Benchmarks sagad on this machine (see docs/PERFORMANCE.md).
                        payments and inventory do not serialise on two
                        rows each (2..64)
   --no-memprobe        skip the memory probe of the noop mode
+  --start-wait         each client's START waits for the saga's end (one
+                       round trip; without it, START then WAIT)
   --probe "K1 K2"      sagas in flight at the two points of the memory
                        probe (default "$probe_points")
   --profile DIR        perf record -g sagad during each run, reports in DIR
@@ -142,6 +145,7 @@ while (($# > 0)); do
 	--seed) seed=${2:?}; shift ;;
 	--customers) spread=${2:?}; shift ;;
 	--no-memprobe) memprobe=0 ;;
+	--start-wait) client_extra=(--start-wait) ;;
 	--probe) probe_points=${2:?}; shift ;;
 	--profile) profile_dir=${2:?}; shift ;;
 	--json) json=${2:?}; shift ;;
@@ -898,6 +902,7 @@ measure() {
 	[[ $mode != demo ]] || demo_topup $((n + w))
 	if ((w > 0)); then
 		"$bench_bin" "${coord_args[@]}" --sagas "$w" --concurrency "$c" \
+			"${client_extra[@]}" \
 			--customers "$mix_customers" --skus "$mix_skus" \
 			--seed $((seed + 1000 + rep)) --quiet >"$dir/warmup.log" 2>&1 ||
 			{ cat "$dir/warmup.log" >&2; die "the warm-up run failed"; }
@@ -938,6 +943,7 @@ measure() {
 	m_a=$(metrics_scrape)
 	snapshot a
 	"$bench_bin" "${coord_args[@]}" --sagas "$n" --concurrency "$c" \
+		"${client_extra[@]}" \
 		--customers "$mix_customers" --skus "$mix_skus" \
 		--seed $((seed + rep - 1)) --json "$dir/client.json" \
 		--env "$dir/client.env" || sb_rc=$?
@@ -1362,7 +1368,7 @@ if [[ -n $json ]]; then
 		echo "  \"started_at\": \"$started_at\","
 		echo "  \"command\": $(json_str "$command_line"),"
 		echo "  \"machine\": $machine,"
-		echo "  \"options\": {\"modes\": $(json_str "$modes"), \"runs\": $(json_str "${runs[*]}"), \"repeat\": $repeat, \"instances\": $(json_str "$inst_arg"), \"prefill\": $prefill, \"pgbench_seconds\": $pgbench_s, \"customers\": $spread, \"seed\": $seed, \"quick\": $quick},"
+		echo "  \"options\": {\"modes\": $(json_str "$modes"), \"runs\": $(json_str "${runs[*]}"), \"repeat\": $repeat, \"instances\": $(json_str "$inst_arg"), \"prefill\": $prefill, \"pgbench_seconds\": $pgbench_s, \"customers\": $spread, \"seed\": $seed, \"quick\": $quick, \"start_wait\": $( ((${#client_extra[@]} > 0)) && echo true || echo false)},"
 		echo "  \"definitions\": {\"step_transition\": \"a saga_event row step_ok, step_failed, step_retry or step_gave_up: one committed outcome of one attempt of a step's action or compensation\", \"pgbench_script\": \"UPDATE pgbench_accounts (100000 rows) by aid + INSERT of a 100-byte row, one transaction, -M prepared\"},"
 		echo "  \"pgbench\": [$(IFS=,; echo "${pgbench_json[*]}")],"
 		echo "  \"runs\": ["

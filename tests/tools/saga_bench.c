@@ -118,6 +118,7 @@ typedef struct sb_opts {
 	int64_t     start_timeout_ms;
 	bool        keys;
 	bool        start_only;
+	bool        start_wait; /* START carries timeout_ms = wait_ms */
 	bool        quiet;
 } sb_opts;
 
@@ -283,6 +284,12 @@ sb_send_start(sb_slot *s)
 		    sb_o.seed, s->idx);
 		m.key = proto_str_c(key);
 	}
+	if (sb_o.start_wait && !sb_o.start_only) {
+		/* One round trip: sagad answers when the saga is over (a
+		 * sagad that predates it answers at once, and WAIT
+		 * follows). */
+		m.timeout_ms = (uint64_t) sb_o.wait_ms;
+	}
 	if ((rv = sb_input(s->idx, &in)) != 0
 	    || (m.input = proto_buf_raw(&in), rv = sb_msg(&m, &msg)) != 0) {
 		proto_buf_fini(&in);
@@ -293,7 +300,9 @@ sb_send_start(sb_slot *s)
 	}
 	proto_buf_fini(&in);
 	s->state = SB_START_SEND;
-	nng_aio_set_timeout(s->aio, (nng_duration) sb_o.start_timeout_ms);
+	nng_aio_set_timeout(s->aio,
+	    (nng_duration) (sb_o.start_timeout_ms +
+	        (m.timeout_ms > 0 ? sb_o.wait_ms : 0)));
 	nng_aio_set_msg(s->aio, msg);
 	nng_ctx_send(s->ctx, s->aio);
 }
@@ -670,6 +679,9 @@ sb_usage(FILE *f)
 	    "  --keys             send an idempotency key with each START\n"
 	    "  --wait-ms MS       WAIT timeout (default 30000)\n"
 	    "  --start-only       send START only, do not wait for the end\n"
+	    "  --start-wait       START waits for the end (timeout_ms =\n"
+	    "                     --wait-ms): one round trip per saga; the\n"
+	    "                     START latency is then the saga's\n"
 	    "  --json FILE        write the result as JSON\n"
 	    "  --env FILE         write the result as shell assignments\n"
 	    "  --quiet            no progress line\n"
@@ -735,6 +747,9 @@ sb_args(int argc, char **argv)
 			continue;
 		} else if (strcmp(a, "--start-only") == 0) {
 			sb_o.start_only = true;
+			continue;
+		} else if (strcmp(a, "--start-wait") == 0) {
+			sb_o.start_wait = true;
 			continue;
 		} else if (strcmp(a, "--quiet") == 0) {
 			sb_o.quiet = true;
@@ -895,6 +910,8 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 			fprintf(f, "  \"fail_pct\": %d,\n", sb_o.fail_pct);
 			fprintf(f, "  \"start_only\": %s,\n",
 			    sb_o.start_only ? "true" : "false");
+			fprintf(f, "  \"start_wait\": %s,\n",
+			    sb_o.start_wait ? "true" : "false");
 			fprintf(f, "  \"started_at_unix\": %.3f,\n", t0_unix);
 			fprintf(f, "  \"ended_at_unix\": %.3f,\n", t1_unix);
 			fprintf(f, "  \"wall_s\": %.3f,\n", wall_s);
