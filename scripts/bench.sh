@@ -217,6 +217,10 @@ for arg in "${conc_args[@]}"; do
 		[[ $c =~ ^[0-9]+$ && $n =~ ^[0-9]+$ ]] && ((c > 0 && n > 0)) ||
 			die "--concurrency: expected C or C:N, got '$it'"
 		runs+=("$c $n")
+		# pgbench runs at the same client count: the clusters must
+		# take that many connections besides the system's own.
+		((c + 60 <= ${SAGA_PG_MAX_CONNECTIONS:-200})) ||
+			export SAGA_PG_MAX_CONNECTIONS=$((c + 60))
 	done
 done
 
@@ -511,7 +515,11 @@ run_pgbench() { # run_pgbench MODE C
 		{ echo "$out" >&2; die "pgbench failed"; }
 	tps=$(awk '/^tps = / { print $3; exit }' <<<"$out")
 	lat=$(awk '/^latency average = / { print $4; exit }' <<<"$out")
-	[[ -n $tps ]] || { echo "$out" >&2; die "no tps in pgbench's output"; }
+	[[ -n $tps ]] || {
+		echo "$out" >&2
+		die "pgbench measured nothing at $c clients in $pgbench_s s" \
+			"(connecting that many can take longer: raise --pgbench-seconds)"
+	}
 	pgbench_tps[$mode:$c]=$tps
 	say "$mode: pgbench limit at $c clients: $tps tps (latency average $lat ms)"
 	pgbench_json+=("{\"mode\": \"$mode\", \"clients\": $c, \"seconds\": $pgbench_s, \"tps\": $tps, \"latency_ms_avg\": ${lat:-0}}")

@@ -37,6 +37,8 @@ Manages a throwaway PostgreSQL cluster for the saga coordinator's tests.
 
 Environment:
   SAGA_PG_ENV  env file to use (default: $repo/build/pg.env)
+  SAGA_PG_MAX_CONNECTIONS
+               max_connections of a new cluster (default 200)
 
 The server binaries are taken from PATH (initdb, pg_ctl, postgres), else
 from the newest /usr/lib/postgresql/*/bin. As root the server runs as the
@@ -225,6 +227,9 @@ cmd_start() {
 		    die "running as root needs runuser (util-linux)"
 	fi
 
+	local max_conn=${SAGA_PG_MAX_CONNECTIONS:-200}
+	[[ $max_conn =~ ^[0-9]+$ ]] && ((max_conn >= 20 && max_conn <= 10000)) ||
+		die "SAGA_PG_MAX_CONNECTIONS: expected 20..10000, got '$max_conn'"
 	dir=$(mktemp -d /tmp/saga-pg.XXXXXX)
 	# The server's socket is $dir/.s.PGSQL.<port>: stay below the 107
 	# bytes of sun_path.
@@ -251,7 +256,7 @@ cmd_start() {
 # Added by scripts/pg.sh. fsync stays on (the default).
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
-max_connections = 200
+max_connections = $max_conn
 include_if_exists = 'saga_port.conf'
 EOF
 
