@@ -210,8 +210,11 @@ runs=$(echo "$svc_metrics" | awk '
 # by a stopped payments service makes the oldest-unfinished gauge grow
 # with its age, and it drops back to 0 once the saga has finished.
 "$repo/scripts/cluster.sh" kill payments >/dev/null
-held=$("$sagactl" start create_order --input "$ok") || fail "the held start failed"
+# Taken before the START: the saga is created after it, so its age can
+# never be more than the time since then (sagactl's START round trip,
+# slow under ASan, counts in the saga's age).
 held_at=$EPOCHREALTIME
+held=$("$sagactl" start create_order --input "$ok") || fail "the held start failed"
 age=0
 for _ in $(seq 1 60); do
 	age=$(curl -sf "http://127.0.0.1:$mport/metrics" |
