@@ -86,7 +86,8 @@ struct dispatch {
 	uint64_t             epoch; /* dispatch_drop_waiting's count */
 	disp_part   *parts;
 	size_t       in_flight;
-	proto_buf    buf; /* building a BATCH */
+	proto_buf    buf;  /* building a BATCH: the message */
+	proto_buf    msgs; /* and its commands, one after another */
 };
 
 static void
@@ -329,6 +330,7 @@ dispatch_alloc(dispatch **out, coord_queue *q, const saga_tls_opts *tls,
 	d->tls           = tls;
 	d->max_msg_bytes = max_msg_bytes;
 	proto_buf_init(&d->buf);
+	proto_buf_init(&d->msgs);
 	*out = d;
 	return (0);
 }
@@ -361,6 +363,7 @@ dispatch_free(dispatch *d)
 		disp_part_free(p);
 	}
 	proto_buf_fini(&d->buf);
+	proto_buf_fini(&d->msgs);
 	free(d);
 }
 
@@ -453,24 +456,20 @@ disp_batch_msg(dispatch *d, disp_wait *cmds)
 {
 	proto_msg m;
 	nng_msg  *msg = NULL;
-	proto_buf all;
-	int       rv;
 
-	proto_buf_init(&all);
+	proto_buf_reset(&d->msgs);
 	for (disp_wait *w = cmds; w != NULL; w = w->next) {
-		if (proto_buf_append(&all, nng_msg_body(w->msg),
+		if (proto_buf_append(&d->msgs, nng_msg_body(w->msg),
 		        nng_msg_len(w->msg)) != 0) {
-			proto_buf_fini(&all);
 			return (NULL);
 		}
 	}
 	proto_msg_init(&m);
 	m.type = PROTO_T_BATCH;
-	m.msgs = proto_buf_raw(&all);
+	m.msgs = proto_buf_raw(&d->msgs);
 	proto_buf_reset(&d->buf);
-	rv = proto_msg_encode(&m, &d->buf);
-	proto_buf_fini(&all);
-	if (rv != 0 || nng_msg_alloc(&msg, 0) != 0) {
+	if (proto_msg_encode(&m, &d->buf) != 0 ||
+	    nng_msg_alloc(&msg, 0) != 0) {
 		return (NULL);
 	}
 	if (nng_msg_append(msg, d->buf.data, d->buf.len) != 0) {
@@ -699,22 +698,6 @@ disp_done_init(disp_done *out, const disp_slot *s, const disp_wait *w,
 	}
 }
 
-/* Makes an nng message of the bytes of r; NULL when out of memory. */
-static nng_msg *
-disp_msg_of(proto_raw r)
-{
-	nng_msg *m = NULL;
-
-	if (nng_msg_alloc(&m, 0) != 0) {
-		return (NULL);
-	}
-	if (nng_msg_append(m, r.ptr, r.len) != 0) {
-		nng_msg_free(m);
-		return (NULL);
-	}
-	return (m);
-}
-
 /* Participant p refused the BATCH of slot s as a whole with ERROR e: its
  * commands are put back at the front of p's FIFO. A participant that does
  * not know BATCH (EMSGTYPE; ESTRLEN or ETYPE from one that cannot read a
@@ -830,10 +813,8 @@ disp_batch_answer(dispatch *d, disp_slot *s, const proto_limits *lim,
 				    "%s answered %zu of the %zu commands of a "
 				    "BATCH",
 				    p->def->name, i, s->ncmds);
-			} else if ((dd.reply = disp_msg_of(one)) == NULL) {
-				snprintf(dd.errtext, sizeof(dd.errtext),
-				    "out of memory reading a BATCH_REPLY");
-				dd.result = SAGA_EIO;
+			} else {
+				dd.reply = one;
 			}
 		}
 		if (why[0] != '\0') {
@@ -859,16 +840,19 @@ dispatch_event(dispatch *d, coord_event *ev, const proto_limits *lim,
 	if (s->ncmds > 1 && s->nng_rv == 0) {
 		(void) disp_batch_answer(d, s, lim, done, arg);
 	} else {
-		size_t i = 0;
+		nng_msg *reply = s->nng_rv == 0 ? nng_aio_get_msg(s->aio) : NULL;
+		size_t   i     = 0;
 
+		nng_aio_set_msg(s->aio, NULL);
 		for (disp_wait *w = s->cmds; w != NULL; w = w->next, i++) {
 			disp_done_init(&dd, s, w, i);
-			if (s->nng_rv == 0) {
-				dd.reply = nng_aio_get_msg(s->aio);
-				nng_aio_set_msg(s->aio, NULL);
+			if (reply != NULL) {
+				dd.reply.ptr = nng_msg_body(reply);
+				dd.reply.len = nng_msg_len(reply);
 			}
 			done(arg, &dd);
 		}
+		nng_msg_free(reply);
 	}
 	disp_wait_free_list(s->cmds);
 	s->cmds      = NULL;

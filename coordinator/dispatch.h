@@ -54,7 +54,8 @@ typedef struct disp_done {
 	disp_tag tag;
 	int      result;       /* 0, SAGA_ETIMEDOUT or SAGA_EIO */
 	char     errtext[160]; /* when result != 0 */
-	nng_msg *reply;        /* result 0: the reply; the caller frees it */
+	proto_raw reply;       /* result 0: the reply's bytes, valid only
+	                          during the done callback */
 	int64_t  duration_us;  /* from the hand-off to nng to the end */
 	char     participant[64];
 	size_t   batch_index; /* its place in the message that carried it */

@@ -1907,7 +1907,6 @@ coord_command_done(void *arg, disp_done *dp)
 	proto_msg_init(&m);
 	if (d.tag.gen != c->gen || (s = coord_find(c, &d.tag.id)) == NULL ||
 	    s->fenced) {
-		nng_msg_free(d.reply);
 		return;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -1925,8 +1924,8 @@ coord_command_done(void *arg, disp_done *dp)
 	} else if (d.result != 0) {
 		ev.type = SAGA_EV_ERROR;
 		snprintf(text, sizeof(text), "%s", d.errtext);
-	} else if ((rv = proto_msg_decode(nng_msg_body(d.reply),
-	                nng_msg_len(d.reply), &c->o.lim, &m, &perr)) != 0) {
+	} else if ((rv = proto_msg_decode(d.reply.ptr, d.reply.len, &c->o.lim,
+	                &m, &perr)) != 0) {
 		ev.type = SAGA_EV_ERROR;
 		snprintf(text, sizeof(text), "malformed reply from %s: %s: %s",
 		    d.participant, saga_errname(rv), perr.msg);
@@ -1990,7 +1989,6 @@ coord_command_done(void *arg, disp_done *dp)
 		coord_feed(c, s, &ev, NULL);
 	}
 	proto_msg_fini(&m);
-	nng_msg_free(d.reply);
 }
 
 static void
