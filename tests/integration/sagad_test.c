@@ -934,6 +934,23 @@ t_restart_until_completed(tenv *e, long long n)
 	    n);
 }
 
+/* test_wait_until condition: sagad's log contains text. */
+typedef struct t_log_cond {
+	tenv       *e;
+	const char *text;
+} t_log_cond;
+
+static bool T_UNUSED
+t_log_cond_cb(void *arg)
+{
+	t_log_cond *c   = arg;
+	char       *log = t_slurp(c->e->sagad_log, NULL);
+	bool        ok  = log != NULL && strstr(log, c->text) != NULL;
+
+	free(log);
+	return (ok);
+}
+
 #ifndef SAGAD_TEST_PGRESTART
 
 /* ---- 1. Happy path ---- */
@@ -1258,23 +1275,6 @@ test_sagad_timeout_then_second_attempt(void **state)
 /* One of several clients racing to START the same saga. */
 #define T_RACERS 8
 
-/* test_wait_until condition: sagad's log contains text. */
-typedef struct t_log_has {
-	tenv       *e;
-	const char *text;
-} t_log_has;
-
-static bool
-t_log_has_cb(void *arg)
-{
-	t_log_has *h   = arg;
-	char      *log = t_slurp(h->e->sagad_log, NULL);
-	bool       yes = log != NULL && strstr(log, h->text) != NULL;
-
-	free(log);
-	return (yes);
-}
-
 typedef struct t_race {
 	tenv       *e;
 	proto_raw   input;
@@ -1430,8 +1430,8 @@ test_sagad_start_wait_duplicate_in_flight(void **state)
 	}
 	assert_int_equal(pthread_create(&th[1], NULL, t_race_main, &race[1]),
 	    0);
-	if (!test_wait_until(t_log_has_cb, &(t_log_has) { e,
-	                         "START-DUPLICATE key k-dup" },
+	if (!test_wait_until(t_log_cond_cb,
+	        &(t_log_cond) { e, "START-DUPLICATE key k-dup" },
 	        MS(15000))) {
 		fail_msg("sagad did not log the duplicate START");
 	}
@@ -2928,22 +2928,6 @@ t_pg_teardown(void **state)
 		t_pg_stopped = false;
 	}
 	return (t_teardown(state));
-}
-
-typedef struct t_log_cond {
-	tenv       *e;
-	const char *text;
-} t_log_cond;
-
-static bool
-t_log_cond_cb(void *arg)
-{
-	t_log_cond *c   = arg;
-	char       *log = t_slurp(c->e->sagad_log, NULL);
-	bool        ok  = log != NULL && strstr(log, c->text) != NULL;
-
-	free(log);
-	return (ok);
 }
 
 /* CPU time (user + system, ms) that process pid used so far. */
