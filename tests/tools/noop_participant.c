@@ -173,9 +173,14 @@ noop_answer_one(const uint8_t *p, size_t len, bool in_batch, proto_buf *out,
 		            proto_str_eq(m.action, noop_delay_action)));
 		break;
 	case PROTO_T_BATCH:
+		atomic_fetch_add(&noop_errors, 1);
+		if (in_batch) {
+			proto_msg_error_init(&r, &m, SAGA_EINVAL,
+			    "a BATCH holds COMMAND messages, not BATCH");
+			break;
+		}
 		/* --no-batch: what a participant built before BATCH
 		 * answers. */
-		atomic_fetch_add(&noop_errors, 1);
 		atomic_fetch_add(&noop_batches_refused, 1);
 		proto_msg_error_init(&r, NULL, SAGA_EMSGTYPE,
 		    "unknown message type 42");
