@@ -686,19 +686,29 @@ t_input(tenv *e, int slot, const char *customer, int64_t amount)
 	return (proto_buf_raw(b));
 }
 
-/* t_start sends START; returns 0 (SAGA reply in out) or the ERROR code. */
+/* t_start_wait sends START with timeout_ms (0: the plain START); returns
+ * 0 (SAGA reply in out) or the ERROR code. */
 static int
-t_start(
-    tenv *e, const char *saga, proto_raw input, const char *key, t_saga *out)
+t_start_wait(tenv *e, const char *saga, proto_raw input, const char *key,
+    uint64_t timeout_ms, t_saga *out)
 {
 	proto_msg req;
 
 	proto_msg_init(&req);
-	req.type  = PROTO_T_START;
-	req.saga  = proto_str_c(saga);
-	req.input = input;
-	req.key   = proto_str_c(key);
-	return (t_call(e, &req, MS(10000), out));
+	req.type       = PROTO_T_START;
+	req.saga       = proto_str_c(saga);
+	req.input      = input;
+	req.key        = proto_str_c(key);
+	req.timeout_ms = timeout_ms;
+	return (t_call(e, &req, MS(10000) + (int) timeout_ms, out));
+}
+
+/* t_start sends a plain START. */
+static int
+t_start(
+    tenv *e, const char *saga, proto_raw input, const char *key, t_saga *out)
+{
+	return (t_start_wait(e, saga, input, key, 0, out));
 }
 
 /* t_start_ok starts saga with a small input and returns its id. */
@@ -1322,22 +1332,6 @@ t_race_main(void *arg)
 	proto_msg_fini(&rep);
 	saga_client_free(c);
 	return (NULL);
-}
-
-/* STARTs key with timeout_ms (0: the plain START). */
-static int
-t_start_wait(tenv *e, const char *saga, proto_raw input, const char *key,
-    uint64_t timeout_ms, t_saga *out)
-{
-	proto_msg req;
-
-	proto_msg_init(&req);
-	req.type       = PROTO_T_START;
-	req.saga       = proto_str_c(saga);
-	req.input      = input;
-	req.key        = proto_str_c(key);
-	req.timeout_ms = timeout_ms;
-	return (t_call(e, &req, MS(10000) + (int) timeout_ms, out));
 }
 
 /* START with timeout_ms answers once the saga is final (one round trip
