@@ -639,6 +639,19 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 			pp = &w->next;
 			continue;
 		}
+		if (!all && w->dup_start &&
+		    rpc_req_msg(w->req)->timeout_ms > 0 &&
+		    !saga_state_terminal(s->cstate) &&
+		    timer_arm(&c->timers, &w->timer,
+		        coord_now_ms() +
+		            (int64_t) rpc_req_msg(w->req)->timeout_ms) == 0) {
+			/* A duplicate START that asks to wait: the first
+			 * one's commit made the saga; now its end. */
+			w->dup_start   = false;
+			w->until_final = true;
+			pp             = &w->next;
+			continue;
+		}
 		*pp = w->next;
 		timer_cancel(&c->timers, &w->timer);
 		if (err != 0) {
@@ -1410,9 +1423,12 @@ coord_api_start(coord *c, rpc_req *r)
 				coord_answer_start(c, r, s, false);
 			} else if (coord_waiter_add(c, s, r, 0, true, false) !=
 			    0) {
-				/* Answered at the first START's commit, even
-				 * with timeout_ms (it does not wait on). */
 				rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+			} else {
+				slog(LOG_DEBUG, s->id_text, -1, s->trace,
+				    "START-DUPLICATE key %.*s: waits for the "
+				    "first START's commit",
+				    (int) m->key.len, m->key.ptr);
 			}
 			return;
 		}

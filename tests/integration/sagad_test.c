@@ -1286,10 +1286,13 @@ test_sagad_timeout_then_second_attempt(void **state)
 #define T_RACERS 8
 
 typedef struct t_race {
-	tenv     *e;
-	proto_raw input;
-	int       rv; /* 0 (SAGA reply in s), an ERROR code, or -1 */
-	t_saga    s;
+	tenv       *e;
+	proto_raw   input;
+	const char *saga;       /* NULL: "slow" */
+	const char *key;        /* NULL: "k-race" */
+	uint64_t    timeout_ms; /* of the START */
+	int         rv; /* 0 (SAGA reply in s), an ERROR code, or -1 */
+	t_saga      s;
 } t_race;
 
 static void *
@@ -1306,16 +1309,19 @@ t_race_main(void *arg)
 		return (NULL);
 	}
 	proto_msg_init(&req);
-	req.type  = PROTO_T_START;
-	req.saga  = proto_str_c("slow");
-	req.input = r->input;
-	req.key   = proto_str_c("k-race");
-	if (saga_client_call(c, &req, MS(10000), &rep, err, sizeof(err))
-	    == 0) {
+	req.type       = PROTO_T_START;
+	req.saga       = proto_str_c(r->saga != NULL ? r->saga : "slow");
+	req.input      = r->input;
+	req.key        = proto_str_c(r->key != NULL ? r->key : "k-race");
+	req.timeout_ms = r->timeout_ms;
+	if (saga_client_call(c, &req, MS(10000) + (int) r->timeout_ms, &rep,
+	        err, sizeof(err)) == 0) {
 		if (rep.type == PROTO_T_SAGA) {
 			r->rv        = 0;
 			r->s.id      = rep.id;
 			r->s.created = rep.created;
+			snprintf(r->s.state, sizeof(r->s.state), "%.*s",
+			    (int) rep.state.len, rep.state.ptr);
 		} else if (rep.type == PROTO_T_ERROR) {
 			r->rv = (int) rep.code;
 			snprintf(r->s.message, sizeof(r->s.message), "%.*s",
@@ -1378,6 +1384,81 @@ test_sagad_start_waits_for_the_end(void **state)
 	e->done = true;
 }
 
+/* A START with timeout_ms that arrives while the first START with its key
+ * is still being committed waits for that commit, and then, like the
+ * first, for the saga's end. The first START's batch is held on a table
+ * lock until sagad has logged that the second one waits for it. sagad's
+ * reader connects on its first request and prepares every statement,
+ * the INSERT into saga_start_key included, which takes that table's lock
+ * too: a STATUS first connects it, so that the lock holds up only the
+ * batch. */
+static void
+test_sagad_start_wait_duplicate_in_flight(void **state)
+{
+	tenv     *e = *state;
+	t_race    race[2];
+	pthread_t th[2];
+	t_db_cond c;
+	PGconn   *lk;
+	proto_raw in;
+
+	t_begin(e, "start_wait_dup", "", "--log-level", "debug", NULL);
+	in = t_input(e, 0, "c-d", 4);
+	{
+		saga_id none;
+		t_saga  st;
+
+		assert_int_equal(saga_id_parse(&none,
+		                     "017f22e2-79b0-7cc3-98c4-dc0c0c07398f"),
+		    0);
+		assert_int_equal(t_req(e, PROTO_T_STATUS, &none, NULL, NULL,
+		                     &st),
+		    SAGA_ENOTFOUND);
+	}
+	assert_non_null(lk = pgtest_connect(e->conninfo));
+	assert_int_equal(pgtest_exec(lk,
+	                     "BEGIN; LOCK TABLE saga_start_key IN SHARE ROW "
+	                     "EXCLUSIVE MODE"),
+	    0);
+	memset(race, 0, sizeof(race));
+	for (int i = 0; i < 2; i++) {
+		race[i].e          = e;
+		race[i].input      = in;
+		race[i].saga       = "order";
+		race[i].key        = "k-dup";
+		race[i].timeout_ms = (uint64_t) MS(20000);
+	}
+	assert_int_equal(pthread_create(&th[0], NULL, t_race_main, &race[0]),
+	    0);
+	c.e    = e;
+	c.sql  = "SELECT least(count(*), 1) FROM pg_stat_activity WHERE"
+	         " datname = current_database() AND wait_event_type = 'Lock'"
+	         " AND query LIKE 'INSERT INTO saga_start_key%'";
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(15000))) {
+		fail_msg("the first START's batch does not wait on the lock");
+	}
+	assert_int_equal(pthread_create(&th[1], NULL, t_race_main, &race[1]),
+	    0);
+	if (!test_wait_until(t_log_cond_cb,
+	        &(t_log_cond) { e, "START-DUPLICATE key k-dup" },
+	        MS(15000))) {
+		fail_msg("sagad did not log the duplicate START");
+	}
+	assert_int_equal(pgtest_exec(lk, "COMMIT"), 0);
+	PQfinish(lk);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(race[i].rv, 0);
+		assert_string_equal(race[i].s.state, "COMPLETED");
+	}
+	assert_true(race[0].s.created);
+	assert_false(race[1].s.created);
+	assert_true(saga_id_equal(&race[0].s.id, &race[1].s.id));
+	t_check_log(e);
+	e->done = true;
+}
+
 static void
 test_sagad_start_is_idempotent(void **state)
 {
@@ -1433,6 +1514,7 @@ test_sagad_start_is_idempotent(void **state)
 		pthread_t th[T_RACERS];
 		int       created = 0;
 
+		memset(race, 0, sizeof(race));
 		for (int i = 0; i < T_RACERS; i++) {
 			race[i].e     = e;
 			race[i].input = in;
@@ -3058,6 +3140,9 @@ main(void)
 		    test_sagad_start_is_idempotent, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_start_waits_for_the_end, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_start_wait_duplicate_in_flight, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_bad_requests_get_errors, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
