@@ -374,35 +374,6 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	/* Times are exchanged in UTC; a session time zone must not shift
 	 * the text form of what is loaded. */
 	PQclear(PQexec(st->conn, "SET TIME ZONE 'UTC'"));
-	for (int i = 0; i < STMT_COUNT; i++) {
-		Oid       types[STMT_MAX_PARAMS];
-		PGresult *res;
-		int       n = saga_store_stmts[i].ncols;
-
-		for (int c = 0; c < n; c++) {
-			types[c] = c < saga_store_stmts[i].nscalar
-			    ? saga_store_stmts[i].elem[c]
-			    : saga_store_array_oid(saga_store_stmts[i].elem[c]);
-		}
-		if (saga_store_stmts[i].owned) {
-			types[n++] = OID_TEXT;
-			types[n++] = OID_INT8;
-			types[n++] = OID_INT8;
-		}
-		res = PQprepare(st->conn, saga_store_stmts[i].name,
-		    saga_store_stmts[i].sql, n, types);
-
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			snprintf(err, errlen, "preparing %s: %s",
-			    saga_store_stmts[i].name,
-			    PQresultErrorMessage(res));
-			err[strcspn(err, "\n")] = '\0';
-			PQclear(res);
-			saga_store_free(st);
-			return (SAGA_EDB);
-		}
-		PQclear(res);
-	}
 	*out = st;
 	return (0);
 }
@@ -968,11 +939,56 @@ saga_store_release(saga_store *st)
 	    1, params));
 }
 
+/* Prepares the statements of a batch, on a connection that writes them.
+ * Only there: parse analysis of an INSERT or UPDATE takes its table's
+ * RowExclusiveLock, so a connection that prepared them would wait, while
+ * connecting, behind any session that holds a lock in conflict with it
+ * (a LOCK TABLE, an ALTER TABLE during a migration), even if it only
+ * reads (the reader thread: STATUS, WAIT, START with a key). */
+static int
+saga_store_prepare(saga_store *st)
+{
+	for (int i = 0; i < STMT_COUNT; i++) {
+		Oid       types[STMT_MAX_PARAMS];
+		PGresult *res;
+		int       n = saga_store_stmts[i].ncols;
+
+		for (int c = 0; c < n; c++) {
+			types[c] = c < saga_store_stmts[i].nscalar
+			    ? saga_store_stmts[i].elem[c]
+			    : saga_store_array_oid(saga_store_stmts[i].elem[c]);
+		}
+		if (saga_store_stmts[i].owned) {
+			types[n++] = OID_TEXT;
+			types[n++] = OID_INT8;
+			types[n++] = OID_INT8;
+		}
+		res = PQprepare(st->conn, saga_store_stmts[i].name,
+		    saga_store_stmts[i].sql, n, types);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "preparing %s",
+			    saga_store_stmts[i].name);
+			saga_store_seterr(st, what, PQresultErrorMessage(res));
+			PQclear(res);
+			return (SAGA_EDB);
+		}
+		PQclear(res);
+	}
+	return (0);
+}
+
 int
 saga_store_pipeline_start(saga_store *st)
 {
 	PGresult *res;
+	int       rv;
 
+	if ((rv = saga_store_prepare(st)) != 0) {
+		return (rv);
+	}
 	/* How the batches are planned. PostgreSQL plans a prepared
 	 * statement with its parameters' values for its first executions,
 	 * then keeps a generic plan, made from the tables' statistics at

@@ -174,8 +174,10 @@ typedef struct saga_store_new {
 	proto_raw   input;        /* for the key's request hash */
 } saga_store_new;
 
-/* saga_store_pipeline_start switches the connection to pipeline mode for
- * the engine thread (non-blocking). Returns 0 or SAGA_EDB. */
+/* saga_store_pipeline_start prepares the statements of a batch and
+ * switches the connection to pipeline mode for the engine thread
+ * (non-blocking); only such a connection can flush. Returns 0 or
+ * SAGA_EDB. */
 int saga_store_pipeline_start(saga_store *st);
 
 /* saga_store_fd returns the connection's socket, to poll. */

@@ -5,7 +5,8 @@
  * fencing drops a saga another instance owns, and how the batches are
  * planned (a batch of one saga never scans saga_instance, whatever the
  * table's statistics said when its plan was made), which transitions are
- * HOT updates, and when a write renews a lease.
+ * HOT updates, when a write renews a lease, and that a connection that
+ * only reads does not wait for locks that only writing needs.
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -537,6 +538,55 @@ test_write_renews_short_lease(void **state)
 	assert_true(lease_ms(f->db, &b.id) == before_b);
 }
 
+/* A connection that only reads (the reader thread's: STATUS, WAIT, START
+ * with a key) connects and reads while another session holds a lock
+ * that conflicts with writing the log (LOCK TABLE ... IN SHARE MODE, as a
+ * migration's ALTER would); only a connection that writes waits for it.
+ * A lock_timeout turns the wait into an error, so that the test fails
+ * instead of hanging. */
+static void
+test_reader_ignores_write_locks(void **state)
+{
+	fixture    *f = *state;
+	char        conninfo[600];
+	char        err[512];
+	saga_store *rd = NULL, *wr = NULL;
+	saga_id     id;
+	saga_row    row;
+	bool        same;
+
+	snprintf(conninfo, sizeof(conninfo), "%s options='-c lock_timeout=2000'",
+	    f->conninfo);
+	assert_int_equal(pgtest_exec(f->db,
+	                     "BEGIN; LOCK TABLE saga_instance, saga_event,"
+	                     " saga_start_key IN SHARE MODE"),
+	    0);
+
+	if (saga_store_open(&rd, conninfo, OWNER, 10000, err, sizeof(err)) !=
+	    0) {
+		fail_msg("opening a reader under a SHARE lock: %s", err);
+	}
+	new_id(&id);
+	assert_int_equal(saga_store_load_one(rd, &id, &row), SAGA_ENOTFOUND);
+	assert_int_equal(saga_store_key_lookup(rd, "no-such-key", "t",
+	                     (proto_raw) { NULL, 0 }, &id, &same),
+	    SAGA_ENOTFOUND);
+
+	/* A writer does wait: it prepares the batch's INSERTs. */
+	assert_int_equal(
+	    saga_store_open(&wr, conninfo, OWNER, 10000, err, sizeof(err)), 0);
+	assert_int_equal(saga_store_pipeline_start(wr), SAGA_EDB);
+	assert_non_null(strstr(saga_store_error(wr), "lock timeout"));
+	saga_store_free(wr);
+
+	assert_int_equal(pgtest_exec(f->db, "ROLLBACK"), 0);
+	assert_int_equal(
+	    saga_store_open(&wr, conninfo, OWNER, 10000, err, sizeof(err)), 0);
+	assert_int_equal(saga_store_pipeline_start(wr), 0);
+	saga_store_free(wr);
+	saga_store_free(rd);
+}
+
 int
 main(void)
 {
@@ -549,6 +599,8 @@ main(void)
 		    test_transitions_are_hot, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_write_renews_short_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reader_ignores_write_locks, setup, teardown),
 	};
 
 	srand((unsigned) time(NULL));
