@@ -350,6 +350,43 @@ pg_ticks() {
 	echo "$sum"
 }
 
+# pg_db_ticks: one line "pid database ticks" per live PostgreSQL process
+# of the server ($pg_data): a backend under its database's name (its
+# title is "postgres: user database host(port) state"), any other
+# process (checkpointer, WAL writer, autovacuum) as "background".
+pg_db_ticks() {
+	local pm k title
+	local -a w
+	pm=$(head -n 1 "$pg_data/postmaster.pid" 2>/dev/null) || return 0
+	for k in $(ps -o pid= --ppid "$pm" 2>/dev/null || true); do
+		title=$(tr '\0' ' ' <"/proc/$k/cmdline" 2>/dev/null) || continue
+		read -r -a w <<<"$title"
+		# With cluster_name set, the title starts "postgres: name:".
+		[[ ${w[1]:-} != *: ]] || w=("${w[0]}" "${w[@]:2}")
+		case ${w[1]:-} in
+		checkpointer | background | walwriter | autovacuum | logical | archiver | startup | walsender | walreceiver | '')
+			echo "$k background $(proc_ticks "$k")" ;;
+		*) echo "$k ${w[2]:-background} $(proc_ticks "$k")" ;;
+		esac
+	done
+}
+
+# pg_db_json A B: from two pg_db_ticks snapshots, PostgreSQL's CPU ms
+# per saga by database, as JSON members, the largest first. A process that started during
+# the run counts whole; one that ended during it is lost (its time goes
+# to the postmaster's reaped children, counted only in the total).
+pg_db_json() {
+	awk -v tck="$clk_tck" -v n="$sb_done" '
+		FNR == NR { t0[$1] = $3; next }
+		{ d[$2] += $3 - ($1 in t0 ? t0[$1] : 0) }
+		END {
+			for (k in d) {
+				printf "%.4f %s\n", d[k] / tck / n * 1000, k
+			}
+		}' <(printf '%s\n' "$1") <(printf '%s\n' "$2") |
+		sort -k1,1nr | awk '{ printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), $2, $1 }'
+}
+
 # sagad_ticks: proc_ticks summed over the running sagad instances.
 sagad_ticks() {
 	local k sum=0
@@ -858,6 +895,7 @@ snapshot() {
 		fi
 	done
 	s[cpu_postgres]=$(pg_ticks)
+	s[pgdb]=$(pg_db_ticks)
 	s[busy]=$(machine_busy)
 	s[wal]=$(q postgres "SELECT pg_current_wal_lsn()")
 	s[xid]=$(q postgres "SELECT pg_snapshot_xmax(pg_current_snapshot())")
@@ -1044,6 +1082,8 @@ measure() {
 	cpu_json+=", \"client\": $(calc "$sb_client_cpu_s / $sb_done * 1000" 4)"
 	util_json+=", \"client\": $(calc "$sb_client_cpu_s / $sb_wall_s" 3)"
 	busy=$(calc "(${b[busy]} - ${a[busy]}) / $clk_tck" 3)
+	local pgdb_json
+	pgdb_json=$(pg_db_json "${a[pgdb]}" "${b[pgdb]}")
 
 	local metrics_json=null batches
 	if [[ -n $m_b ]]; then
@@ -1092,6 +1132,7 @@ measure() {
 		"$(calc "$wal / $sb_done" 0) WAL bytes, $(calc "$upd / $sb_done" 2) updates of saga_instance" \
 		"($(calc "$upd > 0 ? $hot / $upd * 100 : 0" 0)% HOT); CPU ms per saga: $(sed 's/"//g' <<<"$cpu_json");" \
 		"machine busy $busy s of $(calc "$sb_wall_s * $(nproc)" 1) s ($(calc "$busy - $total_cpu" 2) s not accounted for)"
+	say "  PostgreSQL CPU ms per saga by database: $(sed 's/"//g' <<<"$pgdb_json")"
 	summary+=("$(printf '%-5s %-14s %4s %4s %7s %3s %9s %10s %6s %8s %8s %8s %9s %7s %8s %9s %7s' \
 		"$mode" "$label" "$c" "$ninst" "$sb_done" "$rep" "$sps" "$steps_s" "$ratio" \
 		"$sb_p50_ms" "$sb_p95_ms" "$sb_p99_ms" "$sb_max_ms" \
@@ -1126,6 +1167,7 @@ measure() {
   },
   "sagad_metrics": $metrics_json,
   "cpu_ms_per_saga": {$cpu_json},
+  "postgres_cpu_ms_per_saga_by_database": {$pgdb_json},
   "cpu_cores_used": {$util_json},
   "cpu_s_total_measured": $total_cpu,
   "machine_busy_cpu_s": $busy,

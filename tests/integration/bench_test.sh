@@ -78,6 +78,14 @@ if counts != {(m, n) for m in ("demo", "noop") for n in (1, 2)}:
 for r in d["runs"]:
     if need(r, "sagad_metrics.commands_per_message") < 1:
         sys.exit("%s: commands per message below 1" % r["mode"])
+    by_db = need(r, "postgres_cpu_ms_per_saga_by_database")
+    dbs = {"saga_coordinator"}
+    if r["mode"] == "demo":
+        dbs |= {"saga_orders", "saga_inventory", "saga_payments", "saga_shipping"}
+    if not dbs <= set(by_db) or by_db["saga_coordinator"] <= 0:
+        sys.exit("%s: PostgreSQL CPU by database %s" % (r["mode"], by_db))
+    if sum(by_db.values()) > r["cpu_ms_per_saga"]["postgres"] * 1.01 + 0.01:
+        sys.exit("%s: PostgreSQL CPU by database %s exceeds the total %s" % (r["mode"], by_db, r["cpu_ms_per_saga"]["postgres"]))
 for p in ("orders", "inventory", "payments", "shipping"):
     need([r for r in d["runs"] if r["mode"] == "demo"][0], "cpu_ms_per_saga." + p)
 '
