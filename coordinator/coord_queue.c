@@ -2,6 +2,7 @@
 /*
  * coord_queue: mutex-protected list plus an eventfd. See coord_queue.h.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -42,18 +43,28 @@ void
 coord_queue_push(
     coord_queue *q, coord_event *ev, coord_event_type type, void *obj)
 {
+	bool first;
+
 	ev->next = NULL;
 	ev->type = type;
 	ev->obj  = obj;
 	pthread_mutex_lock(&q->mtx);
-	if (q->tail != NULL) {
-		q->tail->next = ev;
-	} else {
+	first = q->head == NULL;
+	if (first) {
 		q->head = ev;
+	} else {
+		q->tail->next = ev;
 	}
 	q->tail = ev;
 	pthread_mutex_unlock(&q->mtx);
-	coord_queue_wake(q);
+	/* Only the push into an empty queue wakes the engine: the list was
+	 * non-empty since that push's wake, and coord_queue_take reads the
+	 * eventfd before it empties the list, so every event it leaves
+	 * behind came after, into an empty queue, and woke it again. Under
+	 * load this spares a write (and a wake) per event. */
+	if (first) {
+		coord_queue_wake(q);
+	}
 }
 
 coord_event *
