@@ -56,6 +56,7 @@ client_extra=() # --start-wait
 repeat=1
 warmup=
 profile_dir=
+syscalls=0
 probe_points="2000 8000"
 spread=2
 probe_delay_ms=60000
@@ -104,6 +105,10 @@ Benchmarks sagad on this machine (see docs/PERFORMANCE.md).
                        (also the whole machine by process, and PostgreSQL
                        by function)
                        (the first instance only, with --instances)
+  --syscalls           count sagad's system calls and context switches
+                       during each run (perf stat on its syscall
+                       tracepoints; counts, not times, so they compare
+                       across runs on a noisy machine)
   --json FILE          write every figure as JSON to FILE
   --quick              a small run for CI: N=200 at C=8, both modes,
                        5 s of pgbench, a small memory probe, 2 s (not
@@ -148,6 +153,7 @@ while (($# > 0)); do
 	--start-wait) client_extra=(--start-wait) ;;
 	--probe) probe_points=${2:?}; shift ;;
 	--profile) profile_dir=${2:?}; shift ;;
+	--syscalls) syscalls=1 ;;
 	--json) json=${2:?}; shift ;;
 	--quick) quick=1 ;;
 	--no-build) do_build=0 ;;
@@ -255,6 +261,20 @@ else
 fi
 chmod 755 "$state"
 [[ -z $profile_dir ]] || mkdir -p "$profile_dir"
+
+# The events --syscalls counts, in sagad's processes: every system call
+# (raw_syscalls:sys_enter), context switches, and the calls that carry
+# its messages, wake its threads and talk to PostgreSQL.
+sc_events=raw_syscalls:sys_enter,context-switches
+for sc in futex read write readv writev sendmsg recvmsg sendto recvfrom poll epoll_wait; do
+	sc_events+=,syscalls:sys_enter_$sc
+done
+if ((syscalls)); then
+	command -v perf >/dev/null ||
+		die "--syscalls needs perf (apt-get install linux-perf)"
+	perf stat -x, -e "$sc_events" -o /dev/null -- true 2>"$state/perf-check.log" ||
+		die "--syscalls: perf cannot count syscall tracepoints here: $(head -n 3 "$state/perf-check.log")"
+fi
 
 # Ports: picked right before they are used, each set in a block of its
 # own (scripts/ports.sh); a start that finds one taken meanwhile is tried
@@ -984,6 +1004,14 @@ measure() {
 		perf_all=$!
 	fi
 
+	local sc_pid='' sc_pids
+	if ((syscalls)); then
+		sc_pids=$(IFS=,; echo "${inst_pid[*]:1:inst_up}")
+		perf stat -x, -e "$sc_events" -p "$sc_pids" -o "$dir/syscalls.csv" \
+			>/dev/null 2>"$dir/syscalls.log" &
+		sc_pid=$!
+	fi
+
 	say "$mode ($label): $n sagas at concurrency $c, $ninst sagad instance(s) (run $rep of $repeat)"
 	local m_a m_b
 	m_a=$(metrics_scrape)
@@ -995,6 +1023,10 @@ measure() {
 		--env "$dir/client.env" || sb_rc=$?
 	snapshot b
 	m_b=$(metrics_scrape)
+	if [[ -n $sc_pid ]]; then
+		kill -INT "$sc_pid" 2>/dev/null || true
+		wait "$sc_pid" 2>/dev/null || true
+	fi
 
 	if [[ -n $perf_pid ]]; then
 		kill -INT "$perf_pid" "$perf_all" 2>/dev/null || true
@@ -1085,6 +1117,19 @@ measure() {
 	local pgdb_json
 	pgdb_json=$(pg_db_json "${a[pgdb]}" "${b[pgdb]}")
 
+	# perf stat -x, lines: count,unit,event,...
+	local sc_json=null
+	if ((syscalls)) && [[ -s $dir/syscalls.csv ]]; then
+		sc_json="{$(awk -F, -v n="$sb_done" '
+			$3 ~ /^(raw_)?syscalls:|^context-switches$/ && $1 ~ /^[0-9]+$/ {
+				e = $3
+				sub(/^raw_syscalls:sys_enter$/, "all", e)
+				sub(/^syscalls:sys_enter_/, "", e)
+				printf "%s\"%s\": %.2f", (k++ ? ", " : ""), e, $1 / n
+			}' "$dir/syscalls.csv")}"
+		say "  sagad system calls per saga: $(sed 's/[{}"]//g' <<<"$sc_json")"
+	fi
+
 	local metrics_json=null batches
 	if [[ -n $m_b ]]; then
 		batches=$(metrics_delta "$m_a" "$m_b" saga_db_commit_seconds_count)
@@ -1168,6 +1213,7 @@ measure() {
   "sagad_metrics": $metrics_json,
   "cpu_ms_per_saga": {$cpu_json},
   "postgres_cpu_ms_per_saga_by_database": {$pgdb_json},
+  "sagad_syscalls_per_saga": $sc_json,
   "cpu_cores_used": {$util_json},
   "cpu_s_total_measured": $total_cpu,
   "machine_busy_cpu_s": $busy,
