@@ -943,8 +943,9 @@ saga_store_release(saga_store *st)
  * Only there: parse analysis of an INSERT or UPDATE takes its table's
  * RowExclusiveLock, so a connection that prepared them would wait, while
  * connecting, behind any session that holds a lock in conflict with it
- * (a LOCK TABLE, an ALTER TABLE during a migration), even if it only
- * reads (the reader thread: STATUS, WAIT, START with a key). */
+ * but not with reading (LOCK TABLE ... IN SHARE MODE, CREATE INDEX
+ * without CONCURRENTLY), even if it only reads (the reader thread:
+ * STATUS, WAIT, START with a key). */
 static int
 saga_store_prepare(saga_store *st)
 {
@@ -1515,6 +1516,12 @@ saga_store_flush(saga_store *st)
 
 	if (st->in_flight || saga_store_staged(st) == 0) {
 		return (0);
+	}
+	if (!st->pipeline) {
+		/* Its statements were never prepared. */
+		saga_store_seterr(st, "flush", "saga_store_pipeline_start was "
+		                               "not called on this connection");
+		return (SAGA_ESTATE);
 	}
 	memset(&upd, 0, sizeof(upd));
 	st->nsent = st->ndone = 0;

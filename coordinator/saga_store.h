@@ -176,8 +176,9 @@ typedef struct saga_store_new {
 
 /* saga_store_pipeline_start prepares the statements of a batch and
  * switches the connection to pipeline mode for the engine thread
- * (non-blocking); only such a connection can flush. Returns 0 or
- * SAGA_EDB. */
+ * (non-blocking); only such a connection can flush (saga_store_flush
+ * returns SAGA_ESTATE on any other). Returns 0 or SAGA_EDB; after an
+ * error the store cannot be started again: free it. */
 int saga_store_pipeline_start(saga_store *st);
 
 /* saga_store_fd returns the connection's socket, to poll. */
