@@ -39,8 +39,9 @@ int coord_queue_init(coord_queue *q);
 /* coord_queue_fini closes the eventfd. */
 void coord_queue_fini(coord_queue *q);
 
-/* coord_queue_push appends ev (posted by obj) and wakes the engine. Safe
- * from any thread and from a signal handler only through coord_queue_wake. */
+/* coord_queue_push appends ev (posted by obj) and, if the queue was empty,
+ * wakes the engine; events pushed after that ride on the same wake. Safe
+ * from any thread; from a signal handler only coord_queue_wake is. */
 void coord_queue_push(
     coord_queue *q, coord_event *ev, coord_event_type type, void *obj);
 
@@ -48,7 +49,10 @@ void coord_queue_push(
 void coord_queue_wake(coord_queue *q);
 
 /* coord_queue_take returns every queued event, oldest first, and resets
- * the eventfd. */
+ * the eventfd. The wake rule above holds because there is one consumer,
+ * it is the only reader of the eventfd, it reads it before it takes the
+ * list, and it takes the list every time it wakes: an event it leaves
+ * behind was pushed into an empty queue after the read, and woke it. */
 coord_event *coord_queue_take(coord_queue *q);
 
 #endif /* COORDINATOR_COORD_QUEUE_H */

@@ -33,7 +33,7 @@ efd_take(coord_queue *q)
 }
 
 static void
-test_order_and_one_wake(void **state)
+test_coord_queue_order_and_one_wake(void **state)
 {
 	coord_queue  q;
 	coord_event  ev[3];
@@ -87,7 +87,7 @@ producer_main(void *arg)
 /* The consumer sleeps in poll until the eventfd is readable, as the
  * engine does: a lost wake leaves it asleep with events queued. */
 static void
-test_no_lost_wake(void **state)
+test_coord_queue_no_lost_wake(void **state)
 {
 	coord_queue *q;
 	producer     p[PRODUCERS];
@@ -132,8 +132,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_order_and_one_wake),
-		cmocka_unit_test(test_no_lost_wake),
+		cmocka_unit_test(test_coord_queue_order_and_one_wake),
+		cmocka_unit_test(test_coord_queue_no_lost_wake),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
