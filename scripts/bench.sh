@@ -265,15 +265,18 @@ chmod 755 "$state"
 # The events --syscalls counts, in sagad's processes: every system call
 # (raw_syscalls:sys_enter), context switches, and the calls that carry
 # its messages, wake its threads and talk to PostgreSQL.
+# A system call this architecture lacks (arm64 has no poll) is left out.
 sc_events=raw_syscalls:sys_enter,context-switches
-for sc in futex read write readv writev sendmsg recvmsg sendto recvfrom poll epoll_wait; do
-	sc_events+=,syscalls:sys_enter_$sc
-done
 if ((syscalls)); then
 	command -v perf >/dev/null ||
 		die "--syscalls needs perf (apt-get install linux-perf)"
 	perf stat -x, -e "$sc_events" -o /dev/null -- true 2>"$state/perf-check.log" ||
 		die "--syscalls: perf cannot count syscall tracepoints here: $(head -n 3 "$state/perf-check.log")"
+	for sc in futex read write readv writev sendmsg recvmsg sendto recvfrom poll epoll_wait; do
+		if perf stat -x, -e "syscalls:sys_enter_$sc" -o /dev/null -- true 2>/dev/null; then
+			sc_events+=,syscalls:sys_enter_$sc
+		fi
+	done
 fi
 
 # Ports: picked right before they are used, each set in a block of its
@@ -354,57 +357,59 @@ proc_ticks() {
 	awk '{ print $12 + $13 }' <<<"$line"
 }
 
-# pg_ticks: every PostgreSQL process of the server ($pg_data): the
-# postmaster's own time and that of its children already reaped
-# (cutime, cstime), plus the live children's.
-pg_ticks() {
-	local pm line sum kids k
-	pm=$(head -n 1 "$pg_data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-	line=$(cat "/proc/$pm/stat" 2>/dev/null) || { echo 0; return; }
-	line=${line##*) }
-	sum=$(awk '{ print $12 + $13 + $14 + $15 }' <<<"$line")
-	kids=$(ps -o pid= --ppid "$pm" 2>/dev/null || true)
-	for k in $kids; do
-		sum=$((sum + $(proc_ticks "$k")))
-	done
-	echo "$sum"
-}
-
-# pg_db_ticks: one line "pid database ticks" per live PostgreSQL process
-# of the server ($pg_data): a backend under its database's name (its
-# title is "postgres: user database host(port) state"), any other
-# process (checkpointer, WAL writer, autovacuum) as "background".
-pg_db_ticks() {
-	local pm k title
+# pg_procs: PostgreSQL's CPU in one pass over its processes (server
+# $pg_data), one line "pid database ticks" each: the postmaster's own
+# time and that of its children already reaped (cutime, cstime) as
+# "0 postmaster_and_ended", every live backend under the database its
+# title names ("postgres: user database host(port) state", or "[local]"
+# for the host), any other process (WAL writer, checkpointer,
+# autovacuum, parallel workers) as "background". One pass gives both the
+# total (pg_ticks) and its parts (pg_db_json), so that they agree.
+pg_procs() {
+	local pm line k title
 	local -a w
 	pm=$(head -n 1 "$pg_data/postmaster.pid" 2>/dev/null) || return 0
+	line=$(cat "/proc/$pm/stat" 2>/dev/null) || return 0
+	line=${line##*) }
+	awk '{ print "0 postmaster_and_ended", $12 + $13 + $14 + $15 }' <<<"$line"
 	for k in $(ps -o pid= --ppid "$pm" 2>/dev/null || true); do
 		title=$(tr '\0' ' ' <"/proc/$k/cmdline" 2>/dev/null) || continue
 		read -r -a w <<<"$title"
 		# With cluster_name set, the title starts "postgres: name:".
 		[[ ${w[1]:-} != *: ]] || w=("${w[0]}" "${w[@]:2}")
-		case ${w[1]:-} in
-		checkpointer | background | walwriter | autovacuum | logical | archiver | startup | walsender | walreceiver | '')
-			echo "$k background $(proc_ticks "$k")" ;;
-		*) echo "$k ${w[2]:-background} $(proc_ticks "$k")" ;;
+		case ${w[3]:-} in
+		*\(*\) | '[local]') echo "$k ${w[2]} $(proc_ticks "$k")" ;;
+		*) echo "$k background $(proc_ticks "$k")" ;;
 		esac
 	done
 }
 
-# pg_db_json A B: from two pg_db_ticks snapshots, PostgreSQL's CPU ms
-# per saga by database, as JSON members, the largest first. A process that started during
-# the run counts whole; one that ended during it is lost (its time goes
-# to the postmaster's reaped children, counted only in the total).
+# pg_ticks PROCS: the total of a pg_procs snapshot.
+pg_ticks() {
+	awk '{ t += $3 } END { print t + 0 }' <<<"$1"
+}
+
+# pg_db_json A B: from two pg_procs snapshots, PostgreSQL's CPU ms per
+# saga by database, as JSON members, the largest first; they add up to
+# the total. A process that started during the run counts whole. One that
+# ended during it is in "postmaster_and_ended" (the postmaster's reaped
+# children), less what it had used before the run.
 pg_db_json() {
 	awk -v tck="$clk_tck" -v n="$sb_done" '
 		FNR == NR { t0[$1] = $3; next }
-		{ d[$2] += $3 - ($1 in t0 ? t0[$1] : 0) }
+		{ d[$2] += $3 - ($1 in t0 ? t0[$1] : 0); seen[$1] = 1 }
 		END {
+			for (p in t0) {
+				if (p != "" && !(p in seen)) {
+					d["postmaster_and_ended"] -= t0[p]
+				}
+			}
 			for (k in d) {
 				printf "%.4f %s\n", d[k] / tck / n * 1000, k
 			}
 		}' <(printf '%s\n' "$1") <(printf '%s\n' "$2") |
-		sort -k1,1nr | awk '{ printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), $2, $1 }'
+		sort -k1,1nr |
+		awk '{ printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), $2, $1 }'
 }
 
 # sagad_ticks: proc_ticks summed over the running sagad instances.
@@ -914,8 +919,8 @@ snapshot() {
 			s[cpu_$p]=$(proc_ticks "${pid_of[$p]}")
 		fi
 	done
-	s[cpu_postgres]=$(pg_ticks)
-	s[pgdb]=$(pg_db_ticks)
+	s[pgdb]=$(pg_procs)
+	s[cpu_postgres]=$(pg_ticks "${s[pgdb]}")
 	s[busy]=$(machine_busy)
 	s[wal]=$(q postgres "SELECT pg_current_wal_lsn()")
 	s[xid]=$(q postgres "SELECT pg_snapshot_xmax(pg_current_snapshot())")
@@ -1004,29 +1009,32 @@ measure() {
 		perf_all=$!
 	fi
 
+	say "$mode ($label): $n sagas at concurrency $c, $ninst sagad instance(s) (run $rep of $repeat)"
+	local m_a m_b
+	m_a=$(metrics_scrape)
+	snapshot a
+	# The syscalls of the run alone: counted from after the snapshot
+	# and the scrape to before the next ones.
 	local sc_pid='' sc_pids
 	if ((syscalls)); then
 		sc_pids=$(IFS=,; echo "${inst_pid[*]:1:inst_up}")
 		perf stat -x, -e "$sc_events" -p "$sc_pids" -o "$dir/syscalls.csv" \
 			>/dev/null 2>"$dir/syscalls.log" &
 		sc_pid=$!
+		# perf prints nothing once attached; give it time to.
+		sleep 0.3
 	fi
-
-	say "$mode ($label): $n sagas at concurrency $c, $ninst sagad instance(s) (run $rep of $repeat)"
-	local m_a m_b
-	m_a=$(metrics_scrape)
-	snapshot a
 	"$bench_bin" "${coord_args[@]}" --sagas "$n" --concurrency "$c" \
 		"${client_extra[@]}" \
 		--customers "$mix_customers" --skus "$mix_skus" \
 		--seed $((seed + rep - 1)) --json "$dir/client.json" \
 		--env "$dir/client.env" || sb_rc=$?
-	snapshot b
-	m_b=$(metrics_scrape)
 	if [[ -n $sc_pid ]]; then
 		kill -INT "$sc_pid" 2>/dev/null || true
 		wait "$sc_pid" 2>/dev/null || true
 	fi
+	snapshot b
+	m_b=$(metrics_scrape)
 
 	if [[ -n $perf_pid ]]; then
 		kill -INT "$perf_pid" "$perf_all" 2>/dev/null || true
@@ -1119,12 +1127,15 @@ measure() {
 
 	# perf stat -x, lines: count,unit,event,...
 	local sc_json=null
-	if ((syscalls)) && [[ -s $dir/syscalls.csv ]]; then
+	if ((syscalls)) && ! grep -q '^[0-9]' "$dir/syscalls.csv" 2>/dev/null; then
+		say "warning: perf stat counted nothing (see $dir/syscalls.log)"
+	elif ((syscalls)); then
 		sc_json="{$(awk -F, -v n="$sb_done" '
-			$3 ~ /^(raw_)?syscalls:|^context-switches$/ && $1 ~ /^[0-9]+$/ {
+			$3 ~ /^(raw_)?syscalls:|^context-switches(:u)?$/ && $1 ~ /^[0-9]+$/ {
 				e = $3
 				sub(/^raw_syscalls:sys_enter$/, "all", e)
 				sub(/^syscalls:sys_enter_/, "", e)
+				sub(/:u$/, "", e)
 				printf "%s\"%s\": %.2f", (k++ ? ", " : ""), e, $1 / n
 			}' "$dir/syscalls.csv")}"
 		say "  sagad system calls per saga: $(sed 's/[{}"]//g' <<<"$sc_json")"
@@ -1464,7 +1475,7 @@ if [[ -n $json ]]; then
 		echo "  \"started_at\": \"$started_at\","
 		echo "  \"command\": $(json_str "$command_line"),"
 		echo "  \"machine\": $machine,"
-		echo "  \"options\": {\"modes\": $(json_str "$modes"), \"runs\": $(json_str "${runs[*]}"), \"repeat\": $repeat, \"instances\": $(json_str "$inst_arg"), \"prefill\": $prefill, \"pgbench_seconds\": $pgbench_s, \"customers\": $spread, \"seed\": $seed, \"quick\": $quick, \"start_wait\": $( ((${#client_extra[@]} > 0)) && echo true || echo false)},"
+		echo "  \"options\": {\"modes\": $(json_str "$modes"), \"runs\": $(json_str "${runs[*]}"), \"repeat\": $repeat, \"instances\": $(json_str "$inst_arg"), \"prefill\": $prefill, \"pgbench_seconds\": $pgbench_s, \"customers\": $spread, \"seed\": $seed, \"quick\": $quick, \"start_wait\": $( ((${#client_extra[@]} > 0)) && echo true || echo false), \"syscalls\": $( ((syscalls)) && echo true || echo false)},"
 		echo "  \"definitions\": {\"step_transition\": \"a saga_event row step_ok, step_failed, step_retry or step_gave_up: one committed outcome of one attempt of a step's action or compensation\", \"pgbench_script\": \"UPDATE pgbench_accounts (100000 rows) by aid + INSERT of a 100-byte row, one transaction, -M prepared\"},"
 		echo "  \"pgbench\": [$(IFS=,; echo "${pgbench_json[*]}")],"
 		echo "  \"runs\": ["
