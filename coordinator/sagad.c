@@ -2525,6 +2525,7 @@ coord_loop(coord *c)
 		struct pollfd fds[1 + COORD_WRITERS_MAX];
 		int           nfds = 1;
 		int           timeout = 1000;
+		int           ready;
 		timer_ent    *t;
 		int64_t       now = coord_now_ms();
 		bool          down = false;
@@ -2562,12 +2563,21 @@ coord_loop(coord *c)
 			    (saga_store_want_write(c->wr[i].st) ? POLLOUT : 0);
 			nfds++;
 		}
-		if (poll(fds, (nfds_t) nfds, timeout) < 0 && errno != EINTR) {
+		/* Only a writer whose socket poll found ready is read:
+		 * saga_store_poll reads all there is each time, so a quiet
+		 * socket has nothing new, and each read of one is a system
+		 * call that finds nothing. After an interrupted poll, every
+		 * writer is read. */
+		if ((ready = poll(fds, (nfds_t) nfds, timeout)) < 0 &&
+		    errno != EINTR) {
 			coord_fatal("poll", SAGA_EIO);
 		}
 		for (int i = 0; c->db_up && i < c->nwr && !down; i++) {
 			coord_writer *w = &c->wr[i];
 
+			if (ready >= 0 && fds[1 + i].revents == 0) {
+				continue;
+			}
 			switch (saga_store_poll(w->st)) {
 			case SAGA_STORE_COMMITTED:
 				metrics_observe(c->m, "saga_db_commit_seconds",
