@@ -999,12 +999,13 @@ saga_store_pipeline_start(saga_store *st)
 	 * minute or more (entry 3 of docs/PERFORMANCE.md: 212 down to 60
 	 * sagas/s in 70 s). So:
 	 *  - the write of several sagas (a join of arrays with the table)
-	 *    runs only in a batch that asks for custom plans (SET LOCAL
-	 *    plan_cache_mode, STMT_CUSTOM): planned with its arrays' lengths
-	 *    and the table's current size every time, and never kept;
+	 *    is asked a custom plan (SET LOCAL plan_cache_mode, STMT_CUSTOM,
+	 *    sent right before it): planned with its arrays' lengths and
+	 *    the table's current size every time, and never kept;
 	 *  - every other statement of a batch finds rows by primary key
 	 *    (the write of one saga, the foreign keys' checks) or reads
-	 *    none (inserts from arrays): its generic plan is kept, and
+	 *    none (inserts from arrays, sent before STMT_CUSTOM, as the SET
+	 *    LOCAL lasts to the COMMIT): its generic plan is kept, and
 	 *    planning cost nothing after the first executions (a third of
 	 *    PostgreSQL's CPU at one saga in flight, where each batch holds
 	 *    one saga);
@@ -1543,13 +1544,9 @@ saga_store_flush(saga_store *st)
 		goto done;
 	}
 	sent++;
-	if (upd.rows > 1) {
-		if ((rv = saga_store_send(st, STMT_CUSTOM, NULL, 0)) != 0) {
-			goto done;
-		}
-		sent++;
-	}
-	/* Sagas before their keys (foreign key) and before their updates. */
+	/* Sagas before their keys (foreign key) and before their updates.
+	 * Both inserts come before STMT_CUSTOM, whose SET LOCAL lasts to the
+	 * COMMIT: they read no table, and keep their generic plans. */
 	if (st->ins.rows > 0) {
 		saga_store_cols(&st->ins, cols, saga_store_stmts[STMT_INSERT].ncols);
 		if ((rv = saga_store_send(st, STMT_INSERT, cols, 0)) != 0) {
@@ -1565,6 +1562,12 @@ saga_store_flush(saga_store *st)
 		sent++;
 	}
 	st->flight_write = 0;
+	if (upd.rows > 1) {
+		if ((rv = saga_store_send(st, STMT_CUSTOM, NULL, 0)) != 0) {
+			goto done;
+		}
+		sent++;
+	}
 	if (upd.rows > 0) {
 		/* Updates (0..13), events (14..24), the new sagas' ids (25). */
 		saga_store_cols(&upd, cols, 14);
