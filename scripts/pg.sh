@@ -39,6 +39,11 @@ Environment:
   SAGA_PG_ENV  env file to use (default: $repo/build/pg.env)
   SAGA_PG_MAX_CONNECTIONS
                max_connections of a new cluster (default 200)
+  SAGA_PG_PRELOAD
+               comma-separated libraries a new cluster preloads
+               (shared_preload_libraries), e.g. pg_stat_statements, which
+               the tests use; one that the server does not have is left
+               out with a warning (default: none)
 
 The server binaries are taken from PATH (initdb, pg_ctl, postgres), else
 from the newest /usr/lib/postgresql/*/bin. As root the server runs as the
@@ -230,6 +235,35 @@ cmd_start() {
 	local max_conn=${SAGA_PG_MAX_CONNECTIONS:-200}
 	[[ $max_conn =~ ^[0-9]+$ ]] && ((max_conn >= 20 && max_conn <= 10000)) ||
 		die "SAGA_PG_MAX_CONNECTIONS: expected 20..10000, got '$max_conn'"
+	local preload="" lib ld bindir libdirs=() libs=()
+	IFS=, read -ra libs <<<"${SAGA_PG_PRELOAD:-}"
+	for lib in "${libs[@]}"; do
+		[[ $lib =~ ^[a-z0-9_]+$ ]] ||
+			die "SAGA_PG_PRELOAD: '$lib' is not a library name"
+	done
+	if ((${#libs[@]} > 0)); then
+		# Where the server's libraries are: what the pg_config beside
+		# its binaries says, the lib directory beside them
+		# (/usr/lib/postgresql/N/lib), what pg_config on PATH says.
+		bindir=$(dirname "$(readlink -f "$initdb")")
+		if [[ -x $bindir/pg_config ]]; then
+			libdirs+=("$("$bindir/pg_config" --pkglibdir 2>/dev/null || true)")
+		fi
+		libdirs+=("$bindir/../lib")
+		if command -v pg_config >/dev/null; then
+			libdirs+=("$(pg_config --pkglibdir 2>/dev/null || true)")
+		fi
+	fi
+	for lib in "${libs[@]}"; do
+		for ld in "${libdirs[@]}" ''; do
+			[[ -z $ld || ! -e $ld/$lib.so ]] || break
+		done
+		if [[ -n $ld ]]; then
+			preload+=${preload:+,}$lib
+		else
+			say "warning: SAGA_PG_PRELOAD: no $lib.so in ${libdirs[*]}; not loaded" >&2
+		fi
+	done
 	dir=$(mktemp -d /tmp/saga-pg.XXXXXX)
 	# The server's socket is $dir/.s.PGSQL.<port>: stay below the 107
 	# bytes of sun_path.
@@ -258,6 +292,7 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
 max_connections = $max_conn
 include_if_exists = 'saga_port.conf'
+shared_preload_libraries = '$preload'
 EOF
 
 	# Another cluster may grab the port between our check and the bind:

@@ -9,7 +9,8 @@
 #   build       configure and build build/ (-DCOORD_WERROR=ON)
 #   build-asan  configure and build build-asan/ (-DCOORD_SANITIZER=address)
 #   postgres    start a throwaway cluster (scripts/pg.sh, its own env file
-#               build/test-pg.env), stopped again on exit
+#               build/test-pg.env, pg_stat_statements preloaded), stopped
+#               again on exit
 #   tests       ctest in build/, with SAGA_TEST_REQUIRE_PG=1
 #   tests-asan  ctest in build-asan/, leaks detected, UBSan fatal
 #   fuzz        scripts/fuzz.sh 30, when clang is there
@@ -134,8 +135,11 @@ stop_pg() {
 	    echo "$prog: stopping PostgreSQL failed (see above)" >&2
 }
 
+# pg_stat_statements: store_test counts how often sagad's statements are
+# planned.
 do_postgres() {
-	SAGA_PG_ENV=$pg_env_file bash "$repo/scripts/pg.sh" start
+	SAGA_PG_ENV=$pg_env_file SAGA_PG_PRELOAD=pg_stat_statements \
+		bash "$repo/scripts/pg.sh" start
 }
 
 do_ctest() {
