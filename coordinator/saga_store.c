@@ -56,7 +56,6 @@
 
 enum {
 	STMT_BEGIN,
-	STMT_CUSTOM, /* plan each statement with its values (STMT_WRITE) */
 	STMT_INSERT,
 	STMT_KEY,
 	STMT_WRITE,  /* fenced UPDATE of sagas, and their events */
@@ -128,8 +127,6 @@ static const struct {
 	int         nscalar;
 } saga_store_stmts[STMT_COUNT] = {
 	[STMT_BEGIN]  = { "saga_begin", "BEGIN", 0, { 0 } },
-	[STMT_CUSTOM] = { "saga_custom",
-	    "SET LOCAL plan_cache_mode = force_custom_plan", 0, { 0 } },
 	[STMT_INSERT] = { "saga_insert",
 	    "INSERT INTO saga_instance (id, saga_name, saga_version, state,"
 	    " current_step, attempt, max_sent_step, phase_started_at,"
@@ -166,7 +163,9 @@ static const struct {
 	 * holds, and its events are inserted only if its update happened
 	 * (or it is new in this batch), in one statement, so that a saga
 	 * taken over by another instance drops out alone. The ids updated
-	 * come back. */
+	 * come back. id = ANY($1) repeats the join's condition so that
+	 * every plan finds the rows by primary key
+	 * (saga_store_pipeline_start). */
 	[STMT_WRITE] = { "saga_write",
 	    "WITH upd AS (UPDATE saga_instance s SET state = u.state,"
 	    " current_step = u.step, attempt = u.attempt,"
@@ -187,7 +186,8 @@ static const struct {
 	    " AS u(id, state, step, attempt, max_sent, phase, context,"
 	    " last_error, updated, next_at, seq, attempt0, epoch,"
 	    " clear_cancel)"
-	    " WHERE s.id = u.id AND s.epoch = u.epoch AND s.owner = $27::text"
+	    " WHERE s.id = u.id AND s.id = ANY($1::uuid[])"
+	    " AND s.epoch = u.epoch AND s.owner = $27::text"
 	    " RETURNING s.id),"
 	    SAGA_SQL_WRITE_EVENTS,
 	    26, SAGA_WRITE_TYPES, true, 0 },
@@ -990,32 +990,35 @@ saga_store_pipeline_start(saga_store *st)
 	if ((rv = saga_store_prepare(st)) != 0) {
 		return (rv);
 	}
-	/* How the batches are planned. PostgreSQL plans a prepared
+	/* How the batches are planned. PostgreSQL would plan a prepared
 	 * statement with its parameters' values for its first executions,
-	 * then keeps a generic plan, made from the tables' statistics at
-	 * that moment, until an ANALYZE invalidates it. Made while
-	 * saga_instance is small (a new database), that plan can scan the
+	 * then keep a generic plan, made from the tables' statistics at
+	 * that moment, until an ANALYZE invalidates it. A plan made while
+	 * saga_instance is small (a new database) can read the whole
 	 * table, and each batch then costs more as the log grows, for a
 	 * minute or more (entry 3 of docs/PERFORMANCE.md: 212 down to 60
-	 * sagas/s in 70 s). So:
-	 *  - the write of several sagas (a join of arrays with the table)
-	 *    is asked a custom plan (SET LOCAL plan_cache_mode, STMT_CUSTOM,
-	 *    sent right before it): planned with its arrays' lengths and
-	 *    the table's current size every time, and never kept;
-	 *  - every other statement of a batch finds rows by primary key
-	 *    (the write of one saga, the foreign keys' checks) or reads
-	 *    none (inserts from arrays, sent before STMT_CUSTOM, as the SET
-	 *    LOCAL lasts to the COMMIT): its generic plan is kept, and
-	 *    planning cost nothing after the first executions (a third of
-	 *    PostgreSQL's CPU at one saga in flight, where each batch holds
-	 *    one saga);
-	 *  - sequential scans are off on this connection, which runs
-	 *    nothing else once in pipeline mode: a plan made for a tiny
-	 *    table cannot be one (each of those statements has a primary
-	 *    key probe to use instead). */
-	res = PQexec(st->conn, "SET enable_seqscan = off");
+	 * sagas/s in 70 s). Planning each batch again (custom plans) costs
+	 * a third of what running it does, and such plans still read every
+	 * row of a small table (store_test: 40 rows, analyzed while empty).
+	 * So every statement is given a plan that cannot read more than
+	 * its batch's rows, whatever the statistics, and keeps it
+	 * (force_generic_plan: planned once per connection, and again only
+	 * when the tables' statistics change):
+	 *  - every statement finds saga_instance's rows by primary key
+	 *    (the write of one saga, the foreign keys' checks; the write of
+	 *    several sagas has id = ANY($1) besides its join) or reads no
+	 *    table (the inserts from arrays);
+	 *  - sequential scans are off, so a plan made for a tiny table
+	 *    cannot be one, and nested loops are off: the generic plan of
+	 *    the write of several sagas, made for 10 rows, was otherwise a
+	 *    nested loop comparing each of its rows with each element of
+	 *    its arrays (EXPLAIN, docs/PERFORMANCE.md entry 10); it hashes.
+	 * This connection runs nothing else once in pipeline mode. */
+	res = PQexec(st->conn, "SET enable_seqscan = off;"
+	                       " SET enable_nestloop = off;"
+	                       " SET plan_cache_mode = force_generic_plan");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		saga_store_seterr(st, "SET enable_seqscan",
+		saga_store_seterr(st, "setting the planner's options",
 		    PQresultErrorMessage(res));
 		PQclear(res);
 		return (SAGA_EDB);
@@ -1544,9 +1547,7 @@ saga_store_flush(saga_store *st)
 		goto done;
 	}
 	sent++;
-	/* Sagas before their keys (foreign key) and before their updates.
-	 * Both inserts come before STMT_CUSTOM, whose SET LOCAL lasts to the
-	 * COMMIT: they read no table, and keep their generic plans. */
+	/* Sagas before their keys (foreign key) and before their updates. */
 	if (st->ins.rows > 0) {
 		saga_store_cols(&st->ins, cols, saga_store_stmts[STMT_INSERT].ncols);
 		if ((rv = saga_store_send(st, STMT_INSERT, cols, 0)) != 0) {
@@ -1562,12 +1563,6 @@ saga_store_flush(saga_store *st)
 		sent++;
 	}
 	st->flight_write = 0;
-	if (upd.rows > 1) {
-		if ((rv = saga_store_send(st, STMT_CUSTOM, NULL, 0)) != 0) {
-			goto done;
-		}
-		sent++;
-	}
 	if (upd.rows > 0) {
 		/* Updates (0..13), events (14..24), the new sagas' ids (25). */
 		saga_store_cols(&upd, cols, 14);

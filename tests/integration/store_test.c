@@ -430,6 +430,110 @@ test_plans(void **state)
 	assert_true(idx >= 60);
 }
 
+/* A counter of pg_stat_statements for the write of several sagas in
+ * this test's database. */
+static long long
+write_stat(PGconn *db, const char *counter)
+{
+	char      sql[400];
+	long long v = -1;
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT coalesce(sum(%s), 0) FROM pg_stat_statements s"
+	    " JOIN pg_database d ON d.oid = s.dbid"
+	    " WHERE d.datname = current_database() AND query LIKE"
+	    " 'WITH upd AS (UPDATE saga_instance s SET state = u.state%%'",
+	    counter);
+	assert_int_equal(pgtest_query_int(db, sql, &v), 0);
+	return (v);
+}
+
+/* The write of several sagas is planned once, not once per batch, and
+ * the plan PostgreSQL keeps reads only the batch's rows: saga_instance is
+ * analyzed while empty, holds 40 sagas, and takes 40 batches of 10.
+ * pg_stat_statements (scripts/test.sh preloads it) counts the plans;
+ * autovacuum is off on the log's tables, as its ANALYZE would make
+ * PostgreSQL plan again. Without pg_stat_statements the test is skipped,
+ * or fails with SAGA_TEST_REQUIRE_PG=1. */
+static void
+test_write_planned_once(void **state)
+{
+	fixture    *f = *state;
+	char        conninfo[600];
+	char        err[512];
+	saga_store *wr = NULL;
+	saga_inst   v[40];
+	long long   loaded = 0, calls, plans, upd, seq, fetched;
+
+	assert_int_equal(pgtest_query_int(f->db,
+	                     "SELECT count(*) FROM pg_settings"
+	                     " WHERE name = 'shared_preload_libraries'"
+	                     " AND setting LIKE '%pg_stat_statements%'",
+	                     &loaded),
+	    0);
+	if (loaded == 0) {
+		const char *req = getenv("SAGA_TEST_REQUIRE_PG");
+
+		if (req != NULL && strcmp(req, "1") == 0) {
+			fail_msg("the server does not preload "
+			         "pg_stat_statements (SAGA_TEST_REQUIRE_PG=1; "
+			         "scripts/test.sh's cluster does)");
+		}
+		print_message("skipped: the server does not preload "
+		              "pg_stat_statements\n");
+		skip();
+	}
+	assert_int_equal(pgtest_exec(f->db,
+	                     "CREATE EXTENSION IF NOT EXISTS"
+	                     " pg_stat_statements;"
+	                     " ALTER TABLE saga_instance"
+	                     " SET (autovacuum_enabled = off);"
+	                     " ALTER TABLE saga_event"
+	                     " SET (autovacuum_enabled = off)"),
+	    0);
+	assert_int_equal(pgtest_exec(f->db, "ANALYZE saga_instance"), 0);
+	assert_true((size_t) snprintf(conninfo, sizeof(conninfo),
+	                "%s options='-c pg_stat_statements.track_planning=on'",
+	                f->conninfo) < sizeof(conninfo));
+	assert_int_equal(
+	    saga_store_open(&wr, conninfo, OWNER, 10000, err, sizeof(err)), 0);
+	assert_int_equal(saga_store_pipeline_start(wr), 0);
+	for (size_t i = 0; i < 40; i++) {
+		inst_init(&v[i]);
+		stage_new(wr, &v[i]);
+		if (i % 10 == 9) {
+			assert_int_equal(flush_wait(wr), SAGA_STORE_COMMITTED);
+		}
+	}
+	for (int round = 0; round < 10; round++) {
+		for (size_t i = 0; i < 40; i++) {
+			stage_step(wr, &v[i], NULL);
+			if (i % 10 == 9) {
+				assert_int_equal(flush_wait(wr),
+				    SAGA_STORE_COMMITTED);
+			}
+		}
+	}
+	saga_store_free(wr);
+
+	calls   = write_stat(f->db, "calls");
+	plans   = write_stat(f->db, "plans");
+	upd     = wait_updates(f->db, 400);
+	seq     = table_stat(f->db, "seq_scan");
+	fetched = table_stat(f->db, "idx_tup_fetch");
+	print_message("write of several sagas: %lld executions, %lld plans; "
+	              "saga_instance: %lld rows updated, %lld fetched by "
+	              "index, %lld sequential scans\n",
+	    calls, plans, upd, fetched, seq);
+	assert_int_equal(calls, 40);
+	assert_int_equal(plans, 1);
+	assert_int_equal(upd, 400);
+	assert_int_equal(seq, 0);
+	/* 10 rows per batch: a plan that read the whole table (40) would
+	 * fetch four times that. */
+	assert_true(fetched <= 2 * upd);
+}
+
 /* A transition that keeps the saga's state and schedules no retry
  * changes no indexed column of saga_instance (003_hot_updates.sql), so
  * that PostgreSQL rewrites the row on its page and adds no index entry (a
@@ -605,6 +709,8 @@ main(void)
 		    test_write_one_and_several, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_write_planned_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_transitions_are_hot, setup, teardown),
 		cmocka_unit_test_setup_teardown(
