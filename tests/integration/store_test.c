@@ -200,21 +200,28 @@ query_int(PGconn *db, const char *fmt, const saga_id *id)
 	return (v);
 }
 
+/* The integer that query (a format with one %s) returns for counter. */
+static long long
+counter_query(PGconn *db, const char *query, const char *counter)
+{
+	char      sql[400];
+	long long v = -1;
+
+	snprintf(sql, sizeof(sql), query, counter);
+	assert_int_equal(pgtest_query_int(db, sql, &v), 0);
+	return (v);
+}
+
 /* One counter of saga_instance in pg_stat_user_tables, read afresh. */
 static long long
 table_stat(PGconn *db, const char *counter)
 {
-	char      sql[160];
-	long long v = -1;
-
-	snprintf(sql, sizeof(sql),
-	    "SELECT %s FROM pg_stat_user_tables"
-	    " WHERE relname = 'saga_instance'",
-	    counter);
 	assert_int_equal(pgtest_exec(db, "SELECT pg_stat_clear_snapshot()"),
 	    0);
-	assert_int_equal(pgtest_query_int(db, sql, &v), 0);
-	return (v);
+	return (counter_query(db,
+	    "SELECT %s FROM pg_stat_user_tables"
+	    " WHERE relname = 'saga_instance'",
+	    counter));
 }
 
 /* A backend reports its statistics as it exits, not before: waits (15 s
@@ -435,17 +442,12 @@ test_plans(void **state)
 static long long
 write_stat(PGconn *db, const char *counter)
 {
-	char      sql[400];
-	long long v = -1;
-
-	snprintf(sql, sizeof(sql),
+	return (counter_query(db,
 	    "SELECT coalesce(sum(%s), 0) FROM pg_stat_statements s"
 	    " JOIN pg_database d ON d.oid = s.dbid"
 	    " WHERE d.datname = current_database() AND query LIKE"
 	    " 'WITH upd AS (UPDATE saga_instance s SET state = u.state%%'",
-	    counter);
-	assert_int_equal(pgtest_query_int(db, sql, &v), 0);
-	return (v);
+	    counter));
 }
 
 /* The write of several sagas is planned once, not once per batch, and
