@@ -57,6 +57,7 @@ repeat=1
 warmup=
 profile_dir=
 syscalls=0
+statements=0
 probe_points="2000 8000"
 spread=2
 probe_delay_ms=60000
@@ -109,6 +110,11 @@ Benchmarks sagad on this machine (see docs/PERFORMANCE.md).
                        during each run (perf stat on its syscall
                        tracepoints; counts, not times, so they compare
                        across runs on a noisy machine)
+  --statements         PostgreSQL's statements during each run, by
+                       database: calls, plans, planning and execution
+                       time per saga (pg_stat_statements, preloaded into
+                       the clusters this script starts; the 8 that took
+                       longest printed, 20 in the JSON)
   --json FILE          write every figure as JSON to FILE
   --quick              a small run for CI: N=200 at C=8, both modes,
                        5 s of pgbench, a small memory probe, 2 s (not
@@ -154,6 +160,7 @@ while (($# > 0)); do
 	--probe) probe_points=${2:?}; shift ;;
 	--profile) profile_dir=${2:?}; shift ;;
 	--syscalls) syscalls=1 ;;
+	--statements) statements=1 ;;
 	--json) json=${2:?}; shift ;;
 	--quick) quick=1 ;;
 	--no-build) do_build=0 ;;
@@ -279,6 +286,12 @@ if ((syscalls)); then
 	done
 fi
 
+# --statements: the clusters started below preload pg_stat_statements
+# (scripts/pg.sh); statements_setup checks that they did.
+if ((statements)); then
+	export SAGA_PG_PRELOAD=pg_stat_statements
+fi
+
 # Ports: picked right before they are used, each set in a block of its
 # own (scripts/ports.sh); a start that finds one taken meanwhile is tried
 # again on others.
@@ -347,6 +360,48 @@ calc() { # calc EXPR [DECIMALS]
 
 q() { # q DB SQL: one value or rows, unaligned
 	psql -X -qAt -v ON_ERROR_STOP=1 -d "$1" -c "$2"
+}
+
+# statements_setup: with --statements, once the mode's cluster is up:
+# planning time counted too. statements_on stays 0 (and the runs report
+# no statements) when the server has no pg_stat_statements.
+statements_on=0
+statements_setup() {
+	statements_on=0
+	((statements)) || return 0
+	if [[ $(q postgres "SHOW shared_preload_libraries") != *pg_stat_statements* ]]; then
+		say "warning: --statements: this PostgreSQL has no pg_stat_statements; no statement figures"
+		return 0
+	fi
+	q postgres "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+	q postgres "ALTER SYSTEM SET pg_stat_statements.track_planning = on" >/dev/null
+	q postgres "SELECT pg_reload_conf()" >/dev/null
+	statements_on=1
+}
+
+# statements_report DIR N: the statements that ran 10 times or more
+# since the reset before the run (not the script's own queries), the 20
+# that took longest, into DIR/statements.txt; prints the first 8 and
+# sets st_json (figures per saga of N).
+statements_report() {
+	local dir=$1 n=$2 db calls plans pms ems query k=0
+	q postgres "SELECT d.datname, s.calls, s.plans,
+		round(s.total_plan_time::numeric, 3), round(s.total_exec_time::numeric, 3),
+		left(regexp_replace(s.query, '\s+', ' ', 'g'), 200)
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		WHERE s.calls >= 10
+		ORDER BY s.total_plan_time + s.total_exec_time DESC LIMIT 20" \
+		>"$dir/statements.txt"
+	st_json=
+	say "  PostgreSQL statements (database: calls, plans, planning + execution ms, per saga):"
+	while IFS='|' read -r db calls plans pms ems query; do
+		[[ -n $db ]] || continue
+		st_json+="${st_json:+, }{\"database\": $(json_str "$db"), \"calls\": $(calc "$calls / $n" 3), \"plans\": $(calc "$plans / $n" 3), \"plan_ms\": $(calc "$pms / $n" 4), \"exec_ms\": $(calc "$ems / $n" 4), \"query\": $(json_str "$query")}"
+		if ((k++ < 8)); then
+			say "    $db: $(calc "$calls / $n" 2), $(calc "$plans / $n" 2), $(calc "$pms / $n" 3) + $(calc "$ems / $n" 3): ${query:0:70}"
+		fi
+	done <"$dir/statements.txt"
+	st_json="[$st_json]"
 }
 
 # proc_ticks PID: utime + stime of a live process, in clock ticks.
@@ -633,6 +688,7 @@ demo_start() {
 	sagad_pidfile=$state/demo/pids/sagad.pid
 	extra_port0_off=20
 	sagad_start saga_coordinator
+	statements_setup
 }
 
 demo_stop() {
@@ -890,6 +946,7 @@ noop_start() {
 	extra_port0_off=52
 	sagad_start saga_coordinator
 	pid_of[noop]=$noop_part_pid
+	statements_setup
 }
 
 noop_stop() {
@@ -1024,6 +1081,9 @@ measure() {
 		# perf prints nothing once attached; give it time to.
 		sleep 0.3
 	fi
+	if ((statements_on)); then
+		q postgres "SELECT pg_stat_statements_reset()" >/dev/null
+	fi
 	"$bench_bin" "${coord_args[@]}" --sagas "$n" --concurrency "$c" \
 		"${client_extra[@]}" \
 		--customers "$mix_customers" --skus "$mix_skus" \
@@ -1141,6 +1201,11 @@ measure() {
 		say "  sagad system calls per saga: $(sed 's/[{}"]//g' <<<"$sc_json")"
 	fi
 
+	local st_json=null
+	if ((statements_on)); then
+		statements_report "$dir" "$sb_done"
+	fi
+
 	local metrics_json=null batches
 	if [[ -n $m_b ]]; then
 		batches=$(metrics_delta "$m_a" "$m_b" saga_db_commit_seconds_count)
@@ -1225,6 +1290,7 @@ measure() {
   "cpu_ms_per_saga": {$cpu_json},
   "postgres_cpu_ms_per_saga_by_database": {$pgdb_json},
   "sagad_syscalls_per_saga": $sc_json,
+  "pg_statements_per_saga": $st_json,
   "cpu_cores_used": {$util_json},
   "cpu_s_total_measured": $total_cpu,
   "machine_busy_cpu_s": $busy,
@@ -1475,7 +1541,7 @@ if [[ -n $json ]]; then
 		echo "  \"started_at\": \"$started_at\","
 		echo "  \"command\": $(json_str "$command_line"),"
 		echo "  \"machine\": $machine,"
-		echo "  \"options\": {\"modes\": $(json_str "$modes"), \"runs\": $(json_str "${runs[*]}"), \"repeat\": $repeat, \"instances\": $(json_str "$inst_arg"), \"prefill\": $prefill, \"pgbench_seconds\": $pgbench_s, \"customers\": $spread, \"seed\": $seed, \"quick\": $quick, \"start_wait\": $( ((${#client_extra[@]} > 0)) && echo true || echo false), \"syscalls\": $( ((syscalls)) && echo true || echo false)},"
+		echo "  \"options\": {\"modes\": $(json_str "$modes"), \"runs\": $(json_str "${runs[*]}"), \"repeat\": $repeat, \"instances\": $(json_str "$inst_arg"), \"prefill\": $prefill, \"pgbench_seconds\": $pgbench_s, \"customers\": $spread, \"seed\": $seed, \"quick\": $quick, \"start_wait\": $( ((${#client_extra[@]} > 0)) && echo true || echo false), \"syscalls\": $( ((syscalls)) && echo true || echo false), \"statements\": $( ((statements)) && echo true || echo false)},"
 		echo "  \"definitions\": {\"step_transition\": \"a saga_event row step_ok, step_failed, step_retry or step_gave_up: one committed outcome of one attempt of a step's action or compensation\", \"pgbench_script\": \"UPDATE pgbench_accounts (100000 rows) by aid + INSERT of a 100-byte row, one transaction, -M prepared\"},"
 		echo "  \"pgbench\": [$(IFS=,; echo "${pgbench_json[*]}")],"
 		echo "  \"runs\": ["

@@ -6,8 +6,8 @@
 # one sagad and then two on the same database, its own PostgreSQL servers,
 # free ports, state in a temporary directory), then checks that it exited
 # 0, printed its summary and wrote JSON with every field the benchmark
-# promises (with --syscalls where perf can count syscalls), and that with
-# two instances both started sagas. No threshold is asserted: this is a
+# promises (with --syscalls where perf can count syscalls, and with
+# --statements), and that with two instances both started sagas. No threshold is asserted: this is a
 # benchmark, not a timed test (docs/PERFORMANCE.md).
 
 set -euo pipefail
@@ -34,7 +34,7 @@ if command -v perf >/dev/null &&
 fi
 rc=0
 SAGA_BUILD_DIR=$build "$repo/scripts/bench.sh" --quick --instances 1,2 --no-build \
-    "${sc[@]}" --json "$out" >"$log" 2>&1 || rc=$?
+    "${sc[@]}" --statements --json "$out" >"$log" 2>&1 || rc=$?
 ((rc == 0)) || fail "bench.sh --quick exited $rc"
 [[ -s $out ]] || fail "no JSON written"
 for want in "pgbench limit at 8 clients" "== saga benchmark" \
@@ -103,11 +103,27 @@ for r in d["runs"]:
     # total (each rounded to 4 decimals).
     if abs(sum(by_db.values()) - r["cpu_ms_per_saga"]["postgres"]) > 0.001:
         sys.exit("%s: PostgreSQL CPU by database %s does not add up to the total %s" % (r["mode"], by_db, r["cpu_ms_per_saga"]["postgres"]))
+    # --statements: the write of several sagas by sagad is among them, run
+    # and planned at most once per execution; without pg_stat_statements,
+    # none, and bench.sh said so.
+    st = r["pg_statements_per_saga"]
+    if st is None:
+        if sys.argv[3] != "1":
+            sys.exit("%s: no statements, and no warning" % r["mode"])
+    else:
+        w = [x for x in st if x["database"] == "saga_coordinator" and
+             x["query"].startswith("WITH upd AS (UPDATE saga_instance s SET state = u.")]
+        if not w or w[0]["calls"] <= 0 or w[0]["plans"] > w[0]["calls"]:
+            sys.exit("%s: statements %s" % (r["mode"], st))
+        if r["mode"] == "demo" and not {"saga_orders", "saga_inventory"} <= {x["database"] for x in st}:
+            sys.exit("demo: no statements of the services: %s" % st)
 for p in ("orders", "inventory", "payments", "shipping"):
     need([r for r in d["runs"] if r["mode"] == "demo"][0], "cpu_ms_per_saga." + p)
 '
 if command -v python3 >/dev/null; then
-	python3 -c "$check_py" "$out" "${#sc[@]}" || fail "JSON check failed"
+	nostat=0
+	! grep -q "no pg_stat_statements; no statement figures" "$log" || nostat=1
+	python3 -c "$check_py" "$out" "${#sc[@]}" "$nostat" || fail "JSON check failed"
 elif command -v jq >/dev/null; then
 	jq -e '.machine.cpu and .memory_probe.bytes_per_in_flight_saga and
 	    ([.runs[].mode] | unique) == ["demo", "noop"] and
@@ -126,4 +142,4 @@ else
 		grep -q "$f" "$out" || fail "JSON lacks $f"
 	done
 fi
-echo "bench_test: bench.sh --quick ${sc[*]} ran both modes with 1 and 2 instances; JSON complete"
+echo "bench_test: bench.sh --quick ${sc[*]} --statements ran both modes with 1 and 2 instances; JSON complete"
