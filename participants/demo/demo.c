@@ -51,15 +51,21 @@ demo_int(saga_call *call, const char *name, int64_t *out)
 	return (0);
 }
 
-PGresult *
-demo_sql(saga_call *call, const char *sql, int n, const char *const *params)
+/* Tells whether res failed with SQLSTATE code. */
+static bool
+demo_sqlstate(const PGresult *res, const char *code)
 {
-	PGresult      *res;
-	ExecStatusType st;
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-	res = PQexecParams(saga_call_db(call), sql, n, NULL, params, NULL,
-	    NULL, 0);
-	st  = PQresultStatus(res);
+	return (st != NULL && strcmp(st, code) == 0);
+}
+
+/* A statement's result, or NULL after logging its error. */
+static PGresult *
+demo_result(saga_call *call, PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		/* Through the library's log: a line about the command, in
 		 * the service's log format. */
@@ -69,6 +75,69 @@ demo_sql(saga_call *call, const char *sql, int n, const char *const *params)
 		return (NULL);
 	}
 	return (res);
+}
+
+PGresult *
+demo_sql(saga_call *call, const char *sql, int n, const char *const *params)
+{
+	return (demo_result(call, PQexecParams(saga_call_db(call), sql, n,
+	                              NULL, params, NULL, NULL, 0)));
+}
+
+/* The statements prepared on this worker thread's connection. A worker
+ * owns one connection at a time; after a reconnect (another session:
+ * another backend pid, or another PGconn) the list starts again. */
+#define DEMO_PREPARED_MAX 16
+static _Thread_local struct {
+	PGconn     *db;
+	int         pid;
+	int         n;
+	const char *names[DEMO_PREPARED_MAX];
+} demo_prepared;
+
+PGresult *
+demo_sql_named(saga_call *call, const char *name, const char *sql, int n,
+    const char *const *params)
+{
+	PGconn   *db  = saga_call_db(call);
+	int       pid = PQbackendPID(db);
+	PGresult *res;
+	int       i;
+
+	if (demo_prepared.db != db || demo_prepared.pid != pid) {
+		demo_prepared.db  = db;
+		demo_prepared.pid = pid;
+		demo_prepared.n   = 0;
+	}
+	for (i = 0; i < demo_prepared.n; i++) {
+		if (strcmp(demo_prepared.names[i], name) == 0) {
+			break;
+		}
+	}
+	if (i == demo_prepared.n) {
+		if (i == DEMO_PREPARED_MAX) {
+			return (demo_sql(call, sql, n, params));
+		}
+		/* A statement prepared in a transaction stays when it rolls
+		 * back. One that the session has already (42P05, after a
+		 * 26000 below) is recorded, but its error has aborted the
+		 * transaction: this call fails (retry), the next one runs. */
+		res = PQprepare(db, name, sql, n, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			if (demo_sqlstate(res, "42P05")) {
+				demo_prepared.names[demo_prepared.n++] = name;
+			}
+			return (demo_result(call, res));
+		}
+		PQclear(res);
+		demo_prepared.names[demo_prepared.n++] = name;
+	}
+	res = PQexecPrepared(db, name, n, params, NULL, NULL, 0);
+	if (demo_sqlstate(res, "26000")) {
+		/* Not in this session after all: prepared again next time. */
+		demo_prepared.n = 0;
+	}
+	return (demo_result(call, res));
 }
 
 /* Reports a fatal error once the participant exists: in JSON mode as a

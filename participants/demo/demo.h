@@ -44,4 +44,16 @@ int demo_int(saga_call *call, const char *name, int64_t *out);
 PGresult *demo_sql(saga_call *call, const char *sql, int n,
     const char *const *params);
 
+/* demo_sql_named is demo_sql with the statement prepared under name (a
+ * string literal, one per statement) on the worker's connection, the
+ * first time it runs there: PostgreSQL then plans it from the values of
+ * its first executions and keeps a generic plan, instead of parsing and
+ * planning it at every call. For statements that read no table (an
+ * INSERT's values) or a table that stays small (stock, accounts): a
+ * generic plan made while a growing table is small can scan it for as
+ * long as it is kept, so a lookup in orders, reservations, payments or
+ * shipments stays with demo_sql (docs/PERFORMANCE.md, entry 10). */
+PGresult *demo_sql_named(saga_call *call, const char *name, const char *sql,
+    int n, const char *const *params);
+
 #endif /* PARTICIPANTS_DEMO_DEMO_H */

@@ -33,7 +33,7 @@ inventory_reserve(saga_call *call, void *arg)
 	snprintf(qtys, sizeof(qtys), "%lld", (long long) qty);
 	params[0] = sku;
 	params[1] = qtys;
-	res = demo_sql(call,
+	res = demo_sql_named(call, "demo_reserve",
 	    "UPDATE stock SET available = available - $2,"
 	    " reserved = reserved + $2"
 	    " WHERE sku = $1 AND available >= $2 RETURNING available",
@@ -62,7 +62,7 @@ inventory_reserve(saga_call *call, void *arg)
 	params[0] = saga_call_id_text(call);
 	params[1] = sku;
 	params[2] = qtys;
-	res = demo_sql(call,
+	res = demo_sql_named(call, "demo_reservation",
 	    "INSERT INTO reservations (saga_id, sku, qty, state)"
 	    " VALUES ($1, $2, $3, 'RESERVED')",
 	    3, params);
@@ -104,7 +104,7 @@ inventory_release(saga_call *call, void *arg)
 	PQclear(res);
 	params[0] = sku;
 	params[1] = qty;
-	res = demo_sql(call,
+	res = demo_sql_named(call, "demo_unreserve",
 	    "UPDATE stock SET available = available + $2,"
 	    " reserved = reserved - $2 WHERE sku = $1",
 	    2, params);

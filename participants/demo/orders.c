@@ -40,7 +40,7 @@ orders_create(saga_call *call, void *arg)
 	params[2] = sku;
 	params[3] = qtys;
 	params[4] = amounts;
-	res = demo_sql(call,
+	res = demo_sql_named(call, "demo_order",
 	    "INSERT INTO orders (order_id, customer_id, sku, qty, amount,"
 	    " state) VALUES ($1, $2, $3, $4, $5, 'PENDING')",
 	    5, params);

@@ -34,7 +34,7 @@ payments_charge(saga_call *call, void *arg)
 	snprintf(amounts, sizeof(amounts), "%lld", (long long) amount);
 	params[0] = customer;
 	params[1] = amounts;
-	res = demo_sql(call,
+	res = demo_sql_named(call, "demo_charge",
 	    "UPDATE accounts SET balance = balance - $2"
 	    " WHERE customer_id = $1 AND balance >= $2 RETURNING balance",
 	    2, params);
@@ -66,7 +66,7 @@ payments_charge(saga_call *call, void *arg)
 	params[0] = saga_call_id_text(call);
 	params[1] = customer;
 	params[2] = amounts;
-	res = demo_sql(call,
+	res = demo_sql_named(call, "demo_payment",
 	    "INSERT INTO payments (saga_id, customer_id, amount, state)"
 	    " VALUES ($1, $2, $3, 'CHARGED')",
 	    3, params);
@@ -107,7 +107,7 @@ payments_refund(saga_call *call, void *arg)
 	PQclear(res);
 	params[0] = customer;
 	params[1] = amount;
-	res = demo_sql(call,
+	res = demo_sql_named(call, "demo_refund",
 	    "UPDATE accounts SET balance = balance + $2"
 	    " WHERE customer_id = $1",
 	    2, params);

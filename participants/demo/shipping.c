@@ -39,7 +39,7 @@ shipping_schedule(saga_call *call, void *arg)
 	params[1] = sku;
 	params[2] = qtys;
 	params[3] = address;
-	res = demo_sql(call,
+	res = demo_sql_named(call, "demo_shipment",
 	    "INSERT INTO shipments (saga_id, sku, qty, address, state)"
 	    " VALUES ($1, $2, $3, $4, 'SCHEDULED')",
 	    4, params);
