@@ -70,7 +70,8 @@ demo_result(saga_call *call, PGresult *res)
 		/* Through the library's log: a line about the command, in
 		 * the service's log format. */
 		saga_call_log(call, SAGA_PARTICIPANT_LOG_WARN, "%s",
-		    PQresultErrorMessage(res));
+		    res != NULL ? PQresultErrorMessage(res)
+		                : PQerrorMessage(saga_call_db(call)));
 		PQclear(res);
 		return (NULL);
 	}
@@ -119,8 +120,9 @@ demo_sql_named(saga_call *call, const char *name, const char *sql, int n,
 			return (demo_sql(call, sql, n, params));
 		}
 		/* A statement prepared in a transaction stays when it rolls
-		 * back. One that the session has already (42P05, after a
-		 * 26000 below) is recorded, but its error has aborted the
+		 * back. One that the session has already (42P05: the same
+		 * name, so the same statement, as names are the demo's own)
+		 * is recorded, but its error has aborted the command's
 		 * transaction: this call fails (retry), the next one runs. */
 		res = PQprepare(db, name, sql, n, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -135,7 +137,7 @@ demo_sql_named(saga_call *call, const char *name, const char *sql, int n,
 	res = PQexecPrepared(db, name, n, params, NULL, NULL, 0);
 	if (demo_sqlstate(res, "26000")) {
 		/* Not in this session after all: prepared again next time. */
-		demo_prepared.n = 0;
+		demo_prepared.names[i] = demo_prepared.names[--demo_prepared.n];
 	}
 	return (demo_result(call, res));
 }

@@ -45,14 +45,16 @@ PGresult *demo_sql(saga_call *call, const char *sql, int n,
     const char *const *params);
 
 /* demo_sql_named is demo_sql with the statement prepared under name (a
- * string literal, one per statement) on the worker's connection, the
- * first time it runs there: PostgreSQL then plans it from the values of
- * its first executions and keeps a generic plan, instead of parsing and
- * planning it at every call. For statements that read no table (an
- * INSERT's values) or a table that stays small (stock, accounts): a
- * generic plan made while a growing table is small can scan it for as
- * long as it is kept, so a lookup in orders, reservations, payments or
- * shipments stays with demo_sql (docs/PERFORMANCE.md, entry 10). */
+ * string literal starting with "demo_", one per statement: the library's
+ * own are saga_barrier_*) on the worker's connection, the first time it
+ * runs there: it is parsed once, and PostgreSQL plans it with its values
+ * for its first 5 executions, then keeps a generic plan if that costs no
+ * more, instead of parsing and planning it at every call. For statements
+ * that read no table (an INSERT's values) or a table that stays small
+ * (stock, accounts): a generic plan made while a growing table is small
+ * can scan it for as long as it is kept, so a lookup in orders,
+ * reservations, payments or shipments stays with demo_sql
+ * (docs/PERFORMANCE.md, entry 10). */
 PGresult *demo_sql_named(saga_call *call, const char *name, const char *sql,
     int n, const char *const *params);
 
