@@ -383,11 +383,11 @@ statements_setup() {
 	statements_on=1
 }
 
-# statements_read DIR: right after the run (before the script's own
-# queries and the wait for the statistics), the statements that ran 10
-# times or more since the reset before it: in each database, the 10 that
-# took the most planning and execution time, into DIR/statements.txt
-# (empty when the query fails).
+# statements_read DIR: right after the run and its snapshot (before the
+# wait for the statistics), the statements that ran 10 times or more
+# since the reset before it (the script's own queries run once each):
+# in each database, the 10 that took the most planning and execution
+# time, into DIR/statements.txt (empty when the query fails).
 statements_read() {
 	q postgres "SELECT d.datname, s.calls, s.plans,
 		round(s.total_plan_time::numeric, 3), round(s.total_exec_time::numeric, 3),
@@ -405,9 +405,11 @@ statements_read() {
 }
 
 # statements_report DIR N: prints the first 8 of DIR/statements.txt and
-# sets st_json (figures per saga of N).
+# sets st_json (figures per saga of N); leaves it null when the read
+# failed.
 statements_report() {
 	local dir=$1 n=$2 db calls plans pms ems query k=0
+	[[ -s $dir/statements.txt ]] || return 0
 	st_json=
 	say "  PostgreSQL statements (database: calls, plans, planning + execution ms, per saga):"
 	while IFS='|' read -r db calls plans pms ems query; do
