@@ -48,13 +48,20 @@ static const struct {
 	    "SELECT outcome, output, error FROM saga_barrier "
 	    "WHERE saga_id = $1 AND step = $2 AND kind = $3",
 	    3 },
+	/* The two updates of a settle fail (division by zero, SQLSTATE
+	 * 22012) when the row is gone, instead of changing nothing: they
+	 * go in one round trip with what follows them (the next command,
+	 * the COMMIT), which an error stops and a row count would not. */
 	{ "saga_barrier_output",
-	    "UPDATE saga_barrier SET output = $4 "
-	    "WHERE saga_id = $1 AND step = $2 AND kind = $3",
+	    "WITH u AS (UPDATE saga_barrier SET output = $4 "
+	    "WHERE saga_id = $1 AND step = $2 AND kind = $3 RETURNING 1) "
+	    "SELECT 1 / count(*) FROM u",
 	    4 },
 	{ "saga_barrier_failed",
-	    "UPDATE saga_barrier SET outcome = 'failed', error = $4 "
-	    "WHERE saga_id = $1 AND step = $2 AND kind = $3",
+	    "WITH u AS (UPDATE saga_barrier SET outcome = 'failed', "
+	    "error = $4 "
+	    "WHERE saga_id = $1 AND step = $2 AND kind = $3 RETURNING 1) "
+	    "SELECT 1 / count(*) FROM u",
 	    4 },
 	/* Every row of up to $2 sagas whose newest row is older than the
 	 * retention ($1 seconds). A saga with a recent row keeps all its
@@ -207,17 +214,21 @@ barrier_run(PGconn *db, const char *name, const barrier_key *k,
 }
 
 /* One statement of a round trip: a parameterless command (sql), or the
- * prepared statement name with the key's parameters (kind, p4 as for
- * barrier_run). */
+ * prepared statement name with the parameters of key (NULL: the round's
+ * key) and kind, p4 as for barrier_run. */
 typedef struct barrier_stmt {
-	const char *sql;
-	const char *name;
-	uint32_t    kind;
+	const char        *sql;
+	const char        *name;
+	const barrier_key *key;
+	uint32_t           kind;
 	const char *p4;
 	size_t      p4len;
 	bool        bin;
 	PGresult   *res; /* its result, after barrier_round */
 } barrier_stmt;
+
+/* The most statements of a command's own in one round trip. */
+#define BARRIER_ROUND_MAX 6
 
 /* Runs the n statements of s in one round trip (libpq pipeline mode: all
  * sent, then one Sync, then the results read), each one's result in its
@@ -252,7 +263,8 @@ barrier_round(PGconn *db, const barrier_key *k, barrier_stmt *s, int n,
 			ok = PQsendQueryParams(db, s[i].sql, 0, NULL, NULL, NULL,
 			    NULL, 0);
 		} else {
-			int np = barrier_params_set(&bp, k, s[i].kind, s[i].p4,
+			int np = barrier_params_set(&bp,
+			    s[i].key != NULL ? s[i].key : k, s[i].kind, s[i].p4,
 			    s[i].p4len, s[i].bin);
 
 			ok = PQsendQueryPrepared(db, s[i].name, np, bp.vals,
@@ -293,9 +305,10 @@ broken:
 	return (barrier_err(err, errlen, "barrier", PQerrorMessage(db)));
 }
 
-/* Checks the results of a round: each command COMMAND_OK, each prepared
- * statement as it expects (tuples for the inserts, one row changed for
- * the updates). Returns 0 or SAGA_EDB, err naming the first failure. */
+/* Checks the results of a round: each command COMMAND_OK (a COMMIT
+ * also tagged COMMIT, not ROLLBACK), each prepared statement a result
+ * (the updates fail when the row is gone). Returns 0 or SAGA_EDB, err
+ * naming the first failure. */
 static int
 barrier_round_check(const barrier_stmt *s, int n, char *err, size_t errlen)
 {
@@ -303,21 +316,26 @@ barrier_round_check(const barrier_stmt *s, int n, char *err, size_t errlen)
 		ExecStatusType st   = PQresultStatus(s[i].res);
 		ExecStatusType want = PGRES_COMMAND_OK;
 		const char    *what = s[i].sql;
+		const char    *code;
 
 		if (s[i].name != NULL) {
 			bool ins = strcmp(s[i].name, "saga_barrier_insert") == 0;
 
-			want = ins ? PGRES_TUPLES_OK : PGRES_COMMAND_OK;
+			want = PGRES_TUPLES_OK;
 			what = ins ? "barrier insert" : "barrier update";
 		}
 		if (st != want) {
+			code = PQresultErrorField(s[i].res, PG_DIAG_SQLSTATE);
 			return (barrier_err(err, errlen, what,
-			    PQresultErrorMessage(s[i].res)));
+			    s[i].name != NULL && code != NULL &&
+			            strcmp(code, "22012") == 0
+			        ? "the barrier row is gone"
+			        : PQresultErrorMessage(s[i].res)));
 		}
-		if (s[i].name != NULL && want == PGRES_COMMAND_OK &&
-		    strcmp(PQcmdTuples(s[i].res), "1") != 0) {
-			return (barrier_err(err, errlen, what,
-			    "the barrier row is gone"));
+		if (s[i].sql != NULL && strcmp(s[i].sql, "COMMIT") == 0 &&
+		    strcmp(PQcmdStatus(s[i].res), "COMMIT") != 0) {
+			return (barrier_err(err, errlen, "COMMIT",
+			    "the transaction was rolled back"));
 		}
 	}
 	return (0);
@@ -330,6 +348,90 @@ barrier_round_clear(barrier_stmt *s, int n)
 		PQclear(s[i].res);
 		s[i].res = NULL;
 	}
+}
+
+/* The statements of a settle that keeps its command (COMMIT_OK or
+ * COMMIT_FAILED), into s (room for 3); returns their number (0: nothing
+ * to send). */
+static int
+barrier_settle_stmts(const barrier_deferred *d, barrier_stmt *s)
+{
+	int n = 0;
+
+	memset(s, 0, 3 * sizeof(*s));
+	if (d->c == BARRIER_COMMIT_OK && d->output.len > 0) {
+		s[n].name    = "saga_barrier_output";
+		s[n].key     = d->key;
+		s[n].kind    = d->key->kind;
+		s[n].p4      = (const char *) d->output.ptr;
+		s[n].p4len   = d->output.len;
+		s[n++].bin   = true;
+	} else if (d->c == BARRIER_COMMIT_FAILED) {
+		/* The handler's work goes, the barrier row stays: its
+		 * savepoint is inside the command's. */
+		s[n++].sql = "ROLLBACK TO SAVEPOINT " BARRIER_SAVEPOINT;
+		s[n].name  = "saga_barrier_failed";
+		s[n].key   = d->key;
+		s[n].kind  = d->key->kind;
+		s[n++].p4  = d->error != NULL && d->error[0] != '\0'
+		     ? d->error
+		     : "business failure";
+	}
+	/* Also releases the handler's savepoint. A savepoint that is gone
+	 * (the handler ended the transaction) fails here. */
+	if (!d->alone) {
+		s[n++].sql = "RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT;
+	}
+	return (n);
+}
+
+/* The round trip of the n statements of s (key k), after the statements
+ * of prev's settle when it waits (prev NULL or unset: none), all in one.
+ * Returns SAGA_EDB when the round trip itself failed (prev then failed
+ * too, with the same reason). Otherwise 0, and either prev's statements
+ * succeeded (or there were none) and s holds its results, or they failed:
+ * *prev_failed is set, prev's command was undone (back to its savepoint;
+ * alone, the transaction rolled back), and s did not run (no results). */
+static int
+barrier_round_after(PGconn *db, barrier_deferred *prev, const barrier_key *k,
+    barrier_stmt *s, int n, bool *prev_failed, char *err, size_t errlen)
+{
+	barrier_stmt all[3 + BARRIER_ROUND_MAX];
+	int          m = 0;
+	int          rv;
+
+	*prev_failed = false;
+	if (prev != NULL && prev->set) {
+		m         = barrier_settle_stmts(prev, all);
+		prev->set = false;
+		prev->sent = true;
+	}
+	for (int i = 0; i < n; i++) {
+		all[m + i] = s[i];
+		if (all[m + i].key == NULL) {
+			all[m + i].key = k;
+		}
+	}
+	if ((rv = barrier_round(db, k, all, m + n, err, errlen)) != 0) {
+		if (m > 0) {
+			prev->rv = rv;
+			snprintf(prev->err, sizeof(prev->err), "%s", err);
+		}
+		return (rv);
+	}
+	if (m > 0 &&
+	    (prev->rv = barrier_round_check(all, m, prev->err,
+	         sizeof(prev->err))) != 0) {
+		barrier_round_clear(all, m + n);
+		barrier_cmd_undo(db, prev->alone);
+		*prev_failed = true;
+		return (0);
+	}
+	barrier_round_clear(all, m);
+	for (int i = 0; i < n; i++) {
+		s[i].res = all[m + i].res;
+	}
+	return (0);
 }
 
 /* Reads the committed row (k->id, k->step, kind) into *found and, when
@@ -427,19 +529,26 @@ barrier_sql_tx_begin(PGconn *db, const char *then, char *err, size_t errlen)
 }
 
 int
-barrier_sql_cmd_begin(PGconn *db, const barrier_key *k, bool alone,
-    bool open, barrier_begin *b, char *err, size_t errlen)
+barrier_sql_cmd_begin(PGconn *db, barrier_deferred *prev,
+    const barrier_key *k, bool alone, bool open, barrier_begin *b, char *err,
+    size_t errlen)
 {
-	barrier_stmt s[5];
+	barrier_stmt s[BARRIER_ROUND_MAX];
 	int          n = 0, ins_a, ins_c = -1;
 	bool         action_ins = false;
 	bool         comp_ins   = false;
+	bool         prev_failed;
 	int          rv;
 
 	memset(b, 0, sizeof(*b));
 	memset(s, 0, sizeof(s));
 	b->action = BARRIER_INSERTED;
 	b->comp   = BARRIER_INSERTED;
+	if (prev != NULL && prev->set && (alone || prev->alone)) {
+		/* A command alone has its transaction to itself. */
+		return (barrier_err(err, errlen, "barrier",
+		    "a settle left for a command alone"));
+	}
 	if (open) {
 		if (!alone || PQtransactionStatus(db) != PQTRANS_IDLE) {
 			return (barrier_err(err, errlen, "BEGIN",
@@ -471,7 +580,15 @@ barrier_sql_cmd_begin(PGconn *db, const barrier_key *k, bool alone,
 	 * it; a null compensation's is released with its command's, or,
 	 * alone, ends with the COMMIT. */
 	s[n++].sql = "SAVEPOINT " BARRIER_SAVEPOINT;
-	if ((rv = barrier_round(db, k, s, n, err, errlen)) != 0) {
+	/* The command before, if its settle waits, goes first: if that
+	 * fails, it was undone, and this command's round trip is made
+	 * again on its own. */
+	if ((rv = barrier_round_after(db, prev, k, s, n, &prev_failed, err,
+	         errlen)) == 0 &&
+	    prev_failed) {
+		rv = barrier_round(db, k, s, n, err, errlen);
+	}
+	if (rv != 0) {
 		goto fail;
 	}
 	if ((rv = barrier_round_check(s, n, err, errlen)) == 0) {
@@ -537,45 +654,33 @@ barrier_sql_cmd_end(PGconn *db, const barrier_begin *b, bool alone,
 
 int
 barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
-    barrier_commit c, proto_raw output, const char *error, char *err,
-    size_t errlen)
+    barrier_commit c, proto_raw output, const char *error,
+    barrier_deferred *later, char *err, size_t errlen)
 {
-	barrier_stmt s[3];
-	int          n = 0;
-	int          rv;
+	barrier_deferred d;
+	barrier_stmt     s[3];
+	int              n;
+	int              rv;
 
-	memset(s, 0, sizeof(s));
-	switch (c) {
-	case BARRIER_COMMIT_OK:
-		if (output.len > 0) {
-			s[n].name    = "saga_barrier_output";
-			s[n].kind    = k->kind;
-			s[n].p4      = (const char *) output.ptr;
-			s[n].p4len   = output.len;
-			s[n++].bin   = true;
-		}
-		break;
-	case BARRIER_COMMIT_FAILED:
-		/* The handler's work goes, the barrier row stays: its
-		 * savepoint is inside the command's. */
-		s[n++].sql = "ROLLBACK TO SAVEPOINT " BARRIER_SAVEPOINT;
-		s[n].name  = "saga_barrier_failed";
-		s[n].kind  = k->kind;
-		s[n++].p4  = error != NULL && error[0] != '\0'
-		     ? error
-		     : "business failure";
-		break;
-	case BARRIER_ROLLBACK_FAILED:
-	case BARRIER_ROLLBACK_RETRY:
+	if (later != NULL) {
+		memset(later, 0, sizeof(*later));
+	}
+	if (c == BARRIER_ROLLBACK_FAILED || c == BARRIER_ROLLBACK_RETRY) {
 		barrier_cmd_undo(db, alone);
 		return (0);
 	}
-	/* Also releases the handler's savepoint. A savepoint that is gone
-	 * (the handler ended the transaction) fails here. */
-	if (!alone) {
-		s[n++].sql = "RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT;
+	memset(&d, 0, sizeof(d));
+	d.key    = k;
+	d.alone  = alone;
+	d.c      = c;
+	d.output = output;
+	d.error  = error;
+	if ((n = barrier_settle_stmts(&d, s)) == 0) {
+		return (0);
 	}
-	if (n == 0) {
+	if (later != NULL) {
+		*later     = d;
+		later->set = true;
 		return (0);
 	}
 	if ((rv = barrier_round(db, k, s, n, err, errlen)) == 0) {
@@ -599,11 +704,44 @@ barrier_sql_tx_usable(PGconn *db)
 }
 
 int
-barrier_sql_tx_commit(PGconn *db, char *err, size_t errlen)
+barrier_sql_tx_commit(
+    PGconn *db, barrier_deferred *prev, char *err, size_t errlen)
 {
-	int rv;
+	barrier_stmt s[1];
+	bool         prev_failed;
+	int          rv;
 
-	if ((rv = barrier_commit_tx(db, err, errlen)) != 0) {
+	if (prev == NULL || !prev->set) {
+		if ((rv = barrier_commit_tx(db, err, errlen)) != 0) {
+			barrier_sql_tx_rollback(db);
+		}
+		return (rv);
+	}
+	/* The last command's settle and the COMMIT: one round trip. */
+	memset(s, 0, sizeof(s));
+	s[0].sql = "COMMIT";
+	if ((rv = barrier_round_after(db, prev, NULL, s, 1, &prev_failed, err,
+	         errlen)) != 0) {
+		barrier_sql_tx_rollback(db);
+		return (rv);
+	}
+	if (prev_failed) {
+		/* Undone: alone, with its transaction, which held nothing
+		 * else; in a batch, back to its savepoint, and the others
+		 * are committed now. */
+		if (prev->alone) {
+			return (0);
+		}
+		if (!barrier_sql_tx_usable(db)) {
+			barrier_sql_tx_rollback(db);
+			return (barrier_err(err, errlen, "COMMIT",
+			    "the transaction was lost with its last command"));
+		}
+		return (barrier_sql_tx_commit(db, NULL, err, errlen));
+	}
+	rv = barrier_round_check(s, 1, err, errlen);
+	barrier_round_clear(s, 1);
+	if (rv != 0) {
 		barrier_sql_tx_rollback(db);
 	}
 	return (rv);

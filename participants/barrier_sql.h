@@ -18,7 +18,8 @@
  *                            in this very batch); the decision;
  *   the handler              its business work, on the same connection;
  *   barrier_sql_cmd_settle   after RUN: record the output or the failure
- *                            and RELEASE the command's savepoint, or
+ *                            and RELEASE the command's savepoint (these
+ *                            wait for the next round trip, see below), or
  *                            ROLLBACK TO it (barrier_settle decides);
  *   barrier_sql_cmd_end      other decisions: RELEASE (NULL) or ROLLBACK
  *                            TO the command's savepoint;
@@ -40,9 +41,13 @@
  * Round trips: the statements that need no answer from the one before
  * go together (libpq pipeline mode, one Sync): BEGIN (of a command
  * alone), the command's savepoint, its inserts and the handler's
- * savepoint in one; the output or failure and the RELEASE in another.
- * A lone command takes three round trips besides its handler's (entry 5
- * of docs/PERFORMANCE.md), where it took five.
+ * savepoint in one. The settle of a command that is kept (its output or
+ * failure, and the RELEASE) is not sent at once: it goes first in the
+ * transaction's next round trip, the next command's begin or the COMMIT
+ * (barrier_deferred). A lone command takes two round trips besides its
+ * handler's, where it took five before entry 5 of docs/PERFORMANCE.md
+ * and three before entry 11; a command in a batch, one, besides the
+ * batch's BEGIN and COMMIT.
  *
  * DESIGN: every statement is prepared once per connection
  * (barrier_sql_prepare) under a saga_barrier_ name. An SQL error in a
@@ -86,6 +91,28 @@ typedef struct barrier_begin {
 	PGresult   *res; /* private */
 } barrier_begin;
 
+/* barrier_deferred is the settle of a kept command (COMMIT_OK or
+ * COMMIT_FAILED of barrier_sql_cmd_settle), waiting to be sent first in
+ * the transaction's next round trip: the next command's
+ * barrier_sql_cmd_begin, or barrier_sql_tx_commit, given it as prev.
+ * Until then it borrows the key, output and error it was made from.
+ * Once sent (sent), rv is 0, or SAGA_EDB when a statement failed: the
+ * command was then undone (back to its savepoint; alone, its transaction
+ * rolled back) and must be answered retry, the reason in err. The
+ * caller's commands are answered only after the COMMIT, so the
+ * answer it had set can still change. */
+typedef struct barrier_deferred {
+	bool               set;  /* waits to be sent */
+	bool               sent;
+	const barrier_key *key;
+	bool               alone;
+	barrier_commit     c;
+	proto_raw          output;
+	const char        *error;
+	int                rv;
+	char               err[256];
+} barrier_deferred;
+
 /* barrier_sql_prepare prepares the barrier's statements on a new
  * connection. Returns 0 or SAGA_EDB (the reason in err: no barrier
  * schema, connection lost). */
@@ -102,13 +129,15 @@ int barrier_sql_tx_begin(
  * decides (see above); alone says that it is the only command of the
  * transaction, and open (alone only) that the transaction is not open
  * yet: its BEGIN goes with the command's first statements, instead of
- * barrier_sql_tx_begin. On 0 the command's savepoint is set (unless
- * alone), and the handler's savepoint too. On SAGA_EDB (reason in err)
- * the command's work was undone (rolled back to its savepoint, or alone,
- * the transaction rolled back); a batch may take the next command only
- * if barrier_sql_tx_usable. */
-int barrier_sql_cmd_begin(PGconn *db, const barrier_key *k, bool alone,
-    bool open, barrier_begin *b, char *err, size_t errlen);
+ * barrier_sql_tx_begin. prev (or NULL) is the settle of the command
+ * before, if it waits: sent first, and its result left in prev. On 0 the
+ * command's savepoint is set (unless alone), and the handler's savepoint
+ * too. On SAGA_EDB (reason in err) the command's work was undone (rolled
+ * back to its savepoint, or alone, the transaction rolled back); a batch
+ * may take the next command only if barrier_sql_tx_usable. */
+int barrier_sql_cmd_begin(PGconn *db, barrier_deferred *prev,
+    const barrier_key *k, bool alone, bool open, barrier_begin *b, char *err,
+    size_t errlen);
 
 /* barrier_sql_cmd_end ends a command of a decision other than RUN: keeps
  * the rows of a NULL (RELEASE of its savepoint; alone, nothing to do), and
@@ -122,12 +151,15 @@ int barrier_sql_cmd_end(PGconn *db, const barrier_begin *b, bool alone,
  * COMMIT_OK records output (len 0: none, meaning {}) and keeps the
  * command's work; COMMIT_FAILED rolls back to the handler's savepoint,
  * records error and keeps the barrier row; ROLLBACK_* undo the command
- * (back to its savepoint; alone, ROLLBACK of the transaction). Returns 0,
- * or SAGA_EDB when a statement failed (the command undone: the outcome is
+ * (back to its savepoint; alone, ROLLBACK of the transaction), at once.
+ * With later, the statements of a COMMIT_* are left in it, to be sent
+ * with the next round trip (later->set; unset when there is nothing to
+ * send), and 0 is returned; without, they are sent now. Returns 0, or
+ * SAGA_EDB when a statement failed (the command undone: the outcome is
  * then retry). */
 int barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
-    barrier_commit c, proto_raw output, const char *error, char *err,
-    size_t errlen);
+    barrier_commit c, proto_raw output, const char *error,
+    barrier_deferred *later, char *err, size_t errlen);
 
 /* barrier_sql_tx_usable tells whether the batch's transaction can go on:
  * the connection is up and the transaction open and not aborted. False
@@ -135,11 +167,14 @@ int barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
  * handler ended the transaction itself: the batch is lost. */
 bool barrier_sql_tx_usable(PGconn *db);
 
-/* barrier_sql_tx_commit commits the batch. Returns 0, or SAGA_EDB (reason
- * in err) when the COMMIT failed or its outcome is unknown (connection
- * lost): then nothing of the batch may be taken as durable. The
- * transaction is over either way. */
-int barrier_sql_tx_commit(PGconn *db, char *err, size_t errlen);
+/* barrier_sql_tx_commit commits the batch, after the settle of its last
+ * command if that waits (prev, or NULL), in the same round trip. If that
+ * settle fails, its command is undone (prev->rv) and the rest committed.
+ * Returns 0, or SAGA_EDB (reason in err) when the COMMIT failed or its
+ * outcome is unknown (connection lost): then nothing of the batch may be
+ * taken as durable. The transaction is over either way. */
+int barrier_sql_tx_commit(
+    PGconn *db, barrier_deferred *prev, char *err, size_t errlen);
 
 /* barrier_sql_tx_rollback rolls the batch's transaction back, whatever
  * state it is in (a query left running is drained first); errors are

@@ -217,6 +217,8 @@ typedef struct part_cmd {
 	                        transaction error: run again alone */
 	barrier_key   key;
 	barrier_begin b;
+	/* Its settle, when it waits for the next round trip. */
+	barrier_deferred later;
 	/* The answer, sent only once the batch's transaction has ended. */
 	int         outcome;
 	proto_raw   output;
@@ -1699,7 +1701,8 @@ part_run_handler(part_worker *w, part_cmd *pc)
 		snprintf(errbuf, errlen,
 		    "the action's recorded output cannot be read");
 		(void) barrier_sql_cmd_settle(w->db, key, pc->alone,
-		    BARRIER_ROLLBACK_RETRY, (proto_raw) { 0 }, NULL, NULL, 0);
+		    BARRIER_ROLLBACK_RETRY, (proto_raw) { 0 }, NULL, NULL,
+		    NULL, 0);
 		pc->outcome = PROTO_OUTCOME_RETRY;
 		pc->error   = errbuf;
 		return;
@@ -1764,9 +1767,11 @@ part_run_handler(part_worker *w, part_cmd *pc)
 			    call->error != NULL ? call->error : "retry");
 		}
 	}
+	/* Kept: its statements go with the next round trip, and
+	 * part_cmd_settled corrects the answer if they fail there. */
 	if (barrier_sql_cmd_settle(w->db, key, pc->alone, commit,
-	        proto_buf_raw(&call->output), call->error, errbuf,
-	        errlen) != 0) {
+	        proto_buf_raw(&call->output), call->error, &pc->later,
+	        errbuf, errlen) != 0) {
 		pc->outcome = PROTO_OUTCOME_RETRY;
 		pc->error   = errbuf;
 		return;
@@ -1788,16 +1793,35 @@ part_run_handler(part_worker *w, part_cmd *pc)
 	}
 }
 
+/* The answer of pc once its waiting settle was sent: if that failed,
+ * the command was undone, and is answered retry. */
+static void
+part_cmd_settled(part_cmd *pc)
+{
+	if (pc->later.sent && pc->later.rv != 0) {
+		pc->outcome = PROTO_OUTCOME_RETRY;
+		pc->output  = (proto_raw) { 0 };
+		pc->error   = pc->later.err;
+	}
+}
+
 /* Runs one command of the batch in its own savepoint of the open
  * transaction (open: alone, and its transaction is opened with its first
- * statements), and sets its answer. Worker thread. */
+ * statements), and sets its answer. prev (or NULL): the command before
+ * it in the transaction, whose settle may wait; its answer is corrected
+ * if that fails. Worker thread. */
 static void
-part_cmd_run(part_worker *w, part_cmd *pc, bool open)
+part_cmd_run(part_worker *w, part_cmd *pc, part_cmd *prev, bool open)
 {
 	saga_participant *p = w->p;
+	int               rv;
 
-	if (barrier_sql_cmd_begin(w->db, &pc->key, pc->alone, open, &pc->b,
-	        pc->errbuf, sizeof(pc->errbuf)) != 0) {
+	rv = barrier_sql_cmd_begin(w->db, prev != NULL ? &prev->later : NULL,
+	    &pc->key, pc->alone, open, &pc->b, pc->errbuf, sizeof(pc->errbuf));
+	if (prev != NULL) {
+		part_cmd_settled(prev);
+	}
+	if (rv != 0) {
 		/* Undone: retry (or, in a batch, again alone: the barrier's
 		 * insert may have waited on a duplicate's row). */
 		pc->error = pc->errbuf;
@@ -1857,6 +1881,7 @@ part_cmd_init(saga_participant *p, part_cmd *pc, int64_t t0_us, bool alone)
 	const proto_msg *cmd = &pc->r->msg;
 
 	memset(&pc->b, 0, sizeof(pc->b));
+	memset(&pc->later, 0, sizeof(pc->later));
 	pc->alone    = alone;
 	pc->rerun    = false;
 	pc->outcome  = PROTO_OUTCOME_RETRY;
@@ -1929,6 +1954,8 @@ part_batch(part_worker *w, int n)
 	unsigned          max   = atomic_load(&p->st_max_batch);
 	bool              lost  = false;
 	bool              open;
+	part_cmd         *last  = NULL; /* its settle may wait */
+	int               rv;
 	char              why[512];
 	char              txerr[640];
 
@@ -1966,7 +1993,8 @@ part_batch(part_worker *w, int n)
 		if (!pc->ready) {
 			continue;
 		}
-		part_cmd_run(w, pc, open);
+		part_cmd_run(w, pc, last, open);
+		last = pc;
 		if (pc->alone && PQstatus(w->db) == CONNECTION_OK &&
 		    PQtransactionStatus(w->db) == PQTRANS_IDLE) {
 			/* Alone, and undone (or a replay, a refusal): its
@@ -1985,7 +2013,12 @@ part_batch(part_worker *w, int n)
 			goto end_tx;
 		}
 	}
-	if (barrier_sql_tx_commit(w->db, why, sizeof(why)) != 0) {
+	rv = barrier_sql_tx_commit(
+	    w->db, last != NULL ? &last->later : NULL, why, sizeof(why));
+	if (last != NULL) {
+		part_cmd_settled(last);
+	}
+	if (rv != 0) {
 		lost = true;
 		goto end_tx;
 	}
@@ -2008,18 +2041,21 @@ part_batch(part_worker *w, int n)
 		if (!pc->ready) {
 			continue;
 		}
-		part_cmd_run(w, pc, true);
+		part_cmd_run(w, pc, NULL, true);
 		if (PQstatus(w->db) == CONNECTION_OK &&
 		    PQtransactionStatus(w->db) == PQTRANS_IDLE) {
 			continue; /* undone, rolled back: its answer stands */
 		}
 		if (!barrier_sql_tx_usable(w->db) ||
-		    barrier_sql_tx_commit(w->db, why, sizeof(why)) != 0) {
+		    barrier_sql_tx_commit(
+		        w->db, &pc->later, why, sizeof(why)) != 0) {
 			barrier_sql_tx_rollback(w->db);
 			pc->outcome = PROTO_OUTCOME_RETRY;
 			pc->output  = (proto_raw) { 0 };
 			snprintf(pc->errbuf, sizeof(pc->errbuf), "%s", why);
 			pc->error = pc->errbuf;
+		} else {
+			part_cmd_settled(pc);
 		}
 	}
 

@@ -62,6 +62,11 @@ typedef enum act_mode {
 	ACT_LOCK2_MEET,  /* the same with row 2 */
 	ACT_ROLLBACK,    /* insert, ROLLBACK the transaction (against the
 	                  * rules), answer ok */
+	ACT_DROP_ROW,    /* insert, delete its own barrier row (against the
+	                  * rules), answer ok */
+	ACT_TRACE_ON,    /* insert, start libpq's trace of the connection
+	                  * into the fixture's trace, answer ok */
+	ACT_TRACE_OFF,   /* stop the trace, then as ACT_OK */
 } act_mode;
 
 /* Steps that can have a mode and a gate of their own. */
@@ -92,6 +97,10 @@ typedef struct fixture {
 	bool              gate[STEPS];
 	atomic_int        gated; /* handlers waiting at a gate now */
 	atomic_int        met;   /* ACT_LOCK*_MEET handlers arrived */
+	/* ACT_TRACE_ON's trace (open_memstream of trace_buf). */
+	FILE             *trace;
+	char             *trace_buf;
+	size_t            trace_len;
 	/* stderr captured (log_capture_begin): the saved fd 2, or -1. */
 	int               cap_saved;
 	char              cap_path[64];
@@ -380,6 +389,9 @@ act_handler(saga_call *call, void *arg)
 
 	mode = smode > 0 ? (act_mode) (smode - 1)
 	                 : (act_mode) atomic_load(&f->act_mode);
+	if (mode == ACT_TRACE_OFF) {
+		PQuntrace(saga_call_db(call));
+	}
 	atomic_fetch_add(&f->act_started, 1);
 	if (biz_insert(call, &n) != 0) {
 		atomic_fetch_add(&f->act_calls, 1);
@@ -418,6 +430,22 @@ act_handler(saga_call *call, void *arg)
 		break;
 	case ACT_ROLLBACK:
 		PQclear(PQexec(saga_call_db(call), "ROLLBACK"));
+		break;
+	case ACT_DROP_ROW: {
+		char        st[16];
+		const char *params[2] = { saga_call_id_text(call), st };
+
+		snprintf(st, sizeof(st), "%u", step);
+		PQclear(PQexecParams(saga_call_db(call),
+		    "DELETE FROM saga_barrier WHERE saga_id = $1 AND step = $2",
+		    2, NULL, params, NULL, NULL, 0));
+		break;
+	}
+	case ACT_TRACE_ON:
+		PQtrace(saga_call_db(call), f->trace);
+		PQsetTraceFlags(saga_call_db(call), PQTRACE_SUPPRESS_TIMESTAMPS);
+		break;
+	case ACT_TRACE_OFF:
 		break;
 	case ACT_LOCK1:
 	case ACT_LOCK2:
@@ -568,6 +596,11 @@ teardown(void **state)
 	pthread_mutex_unlock(&f->gate_mtx);
 	saga_client_free(f->cli);
 	saga_participant_free(f->p);
+	/* After the workers: one may still be tracing into it. */
+	if (f->trace != NULL) {
+		fclose(f->trace);
+	}
+	free(f->trace_buf);
 	PQfinish(f->db);
 	pgtest_db_drop(f->conninfo);
 	proto_buf_fini(&f->ctx);
@@ -1637,6 +1670,143 @@ test_participant_batch_handler_rollback_loses_batch(void **state)
 	for (int i = 0; i < 3; i++) {
 		result_fini(&b[i].res);
 	}
+}
+
+/* A handler that deletes its own barrier row (against the rules) and
+ * answers ok: its output cannot be recorded, so its command is undone
+ * and answered retry, alone or in a batch, wherever its settle was sent
+ * (with the next command's first round trip, or with the COMMIT), and
+ * the other commands of the batch are kept. */
+static void
+test_participant_settle_failure_undoes_its_command(void **state)
+{
+	fixture *f = *state;
+	enum { N = 4 };
+	pending  a, b[N];
+	saga_id  ida, ids[N], id;
+	result   r;
+
+	start_one_worker(f, 0);
+	set_step_mode(f, 1, ACT_DROP_ROW);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 1, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_RETRY);
+	assert_non_null(strstr(r.text, "the barrier row is gone"));
+	assert_int_equal(biz_rows(f, &id), 0);
+	assert_int_equal(barrier_all(f, &id), 0);
+	result_fini(&r);
+
+	/* In a batch: the second (its settle goes with the third's
+	 * begin) and the last (with the COMMIT). */
+	block_worker(f, &a, &ida);
+	for (int i = 0; i < N; i++) {
+		ids[i] = new_id(f);
+		set_step_mode(f, (uint32_t) i + 2,
+		    i % 2 == 1 ? ACT_DROP_ROW : ACT_OK);
+		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 2, 0, 1, i + 1);
+	}
+	gate_set(f, 0, false);
+	pending_join(&a);
+	for (int i = 0; i < N; i++) {
+		pending_join(&b[i]);
+		if (i % 2 == 0) {
+			assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
+			assert_int_equal(biz_rows(f, &ids[i]), 1);
+			assert_int_equal(barrier_rows(f, &ids[i], 0, "ok"), 1);
+		} else {
+			assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_RETRY);
+			assert_non_null(
+			    strstr(b[i].res.text, "the barrier row is gone"));
+			assert_int_equal(biz_rows(f, &ids[i]), 0);
+			assert_int_equal(barrier_all(f, &ids[i]), 0);
+		}
+	}
+	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[2]));
+	result_fini(&a.res);
+	for (int i = 0; i < N; i++) {
+		result_fini(&b[i].res);
+	}
+}
+
+/* The round trips libpq made while tracing into f->trace (the messages
+ * that wait for an answer: Sync, and the simple protocol's Query). */
+static int
+trace_round_trips(fixture *f)
+{
+	int n = 0;
+
+	assert_int_equal(fclose(f->trace), 0);
+	f->trace = NULL;
+	for (char *l = f->trace_buf; l != NULL && *l != '\0';) {
+		char *nl = strchr(l, '\n');
+
+		if (nl != NULL) {
+			*nl = '\0';
+		}
+		if (strncmp(l, "F\t", 2) == 0 &&
+		    (strstr(l, "\tSync") != NULL ||
+		        strstr(l, "\tQuery\t") != NULL)) {
+			n++;
+		}
+		l = nl != NULL ? nl + 1 : NULL;
+	}
+	free(f->trace_buf);
+	f->trace_buf = NULL;
+	return (n);
+}
+
+/* A kept command's settle costs no round trip of its own (libpq's trace
+ * of the worker's connection, from the end of one handler to the start
+ * of a later one): alone, it goes with the COMMIT; in a batch, with the
+ * next command's first round trip. */
+static void
+test_participant_settle_rides_next_round_trip(void **state)
+{
+	fixture *f = *state;
+	pending  a, b[3];
+	saga_id  ida, ids[3], id;
+	result   r;
+
+	start_one_worker(f, 0);
+	/* Alone: the settle and COMMIT of the first, then the begin of
+	 * the second. */
+	f->trace = open_memstream(&f->trace_buf, &f->trace_len);
+	assert_non_null(f->trace);
+	set_step_mode(f, 1, ACT_TRACE_ON);
+	set_step_mode(f, 2, ACT_TRACE_OFF);
+	for (uint32_t step = 1; step <= 2; step++) {
+		id = new_id(f);
+		assert_int_equal(
+		    send_f(f, &id, step, 0, 1, "stock.reserve", &r), 0);
+		assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
+		result_fini(&r);
+	}
+	assert_int_equal(trace_round_trips(f), 2);
+
+	/* A batch of three: the first's settle with the second's begin,
+	 * the second's handler (one statement), the second's settle with
+	 * the third's begin. */
+	f->trace = open_memstream(&f->trace_buf, &f->trace_len);
+	assert_non_null(f->trace);
+	block_worker(f, &a, &ida);
+	for (int i = 0; i < 3; i++) {
+		ids[i] = new_id(f);
+		set_step_mode(f, (uint32_t) i + 3,
+		    i == 0 ? ACT_TRACE_ON : i == 2 ? ACT_TRACE_OFF : ACT_OK);
+		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 3, 0, 1, i + 1);
+	}
+	gate_set(f, 0, false);
+	pending_join(&a);
+	for (int i = 0; i < 3; i++) {
+		pending_join(&b[i]);
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(barrier_rows(f, &ids[i], 0, "ok"), 1);
+		result_fini(&b[i].res);
+	}
+	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[2]));
+	assert_int_equal(trace_round_trips(f), 3);
+	result_fini(&a.res);
 }
 
 /* The connection dropped in the middle of a batch: every command of it
@@ -3063,6 +3233,8 @@ main(void)
 		T(test_participant_batch_commit_failure_answers_retry),
 		T(test_participant_batch_connection_lost_answers_retry),
 		T(test_participant_batch_handler_rollback_loses_batch),
+		T(test_participant_settle_failure_undoes_its_command),
+		T(test_participant_settle_rides_next_round_trip),
 		T(test_participant_batch_lock_wait_reruns_alone),
 		T(test_participant_max_batch_one),
 		T(test_participant_unknown_action_is_error),
