@@ -31,18 +31,24 @@ inventory_reserve(saga_call *call, void *arg)
 		return (0);
 	}
 	snprintf(qtys, sizeof(qtys), "%lld", (long long) qty);
-	params[0] = sku;
-	params[1] = qtys;
+	/* One statement, one round trip: the reservation is written only
+	 * if the stock could be taken. */
+	params[0] = saga_call_id_text(call);
+	params[1] = sku;
+	params[2] = qtys;
 	res = demo_sql_named(call, "demo_reserve",
-	    "UPDATE stock SET available = available - $2,"
-	    " reserved = reserved + $2"
-	    " WHERE sku = $1 AND available >= $2 RETURNING available",
-	    2, params);
+	    "WITH s AS (UPDATE stock SET available = available - $3,"
+	    " reserved = reserved + $3"
+	    " WHERE sku = $2 AND available >= $3 RETURNING sku)"
+	    " INSERT INTO reservations (saga_id, sku, qty, state)"
+	    " SELECT $1::uuid, s.sku, $3, 'RESERVED' FROM s",
+	    3, params);
 	if (res == NULL) {
-		return (saga_call_retry(call, "updating stock failed"));
+		return (saga_call_retry(call, "reserving stock failed"));
 	}
-	if (PQntuples(res) == 0) {
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
 		PQclear(res);
+		params[0] = sku;
 		res = demo_sql(call,
 		    "SELECT available FROM stock WHERE sku = $1", 1, params);
 		if (res == NULL) {
@@ -57,18 +63,6 @@ inventory_reserve(saga_call *call, void *arg)
 		    sku, PQgetvalue(res, 0, 0), (long long) qty);
 		PQclear(res);
 		return (0);
-	}
-	PQclear(res);
-	params[0] = saga_call_id_text(call);
-	params[1] = sku;
-	params[2] = qtys;
-	res = demo_sql_named(call, "demo_reservation",
-	    "INSERT INTO reservations (saga_id, sku, qty, state)"
-	    " VALUES ($1, $2, $3, 'RESERVED')",
-	    3, params);
-	if (res == NULL) {
-		return (saga_call_retry(call, "recording the reservation "
-		                              "failed"));
 	}
 	PQclear(res);
 	if ((out = saga_call_output(call)) == NULL ||

@@ -32,17 +32,25 @@ payments_charge(saga_call *call, void *arg)
 		return (0);
 	}
 	snprintf(amounts, sizeof(amounts), "%lld", (long long) amount);
-	params[0] = customer;
-	params[1] = amounts;
+	/* One statement, one round trip: the payment is written only if
+	 * the balance could be charged. */
+	params[0] = saga_call_id_text(call);
+	params[1] = customer;
+	params[2] = amounts;
 	res = demo_sql_named(call, "demo_charge",
-	    "UPDATE accounts SET balance = balance - $2"
-	    " WHERE customer_id = $1 AND balance >= $2 RETURNING balance",
-	    2, params);
+	    "WITH a AS (UPDATE accounts SET balance = balance - $3"
+	    " WHERE customer_id = $2 AND balance >= $3"
+	    " RETURNING customer_id, balance)"
+	    " INSERT INTO payments (saga_id, customer_id, amount, state)"
+	    " SELECT $1::uuid, a.customer_id, $3, 'CHARGED' FROM a"
+	    " RETURNING (SELECT balance FROM a)",
+	    3, params);
 	if (res == NULL) {
 		return (saga_call_retry(call, "charging failed"));
 	}
 	if (PQntuples(res) == 0) {
 		PQclear(res);
+		params[0] = customer;
 		res = demo_sql(call,
 		    "SELECT balance FROM accounts WHERE customer_id = $1", 1,
 		    params);
@@ -62,17 +70,6 @@ payments_charge(saga_call *call, void *arg)
 		return (0);
 	}
 	balance = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	params[0] = saga_call_id_text(call);
-	params[1] = customer;
-	params[2] = amounts;
-	res = demo_sql_named(call, "demo_payment",
-	    "INSERT INTO payments (saga_id, customer_id, amount, state)"
-	    " VALUES ($1, $2, $3, 'CHARGED')",
-	    3, params);
-	if (res == NULL) {
-		return (saga_call_retry(call, "recording the payment failed"));
-	}
 	PQclear(res);
 	if ((out = saga_call_output(call)) == NULL ||
 	    proto_obj_put_int(out, "charged", amount) != 0 ||

@@ -123,9 +123,9 @@ for r in d["runs"]:
         # and its inserts: planned in the warm-up, not at every call.
         if r["mode"] == "demo":
             u = [x for x in st if x["database"] == "saga_inventory" and
-                 x["query"].startswith("UPDATE stock SET available = available - $2")]
+                 x["query"].startswith("WITH s AS (UPDATE stock SET available = available - $3")]
             if not u:
-                sys.exit("demo: the reserve handler UPDATE is not among %s" % st)
+                sys.exit("demo: the reserve handler statement is not among %s" % st)
             if u[0]["plans"] > u[0]["calls"] / 2:
                 sys.exit("demo: the reserve handler planned at every call: %s" % u)
 for p in ("orders", "inventory", "payments", "shipping"):
