@@ -63,6 +63,11 @@ static const struct {
 	    "WHERE saga_id = $1 AND step = $2 AND kind = $3 RETURNING 1) "
 	    "SELECT 1 / count(*) FROM u",
 	    4 },
+	/* The same check for an ok without output, which writes nothing. */
+	{ "saga_barrier_check",
+	    "SELECT 1 / count(*) FROM saga_barrier "
+	    "WHERE saga_id = $1 AND step = $2 AND kind = $3",
+	    3 },
 	/* Every row of up to $2 sagas whose newest row is older than the
 	 * retention ($1 seconds). A saga with a recent row keeps all its
 	 * rows: the barrier of a running saga is never cut in half. */
@@ -319,10 +324,12 @@ barrier_round_check(const barrier_stmt *s, int n, char *err, size_t errlen)
 		const char    *code;
 
 		if (s[i].name != NULL) {
-			bool ins = strcmp(s[i].name, "saga_barrier_insert") == 0;
-
 			want = PGRES_TUPLES_OK;
-			what = ins ? "barrier insert" : "barrier update";
+			what = strcmp(s[i].name, "saga_barrier_insert") == 0
+			    ? "barrier insert"
+			    : strcmp(s[i].name, "saga_barrier_check") == 0
+			    ? "barrier check"
+			    : "barrier update";
 		}
 		if (st != want) {
 			code = PQresultErrorField(s[i].res, PG_DIAG_SQLSTATE);
@@ -351,8 +358,12 @@ barrier_round_clear(barrier_stmt *s, int n)
 }
 
 /* The statements of a settle that keeps its command (COMMIT_OK or
- * COMMIT_FAILED), into s (room for 3); returns their number (0: nothing
- * to send). */
+ * COMMIT_FAILED), into s (room for 3); returns their number. Each of
+ * them fails if the command's barrier row is gone (a handler that
+ * deleted it), so that its command is undone rather than kept without
+ * its row. The RELEASE comes last: until it ran, the command's savepoint
+ * is the one an undo goes back to; once it ran, the only
+ * saga_barrier_cmd left is the next command's. */
 static int
 barrier_settle_stmts(const barrier_deferred *d, barrier_stmt *s)
 {
@@ -366,6 +377,10 @@ barrier_settle_stmts(const barrier_deferred *d, barrier_stmt *s)
 		s[n].p4      = (const char *) d->output.ptr;
 		s[n].p4len   = d->output.len;
 		s[n++].bin   = true;
+	} else if (d->c == BARRIER_COMMIT_OK) {
+		s[n].name   = "saga_barrier_check";
+		s[n].key    = d->key;
+		s[n++].kind = d->key->kind;
 	} else if (d->c == BARRIER_COMMIT_FAILED) {
 		/* The handler's work goes, the barrier row stays: its
 		 * savepoint is inside the command's. */
@@ -383,6 +398,21 @@ barrier_settle_stmts(const barrier_deferred *d, barrier_stmt *s)
 		s[n++].sql = "RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT;
 	}
 	return (n);
+}
+
+/* Gives prev's settle up unsent (a caller's mistake: see the callers):
+ * its command is undone and must be answered retry. */
+static void
+barrier_deferred_drop(PGconn *db, barrier_deferred *prev, const char *why)
+{
+	if (prev == NULL || !prev->set) {
+		return;
+	}
+	prev->set  = false;
+	prev->sent = true;
+	prev->rv   = SAGA_EDB;
+	snprintf(prev->err, sizeof(prev->err), "barrier: %s", why);
+	barrier_cmd_undo(db, prev->alone);
 }
 
 /* The round trip of the n statements of s (key k), after the statements
@@ -544,8 +574,11 @@ barrier_sql_cmd_begin(PGconn *db, barrier_deferred *prev,
 	memset(s, 0, sizeof(s));
 	b->action = BARRIER_INSERTED;
 	b->comp   = BARRIER_INSERTED;
-	if (prev != NULL && prev->set && (alone || prev->alone)) {
-		/* A command alone has its transaction to itself. */
+	if (prev != NULL && prev->set && (alone || prev->alone || open)) {
+		/* A command alone has its transaction to itself, and one
+		 * that opens its transaction follows nothing. */
+		barrier_deferred_drop(db, prev, "a settle left for a command "
+		                                "alone");
 		return (barrier_err(err, errlen, "barrier",
 		    "a settle left for a command alone"));
 	}
@@ -675,14 +708,12 @@ barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
 	d.c      = c;
 	d.output = output;
 	d.error  = error;
-	if ((n = barrier_settle_stmts(&d, s)) == 0) {
-		return (0);
-	}
 	if (later != NULL) {
 		*later     = d;
 		later->set = true;
 		return (0);
 	}
+	n = barrier_settle_stmts(&d, s);
 	if ((rv = barrier_round(db, k, s, n, err, errlen)) == 0) {
 		rv = barrier_round_check(s, n, err, errlen);
 		barrier_round_clear(s, n);

@@ -44,10 +44,12 @@
  * savepoint in one. The settle of a command that is kept (its output or
  * failure, and the RELEASE) is not sent at once: it goes first in the
  * transaction's next round trip, the next command's begin or the COMMIT
- * (barrier_deferred). A lone command takes two round trips besides its
- * handler's, where it took five before entry 5 of docs/PERFORMANCE.md
- * and three before entry 11; a command in a batch, one, besides the
- * batch's BEGIN and COMMIT.
+ * (barrier_deferred). An action that runs takes, alone, two round trips
+ * besides its handler's (five before entry 5 of docs/PERFORMANCE.md,
+ * three before entry 11); in a batch, one, besides the batch's BEGIN and
+ * COMMIT. A compensation that runs reads its action's row (one more); a
+ * command that does not run (a replay, a refusal, a null compensation)
+ * ends with one more, its RELEASE or undo.
  *
  * DESIGN: every statement is prepared once per connection
  * (barrier_sql_prepare) under a saga_barrier_ name. An SQL error in a
@@ -96,11 +98,12 @@ typedef struct barrier_begin {
  * the transaction's next round trip: the next command's
  * barrier_sql_cmd_begin, or barrier_sql_tx_commit, given it as prev.
  * Until then it borrows the key, output and error it was made from.
- * Once sent (sent), rv is 0, or SAGA_EDB when a statement failed: the
- * command was then undone (back to its savepoint; alone, its transaction
- * rolled back) and must be answered retry, the reason in err. The
- * caller's commands are answered only after the COMMIT, so the
- * answer it had set can still change. */
+ * Once sent (sent), rv is 0, or SAGA_EDB: a statement failed, and the
+ * command was undone (back to its savepoint; alone, its transaction
+ * rolled back), or the round trip itself failed, and the transaction is
+ * lost (barrier_sql_tx_usable). Either way the command must be answered
+ * retry, the reason in err. Commands are answered only after the
+ * COMMIT, so the answer the caller had set can still change. */
 typedef struct barrier_deferred {
 	bool               set;  /* waits to be sent */
 	bool               sent;
@@ -152,11 +155,12 @@ int barrier_sql_cmd_end(PGconn *db, const barrier_begin *b, bool alone,
  * command's work; COMMIT_FAILED rolls back to the handler's savepoint,
  * records error and keeps the barrier row; ROLLBACK_* undo the command
  * (back to its savepoint; alone, ROLLBACK of the transaction), at once.
- * With later, the statements of a COMMIT_* are left in it, to be sent
- * with the next round trip (later->set; unset when there is nothing to
- * send), and 0 is returned; without, they are sent now. Returns 0, or
- * SAGA_EDB when a statement failed (the command undone: the outcome is
- * then retry). */
+ * Every statement of a COMMIT_* fails if the command's barrier row is
+ * gone (a handler deleted it), and the command is then undone. With
+ * later, the statements of a COMMIT_* are left in it (later->set), to be
+ * sent with the next round trip, and 0 is returned; without, they are
+ * sent now. Returns 0, or SAGA_EDB when a statement failed (the command
+ * undone: the outcome is then retry). */
 int barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
     barrier_commit c, proto_raw output, const char *error,
     barrier_deferred *later, char *err, size_t errlen);

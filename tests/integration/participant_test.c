@@ -64,6 +64,8 @@ typedef enum act_mode {
 	                  * rules), answer ok */
 	ACT_DROP_ROW,    /* insert, delete its own barrier row (against the
 	                  * rules), answer ok */
+	ACT_DROP_SAVEPOINT, /* insert, release the library's savepoint
+	                     * (against the rules), answer failed */
 	ACT_TRACE_ON,    /* insert, start libpq's trace of the connection
 	                  * into the fixture's trace, answer ok */
 	ACT_TRACE_OFF,   /* stop the trace, then as ACT_OK */
@@ -86,6 +88,7 @@ typedef struct fixture {
 	atomic_int        act_started;
 	atomic_int        comp_calls;
 	atomic_int        comp_fail;
+	atomic_int        comp_drop; /* delete its own barrier row first */
 	atomic_llong      comp_saw_n; /* "n" of the action's output */
 	atomic_uint       id_counter;
 	/* Per step: 0, or the act_mode + 1 of that step's actions. */
@@ -441,6 +444,10 @@ act_handler(saga_call *call, void *arg)
 		    2, NULL, params, NULL, NULL, 0));
 		break;
 	}
+	case ACT_DROP_SAVEPOINT:
+		PQclear(PQexec(saga_call_db(call),
+		    "RELEASE SAVEPOINT saga_barrier_handler"));
+		return (saga_call_fail(call, "no savepoint to go back to"));
 	case ACT_TRACE_ON:
 		PQtrace(saga_call_db(call), f->trace);
 		PQsetTraceFlags(saga_call_db(call), PQTRACE_SUPPRESS_TIMESTAMPS);
@@ -497,6 +504,12 @@ comp_handler(saga_call *call, void *arg)
 		return (saga_call_retry(call, "delete failed"));
 	}
 	PQclear(res);
+	if (atomic_load(&f->comp_drop)) {
+		PQclear(PQexecParams(saga_call_db(call),
+		    "DELETE FROM saga_barrier WHERE saga_id = $1 AND step = $2"
+		    " AND kind = 1",
+		    2, NULL, params, NULL, NULL, 0));
+	}
 	if (atomic_load(&f->comp_fail)) {
 		return (saga_call_fail(call, "cannot release"));
 	}
@@ -1672,16 +1685,19 @@ test_participant_batch_handler_rollback_loses_batch(void **state)
 	}
 }
 
-/* A handler that deletes its own barrier row (against the rules) and
- * answers ok: its output cannot be recorded, so its command is undone
- * and answered retry, alone or in a batch, wherever its settle was sent
- * (with the next command's first round trip, or with the COMMIT), and
- * the other commands of the batch are kept. */
+/* A handler that deletes its own barrier row, or releases the
+ * library's savepoint (both against the rules): its settle fails, so
+ * its command is undone and answered retry, alone or in a batch,
+ * wherever its settle was sent (with the next command's first round
+ * trip, or with the COMMIT), and the other commands of the batch are
+ * kept. An ok without output, which records nothing, is checked too. */
 static void
 test_participant_settle_failure_undoes_its_command(void **state)
 {
 	fixture *f = *state;
-	enum { N = 4 };
+	static const act_mode modes[] = { ACT_OK, ACT_DROP_ROW, ACT_OK,
+		ACT_DROP_SAVEPOINT, ACT_OK, ACT_DROP_ROW };
+	enum { N = sizeof(modes) / sizeof(modes[0]) };
 	pending  a, b[N];
 	saga_id  ida, ids[N], id;
 	result   r;
@@ -1696,36 +1712,62 @@ test_participant_settle_failure_undoes_its_command(void **state)
 	assert_int_equal(barrier_all(f, &id), 0);
 	result_fini(&r);
 
-	/* In a batch: the second (its settle goes with the third's
-	 * begin) and the last (with the COMMIT). */
+	/* A compensation, whose ok has no output. */
+	set_step_mode(f, 1, ACT_OK);
+	assert_int_equal(send_f(f, &id, 1, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	atomic_store(&f->comp_drop, 1);
+	assert_int_equal(send_f(f, &id, 1, 1, 1, "stock.release", &r), 0);
+	atomic_store(&f->comp_drop, 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_RETRY);
+	assert_non_null(strstr(r.text, "the barrier row is gone"));
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(barrier_rows(f, &id, 1, "ok"), 0);
+	result_fini(&r);
+
+	/* In a batch: the second and the fourth (their settles go with
+	 * the next command's begin) and the last (with the COMMIT). */
 	block_worker(f, &a, &ida);
 	for (int i = 0; i < N; i++) {
 		ids[i] = new_id(f);
-		set_step_mode(f, (uint32_t) i + 2,
-		    i % 2 == 1 ? ACT_DROP_ROW : ACT_OK);
+		set_step_mode(f, (uint32_t) i + 2, modes[i]);
 		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 2, 0, 1, i + 1);
 	}
 	gate_set(f, 0, false);
 	pending_join(&a);
 	for (int i = 0; i < N; i++) {
 		pending_join(&b[i]);
-		if (i % 2 == 0) {
+		if (modes[i] == ACT_OK) {
 			assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
 			assert_int_equal(biz_rows(f, &ids[i]), 1);
 			assert_int_equal(barrier_rows(f, &ids[i], 0, "ok"), 1);
-		} else {
-			assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_RETRY);
-			assert_non_null(
-			    strstr(b[i].res.text, "the barrier row is gone"));
-			assert_int_equal(biz_rows(f, &ids[i]), 0);
-			assert_int_equal(barrier_all(f, &ids[i]), 0);
+			assert_int_equal(biz_txid(f, &ids[i]), biz_txid(f, &ids[0]));
+			continue;
 		}
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_RETRY);
+		assert_non_null(strstr(b[i].res.text,
+		    modes[i] == ACT_DROP_ROW ? "the barrier row is gone"
+		                             : "saga_barrier_handler"));
+		assert_int_equal(biz_rows(f, &ids[i]), 0);
+		assert_int_equal(barrier_all(f, &ids[i]), 0);
 	}
-	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[2]));
 	result_fini(&a.res);
 	for (int i = 0; i < N; i++) {
 		result_fini(&b[i].res);
 	}
+}
+
+/* The rows of id's barrier that hold an output (the settle ran). */
+static long long
+barrier_output_rows(fixture *f, const saga_id *id)
+{
+	char t[SAGA_ID_STRLEN + 1];
+
+	return (query_int(f,
+	    "SELECT count(*) FROM saga_barrier WHERE saga_id = '%s' "
+	    "AND outcome = 'ok' AND output IS NOT NULL",
+	    saga_id_format(id, t)));
 }
 
 /* The round trips libpq made while tracing into f->trace (the messages
@@ -1779,7 +1821,7 @@ test_participant_settle_rides_next_round_trip(void **state)
 		assert_int_equal(
 		    send_f(f, &id, step, 0, 1, "stock.reserve", &r), 0);
 		assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
-		assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
+		assert_int_equal(barrier_output_rows(f, &id), 1);
 		result_fini(&r);
 	}
 	assert_int_equal(trace_round_trips(f), 2);
@@ -1801,7 +1843,7 @@ test_participant_settle_rides_next_round_trip(void **state)
 	for (int i = 0; i < 3; i++) {
 		pending_join(&b[i]);
 		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
-		assert_int_equal(barrier_rows(f, &ids[i], 0, "ok"), 1);
+		assert_int_equal(barrier_output_rows(f, &ids[i]), 1);
 		result_fini(&b[i].res);
 	}
 	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[2]));
