@@ -1299,6 +1299,22 @@ queue_cmd(pending *s, fixture *f, const saga_id *id, uint32_t step,
 	wait_queued(f, n);
 }
 
+/* Queues the actions of n new sagas (ids) behind the held worker, the
+ * i-th at step step0 + i, with modes[i] as that step's mode (modes NULL:
+ * the steps' modes stay). */
+static void
+queue_actions(fixture *f, pending *b, saga_id *ids, int n, uint32_t step0,
+    const act_mode *modes)
+{
+	for (int i = 0; i < n; i++) {
+		ids[i] = new_id(f);
+		if (modes != NULL) {
+			set_step_mode(f, step0 + (uint32_t) i, modes[i]);
+		}
+		queue_cmd(&b[i], f, &ids[i], step0 + (uint32_t) i, 0, 1, i + 1);
+	}
+}
+
 /* Starts a participant with one worker and max_batch (0: default). */
 static void
 start_one_worker(fixture *f, int max_batch)
@@ -1362,10 +1378,7 @@ test_participant_batch_commits_once_then_answers(void **state)
 	/* Three commands queue up while the only worker is held; the third
 	 * will stop at its gate with the batch's transaction open. */
 	gate_set(f, 3, true);
-	for (int i = 0; i < 3; i++) {
-		ids[i] = new_id(f);
-		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
-	}
+	queue_actions(f, b, ids, 3, 1, NULL);
 	gate_set(f, 0, false);
 	pending_join(&a);
 	assert_int_equal(a.res.outcome, PROTO_OUTCOME_OK);
@@ -1432,11 +1445,7 @@ test_participant_batch_failure_undoes_only_its_command(void **state)
 	result_fini(&r);
 	block_worker(f, &a, &ida);
 
-	for (int i = 0; i < N; i++) {
-		ids[i] = new_id(f);
-		set_step_mode(f, (uint32_t) i + 1, modes[i]);
-		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
-	}
+	queue_actions(f, b, ids, N, 1, modes);
 	atomic_store(&f->comp_fail, 1);
 	queue_cmd(&comp, f, &idc, 20, 1, 1, N + 1);
 	gate_set(f, 0, false);
@@ -1656,10 +1665,7 @@ test_participant_batch_handler_rollback_loses_batch(void **state)
 
 	start_blocked(f, 0, &a, &ida);
 	set_step_mode(f, 2, ACT_ROLLBACK);
-	for (int i = 0; i < 3; i++) {
-		ids[i] = new_id(f);
-		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
-	}
+	queue_actions(f, b, ids, 3, 1, NULL);
 	gate_set(f, 0, false);
 	pending_join(&a);
 	for (int i = 0; i < 3; i++) {
@@ -1729,11 +1735,7 @@ test_participant_settle_failure_undoes_its_command(void **state)
 	/* In a batch: the second and the fourth (their settles go with
 	 * the next command's begin) and the last (with the COMMIT). */
 	block_worker(f, &a, &ida);
-	for (int i = 0; i < N; i++) {
-		ids[i] = new_id(f);
-		set_step_mode(f, (uint32_t) i + 2, modes[i]);
-		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 2, 0, 1, i + 1);
-	}
+	queue_actions(f, b, ids, N, 2, modes);
 	gate_set(f, 0, false);
 	pending_join(&a);
 	for (int i = 0; i < N; i++) {
@@ -1804,6 +1806,8 @@ trace_round_trips(fixture *f)
 static void
 test_participant_settle_rides_next_round_trip(void **state)
 {
+	static const act_mode trace_modes[] = { ACT_TRACE_ON, ACT_OK,
+		ACT_TRACE_OFF };
 	fixture *f = *state;
 	pending  a, b[3];
 	saga_id  ida, ids[3], id;
@@ -1832,12 +1836,7 @@ test_participant_settle_rides_next_round_trip(void **state)
 	f->trace = open_memstream(&f->trace_buf, &f->trace_len);
 	assert_non_null(f->trace);
 	block_worker(f, &a, &ida);
-	for (int i = 0; i < 3; i++) {
-		ids[i] = new_id(f);
-		set_step_mode(f, (uint32_t) i + 3,
-		    i == 0 ? ACT_TRACE_ON : i == 2 ? ACT_TRACE_OFF : ACT_OK);
-		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 3, 0, 1, i + 1);
-	}
+	queue_actions(f, b, ids, 3, 3, trace_modes);
 	gate_set(f, 0, false);
 	pending_join(&a);
 	for (int i = 0; i < 3; i++) {
@@ -1865,10 +1864,7 @@ test_participant_batch_connection_lost_answers_retry(void **state)
 
 	start_blocked(f, 0, &a, &ida);
 	gate_set(f, 2, true);
-	for (int i = 0; i < 2; i++) {
-		ids[i] = new_id(f);
-		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
-	}
+	queue_actions(f, b, ids, 2, 1, NULL);
 	gate_set(f, 0, false);
 	pending_join(&a);
 	assert_int_equal(a.res.outcome, PROTO_OUTCOME_OK);
@@ -2000,10 +1996,7 @@ test_participant_max_batch_one(void **state)
 	saga_participant_stats st;
 
 	start_blocked(f, 1, &a, &ida);
-	for (int i = 0; i < 3; i++) {
-		ids[i] = new_id(f);
-		queue_cmd(&b[i], f, &ids[i], (uint32_t) i + 1, 0, 1, i + 1);
-	}
+	queue_actions(f, b, ids, 3, 1, NULL);
 	gate_set(f, 0, false);
 	pending_join(&a);
 	for (int i = 0; i < 3; i++) {
