@@ -106,10 +106,12 @@ Benchmarks sagad on this machine (see docs/PERFORMANCE.md).
                        (also the whole machine by process, and PostgreSQL
                        by function)
                        (the first instance only, with --instances)
-  --syscalls           count sagad's system calls and context switches
-                       during each run (perf stat on its syscall
-                       tracepoints; counts, not times, so they compare
-                       across runs on a noisy machine)
+  --syscalls           count the system calls and context switches of
+                       sagad and of each participant during each run
+                       (perf stat on the syscall tracepoints; counts,
+                       not times, so they compare across runs on a noisy
+                       machine; a participant's sendto calls are its
+                       round trips to PostgreSQL)
   --statements         PostgreSQL's statements during each run, by
                        database: calls, plans, planning and execution
                        time per saga (pg_stat_statements, preloaded into
@@ -571,6 +573,20 @@ wait_ping() { # wait_ping URL PID LOG
 	wait_up "$1" "$2" && return 0
 	tail -n 20 "$3" >&2
 	die "nothing answers on $1 (process $2, log $3)"
+}
+
+# syscalls_json CSV N: the counts of perf stat -x, (lines count,unit,
+# event,...) divided by N, as a JSON object: "all" (every system call),
+# "context-switches", and one per system call counted.
+syscalls_json() {
+	printf '{%s}' "$(awk -F, -v n="$2" '
+		$3 ~ /^(raw_)?syscalls:|^context-switches(:u)?$/ && $1 ~ /^[0-9]+$/ {
+			e = $3
+			sub(/^raw_syscalls:sys_enter$/, "all", e)
+			sub(/^syscalls:sys_enter_/, "", e)
+			sub(/:u$/, "", e)
+			printf "%s\"%s\": %.2f", (k++ ? ", " : ""), e, $1 / n
+		}' "$1")"
 }
 
 json_str() {
@@ -1090,12 +1106,20 @@ measure() {
 	snapshot a
 	# The syscalls of the run alone: counted from after the snapshot
 	# and the scrape to before the next ones.
-	local sc_pid='' sc_pids
+	local sc_pid='' sc_pids sc_part_pids=() p
 	if ((syscalls)); then
 		sc_pids=$(IFS=,; echo "${inst_pid[*]:1:inst_up}")
 		perf stat -x, -e "$sc_events" -p "$sc_pids" -o "$dir/syscalls.csv" \
 			>/dev/null 2>"$dir/syscalls.log" &
 		sc_pid=$!
+		# Each participant on its own: their round trips to PostgreSQL
+		# are their sendto calls (libpq's).
+		for p in "${procs[@]:1}"; do
+			perf stat -x, -e "$sc_events" -p "${pid_of[$p]}" \
+				-o "$dir/syscalls-$p.csv" \
+				>/dev/null 2>"$dir/syscalls-$p.log" &
+			sc_part_pids+=($!)
+		done
 		# perf prints nothing once attached; give it time to.
 		sleep 0.3
 	fi
@@ -1108,8 +1132,8 @@ measure() {
 		--seed $((seed + rep - 1)) --json "$dir/client.json" \
 		--env "$dir/client.env" || sb_rc=$?
 	if [[ -n $sc_pid ]]; then
-		kill -INT "$sc_pid" 2>/dev/null || true
-		wait "$sc_pid" 2>/dev/null || true
+		kill -INT "$sc_pid" "${sc_part_pids[@]}" 2>/dev/null || true
+		wait "$sc_pid" "${sc_part_pids[@]}" 2>/dev/null || true
 	fi
 	snapshot b
 	m_b=$(metrics_scrape)
@@ -1206,20 +1230,29 @@ measure() {
 	local pgdb_json
 	pgdb_json=$(pg_db_json "${a[pgdb]}" "${b[pgdb]}")
 
-	# perf stat -x, lines: count,unit,event,...
-	local sc_json=null
+	local sc_json=null sc_part_json=null sc_one sc_line=
 	if ((syscalls)) && ! grep -q '^[0-9]' "$dir/syscalls.csv" 2>/dev/null; then
 		say "warning: perf stat counted nothing (see $dir/syscalls.log)"
 	elif ((syscalls)); then
-		sc_json="{$(awk -F, -v n="$sb_done" '
-			$3 ~ /^(raw_)?syscalls:|^context-switches(:u)?$/ && $1 ~ /^[0-9]+$/ {
-				e = $3
-				sub(/^raw_syscalls:sys_enter$/, "all", e)
-				sub(/^syscalls:sys_enter_/, "", e)
-				sub(/:u$/, "", e)
-				printf "%s\"%s\": %.2f", (k++ ? ", " : ""), e, $1 / n
-			}' "$dir/syscalls.csv")}"
+		sc_json=$(syscalls_json "$dir/syscalls.csv" "$sb_done")
 		say "  sagad system calls per saga: $(sed 's/[{}"]//g' <<<"$sc_json")"
+		sc_part_json=
+		for p in "${procs[@]:1}"; do
+			sc_one=null
+			if grep -q '^[0-9]' "$dir/syscalls-$p.csv" 2>/dev/null; then
+				sc_one=$(syscalls_json "$dir/syscalls-$p.csv" "$sb_done")
+				# The line shows three; the JSON has them all.
+				sc_line+="${sc_line:+; }$p $(tr -d '{}"' <<<"$sc_one" |
+					tr ',' '\n' | awk -F': ' '
+					$1 ~ /^ ?(all|context-switches|sendto)$/ {
+						sub(/^ /, "", $1)
+						printf "%s%s %s", (k++ ? ", " : ""), $1, $2
+					}')"
+			fi
+			sc_part_json+="${sc_part_json:+, }\"$p\": $sc_one"
+		done
+		sc_part_json="{$sc_part_json}"
+		say "  participants' system calls per saga: $sc_line"
 	fi
 
 	local st_json=null
@@ -1311,6 +1344,7 @@ measure() {
   "cpu_ms_per_saga": {$cpu_json},
   "postgres_cpu_ms_per_saga_by_database": {$pgdb_json},
   "sagad_syscalls_per_saga": $sc_json,
+  "participants_syscalls_per_saga": $sc_part_json,
   "pg_statements_per_saga": $st_json,
   "cpu_cores_used": {$util_json},
   "cpu_s_total_measured": $total_cpu,

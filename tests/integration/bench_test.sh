@@ -99,6 +99,20 @@ for r in d["runs"]:
             sys.exit("%s: sagad syscalls per saga %s" % (r["mode"], sc))
     elif sc is not None:
         sys.exit("%s: syscalls counted without --syscalls" % r["mode"])
+    # Each participant counted on its own; a demo service reaches its
+    # database with sendto (libpq), at least once per saga.
+    ps = r.get("participants_syscalls_per_saga")
+    if sys.argv[2] == "1":
+        want = ["orders", "inventory", "payments", "shipping"] if r["mode"] == "demo" else ["noop"]
+        if ps is None or sorted(ps) != sorted(want):
+            sys.exit("%s: participants syscalls per saga %s" % (r["mode"], ps))
+        for p in want:
+            if ps[p] is None or ps[p].get("all", 0) < 1:
+                sys.exit("%s: %s syscalls per saga %s" % (r["mode"], p, ps[p]))
+            if r["mode"] == "demo" and ps[p].get("sendto", 0) < 1:
+                sys.exit("demo: %s sendto per saga %s" % (p, ps[p]))
+    elif ps is not None:
+        sys.exit("%s: participants syscalls counted without --syscalls" % r["mode"])
     # One pass over the processes gives both: the parts add up to the
     # total (each rounded to 4 decimals).
     if abs(sum(by_db.values()) - r["cpu_ms_per_saga"]["postgres"]) > 0.001:
