@@ -538,30 +538,9 @@ barrier_sql_prepare(PGconn *db, char *err, size_t errlen)
 #define BARRIER_BEGIN "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 int
-barrier_sql_tx_begin(PGconn *db, const char *then, char *err, size_t errlen)
-{
-	barrier_stmt s[2] = { { .sql = BARRIER_BEGIN }, { .sql = then } };
-	int          n    = then != NULL ? 2 : 1;
-	int          rv;
-
-	if (PQtransactionStatus(db) != PQTRANS_IDLE) {
-		/* A BEGIN here would only warn, and the batch would join
-		 * whatever is open. */
-		return (barrier_err(err, errlen, "BEGIN",
-		    "the connection is not idle"));
-	}
-	if ((rv = barrier_round(db, NULL, s, n, err, errlen)) == 0 &&
-	    (rv = barrier_round_check(s, n, err, errlen)) != 0) {
-		barrier_sql_tx_rollback(db);
-	}
-	barrier_round_clear(s, n);
-	return (rv);
-}
-
-int
 barrier_sql_cmd_begin(PGconn *db, barrier_deferred *prev,
-    const barrier_key *k, bool alone, bool open, barrier_begin *b, char *err,
-    size_t errlen)
+    const barrier_key *k, bool alone, bool open, const char *then,
+    barrier_begin *b, char *err, size_t errlen)
 {
 	barrier_stmt s[BARRIER_ROUND_MAX];
 	int          n = 0, ins_a, ins_c = -1;
@@ -583,13 +562,16 @@ barrier_sql_cmd_begin(PGconn *db, barrier_deferred *prev,
 		    "a settle left for a command alone"));
 	}
 	if (open) {
-		if (!alone || PQtransactionStatus(db) != PQTRANS_IDLE) {
+		if (PQtransactionStatus(db) != PQTRANS_IDLE) {
+			/* A BEGIN here would only warn, and the batch would
+			 * join whatever is open. */
 			return (barrier_err(err, errlen, "BEGIN",
-			    !alone ? "only a command alone opens its "
-			             "transaction"
-			           : "the connection is not idle"));
+			    "the connection is not idle"));
 		}
 		s[n++].sql = BARRIER_BEGIN;
+		if (then != NULL) {
+			s[n++].sql = then;
+		}
 	}
 	if (!alone) {
 		s[n++].sql = "SAVEPOINT " BARRIER_CMD_SAVEPOINT;

@@ -7,9 +7,10 @@
  * A batch of commands is one local transaction (READ COMMITTED), and each
  * command of it runs inside a savepoint of its own, so that undoing one
  * command leaves the others:
- *   barrier_sql_tx_begin     BEGIN;
- *   then for each command:
- *   barrier_sql_cmd_begin    SAVEPOINT saga_barrier_cmd; the INSERTs ...
+ *   for each command:
+ *   barrier_sql_cmd_begin    (the first command: BEGIN, and what the
+ *                            caller runs with it); SAVEPOINT
+ *                            saga_barrier_cmd; the INSERTs ...
  *                            ON CONFLICT DO NOTHING of the command's kind;
  *                            a savepoint for the handler; the rows the
  *                            inserts conflicted with (committed by then,
@@ -39,15 +40,15 @@
  * costs a lone command nothing.
  *
  * Round trips: the statements that need no answer from the one before
- * go together (libpq pipeline mode, one Sync): BEGIN (of a command
- * alone), the command's savepoint, its inserts and the handler's
+ * go together (libpq pipeline mode, one Sync): BEGIN (of the first
+ * command), the command's savepoint, its inserts and the handler's
  * savepoint in one. The settle of a command that is kept (its output or
  * failure, and the RELEASE) is not sent at once: it goes first in the
  * transaction's next round trip, the next command's begin or the COMMIT
  * (barrier_deferred). An action that runs takes, alone, two round trips
  * besides its handler's (five before entry 5 of docs/PERFORMANCE.md,
- * three before entry 11); in a batch, one, besides the batch's BEGIN and
- * COMMIT. A compensation that runs reads its action's row (one more); a
+ * three before entry 11); in a batch, one, and the batch's COMMIT one
+ * more (its BEGIN goes with its first command). A compensation that runs reads its action's row (one more); a
  * command that does not run (a replay, a refusal, a null compensation)
  * ends with one more, its RELEASE or undo.
  *
@@ -121,26 +122,22 @@ typedef struct barrier_deferred {
  * schema, connection lost). */
 int barrier_sql_prepare(PGconn *db, char *err, size_t errlen);
 
-/* barrier_sql_tx_begin opens a batch's transaction, READ COMMITTED, and
- * runs then (a parameterless command such as a SET LOCAL, or NULL) in
- * it, in the same round trip. Returns 0 or SAGA_EDB (reason in err;
- * nothing is open then). */
-int barrier_sql_tx_begin(
-    PGconn *db, const char *then, char *err, size_t errlen);
-
-/* barrier_sql_cmd_begin starts one command in the open transaction and
+/* barrier_sql_cmd_begin starts one command in the transaction and
  * decides (see above); alone says that it is the only command of the
- * transaction, and open (alone only) that the transaction is not open
- * yet: its BEGIN goes with the command's first statements, instead of
- * barrier_sql_tx_begin. prev (or NULL) is the settle of the command
- * before, if it waits: sent first, and its result left in prev. On 0 the
- * command's savepoint is set (unless alone), and the handler's savepoint
- * too. On SAGA_EDB (reason in err) the command's work was undone (rolled
- * back to its savepoint, or alone, the transaction rolled back); a batch
- * may take the next command only if barrier_sql_tx_usable. */
+ * transaction. open says that the transaction is not open yet: this is
+ * its first command, and its BEGIN (READ COMMITTED), then then (a
+ * parameterless command such as a SET LOCAL, or NULL), go with the
+ * command's first statements, in the same round trip. prev (or NULL) is
+ * the settle of the command before, if it waits: sent first, and its
+ * result left in prev. On 0 the command's savepoint is set (unless
+ * alone), and the handler's savepoint too. On SAGA_EDB (reason in err)
+ * the command's work was undone (rolled back to its savepoint, or alone,
+ * the transaction rolled back); a batch may take the next command only
+ * if barrier_sql_tx_usable (a BEGIN or then that failed leaves it
+ * false). */
 int barrier_sql_cmd_begin(PGconn *db, barrier_deferred *prev,
-    const barrier_key *k, bool alone, bool open, barrier_begin *b, char *err,
-    size_t errlen);
+    const barrier_key *k, bool alone, bool open, const char *then,
+    barrier_begin *b, char *err, size_t errlen);
 
 /* barrier_sql_cmd_end ends a command of a decision other than RUN: keeps
  * the rows of a NULL (RELEASE of its savepoint; alone, nothing to do), and

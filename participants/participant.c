@@ -1806,8 +1806,8 @@ part_cmd_settled(part_cmd *pc)
 }
 
 /* Runs one command of the batch in its own savepoint of the open
- * transaction (open: alone, and its transaction is opened with its first
- * statements), and sets its answer. prev (or NULL): the command before
+ * transaction (open: the first, and the transaction is opened with its
+ * first statements), and sets its answer. prev (or NULL): the command before
  * it in the transaction, whose settle may wait; its answer is corrected
  * if that fails. Worker thread. */
 static void
@@ -1816,8 +1816,11 @@ part_cmd_run(part_worker *w, part_cmd *pc, part_cmd *prev, bool open)
 	saga_participant *p = w->p;
 	int               rv;
 
+	/* A batch does not wait for locks: see part_batch. */
 	rv = barrier_sql_cmd_begin(w->db, prev != NULL ? &prev->later : NULL,
-	    &pc->key, pc->alone, open, &pc->b, pc->errbuf, sizeof(pc->errbuf));
+	    &pc->key, pc->alone, open,
+	    pc->alone ? NULL : "SET LOCAL lock_timeout = '20ms'", &pc->b,
+	    pc->errbuf, sizeof(pc->errbuf));
 	if (prev != NULL) {
 		part_cmd_settled(prev);
 	}
@@ -1977,16 +1980,10 @@ part_batch(part_worker *w, int n)
 	 * touch the same hot rows in another order would deadlock, and
 	 * PostgreSQL finds that only after deadlock_timeout (1 s). A batch
 	 * does not wait for locks: a command that would wait is undone to
-	 * its savepoint and runs again alone after the COMMIT. A command
-	 * alone opens its transaction itself, one round trip fewer. */
-	open = n == 1 && w->cmds[0].ready;
-	if (!open &&
-	    barrier_sql_tx_begin(w->db,
-	        n > 1 ? "SET LOCAL lock_timeout = '20ms'" : NULL, why,
-	        sizeof(why)) != 0) {
-		lost = true;
-		goto end_tx;
-	}
+	 * its savepoint and runs again alone after the COMMIT. The first
+	 * command opens the transaction (and sets the lock timeout) with
+	 * its own first statements, one round trip fewer. */
+	open = true;
 	for (int i = 0; i < n; i++) {
 		part_cmd *pc = &w->cmds[i];
 
@@ -1994,6 +1991,7 @@ part_batch(part_worker *w, int n)
 			continue;
 		}
 		part_cmd_run(w, pc, last, open);
+		open = false;
 		last = pc;
 		if (pc->alone && PQstatus(w->db) == CONNECTION_OK &&
 		    PQtransactionStatus(w->db) == PQTRANS_IDLE) {
@@ -2013,11 +2011,11 @@ part_batch(part_worker *w, int n)
 			goto end_tx;
 		}
 	}
-	rv = barrier_sql_tx_commit(
-	    w->db, last != NULL ? &last->later : NULL, why, sizeof(why));
-	if (last != NULL) {
-		part_cmd_settled(last);
+	if (last == NULL) {
+		goto end_tx; /* none could run: no transaction */
 	}
+	rv = barrier_sql_tx_commit(w->db, &last->later, why, sizeof(why));
+	part_cmd_settled(last);
 	if (rv != 0) {
 		lost = true;
 		goto end_tx;

@@ -1802,7 +1802,8 @@ trace_round_trips(fixture *f)
 /* A kept command's settle costs no round trip of its own (libpq's trace
  * of the worker's connection, from the end of one handler to the start
  * of a later one): alone, it goes with the COMMIT; in a batch, with the
- * next command's first round trip. */
+ * next command's first round trip. Nor does a batch's BEGIN: it goes
+ * with its first command's. */
 static void
 test_participant_settle_rides_next_round_trip(void **state)
 {
@@ -1847,6 +1848,27 @@ test_participant_settle_rides_next_round_trip(void **state)
 	}
 	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[2]));
 	assert_int_equal(trace_round_trips(f), 3);
+	result_fini(&a.res);
+
+	/* From the end of the held command's handler: its settle and
+	 * COMMIT; the batch's BEGIN with its first command's begin; that
+	 * command's handler; its settle with the second's begin. */
+	f->trace = open_memstream(&f->trace_buf, &f->trace_len);
+	assert_non_null(f->trace);
+	set_step_mode(f, 0, ACT_TRACE_ON);
+	block_worker(f, &a, &ida);
+	queue_actions(f, b, ids, 2, 6, trace_modes + 1);
+	gate_set(f, 0, false);
+	pending_join(&a);
+	assert_int_equal(a.res.outcome, PROTO_OUTCOME_OK);
+	for (int i = 0; i < 2; i++) {
+		pending_join(&b[i]);
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(barrier_output_rows(f, &ids[i]), 1);
+		result_fini(&b[i].res);
+	}
+	assert_int_equal(biz_txid(f, &ids[0]), biz_txid(f, &ids[1]));
+	assert_int_equal(trace_round_trips(f), 4);
 	result_fini(&a.res);
 }
 
