@@ -1982,7 +1982,14 @@ part_batch(part_worker *w, int n)
 	 * does not wait for locks: a command that would wait is undone to
 	 * its savepoint and runs again alone after the COMMIT. The first
 	 * command opens the transaction (and sets the lock timeout) with
-	 * its own first statements, one round trip fewer. */
+	 * its own first statements, one round trip fewer. A connection
+	 * left in a transaction (part_worker_check reconnects after any
+	 * batch that leaves one) must not lend it to this batch. */
+	if (PQtransactionStatus(w->db) != PQTRANS_IDLE) {
+		snprintf(why, sizeof(why), "the connection is not idle");
+		lost = true;
+		goto end_tx;
+	}
 	open = true;
 	for (int i = 0; i < n; i++) {
 		part_cmd *pc = &w->cmds[i];
