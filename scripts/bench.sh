@@ -308,6 +308,9 @@ fi
 
 clk_tck=$(getconf CLK_TCK)
 our_pids=()
+# perf processes of the run under way (--syscalls): stopped by cleanup
+# too, with --keep as well, if the run ends early.
+perf_pids=()
 # The sagad instances, 1..inst_up running now (1 is the mode's sagad,
 # pid_of[sagad]), ninst wanted by the runs: pid, client URL, metrics URL.
 ninst=${inst_list[0]}
@@ -321,6 +324,10 @@ demo_up=0
 
 cleanup() {
 	local p
+	if ((${#perf_pids[@]} > 0)); then
+		kill -INT "${perf_pids[@]}" 2>/dev/null || true
+		wait "${perf_pids[@]}" 2>/dev/null || true
+	fi
 	if ((keep)); then
 		say "--keep: clusters left running; state in $state"
 		if ((inst_up > 1)); then
@@ -1120,6 +1127,7 @@ measure() {
 				>/dev/null 2>"$dir/syscalls-$p.log" &
 			sc_part_pids+=($!)
 		done
+		perf_pids=("$sc_pid" "${sc_part_pids[@]}")
 		# perf prints nothing once attached; give it time to.
 		sleep 0.3
 	fi
@@ -1134,6 +1142,7 @@ measure() {
 	if [[ -n $sc_pid ]]; then
 		kill -INT "$sc_pid" "${sc_part_pids[@]}" 2>/dev/null || true
 		wait "$sc_pid" "${sc_part_pids[@]}" 2>/dev/null || true
+		perf_pids=()
 	fi
 	snapshot b
 	m_b=$(metrics_scrape)
