@@ -48,9 +48,10 @@
  * (barrier_deferred). An action that runs takes, alone, two round trips
  * besides its handler's (five before entry 5 of docs/PERFORMANCE.md,
  * three before entry 11); in a batch, one, and the batch's COMMIT one
- * more (its BEGIN goes with its first command). A compensation that runs reads its action's row (one more); a
- * command that does not run (a replay, a refusal, a null compensation)
- * ends with one more, its RELEASE or undo.
+ * more (its BEGIN goes with its first command). A compensation that
+ * runs reads its action's row (one more); a command that does not run
+ * (a replay, a refusal, a null compensation) ends with one more, its
+ * RELEASE or undo.
  *
  * DESIGN: every statement is prepared once per connection
  * (barrier_sql_prepare) under a saga_barrier_ name. An SQL error in a

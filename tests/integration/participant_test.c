@@ -1744,7 +1744,8 @@ test_participant_settle_failure_undoes_its_command(void **state)
 			assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
 			assert_int_equal(biz_rows(f, &ids[i]), 1);
 			assert_int_equal(barrier_rows(f, &ids[i], 0, "ok"), 1);
-			assert_int_equal(biz_txid(f, &ids[i]), biz_txid(f, &ids[0]));
+			assert_int_equal(
+			    biz_txid(f, &ids[i]), biz_txid(f, &ids[0]));
 			continue;
 		}
 		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_RETRY);
