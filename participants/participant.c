@@ -2095,7 +2095,7 @@ reply:
 		part_log(p, SAGA_PARTICIPANT_LOG_DEBUG,
 		    "worker %d: batch %llu of %d command%s %s in %.3f ms",
 		    w->id, (unsigned long long) batch, n, n == 1 ? "" : "s",
-		    lost ? "lost" : "committed",
+		    lost ? "lost" : last == NULL ? "not run" : "committed",
 		    (double) (part_now_us() - t0) / 1000.0);
 	}
 	atomic_fetch_add(&p->st_commands, (unsigned long long) n);
