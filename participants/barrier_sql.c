@@ -158,26 +158,6 @@ barrier_cmd_undo(PGconn *db, bool alone)
 	    "; RELEASE SAVEPOINT " BARRIER_CMD_SAVEPOINT));
 }
 
-/* Commits; a COMMIT of an aborted transaction "succeeds" as ROLLBACK, so
- * the command tag is checked too. */
-static int
-barrier_commit_tx(PGconn *db, char *err, size_t errlen)
-{
-	PGresult *res = PQexec(db, "COMMIT");
-	int       rv  = 0;
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		rv = barrier_err(err, errlen, "COMMIT",
-		    res != NULL ? PQresultErrorMessage(res)
-		                : PQerrorMessage(db));
-	} else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-		rv = barrier_err(err, errlen, "COMMIT",
-		    "the transaction was rolled back");
-	}
-	PQclear(res);
-	return (rv);
-}
-
 /* The parameters of a prepared barrier statement: the key's three (with
  * kind in place of the key's), and an optional fourth (text, or binary
  * when bin). Returns their number. */
@@ -436,12 +416,7 @@ barrier_round_after(PGconn *db, barrier_deferred *prev, const barrier_key *k,
 		prev->set = false;
 		prev->sent = true;
 	}
-	for (int i = 0; i < n; i++) {
-		all[m + i] = s[i];
-		if (all[m + i].key == NULL) {
-			all[m + i].key = k;
-		}
-	}
+	memcpy(all + m, s, (size_t) n * sizeof(*s));
 	if ((rv = barrier_round(db, k, all, m + n, err, errlen)) != 0) {
 		if (m > 0) {
 			prev->rv = rv;
@@ -667,43 +642,22 @@ barrier_sql_cmd_end(PGconn *db, const barrier_begin *b, bool alone,
 	return (rv);
 }
 
-int
+void
 barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
     barrier_commit c, proto_raw output, const char *error,
-    barrier_deferred *later, char *err, size_t errlen)
+    barrier_deferred *later)
 {
-	barrier_deferred d;
-	barrier_stmt     s[3];
-	int              n;
-	int              rv;
-
-	if (later != NULL) {
-		memset(later, 0, sizeof(*later));
-	}
+	memset(later, 0, sizeof(*later));
 	if (c == BARRIER_ROLLBACK_FAILED || c == BARRIER_ROLLBACK_RETRY) {
 		barrier_cmd_undo(db, alone);
-		return (0);
+		return;
 	}
-	memset(&d, 0, sizeof(d));
-	d.key    = k;
-	d.alone  = alone;
-	d.c      = c;
-	d.output = output;
-	d.error  = error;
-	if (later != NULL) {
-		*later     = d;
-		later->set = true;
-		return (0);
-	}
-	n = barrier_settle_stmts(&d, s);
-	if ((rv = barrier_round(db, k, s, n, err, errlen)) == 0) {
-		rv = barrier_round_check(s, n, err, errlen);
-		barrier_round_clear(s, n);
-	}
-	if (rv != 0) {
-		barrier_cmd_undo(db, alone);
-	}
-	return (rv);
+	later->set    = true;
+	later->key    = k;
+	later->alone  = alone;
+	later->c      = c;
+	later->output = output;
+	later->error  = error;
 }
 
 bool
@@ -724,13 +678,8 @@ barrier_sql_tx_commit(
 	bool         prev_failed;
 	int          rv;
 
-	if (prev == NULL || !prev->set) {
-		if ((rv = barrier_commit_tx(db, err, errlen)) != 0) {
-			barrier_sql_tx_rollback(db);
-		}
-		return (rv);
-	}
-	/* The last command's settle and the COMMIT: one round trip. */
+	/* The last command's settle, if it waits, and the COMMIT: one
+	 * round trip. */
 	memset(s, 0, sizeof(s));
 	s[0].sql = "COMMIT";
 	if ((rv = barrier_round_after(db, prev, NULL, s, 1, &prev_failed, err,

@@ -153,15 +153,14 @@ int barrier_sql_cmd_end(PGconn *db, const barrier_begin *b, bool alone,
  * command's work; COMMIT_FAILED rolls back to the handler's savepoint,
  * records error and keeps the barrier row; ROLLBACK_* undo the command
  * (back to its savepoint; alone, ROLLBACK of the transaction), at once.
- * Every statement of a COMMIT_* fails if the command's barrier row is
- * gone (a handler deleted it), and the command is then undone. With
- * later, the statements of a COMMIT_* are left in it (later->set), to be
- * sent with the next round trip, and 0 is returned; without, they are
- * sent now. Returns 0, or SAGA_EDB when a statement failed (the command
- * undone: the outcome is then retry). */
-int barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
+ * The statements of a COMMIT_* are not sent here: they are left in later
+ * (later->set), for the next round trip (barrier_sql_cmd_begin or
+ * barrier_sql_tx_commit, given later as prev), where each of them fails
+ * if the command's barrier row is gone (a handler deleted it), and the
+ * command is then undone. */
+void barrier_sql_cmd_settle(PGconn *db, const barrier_key *k, bool alone,
     barrier_commit c, proto_raw output, const char *error,
-    barrier_deferred *later, char *err, size_t errlen);
+    barrier_deferred *later);
 
 /* barrier_sql_tx_usable tells whether the batch's transaction can go on:
  * the connection is up and the transaction open and not aborted. False

@@ -1700,9 +1700,8 @@ part_run_handler(part_worker *w, part_cmd *pc)
 		 * compensation blind. */
 		snprintf(errbuf, errlen,
 		    "the action's recorded output cannot be read");
-		(void) barrier_sql_cmd_settle(w->db, key, pc->alone,
-		    BARRIER_ROLLBACK_RETRY, (proto_raw) { 0 }, NULL, NULL,
-		    NULL, 0);
+		barrier_sql_cmd_settle(w->db, key, pc->alone,
+		    BARRIER_ROLLBACK_RETRY, (proto_raw) { 0 }, NULL, &pc->later);
 		pc->outcome = PROTO_OUTCOME_RETRY;
 		pc->error   = errbuf;
 		return;
@@ -1769,13 +1768,8 @@ part_run_handler(part_worker *w, part_cmd *pc)
 	}
 	/* Kept: its statements go with the next round trip, and
 	 * part_cmd_settled corrects the answer if they fail there. */
-	if (barrier_sql_cmd_settle(w->db, key, pc->alone, commit,
-	        proto_buf_raw(&call->output), call->error, &pc->later,
-	        errbuf, errlen) != 0) {
-		pc->outcome = PROTO_OUTCOME_RETRY;
-		pc->error   = errbuf;
-		return;
-	}
+	barrier_sql_cmd_settle(w->db, key, pc->alone, commit,
+	    proto_buf_raw(&call->output), call->error, &pc->later);
 	switch (commit) {
 	case BARRIER_COMMIT_OK:
 		pc->outcome = PROTO_OUTCOME_OK;
