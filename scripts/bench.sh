@@ -46,6 +46,7 @@ conc_args=()
 modes=demo,noop
 prefill=0
 json=
+tsv=
 quick=0
 do_build=1
 pgbench_s=20
@@ -119,6 +120,10 @@ Benchmarks sagad on this machine (see docs/PERFORMANCE.md).
                        longest in each database in the JSON, the first 8
                        of all printed)
   --json FILE          write every figure as JSON to FILE
+  --tsv FILE           write the figures of each run to FILE, one per
+                       line, tab-separated: mode, log, C, instances,
+                       repetition, figure, value (what
+                       scripts/bench-compare.sh reads)
   --quick              a small run for CI: N=200 at C=8, both modes,
                        5 s of pgbench, a small memory probe, 2 s (not
                        11 s) for PostgreSQL's statistics: it checks that
@@ -165,6 +170,7 @@ while (($# > 0)); do
 	--syscalls) syscalls=1 ;;
 	--statements) statements=1 ;;
 	--json) json=${2:?}; shift ;;
+	--tsv) tsv=${2:?}; shift ;;
 	--quick) quick=1 ;;
 	--no-build) do_build=0 ;;
 	--keep) keep=1 ;;
@@ -1001,6 +1007,31 @@ noop_stop() {
 
 run_json=()
 summary=()
+tsv_rows=()
+tsv_later=() # the run's system calls, after its other figures
+tsv_defer=0
+
+# tsv_put KEY FIGURE VALUE: one line of --tsv (KEY: the run's first five
+# columns, tab-separated); into tsv_later while tsv_defer is 1.
+tsv_put() {
+	if ((tsv_defer)); then
+		tsv_later+=("$1"$'\t'"$2"$'\t'"$3")
+	else
+		tsv_rows+=("$1"$'\t'"$2"$'\t'"$3")
+	fi
+}
+
+# tsv_flat KEY PREFIX PAIRS: one line per "name": number of PAIRS (the
+# flat objects this script writes into its JSON), as figure PREFIX.name.
+tsv_flat() {
+	local name value
+	while IFS=: read -r name value; do
+		name=${name//[\" \{]/}
+		value=${value//[ \}]/}
+		[[ -n $name && $value =~ ^-?[0-9.]+$ ]] || continue
+		tsv_put "$1" "$2.$name" "$value"
+	done < <(tr ',' '\n' <<<"$3")
+}
 declare -A med_sps=() med_p50=() med_p99=() med_tps=()
 
 # snapshot VAR: CPU ticks of every process and of the machine, WAL
@@ -1239,17 +1270,23 @@ measure() {
 	local pgdb_json
 	pgdb_json=$(pg_db_json "${a[pgdb]}" "${b[pgdb]}")
 
+	# --tsv: the run's key (its first five columns).
+	local tk=$mode$'\t'$label$'\t'$c$'\t'$ninst$'\t'$rep
 	local sc_json=null sc_part_json=null sc_one sc_line=
+	tsv_later=()
+	tsv_defer=1
 	if ((syscalls)) && ! grep -q '^[0-9]' "$dir/syscalls.csv" 2>/dev/null; then
 		say "warning: perf stat counted nothing (see $dir/syscalls.log)"
 	elif ((syscalls)); then
 		sc_json=$(syscalls_json "$dir/syscalls.csv" "$sb_done")
+		tsv_flat "$tk" syscalls.sagad "$sc_json"
 		say "  sagad system calls per saga: $(sed 's/[{}"]//g' <<<"$sc_json")"
 		sc_part_json=
 		for p in "${procs[@]:1}"; do
 			sc_one=null
 			if grep -q '^[0-9]' "$dir/syscalls-$p.csv" 2>/dev/null; then
 				sc_one=$(syscalls_json "$dir/syscalls-$p.csv" "$sb_done")
+				tsv_flat "$tk" "syscalls.$p" "$sc_one"
 				# The line shows three; the JSON has them all.
 				sc_line+="${sc_line:+; }$p $(tr -d '{}"' <<<"$sc_one" |
 					tr ',' '\n' | awk -F': ' '
@@ -1263,6 +1300,7 @@ measure() {
 		sc_part_json="{$sc_part_json}"
 		say "  participants' system calls per saga: $sc_line"
 	fi
+	tsv_defer=0
 
 	local st_json=null
 	if ((statements_on)); then
@@ -1317,6 +1355,20 @@ measure() {
 		"($(calc "$upd > 0 ? $hot / $upd * 100 : 0" 0)% HOT); CPU ms per saga: $(sed 's/"//g' <<<"$cpu_json");" \
 		"machine busy $busy s of $(calc "$sb_wall_s * $(nproc)" 1) s ($(calc "$busy - $total_cpu" 2) s not accounted for)"
 	say "  PostgreSQL CPU ms per saga by database: $(sed 's/"//g' <<<"$pgdb_json")"
+	tsv_put "$tk" sagas_per_s "$sps"
+	tsv_put "$tk" step_transitions_per_s "$steps_s"
+	tsv_put "$tk" ratio_to_pgbench "$ratio"
+	tsv_put "$tk" p50_ms "$sb_p50_ms"
+	tsv_put "$tk" p95_ms "$sb_p95_ms"
+	tsv_put "$tk" p99_ms "$sb_p99_ms"
+	tsv_put "$tk" max_ms "$sb_max_ms"
+	tsv_put "$tk" transactions_per_saga "$(calc "$commits / $sb_done" 3)"
+	tsv_put "$tk" wal_bytes_per_saga "$(calc "$wal / $sb_done" 0)"
+	tsv_put "$tk" cpu_ms_per_saga "$(calc "$total_cpu / $sb_done * 1000" 4)"
+	tsv_flat "$tk" cpu_ms "$cpu_json"
+	tsv_flat "$tk" postgres_cpu_ms "$pgdb_json"
+	tsv_put "$tk" sagad_hwm_mib "$(calc "$hwm / 1024" 1)"
+	tsv_rows+=("${tsv_later[@]}")
 	summary+=("$(printf '%-5s %-14s %4s %4s %7s %3s %9s %10s %6s %8s %8s %8s %9s %7s %8s %9s %7s' \
 		"$mode" "$label" "$c" "$ninst" "$sb_done" "$rep" "$sps" "$steps_s" "$ratio" \
 		"$sb_p50_ms" "$sb_p95_ms" "$sb_p99_ms" "$sb_max_ms" \
@@ -1621,4 +1673,11 @@ if [[ -n $json ]]; then
 		echo "}"
 	} >"$json"
 	say "JSON written to $json"
+fi
+if [[ -n $tsv ]]; then
+	{
+		printf 'mode\tlog\tconcurrency\tinstances\trepeat\tfigure\tvalue\n'
+		printf '%s\n' "${tsv_rows[@]}"
+	} >"$tsv"
+	say "TSV written to $tsv"
 fi

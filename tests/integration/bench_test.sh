@@ -17,6 +17,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tmp=$(mktemp -d /tmp/saga-bench-test.XXXXXX)
 log=$tmp/bench.log
 out=$tmp/bench.json
+tsv=$tmp/bench.tsv
 trap 'rm -rf "$tmp"' EXIT
 
 fail() {
@@ -34,7 +35,7 @@ if command -v perf >/dev/null &&
 fi
 rc=0
 SAGA_BUILD_DIR=$build "$repo/scripts/bench.sh" --quick --instances 1,2 --no-build \
-    "${sc[@]}" --statements --json "$out" >"$log" 2>&1 || rc=$?
+    "${sc[@]}" --statements --json "$out" --tsv "$tsv" >"$log" 2>&1 || rc=$?
 ((rc == 0)) || fail "bench.sh --quick exited $rc"
 [[ -s $out ]] || fail "no JSON written"
 for want in "pgbench limit at 8 clients" "== saga benchmark" \
@@ -167,4 +168,58 @@ else
 		grep -q "$f" "$out" || fail "JSON lacks $f"
 	done
 fi
-echo "bench_test: bench.sh --quick ${sc[*]} --statements ran both modes with 1 and 2 instances; JSON complete"
+
+# --tsv: the figures of every run, one per line (what bench-compare.sh
+# reads), as the JSON has them.
+[[ $(head -n 1 "$tsv") == $'mode\tlog\tconcurrency\tinstances\trepeat\tfigure\tvalue' ]] ||
+	fail "TSV header: $(head -n 1 "$tsv")"
+tsv_need=(sagas_per_s p50_ms p99_ms cpu_ms_per_saga cpu_ms.sagad
+	cpu_ms.postgres postgres_cpu_ms.saga_coordinator wal_bytes_per_saga)
+((${#sc[@]} == 0)) || tsv_need+=(syscalls.sagad.all syscalls.noop.all
+	syscalls.orders.sendto)
+for m in demo noop; do
+	for i in 1 2; do
+		for f in "${tsv_need[@]}"; do
+			[[ $m == demo && $f == syscalls.noop.* ]] && continue
+			[[ $m == noop && $f == syscalls.orders.* ]] && continue
+			awk -F'\t' -v m="$m" -v i="$i" -v f="$f" '
+			    $1 == m && $2 == "empty log" && $3 == 8 && $4 == i &&
+			    $6 == f && $7 ~ /^[0-9.]+$/ { ok = 1 }
+			    END { exit !ok }' "$tsv" ||
+				fail "TSV: no $f for $m with $i instance(s)"
+		done
+	done
+done
+sps=$(awk -F'\t' '$1 == "noop" && $4 == 1 && $6 == "sagas_per_s" { print $7 }' "$tsv")
+grep -q '"sagas_per_s": '"$sps"'[,}]' "$out" ||
+	fail "TSV sagas/s $sps is not the JSON's"
+
+# bench-compare.sh: its refusals, then one pair of runs of this build
+# against itself (the noop mode, N=200 at C=8): each run's figures
+# grouped by figure, with a median per build.
+cmp=$repo/scripts/bench-compare.sh
+if "$cmp" --old "$tmp/none" --new "$build" >"$tmp/cmp-err.log" 2>&1 ||
+    ! grep -q "not a build tree" "$tmp/cmp-err.log"; then
+	fail "bench-compare.sh took a directory that is no build: $(cat "$tmp/cmp-err.log")"
+fi
+if "$cmp" --old "$build" --new "$build" -- --json x >"$tmp/cmp-err.log" 2>&1 ||
+    ! grep -q "is for bench.sh alone" "$tmp/cmp-err.log"; then
+	fail "bench-compare.sh passed --json on: $(cat "$tmp/cmp-err.log")"
+fi
+rc=0
+"$cmp" --old "$build" --new "$build" --old-label a --new-label b \
+    --pairs 1 --out "$tmp/cmp" -- --quick --mode noop --no-memprobe \
+    >"$tmp/cmp.log" 2>&1 || rc=$?
+log=$tmp/cmp.log
+((rc == 0)) || fail "bench-compare.sh exited $rc"
+grep -qF "noop (empty log) C=8" "$log" || fail "no noop C=8 in the report"
+for b in a b; do
+	grep -q "\"commit\": \"$b\"" "$tmp/cmp/run-"*.json ||
+		fail "no run labelled $b"
+done
+awk -F'\t' '$1 == "noop" && $3 == 8 && $5 == "sagas_per_s" &&
+    $6 ~ /^[0-9.]+$/ && $7 ~ /^[0-9.]+$/ && $8 == $6 && $9 == $7 &&
+    $11 == "-" { ok = 1 } END { exit !ok }' "$tmp/cmp/compare.tsv" ||
+	fail "compare.tsv: no sagas_per_s row with one run of each build"
+
+echo "bench_test: bench.sh --quick ${sc[*]} --statements ran both modes with 1 and 2 instances; JSON and TSV complete; bench-compare.sh ran a pair"
