@@ -19,7 +19,7 @@ old=
 new=
 old_label=
 new_label=
-pairs=2
+pairs=3
 out=
 all=0
 
@@ -51,7 +51,9 @@ Columns: the figure, each build's runs in the order they ran, their
 medians, new / old of the medians, and "apart" when every run of one
 build is above every run of the other, "overlap" otherwise (with runs
 that overlap, the difference is inside the machine's noise), "-" with a
-single run of a build, which says nothing about the noise.
+single run of a build, which says nothing about the noise. Two builds
+that do not differ come out "apart" by chance, figure by figure, in 1 of
+3 comparisons with 2 pairs, 1 in 10 with 3, 1 in 35 with 4.
 EOF
 }
 
