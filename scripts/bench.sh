@@ -1022,7 +1022,8 @@ tsv_put() {
 }
 
 # tsv_flat KEY PREFIX PAIRS: one line per "name": number of PAIRS (the
-# flat objects this script writes into its JSON), as figure PREFIX.name.
+# flat objects this script writes into its JSON, without nesting, with
+# names that hold no colon), as figure PREFIX.name.
 tsv_flat() {
 	local name value
 	while IFS=: read -r name value; do
@@ -1362,8 +1363,21 @@ measure() {
 	tsv_put "$tk" p95_ms "$sb_p95_ms"
 	tsv_put "$tk" p99_ms "$sb_p99_ms"
 	tsv_put "$tk" max_ms "$sb_max_ms"
+	# shellcheck disable=SC2154 # set by saga_bench's assignments
+	tsv_put "$tk" mean_ms "$sb_mean_ms"
+	# shellcheck disable=SC2154
+	tsv_put "$tk" start_p50_ms "$sb_start_p50_ms"
+	tsv_put "$tk" step_transitions_per_saga "$(calc "$steps / $sb_done" 3)"
 	tsv_put "$tk" transactions_per_saga "$(calc "$commits / $sb_done" 3)"
+	tsv_flat "$tk" transactions_per_saga "$xact_json"
+	tsv_put "$tk" rollbacks_per_saga "$(calc "$rollbacks / $sb_done" 3)"
+	tsv_put "$tk" write_xids_per_saga "$(calc "$xids / $sb_done" 3)"
 	tsv_put "$tk" wal_bytes_per_saga "$(calc "$wal / $sb_done" 0)"
+	tsv_put "$tk" saga_instance_updates_per_saga "$(calc "$upd / $sb_done" 2)"
+	tsv_put "$tk" saga_instance_hot_fraction \
+		"$(calc "$upd > 0 ? $hot / $upd : 0" 3)"
+	tsv_flat "$tk" events_per_saga "$events_json"
+	[[ $metrics_json == null ]] || tsv_flat "$tk" sagad "$metrics_json"
 	tsv_put "$tk" cpu_ms_per_saga "$(calc "$total_cpu / $sb_done * 1000" 4)"
 	tsv_flat "$tk" cpu_ms "$cpu_json"
 	tsv_flat "$tk" postgres_cpu_ms "$pgdb_json"

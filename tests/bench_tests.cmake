@@ -28,3 +28,11 @@ set_tests_properties(bench_test PROPERTIES
     TIMEOUT ${bench_test_timeout}
     RUN_SERIAL TRUE
     LABELS integration)
+
+# scripts/bench-compare.sh's comparison (medians, verdicts, missing
+# figures) and refusals, on made-up runs: no benchmark runs.
+add_test(NAME bench_compare_test
+    COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/unit/bench_compare_test.sh")
+set_tests_properties(bench_compare_test PROPERTIES
+    TIMEOUT ${COORD_TEST_TIMEOUT}
+    LABELS unit)
