@@ -24,8 +24,10 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2668,7 +2670,8 @@ coord_usage(FILE *f)
 	    "\n"
 	    "Signals: SIGHUP reloads the configuration files (a bad file\n"
 	    "keeps the old definitions); SIGTERM stops taking new sagas,\n"
-	    "finishes the commits in progress and exits 0.\n");
+	    "finishes the commits in progress, hands its leases over and\n"
+	    "exits 0.\n");
 }
 
 static int
@@ -2918,11 +2921,86 @@ coord_migrate(const coord_opts *o)
 	return (0);
 }
 
+/* The watchdog of the shutdown's last part, the closing of the nng
+ * sockets. libnng 1.5.2 can hang in nng_close for good: the main thread
+ * waits there for the socket's pipes to go, nng's reaper thread for an
+ * operation of one of them (seen when a SIGTERM came while commands were
+ * in flight; nanomsg/nng issue 1813 reports such a hang). Everything that
+ * matters is done before (the last commits, the leases handed over), so
+ * after COORD_CLOSE_WAIT_S the process logs it and exits 0 without the
+ * rest of the clean-up. */
+#define COORD_CLOSE_WAIT_S 5
+
+typedef struct coord_watchdog {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	pthread_t       thr;
+	bool            done;
+	bool            running;
+} coord_watchdog;
+
+static void *
+coord_watchdog_main(void *arg)
+{
+	coord_watchdog *w = arg;
+	struct timespec until;
+	bool            done;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += COORD_CLOSE_WAIT_S;
+	pthread_mutex_lock(&w->mtx);
+	while (!w->done &&
+	    pthread_cond_timedwait(&w->cv, &w->mtx, &until) != ETIMEDOUT) {
+	}
+	done = w->done;
+	pthread_mutex_unlock(&w->mtx);
+	if (!done) {
+		log_warn("SHUTDOWN: nng has not closed its sockets after %d s "
+		         "(a hang inside libnng); exiting without them",
+		    COORD_CLOSE_WAIT_S);
+		fflush(stderr);
+		_exit(0);
+	}
+	return (NULL);
+}
+
+/* Starts the watchdog; without a thread (out of resources) the shutdown
+ * simply goes on unwatched. */
+static void
+coord_watchdog_start(coord_watchdog *w)
+{
+	pthread_condattr_t ca;
+
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	w->running =
+	    pthread_create(&w->thr, NULL, coord_watchdog_main, w) == 0;
+}
+
+static void
+coord_watchdog_stop(coord_watchdog *w)
+{
+	pthread_mutex_lock(&w->mtx);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mtx);
+	if (w->running) {
+		pthread_join(w->thr, NULL);
+	}
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mtx);
+}
+
 int
 main(int argc, char **argv)
 {
 	coord            c;
 	coord_errs       errs;
+	coord_watchdog   wd;
 	struct sigaction sa;
 	char             err[512];
 	int              rv;
@@ -3049,12 +3127,29 @@ main(int argc, char **argv)
 			coord_saga_free(s);
 		}
 	}
-	/* Stop everything that posts events, then drop what was posted
-	 * (the events live inside these objects), then free them. */
-	rpc_server_stop(c.api);
-	dispatch_stop(c.disp);
+	/* The readers first: once they are stopped no lease job runs, so
+	 * none renews a lease after the hand-over below. */
 	reader_stop(c.rd);
 	reader_stop(c.lrd);
+	/* Hand the leases over: the other instances take these sagas at
+	 * once instead of after the lease. Done before nng is closed,
+	 * which may not return (coord_watchdog); the loop has ended, so
+	 * nothing writes to them any more. */
+	if (c.db_up) {
+		saga_store *rel = NULL;
+
+		if (saga_store_open(&rel, c.o.conninfo, c.instance,
+		        c.o.lease_ms, err, sizeof(err)) == 0 &&
+		    saga_store_release(rel) == 0) {
+			log_info("LEASES released");
+		}
+		saga_store_free(rel);
+	}
+	coord_watchdog_start(&wd);
+	/* Stop everything else that posts events, then drop what was
+	 * posted (the events live inside these objects), then free them. */
+	rpc_server_stop(c.api);
+	dispatch_stop(c.disp);
 	{
 		coord_event *ev = coord_queue_take(&c.q);
 
@@ -3089,20 +3184,9 @@ main(int argc, char **argv)
 			}
 		}
 	}
-	/* Hand the leases over: the other instances take these sagas at
-	 * once instead of after the lease. */
-	if (c.db_up) {
-		saga_store *rel = NULL;
-
-		if (saga_store_open(&rel, c.o.conninfo, c.instance,
-		        c.o.lease_ms, err, sizeof(err)) == 0 &&
-		    saga_store_release(rel) == 0) {
-			log_info("LEASES released");
-		}
-		saga_store_free(rel);
-	}
 	coord_writers_close(&c);
-	metrics_free(c.m);
+	metrics_free(c.m); /* its HTTP server is nng's too */
+	coord_watchdog_stop(&wd);
 	coord_queue_fini(&c.q);
 	for (size_t i = 0; i < c.ndefs; i++) {
 		saga_def_free(c.defs[i]);

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# shutdown_test.sh BUILD_DIR: sagad's SIGTERM when libnng never returns
+# from nng_close (libnng 1.5.2 did so now and then in multi_test and under
+# a SIGTERM stress: the main thread waiting for a socket's pipes, nng's
+# reaper for one of their operations). nng_close is made to hang for good
+# with an LD_PRELOAD library (tests/support/nng_close_hang.c) while a
+# command is in flight. sagad must still hand its leases over (its
+# saga's lease in the past, its instance marked stopped), then, its
+# watchdog having waited, log the hang and exit 0 within the watchdog's
+# 5 s and some. The same run without the hang ends with STOPPED and no
+# such line: the library changes nothing else.
+# Needs PostgreSQL (libpq's PG* variables, as scripts/test.sh sets them).
+
+set -euo pipefail
+
+build=$(cd "${1:?usage: shutdown_test.sh BUILD_DIR}" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+sagad=$build/coordinator/sagad
+sagactl=$build/coordinator/sagactl
+tp=$build/tests/test_participant
+shim=$build/tests/libnng_close_hang.so
+tmp=$(mktemp -d /tmp/saga-shutdown-test.XXXXXX)
+db=shutdown_test_$$
+pids=()
+
+cleanup() {
+	for p in "${pids[@]}"; do
+		{ kill -KILL "$p" && wait "$p"; } 2>/dev/null || true
+	done
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+		>/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "shutdown_test: $*" >&2
+	for f in "$tmp"/*.log; do
+		[[ -f $f ]] || continue
+		echo "---- $f" >&2
+		tail -n 15 "$f" >&2
+	done
+	exit 1
+}
+
+[[ -f $shim ]] || fail "$shim is missing (not built?)"
+if ! psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
+	[[ ${SAGA_TEST_REQUIRE_PG:-} == 1 ]] && fail "no PostgreSQL server"
+	echo "SKIP: no PostgreSQL server (start one with scripts/pg.sh start)"
+	exit 77
+fi
+conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$db"
+q() {
+	psql -X -q -tA -d "$db" -c "$1"
+}
+"$sagad" --migrate --db "$conninfo" >/dev/null
+
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
+p0=
+saga_ports_reserve p0 4 || fail "no free ports"
+"$tp" --listen "tcp://127.0.0.1:$p0" --rule s1.do=delay:30000 \
+	>"$tmp/participant.log" 2>&1 &
+pids+=($!)
+cat >"$tmp/sagas.yaml" <<YAML
+participants:
+  p:
+    endpoints: ["tcp://127.0.0.1:$p0"]
+sagas:
+  - name: slow
+    steps:
+      - {name: s1, participant: p, action: s1.do, compensation: s1.undo, timeout: 60s}
+YAML
+
+# run NAME [ENV...]: sagad with ENV, one saga left in flight at its
+# participant, then SIGTERM; sets rc (exit status) and took (seconds).
+run() {
+	local name=$1 id p i st t0
+	shift
+	env "$@" "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
+		--listen "tcp://127.0.0.1:$((p0 + 1))" --instance-id "$name" \
+		--lease 2000ms >"$tmp/sagad-$name.log" 2>&1 &
+	p=$!
+	pids+=("$p")
+	for _ in $(seq 1 100); do
+		"$sagactl" ping --coordinator "tcp://127.0.0.1:$((p0 + 1))" \
+			--timeout 200ms >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	id=$("$sagactl" start slow --input '{}' \
+		--coordinator "tcp://127.0.0.1:$((p0 + 1))") ||
+		fail "$name: starting a saga failed"
+	# The command is at the participant, which holds it for 30 s.
+	for _ in $(seq 1 100); do
+		grep -q "s1.do" "$tmp/participant.log" 2>/dev/null && break
+		[[ $(q "SELECT count(*) FROM saga_event WHERE saga_id = '$id' AND event = 'step_sent'") == 1 ]] && break
+		sleep 0.05
+	done
+	t0=$EPOCHREALTIME
+	kill -TERM "$p"
+	for ((i = 0; i < 300; i++)); do
+		st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) || st=Z
+		[[ $st == Z ]] && break
+		sleep 0.1
+	done
+	if [[ $st != Z ]]; then
+		if command -v gdb >/dev/null; then
+			gdb -p "$p" -batch -ex 'thread apply all bt' 2>&1 |
+				grep -E '^(Thread|#)' >&2 || true
+		fi
+		fail "$name: sagad still runs 30 s after SIGTERM"
+	fi
+	rc=0
+	wait "$p" || rc=$?
+	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	saga=$id
+}
+
+# With nng_close hanging. ASan wants its runtime first among the loaded
+# libraries; the preloaded one comes first here, which is harmless.
+run hang LD_PRELOAD="$shim" SAGA_TEST_NNG_CLOSE_HANG=1 \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+log=$tmp/sagad-hang.log
+((rc == 0)) || fail "hang: sagad exited $rc"
+grep -q "SHUTDOWN: nng has not closed its sockets" "$log" ||
+	fail "hang: no watchdog line in sagad's log"
+grep -q "STOPPED" "$log" && fail "hang: STOPPED logged though nng_close hung"
+rel=$(grep -n "LEASES released" "$log" | cut -d: -f1)
+wd=$(grep -n "SHUTDOWN: nng has not closed" "$log" | cut -d: -f1)
+[[ -n $rel ]] || fail "hang: the leases were not released"
+((rel < wd)) || fail "hang: the leases released after the watchdog fired"
+awk -v t="$took" 'BEGIN { exit !(t >= 4.5 && t < 25) }' ||
+	fail "hang: exit ${took}s after SIGTERM (the watchdog waits 5 s)"
+[[ $(q "SELECT lease_until < now() FROM saga_instance WHERE id = '$saga'") == t ]] ||
+	fail "hang: the saga's lease was not handed over"
+[[ $(q "SELECT stopped_at IS NOT NULL FROM saga_coordinator WHERE instance_id = 'hang'") == t ]] ||
+	fail "hang: the instance is not marked stopped"
+echo "shutdown_test: nng_close hung; sagad released its leases, then exited 0 ${took}s after SIGTERM"
+
+# Without the hang: the library is loaded but changes nothing.
+run clean LD_PRELOAD="$shim" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+log=$tmp/sagad-clean.log
+((rc == 0)) || fail "clean: sagad exited $rc"
+grep -q "STOPPED" "$log" || fail "clean: no STOPPED in sagad's log"
+grep -q "SHUTDOWN: nng" "$log" && fail "clean: the watchdog fired"
+echo "shutdown_test: without the hang sagad stopped cleanly in ${took}s"
