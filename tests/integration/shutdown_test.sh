@@ -62,7 +62,7 @@ source "$repo/scripts/ports.sh"
 p0=
 saga_ports_reserve p0 4 || fail "no free ports"
 "$tp" --listen "tcp://127.0.0.1:$p0" --rule s1.do=delay:30000 \
-	>"$tmp/participant.log" 2>&1 &
+	--record "$tmp/record.txt" >"$tmp/participant.log" 2>&1 &
 pids+=($!)
 cat >"$tmp/sagas.yaml" <<YAML
 participants:
@@ -92,12 +92,15 @@ run() {
 	id=$("$sagactl" start slow --input '{}' \
 		--coordinator "tcp://127.0.0.1:$((p0 + 1))") ||
 		fail "$name: starting a saga failed"
-	# The command is at the participant, which holds it for 30 s.
-	for _ in $(seq 1 100); do
-		grep -q "s1.do" "$tmp/participant.log" 2>/dev/null && break
-		[[ $(q "SELECT count(*) FROM saga_event WHERE saga_id = '$id' AND event = 'step_sent'") == 1 ]] && break
+	# The command is at the participant (its record has it), which
+	# holds it for 30 s.
+	for _ in $(seq 1 200); do
+		grep -q "^$id 0 0 .* s1.do " "$tmp/record.txt" 2>/dev/null &&
+			break
 		sleep 0.05
 	done
+	grep -q "^$id 0 0 .* s1.do " "$tmp/record.txt" ||
+		fail "$name: the command never reached the participant"
 	t0=$EPOCHREALTIME
 	kill -TERM "$p"
 	for ((i = 0; i < 300; i++)); do
