@@ -223,13 +223,19 @@ print_report() {
 				    "old runs", "new runs", "old med", "new med", "new/old")
 				groups[++ng] = group
 			}
-			rows[group] = rows[group] sprintf("  %-38s %-26s %-26s %10s %10s %8s  %s\n",
+			row = sprintf("  %-38s %-26s %-26s %10s %10s %8s  %s\n",
 			    $5, $6, $7, $8, $9, $10, $11)
+			# The system calls after the other figures.
+			if ($5 ~ /^syscalls\./) {
+				sc[group] = sc[group] row
+			} else {
+				rows[group] = rows[group] row
+			}
 		}
 		END {
 			for (i = 1; i <= ng; i++) {
-				printf "\n%s\n%s\n%s", groups[i], head[groups[i]],
-				    rows[groups[i]]
+				printf "\n%s\n%s\n%s%s", groups[i], head[groups[i]],
+				    rows[groups[i]], sc[groups[i]]
 			}
 		}' "$1/compare.tsv"
 }

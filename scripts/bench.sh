@@ -1008,17 +1008,11 @@ noop_stop() {
 run_json=()
 summary=()
 tsv_rows=()
-tsv_later=() # the run's system calls, after its other figures
-tsv_defer=0
 
 # tsv_put KEY FIGURE VALUE: one line of --tsv (KEY: the run's first five
-# columns, tab-separated); into tsv_later while tsv_defer is 1.
+# columns, tab-separated).
 tsv_put() {
-	if ((tsv_defer)); then
-		tsv_later+=("$1"$'\t'"$2"$'\t'"$3")
-	else
-		tsv_rows+=("$1"$'\t'"$2"$'\t'"$3")
-	fi
+	tsv_rows+=("$1"$'\t'"$2"$'\t'"$3")
 }
 
 # tsv_flat KEY PREFIX PAIRS: one line per "name": number of PAIRS (the
@@ -1274,8 +1268,6 @@ measure() {
 	# --tsv: the run's key (its first five columns).
 	local tk=$mode$'\t'$label$'\t'$c$'\t'$ninst$'\t'$rep
 	local sc_json=null sc_part_json=null sc_one sc_line=
-	tsv_later=()
-	tsv_defer=1
 	if ((syscalls)) && ! grep -q '^[0-9]' "$dir/syscalls.csv" 2>/dev/null; then
 		say "warning: perf stat counted nothing (see $dir/syscalls.log)"
 	elif ((syscalls)); then
@@ -1301,7 +1293,6 @@ measure() {
 		sc_part_json="{$sc_part_json}"
 		say "  participants' system calls per saga: $sc_line"
 	fi
-	tsv_defer=0
 
 	local st_json=null
 	if ((statements_on)); then
@@ -1382,7 +1373,6 @@ measure() {
 	tsv_flat "$tk" cpu_ms "$cpu_json"
 	tsv_flat "$tk" postgres_cpu_ms "$pgdb_json"
 	tsv_put "$tk" sagad_hwm_mib "$(calc "$hwm / 1024" 1)"
-	tsv_rows+=("${tsv_later[@]}")
 	summary+=("$(printf '%-5s %-14s %4s %4s %7s %3s %9s %10s %6s %8s %8s %8s %9s %7s %8s %9s %7s' \
 		"$mode" "$label" "$c" "$ninst" "$sb_done" "$rep" "$sps" "$steps_s" "$ratio" \
 		"$sb_p50_ms" "$sb_p95_ms" "$sb_p99_ms" "$sb_max_ms" \
