@@ -105,6 +105,8 @@ q() {
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
 p0=
 saga_ports_reserve p0 16 || fail "no free ports"
 nport=1
@@ -183,20 +185,9 @@ wait_done() {
 # stack (gdb, when installed) goes into the failure's output, instead of
 # a wait that lasts until the test's timeout and says nothing.
 wait_exit() {
-	local name=$1 p=${pid[$1]} i st
-	for ((i = 0; i < $2 * 10; i++)); do
-		st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) || st=Z
-		if [[ $st == Z ]]; then
-			wait "$p"
-			return
-		fi
-		sleep 0.1
-	done
-	if command -v gdb >/dev/null; then
-		gdb -p "$p" -batch -ex 'thread apply all bt' 2>&1 |
-			grep -E '^(Thread|#)' >&2 || true
-	fi
-	fail "instance $name still runs $2 s after it was told to stop"
+	saga_exited "${pid[$1]}" "$2" ||
+		fail "instance $1 still runs $2 s after it was told to stop"
+	wait "${pid[$1]}"
 }
 
 # A steady load from here to the end of 1.: one loader per instance starts

@@ -59,6 +59,8 @@ q() {
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
 p0=
 saga_ports_reserve p0 4 || fail "no free ports"
 "$tp" --listen "tcp://127.0.0.1:$p0" --rule s1.do=delay:30000 \
@@ -77,7 +79,7 @@ YAML
 # run NAME [ENV...]: sagad with ENV, one saga left in flight at its
 # participant, then SIGTERM; sets rc (exit status) and took (seconds).
 run() {
-	local name=$1 id p i st t0
+	local name=$1 id p t0
 	shift
 	env "$@" "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
 		--listen "tcp://127.0.0.1:$((p0 + 1))" --instance-id "$name" \
@@ -103,18 +105,7 @@ run() {
 		fail "$name: the command never reached the participant"
 	t0=$EPOCHREALTIME
 	kill -TERM "$p"
-	for ((i = 0; i < 300; i++)); do
-		st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) || st=Z
-		[[ $st == Z ]] && break
-		sleep 0.1
-	done
-	if [[ $st != Z ]]; then
-		if command -v gdb >/dev/null; then
-			gdb -p "$p" -batch -ex 'thread apply all bt' 2>&1 |
-				grep -E '^(Thread|#)' >&2 || true
-		fi
-		fail "$name: sagad still runs 30 s after SIGTERM"
-	fi
+	saga_exited "$p" 30 || fail "$name: sagad still runs 30 s after SIGTERM"
 	rc=0
 	wait "$p" || rc=$?
 	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')

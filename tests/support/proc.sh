@@ -1,0 +1,22 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: MIT
+#
+# proc.sh: process helpers of the shell integration tests (sourced).
+
+# saga_exited PID SECONDS: waits up to SECONDS for the child PID to end.
+# Returns 0 once it has (the caller reaps it with wait for its status),
+# 1 if it still runs then, after printing every one of its threads'
+# stacks to stderr (gdb, when installed): where it is stuck.
+saga_exited() {
+	local p=$1 i st
+	for ((i = 0; i < $2 * 10; i++)); do
+		st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) || st=Z
+		[[ $st == Z ]] && return 0
+		sleep 0.1
+	done
+	if command -v gdb >/dev/null; then
+		gdb -p "$p" -batch -ex 'thread apply all bt' 2>&1 |
+			grep -E '^(Thread|#)' >&2 || true
+	fi
+	return 1
+}
