@@ -36,7 +36,11 @@
  * the workers (each finishes the batch it runs and sends its replies),
  * stops every aio (which waits for the callbacks), closes the socket and
  * frees what is left: commands still queued are dropped unanswered, and
- * sagad resends them.
+ * sagad resends them. libnng 1.5.2 now and then never returns from
+ * nng_close (as in sagad, docs/operations.md "Hand-over"), so the aios are
+ * stopped and the socket closed on a thread of their own, waited for
+ * PART_CLOSE_WAIT_MS: past that the participant is left as it is (nng's
+ * threads may still use it), marked nng_hung, and serve says so.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -82,6 +86,9 @@ extern const size_t        barrier_migrations_count;
 #define PART_REPLY_SLACK 4096
 /* Longest error text sent in a reply. */
 #define PART_ERROR_MAX 1024
+/* How long the teardown waits for libnng to stop the aios and close the
+ * socket. */
+#define PART_CLOSE_WAIT_MS 5000
 
 typedef struct part_handler {
 	char        *name;
@@ -165,6 +172,7 @@ struct saga_participant {
 	bool            started;
 	nng_socket      sock;
 	bool            sock_open;
+	bool            nng_hung; /* nng_close never returned: left as is */
 	part_ctx       *ctxs;
 	part_worker    *workers;
 	pthread_mutex_t mtx;
@@ -2244,8 +2252,138 @@ saga_participant_purge(
 	return (0);
 }
 
-/* Stops and frees everything start made; safe on a partial start. */
+/* The closing of a participant's nng objects, on a thread of its own.
+ * Whichever of the closer and the teardown lets go of it last frees it. */
+typedef struct part_closer {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	bool            abandoned; /* the teardown gave up waiting */
+	part_ctx       *ctxs;
+	int             nctxs;
+	nng_socket      sock;
+	bool            sock_open;
+} part_closer;
+
 static void
+part_closer_free(part_closer *k)
+{
+	pthread_cond_destroy(&k->cv);
+	pthread_mutex_destroy(&k->mtx);
+	free(k);
+}
+
+/* Stops every aio (which waits for its callback; any operation started
+ * afterwards, a callback's send or receive, fails at once without a
+ * callback), then closes the socket. */
+static void
+part_closer_run(part_closer *k)
+{
+	for (int i = 0; k->ctxs != NULL && i < k->nctxs; i++) {
+		if (k->ctxs[i].aio != NULL) {
+			nng_aio_stop(k->ctxs[i].aio);
+		}
+	}
+	if (k->sock_open) {
+		nng_close(k->sock);
+	}
+}
+
+static void *
+part_closer_main(void *arg)
+{
+	part_closer *k = arg;
+	bool         abandoned;
+
+	part_closer_run(k);
+	pthread_mutex_lock(&k->mtx);
+	k->done   = true;
+	abandoned = k->abandoned;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mtx);
+	if (abandoned) {
+		part_closer_free(k);
+	}
+	return (NULL);
+}
+
+/* Stops the aios and closes the socket, waiting PART_CLOSE_WAIT_MS for
+ * libnng. Returns 0, or SAGA_ETIMEDOUT when it did not finish: p is then
+ * marked nng_hung and must be left as it is. */
+static int
+part_close_nng(saga_participant *p)
+{
+	part_closer       *k;
+	pthread_condattr_t ca;
+	pthread_attr_t     ta;
+	pthread_t          thr;
+	struct timespec    until;
+	bool               done, started;
+
+	if (p->ctxs == NULL && !p->sock_open) {
+		return (0);
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		part_closer stack = { .ctxs = p->ctxs, .nctxs = p->ncontexts,
+			.sock = p->sock, .sock_open = p->sock_open };
+
+		/* Out of memory: closed here, unwatched. */
+		part_closer_run(&stack);
+		p->sock_open = false;
+		return (0);
+	}
+	k->ctxs      = p->ctxs;
+	k->nctxs     = p->ncontexts;
+	k->sock      = p->sock;
+	k->sock_open = p->sock_open;
+	pthread_mutex_init(&k->mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	started = pthread_create(&thr, &ta, part_closer_main, k) == 0;
+	pthread_attr_destroy(&ta);
+	if (!started) {
+		/* Out of threads: closed here, unwatched. */
+		part_closer_run(k);
+		part_closer_free(k);
+		p->sock_open = false;
+		return (0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += PART_CLOSE_WAIT_MS / 1000;
+	until.tv_nsec += (long) (PART_CLOSE_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&k->mtx);
+	while (!k->done &&
+	    pthread_cond_timedwait(&k->cv, &k->mtx, &until) != ETIMEDOUT) {
+	}
+	done         = k->done;
+	k->abandoned = !done;
+	pthread_mutex_unlock(&k->mtx);
+	if (!done) {
+		p->nng_hung = true;
+		part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
+		    "PARTICIPANT-STOP nng has not closed its socket after %d "
+		    "ms (a hang inside libnng); leaving it (every answer sent "
+		    "was committed first)",
+		    PART_CLOSE_WAIT_MS);
+		return (SAGA_ETIMEDOUT);
+	}
+	part_closer_free(k);
+	p->sock_open = false;
+	return (0);
+}
+
+/* Stops and frees everything start made; safe on a partial start.
+ * Returns 0, or SAGA_ETIMEDOUT when libnng did not close the socket: the
+ * nng objects and what they point to are then left as they are. */
+static int
 part_teardown(saga_participant *p)
 {
 	pthread_mutex_lock(&p->mtx);
@@ -2263,16 +2401,8 @@ part_teardown(saga_participant *p)
 		pthread_join(p->purge_thr, NULL);
 		p->purge_running = false;
 	}
-	/* Waits for the callbacks; any operation started afterwards (a
-	 * callback's send or receive) fails at once without a callback. */
-	for (int i = 0; p->ctxs != NULL && i < p->ncontexts; i++) {
-		if (p->ctxs[i].aio != NULL) {
-			nng_aio_stop(p->ctxs[i].aio);
-		}
-	}
-	if (p->sock_open) {
-		nng_close(p->sock);
-		p->sock_open = false;
+	if (part_close_nng(p) != 0) {
+		return (SAGA_ETIMEDOUT);
 	}
 	for (int i = 0; p->ctxs != NULL && i < p->ncontexts; i++) {
 		part_ctx *c = &p->ctxs[i];
@@ -2297,6 +2427,7 @@ part_teardown(saga_participant *p)
 	p->qhead   = NULL;
 	p->qtail   = NULL;
 	p->qlen    = 0;
+	return (0);
 }
 
 /* Checks that the database has the barrier schema. A database that does
@@ -2449,7 +2580,7 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 	return (0);
 
 fail:
-	part_teardown(p);
+	(void) part_teardown(p);
 	p->started = false;
 	return (rv);
 }
@@ -2473,8 +2604,13 @@ saga_participant_serve(saga_participant *p, char *err, size_t errlen)
 	while (sem_wait(&p->stop_sem) != 0 && errno == EINTR) {
 	}
 	part_log(p, SAGA_PARTICIPANT_LOG_INFO, "PARTICIPANT-STOP stopping");
-	part_teardown(p);
-	return (0);
+	if ((rv = part_teardown(p)) != 0 && err != NULL && errlen > 0) {
+		snprintf(err, errlen,
+		    "nng has not closed the socket after %d ms (a hang inside "
+		    "libnng): the participant is left as it is",
+		    PART_CLOSE_WAIT_MS);
+	}
+	return (rv);
 }
 
 void
@@ -2494,11 +2630,11 @@ saga_participant_stats_get(saga_participant *p, saga_participant_stats *st)
 void
 saga_participant_free(saga_participant *p)
 {
-	if (p == NULL) {
+	/* A participant whose socket libnng never closed stays as it is:
+	 * nng's threads may still use it. */
+	if (p == NULL || p->nng_hung ||
+	    (p->started && part_teardown(p) != 0)) {
 		return;
-	}
-	if (p->started) {
-		part_teardown(p);
 	}
 	pthread_cond_destroy(&p->work_cv);
 	pthread_cond_destroy(&p->purge_cv);

@@ -11,6 +11,11 @@
 # watchdog having waited, log the hang and exit 0 within the watchdog's
 # 5 s and some. The same run without the hang ends with STOPPED and no
 # such line: the library changes nothing else.
+# Then the participant library, through the echo example: with nng_close
+# hanging, a SIGTERM must still end the service (exit 0, within the
+# library's 5 s wait and some, the hang logged); a saga started while it
+# is down completes once it is back, and each saga's action took effect
+# once.
 # Needs PostgreSQL (libpq's PG* variables, as scripts/test.sh sets them).
 
 set -euo pipefail
@@ -20,17 +25,23 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 sagad=$build/coordinator/sagad
 sagactl=$build/coordinator/sagactl
 tp=$build/tests/test_participant
+echo_bin=$build/participants/participant_echo
 shim=$build/tests/libnng_close_hang.so
 tmp=$(mktemp -d /tmp/saga-shutdown-test.XXXXXX)
 db=shutdown_test_$$
+edb=${db}_echo
+cdb=${db}_coord
 pids=()
 
 cleanup() {
 	for p in "${pids[@]}"; do
 		{ kill -KILL "$p" && wait "$p"; } 2>/dev/null || true
 	done
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-		>/dev/null 2>&1 || true
+	for d in "$db" "$edb" "$cdb"; do
+		psql -X -q -d postgres \
+			-c "DROP DATABASE IF EXISTS $d WITH (FORCE)" \
+			>/dev/null 2>&1 || true
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -141,3 +152,88 @@ log=$tmp/sagad-clean.log
 grep -q "STOPPED" "$log" || fail "clean: no STOPPED in sagad's log"
 grep -q "SHUTDOWN: nng" "$log" && fail "clean: the watchdog fired"
 echo "shutdown_test: without the hang sagad stopped cleanly in ${took}s"
+
+# The participant library (participants/participant.c), through the echo
+# example, on a database of its own, with a sagad of its own (and its own
+# log: the first part's saga, whose participant is gone, stays out).
+for d in "$edb" "$cdb"; do
+	psql -X -q -d postgres -c "CREATE DATABASE $d" >/dev/null ||
+		fail "cannot create $d"
+done
+econn="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$edb"
+cconn="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$cdb"
+"$sagad" --migrate --db "$cconn" >/dev/null
+eq() {
+	psql -X -q -tA -d "$edb" -c "$1"
+}
+cat >"$tmp/echo.yaml" <<YAML
+participants:
+  echo:
+    endpoints: ["tcp://127.0.0.1:$((p0 + 2))"]
+sagas:
+  - name: greet
+    steps:
+      - {name: say, participant: echo, action: echo.say, compensation: echo.unsay}
+YAML
+coord=tcp://127.0.0.1:$((p0 + 3))
+"$sagad" --config "$tmp/echo.yaml" --db "$cconn" --listen "$coord" \
+	--instance-id echo-coord >"$tmp/sagad-echo.log" 2>&1 &
+pids+=($!)
+
+# echo_start NAME [ENV...]: echo with ENV, serving once it answers a ping.
+echo_start() {
+	local name=$1
+	shift
+	env "$@" "$echo_bin" --listen "tcp://127.0.0.1:$((p0 + 2))" \
+		--db "$econn" --migrate >"$tmp/echo-$name.log" 2>&1 &
+	epid=$!
+	pids+=("$epid")
+	for _ in $(seq 1 200); do
+		"$sagactl" ping "tcp://127.0.0.1:$((p0 + 2))" \
+			--timeout 200ms >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	fail "$name: echo does not answer"
+}
+
+# echo_stop: SIGTERM; sets rc and took, as run does.
+echo_stop() {
+	local t0=$EPOCHREALTIME
+	kill -TERM "$epid"
+	saga_exited "$epid" 30 || fail "echo still runs 30 s after SIGTERM"
+	rc=0
+	wait "$epid" || rc=$?
+	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+}
+
+echo_start hang LD_PRELOAD="$shim" SAGA_TEST_NNG_CLOSE_HANG=1 \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+one=$("$sagactl" start greet --input '{"text": "one"}' --coordinator "$coord") ||
+	fail "echo: starting a saga failed"
+"$sagactl" wait "$one" --timeout 30s --coordinator "$coord" >/dev/null ||
+	fail "echo: saga $one did not complete"
+echo_stop
+log=$tmp/echo-hang.log
+((rc == 0)) || fail "echo (hang): exited $rc"
+grep -q "PARTICIPANT-STOP nng has not closed its socket" "$log" ||
+	fail "echo (hang): the hang is not logged"
+awk -v t="$took" 'BEGIN { exit !(t >= 4.5 && t < 25) }' ||
+	fail "echo (hang): exit ${took}s after SIGTERM (the library waits 5 s)"
+echo "shutdown_test: nng_close hung in echo; it exited 0 ${took}s after SIGTERM"
+
+# While echo is down, a saga is started: sagad retries its command.
+two=$("$sagactl" start greet --input '{"text": "two"}' --coordinator "$coord") ||
+	fail "echo: starting a saga while echo is down failed"
+echo_start clean LD_PRELOAD="$shim" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+"$sagactl" wait "$two" --timeout 60s --coordinator "$coord" >/dev/null ||
+	fail "echo: saga $two did not complete once echo was back"
+[[ $(eq "SELECT string_agg(text || ':' || saga_id, ',' ORDER BY text) FROM echo_said") == "one:$one,two:$two" ]] ||
+	fail "echo: echo_said is not one row per saga: $(eq "SELECT saga_id, text FROM echo_said")"
+echo_stop
+log=$tmp/echo-clean.log
+((rc == 0)) || fail "echo (clean): exited $rc"
+grep -q "PARTICIPANT-STOP nng" "$log" && fail "echo (clean): a hang was logged"
+awk -v t="$took" 'BEGIN { exit !(t < 4.5) }' ||
+	fail "echo (clean): exit ${took}s after SIGTERM"
+echo "shutdown_test: without the hang echo stopped in ${took}s"

@@ -245,7 +245,8 @@ int saga_participant_new(saga_participant **out,
  * saga_participant_start (stops receiving, waits for the handlers running
  * to finish and answer) and frees it; NULL-safe. Not from a handler. With
  * saga_participant_serve: call saga_participant_stop, and free once serve
- * has returned. */
+ * has returned. A participant whose socket libnng did not close (see
+ * saga_participant_serve) is not freed: nng's threads may still use it. */
 void saga_participant_free(saga_participant *p);
 
 /* saga_participant_on_action registers fn (with arg) as the handler of
@@ -296,7 +297,11 @@ void saga_participant_stop(saga_participant *p);
 /* saga_participant_serve starts (unless started) and blocks until
  * saga_participant_stop, then stops serving. Commands not answered by
  * then are dropped (sagad resends them). Returns 0 or the error of
- * saga_participant_start. */
+ * saga_participant_start; or SAGA_ETIMEDOUT when the participant stopped
+ * but libnng did not close its socket within 5 s (libnng 1.5.2 now and
+ * then never returns from nng_close): every answer sent was committed
+ * first, the participant is left as it is (saga_participant_free then
+ * frees nothing), and the process should simply end. */
 int saga_participant_serve(saga_participant *p, char *err, size_t errlen);
 
 /* saga_participant_purge runs one purge now, on its own connection:
