@@ -2516,10 +2516,6 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 	nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ,
 	    p->lim.max_msg_bytes * 4);
 	p->sock_open = true;
-	/* Larger than the decoder's limit, so that an oversized request
-	 * gets an ETOOBIG answer rather than a dropped connection. */
-	nng_socket_set_size(
-	    p->sock, NNG_OPT_RECVMAXSZ, p->lim.max_msg_bytes * 4);
 	for (int i = 0; i < p->ncontexts; i++) {
 		part_ctx *c = &p->ctxs[i];
 
