@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "coord_queue.h"
@@ -31,6 +32,15 @@ coord_queue_fini(coord_queue *q)
 	pthread_mutex_destroy(&q->mtx);
 }
 
+int64_t
+coord_queue_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
 void
 coord_queue_wake(coord_queue *q)
 {
@@ -45,9 +55,10 @@ coord_queue_push(
 {
 	bool first;
 
-	ev->next = NULL;
-	ev->type = type;
-	ev->obj  = obj;
+	ev->next      = NULL;
+	ev->type      = type;
+	ev->obj       = obj;
+	ev->pushed_us = coord_queue_now_us();
 	pthread_mutex_lock(&q->mtx);
 	first = q->head == NULL;
 	if (first) {

@@ -12,6 +12,7 @@
 #define COORDINATOR_COORD_QUEUE_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 typedef enum coord_event_type {
 	COORD_EV_DISPATCH, /* a command finished (reply, error, timeout) */
@@ -22,7 +23,8 @@ typedef enum coord_event_type {
 typedef struct coord_event {
 	struct coord_event *next;
 	coord_event_type    type;
-	void               *obj; /* the object that posted it */
+	void               *obj;       /* the object that posted it */
+	int64_t             pushed_us; /* CLOCK_MONOTONIC at the push */
 } coord_event;
 
 typedef struct coord_queue {
@@ -39,11 +41,16 @@ int coord_queue_init(coord_queue *q);
 /* coord_queue_fini closes the eventfd. */
 void coord_queue_fini(coord_queue *q);
 
-/* coord_queue_push appends ev (posted by obj) and, if the queue was empty,
- * wakes the engine; events pushed after that ride on the same wake. Safe
- * from any thread; from a signal handler only coord_queue_wake is. */
+/* coord_queue_push stamps ev with the time (coord_queue_now_us), appends
+ * it (posted by obj) and, if the queue was empty, wakes the engine; events
+ * pushed after that ride on the same wake. Safe from any thread; from a
+ * signal handler only coord_queue_wake is. */
 void coord_queue_push(
     coord_queue *q, coord_event *ev, coord_event_type type, void *obj);
+
+/* coord_queue_now_us is CLOCK_MONOTONIC in microseconds, the clock of
+ * pushed_us. */
+int64_t coord_queue_now_us(void);
 
 /* coord_queue_wake wakes the engine without an event (async-signal-safe). */
 void coord_queue_wake(coord_queue *q);

@@ -228,13 +228,11 @@ coord_fatal(const char *what, int rv)
 	exit(1);
 }
 
+/* CLOCK_MONOTONIC in microseconds: the clock of the queue's stamps. */
 static int64_t
 coord_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	return (coord_queue_now_us());
 }
 
 static int64_t
@@ -808,6 +806,9 @@ coord_metrics_init(coord *c)
 {
 	static const double batch_buckets[] = { 1, 2, 4, 8, 16, 32, 64, 128,
 		256, 512, 1024, 2048, 4096 };
+	static const double wait_buckets[] = { 0.00005, 0.0001, 0.00025,
+		0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+		1 };
 	static const struct {
 		const char   *name;
 		metric_type   type;
@@ -860,6 +861,11 @@ coord_metrics_init(coord *c)
 		{ "saga_db_commit_seconds", METRIC_HISTOGRAM,
 		    "Time from sending a batch to reading its COMMIT.", NULL,
 		    0 },
+		{ "saga_engine_wait_seconds", METRIC_HISTOGRAM,
+		    "Time an event (a participant's answer, a client request, "
+		    "a log read) waited for the engine thread.",
+		    wait_buckets,
+		    sizeof(wait_buckets) / sizeof(wait_buckets[0]) },
 		{ "saga_db_reconnects_total", METRIC_COUNTER,
 		    "Times sagad got the database back after an outage.", NULL,
 		    0 },
@@ -2416,6 +2422,11 @@ coord_events(coord *c)
 
 	while (ev != NULL) {
 		coord_event *next = ev->next;
+
+		/* How long it waited for this thread: the engine's lag.
+		 * Read before handling it, which may free it. */
+		metrics_observe(c->m, "saga_engine_wait_seconds", NULL,
+		    (double) (coord_now_us() - ev->pushed_us) / 1e6);
 
 		switch (ev->type) {
 		case COORD_EV_DISPATCH:

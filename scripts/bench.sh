@@ -562,7 +562,7 @@ metrics_scrape() { # metrics_scrape: "name value" of the sums and counts
 		curl -fsS --max-time 5 "$u" 2>/dev/null ||
 			say "warning: no metrics from $u: the sums lack that instance"
 	done | awk '
-		/^saga_(db_commit_seconds|db_batch_rows|step_duration_seconds|duration_seconds|command_batch_size)_(sum|count)[{ ]/ {
+		/^saga_(db_commit_seconds|db_batch_rows|step_duration_seconds|duration_seconds|command_batch_size|engine_wait_seconds)_(sum|count)[{ ]/ {
 			n = $1; sub(/[{].*/, "", n); v[n] += $NF }
 		END { for (n in v) printf "%s %.6f\n", n, v[n] }'
 }
@@ -1302,7 +1302,9 @@ measure() {
 	local metrics_json=null batches
 	if [[ -n $m_b ]]; then
 		batches=$(metrics_delta "$m_a" "$m_b" saga_db_commit_seconds_count)
-		local bsum rsum ssum scnt dsum dcnt msum mcnt
+		local bsum rsum ssum scnt dsum dcnt msum mcnt wsum wcnt
+		wsum=$(metrics_delta "$m_a" "$m_b" saga_engine_wait_seconds_sum)
+		wcnt=$(metrics_delta "$m_a" "$m_b" saga_engine_wait_seconds_count)
 		msum=$(metrics_delta "$m_a" "$m_b" saga_command_batch_size_sum)
 		mcnt=$(metrics_delta "$m_a" "$m_b" saga_command_batch_size_count)
 		bsum=$(metrics_delta "$m_a" "$m_b" saga_db_commit_seconds_sum)
@@ -1318,12 +1320,14 @@ measure() {
     \"step_ms_mean\": $(calc "$scnt > 0 ? $ssum / $scnt * 1000 : 0" 3),
     \"saga_ms_mean\": $(calc "$dcnt > 0 ? $dsum / $dcnt * 1000 : 0" 3),
     \"command_messages_per_saga\": $(calc "$mcnt / $sb_done" 3),
-    \"commands_per_message\": $(calc "$mcnt > 0 ? $msum / $mcnt : 0" 2)}"
+    \"commands_per_message\": $(calc "$mcnt > 0 ? $msum / $mcnt : 0" 2),
+    \"engine_wait_ms_mean\": $(calc "$wcnt > 0 ? $wsum / $wcnt * 1000 : 0" 3)}"
 		say "  sagad: $(calc "$batches" 0) batches ($(calc "$batches / $sb_done" 2) per saga)," \
 			"$(calc "$batches > 0 ? $rsum / $batches : 0" 1) rows each, commit $(calc "$batches > 0 ? $bsum / $batches * 1000 : 0" 2) ms on average" \
 			"($(calc "$bsum / $sb_wall_s" 2) batches in flight on average);" \
 			"command to outcome $(calc "$scnt > 0 ? $ssum / $scnt * 1000 : 0" 2) ms on average;" \
-			"$(calc "$mcnt > 0 ? $msum / $mcnt : 0" 2) commands per message to participants ($(calc "$mcnt / $sb_done" 2) messages per saga)"
+			"$(calc "$mcnt > 0 ? $msum / $mcnt : 0" 2) commands per message to participants ($(calc "$mcnt / $sb_done" 2) messages per saga);" \
+			"events waited $(calc "$wcnt > 0 ? $wsum / $wcnt * 1000 : 0" 3) ms on average for the engine thread"
 	fi
 
 	local rss_max tps steps_s ratio sps

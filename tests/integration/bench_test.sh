@@ -87,6 +87,9 @@ if counts != {(m, n) for m in ("demo", "noop") for n in (1, 2)}:
 for r in d["runs"]:
     if need(r, "sagad_metrics.commands_per_message") < 1:
         sys.exit("%s: commands per message below 1" % r["mode"])
+    # Every answer and request waits some time for the engine thread.
+    if need(r, "sagad_metrics.engine_wait_ms_mean") <= 0:
+        sys.exit("%s: no engine wait measured" % r["mode"])
     by_db = need(r, "postgres_cpu_ms_per_saga_by_database")
     dbs = {"saga_coordinator"}
     if r["mode"] == "demo":

@@ -125,6 +125,14 @@ steps=$(echo "$metrics" | grep '^saga_step_duration_seconds_count' |
 answered=$(db "SELECT count(*) FROM saga_event WHERE event IN ('step_ok', 'step_failed')")
 [[ $steps == "$answered" ]] ||
 	fail "saga_step_duration_seconds: $steps observations, $answered answered attempts in the log"
+# The engine's lag: one observation per event it handled; at least each
+# START and each answered attempt (the sagas ran one at a time, so every
+# command went alone, one answer per message).
+waits=$(sample 'saga_engine_wait_seconds_count')
+[[ $waits =~ ^[0-9]+$ ]] && ((waits >= 5 + answered)) ||
+	fail "saga_engine_wait_seconds: $waits observations, fewer than 5 starts and $answered answers"
+[[ $(sample 'saga_engine_wait_seconds_bucket{le="+Inf"}') == "$waits" ]] ||
+	fail "saga_engine_wait_seconds: +Inf bucket is not its count"
 inf=$(echo "$metrics" | grep '^saga_duration_seconds_bucket.*le="+Inf"' |
 	awk '{s += $NF} END {print s}')
 ((inf == 5)) || fail "saga_duration_seconds +Inf buckets hold $inf, not 5"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * coord_queue_test: the engine's inbox. Events come out in order, only a
+ * coord_queue_test: the engine's inbox. Events come out in order, stamped
+ * with the time of their push (for the engine's lag metric), only a
  * push into an empty queue writes the eventfd (the eventfd's counter is
  * the number of writes), and with producer threads pushing while the
  * consumer takes, no event is ever left in the queue without a wake
@@ -40,10 +41,21 @@ test_coord_queue_order_and_one_wake(void **state)
 	coord_event *l;
 	int          objs[3];
 
+	int64_t      before, after;
+
 	(void) state;
 	assert_int_equal(coord_queue_init(&q), 0);
+	before = coord_queue_now_us();
 	for (int i = 0; i < 3; i++) {
+		ev[i].pushed_us = -1;
 		coord_queue_push(&q, &ev[i], COORD_EV_API, &objs[i]);
+	}
+	after = coord_queue_now_us();
+	/* Each push is stamped, in order, on the engine's clock. */
+	for (int i = 0; i < 3; i++) {
+		assert_true(ev[i].pushed_us >= before);
+		assert_true(ev[i].pushed_us <= after);
+		assert_true(i == 0 || ev[i].pushed_us >= ev[i - 1].pushed_us);
 	}
 	/* Three events, one write: the first push's. */
 	assert_int_equal(efd_take(&q), 1);
