@@ -2318,6 +2318,7 @@ part_close_nng(saga_participant *p)
 	pthread_attr_t     ta;
 	pthread_t          thr;
 	struct timespec    until;
+	clockid_t          clk = CLOCK_MONOTONIC;
 	bool               done, started;
 
 	if (p->ctxs == NULL && !p->sock_open) {
@@ -2338,7 +2339,9 @@ part_close_nng(saga_participant *p)
 	k->sock_open = p->sock_open;
 	pthread_mutex_init(&k->mtx, NULL);
 	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_condattr_setclock(&ca, clk) != 0) {
+		clk = CLOCK_REALTIME; /* the condition's default clock */
+	}
 	pthread_cond_init(&k->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_attr_init(&ta);
@@ -2352,16 +2355,17 @@ part_close_nng(saga_participant *p)
 		p->sock_open = false;
 		return (0);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &until);
+	clock_gettime(clk, &until);
 	until.tv_sec += PART_CLOSE_WAIT_MS / 1000;
 	until.tv_nsec += (long) (PART_CLOSE_WAIT_MS % 1000) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
+	/* Any error of the wait counts as the time being up. */
 	pthread_mutex_lock(&k->mtx);
 	while (!k->done &&
-	    pthread_cond_timedwait(&k->cv, &k->mtx, &until) != ETIMEDOUT) {
+	    pthread_cond_timedwait(&k->cv, &k->mtx, &until) == 0) {
 	}
 	done         = k->done;
 	k->abandoned = !done;
@@ -2476,6 +2480,11 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 	if (p->started) {
 		return (part_fail(p, err, errlen, SAGA_ESTATE,
 		    "participant already started"));
+	}
+	if (p->nng_hung) {
+		return (part_fail(p, err, errlen, SAGA_ESTATE,
+		    "participant left as it is: libnng never closed its "
+		    "socket"));
 	}
 	if ((rv = part_check_schema(p, err, errlen)) != 0) {
 		return (rv);

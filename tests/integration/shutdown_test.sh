@@ -57,6 +57,7 @@ fail() {
 }
 
 [[ -f $shim ]] || fail "$shim is missing (not built?)"
+[[ -x $echo_bin ]] || fail "$echo_bin is missing (not built?)"
 if ! psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
 	[[ ${SAGA_TEST_REQUIRE_PG:-} == 1 ]] && fail "no PostgreSQL server"
 	echo "SKIP: no PostgreSQL server (start one with scripts/pg.sh start)"
@@ -204,6 +205,12 @@ echo_stop() {
 	rc=0
 	wait "$epid" || rc=$?
 	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	# Reaped: its pid may be reused, so cleanup must not kill it.
+	local keep=() p
+	for p in "${pids[@]}"; do
+		[[ $p == "$epid" ]] || keep+=("$p")
+	done
+	pids=("${keep[@]}")
 }
 
 echo_start hang LD_PRELOAD="$shim" SAGA_TEST_NNG_CLOSE_HANG=1 \
@@ -220,6 +227,23 @@ grep -q "PARTICIPANT-STOP nng has not closed its socket" "$log" ||
 awk -v t="$took" 'BEGIN { exit !(t >= 4.5 && t < 25) }' ||
 	fail "echo (hang): exit ${took}s after SIGTERM (the library waits 5 s)"
 echo "shutdown_test: nng_close hung in echo; it exited 0 ${took}s after SIGTERM"
+
+# A start that fails (its port is sagad's) while nng_close hangs: the
+# teardown of the half-started participant is bounded as well, and echo
+# reports the failure and exits 1.
+t0=$EPOCHREALTIME
+rc=0
+env LD_PRELOAD="$shim" SAGA_TEST_NNG_CLOSE_HANG=1 \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+	timeout 60 "$echo_bin" --listen "$coord" --db "$econn" \
+	>"$tmp/echo-busy.log" 2>&1 || rc=$?
+took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+((rc == 1)) || fail "echo (port taken): exited $rc, not 1"
+grep -q "nng has not closed its socket" "$tmp/echo-busy.log" ||
+	fail "echo (port taken): the hang is not logged"
+awk -v t="$took" 'BEGIN { exit !(t >= 4.5 && t < 25) }' ||
+	fail "echo (port taken): exit after ${took}s"
+echo "shutdown_test: a failed start with nng_close hung ended in ${took}s"
 
 # While echo is down, a saga is started: sagad retries its command.
 two=$("$sagactl" start greet --input '{"text": "two"}' --coordinator "$coord") ||
