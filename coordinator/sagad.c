@@ -806,9 +806,9 @@ coord_metrics_init(coord *c)
 {
 	static const double batch_buckets[] = { 1, 2, 4, 8, 16, 32, 64, 128,
 		256, 512, 1024, 2048, 4096 };
-	static const double wait_buckets[] = { 0.00005, 0.0001, 0.00025,
-		0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-		1 };
+	static const double wait_buckets[] = { 0.00001, 0.000025,
+		0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+		0.025, 0.05, 0.1, 0.25, 0.5, 1 };
 	static const struct {
 		const char   *name;
 		metric_type   type;

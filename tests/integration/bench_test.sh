@@ -179,7 +179,8 @@ fi
 tsv_need=(sagas_per_s p50_ms p99_ms cpu_ms_per_saga cpu_ms.sagad
 	cpu_ms.postgres postgres_cpu_ms.saga_coordinator wal_bytes_per_saga
 	step_transitions_per_saga transactions_per_saga.saga_coordinator
-	sagad.commands_per_message saga_instance_hot_fraction)
+	sagad.commands_per_message sagad.engine_wait_ms_mean
+	saga_instance_hot_fraction)
 ((${#sc[@]} == 0)) || tsv_need+=(syscalls.sagad.all syscalls.noop.all
 	syscalls.orders.sendto)
 for m in demo noop; do

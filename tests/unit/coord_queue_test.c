@@ -40,7 +40,6 @@ test_coord_queue_order_and_one_wake(void **state)
 	coord_event  ev[3];
 	coord_event *l;
 	int          objs[3];
-
 	int64_t      before, after;
 
 	(void) state;
