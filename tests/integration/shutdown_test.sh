@@ -213,6 +213,16 @@ echo_stop() {
 	pids=("${keep[@]}")
 }
 
+# echo_hung WHAT WANT LOG: echo, with nng_close hanging, exited WANT (rc)
+# within the library's 5 s wait and some (took), and logged the hang.
+echo_hung() {
+	((rc == $2)) || fail "$1: exited $rc, not $2"
+	grep -q "PARTICIPANT-STOP nng has not closed its socket" "$3" ||
+		fail "$1: the hang is not logged"
+	awk -v t="$took" 'BEGIN { exit !(t >= 4.5 && t < 25) }' ||
+		fail "$1: exit ${took}s after it was asked (the library waits 5 s)"
+}
+
 echo_start hang LD_PRELOAD="$shim" SAGA_TEST_NNG_CLOSE_HANG=1 \
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 one=$("$sagactl" start greet --input '{"text": "one"}' --coordinator "$coord") ||
@@ -220,12 +230,7 @@ one=$("$sagactl" start greet --input '{"text": "one"}' --coordinator "$coord") |
 "$sagactl" wait "$one" --timeout 30s --coordinator "$coord" >/dev/null ||
 	fail "echo: saga $one did not complete"
 echo_stop
-log=$tmp/echo-hang.log
-((rc == 0)) || fail "echo (hang): exited $rc"
-grep -q "PARTICIPANT-STOP nng has not closed its socket" "$log" ||
-	fail "echo (hang): the hang is not logged"
-awk -v t="$took" 'BEGIN { exit !(t >= 4.5 && t < 25) }' ||
-	fail "echo (hang): exit ${took}s after SIGTERM (the library waits 5 s)"
+echo_hung "echo (hang)" 0 "$tmp/echo-hang.log"
 echo "shutdown_test: nng_close hung in echo; it exited 0 ${took}s after SIGTERM"
 
 # A start that fails (its port is sagad's) while nng_close hangs: the
@@ -238,11 +243,7 @@ env LD_PRELOAD="$shim" SAGA_TEST_NNG_CLOSE_HANG=1 \
 	timeout 60 "$echo_bin" --listen "$coord" --db "$econn" \
 	>"$tmp/echo-busy.log" 2>&1 || rc=$?
 took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-((rc == 1)) || fail "echo (port taken): exited $rc, not 1"
-grep -q "nng has not closed its socket" "$tmp/echo-busy.log" ||
-	fail "echo (port taken): the hang is not logged"
-awk -v t="$took" 'BEGIN { exit !(t >= 4.5 && t < 25) }' ||
-	fail "echo (port taken): exit after ${took}s"
+echo_hung "echo (port taken)" 1 "$tmp/echo-busy.log"
 echo "shutdown_test: a failed start with nng_close hung ended in ${took}s"
 
 # While echo is down, a saga is started: sagad retries its command.
