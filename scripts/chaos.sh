@@ -23,7 +23,9 @@
 #
 # scripts/chaos.sh --help lists the options. Each process's kill times
 # form their own lane, so lanes overlap: sagad may be down while a service
-# is and while the database restarts.
+# is and while the database restarts. With --terms P, a share P of the
+# stops of sagad and the services is a SIGTERM instead: the process must
+# exit within 30 s (a graceful stop that hangs fails the run).
 
 set -euo pipefail
 
@@ -40,6 +42,8 @@ xkills=2
 pg_restarts=1
 instances=1
 pg_mode=immediate
+terms=0
+term_wait_s=${SAGA_CHAOS_TERM_WAIT_S:-30}
 drop=0.05
 dup=0.05
 delay=0.05
@@ -77,6 +81,11 @@ settles and the checker verifies every invariant over the databases.
                        random one: with 4 or more, each is killed
                        (default $pkills)
   --proxy-kills N      kill -9 of a proxy (default $xkills)
+  --terms P            share of the stops of sagad and the services that
+                       are a SIGTERM instead of a kill -9 (default
+                       $terms): the process must exit within
+                       $term_wait_s s (SAGA_CHAOS_TERM_WAIT_S), or the
+                       run fails
   --pg-restarts N      PostgreSQL restarts (default $pg_restarts)
   --pg-mode MODE       immediate (a crash: pg_ctl stop -m immediate) or
                        fast (default $pg_mode)
@@ -123,7 +132,7 @@ while (($# > 0)); do
 		exit 0
 		;;
 	--sagas | --duration | --seed | --kills | --participant-kills | --instances | \
-	--proxy-kills | --pg-restarts | --pg-mode | --drop | --dup | \
+	--proxy-kills | --pg-restarts | --pg-mode | --terms | --drop | --dup | \
 	--delay | --delay-max | --poor | --scarce | --concurrency | \
 	--attempts | --settle | --port-base | --dir)
 		(($# >= 2)) || die "$opt needs a value"
@@ -139,6 +148,7 @@ while (($# > 0)); do
 		--proxy-kills) xkills=$val ;;
 		--pg-restarts) pg_restarts=$val ;;
 		--pg-mode) pg_mode=$val ;;
+		--terms) terms=$val ;;
 		--drop) drop=$val ;;
 		--dup) dup=$val ;;
 		--delay) delay=$val ;;
@@ -160,7 +170,7 @@ while (($# > 0)); do
 	esac
 	shift
 done
-for v in sagas duration seed kills pkills xkills pg_restarts delay_max \
+for v in sagas duration seed kills pkills xkills pg_restarts delay_max term_wait_s \
     concurrency attempts settle instances; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "--${v//_/-}: expected a whole number, not '${!v}'"
 done
@@ -170,6 +180,9 @@ done
 ((instances >= 1 && instances <= 6)) || die "--instances: 1 to 6, not $instances"
 [[ $pg_mode == immediate || $pg_mode == fast ]] ||
     die "--pg-mode: immediate or fast, not '$pg_mode'"
+awk -v p="$terms" 'BEGIN { exit !(p ~ /^[0-9.]+$/ && p >= 0 && p <= 1) }' ||
+    die "--terms: a share from 0 to 1, not '$terms'"
+term_permille=$(awk -v p="$terms" 'BEGIN { printf "%d", p * 1000 + 0.5 }')
 dir=${dir:-$build/chaos}
 
 services=(orders inventory payments shipping)
@@ -503,6 +516,36 @@ pg_ctl_as() {
 	fi
 }
 
+# term_proc NAME PIDFILE: SIGTERM, then up to term_wait_s for the exit.
+# Logs "term NAME: exited in N ms", or, if it still runs then, HUNG (and
+# kill -9s it).
+term_proc() {
+	local name=$1 pid t0 ms
+	pid=$(cat "$2" 2>/dev/null) || pid=
+	if [[ -z $pid ]] || ! kill -TERM "$pid" 2>/dev/null; then
+		log "term $name: it was not running"
+		return 0
+	fi
+	t0=$(date +%s%N)
+	while kill -0 "$pid" 2>/dev/null; do
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		if ((ms > term_wait_s * 1000)); then
+			kill -KILL "$pid" 2>/dev/null || true
+			log "term $name: HUNG, still running $term_wait_s s after SIGTERM; kill -9"
+			return 0
+		fi
+		sleep 0.05
+	done
+	log "term $name: exited in $((($(date +%s%N) - t0) / 1000000)) ms"
+}
+
+# by_term: whether this stop is a SIGTERM (a share --terms of them, drawn
+# from the lane's generator only when --terms is set, so that the
+# schedule of a seed without it is as before).
+by_term() {
+	((term_permille > 0 && RANDOM % 1000 < term_permille))
+}
+
 # run_lane NAME TIMES: kills NAME at each time and restarts it after a
 # random down time. Runs in the background, one per process.
 run_lane() {
@@ -526,9 +569,13 @@ run_lane() {
 			fi
 			;;
 		sagad-*)
-			pid=$(cat "$dir/pids/$name.pid")
-			kill -KILL "$pid" 2>/dev/null || true
-			log "kill -9 $name"
+			if by_term; then
+				term_proc "$name" "$dir/pids/$name.pid"
+			else
+				pid=$(cat "$dir/pids/$name.pid")
+				kill -KILL "$pid" 2>/dev/null || true
+				log "kill -9 $name"
+			fi
 			sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
 			restart_proc "$name" || true
 			;;
@@ -542,7 +589,9 @@ run_lane() {
 			log "restarted $name"
 			;;
 		*)
-			if cluster kill "$name" 2>&1 | tee -a "$dir/logs/restarts.log" |
+			if by_term; then
+				term_proc "$name" "$cdir/pids/$name.pid"
+			elif cluster kill "$name" 2>&1 | tee -a "$dir/logs/restarts.log" |
 			    grep -q 'killed'; then
 				log "kill -9 $name"
 			else
@@ -661,17 +710,28 @@ dropped=$(sum_stat dropped)
 duplicated=$(sum_stat duplicated)
 delayed=$(sum_stat delayed)
 count() { grep -cE "$1" "$dir/schedule.log" || true; }
-k_sagad=$(count '\] kill -9 sagad(-[0-9]+)?$')
+# stops WHO: the stops of the processes matched by the ERE WHO: a kill -9,
+# or a SIGTERM after which the process ended (on its own, or, hung, by
+# the kill -9 that followed).
+stops() {
+	count "\] (kill -9 ($1)|term ($1): (exited in [0-9]+ ms|HUNG.*))\$"
+}
+svc_re='orders|inventory|payments|shipping'
+k_sagad=$(stops 'sagad(-[0-9]+)?')
 r_sagad=$(count '\] restarted sagad(-[0-9]+)? ')
-k_svc=$(count '\] kill -9 (orders|inventory|payments|shipping)$')
+k_svc=$(stops "$svc_re")
 r_svc=$(count '\] restarted (orders|inventory|payments|shipping) ')
 per_svc=
 svc_unkilled=0
 for s in "${services[@]}"; do
-	n=$(count "\\] kill -9 $s\$")
+	n=$(stops "$s")
 	per_svc+="${per_svc:+, }$s $n"
 	((n > 0)) || svc_unkilled=$((svc_unkilled + 1))
 done
+t_all=$(count '\] term [a-z0-9-]+: (exited in [0-9]+ ms|HUNG)')
+t_hung=$(count '\] term [a-z0-9-]+: HUNG')
+t_slowest=$(sed -n 's/.*\] term [a-z0-9-]*: exited in \([0-9]*\) ms$/\1/p' \
+    "$dir/schedule.log" | sort -n | tail -n 1)
 k_proxy=$(count '\] kill -9 proxy-')
 r_proxy=$(count '\] restarted proxy-')
 k_pg=$(count '\] kill postgres')
@@ -688,11 +748,16 @@ problems=()
     { ok=0; problems+=("not every killed process came back"); }
 ((pkills < 4 || svc_unkilled == 0)) ||
     { ok=0; problems+=("$svc_unkilled of the four services never killed"); }
+((t_hung == 0)) ||
+    { ok=0; problems+=("$t_hung processes still ran $term_wait_s s after SIGTERM"); }
 
 echo
 echo "chaos: seed $seed, $sagas sagas in $duration s on $instances sagad instance(s), $(elapsed) s in all"
 echo "chaos: sagas run: $sagas_line"
 echo "chaos: kills survived: sagad $r_sagad/$k_sagad, services $r_svc/$k_svc ($per_svc), proxies $r_proxy/$k_proxy; PostgreSQL restarts $r_pg/$k_pg ($pg_mode)"
+if ((term_permille > 0)); then
+	echo "chaos: of those kills of sagad and the services, $t_all were a SIGTERM: $t_hung hung${t_slowest:+, the slowest exit $t_slowest ms}"
+fi
 echo "chaos: messages through the proxies: $received; dropped $dropped, duplicated $duplicated, delayed $delayed"
 echo "chaos: invariant violations: $violations"
 if ((ok)); then
