@@ -2945,6 +2945,7 @@ coord_migrate(const coord_opts *o)
 typedef struct coord_watchdog {
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
+	clockid_t       clk; /* the condition's clock */
 	pthread_t       thr;
 	bool            done;
 	bool            running;
@@ -2957,11 +2958,12 @@ coord_watchdog_main(void *arg)
 	struct timespec until;
 	bool            done;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
+	clock_gettime(w->clk, &until);
 	until.tv_sec += COORD_CLOSE_WAIT_S;
+	/* Any error of the wait counts as the time being up. */
 	pthread_mutex_lock(&w->mtx);
 	while (!w->done &&
-	    pthread_cond_timedwait(&w->cv, &w->mtx, &until) != ETIMEDOUT) {
+	    pthread_cond_timedwait(&w->cv, &w->mtx, &until) == 0) {
 	}
 	done = w->done;
 	pthread_mutex_unlock(&w->mtx);
@@ -2985,7 +2987,10 @@ coord_watchdog_start(coord_watchdog *w)
 	memset(w, 0, sizeof(*w));
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	w->clk = CLOCK_MONOTONIC;
+	if (pthread_condattr_setclock(&ca, w->clk) != 0) {
+		w->clk = CLOCK_REALTIME; /* the condition's default clock */
+	}
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	w->running =
