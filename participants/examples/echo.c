@@ -143,13 +143,16 @@ echo_usage(FILE *f)
 {
 	fprintf(f,
 	    "Usage: echo --listen URL [--listen URL]... --db CONNINFO\n"
-	    "            [--workers N] [--migrate]\n"
+	    "            [--workers N] [--metrics-listen ADDR] [--migrate]\n"
 	    "An example saga participant: action echo.say, compensation "
 	    "echo.unsay.\n"
 	    "  --listen URL   nng URL to serve on (tcp://127.0.0.1:7101)\n"
 	    "  --db CONNINFO  libpq conninfo of its database "
 	    "(default $DATABASE_URL)\n"
 	    "  --workers N    handler threads (default 4)\n"
+	    "  --metrics-listen ADDR\n"
+	    "                 serve Prometheus metrics at "
+	    "http://ADDR/metrics\n"
 	    "  --migrate      apply the barrier and echo schemas first\n");
 }
 
@@ -175,6 +178,9 @@ main(int argc, char **argv)
 			cfg.conninfo = argv[++i];
 		} else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
 			cfg.workers = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--metrics-listen") == 0 &&
+		           i + 1 < argc) {
+			cfg.metrics_listen = argv[++i];
 		} else if (strcmp(argv[i], "--migrate") == 0) {
 			migrate = true;
 		} else if (strcmp(argv[i], "--help") == 0) {
