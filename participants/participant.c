@@ -2252,18 +2252,22 @@ saga_participant_purge(
 	return (0);
 }
 
-/* The closing of a participant's nng objects, on a thread of its own.
- * Whichever of the closer and the teardown lets go of it last frees it. */
-typedef struct part_closer {
+/* The closing of a participant's nng objects (its socket and aios, or
+ * its metrics' HTTP server), on a thread of its own. Whichever of the
+ * closer and the waiter lets go of it last frees it. */
+typedef struct part_closer part_closer;
+struct part_closer {
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
 	bool            done;
-	bool            abandoned; /* the teardown gave up waiting */
-	part_ctx       *ctxs;
-	int             nctxs;
-	nng_socket      sock;
-	bool            sock_open;
-} part_closer;
+	bool            abandoned; /* the waiter gave up waiting */
+	void (*run)(part_closer *);
+	part_ctx  *ctxs;
+	int        nctxs;
+	nng_socket sock;
+	bool       sock_open;
+	metrics   *m;
+};
 
 static void
 part_closer_free(part_closer *k)
@@ -2277,7 +2281,7 @@ part_closer_free(part_closer *k)
  * afterwards, a callback's send or receive, fails at once without a
  * callback), then closes the socket. */
 static void
-part_closer_run(part_closer *k)
+part_closer_nng(part_closer *k)
 {
 	for (int i = 0; k->ctxs != NULL && i < k->nctxs; i++) {
 		if (k->ctxs[i].aio != NULL) {
@@ -2289,13 +2293,21 @@ part_closer_run(part_closer *k)
 	}
 }
 
+/* Stops the metrics' HTTP server (which waits for its connections) and
+ * frees the registry. */
+static void
+part_closer_metrics(part_closer *k)
+{
+	metrics_free(k->m);
+}
+
 static void *
 part_closer_main(void *arg)
 {
 	part_closer *k = arg;
 	bool         abandoned;
 
-	part_closer_run(k);
+	k->run(k);
 	pthread_mutex_lock(&k->mtx);
 	k->done   = true;
 	abandoned = k->abandoned;
@@ -2307,13 +2319,13 @@ part_closer_main(void *arg)
 	return (NULL);
 }
 
-/* Stops the aios and closes the socket, waiting PART_CLOSE_WAIT_MS for
- * libnng. Returns 0, or SAGA_ETIMEDOUT when it did not finish: p is then
- * marked nng_hung and must be left as it is. */
-static int
-part_close_nng(saga_participant *p)
+/* Runs k (allocated, filled but for its lock) on a thread of its own and
+ * waits PART_CLOSE_WAIT_MS for it; k is then no longer the caller's.
+ * Returns whether it finished: if not, it goes on, and what it closes is
+ * its own. Without a thread, it runs here, unwatched. */
+static bool
+part_closer_wait(part_closer *k)
 {
-	part_closer       *k;
 	pthread_condattr_t ca;
 	pthread_attr_t     ta;
 	pthread_t          thr;
@@ -2321,22 +2333,6 @@ part_close_nng(saga_participant *p)
 	clockid_t          clk = CLOCK_MONOTONIC;
 	bool               done, started;
 
-	if (p->ctxs == NULL && !p->sock_open) {
-		return (0);
-	}
-	if ((k = calloc(1, sizeof(*k))) == NULL) {
-		part_closer stack = { .ctxs = p->ctxs, .nctxs = p->ncontexts,
-			.sock = p->sock, .sock_open = p->sock_open };
-
-		/* Out of memory: closed here, unwatched. */
-		part_closer_run(&stack);
-		p->sock_open = false;
-		return (0);
-	}
-	k->ctxs      = p->ctxs;
-	k->nctxs     = p->ncontexts;
-	k->sock      = p->sock;
-	k->sock_open = p->sock_open;
 	pthread_mutex_init(&k->mtx, NULL);
 	pthread_condattr_init(&ca);
 	if (pthread_condattr_setclock(&ca, clk) != 0) {
@@ -2349,11 +2345,9 @@ part_close_nng(saga_participant *p)
 	started = pthread_create(&thr, &ta, part_closer_main, k) == 0;
 	pthread_attr_destroy(&ta);
 	if (!started) {
-		/* Out of threads: closed here, unwatched. */
-		part_closer_run(k);
+		k->run(k);
 		part_closer_free(k);
-		p->sock_open = false;
-		return (0);
+		return (true);
 	}
 	clock_gettime(clk, &until);
 	until.tv_sec += PART_CLOSE_WAIT_MS / 1000;
@@ -2370,7 +2364,38 @@ part_close_nng(saga_participant *p)
 	done         = k->done;
 	k->abandoned = !done;
 	pthread_mutex_unlock(&k->mtx);
-	if (!done) {
+	if (done) {
+		part_closer_free(k);
+	}
+	return (done);
+}
+
+/* Stops the aios and closes the socket, waiting PART_CLOSE_WAIT_MS for
+ * libnng. Returns 0, or SAGA_ETIMEDOUT when it did not finish: p is then
+ * marked nng_hung and must be left as it is. */
+static int
+part_close_nng(saga_participant *p)
+{
+	part_closer *k;
+
+	if (p->ctxs == NULL && !p->sock_open) {
+		return (0);
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		part_closer stack = { .ctxs = p->ctxs, .nctxs = p->ncontexts,
+			.sock = p->sock, .sock_open = p->sock_open };
+
+		/* Out of memory: closed here, unwatched. */
+		part_closer_nng(&stack);
+		p->sock_open = false;
+		return (0);
+	}
+	k->run       = part_closer_nng;
+	k->ctxs      = p->ctxs;
+	k->nctxs     = p->ncontexts;
+	k->sock      = p->sock;
+	k->sock_open = p->sock_open;
+	if (!part_closer_wait(k)) {
 		p->nng_hung = true;
 		part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
 		    "PARTICIPANT-STOP nng has not closed its socket after %d "
@@ -2379,9 +2404,36 @@ part_close_nng(saga_participant *p)
 		    PART_CLOSE_WAIT_MS);
 		return (SAGA_ETIMEDOUT);
 	}
-	part_closer_free(k);
 	p->sock_open = false;
 	return (0);
+}
+
+/* Stops the metrics' HTTP server, if it was started, and frees the
+ * registry, waiting PART_CLOSE_WAIT_MS for libnng: past that both are
+ * left to the closer (the server's handler reads the registry), and the
+ * rest of p can go. */
+static void
+part_free_metrics(saga_participant *p)
+{
+	part_closer *k;
+
+	if (p->metrics == NULL) {
+		return;
+	}
+	if (!p->metrics_served || (k = calloc(1, sizeof(*k))) == NULL) {
+		metrics_free(p->metrics);
+		p->metrics = NULL;
+		return;
+	}
+	k->run     = part_closer_metrics;
+	k->m       = p->metrics;
+	p->metrics = NULL;
+	if (!part_closer_wait(k)) {
+		part_log(p, SAGA_PARTICIPANT_LOG_ERROR,
+		    "PARTICIPANT-STOP nng has not stopped the metrics' HTTP "
+		    "server after %d ms (a hang inside libnng); leaving it",
+		    PART_CLOSE_WAIT_MS);
+	}
 }
 
 /* Stops and frees everything start made; safe on a partial start.
@@ -2645,6 +2697,7 @@ saga_participant_free(saga_participant *p)
 	pthread_cond_destroy(&p->purge_cv);
 	pthread_mutex_destroy(&p->mtx);
 	sem_destroy(&p->stop_sem);
+	part_free_metrics(p);
 	part_free_config(p);
 	free(p);
 }

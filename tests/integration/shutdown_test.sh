@@ -5,7 +5,7 @@
 # from nng_close (libnng 1.5.2 did so now and then in multi_test and under
 # a SIGTERM stress: the main thread waiting for a socket's pipes, nng's
 # reaper for one of their operations). nng_close is made to hang for good
-# with an LD_PRELOAD library (tests/support/nng_close_hang.c) while a
+# with an LD_PRELOAD library (tests/support/nng_hang.c) while a
 # command is in flight. sagad must still hand its leases over (its
 # saga's lease in the past, its instance marked stopped), then, its
 # watchdog having waited, log the hang and exit 0 within the watchdog's
@@ -15,7 +15,9 @@
 # hanging, a SIGTERM must still end the service (exit 0, within the
 # library's 5 s wait and some, the hang logged); a saga started while it
 # is down completes once it is back, and each saga's action took effect
-# once.
+# once. Last, with the stop of its metrics' HTTP server hanging instead
+# (the same library's SAGA_TEST_NNG_HTTP_STOP_HANG), the same bound and
+# exit.
 # Needs PostgreSQL (libpq's PG* variables, as scripts/test.sh sets them).
 
 set -euo pipefail
@@ -26,7 +28,7 @@ sagad=$build/coordinator/sagad
 sagactl=$build/coordinator/sagactl
 tp=$build/tests/test_participant
 echo_bin=$build/participants/participant_echo
-shim=$build/tests/libnng_close_hang.so
+shim=$build/tests/libnng_hang.so
 tmp=$(mktemp -d /tmp/saga-shutdown-test.XXXXXX)
 db=shutdown_test_$$
 edb=${db}_echo
@@ -74,7 +76,7 @@ source "$repo/scripts/ports.sh"
 # shellcheck source=tests/support/proc.sh
 source "$repo/tests/support/proc.sh"
 p0=
-saga_ports_reserve p0 4 || fail "no free ports"
+saga_ports_reserve p0 5 || fail "no free ports"
 "$tp" --listen "tcp://127.0.0.1:$p0" --rule s1.do=delay:30000 \
 	--record "$tmp/record.txt" >"$tmp/participant.log" 2>&1 &
 pids+=($!)
@@ -181,12 +183,18 @@ coord=tcp://127.0.0.1:$((p0 + 3))
 	--instance-id echo-coord >"$tmp/sagad-echo.log" 2>&1 &
 pids+=($!)
 
-# echo_start NAME [ENV...]: echo with ENV, serving once it answers a ping.
+# echo_start NAME [ENV...] [-- ARG...]: echo with ENV and ARGs, serving
+# once it answers a ping.
 echo_start() {
-	local name=$1
+	local name=$1 envs=()
 	shift
-	env "$@" "$echo_bin" --listen "tcp://127.0.0.1:$((p0 + 2))" \
-		--db "$econn" --migrate >"$tmp/echo-$name.log" 2>&1 &
+	while (($#)) && [[ $1 != -- ]]; do
+		envs+=("$1")
+		shift
+	done
+	(($#)) && shift
+	env "${envs[@]}" "$echo_bin" --listen "tcp://127.0.0.1:$((p0 + 2))" \
+		--db "$econn" --migrate "$@" >"$tmp/echo-$name.log" 2>&1 &
 	epid=$!
 	pids+=("$epid")
 	for _ in $(seq 1 200); do
@@ -262,3 +270,26 @@ grep -q "PARTICIPANT-STOP nng" "$log" && fail "echo (clean): a hang was logged"
 awk -v t="$took" 'BEGIN { exit !(t < 4.5) }' ||
 	fail "echo (clean): exit ${took}s after SIGTERM"
 echo "shutdown_test: without the hang echo stopped in ${took}s"
+
+# The metrics' HTTP server (--metrics-listen), whose stop (libnng's
+# nng_http_server_stop, which waits for its connections) hangs: the
+# participant library bounds it as well; echo exits 0, the hang logged.
+echo_start metrics LD_PRELOAD="$shim" SAGA_TEST_NNG_HTTP_STOP_HANG=1 \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+	-- --metrics-listen "127.0.0.1:$((p0 + 4))"
+log=$tmp/echo-metrics.log
+grep -q "metrics at http://127.0.0.1:$((p0 + 4))/metrics" "$log" ||
+	fail "echo (metrics): its metrics are not served"
+three=$("$sagactl" start greet --input '{"text": "three"}' --coordinator "$coord") ||
+	fail "echo (metrics): starting a saga failed"
+"$sagactl" wait "$three" --timeout 30s --coordinator "$coord" >/dev/null ||
+	fail "echo (metrics): saga $three did not complete"
+echo_stop
+((rc == 0)) || fail "echo (metrics): exited $rc, not 0"
+grep -q "PARTICIPANT-STOP nng has not stopped the metrics' HTTP server" "$log" ||
+	fail "echo (metrics): the hang is not logged"
+grep -q "PARTICIPANT-STOP nng has not closed its socket" "$log" &&
+	fail "echo (metrics): its socket's close was reported hung"
+awk -v t="$took" 'BEGIN { exit !(t >= 4.5 && t < 25) }' ||
+	fail "echo (metrics): exit ${took}s after SIGTERM (the library waits 5 s)"
+echo "shutdown_test: the metrics' HTTP server stop hung in echo; it exited 0 ${took}s after SIGTERM"

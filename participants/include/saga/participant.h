@@ -246,7 +246,10 @@ int saga_participant_new(saga_participant **out,
  * to finish and answer) and frees it; NULL-safe. Not from a handler. With
  * saga_participant_serve: call saga_participant_stop, and free once serve
  * has returned. A participant whose socket libnng did not close (see
- * saga_participant_serve) is not freed: nng's threads may still use it. */
+ * saga_participant_serve) is not freed: nng's threads may still use it.
+ * The metrics' HTTP server (metrics_listen) is stopped here, on a thread
+ * waited for 5 s at most: past that the hang is logged, the server and
+ * its metrics stay with that thread, and the rest is freed. */
 void saga_participant_free(saga_participant *p);
 
 /* saga_participant_on_action registers fn (with arg) as the handler of
