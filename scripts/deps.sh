@@ -5,9 +5,11 @@
 # which installs the missing ones (as root: apt-get update once, then a
 # non-interactive apt-get install -y). Sourced by test.sh and demo.sh.
 
+# curl reads the metrics endpoints (ops_test, bench.sh); python3 checks
+# the benchmark's JSON (bench_test).
 saga_packages=(build-essential cmake pkg-config libpq-dev libnng-dev
 	nng-utils libmsgpack-dev libcmocka-dev libfyaml-dev postgresql clang
-	iproute2 util-linux
+	iproute2 util-linux curl python3
 	libclang-rt-14-dev valgrind)
 
 # ensure_packages [PACKAGE...]: installs what is missing of the given
