@@ -103,8 +103,9 @@ settles and the checker verifies every invariant over the databases.
   --settle S           time limit for every saga to end once the load has
                        been started (default $settle)
   --port-base N        sagad on N, services on N+1..N+4, proxies on
-                       N+11..N+14, more instances on N+5..N+9 (default:
-                       a free range)
+                       N+11..N+14, more instances on N+5..N+9, the
+                       services' metrics on N+16..N+19 (default: a free
+                       range)
   --dir DIR            state: cluster, logs, proxy counts, load, schedule
                        (default BUILD/chaos)
   --no-build           use the build as it is (SAGA_BUILD_DIR, default
@@ -201,7 +202,7 @@ done
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
 if [[ -z $base ]]; then
-	saga_ports_reserve base 16 || die "found no free range of ports"
+	saga_ports_reserve base 20 || die "found no free range of ports"
 fi
 # cluster.sh moves tcp://127.0.0.1:7101..7104 to the services' ports: a
 # proxy there would be bypassed.
@@ -214,6 +215,8 @@ done
 cdir=$dir/cluster
 export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$cdir SAGA_PORT_BASE=$base
 export SAGA_CLUSTER_CONFIG=$dir/create_order.yaml
+# The services serve their metrics (cluster.sh), read during the load.
+export SAGA_SERVICE_METRICS_BASE=$((base + 16))
 cluster() {
 	"$repo/scripts/cluster.sh" "$@"
 }
@@ -227,6 +230,7 @@ svc_index() {
 	esac
 }
 svc_url() { echo "tcp://127.0.0.1:$((base + $(svc_index "$1")))"; }
+metrics_url() { echo "http://127.0.0.1:$((base + 15 + $(svc_index "$1")))/metrics"; }
 proxy_url() { echo "tcp://127.0.0.1:$((base + 10 + $(svc_index "$1")))"; }
 sagad_url=tcp://127.0.0.1:$base
 # The instances beyond the first (cluster.sh's sagad): sagad-2 ... on
@@ -616,6 +620,40 @@ load_t0=$(date +%s%N)
     >"$dir/logs/load.log" 2>&1 &
 load_pid=$!
 bg_pids+=("$load_pid")
+# The services' metrics, read as a monitoring system would, every 0.5 s
+# while the load runs: their HTTP servers have connections when the
+# stops come (a SIGTERM's stop of that server is bounded too,
+# docs/participants.md, "Stopping"). Counts the answers that hold the
+# library's metrics, per service, in $dir/scrapes.
+scrape_metrics() {
+	local s rounds=0
+	local -A got=()
+	while kill -0 "$load_pid" 2>/dev/null; do
+		rounds=$((rounds + 1))
+		for s in "${services[@]}"; do
+			if curl -fsS --max-time 2 "$(metrics_url "$s")" 2>/dev/null |
+			    grep -q '^saga_participant_commands_total'; then
+				got[$s]=$((${got[$s]:-0} + 1))
+			fi
+		done
+		sleep 0.5
+	done
+	{
+		echo "rounds=$rounds"
+		for s in "${services[@]}"; do
+			echo "$s=${got[$s]:-0}"
+		done
+	} >"$dir/scrapes"
+}
+scrape_pid=
+rm -f "$dir/scrapes"
+if command -v curl >/dev/null; then
+	scrape_metrics &
+	scrape_pid=$!
+	bg_pids+=("$scrape_pid")
+else
+	say "no curl: the services' metrics are not read"
+fi
 lane_pids=()
 for l in "${!lane[@]}"; do
 	# shellcheck disable=SC2086
@@ -643,6 +681,7 @@ lanes_rc=0
 for p in "${lane_pids[@]}"; do
 	wait "$p" || lanes_rc=1
 done
+[[ -z $scrape_pid ]] || wait "$scrape_pid" || true
 bg_pids=()
 
 # ---- settle ------------------------------------------------------------
@@ -750,6 +789,17 @@ problems=()
     { ok=0; problems+=("$svc_unkilled of the four services never killed"); }
 ((t_hung == 0)) ||
     { ok=0; problems+=("$t_hung processes still ran $term_wait_s s after SIGTERM"); }
+scrapes=
+if [[ -n $scrape_pid ]]; then
+	scrape_of() { sed -n "s/^$1=//p" "$dir/scrapes" 2>/dev/null; }
+	for s in "${services[@]}"; do
+		n=$(scrape_of "$s")
+		scrapes+="${scrapes:+, }$s ${n:-?}"
+		[[ ${n:-0} -gt 0 ]] ||
+		    { ok=0; problems+=("$s never answered a metrics read"); }
+	done
+	scrapes+=" of $(scrape_of rounds) rounds"
+fi
 
 echo
 echo "chaos: seed $seed, $sagas sagas in $duration s on $instances sagad instance(s), $(elapsed) s in all"
@@ -759,6 +809,7 @@ if ((term_permille > 0)); then
 	echo "chaos: of those kills of sagad and the services, $t_all were a SIGTERM: $t_hung hung${t_slowest:+, the slowest exit $t_slowest ms}"
 fi
 echo "chaos: messages through the proxies: $received; dropped $dropped, duplicated $duplicated, delayed $delayed"
+[[ -z $scrapes ]] || echo "chaos: the services' metrics read: $scrapes"
 echo "chaos: invariant violations: $violations"
 if ((ok)); then
 	echo "chaos: PASS"
