@@ -815,5 +815,6 @@ if ((ok)); then
 	echo "chaos: PASS"
 	exit 0
 fi
-echo "chaos: FAIL (${problems[*]}); logs in $dir (cluster logs in $cdir/logs)"
+printf -v why '%s; ' "${problems[@]}"
+echo "chaos: FAIL (${why%; }); logs in $dir (cluster logs in $cdir/logs)"
 exit 1
