@@ -1021,7 +1021,12 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 	}
 	coord_log_fx(s, fx);
 	coord_metrics_fx(c, s, fx, now);
-	w = coord_writer_of(c, s);
+	/* A new saga's first transition goes to the writer that staged its
+	 * INSERT (coord_start_new): chosen again, the target could have
+	 * moved meanwhile, and the other writer's batch would drop the
+	 * events of a saga it does not insert and release the first
+	 * command before the INSERT is known to have committed. */
+	w = created ? &c->wr[s->wr] : coord_writer_of(c, s);
 	if (!created) {
 		rv = saga_store_stage_update(w->st, &s->inst,
 		    fx->context_changed ? proto_buf_raw(&s->context)
