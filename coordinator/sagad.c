@@ -143,6 +143,10 @@ typedef struct entry_list {
 /* A writer whose batch has been in flight this long is passed over for
  * sagas with nothing pending (coord_writer_of). */
 #define COORD_WRITER_STALL_US 50000
+/* The longest wait a client can ask for (timeout_ms of START and WAIT,
+ * 7 days): a longer one counts as this, so that the clock plus it cannot
+ * overflow (docs/protocol.md). */
+#define COORD_WAIT_MAX_MS (7LL * 24 * 3600 * 1000)
 
 /* One connection that writes batches: one batch in flight on it, the
  * next one staged. Writer 0's store is also the one of the blocking
@@ -568,6 +572,19 @@ coord_answer_saga(coord *c, rpc_req *r, const saga_rt *s, bool created)
 static int coord_waiter_add(coord *c, saga_rt *s, rpc_req *r,
     int64_t timeout_ms, bool dup_start, bool created);
 
+/* How long request m waits (its timeout_ms, at most COORD_WAIT_MAX_MS;
+ * dflt without one). */
+static int64_t
+coord_wait_ms(const proto_msg *m, int64_t dflt)
+{
+	if (m->timeout_ms == 0) {
+		return (dflt);
+	}
+	return (m->timeout_ms > (uint64_t) COORD_WAIT_MAX_MS
+	        ? COORD_WAIT_MAX_MS
+	        : (int64_t) m->timeout_ms);
+}
+
 /* Answers START request r about saga s (created: by this START), or,
  * when the START asks for it (timeout_ms) and s is not final yet, waits
  * for the end first. */
@@ -579,7 +596,7 @@ coord_answer_start(coord *c, rpc_req *r, saga_rt *s, bool created)
 	if (m->type != PROTO_T_START || m->timeout_ms == 0 ||
 	    saga_state_terminal(s->cstate)) {
 		coord_answer_saga(c, r, s, created);
-	} else if (coord_waiter_add(c, s, r, (int64_t) m->timeout_ms, false,
+	} else if (coord_waiter_add(c, s, r, coord_wait_ms(m, 0), false,
 	               created) != 0) {
 		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
 	}
@@ -644,7 +661,7 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 		    !saga_state_terminal(s->cstate) &&
 		    timer_arm(&c->timers, &w->timer,
 		        coord_now_ms() +
-		            (int64_t) rpc_req_msg(w->req)->timeout_ms) == 0) {
+		            coord_wait_ms(rpc_req_msg(w->req), 0)) == 0) {
 			/* A duplicate START that asks to wait: the first
 			 * one's commit made the saga; now its end. */
 			w->dup_start   = false;
@@ -1500,9 +1517,7 @@ coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 	case PROTO_T_WAIT:
 		if (saga_state_terminal(s->cstate)) {
 			coord_answer_saga(c, r, s, false);
-		} else if (coord_waiter_add(c, s, r,
-		               m->timeout_ms > 0 ? (int64_t) m->timeout_ms
-		                                 : 30000,
+		} else if (coord_waiter_add(c, s, r, coord_wait_ms(m, 30000),
 		               false, false) != 0) {
 			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
 		}
@@ -1686,9 +1701,7 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 		if (m->type == PROTO_T_WAIT &&
 		    !saga_state_terminal(job->row.state)) {
 			coord_rwait(c, r, &job->row.id,
-			    coord_now_ms() +
-			        (m->timeout_ms > 0 ? (int64_t) m->timeout_ms
-			                           : 30000));
+			    coord_now_ms() + coord_wait_ms(m, 30000));
 			return;
 		}
 		coord_answer_row(r, &job->row, def);

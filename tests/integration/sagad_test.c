@@ -1344,6 +1344,7 @@ test_sagad_start_waits_for_the_end(void **state)
 	tenv     *e = *state;
 	t_saga    s, again;
 	proto_raw in;
+	proto_msg req;
 	int64_t   t0;
 
 	t_begin(e, "start_wait", "w2.do=delay:600\n", NULL);
@@ -1380,6 +1381,29 @@ test_sagad_start_waits_for_the_end(void **state)
 	assert_string_equal(s.state, "RUNNING");
 	assert_true(s.created);
 	t_wait_state(e, &s.id, "COMPLETED", &again);
+	/* A timeout_ms too large to add to the clock (2^63 - 1001): the
+	 * longest wait, 7 days, so the saga's end. When sagad added it to
+	 * the clock, the sum wrapped and the START answered at once
+	 * (RUNNING), or, built with UBSan, sagad stopped. The same for a
+	 * WAIT. */
+	proto_msg_init(&req);
+	req.type       = PROTO_T_START;
+	req.saga       = proto_str_c("slow");
+	req.input      = t_input(e, 2, "c-4", 4);
+	req.key        = proto_str_c("k-4");
+	req.timeout_ms = (uint64_t) INT64_MAX - 1000;
+	assert_int_equal(t_call(e, &req, MS(10000), &s), 0);
+	assert_string_equal(s.state, "COMPLETED");
+	assert_true(s.created);
+	in = t_input(e, 2, "c-5", 5);
+	assert_int_equal(t_start_wait(e, "slow", in, "k-5", 0, &s), 0);
+	assert_string_equal(s.state, "RUNNING");
+	proto_msg_init(&req);
+	req.type       = PROTO_T_WAIT;
+	req.id         = s.id;
+	req.timeout_ms = (uint64_t) INT64_MAX - 1000;
+	assert_int_equal(t_call(e, &req, MS(10000), &again), 0);
+	assert_string_equal(again.state, "COMPLETED");
 	t_check_log(e);
 	e->done = true;
 }
