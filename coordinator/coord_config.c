@@ -733,11 +733,12 @@ coord_config_num(coord_config_ld *ld, const coord_config_field *f,
 	return (false);
 }
 
-/* Reads a duration; positive says whether 0 is refused. With nullable,
- * null gives 0 ("none"). */
+/* Reads a duration of at most max ms; positive says whether 0 is
+ * refused. With nullable, null gives 0 ("none"). */
 static bool
 coord_config_dur(coord_config_ld *ld, const coord_config_field *f,
-    const char *path, bool positive, bool nullable, int64_t *out)
+    const char *path, bool positive, bool nullable, int64_t max,
+    int64_t *out)
 {
 	const char *t;
 	int64_t     v;
@@ -764,6 +765,13 @@ coord_config_dur(coord_config_ld *ld, const coord_config_field *f,
 		coord_config_err_at(ld,
 		    coord_config_node_pos(ld, f->val, f->pos),
 		    "%s: expected a duration > 0, got %s", path, got);
+		return (false);
+	}
+	if (v > max) {
+		coord_config_err_at(ld,
+		    coord_config_node_pos(ld, f->val, f->pos),
+		    "%s: expected a duration of at most %lldd, got %s", path,
+		    (long long) (max / (24 * 3600 * 1000)), got);
 		return (false);
 	}
 	*out = v;
@@ -850,7 +858,7 @@ coord_config_retry(coord_config_ld *ld, const coord_config_field *f,
 	if (fields[1].seen) {
 		snprintf(p, sizeof(p), "%s.initial_backoff", path);
 		ok &= coord_config_dur(ld, &fields[1], p, false, false,
-		    &r.initial_backoff_ms);
+		    COORD_CONFIG_DURATION_MAX_MS, &r.initial_backoff_ms);
 	}
 	if (fields[2].seen) {
 		snprintf(p, sizeof(p), "%s.multiplier", path);
@@ -859,8 +867,8 @@ coord_config_retry(coord_config_ld *ld, const coord_config_field *f,
 	}
 	if (fields[3].seen) {
 		snprintf(p, sizeof(p), "%s.max_backoff", path);
-		ok &= coord_config_dur(
-		    ld, &fields[3], p, false, false, &r.max_backoff_ms);
+		ok &= coord_config_dur(ld, &fields[3], p, false, false,
+		    COORD_CONFIG_DURATION_MAX_MS, &r.max_backoff_ms);
 	}
 	if (fields[4].seen) {
 		snprintf(p, sizeof(p), "%s.jitter", path);
@@ -910,7 +918,7 @@ coord_config_defaults(coord_config_ld *ld, const coord_config_field *f)
 	coord_config_fields(ld, f->val, fields, nf, "in defaults", f->pos);
 	if (fields[0].seen &&
 	    coord_config_dur(ld, &fields[0], "defaults.timeout", true, false,
-	        &v)) {
+	        COORD_CONFIG_TIMEOUT_MAX_MS, &v)) {
 		ld->dflt.timeout_ms = v;
 	}
 	if (fields[1].seen &&
@@ -929,7 +937,7 @@ coord_config_defaults(coord_config_ld *ld, const coord_config_field *f)
 	}
 	if (fields[3].seen &&
 	    coord_config_dur(ld, &fields[3], "defaults.compensation_timeout",
-	        true, false, &v)) {
+	        true, false, COORD_CONFIG_DURATION_MAX_MS, &v)) {
 		ld->dflt.comp_budget_ms = v;
 	}
 }
@@ -1228,8 +1236,8 @@ coord_config_step(coord_config_ld *ld, saga_def *d, size_t i,
 		si->kind_ok = true;
 	}
 	if (fields[5].seen) {
-		coord_config_dur(
-		    ld, &fields[5], "timeout", true, false, &s->timeout_ms);
+		coord_config_dur(ld, &fields[5], "timeout", true, false,
+		    COORD_CONFIG_TIMEOUT_MAX_MS, &s->timeout_ms);
 	}
 	/* A retriable step retries without end and with a longer cap
 	 * unless it says otherwise. */
@@ -1256,7 +1264,7 @@ coord_config_step(coord_config_ld *ld, saga_def *d, size_t i,
 	}
 	if (fields[8].seen) {
 		coord_config_dur(ld, &fields[8], "compensation_timeout", true,
-		    false, &s->comp_budget_ms);
+		    false, COORD_CONFIG_DURATION_MAX_MS, &s->comp_budget_ms);
 	}
 	/* Rules of one step (the order of steps is the saga's business). */
 	if (si->kind_ok && comp_ok && s->kind == SAGA_STEP_COMPENSATABLE &&
@@ -1482,7 +1490,7 @@ coord_config_saga(coord_config_ld *ld, struct fy_node *n, coord_config_pos fb)
 	coord_config_missing(ld, fields, nf, subject, sf.pos);
 	if (fields[1].seen) {
 		coord_config_dur(ld, &fields[1], "deadline", true, true,
-		    &d->deadline_ms);
+		    COORD_CONFIG_DURATION_MAX_MS, &d->deadline_ms);
 	}
 	if (fields[2].seen) {
 		coord_config_str(ld, &fields[2], "business_key",

@@ -59,6 +59,13 @@ typedef struct coord_errs {
 #define COORD_CONFIG_MAX_ATTEMPTS_MAX 1000000
 #define COORD_CONFIG_NAME_MAX 128   /* saga, step and participant names */
 #define COORD_CONFIG_STRING_MAX 255 /* actions, compensations, keys, URLs */
+/* The longest duration (10 years): deadlines and waits are added to the
+ * clock in milliseconds, and backoffs go through a double. */
+#define COORD_CONFIG_DURATION_MAX_MS (3650LL * 24 * 3600 * 1000)
+/* The longest step timeout (7 days): nng counts a timeout in
+ * milliseconds in an int32, and sagad sets the sockets' resend time to
+ * twice the longest timeout plus one second. */
+#define COORD_CONFIG_TIMEOUT_MAX_MS (7LL * 24 * 3600 * 1000)
 
 /* coord_defs_load reads the nfiles YAML files, checks them and builds
  * their definitions. On success it returns 0 and sets *out (free it with

@@ -523,6 +523,70 @@ test_coord_config_bad_durations(void **state)
 	    NULL);
 }
 
+/* Durations above what sagad can count: a step timeout above 7 days
+ * (nng's int32 of milliseconds would wrap, and every attempt time out
+ * at once), anything else above 10 years (a deadline or a backoff added
+ * to the clock would overflow). The limits themselves are accepted. */
+static void
+test_coord_config_durations_too_long(void **state)
+{
+	const char *files[] = { "long.yaml" };
+	coord_defs *d    = NULL;
+	coord_errs  errs = { 0 };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "defaults:\n"
+	    "  timeout: 25d\n"
+	    "  compensation_timeout: 3651d\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    deadline: 106751991167d\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: x\n"
+	    "        compensation: y\n"
+	    "        timeout: 604800001ms\n"
+	    "        retry: {max_backoff: 9223372036854775807ms}\n");
+	expect_files_errs(files, 1,
+	    "long.yaml:4:12: defaults.timeout: expected a duration of at most "
+	    "7d, got \"25d\"",
+	    "long.yaml:5:25: defaults.compensation_timeout: expected a "
+	    "duration of at most 3650d, got \"3651d\"",
+	    "long.yaml:8:15: deadline: expected a duration of at most 3650d, "
+	    "got \"106751991167d\"",
+	    "long.yaml:14:18: timeout: expected a duration of at most 7d, "
+	    "got \"604800001ms\"",
+	    "long.yaml:15:30: retry.max_backoff: expected a duration of at "
+	    "most 3650d, got \"9223372036854775807ms\"",
+	    NULL);
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "defaults:\n"
+	    "  timeout: 7d\n"
+	    "  compensation_timeout: 3650d\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    deadline: 3650d\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, compensation: y,"
+	    " timeout: 168h, retry: {max_backoff: 3650d}}\n");
+	if (coord_defs_load(files, 1, &d, &errs) != 0) {
+		print_errs(&errs);
+	}
+	assert_non_null(d);
+	assert_int_equal(d->sagas[0]->steps[0].timeout_ms,
+	    COORD_CONFIG_TIMEOUT_MAX_MS);
+	assert_int_equal(d->sagas[0]->deadline_ms,
+	    COORD_CONFIG_DURATION_MAX_MS);
+	coord_defs_free(d);
+	coord_errs_fini(&errs);
+}
+
 static void
 test_coord_config_out_of_range(void **state)
 {
@@ -1696,6 +1760,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_wrong_types),
 		cmocka_unit_test(test_coord_config_section_types),
 		cmocka_unit_test(test_coord_config_bad_durations),
+		cmocka_unit_test(test_coord_config_durations_too_long),
 		cmocka_unit_test(test_coord_config_out_of_range),
 		cmocka_unit_test(test_coord_config_retriable_backoff_cap),
 		cmocka_unit_test(test_coord_config_missing_keys),
