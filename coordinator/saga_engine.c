@@ -143,11 +143,25 @@ int64_t
 saga_engine_backoff_ms(const saga_retry *r, uint32_t attempt, uint32_t rnd)
 {
 	double wait = (double) r->initial_backoff_ms;
+	double f    = 1.0;
+	double b    = r->multiplier;
 	double j;
 
-	for (uint32_t i = 1; i < attempt && wait < (double) r->max_backoff_ms;
-	     i++) {
-		wait *= r->multiplier;
+	/* wait * multiplier^(attempt - 1), the power by squaring: at most
+	 * 32 rounds whatever the attempt (unlimited for some steps) and
+	 * the multiplier (any >= 1; a loop of one multiplication an attempt
+	 * ran attempt times with a multiplier of 1). f only grows, so once
+	 * the wait reaches max_backoff it stays there. */
+	for (uint32_t n = attempt > 0 ? attempt - 1 : 0;
+	     n > 0 && wait > 0 && wait * f < (double) r->max_backoff_ms;
+	     n >>= 1) {
+		if ((n & 1) != 0) {
+			f *= b;
+		}
+		b *= b;
+	}
+	if (wait > 0) {
+		wait *= f;
 	}
 	if (wait > (double) r->max_backoff_ms) {
 		wait = (double) r->max_backoff_ms;

@@ -716,6 +716,22 @@ test_saga_engine_backoff_grows_and_caps(void **state)
 	}
 	r.jitter = 1.0;
 	assert_int_equal(saga_engine_backoff_ms(&r, 1, 0), 0);
+	/* Attempts without end (a pivot, a retriable step): the last
+	 * attempt number, with multipliers that grow the wait slowly or
+	 * not at all, and without an initial wait. (The wait is computed
+	 * in at most 32 rounds; this test checks the values, not the
+	 * time.) */
+	r.jitter = 0.0;
+	r.multiplier = 1.0;
+	assert_int_equal(saga_engine_backoff_ms(&r, UINT32_MAX, 0), 100);
+	r.multiplier = 1.0000001;
+	assert_int_equal(saga_engine_backoff_ms(&r, UINT32_MAX, 0), 1000);
+	assert_int_equal(saga_engine_backoff_ms(&r, 1001, 0), 100);
+	r.multiplier = 1.5;
+	assert_int_equal(saga_engine_backoff_ms(&r, 5, 0), 506);
+	r.multiplier         = 2.0;
+	r.initial_backoff_ms = 0;
+	assert_int_equal(saga_engine_backoff_ms(&r, UINT32_MAX, 0), 0);
 }
 
 /* A retry reply, an error and a timeout of an action are retried with
