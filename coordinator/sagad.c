@@ -1313,6 +1313,7 @@ coord_start_new(coord *c, rpc_req *r, const saga_def *def)
 	saga_store_new   nw;
 	uint8_t          rnd[10];
 	uint8_t         *in;
+	bool             bk_lost = false; /* out of memory copying it */
 	int              rv;
 
 	if ((s = coord_saga_alloc(def)) == NULL ||
@@ -1361,14 +1362,16 @@ coord_start_new(coord *c, rpc_req *r, const saga_def *def)
 
 		if (proto_val_type_of(v) == PROTO_VAL_STR) {
 			s->business_key = proto_val_strdup(v);
+			bk_lost         = s->business_key == NULL;
 		} else if (proto_val_int(v, &iv) == 0) {
 			char buf[32];
 
 			snprintf(buf, sizeof(buf), "%lld", (long long) iv);
 			s->business_key = strdup(buf);
+			bk_lost         = s->business_key == NULL;
 		}
 	}
-	if (s->trace == NULL || (m->key.len > 0 && s->key == NULL) ||
+	if (s->trace == NULL || (m->key.len > 0 && s->key == NULL) || bk_lost ||
 	    (rv = coord_context_build(c, s, &s->context)) != 0) {
 		coord_saga_free(s);
 		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
