@@ -25,8 +25,9 @@
  *  - Pivot: once it succeeded the saga only moves forward; retriable steps
  *    are retried and never compensated; a business failure or a finite
  *    max_attempts exhausted parks FAILED. The pivot itself ignores
- *    max_attempts (its outcome must be resolved) unless it has a
- *    compensation, in which case exhausting it compensates.
+ *    max_attempts, with or without a compensation: its outcome must be
+ *    resolved, so it is resent until it answers, and only the deadline
+ *    or a cancel compensates it (docs/sagas.md).
  *  - Deadline: past it, a saga before its pivot starts no new attempt and
  *    compensates; an in-flight pivot attempt is awaited first.
  *  - Cancel: before the pivot, compensate; after it, refused; compensating
