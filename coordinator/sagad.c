@@ -2189,12 +2189,30 @@ coord_adopt(coord *c, reader_claimed *cl)
 	/* Not through coord_load_cb's store lookups: the definition came
 	 * with the row. */
 	if ((s = coord_find(c, &cl->row.id)) != NULL) {
-		if (s->pending > 0 || cl->row.event_seq == s->inst.seq) {
+		/* A claim no newer than the one s runs under (a lease job's
+		 * answer that a reconnect's claim overtook): old news. */
+		if (cl->row.epoch <= s->epoch) {
+			return;
+		}
+		/* This instance claimed its own saga (its lease ran out). The
+		 * same transitions in memory as in the row: go on under the
+		 * new epoch. */
+		if (s->pending == 0 && cl->row.event_seq == s->inst.seq) {
 			s->epoch  = cl->row.epoch;
 			s->fenced = false;
 			return;
 		}
+		/* Otherwise what is in memory is not what the row holds: drop
+		 * it. With transitions pending, their batches are fenced (the
+		 * claim moved the epoch), and the saga leaves memory once
+		 * they are back; as an owned saga missing from memory it is
+		 * then taken back from the row (coord_lease_orphans). Kept
+		 * under the new epoch instead, its next batch would commit
+		 * after a fenced one, leaving a gap in its log. */
 		s->fenced = true;
+		if (s->pending > 0) {
+			return;
+		}
 		coord_maybe_drop(c, s);
 	}
 	if (coord_saga_from_row(c, &cl->row, def, &s) != 0) {
