@@ -151,12 +151,28 @@ static const struct {
 	        OID_TEXT, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ,
 	        OID_TIMESTAMPTZ, OID_INT4, OID_INT4 },
 	    true },
+	/* The new sagas' start keys, after their rows and events. A key
+	 * another START committed first (through another instance: this
+	 * one finds a key in memory or in the log before it starts a
+	 * saga) is left alone, and the saga this batch made for it is
+	 * deleted again with its events, in the same statement, instead of
+	 * the unique violation failing the whole batch; its id comes back
+	 * (saga_store_lost). ON CONFLICT waits for a START in progress with
+	 * the same key and goes on when it commits or rolls back. */
 	[STMT_KEY] = { "saga_key",
-	    "INSERT INTO saga_start_key (key, saga_id, request_hash)"
+	    "WITH k AS (INSERT INTO saga_start_key (key, saga_id,"
+	    " request_hash)"
 	    " SELECT k, id, sha256(convert_to(n, 'UTF8') || '\\x00'::bytea"
 	    " || inp)"
 	    " FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bytea[])"
-	    " AS u(k, id, n, inp)",
+	    " AS u(k, id, n, inp)"
+	    " ON CONFLICT (key) DO NOTHING RETURNING saga_id),"
+	    " lost AS (SELECT l.id FROM unnest($2::uuid[]) AS l(id)"
+	    " WHERE l.id NOT IN (SELECT saga_id FROM k)),"
+	    " ev AS (DELETE FROM saga_event e USING lost"
+	    " WHERE e.saga_id = lost.id)"
+	    " DELETE FROM saga_instance s USING lost WHERE s.id = lost.id"
+	    " RETURNING s.id",
 	    4, { OID_TEXT, OID_UUID, OID_TEXT, OID_BYTEA } },
 	/* Fencing (DESIGN.md, "Growing past one machine"): a saga is
 	 * updated only if this instance still owns it at the epoch it
@@ -287,6 +303,9 @@ struct saga_store {
 	bool       in_flight;
 	size_t     flight_n;    /* statements sent, BEGIN and COMMIT included */
 	size_t     flight_write; /* index of STMT_WRITE in the batch, or 0 */
+	size_t     flight_key;   /* index of STMT_KEY in the batch, or 0 */
+	saga_id   *lost;         /* new sagas whose key another START took */
+	size_t     nlost, caplost;
 	saga_id   *sent_ids;     /* sagas the batch updates */
 	size_t     nsent, capsent;
 	saga_id   *done_ids;     /* those it did update (not fenced) */
@@ -388,6 +407,7 @@ saga_store_free(saga_store *st)
 	free(st->owner);
 	free(st->sent_ids);
 	free(st->done_ids);
+	free(st->lost);
 	free(st->fenced);
 	saga_store_tables_fini(st);
 	free(st->upds);
@@ -1528,7 +1548,7 @@ saga_store_flush(saga_store *st)
 		return (SAGA_ESTATE);
 	}
 	memset(&upd, 0, sizeof(upd));
-	st->nsent = st->ndone = 0;
+	st->nsent = st->ndone = st->nlost = 0;
 	if ((rv = saga_store_updates_table(st, &upd)) != 0) {
 		saga_store_seterr(st, "staging a batch", "out of memory");
 		rv = SAGA_EDB;
@@ -1547,7 +1567,8 @@ saga_store_flush(saga_store *st)
 		goto done;
 	}
 	sent++;
-	/* Sagas before their keys (foreign key) and before their updates. */
+	/* Sagas before their updates, and their events before their keys
+	 * (STMT_KEY deletes those of a saga whose key was taken). */
 	if (st->ins.rows > 0) {
 		saga_store_cols(&st->ins, cols, saga_store_stmts[STMT_INSERT].ncols);
 		if ((rv = saga_store_send(st, STMT_INSERT, cols, 0)) != 0) {
@@ -1555,14 +1576,8 @@ saga_store_flush(saga_store *st)
 		}
 		sent++;
 	}
-	if (st->keys.rows > 0) {
-		saga_store_cols(&st->keys, cols, saga_store_stmts[STMT_KEY].ncols);
-		if ((rv = saga_store_send(st, STMT_KEY, cols, 0)) != 0) {
-			goto done;
-		}
-		sent++;
-	}
 	st->flight_write = 0;
+	st->flight_key   = 0;
 	if (upd.rows > 0) {
 		/* Updates (0..13), events (14..24), the new sagas' ids (25). */
 		saga_store_cols(&upd, cols, 14);
@@ -1581,6 +1596,14 @@ saga_store_flush(saga_store *st)
 		if ((rv = saga_store_send(st, STMT_EVENTS, cols, 0)) != 0) {
 			goto done;
 		}
+		sent++;
+	}
+	if (st->keys.rows > 0) {
+		saga_store_cols(&st->keys, cols, saga_store_stmts[STMT_KEY].ncols);
+		if ((rv = saga_store_send(st, STMT_KEY, cols, 1)) != 0) {
+			goto done;
+		}
+		st->flight_key = sent;
 		sent++;
 	}
 	if ((rv = saga_store_send(st, STMT_COMMIT, NULL, 0)) != 0) {
@@ -1624,6 +1647,16 @@ saga_store_fenced(const saga_store *st, const saga_id **ids)
 {
 	*ids = st->fenced;
 	return (st->nfenced);
+}
+
+/* The new sagas of the committed batch that are not in the log: another
+ * START committed their key first (STMT_KEY), in *ids (valid until the
+ * next flush). */
+size_t
+saga_store_lost(const saga_store *st, const saga_id **ids)
+{
+	*ids = st->lost;
+	return (st->nlost);
 }
 
 /* Computes fenced = sent - done once the batch committed. */
@@ -1714,18 +1747,28 @@ saga_store_poll(saga_store *st)
 			st->flight_error = true;
 		} else if (s == PGRES_PIPELINE_ABORTED) {
 			st->flight_error = true;
-		} else if (s == PGRES_TUPLES_OK && st->flight_write != 0 &&
-		    st->flight_done == st->flight_write) {
-			/* The ids the fenced UPDATE changed (binary uuid). */
+		} else if (s == PGRES_TUPLES_OK &&
+		    ((st->flight_write != 0 &&
+		         st->flight_done == st->flight_write) ||
+		        (st->flight_key != 0 &&
+		            st->flight_done == st->flight_key))) {
+			/* The ids the fenced UPDATE changed, or the new sagas
+			 * STMT_KEY deleted (binary uuid). */
+			bool key = st->flight_done == st->flight_key;
+
 			for (int r = 0; r < PQntuples(res); r++) {
 				saga_id id;
+				int     rv;
 
 				if (PQgetlength(res, r, 0) != 16) {
 					continue;
 				}
 				memcpy(id.b, PQgetvalue(res, r, 0), 16);
-				if (saga_store_ids_add(&st->done_ids, &st->ndone,
-				        &st->capdone, &id) != 0) {
+				rv = key ? saga_store_ids_add(&st->lost,
+				               &st->nlost, &st->caplost, &id)
+				         : saga_store_ids_add(&st->done_ids,
+				               &st->ndone, &st->capdone, &id);
+				if (rv != 0) {
 					st->flight_error = true;
 					saga_store_seterr(st, "reading a batch",
 					    "out of memory");

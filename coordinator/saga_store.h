@@ -202,6 +202,13 @@ int saga_store_stage_update(saga_store *st, const saga_inst *inst,
  * them and their effects. */
 size_t saga_store_fenced(const saga_store *st, const saga_id **ids);
 
+/* saga_store_lost returns the new sagas of the batch just committed that
+ * are not in the log: another START committed their idempotency key
+ * first (through another instance), so the batch left that key alone and
+ * deleted the saga and its events again. The caller drops them and their
+ * effects, and answers their STARTs from the saga that has the key. */
+size_t saga_store_lost(const saga_store *st, const saga_id **ids);
+
 /* saga_store_stage_log stages the INSERT of one event row. */
 int saga_store_stage_log(
     saga_store *st, const saga_id *id, const saga_log *log);

@@ -107,6 +107,8 @@ struct saga_rt {
 	bool      clear_cancel; /* the next transition carries out a cancel
 	                           asked through the database */
 	bool      fenced;  /* another instance took it over: forget it */
+	bool      key_lost; /* fenced: not in the log, as another START
+	                       committed its key first (saga_store_lost) */
 	int       pending; /* batch entries not yet committed */
 	int       wr;      /* pending > 0: the writer holding them */
 	waiter   *waiters;
@@ -309,12 +311,14 @@ coord_find(coord *c, const saga_id *id)
 	return (s);
 }
 
+/* The saga in memory started with key, not counting one being dropped
+ * (fenced): the log says who has the key then. */
 static saga_rt *
 coord_find_key(coord *c, const char *key)
 {
 	saga_rt *s = c->bykey[coord_str_hash(key) & (c->bykey_cap - 1)];
 
-	while (s != NULL && strcmp(s->key, key) != 0) {
+	while (s != NULL && (s->fenced || strcmp(s->key, key) != 0)) {
 		s = s->knext;
 	}
 	return (s);
@@ -1155,13 +1159,53 @@ coord_feed(coord *c, saga_rt *s, const saga_ev *ev, rpc_req *r)
 	coord_apply(c, s, &fx, r, false);
 }
 
+static void coord_api_start(coord *c, rpc_req *r);
+
+/* A START whose saga lost its key to another START (saga_store_lost):
+ * asked again, it finds the key's saga in the log, and is answered as a
+ * repeated START. */
+static void
+coord_restart(coord *c, rpc_req *r)
+{
+	if (rpc_req_msg(r)->type == PROTO_T_START) {
+		coord_api_start(c, r);
+	} else {
+		rpc_req_error(r, SAGA_EUNAVAIL, "the saga is gone; ask again");
+	}
+}
+
 /* Releases the effects of the batch that just committed, in order. */
 static void
 coord_release(coord *c, coord_writer *w)
 {
 	entry_list     l = w->flight;
-	const saga_id *fenced;
+	const saga_id *fenced, *lost;
 	size_t         nfenced = saga_store_fenced(w->st, &fenced);
+	size_t         nlost   = saga_store_lost(w->st, &lost);
+
+	/* New sagas whose key another START committed first (through
+	 * another instance): the batch took them out of the log again;
+	 * their STARTs, and those waiting on them, are asked again. */
+	for (size_t i = 0; i < nlost; i++) {
+		saga_rt *s = coord_find(c, &lost[i]);
+
+		if (s != NULL && !s->fenced) {
+			s->fenced   = true;
+			s->key_lost = true;
+			slog(LOG_WARN, s->id_text, s->inst.step, s->trace,
+			    "START-KEY-TAKEN another START with key %s "
+			    "committed first; answering from its saga",
+			    s->key != NULL ? s->key : "");
+			while (s->waiters != NULL) {
+				waiter *wt = s->waiters;
+
+				s->waiters = wt->next;
+				timer_cancel(&c->timers, &wt->timer);
+				coord_restart(c, wt->req);
+				free(wt);
+			}
+		}
+	}
 
 	/* Sagas another instance took over while this batch was on its way:
 	 * their transitions did not happen; nothing of them leaves. */
@@ -1183,7 +1227,9 @@ coord_release(coord *c, coord_writer *w)
 		s->pending--;
 		e->last = s->pending == 0;
 		if (s->fenced) {
-			if (e->answer != NULL) {
+			if (e->answer != NULL && s->key_lost) {
+				coord_restart(c, e->answer);
+			} else if (e->answer != NULL) {
 				rpc_req_error(e->answer, SAGA_EUNAVAIL,
 				    "another sagad instance took saga %s "
 				    "over; ask again",

@@ -1445,7 +1445,7 @@ test_sagad_start_wait_duplicate_in_flight(void **state)
 	c.e    = e;
 	c.sql  = "SELECT least(count(*), 1) FROM pg_stat_activity WHERE"
 	         " datname = current_database() AND wait_event_type = 'Lock'"
-	         " AND query LIKE 'INSERT INTO saga_start_key%'";
+	         " AND query LIKE '%INSERT INTO saga_start_key%'";
 	c.want = 1;
 	if (!test_wait_until(t_db_cond_cb, &c, MS(15000))) {
 		fail_msg("the first START's batch does not wait on the lock");
