@@ -528,7 +528,9 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 		}
 		return;
 	}
-	inst->next_at_ms = now + saga_engine_backoff_ms(r, inst->attempt,
+	/* The backoff too starts again after an operator's retry. */
+	inst->next_at_ms = now + saga_engine_backoff_ms(r,
+	                             inst->attempt - inst->phase_attempt0,
 	                             ev->rnd);
 	l = saga_engine_log_cmd(inst, fx, SAGA_LOG_RETRY, now, what);
 	l->attempt     = ev->attempt;

@@ -1675,8 +1675,8 @@ test_saga_engine_operator_retry_after_exhausted(void **state)
 
 /* An operator's retry gives the compensation policy a fresh budget of
  * attempts: a transient failure right after it backs off instead of
- * parking the saga again, and the saga parks only when max_attempts more
- * attempts failed. */
+ * parking the saga again, from initial_backoff as at first, and the
+ * saga parks only when max_attempts more attempts failed. */
 static void
 test_saga_engine_operator_retry_fresh_budget(void **state)
 {
@@ -1695,9 +1695,12 @@ test_saga_engine_operator_retry_fresh_budget(void **state)
 	drv_request(&d, SAGA_EV_RETRY, NULL, NULL);
 	assert_last_sent(&d, 0, SAGA_KIND_COMP, COMP_MAX + 1);
 	for (uint32_t a = 1; a < COMP_MAX; a++) {
+		int64_t want = (int64_t) COMP_INITIAL << (a - 1);
+
 		drv_transient(&d, SAGA_EV_TIMEOUT);
 		assert_int_equal(d.inst.state, SAGA_ST_COMPENSATING);
-		assert_int_not_equal(d.inst.next_at_ms, 0);
+		assert_int_equal(d.inst.next_at_ms - d.now,
+		    want < COMP_MAX_BACKOFF ? want : COMP_MAX_BACKOFF);
 		drv_timer(&d, d.inst.next_at_ms);
 		assert_last_sent(&d, 0, SAGA_KIND_COMP, COMP_MAX + 1 + a);
 	}
