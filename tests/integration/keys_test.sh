@@ -65,6 +65,8 @@ q() { psql -X -q -tA -d "$db" -v ON_ERROR_STOP=1 -c "$1"; }
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
 p0=
 saga_ports_reserve p0 4 || fail "no free ports"
 part=tcp://127.0.0.1:$p0
@@ -89,16 +91,8 @@ for n in a b; do
 		--listen "${url[$n]}" --instance-id "$n" \
 		>"$tmp/sagad-$n.log" 2>&1 &
 	pids+=($!)
-	up=0
-	for _ in $(seq 1 100); do
-		if "$sagactl" ping --coordinator "${url[$n]}" --timeout 200ms \
-			>/dev/null 2>&1; then
-			up=1
-			break
-		fi
-		sleep 0.1
-	done
-	((up)) || fail "instance $n does not answer"
+	saga_answers "$sagactl" "${url[$n]}" $! ||
+		fail "instance $n does not answer"
 done
 
 # The lock, held by a psql session kept open until it is let go.

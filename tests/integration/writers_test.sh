@@ -67,6 +67,8 @@ q() { psql -X -q -tA -d "$db" -v ON_ERROR_STOP=1 -c "$1"; }
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
 p0=
 saga_ports_reserve p0 4 || fail "no free ports"
 api=tcp://127.0.0.1:$p0
@@ -92,19 +94,8 @@ LD_PRELOAD=$shim SAGA_TEST_WRITE_DELAY_MATCH=SAGA-START \
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 	"$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" --listen "$api" \
 	--db-writers 2 >"$tmp/sagad.log" 2>&1 &
-sagad_pid=$!
-pids+=("$sagad_pid")
-up=0
-for _ in $(seq 1 100); do
-	kill -0 "$sagad_pid" 2>/dev/null || fail "sagad exited at start-up"
-	if "$sagactl" ping --coordinator "$api" --timeout 200ms \
-		>/dev/null 2>&1; then
-		up=1
-		break
-	fi
-	sleep 0.1
-done
-((up)) || fail "sagad does not answer"
+pids+=($!)
+saga_answers "$sagactl" "$api" $! || fail "sagad does not answer"
 
 n=60
 "$bench" --coordinator "$api" --sagas "$n" --concurrency 8 --quiet \

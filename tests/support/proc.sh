@@ -20,3 +20,17 @@ saga_exited() {
 	fi
 	return 1
 }
+
+# saga_answers SAGACTL URL PID: waits up to 10 s for the sagad at URL,
+# process PID, to answer sagactl ping. Returns 0 once it does, 1 if it
+# does not by then, 2 as soon as PID has exited (a refused start-up).
+saga_answers() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$3" 2>/dev/null || return 2
+		"$1" ping --coordinator "$2" --timeout 200ms >/dev/null 2>&1 &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
