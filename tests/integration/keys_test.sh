@@ -31,6 +31,8 @@ sagactl=$build/coordinator/sagactl
 noop=$build/tests/noop_participant
 db=keys_test_$$
 pids=()
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
 
 cleanup() {
 	for p in "${pids[@]}"; do
@@ -55,18 +57,12 @@ fail() {
 for f in "$sagad" "$sagactl" "$noop"; do
 	[[ -x $f ]] || fail "$f is not built"
 done
-if ! psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
-	[[ ${SAGA_TEST_REQUIRE_PG:-} == 1 ]] && fail "no PostgreSQL server"
-	echo "SKIP: no PostgreSQL server (start one with scripts/pg.sh start)"
-	exit 77
-fi
+saga_createdb "$db" || fail "no PostgreSQL server"
 conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$db"
 q() { psql -X -q -tA -d "$db" -v ON_ERROR_STOP=1 -c "$1"; }
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
-# shellcheck source=tests/support/proc.sh
-source "$repo/tests/support/proc.sh"
 p0=
 saga_ports_reserve p0 4 || fail "no free ports"
 part=tcp://127.0.0.1:$p0

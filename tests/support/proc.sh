@@ -34,3 +34,14 @@ saga_answers() {
 	done
 	return 1
 }
+
+# saga_createdb DB: creates database DB on the PostgreSQL of libpq's PG*
+# variables. Without a server, the test is skipped (exit 77), unless
+# SAGA_TEST_REQUIRE_PG=1: then it returns 1 for the caller to fail.
+saga_createdb() {
+	psql -X -q -d postgres -c "CREATE DATABASE $1" >/dev/null 2>&1 &&
+		return 0
+	[[ ${SAGA_TEST_REQUIRE_PG:-} == 1 ]] && return 1
+	echo "SKIP: no PostgreSQL server (start one with scripts/pg.sh start)"
+	exit 77
+}
