@@ -75,7 +75,7 @@ typedef struct tenv {
 	char     p_record[PATH_MAX];
 	char     p_rules[PATH_MAX];
 	char     p_peak[PATH_MAX];
-	unsigned p_rules_version;
+	size_t   p_rules_len; /* bytes of the rules file last written */
 	bool     p_batch; /* the participant serves BATCH (--batch) */
 	int      p_batch_error; /* it refuses BATCH with this code */
 	proc    *part;
@@ -360,8 +360,9 @@ t_wait_record(tenv *e, const char *action, size_t n, int timeout_ms)
 static void
 t_rules(tenv *e, const char *rules)
 {
-	size_t pad  = ++e->p_rules_version;
-	size_t len  = strlen(rules) + pad + 16;
+	size_t base = strlen(rules) + 3; /* rules, "\n#", "\n" */
+	size_t pad  = e->p_rules_len >= base ? e->p_rules_len - base + 1 : 1;
+	size_t len  = base + pad + 1;
 	char  *text = malloc(len);
 
 	assert_non_null(text);
@@ -370,6 +371,7 @@ t_rules(tenv *e, const char *rules)
 		strcat(text, "v");
 	}
 	strcat(text, "\n");
+	e->p_rules_len = strlen(text);
 	t_write_file(e->p_rules, text);
 	free(text);
 }
