@@ -390,15 +390,17 @@ saga_engine_on_ok(saga_inst *inst, const saga_ev *ev, saga_fx *fx)
 		saga_engine_next_comp(inst, fx, now, inst->step - 1);
 		return;
 	}
-	if (ev->output_too_big) {
-		l = saga_engine_log_cmd(inst, fx, SAGA_LOG_FAILED, now,
-		    "output exceeds max_context_bytes");
+	if (ev->output_too_big || ev->output_too_deep) {
+		/* An output no COMMAND could carry in its context. */
+		const char *why = ev->output_too_deep
+		    ? "output nests deeper than a COMMAND can carry"
+		    : "output exceeds max_context_bytes";
+
+		l = saga_engine_log_cmd(inst, fx, SAGA_LOG_FAILED, now, why);
 		l->attempt     = ev->attempt;
 		l->outcome     = PROTO_OUTCOME_OK;
 		l->duration_us = ev->duration_us;
-		saga_engine_set_error(inst,
-		    "step %s: output exceeds max_context_bytes%s", sd->name,
-		    NULL);
+		saga_engine_set_error(inst, "step %s: %s", sd->name, why);
 		/* A pivot without compensation that answered ok has taken
 		 * effect for good: park, never compensate before it. */
 		if (saga_engine_pivot_done(inst) ||

@@ -119,6 +119,8 @@ typedef struct saga_ev {
 	                          when fx->output_taken */
 	bool         output_too_big; /* REPLY ok: the context with this
 	                                output would exceed max_context_bytes */
+	bool         output_too_deep; /* REPLY ok: the output nests deeper
+	                                 than PROTO_OUTPUT_MAX_DEPTH */
 	int64_t      duration_us;   /* REPLY, ERROR, TIMEOUT: attempt time */
 	const char  *text;     /* error text, or the operator's note */
 	const char  *step_name; /* SKIP: the step the operator names */

@@ -216,6 +216,8 @@ struct coord {
 	proto_buf    sendbuf;
 	uint64_t     rng;
 	int64_t      max_timeout_ms;
+	proto_limits in_lim;  /* a START's input: what a COMMAND carries */
+	proto_limits out_lim; /* a step's output: the same */
 	metrics     *m;
 	int64_t      gauges_at;   /* next refresh of the gauges */
 	int64_t      failed_at;   /* next count of FAILED sagas */
@@ -1474,6 +1476,13 @@ coord_api_start(coord *c, rpc_req *r)
 		    m->input.len, c->o.max_context);
 		return;
 	}
+	if (proto_raw_validate(m->input, &c->in_lim, NULL) != 0) {
+		rpc_req_error(r, SAGA_EDEPTH,
+		    "input nests deeper than %d levels, the most a COMMAND "
+		    "can carry",
+		    PROTO_INPUT_MAX_DEPTH);
+		return;
+	}
 	if (c->nsagas >= c->o.max_active) {
 		rpc_req_error(r, SAGA_EOVERLOAD,
 		    "%zu sagas active (max_active_sagas); try again later",
@@ -2043,7 +2052,9 @@ coord_command_done(void *arg, disp_done *dp)
 		if (rv != 0) {
 			coord_fatal("building a context", rv);
 		}
-		ev.output_too_big = ctx.len > c->o.max_context;
+		ev.output_too_big  = ctx.len > c->o.max_context;
+		ev.output_too_deep = proto_raw_validate(o, &c->out_lim,
+		                         NULL) != 0;
 		{
 			saga_fx fx;
 
@@ -3158,6 +3169,10 @@ main(int argc, char **argv)
 	timer_heap_init(&c.timers);
 	timer_ent_init(&c.reconnect, TK_RECONNECT);
 	proto_buf_init(&c.sendbuf);
+	c.in_lim            = c.o.lim;
+	c.in_lim.max_depth  = PROTO_INPUT_MAX_DEPTH;
+	c.out_lim           = c.o.lim;
+	c.out_lim.max_depth = PROTO_OUTPUT_MAX_DEPTH;
 	if (c.byid == NULL || c.bykey == NULL ||
 	    proto_obj_alloc(&c.ctx_root) != 0 ||
 	    proto_obj_alloc(&c.ctx_steps) != 0 ||

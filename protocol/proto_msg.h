@@ -26,6 +26,15 @@
 #include "proto_val.h"
 #include "saga_id.h"
 
+/* How deep a saga's input and a step's output may nest (maps and arrays,
+ * the value itself counting as one level) so that a COMMAND can carry
+ * them: its context is at level 3 of the message, the input inside it at
+ * level 4 and a step's output (context.steps.NAME) at level 5, all within
+ * PROTO_MAX_DEPTH_CAP. A START or an ok REPLY alone could nest one or two
+ * levels deeper (docs/protocol.md). */
+#define PROTO_INPUT_MAX_DEPTH (PROTO_MAX_DEPTH_CAP - 3)
+#define PROTO_OUTPUT_MAX_DEPTH (PROTO_MAX_DEPTH_CAP - 4)
+
 /* The protocol version this build speaks, and the oldest it accepts. */
 #define PROTO_VERSION 1
 #define PROTO_VERSION_MIN 1

@@ -1666,10 +1666,33 @@ test_sagad_bad_requests_get_errors(void **state)
 	assert_int_equal(
 	    t_start(e, "order", proto_buf_raw(big), NULL, &s), SAGA_ETOOBIG);
 
+	/* An input nested 30 levels deep: a START may hold it, but a
+	 * COMMAND, whose context is one level deeper, cannot; refused
+	 * (it was accepted, and every command of the saga refused by
+	 * the participant, until it ended FAILED). */
+	proto_buf_reset(big);
+	for (int i = 0; i < 29; i++) {
+		assert_int_equal(proto_buf_append(big, "\x81\xa1" "a", 3), 0);
+	}
+	assert_int_equal(proto_buf_append(big, "\x80", 1), 0);
+	assert_int_equal(
+	    t_start(e, "order", proto_buf_raw(big), NULL, &s), SAGA_EDEPTH);
+	assert_non_null(strstr(s.message, "29 levels"));
+
 	/* Nothing was started, and sagad still answers. */
 	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 0);
 	assert_int_equal(test_ping(e->api_url, MS(5000)), 0);
 	id = t_start_ok(e, "order", "c-1", 1);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	/* 29 levels: the participant gets every command, and it ends. */
+	proto_buf_reset(big);
+	for (int i = 0; i < 28; i++) {
+		assert_int_equal(proto_buf_append(big, "\x81\xa1" "a", 3), 0);
+	}
+	assert_int_equal(proto_buf_append(big, "\x80", 1), 0);
+	assert_int_equal(
+	    t_start(e, "order", proto_buf_raw(big), NULL, &s), 0);
+	id = s.id;
 	t_wait_state(e, &id, "COMPLETED", &s);
 	assert_true(proc_running(e->sagad));
 	t_check_log(e);
@@ -2678,6 +2701,19 @@ test_sagad_output_too_big_compensates(void **state)
 	                     "= '%s' AND kind = 1",
 	                     idt),
 	    0);
+
+	/* An output nested 29 levels deep: a REPLY holds it, a COMMAND's
+	 * context cannot (28 is the most), so it is handled as an
+	 * over-size one (it was kept, and every later command refused by
+	 * the participant, until the saga ended FAILED). 28 levels go. */
+	t_rules(e, "charge.do=deep:28");
+	id = t_start_ok(e, "order", "c-deep", 3);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	assert_non_null(strstr(s.error, "charge"));
+	assert_non_null(strstr(s.error, "nests deeper"));
+	t_rules(e, "charge.do=deep:27");
+	id = t_start_ok(e, "order", "c-deep", 4);
+	t_wait_state(e, &id, "COMPLETED", &s);
 	assert_true(proc_running(e->sagad));
 	t_check_log(e);
 	e->done = true;

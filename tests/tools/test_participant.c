@@ -14,6 +14,8 @@
  *   garbage       answer bytes that are not a message
  *   crash         exit at once, without answering (like kill -9)
  *   big:N         answer ok with an output holding an N-byte string
+ *   deep:N        answer ok with an output holding maps nested N deep
+ *                 (the output itself one level more)
  * Rules come from --rule ACTION=SPEC (repeatable) and from --rules FILE
  * (one ACTION=SPEC per line), which is read again whenever it changes, so
  * that a test can change behaviour while sagad runs. Unknown actions: ok.
@@ -321,6 +323,18 @@ tp_handle(const proto_msg *cmd, int *delay_ms)
 				free(big);
 			}
 		}
+		if (strncmp(spec, "deep:", 5) == 0) {
+			proto_buf deep;
+			int       levels = atoi(spec + 5);
+
+			proto_buf_init(&deep);
+			for (int i = 1; i < levels; i++) {
+				proto_buf_append(&deep, "\x81\xa1" "d", 3);
+			}
+			proto_buf_append(&deep, "\x80", 1);
+			proto_obj_put_raw(out, "deep", proto_buf_raw(&deep));
+			proto_buf_fini(&deep);
+		}
 		proto_obj_encode(out, &ob);
 		r.output = proto_buf_raw(&ob);
 	}
@@ -548,7 +562,8 @@ tp_usage(FILE *f)
 	    "fail[:TEXT],\n"
 	    "retry, retry:N, timeout, timeout:N, delay:MS, error, garbage, "
 	    "crash,\n"
-	    "big:N (see the comment at the top of test_participant.c).\n");
+	    "big:N, deep:N (see the comment at the top of\n"
+	    "test_participant.c).\n");
 }
 
 int
