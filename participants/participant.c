@@ -1143,7 +1143,8 @@ saga_call_output(saga_call *call)
 int
 saga_call_ok(saga_call *call, const proto_obj *output)
 {
-	int rv;
+	proto_limits lim;
+	int          rv;
 
 	if (call->set) {
 		return (SAGA_ESTATE);
@@ -1158,6 +1159,19 @@ saga_call_ok(saga_call *call, const proto_obj *output)
 		    call->p->lim.max_msg_bytes) {
 			proto_buf_reset(&call->output);
 			return (SAGA_ETOOBIG);
+		}
+		/* Refused now, before the barrier records it: an output
+		 * that sagad cannot decode in a REPLY, or that a COMMAND
+		 * cannot carry in its context, could never be reported,
+		 * and every delivery would replay it. */
+		lim = call->p->lim;
+		if (lim.max_depth > PROTO_OUTPUT_MAX_DEPTH) {
+			lim.max_depth = PROTO_OUTPUT_MAX_DEPTH;
+		}
+		if ((rv = proto_raw_validate(proto_buf_raw(&call->output),
+		         &lim, NULL)) != 0) {
+			proto_buf_reset(&call->output);
+			return (rv);
 		}
 	}
 	call->set     = true;

@@ -69,6 +69,10 @@ typedef enum act_mode {
 	ACT_TRACE_ON,    /* insert, start libpq's trace of the connection
 	                  * into the fixture's trace, answer ok */
 	ACT_TRACE_OFF,   /* stop the trace, then as ACT_OK */
+	ACT_BIG_STR,     /* insert, answer ok with a string above
+	                  * max_str_bytes in the output */
+	ACT_DEEP,        /* insert, answer ok with an output nested 29
+	                  * levels, one more than a COMMAND carries */
 } act_mode;
 
 /* Steps that can have a mode and a gate of their own. */
@@ -376,6 +380,44 @@ lock_row(fixture *f, saga_call *call, int k, bool meet, bool *failed)
 	return (rv);
 }
 
+
+/* Answers ok with an output that no REPLY or COMMAND can carry (a string
+ * above max_str_bytes, or maps nested one level deeper than a COMMAND's
+ * context holds): saga_call_ok refuses it, and the handler returns that. */
+static int
+unsendable_ok(saga_call *call, act_mode mode)
+{
+	proto_obj *out = saga_call_output(call);
+	proto_buf  b;
+	int        rv = 0;
+
+	if (out == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	proto_buf_init(&b);
+	if (mode == ACT_BIG_STR) {
+		char *big = malloc(70000);
+
+		if (big == NULL) {
+			return (SAGA_ENOMEM);
+		}
+		memset(big, 'x', 70000);
+		rv = proto_obj_put_strn(out, "blob", big, 70000);
+		free(big);
+	} else {
+		/* The output's map, then PROTO_OUTPUT_MAX_DEPTH more. */
+		for (int i = 1; i < PROTO_OUTPUT_MAX_DEPTH && rv == 0; i++) {
+			rv = proto_buf_append(&b, "\x81\xa1" "d", 3);
+		}
+		rv = rv ? rv : proto_buf_append(&b, "\x80", 1);
+		rv = rv ? rv
+		        : proto_obj_put_raw(out, "deep", proto_buf_raw(&b));
+	}
+	rv = rv ? rv : saga_call_ok(call, out);
+	proto_buf_fini(&b);
+	return (rv);
+}
+
 static int
 act_handler(saga_call *call, void *arg)
 {
@@ -425,6 +467,9 @@ act_handler(saga_call *call, void *arg)
 		return (saga_call_fail(call, "could not reserve"));
 	case ACT_RETURN_ERR:
 		return (SAGA_EINTERNAL);
+	case ACT_BIG_STR:
+	case ACT_DEEP:
+		return (unsendable_ok(call, mode));
 	case ACT_NO_OUTCOME:
 		return (0);
 	case ACT_DEFERRED:
@@ -940,6 +985,11 @@ test_participant_handler_crash_answers_retry(void **state)
 	check_retry_then_runs(f, ACT_DEADLOCK, "deadlock");
 	check_retry_then_runs(f, ACT_RETURN_ERR, "EINTERNAL");
 	check_retry_then_runs(f, ACT_NO_OUTCOME, "no outcome");
+	/* An output sagad could not decode, or could not carry on in a
+	 * COMMAND: refused by saga_call_ok, so nothing is recorded (it was
+	 * recorded ok, and replayed to every delivery). */
+	check_retry_then_runs(f, ACT_BIG_STR, "ESTRLEN");
+	check_retry_then_runs(f, ACT_DEEP, "EDEPTH");
 }
 
 static void

@@ -399,7 +399,11 @@ proto_obj *saga_call_output(saga_call *call);
 /* saga_call_ok sets the outcome ok with output (NULL or empty: {}),
  * encoded at once (output stays the caller's). Returns 0, SAGA_ESTATE (an
  * outcome was set already), SAGA_ETOOBIG (the output would not fit in a
- * reply) or SAGA_ENOMEM. */
+ * reply, or holds a map or array of more than max_container_len
+ * elements), SAGA_ESTRLEN (a string or key above max_str_bytes),
+ * SAGA_EDEPTH (nested more than 28 levels, the most a COMMAND can carry
+ * in its context) or SAGA_ENOMEM. Nothing is recorded then: the handler
+ * may answer otherwise (saga_call_fail, for one). */
 int saga_call_ok(saga_call *call, const proto_obj *output);
 
 /* saga_call_fail sets the outcome failed (a business failure: the
