@@ -26,6 +26,10 @@
 int proto_scan(const uint8_t *p, size_t len, const proto_limits *lim,
     unsigned flags, size_t *end, proto_error *err);
 
+/* proto_utf8_valid tells whether the len bytes at s are well-formed UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+bool proto_utf8_valid(const uint8_t *s, size_t len);
+
 /* proto_seterr fills err (if not NULL) and returns code. */
 int proto_seterr(proto_error *err, int code, size_t offset, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));

@@ -587,56 +587,6 @@ proto_json_out_plain(proto_json_out *o, const char *s)
 	        strlen(s), (const char *) NULL, (const char *) NULL)));
 }
 
-/* Tells whether s is well-formed UTF-8 (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF). libfyaml would write the bytes of
- * a malformed sequence as \xNN escapes, which are not JSON. */
-static bool
-proto_json_utf8_valid(const uint8_t *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint8_t  c = s[i];
-		size_t   more;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			more = 1;
-			cp   = c & 0x1f;
-			min  = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			more = 2;
-			cp   = c & 0x0f;
-			min  = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			more = 3;
-			cp   = c & 0x07;
-			min  = 0x10000;
-		} else {
-			return (false);
-		}
-		if (len - i - 1 < more) {
-			return (false);
-		}
-		for (size_t k = 1; k <= more; k++) {
-			if ((s[i + k] & 0xc0) != 0x80) {
-				return (false);
-			}
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff)) {
-			return (false);
-		}
-		i += 1 + more;
-	}
-	return (true);
-}
-
 /* Emits a string (a value or a key) as a double-quoted scalar, without
  * its leading and trailing spaces, which the output callback puts back. */
 static int
@@ -646,7 +596,9 @@ proto_json_out_str(proto_json_out *o, proto_str s)
 	size_t      lead  = 0;
 	size_t      trail = 0;
 
-	if (!proto_json_utf8_valid((const uint8_t *) p, s.len)) {
+	/* libfyaml would write the bytes of a malformed sequence as \xNN
+	 * escapes, which are not JSON. */
+	if (!proto_utf8_valid((const uint8_t *) p, s.len)) {
 		return (SAGA_EINVAL);
 	}
 	while (lead < s.len && p[lead] == ' ') {

@@ -277,6 +277,14 @@ proto_scan(const uint8_t *p, size_t len, const proto_limits *lim,
 			    "needs %llu more bytes)",
 			    len, off, (unsigned long long) body));
 		}
+		/* A msgpack str is UTF-8; one that is not would be refused
+		 * by PostgreSQL wherever it is kept as text (an error, a
+		 * key, a note), failing a whole batch there. */
+		if (str == 1 &&
+		    !proto_utf8_valid(p + off + hdr, (size_t) body)) {
+			return (proto_seterr(err, SAGA_EMALFORMED, off,
+			    "string at byte %zu is not valid UTF-8", off));
+		}
 		off += hdr + (size_t) body;
 		if (depth > 0) {
 			proto_frame *f = &stack[depth - 1];
@@ -329,6 +337,53 @@ proto_scan(const uint8_t *p, size_t len, const proto_limits *lim,
 			return (0);
 		}
 	}
+}
+
+bool
+proto_utf8_valid(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t  c = s[i];
+		size_t   more;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			more = 1;
+			cp   = c & 0x1f;
+			min  = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			more = 2;
+			cp   = c & 0x0f;
+			min  = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			more = 3;
+			cp   = c & 0x07;
+			min  = 0x10000;
+		} else {
+			return (false);
+		}
+		if (len - i - 1 < more) {
+			return (false);
+		}
+		for (size_t k = 1; k <= more; k++) {
+			if ((s[i + k] & 0xc0) != 0x80) {
+				return (false);
+			}
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff)) {
+			return (false);
+		}
+		i += 1 + more;
+	}
+	return (true);
 }
 
 int

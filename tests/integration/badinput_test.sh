@@ -6,7 +6,8 @@
 # the four services — is sent, with tests/tools/proto_dump: bytes that are not
 # msgpack, a truncated message, a message of an unknown protocol version,
 # one of an unknown type, one with a field of the wrong type, one with
-# trailing bytes, an empty message and an oversized one (2 MiB). Every
+# a string that is not UTF-8, one with trailing bytes, an empty message
+# and an oversized one (2 MiB). Every
 # one must get an ERROR answer naming what was wrong, every process must
 # still run afterwards, the 20 sagas started just before must complete,
 # and an order started afterwards too, with the data consistent (stock
@@ -61,6 +62,10 @@ printf '\x82\xa1\x76\x09\xa4\x74\x79\x70\x65\x08' >"$d/version"
 printf '\x82\xa1\x76\x01\xa4\x74\x79\x70\x65\x63' >"$d/msgtype"
 # {"v": 1, "type": "PING"}
 printf '\x82\xa1\x76\x01\xa4\x74\x79\x70\x65\xa4PING' >"$d/wrongtype"
+# {"v": 1, "type": "\xff"}: a string that is not UTF-8 (before its type
+# is looked at: the whole message is checked first). Kept as text, such
+# a string failed a whole batch of sagad's (an error, a key, a note).
+printf '\x82\xa1\x76\x01\xa4\x74\x79\x70\x65\xa1\xff' >"$d/utf8"
 # {"v": 1, "type": 8} then one byte more.
 printf '\x82\xa1\x76\x01\xa4\x74\x79\x70\x65\x08\xc0' >"$d/trailing"
 : >"$d/empty"
@@ -73,7 +78,7 @@ printf '\x82\xa1\x76\x01\xa4\x74\x79\x70\x65\x08\xc0' >"$d/trailing"
 declare -A want=(
 	[garbage]=EMALFORMED [truncated]=ETRUNC [version]=EVERSION
 	[msgtype]=EMSGTYPE [wrongtype]=ETYPE [trailing]=ETRAILING
-	[empty]=ETRUNC [oversized]=ETOOBIG
+	[empty]=ETRUNC [oversized]=ETOOBIG [utf8]=EMALFORMED
 )
 declare -A codes=(
 	[ETRUNC]=20 [ETRAILING]=21 [ETOOBIG]=22 [ETYPE]=25 [EMSGTYPE]=27
@@ -121,6 +126,7 @@ declare -A says=(
 	[version]="protocol version 9 not supported" [msgtype]="unknown message type"
 	[wrongtype]="expected unsigned integer" [trailing]="trailing bytes"
 	[empty]="truncated" [oversized]="exceeds the limit"
+	[utf8]="not valid UTF-8"
 )
 fake=tcp://127.0.0.1:$((base + 5))
 for m in "${!says[@]}"; do

@@ -1101,6 +1101,39 @@ test_proto_val_validate_c1(void **state)
 	assert_int_equal(validate("\x81\xc1\x01", 3, NULL), SAGA_EMALFORMED);
 }
 
+/* A string is UTF-8 (RFC 3629), as a value and as a key: a cut or
+ * overlong sequence, a surrogate, a stray continuation byte or a byte
+ * never used in UTF-8 is SAGA_EMALFORMED at the string's offset; the
+ * whole range of well-formed characters passes. */
+static void
+test_proto_val_validate_utf8(void **state)
+{
+	proto_error err;
+
+	(void) state;
+	assert_int_equal(validate("\xa2\xc3\xa9", 3, NULL), 0);
+	assert_int_equal(validate("\xa4\xf4\x8f\xbf\xbf", 5, NULL), 0);
+	assert_int_equal(validate("\xa3" "\xe2\x82\xac", 4, NULL), 0);
+	assert_int_equal(validate("\xa1\xc3", 2, NULL), SAGA_EMALFORMED);
+	assert_int_equal(validate("\xa2\xc0\xaf", 3, NULL), SAGA_EMALFORMED);
+	assert_int_equal(validate("\xa3\xed\xa0\x80", 4, NULL),
+	    SAGA_EMALFORMED);
+	assert_int_equal(validate("\xa1\x80", 2, NULL), SAGA_EMALFORMED);
+	assert_int_equal(validate("\xa1\xff", 2, NULL), SAGA_EMALFORMED);
+	assert_int_equal(validate("\xa4\xf4\x90\x80\x80", 5, NULL),
+	    SAGA_EMALFORMED);
+	/* In a map, as a key and as a value, with the offset. */
+	assert_int_equal(proto_raw_validate(raw_of("\x81\xa1\xff\x01", 4),
+	                     NULL, &err),
+	    SAGA_EMALFORMED);
+	assert_int_equal(err.offset, 1);
+	assert_int_equal(proto_raw_validate(
+	                     raw_of("\x81\xa1" "a\xd9\x01\xfe", 6), NULL,
+	                     &err),
+	    SAGA_EMALFORMED);
+	assert_int_equal(err.offset, 3);
+}
+
 /* ext (every header) and bin (every header): SAGA_ETYPE, at the root,
  * nested, and as values of a map. */
 static void
@@ -1283,6 +1316,7 @@ main(void)
 		cmocka_unit_test(test_proto_val_validate_too_big),
 		cmocka_unit_test(test_proto_val_validate_huge_headers),
 		cmocka_unit_test(test_proto_val_validate_c1),
+		cmocka_unit_test(test_proto_val_validate_utf8),
 		cmocka_unit_test(test_proto_val_validate_ext_and_bin),
 		cmocka_unit_test(test_proto_val_validate_non_string_keys),
 		cmocka_unit_test(test_proto_val_validate_empty_and_defaults),
