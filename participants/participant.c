@@ -1200,6 +1200,10 @@ saga_call_set_error(saga_call *call, int outcome, const char *fmt, va_list ap)
 	if (strlen(text) > PART_ERROR_MAX) {
 		text[PART_ERROR_MAX] = '\0';
 	}
+	/* Valid UTF-8, or PostgreSQL refuses it in the barrier row (a
+	 * character cut above, a handler's text in another encoding) and
+	 * a business failure turns into retry; sagad refuses it too. */
+	log_utf8_fix(text, strlen(text));
 	free(call->error);
 	call->error   = text;
 	call->set     = true;

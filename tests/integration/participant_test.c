@@ -73,6 +73,8 @@ typedef enum act_mode {
 	                  * max_str_bytes in the output */
 	ACT_DEEP,        /* insert, answer ok with an output nested 29
 	                  * levels, one more than a COMMAND carries */
+	ACT_FAIL_LONG,   /* insert, answer failed with a text of a stray
+	                  * byte, 1,022 more, then a two-byte character */
 } act_mode;
 
 /* Steps that can have a mode and a gate of their own. */
@@ -470,6 +472,14 @@ act_handler(saga_call *call, void *arg)
 	case ACT_BIG_STR:
 	case ACT_DEEP:
 		return (unsendable_ok(call, mode));
+	case ACT_FAIL_LONG: {
+		char text[1100];
+
+		text[0] = '\xff';
+		memset(text + 1, 'x', 1022);
+		snprintf(text + 1023, sizeof(text) - 1023, "\xc3\xa9 and more");
+		return (saga_call_fail(call, "%s", text));
+	}
 	case ACT_NO_OUTCOME:
 		return (0);
 	case ACT_DEFERRED:
@@ -990,6 +1000,40 @@ test_participant_handler_crash_answers_retry(void **state)
 	 * recorded ok, and replayed to every delivery). */
 	check_retry_then_runs(f, ACT_BIG_STR, "ESTRLEN");
 	check_retry_then_runs(f, ACT_DEEP, "EDEPTH");
+}
+
+/* A business failure whose text is cut in the middle of a character (the
+ * library keeps 1,024 bytes) or holds bytes that are not UTF-8 is still
+ * one: recorded failed, answered failed, replayed (it was answered
+ * retry, with nothing recorded, as PostgreSQL refused the text). */
+static void
+test_participant_fail_text_made_utf8(void **state)
+{
+	fixture *f = *state;
+	saga_id  id = new_id(f);
+	result   r;
+
+	start(f);
+	atomic_store(&f->act_mode, ACT_FAIL_LONG);
+	for (uint32_t attempt = 1; attempt <= 2; attempt++) {
+		assert_int_equal(
+		    send_f(f, &id, 0, 0, attempt, "stock.reserve", &r), 0);
+		assert_int_equal(r.type, PROTO_T_REPLY);
+		assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+		assert_int_equal(r.text[0], '?');
+		result_fini(&r);
+	}
+	assert_int_equal(atomic_load(&f->act_calls), 1);
+	assert_int_equal(barrier_rows(f, &id, 0, "failed"), 1);
+	/* Kept: 1,024 bytes, the stray byte and the cut character each
+	 * made '?'. */
+	assert_int_equal(query_int(f,
+	                     "SELECT count(*) FROM saga_barrier WHERE "
+	                     "saga_id = '%s' AND octet_length(error) = 1024 "
+	                     "AND left(error, 2) = '?x' "
+	                     "AND right(error, 2) = 'x?'",
+	                     saga_id_format(&id, (char[37]) { 0 })),
+	    1);
 }
 
 static void
@@ -3335,6 +3379,7 @@ main(void)
 		T(test_participant_failed_action_keeps_row_and_replays),
 		T(test_participant_handler_retry_records_nothing),
 		T(test_participant_handler_crash_answers_retry),
+		T(test_participant_fail_text_made_utf8),
 		T(test_participant_failed_compensation_records_nothing),
 		T(test_participant_concurrent_duplicates_one_effect),
 		T(test_participant_concurrent_null_compensations),
