@@ -196,6 +196,7 @@ saga_engine_log(saga_inst *inst, saga_fx *fx, saga_log_type type,
 	l->kind        = -1;
 	l->outcome     = -1;
 	snprintf(l->error, sizeof(l->error), "%s", error ? error : "");
+	proto_utf8_trim(l->error);
 	l->duration_us = -1;
 	fx->changed    = true;
 	return (l);
@@ -220,6 +221,7 @@ saga_engine_set_error(saga_inst *inst, const char *fmt, const char *a,
 {
 	snprintf(inst->last_error, sizeof(inst->last_error), fmt, a,
 	    b ? b : "");
+	proto_utf8_trim(inst->last_error);
 }
 
 /* Sends the next attempt of the current (step, kind). */
@@ -482,6 +484,7 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 
 	snprintf(what, sizeof(what), "%s%s%s", saga_outcome_name(outcome),
 	    ev->text && *ev->text ? ": " : "", ev->text ? ev->text : "");
+	proto_utf8_trim(what);
 	inst->in_flight = false;
 	/* Attempts are counted from where this phase began: an operator's
 	 * retry gives the policy a fresh budget (attempt numbers still
@@ -544,6 +547,7 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 		 * turned around; the attempts' errors are in the log. */
 		snprintf(inst->last_error, sizeof(inst->last_error),
 		    "step %s: %s", sd->name, what);
+		proto_utf8_trim(inst->last_error);
 	}
 }
 

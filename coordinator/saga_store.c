@@ -31,6 +31,7 @@
 
 #include <libpq-fe.h>
 
+#include "log_text.h"
 #include "saga_err.h"
 #include "saga_store.h"
 #include "sql_migrate.h"
@@ -1167,13 +1168,25 @@ saga_store_c_time(saga_col *c, int64_t ms)
 	return (saga_store_c_i64(c, (ms - PG_EPOCH_MS) * 1000));
 }
 
+/* Text, made valid UTF-8 ('?' for each byte that is not): PostgreSQL
+ * refuses anything else, and with it the whole batch. Texts kept in a
+ * fixed buffer (a participant's error, an operator's note) can end
+ * inside a character where they were cut. */
 static int
 saga_store_c_text(saga_col *c, const char *t)
 {
+	size_t at = c->data.len + 4, n;
+	int    rv;
+
 	if (t == NULL) {
 		return (saga_store_c_null(c));
 	}
-	return (saga_store_c_bytes(c, t, strlen(t)));
+	n = strlen(t);
+	if ((rv = saga_store_c_bytes(c, t, n)) != 0) {
+		return (rv);
+	}
+	log_utf8_fix((char *) c->data.data + at, n);
+	return (0);
 }
 
 int

@@ -1567,6 +1567,7 @@ coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 	ev.rnd    = coord_rand(c);
 	snprintf(note, sizeof(note), "%.*s", (int) m->note.len,
 	    m->note.ptr ? m->note.ptr : "");
+	proto_utf8_trim(note);
 	ev.text = note;
 	switch (m->type) {
 	case PROTO_T_STATUS:
@@ -2032,6 +2033,8 @@ coord_command_done(void *arg, disp_done *dp)
 		snprintf(text, sizeof(text), "%.*s", (int) m.error.len,
 		    m.error.ptr ? m.error.ptr : "");
 	}
+	/* A participant's text cut to fit: not inside a character. */
+	proto_utf8_trim(text);
 	if (ev.type == SAGA_EV_REPLY && ev.outcome == PROTO_OUTCOME_OK &&
 	    s->inst.state == SAGA_ST_RUNNING && ev.step == s->inst.step &&
 	    ev.kind == SAGA_KIND_ACTION) {

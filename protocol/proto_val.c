@@ -386,6 +386,27 @@ proto_utf8_valid(const uint8_t *s, size_t len)
 	return (true);
 }
 
+char *
+proto_utf8_trim(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+
+	/* Back over up to three continuation bytes to the lead byte. */
+	while (i > 0 && n - i < 3 && ((uint8_t) s[i - 1] & 0xc0) == 0x80) {
+		i--;
+	}
+	if (i == 0 || (uint8_t) s[i - 1] < 0xc0) {
+		return (s);
+	}
+	need = (uint8_t) s[i - 1] >= 0xf0 ? 4
+	    : (uint8_t) s[i - 1] >= 0xe0  ? 3
+	                                   : 2;
+	if (n - (i - 1) < need) {
+		s[i - 1] = '\0';
+	}
+	return (s);
+}
+
 int
 proto_raw_validate(proto_raw raw, const proto_limits *lim, proto_error *err)
 {

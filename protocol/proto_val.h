@@ -87,6 +87,12 @@ proto_raw proto_buf_raw(const proto_buf *b);
 int proto_raw_validate(
     proto_raw raw, const proto_limits *lim, proto_error *err);
 
+/* proto_utf8_trim ends the NUL-terminated string s before a character
+ * cut short at its end (the first bytes of a multi-byte UTF-8 sequence
+ * without the rest), as snprintf leaves a text cut to fit a buffer.
+ * Returns s. */
+char *proto_utf8_trim(char *s);
+
 /* proto_raw_is_map tells whether raw starts with a msgpack map. */
 bool proto_raw_is_map(proto_raw raw);
 

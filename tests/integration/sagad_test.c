@@ -2719,6 +2719,48 @@ test_sagad_output_too_big_compensates(void **state)
 	e->done = true;
 }
 
+/* A participant's error text longer than sagad keeps of it (255 bytes
+ * in the log's error, last_error alike), cut inside a character: cut
+ * before that character instead, and the saga compensates. (PostgreSQL
+ * refused the cut text, and with it the whole batch: sagad went DB-DOWN
+ * and reloaded, and again at every delivery.) */
+static void
+test_sagad_error_text_cut_in_a_character(void **state)
+{
+	tenv   *e = *state;
+	char    rules[800];
+	char    buf[512];
+	char    idt[SAGA_ID_STRLEN + 1];
+	saga_id id;
+	t_saga  s;
+	int     n;
+
+	n = snprintf(rules, sizeof(rules), "charge.do=fail:");
+	for (int i = 0; i < 300; i++) {
+		n += snprintf(rules + n, sizeof(rules) - (size_t) n, "\xc3\xa9");
+	}
+	t_begin(e, "error_utf8", rules, NULL);
+	id = t_start_ok(e, "order", "c-utf8", 1);
+	saga_id_format(&id, idt);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT octet_length(error) || ' ' || right(error, 2) FROM "
+	    "saga_event WHERE saga_id = '%s' AND event = 'step_failed'",
+	    idt);
+	assert_string_equal(buf, "254 \xc3\xa9\xc3\xa9");
+	/* The saga's last error, and what sagad answers about it, too. */
+	assert_non_null(strstr(s.error, "\xc3\xa9\xc3\xa9"));
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT (right(last_error, 1) = '\xc3\xa9')::text FROM "
+	    "saga_instance WHERE id = '%s'",
+	    idt);
+	assert_string_equal(buf, "true");
+	assert_int_equal(t_log_count(e, NULL, "DB-DOWN"), 0);
+	assert_true(proc_running(e->sagad));
+	t_check_log(e);
+	e->done = true;
+}
+
 /* ---- 10d. Endpoints come from the current configuration ---- */
 
 typedef struct t_text_cond {
@@ -3234,6 +3276,9 @@ main(void)
 		    test_sagad_bad_replies_are_retried, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_output_too_big_compensates, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_error_text_cut_in_a_character, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),

@@ -60,7 +60,7 @@
 
 typedef struct tp_rule {
 	char action[128];
-	char spec[256];
+	char spec[1024]; /* fail:TEXT with a long text */
 } tp_rule;
 
 typedef struct tp_seen {
@@ -70,7 +70,7 @@ typedef struct tp_seen {
 	uint32_t        kind;
 	int             outcome; /* -1 none final yet, else proto_outcome */
 	unsigned        deliveries;
-	char            error[128];
+	char            error[1024];
 } tp_seen;
 
 typedef struct tp_ctx {
@@ -99,7 +99,7 @@ tp_load_rules(void)
 {
 	struct stat sb;
 	FILE       *f;
-	char        line[512];
+	char        line[2048];
 
 	tp_nrules = 0;
 	for (size_t i = 0; i < tp_ncli; i++) {
@@ -125,7 +125,7 @@ tp_load_rules(void)
 		snprintf(tp_rules[tp_nrules].action,
 		    sizeof(tp_rules[0].action), "%.127s", line);
 		snprintf(tp_rules[tp_nrules].spec, sizeof(tp_rules[0].spec),
-		    "%.255s", eq + 1);
+		    "%.1023s", eq + 1);
 		tp_nrules++;
 	}
 	fclose(f);

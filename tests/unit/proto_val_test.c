@@ -1134,6 +1134,34 @@ test_proto_val_validate_utf8(void **state)
 	assert_int_equal(err.offset, 3);
 }
 
+/* proto_utf8_trim drops a character cut short at the end of a string,
+ * and nothing else. */
+static void
+test_proto_val_utf8_trim(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "", "" },
+		{ "abc", "abc" },
+		{ "ab\xc3\xa9", "ab\xc3\xa9" },
+		{ "ab\xc3", "ab" },
+		{ "ab\xe2\x82", "ab" },
+		{ "ab\xe2", "ab" },
+		{ "ab\xe2\x82\xac", "ab\xe2\x82\xac" },
+		{ "\xf0\x9f\x98", "" },
+		{ "a\xf0\x9f\x98\x80", "a\xf0\x9f\x98\x80" },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[16];
+
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		assert_string_equal(proto_utf8_trim(buf), cases[i].out);
+	}
+}
+
 /* ext (every header) and bin (every header): SAGA_ETYPE, at the root,
  * nested, and as values of a map. */
 static void
@@ -1317,6 +1345,7 @@ main(void)
 		cmocka_unit_test(test_proto_val_validate_huge_headers),
 		cmocka_unit_test(test_proto_val_validate_c1),
 		cmocka_unit_test(test_proto_val_validate_utf8),
+		cmocka_unit_test(test_proto_val_utf8_trim),
 		cmocka_unit_test(test_proto_val_validate_ext_and_bin),
 		cmocka_unit_test(test_proto_val_validate_non_string_keys),
 		cmocka_unit_test(test_proto_val_validate_empty_and_defaults),
