@@ -92,8 +92,11 @@ saga_client_roundtrip(saga_client *c, proto_raw bytes, int64_t timeout_ms,
 
 	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
-	if ((rv = nng_msg_alloc(&m, 0)) != 0 ||
-	    (rv = nng_msg_append(m, bytes.ptr, bytes.len)) != 0) {
+	if ((rv = nng_msg_alloc(&m, 0)) != 0) {
+		return (SAGA_ENOMEM);
+	}
+	if ((rv = nng_msg_append(m, bytes.ptr, bytes.len)) != 0) {
+		nng_msg_free(m);
 		return (SAGA_ENOMEM);
 	}
 	if ((rv = nng_sendmsg(c->sock, m, 0)) != 0) {
