@@ -1489,6 +1489,11 @@ coord_api_start(coord *c, rpc_req *r)
 		    c->nsagas);
 		return;
 	}
+	if (m->key.len > 0 && memchr(m->key.ptr, '\0', m->key.len)) {
+		rpc_req_error(r, SAGA_EINVAL,
+		    "the idempotency key holds a NUL byte");
+		return;
+	}
 	if (m->key.len > 0) {
 		char       *key = proto_str_dup(m->key);
 		saga_rt    *s;
@@ -1556,7 +1561,7 @@ coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 	const proto_msg *m = rpc_req_msg(r);
 	saga_ev          ev;
 	char             note[512];
-	char             step_name[128];
+	char             step_name[COORD_CONFIG_NAME_MAX + 1];
 
 	if (!s->created) {
 		rpc_req_error(r, SAGA_ENOTFOUND, "no saga %s", s->id_text);
@@ -1632,6 +1637,22 @@ coord_api(coord *c, rpc_req *r)
 		rpc_req_error(r, SAGA_EINVAL,
 		    "sagad does not serve %s messages on its client API",
 		    proto_type_name(m->type));
+		return;
+	}
+	/* Kept as C strings (and as PostgreSQL text, which has no NUL):
+	 * cut at a NUL, "m2\0x" would name step m2. */
+	if (m->note.len > 0 && memchr(m->note.ptr, '\0', m->note.len)) {
+		rpc_req_error(r, SAGA_EINVAL, "the note holds a NUL byte");
+		return;
+	}
+	if (m->type == PROTO_T_SKIP &&
+	    (m->step_name.len > COORD_CONFIG_NAME_MAX ||
+	        (m->step_name.len > 0 &&
+	            memchr(m->step_name.ptr, '\0', m->step_name.len)))) {
+		rpc_req_error(r, SAGA_ESTATE,
+		    "step_name is no step's name (more than %d bytes, or a "
+		    "NUL byte)",
+		    COORD_CONFIG_NAME_MAX);
 		return;
 	}
 	if ((s = coord_find(c, &m->id)) != NULL) {

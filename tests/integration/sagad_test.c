@@ -1514,6 +1514,19 @@ test_sagad_start_is_idempotent(void **state)
 	/* The saga ran once. */
 	assert_int_equal(t_record_count(e, "w1.do"), 1);
 
+	/* A key with a NUL byte is refused: cut there, "k-1" NUL "x"
+	 * answered as k-1. */
+	{
+		proto_msg req;
+
+		proto_msg_init(&req);
+		req.type  = PROTO_T_START;
+		req.saga  = proto_str_c("slow");
+		req.input = in;
+		req.key   = (proto_str) { "k-1\0x", 5 };
+		assert_int_equal(t_call(e, &req, MS(10000), &s), SAGA_EINVAL);
+	}
+
 	/* Another key is another saga. */
 	assert_int_equal(t_start(e, "slow", in, "k-2", &s2), 0);
 	assert_true(s2.created);
@@ -1888,6 +1901,29 @@ test_sagad_skip_stuck_step_continues(void **state)
 	assert_string_equal(s.step_name, "m2");
 	assert_int_equal(
 	    t_req(e, PROTO_T_SKIP, &id, "wrong step", "m3", &s), SAGA_ESTATE);
+	/* Names and notes are compared and kept whole: "m2" and a NUL
+	 * byte is not m2 (it was, cut at the NUL), a name of 200 bytes is
+	 * no step's (it was cut to 127), a note with a NUL is refused. */
+	{
+		char      longname[201];
+		proto_msg req;
+
+		proto_msg_init(&req);
+		req.type      = PROTO_T_SKIP;
+		req.id        = id;
+		req.note      = proto_str_c("nul");
+		req.step_name = (proto_str) { "m2\0x", 4 };
+		assert_int_equal(t_call(e, &req, MS(10000), &s), SAGA_ESTATE);
+		memset(longname, 'm', 200);
+		longname[0]   = 'm';
+		longname[1]   = '2';
+		longname[200] = '\0';
+		req.step_name = proto_str_c(longname);
+		assert_int_equal(t_call(e, &req, MS(10000), &s), SAGA_ESTATE);
+		req.step_name = proto_str_c("m2");
+		req.note      = (proto_str) { "a\0b", 3 };
+		assert_int_equal(t_call(e, &req, MS(10000), &s), SAGA_EINVAL);
+	}
 	assert_int_equal(
 	    t_req(e, PROTO_T_SKIP, &id, "reversed in the ledger", "m2", &s),
 	    0);
