@@ -1433,6 +1433,16 @@ part_req_accept(saga_participant *p, part_req *r)
 		                           : "step_name");
 		return (false);
 	}
+	/* The barrier keeps the step as a PostgreSQL integer: a step it
+	 * cannot hold would fail its insert at every delivery (retry
+	 * without end) instead of being refused. sagad numbers steps from
+	 * 0 and never sends one this large. */
+	if (m->step > INT32_MAX) {
+		part_req_error(r, true, SAGA_ERANGE,
+		    "COMMAND: step %u is out of range (at most %d)", m->step,
+		    INT32_MAX);
+		return (false);
+	}
 	if ((r->h = part_find(p, m->kind, m->action)) == NULL) {
 		bool other = part_find(p, m->kind == BARRIER_ACTION
 		                              ? BARRIER_COMPENSATION

@@ -2164,6 +2164,14 @@ test_participant_unknown_action_is_error(void **state)
 	assert_int_equal(r.code, SAGA_ENOTFOUND);
 	assert_non_null(strstr(r.text, "compensation of that name"));
 	result_fini(&r);
+	/* A step the barrier cannot hold: refused (it was retry, at every
+	 * delivery, as the barrier's insert failed). */
+	assert_int_equal(send_f(f, &id, (uint32_t) INT32_MAX + 1, 0, 1,
+	                     "stock.reserve", &r),
+	    0);
+	assert_int_equal(r.type, PROTO_T_ERROR);
+	assert_int_equal(r.code, SAGA_ERANGE);
+	result_fini(&r);
 	/* Nothing was recorded. */
 	assert_int_equal(
 	    query_int(f, "SELECT count(*) FROM saga_barrier"), 0);
