@@ -979,10 +979,12 @@ sagactl_ops_ping(sagactl_ctx *ctx, int argc, char **argv)
 	proto_msg_init(&req);
 	req.type = PROTO_T_PING;
 	t0       = sagactl_now_ms();
+	/* rep borrows the client's reply buffer: the client is freed
+	 * after the last read of rep. */
 	rv = saga_client_call(cl, &req, a.timeout_ms, &rep, err, sizeof(err));
-	saga_client_free(cl);
 	if (rv != 0 || rep.type != PROTO_T_PONG) {
 		proto_msg_fini(&rep);
+		saga_client_free(cl);
 		return (sagactl_error(ctx, "%s does not answer PING (%s)", url,
 		    rv != 0 ? err : "unexpected answer"));
 	}
@@ -1000,6 +1002,7 @@ sagactl_ops_ping(sagactl_ctx *ctx, int argc, char **argv)
 		}
 		proto_obj_free(o);
 		proto_msg_fini(&rep);
+		saga_client_free(cl);
 		return (rv == 0 ? SAGACTL_EXIT_OK
 		                : sagactl_error(ctx, "%s", saga_strerror(rv)));
 	}
@@ -1007,6 +1010,7 @@ sagactl_ops_ping(sagactl_ctx *ctx, int argc, char **argv)
 	    (int) rep.service.len, rep.service.ptr, rep.version,
 	    sagactl_out_dur(sagactl_now_ms() - t0, d, sizeof(d)));
 	proto_msg_fini(&rep);
+	saga_client_free(cl);
 	return (SAGACTL_EXIT_OK);
 }
 

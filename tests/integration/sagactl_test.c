@@ -2245,6 +2245,10 @@ test_sagactl_sagad_down(void **state)
 	/* And the running sagad answers ping. */
 	assert_int_equal(ctl(f, "ping", NULL), 0);
 	assert_true(has(f->out, "sagad (protocol 1) answered in"));
+	/* The answer is read before the client is freed (AddressSanitizer
+	 * found the JSON read after it, a heap use after free). */
+	assert_int_equal(ctl(f, "ping", "--json", NULL), 0);
+	assert_true(has(f->out, "\"service\": \"sagad\""));
 }
 
 int
