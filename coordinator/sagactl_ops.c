@@ -1161,9 +1161,14 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		}
 	}
 	PQfinish(db);
-	if (ctx->json && rv == 0) {
+	/* With --json, the document also when a batch failed (its error
+	 * is on stderr): what the batches before it deleted is gone. */
+	if (ctx->json) {
+		int failed_rv = rv;
+
 		if ((rv = proto_obj_alloc(&o)) == 0) {
 			rv |= proto_obj_put_bool(o, "dry_run", a.dry);
+			rv |= proto_obj_put_bool(o, "complete", failed_rv == 0);
 			rv |= sagactl_out_put_time(
 			    o, "before", ctx->now_ms - a.older_ms);
 			rv |= proto_obj_put_int(o, "matching", matching);
@@ -1180,6 +1185,8 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		proto_obj_free(o);
 		if (rv != 0) {
 			rv = sagactl_error(ctx, "cannot print the result");
+		} else {
+			rv = failed_rv;
 		}
 	} else if (a.dry) {
 		fprintf(ctx->out.f,

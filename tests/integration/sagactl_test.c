@@ -1352,16 +1352,45 @@ test_sagactl_purge(void **state)
 	assert_true(has(f.err, "1 FAILED saga older than 7d is kept"));
 	assert_int_equal(
 	    query_int(&f, "SELECT count(*) FROM saga_instance"), 5);
+	/* A purge whose batch fails (its DELETE waits behind a lock past
+	 * the session's statement_timeout): exit 1 with the error on
+	 * stderr, and with --json still one JSON document, "complete"
+	 * false (it printed a line of text). The stamp before the batches
+	 * went in. */
+	{
+		PGconn *c = pgtest_connect(f.conninfo);
+		char    db[1200];
+		int     rv;
+
+		assert_non_null(c);
+		snprintf(db, sizeof(db),
+		    "%s options='-c statement_timeout=300'", f.conninfo);
+		assert_int_equal(pgtest_exec(c,
+		                     "BEGIN; LOCK TABLE saga_event IN ACCESS "
+		                     "EXCLUSIVE MODE"),
+		    0);
+		rv = ctl(&f, "purge", "--older-than", "7d", "--yes", "--json",
+		    "--db", db, NULL);
+		assert_int_equal(pgtest_exec(c, "ROLLBACK"), 0);
+		PQfinish(c);
+		assert_int_equal(rv, 1);
+		assert_true(has(f.out, "\"complete\": false"));
+		assert_true(has(f.out, "\"sagas\": 0"));
+		assert_true(has(f.out, "\"stamped\": 1"));
+		assert_false(has(f.out, "purged"));
+		assert_true(has(f.err, "statement timeout"));
+		assert_true(has(f.err, "1 finished saga had no finish time"));
+	}
 	/* The purge, two per batch. */
 	assert_int_equal(ctl(&f, "purge", "--older-than", "7d", "--batch", "2",
 	                     "--yes", "--json", NULL),
 	    0);
+	assert_true(has(f.out, "\"complete\": true"));
 	assert_true(has(f.out, "\"sagas\": 3"));
 	assert_true(has(f.out, "\"batches\": 2"));
 	assert_true(has(f.out, "\"start_keys\": 1"));
 	assert_true(has(f.out, "\"failed_kept\": 1"));
-	assert_true(has(f.out, "\"stamped\": 1"));
-	assert_true(has(f.err, "1 finished saga had no finish time"));
+	assert_true(has(f.out, "\"stamped\": 0"));
 	assert_true(has(f.err, "FAILED"));
 	assert_int_equal(
 	    query_int(&f, "SELECT count(*) FROM saga_instance"), 2);
