@@ -587,6 +587,13 @@ sagactl_filter_opt(
 				p++;
 			}
 		}
+		/* --state "" (an unset variable in a script) selects
+		 * nothing: not "every state". */
+		if (f->nstates == 0) {
+			return (sagactl_usage(ctx,
+			    "--state \"\": expected states separated by "
+			    "commas"));
+		}
 		break;
 	}
 	case SAGACTL_O_SAGA:
@@ -624,12 +631,16 @@ sagactl_filter_opt(
 			    arg));
 		}
 		f->limit = n;
-		break;
+		/* A bound, not a selection: bulk repairs need one of the
+		 * others (--limit 0 alone would take every saga). */
+		f->given = true;
+		return (0);
 	}
 	default:
 		return (1);
 	}
-	f->given = true;
+	f->given   = true;
+	f->selects = true;
 	return (0);
 }
 
@@ -767,12 +778,25 @@ sagactl_parse_time(const char *s, int64_t *ms)
 			if (*p != '\0' && sagactl_digits(&p, 2, &om) != 0) {
 				return (-1);
 			}
+			if (oh > 23 || om > 59) {
+				return (-1);
+			}
 			off = sign * (oh * 60 + om);
 		}
 	}
-	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
-	    || mi > 59 || sec > 60) {
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59
+	    || sec > 60) {
 		return (-1);
+	}
+	/* A day the month has: timegm would move 2026-02-30 to March 2. */
+	{
+		static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31,
+			31, 30, 31, 30, 31 };
+		bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+		if (d > mdays[mo - 1] + (mo == 2 && leap ? 1 : 0)) {
+			return (-1);
+		}
 	}
 	tm.tm_year = y - 1900;
 	tm.tm_mon  = mo - 1;

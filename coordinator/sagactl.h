@@ -119,6 +119,7 @@ typedef struct sagactl_filter {
 	int64_t     since_ms; /* created at or after (Unix ms); 0 = any */
 	long        limit; /* at most; 0 = no limit */
 	bool        given; /* any filter option was given */
+	bool        selects; /* one that selects sagas (not --limit) */
 } sagactl_filter;
 
 /* sagactl_filter_opts are the long options of the filters, to put in a

@@ -581,13 +581,10 @@ ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
 		return (sagactl_usage(ctx, "%s takes no filters",
 		    wait ? "wait" : "status"));
 	}
-	if (saga_id_parse(&sid, argv[first]) != 0) {
-		return (sagactl_usage(ctx,
-		    "\"%s\" is not a saga id (like "
-		    "01a20ff2-8d88-7300-8000-00000000005d)",
-		    argv[first]));
+	if ((rv = sagactl_parse_id(ctx, argv[first], id)) != 0) {
+		return (rv);
 	}
-	saga_id_format(&sid, id);
+	(void) saga_id_parse(&sid, id);
 	proto_msg_init(&req);
 	req.type = PROTO_T_STATUS;
 	req.id   = sid;
@@ -880,10 +877,11 @@ ops_repair_run(sagactl_ctx *ctx, int argc, char **argv, ops_repair op)
 	}
 	if (first >= argc) {
 		if (op == OPS_RETRY || op == OPS_CANCEL) {
-			if (!a.f.given) {
+			if (!a.f.selects) {
 				return (sagactl_usage(ctx,
 				    "give a saga id, or filters (--state, "
-				    "--saga, --key, --since) for many"));
+				    "--saga, --key, --since; --limit only "
+				    "bounds them) for many"));
 			}
 			return (ops_repair_bulk(ctx, op, &a));
 		}

@@ -1087,6 +1087,16 @@ test_sagactl_bad_flags(void **state)
 		{ "list", "--limit", NULL },
 		{ "list", "--state", "SLEEPING", NULL },
 		{ "list", "--since", "yesterday", NULL },
+		{ "status", "00000000-0000-0000-0000-000000000000", NULL },
+		{ "wait", "00000000-0000-0000-0000-000000000000", NULL },
+		{ "list", "--since", "2026-02-30", NULL },
+		{ "list", "--since", "2026-04-31T10:00Z", NULL },
+		{ "list", "--since", "2026-11-24T15:00+99:99", NULL },
+		{ "list", "--since", "2026-11-24T15:00+02:75", NULL },
+		{ "list", "--state", "", NULL },
+		{ "cancel", "--state", "", "--yes", NULL },
+		{ "cancel", "--limit", "0", "--yes", NULL },
+		{ "retry", "--limit", "5", "--yes", NULL },
 		{ "list", "extra", NULL },
 		{ "frobnicate", NULL },
 		{ "show", NULL },
@@ -1123,6 +1133,8 @@ test_sagactl_bad_flags(void **state)
 	}
 	assert_int_equal(ctl(f, "--bogus", "list", NULL), 2);
 	assert_one_line_error(f);
+	/* A leap day is a day. */
+	assert_int_equal(ctl(f, "list", "--since", "2024-02-29", NULL), 0);
 }
 
 /* --help on every command. */
