@@ -85,6 +85,7 @@ sagactl_db_query(const sagactl_ctx *ctx, PGconn *c, const char *sql, int n,
 	PGresult      *r;
 	ExecStatusType st;
 	const char    *code;
+	bool           no_table;
 	char           line[512];
 
 	r  = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
@@ -92,12 +93,14 @@ sagactl_db_query(const sagactl_ctx *ctx, PGconn *c, const char *sql, int n,
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 		return (r);
 	}
+	/* The SQLSTATE lives in r: read before PQclear. */
 	code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	no_table = code != NULL && strcmp(code, "42P01") == 0;
 	sagactl_db_line(
 	    r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c), line,
 	    sizeof(line));
 	PQclear(r);
-	if (code != NULL && strcmp(code, "42P01") == 0) {
+	if (no_table) {
 		sagactl_error(ctx,
 		    "the database has no saga log (%s); check --db, or create "
 		    "the schema with sagad --migrate",
