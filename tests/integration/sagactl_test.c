@@ -1385,6 +1385,10 @@ test_sagactl_purge(void **state)
 		    "--db", db, NULL);
 		assert_int_equal(pgtest_exec(c, "ROLLBACK"), 0);
 		PQfinish(c);
+		if (rv != 1 || !has(f.out, "\"complete\": false")) {
+			fprintf(stderr, "purge exited %d\n--- out\n%s--- err\n%s",
+			    rv, f.out, f.err);
+		}
 		assert_int_equal(rv, 1);
 		assert_true(has(f.out, "\"complete\": false"));
 		assert_true(has(f.out, "\"sagas\": 0"));
