@@ -823,6 +823,24 @@ disp_batch_answer(dispatch *d, disp_slot *s, const proto_limits *lim,
 		}
 		done(arg, &dd);
 	}
+	if (why[0] == '\0') {
+		/* Answers past the last command answer nothing sagad asked:
+		 * ignored, but said, as they show a participant's bug. */
+		size_t extra = 0;
+
+		while ((rv = proto_batch_next(m.msgs, &off, &count, lim, &one,
+		            &perr)) == 0 &&
+		    one.len > 0) {
+			extra++;
+		}
+		if (extra > 0 || rv != 0) {
+			log_warn("BATCH-EXTRA participant=%s: it answered a "
+			         "BATCH of %zu commands with %zu answers "
+			         "more%s; ignored",
+			    p->def->name, s->ncmds, extra,
+			    rv != 0 ? " and bytes that are not one" : "");
+		}
+	}
 	proto_msg_fini(&m);
 	nng_msg_free(reply);
 	return (false);

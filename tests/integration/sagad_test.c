@@ -78,6 +78,7 @@ typedef struct tenv {
 	size_t   p_rules_len; /* bytes of the rules file last written */
 	bool     p_batch; /* the participant serves BATCH (--batch) */
 	int      p_batch_error; /* it refuses BATCH with this code */
+	bool     p_batch_extra; /* one answer too many (--batch-extra) */
 	proc    *part;
 	/* A second participant (test_sagad_reload_moves_endpoint). */
 	char  p2_url[64];
@@ -407,7 +408,7 @@ t_start_participant(tenv *e)
 	char  code[16];
 	char *argv[] = { TEST_PARTICIPANT_PATH, "--listen", e->p_url,
 		"--rules", e->p_rules, "--record", e->p_record, "--peak",
-		e->p_peak, NULL, NULL, NULL, NULL };
+		e->p_peak, NULL, NULL, NULL, NULL, NULL };
 	int   n = 9;
 
 	if (e->p_batch) {
@@ -417,6 +418,9 @@ t_start_participant(tenv *e)
 		snprintf(code, sizeof(code), "%d", e->p_batch_error);
 		argv[n++] = "--batch-error";
 		argv[n++] = code;
+	}
+	if (e->p_batch_extra) {
+		argv[n++] = "--batch-extra";
 	}
 
 	assert_int_equal(proc_start(&e->part, argv, e->p_log), 0);
@@ -2115,6 +2119,7 @@ typedef enum t_batch_mode {
 	TB_OLD,     /* EMSGTYPE, as one built before BATCH */
 	TB_TOOBIG,  /* ETOOBIG, as one with a smaller message limit */
 	TB_REFUSE,  /* EINTERNAL, any other refusal */
+	TB_EXTRA,   /* serves it, with one answer too many */
 } t_batch_mode;
 
 /* 20 sagas each with a command out (never answered) when sagad is killed;
@@ -2126,10 +2131,11 @@ static void
 t_batch_recovery(tenv *e, t_batch_mode mode)
 {
 	static const char *const names[] = { "batch", "batch_old",
-		"batch_toobig", "batch_refuse" };
+		"batch_toobig", "batch_refuse", "batch_extra" };
 	size_t cmds;
 
-	e->p_batch       = mode == TB_SERVE;
+	e->p_batch       = mode == TB_SERVE || mode == TB_EXTRA;
+	e->p_batch_extra = mode == TB_EXTRA;
 	e->p_batch_error = mode == TB_TOOBIG ? SAGA_ETOOBIG
 	    : mode == TB_REFUSE              ? SAGA_EINTERNAL
 	                                     : 0;
@@ -2188,6 +2194,18 @@ t_batch_recovery(tenv *e, t_batch_mode mode)
 		    t_record_lines(e, "BATCH-REFUSED"));
 		assert_int_equal(t_log_count(e, NULL, "BATCH-OFF"), 0);
 		break;
+	case TB_EXTRA:
+		/* The answers counted as for TB_SERVE, the one more of
+		 * each BATCH_REPLY said in the log and ignored. */
+		assert_true(t_record_batches(e, &cmds) >= 1);
+		assert_true(cmds >= 20);
+		assert_true(t_log_count(e, "RECOVERY",
+		                "BATCH-EXTRA participant=p0: it answered a "
+		                "BATCH of ") >= 1);
+		assert_true(t_log_count(e, NULL, "BATCH-EXTRA") <=
+		    t_record_batches(e, &cmds));
+		assert_int_equal(t_log_count(e, NULL, "BATCH-OFF"), 0);
+		break;
 	}
 	t_check_log(e);
 	e->done = true;
@@ -2215,6 +2233,12 @@ static void
 test_sagad_batch_refused_sent_alone(void **state)
 {
 	t_batch_recovery(*state, TB_REFUSE);
+}
+
+static void
+test_sagad_batch_extra_answers_said(void **state)
+{
+	t_batch_recovery(*state, TB_EXTRA);
 }
 
 /* ---- 10. Command line, configuration and signals ---- */
@@ -3296,6 +3320,8 @@ main(void)
 		    test_sagad_batch_too_big_halves, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_refused_sent_alone, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_batch_extra_answers_said, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_check_reports_positions, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

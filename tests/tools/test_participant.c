@@ -38,7 +38,8 @@
  * --batch it answers each COMMAND of a BATCH by its rule (see
  * tp_handle_batch) and records a line "BATCH n" before them. With
  * --batch-error CODE it answers every BATCH with ERROR CODE and records
- * "BATCH-REFUSED".
+ * "BATCH-REFUSED". With --batch-extra each BATCH_REPLY ends with one
+ * answer more than the BATCH had commands (a copy of the first).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -349,6 +350,7 @@ static int         tp_held;  /* commands in a delay now */
 static int         tp_peak;  /* the most at once */
 static bool        tp_batch; /* --batch: serve BATCH */
 static int         tp_batch_error; /* --batch-error CODE: refuse BATCH */
+static bool        tp_batch_extra; /* --batch-extra: one answer more */
 
 /* Answers a BATCH: each COMMAND by its rule, in order, in one
  * BATCH_REPLY that is held back by the longest delay of them. A COMMAND
@@ -364,7 +366,7 @@ tp_handle_batch(const proto_msg *b, int *delay_ms, int *n)
 	proto_error perr;
 	proto_msg   cmd, r;
 	size_t      off = 0, count = 0;
-	size_t      total = 0;
+	size_t      total = 0, first = 0;
 	bool        silent = false;
 	nng_msg    *reply;
 	int         rv;
@@ -405,6 +407,9 @@ tp_handle_batch(const proto_msg *b, int *delay_ms, int *n)
 			    nng_msg_len(reply));
 			nng_msg_free(reply);
 		}
+		if (first == 0) {
+			first = answers.len;
+		}
 		if (d > *delay_ms) {
 			*delay_ms = d;
 		}
@@ -413,6 +418,20 @@ tp_handle_batch(const proto_msg *b, int *delay_ms, int *n)
 	if (silent) {
 		proto_buf_fini(&answers);
 		return (NULL);
+	}
+	if (tp_batch_extra && rv == 0 && first > 0) {
+		/* A copy: the append may move answers' bytes. */
+		uint8_t *copy = malloc(first);
+
+		if (copy != NULL) {
+			memcpy(copy, answers.data, first);
+		}
+		if (copy == NULL ||
+		    proto_buf_append(&answers, copy, first) != 0) {
+			rv = SAGA_ENOMEM;
+			snprintf(perr.msg, sizeof(perr.msg), "out of memory");
+		}
+		free(copy);
 	}
 	if (rv != 0) {
 		proto_msg_error_init(&r, NULL, rv, perr.msg);
@@ -554,10 +573,11 @@ tp_usage(FILE *f)
 	    "Usage: test_participant --listen URL [--rule ACTION=SPEC]...\n"
 	    "                        [--rules FILE] [--record FILE] [--peak FILE]\n"
 	    "                        [--tls-ca F --tls-cert F --tls-key F] [--batch]\n"
-	    "                        [--batch-error CODE]\n"
+	    "                        [--batch-error CODE] [--batch-extra]\n"
 	    "--batch serves BATCH (without it, BATCH gets ERROR EMSGTYPE, as\n"
 	    "from a participant built before BATCH); --batch-error CODE\n"
-	    "answers every BATCH with ERROR CODE (a number).\n"
+	    "answers every BATCH with ERROR CODE (a number); --batch-extra\n"
+	    "adds to each BATCH_REPLY a copy of its first answer.\n"
 	    "A scriptable participant for tests. SPEC is one of: ok, "
 	    "fail[:TEXT],\n"
 	    "retry, retry:N, timeout, timeout:N, delay:MS, error, garbage, "
@@ -595,6 +615,8 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--batch-error") == 0 &&
 		    i + 1 < argc) {
 			tp_batch_error = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--batch-extra") == 0) {
+			tp_batch_extra = true;
 		} else if (strcmp(argv[i], "--peak") == 0 && i + 1 < argc) {
 			tp_peak_file = argv[++i];
 		} else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc) {
