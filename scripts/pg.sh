@@ -33,7 +33,8 @@ Manages a throwaway PostgreSQL cluster for the saga coordinator's tests.
            (exit 0 if it runs, 3 if not)
   env      print export lines for the cluster:
              eval "\$($prog env)"
-           sets SAGA_PG_DIR, PGHOST, PGPORT, PGUSER and DATABASE_URL
+           sets SAGA_PG_DIR, PGHOST, PGPORT, PGUSER and DATABASE_URL, and
+           SAGA_PG_CTL (the cluster's pg_ctl, for tests that restart it)
 
 Environment:
   SAGA_PG_ENV  env file to use (default: $repo/build/pg.env)
@@ -133,19 +134,19 @@ as_pg() {
 	fi
 }
 
-# load_env reads the env file into dir, host, port; returns 1 if there is
+# load_env reads the env file into dir, host, port, ctl; returns 1 if there is
 # none or it is unusable.
 load_env() {
 	# The file also sets these: keep them from leaking into our
 	# environment.
 	# shellcheck disable=SC2034
 	local PGUSER="" DATABASE_URL=""
-	local SAGA_PG_DIR="" PGHOST="" PGPORT=""
+	local SAGA_PG_DIR="" PGHOST="" PGPORT="" SAGA_PG_CTL=""
 
 	[[ -f $env_file ]] || return 1
 	# shellcheck disable=SC1090
 	. "$env_file" || return 1
-	dir=$SAGA_PG_DIR host=$PGHOST port=$PGPORT
+	dir=$SAGA_PG_DIR host=$PGHOST port=$PGPORT ctl=$SAGA_PG_CTL
 	[[ -n $dir && -n $host && -n $port ]]
 }
 
@@ -187,6 +188,7 @@ write_env() {
 		echo "PGPORT=$(q "$port")"
 		echo "PGUSER=$(q postgres)"
 		echo "DATABASE_URL=$(q "postgresql:///postgres?host=$dir&port=$port")"
+		echo "SAGA_PG_CTL=$(q "$(readlink -f "$pg_ctl")")"
 	} >"$tmp"
 	mv -f "$tmp" "$env_file"
 }
@@ -212,7 +214,7 @@ remove_dir() {
 }
 
 cmd_start() {
-	local dir host port log ok=0
+	local dir host port ctl log ok=0
 
 	if load_env; then
 		if answers "$host" "$port"; then
@@ -342,7 +344,7 @@ EOF
 }
 
 cmd_stop() {
-	local dir host port
+	local dir host port ctl
 
 	if ! load_env; then
 		if [[ -f $env_file ]]; then
@@ -370,7 +372,7 @@ cmd_stop() {
 }
 
 cmd_status() {
-	local dir host port
+	local dir host port ctl
 
 	if ! load_env; then
 		say "not running (no $env_file)"
@@ -387,7 +389,7 @@ cmd_status() {
 }
 
 cmd_env() {
-	local dir host port
+	local dir host port ctl
 
 	if ! load_env; then
 		echo "$prog: no cluster recorded in $env_file;" \
@@ -399,6 +401,9 @@ cmd_env() {
 	echo "export PGPORT=$(q "$port")"
 	echo "export PGUSER=$(q postgres)"
 	echo "export DATABASE_URL=$(q "postgresql:///postgres?host=$host&port=$port")"
+	if [[ -n $ctl ]]; then
+		echo "export SAGA_PG_CTL=$(q "$ctl")"
+	fi
 }
 
 case ${1:-} in

@@ -3005,23 +3005,39 @@ static char t_pg_dir[1024];
 static char t_pg_ctl_path[1024];
 static bool t_pg_stopped;
 
-/* t_pg_find finds the cluster of the environment and its pg_ctl; skips
- * the test when that is not possible. */
+/* t_pg_skip skips the test for why, or fails it when the suite requires
+ * PostgreSQL (SAGA_TEST_REQUIRE_PG=1, as scripts/test.sh sets): a test
+ * that cannot run there must not pass as if it had. */
+static void
+t_pg_skip(const char *test, const char *why)
+{
+	const char *req = getenv("SAGA_TEST_REQUIRE_PG");
+
+	if (req != NULL && strcmp(req, "1") == 0) {
+		fail_msg("%s: %s (SAGA_TEST_REQUIRE_PG=1)", test, why);
+	}
+	printf("SKIP: %s: %s\n", test, why);
+	skip();
+}
+
+/* t_pg_find finds the cluster of the environment and its pg_ctl
+ * (SAGA_PG_CTL from 'scripts/pg.sh env', else the Debian layout); skips
+ * the test when that is not possible (see t_pg_skip). */
 static void
 t_pg_find(const char *test)
 {
 	const char *pgdir  = getenv("SAGA_PG_DIR");
 	const char *pghost = getenv("PGHOST");
-	char        path[PATH_MAX + 32], ver[16] = "";
+	const char *pgctl  = getenv("SAGA_PG_CTL");
+	char        path[PATH_MAX + 32], ver[16] = "", why[PATH_MAX + 96];
 	char       *verfile;
 
 	/* Only the cluster of scripts/pg.sh, which the tests use. */
 	if (pgdir == NULL || pghost == NULL || strcmp(pgdir, pghost) != 0) {
-		printf("SKIP: %s restarts the PostgreSQL server and needs the "
-		       "cluster of scripts/pg.sh (SAGA_PG_DIR and PGHOST from "
-		       "'scripts/pg.sh env')\n",
-		    test);
-		skip();
+		t_pg_skip(test,
+		    "it restarts the PostgreSQL server and needs the cluster "
+		    "of scripts/pg.sh (SAGA_PG_DIR and PGHOST from "
+		    "'scripts/pg.sh env')");
 	}
 	snprintf(path, sizeof(path), "%s/data/PG_VERSION", pgdir);
 	if ((verfile = t_slurp(path, NULL)) != NULL) {
@@ -3029,15 +3045,20 @@ t_pg_find(const char *test)
 		    (int) strcspn(verfile, "\n"), verfile);
 		free(verfile);
 	}
-	snprintf(t_pg_ctl_path, sizeof(t_pg_ctl_path),
-	    "/usr/lib/postgresql/%s/bin/pg_ctl", ver);
-	if (ver[0] == '\0' || access(t_pg_ctl_path, X_OK) != 0
+	if (pgctl != NULL && pgctl[0] != '\0') {
+		snprintf(t_pg_ctl_path, sizeof(t_pg_ctl_path), "%s", pgctl);
+	} else {
+		snprintf(t_pg_ctl_path, sizeof(t_pg_ctl_path),
+		    "/usr/lib/postgresql/%s/bin/pg_ctl", ver);
+	}
+	if (access(t_pg_ctl_path, X_OK) != 0
 	    || (geteuid() == 0 && access("/usr/sbin/runuser", X_OK) != 0
 	        && access("/sbin/runuser", X_OK) != 0)) {
-		printf("SKIP: %s cannot find pg_ctl for %s (version \"%s\") "
-		       "or runuser\n",
-		    test, pgdir, ver);
-		skip();
+		snprintf(why, sizeof(why),
+		    "cannot run pg_ctl (%s) for %s (version \"%s\"), or "
+		    "runuser",
+		    t_pg_ctl_path, pgdir, ver);
+		t_pg_skip(test, why);
 	}
 	snprintf(t_pg_dir, sizeof(t_pg_dir), "%s", pgdir);
 }
