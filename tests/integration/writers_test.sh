@@ -108,10 +108,12 @@ bad=$(q "SELECT count(*) FROM saga_instance s WHERE
 	(SELECT count(*) FROM saga_event e WHERE e.saga_id = s.id)
 	    <> s.event_seq
 	OR (SELECT min(seq) FROM saga_event e WHERE e.saga_id = s.id) <> 1
+	OR (SELECT max(seq) FROM saga_event e WHERE e.saga_id = s.id)
+	    <> s.event_seq
 	OR (SELECT event FROM saga_event e WHERE e.saga_id = s.id
 	    ORDER BY seq LIMIT 1) <> 'saga_started'")
 [[ $bad == 0 ]] ||
-	fail "$bad saga(s) of $n miss events, e.g. $(q "SELECT string_agg(x, '; ') FROM (SELECT s.id || ' event_seq ' || s.event_seq || ', first seq ' || coalesce((SELECT min(seq) FROM saga_event e WHERE e.saga_id = s.id)::text, '-') AS x FROM saga_instance s WHERE (SELECT count(*) FROM saga_event e WHERE e.saga_id = s.id) <> s.event_seq LIMIT 3) y")"
+	fail "$bad saga(s) of $n miss events, e.g. $(q "SELECT string_agg(x, '; ') FROM (SELECT s.id || ' event_seq ' || s.event_seq || ', first seq ' || coalesce((SELECT min(seq) FROM saga_event e WHERE e.saga_id = s.id)::text, '-') AS x FROM saga_instance s WHERE (SELECT count(*) FROM saga_event e WHERE e.saga_id = s.id) <> s.event_seq OR (SELECT max(seq) FROM saga_event e WHERE e.saga_id = s.id) <> s.event_seq LIMIT 3) y")"
 if grep -q FENCED "$tmp/sagad.log"; then
 	fail "sagad fenced a saga of its own: $(grep -m1 FENCED "$tmp/sagad.log")"
 fi
