@@ -789,6 +789,22 @@ problems=()
     { ok=0; problems+=("$svc_unkilled of the four services never killed"); }
 ((t_hung == 0)) ||
     { ok=0; problems+=("$t_hung processes still ran $term_wait_s s after SIGTERM"); }
+# Every fault asked for happened: a lane or a share that never fired
+# would let the run pass without testing what it says.
+((received > 0)) || { ok=0; problems+=("no message went through the proxies"); }
+for f in "drop:$drop:$dropped" "dup:$dup:$duplicated" "delay:$delay:$delayed"; do
+	IFS=: read -r what share got <<<"$f"
+	if awk -v p="$share" 'BEGIN { exit !(p > 0) }' && ((got == 0)); then
+		ok=0
+		problems+=("--$what $share, but the proxies never did it")
+	fi
+done
+for f in "sagad:$k_sagad:$kills" "services:$k_svc:$pkills" \
+    "proxies:$k_proxy:$xkills" "PostgreSQL:$k_pg:$pg_restarts"; do
+	IFS=: read -r what got want <<<"$f"
+	((got == want)) ||
+	    { ok=0; problems+=("$what stopped $got times of $want planned"); }
+done
 scrapes=
 if [[ -n $scrape_pid ]]; then
 	scrape_of() { sed -n "s/^$1=//p" "$dir/scrapes" 2>/dev/null; }
