@@ -28,7 +28,10 @@
 #                action <=> released, refunded, rejected); no 'failed' row
 #                but the designed business failures; no compensation of a
 #                retriable step; every barrier row answers a command that
-#                the saga log says was sent (write-ahead);
+#                the saga log says was sent (write-ahead); every answer
+#                the log acted on is the one the barrier recorded (an
+#                action's step_ok or step_failed, a compensation's
+#                step_ok);
 #   log          each saga's events are seq 1..n without gaps, n being the
 #                instance's event_seq, their times non-decreasing with seq,
 #                starting with saga_started and ending with the one
@@ -373,6 +376,19 @@ FROM bar b
 WHERE NOT EXISTS (SELECT 1 FROM ev
     WHERE ev.saga_id = b.saga_id AND ev.event = 'step_sent' AND ev.step = b.step
       AND ev.kind = CASE WHEN b.outcome = 'aborted' THEN 1 ELSE b.kind END);
+-- The log acted on what the participant recorded: a step_ok or
+-- step_failed of an action, a step_ok of a compensation, has the row of
+-- that step and kind with the same outcome (a null compensation's own
+-- row holds ok too).
+INSERT INTO violation
+SELECT 'barrier', e.saga_id, 'log: ' || e.event || ' of step ' || e.step ||
+    ' kind ' || e.kind || ' (seq ' || e.seq || '), barrier row: ' ||
+    coalesce(b.svc || ' ' || b.outcome, 'none')
+FROM ev e
+LEFT JOIN bar b ON b.saga_id = e.saga_id AND b.step = e.step AND b.kind = e.kind
+WHERE e.event IN ('step_ok', 'step_failed')
+    AND b.outcome IS DISTINCT FROM
+        CASE WHEN e.event = 'step_ok' THEN 'ok' ELSE 'failed' END;
 INSERT INTO violation
 SELECT 'barrier', b.saga_id, b.svc || ': barrier row for a saga the log does not hold'
 FROM (SELECT DISTINCT svc, saga_id FROM bar) b
