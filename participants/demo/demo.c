@@ -28,9 +28,11 @@ demo_str(saga_call *call, const char *name, char *buf, size_t len)
 
 	if (proto_val_str(proto_val_get(saga_call_input(call), name), &s) !=
 	        0 ||
-	    s.len == 0 || s.len >= len) {
-		saga_call_fail(call, "input.%s: expected a non-empty string",
-		    name);
+	    s.len == 0 || s.len >= len || memchr(s.ptr, '\0', s.len) != NULL) {
+		saga_call_fail(call,
+		    "input.%s: expected a non-empty string of at most %zu "
+		    "bytes, without NUL",
+		    name, len - 1);
 		return (-1);
 	}
 	memcpy(buf, s.ptr, s.len);
@@ -39,16 +41,32 @@ demo_str(saga_call *call, const char *name, char *buf, size_t len)
 }
 
 int
-demo_int(saga_call *call, const char *name, int64_t *out)
+demo_int(saga_call *call, const char *name, int64_t max, int64_t *out)
 {
 	if (proto_val_int(proto_val_get(saga_call_input(call), name), out) !=
 	        0 ||
-	    *out <= 0) {
-		saga_call_fail(call, "input.%s: expected a positive integer",
-		    name);
+	    *out <= 0 || *out > max) {
+		saga_call_fail(call,
+		    "input.%s: expected an integer from 1 to %lld", name,
+		    (long long) max);
 		return (-1);
 	}
 	return (0);
+}
+
+int
+demo_address(saga_call *call, char *buf, size_t len)
+{
+	const proto_val *v = proto_val_get(saga_call_input(call), "address");
+	proto_str        s;
+
+	if (proto_val_type_of(v) == PROTO_VAL_NIL ||
+	    (proto_val_str(v, &s) == 0 && s.len == 0)) {
+		snprintf(buf, len, "%s", "(to be confirmed)");
+		return (0);
+	}
+	return (demo_str(call, "address", buf,
+	    len < DEMO_ADDRESS_MAX + 1 ? len : DEMO_ADDRESS_MAX + 1));
 }
 
 /* Tells whether res failed with SQLSTATE code. */

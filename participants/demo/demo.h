@@ -29,13 +29,24 @@ typedef struct demo_service {
  * serves until SIGTERM/SIGINT. Returns the process exit status. */
 int demo_main(int argc, char **argv, const demo_service *svc);
 
-/* demo_str reads input field name as a NUL-terminated string into buf.
- * Returns 0, or -1 after answering the call failed (bad input does not get
- * better with retries). */
+/* demo_str reads input field name, a non-empty string shorter than len
+ * bytes without NUL, into buf. Returns 0, or -1 after answering the call
+ * failed (bad input does not get better with retries). */
 int demo_str(saga_call *call, const char *name, char *buf, size_t len);
 
-/* demo_int reads input field name as a positive integer, like demo_str. */
-int demo_int(saga_call *call, const char *name, int64_t *out);
+/* demo_int reads input field name as an integer in 1..max, like
+ * demo_str. */
+int demo_int(saga_call *call, const char *name, int64_t max, int64_t *out);
+
+/* The longest shipping address, in bytes. */
+#define DEMO_ADDRESS_MAX 512
+
+/* demo_address reads the optional input field "address" into buf (at
+ * least DEMO_ADDRESS_MAX + 1 bytes): "(to be confirmed)" when it is
+ * missing, null or empty; else like demo_str. order.create checks it,
+ * before the pivot, so that the shipment after it never meets an address
+ * it cannot store. */
+int demo_address(saga_call *call, char *buf, size_t len);
 
 /* demo_sql runs a parameterised statement (text parameters) in the call's
  * transaction. Returns the result (PGRES_COMMAND_OK or TUPLES_OK; the

@@ -27,7 +27,7 @@ inventory_reserve(saga_call *call, void *arg)
 
 	(void) arg;
 	if (demo_str(call, "sku", sku, sizeof(sku)) != 0 ||
-	    demo_int(call, "qty", &qty) != 0) {
+	    demo_int(call, "qty", INT32_MAX, &qty) != 0) {
 		return (0);
 	}
 	snprintf(qtys, sizeof(qtys), "%lld", (long long) qty);

@@ -21,6 +21,7 @@ static int
 orders_create(saga_call *call, void *arg)
 {
 	char        customer[128], sku[128], qtys[24], amounts[24];
+	char        address[DEMO_ADDRESS_MAX + 1];
 	int64_t     qty, amount;
 	const char *params[5];
 	PGresult   *res;
@@ -29,8 +30,11 @@ orders_create(saga_call *call, void *arg)
 	(void) arg;
 	if (demo_str(call, "customer_id", customer, sizeof(customer)) != 0 ||
 	    demo_str(call, "sku", sku, sizeof(sku)) != 0 ||
-	    demo_int(call, "qty", &qty) != 0 ||
-	    demo_int(call, "amount", &amount) != 0) {
+	    demo_int(call, "qty", INT32_MAX, &qty) != 0 ||
+	    demo_int(call, "amount", INT64_MAX, &amount) != 0 ||
+	    demo_address(call, address, sizeof(address)) != 0) {
+		/* The shipment, past the pivot, needs the address: a bad
+		 * one fails the order here, where it can be undone. */
 		return (0);
 	}
 	snprintf(qtys, sizeof(qtys), "%lld", (long long) qty);

@@ -28,7 +28,7 @@ payments_charge(saga_call *call, void *arg)
 
 	(void) arg;
 	if (demo_str(call, "customer_id", customer, sizeof(customer)) != 0 ||
-	    demo_int(call, "amount", &amount) != 0) {
+	    demo_int(call, "amount", INT64_MAX, &amount) != 0) {
 		return (0);
 	}
 	snprintf(amounts, sizeof(amounts), "%lld", (long long) amount);

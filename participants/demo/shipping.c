@@ -16,23 +16,17 @@ extern const size_t        shipping_migrations_count;
 static int
 shipping_schedule(saga_call *call, void *arg)
 {
-	char        sku[128], qtys[24], address[256];
+	char        sku[128], qtys[24], address[DEMO_ADDRESS_MAX + 1];
 	int64_t     qty;
 	const char *params[4];
-	proto_str   a;
 	PGresult   *res;
 	proto_obj  *out;
 
 	(void) arg;
 	if (demo_str(call, "sku", sku, sizeof(sku)) != 0 ||
-	    demo_int(call, "qty", &qty) != 0) {
+	    demo_int(call, "qty", INT32_MAX, &qty) != 0 ||
+	    demo_address(call, address, sizeof(address)) != 0) {
 		return (0);
-	}
-	snprintf(address, sizeof(address), "%s", "(to be confirmed)");
-	if (proto_val_str(proto_val_get(saga_call_input(call), "address"),
-	        &a) == 0 &&
-	    a.len > 0) {
-		snprintf(address, sizeof(address), "%.*s", (int) a.len, a.ptr);
 	}
 	snprintf(qtys, sizeof(qtys), "%lld", (long long) qty);
 	params[0] = saga_call_id_text(call);

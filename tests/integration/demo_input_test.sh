@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# demo_input_test.sh BUILD_DIR: the demo services' input checks, on the
+# demo cluster (scripts/cluster.sh on this build: its own PostgreSQL,
+# free ports, state in a temporary directory).
+#   1. an address of 200 two-byte characters (400 bytes): the order
+#      completes and the shipment holds the whole address (it was cut at
+#      255 bytes, inside a character, which PostgreSQL refused: the
+#      shipment, past the pivot, was retried for ever);
+#   2. an address of 600 bytes, above DEMO_ADDRESS_MAX: order.create
+#      fails at its first attempt, before the pivot; the saga is
+#      COMPENSATED and nobody was charged;
+#   3. a qty above 2^31-1: the same (it was retried as a database error
+#      until the step gave up).
+
+set -euo pipefail
+
+build=$(cd "${1:?usage: demo_input_test.sh BUILD_DIR}" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+state=$(mktemp -d /tmp/saga-demo-input-test.XXXXXX)
+sagactl=$build/coordinator/sagactl
+
+if ! command -v initdb >/dev/null &&
+    ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+	if [[ ${SAGA_TEST_REQUIRE_PG:-0} == 1 ]]; then
+		echo "demo_input_test: no PostgreSQL server binaries" >&2
+		exit 1
+	fi
+	echo "SKIP: demo_input_test needs PostgreSQL's server binaries"
+	exit 77
+fi
+
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
+
+base=
+saga_ports_reserve base 5 ||
+	{ echo "demo_input_test: no free ports" >&2; exit 1; }
+cluster() {
+	SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/cluster \
+	    SAGA_PORT_BASE=$base "$repo/scripts/cluster.sh" "$@"
+}
+cleanup() {
+	cluster stop >/dev/null 2>&1 || true
+	rm -rf "$state"
+}
+trap cleanup EXIT
+fail() {
+	echo "demo_input_test: $*" >&2
+	for f in "$state"/cluster/logs/*.log; do
+		[[ -f $f ]] || continue
+		echo "---- $f" >&2
+		tail -n 15 "$f" >&2
+	done
+	exit 1
+}
+
+cluster start >"$state/start.log" 2>&1 ||
+	fail "the cluster did not start: $(tail -n 5 "$state/start.log")"
+# shellcheck disable=SC1091
+source "$state/cluster/cluster.env"
+q() {
+	psql -X -Atq -d "$1" -c "$2"
+}
+# order INPUT: starts create_order, waits up to 30 s for its end, prints
+# the saga id.
+order() {
+	local out
+	out=$("$sagactl" start create_order --input "$1" --wait \
+	    --timeout 30s 2>&1) || true
+	id=$(printf '%s\n' "$out" | head -n 1 | awk '{print $1}')
+	[[ $id =~ ^[0-9a-f-]{36}$ ]] || fail "no saga started: $out"
+	echo "$id"
+}
+state_of() {
+	q saga_coordinator "SELECT state FROM saga_instance WHERE id = '$1'"
+}
+
+addr=$(printf 'é%.0s' $(seq 1 200))
+id=$(order "{\"customer_id\": \"alice\", \"sku\": \"WIDGET\", \"qty\": 1, \"amount\": 100, \"address\": \"$addr\"}")
+st=$(state_of "$id")
+[[ $st == COMPLETED ]] ||
+	fail "a 400-byte address: $st, not COMPLETED ($(q saga_coordinator "SELECT last_error FROM saga_instance WHERE id = '$id'"))"
+[[ $(q saga_shipping "SELECT address FROM shipments WHERE saga_id = '$id'") == "$addr" ]] ||
+	fail "a 400-byte address: the shipment does not hold it whole"
+echo "demo_input_test: an address of 200 two-byte characters shipped whole"
+
+# refused NAME INPUT WHY: the order is COMPENSATED, its first step failed
+# at its first attempt with WHY, and no money or stock moved.
+refused() {
+	local id st
+	id=$(order "$2")
+	st=$(state_of "$id")
+	[[ $st == COMPENSATED ]] || fail "$1: $st, not COMPENSATED"
+	[[ $(q saga_coordinator "SELECT count(*) FROM saga_event WHERE saga_id = '$id' AND step = 0 AND kind = 0 AND event = 'step_failed' AND attempt = 1") == 1 ]] ||
+		fail "$1: order.create did not fail at its first attempt: $(q saga_coordinator "SELECT string_agg(event || '/' || step || '/' || attempt, ' ' ORDER BY seq) FROM saga_event WHERE saga_id = '$id'")"
+	q saga_coordinator "SELECT last_error FROM saga_instance WHERE id = '$id'" |
+	    grep -qF "$3" ||
+		fail "$1: the error does not say $3: $(q saga_coordinator "SELECT last_error FROM saga_instance WHERE id = '$id'")"
+	[[ $(q saga_payments "SELECT count(*) FROM payments WHERE saga_id = '$id'") == 0 &&
+		$(q saga_inventory "SELECT count(*) FROM reservations WHERE saga_id = '$id'") == 0 ]] ||
+		fail "$1: money or stock moved"
+	echo "demo_input_test: $1: refused by order.create, COMPENSATED"
+}
+long=$(printf 'é%.0s' $(seq 1 300))
+refused "a 600-byte address" \
+    "{\"customer_id\": \"alice\", \"sku\": \"WIDGET\", \"qty\": 1, \"amount\": 100, \"address\": \"$long\"}" \
+    "input.address"
+refused "qty 2^31" \
+    '{"customer_id": "alice", "sku": "WIDGET", "qty": 2147483648, "amount": 100}' \
+    "input.qty"
