@@ -34,34 +34,13 @@ log_utf8_fix(char *s, size_t n)
 	size_t   i = 0;
 
 	while (i < n) {
-		size_t  len;
-		uint8_t lo = 0x80, hi = 0xbf;
+		size_t k = proto_utf8_char(u + i, n - i);
 
-		if (u[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (u[i] >= 0xc2 && u[i] <= 0xdf) {
-			len = 2;
-		} else if (u[i] >= 0xe0 && u[i] <= 0xef) {
-			len = 3;
-			lo  = u[i] == 0xe0 ? 0xa0 : 0x80;
-			hi  = u[i] == 0xed ? 0x9f : 0xbf;
-		} else if (u[i] >= 0xf0 && u[i] <= 0xf4) {
-			len = 4;
-			lo  = u[i] == 0xf0 ? 0x90 : 0x80;
-			hi  = u[i] == 0xf4 ? 0x8f : 0xbf;
+		if (k == 0) {
+			u[i++] = '?';
 		} else {
-			u[i++] = '?';
-			continue;
+			i += k;
 		}
-		if (i + len > n || u[i + 1] < lo || u[i + 1] > hi ||
-		    (len > 2 && (u[i + 2] & 0xc0) != 0x80) ||
-		    (len > 3 && (u[i + 3] & 0xc0) != 0x80)) {
-			u[i++] = '?';
-			continue;
-		}
-		i += len;
 	}
 }
 

@@ -339,49 +339,56 @@ proto_scan(const uint8_t *p, size_t len, const proto_limits *lim,
 	}
 }
 
+size_t
+proto_utf8_char(const uint8_t *s, size_t n)
+{
+	size_t  len;
+	uint8_t lo = 0x80, hi = 0xbf;
+
+	if (n == 0) {
+		return (0);
+	}
+	if (s[0] < 0x80) {
+		return (1);
+	}
+	/* The second byte's range rules out overlong forms, surrogates
+	 * (U+D800..U+DFFF) and code points above U+10FFFF. */
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		lo  = s[0] == 0xe0 ? 0xa0 : 0x80;
+		hi  = s[0] == 0xed ? 0x9f : 0xbf;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		lo  = s[0] == 0xf0 ? 0x90 : 0x80;
+		hi  = s[0] == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return (0);
+	}
+	if (n < len || s[1] < lo || s[1] > hi ||
+	    (len > 2 && (s[2] & 0xc0) != 0x80) ||
+	    (len > 3 && (s[3] & 0xc0) != 0x80)) {
+		return (0);
+	}
+	return (len);
+}
+
 bool
 proto_utf8_valid(const uint8_t *s, size_t len)
 {
 	size_t i = 0;
 
 	while (i < len) {
-		uint8_t  c = s[i];
-		size_t   more;
-		uint32_t cp, min;
+		size_t k;
 
-		if (c < 0x80) {
+		if (s[i] < 0x80) {
 			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			more = 1;
-			cp   = c & 0x1f;
-			min  = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			more = 2;
-			cp   = c & 0x0f;
-			min  = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			more = 3;
-			cp   = c & 0x07;
-			min  = 0x10000;
+		} else if ((k = proto_utf8_char(s + i, len - i)) == 0) {
+			return (false);
 		} else {
-			return (false);
+			i += k;
 		}
-		if (len - i - 1 < more) {
-			return (false);
-		}
-		for (size_t k = 1; k <= more; k++) {
-			if ((s[i + k] & 0xc0) != 0x80) {
-				return (false);
-			}
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff)) {
-			return (false);
-		}
-		i += 1 + more;
 	}
 	return (true);
 }

@@ -87,6 +87,11 @@ proto_raw proto_buf_raw(const proto_buf *b);
 int proto_raw_validate(
     proto_raw raw, const proto_limits *lim, proto_error *err);
 
+/* proto_utf8_char returns the length (1 to 4) of the well-formed UTF-8
+ * character (RFC 3629) at the start of the n bytes at s, or 0 when they
+ * do not start with one (or n is 0). */
+size_t proto_utf8_char(const uint8_t *s, size_t n);
+
 /* proto_utf8_trim ends the NUL-terminated string s before a character
  * cut short at its end (the first bytes of a multi-byte UTF-8 sequence
  * without the rest), as snprintf leaves a text cut to fit a buffer.

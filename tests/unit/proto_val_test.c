@@ -1134,6 +1134,42 @@ test_proto_val_validate_utf8(void **state)
 	assert_int_equal(err.offset, 3);
 }
 
+/* proto_utf8_char: the length of the character at the start, 0 for
+ * anything that does not start one (the rules of RFC 3629, which the
+ * decoder, the log and the configuration loader share). */
+static void
+test_proto_val_utf8_char(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t      n, want;
+	} cases[] = {
+		{ "a", 1, 1 },
+		{ "\x7f", 1, 1 },
+		{ "\xc3\xa9x", 3, 2 },
+		{ "\xe2\x82\xac", 3, 3 },
+		{ "\xf0\x9f\x98\x80", 4, 4 },
+		{ "\xf4\x8f\xbf\xbf", 4, 4 },   /* U+10FFFF */
+		{ "", 0, 0 },
+		{ "\xc3\xa9", 1, 0 },           /* cut by n */
+		{ "\xe2\x82", 2, 0 },
+		{ "\xc0\xaf", 2, 0 },           /* overlong */
+		{ "\xe0\x80\xaf", 3, 0 },
+		{ "\xed\xa0\x80", 3, 0 },       /* surrogate */
+		{ "\xf4\x90\x80\x80", 4, 0 },   /* above U+10FFFF */
+		{ "\x80", 1, 0 },               /* continuation */
+		{ "\xfe", 1, 0 },
+		{ "\xe2\x28\xa1", 3, 0 },       /* bad second byte */
+	};
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(proto_utf8_char((const uint8_t *) cases[i].s,
+		                     cases[i].n),
+		    cases[i].want);
+	}
+}
+
 /* proto_utf8_trim drops a character cut short at the end of a string,
  * and nothing else. */
 static void
@@ -1345,6 +1381,7 @@ main(void)
 		cmocka_unit_test(test_proto_val_validate_huge_headers),
 		cmocka_unit_test(test_proto_val_validate_c1),
 		cmocka_unit_test(test_proto_val_validate_utf8),
+		cmocka_unit_test(test_proto_val_utf8_char),
 		cmocka_unit_test(test_proto_val_utf8_trim),
 		cmocka_unit_test(test_proto_val_validate_ext_and_bin),
 		cmocka_unit_test(test_proto_val_validate_non_string_keys),
