@@ -27,6 +27,7 @@
 #include <libfyaml.h>
 
 #include "coord_config.h"
+#include "proto_val.h" /* proto_utf8_char */
 
 /* Built-in defaults (docs/sagas.md). */
 #define COORD_CONFIG_TIMEOUT_MS 2000
@@ -1624,6 +1625,50 @@ coord_config_doc_fini(coord_config_doc *doc)
 	memset(doc, 0, sizeof(*doc));
 }
 
+/* Tells whether buf (len bytes) is text libfyaml can be given, after
+ * reporting where it is not. libfyaml 0.7.12 ends the stream without an
+ * error at a NUL byte or at a byte that is not UTF-8, so the rest of the
+ * file would be dropped unseen, and loops for ever on such a byte in a
+ * directive ("%FOO\xfe"), which would hang a reload. */
+static bool
+coord_config_text_ok(coord_config_ld *ld, const char *buf, size_t len)
+{
+	const uint8_t   *u   = (const uint8_t *) buf;
+	coord_config_pos pos = { .file = ld->file, .line = 1, .col = 1 };
+	size_t           i   = 0, k;
+
+	if (len >= 2 && ((u[0] == 0xfe && u[1] == 0xff) ||
+	                    (u[0] == 0xff && u[1] == 0xfe))) {
+		coord_config_err_at(ld, pos,
+		    "the file starts with a UTF-16 or UTF-32 byte-order mark; "
+		    "a configuration is UTF-8");
+		return (false);
+	}
+	while (i < len) {
+		if (u[i] == '\0') {
+			coord_config_err_at(ld, pos,
+			    "a NUL byte; a configuration is UTF-8 text "
+			    "without NUL (is the file UTF-16?)");
+			return (false);
+		}
+		if ((k = proto_utf8_char(u + i, len - i)) == 0) {
+			coord_config_err_at(ld, pos,
+			    "byte 0x%02x is not UTF-8; a configuration is "
+			    "UTF-8 text",
+			    u[i]);
+			return (false);
+		}
+		if (u[i] == '\n') {
+			pos.line++;
+			pos.col = 1;
+		} else {
+			pos.col++;
+		}
+		i += k;
+	}
+	return (true);
+}
+
 /* Parses buf (len bytes, kept alive by the caller until
  * coord_config_doc_fini) as the file ld->file into doc. Returns false
  * after reporting syntax errors (or when out of memory); true with
@@ -1643,6 +1688,9 @@ coord_config_parse(coord_config_ld *ld, const char *buf, size_t len,
 	coord_config_pos      pos    = { .file = ld->file };
 
 	memset(doc, 0, sizeof(*doc));
+	if (!coord_config_text_ok(ld, buf, len)) {
+		return (false);
+	}
 	fy_diag_cfg_default(&dc);
 	dc.fp        = NULL;
 	dc.output_fn = coord_config_diag_output_cb;

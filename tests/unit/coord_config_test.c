@@ -80,6 +80,17 @@ put(const char *name, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* Writes the len bytes at data to the file name (NUL bytes included). */
+static void
+put_n(const char *name, const char *data, size_t len)
+{
+	FILE *f = fopen(name, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
 /* Prints the messages (before an assertion fails). */
 static void
 print_errs(const coord_errs *e)
@@ -1127,6 +1138,52 @@ test_coord_config_syntax_errors(void **state)
 	    NULL);
 }
 
+/* A file that is not UTF-8 text is refused at the first bad byte, with
+ * its position: libfyaml would end the stream there without an error
+ * (the rest of the file unseen: the saga t and the bad key below were
+ * dropped, "OK"), and loops for ever on such a byte in a directive. A
+ * UTF-8 byte-order mark is fine. */
+static void
+test_coord_config_not_utf8(void **state)
+{
+	static const char latin1[] =
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "# r\xe9sum\xe9\n"
+	    "sagas:\n"
+	    "  - {name: t, steps: [{name: a, participant: p, action: x, "
+	    "bogus: 1}]}\n";
+	static const char nul[] = "participants: {}\nsagas: []\0bogus: 1\n";
+	static const char u16[] = "\xff\xfep\0a\0";
+	static const char directive[] = "%FOO\xfe\n";
+	static const char bom[] = "\xef\xbb\xbfparticipants: {}\n";
+	const char *files[] = { "latin1.yaml", "nul.yaml", "u16.yaml",
+		"directive.yaml", "cut.yaml" };
+	coord_defs *d;
+
+	(void) state;
+	put_n(files[0], latin1, sizeof(latin1) - 1);
+	put_n(files[1], nul, sizeof(nul) - 1);
+	put_n(files[2], u16, sizeof(u16) - 1);
+	put_n(files[3], directive, sizeof(directive) - 1);
+	put(files[4], "sagas: []\n# \xe2\x82");
+	expect_files_errs(files, 5,
+	    "latin1.yaml:3:4: byte 0xe9 is not UTF-8; a configuration is "
+	    "UTF-8 text",
+	    "nul.yaml:2:10: a NUL byte; a configuration is UTF-8 text "
+	    "without NUL (is the file UTF-16?)",
+	    "u16.yaml:1:1: the file starts with a UTF-16 or UTF-32 "
+	    "byte-order mark; a configuration is UTF-8",
+	    "directive.yaml:1:5: byte 0xfe is not UTF-8; a configuration is "
+	    "UTF-8 text",
+	    "cut.yaml:2:3: byte 0xe2 is not UTF-8; a configuration is UTF-8 "
+	    "text",
+	    NULL);
+	put_n("bom.yaml", bom, sizeof(bom) - 1);
+	d = load_ok((const char *const[]) { "bom.yaml" }, 1);
+	coord_defs_free(d);
+}
+
 static void
 test_coord_config_missing_file(void **state)
 {
@@ -1773,6 +1830,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_participant_tls),
 		cmocka_unit_test(test_coord_config_duplicate_across_files),
 		cmocka_unit_test(test_coord_config_syntax_errors),
+		cmocka_unit_test(test_coord_config_not_utf8),
 		cmocka_unit_test(test_coord_config_missing_file),
 		cmocka_unit_test(test_coord_config_document_shape),
 		cmocka_unit_test(test_coord_config_errs_append),
