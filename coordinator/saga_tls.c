@@ -162,7 +162,27 @@ saga_tls_dial(nng_socket s, const char *url, const saga_tls_opts *tls,
 		return (rv);
 	}
 	if (saga_tls_url(url)) {
-		if (saga_tls_config(&cfg, false, tls, err, errlen) != 0) {
+		saga_tls_opts o = { NULL, NULL, NULL, NULL };
+		nng_url      *u = NULL;
+
+		/* The server's certificate must name the host dialled (a
+		 * DNS name in its subjectAltName, or its CN): a certificate
+		 * of the CA for another host is refused. */
+		if (tls != NULL) {
+			o = *tls;
+		}
+		if (o.server_name == NULL) {
+			if ((rv = nng_url_parse(&u, url)) != 0) {
+				snprintf(err, errlen, "%s: %s", url,
+				    nng_strerror(rv));
+				nng_dialer_close(d);
+				return (rv);
+			}
+			o.server_name = u->u_hostname;
+		}
+		rv = saga_tls_config(&cfg, false, &o, err, errlen);
+		nng_url_free(u);
+		if (rv != 0) {
 			nng_dialer_close(d);
 			return (NNG_EINVAL);
 		}

@@ -9,14 +9,17 @@
 # Writes DIR/ca.crt and DIR/ca.key, and for each NAME (default: sagad
 # orders inventory payments shipping client) DIR/NAME.crt and
 # DIR/NAME.key, signed by that CA, with subject CN=NAME and the names
-# localhost and 127.0.0.1. A second CA (DIR/other-ca.*) signs
-# DIR/stranger.crt: a certificate that the cluster must refuse.
+# localhost and 127.0.0.1 (also as a DNS name: mbedtls 2.28, under nng,
+# matches the host dialled only against DNS names and the CN). A second CA
+# (DIR/other-ca.*) signs DIR/stranger.crt: a certificate that the cluster
+# must refuse. DIR/elsewhere.crt is signed by the first CA but names only
+# the host elsewhere.example: a client dialling 127.0.0.1 must refuse it.
 
 set -euo pipefail
 
 prog=${0##*/}
 if [[ ${1:-} == -h || ${1:-} == --help || $# -lt 1 ]]; then
-	sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'
 	[[ $# -ge 1 ]] && exit 0
 	exit 2
 fi
@@ -36,10 +39,12 @@ ca() {
 }
 
 cert() {
-	local name=$1 ca=$2
+	local name=$1 ca=$2 cn=${3:-$1}
+	local san=${4:-DNS:localhost,IP:127.0.0.1,DNS:127.0.0.1}
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout "$name.key" -out "$name.csr" -subj "/CN=$name" 2>/dev/null
-	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$name.ext"
+		-keyout "$name.key" -out "$name.csr" -subj "/CN=$cn" 2>/dev/null
+	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' \
+		"$san" >"$name.ext"
 	openssl x509 -req -in "$name.csr" -CA "$ca.crt" -CAkey "$ca.key" \
 		-CAcreateserial -out "$name.crt" -days 30 -extfile "$name.ext" \
 		2>/dev/null
@@ -52,6 +57,7 @@ for n in "${names[@]}"; do
 done
 ca other-ca "some other CA"
 cert stranger other-ca
+cert elsewhere ca elsewhere.example DNS:elsewhere.example
 rm -f ./*.srl
 chmod 600 ./*.key
-echo "$prog: CA and certificates for ${names[*]} (and a stranger) in $dir"
+echo "$prog: CA and certificates for ${names[*]} (and a stranger, and elsewhere) in $dir"

@@ -11,6 +11,9 @@
 #   - a participant whose certificate comes from another CA never gets a
 #     command: its saga does not complete; the same participant with its
 #     CA given in the YAML (participants: NAME: tls: {ca: FILE}) does;
+#   - a participant whose certificate is of the CA but for another host
+#     (elsewhere.example, dialled as 127.0.0.1) gets no command either, and
+#     sagactl refuses to ping it;
 #   - a service built on the participant library (the demo's orders)
 #     answers a client with the CA's certificate and refuses one without
 #     a certificate and one with another CA's;
@@ -62,13 +65,14 @@ conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
 p0=
-saga_ports_reserve p0 5 || fail "no free ports"
+saga_ports_reserve p0 6 || fail "no free ports"
 
 "$repo/scripts/certs.sh" "$tmp/certs" sagad good client >/dev/null
 c=$tmp/certs
 api=$p0
 good=$((p0 + 1))
 bad=$((p0 + 2))
+elsewhere=$((p0 + 5))
 
 "$tp" --listen "tls+tcp://127.0.0.1:$good" --tls-ca "$c/ca.crt" \
 	--tls-cert "$c/good.crt" --tls-key "$c/good.key" >"$tmp/good.log" 2>&1 &
@@ -87,6 +91,8 @@ participants:
   vouched:
     endpoints: ["tls+tcp://127.0.0.1:$bad"]
     tls: {ca: certs/other-ca.crt}
+  elsewhere:
+    endpoints: ["tls+tcp://127.0.0.1:$elsewhere"]
 defaults:
   timeout: 500ms
   retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 100ms}
@@ -100,7 +106,15 @@ sagas:
   - name: vouched
     steps:
       - {name: three, participant: vouched, action: three.do, compensation: three.undo}
+  - name: misnamed
+    steps:
+      - {name: four, participant: elsewhere, action: four.do, compensation: four.undo}
 YAML
+# Of the CA, but for another host.
+"$tp" --listen "tls+tcp://127.0.0.1:$elsewhere" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/elsewhere.crt" --tls-key "$c/elsewhere.key" \
+	>"$tmp/elsewhere.log" 2>&1 &
+pids+=($!)
 "$sagad" --migrate --db "$conninfo" >/dev/null
 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
 	--listen "tls+tcp://127.0.0.1:$api" --tls-ca "$c/ca.crt" \
@@ -150,6 +164,26 @@ psql -X -tA -d "$db" -c "SELECT last_error FROM saga_instance WHERE id = '$id'" 
 	fail "the untrusted saga does not say why it gave up"
 [[ $(psql -X -tA -d "$db" -c "SELECT count(*) FROM saga_event WHERE event = 'step_ok'") == 1 ]] ||
 	fail "only the trusted saga's step may have succeeded"
+
+# A participant whose certificate is of the CA but names another host:
+# refused like the stranger (its saga gives up the action), and by
+# sagactl.
+id=$("$sagactl" start misnamed --input '{"n": 5}' "${trusted[@]}" | head -n 1)
+for _ in $(seq 1 200); do
+	st=$(psql -X -tA -d "$db" -c "SELECT state FROM saga_instance WHERE id = '$id'")
+	[[ $st == COMPENSATING ]] && break
+	sleep 0.05
+done
+[[ $st == COMPENSATING ]] ||
+	fail "the misnamed participant's saga should be compensating, it is $st"
+[[ $(psql -X -tA -d "$db" -c "SELECT count(*) FROM saga_event WHERE event = 'step_ok'") == 1 ]] ||
+	fail "the misnamed participant answered a command"
+"$sagactl" ping "tls+tcp://127.0.0.1:$elsewhere" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/client.crt" --tls-key "$c/client.key" --timeout 1s \
+	>/dev/null 2>&1 && fail "sagactl accepted a certificate for another host"
+"$sagactl" ping "tls+tcp://localhost:$good" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/client.crt" --tls-key "$c/client.key" --timeout 5s \
+	>/dev/null || fail "sagactl refused a certificate that names localhost"
 
 # The stranger's CA given for one participant in the YAML (tls: {ca:
 # ...}, relative to the YAML file): sagad verifies that participant with
