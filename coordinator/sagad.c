@@ -181,6 +181,7 @@ typedef struct coord_opts {
 struct coord {
 	coord_opts   o;
 	coord_queue  q;
+	size_t       nparked;  /* requests held until a saga ends */
 	coord_defs  *cfg;      /* current configuration (participants) */
 	saga_def   **defs;     /* every definition version loaded (owned) */
 	size_t       ndefs;
@@ -575,6 +576,29 @@ coord_answer_saga(coord *c, rpc_req *r, const saga_rt *s, bool created)
 	rpc_req_reply(r, &m);
 }
 
+/* Whether one more request may be held until a saga ends: at most half
+ * of the client API's contexts, so that a client sending WAITs (or
+ * STARTs with timeout_ms) for long sagas, or leaving without reading
+ * their answers, cannot hold every context and shut the API to the
+ * others. */
+static bool
+coord_park_ok(const coord *c)
+{
+	size_t most = c->o.api_contexts / 2;
+
+	return (c->nparked < (most > 0 ? most : 1));
+}
+
+/* A WAIT refused for want of room (coord_park_ok). */
+static void
+coord_park_refuse(coord *c, rpc_req *r)
+{
+	rpc_req_error(r, SAGA_EOVERLOAD,
+	    "%zu requests already wait for sagas to end, the most with "
+	    "--api-contexts %zu; try again later",
+	    c->nparked, c->o.api_contexts);
+}
+
 static int coord_waiter_add(coord *c, saga_rt *s, rpc_req *r,
     int64_t timeout_ms, bool dup_start, bool created);
 
@@ -600,7 +624,9 @@ coord_answer_start(coord *c, rpc_req *r, saga_rt *s, bool created)
 	const proto_msg *m = rpc_req_msg(r);
 
 	if (m->type != PROTO_T_START || m->timeout_ms == 0 ||
-	    saga_state_terminal(s->cstate)) {
+	    saga_state_terminal(s->cstate) || !coord_park_ok(c)) {
+		/* Without room to wait (coord_park_ok), the state as it is:
+		 * the client WAITs if it wants the end. */
 		coord_answer_saga(c, r, s, created);
 	} else if (coord_waiter_add(c, s, r, coord_wait_ms(m, 0), false,
 	               created) != 0) {
@@ -635,6 +661,16 @@ coord_answer_row(rpc_req *r, const saga_row *row, const saga_def *def)
 }
 
 /* Waiters. */
+
+static void
+coord_waiter_free(coord *c, waiter *w)
+{
+	if (w->until_final) {
+		c->nparked--;
+	}
+	free(w);
+}
+
 static void
 coord_waiter_remove(coord *c, waiter *w)
 {
@@ -645,7 +681,7 @@ coord_waiter_remove(coord *c, waiter *w)
 	}
 	*pp = w->next;
 	timer_cancel(&c->timers, &w->timer);
-	free(w);
+	coord_waiter_free(c, w);
 }
 
 static void
@@ -664,7 +700,7 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 		}
 		if (!all && w->dup_start &&
 		    rpc_req_msg(w->req)->timeout_ms > 0 &&
-		    !saga_state_terminal(s->cstate) &&
+		    !saga_state_terminal(s->cstate) && coord_park_ok(c) &&
 		    timer_arm(&c->timers, &w->timer,
 		        coord_now_ms() +
 		            coord_wait_ms(rpc_req_msg(w->req), 0)) == 0) {
@@ -672,6 +708,7 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 			 * one's commit made the saga; now its end. */
 			w->dup_start   = false;
 			w->until_final = true;
+			c->nparked++;
 			pp             = &w->next;
 			continue;
 		}
@@ -685,7 +722,7 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 		} else {
 			coord_answer_saga(c, w->req, s, w->created);
 		}
-		free(w);
+		coord_waiter_free(c, w);
 	}
 }
 
@@ -697,6 +734,9 @@ coord_waiter_add(coord *c, saga_rt *s, rpc_req *r, int64_t timeout_ms,
 
 	if (w == NULL) {
 		return (SAGA_ENOMEM);
+	}
+	if (!dup_start) {
+		c->nparked++;
 	}
 	timer_ent_init(&w->timer, TK_WAIT);
 	w->req         = r;
@@ -859,6 +899,10 @@ coord_metrics_init(coord *c)
 		    "Time from start to a final state.", NULL, 0 },
 		{ "saga_active", METRIC_GAUGE,
 		    "Sagas in memory (unfinished, or finishing).", NULL, 0 },
+		{ "saga_api_waiting", METRIC_GAUGE,
+		    "Client requests held until a saga ends (WAIT, START "
+		    "with timeout_ms); at most half of --api-contexts.",
+		    NULL, 0 },
 		{ "saga_oldest_unfinished_seconds", METRIC_GAUGE,
 		    "Age of the oldest unfinished saga (0 when none).", NULL,
 		    0 },
@@ -1204,7 +1248,7 @@ coord_release(coord *c, coord_writer *w)
 				s->waiters = wt->next;
 				timer_cancel(&c->timers, &wt->timer);
 				coord_restart(c, wt->req);
-				free(wt);
+				coord_waiter_free(c, wt);
 			}
 		}
 	}
@@ -1581,6 +1625,8 @@ coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 	case PROTO_T_WAIT:
 		if (saga_state_terminal(s->cstate)) {
 			coord_answer_saga(c, r, s, false);
+		} else if (!coord_park_ok(c)) {
+			coord_park_refuse(c, r);
 		} else if (coord_waiter_add(c, s, r, coord_wait_ms(m, 30000),
 		               false, false) != 0) {
 			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
@@ -1711,9 +1757,13 @@ coord_cancel_elsewhere(
 static void
 coord_rwait(coord *c, rpc_req *r, const saga_id *id, int64_t until_ms)
 {
-	rwaiter *w = calloc(1, sizeof(*w));
+	rwaiter *w;
 
-	if (w == NULL) {
+	if (!coord_park_ok(c)) {
+		coord_park_refuse(c, r);
+		return;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
 		return;
 	}
@@ -1724,7 +1774,9 @@ coord_rwait(coord *c, rpc_req *r, const saga_id *id, int64_t until_ms)
 	if (timer_arm(&c->timers, &w->timer, coord_now_ms() + 100) != 0) {
 		free(w);
 		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		return;
 	}
+	c->nparked++;
 }
 
 /* A saga row the reader loaded for request r. */
@@ -1896,6 +1948,7 @@ coord_reader_done(coord *c, reader_job *job)
 			rpc_req_error(w->req, job->rv, "reading the saga log: %s",
 			    job->err[0] ? job->err : saga_strerror(job->rv));
 		}
+		c->nparked--;
 		free(w);
 		reader_job_free(job);
 		return;
@@ -2462,6 +2515,7 @@ coord_timer(coord *c, timer_ent *t)
 
 		if (job == NULL) {
 			rpc_req_error(w->req, SAGA_ENOMEM, "out of memory");
+			c->nparked--;
 			free(w);
 			return;
 		}
@@ -2595,6 +2649,7 @@ coord_gauges(coord *c, int64_t now)
 		}
 	}
 	metrics_set(c->m, "saga_active", NULL, (double) c->nsagas);
+	metrics_set(c->m, "saga_api_waiting", NULL, (double) c->nparked);
 	metrics_set(c->m, "saga_oldest_unfinished_seconds", NULL,
 	    oldest == 0 ? 0.0 : (double) (now - oldest) / 1e3);
 	dispatch_stats(c->disp, coord_gauge_part_cb, c);
@@ -2771,7 +2826,9 @@ coord_usage(FILE *f)
 	    "      --max-message-bytes N  largest message accepted\n"
 	    "                             (default 1048576)\n"
 	    "      --api-contexts N       concurrent client requests\n"
-	    "                             (default 256)\n"
+	    "                             (default 1024); at most half of\n"
+	    "                             them wait for sagas to end (WAIT,\n"
+	    "                             START with timeout_ms)\n"
 	    "      --log-level LEVEL      error, warn, info (default), debug\n"
 	    "      --log-format FORMAT    text (default) or json (one object\n"
 	    "                             per line)\n"
@@ -2878,7 +2935,7 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 	o->lease_ms     = 5000;
 	o->max_active   = 10000;
 	o->max_context  = 65536;
-	o->api_contexts = 256;
+	o->api_contexts = 1024;
 	o->lim          = proto_limits_default();
 	if ((o->configs = calloc((size_t) argc, sizeof(char *))) == NULL) {
 		return (1);

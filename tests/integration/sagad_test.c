@@ -1414,6 +1414,146 @@ test_sagad_start_waits_for_the_end(void **state)
 	e->done = true;
 }
 
+/* A client WAITing on its own connection (t_parked_main). */
+typedef struct t_parked {
+	tenv   *e;
+	saga_id id;
+	int     rv; /* 0 (SAGA reply in s), an ERROR code, or -1 */
+	t_saga  s;
+} t_parked;
+
+static void *
+t_parked_main(void *arg)
+{
+	t_parked    *p = arg;
+	saga_client *c = NULL;
+	proto_msg    req, rep;
+	char         err[256];
+
+	p->rv = -1;
+	if (saga_client_open(&c, p->e->api_url, err, sizeof(err)) != 0) {
+		return (NULL);
+	}
+	proto_msg_init(&req);
+	req.type       = PROTO_T_WAIT;
+	req.id         = p->id;
+	req.timeout_ms = 3000;
+	if (saga_client_call(c, &req, MS(13000), &rep, err, sizeof(err)) ==
+	    0) {
+		p->rv = rep.type == PROTO_T_SAGA ? 0
+		    : rep.type == PROTO_T_ERROR  ? (int) rep.code
+		                                 : -1;
+		if (rep.type == PROTO_T_SAGA) {
+			snprintf(p->s.state, sizeof(p->s.state), "%.*s",
+			    (int) rep.state.len, rep.state.ptr);
+		}
+	}
+	proto_msg_fini(&rep);
+	saga_client_free(c);
+	return (NULL);
+}
+
+/* The value of gauge name (no labels) at sagad's metrics endpoint url
+ * (read with curl), or -1. */
+static double
+t_gauge(const char *url, const char *name)
+{
+	char  *argv[] = { "/usr/bin/env", "curl", "-sf", "--max-time", "5",
+                (char *) url, NULL };
+	char  *out = NULL, *line;
+	double v   = -1;
+
+	if (proc_run(argv, MS(10000), &out, NULL) == 0 && out != NULL) {
+		for (line = out; line != NULL && *line != '\0';) {
+			size_t n = strlen(name);
+
+			if (strncmp(line, name, n) == 0 && line[n] == ' ') {
+				v = strtod(line + n + 1, NULL);
+				break;
+			}
+			line = strchr(line, '\n');
+			line = line != NULL ? line + 1 : NULL;
+		}
+	}
+	free(out);
+	return (v);
+}
+
+/* Requests held until a saga ends (WAIT, START with timeout_ms) take at
+ * most half of the client API's contexts (here 2 of 4; the gauge
+ * saga_api_waiting counts them): past that a WAIT is refused with
+ * EOVERLOAD and a START with timeout_ms answered at once, and the API
+ * still answers. Before, WAITs for a long saga held every context, and
+ * no other request got an answer until the saga ended. */
+static void
+test_sagad_waits_leave_room(void **state)
+{
+	tenv     *e = *state;
+	t_parked  held[2];
+	pthread_t th[2];
+	t_saga    s, st;
+	saga_id   id;
+	proto_msg req;
+	char      murl[64], maddr[32];
+	int       mport = test_free_port();
+	int64_t   t0, end;
+
+	assert_true(mport > 0);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_begin(e, "waits_room", "hold.do=timeout\n", "--api-contexts", "4",
+	    "--metrics-listen", maddr, NULL);
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	for (int i = 0; i < 2; i++) {
+		held[i].e  = e;
+		held[i].id = id;
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, t_parked_main, &held[i]), 0);
+	}
+	/* Both held (the gauge is refreshed every second). */
+	end = t_now_ms() + MS(5000);
+	while (t_gauge(murl, "saga_api_waiting") != 2.0) {
+		if (t_now_ms() > end) {
+			fail_msg("saga_api_waiting never reached 2 (%g)",
+			    t_gauge(murl, "saga_api_waiting"));
+		}
+		usleep(50 * 1000);
+	}
+	/* A third WAIT: refused. */
+	proto_msg_init(&req);
+	req.type       = PROTO_T_WAIT;
+	req.id         = id;
+	req.timeout_ms = 100;
+	assert_int_equal(t_call(e, &req, MS(5000), &s), SAGA_EOVERLOAD);
+	assert_non_null(strstr(s.message, "2 requests already wait"));
+	/* The API answers the rest: a STATUS, and a START with timeout_ms
+	 * at once, not after its 5 s. */
+	assert_int_equal(t_req(e, PROTO_T_STATUS, &id, NULL, NULL, &st), 0);
+	assert_string_equal(st.state, "RUNNING");
+	t0 = t_now_ms();
+	assert_int_equal(t_start_wait(e, "cancelable",
+	                     t_input(e, 0, "c-2", 2), NULL, MS(5000), &s),
+	    0);
+	assert_true(t_now_ms() - t0 < MS(2500));
+	assert_string_equal(s.state, "RUNNING");
+	assert_true(s.created);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(held[i].rv, 0);
+		assert_string_equal(held[i].s.state, "RUNNING");
+	}
+	/* Their room back: a WAIT is held again (answered when its time is
+	 * up, RUNNING). */
+	proto_msg_init(&req);
+	req.type       = PROTO_T_WAIT;
+	req.id         = id;
+	req.timeout_ms = 100;
+	assert_int_equal(t_call(e, &req, MS(5000), &s), 0);
+	assert_string_equal(s.state, "RUNNING");
+	t_check_log(e);
+	e->done = true;
+}
+
 /* A START with timeout_ms that arrives while the first START with its key
  * is still being committed waits for that commit, and then, like the
  * first, for the saga's end. The first START's batch is held on a table
@@ -3313,6 +3453,8 @@ main(void)
 		    test_sagad_start_is_idempotent, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_start_waits_for_the_end, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_waits_leave_room, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_start_wait_duplicate_in_flight, t_setup,
 		    t_teardown),
