@@ -2,6 +2,7 @@
 /*
  * rpc_server: REP contexts of the client API. See rpc_server.h.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,10 +10,20 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h> /* nng_clock */
 
 #include "log.h"
 #include "rpc_server.h"
 #include "saga_err.h"
+
+/* How long an answer may wait for its client to read it: a client that
+ * does not read for that long has its connection closed, so that it
+ * cannot hold contexts with answers nobody takes. */
+#define RPC_SEND_TIMEOUT_MS 10000
+
+/* Warnings about clients (refused requests, answers not read): at most
+ * this many a second, the rest counted and said with the next one. */
+#define RPC_WARN_PER_S 10
 
 typedef enum rpc_state {
 	W_RECV,
@@ -27,6 +38,7 @@ struct rpc_req {
 	nng_aio     *aio;
 	rpc_state    state;
 	nng_msg     *req; /* the request's bytes, borrowed by msg */
+	nng_pipe     pipe; /* the connection it came on */
 	proto_msg    msg;
 };
 
@@ -37,7 +49,51 @@ struct rpc_server {
 	proto_limits  lim;
 	char          service[64];
 	coord_queue  *q;
+	pthread_mutex_t warn_mtx;
+	nng_time        warn_sec;   /* the second of the count below */
+	unsigned        warn_n;     /* warnings in warn_sec */
+	unsigned long   warn_quiet; /* not written since the last one */
 };
+
+/* Logs a warning about a client, at most RPC_WARN_PER_S a second. Runs
+ * on nng's threads. */
+static void
+rpc_warn(rpc_server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+rpc_warn(rpc_server *srv, const char *fmt, ...)
+{
+	nng_time      now = nng_clock() / 1000;
+	unsigned long quiet;
+	char          text[512];
+	va_list       ap;
+
+	pthread_mutex_lock(&srv->warn_mtx);
+	if (now != srv->warn_sec) {
+		srv->warn_sec = now;
+		srv->warn_n   = 0;
+	}
+	if (srv->warn_n >= RPC_WARN_PER_S) {
+		srv->warn_quiet++;
+		pthread_mutex_unlock(&srv->warn_mtx);
+		return;
+	}
+	srv->warn_n++;
+	quiet           = srv->warn_quiet;
+	srv->warn_quiet = 0;
+	pthread_mutex_unlock(&srv->warn_mtx);
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (quiet > 0) {
+		log_warn("%s (and %lu such warnings not written, at most %d "
+		         "a second)",
+		    text, quiet, RPC_WARN_PER_S);
+	} else {
+		log_warn("%s", text);
+	}
+}
 
 static void
 rpc_send(rpc_req *r, const proto_msg *reply)
@@ -73,6 +129,7 @@ rpc_send(rpc_req *r, const proto_msg *reply)
 	proto_buf_fini(&buf);
 	r->state = W_SEND;
 	nng_aio_set_msg(r->aio, m);
+	nng_aio_set_timeout(r->aio, RPC_SEND_TIMEOUT_MS);
 	nng_ctx_send(r->ctx, r->aio);
 }
 
@@ -91,7 +148,17 @@ rpc_cb(void *arg)
 			nng_msg_free(nng_aio_get_msg(r->aio));
 			nng_aio_set_msg(r->aio, NULL);
 		}
+		if (rv == NNG_ETIMEDOUT) {
+			/* Its client does not read: whatever else that
+			 * connection holds would wait as long. */
+			rpc_warn(r->srv,
+			    "api: a client did not read its answer within "
+			    "%d ms; closing its connection",
+			    RPC_SEND_TIMEOUT_MS);
+			nng_pipe_close(r->pipe);
+		}
 		r->state = W_RECV;
+		nng_aio_set_timeout(r->aio, NNG_DURATION_INFINITE);
 		nng_ctx_recv(r->ctx, r->aio);
 		return;
 	case W_RECV:
@@ -102,13 +169,14 @@ rpc_cb(void *arg)
 			nng_ctx_recv(r->ctx, r->aio);
 			return;
 		}
-		r->req = nng_aio_get_msg(r->aio);
+		r->req  = nng_aio_get_msg(r->aio);
+		r->pipe = nng_msg_get_pipe(r->req);
 		nng_aio_set_msg(r->aio, NULL);
 		if ((rv = proto_msg_decode(nng_msg_body(r->req),
 		         nng_msg_len(r->req), &r->srv->lim, &r->msg, &perr)) !=
 		    0) {
 			proto_msg_error_init(&reply, NULL, rv, perr.msg);
-			log_warn("api: refused a request: %s: %s",
+			rpc_warn(r->srv, "api: refused a request: %s: %s",
 			    saga_errname(rv), perr.msg);
 			rpc_send(r, &reply);
 			return;
@@ -144,9 +212,11 @@ rpc_server_start(rpc_server **out, const char *url, size_t nctx,
 	srv->nctx = nctx;
 	srv->lim  = *lim;
 	srv->q    = q;
+	pthread_mutex_init(&srv->warn_mtx, NULL);
 	snprintf(srv->service, sizeof(srv->service), "%s", service);
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		snprintf(err, errlen, "api: %s", nng_strerror(rv));
+		pthread_mutex_destroy(&srv->warn_mtx);
 		free(srv->reqs);
 		free(srv);
 		return (SAGA_EIO);
@@ -213,6 +283,7 @@ rpc_server_free(rpc_server *srv)
 		proto_msg_fini(&r->msg);
 		nng_msg_free(r->req);
 	}
+	pthread_mutex_destroy(&srv->warn_mtx);
 	free(srv->reqs);
 	free(srv);
 }

@@ -13,7 +13,14 @@
 # and an order started afterwards too, with the data consistent (stock
 # and money conserved). sagactl gets the same bad messages as replies
 # (from nngcat): a clear error and exit 1 each. sagad --check and sagactl
-# get a bad YAML file and bad JSON: clear errors, exit 1 and 2.
+# get a bad YAML file and bad JSON: clear errors, exit 1 and 2. Last, a
+# client that sends bad requests on one connection, never reading the
+# answers, until sagad stops reading them (every context holds an answer
+# nobody reads): sagad closes that connection once an answer has waited
+# 10 s, and answers another client within 20 s of that stop (before, no
+# other client got an answer while the connection stayed); its warnings
+# about the refused requests are at most 10 a second, the rest counted
+# (before: one line each, tens of thousands).
 
 set -euo pipefail
 
@@ -160,4 +167,83 @@ rc=0
 ((rc == 2)) || fail "sagactl with bad JSON exited $rc"
 grep -q "1:1[0-9]*:\|line\|column\|--input" "$state/json.out" ||
 	fail "sagactl's JSON error does not say where: $(cat "$state/json.out")"
+# A client that never reads (raw SP over TCP: the REQ header, then PINGs
+# with request ids; a small receive buffer).
+cat >"$state/noread.py" <<'PY'
+import select, socket, struct, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect((host, port))
+s.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+# Send until sagad stops reading (each of its contexts holds an answer
+# this client does not read): "stuck" once a send makes no progress for
+# 3 s; then on until sagad closes the connection, or 40 s after the last
+# request (a stall of another cause is no harm: the sending goes on).
+s.settimeout(3)
+bad = b"\xc1"  # not msgpack: each is refused, with a warning
+stuck = False
+
+def send_all(data):
+    global stuck
+    view, off = memoryview(data), 0
+    while off < len(view):
+        try:
+            off += s.send(view[off:])
+        except socket.timeout:
+            if not stuck:
+                stuck = True
+                print("stuck", flush=True)
+        except OSError:
+            return False
+    return True
+
+def closed():
+    print("closed" if stuck else "closed before it was held", flush=True)
+    sys.exit(0 if stuck else 1)
+
+for chunk in range(2000):
+    buf = bytearray()
+    for i in range(chunk * 1000, chunk * 1000 + 1000):
+        body = struct.pack(">I", 0x80000000 | (i + 1)) + bad
+        buf += struct.pack(">Q", len(body)) + body
+    if not send_all(buf):
+        closed()
+# Never read; a hang-up or a reset shows to poll without reading a byte.
+p = select.poll()
+p.register(s, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+t0 = time.time()
+while time.time() - t0 < 40:
+    if p.poll(500):
+        closed()
+print("still open 40 s after the last request", flush=True)
+sys.exit(1)
+PY
+api_port=${SAGA_COORDINATOR##*:}
+python3 "$state/noread.py" 127.0.0.1 "$api_port" >"$state/noread.out" 2>&1 &
+noread=$!
+for _ in $(seq 1 600); do
+	grep -q stuck "$state/noread.out" && break
+	kill -0 "$noread" 2>/dev/null ||
+		fail "the client that does not read: $(cat "$state/noread.out")"
+	sleep 0.1
+done
+grep -q stuck "$state/noread.out" || fail "sagad never stopped reading the client"
+t0=$SECONDS
+answered=0
+while ((SECONDS - t0 < 20)); do
+	if "$sagactl" ping --timeout 2s >/dev/null 2>&1; then
+		answered=1
+		break
+	fi
+done
+((answered)) || fail "sagad answered no other client for 20 s while one did not read"
+wait "$noread" || fail "the client that does not read: $(cat "$state/noread.out")"
+grep -q "did not read its answer within 10000 ms; closing its connection" \
+    "$state/cluster/logs/sagad.log" || fail "sagad did not say it closed the connection"
+warned=$(grep -c "api: refused a request" "$state/cluster/logs/sagad.log" || true)
+grep -q "such warnings not written, at most 10 a second" \
+    "$state/cluster/logs/sagad.log" && ((warned < 1000)) ||
+	fail "sagad wrote $warned warnings about refused requests, not at most 10 a second"
+echo "badinput_test: a client that does not read its answers was cut off; the others were answered"
 echo "badinput_test: 8 kinds of bad message at 5 endpoints answered with their error, and given to sagactl as replies; every process up; $inflight sagas in flight meanwhile completed; data consistent"
