@@ -133,13 +133,18 @@ log_write(log_level level, const char *saga, int step, const char *trace,
 			n += (size_t) w;
 		}
 	}
-	va_start(ap, fmt);
-	w = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	va_end(ap);
-	if (w < 0) {
-		w = 0;
+	{
+		char msg[2048];
+
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		/* One line, whatever the texts from outside hold. */
+		if (n < sizeof(line) - 1) {
+			n += log_text_escape(
+			    line + n, sizeof(line) - 1 - n, msg);
+		}
 	}
-	n += (size_t) w;
 	if (n > sizeof(line) - 2) {
 		n = sizeof(line) - 2;
 	}

@@ -4,6 +4,7 @@
  * participant library share (log_text.h).
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,38 @@ log_tag_len(const char *msg)
 	if (n < 2 || (msg[n] != ' ' && msg[n] != '\0') || msg[n - 1] == '-') {
 		return (0);
 	}
+	return (n);
+}
+
+size_t
+log_text_escape(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+
+	if (cap == 0) {
+		return (0);
+	}
+	for (const uint8_t *u = (const uint8_t *) src; *u != '\0'; u++) {
+		char   esc[8];
+		size_t k;
+
+		if (*u == '\n') {
+			k = (size_t) snprintf(esc, sizeof(esc), "\\n");
+		} else if (*u == '\r') {
+			k = (size_t) snprintf(esc, sizeof(esc), "\\r");
+		} else if ((*u < 0x20 && *u != '\t') || *u == 0x7f) {
+			k = (size_t) snprintf(esc, sizeof(esc), "\\x%02x", *u);
+		} else {
+			esc[0] = (char) *u;
+			k      = 1;
+		}
+		if (n + k > cap - 1) {
+			break;
+		}
+		memcpy(dst + n, esc, k);
+		n += k;
+	}
+	dst[n] = '\0';
 	return (n);
 }
 

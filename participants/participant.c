@@ -372,7 +372,8 @@ part_log_line(const saga_participant *p, int level, const part_about *a,
 		    a->action != NULL ? a->action : "");
 	}
 	if (n < sizeof(line)) {
-		snprintf(line + n, sizeof(line) - n, "%s", msg);
+		/* One line, whatever a handler's text holds. */
+		(void) log_text_escape(line + n, sizeof(line) - n, msg);
 	}
 	n = strlen(line);
 	if (n > sizeof(line) - 2) {

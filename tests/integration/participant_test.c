@@ -2917,6 +2917,9 @@ log_series(fixture *f, const char *format, saga_id *id)
 	saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_INFO,
 	    "PARTICIPANT-TEST quotes \"q\", a backslash \\, a tab\t, a bad "
 	    "byte \xff end");
+	saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_INFO,
+	    "PARTICIPANT-TEST2 one\r2026-12-07T00:00:00.000Z ERROR parttest: "
+	    "forged\x1b[2K\n(cut here)");
 	saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_DEBUG, "not written");
 	saga_client_free(f->cli);
 	f->cli = NULL;
@@ -3142,6 +3145,11 @@ test_participant_text_logs(void **state)
 	HAS("Z INFO  parttest: PARTICIPANT-START listening on tcp://");
 	HAS("Z INFO  parttest: PARTICIPANT-TEST quotes \"q\", a backslash \\, "
 	    "a tab\t, a bad byte \xff end\n");
+	/* A carriage return or an escape sequence in a message is escaped
+	 * (a terminal would show the forged text as a line of its own); a
+	 * line break ends the message. */
+	HAS("Z INFO  parttest: PARTICIPANT-TEST2 one\\r2026-12-07T00:00:00."
+	    "000Z ERROR parttest: forged\\x1b[2K\n");
 #undef HAS
 	assert_null(strstr(text, "not written"));
 	for (line = strtok_r(text, "\n", &save); line != NULL;

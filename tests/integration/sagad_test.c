@@ -1877,8 +1877,12 @@ test_sagad_cancel_before_pivot_compensates(void **state)
 	saga_id_format(&id, idt);
 	/* The slow step is at the participant. */
 	t_wait_record(e, "hold.do", 1, MS(5000));
-	rv = t_req(
-	    e, PROTO_T_CANCEL, &id, "customer changed their mind", NULL, &s);
+	/* A note with a line break: the text log keeps it on its line
+	 * (escaped), where it forged a line of its own. */
+	rv = t_req(e, PROTO_T_CANCEL, &id,
+	    "customer changed\n2026-12-07T00:00:00.000Z sagad ERROR DB-DOWN "
+	    "their mind",
+	    NULL, &s);
 	assert_int_equal(rv, 0);
 	assert_true(strcmp(s.state, "COMPENSATING") == 0
 	    || strcmp(s.state, "COMPENSATED") == 0);
@@ -1896,6 +1900,14 @@ test_sagad_cancel_before_pivot_compensates(void **state)
 	/* CANCEL of a final saga answers its state. */
 	assert_int_equal(t_req(e, PROTO_T_CANCEL, &id, NULL, NULL, &s), 0);
 	assert_string_equal(s.state, "COMPENSATED");
+	{
+		char *log = t_slurp(e->sagad_log, NULL);
+
+		assert_non_null(log);
+		assert_non_null(strstr(log, "customer changed\\n2026"));
+		assert_null(strstr(log, "\n2026-12-07T00:00:00.000Z"));
+		free(log);
+	}
 	t_check_log(e);
 	e->done = true;
 }

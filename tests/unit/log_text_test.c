@@ -92,12 +92,33 @@ test_log_put_str_renders(void **state)
 	proto_obj_free(o);
 }
 
+/* A text log line stays one line: line breaks and other control
+ * characters are escaped, the rest (tab, UTF-8) kept; cut to fit. */
+static void
+test_log_text_escape(void **state)
+{
+	char buf[16];
+
+	(void) state;
+	assert_int_equal(log_text_escape(buf, sizeof(buf), "a\nb\rc"), 7);
+	assert_string_equal(buf, "a\\nb\\rc");
+	assert_int_equal(
+	    log_text_escape(buf, sizeof(buf), "\t\x01\x7f\xc3\xa9"), 11);
+	assert_string_equal(buf, "\t\\x01\\x7f\xc3\xa9");
+	/* Cut before an escape that does not fit whole. */
+	assert_int_equal(log_text_escape(buf, 5, "abc\ndef"), 3);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(log_text_escape(buf, 1, "abc"), 0);
+	assert_string_equal(buf, "");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_tag_len),
 		cmocka_unit_test(test_log_utf8_fix),
+		cmocka_unit_test(test_log_text_escape),
 		cmocka_unit_test(test_log_put_str_renders),
 	};
 
