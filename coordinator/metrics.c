@@ -416,6 +416,16 @@ metrics_serve(metrics *m, const char *addr, char *err, size_t errlen)
 		    nng_strerror(rv));
 		return (SAGA_EINVAL);
 	}
+	if (strcmp(u->u_scheme, "http") != 0) {
+		/* nng would take https:// and serve nothing: the metrics
+		 * server has no TLS configuration. */
+		snprintf(err, errlen,
+		    "--metrics-listen %s: expected HOST:PORT or "
+		    "http://HOST:PORT (plain HTTP only)",
+		    addr);
+		nng_url_free(u);
+		return (SAGA_EINVAL);
+	}
 	rv = nng_http_server_hold(&m->srv, u);
 	nng_url_free(u);
 	if (rv != 0) {

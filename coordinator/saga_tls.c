@@ -2,6 +2,7 @@
 /*
  * saga_tls: nng TLS configurations from PEM files. See saga_tls.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,54 @@ bool
 saga_tls_url(const char *url)
 {
 	return (strncmp(url, "tls+", 4) == 0);
+}
+
+int
+saga_listen_url_check(
+    const char *url, bool *loopback, char *why, size_t whylen)
+{
+	nng_url       *u = NULL;
+	struct in_addr a4;
+	char          *end;
+	long           port;
+	bool           ok;
+	int            rv;
+
+	*loopback = false;
+	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0) {
+		*loopback = true;
+		return (0);
+	}
+	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "tls+tcp://", 10) != 0) {
+		snprintf(why, whylen,
+		    "%s: expected tcp://HOST:PORT, tls+tcp://HOST:PORT, "
+		    "ipc://PATH or inproc://NAME",
+		    url);
+		return (SAGA_EINVAL);
+	}
+	if ((rv = nng_url_parse(&u, url)) != 0) {
+		snprintf(why, whylen, "%s: %s", url, nng_strerror(rv));
+		return (SAGA_EINVAL);
+	}
+	port = strtol(u->u_port, &end, 10);
+	ok   = u->u_port[0] != '\0' && *end == '\0' && port >= 1 &&
+	    port <= 65535 && u->u_userinfo == NULL && u->u_query == NULL &&
+	    u->u_fragment == NULL && (u->u_path == NULL || u->u_path[0] == '\0');
+	if (ok) {
+		*loopback = strcmp(u->u_hostname, "localhost") == 0 ||
+		    strcmp(u->u_hostname, "::1") == 0 ||
+		    (inet_pton(AF_INET, u->u_hostname, &a4) == 1 &&
+		        (ntohl(a4.s_addr) >> 24) == 127);
+	}
+	nng_url_free(u);
+	if (!ok) {
+		snprintf(why, whylen,
+		    "%s: expected tcp://HOST:PORT or tls+tcp://HOST:PORT with "
+		    "a port 1..65535 and nothing after it",
+		    url);
+		return (SAGA_EINVAL);
+	}
+	return (0);
 }
 
 /* Reads a whole file into a NUL-terminated string. */

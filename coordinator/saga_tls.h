@@ -26,6 +26,15 @@ typedef struct saga_tls_opts {
 /* saga_tls_url tells whether url is a TLS transport (tls+tcp://...). */
 bool saga_tls_url(const char *url);
 
+/* saga_listen_url_check checks url for a listener: tcp://HOST:PORT or
+ * tls+tcp://HOST:PORT (HOST a name, an address, [IPv6], or empty or * for
+ * every address), ipc://PATH or inproc://NAME, schemes in lower case as
+ * the rest of the project reads them. *loopback tells whether only this
+ * machine can reach it (ipc, inproc, 127.0.0.0/8, ::1, localhost).
+ * Returns 0, or SAGA_EINVAL with the reason in why. */
+int saga_listen_url_check(
+    const char *url, bool *loopback, char *why, size_t whylen);
+
 /* saga_tls_config builds a configuration for a server (mutual: client
  * certificates required and verified against o->ca) or a client (the
  * server verified against o->ca, o->cert presented). Returns 0, or

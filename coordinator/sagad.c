@@ -3071,6 +3071,16 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		    "(see docs/sagas.md)\n");
 		return (2);
 	}
+	{
+		char why[512];
+		bool local;
+
+		if (saga_listen_url_check(o->listen, &local, why,
+		        sizeof(why)) != 0) {
+			fprintf(stderr, "sagad: --listen %s\n", why);
+			return (2);
+		}
+	}
 	if (o->max_context + 4096 > o->lim.max_msg_bytes) {
 		fprintf(stderr,
 		    "sagad: --max-context-bytes (%zu) must stay 4096 bytes "
@@ -3197,6 +3207,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	char             err[512];
 	int              rv;
+	bool             listen_local = false;
 
 	memset(&c, 0, sizeof(c));
 	log_set_program("sagad");
@@ -3286,10 +3297,9 @@ main(int argc, char **argv)
 	if (timer_arm(&c.timers, &c.lease, coord_now_ms()) != 0) {
 		coord_fatal("arming a timer", SAGA_ENOMEM);
 	}
-	if (!saga_tls_url(c.o.listen) && strstr(c.o.listen, "127.") == NULL &&
-	    strstr(c.o.listen, "localhost") == NULL &&
-	    strncmp(c.o.listen, "ipc://", 6) != 0 &&
-	    strncmp(c.o.listen, "inproc://", 9) != 0) {
+	if (saga_listen_url_check(c.o.listen, &listen_local, err,
+	        sizeof(err)) == 0 &&
+	    !saga_tls_url(c.o.listen) && !listen_local) {
 		log_warn("INSECURE listening on %s without TLS: any host that "
 		         "reaches it can start and cancel sagas; use tls+tcp:// "
 		         "with --tls-ca, --tls-cert and --tls-key",

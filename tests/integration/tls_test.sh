@@ -230,4 +230,24 @@ for _ in $(seq 1 100); do
 done
 grep -q "INSECURE listening on tcp://0.0.0.0" "$tmp/plain.log" ||
 	fail "no warning for a non-loopback listener without TLS"
+# A listener sagad would not secure as asked is refused at start-up, not
+# served in the clear or not at all: a scheme other than tcp, tls+tcp,
+# ipc and inproc (wss:// went without TLS, and TLS+TCP:// ignored the
+# TLS options), and a metrics endpoint over https (nng took it and
+# answered nothing). Each is refused before it binds a port.
+for u in "wss://127.0.0.1:$((p0 + 3))/api" "TLS+TCP://127.0.0.1:$((p0 + 3))"; do
+	rc=0
+	timeout 20 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" --listen "$u" \
+		--tls-ca "$c/ca.crt" --tls-cert "$c/sagad.crt" \
+		--tls-key "$c/sagad.key" >"$tmp/scheme.log" 2>&1 || rc=$?
+	((rc == 2)) && grep -q "expected tcp://HOST:PORT, tls+tcp://HOST:PORT" \
+		"$tmp/scheme.log" || fail "sagad --listen $u: exit $rc: $(cat "$tmp/scheme.log")"
+done
+rc=0
+timeout 20 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
+	--listen "tls+tcp://127.0.0.1:$((p0 + 3))" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/sagad.crt" --tls-key "$c/sagad.key" \
+	--metrics-listen "https://127.0.0.1:$((p0 + 4))" >"$tmp/https.log" 2>&1 || rc=$?
+((rc == 1)) && grep -q "plain HTTP only" "$tmp/https.log" ||
+	fail "sagad --metrics-listen https://: exit $rc: $(cat "$tmp/https.log")"
 echo "tls_test: mutual TLS on the API and to participants; strangers refused"
