@@ -779,6 +779,8 @@ coord_config_dur(coord_config_ld *ld, const coord_config_field *f,
 	return (true);
 }
 
+bool (*coord_config_url_check)(const char *url, char *why, size_t whylen);
+
 /* Whether s is an endpoint URL nng can dial: tcp://host:port,
  * tls+tcp://host:port, ipc://path or inproc://name, without spaces. */
 static bool
@@ -1114,7 +1116,7 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 		coord_config_field itf =
 		    coord_config_item(ld, item, fields[0].pos);
 		char *url;
-		char  got[96];
+		char  got[96], why[128];
 
 		if (!coord_config_str(ld, &itf, "endpoints", 0, &url)) {
 			continue;
@@ -1126,6 +1128,13 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 			    "tls+tcp://host:port, ipc://path or "
 			    "inproc://name, got %s",
 			    got);
+			free(url);
+			continue;
+		}
+		if (coord_config_url_check != NULL &&
+		    !coord_config_url_check(url, why, sizeof(why))) {
+			coord_config_err_at(ld, itf.pos,
+			    "endpoints: %s cannot be dialled: %s", url, why);
 			free(url);
 			continue;
 		}

@@ -67,6 +67,14 @@ typedef struct coord_errs {
  * twice the longest timeout plus one second. */
 #define COORD_CONFIG_TIMEOUT_MAX_MS (7LL * 24 * 3600 * 1000)
 
+/* coord_config_url_check, when set, is asked about each participant
+ * endpoint that passed the loader's own checks: it returns false, with
+ * the reason in why, for a URL the transport cannot dial, which is then
+ * reported at its file:line:column. sagad and sagactl set it to nng's
+ * (saga_tls_dial_url_ok); the pure code (the simulator) leaves it NULL. */
+extern bool (*coord_config_url_check)(
+    const char *url, char *why, size_t whylen);
+
 /* coord_defs_load reads the nfiles YAML files, checks them and builds
  * their definitions. On success it returns 0 and sets *out (free it with
  * coord_defs_free). On invalid input it returns SAGA_ECONFIG and appends

@@ -228,6 +228,71 @@ disp_def_same(const saga_participant_def *a, const saga_participant_def *b)
 	return (true);
 }
 
+/* The TLS files of participant def: its own, where its definition has
+ * them, over sagad's (base, may be NULL). */
+static void
+disp_tls_of(const saga_tls_opts *base, const saga_participant_def *def,
+    saga_tls_opts *out)
+{
+	saga_tls_opts none = { NULL, NULL, NULL, NULL };
+
+	*out = base != NULL ? *base : none;
+	if (def->tls_ca != NULL) {
+		out->ca = def->tls_ca;
+	}
+	if (def->tls_cert != NULL) {
+		out->cert = def->tls_cert;
+		out->key  = def->tls_key;
+	}
+}
+
+int
+dispatch_check(const saga_tls_opts *tls, bool files,
+    saga_participant_def *const *parts, size_t n, char *err, size_t errlen)
+{
+	nng_socket s;
+	int        rv = 0;
+
+	if ((rv = nng_req0_open(&s)) != 0) {
+		snprintf(err, errlen, "opening a socket: %s", nng_strerror(rv));
+		return (SAGA_EIO);
+	}
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		saga_tls_opts o;
+
+		disp_tls_of(tls, parts[i], &o);
+		for (size_t j = 0; j < parts[i]->nendpoints && rv == 0; j++) {
+			const char     *url = parts[i]->endpoints[j];
+			nng_dialer      d;
+			nng_tls_config *cfg = NULL;
+			char            why[256];
+			int             e;
+
+			if ((e = nng_dialer_create(&d, s, url)) != 0) {
+				snprintf(err, errlen, "participant %s: %s: %s",
+				    parts[i]->name, url, nng_strerror(e));
+				rv = SAGA_EINVAL;
+				break;
+			}
+			nng_dialer_close(d);
+			if (files && saga_tls_url(url)) {
+				if (saga_tls_config(&cfg, false, &o, why,
+				        sizeof(why)) != 0) {
+					snprintf(err, errlen,
+					    "participant %s: %s",
+					    parts[i]->name, why);
+					rv = SAGA_EINVAL;
+				}
+				if (cfg != NULL) {
+					nng_tls_config_free(cfg);
+				}
+			}
+		}
+	}
+	nng_close(s);
+	return (rv);
+}
+
 static int
 disp_part_open(dispatch *d, const saga_participant_def *def,
     int64_t resend_ms, disp_part **out, char *err, size_t errlen)
@@ -288,18 +353,7 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 		s->next_free = p->free;
 		p->free      = s;
 	}
-	/* The participant's own TLS files, where its definition has them,
-	 * over sagad's. */
-	if (d->tls != NULL) {
-		tls = *d->tls;
-	}
-	if (def->tls_ca != NULL) {
-		tls.ca = def->tls_ca;
-	}
-	if (def->tls_cert != NULL) {
-		tls.cert = def->tls_cert;
-		tls.key  = def->tls_key;
-	}
+	disp_tls_of(d->tls, def, &tls);
 	for (size_t i = 0; i < def->nendpoints; i++) {
 		/* Non-blocking: a participant that is down now is dialled
 		 * again in the background until it answers. */

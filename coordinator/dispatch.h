@@ -88,6 +88,14 @@ int dispatch_configure(dispatch *d, saga_participant_def *const *parts,
     size_t n, int64_t resend_ms, void (*done)(void *arg, disp_done *dd),
     void *arg, char *err, size_t errlen);
 
+/* dispatch_check tells whether dispatch_configure could open parts with
+ * sagad's tls (may be NULL): nng makes a dialer of each endpoint (without
+ * dialling) and, with files, each tls+tcp:// endpoint's TLS configuration
+ * is built from its files. Returns 0, or SAGA_EINVAL / SAGA_EIO with the
+ * first problem in err. */
+int dispatch_check(const saga_tls_opts *tls, bool files,
+    saga_participant_def *const *parts, size_t n, char *err, size_t errlen);
+
 /* dispatch_send queues msg (copied, one encoded COMMAND) for participant
  * with an attempt timeout; dispatch_flush sends it. Returns 0 (the
  * outcome arrives later as an event), SAGA_ENOTFOUND (no such participant

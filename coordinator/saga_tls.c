@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "saga_err.h"
 #include "saga_tls.h"
 
@@ -15,6 +18,24 @@ bool
 saga_tls_url(const char *url)
 {
 	return (strncmp(url, "tls+", 4) == 0);
+}
+
+bool
+saga_tls_dial_url_ok(const char *url, char *why, size_t whylen)
+{
+	nng_socket s;
+	nng_dialer d;
+	int        rv;
+
+	if ((rv = nng_req0_open(&s)) != 0) {
+		snprintf(why, whylen, "%s", nng_strerror(rv));
+		return (false);
+	}
+	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
+		snprintf(why, whylen, "%s", nng_strerror(rv));
+	}
+	nng_close(s);
+	return (rv == 0);
 }
 
 int

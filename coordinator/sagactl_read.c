@@ -10,6 +10,7 @@
 #include "proto_json.h"
 #include "saga_engine.h"
 #include "saga_err.h"
+#include "saga_tls.h"
 #include "sagactl_db.h"
 #include "sagactl_read.h"
 
@@ -1013,6 +1014,7 @@ sagactl_read_validate(sagactl_ctx *ctx, int argc, char **argv)
 	}
 	nfiles = (size_t) (argc - first);
 	memset(&errs, 0, sizeof(errs));
+	coord_config_url_check = saga_tls_dial_url_ok; /* as sagad does */
 	lrv = coord_defs_load(
 	    (const char *const *) (argv + first), nfiles, &d, &errs);
 	if (lrv == SAGA_ENOMEM) {

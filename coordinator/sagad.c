@@ -2557,6 +2557,20 @@ coord_reload(coord *c)
 		return;
 	}
 	coord_errs_fini(&errs);
+	{
+		char err[512];
+
+		/* Before the new definitions are registered: a participant
+		 * that cannot be dialled fails the reload as a whole. */
+		if (dispatch_check(&c->o.tls, true, cfg->participants,
+		        cfg->nparticipants, err, sizeof(err)) != 0) {
+			log_error("reload: %s", err);
+			log_error(
+			    "reload failed: keeping the old configuration");
+			coord_defs_free(cfg);
+			return;
+		}
+	}
 	if ((job = calloc(1, sizeof(*job))) == NULL ||
 	    (job->defs = calloc(cfg->nsagas ? cfg->nsagas : 1,
 	         sizeof(saga_def *))) == NULL) {
@@ -3221,6 +3235,7 @@ main(int argc, char **argv)
 		return (coord_migrate(&c.o));
 	}
 	memset(&errs, 0, sizeof(errs));
+	coord_config_url_check = saga_tls_dial_url_ok;
 	if (coord_defs_load(c.o.configs, c.o.nconfigs, &c.cfg, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++) {
 			fprintf(stderr, "%s\n", errs.msgs[i]);
@@ -3233,6 +3248,15 @@ main(int argc, char **argv)
 	}
 	coord_errs_fini(&errs);
 	if (c.o.check) {
+		/* What the loader cannot see: each endpoint as nng will
+		 * dial it, and its TLS files. */
+		if (dispatch_check(&c.o.tls, true, c.cfg->participants,
+		        c.cfg->nparticipants, err, sizeof(err)) != 0) {
+			fprintf(stderr, "sagad: %s\n", err);
+			coord_defs_free(c.cfg);
+			free(c.o.configs);
+			return (1);
+		}
 		printf("configuration OK: %zu participant(s), %zu saga(s)\n",
 		    c.cfg->nparticipants, c.cfg->nsagas);
 		coord_defs_free(c.cfg);

@@ -161,6 +161,22 @@ rc=0
 ((rc == 1)) || fail "sagad --check of a bad file exited $rc"
 grep -q "bad.yaml:[0-9]*:[0-9]*: " "$state/check.out" ||
 	fail "sagad --check gave no file:line:column: $(cat "$state/check.out")"
+# Endpoints that nng cannot dial, which sagad refused only at start-up:
+# --check and sagactl validate name each at its line and column.
+printf 'participants:\n  p: {endpoints: ["tcp://h/x:1"]}\n  q: {endpoints: ["tcp://*:1"]}\nsagas: []\n' \
+	>"$state/urls.yaml"
+rc=0
+"$build/coordinator/sagad" --check --config "$state/urls.yaml" \
+	>"$state/urls.out" 2>&1 || rc=$?
+((rc == 1)) &&
+	grep -q 'urls.yaml:2:20: endpoints: tcp://h/x:1 cannot be dialled: ' "$state/urls.out" &&
+	grep -q 'urls.yaml:3:20: endpoints: tcp://\*:1 cannot be dialled: ' "$state/urls.out" ||
+	fail "sagad --check of endpoints nng cannot dial: exit $rc: $(cat "$state/urls.out")"
+rc=0
+"$sagactl" validate "$state/urls.yaml" >"$state/urls.out" 2>&1 || rc=$?
+((rc == 1)) &&
+	grep -q 'urls.yaml:2:20: endpoints: tcp://h/x:1 cannot be dialled: ' "$state/urls.out" ||
+	fail "sagactl validate of endpoints nng cannot dial: exit $rc: $(cat "$state/urls.out")"
 rc=0
 "$sagactl" start create_order --input '{"customer_id": ' \
 	>"$state/json.out" 2>&1 || rc=$?

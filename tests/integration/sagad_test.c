@@ -2581,6 +2581,41 @@ t_config_append(tenv *e, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* Replaces the first occurrence of from in the test's configuration,
+ * after the first occurrence of after (NULL: from the start), by to. */
+static void
+t_config_replace(tenv *e, const char *after, const char *from, const char *to)
+{
+	char  *cfg, *out, *at;
+	size_t len;
+
+	assert_non_null(cfg = t_slurp(e->config, &len));
+	at = after != NULL ? strstr(cfg, after) : cfg;
+	assert_non_null(at);
+	at = strstr(at, from);
+	assert_non_null(at);
+	assert_non_null(out = malloc(len + strlen(to) + 1));
+	memcpy(out, cfg, (size_t) (at - cfg));
+	strcpy(out + (at - cfg), to);
+	strcat(out, at + strlen(from));
+	t_write_file(e->config, out);
+	free(out);
+	free(cfg);
+}
+
+/* Waits until needle appears n times in sagad's log. */
+static void
+t_wait_log_count(tenv *e, const char *needle, size_t n)
+{
+	for (int i = 0; i < 500; i++) {
+		if (t_log_count(e, NULL, needle) >= n) {
+			return;
+		}
+		poll(NULL, 0, 10);
+	}
+	fail_msg("\"%s\" is not %zu times in sagad's log", needle, n);
+}
+
 /* A SIGHUP loads changed definitions as new versions: a saga that was
  * running finishes on the version it started with, new sagas get the new
  * one, a new saga becomes startable. A bad file keeps the old
@@ -2592,7 +2627,7 @@ test_sagad_sighup_reloads(void **state)
 	saga_id old, fresh;
 	t_saga  s;
 	char    buf[256], idt[SAGA_ID_STRLEN + 1];
-	char   *log, *good;
+	char   *log, *good, *valid;
 	size_t  len;
 	int     rv = SAGA_ENOTFOUND;
 
@@ -2656,21 +2691,38 @@ test_sagad_sighup_reloads(void **state)
 	    " version) FROM saga_definition WHERE name IN ('slow', 'added')");
 	assert_string_equal(buf, "added v1,slow v1,slow v2");
 	/* A broken file: the reload fails, the definitions stay. */
+	assert_non_null(valid = t_slurp(e->config, &len));
 	t_config_append(e, "  - name: [broken\n");
 	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
-	for (int i = 0; i < 500; i++) {
-		log = t_slurp(e->sagad_log, NULL);
-		if (log != NULL && strstr(log, "reload failed") != NULL) {
-			break;
-		}
-		free(log);
-		log = NULL;
-		poll(NULL, 0, 10);
+	t_wait_log_count(e, "reload failed", 1);
+	/* A valid file with a participant sagad cannot dial (its CA file
+	 * is not a certificate) and a changed saga: the reload fails as a
+	 * whole, before the changed saga is registered (it was registered
+	 * as version 2 first, and the reload failed after). */
+	t_write_file(e->config, valid);
+	{
+		char path[sizeof(e->dir) + 16];
+
+		snprintf(path, sizeof(path), "%s/junk-ca.pem", e->dir);
+		t_write_file(path, "not a certificate\n");
 	}
-	assert_non_null(log);
-	assert_non_null(strstr(log, "reload failed: keeping the old "
-	                            "configuration"));
+	t_config_replace(e, NULL, "participants:\n",
+	    "participants:\n"
+	    "  junk:\n"
+	    "    endpoints: [\"tls+tcp://127.0.0.1:1\"]\n"
+	    "    tls: {ca: junk-ca.pem}\n");
+	t_config_replace(e, "  - name: added\n", "action: added.do",
+	    "action: added2.do");
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	t_wait_log_count(e, "reload failed", 2);
+	assert_non_null(log = t_slurp(e->sagad_log, NULL));
+	assert_non_null(strstr(log, "reload: participant junk: CA file "));
 	free(log);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(name || ' v' || version, ',' ORDER BY name,"
+	    " version) FROM saga_definition WHERE name IN ('slow', 'added')");
+	assert_string_equal(buf, "added v1,slow v1,slow v2");
+	free(valid);
 	fresh = t_start_ok(e, "added", "c-after", 1);
 	t_wait_state(e, &fresh, "COMPLETED", &s);
 	free(good);
@@ -2989,28 +3041,6 @@ t_text_cond_cb(void *arg)
 
 	free(text);
 	return (ok);
-}
-
-/* Replaces the first occurrence of from in the test's configuration,
- * after the first occurrence of after (NULL: from the start), by to. */
-static void
-t_config_replace(tenv *e, const char *after, const char *from, const char *to)
-{
-	char  *cfg, *out, *at;
-	size_t len;
-
-	assert_non_null(cfg = t_slurp(e->config, &len));
-	at = after != NULL ? strstr(cfg, after) : cfg;
-	assert_non_null(at);
-	at = strstr(at, from);
-	assert_non_null(at);
-	assert_non_null(out = malloc(len + strlen(to) + 1));
-	memcpy(out, cfg, (size_t) (at - cfg));
-	strcpy(out + (at - cfg), to);
-	strcat(out, at + strlen(from));
-	t_write_file(e->config, out);
-	free(out);
-	free(cfg);
 }
 
 /* Endpoints come from the current configuration, not from a running

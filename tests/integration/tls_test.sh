@@ -230,6 +230,22 @@ for _ in $(seq 1 100); do
 done
 grep -q "INSECURE listening on tcp://0.0.0.0" "$tmp/plain.log" ||
 	fail "no warning for a non-loopback listener without TLS"
+# sagad --check reads each participant's TLS files as start-up would: a
+# CA file that is not a certificate is an error (it passed --check, and
+# sagad refused to start).
+printf 'not a certificate\n' >"$tmp/junk-ca.pem"
+cat >"$tmp/junk.yaml" <<YAML
+participants:
+  junk:
+    endpoints: ["tls+tcp://127.0.0.1:$good"]
+    tls: {ca: junk-ca.pem}
+sagas: []
+YAML
+rc=0
+"$sagad" --check --config "$tmp/junk.yaml" >"$tmp/junk.out" 2>&1 || rc=$?
+((rc == 1)) && grep -q "participant junk: CA file .*junk-ca.pem: " "$tmp/junk.out" ||
+	fail "sagad --check of a junk CA file: exit $rc: $(cat "$tmp/junk.out")"
+
 # A listener sagad would not secure as asked is refused at start-up, not
 # served in the clear or not at all: a scheme other than tcp, tls+tcp,
 # ipc and inproc (wss:// went without TLS, and TLS+TCP:// ignored the

@@ -1184,6 +1184,43 @@ test_coord_config_not_utf8(void **state)
 	coord_defs_free(d);
 }
 
+/* A stand-in for nng's check (coord_config_url_check): refuses URLs
+ * with "bad" in them. */
+static bool
+url_check_stub(const char *url, char *why, size_t whylen)
+{
+	if (strstr(url, "bad") != NULL) {
+		snprintf(why, whylen, "Address invalid");
+		return (false);
+	}
+	return (true);
+}
+
+/* With coord_config_url_check set (sagad, sagactl), an endpoint the
+ * transport cannot dial is an error at its position; without it (pure
+ * code), the loader's own checks only. */
+static void
+test_coord_config_url_check_hook(void **state)
+{
+	static const char text[] =
+	    "participants:\n"
+	    "  p:\n"
+	    "    endpoints: [\"tcp://good:1\", \"tcp://bad:2\"]\n";
+	const char *files[] = { "hook.yaml" };
+	coord_defs *d;
+
+	(void) state;
+	put(files[0], text);
+	coord_config_url_check = url_check_stub;
+	expect_files_errs(files, 1,
+	    "hook.yaml:3:34: endpoints: tcp://bad:2 cannot be dialled: "
+	    "Address invalid",
+	    NULL);
+	coord_config_url_check = NULL;
+	d = load_ok(files, 1);
+	coord_defs_free(d);
+}
+
 static void
 test_coord_config_missing_file(void **state)
 {
@@ -1831,6 +1868,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_duplicate_across_files),
 		cmocka_unit_test(test_coord_config_syntax_errors),
 		cmocka_unit_test(test_coord_config_not_utf8),
+		cmocka_unit_test(test_coord_config_url_check_hook),
 		cmocka_unit_test(test_coord_config_missing_file),
 		cmocka_unit_test(test_coord_config_document_shape),
 		cmocka_unit_test(test_coord_config_errs_append),
