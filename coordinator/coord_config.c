@@ -530,7 +530,7 @@ coord_config_fields(coord_config_ld *ld, struct fy_node *map,
 			continue;
 		}
 		if ((t = coord_config_text(k)) == NULL ||
-		    coord_config_is_null(k)) {
+		    coord_config_is_null(k) || coord_config_has_nul(k)) {
 			coord_config_got(k, got, sizeof(got));
 			coord_config_err_at(ld, kp,
 			    "expected a key %s (one of: %s), got %s", where,
@@ -1797,6 +1797,51 @@ fail:
 	return (NULL);
 }
 
+/* Reports every node of the tree n that has a YAML tag (!!str, !!binary,
+ * !custom): the loader reads values by their text and would drop the tag
+ * without a word ("!!str null" read as null). Returns whether it found
+ * none. */
+static bool
+coord_config_no_tags(coord_config_ld *ld, struct fy_node *n,
+    coord_config_pos fb)
+{
+	struct fy_node_pair *pair;
+	struct fy_node      *item;
+	const char          *tag;
+	void                *it = NULL;
+	size_t               len;
+	bool                 ok = true;
+
+	if (n == NULL || fy_node_is_alias(n)) {
+		return (true);
+	}
+	if ((tag = fy_node_get_tag(n, &len)) != NULL) {
+		coord_config_err_at(ld, coord_config_node_pos(ld, n, fb),
+		    "a YAML tag (%.*s) is not supported: write the value "
+		    "without it",
+		    (int) (len > 40 ? 40 : len), tag);
+		return (false);
+	}
+	switch (fy_node_get_type(n)) {
+	case FYNT_MAPPING:
+		while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
+			ok &= coord_config_no_tags(ld, fy_node_pair_key(pair),
+			    fb);
+			ok &= coord_config_no_tags(ld,
+			    fy_node_pair_value(pair), fb);
+		}
+		break;
+	case FYNT_SEQUENCE:
+		while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
+			ok &= coord_config_no_tags(ld, item, fb);
+		}
+		break;
+	default:
+		break;
+	}
+	return (ok);
+}
+
 /* Loads one file into ld. */
 static void
 coord_config_file(coord_config_ld *ld, const char *path)
@@ -1815,7 +1860,9 @@ coord_config_file(coord_config_ld *ld, const char *path)
 		    ld, pos, "cannot read: %s", strerror(errno));
 		return;
 	}
-	if (coord_config_parse(ld, buf, len, false, &doc)) {
+	if (coord_config_parse(ld, buf, len, false, &doc) &&
+	    coord_config_no_tags(ld,
+	        doc.fyd ? fy_document_root(doc.fyd) : NULL, pos)) {
 		coord_config_root(
 		    ld, doc.fyd ? fy_document_root(doc.fyd) : NULL);
 	}
