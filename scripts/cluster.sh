@@ -27,6 +27,7 @@ build=${SAGA_BUILD_DIR:-$repo/build}
 dir=${SAGA_CLUSTER_DIR:-$build/cluster}
 base=${SAGA_PORT_BASE:-7100}
 services=(orders inventory payments shipping)
+starting=0 # do_start has not finished a start from scratch
 
 usage() {
 	cat <<EOF
@@ -68,12 +69,13 @@ port_of() {
 	esac
 }
 
-# metrics_args NAME: --metrics-listen for service NAME when
-# SAGA_SERVICE_METRICS_BASE is set (orders on it, inventory on the next
-# port, then payments, shipping).
+# metrics_args NAME: sets the array margs to --metrics-listen for service
+# NAME when SAGA_SERVICE_METRICS_BASE is set (orders on it, inventory on
+# the next port, then payments, shipping).
 metrics_args() {
+	margs=()
 	[[ -n ${SAGA_SERVICE_METRICS_BASE:-} ]] || return 0
-	echo "--metrics-listen 127.0.0.1:$((SAGA_SERVICE_METRICS_BASE + $(port_of "$1") - base - 1))"
+	margs=(--metrics-listen "127.0.0.1:$((SAGA_SERVICE_METRICS_BASE + $(port_of "$1") - base - 1))")
 }
 
 tls_on() {
@@ -88,11 +90,14 @@ url_of() {
 	fi
 }
 
-# tls_args NAME: the TLS options of process NAME, when TLS is on.
+# tls_args NAME: sets the array targs to the TLS options of process NAME,
+# when TLS is on (one word per option and file, so that a state directory
+# with a space in its name works).
 tls_args() {
+	targs=()
 	if tls_on; then
-		echo "--tls-ca $dir/certs/ca.crt --tls-cert $dir/certs/$1.crt" \
-			"--tls-key $dir/certs/$1.key"
+		targs=(--tls-ca "$dir/certs/ca.crt" --tls-cert "$dir/certs/$1.crt"
+			--tls-key "$dir/certs/$1.key")
 	fi
 }
 
@@ -144,16 +149,35 @@ running() {
 }
 
 ping_url() {
-	# shellcheck disable=SC2046 # tls_args: words on purpose
+	local targs
+	tls_args client
 	"$build/coordinator/sagactl" ping --coordinator "$1" --timeout 200ms \
-		$(tls_args client) >/dev/null 2>&1
+		"${targs[@]}" >/dev/null 2>&1
 }
 
+# port_free PORT: nothing listens on 127.0.0.1:PORT (or on every address).
+port_free() {
+	[[ -z $(ss -Htln "sport = :$1" 2>/dev/null) ]]
+}
+
+# wait_ping NAME: waits until NAME answers a ping on its URL; dies if it
+# exits first, or if the answer came from another process on its port.
 wait_ping() {
-	local name=$1 url
+	local name=$1 url pid port
 	url=$(url_of "$1")
+	pid=$(cat "$dir/pids/$name.pid")
+	port=$(port_of "$name")
 	for _ in $(seq 1 100); do
 		if ping_url "$url"; then
+			# Ours, not another cluster's on the same port: ss shows
+			# the listener's process (our own, so no root needed).
+			if ! alive "$name" ||
+			    ! ss -Htlnp "sport = :$port" 2>/dev/null |
+			    grep -q "pid=$pid,"; then
+				tail -n 20 "$dir/logs/$name.log" >&2 || true
+				die "$name: another process answers on port $port" \
+				    "(another cluster? SAGA_PORT_BASE moves this one)"
+			fi
 			return 0
 		fi
 		# Alive is enough here: the process was just started, and
@@ -176,17 +200,23 @@ start_one() {
 		echo "$prog: $name already runs (pid $(cat "$dir/pids/$name.pid"))"
 		return 0
 	fi
+	port_free "$(port_of "$name")" ||
+		die "port $(port_of "$name") for $name is taken by another" \
+		    "process (another cluster? SAGA_PORT_BASE moves this one)"
+	local targs margs
+	tls_args "$name"
 	if [[ $name == sagad ]]; then
-		# shellcheck disable=SC2086,SC2046 # words on purpose
+		# shellcheck disable=SC2086 # SAGAD_ARGS: words on purpose
 		nohup "$bin" --config "$dir/create_order.yaml" \
 			--listen "$(url_of sagad)" --db "$(conninfo_of sagad)" \
-			$(tls_args sagad) ${SAGAD_ARGS:-} \
+			"${targs[@]}" ${SAGAD_ARGS:-} \
 			>>"$dir/logs/sagad.log" 2>&1 </dev/null &
 	else
-		# shellcheck disable=SC2046,SC2086 # words on purpose
+		metrics_args "$name"
+		# shellcheck disable=SC2086 # SAGA_SERVICE_ARGS: words on purpose
 		nohup "$bin" --listen "$(url_of "$name")" \
-			--db "$(conninfo_of "$name")" $(tls_args "$name") \
-			$(metrics_args "$name") ${SAGA_SERVICE_ARGS:-} \
+			--db "$(conninfo_of "$name")" "${targs[@]}" \
+			"${margs[@]}" ${SAGA_SERVICE_ARGS:-} \
 			>>"$dir/logs/$name.log" 2>&1 </dev/null &
 	fi
 	echo $! >"$dir/pids/$name.pid"
@@ -227,13 +257,35 @@ write_env() {
 }
 
 do_start() {
+	local want_tls=0 have_tls=0 any=0
+	case ${1:-} in
+	--tls) want_tls=1 ;;
+	"") ;;
+	*) die "start: unknown option '$1' (--tls)" ;;
+	esac
 	mkdir -p "$dir/logs" "$dir/pids"
-	rm -f "$dir/tls"
-	if [[ ${1:-} == --tls ]]; then
-		"$repo/scripts/certs.sh" "$dir/certs" >/dev/null
-		touch "$dir/tls"
-	elif [[ -n ${1:-} ]]; then
-		die "start: unknown option '$1' (--tls)"
+	for name in sagad "${services[@]}"; do
+		if running "$name"; then
+			any=1
+		fi
+	done
+	if ((any)); then
+		# Running processes keep their mode and certificates: a new
+		# CA would not be trusted by them.
+		tls_on && have_tls=1
+		((want_tls == have_tls)) ||
+			die "the cluster in $dir runs with TLS" \
+			    "$( ((have_tls)) && echo on || echo off); stop it" \
+			    "first (scripts/cluster.sh stop) to change that"
+	else
+		rm -f "$dir/tls"
+		if ((want_tls)); then
+			"$repo/scripts/certs.sh" "$dir/certs" >/dev/null
+			touch "$dir/tls"
+		fi
+		# A start that fails half-way stops what it started.
+		trap 'if ((starting)); then do_stop >/dev/null 2>&1 || true; fi' EXIT
+		starting=1
 	fi
 	SAGA_PG_ENV=$dir/pg.env "$repo/scripts/pg.sh" start
 	pg_env
@@ -253,6 +305,8 @@ do_start() {
 	for name in "${services[@]}" sagad; do
 		start_one "$name"
 	done
+	# shellcheck disable=SC2034 # read by the trap of do_start
+	starting=0
 	echo "$prog: cluster up; environment in $dir/cluster.env"
 }
 

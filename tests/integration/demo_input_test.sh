@@ -12,7 +12,10 @@
 #      fails at its first attempt, before the pivot; the saga is
 #      COMPENSATED and nobody was charged;
 #   3. a qty above 2^31-1: the same (it was retried as a database error
-#      until the step gave up).
+#      until the step gave up);
+#   4. a second cluster on the same ports refuses to start, and stops the
+#      PostgreSQL it had started (it used to report itself up while its
+#      services had exited, and sagactl reached the first cluster).
 
 set -euo pipefail
 
@@ -43,6 +46,8 @@ cluster() {
 }
 cleanup() {
 	cluster stop >/dev/null 2>&1 || true
+	SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/second \
+	    "$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 	rm -rf "$state"
 }
 trap cleanup EXIT
@@ -110,3 +115,13 @@ refused "a 600-byte address" \
 refused "qty 2^31" \
     '{"customer_id": "alice", "sku": "WIDGET", "qty": 2147483648, "amount": 100}' \
     "input.qty"
+
+rc=0
+SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/second SAGA_PORT_BASE=$base \
+    "$repo/scripts/cluster.sh" start >"$state/second.log" 2>&1 || rc=$?
+((rc == 1)) && grep -q "port $((base + 1)) for orders is taken by another process" \
+    "$state/second.log" ||
+	fail "a second cluster on the same ports: exit $rc: $(tail -n 3 "$state/second.log")"
+[[ ! -e $state/second/pg.env ]] ||
+	fail "the second cluster left its PostgreSQL running"
+echo "demo_input_test: a second cluster on the same ports refused to start"
