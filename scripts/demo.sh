@@ -83,7 +83,7 @@ source "$repo/scripts/deps.sh"
 
 if [[ $setup -eq 1 ]]; then
 	say "Setting up (packages, build)"
-	ensure_packages
+	ensure_packages "${saga_demo_packages[@]}"
 	cmake -S "$repo" -B "$build" >/dev/null
 	cmake --build "$build" -j2 >/dev/null
 	note "built sagad, sagactl and the four services in build/"
@@ -95,8 +95,10 @@ if [[ $keep -eq 0 ]]; then
 fi
 "$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 "$repo/scripts/cluster.sh" start $tls
+cluster_dir=${SAGA_CLUSTER_DIR:-$build/cluster}
 # shellcheck disable=SC1091
-source "${SAGA_CLUSTER_DIR:-$build/cluster}/cluster.env"
+source "$cluster_dir/cluster.env"
+tmp_err=$cluster_dir/logs/demo-sagactl.err
 sagactl=$build/coordinator/sagactl
 export COLUMNS=${COLUMNS:-110}
 
@@ -109,7 +111,14 @@ order() {
 	# sagactl start --wait exits 1 when the saga did not complete: here
 	# that is part of the story.
 	id=$("$sagactl" start create_order --input "$input" --wait \
-		--timeout 60s 2>/dev/null | head -n 1 | awk '{print $1}') || true
+		--timeout 60s 2>"$tmp_err" | head -n 1 | awk '{print $1}') || true
+	if [[ ! $id =~ ^[0-9a-f-]{36}$ ]]; then
+		# Not started at all: say why, and count it as an outcome.
+		echo "could not start the saga: $(tail -n 1 "$tmp_err")"
+		last_id=
+		last_state=NOT-STARTED
+		return 0
+	fi
 	state=$("$sagactl" show "$id" --json |
 		sed -n 's/.*"state": *"\([A-Z]*\)".*/\1/p' | head -n 1)
 	echo "saga $id: $bold$state$off"
@@ -242,7 +251,7 @@ else
 	say "INCONSISTENT data: see above."
 fi
 if [[ $keep -eq 1 ]]; then
-	note "The cluster keeps running: source build/cluster/cluster.env and try"
+	note "The cluster keeps running: source $cluster_dir/cluster.env and try"
 	note "  build/coordinator/sagactl list"
 	note "Stop it with scripts/cluster.sh stop."
 fi

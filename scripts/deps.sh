@@ -5,11 +5,18 @@
 # which installs the missing ones (as root: apt-get update once, then a
 # non-interactive apt-get install -y). Sourced by test.sh and demo.sh.
 
-# curl reads the metrics endpoints (ops_test, bench.sh); python3 checks
-# the benchmark's JSON (bench_test).
-saga_packages=(build-essential cmake pkg-config libpq-dev libnng-dev
-	nng-utils libmsgpack-dev libcmocka-dev libfyaml-dev postgresql clang
-	iproute2 util-linux curl python3
+# What building and running the demo needs (demo.sh): the libraries, the
+# PostgreSQL server, ss (iproute2: cluster.sh checks its ports), runuser
+# (util-linux: the server as postgres when root) and openssl (certs.sh,
+# demo.sh --tls). cmocka because the default build has the tests.
+saga_demo_packages=(build-essential cmake pkg-config libpq-dev libnng-dev
+	libmsgpack-dev libcmocka-dev libfyaml-dev postgresql iproute2
+	util-linux openssl)
+# And the tests (test.sh): nngcat (nng-utils), clang and its runtime for
+# the fuzzer, valgrind; curl reads the metrics endpoints (ops_test,
+# bench.sh, sagad_test); python3 checks the benchmark's JSON (bench_test)
+# and plays a client that does not read (badinput_test).
+saga_packages=("${saga_demo_packages[@]}" nng-utils clang curl python3
 	libclang-rt-14-dev valgrind)
 
 # ensure_packages [PACKAGE...]: installs what is missing of the given
