@@ -250,47 +250,33 @@ int
 dispatch_check(const saga_tls_opts *tls, bool files,
     saga_participant_def *const *parts, size_t n, char *err, size_t errlen)
 {
-	nng_socket s;
-	int        rv = 0;
-
-	if ((rv = nng_req0_open(&s)) != 0) {
-		snprintf(err, errlen, "opening a socket: %s", nng_strerror(rv));
-		return (SAGA_EIO);
-	}
-	for (size_t i = 0; i < n && rv == 0; i++) {
+	for (size_t i = 0; i < n; i++) {
 		saga_tls_opts o;
 
 		disp_tls_of(tls, parts[i], &o);
-		for (size_t j = 0; j < parts[i]->nendpoints && rv == 0; j++) {
+		for (size_t j = 0; j < parts[i]->nendpoints; j++) {
 			const char     *url = parts[i]->endpoints[j];
-			nng_dialer      d;
 			nng_tls_config *cfg = NULL;
 			char            why[256];
-			int             e;
 
-			if ((e = nng_dialer_create(&d, s, url)) != 0) {
+			if (!saga_tls_dial_url_ok(url, why, sizeof(why))) {
 				snprintf(err, errlen, "participant %s: %s: %s",
-				    parts[i]->name, url, nng_strerror(e));
-				rv = SAGA_EINVAL;
-				break;
+				    parts[i]->name, url, why);
+				return (SAGA_EINVAL);
 			}
-			nng_dialer_close(d);
-			if (files && saga_tls_url(url)) {
-				if (saga_tls_config(&cfg, false, &o, why,
-				        sizeof(why)) != 0) {
-					snprintf(err, errlen,
-					    "participant %s: %s",
-					    parts[i]->name, why);
-					rv = SAGA_EINVAL;
-				}
-				if (cfg != NULL) {
-					nng_tls_config_free(cfg);
-				}
+			if (!files || !saga_tls_url(url)) {
+				continue;
 			}
+			if (saga_tls_config(&cfg, false, &o, why,
+			        sizeof(why)) != 0) {
+				snprintf(err, errlen, "participant %s: %s",
+				    parts[i]->name, why);
+				return (SAGA_EINVAL);
+			}
+			nng_tls_config_free(cfg);
 		}
 	}
-	nng_close(s);
-	return (rv);
+	return (0);
 }
 
 static int

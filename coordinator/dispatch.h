@@ -89,10 +89,10 @@ int dispatch_configure(dispatch *d, saga_participant_def *const *parts,
     void *arg, char *err, size_t errlen);
 
 /* dispatch_check tells whether dispatch_configure could open parts with
- * sagad's tls (may be NULL): nng makes a dialer of each endpoint (without
- * dialling) and, with files, each tls+tcp:// endpoint's TLS configuration
- * is built from its files. Returns 0, or SAGA_EINVAL / SAGA_EIO with the
- * first problem in err. */
+ * sagad's tls (may be NULL): each endpoint is checked as nng will dial it
+ * (saga_tls_dial_url_ok) and, with files, each tls+tcp:// endpoint's TLS
+ * configuration is built from its files. Opens no socket. Returns 0, or
+ * SAGA_EINVAL with the first problem in err. */
 int dispatch_check(const saga_tls_opts *tls, bool files,
     saga_participant_def *const *parts, size_t n, char *err, size_t errlen);
 

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-
 #include "saga_err.h"
 #include "saga_tls.h"
 
@@ -20,22 +17,44 @@ saga_tls_url(const char *url)
 	return (strncmp(url, "tls+", 4) == 0);
 }
 
+/* Whether the parts of u past its host are what nng's tcp dialer and
+ * listener take: a port 1..65535 and nothing else (no user, path, query
+ * or fragment). */
+static bool
+saga_tls_tcp_parts_ok(const nng_url *u)
+{
+	char *end;
+	long  port = strtol(u->u_port, &end, 10);
+
+	return (u->u_port[0] != '\0' && *end == '\0' && port >= 1 &&
+	    port <= 65535 && u->u_userinfo == NULL && u->u_query == NULL &&
+	    u->u_fragment == NULL &&
+	    (u->u_path == NULL || u->u_path[0] == '\0'));
+}
+
 bool
 saga_tls_dial_url_ok(const char *url, char *why, size_t whylen)
 {
-	nng_socket s;
-	nng_dialer d;
-	int        rv;
+	nng_url *u = NULL;
+	bool     ok;
+	int      rv;
 
-	if ((rv = nng_req0_open(&s)) != 0) {
+	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "tls+tcp://", 10) != 0) {
+		return (true);
+	}
+	if ((rv = nng_url_parse(&u, url)) != 0) {
 		snprintf(why, whylen, "%s", nng_strerror(rv));
 		return (false);
 	}
-	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
-		snprintf(why, whylen, "%s", nng_strerror(rv));
+	/* A dialler needs a host: not empty, not the wildcard. */
+	ok = saga_tls_tcp_parts_ok(u) && u->u_hostname[0] != '\0' &&
+	    strcmp(u->u_hostname, "*") != 0;
+	nng_url_free(u);
+	if (!ok) {
+		snprintf(why, whylen,
+		    "expected a host and a port 1..65535, and nothing more");
 	}
-	nng_close(s);
-	return (rv == 0);
+	return (ok);
 }
 
 int
@@ -44,8 +63,6 @@ saga_listen_url_check(
 {
 	nng_url       *u = NULL;
 	struct in_addr a4;
-	char          *end;
-	long           port;
 	bool           ok;
 	int            rv;
 
@@ -65,11 +82,7 @@ saga_listen_url_check(
 		snprintf(why, whylen, "%s: %s", url, nng_strerror(rv));
 		return (SAGA_EINVAL);
 	}
-	port = strtol(u->u_port, &end, 10);
-	ok   = u->u_port[0] != '\0' && *end == '\0' && port >= 1 &&
-	    port <= 65535 && u->u_userinfo == NULL && u->u_query == NULL &&
-	    u->u_fragment == NULL && (u->u_path == NULL || u->u_path[0] == '\0');
-	if (ok) {
+	if ((ok = saga_tls_tcp_parts_ok(u))) {
 		*loopback = strcmp(u->u_hostname, "localhost") == 0 ||
 		    strcmp(u->u_hostname, "::1") == 0 ||
 		    (inet_pton(AF_INET, u->u_hostname, &a4) == 1 &&

@@ -26,9 +26,11 @@ typedef struct saga_tls_opts {
 /* saga_tls_url tells whether url is a TLS transport (tls+tcp://...). */
 bool saga_tls_url(const char *url);
 
-/* saga_tls_dial_url_ok tells whether nng can make a dialer of url (its
- * syntax and transport: not tcp://h/x:1, a wildcard host or tcp://[::1:7);
- * false with nng's reason in why. For coord_config_url_check. */
+/* saga_tls_dial_url_ok tells whether nng can dial url: parsed by nng,
+ * and for tcp:// and tls+tcp:// a host (not the wildcard) and a port
+ * 1..65535 and nothing more, which nng's dialer wants and its parser does
+ * not check (tcp://h/x:1, tcp://user@h:1). False with the reason in why.
+ * Opens no socket. For coord_config_url_check. */
 bool saga_tls_dial_url_ok(const char *url, char *why, size_t whylen);
 
 /* saga_listen_url_check checks url for a listener: tcp://HOST:PORT or
