@@ -402,29 +402,55 @@ metrics_http_cb(nng_aio *aio)
 	nng_aio_finish(aio, 0);
 }
 
-int
-metrics_serve(metrics *m, const char *addr, char *err, size_t errlen)
+/* Parses addr (HOST:PORT or http://HOST:PORT) into *u. Returns 0 or
+ * SAGA_EINVAL with the reason in err. */
+static int
+metrics_addr_parse(const char *addr, nng_url **u, char *err, size_t errlen)
 {
-	char     url[256];
-	nng_url *u = NULL;
-	int      rv;
+	char url[256];
+	int  rv;
 
 	snprintf(url, sizeof(url), "%s%s",
 	    strstr(addr, "://") != NULL ? "" : "http://", addr);
-	if ((rv = nng_url_parse(&u, url)) != 0) {
+	if ((rv = nng_url_parse(u, url)) != 0) {
 		snprintf(err, errlen, "--metrics-listen %s: %s", addr,
 		    nng_strerror(rv));
 		return (SAGA_EINVAL);
 	}
-	if (strcmp(u->u_scheme, "http") != 0) {
+	if (strcmp((*u)->u_scheme, "http") != 0) {
 		/* nng would take https:// and serve nothing: the metrics
 		 * server has no TLS configuration. */
 		snprintf(err, errlen,
 		    "--metrics-listen %s: expected HOST:PORT or "
 		    "http://HOST:PORT (plain HTTP only)",
 		    addr);
-		nng_url_free(u);
+		nng_url_free(*u);
+		*u = NULL;
 		return (SAGA_EINVAL);
+	}
+	return (0);
+}
+
+int
+metrics_addr_check(const char *addr, char *err, size_t errlen)
+{
+	nng_url *u = NULL;
+	int      rv;
+
+	if ((rv = metrics_addr_parse(addr, &u, err, errlen)) == 0) {
+		nng_url_free(u);
+	}
+	return (rv);
+}
+
+int
+metrics_serve(metrics *m, const char *addr, char *err, size_t errlen)
+{
+	nng_url *u = NULL;
+	int      rv;
+
+	if ((rv = metrics_addr_parse(addr, &u, err, errlen)) != 0) {
+		return (rv);
 	}
 	rv = nng_http_server_hold(&m->srv, u);
 	nng_url_free(u);

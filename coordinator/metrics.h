@@ -56,6 +56,11 @@ char *metrics_labels(char *buf, size_t len, ...);
  * Returns 0 or SAGA_ENOMEM. */
 int metrics_render(metrics *m, proto_buf *out);
 
+/* metrics_addr_check tells whether metrics_serve would take addr
+ * (HOST:PORT or http://HOST:PORT). Returns 0 or SAGA_EINVAL with the
+ * reason in err. */
+int metrics_addr_check(const char *addr, char *err, size_t errlen);
+
 /* metrics_serve serves GET /metrics on addr ("127.0.0.1:9100" or
  * "http://127.0.0.1:9100"). Returns 0, or SAGA_EINVAL / SAGA_EIO with the
  * reason in err. */

@@ -3094,6 +3094,12 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 			fprintf(stderr, "sagad: --listen %s\n", why);
 			return (2);
 		}
+		if (o->metrics_listen != NULL &&
+		    metrics_addr_check(o->metrics_listen, why, sizeof(why)) !=
+		        0) {
+			fprintf(stderr, "sagad: %s\n", why);
+			return (2);
+		}
 	}
 	if (o->max_context + 4096 > o->lim.max_msg_bytes) {
 		fprintf(stderr,

@@ -264,6 +264,6 @@ timeout 20 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
 	--listen "tls+tcp://127.0.0.1:$((p0 + 3))" --tls-ca "$c/ca.crt" \
 	--tls-cert "$c/sagad.crt" --tls-key "$c/sagad.key" \
 	--metrics-listen "https://127.0.0.1:$((p0 + 4))" >"$tmp/https.log" 2>&1 || rc=$?
-((rc == 1)) && grep -q "plain HTTP only" "$tmp/https.log" ||
+((rc == 2)) && grep -q "plain HTTP only" "$tmp/https.log" ||
 	fail "sagad --metrics-listen https://: exit $rc: $(cat "$tmp/https.log")"
 echo "tls_test: mutual TLS on the API and to participants; strangers refused"
