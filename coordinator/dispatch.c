@@ -586,6 +586,15 @@ dispatch_configure(dispatch *d, saga_participant_def *const *parts, size_t n,
 		disp_part *p;
 
 		if (old != NULL && disp_def_same(old->def, parts[i])) {
+			/* Kept, but the longest timeout may have grown: each
+			 * context has its own resend time, copied from the
+			 * socket when it was opened. */
+			nng_socket_set_ms(
+			    old->sock, NNG_OPT_REQ_RESENDTIME, resend_ms);
+			for (uint32_t k = 0; k < old->def->max_in_flight; k++) {
+				nng_ctx_set_ms(old->slots[k].ctx,
+				    NNG_OPT_REQ_RESENDTIME, resend_ms);
+			}
 			continue;
 		}
 		if ((rv = disp_part_open(d, parts[i], resend_ms, &p, err,

@@ -533,19 +533,39 @@ coord_defs_install(coord *c, coord_defs *cfg)
 	c->cfg = cfg;
 }
 
+/* The longest attempt timeout of def's steps. */
 static int64_t
-coord_resend_ms(const coord_defs *cfg)
+coord_def_timeout_ms(const saga_def *def)
 {
 	int64_t max = 0;
 
-	for (size_t i = 0; i < cfg->nsagas; i++) {
-		for (size_t j = 0; j < cfg->sagas[i]->nsteps; j++) {
-			if (cfg->sagas[i]->steps[j].timeout_ms > max) {
-				max = cfg->sagas[i]->steps[j].timeout_ms;
-			}
+	for (size_t j = 0; j < def->nsteps; j++) {
+		if (def->steps[j].timeout_ms > max) {
+			max = def->steps[j].timeout_ms;
 		}
 	}
-	/* nng's REQ resend never fires within an attempt. */
+	return (max);
+}
+
+/* nng's REQ resend time for the participants' sockets: above the longest
+ * attempt timeout of cfg and of every definition version loaded (sagas
+ * still running on an older one included), so that it never fires within
+ * an attempt. */
+static int64_t
+coord_resend_ms(const coord *c, const coord_defs *cfg)
+{
+	int64_t max = 0, t;
+
+	for (size_t i = 0; i < cfg->nsagas; i++) {
+		if ((t = coord_def_timeout_ms(cfg->sagas[i])) > max) {
+			max = t;
+		}
+	}
+	for (size_t i = 0; i < c->ndefs; i++) {
+		if ((t = coord_def_timeout_ms(c->defs[i])) > max) {
+			max = t;
+		}
+	}
 	return (max * 2 + 1000);
 }
 
@@ -1984,7 +2004,7 @@ coord_reader_done(coord *c, reader_job *job)
 			char err[256];
 
 			if (dispatch_configure(c->disp, cfg->participants,
-			        cfg->nparticipants, coord_resend_ms(cfg),
+			        cfg->nparticipants, coord_resend_ms(c, cfg),
 			        coord_command_done, c, err, sizeof(err)) != 0) {
 				log_error("reload: %s; keeping the old "
 				          "configuration",
@@ -3310,7 +3330,7 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if ((rv = dispatch_configure(c.disp, c.cfg->participants,
-	         c.cfg->nparticipants, coord_resend_ms(c.cfg),
+	         c.cfg->nparticipants, coord_resend_ms(&c, c.cfg),
 	         coord_command_done, &c, err, sizeof(err))) != 0) {
 		log_error("%s", err);
 		return (1);

@@ -3043,6 +3043,53 @@ t_text_cond_cb(void *arg)
 	return (ok);
 }
 
+/* A reload that lengthens a step's timeout lengthens nng's resend time
+ * on the participant's socket too, which the reload keeps (same
+ * endpoints): it stays above every attempt's timeout, so that nng never
+ * sends a command again within its attempt. Before, the socket kept the
+ * 1.8 s of the first configuration (2 x 400 ms + 1 s), and a 4 s attempt
+ * reached the participant three times. */
+static void
+test_sagad_reload_raises_resend(void **state)
+{
+	tenv       *e = *state;
+	t_text_cond lc;
+	char        cfg[1024];
+	t_saga      s;
+
+	t_begin(e, "reload_resend", "r1.do=timeout\n", NULL);
+	/* Again with short timeouts only. */
+	assert_int_equal(t_stop_sagad(e), 0);
+	snprintf(cfg, sizeof(cfg),
+	    "participants:\n"
+	    "  p0:\n"
+	    "    endpoints: [\"%s\"]\n"
+	    "sagas:\n"
+	    "  - name: r\n"
+	    "    steps:\n"
+	    "      - {name: r1, participant: p0, action: r1.do,\n"
+	    "         compensation: r1.undo, timeout: 400ms,\n"
+	    "         retry: {max_attempts: 1}}\n",
+	    e->p_url);
+	t_write_file(e->config, cfg);
+	t_start_sagad(e);
+	t_config_replace(e, NULL, "timeout: 400ms", "timeout: 4s");
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	lc.path = e->sagad_log;
+	lc.text = "CONFIG-RELOADED";
+	if (!test_wait_until(t_text_cond_cb, &lc, MS(5000))) {
+		fail_msg("sagad did not log CONFIG-RELOADED after SIGHUP");
+	}
+	assert_int_equal(
+	    t_start(e, "r", t_input(e, 0, "c-1", 1), NULL, &s), 0);
+	/* Its one attempt times out after 4 s; then the compensation. */
+	t_wait_record(e, "r1.undo", 1, MS(15000));
+	assert_int_equal(t_record_count(e, "r1.do"), 1);
+	t_wait_state(e, &s.id, "COMPENSATED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* Endpoints come from the current configuration, not from a running
  * saga's pinned definition: while a saga waits on its slow first step, a
  * reload moves p0 to a second participant (and changes the saga's
@@ -3549,6 +3596,8 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_reload_raises_resend, t_setup, t_teardown),
 	};
 #else
 	const struct CMUnitTest tests[] = {
