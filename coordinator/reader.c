@@ -25,6 +25,38 @@ struct reader {
 	saga_store     *st;
 };
 
+/* Frees what a run of job found (not what it was asked), so that it can
+ * run again. */
+static void
+reader_job_results_fini(reader_job *job)
+{
+	saga_row_fini(&job->row);
+	free(job->def_json);
+	job->def_json = NULL;
+	for (size_t i = 0; i < job->nclaimed; i++) {
+		saga_row_fini(&job->claimed[i].row);
+		free(job->claimed[i].def_json);
+	}
+	free(job->claimed);
+	job->claimed  = NULL;
+	job->nclaimed = 0;
+	for (size_t i = 0; i < job->ncancels; i++) {
+		free(job->cancel_notes[i]);
+	}
+	free(job->cancel_ids);
+	free(job->cancel_notes);
+	job->cancel_ids   = NULL;
+	job->cancel_notes = NULL;
+	job->ncancels     = 0;
+	free(job->renewed);
+	job->renewed  = NULL;
+	job->nrenewed = 0;
+	job->count    = 0;
+	job->found    = false;
+	job->same     = false;
+	job->err[0]   = '\0';
+}
+
 void
 reader_job_free(reader_job *job)
 {
@@ -34,21 +66,9 @@ reader_job_free(reader_job *job)
 	free(job->key);
 	free(job->saga_name);
 	proto_buf_fini(&job->input);
-	saga_row_fini(&job->row);
-	free(job->def_json);
 	free(job->note);
-	for (size_t i = 0; i < job->nclaimed; i++) {
-		saga_row_fini(&job->claimed[i].row);
-		free(job->claimed[i].def_json);
-	}
-	free(job->claimed);
-	for (size_t i = 0; i < job->ncancels; i++) {
-		free(job->cancel_notes[i]);
-	}
-	free(job->cancel_ids);
-	free(job->cancel_notes);
+	reader_job_results_fini(job);
 	free(job->adopt_ids);
-	free(job->renewed);
 	free(job);
 }
 
@@ -243,12 +263,11 @@ reader_main(void *arg)
 		} else if ((job->rv = reader_run(r, job)) == SAGA_EUNAVAIL &&
 		    r->st != NULL && !saga_store_ok(r->st)) {
 			/* The connection broke since the last job (a
-			 * database restart): connect again and retry once. */
-			saga_row_fini(&job->row);
-			free(job->def_json);
-			job->def_json = NULL;
-			job->err[0]   = '\0';
-			job->rv       = reader_run(r, job);
+			 * database restart): connect again and retry once,
+			 * from nothing (a lease job may have renewed and
+			 * claimed before the break). */
+			reader_job_results_fini(job);
+			job->rv = reader_run(r, job);
 		}
 		coord_queue_push(r->q, &job->ev, COORD_EV_READER, job);
 	}
