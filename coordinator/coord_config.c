@@ -1723,9 +1723,21 @@ coord_config_parse(coord_config_ld *ld, const char *buf, size_t len,
 			continue;
 		}
 		if (ndocs == 2) {
+			/* Where the document starts (its ---), for one with
+			 * no node to point at. */
+			struct fy_document_state *ds =
+			    fy_document_get_document_state(fyd);
+			const struct fy_mark *m =
+			    ds != NULL ? fy_document_state_start_mark(ds) : NULL;
+			coord_config_pos at = pos;
+
+			if (m != NULL) {
+				at.line = m->line + 1;
+				at.col  = m->column + 1;
+			}
 			coord_config_err_at(ld,
 			    coord_config_node_pos(
-			        ld, fy_document_root(fyd), pos),
+			        ld, fy_document_root(fyd), at),
 			    "expected one YAML document, found a second one");
 		}
 		fy_parse_document_destroy(doc->fyp, fyd);

@@ -1298,6 +1298,12 @@ test_coord_config_document_shape(void **state)
 	    "alias.yaml:7:10: aliases are not supported (*st)",
 	    "alias.yaml:9:1: expected one YAML document, found a second one",
 	    NULL);
+	/* An empty second document: the position of its --- (it had
+	 * none). */
+	put(files[0], "participants: {}\n---\n");
+	expect_files_errs(files, 1,
+	    "alias.yaml:2:1: expected one YAML document, found a second one",
+	    NULL);
 	put(empty[0], "");
 	put(empty[1], "# nothing yet\n---\n");
 	put(empty[2], "participants:\ndefaults:\nsagas:\n");
