@@ -754,7 +754,10 @@ coord_config_dur(coord_config_ld *ld, const coord_config_field *f,
 	}
 	t = coord_config_is_null(f->val) ? NULL : coord_config_text(f->val);
 	coord_config_got(f->val, got, sizeof(got));
-	if (t == NULL || coord_config_has_nul(f->val) ||
+	if (t != NULL && !coord_config_has_nul(f->val) &&
+	    coord_duration_parse(t, &v) == SAGA_ERANGE) {
+		v = INT64_MAX; /* too long: said below */
+	} else if (t == NULL || coord_config_has_nul(f->val) ||
 	    coord_duration_parse(t, &v) != 0) {
 		coord_config_err_at(ld,
 		    coord_config_node_pos(ld, f->val, f->pos),
@@ -2309,7 +2312,7 @@ coord_duration_parse(const char *s, int64_t *ms)
 		int64_t digit = s[i] - '0';
 
 		if (ip > (INT64_MAX - digit) / 10) {
-			return (SAGA_EINVAL);
+			return (SAGA_ERANGE);
 		}
 		ip = ip * 10 + digit;
 	}
@@ -2338,9 +2341,12 @@ coord_duration_parse(const char *s, int64_t *ms)
 	}
 	/* A whole number of milliseconds, without overflow (fp * unit is
 	 * below 10^9 * 86400000). */
-	if ((fp * unit) % scale != 0 || ip > INT64_MAX / unit ||
-	    ip * unit > INT64_MAX - (fp * unit) / scale) {
+	if ((fp * unit) % scale != 0) {
 		return (SAGA_EINVAL);
+	}
+	if (ip > INT64_MAX / unit ||
+	    ip * unit > INT64_MAX - (fp * unit) / scale) {
+		return (SAGA_ERANGE);
 	}
 	*ms = ip * unit + (fp * unit) / scale;
 	return (0);

@@ -110,8 +110,9 @@ int coord_def_from_json(
 
 /* coord_duration_parse reads a duration: a decimal number and a unit, ms,
  * s, m, h or d ("250ms", "2s", "1.5s", "5m", "1h", "1d"), that is a whole
- * number of milliseconds. Returns 0 and sets *ms, or SAGA_EINVAL (no unit,
- * a sign, spaces, a fraction of a millisecond, overflow). */
+ * number of milliseconds. Returns 0 and sets *ms, SAGA_EINVAL (no unit,
+ * a sign, spaces, a fraction of a millisecond) or SAGA_ERANGE (more
+ * milliseconds than an int64_t holds). */
 int coord_duration_parse(const char *s, int64_t *ms);
 
 #endif /* COORDINATOR_COORD_CONFIG_H */

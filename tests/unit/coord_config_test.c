@@ -561,7 +561,8 @@ test_coord_config_durations_too_long(void **state)
 	    "        action: x\n"
 	    "        compensation: y\n"
 	    "        timeout: 604800001ms\n"
-	    "        retry: {max_backoff: 9223372036854775807ms}\n");
+	    "        retry: {max_backoff: 9223372036854775807ms}\n"
+	    "        compensation_timeout: 99999999999999999999d\n");
 	expect_files_errs(files, 1,
 	    "long.yaml:4:12: defaults.timeout: expected a duration of at most "
 	    "7d, got \"25d\"",
@@ -573,6 +574,8 @@ test_coord_config_durations_too_long(void **state)
 	    "got \"604800001ms\"",
 	    "long.yaml:15:30: retry.max_backoff: expected a duration of at "
 	    "most 3650d, got \"9223372036854775807ms\"",
+	    "long.yaml:16:31: compensation_timeout: expected a duration of "
+	    "at most 3650d, got \"99999999999999999999d\"",
 	    NULL);
 	put(files[0],
 	    "participants:\n"
@@ -1384,6 +1387,9 @@ test_coord_config_durations_parse(void **state)
 		"2ms5",
 		"1s2",
 		"1.0000000001s",
+	};
+	/* Well formed, but too long for an int64_t of milliseconds. */
+	static const char *const big[] = {
 		"9223372036854775808ms",
 		"106751991168d",
 		"99999999999999999999999s",
@@ -1404,6 +1410,13 @@ test_coord_config_durations_parse(void **state)
 		if (coord_duration_parse(bad[i], &ms) != SAGA_EINVAL ||
 		    ms != -1) {
 			fail_msg("\"%s\" was accepted", bad[i]);
+		}
+	}
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		ms = -1;
+		if (coord_duration_parse(big[i], &ms) != SAGA_ERANGE ||
+		    ms != -1) {
+			fail_msg("\"%s\" was not out of range", big[i]);
 		}
 	}
 	assert_int_equal(coord_duration_parse(NULL, &ms), SAGA_EINVAL);
