@@ -1255,9 +1255,14 @@ coord_config_step(coord_config_ld *ld, saga_def *d, size_t i,
 	/* A retriable step retries without end and with a longer cap
 	 * unless it says otherwise. */
 	base = ld->dflt.retry;
-	if (s->kind == SAGA_STEP_RETRIABLE) {
-		base.max_attempts   = 0;
+	if (s->kind == SAGA_STEP_RETRIABLE && base.max_backoff_ms <
+	        COORD_CONFIG_RETRIABLE_MAX_BACKOFF_MS) {
+		/* Longer, never shorter, than the defaults' cap (a shorter
+		 * one could fall below their initial_backoff). */
 		base.max_backoff_ms = COORD_CONFIG_RETRIABLE_MAX_BACKOFF_MS;
+	}
+	if (s->kind == SAGA_STEP_RETRIABLE) {
+		base.max_attempts = 0;
 	}
 	s->retry = base;
 	rpos     = fields[6].seen ? fields[6].pos : si->kind_pos;
