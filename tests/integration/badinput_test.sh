@@ -8,8 +8,8 @@
 # one of an unknown type, one with a field of the wrong type, one with
 # a string that is not UTF-8, one with trailing bytes, an empty message
 # and an oversized one (2 MiB). Every
-# one must get an ERROR answer naming what was wrong, every process must
-# still run afterwards, the 20 sagas started just before must complete,
+# one must get an ERROR answer naming what was wrong and a line in that
+# process's log, every process must still run afterwards, the 20 sagas started just before must complete,
 # and an order started afterwards too, with the data consistent (stock
 # and money conserved). sagactl gets the same bad messages as replies
 # (from nngcat): a clear error and exit 1 each. sagad --check and sagactl
@@ -110,6 +110,13 @@ for url in "${urls[@]}"; do
 done
 "$repo/scripts/cluster.sh" status >"$state/status.txt" ||
 	{ cat "$state/status.txt" >&2; fail "a process died on bad input"; }
+# And in the log of each (DESIGN.md, invariant 7): a line per kind.
+for p in sagad orders inventory payments shipping; do
+	for code in "${want[@]}"; do
+		grep -q "refused a request: $code: " "$state/cluster/logs/$p.log" ||
+			fail "$p did not log the refused $code request"
+	done
+done
 
 out=$("$sagactl" start create_order --wait --timeout 30s --input \
 	'{"customer_id": "alice", "sku": "WIDGET", "qty": 1, "amount": 100}') ||
