@@ -35,9 +35,7 @@ pids=()
 source "$repo/tests/support/proc.sh"
 
 cleanup() {
-	for p in "${pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-	done
+	saga_kill_children KILL "${pids[@]}"
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
 		>/dev/null 2>&1 || true
 	rm -rf "$tmp"

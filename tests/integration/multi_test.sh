@@ -55,11 +55,12 @@ fi
 declare -A pid
 pids=()
 
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
+
 cleanup() {
-	for p in "${pids[@]}"; do
-		kill -CONT "$p" 2>/dev/null || true
-		kill -KILL "$p" 2>/dev/null || true
-	done
+	saga_kill_children CONT "${pids[@]}"
+	saga_kill_children KILL "${pids[@]}"
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
 		>/dev/null 2>&1 || true
 	rm -rf "$tmp"
@@ -106,8 +107,6 @@ q() {
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
-# shellcheck source=tests/support/proc.sh
-source "$repo/tests/support/proc.sh"
 p0=
 saga_ports_reserve p0 16 || fail "no free ports"
 nport=1

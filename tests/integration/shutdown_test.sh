@@ -35,10 +35,11 @@ edb=${db}_echo
 cdb=${db}_coord
 pids=()
 
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
+
 cleanup() {
-	for p in "${pids[@]}"; do
-		{ kill -KILL "$p" && wait "$p"; } 2>/dev/null || true
-	done
+	saga_kill_children KILL "${pids[@]}"
 	for d in "$db" "$edb" "$cdb"; do
 		psql -X -q -d postgres \
 			-c "DROP DATABASE IF EXISTS $d WITH (FORCE)" \
@@ -73,8 +74,6 @@ q() {
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
-# shellcheck source=tests/support/proc.sh
-source "$repo/tests/support/proc.sh"
 p0=
 saga_ports_reserve p0 5 || fail "no free ports"
 "$tp" --listen "tcp://127.0.0.1:$p0" --rule s1.do=delay:30000 \
@@ -213,12 +212,6 @@ echo_stop() {
 	rc=0
 	wait "$epid" || rc=$?
 	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-	# Reaped: its pid may be reused, so cleanup must not kill it.
-	local keep=() p
-	for p in "${pids[@]}"; do
-		[[ $p == "$epid" ]] || keep+=("$p")
-	done
-	pids=("${keep[@]}")
 }
 
 # echo_hung WHAT WANT LOG [HANG]: echo, with a libnng call hanging, exited

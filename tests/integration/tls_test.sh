@@ -31,10 +31,11 @@ tp=$build/tests/test_participant
 pids=()
 db=tls_test_$$
 
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
+
 cleanup() {
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
+	saga_kill_children TERM "${pids[@]}"
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
 		>/dev/null 2>&1 || true
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_orders WITH (FORCE)" \

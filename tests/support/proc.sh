@@ -21,6 +21,25 @@ saga_exited() {
 	return 1
 }
 
+# saga_kill_children SIGNAL PID...: sends SIGNAL to each PID that is
+# still a child of this shell. A child that ended was reaped by bash at
+# once, and its number may be another process's by now (pid_max is 32768
+# on the CI machines, and a test run starts thousands of processes): a
+# cleanup that killed it took down a PostgreSQL backend of the server the
+# other tests share.
+saga_kill_children() {
+	local sig=$1 p stat ppid
+	shift
+	for p in "$@"; do
+		{ read -r stat <"/proc/$p/stat"; } 2>/dev/null || continue
+		# The fields after the command name, which may hold spaces.
+		read -r _ ppid _ <<<"${stat##*) }"
+		if [[ $ppid == "$$" ]]; then
+			kill "-$sig" "$p" 2>/dev/null || true
+		fi
+	done
+}
+
 # saga_answers SAGACTL URL PID: waits up to 10 s for the sagad at URL,
 # process PID, to answer sagactl ping. Returns 0 once it does, 1 if it
 # does not by then, 2 as soon as PID has exited (a refused start-up).
