@@ -258,11 +258,19 @@ say() {
 
 # ---- set-up ------------------------------------------------------------
 
+# ours PID WORD: PID runs a command line holding WORD. A pid file's number
+# may belong to another process once ours has ended (pid_max is 32768 on
+# the CI machines): never signal it without this check.
+ours() {
+	[[ -r /proc/$1/cmdline ]] &&
+	    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
 # A previous run's cluster, if it was kept.
 if [[ -d $cdir ]]; then
 	cluster stop >/dev/null 2>&1 || true
 	for f in "$dir"/pids/proxy-*.pid; do
-		if [[ -f $f ]]; then
+		if [[ -f $f ]] && ours "$(cat "$f")" "$dir/stats/"; then
 			kill -KILL "$(cat "$f")" 2>/dev/null || true
 		fi
 	done
@@ -314,12 +322,14 @@ proxy_stop_all() {
 	for f in "$dir"/pids/proxy-*.pid; do
 		[[ -f $f ]] || continue
 		pid=$(cat "$f")
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
+		if ours "$pid" "$dir/stats/"; then
+			kill -TERM "$pid" 2>/dev/null || true
+			for _ in $(seq 1 50); do
+				ours "$pid" "$dir/stats/" || break
+				sleep 0.1
+			done
+			! ours "$pid" "$dir/stats/" || kill -KILL "$pid" 2>/dev/null || true
+		fi
 		rm -f "$f"
 	done
 }
@@ -358,12 +368,15 @@ instance_stop_all() {
 	for name in "${extra[@]}"; do
 		[[ -f $dir/pids/$name.pid ]] || continue
 		pid=$(cat "$dir/pids/$name.pid")
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
+		if ours "$pid" "--instance-id chaos-$name "; then
+			kill -TERM "$pid" 2>/dev/null || true
+			for _ in $(seq 1 50); do
+				ours "$pid" "--instance-id chaos-$name " || break
+				sleep 0.1
+			done
+			! ours "$pid" "--instance-id chaos-$name " ||
+			    kill -KILL "$pid" 2>/dev/null || true
+		fi
 		rm -f "$dir/pids/$name.pid"
 	done
 }
@@ -577,7 +590,9 @@ run_lane() {
 				term_proc "$name" "$dir/pids/$name.pid"
 			else
 				pid=$(cat "$dir/pids/$name.pid")
-				kill -KILL "$pid" 2>/dev/null || true
+				if ours "$pid" "--instance-id chaos-$name "; then
+					kill -KILL "$pid" 2>/dev/null || true
+				fi
 				log "kill -9 $name"
 			fi
 			sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
@@ -585,7 +600,9 @@ run_lane() {
 			;;
 		proxy-*)
 			pid=$(cat "$dir/pids/$name.pid")
-			kill -KILL "$pid" 2>/dev/null || true
+			if ours "$pid" "$dir/stats/"; then
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
 			log "kill -9 $name"
 			sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
 			gen=$((gen + 1))
@@ -688,7 +705,9 @@ bg_pids=()
 
 say "load done; faults off, settling (at most $settle s)"
 for f in "$dir"/pids/proxy-*.pid; do
-	kill -USR1 "$(cat "$f")" 2>/dev/null || true
+	if ours "$(cat "$f")" "$dir/stats/"; then
+		kill -USR1 "$(cat "$f")" 2>/dev/null || true
+	fi
 done
 # Whatever a failed restart left down comes back now.
 status=$(cluster status 2>/dev/null || true)

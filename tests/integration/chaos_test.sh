@@ -50,8 +50,11 @@ cleanup() {
 	# chaos.sh stops its cluster itself; this is for an interrupted run.
 	SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/run/cluster \
 	    "$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
+	# Only what still runs a command line of this run: a pid file's
+	# number may be another process's by now.
 	for f in "$state"/run/pids/proxy-*.pid "$state"/run/pids/sagad-*.pid; do
-		if [[ -f $f ]]; then
+		if [[ -f $f && -r /proc/$(cat "$f")/cmdline ]] &&
+		    tr '\0' ' ' <"/proc/$(cat "$f")/cmdline" | grep -qF "$state/"; then
 			kill -KILL "$(cat "$f")" 2>/dev/null || true
 		fi
 	done
