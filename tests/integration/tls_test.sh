@@ -149,17 +149,23 @@ out=$("$sagactl" start trusted --input '{"n": 1}' --wait --timeout 20s "${truste
 	--tls-ca "$c/ca.crt" >/dev/null 2>&1 &&
 	fail "a saga was started without a client certificate"
 
-# A participant with a stranger's certificate: sagad refuses to talk to
-# it, so its saga gives up the action and keeps retrying the compensation
-# (compensations are never dropped); nothing it sent was ever answered.
-id=$("$sagactl" start untrusted --input '{"n": 3}' "${trusted[@]}" | head -n 1)
-for _ in $(seq 1 200); do
-	st=$(psql -X -tA -d "$db" -c "SELECT state FROM saga_instance WHERE id = '$id'")
-	[[ $st == COMPENSATING ]] && break
-	sleep 0.05
-done
-[[ $st == COMPENSATING ]] ||
-	fail "the untrusted participant's saga should be compensating, it is $st"
+# refused SAGA N: starts SAGA, whose participant sagad must refuse to
+# talk to: the saga gives up its action and keeps retrying the
+# compensation (compensations are never dropped). Sets id.
+refused() {
+	local st
+	id=$("$sagactl" start "$1" --input "{\"n\": $2}" "${trusted[@]}" | head -n 1)
+	for _ in $(seq 1 200); do
+		st=$(psql -X -tA -d "$db" -c "SELECT state FROM saga_instance WHERE id = '$id'")
+		[[ $st == COMPENSATING ]] && return 0
+		sleep 0.05
+	done
+	fail "saga $1 should be compensating, it is $st"
+}
+
+# A participant with a stranger's certificate: nothing it sent was ever
+# answered.
+refused untrusted 3
 psql -X -tA -d "$db" -c "SELECT last_error FROM saga_instance WHERE id = '$id'" |
 	grep -q "step two gave up: timeout: no reply from bad" ||
 	fail "the untrusted saga does not say why it gave up"
@@ -167,16 +173,8 @@ psql -X -tA -d "$db" -c "SELECT last_error FROM saga_instance WHERE id = '$id'" 
 	fail "only the trusted saga's step may have succeeded"
 
 # A participant whose certificate is of the CA but names another host:
-# refused like the stranger (its saga gives up the action), and by
-# sagactl.
-id=$("$sagactl" start misnamed --input '{"n": 5}' "${trusted[@]}" | head -n 1)
-for _ in $(seq 1 200); do
-	st=$(psql -X -tA -d "$db" -c "SELECT state FROM saga_instance WHERE id = '$id'")
-	[[ $st == COMPENSATING ]] && break
-	sleep 0.05
-done
-[[ $st == COMPENSATING ]] ||
-	fail "the misnamed participant's saga should be compensating, it is $st"
+# refused like the stranger, and by sagactl.
+refused misnamed 5
 [[ $(psql -X -tA -d "$db" -c "SELECT count(*) FROM saga_event WHERE event = 'step_ok'") == 1 ]] ||
 	fail "the misnamed participant answered a command"
 "$sagactl" ping "tls+tcp://127.0.0.1:$elsewhere" --tls-ca "$c/ca.crt" \
