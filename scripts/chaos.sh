@@ -266,6 +266,18 @@ ours() {
 	    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
 }
 
+# stop_ours PID WORD: SIGTERM to PID if it is ours (see ours), and SIGKILL
+# if it still runs 5 s later.
+stop_ours() {
+	ours "$1" "$2" || return 0
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq 1 50); do
+		ours "$1" "$2" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+}
+
 # A previous run's cluster, if it was kept.
 if [[ -d $cdir ]]; then
 	cluster stop >/dev/null 2>&1 || true
@@ -318,18 +330,10 @@ proxy_start() {
 }
 
 proxy_stop_all() {
-	local f pid
+	local f
 	for f in "$dir"/pids/proxy-*.pid; do
 		[[ -f $f ]] || continue
-		pid=$(cat "$f")
-		if ours "$pid" "$dir/stats/"; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 1 50); do
-				ours "$pid" "$dir/stats/" || break
-				sleep 0.1
-			done
-			! ours "$pid" "$dir/stats/" || kill -KILL "$pid" 2>/dev/null || true
-		fi
+		stop_ours "$(cat "$f")" "$dir/stats/"
 		rm -f "$f"
 	done
 }
@@ -364,19 +368,10 @@ instance_running() {
 }
 
 instance_stop_all() {
-	local name pid
+	local name
 	for name in "${extra[@]}"; do
 		[[ -f $dir/pids/$name.pid ]] || continue
-		pid=$(cat "$dir/pids/$name.pid")
-		if ours "$pid" "--instance-id chaos-$name "; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 1 50); do
-				ours "$pid" "--instance-id chaos-$name " || break
-				sleep 0.1
-			done
-			! ours "$pid" "--instance-id chaos-$name " ||
-			    kill -KILL "$pid" 2>/dev/null || true
-		fi
+		stop_ours "$(cat "$dir/pids/$name.pid")" "--instance-id chaos-$name "
 		rm -f "$dir/pids/$name.pid"
 	done
 }
