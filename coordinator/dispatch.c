@@ -22,6 +22,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "dispatch.h"
+#include "saga_tls_check.h"
 #include "log.h"
 #include "proto_msg.h"
 #include "saga_err.h"
@@ -268,7 +269,13 @@ dispatch_check(const saga_tls_opts *tls, bool files,
 				continue;
 			}
 			if (saga_tls_config(&cfg, false, &o, why,
-			        sizeof(why)) != 0) {
+			        sizeof(why)) != 0 ||
+			    (parts[i]->tls_cert != NULL &&
+			        saga_tls_check_pair(parts[i]->tls_cert,
+			            parts[i]->tls_key, why, sizeof(why)) != 0)) {
+				if (cfg != NULL) {
+					nng_tls_config_free(cfg);
+				}
 				snprintf(err, errlen, "participant %s: %s",
 				    parts[i]->name, why);
 				return (SAGA_EINVAL);

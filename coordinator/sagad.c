@@ -47,6 +47,7 @@
 #include "saga_err.h"
 #include "saga_store.h"
 #include "saga_tls.h"
+#include "saga_tls_check.h"
 #include "sql_migrate.h"
 #include "timer.h"
 
@@ -3120,6 +3121,13 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 			fprintf(stderr, "sagad: %s\n", why);
 			return (2);
 		}
+		if (o->tls.cert != NULL && o->tls.key != NULL &&
+		    saga_tls_check_pair(o->tls.cert, o->tls.key, why,
+		        sizeof(why)) != 0) {
+			fprintf(stderr, "sagad: --tls-cert, --tls-key: %s\n",
+			    why);
+			return (2);
+		}
 	}
 	if (o->max_context + 4096 > o->lim.max_msg_bytes) {
 		fprintf(stderr,
@@ -3326,6 +3334,13 @@ main(int argc, char **argv)
 	coord_metrics_init(&c);
 	if (c.o.metrics_listen != NULL &&
 	    metrics_serve(c.m, c.o.metrics_listen, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return (1);
+	}
+	/* What nng takes and then fails with at every handshake (a
+	 * participant's certificate with another key), as --check does. */
+	if (dispatch_check(&c.o.tls, true, c.cfg->participants,
+	        c.cfg->nparticipants, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return (1);
 	}

@@ -245,6 +245,27 @@ rc=0
 ((rc == 1)) && grep -q "participant junk: CA file .*junk-ca.pem: " "$tmp/junk.out" ||
 	fail "sagad --check of a junk CA file: exit $rc: $(cat "$tmp/junk.out")"
 
+# A certificate with another certificate's key: nng takes the pair, and
+# every handshake then failed with nothing in sagad's log. sagad refuses
+# its own such pair at start-up (exit 2), and --check a participant's.
+rc=0
+timeout 20 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
+	--listen "tls+tcp://127.0.0.1:$((p0 + 3))" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/sagad.crt" --tls-key "$c/client.key" >"$tmp/pair.log" 2>&1 || rc=$?
+((rc == 2)) && grep -q "client.key is not the key of certificate .*sagad.crt" "$tmp/pair.log" ||
+	fail "sagad with a key of another certificate: exit $rc: $(cat "$tmp/pair.log")"
+cat >"$tmp/pair.yaml" <<YAML
+participants:
+  good:
+    endpoints: ["tls+tcp://127.0.0.1:$good"]
+    tls: {cert: certs/good.crt, key: certs/client.key}
+sagas: []
+YAML
+rc=0
+"$sagad" --check --config "$tmp/pair.yaml" --tls-ca "$c/ca.crt" >"$tmp/pair.out" 2>&1 || rc=$?
+((rc == 1)) && grep -q "participant good: key .*client.key is not the key of certificate" "$tmp/pair.out" ||
+	fail "sagad --check of a participant's mismatched pair: exit $rc: $(cat "$tmp/pair.out")"
+
 # A listener sagad would not secure as asked is refused at start-up, not
 # served in the clear or not at all: a scheme other than tcp, tls+tcp,
 # ipc and inproc (wss:// went without TLS, and TLS+TCP:// ignored the
