@@ -532,17 +532,20 @@ sb_cmp_u32(const void *a, const void *b)
 	return (x < y ? -1 : x > y);
 }
 
-/* sb_pct is the nearest-rank percentile p (0..100) of n sorted values, in
- * milliseconds. */
+/* sb_pct is the nearest-rank percentile p (0..100, in steps of 0.1) of
+ * n sorted values, in milliseconds. The rank is computed in integers:
+ * ceil(99.9 / 100.0 * 1000) is 1000 in doubles (99.9 is not exact), which
+ * made p999 the maximum. */
 static double
 sb_pct(const uint32_t *v, size_t n, double p)
 {
-	size_t rank;
+	uint64_t tenths = (uint64_t) llround(p * 10.0);
+	size_t   rank;
 
 	if (n == 0) {
 		return (0.0);
 	}
-	rank = (size_t) ceil(p / 100.0 * (double) n);
+	rank = (size_t) ((tenths * (uint64_t) n + 999) / 1000);
 	if (rank < 1) {
 		rank = 1;
 	}
