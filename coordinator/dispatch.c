@@ -247,6 +247,26 @@ disp_tls_of(const saga_tls_opts *base, const saga_participant_def *def,
 	}
 }
 
+/* Sets p's resend time: each context has its own, copied from the socket
+ * when it was opened. */
+static void
+disp_part_set_resend(disp_part *p, int64_t resend_ms)
+{
+	nng_socket_set_ms(p->sock, NNG_OPT_REQ_RESENDTIME, resend_ms);
+	for (uint32_t k = 0; k < p->def->max_in_flight; k++) {
+		nng_ctx_set_ms(
+		    p->slots[k].ctx, NNG_OPT_REQ_RESENDTIME, resend_ms);
+	}
+}
+
+void
+dispatch_set_resend(dispatch *d, int64_t resend_ms)
+{
+	for (disp_part *p = d->parts; p != NULL; p = p->next) {
+		disp_part_set_resend(p, resend_ms);
+	}
+}
+
 int
 dispatch_check(const saga_tls_opts *tls, bool files,
     saga_participant_def *const *parts, size_t n, char *err, size_t errlen)
@@ -593,15 +613,8 @@ dispatch_configure(dispatch *d, saga_participant_def *const *parts, size_t n,
 		disp_part *p;
 
 		if (old != NULL && disp_def_same(old->def, parts[i])) {
-			/* Kept, but the longest timeout may have grown: each
-			 * context has its own resend time, copied from the
-			 * socket when it was opened. */
-			nng_socket_set_ms(
-			    old->sock, NNG_OPT_REQ_RESENDTIME, resend_ms);
-			for (uint32_t k = 0; k < old->def->max_in_flight; k++) {
-				nng_ctx_set_ms(old->slots[k].ctx,
-				    NNG_OPT_REQ_RESENDTIME, resend_ms);
-			}
+			/* Kept, but the longest timeout may have grown. */
+			disp_part_set_resend(old, resend_ms);
 			continue;
 		}
 		if ((rv = disp_part_open(d, parts[i], resend_ms, &p, err,

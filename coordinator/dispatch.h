@@ -88,6 +88,10 @@ int dispatch_configure(dispatch *d, saga_participant_def *const *parts,
     size_t n, int64_t resend_ms, void (*done)(void *arg, disp_done *dd),
     void *arg, char *err, size_t errlen);
 
+/* dispatch_set_resend sets every participant's REQ resend time (a
+ * definition version with a longer timeout was loaded). */
+void dispatch_set_resend(dispatch *d, int64_t resend_ms);
+
 /* dispatch_check tells whether dispatch_configure could open parts with
  * sagad's tls (may be NULL): each endpoint is checked as nng will dial it
  * (saga_tls_dial_url_ok) and, with files, each tls+tcp:// endpoint's TLS

@@ -183,6 +183,7 @@ struct coord {
 	coord_opts   o;
 	coord_queue  q;
 	size_t       nparked;  /* requests held until a saga ends */
+	int64_t      resend_ms; /* nng's REQ resend time, as last set */
 	coord_defs  *cfg;      /* current configuration (participants) */
 	saga_def   **defs;     /* every definition version loaded (owned) */
 	size_t       ndefs;
@@ -487,6 +488,20 @@ coord_def_version(coord *c, const char *name, int version)
 	return (NULL);
 }
 
+/* The longest attempt timeout of def's steps. */
+static int64_t
+coord_def_timeout_ms(const saga_def *def)
+{
+	int64_t max = 0;
+
+	for (size_t j = 0; j < def->nsteps; j++) {
+		if (def->steps[j].timeout_ms > max) {
+			max = def->steps[j].timeout_ms;
+		}
+	}
+	return (max);
+}
+
 /* Adds d to the registry (taking ownership) unless that version is known;
  * returns the registry's definition. */
 static const saga_def *
@@ -504,6 +519,14 @@ coord_def_add(coord *c, saga_def *d)
 	}
 	c->defs             = nd;
 	c->defs[c->ndefs++] = d;
+	/* A version loaded from the log (recovery, a takeover, a request)
+	 * may have a longer timeout than any configured: nng's resend
+	 * time must stay above it. */
+	if (c->disp != NULL &&
+	    coord_def_timeout_ms(d) * 2 + 1000 > c->resend_ms) {
+		c->resend_ms = coord_def_timeout_ms(d) * 2 + 1000;
+		dispatch_set_resend(c->disp, c->resend_ms);
+	}
 	return (d);
 }
 
@@ -532,20 +555,6 @@ coord_defs_install(coord *c, coord_defs *cfg)
 		coord_defs_free(c->cfg);
 	}
 	c->cfg = cfg;
-}
-
-/* The longest attempt timeout of def's steps. */
-static int64_t
-coord_def_timeout_ms(const saga_def *def)
-{
-	int64_t max = 0;
-
-	for (size_t j = 0; j < def->nsteps; j++) {
-		if (def->steps[j].timeout_ms > max) {
-			max = def->steps[j].timeout_ms;
-		}
-	}
-	return (max);
 }
 
 /* nng's REQ resend time for the participants' sockets: above the longest
@@ -2004,8 +2013,9 @@ coord_reader_done(coord *c, reader_job *job)
 		} else {
 			char err[256];
 
+			c->resend_ms = coord_resend_ms(c, cfg);
 			if (dispatch_configure(c->disp, cfg->participants,
-			        cfg->nparticipants, coord_resend_ms(c, cfg),
+			        cfg->nparticipants, c->resend_ms,
 			        coord_command_done, c, err, sizeof(err)) != 0) {
 				log_error("reload: %s; keeping the old "
 				          "configuration",
@@ -3344,8 +3354,9 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		return (1);
 	}
+	c.resend_ms = coord_resend_ms(&c, c.cfg);
 	if ((rv = dispatch_configure(c.disp, c.cfg->participants,
-	         c.cfg->nparticipants, coord_resend_ms(&c, c.cfg),
+	         c.cfg->nparticipants, c.resend_ms,
 	         coord_command_done, &c, err, sizeof(err))) != 0) {
 		log_error("%s", err);
 		return (1);

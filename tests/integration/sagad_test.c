@@ -3090,6 +3090,47 @@ test_sagad_reload_raises_resend(void **state)
 	e->done = true;
 }
 
+/* The same after a restart: a saga recovered on a definition version
+ * whose timeout is longer than any of the configuration's keeps nng's
+ * resend time above its attempts. Before, the version was loaded from
+ * the log after the sockets had their resend time (2 x 400 ms + 1 s),
+ * and the recovered 3 s attempt reached the participant twice. */
+static void
+test_sagad_recovered_version_raises_resend(void **state)
+{
+	tenv  *e = *state;
+	char   cfg[1024];
+	t_saga s;
+
+	t_begin(e, "recover_resend", "r1.do=timeout\n", NULL);
+	assert_int_equal(t_stop_sagad(e), 0);
+	snprintf(cfg, sizeof(cfg),
+	    "participants:\n"
+	    "  p0:\n"
+	    "    endpoints: [\"%s\"]\n"
+	    "sagas:\n"
+	    "  - name: r\n"
+	    "    steps:\n"
+	    "      - {name: r1, participant: p0, action: r1.do,\n"
+	    "         compensation: r1.undo, timeout: 3s,\n"
+	    "         retry: {max_attempts: 1}}\n",
+	    e->p_url);
+	t_write_file(e->config, cfg);
+	t_start_sagad(e);
+	assert_int_equal(
+	    t_start(e, "r", t_input(e, 0, "c-1", 1), NULL, &s), 0);
+	t_wait_record(e, "r1.do", 1, MS(5000));
+	t_kill9_sagad(e);
+	t_config_replace(e, NULL, "timeout: 3s", "timeout: 400ms");
+	t_start_sagad(e);
+	/* Recovery resends the attempt once; it times out after 3 s. */
+	t_wait_record(e, "r1.undo", 1, MS(15000));
+	assert_int_equal(t_record_count(e, "r1.do"), 2);
+	t_wait_state(e, &s.id, "COMPENSATED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* Endpoints come from the current configuration, not from a running
  * saga's pinned definition: while a saga waits on its slow first step, a
  * reload moves p0 to a second participant (and changes the saga's
@@ -3598,6 +3639,9 @@ main(void)
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_raises_resend, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_recovered_version_raises_resend, t_setup,
+		    t_teardown),
 	};
 #else
 	const struct CMUnitTest tests[] = {
