@@ -368,6 +368,19 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 	}
 	disp_tls_of(d->tls, def, &tls);
 	for (size_t i = 0; i < def->nendpoints; i++) {
+		char name[256];
+
+		if (saga_tls_url(def->endpoints[i]) &&
+		    !saga_tls_name_of(def->endpoints[i], name, sizeof(name))) {
+			log_warn("TLS-NAME-UNCHECKED participant=%s: %s is an "
+			         "address: its certificate is checked against "
+			         "the CA only (mbedtls 2.28 matches names, not "
+			         "addresses); give a DNS name to have the name "
+			         "checked too",
+			    def->name, def->endpoints[i]);
+		}
+	}
+	for (size_t i = 0; i < def->nendpoints; i++) {
 		/* Non-blocking: a participant that is down now is dialled
 		 * again in the background until it answers. */
 		char why[256];

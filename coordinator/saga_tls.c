@@ -57,6 +57,29 @@ saga_tls_dial_url_ok(const char *url, char *why, size_t whylen)
 	return (ok);
 }
 
+bool
+saga_tls_name_of(const char *url, char *name, size_t len)
+{
+	nng_url        *u = NULL;
+	struct in6_addr a6;
+	struct in_addr  a4;
+	size_t          n;
+	bool            ok;
+
+	if (nng_url_parse(&u, url) != 0) {
+		return (false);
+	}
+	snprintf(name, len, "%s", u->u_hostname);
+	nng_url_free(u);
+	/* A fully qualified name's last dot is not in certificates. */
+	if ((n = strlen(name)) > 1 && name[n - 1] == '.') {
+		name[n - 1] = '\0';
+	}
+	ok = name[0] != '\0' && inet_pton(AF_INET, name, &a4) != 1 &&
+	    inet_pton(AF_INET6, name, &a6) != 1;
+	return (ok);
+}
+
 int
 saga_listen_url_check(
     const char *url, bool *loopback, char *why, size_t whylen)
@@ -246,25 +269,20 @@ saga_tls_dial(nng_socket s, const char *url, const saga_tls_opts *tls,
 	}
 	if (saga_tls_url(url)) {
 		saga_tls_opts o = { NULL, NULL, NULL, NULL };
-		nng_url      *u = NULL;
+		char          host[256];
 
 		/* The server's certificate must name the host dialled (a
 		 * DNS name in its subjectAltName, or its CN): a certificate
-		 * of the CA for another host is refused. */
+		 * of the CA for another host is refused. Not for an address:
+		 * see saga_tls_name_of. */
 		if (tls != NULL) {
 			o = *tls;
 		}
-		if (o.server_name == NULL) {
-			if ((rv = nng_url_parse(&u, url)) != 0) {
-				snprintf(err, errlen, "%s: %s", url,
-				    nng_strerror(rv));
-				nng_dialer_close(d);
-				return (rv);
-			}
-			o.server_name = u->u_hostname;
+		if (o.server_name == NULL &&
+		    saga_tls_name_of(url, host, sizeof(host))) {
+			o.server_name = host;
 		}
 		rv = saga_tls_config(&cfg, false, &o, err, errlen);
-		nng_url_free(u);
 		if (rv != 0) {
 			nng_dialer_close(d);
 			return (NNG_EINVAL);

@@ -26,6 +26,14 @@ typedef struct saga_tls_opts {
 /* saga_tls_url tells whether url is a TLS transport (tls+tcp://...). */
 bool saga_tls_url(const char *url);
 
+/* saga_tls_name_of sets name (len bytes) to the host of url that a
+ * client checks the server's certificate against, without a final dot,
+ * and returns true; false when there is none to check: the host is an
+ * address, which mbedtls 2.28 (nng's TLS on Debian 12) cannot match
+ * against a certificate's IP addresses, only against its DNS names and
+ * CN. Such an endpoint is verified against the CA only. */
+bool saga_tls_name_of(const char *url, char *name, size_t len);
+
 /* saga_tls_dial_url_ok tells whether nng can dial url: parsed by nng,
  * and for tcp:// and tls+tcp:// a host (not the wildcard) and a port
  * 1..65535 and nothing more, which nng's dialer wants and its parser does

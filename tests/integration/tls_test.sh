@@ -12,8 +12,9 @@
 #     command: its saga does not complete; the same participant with its
 #     CA given in the YAML (participants: NAME: tls: {ca: FILE}) does;
 #   - a participant whose certificate is of the CA but for another host
-#     (elsewhere.example, dialled as 127.0.0.1) gets no command either, and
-#     sagactl refuses to ping it;
+#     (elsewhere.example, dialled as localhost) gets no command either,
+#     and sagactl refuses to ping it; one dialled by address is checked
+#     against the CA only, and sagad logs TLS-NAME-UNCHECKED;
 #   - a service built on the participant library (the demo's orders)
 #     answers a client with the CA's certificate and refuses one without
 #     a certificate and one with another CA's;
@@ -92,8 +93,9 @@ participants:
   vouched:
     endpoints: ["tls+tcp://127.0.0.1:$bad"]
     tls: {ca: certs/other-ca.crt}
+  # By name: an address is checked against the CA only.
   elsewhere:
-    endpoints: ["tls+tcp://127.0.0.1:$elsewhere"]
+    endpoints: ["tls+tcp://localhost:$elsewhere"]
 defaults:
   timeout: 500ms
   retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 100ms}
@@ -149,6 +151,11 @@ out=$("$sagactl" start trusted --input '{"n": 1}' --wait --timeout 20s "${truste
 	--tls-ca "$c/ca.crt" >/dev/null 2>&1 &&
 	fail "a saga was started without a client certificate"
 
+# The participants dialled by address are checked against the CA only,
+# and sagad says so.
+grep -q "TLS-NAME-UNCHECKED participant=good: tls+tcp://127.0.0.1:$good is an address" \
+	"$tmp/sagad.log" || fail "no TLS-NAME-UNCHECKED line for good"
+
 # refused SAGA N: starts SAGA, whose participant sagad must refuse to
 # talk to: the saga gives up its action and keeps retrying the
 # compensation (compensations are never dropped). Sets id.
@@ -177,7 +184,7 @@ psql -X -tA -d "$db" -c "SELECT last_error FROM saga_instance WHERE id = '$id'" 
 refused misnamed 5
 [[ $(psql -X -tA -d "$db" -c "SELECT count(*) FROM saga_event WHERE event = 'step_ok'") == 1 ]] ||
 	fail "the misnamed participant answered a command"
-"$sagactl" ping "tls+tcp://127.0.0.1:$elsewhere" --tls-ca "$c/ca.crt" \
+"$sagactl" ping "tls+tcp://localhost:$elsewhere" --tls-ca "$c/ca.crt" \
 	--tls-cert "$c/client.crt" --tls-key "$c/client.key" --timeout 1s \
 	>/dev/null 2>&1 && fail "sagactl accepted a certificate for another host"
 "$sagactl" ping "tls+tcp://localhost:$good" --tls-ca "$c/ca.crt" \
