@@ -9,11 +9,11 @@
 # Writes DIR/ca.crt and DIR/ca.key, and for each NAME (default: sagad
 # orders inventory payments shipping client) DIR/NAME.crt and
 # DIR/NAME.key, signed by that CA, with subject CN=NAME and the names
-# localhost and 127.0.0.1 (also as a DNS name: mbedtls 2.28, under nng,
-# matches the host dialled only against DNS names and the CN). A second CA
-# (DIR/other-ca.*) signs DIR/stranger.crt: a certificate that the cluster
-# must refuse. DIR/elsewhere.crt is signed by the first CA but names only
-# the host elsewhere.example: a client dialling 127.0.0.1 must refuse it.
+# localhost and 127.0.0.1 (also as a DNS name, which mbedtls 2.28, under
+# nng, can match). A second CA (DIR/other-ca.*) signs DIR/stranger.crt: a
+# certificate that the cluster must refuse. DIR/elsewhere.crt is signed
+# by the first CA but names only the host elsewhere.example: a client
+# dialling localhost must refuse it.
 
 set -euo pipefail
 
