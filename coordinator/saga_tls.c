@@ -29,7 +29,24 @@ saga_tls_tcp_parts_ok(const nng_url *u)
 	return (u->u_port[0] != '\0' && *end == '\0' && port >= 1 &&
 	    port <= 65535 && u->u_userinfo == NULL && u->u_query == NULL &&
 	    u->u_fragment == NULL &&
-	    (u->u_path == NULL || u->u_path[0] == '\0'));
+	    (u->u_path == NULL || strcmp(u->u_path, "") == 0 ||
+	        strcmp(u->u_path, "/") == 0));
+}
+
+/* Whether url is of nng's TCP transports, with or without TLS: tcp://,
+ * tcp4://, tcp6:// and their tls+ forms. */
+static bool
+saga_tls_tcp_url(const char *url)
+{
+	static const char *const schemes[] = { "tcp://", "tcp4://",
+		"tcp6://", "tls+tcp://", "tls+tcp4://", "tls+tcp6://" };
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		if (strncmp(url, schemes[i], strlen(schemes[i])) == 0) {
+			return (true);
+		}
+	}
+	return (false);
 }
 
 bool
@@ -39,7 +56,7 @@ saga_tls_dial_url_ok(const char *url, char *why, size_t whylen)
 	bool     ok;
 	int      rv;
 
-	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "tls+tcp://", 10) != 0) {
+	if (!saga_tls_tcp_url(url)) {
 		return (true);
 	}
 	if ((rv = nng_url_parse(&u, url)) != 0) {
@@ -94,10 +111,11 @@ saga_listen_url_check(
 		*loopback = true;
 		return (0);
 	}
-	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "tls+tcp://", 10) != 0) {
+	if (!saga_tls_tcp_url(url)) {
 		snprintf(why, whylen,
-		    "%s: expected tcp://HOST:PORT, tls+tcp://HOST:PORT, "
-		    "ipc://PATH or inproc://NAME",
+		    "%s: expected tcp://HOST:PORT, tls+tcp://HOST:PORT (or "
+		    "tcp4, tcp6, tls+tcp4, tls+tcp6), ipc://PATH or "
+		    "inproc://NAME",
 		    url);
 		return (SAGA_EINVAL);
 	}

@@ -286,6 +286,15 @@ for u in "wss://127.0.0.1:$((p0 + 3))/api" "TLS+TCP://127.0.0.1:$((p0 + 3))"; do
 	((rc == 2)) && grep -q "expected tcp://HOST:PORT, tls+tcp://HOST:PORT" \
 		"$tmp/scheme.log" || fail "sagad --listen $u: exit $rc: $(cat "$tmp/scheme.log")"
 done
+# The forms nng takes are taken: tcp4, tcp6 and their tls+ forms, and a
+# final slash.
+for u in "tcp6://[::1]:$((p0 + 3))" "tls+tcp4://127.0.0.1:$((p0 + 3))" \
+    "tcp://127.0.0.1:$((p0 + 3))/"; do
+	"$sagad" --check --config "$tmp/sagas.yaml" --listen "$u" \
+		--tls-ca "$c/ca.crt" --tls-cert "$c/sagad.crt" \
+		--tls-key "$c/sagad.key" >"$tmp/scheme.log" 2>&1 ||
+		fail "sagad --listen $u refused: $(cat "$tmp/scheme.log")"
+done
 rc=0
 timeout 20 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
 	--listen "tls+tcp://127.0.0.1:$((p0 + 3))" --tls-ca "$c/ca.crt" \
