@@ -614,9 +614,8 @@ coord_answer_saga(coord *c, rpc_req *r, const saga_rt *s, bool created)
 static bool
 coord_park_ok(const coord *c)
 {
-	size_t most = c->o.api_contexts / 2;
-
-	return (c->nparked < (most > 0 ? most : 1));
+	/* --api-contexts is at least 2: one may wait. */
+	return (c->nparked < c->o.api_contexts / 2);
 }
 
 /* A WAIT refused for want of room (coord_park_ok). */
@@ -3023,7 +3022,7 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 			}
 			break;
 		case O_API_CTX:
-			if (coord_parse_size("--api-contexts", optarg, 1, 65536,
+			if (coord_parse_size("--api-contexts", optarg, 2, 65536,
 			        &o->api_contexts) != 0) {
 				return (2);
 			}

@@ -1543,13 +1543,22 @@ test_sagad_waits_leave_room(void **state)
 		assert_string_equal(held[i].s.state, "RUNNING");
 	}
 	/* Their room back: a WAIT is held again (answered when its time is
-	 * up, RUNNING). */
+	 * up, RUNNING), and then none is counted (a count that leaked one
+	 * would pass the WAIT, not this). */
 	proto_msg_init(&req);
 	req.type       = PROTO_T_WAIT;
 	req.id         = id;
 	req.timeout_ms = 100;
 	assert_int_equal(t_call(e, &req, MS(5000), &s), 0);
 	assert_string_equal(s.state, "RUNNING");
+	end = t_now_ms() + MS(5000);
+	while (t_gauge(murl, "saga_api_waiting") != 0.0) {
+		if (t_now_ms() > end) {
+			fail_msg("saga_api_waiting stays at %g",
+			    t_gauge(murl, "saga_api_waiting"));
+		}
+		usleep(50 * 1000);
+	}
 	t_check_log(e);
 	e->done = true;
 }
