@@ -1675,10 +1675,13 @@ coord_config_text_ok(coord_config_ld *ld, const char *buf, size_t len)
 			    u[i]);
 			return (false);
 		}
-		if (u[i] == '\n') {
+		/* A line ends at \n, \r\n or a lone \r, as libfyaml counts
+		 * lines. */
+		if (u[i] == '\n' ||
+		    (u[i] == '\r' && (i + 1 == len || u[i + 1] != '\n'))) {
 			pos.line++;
 			pos.col = 1;
-		} else {
+		} else if (u[i] != '\r') {
 			pos.col++;
 		}
 		i += k;
@@ -1836,7 +1839,18 @@ coord_config_no_tags(coord_config_ld *ld, struct fy_node *n,
 		return (true);
 	}
 	if ((tag = fy_node_get_tag(n, &len)) != NULL) {
-		coord_config_err_at(ld, coord_config_node_pos(ld, n, fb),
+		/* At the tag itself: a collection's own position is its
+		 * first entry's. */
+		struct fy_token      *tt = fy_node_get_tag_token(n);
+		const struct fy_mark *m  =
+		    tt != NULL ? fy_token_start_mark(tt) : NULL;
+		coord_config_pos at = coord_config_node_pos(ld, n, fb);
+
+		if (m != NULL) {
+			at.line = m->line + 1;
+			at.col  = m->column + 1;
+		}
+		coord_config_err_at(ld, at,
 		    "a YAML tag (%.*s) is not supported: write the value "
 		    "without it",
 		    (int) (len > 40 ? 40 : len), tag);

@@ -1172,7 +1172,7 @@ test_coord_config_not_utf8(void **state)
 	put_n(files[1], nul, sizeof(nul) - 1);
 	put_n(files[2], u16, sizeof(u16) - 1);
 	put_n(files[3], directive, sizeof(directive) - 1);
-	put(files[4], "sagas: []\n# \xe2\x82");
+	put(files[4], "sagas: []\r# \xe2\x82");
 	expect_files_errs(files, 5,
 	    "latin1.yaml:3:4: byte 0xe9 is not UTF-8; a configuration is "
 	    "UTF-8 text",
@@ -1209,7 +1209,10 @@ test_coord_config_tags_and_nul_keys(void **state)
 	    "      - {name: a, participant: p, action: x,\n"
 	    "         compensation: !!str null}\n"
 	    "      - {name: b, participant: !custom p, action: y,\n"
-	    "         compensation: z}\n");
+	    "         compensation: z}\n"
+	    "  - name: t\n"
+	    "    steps: !!seq\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n");
 	put(files[1],
 	    "participants:\n"
 	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
@@ -1219,10 +1222,12 @@ test_coord_config_tags_and_nul_keys(void **state)
 	    "      - {name: a, participant: p, action: x, compensation: c}\n"
 	    "      - {name: b, participant: p, action: y, \"kind\\0\": pivot}\n");
 	expect_files_errs(files, 2,
-	    "tags.yaml:7:30: a YAML tag (tag:yaml.org,2002:str) is not "
+	    "tags.yaml:7:24: a YAML tag (tag:yaml.org,2002:str) is not "
 	    "supported: write the value without it",
-	    "tags.yaml:8:40: a YAML tag (!custom) is not supported: write the "
+	    "tags.yaml:8:32: a YAML tag (!custom) is not supported: write the "
 	    "value without it",
+	    "tags.yaml:11:12: a YAML tag (tag:yaml.org,2002:seq) is not "
+	    "supported: write the value without it",
 	    "nulkey.yaml:7:10: step \"b\": a compensatable step needs a "
 	    "compensation (or kind pivot or retriable)",
 	    "nulkey.yaml:7:47: expected a key in a step (one of: name, "
