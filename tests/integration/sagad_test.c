@@ -3052,6 +3052,29 @@ t_text_cond_cb(void *arg)
 	return (ok);
 }
 
+/* t_resend_saga starts sagad again with one saga only, r: one step r1 of
+ * the given timeout, one attempt, then compensated (the resend tests). */
+static void
+t_resend_saga(tenv *e, const char *timeout)
+{
+	char cfg[1024];
+
+	assert_int_equal(t_stop_sagad(e), 0);
+	snprintf(cfg, sizeof(cfg),
+	    "participants:\n"
+	    "  p0:\n"
+	    "    endpoints: [\"%s\"]\n"
+	    "sagas:\n"
+	    "  - name: r\n"
+	    "    steps:\n"
+	    "      - {name: r1, participant: p0, action: r1.do,\n"
+	    "         compensation: r1.undo, timeout: %s,\n"
+	    "         retry: {max_attempts: 1}}\n",
+	    e->p_url, timeout);
+	t_write_file(e->config, cfg);
+	t_start_sagad(e);
+}
+
 /* A reload that lengthens a step's timeout lengthens nng's resend time
  * on the participant's socket too, which the reload keeps (same
  * endpoints): it stays above every attempt's timeout, so that nng never
@@ -3063,25 +3086,11 @@ test_sagad_reload_raises_resend(void **state)
 {
 	tenv       *e = *state;
 	t_text_cond lc;
-	char        cfg[1024];
 	t_saga      s;
 
 	t_begin(e, "reload_resend", "r1.do=timeout\n", NULL);
 	/* Again with short timeouts only. */
-	assert_int_equal(t_stop_sagad(e), 0);
-	snprintf(cfg, sizeof(cfg),
-	    "participants:\n"
-	    "  p0:\n"
-	    "    endpoints: [\"%s\"]\n"
-	    "sagas:\n"
-	    "  - name: r\n"
-	    "    steps:\n"
-	    "      - {name: r1, participant: p0, action: r1.do,\n"
-	    "         compensation: r1.undo, timeout: 400ms,\n"
-	    "         retry: {max_attempts: 1}}\n",
-	    e->p_url);
-	t_write_file(e->config, cfg);
-	t_start_sagad(e);
+	t_resend_saga(e, "400ms");
 	t_config_replace(e, NULL, "timeout: 400ms", "timeout: 4s");
 	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
 	lc.path = e->sagad_log;
@@ -3108,24 +3117,10 @@ static void
 test_sagad_recovered_version_raises_resend(void **state)
 {
 	tenv  *e = *state;
-	char   cfg[1024];
 	t_saga s;
 
 	t_begin(e, "recover_resend", "r1.do=timeout\n", NULL);
-	assert_int_equal(t_stop_sagad(e), 0);
-	snprintf(cfg, sizeof(cfg),
-	    "participants:\n"
-	    "  p0:\n"
-	    "    endpoints: [\"%s\"]\n"
-	    "sagas:\n"
-	    "  - name: r\n"
-	    "    steps:\n"
-	    "      - {name: r1, participant: p0, action: r1.do,\n"
-	    "         compensation: r1.undo, timeout: 3s,\n"
-	    "         retry: {max_attempts: 1}}\n",
-	    e->p_url);
-	t_write_file(e->config, cfg);
-	t_start_sagad(e);
+	t_resend_saga(e, "3s");
 	assert_int_equal(
 	    t_start(e, "r", t_input(e, 0, "c-1", 1), NULL, &s), 0);
 	t_wait_record(e, "r1.do", 1, MS(5000));
