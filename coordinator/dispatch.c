@@ -268,40 +268,35 @@ dispatch_set_resend(dispatch *d, int64_t resend_ms)
 }
 
 int
-dispatch_check(const saga_tls_opts *tls, bool files,
+dispatch_check_tls(const saga_tls_opts *tls,
     saga_participant_def *const *parts, size_t n, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < n; i++) {
-		saga_tls_opts o;
+		const saga_participant_def *p   = parts[i];
+		nng_tls_config             *cfg = NULL;
+		saga_tls_opts               o;
+		char                        why[256];
+		bool                        uses = false;
 
-		disp_tls_of(tls, parts[i], &o);
-		for (size_t j = 0; j < parts[i]->nendpoints; j++) {
-			const char     *url = parts[i]->endpoints[j];
-			nng_tls_config *cfg = NULL;
-			char            why[256];
-
-			if (!saga_tls_dial_url_ok(url, why, sizeof(why))) {
-				snprintf(err, errlen, "participant %s: %s: %s",
-				    parts[i]->name, url, why);
-				return (SAGA_EINVAL);
-			}
-			if (!files || !saga_tls_url(url)) {
-				continue;
-			}
-			if (saga_tls_config(&cfg, false, &o, why,
-			        sizeof(why)) != 0 ||
-			    (parts[i]->tls_cert != NULL &&
-			        saga_tls_check_pair(parts[i]->tls_cert,
-			            parts[i]->tls_key, why, sizeof(why)) != 0)) {
-				if (cfg != NULL) {
-					nng_tls_config_free(cfg);
-				}
-				snprintf(err, errlen, "participant %s: %s",
-				    parts[i]->name, why);
-				return (SAGA_EINVAL);
-			}
-			nng_tls_config_free(cfg);
+		for (size_t j = 0; j < p->nendpoints; j++) {
+			uses |= saga_tls_url(p->endpoints[j]);
 		}
+		if (!uses) {
+			continue;
+		}
+		disp_tls_of(tls, p, &o);
+		if (saga_tls_config(&cfg, false, &o, why, sizeof(why)) != 0 ||
+		    (p->tls_cert != NULL &&
+		        saga_tls_check_pair(p->tls_cert, p->tls_key, why,
+		            sizeof(why)) != 0)) {
+			if (cfg != NULL) {
+				nng_tls_config_free(cfg);
+			}
+			snprintf(err, errlen, "participant %s: %s", p->name,
+			    why);
+			return (SAGA_EINVAL);
+		}
+		nng_tls_config_free(cfg);
 	}
 	return (0);
 }
@@ -368,10 +363,12 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 	}
 	disp_tls_of(d->tls, def, &tls);
 	for (size_t i = 0; i < def->nendpoints; i++) {
-		char name[256];
+		/* Non-blocking: a participant that is down now is dialled
+		 * again in the background until it answers. */
+		char why[256];
 
 		if (saga_tls_url(def->endpoints[i]) &&
-		    !saga_tls_name_of(def->endpoints[i], name, sizeof(name))) {
+		    !saga_tls_name_of(def->endpoints[i], why, sizeof(why))) {
 			log_warn("TLS-NAME-UNCHECKED participant=%s: %s is an "
 			         "address: its certificate is checked against "
 			         "the CA only (mbedtls 2.28 matches names, not "
@@ -379,11 +376,6 @@ disp_part_open(dispatch *d, const saga_participant_def *def,
 			         "checked too",
 			    def->name, def->endpoints[i]);
 		}
-	}
-	for (size_t i = 0; i < def->nendpoints; i++) {
-		/* Non-blocking: a participant that is down now is dialled
-		 * again in the background until it answers. */
-		char why[256];
 
 		if ((rv = saga_tls_dial(p->sock, def->endpoints[i], &tls,
 		         NNG_FLAG_NONBLOCK, why, sizeof(why))) != 0) {

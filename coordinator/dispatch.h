@@ -92,12 +92,14 @@ int dispatch_configure(dispatch *d, saga_participant_def *const *parts,
  * definition version with a longer timeout was loaded). */
 void dispatch_set_resend(dispatch *d, int64_t resend_ms);
 
-/* dispatch_check tells whether dispatch_configure could open parts with
- * sagad's tls (may be NULL): each endpoint is checked as nng will dial it
- * (saga_tls_dial_url_ok) and, with files, each tls+tcp:// endpoint's TLS
- * configuration is built from its files. Opens no socket. Returns 0, or
- * SAGA_EINVAL with the first problem in err. */
-int dispatch_check(const saga_tls_opts *tls, bool files,
+/* dispatch_check_tls tells whether dispatch_configure could set up the
+ * TLS of parts with sagad's tls (may be NULL): for each participant with
+ * a tls+tcp:// endpoint, its TLS configuration is built from its files,
+ * and its own certificate checked against its key (nng takes a
+ * mismatched pair, and every handshake then fails). The endpoints' URLs
+ * are the loader's (coord_config_url_check). Opens no socket. Returns 0,
+ * or SAGA_EINVAL with the first problem in err. */
+int dispatch_check_tls(const saga_tls_opts *tls,
     saga_participant_def *const *parts, size_t n, char *err, size_t errlen);
 
 /* dispatch_send queues msg (copied, one encoded COMMAND) for participant

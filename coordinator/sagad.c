@@ -2591,8 +2591,9 @@ coord_reload(coord *c)
 		char err[512];
 
 		/* Before the new definitions are registered: a participant
-		 * that cannot be dialled fails the reload as a whole. */
-		if (dispatch_check(&c->o.tls, true, cfg->participants,
+		 * whose TLS files nng would refuse, or take and then fail
+		 * with, fails the reload as a whole. */
+		if (dispatch_check_tls(&c->o.tls, cfg->participants,
 		        cfg->nparticipants, err, sizeof(err)) != 0) {
 			log_error("reload: %s", err);
 			log_error(
@@ -3291,9 +3292,9 @@ main(int argc, char **argv)
 	}
 	coord_errs_fini(&errs);
 	if (c.o.check) {
-		/* What the loader cannot see: each endpoint as nng will
-		 * dial it, and its TLS files. */
-		if (dispatch_check(&c.o.tls, true, c.cfg->participants,
+		/* What the loader cannot see: the participants' TLS
+		 * files as nng will take them. */
+		if (dispatch_check_tls(&c.o.tls, c.cfg->participants,
 		        c.cfg->nparticipants, err, sizeof(err)) != 0) {
 			fprintf(stderr, "sagad: %s\n", err);
 			coord_defs_free(c.cfg);
@@ -3348,7 +3349,7 @@ main(int argc, char **argv)
 	}
 	/* What nng takes and then fails with at every handshake (a
 	 * participant's certificate with another key), as --check does. */
-	if (dispatch_check(&c.o.tls, true, c.cfg->participants,
+	if (dispatch_check_tls(&c.o.tls, c.cfg->participants,
 	        c.cfg->nparticipants, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return (1);
