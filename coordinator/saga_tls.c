@@ -107,7 +107,8 @@ saga_listen_url_check(
 	int            rv;
 
 	*loopback = false;
-	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0) {
+	if (strncmp(url, "ipc://", 6) == 0 ||
+	    strncmp(url, "inproc://", 9) == 0) {
 		*loopback = true;
 		return (0);
 	}

@@ -172,6 +172,7 @@ typedef struct coord_opts {
 	size_t       max_context;
 	size_t       api_contexts;
 	const char  *metrics_listen;
+	bool         listen_local; /* --listen reaches this machine only */
 	const char  *instance_id;
 	int64_t      lease_ms;
 	int          writers;
@@ -488,9 +489,10 @@ coord_def_version(coord *c, const char *name, int version)
 	return (NULL);
 }
 
-/* The longest attempt timeout of def's steps. */
+/* nng's REQ resend time that def needs: above its longest attempt
+ * timeout, so that nng never resends within an attempt. */
 static int64_t
-coord_def_timeout_ms(const saga_def *def)
+coord_def_resend_ms(const saga_def *def)
 {
 	int64_t max = 0;
 
@@ -499,7 +501,7 @@ coord_def_timeout_ms(const saga_def *def)
 			max = def->steps[j].timeout_ms;
 		}
 	}
-	return (max);
+	return (max * 2 + 1000);
 }
 
 /* Adds d to the registry (taking ownership) unless that version is known;
@@ -522,9 +524,8 @@ coord_def_add(coord *c, saga_def *d)
 	/* A version loaded from the log (recovery, a takeover, a request)
 	 * may have a longer timeout than any configured: nng's resend
 	 * time must stay above it. */
-	if (c->disp != NULL &&
-	    coord_def_timeout_ms(d) * 2 + 1000 > c->resend_ms) {
-		c->resend_ms = coord_def_timeout_ms(d) * 2 + 1000;
+	if (c->disp != NULL && coord_def_resend_ms(d) > c->resend_ms) {
+		c->resend_ms = coord_def_resend_ms(d);
 		dispatch_set_resend(c->disp, c->resend_ms);
 	}
 	return (d);
@@ -557,26 +558,25 @@ coord_defs_install(coord *c, coord_defs *cfg)
 	c->cfg = cfg;
 }
 
-/* nng's REQ resend time for the participants' sockets: above the longest
- * attempt timeout of cfg and of every definition version loaded (sagas
- * still running on an older one included), so that it never fires within
- * an attempt. */
+/* nng's REQ resend time for the participants' sockets: what cfg and
+ * every definition version loaded (sagas still running on an older one
+ * included) need. */
 static int64_t
 coord_resend_ms(const coord *c, const coord_defs *cfg)
 {
-	int64_t max = 0, t;
+	int64_t max = 1000, t;
 
 	for (size_t i = 0; i < cfg->nsagas; i++) {
-		if ((t = coord_def_timeout_ms(cfg->sagas[i])) > max) {
+		if ((t = coord_def_resend_ms(cfg->sagas[i])) > max) {
 			max = t;
 		}
 	}
 	for (size_t i = 0; i < c->ndefs; i++) {
-		if ((t = coord_def_timeout_ms(c->defs[i])) > max) {
+		if ((t = coord_def_resend_ms(c->defs[i])) > max) {
 			max = t;
 		}
 	}
-	return (max * 2 + 1000);
+	return (max);
 }
 
 /* Answers. */
@@ -3118,9 +3118,8 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 	}
 	{
 		char why[512];
-		bool local;
 
-		if (saga_listen_url_check(o->listen, &local, why,
+		if (saga_listen_url_check(o->listen, &o->listen_local, why,
 		        sizeof(why)) != 0) {
 			fprintf(stderr, "sagad: --listen %s\n", why);
 			return (2);
@@ -3265,7 +3264,6 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	char             err[512];
 	int              rv;
-	bool             listen_local = false;
 
 	memset(&c, 0, sizeof(c));
 	log_set_program("sagad");
@@ -3373,9 +3371,7 @@ main(int argc, char **argv)
 	if (timer_arm(&c.timers, &c.lease, coord_now_ms()) != 0) {
 		coord_fatal("arming a timer", SAGA_ENOMEM);
 	}
-	if (saga_listen_url_check(c.o.listen, &listen_local, err,
-	        sizeof(err)) == 0 &&
-	    !saga_tls_url(c.o.listen) && !listen_local) {
+	if (!saga_tls_url(c.o.listen) && !c.o.listen_local) {
 		log_warn("INSECURE listening on %s without TLS: any host that "
 		         "reaches it can start and cancel sagas; use tls+tcp:// "
 		         "with --tls-ca, --tls-cert and --tls-key",
