@@ -742,7 +742,8 @@ coord_config_dur(coord_config_ld *ld, const coord_config_field *f,
     int64_t *out)
 {
 	const char *t;
-	int64_t     v;
+	int64_t     v = 0;
+	int         rv;
 	char        got[96];
 
 	if (coord_config_alias(ld, f->val, f->pos)) {
@@ -754,11 +755,12 @@ coord_config_dur(coord_config_ld *ld, const coord_config_field *f,
 	}
 	t = coord_config_is_null(f->val) ? NULL : coord_config_text(f->val);
 	coord_config_got(f->val, got, sizeof(got));
-	if (t != NULL && !coord_config_has_nul(f->val) &&
-	    coord_duration_parse(t, &v) == SAGA_ERANGE) {
+	rv = t == NULL || coord_config_has_nul(f->val)
+	    ? SAGA_EINVAL
+	    : coord_duration_parse(t, &v);
+	if (rv == SAGA_ERANGE) {
 		v = INT64_MAX; /* too long: said below */
-	} else if (t == NULL || coord_config_has_nul(f->val) ||
-	    coord_duration_parse(t, &v) != 0) {
+	} else if (rv != 0) {
 		coord_config_err_at(ld,
 		    coord_config_node_pos(ld, f->val, f->pos),
 		    "%s: expected a duration like 500ms, 2s, 1m, got %s", path,
