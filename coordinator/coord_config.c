@@ -314,18 +314,32 @@ coord_config_ld_fini(coord_config_ld *ld)
  * Nodes: positions, text, and what a value is.
  */
 
+/* The position of libfyaml's mark m (0-based) in the file being read; fb
+ * when there is none. */
+static coord_config_pos
+coord_config_mark_pos(const coord_config_ld *ld, const struct fy_mark *m,
+    coord_config_pos fb)
+{
+	coord_config_pos pos = { .file = ld->file };
+
+	if (m == NULL) {
+		return (fb);
+	}
+	pos.line = m->line + 1;
+	pos.col  = m->column + 1;
+	return (pos);
+}
+
 /* The position of node n; fb when it has none (an empty value or an
  * empty collection). */
 static coord_config_pos
 coord_config_node_pos(
     const coord_config_ld *ld, struct fy_node *n, coord_config_pos fb)
 {
-	struct fy_token      *tok;
-	const struct fy_mark *m;
-	struct fy_node_pair  *pair;
-	struct fy_node       *item;
-	void                 *it = NULL;
-	coord_config_pos      pos;
+	struct fy_token     *tok;
+	struct fy_node_pair *pair;
+	struct fy_node      *item;
+	void                *it = NULL;
 
 	if (n == NULL) {
 		return (fb);
@@ -333,13 +347,8 @@ coord_config_node_pos(
 	switch (fy_node_get_type(n)) {
 	case FYNT_SCALAR:
 		tok = fy_node_get_scalar_token(n);
-		if (tok == NULL || (m = fy_token_start_mark(tok)) == NULL) {
-			return (fb);
-		}
-		pos.file = ld->file;
-		pos.line = m->line + 1;
-		pos.col  = m->column + 1;
-		return (pos);
+		return (coord_config_mark_pos(ld,
+		    tok != NULL ? fy_token_start_mark(tok) : NULL, fb));
 	case FYNT_MAPPING:
 		if ((pair = fy_node_mapping_iterate(n, &it)) == NULL) {
 			return (fb);
@@ -1740,14 +1749,10 @@ coord_config_parse(coord_config_ld *ld, const char *buf, size_t len,
 			 * no node to point at. */
 			struct fy_document_state *ds =
 			    fy_document_get_document_state(fyd);
-			const struct fy_mark *m =
-			    ds != NULL ? fy_document_state_start_mark(ds) : NULL;
-			coord_config_pos at = pos;
+			coord_config_pos at = coord_config_mark_pos(ld,
+			    ds != NULL ? fy_document_state_start_mark(ds) : NULL,
+			    pos);
 
-			if (m != NULL) {
-				at.line = m->line + 1;
-				at.col  = m->column + 1;
-			}
 			coord_config_err_at(ld,
 			    coord_config_node_pos(
 			        ld, fy_document_root(fyd), at),
@@ -1843,16 +1848,12 @@ coord_config_no_tags(coord_config_ld *ld, struct fy_node *n,
 	if ((tag = fy_node_get_tag(n, &len)) != NULL) {
 		/* At the tag itself: a collection's own position is its
 		 * first entry's. */
-		struct fy_token      *tt = fy_node_get_tag_token(n);
-		const struct fy_mark *m  =
-		    tt != NULL ? fy_token_start_mark(tt) : NULL;
-		coord_config_pos at = coord_config_node_pos(ld, n, fb);
+		struct fy_token *tt = fy_node_get_tag_token(n);
 
-		if (m != NULL) {
-			at.line = m->line + 1;
-			at.col  = m->column + 1;
-		}
-		coord_config_err_at(ld, at,
+		coord_config_err_at(ld,
+		    coord_config_mark_pos(ld,
+		        tt != NULL ? fy_token_start_mark(tt) : NULL,
+		        coord_config_node_pos(ld, n, fb)),
 		    "a YAML tag (%.*s) is not supported: write the value "
 		    "without it",
 		    (int) (len > 40 ? 40 : len), tag);
