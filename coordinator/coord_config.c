@@ -10,9 +10,10 @@
  * and leave the built-in default in place, so that the rest of the file
  * is still checked. Running out of memory sets a sticky flag that every
  * step checks; the load then returns SAGA_ENOMEM. Positions come from
- * libfyaml's token marks (0-based, reported 1-based); a mapping's position
- * is its first key's, a list's its first item's, and an empty one borrows
- * the position of the key that holds it.
+ * libfyaml's token marks (0-based, reported 1-based; a block scalar's is
+ * moved to its first character); a mapping's position is its first key's,
+ * a list's its first item's, and an empty one borrows the position of the
+ * key that holds it.
  */
 #include <errno.h>
 #include <math.h> /* INFINITY, isfinite (macros: no libm) */
@@ -103,6 +104,8 @@ typedef struct coord_config_ld {
 	char            **files; /* names, for messages and saga_def.file */
 	size_t            nfiles;
 	int               file; /* index of the file being read */
+	const char       *text; /* its bytes, while its document lives */
+	size_t            textlen;
 	coord_config_dflt dflt; /* of the file being read */
 	saga_def        **sagas;
 	size_t            nsagas;
@@ -330,6 +333,53 @@ coord_config_mark_pos(const coord_config_ld *ld, const struct fy_mark *m,
 	return (pos);
 }
 
+/* The position of the block scalar tok (| or >): its first character on
+ * its first line that is not empty, after the indentation. libfyaml
+ * 0.7.12 marks instead column 0 of the line after the indicator, which
+ * is the next key's line for an empty block. The value's leading line
+ * breaks are its empty lines; on the next line, the indentation is the
+ * line's spaces less the value's own (an indentation indicator keeps
+ * some). fb when the value has no character. */
+static coord_config_pos
+coord_config_block_pos(
+    const coord_config_ld *ld, struct fy_token *tok, coord_config_pos fb)
+{
+	const struct fy_mark *sm = fy_token_start_mark(tok);
+	const char           *t  = ld->text;
+	const char           *v;
+	struct fy_mark        m;
+	size_t                vlen, i = 0, p, rs = 0, vs = 0;
+
+	if (sm == NULL || t == NULL ||
+	    (v = fy_token_get_text(tok, &vlen)) == NULL) {
+		return (coord_config_mark_pos(ld, sm, fb));
+	}
+	m = *sm;
+	p = m.input_pos;
+	for (; i < vlen && v[i] == '\n'; i++) {
+		/* Past one empty line, ended by \n, \r\n or a lone \r. */
+		while (p < ld->textlen && t[p] != '\n' && t[p] != '\r') {
+			p++;
+		}
+		if (p + 1 < ld->textlen && t[p] == '\r' && t[p + 1] == '\n') {
+			p++;
+		}
+		p++;
+		m.line++;
+	}
+	if (i == vlen) {
+		return (fb);
+	}
+	while (p + rs < ld->textlen && t[p + rs] == ' ') {
+		rs++;
+	}
+	while (i + vs < vlen && v[i + vs] == ' ') {
+		vs++;
+	}
+	m.column = rs > vs ? (int) (rs - vs) : 0;
+	return (coord_config_mark_pos(ld, &m, fb));
+}
+
 /* The position of node n; fb when it has none (an empty value or an
  * empty collection). */
 static coord_config_pos
@@ -347,6 +397,11 @@ coord_config_node_pos(
 	switch (fy_node_get_type(n)) {
 	case FYNT_SCALAR:
 		tok = fy_node_get_scalar_token(n);
+		if (tok != NULL &&
+		    (fy_token_scalar_style(tok) == FYSS_LITERAL ||
+		        fy_token_scalar_style(tok) == FYSS_FOLDED)) {
+			return (coord_config_block_pos(ld, tok, fb));
+		}
 		return (coord_config_mark_pos(ld,
 		    tok != NULL ? fy_token_start_mark(tok) : NULL, fb));
 	case FYNT_MAPPING:
@@ -1701,10 +1756,11 @@ coord_config_text_ok(coord_config_ld *ld, const char *buf, size_t len)
 }
 
 /* Parses buf (len bytes, kept alive by the caller until
- * coord_config_doc_fini) as the file ld->file into doc. Returns false
- * after reporting syntax errors (or when out of memory); true with
- * doc->fyd NULL for an empty stream. A second document is an error, but
- * the first one is still checked. */
+ * coord_config_doc_fini; ld->text points at it, for the positions of
+ * block scalars) as the file ld->file into doc. Returns false after
+ * reporting syntax errors (or when out of memory); true with doc->fyd
+ * NULL for an empty stream. A second document is an error, but the first
+ * one is still checked. */
 static bool
 coord_config_parse(coord_config_ld *ld, const char *buf, size_t len,
     bool json, coord_config_doc *doc)
@@ -1719,6 +1775,8 @@ coord_config_parse(coord_config_ld *ld, const char *buf, size_t len,
 	coord_config_pos      pos    = { .file = ld->file };
 
 	memset(doc, 0, sizeof(*doc));
+	ld->text    = buf;
+	ld->textlen = len;
 	if (!coord_config_text_ok(ld, buf, len)) {
 		return (false);
 	}

@@ -1190,6 +1190,79 @@ test_coord_config_not_utf8(void **state)
 	coord_defs_free(d);
 }
 
+/* A value written as a block scalar (| or >) is reported at its first
+ * character: on its first line that is not empty, after the indentation
+ * (the spaces an indentation indicator keeps are the value's), whatever
+ * ends the lines; an empty one at its key. libfyaml marks column 0 of the
+ * line after the indicator, which was reported as it stood: the next
+ * key's line for an empty block, and column 1. */
+static void
+test_coord_config_block_scalar_positions(void **state)
+{
+	const char *files[] = { "block.yaml", "crlf.yaml", "cr.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"                                       /* 1 */
+	    "  p:\n"                                                /* 2 */
+	    "    endpoints:\n"                                      /* 3 */
+	    "      - |\n"                                           /* 4 */
+	    "        http://x\n"                                    /* 5 */
+	    "    max_in_flight: >-\n"                               /* 6 */
+	    "\n"                                                    /* 7 */
+	    "      lots\n"                                          /* 8 */
+	    "    max_batch: |2-\n"                                  /* 9 */
+	    "          5x\n"                                        /* 10 */
+	    "sagas:\n"                                              /* 11 */
+	    "  - name: s\n"                                         /* 12 */
+	    "    deadline: |  # five what?\n"                       /* 13 */
+	    "      5x\n"                                            /* 14 */
+	    "    steps:\n"                                          /* 15 */
+	    "      - name: a\n"                                     /* 16 */
+	    "        participant: p\n"                              /* 17 */
+	    "        action: x\n"                                   /* 18 */
+	    "        compensation: y\n"                             /* 19 */
+	    "        kind: >\n"                                     /* 20 */
+	    "          weird\n"                                     /* 21 */
+	    "        timeout: |\n"                                  /* 22 */
+	    "  - name: t\n"                                         /* 23 */
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n");                                     /* 24 */
+	put(files[1],
+	    "participants:\r\n"
+	    "  q:\r\n"
+	    "    endpoints: [\"tcp://h:1\"]\r\n"
+	    "    max_in_flight: |\r\n"
+	    "\r\n"
+	    "      lots\r\n");
+	put(files[2],
+	    "participants:\r"
+	    "  r:\r"
+	    "    endpoints: [\"tcp://h:1\"]\r"
+	    "    max_in_flight: |\r"
+	    "\r"
+	    "      lots\r");
+	expect_files_errs(files, 3,
+	    "block.yaml:5:9: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"http://x\\x0a\"",
+	    "block.yaml:8:7: max_in_flight: expected an integer 1..65536, "
+	    "got \"\\x0alots\"",
+	    "block.yaml:10:7: max_batch: expected an integer 1..1024, got "
+	    "\"    5x\"",
+	    "block.yaml:14:7: deadline: expected a duration like 500ms, 2s, "
+	    "1m, got \"5x\\x0a\"",
+	    "block.yaml:21:11: kind: expected compensatable, pivot or "
+	    "retriable, got \"weird\\x0a\"",
+	    "block.yaml:22:9: timeout: expected a duration like 500ms, 2s, "
+	    "1m, got \"\"",
+	    "crlf.yaml:6:7: max_in_flight: expected an integer 1..65536, got "
+	    "\"\\x0alots\\x0a\"",
+	    "cr.yaml:6:7: max_in_flight: expected an integer 1..65536, got "
+	    "\"\\x0alots\\x0a\"",
+	    NULL);
+}
+
 /* A YAML tag is refused where it stands (the loader reads values by
  * their text: "!!str null" was read as null, "!!binary eA==" as the text
  * "eA=="); a key holding a NUL escape is not the key without it ("kind\0"
@@ -1936,6 +2009,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_duplicate_across_files),
 		cmocka_unit_test(test_coord_config_syntax_errors),
 		cmocka_unit_test(test_coord_config_not_utf8),
+		cmocka_unit_test(test_coord_config_block_scalar_positions),
 		cmocka_unit_test(test_coord_config_url_check_hook),
 		cmocka_unit_test(test_coord_config_tags_and_nul_keys),
 		cmocka_unit_test(test_coord_config_missing_file),
