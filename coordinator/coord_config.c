@@ -1727,6 +1727,10 @@ coord_config_text_ok(coord_config_ld *ld, const char *buf, size_t len)
 		    "a configuration is UTF-8");
 		return (false);
 	}
+	if (len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) {
+		/* A UTF-8 byte-order mark takes no column, as in libfyaml. */
+		i = 3;
+	}
 	while (i < len) {
 		if (u[i] == '\0') {
 			coord_config_err_at(ld, pos,

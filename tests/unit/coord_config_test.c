@@ -1148,7 +1148,8 @@ test_coord_config_syntax_errors(void **state)
  * its position: libfyaml would end the stream there without an error
  * (the rest of the file unseen: the saga t and the bad key below were
  * dropped, "OK"), and loops for ever on such a byte in a directive. A
- * UTF-8 byte-order mark is fine. */
+ * UTF-8 byte-order mark is fine, and takes no column, as in libfyaml's
+ * own positions (bomurl.yaml); a column counts characters, not bytes. */
 static void
 test_coord_config_not_utf8(void **state)
 {
@@ -1163,8 +1164,11 @@ test_coord_config_not_utf8(void **state)
 	static const char u16[] = "\xff\xfep\0a\0";
 	static const char directive[] = "%FOO\xfe\n";
 	static const char bom[] = "\xef\xbb\xbfparticipants: {}\n";
+	static const char bomlatin1[] =
+	    "\xef\xbb\xbfsagas: [] # \xc3\xa9 \xe9\n";
 	const char *files[] = { "latin1.yaml", "nul.yaml", "u16.yaml",
-		"directive.yaml", "cut.yaml" };
+		"directive.yaml", "cut.yaml", "bomlatin1.yaml",
+		"bomurl.yaml" };
 	coord_defs *d;
 
 	(void) state;
@@ -1173,7 +1177,11 @@ test_coord_config_not_utf8(void **state)
 	put_n(files[2], u16, sizeof(u16) - 1);
 	put_n(files[3], directive, sizeof(directive) - 1);
 	put(files[4], "sagas: []\r# \xe2\x82");
-	expect_files_errs(files, 5,
+	put_n(files[5], bomlatin1, sizeof(bomlatin1) - 1);
+	put(files[6],
+	    "\xef\xbb\xbfparticipants: {p: {endpoints: [\"\xc3\xa9\", "
+	    "\"http://x\"]}}\n");
+	expect_files_errs(files, 7,
 	    "latin1.yaml:3:4: byte 0xe9 is not UTF-8; a configuration is "
 	    "UTF-8 text",
 	    "nul.yaml:2:10: a NUL byte; a configuration is UTF-8 text "
@@ -1184,6 +1192,14 @@ test_coord_config_not_utf8(void **state)
 	    "UTF-8 text",
 	    "cut.yaml:2:3: byte 0xe2 is not UTF-8; a configuration is UTF-8 "
 	    "text",
+	    "bomlatin1.yaml:1:15: byte 0xe9 is not UTF-8; a configuration is "
+	    "UTF-8 text",
+	    "bomurl.yaml:1:33: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"\xc3\xa9\"",
+	    "bomurl.yaml:1:38: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"http://x\"",
 	    NULL);
 	put_n("bom.yaml", bom, sizeof(bom) - 1);
 	d = load_ok((const char *const[]) { "bom.yaml" }, 1);
