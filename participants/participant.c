@@ -62,6 +62,7 @@
 #include "metrics.h"
 #include "log_text.h"
 #include "saga_tls.h"
+#include "saga_tls_check.h"
 #include "sql_migrate.h"
 
 /* The barrier's migration set (sql/barrier), compiled in by CMake. */
@@ -2553,6 +2554,37 @@ part_check_schema(saga_participant *p, char *err, size_t errlen)
 	return (0);
 }
 
+/* Checks the TLS files of a participant with a tls+tcp:// listen URL at
+ * start, before anything listens: the configuration saga_tls_listen will
+ * build (a file missing, or one nng refuses, gives the message it would
+ * give), and that tls_key is the key of tls_cert. nng takes a certificate
+ * with another's key without a word; the participant then said
+ * PARTICIPANT-START and every handshake failed, with nothing in its log.
+ * Returns 0, or SAGA_EINVAL with the reason in err, as saga_tls_listen
+ * does for a file it cannot read. */
+static int
+part_tls_check(const saga_participant *p, char *err, size_t errlen)
+{
+	saga_tls_opts   tls = { p->tls_ca, p->tls_cert, p->tls_key, NULL };
+	nng_tls_config *cfg = NULL;
+	bool            uses = false;
+	int             rv;
+
+	for (size_t i = 0; i < p->nlisten; i++) {
+		uses |= saga_tls_url(p->listen[i]);
+	}
+	/* No TLS listener: the files are not used. */
+	if (!uses) {
+		return (0);
+	}
+	if ((rv = saga_tls_config(&cfg, true, &tls, err, errlen)) != 0) {
+		return (rv);
+	}
+	nng_tls_config_free(cfg);
+	/* Both are set: saga_tls_config refuses a listener without them. */
+	return (saga_tls_check_pair(p->tls_cert, p->tls_key, err, errlen));
+}
+
 int
 saga_participant_start(saga_participant *p, char *err, size_t errlen)
 {
@@ -2566,6 +2598,9 @@ saga_participant_start(saga_participant *p, char *err, size_t errlen)
 		return (part_fail(p, err, errlen, SAGA_ESTATE,
 		    "participant left as it is: libnng never closed its "
 		    "socket"));
+	}
+	if ((rv = part_tls_check(p, err, errlen)) != 0) {
+		return (rv);
 	}
 	if ((rv = part_check_schema(p, err, errlen)) != 0) {
 		return (rv);

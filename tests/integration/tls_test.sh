@@ -17,7 +17,9 @@
 #     against the CA only, and sagad logs TLS-NAME-UNCHECKED;
 #   - a service built on the participant library (the demo's orders)
 #     answers a client with the CA's certificate and refuses one without
-#     a certificate and one with another CA's;
+#     a certificate and one with another CA's, and refuses to start
+#     (exit 1, naming both files) with a key that is not its
+#     certificate's;
 #   - sagad warns when it listens on a non-loopback address without TLS.
 # Needs PostgreSQL (libpq's PG* variables, as scripts/test.sh sets them).
 
@@ -67,7 +69,7 @@ conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
 p0=
-saga_ports_reserve p0 6 || fail "no free ports"
+saga_ports_reserve p0 7 || fail "no free ports"
 
 "$repo/scripts/certs.sh" "$tmp/certs" sagad good client >/dev/null
 c=$tmp/certs
@@ -224,6 +226,18 @@ done
 "$sagactl" ping "$ourl" --tls-ca "$c/ca.crt" --tls-cert "$c/stranger.crt" \
 	--tls-key "$c/stranger.key" --timeout 1s >/dev/null 2>&1 &&
 	fail "the orders service accepted a certificate from another CA"
+# The same service given another certificate's key: nng takes the pair,
+# and the service said PARTICIPANT-START and then failed every handshake
+# with nothing in its log. The library refuses it at start.
+rc=0
+timeout 20 "$build/participants/saga-orders" --db "$orders_db" \
+	--listen "tls+tcp://127.0.0.1:$((p0 + 6))" --tls-ca "$c/ca.crt" \
+	--tls-cert "$c/good.crt" --tls-key "$c/elsewhere.key" \
+	>"$tmp/orders-pair.log" 2>&1 || rc=$?
+((rc == 1)) && ! grep -q PARTICIPANT-START "$tmp/orders-pair.log" &&
+	grep -q "key .*/elsewhere.key is not the key of certificate .*/good.crt" \
+		"$tmp/orders-pair.log" ||
+	fail "saga-orders with a key of another certificate: exit $rc: $(cat "$tmp/orders-pair.log")"
 
 # A plain listener on a non-loopback address gets a warning.
 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \

@@ -179,7 +179,8 @@ typedef struct saga_participant_config {
 	int max_batch;
 	/* Mutual TLS for tls+tcp:// listen URLs: PEM files of the CA that
 	 * signs sagad's certificate (peers without one signed by it are
-	 * refused), and of this participant's certificate and key. */
+	 * refused), and of this participant's certificate and key (start
+	 * fails if the key is not the certificate's). */
 	const char *tls_ca;
 	const char *tls_cert;
 	const char *tls_key;
@@ -286,9 +287,13 @@ int saga_participant_migrate_set(saga_participant *p, const char *set,
  * reconnects with backoff whenever it is lost) and the purge. If the
  * database answers and lacks the barrier schema, start fails (call
  * saga_participant_migrate first); if it does not answer, start succeeds
- * and commands are answered retry until it does. Returns 0, SAGA_ESTATE
- * (already started), SAGA_ECONFIG (no barrier schema), SAGA_EIO (cannot
- * listen) or SAGA_ENOMEM, with the reason in err. */
+ * and commands are answered retry until it does. With a tls+tcp:// URL,
+ * the TLS files are read and tls_key checked to be the key of tls_cert
+ * first (nng takes another's key, and every handshake then fails).
+ * Returns 0, SAGA_ESTATE (already started), SAGA_ECONFIG (no barrier
+ * schema), SAGA_EINVAL (a TLS file missing or refused, or a key not the
+ * certificate's), SAGA_EIO (cannot listen) or SAGA_ENOMEM, with the
+ * reason in err. */
 int saga_participant_start(saga_participant *p, char *err, size_t errlen);
 
 /* saga_participant_stop asks a participant started by
