@@ -40,7 +40,9 @@ log_text_escape(char *dst, size_t cap, const char *src)
 		char   esc[8];
 		size_t k;
 
-		if (*u == '\n') {
+		if (*u == '\\') {
+			k = (size_t) snprintf(esc, sizeof(esc), "\\\\");
+		} else if (*u == '\n') {
 			k = (size_t) snprintf(esc, sizeof(esc), "\\n");
 		} else if (*u == '\r') {
 			k = (size_t) snprintf(esc, sizeof(esc), "\\r");

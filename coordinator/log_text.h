@@ -18,11 +18,13 @@
 size_t log_tag_len(const char *msg);
 
 /* log_text_escape copies the NUL-terminated src to dst (cap bytes, NUL
- * included, cut if need be) for a text log line: a line break or another
- * control character (below 0x20 but tab, and 0x7f) becomes \\n, \\r or
- * \\xNN, so that a text from outside (a participant's error, a client's
- * note) cannot end the line and forge the next. Returns the length
- * written. */
+ * included, cut if need be, never inside an escape) for a text log line:
+ * a line break or another control character (below 0x20 but tab, and
+ * 0x7f) becomes \\n, \\r or \\xNN, so that a text from outside (a
+ * participant's error, a client's note) cannot end the line and forge the
+ * next; a backslash becomes \\\\, so that such a text cannot forge an
+ * escape either (each backslash it writes starts one). Returns the
+ * length written. */
 size_t log_text_escape(char *dst, size_t cap, const char *src);
 
 /* log_utf8_fix replaces, in place, every byte of s (n bytes) that is not

@@ -3143,8 +3143,9 @@ test_participant_text_logs(void **state)
 	HAS("Z INFO  parttest: PARTICIPANT-MIGRATE applied 1 migration of set "
 	    "barrier\n");
 	HAS("Z INFO  parttest: PARTICIPANT-START listening on tcp://");
-	HAS("Z INFO  parttest: PARTICIPANT-TEST quotes \"q\", a backslash \\, "
-	    "a tab\t, a bad byte \xff end\n");
+	/* A backslash is written \\ (the start of an escape otherwise). */
+	HAS("Z INFO  parttest: PARTICIPANT-TEST quotes \"q\", a backslash "
+	    "\\\\, a tab\t, a bad byte \xff end\n");
 	/* A carriage return or an escape sequence in a message is escaped
 	 * (a terminal would show the forged text as a line of its own); a
 	 * line break ends the message. */

@@ -1887,10 +1887,11 @@ test_sagad_cancel_before_pivot_compensates(void **state)
 	/* The slow step is at the participant. */
 	t_wait_record(e, "hold.do", 1, MS(5000));
 	/* A note with a line break: the text log keeps it on its line
-	 * (escaped), where it forged a line of its own. */
+	 * (escaped), where it forged a line of its own. Its backslash is
+	 * escaped too, where it read as an escaped line break. */
 	rv = t_req(e, PROTO_T_CANCEL, &id,
 	    "customer changed\n2026-12-07T00:00:00.000Z sagad ERROR DB-DOWN "
-	    "their mind",
+	    "their mind\\n",
 	    NULL, &s);
 	assert_int_equal(rv, 0);
 	assert_true(strcmp(s.state, "COMPENSATING") == 0
@@ -1914,6 +1915,7 @@ test_sagad_cancel_before_pivot_compensates(void **state)
 
 		assert_non_null(log);
 		assert_non_null(strstr(log, "customer changed\\n2026"));
+		assert_non_null(strstr(log, "their mind\\\\n"));
 		assert_null(strstr(log, "\n2026-12-07T00:00:00.000Z"));
 		free(log);
 	}

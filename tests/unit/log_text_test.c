@@ -93,7 +93,9 @@ test_log_put_str_renders(void **state)
 }
 
 /* A text log line stays one line: line breaks and other control
- * characters are escaped, the rest (tab, UTF-8) kept; cut to fit. */
+ * characters are escaped, the rest (tab, UTF-8) kept; cut to fit. A
+ * backslash is escaped too, so that a text holding the two characters
+ * \n is not taken for one holding a line break. */
 static void
 test_log_text_escape(void **state)
 {
@@ -105,8 +107,14 @@ test_log_text_escape(void **state)
 	assert_int_equal(
 	    log_text_escape(buf, sizeof(buf), "\t\x01\x7f\xc3\xa9"), 11);
 	assert_string_equal(buf, "\t\\x01\\x7f\xc3\xa9");
+	assert_int_equal(log_text_escape(buf, sizeof(buf), "a\\nb\\"), 7);
+	assert_string_equal(buf, "a\\\\nb\\\\");
+	assert_int_equal(log_text_escape(buf, sizeof(buf), "\\x01\\\n"), 9);
+	assert_string_equal(buf, "\\\\x01\\\\\\n");
 	/* Cut before an escape that does not fit whole. */
 	assert_int_equal(log_text_escape(buf, 5, "abc\ndef"), 3);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(log_text_escape(buf, 5, "abc\\def"), 3);
 	assert_string_equal(buf, "abc");
 	assert_int_equal(log_text_escape(buf, 1, "abc"), 0);
 	assert_string_equal(buf, "");
