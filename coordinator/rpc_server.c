@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,9 @@
 #define RPC_SEND_TIMEOUT_MS 10000
 
 /* Warnings about clients (refused requests, answers not read): at most
- * this many a second, the rest counted and said with the next one. */
+ * this many a second, the rest counted and said with the next one, or on
+ * a line of their own once their second is over (rpc_server_warn_flush)
+ * or the server stops. */
 #define RPC_WARN_PER_S 10
 
 typedef enum rpc_state {
@@ -54,6 +57,30 @@ struct rpc_server {
 	unsigned        warn_n;     /* warnings in warn_sec */
 	unsigned long   warn_quiet; /* not written since the last one */
 };
+
+/* Writes the count of warnings not written, if any: at once when final
+ * (no warning comes after it), else only once the second they were
+ * counted in is over, so that a burst still going on gets one line for
+ * its second rather than one per call. Each warning left out is counted
+ * on exactly one line, this one or rpc_warn's. */
+static void
+rpc_warn_flush(rpc_server *srv, bool final)
+{
+	unsigned long quiet = 0;
+
+	pthread_mutex_lock(&srv->warn_mtx);
+	if (srv->warn_quiet > 0 &&
+	    (final || nng_clock() / 1000 != srv->warn_sec)) {
+		quiet           = srv->warn_quiet;
+		srv->warn_quiet = 0;
+	}
+	pthread_mutex_unlock(&srv->warn_mtx);
+	if (quiet > 0) {
+		log_warn("api: and %lu such warnings not written, at most %d "
+		         "a second",
+		    quiet, RPC_WARN_PER_S);
+	}
+}
 
 /* Logs a warning about a client, at most RPC_WARN_PER_S a second. Runs
  * on nng's threads. */
@@ -259,6 +286,17 @@ rpc_server_stop(rpc_server *srv)
 			nng_aio_stop(srv->reqs[i].aio);
 		}
 	}
+	/* No callback runs any more: no warning comes to say the count. */
+	rpc_warn_flush(srv, true);
+}
+
+void
+rpc_server_warn_flush(rpc_server *srv)
+{
+	if (srv == NULL) {
+		return;
+	}
+	rpc_warn_flush(srv, false);
 }
 
 void
@@ -272,6 +310,8 @@ rpc_server_free(rpc_server *srv)
 			nng_aio_stop(srv->reqs[i].aio);
 		}
 	}
+	/* Without rpc_server_stop before, the count is said here. */
+	rpc_warn_flush(srv, true);
 	nng_close(srv->sock);
 	for (size_t i = 0; i < srv->nctx; i++) {
 		rpc_req *r = &srv->reqs[i];

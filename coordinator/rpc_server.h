@@ -33,10 +33,20 @@ int rpc_server_start(rpc_server **out, const char *url, size_t nctx,
 
 /* rpc_server_stop stops every context and waits for their callbacks: no
  * request is posted after it returns (those already posted stay valid
- * until rpc_server_free). NULL-safe. */
+ * until rpc_server_free). Then it logs how many warnings about clients
+ * were left out by the rate limit and not yet counted on a line.
+ * NULL-safe. */
 void rpc_server_stop(rpc_server *srv);
 
-/* rpc_server_free closes the socket, waits for the callbacks and frees
+/* rpc_server_warn_flush logs how many warnings about clients the rate
+ * limit (a few a second) left out, once the second they came in is over:
+ * without it the count of the last burst waits for the next warning,
+ * which may never come. Cheap (a mutex) when there is nothing to write;
+ * any thread (sagad: the engine loop, every turn). NULL-safe. */
+void rpc_server_warn_flush(rpc_server *srv);
+
+/* rpc_server_free closes the socket, waits for the callbacks, logs the
+ * warnings' count as rpc_server_stop does (unless it did) and frees
  * everything; requests posted but not answered are dropped. NULL-safe. */
 void rpc_server_free(rpc_server *srv);
 

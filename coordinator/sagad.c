@@ -2835,6 +2835,9 @@ coord_loop(coord *c)
 		(void) dispatch_flush(c->disp);
 		now = coord_now_ms();
 		coord_gauges(c, now);
+		/* The count of a burst of warnings about clients, once its
+		 * second is over (the poll above waits at most 1 s). */
+		rpc_server_warn_flush(c->api);
 		while ((t = timer_pop(&c->timers, now)) != NULL) {
 			coord_timer(c, t);
 		}

@@ -20,7 +20,10 @@
 # 10 s, and answers another client within 20 s of that stop (before, no
 # other client got an answer while the connection stayed); its warnings
 # about the refused requests are at most 10 a second, the rest counted
-# (before: one line each, tens of thousands).
+# (before: one line each, tens of thousands). Before that, a burst of
+# bad requests then silence, and a burst then a stop of sagad: the count
+# of the warnings not written is in the log each time (before: only with
+# a next warning), and with the lines written makes every request.
 
 set -euo pipefail
 
@@ -190,6 +193,95 @@ rc=0
 ((rc == 2)) || fail "sagactl with bad JSON exited $rc"
 grep -q "1:1[0-9]*:\|line\|column\|--input" "$state/json.out" ||
 	fail "sagactl's JSON error does not say where: $(cat "$state/json.out")"
+# A burst of bad requests, then silence: the warnings about them are at
+# most 10 a second and the rest are counted; the count is written once
+# the burst's second is over, and, for a burst just before sagad stops,
+# at the stop. Before, it was written only with the next warning, so the
+# count of the last burst never was. Every request refused is either on
+# a line of its own or in a count: exactly $burst. (A raw SP client over
+# TCP, as below, sends them all at once and reads every answer.)
+cat >"$state/burst.py" <<'PY'
+import socket, struct, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection((host, port), timeout=10)
+s.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+buf = bytearray()
+for i in range(n):
+    body = struct.pack(">I", 0x80000000 | (i + 1)) + b"\xc1"
+    buf += struct.pack(">Q", len(body)) + body
+s.sendall(buf)
+data, got = bytearray(), 0
+
+def need(k):
+    while len(data) < k:
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            print("closed after %d answers" % got, flush=True)
+            sys.exit(1)
+        data.extend(chunk)
+
+need(8)  # sagad's SP header
+del data[:8]
+while got < n:
+    need(8)
+    k = struct.unpack(">Q", data[:8])[0]
+    need(8 + k)
+    del data[:8 + k]
+    got += 1
+print(got, flush=True)
+PY
+sagad_log=$state/cluster/logs/sagad.log
+api_port=${SAGA_COORDINATOR##*:}
+burst=500
+# warn_lines: the warnings about clients sagad wrote, one a line.
+warn_lines() {
+	grep -c "api: refused a request\|api: a client did not read its answer" \
+		"$sagad_log" || true
+}
+# warn_total: those, plus the ones counted as not written.
+warn_total() {
+	awk '/api: refused a request|api: a client did not read its answer/ {
+		n++
+	}
+	match($0, /and [0-9]+ such warnings not written/) {
+		n += substr($0, RSTART + 4, RLENGTH - 4) + 0
+	}
+	END { print n + 0 }' "$sagad_log"
+}
+lines0=$(warn_lines)
+total0=$(warn_total)
+t0=$SECONDS
+out=$(python3 "$state/burst.py" 127.0.0.1 "$api_port" "$burst") &&
+	[[ $out == "$burst" ]] ||
+	fail "a burst of $burst bad requests was not answered: $out"
+# Within 2 s: the burst's second ends, then a turn of sagad's loop (at
+# most 1 s apart) writes the count. Waited for up to 10 s.
+for _ in $(seq 1 100); do
+	(($(warn_total) - total0 >= burst)) && break
+	sleep 0.1
+done
+total=$(($(warn_total) - total0))
+lines=$(($(warn_lines) - lines0))
+((total == burst)) ||
+	fail "a burst of $burst bad requests, then silence: $lines warnings written and $((total - lines)) counted as not written, not $burst in all"
+((lines <= 10 * (SECONDS - t0 + 2))) ||
+	fail "a burst of $burst bad requests: $lines warnings written in $((SECONDS - t0)) s, more than 10 a second"
+stopped0=$(grep -c STOPPED "$sagad_log" || true)
+lines0=$(warn_lines)
+total0=$(warn_total)
+out=$(python3 "$state/burst.py" 127.0.0.1 "$api_port" "$burst") &&
+	[[ $out == "$burst" ]] ||
+	fail "a burst of $burst bad requests was not answered: $out"
+"$repo/scripts/cluster.sh" restart sagad >"$state/restart.log" 2>&1 ||
+	{ cat "$state/restart.log" >&2; fail "sagad did not start again"; }
+(($(grep -c STOPPED "$sagad_log") > stopped0)) ||
+	fail "sagad did not stop cleanly after a burst of bad requests"
+total=$(($(warn_total) - total0))
+lines=$(($(warn_lines) - lines0))
+((total == burst)) ||
+	fail "a burst of $burst bad requests, then a stop: $lines warnings written and $((total - lines)) counted as not written, not $burst in all"
+lines0=$(warn_lines)
+mark=$(wc -l <"$sagad_log")
 # A client that never reads (raw SP over TCP: the REQ header, then PINGs
 # with request ids; a small receive buffer).
 cat >"$state/noread.py" <<'PY'
@@ -256,7 +348,6 @@ except OSError:
     pass
 closed()
 PY
-api_port=${SAGA_COORDINATOR##*:}
 python3 "$state/noread.py" 127.0.0.1 "$api_port" "$state/noread.go" \
 	>"$state/noread.out" 2>&1 &
 noread=$!
@@ -280,9 +371,10 @@ touch "$state/noread.go"
 wait "$noread" || fail "the client that does not read: $(cat "$state/noread.out")"
 grep -q "did not read its answer within 10000 ms; closing its connection" \
     "$state/cluster/logs/sagad.log" || fail "sagad did not say it closed the connection"
-warned=$(grep -c "api: refused a request" "$state/cluster/logs/sagad.log" || true)
+warned=$(($(warn_lines) - lines0))
+tail -n +"$((mark + 1))" "$sagad_log" >"$state/noread.log"
 grep -q "such warnings not written, at most 10 a second" \
-    "$state/cluster/logs/sagad.log" && ((warned < 1000)) ||
+    "$state/noread.log" && ((warned < 1000)) ||
 	fail "sagad wrote $warned warnings about refused requests, not at most 10 a second"
 echo "badinput_test: a client that does not read its answers was cut off; the others were answered"
 echo "badinput_test: 8 kinds of bad message at 5 endpoints answered with their error, and given to sagactl as replies; every process up; $inflight sagas in flight meanwhile completed; data consistent"
