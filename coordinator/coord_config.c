@@ -333,29 +333,28 @@ coord_config_mark_pos(const coord_config_ld *ld, const struct fy_mark *m,
 	return (pos);
 }
 
-/* The position of the block scalar tok (| or >): its first character on
- * its first line that is not empty, after the indentation. libfyaml
- * 0.7.12 marks instead column 0 of the line after the indicator, which
- * is the next key's line for an empty block. The value's leading line
- * breaks are its empty lines; on the next line, the indentation is the
- * line's spaces less the value's own (an indentation indicator keeps
- * some). fb when the value has no character. */
-static coord_config_pos
-coord_config_block_pos(
-    const coord_config_ld *ld, struct fy_token *tok, coord_config_pos fb)
+/* Finds the first line of the block scalar tok (| or >) that is not
+ * empty: *m is moved to that line (column unchanged), *rs set to the
+ * spaces that start it in the file and *vs to those that start it in the
+ * value (an indentation indicator keeps some). libfyaml 0.7.12 marks a
+ * block scalar at column 0 of the line after the indicator; the value's
+ * leading line breaks are its empty lines. Returns 1, 0 when the value
+ * has no character, -1 when its mark or text is not at hand. */
+static int
+coord_config_block_line(const coord_config_ld *ld, struct fy_token *tok,
+    struct fy_mark *m, size_t *rs, size_t *vs)
 {
 	const struct fy_mark *sm = fy_token_start_mark(tok);
 	const char           *t  = ld->text;
 	const char           *v;
-	struct fy_mark        m;
-	size_t                vlen, i = 0, p, rs = 0, vs = 0;
+	size_t                vlen, i = 0, p;
 
 	if (sm == NULL || t == NULL ||
 	    (v = fy_token_get_text(tok, &vlen)) == NULL) {
-		return (coord_config_mark_pos(ld, sm, fb));
+		return (-1);
 	}
-	m = *sm;
-	p = m.input_pos;
+	*m = *sm;
+	p  = m->input_pos;
 	for (; i < vlen && v[i] == '\n'; i++) {
 		/* Past one empty line, ended by \n, \r\n or a lone \r. */
 		while (p < ld->textlen && t[p] != '\n' && t[p] != '\r') {
@@ -365,16 +364,36 @@ coord_config_block_pos(
 			p++;
 		}
 		p++;
-		m.line++;
+		m->line++;
 	}
 	if (i == vlen) {
+		return (0);
+	}
+	*rs = *vs = 0;
+	while (p + *rs < ld->textlen && t[p + *rs] == ' ') {
+		(*rs)++;
+	}
+	while (i + *vs < vlen && v[i + *vs] == ' ') {
+		(*vs)++;
+	}
+	return (1);
+}
+
+/* The position of the block scalar tok: its first character on its first
+ * line that is not empty, after the indentation (the line's spaces less
+ * the value's own). fb when the value has no character. */
+static coord_config_pos
+coord_config_block_pos(
+    const coord_config_ld *ld, struct fy_token *tok, coord_config_pos fb)
+{
+	struct fy_mark m;
+	size_t         rs, vs;
+
+	switch (coord_config_block_line(ld, tok, &m, &rs, &vs)) {
+	case -1:
+		return (coord_config_mark_pos(ld, fy_token_start_mark(tok), fb));
+	case 0:
 		return (fb);
-	}
-	while (p + rs < ld->textlen && t[p + rs] == ' ') {
-		rs++;
-	}
-	while (i + vs < vlen && v[i + vs] == ' ') {
-		vs++;
 	}
 	m.column = rs > vs ? (int) (rs - vs) : 0;
 	return (coord_config_mark_pos(ld, &m, fb));
@@ -1889,12 +1908,91 @@ fail:
 	return (NULL);
 }
 
+/* The spaces that start the line before the one of mark m: for a block
+ * scalar's mark (coord_config_block_line), its indicator's line. */
+static bool
+coord_config_prev_indent(
+    const coord_config_ld *ld, const struct fy_mark *m, size_t *indent)
+{
+	const char *t = ld->text;
+	size_t      p = m->input_pos;
+
+	if (t == NULL || p == 0 || p > ld->textlen) {
+		return (false);
+	}
+	p--;
+	if (p > 0 && t[p] == '\n' && t[p - 1] == '\r') {
+		p--;
+	}
+	while (p > 0 && t[p - 1] != '\n' && t[p - 1] != '\r') {
+		p--;
+	}
+	for (*indent = 0; p + *indent < ld->textlen && t[p + *indent] == ' ';
+	     (*indent)++) {
+	}
+	return (true);
+}
+
+/* Reports val, the value of the key key or (key NULL) an item of a list,
+ * when it is a block scalar (| or >) whose text is not indented more than
+ * the key, or than the item's line. YAML ends such a value at the first
+ * line that is not, but libfyaml 0.7.12 takes the lines after an empty
+ * block scalar as its text even when they are the mapping's next keys or
+ * the list's next items: "compensation: |" followed by "timeout: 5s" in
+ * the key's column gave the compensation "timeout: 5s" and no timeout,
+ * and "- |" followed by "- cvv" a redact list without cvv; the file
+ * loaded. Returns whether it is not such a value. */
+static bool
+coord_config_block_ok(coord_config_ld *ld, struct fy_node *key,
+    struct fy_node *val, coord_config_pos fb)
+{
+	struct fy_token      *kt = NULL, *vt;
+	const struct fy_mark *km = NULL;
+	struct fy_mark        m;
+	const char           *k  = "a list item";
+	size_t                klen = strlen(k), rs, vs, ref;
+
+	if (val == NULL || !fy_node_is_scalar(val) ||
+	    (vt = fy_node_get_scalar_token(val)) == NULL ||
+	    (fy_token_scalar_style(vt) != FYSS_LITERAL &&
+	        fy_token_scalar_style(vt) != FYSS_FOLDED)) {
+		return (true);
+	}
+	if (key != NULL &&
+	    (!fy_node_is_scalar(key) ||
+	        (kt = fy_node_get_scalar_token(key)) == NULL ||
+	        (km = fy_token_start_mark(kt)) == NULL ||
+	        (k = fy_token_get_text(kt, &klen)) == NULL)) {
+		return (true);
+	}
+	if (fy_token_start_mark(vt) == NULL ||
+	    (km == NULL &&
+	        !coord_config_prev_indent(ld, fy_token_start_mark(vt), &ref)) ||
+	    coord_config_block_line(ld, vt, &m, &rs, &vs) != 1) {
+		return (true);
+	}
+	if (km != NULL) {
+		ref = (size_t) km->column;
+	}
+	if (rs > ref) {
+		return (true);
+	}
+	coord_config_err_at(ld, coord_config_block_pos(ld, vt, fb),
+	    "%.*s: this line is not indented more than %s, so it is not "
+	    "the text of its block scalar (| or >): indent the text, or "
+	    "write an empty value as \"\"",
+	    (int) (klen > 40 ? 40 : klen), k,
+	    km != NULL ? "the key" : "the item's -");
+	return (false);
+}
+
 /* Reports every node of the tree n that has a YAML tag (!!str, !!binary,
  * !custom): the loader reads values by their text and would drop the tag
- * without a word ("!!str null" read as null). Returns whether it found
- * none. */
+ * without a word ("!!str null" read as null); and every block scalar
+ * that libfyaml read past its end (coord_config_block_ok). Returns
+ * whether it found none. */
 static bool
-coord_config_no_tags(coord_config_ld *ld, struct fy_node *n,
+coord_config_tree_ok(coord_config_ld *ld, struct fy_node *n,
     coord_config_pos fb)
 {
 	struct fy_node_pair *pair;
@@ -1924,15 +2022,18 @@ coord_config_no_tags(coord_config_ld *ld, struct fy_node *n,
 	switch (fy_node_get_type(n)) {
 	case FYNT_MAPPING:
 		while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
-			ok &= coord_config_no_tags(ld, fy_node_pair_key(pair),
+			ok &= coord_config_tree_ok(ld, fy_node_pair_key(pair),
 			    fb);
-			ok &= coord_config_no_tags(ld,
+			ok &= coord_config_tree_ok(ld,
+			    fy_node_pair_value(pair), fb);
+			ok &= coord_config_block_ok(ld, fy_node_pair_key(pair),
 			    fy_node_pair_value(pair), fb);
 		}
 		break;
 	case FYNT_SEQUENCE:
 		while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
-			ok &= coord_config_no_tags(ld, item, fb);
+			ok &= coord_config_tree_ok(ld, item, fb);
+			ok &= coord_config_block_ok(ld, NULL, item, fb);
 		}
 		break;
 	default:
@@ -1960,7 +2061,7 @@ coord_config_file(coord_config_ld *ld, const char *path)
 		return;
 	}
 	if (coord_config_parse(ld, buf, len, false, &doc) &&
-	    coord_config_no_tags(ld,
+	    coord_config_tree_ok(ld,
 	        doc.fyd ? fy_document_root(doc.fyd) : NULL, pos)) {
 		coord_config_root(
 		    ld, doc.fyd ? fy_document_root(doc.fyd) : NULL);

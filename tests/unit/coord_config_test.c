@@ -1283,6 +1283,77 @@ test_coord_config_block_scalar_positions(void **state)
  * their text: "!!str null" was read as null, "!!binary eA==" as the text
  * "eA=="); a key holding a NUL escape is not the key without it ("kind\0"
  * was read as kind). */
+/* libfyaml 0.7.12 reads the lines after an empty block scalar as its
+ * text even when they are not indented more than its key or its item's
+ * -: the first file loaded with the compensation "timeout: 5s\n" and no
+ * timeout, the third with "- cvv\n" redacted instead of cvv. A block
+ * scalar whose text is indented loads as before. */
+static void
+test_coord_config_block_scalar_ends(void **state)
+{
+	const char *files[] = { "swallow.yaml", "top.yaml", "list.yaml" };
+	coord_defs     *d;
+	const saga_def *s;
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"                                       /* 1 */
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"                    /* 2 */
+	    "sagas:\n"                                              /* 3 */
+	    "  - name: s\n"                                         /* 4 */
+	    "    steps:\n"                                          /* 5 */
+	    "      - name: a\n"                                     /* 6 */
+	    "        participant: p\n"                              /* 7 */
+	    "        action: x\n"                                   /* 8 */
+	    "        compensation: |\n"                             /* 9 */
+	    "        timeout: 5s\n");                               /* 10 */
+	put(files[1],
+	    "participants:\n"
+	    "  q: {endpoints: [\"tcp://h:1\"]}\n"
+	    "defaults:\n"
+	    "  timeout: >\n"
+	    "  max_in_flight: 3\n"
+	    "sagas: []\n");
+	put(files[2],
+	    "participants:\n"
+	    "  r: {endpoints: [\"tcp://h:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: u\n"
+	    "    redact:\n"
+	    "      - |\n"
+	    "      - cvv\n"
+	    "    steps: [{name: a, participant: r, action: x, "
+	    "kind: pivot}]\n");
+	expect_files_errs(files, 3,
+	    "swallow.yaml:10:9: compensation: this line is not indented "
+	    "more than the key, so it is not the text of its block scalar "
+	    "(| or >): indent the text, or write an empty value as \"\"",
+	    "top.yaml:5:3: timeout: this line is not indented more than "
+	    "the key, so it is not the text of its block scalar (| or >): "
+	    "indent the text, or write an empty value as \"\"",
+	    "list.yaml:7:7: a list item: this line is not indented more "
+	    "than the item's -, so it is not the text of its block scalar "
+	    "(| or >): indent the text, or write an empty value as \"\"",
+	    NULL);
+	d = load_text_ok("indented.yaml",
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: x\n"
+	    "        compensation: |-\n"
+	    "         undo\n"
+	    "        timeout: 5s\n");
+	s = coord_defs_find(d, "s");
+	assert_non_null(s);
+	assert_string_equal(s->steps[0].compensation, "undo");
+	assert_int_equal(s->steps[0].timeout_ms, 5000);
+	coord_defs_free(d);
+}
+
 static void
 test_coord_config_tags_and_nul_keys(void **state)
 {
@@ -2027,6 +2098,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_not_utf8),
 		cmocka_unit_test(test_coord_config_block_scalar_positions),
 		cmocka_unit_test(test_coord_config_url_check_hook),
+		cmocka_unit_test(test_coord_config_block_scalar_ends),
 		cmocka_unit_test(test_coord_config_tags_and_nul_keys),
 		cmocka_unit_test(test_coord_config_missing_file),
 		cmocka_unit_test(test_coord_config_document_shape),
