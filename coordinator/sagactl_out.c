@@ -111,33 +111,143 @@ sagactl_out_state_style(const char *state)
 	return (SAGACTL_S_NONE);
 }
 
+/*
+ * Escaping. Human output must not hand the terminal anything it would act
+ * on: an escape sequence from a business key or a participant's error
+ * could recolour the screen, move the cursor over what the operator reads,
+ * set the window title or, through OSC 52, the clipboard.
+ */
+
+/* The longest escape: "\u009b". */
+#define SAGACTL_OUT_ESC_MAX 7
+
+/* How the character at s (n > 0 bytes left) is shown. Returns the bytes
+ * of s that it takes; rep gets the text shown for them, or "" when they
+ * are shown as they are (printable ASCII, a valid UTF-8 character that is
+ * not a C1 control). */
+static size_t
+sagactl_out_char(const unsigned char *s, size_t n, char *rep)
+{
+	unsigned char c    = s[0];
+	unsigned char lo   = 0x80, hi = 0xbf;
+	size_t        need = 0;
+
+	rep[0] = '\0';
+	if (c == '\t' || c == '\n' || c == '\r') {
+		/* One line: a break would break a table or a field. */
+		memcpy(rep, " ", 2);
+		return (1);
+	}
+	if (c < 0x20 || c == 0x7f) {
+		snprintf(rep, SAGACTL_OUT_ESC_MAX, "\\x%02x", c);
+		return (1);
+	}
+	if (c < 0x80) {
+		return (1);
+	}
+	/* UTF-8 (RFC 3629): no overlong form, no surrogate, <= U+10FFFF. */
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 1;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 2;
+		lo   = c == 0xe0 ? 0xa0 : 0x80;
+		hi   = c == 0xed ? 0x9f : 0xbf;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		lo   = c == 0xf0 ? 0x90 : 0x80;
+		hi   = c == 0xf4 ? 0x8f : 0xbf;
+	}
+	if (need == 0 || n <= need || s[1] < lo || s[1] > hi) {
+		goto stray;
+	}
+	for (size_t i = 2; i <= need; i++) {
+		if (s[i] < 0x80 || s[i] > 0xbf) {
+			goto stray;
+		}
+	}
+	if (c == 0xc2 && s[1] <= 0x9f) {
+		/* A C1 control: 0x9b is CSI, 0x9d OSC on some terminals. */
+		snprintf(rep, SAGACTL_OUT_ESC_MAX, "\\u%04x", (unsigned) s[1]);
+	}
+	return (need + 1);
+stray:
+	/* Not UTF-8 (PostgreSQL's checks make it rare): byte by byte. */
+	snprintf(rep, SAGACTL_OUT_ESC_MAX, "\\x%02x", c);
+	return (1);
+}
+
+size_t
+sagactl_out_escape(const char *s, size_t n, char *buf, size_t len)
+{
+	const unsigned char *p   = (const unsigned char *) s;
+	size_t               out = 0;
+	bool                 cut = len == 0;
+	char                 rep[SAGACTL_OUT_ESC_MAX];
+
+	for (size_t i = 0; i < n;) {
+		size_t      k = sagactl_out_char(p + i, n - i, rep);
+		const char *t = rep[0] != '\0' ? rep : s + i;
+		size_t      m = rep[0] != '\0' ? strlen(rep) : k;
+
+		if (!cut && out + m < len) {
+			memcpy(buf + out, t, m);
+		} else if (!cut) {
+			buf[out] = '\0';
+			cut      = true;
+		}
+		out += m;
+		i += k;
+	}
+	if (!cut) {
+		buf[out] = '\0';
+	}
+	return (out);
+}
+
+void
+sagactl_out_write(FILE *f, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	char                 rep[SAGACTL_OUT_ESC_MAX];
+
+	for (size_t i = 0; i < n;) {
+		size_t k = sagactl_out_char(p + i, n - i, rep);
+
+		if (rep[0] != '\0') {
+			fputs(rep, f);
+		} else {
+			fwrite(s + i, 1, k, f);
+		}
+		i += k;
+	}
+}
+
+/* The escaped copy of s (malloc'd), or NULL without memory. */
+static char *
+sagactl_out_escape_dup(const char *s)
+{
+	size_t n   = strlen(s);
+	size_t len = sagactl_out_escape(s, n, NULL, 0) + 1;
+	char  *buf = malloc(len);
+
+	if (buf != NULL) {
+		sagactl_out_escape(s, n, buf, len);
+	}
+	return (buf);
+}
+
 size_t
 sagactl_out_textwidth(const char *s)
 {
-	size_t n = 0;
+	const unsigned char *p = (const unsigned char *) s;
+	size_t               n = strlen(s), w = 0;
+	char                 rep[SAGACTL_OUT_ESC_MAX];
 
-	while (*s != '\0') {
-		if (*s == '\033') {
-			/* CSI: ESC [ parameters final-byte. */
-			s++;
-			if (*s == '[') {
-				s++;
-				while (
-				    *s != '\0' && !(*s >= '@' && *s <= '~')) {
-					s++;
-				}
-				if (*s != '\0') {
-					s++;
-				}
-			}
-			continue;
-		}
-		if (((unsigned char) *s & 0xc0) != 0x80) {
-			n++;
-		}
-		s++;
+	for (size_t i = 0; i < n;) {
+		i += sagactl_out_char(p + i, n - i, rep);
+		w += rep[0] != '\0' ? strlen(rep) : 1;
 	}
-	return (n);
+	return (w);
 }
 
 char *
@@ -246,8 +356,10 @@ sagactl_out_age(int64_t ms, char *buf, size_t len)
 char *
 sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len)
 {
-	size_t w = 0, o = 0;
-	size_t total;
+	const unsigned char *p = (const unsigned char *) s;
+	size_t               n = strlen(s), w = 0, o = 0;
+	size_t               total;
+	char                 rep[SAGACTL_OUT_ESC_MAX];
 
 	if (len == 0) {
 		return (buf);
@@ -256,16 +368,21 @@ sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len)
 	if (total > cols) {
 		cols = cols > 3 ? cols - 3 : 0;
 	}
-	for (const char *p = s; *p != '\0' && o + 1 < len; p++) {
-		bool lead = ((unsigned char) *p & 0xc0) != 0x80;
+	/* Character by character (an escape counts as its length), while
+	 * it fits in both the columns and buf. */
+	for (size_t i = 0; i < n;) {
+		size_t      k = sagactl_out_char(p + i, n - i, rep);
+		const char *t = rep[0] != '\0' ? rep : s + i;
+		size_t      m = rep[0] != '\0' ? strlen(rep) : k;
+		size_t      cw = rep[0] != '\0' ? m : 1;
 
-		if (lead && w == cols) {
+		if (w + cw > cols || o + m >= len) {
 			break;
 		}
-		if (lead) {
-			w++;
-		}
-		buf[o++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+		memcpy(buf + o, t, m);
+		o += m;
+		w += cw;
+		i += k;
 	}
 	buf[o] = '\0';
 	if (total > cols && o + 4 <= len && cols > 0) {
@@ -385,14 +502,9 @@ sagactl_table_add(sagactl_table *t, const char *text, sagactl_style s)
 	if (text == NULL || *text == '\0') {
 		text = t->blank ? "" : "-";
 	}
-	/* One line per cell: a line break would break the alignment. */
-	if ((copy = strdup(text)) != NULL) {
-		for (char *p = copy; *p != '\0'; p++) {
-			if (*p == '\n' || *p == '\r' || *p == '\t') {
-				*p = ' ';
-			}
-		}
-	}
+	/* Escaped: one line per cell (a line break would break the
+	 * alignment) and nothing the terminal would act on. */
+	copy = sagactl_out_escape_dup(text);
 	return (sagactl_table_push(
 	    t, copy, copy ? sagactl_out_textwidth(copy) : 0, s, false));
 }

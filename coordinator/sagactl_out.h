@@ -54,8 +54,26 @@ const char *sagactl_out_style_off(const sagactl_out *o, sagactl_style s);
 /* sagactl_out_state_style returns the style of a saga state's name. */
 sagactl_style sagactl_out_state_style(const char *state);
 
-/* sagactl_out_textwidth returns the columns that UTF-8 text takes (one
- * per code point), ANSI escape sequences excluded. */
+/* sagactl_out_escape copies the n bytes at s into buf (len bytes; always
+ * NUL-terminated when len > 0) as human output shows text that came from
+ * outside (business keys, errors, notes, names): so that no byte reaches
+ * the terminal that it would act on, a tab or line break becomes a space
+ * (one line), any other C0 control or DEL becomes "\x1b" (its code in
+ * lower-case hex), a C1 control (U+0080..U+009F) "\u009b", and a byte
+ * that does not belong to valid UTF-8 "\xff"; everything else is copied
+ * as it is. A character or escape that does not fit whole is left out,
+ * with all that follows. Returns the length of the whole escaped text
+ * (without the NUL), as snprintf does: len <= the return value means it
+ * was cut. */
+size_t sagactl_out_escape(const char *s, size_t n, char *buf, size_t len);
+
+/* sagactl_out_write writes the n bytes at s on f, escaped as by
+ * sagactl_out_escape (whole: nothing is cut). */
+void sagactl_out_write(FILE *f, const char *s, size_t n);
+
+/* sagactl_out_textwidth returns the columns that text takes once escaped
+ * (sagactl_out_escape): one per character, the length of the escape for
+ * a control or a stray byte. */
 size_t sagactl_out_textwidth(const char *s);
 
 /* sagactl_out_time writes Unix ms as "2026-11-24T15:09:37.123Z" (UTC)
@@ -96,8 +114,8 @@ void sagactl_table_indent(sagactl_table *t, size_t n);
 void sagactl_table_blank(sagactl_table *t);
 
 /* sagactl_table_add appends a cell to the current row (a row is complete
- * after ncols cells). text NULL or "" prints as "-" (or nothing, see
- * sagactl_table_blank). Returns 0 or
+ * after ncols cells), escaped (sagactl_out_escape). text NULL or ""
+ * prints as "-" (or nothing, see sagactl_table_blank). Returns 0 or
  * SAGA_ENOMEM. */
 int sagactl_table_add(sagactl_table *t, const char *text, sagactl_style s);
 
@@ -106,7 +124,8 @@ int sagactl_table_addf(sagactl_table *t, sagactl_style s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* sagactl_table_add_styled appends a cell already holding escape
- * sequences, whose visible width is width. */
+ * sequences, whose visible width is width. It is printed as it is: text
+ * must be sagactl's own (escape any text from outside first). */
 int sagactl_table_add_styled(sagactl_table *t, const char *text, size_t width);
 
 /* sagactl_table_rows returns the number of rows added (the header not
@@ -118,9 +137,9 @@ size_t sagactl_table_rows(const sagactl_table *t);
  * (unless o->wide). */
 void sagactl_table_print(const sagactl_table *t, const sagactl_out *o);
 
-/* sagactl_out_cut copies s into buf (len bytes), cut to at most cols
- * columns with "..." at the end when it was longer, and its line breaks
- * replaced by spaces. Returns buf. */
+/* sagactl_out_cut copies s into buf (len bytes), escaped as by
+ * sagactl_out_escape (line breaks become spaces), cut to at most cols
+ * columns with "..." at the end when it was longer. Returns buf. */
 char *sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len);
 
 /* sagactl_jarr builds a JSON array for a document (see above). */

@@ -656,7 +656,8 @@ show_json(const show *s)
  * Human output.
  */
 
-/* Prints "Label       text" with the label in bold. */
+/* Prints "Label       text" with the label in bold, the text escaped
+ * (sagactl_out_escape): it holds keys, errors and notes from outside. */
 static void show_field(const show *s, const char *label, sagactl_style st,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -671,15 +672,11 @@ show_field(
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	for (char *p = buf; *p != '\0'; p++) {
-		if (*p == '\n' || *p == '\r' || *p == '\t') {
-			*p = ' ';
-		}
-	}
-	fprintf(o->f, "%s%-13s%s%s%s%s\n",
-	    sagactl_out_style_on(o, SAGACTL_S_BOLD), label,
-	    sagactl_out_style_off(o, SAGACTL_S_BOLD),
-	    sagactl_out_style_on(o, st), buf, sagactl_out_style_off(o, st));
+	fprintf(o->f, "%s%-13s%s%s", sagactl_out_style_on(o, SAGACTL_S_BOLD),
+	    label, sagactl_out_style_off(o, SAGACTL_S_BOLD),
+	    sagactl_out_style_on(o, st));
+	sagactl_out_write(o->f, buf, strlen(buf));
+	fprintf(o->f, "%s\n", sagactl_out_style_off(o, st));
 }
 
 /* "step charge" or "compensation of step charge". */

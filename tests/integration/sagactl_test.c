@@ -1733,6 +1733,17 @@ test_sagactl_redact_defs(void **state)
 
 /* Sagas of the ops group: three steps a, b, c of participant tp, action
  * P.a / P.b / P.c and compensations P.ua / P.ub / P.uc for prefix P. */
+/* A participant's error text with what a terminal would act on: an OSC
+ * that sets the window title (ended by BEL), a C1 OSC (U+009D, as UTF-8)
+ * and a DEL; and how sagactl shows it. */
+#define ESC_ERROR      "\033]0;pwned\007card\302\235declined\177"
+#define ESC_ERROR_SHOWN "\\x1b]0;pwned\\x07card\\u009ddeclined\\x7f"
+/* A business key with a CSI (colour) and a C1 CSI (U+009B: clear the
+ * screen), as the JSON input gives it, as stored, and as shown. */
+#define ESC_KEY_JSON  "c\\u001b[31mRED\\u009b2J"
+#define ESC_KEY       "c\033[31mRED\302\2332J"
+#define ESC_KEY_SHOWN "c\\x1b[31mRED\\u009b2J"
+
 static void
 ops_saga_yaml(FILE *y, const char *name, const char *p, const char *b_timeout)
 {
@@ -1800,6 +1811,7 @@ ops_setup(void **state)
 	ops_saga_yaml(y, "park_bulk", "pb", NULL);
 	ops_saga_yaml(y, "slow_order", "s", "60s");
 	ops_saga_yaml(y, "slow_bulk", "sb", "60s");
+	ops_saga_yaml(y, "esc_order", "e", NULL);
 	fclose(y);
 	{
 		/* A business failure at c; the compensation of b answers
@@ -1814,7 +1826,7 @@ ops_setup(void **state)
 			"--rule", "pk.ub=retry:2", "--rule",
 			"pb.c=fail:card declined", "--rule", "pb.ub=retry:2",
 			"--rule", "s.b=timeout", "--rule", "sb.b=timeout",
-			NULL };
+			"--rule", "e.c=fail:" ESC_ERROR, NULL };
 		char *sagadargv[] = { SAGAD_PATH, "-c", f->yaml, "-l", f->url,
 			"--db", f->conninfo, NULL };
 
@@ -2195,6 +2207,74 @@ test_sagactl_status_wait(void **state)
 	assert_true(has(f->err, "not a saga id"));
 }
 
+/* Whether text (human output) holds no byte that a terminal acts on but
+ * the line breaks: no C0 control, no DEL, no C1 control (U+0080..U+009F,
+ * C2 80..C2 9F in UTF-8). */
+static bool
+no_controls(const char *what, const char *text)
+{
+	const unsigned char *p = (const unsigned char *) text;
+
+	for (size_t i = 0; p[i] != '\0'; i++) {
+		if ((p[i] < 0x20 && p[i] != '\n') || p[i] == 0x7f
+		    || (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)) {
+			fprintf(stderr, "%s: byte 0x%02x at %zu in:\n%s\n",
+			    what, p[i], i, text);
+			return (false);
+		}
+	}
+	return (true);
+}
+
+/* A business key and a participant's error holding escape sequences and
+ * C1 controls reach list and show (the header, the steps, the timeline)
+ * escaped, never raw; --json keeps the text as it is (JSON escapes it). */
+static void
+test_sagactl_escape_controls(void **state)
+{
+	fixture         *f = *state;
+	char             id[40], b[256];
+	proto_buf        raw;
+	proto_doc       *doc;
+
+	assert_int_equal(ctl(f, "start", "esc_order", "--input",
+	                     "{\"id\": \"" ESC_KEY_JSON "\"}", NULL),
+	    0);
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+	wait_state(f, id, "COMPENSATED");
+
+	assert_int_equal(ctl(f, "list", "--saga", "esc_order", NULL), 0);
+	assert_true(no_controls("list", f->out));
+	assert_true(has(f->out, ESC_KEY_SHOWN));
+	assert_true(has(f->out, "step c failed: " ESC_ERROR_SHOWN));
+	/* Escapes count as wide as they print: the header's columns line
+	 * up with the row's. */
+	assert_true(strstr(f->out, "ERROR") - f->out
+	    == strstr(f->out, "step c failed") - strchr(f->out, '\n') - 1);
+
+	assert_int_equal(ctl(f, "show", id, NULL), 0);
+	assert_true(no_controls("show", f->out));
+	assert_true(has(f->out, "Business key " ESC_KEY_SHOWN "\n"));
+	assert_true(
+	    has(f->out, "Because      step c failed: " ESC_ERROR_SHOWN "\n"));
+	assert_true(has(f->out, "failed: \\x1b]0;pwned"));
+	/* The timeline's error column, and the input (JSON's escapes). */
+	assert_true(has(f->out, "  " ESC_ERROR_SHOWN "\n"));
+	assert_true(has(f->out, "\"id\": \"c\\u001B[31mRED"));
+
+	/* --json: the text itself. */
+	assert_int_equal(ctl(f, "show", "--json", id, NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	assert_string_equal(
+	    jstr(proto_doc_root(doc), "business_key", b, sizeof(b)), ESC_KEY);
+	assert_string_equal(jstr(proto_doc_root(doc), "compensated_because",
+	                        b, sizeof(b)),
+	    "step c failed: " ESC_ERROR);
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+}
+
 /* Bulk retry: how many match, refused without a terminal or --yes, then
  * every match with --yes. Bulk cancel likewise. */
 static void
@@ -2334,6 +2414,7 @@ main(void)
 		cmocka_unit_test(test_sagactl_status_wait),
 		cmocka_unit_test(test_sagactl_bulk),
 		cmocka_unit_test(test_sagactl_repair_unknown_id),
+		cmocka_unit_test(test_sagactl_escape_controls),
 		cmocka_unit_test(test_sagactl_sagad_down),
 	};
 	int fails = 0;

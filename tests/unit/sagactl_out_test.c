@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sagactl_out_test: how sagactl's human output shows text from outside
+ * (coordinator/sagactl_out.h): controls escaped, widths counted as
+ * printed, text cut at whole characters, and bytes that are not UTF-8
+ * shown one by one rather than read past.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sagactl_out.h"
+
+/* escape(in) is sagactl_out_escape of in, whole (static buffer). */
+static const char *
+escape(const char *in)
+{
+	static char buf[256];
+	size_t      n = sagactl_out_escape(in, strlen(in), buf, sizeof(buf));
+
+	assert_int_equal(n, strlen(buf));
+	return (buf);
+}
+
+static void
+test_sagactl_out_escape_controls(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain ascii ~ \\x1b", "plain ascii ~ \\x1b" },
+		/* Line breaks and tabs: one line. */
+		{ "a\nb\r\nc\td", "a b  c d" },
+		/* C0 controls and DEL. */
+		{ "\033[31mred\033[0m", "\\x1b[31mred\\x1b[0m" },
+		{ "\033]52;c;cHduZWQ=\007", "\\x1b]52;c;cHduZWQ=\\x07" },
+		{ "\x01\x1f\x7f", "\\x01\\x1f\\x7f" },
+		/* C1 controls: CSI, NEL, OSC; U+00A0 (C2 A0) is not one. */
+		{ "\xc2\x9b"
+		  "2J\xc2\x85\xc2\x9d\xc2\x80\xc2\x9f\xc2\xa0",
+		    "\\u009b2J\\u0085\\u009d\\u0080\\u009f\xc2\xa0" },
+		/* Valid UTF-8 as it is: é € 😀. */
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		/* Not UTF-8: byte by byte. A lone 0x9b, a truncated €, an
+		 * overlong '/', a surrogate, past U+10FFFF, a stray
+		 * continuation byte. */
+		{ "\x9b"
+		  "2J",
+		    "\\x9b2J" },
+		{ "cut \xe2\x82", "cut \\xe2\\x82" },
+		{ "\xc0\xaf", "\\xc0\\xaf" },
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" },
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },
+		{ "\xe2\x28\xa1", "\\xe2(\\xa1" },
+		{ "\xff", "\\xff" },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_string_equal(escape(cases[i].in), cases[i].out);
+		/* Escaping what was escaped changes nothing. */
+		assert_string_equal(escape(cases[i].out), cases[i].out);
+	}
+}
+
+/* A NUL inside the n bytes is a control like any other. */
+static void
+test_sagactl_out_escape_nul(void **state)
+{
+	char buf[32];
+
+	(void) state;
+	assert_int_equal(sagactl_out_escape("a\0b", 3, buf, sizeof(buf)), 6);
+	assert_string_equal(buf, "a\\x00b");
+	/* A sequence that the n bytes cut: not read past n. */
+	assert_int_equal(
+	    sagactl_out_escape("\xc3\xa9", 1, buf, sizeof(buf)), 4);
+	assert_string_equal(buf, "\\xc3");
+}
+
+/* A short buffer: whole characters and escapes only, the length of the
+ * whole text returned (as snprintf does). */
+static void
+test_sagactl_out_escape_short(void **state)
+{
+	char buf[8];
+
+	(void) state;
+	memset(buf, 'z', sizeof(buf));
+	assert_int_equal(
+	    sagactl_out_escape("ab\033cd", 5, buf, sizeof(buf)), 8);
+	assert_string_equal(buf, "ab\\x1bc");
+	assert_int_equal(
+	    sagactl_out_escape("abcde\033", 6, buf, sizeof(buf)), 9);
+	assert_string_equal(buf, "abcde");
+	assert_int_equal(sagactl_out_escape(
+	                     "abcde\xe2\x82\xac", 8, buf, sizeof(buf)),
+	    8);
+	assert_string_equal(buf, "abcde");
+	assert_int_equal(sagactl_out_escape("\033", 1, NULL, 0), 4);
+	buf[0] = 'z';
+	assert_int_equal(sagactl_out_escape("x", 1, buf, 1), 1);
+	assert_string_equal(buf, "");
+}
+
+/* Widths: one column per character, an escape as wide as it prints. */
+static void
+test_sagactl_out_textwidth(void **state)
+{
+	(void) state;
+	assert_int_equal(sagactl_out_textwidth(""), 0);
+	assert_int_equal(sagactl_out_textwidth("abc"), 3);
+	assert_int_equal(sagactl_out_textwidth("caf\xc3\xa9"), 4);
+	assert_int_equal(sagactl_out_textwidth("\033[31mRED"), 4 + 7);
+	assert_int_equal(sagactl_out_textwidth("\xc2\x9b"), 6);
+	assert_int_equal(sagactl_out_textwidth("a\nb"), 3);
+	assert_int_equal(sagactl_out_textwidth("\xe2\x82"), 8);
+	for (const char *s = "x\033y\xc2\x85z\xff"; *s != '\0'; s++) {
+		assert_int_equal(
+		    sagactl_out_textwidth(s), strlen(escape(s)));
+	}
+}
+
+/* cut escapes too, and never splits a character or an escape. */
+static void
+test_sagactl_out_cut(void **state)
+{
+	char buf[64];
+
+	(void) state;
+	assert_string_equal(
+	    sagactl_out_cut("short\nline", 40, buf, sizeof(buf)),
+	    "short line");
+	assert_string_equal(
+	    sagactl_out_cut("\033]0;title\007", 40, buf, sizeof(buf)),
+	    "\\x1b]0;title\\x07");
+	/* 12 columns: 9 and "...". */
+	assert_string_equal(
+	    sagactl_out_cut("abcdefgh\033[31mRED", 12, buf, sizeof(buf)),
+	    "abcdefgh...");
+	assert_string_equal(
+	    sagactl_out_cut("ab\xc2\x9b"
+	                    "cdefghijk",
+	        12, buf, sizeof(buf)),
+	    "ab\\u009bc...");
+	/* 5 columns of 6 characters: 2 and "...". */
+	assert_string_equal(sagactl_out_cut("\xc3\xa9\xc3\xa9\xc3\xa9"
+	                                    "\xc3\xa9\xc3\xa9\xc3\xa9",
+	                        5, buf, sizeof(buf)),
+	    "\xc3\xa9\xc3\xa9...");
+	assert_true(sagactl_out_textwidth(sagactl_out_cut(
+	                "\033\033\033\033\033\033", 20, buf, sizeof(buf)))
+	    <= 20);
+}
+
+/* A table: cells escaped and aligned by their printed width. */
+static void
+test_sagactl_out_table(void **state)
+{
+	static const char *const head[] = { "KEY", "ERROR" };
+	sagactl_table           *t      = NULL;
+	sagactl_out              o;
+	char                    *text = NULL;
+	size_t                   len  = 0;
+	FILE                    *f;
+
+	(void) state;
+	assert_non_null(f = open_memstream(&text, &len));
+	sagactl_out_init(&o, f);
+	assert_false(o.color);
+	assert_int_equal(sagactl_table_alloc(&t, 2, head), 0);
+	assert_int_equal(sagactl_table_add(t, "c\033[31mR", SAGACTL_S_NONE), 0);
+	assert_int_equal(sagactl_table_add(t, "e\xc2\x9d", SAGACTL_S_NONE), 0);
+	assert_int_equal(sagactl_table_add(t, "k", SAGACTL_S_NONE), 0);
+	assert_int_equal(sagactl_table_add(t, "x", SAGACTL_S_NONE), 0);
+	sagactl_table_print(t, &o);
+	sagactl_table_free(t);
+	fclose(f);
+	assert_string_equal(text,
+	    "KEY         ERROR\n"
+	    "c\\x1b[31mR  e\\u009d\n"
+	    "k           x\n");
+	free(text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sagactl_out_escape_controls),
+		cmocka_unit_test(test_sagactl_out_escape_nul),
+		cmocka_unit_test(test_sagactl_out_escape_short),
+		cmocka_unit_test(test_sagactl_out_textwidth),
+		cmocka_unit_test(test_sagactl_out_cut),
+		cmocka_unit_test(test_sagactl_out_table),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
