@@ -51,6 +51,7 @@ enum {
 	SHOW_I_NEXT,
 	SHOW_I_DEF,
 	SHOW_I_REDACTS, /* the stored definition has a redact key */
+	SHOW_I_FINISHED,
 };
 
 /* Columns of the event query. */
@@ -105,7 +106,8 @@ typedef struct show {
 	saga_def         *def; /* NULL if the definition is unreadable */
 	char              id[SAGA_ID_STRLEN + 1];
 	const char       *state;
-	bool              terminal;
+	bool              terminal; /* not moving: FAILED too, see show_load */
+	int64_t           finished; /* when it reached a final state, or 0 */
 	int32_t           step; /* current step */
 	int32_t           kind; /* of the current command, -1 unknown */
 	int64_t           created;
@@ -281,7 +283,8 @@ show_load(show *s, PGconn *c)
 	    " (extract(epoch FROM i.updated_at) * 1000)::bigint,"
 	    " (extract(epoch FROM i.deadline_at) * 1000)::bigint,"
 	    " (extract(epoch FROM i.next_attempt_at) * 1000)::bigint,"
-	    " d.definition::text, coalesce(d.definition ? 'redact', false)"
+	    " d.definition::text, coalesce(d.definition ? 'redact', false),"
+	    " (extract(epoch FROM i.finished_at) * 1000)::bigint"
 	    " FROM saga_instance i LEFT JOIN saga_definition d"
 	    "  ON d.name = i.saga_name AND d.version = i.saga_version"
 	    " WHERE i.id = $1::uuid",
@@ -309,8 +312,23 @@ show_load(show *s, PGconn *c)
 	s->state    = PQgetvalue(s->inst, 0, SHOW_I_STATE);
 	s->step     = (int32_t) sagactl_db_i64(s->inst, 0, SHOW_I_STEP, 0);
 	s->created  = sagactl_db_i64(s->inst, 0, SHOW_I_CREATED, 0);
+	/* Nothing runs: no attempt is in flight and the chart ends with the
+	 * last event. That includes FAILED, which is parked, not final. */
 	s->terminal = strcmp(s->state, "RUNNING") != 0
 	    && strcmp(s->state, "COMPENSATING") != 0;
+	/* Final: the states a saga never leaves. finished_at is set by the
+	 * write that ended it; a saga ended by a sagad older than migration
+	 * 003 has none, and its last update is that time (as purge takes
+	 * it). */
+	if (strcmp(s->state, "COMPLETED") == 0
+	    || strcmp(s->state, "COMPENSATED") == 0
+	    || strcmp(s->state, "RESOLVED") == 0) {
+		s->finished = sagactl_db_i64(s->inst, 0, SHOW_I_FINISHED, 0);
+		if (s->finished == 0) {
+			s->finished
+			    = sagactl_db_i64(s->inst, 0, SHOW_I_UPDATED, 0);
+		}
+	}
 	if ((json = sagactl_db_str(s->inst, 0, SHOW_I_DEF)) != NULL
 	    && coord_def_from_json(json, &s->def, err, sizeof(err)) != 0) {
 		s->def = NULL;
@@ -632,9 +650,7 @@ show_json(const show *s)
 	rv |= sagactl_out_put_time(root, "created_at", s->created);
 	rv |= sagactl_out_put_time(
 	    root, "updated_at", sagactl_db_i64(r, 0, SHOW_I_UPDATED, 0));
-	rv |= s->terminal ? sagactl_out_put_time(
-	          root, "finished_at", sagactl_db_i64(r, 0, SHOW_I_UPDATED, 0))
-	                  : proto_obj_put_nil(root, "finished_at");
+	rv |= sagactl_out_put_time(root, "finished_at", s->finished);
 	rv |= sagactl_out_put_time(
 	    root, "deadline_at", sagactl_db_i64(r, 0, SHOW_I_DEADLINE, 0));
 	rv |= sagactl_out_put_time(
@@ -797,10 +813,16 @@ show_header(const show *s)
 	show_field(s, "Started", SAGACTL_S_NONE, "%s  (%s ago)",
 	    sagactl_out_time(s->created, t1, sizeof(t1)),
 	    sagactl_out_age(s->ctx->now_ms - s->created, d1, sizeof(d1)));
-	if (s->terminal) {
+	if (s->finished != 0) {
 		show_field(s, "Finished", SAGACTL_S_NONE, "%s  (took %s)",
+		    sagactl_out_time(s->finished, t2, sizeof(t2)),
+		    sagactl_out_dur(s->finished - s->created, d1, sizeof(d1)));
+	} else if (s->terminal) {
+		/* FAILED: parked since its last update, until an operator
+		 * acts. */
+		show_field(s, "Updated", SAGACTL_S_NONE, "%s  (parked for %s)",
 		    sagactl_out_time(upd, t2, sizeof(t2)),
-		    sagactl_out_dur(upd - s->created, d1, sizeof(d1)));
+		    sagactl_out_dur(s->ctx->now_ms - upd, d1, sizeof(d1)));
 	} else {
 		show_field(s, "Updated", SAGACTL_S_NONE,
 		    "%s  (running for %s)",

@@ -971,6 +971,121 @@ test_sagactl_show_failed_and_running(void **state)
 	    "reserve_stock failed: cannot release"));
 }
 
+/* Runs one SQL command on the test's database. */
+static void
+sql_exec(const fixture *f, const char *sql)
+{
+	PGconn   *c = pgtest_connect(f->conninfo);
+	PGresult *r;
+
+	assert_non_null(c);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+		fail();
+	}
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* The time finished_at holds for saga id, in ms as sagactl reads it and
+ * written as sagactl prints times, or "null". */
+static void
+finished_at(const fixture *f, const char *id, char *buf, size_t len)
+{
+	PGconn   *c = pgtest_connect(f->conninfo);
+	PGresult *r;
+	char      sql[256];
+	long long ms;
+	time_t    t;
+	struct tm tm;
+
+	assert_non_null(c);
+	snprintf(sql, sizeof(sql),
+	    "SELECT (extract(epoch FROM finished_at) * 1000)::bigint"
+	    " FROM saga_instance WHERE id = '%s'",
+	    id);
+	r = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(r), 1);
+	if (PQgetisnull(r, 0, 0)) {
+		snprintf(buf, len, "null");
+	} else {
+		ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		t  = (time_t) (ms / 1000);
+		assert_non_null(gmtime_r(&t, &tm));
+		assert_true(strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm) > 0);
+		snprintf(buf + strlen(buf), len - strlen(buf), ".%03dZ",
+		    (int) (ms % 1000));
+	}
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* A FAILED saga is parked, not finished: show has no Finished line and
+ * --json no finished_at, as the log has none. The final states (COMPLETED,
+ * COMPENSATED, RESOLVED) show the log's finished_at. */
+static void
+test_sagactl_show_finished(void **state)
+{
+	static const char *const final[]
+	    = { ID_COMPLETED, ID_COMPENSATED, ID_RESOLVED };
+	fixture         *f = *state;
+	proto_buf        raw;
+	proto_doc       *doc;
+	char             b[256], at[64], line[128];
+
+	finished_at(f, ID_FAILED, at, sizeof(at));
+	assert_string_equal(at, "null");
+	assert_int_equal(ctl(f, "show", ID_FAILED, NULL), 0);
+	assert_null(strstr(f->out, "Finished"));
+	assert_true(has(f->out, "\nUpdated      "));
+	assert_true(has(f->out, "(parked for "));
+	assert_int_equal(ctl(f, "show", "--json", ID_FAILED, NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	assert_true(jnull(proto_doc_root(doc), "finished_at"));
+	assert_true(has(jstr(proto_doc_root(doc), "updated_at", b, sizeof(b)),
+	    "Z"));
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+
+	for (size_t i = 0; i < N(final); i++) {
+		finished_at(f, final[i], at, sizeof(at));
+		assert_int_not_equal(strcmp(at, "null"), 0);
+		assert_int_equal(ctl(f, "show", final[i], NULL), 0);
+		snprintf(line, sizeof(line), "\nFinished     %s  (took ", at);
+		assert_true(has(f->out, line));
+		assert_null(strstr(f->out, "\nUpdated"));
+		assert_int_equal(ctl(f, "show", "--json", final[i], NULL), 0);
+		assert_non_null(doc = json_parse(f->out, &raw));
+		assert_string_equal(
+		    jstr(proto_doc_root(doc), "finished_at", b, sizeof(b)), at);
+		proto_doc_free(doc);
+		proto_buf_fini(&raw);
+	}
+
+	/* The time is the log's finished_at, not the last update; without
+	 * one (a saga ended by a sagad older than migration 003) it is the
+	 * last update, as purge takes it. The row is put back after. */
+	sql_exec(f,
+	    "UPDATE saga_instance SET finished_at = updated_at"
+	    " - interval '250 milliseconds' WHERE id = '" ID_REFUND "'");
+	finished_at(f, ID_REFUND, at, sizeof(at));
+	assert_int_equal(ctl(f, "show", ID_REFUND, NULL), 0);
+	snprintf(line, sizeof(line), "\nFinished     %s  (took 750ms)\n", at);
+	assert_true(has(f->out, line));
+	sql_exec(f,
+	    "UPDATE saga_instance SET finished_at = NULL"
+	    " WHERE id = '" ID_REFUND "'");
+	assert_int_equal(ctl(f, "show", ID_REFUND, NULL), 0);
+	sql_exec(f,
+	    "UPDATE saga_instance SET finished_at = updated_at"
+	    " WHERE id = '" ID_REFUND "'");
+	finished_at(f, ID_REFUND, at, sizeof(at));
+	snprintf(line, sizeof(line), "\nFinished     %s  (took 1.00s)\n", at);
+	assert_true(has(f->out, line));
+}
+
 /* show --json: header, steps and events with the documented fields. */
 static void
 test_sagactl_show_json(void **state)
@@ -2386,6 +2501,7 @@ main(void)
 		cmocka_unit_test(test_sagactl_show_compensated),
 		cmocka_unit_test(test_sagactl_show_failed_and_running),
 		cmocka_unit_test(test_sagactl_show_json),
+		cmocka_unit_test(test_sagactl_show_finished),
 		cmocka_unit_test(test_sagactl_show_unknown_id),
 		cmocka_unit_test(test_sagactl_bad_flags),
 		cmocka_unit_test(test_sagactl_help),
