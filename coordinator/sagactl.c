@@ -109,7 +109,10 @@ static const char sagactl_help_start[] =
     "\n"
     "Starts saga SAGA through sagad and prints its id. With --wait,\n"
     "waits until it ends and prints its final state too; the exit\n"
-    "status is 0 only if it COMPLETED.\n"
+    "status is 0 only if it COMPLETED, 1 if it ended otherwise or\n"
+    "still runs after --timeout, and 3 if it was started but waiting\n"
+    "for it failed (sagad stopped): do not start it again, follow it\n"
+    "with sagactl wait ID. With --json, the id is in the document.\n"
     "\n"
     "Options:\n"
     "      --input JSON         the saga's input, a JSON object;\n"
@@ -352,8 +355,9 @@ sagactl_help(FILE *f)
 	    "  -V, --version            print the version\n"
 	    "\n"
 	    "'sagactl COMMAND --help' tells more. Exit status: 0 success,\n"
-	    "1 not found or failed, 2 usage error. Colour only on a terminal\n"
-	    "and never with NO_COLOR set. Times are UTC.\n");
+	    "1 not found or failed, 2 usage error, 3 start --wait: started\n"
+	    "but the wait failed. Colour only on a terminal and never with\n"
+	    "NO_COLOR set. Times are UTC.\n");
 }
 
 int64_t

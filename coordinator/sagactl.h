@@ -14,7 +14,8 @@
  * sagactl_db.c connects and queries, sagactl_chart.c draws the Gantt
  * chart of show.
  *
- * Exit status: 0 success, 1 not found or failed, 2 usage error. Every
+ * Exit status: 0 success, 1 not found or failed, 2 usage error, 3 (start
+ * --wait) the saga was started but waiting for its end failed. Every
  * error is one line on stderr that says what to do.
  */
 #ifndef COORDINATOR_SAGACTL_H
@@ -31,6 +32,9 @@
 #define SAGACTL_EXIT_OK    0
 #define SAGACTL_EXIT_FAIL  1
 #define SAGACTL_EXIT_USAGE 2
+/* start --wait: the saga was started (its id was printed), then waiting
+ * for its end failed: it must not be started again. */
+#define SAGACTL_EXIT_WAIT 3
 /* Returned by sagactl_parse when --help was printed: exit 0. */
 #define SAGACTL_EXIT_HELP (-1)
 

@@ -179,10 +179,14 @@ ops_report(const sagactl_ctx *ctx, int rv, const char *why)
 
 /* Sends req and reads a SAGA answer into reply (proto_msg_fini it).
  * Returns 0, or an exit status with what went wrong in why (whylen
- * bytes), not printed: a bulk repair goes on and reports it. */
+ * bytes), not printed: a bulk repair goes on and reports it. With
+ * advise, why tells what to do too (try again, check the URL); without,
+ * only what happened: the caller's request changed something already
+ * (start --wait) and says what to do itself. */
 static int
 ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
-    int64_t timeout_ms, proto_msg *reply, char *why, size_t whylen)
+    int64_t timeout_ms, proto_msg *reply, char *why, size_t whylen,
+    bool advise)
 {
 	char err[512];
 	int  rv;
@@ -215,15 +219,22 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 		proto_msg_fini(reply);
 		if (rv == SAGA_ETIMEDOUT) {
 			snprintf(why, whylen,
-			    "no answer from sagad at %s within %s; is it "
-			    "running? (point --coordinator or "
-			    "SAGA_COORDINATOR "
-			    "at it)",
-			    c->url, sagactl_out_dur(timeout_ms, d, sizeof(d)));
+			    "no answer from sagad at %s within %s%s", c->url,
+			    sagactl_out_dur(timeout_ms, d, sizeof(d)),
+			    advise ? "; is it running? (point --coordinator "
+			             "or SAGA_COORDINATOR at it)"
+			           : "");
 		} else {
 			snprintf(why, whylen, "talking to sagad at %s: %s",
 			    c->url, err);
 		}
+		return (SAGACTL_EXIT_FAIL);
+	}
+	if (reply->type == PROTO_T_ERROR && !advise) {
+		snprintf(why, whylen, "sagad answered %s: %.*s",
+		    saga_errname((int) reply->code), (int) reply->message.len,
+		    reply->message.ptr ? reply->message.ptr : "");
+		proto_msg_fini(reply);
 		return (SAGACTL_EXIT_FAIL);
 	}
 	if (reply->type == PROTO_T_ERROR) {
@@ -301,14 +312,17 @@ ops_terminal(const proto_msg *m)
 }
 
 /* Waits, in WAIT slices, until the saga of reply (its last answer) has
- * ended or timeout_ms have passed; reply holds the last answer. Returns 0
- * or an exit status (printed). */
+ * ended or timeout_ms have passed; reply holds the last answer. Returns 0,
+ * or an exit status with why (not printed; advise as ops_call), reply
+ * then empty. last, if not NULL, is refilled (ops_saga_obj, with
+ * created) with every answer: what is known of the saga when a WAIT
+ * fails. */
 static int
 ops_wait_end(const sagactl_ctx *ctx, ops_conn *c, proto_msg *reply,
-    int64_t timeout_ms)
+    int64_t timeout_ms, proto_obj *last, char *why, size_t whylen,
+    bool advise)
 {
 	int64_t deadline = sagactl_now_ms() + timeout_ms;
-	char    why[768];
 	int     rv;
 
 	while (!ops_terminal(reply)) {
@@ -329,11 +343,15 @@ ops_wait_end(const sagactl_ctx *ctx, ops_conn *c, proto_msg *reply,
 		        : OPS_WAIT_SLICE_MS);
 		if ((rv = ops_call(ctx, c, &req,
 		         (int64_t) req.timeout_ms + OPS_CALL_MS, reply, why,
-		         sizeof(why)))
+		         whylen, advise))
 		    != 0) {
-			return (ops_report(ctx, rv, why));
+			return (rv);
 		}
 		reply->created = created;
+		if (last != NULL) {
+			proto_obj_reset(last);
+			(void) ops_saga_obj(reply, last, true);
+		}
 	}
 	return (0);
 }
@@ -402,6 +420,28 @@ ops_read_input(const sagactl_ctx *ctx, const char *arg, proto_buf *buf)
 	return (0);
 }
 
+/* start --wait: sagad started saga id (created: by this START, else
+ * by an earlier one with the same key), then waiting for its end failed
+ * (why). The saga goes on without us: the error says so and how to
+ * follow it, never that nothing happened; with --json, last (what sagad
+ * last answered about it, if any) is printed first. Returns
+ * SAGACTL_EXIT_WAIT. */
+static int
+ops_start_wait_failed(const sagactl_ctx *ctx, const char *id, bool created,
+    const proto_obj *last, const char *why)
+{
+	if (ctx->json && last != NULL) {
+		(void) sagactl_out_json(&ctx->out, last);
+	}
+	(void) sagactl_error(ctx,
+	    "saga %s %s, but waiting for it to end failed: %s; it goes on "
+	    "without sagactl: do not start it again, follow it with "
+	    "sagactl wait %s",
+	    id, created ? "was started" : "was already started with this key",
+	    why, id);
+	return (SAGACTL_EXIT_WAIT);
+}
+
 int
 sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 {
@@ -413,12 +453,14 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPS_O_TIMEOUT },
 		{ NULL, 0, NULL, 0 },
 	};
-	ops_args  a;
-	ops_conn  c = { NULL, NULL };
-	proto_buf text, input;
-	proto_msg req, reply;
-	char      err[256], id[SAGA_ID_STRLEN + 1], why[768];
-	int       first, rv;
+	ops_args   a;
+	ops_conn   c = { NULL, NULL };
+	proto_buf  text, input;
+	proto_msg  req, reply;
+	proto_obj *last = NULL;
+	char       err[256], id[SAGA_ID_STRLEN + 1], why[768];
+	bool       created;
+	int        first, rv;
 
 	memset(&a, 0, sizeof(a));
 	a.timeout_ms = 60000;
@@ -473,14 +515,18 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	if (a.trace != NULL) {
 		req.traceparent = proto_str_c(a.trace);
 	}
-	if ((rv = ops_call(
-	         ctx, &c, &req, OPS_CALL_MS, &reply, why, sizeof(why)))
+	if ((rv = ops_call(ctx, &c, &req, OPS_CALL_MS, &reply, why,
+	         sizeof(why), true))
 	    != 0) {
 		rv = ops_report(ctx, rv, why);
 		goto done;
 	}
+	/* The saga runs: from here on, no error may read as if it did not
+	 * (the operator would start it again), and its id must reach the
+	 * user. */
 	saga_id_format(&reply.id, id);
-	if (!reply.created) {
+	created = reply.created;
+	if (!created) {
 		sagactl_note(ctx,
 		    "key \"%s\" already started saga %s: not started again",
 		    a.key ? a.key : "", id);
@@ -489,11 +535,37 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		fprintf(ctx->out.f, "%s\n", id);
 		fflush(ctx->out.f);
 	}
-	if (a.wait && (rv = ops_wait_end(ctx, &c, &reply, a.timeout_ms)) != 0) {
-		goto done;
+	if (a.wait) {
+		/* With --json, the document of the last answer is printed
+		 * if the wait fails. */
+		if (ctx->json && proto_obj_alloc(&last) == 0
+		    && ops_saga_obj(&reply, last, true) != 0) {
+			proto_obj_free(last);
+			last = NULL;
+		}
+		if ((rv = ops_wait_end(ctx, &c, &reply, a.timeout_ms, last,
+		         why, sizeof(why), false))
+		    != 0) {
+			rv = ops_start_wait_failed(ctx, id, created, last, why);
+			goto done;
+		}
 	}
 	if (ctx->json) {
-		rv = ops_print_saga(ctx, &reply, true);
+		proto_obj *o = NULL;
+
+		if ((rv = proto_obj_alloc(&o)) == 0
+		    && (rv = ops_saga_obj(&reply, o, true)) == 0) {
+			rv = sagactl_out_json(&ctx->out, o);
+		}
+		proto_obj_free(o);
+		if (rv != 0) {
+			rv = sagactl_error(ctx,
+			    "saga %s %s, but its answer cannot be printed: %s",
+			    id,
+			    created ? "was started"
+			            : "was already started with this key",
+			    saga_strerror(rv));
+		}
 	} else if (a.wait) {
 		char          state[32];
 		sagactl_style st;
@@ -512,6 +584,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	}
 	proto_msg_fini(&reply);
 done:
+	proto_obj_free(last);
 	ops_conn_fini(&c);
 	proto_buf_fini(&text);
 	proto_buf_fini(&input);
@@ -588,13 +661,17 @@ ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
 	proto_msg_init(&req);
 	req.type = PROTO_T_STATUS;
 	req.id   = sid;
-	if ((rv = ops_call(
-	         ctx, &c, &req, OPS_CALL_MS, &reply, why, sizeof(why)))
+	if ((rv = ops_call(ctx, &c, &req, OPS_CALL_MS, &reply, why,
+	         sizeof(why), true))
 	    != 0) {
 		rv = ops_report(ctx, rv, why);
 		goto done;
 	}
-	if (wait && (rv = ops_wait_end(ctx, &c, &reply, a.timeout_ms)) != 0) {
+	if (wait
+	    && (rv = ops_wait_end(ctx, &c, &reply, a.timeout_ms, NULL, why,
+	            sizeof(why), true))
+	        != 0) {
+		rv = ops_report(ctx, rv, why);
 		goto done;
 	}
 	if (ctx->json) {
@@ -663,7 +740,8 @@ ops_repair_one(const sagactl_ctx *ctx, ops_conn *c, ops_repair op,
 	if (a->step != NULL) {
 		req.step_name = proto_str_c(a->step);
 	}
-	if ((rv = ops_call(ctx, c, &req, OPS_CALL_MS, reply, why, whylen))
+	if ((rv = ops_call(
+	         ctx, c, &req, OPS_CALL_MS, reply, why, whylen, true))
 	    != 0) {
 		return (rv);
 	}

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +80,11 @@ typedef struct fixture {
 	proc *tp;
 	char *out; /* of the last sagactl run */
 	char *err;
+	/* A test's own sagad on its own database, and sagactls run in the
+	 * background: stopped (if a test failed) and dropped at teardown. */
+	char  own_conninfo[1024];
+	proc *own_sagad;
+	proc *bg[2];
 } fixture;
 
 static int
@@ -723,6 +729,12 @@ group_teardown(void **state)
 	}
 	proc_free(f->sagad);
 	proc_free(f->tp);
+	proc_free(f->own_sagad);
+	proc_free(f->bg[0]);
+	proc_free(f->bg[1]);
+	if (f->own_conninfo[0] != '\0') {
+		pgtest_db_drop(f->own_conninfo);
+	}
 	pgtest_db_drop(f->conninfo);
 	free(f->out);
 	free(f->err);
@@ -2096,6 +2108,181 @@ test_sagactl_start_wait(void **state)
 	}
 }
 
+/* The value of gauge name (no labels) at the metrics endpoint url (read
+ * with curl), or -1. */
+static double
+gauge(const char *url, const char *name)
+{
+	char  *argv[] = { "/usr/bin/env", "curl", "-sf", "--max-time", "5",
+		 (char *) url, NULL };
+	char  *out    = NULL, *line;
+	size_t n      = strlen(name);
+	double v      = -1;
+
+	if (proc_run(argv, 10000 * scale(), &out, NULL) == 0 && out != NULL) {
+		for (line = out; line != NULL && *line != '\0';) {
+			if (strncmp(line, name, n) == 0 && line[n] == ' ') {
+				v = strtod(line + n + 1, NULL);
+				break;
+			}
+			line = strchr(line, '\n');
+			line = line != NULL ? line + 1 : NULL;
+		}
+	}
+	free(out);
+	return (v);
+}
+
+static bool
+two_waiting_cb(void *murl)
+{
+	return (gauge(murl, "saga_api_waiting") == 2.0);
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE  *fp = fopen(path, "r");
+	char  *buf;
+	size_t n;
+
+	assert_non_null(fp);
+	assert_non_null(buf = calloc(1, 65536));
+	n = fread(buf, 1, 65535, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	return (buf);
+}
+
+/* start --wait, with and without --json, whose wait fails after sagad
+ * answered the START: sagad stops (SIGTERM) while both wait (its gauge
+ * saga_api_waiting counts them), and answers their WAITs ECLOSED. Each
+ * sagactl must say that the saga was started and that waiting for it
+ * failed, with exit status 3, the id printed (the line, or the JSON
+ * document of the saga as last answered) and in the error; never that
+ * sagad refused, nor to try again: before, the error had the START's
+ * wording ("sagad refused: ...; try again when it is back"), exit 1, and
+ * with --json no id at all, so that whoever followed the advice started
+ * the saga twice. Runs its own sagad, on its own database. */
+static void
+test_sagactl_start_wait_fails(void **state)
+{
+	fixture    *f = *state;
+	fixture     g;
+	char        url[64], maddr[32], murl[64], log[600];
+	char        outp[2][600], errp[2][600], sql[256];
+	const char *input[2] = { "{\"id\": \"wf-1\"}", "{\"id\": \"wf-2\"}" };
+	int         mport, status;
+
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(pgtest_db_create("sagactl_wait_fails",
+	                     f->own_conninfo, sizeof(f->own_conninfo)),
+	    0);
+	memcpy(g.conninfo, f->own_conninfo, sizeof(g.conninfo));
+	assert_int_equal(migrate(&g), 0);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", test_free_port());
+	mport = test_free_port();
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	snprintf(log, sizeof(log), "%s/wait-fails-sagad.log", f->dir);
+	{
+		char *argv[] = { SAGAD_PATH, "-c", f->yaml, "-l", url, "--db",
+			f->own_conninfo, "--metrics-listen", maddr, NULL };
+
+		assert_int_equal(proc_start(&f->own_sagad, argv, log), 0);
+		assert_int_equal(test_ping(url, 20000 * scale()), 0);
+	}
+	/* slow_order's step b never answers: both wait until sagad
+	 * stops. */
+	for (int i = 0; i < 2; i++) {
+		char  bglog[600], cmd[4096];
+		char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+
+		snprintf(outp[i], sizeof(outp[i]), "%s/wait-fails-%d.out",
+		    f->dir, i);
+		snprintf(errp[i], sizeof(errp[i]), "%s/wait-fails-%d.err",
+		    f->dir, i);
+		snprintf(bglog, sizeof(bglog), "%s/wait-fails-%d.log", f->dir,
+		    i);
+		snprintf(cmd, sizeof(cmd),
+		    "exec '%s' --db '%s' --coordinator '%s' start slow_order "
+		    "--input '%s' --wait %s >'%s' 2>'%s'",
+		    SAGACTL_PATH, f->own_conninfo, url, input[i],
+		    i == 1 ? "--json" : "", outp[i], errp[i]);
+		assert_int_equal(proc_start(&f->bg[i], argv, bglog), 0);
+	}
+	if (!test_wait_until(two_waiting_cb, murl, 20000 * scale())) {
+		proc_dump_log(log, 40);
+		fail_msg("saga_api_waiting never reached 2 (%g)",
+		    gauge(murl, "saga_api_waiting"));
+	}
+	assert_int_equal(proc_signal(f->own_sagad, SIGTERM), 0);
+	for (int i = 0; i < 2; i++) {
+		char *out, *err, id[40];
+
+		assert_int_equal(proc_wait(f->bg[i], 20000 * scale(), &status),
+		    0);
+		out = slurp(outp[i]);
+		err = slurp(errp[i]);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 3) {
+			fprintf(stderr,
+			    "start --wait%s: status %#x, stdout:\n%s"
+			    "stderr:\n%s",
+			    i == 1 ? " --json" : "", status, out, err);
+		}
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 3);
+		if (i == 0) {
+			/* The id, alone on its line. */
+			assert_int_equal(strlen(out), 37);
+			memcpy(id, out, 36);
+		} else {
+			proto_buf  raw;
+			proto_doc *doc;
+			char       b[64];
+
+			assert_non_null(doc = json_parse(out, &raw));
+			assert_string_equal(
+			    jstr(proto_doc_root(doc), "state", b, sizeof(b)),
+			    "RUNNING");
+			assert_true(
+			    jint(proto_doc_root(doc), "version") >= 1);
+			jstr(proto_doc_root(doc), "id", id, sizeof(id));
+			proto_doc_free(doc);
+			proto_buf_fini(&raw);
+		}
+		id[36] = '\0';
+		snprintf(sql, sizeof(sql),
+		    "saga %s was started, but waiting for it to end failed: "
+		    "sagad answered ECLOSED",
+		    id);
+		assert_true(has(err, sql));
+		assert_true(has(err, "do not start it again"));
+		assert_true(count_lines(err) == 1);
+		assert_null(strstr(err, "refused"));
+		assert_null(strstr(err, "try again"));
+		assert_null(strstr(err, "nothing was changed"));
+		/* Started once, and still running in the log. */
+		snprintf(sql, sizeof(sql),
+		    "SELECT count(*) FROM saga_instance WHERE id = '%s' AND "
+		    "state = 'RUNNING'",
+		    id);
+		{
+			PGconn   *c = pgtest_connect(f->own_conninfo);
+			long long n = -1;
+
+			assert_non_null(c);
+			assert_int_equal(pgtest_query_int(c, sql, &n), 0);
+			PQfinish(c);
+			assert_int_equal(n, 1);
+		}
+		free(out);
+		free(err);
+	}
+	assert_int_equal(proc_wait(f->own_sagad, 20000 * scale(), &status),
+	    0);
+}
+
 /* The same idempotency key gives the same saga, not a second one. */
 static void
 test_sagactl_start_key(void **state)
@@ -2521,6 +2708,7 @@ main(void)
 	};
 	const struct CMUnitTest ops_tests[] = {
 		cmocka_unit_test(test_sagactl_start_wait),
+		cmocka_unit_test(test_sagactl_start_wait_fails),
 		cmocka_unit_test(test_sagactl_start_key),
 		cmocka_unit_test(test_sagactl_start_trace),
 		cmocka_unit_test(test_sagactl_retry),
