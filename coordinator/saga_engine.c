@@ -555,9 +555,14 @@ static void
 saga_engine_on_cancel(saga_inst *inst, const saga_ev *ev, saga_fx *fx)
 {
 	if (inst->state != SAGA_ST_RUNNING) {
-		/* Compensating or terminal: nothing to do. */
+		/* Compensating, parked FAILED or final: refused, so that the
+		 * client can tell a cancel that was recorded (its note in
+		 * the log) from one that changed nothing (a second cancel,
+		 * whose answer would otherwise read the same). */
+		fx->answer = SAGA_ESTATE;
 		snprintf(fx->answer_text, sizeof(fx->answer_text),
-		    "saga is %s", saga_state_name(inst->state));
+		    "saga is %s; only a RUNNING saga can be cancelled",
+		    saga_state_name(inst->state));
 		return;
 	}
 	if (saga_engine_pivot_done(inst)) {

@@ -30,8 +30,8 @@
  *    or a cancel compensates it (docs/sagas.md).
  *  - Deadline: past it, a saga before its pivot starts no new attempt and
  *    compensates; an in-flight pivot attempt is awaited first.
- *  - Cancel: before the pivot, compensate; after it, refused; compensating
- *    or terminal, a no-op answering the state.
+ *  - Cancel: before the pivot, compensate; after it, refused; compensating,
+ *    FAILED or final, refused too (ESTATE), nothing changed.
  */
 #ifndef COORDINATOR_SAGA_ENGINE_H
 #define COORDINATOR_SAGA_ENGINE_H

@@ -238,7 +238,12 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 		return (SAGACTL_EXIT_FAIL);
 	}
 	if (reply->type == PROTO_T_ERROR) {
-		snprintf(why, whylen, "sagad refused: %.*s (%s); %s",
+		/* sagad refuses a cancel that would change nothing (not
+		 * RUNNING, or past the pivot). */
+		snprintf(why, whylen, "%s: %.*s (%s); %s",
+		    req->type == PROTO_T_CANCEL && reply->code == SAGA_ESTATE
+		        ? "not cancelled"
+		        : "sagad refused",
 		    (int) reply->message.len,
 		    reply->message.ptr ? reply->message.ptr : "",
 		    saga_errname((int) reply->code),
@@ -718,6 +723,27 @@ static const uint32_t ops_repair_type[] = {
 	[OPS_SKIP]    = PROTO_T_SKIP,
 };
 
+/* Whether the SAGA answer m to a CANCEL shows that the cancel took
+ * effect: RUNNING (recorded for the instance that owns the saga), or
+ * compensating, or compensated already, because of a cancel. A sagad
+ * that answered a cancel that changed nothing with the saga's state
+ * (before it refused it with ESTATE) gave anything else; a second cancel
+ * of a cancelled saga it answered the same as the first, which nothing
+ * here can tell apart. */
+static bool
+ops_cancel_took(const proto_msg *m)
+{
+	static const char why[] = "cancelled";
+
+	if (ops_state_is(m, "RUNNING")) {
+		return (true);
+	}
+	return ((ops_state_is(m, "COMPENSATING")
+	            || ops_state_is(m, "COMPENSATED"))
+	    && m->error.len >= sizeof(why) - 1
+	    && memcmp(m->error.ptr, why, sizeof(why) - 1) == 0);
+}
+
 /* Sends the repair op for saga id. Returns 0 with the answer in reply
  * (proto_msg_fini it), or an exit status with why (not printed). */
 static int
@@ -745,12 +771,14 @@ ops_repair_one(const sagactl_ctx *ctx, ops_conn *c, ops_repair op,
 	    != 0) {
 		return (rv);
 	}
-	/* A cancel of a saga that already ended changes nothing: not what
-	 * the operator asked for. */
-	if (op == OPS_CANCEL && ops_terminal(reply)) {
+	/* sagad refuses a cancel that changes nothing (above); one before
+	 * it did answered the saga's state instead, as for a cancel that
+	 * took effect. Those answers are not reported as a cancel. */
+	if (op == OPS_CANCEL && !ops_cancel_took(reply)) {
 		snprintf(why, whylen,
-		    "saga %s already ended %.*s; nothing to cancel", id,
-		    (int) reply->state.len, reply->state.ptr);
+		    "not cancelled: saga is %.*s (sagad changed nothing); see "
+		    "sagactl show %s",
+		    (int) reply->state.len, reply->state.ptr, id);
 		proto_msg_fini(reply);
 		return (SAGACTL_EXIT_FAIL);
 	}

@@ -1859,6 +1859,13 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 			coord_cancel_elsewhere(c, r, &job->row, def);
 			return;
 		}
+		if (m->type == PROTO_T_CANCEL) {
+			/* As the engine answers for a saga in memory. */
+			rpc_req_error(r, SAGA_ESTATE,
+			    "saga is %s; only a RUNNING saga can be cancelled",
+			    saga_state_name(job->row.state));
+			return;
+		}
 		if (m->type == PROTO_T_WAIT &&
 		    !saga_state_terminal(job->row.state)) {
 			coord_rwait(c, r, &job->row.id,

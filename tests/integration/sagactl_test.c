@@ -1939,6 +1939,17 @@ ops_setup(void **state)
 	ops_saga_yaml(y, "slow_order", "s", "60s");
 	ops_saga_yaml(y, "slow_bulk", "sb", "60s");
 	ops_saga_yaml(y, "esc_order", "e", NULL);
+	/* Its step b never answers, nor, once cancelled, the
+	 * compensation of a (that of b is a null compensation: b never
+	 * ran): it stays COMPENSATING. */
+	fprintf(y,
+	    "  - name: slow_undo\n"
+	    "    business_key: id\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: tp, action: su.a, compensation: "
+	    "su.ua, timeout: 60s}\n"
+	    "      - {name: b, participant: tp, action: su.b, compensation: "
+	    "su.ub, timeout: 60s}\n");
 	fclose(y);
 	{
 		/* A business failure at c; the compensation of b answers
@@ -1953,7 +1964,8 @@ ops_setup(void **state)
 			"--rule", "pk.ub=retry:2", "--rule",
 			"pb.c=fail:card declined", "--rule", "pb.ub=retry:2",
 			"--rule", "s.b=timeout", "--rule", "sb.b=timeout",
-			"--rule", "e.c=fail:" ESC_ERROR, NULL };
+			"--rule", "e.c=fail:" ESC_ERROR, "--rule",
+			"su.b=timeout", "--rule", "su.ua=timeout", NULL };
 		char *sagadargv[] = { SAGAD_PATH, "-c", f->yaml, "-l", f->url,
 			"--db", f->conninfo, NULL };
 
@@ -2451,10 +2463,69 @@ test_sagactl_cancel(void **state)
 	wait_state(f, id, "COMPENSATED");
 	assert_int_equal(ctl(f, "show", id, NULL), 0);
 	assert_true(has(f->out, "cancelled: customer asked"));
-	/* Already over: nothing to cancel. */
+	/* Already over: sagad refuses, nothing changes. */
 	assert_int_equal(ctl(f, "cancel", id, NULL), 1);
 	assert_one_line_error(f);
-	assert_true(has(f->err, "nothing to cancel"));
+	assert_true(has(f->err, "not cancelled: saga is COMPENSATED"));
+}
+
+/* A cancel that changes nothing is not reported as done: a second cancel
+ * of a saga that compensates (its note would be lost: no second
+ * cancel_requested event), a cancel of a FAILED saga (parked, not
+ * ended). Each says "not cancelled: saga is STATE", exit 1. Before, the
+ * second cancel printed "cancelled: now COMPENSATING", exit 0, and the
+ * FAILED saga "already ended FAILED". */
+static void
+test_sagactl_cancel_changes_nothing(void **state)
+{
+	fixture *f = *state;
+	char     id[40], parked[40], sql[256];
+	wait_arg w = { f, NULL, NULL, sql };
+
+	start_saga(f, "slow_undo", "cn-1", id);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'step_sent' AND step = 1",
+	    id);
+	assert_true(test_wait_until(wait_sql_cb, &w, 20000 * scale()));
+	assert_int_equal(
+	    ctl(f, "cancel", id, "--note", "first note", NULL), 0);
+	assert_true(has(f->out, "cancelled: now COMPENSATING"));
+	/* The compensation of a is sent, and never answered. */
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'step_sent' AND step = 0 AND kind = 1",
+	    id);
+	assert_true(test_wait_until(wait_sql_cb, &w, 20000 * scale()));
+	assert_true(state_is(f, id, "COMPENSATING"));
+	assert_int_equal(
+	    ctl(f, "cancel", id, "--note", "second note", NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "not cancelled: saga is COMPENSATING"));
+	assert_true(has(f->err, "ESTATE"));
+	assert_string_equal(f->out, "");
+	assert_int_equal(ctl(f, "cancel", id, "--json", NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "not cancelled: saga is COMPENSATING"));
+	assert_string_equal(f->out, "");
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'cancel_requested'",
+	    id);
+	assert_int_equal(query_int(f, sql), 1);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'cancel_requested' AND error = 'first note'",
+	    id);
+	assert_int_equal(query_int(f, sql), 1);
+
+	/* FAILED: parked for an operator, not ended. */
+	start_failed(f, "park_retry", "cn-2", parked);
+	assert_int_equal(ctl(f, "cancel", parked, NULL), 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "not cancelled: saga is FAILED"));
+	assert_null(strstr(f->err, "ended"));
+	assert_true(state_is(f, parked, "FAILED"));
 }
 
 /* status and wait ask sagad: a running saga's state and step, a wait
@@ -2715,6 +2786,7 @@ main(void)
 		cmocka_unit_test(test_sagactl_resolve),
 		cmocka_unit_test(test_sagactl_skip),
 		cmocka_unit_test(test_sagactl_cancel),
+		cmocka_unit_test(test_sagactl_cancel_changes_nothing),
 		cmocka_unit_test(test_sagactl_status_wait),
 		cmocka_unit_test(test_sagactl_bulk),
 		cmocka_unit_test(test_sagactl_repair_unknown_id),

@@ -1907,9 +1907,16 @@ test_sagad_cancel_before_pivot_compensates(void **state)
 	                     "= '%s' AND event = 'cancel_requested'",
 	                     idt),
 	    1);
-	/* CANCEL of a final saga answers its state. */
-	assert_int_equal(t_req(e, PROTO_T_CANCEL, &id, NULL, NULL, &s), 0);
-	assert_string_equal(s.state, "COMPENSATED");
+	/* CANCEL of a final saga is refused: it changes nothing. */
+	assert_int_equal(t_req(e, PROTO_T_CANCEL, &id, NULL, NULL, &s),
+	    SAGA_ESTATE);
+	assert_string_equal(s.message,
+	    "saga is COMPENSATED; only a RUNNING saga can be cancelled");
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'cancel_requested'",
+	                     idt),
+	    1);
 	{
 		char *log = t_slurp(e->sagad_log, NULL);
 

@@ -1541,7 +1541,9 @@ test_saga_engine_cancel_before_pivot_compensates(void **state)
 }
 
 /* Cancel after the pivot, or with a bare pivot in progress, is refused;
- * while compensating or terminal it is a no-op. */
+ * while compensating, FAILED or final it is refused too (ESTATE, naming
+ * the state) and changes nothing: answered 0, it read the same as a
+ * cancel that took effect. */
 static void
 test_saga_engine_cancel_refused_or_noop(void **state)
 {
@@ -1573,34 +1575,33 @@ test_saga_engine_cancel_refused_or_noop(void **state)
 	assert_int_equal(d.inst.state, SAGA_ST_COMPLETED);
 	snap_take(&d, &s);
 	drv_request(&d, SAGA_EV_CANCEL, NULL, NULL);
-	assert_int_equal(d.fx.answer, 0);
-	assert_non_null(strstr(d.fx.answer_text, "COMPLETED"));
-	assert_unchanged(&d, &s);
+	assert_refused(&d, &s);
+	assert_string_equal(d.fx.answer_text,
+	    "saga is COMPLETED; only a RUNNING saga can be cancelled");
 	drv_fini(&d);
 
-	/* Compensating, compensated, failed: no-ops answering 0. */
+	/* Compensating, failed, compensated: refused, nothing changed. */
 	drv_init(&d, "cccpr");
 	drv_start(&d);
 	drv_ok_until(&d, 2);
 	drv_answer(&d, PROTO_OUTCOME_FAILED);
 	snap_take(&d, &s);
-	drv_request(&d, SAGA_EV_CANCEL, NULL, NULL);
-	assert_int_equal(d.fx.answer, 0);
-	assert_non_null(strstr(d.fx.answer_text, "COMPENSATING"));
-	assert_unchanged(&d, &s);
+	drv_request(&d, SAGA_EV_CANCEL, "second note", NULL);
+	assert_refused(&d, &s);
+	assert_non_null(strstr(d.fx.answer_text, "saga is COMPENSATING"));
 	drv_answer(&d, PROTO_OUTCOME_FAILED);
 	assert_int_equal(d.inst.state, SAGA_ST_FAILED);
 	snap_take(&d, &s);
 	drv_request(&d, SAGA_EV_CANCEL, NULL, NULL);
-	assert_int_equal(d.fx.answer, 0);
-	assert_unchanged(&d, &s);
+	assert_refused(&d, &s);
+	assert_non_null(strstr(d.fx.answer_text, "saga is FAILED"));
 	drv_request(&d, SAGA_EV_SKIP, NULL, "s2");
 	drv_ok_comps(&d);
 	assert_int_equal(d.inst.state, SAGA_ST_COMPENSATED);
 	snap_take(&d, &s);
 	drv_request(&d, SAGA_EV_CANCEL, NULL, NULL);
-	assert_int_equal(d.fx.answer, 0);
-	assert_unchanged(&d, &s);
+	assert_refused(&d, &s);
+	assert_non_null(strstr(d.fx.answer_text, "saga is COMPENSATED"));
 	drv_fini(&d);
 }
 
@@ -2003,11 +2004,10 @@ test_saga_engine_bare_pivot_output_too_big_parks(void **state)
 	assert_int_equal(d.nsends, n);
 	assert_true(saga_engine_pivot_done(&d.inst));
 	assert_int_equal(saga_engine_kind(&d.inst), SAGA_KIND_ACTION);
-	/* Cancel is a no-op on a FAILED saga. */
+	/* Cancel is refused on a FAILED saga, which stays as it is. */
 	snap_take(&d, &s);
 	drv_request(&d, SAGA_EV_CANCEL, NULL, NULL);
-	assert_int_equal(d.fx.answer, 0);
-	assert_unchanged(&d, &s);
+	assert_refused(&d, &s);
 	/* Retry resends the pivot's action. */
 	drv_request(&d, SAGA_EV_RETRY, NULL, NULL);
 	assert_last_sent(&d, 3, SAGA_KIND_ACTION, 2);
@@ -2257,6 +2257,7 @@ rnd_check_after(rnd_check *r, const saga_inst *p, const saga_ev *ev)
 	bool             applied = !fx->ignored && (fx->changed || fx->send);
 	bool was_op = ev->type == SAGA_EV_RETRY || ev->type == SAGA_EV_RESOLVE
 	    || ev->type == SAGA_EV_SKIP;
+	bool was_cancel = ev->type == SAGA_EV_CANCEL;
 
 	/* Terminal states never change, but an operator may move a FAILED
 	 * saga on. */
@@ -2264,10 +2265,14 @@ rnd_check_after(rnd_check *r, const saga_inst *p, const saga_ev *ev)
 	    && !(p->state == SAGA_ST_FAILED && was_op)) {
 		DRV_CHECK(d, !fx->changed && fx->nlogs == 0 && !fx->send);
 		DRV_CHECK(d, i->state == p->state);
-		DRV_CHECK(d, fx->answer == (was_op ? SAGA_ESTATE : 0));
+		DRV_CHECK(d,
+		    fx->answer == (was_op || was_cancel ? SAGA_ESTATE : 0));
 		return;
 	}
-	if (was_op && p->state != SAGA_ST_FAILED) {
+	/* An operator's repair applies to FAILED sagas only, a cancel to
+	 * RUNNING ones only: else refused. */
+	if ((was_op && p->state != SAGA_ST_FAILED)
+	    || (was_cancel && p->state != SAGA_ST_RUNNING)) {
 		DRV_CHECK(d, fx->answer == SAGA_ESTATE);
 	}
 	if (fx->answer != 0) {
