@@ -327,9 +327,14 @@ ops_wait_end(const sagactl_ctx *ctx, ops_conn *c, proto_msg *reply,
     int64_t timeout_ms, proto_obj *last, char *why, size_t whylen,
     bool advise)
 {
-	int64_t deadline = sagactl_now_ms() + timeout_ms;
+	int64_t now = sagactl_now_ms();
+	int64_t deadline;
 	int     rv;
 
+	/* A --timeout beyond the clock's range (9223372036854775807ms)
+	 * waits without end: the deadline stops at the largest time, where
+	 * the sum overflowed. */
+	deadline = timeout_ms > INT64_MAX - now ? INT64_MAX : now + timeout_ms;
 	while (!ops_terminal(reply)) {
 		int64_t   left    = deadline - sagactl_now_ms();
 		bool      created = reply->created;

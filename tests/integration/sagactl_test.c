@@ -2295,6 +2295,40 @@ test_sagactl_start_wait_fails(void **state)
 	    0);
 }
 
+/* --timeout as long as it can be written (9223372036854775807ms) waits
+ * for the end. sagactl added it to the clock: a signed overflow, which
+ * UBSan stops sagactl at (CI runs these tests under it); unchecked, the
+ * overflow happened to wrap back when the time left was computed. */
+static void
+test_sagactl_wait_longest_timeout(void **state)
+{
+	fixture    *f   = *state;
+	const char *max = "9223372036854775807ms";
+	char        id[40], line[128];
+	int         rv;
+
+	rv = ctl(f, "start", "ok_order", "--input", "{\"id\": \"lt-1\"}",
+	    "--wait", "--timeout", max, NULL);
+	if (rv != 0) {
+		fprintf(stderr, "start --wait --timeout %s: exit %d: %s%s",
+		    max, rv, f->out, f->err);
+	}
+	assert_int_equal(rv, 0);
+	assert_true(has(f->out, "\nCOMPLETED\n"));
+	assert_string_equal(f->err, "");
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+	rv = ctl(f, "wait", id, "--timeout", max, NULL);
+	if (rv != 0) {
+		fprintf(stderr, "wait --timeout %s: exit %d: %s%s", max, rv,
+		    f->out, f->err);
+	}
+	assert_int_equal(rv, 0);
+	snprintf(line, sizeof(line), "%s COMPLETED\n", id);
+	assert_string_equal(f->out, line);
+	assert_string_equal(f->err, "");
+}
+
 /* The same idempotency key gives the same saga, not a second one. */
 static void
 test_sagactl_start_key(void **state)
@@ -2780,6 +2814,7 @@ main(void)
 	const struct CMUnitTest ops_tests[] = {
 		cmocka_unit_test(test_sagactl_start_wait),
 		cmocka_unit_test(test_sagactl_start_wait_fails),
+		cmocka_unit_test(test_sagactl_wait_longest_timeout),
 		cmocka_unit_test(test_sagactl_start_key),
 		cmocka_unit_test(test_sagactl_start_trace),
 		cmocka_unit_test(test_sagactl_retry),
