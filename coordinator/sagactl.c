@@ -226,9 +226,16 @@ static const char sagactl_help_defs[] =
 static const char sagactl_help_validate[] =
     "Usage: sagactl validate FILE... [--json]\n"
     "\n"
-    "Checks YAML saga definitions exactly as sagad --check does and\n"
-    "prints every error as file:line:column: message. Exit status 1\n"
-    "if there is any.\n"
+    "Checks YAML saga definitions with sagad's loader, as sagad\n"
+    "--check does, and prints every error as file:line:column:\n"
+    "message. Exit status 1 if there is any.\n"
+    "\n"
+    "Not checked here: the TLS of participants with a tls+tcp://\n"
+    "endpoint. sagad --check also loads each one's CA, certificate\n"
+    "and key (from its tls: in the file, else sagad's --tls-ca,\n"
+    "--tls-cert, --tls-key, which validate does not know) and refuses\n"
+    "one without a CA, a file it cannot use, or a certificate with\n"
+    "another's key. Run sagad --check with sagad's options for those.\n"
     "\n"
     SAGACTL_COMMON_HELP;
 
@@ -316,7 +323,7 @@ static const sagactl_cmd sagactl_cmds[] = {
 	{ "defs", sagactl_read_defs, "saga definitions and their versions",
 	    sagactl_help_defs },
 	{ "validate", sagactl_read_validate,
-	    "check saga definition files (as sagad --check)",
+	    "check saga definition files (sagad --check minus TLS)",
 	    sagactl_help_validate },
 	{ "stats", sagactl_read_stats,
 	    "counts by saga and state, step latency percentiles",

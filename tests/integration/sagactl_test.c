@@ -1433,6 +1433,45 @@ test_sagactl_validate(void **state)
 	assert_true(has(f->err, "cannot read"));
 }
 
+/* validate does not make sagad --check's TLS checks of participants
+ * (it does not know sagad's --tls-* options), and its help says so: a
+ * tls+tcp:// participant without a CA passes validate, and sagad --check
+ * refuses it. Before, the help said "exactly as sagad --check does". */
+static void
+test_sagactl_validate_tls(void **state)
+{
+	fixture *f = *state;
+	char     path[600], *out = NULL, *err = NULL;
+	char    *argv[] = { SAGAD_PATH, "--check", "--config", path, NULL };
+
+	snprintf(path, sizeof(path), "%s/tls.yaml", f->dir);
+	put_file(path,
+	    "participants:\n"
+	    "  p0: {endpoints: [\"tls+tcp://127.0.0.1:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: x\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p0, action: y, compensation: "
+	    "z}\n");
+	assert_int_equal(ctl(f, "validate", path, NULL), 0);
+	assert_true(has(f->out, "configuration OK"));
+	assert_int_equal(proc_run(argv, 60000 * scale(), &out, &err), 1);
+	assert_non_null(err);
+	assert_true(has(err,
+	    "participant p0: a tls+tcp:// URL needs a CA (--tls-ca FILE) "
+	    "to verify peers"));
+	free(out);
+	free(err);
+	/* The help tells which checks validate leaves to sagad --check. */
+	assert_int_equal(ctl(f, "validate", "--help", NULL), 0);
+	assert_null(strstr(f->out, "exactly as sagad --check"));
+	assert_true(has(f->out, "Not checked here: the TLS of participants "
+	                        "with a tls+tcp://"));
+	assert_true(has(f->out, "Run sagad --check"));
+	assert_int_equal(ctl(f, "--help", NULL), 0);
+	assert_true(has(f->out, "(sagad --check minus TLS)"));
+}
+
 /* purge deletes finished sagas past the retention with their events and
  * start keys, in batches, keeps FAILED ones and says so; it asks first. */
 static void
@@ -2801,6 +2840,7 @@ main(void)
 		cmocka_unit_test(test_sagactl_defs),
 		cmocka_unit_test(test_sagactl_stats),
 		cmocka_unit_test(test_sagactl_validate),
+		cmocka_unit_test(test_sagactl_validate_tls),
 		cmocka_unit_test(test_sagactl_purge),
 	};
 	const struct CMUnitTest redact_tests[] = {
