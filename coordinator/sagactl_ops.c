@@ -583,11 +583,15 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		snprintf(state, sizeof(state), "%.*s", (int) reply.state.len,
 		    reply.state.ptr ? reply.state.ptr : "");
 		st = sagactl_out_state_style(state);
-		fprintf(ctx->out.f, "%s%s%s%s%.*s\n",
-		    sagactl_out_style_on(&ctx->out, st), state,
-		    sagactl_out_style_off(&ctx->out, st),
-		    reply.error.len > 0 ? ": " : "", (int) reply.error.len,
-		    reply.error.ptr ? reply.error.ptr : "");
+		fputs(sagactl_out_style_on(&ctx->out, st), ctx->out.f);
+		sagactl_out_write(ctx->out.f, state, strlen(state));
+		fputs(sagactl_out_style_off(&ctx->out, st), ctx->out.f);
+		if (reply.error.len > 0) {
+			fputs(": ", ctx->out.f);
+			sagactl_out_write(
+			    ctx->out.f, reply.error.ptr, reply.error.len);
+		}
+		fputc('\n', ctx->out.f);
 	}
 	if (rv == 0 && a.wait) {
 		rv = ops_wait_verdict(ctx, &reply, a.timeout_ms);
@@ -616,14 +620,20 @@ ops_print_line(const sagactl_ctx *ctx, const proto_msg *m)
 	snprintf(state, sizeof(state), "%.*s", (int) m->state.len,
 	    m->state.ptr ? m->state.ptr : "");
 	st = sagactl_out_state_style(state);
-	fprintf(ctx->out.f, "%s %s%s%s%s%.*s%s%.*s\n", id,
-	    sagactl_out_style_on(&ctx->out, st), state,
-	    sagactl_out_style_off(&ctx->out, st),
-	    m->step_name.len > 0 && !ops_terminal(m) ? " step " : "",
-	    (int) (ops_terminal(m) ? 0 : m->step_name.len),
-	    m->step_name.ptr ? m->step_name.ptr : "",
-	    m->error.len > 0 ? ": " : "", (int) m->error.len,
-	    m->error.ptr ? m->error.ptr : "");
+	/* The step name and the error come from outside: escaped. */
+	fprintf(ctx->out.f, "%s %s", id, sagactl_out_style_on(&ctx->out, st));
+	sagactl_out_write(ctx->out.f, state, strlen(state));
+	fputs(sagactl_out_style_off(&ctx->out, st), ctx->out.f);
+	if (m->step_name.len > 0 && !ops_terminal(m)) {
+		fputs(" step ", ctx->out.f);
+		sagactl_out_write(
+		    ctx->out.f, m->step_name.ptr, m->step_name.len);
+	}
+	if (m->error.len > 0) {
+		fputs(": ", ctx->out.f);
+		sagactl_out_write(ctx->out.f, m->error.ptr, m->error.len);
+	}
+	fputc('\n', ctx->out.f);
 }
 
 /* status ID and wait ID [--timeout DUR]: asks sagad (any instance: the
@@ -809,12 +819,13 @@ ops_repair_line(
 	    m->state.ptr ? m->state.ptr : "");
 	st = sagactl_out_state_style(state);
 
-	fprintf(o->f, "%s  %s: now %s%.*s%s", id, done[op],
-	    sagactl_out_style_on(o, st), (int) m->state.len, m->state.ptr,
-	    sagactl_out_style_off(o, st));
+	fprintf(o->f, "%s  %s: now %s", id, done[op],
+	    sagactl_out_style_on(o, st));
+	sagactl_out_write(o->f, m->state.ptr, m->state.len);
+	fputs(sagactl_out_style_off(o, st), o->f);
 	if (!ops_terminal(m) && m->step_name.len > 0) {
-		fprintf(o->f, " at step %.*s", (int) m->step_name.len,
-		    m->step_name.ptr);
+		fputs(" at step ", o->f);
+		sagactl_out_write(o->f, m->step_name.ptr, m->step_name.len);
 	}
 	fputc('\n', o->f);
 }

@@ -2699,6 +2699,15 @@ test_sagactl_escape_controls(void **state)
 	assert_true(strstr(f->out, "ERROR") - f->out
 	    == strstr(f->out, "step c failed") - strchr(f->out, '\n') - 1);
 
+	/* status and wait print sagad's answer: its error escaped too. */
+	assert_int_equal(ctl(f, "status", id, NULL), 0);
+	assert_true(no_controls("status", f->out));
+	assert_true(has(f->out, "COMPENSATED: step c failed: " ESC_ERROR_SHOWN
+	    "\n"));
+	assert_int_equal(ctl(f, "wait", id, NULL), 1);
+	assert_true(no_controls("wait", f->out));
+	assert_true(has(f->out, ESC_ERROR_SHOWN "\n"));
+
 	assert_int_equal(ctl(f, "show", id, NULL), 0);
 	assert_true(no_controls("show", f->out));
 	assert_true(has(f->out, "Business key " ESC_KEY_SHOWN "\n"));
