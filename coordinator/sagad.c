@@ -222,6 +222,7 @@ struct coord {
 	int64_t      max_timeout_ms;
 	proto_limits in_lim;  /* a START's input: what a COMMAND carries */
 	proto_limits out_lim; /* a step's output: the same */
+	proto_limits ctx_lim; /* a context read back from the log */
 	metrics     *m;
 	int64_t      gauges_at;   /* next refresh of the gauges */
 	int64_t      failed_at;   /* next count of FAILED sagas */
@@ -1384,9 +1385,12 @@ coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
 	s->created = true;
 	s->epoch   = row->epoch;
 	snprintf(s->cerror, sizeof(s->cerror), "%s", s->inst.last_error);
-	/* The context holds the input and every output so far. */
-	if ((rv = proto_doc_parse(&doc, proto_buf_raw(&row->context), NULL,
-	         NULL)) != 0) {
+	/* The context holds the input and every output so far. It is read
+	 * with the limits this sagad runs with (--max-message-bytes), not
+	 * the protocol's defaults: a context that grew past 1 MiB under
+	 * raised limits must come back after a restart or a takeover. */
+	if ((rv = proto_doc_parse(&doc, proto_buf_raw(&row->context),
+	         &c->ctx_lim, NULL)) != 0) {
 		goto fail;
 	}
 	root  = proto_doc_root(doc);
@@ -3341,6 +3345,8 @@ main(int argc, char **argv)
 	c.in_lim.max_depth  = PROTO_INPUT_MAX_DEPTH;
 	c.out_lim           = c.o.lim;
 	c.out_lim.max_depth = PROTO_OUTPUT_MAX_DEPTH;
+	c.ctx_lim           = c.o.lim;
+	c.ctx_lim.max_depth = PROTO_CONTEXT_MAX_DEPTH;
 	if (c.byid == NULL || c.bykey == NULL ||
 	    proto_obj_alloc(&c.ctx_root) != 0 ||
 	    proto_obj_alloc(&c.ctx_steps) != 0 ||

@@ -34,6 +34,8 @@
  * levels deeper (docs/protocol.md). */
 #define PROTO_INPUT_MAX_DEPTH (PROTO_MAX_DEPTH_CAP - 3)
 #define PROTO_OUTPUT_MAX_DEPTH (PROTO_MAX_DEPTH_CAP - 4)
+/* How deep the context itself may nest: one level above the input. */
+#define PROTO_CONTEXT_MAX_DEPTH (PROTO_MAX_DEPTH_CAP - 2)
 
 /* The protocol version this build speaks, and the oldest it accepts. */
 #define PROTO_VERSION 1

@@ -79,6 +79,7 @@ typedef struct tenv {
 	bool     p_batch; /* the participant serves BATCH (--batch) */
 	int      p_batch_error; /* it refuses BATCH with this code */
 	bool     p_batch_extra; /* one answer too many (--batch-extra) */
+	const char *p_max_msg; /* its --max-message-bytes, or NULL */
 	proc    *part;
 	/* A second participant (test_sagad_reload_moves_endpoint). */
 	char  p2_url[64];
@@ -408,7 +409,7 @@ t_start_participant(tenv *e)
 	char  code[16];
 	char *argv[] = { TEST_PARTICIPANT_PATH, "--listen", e->p_url,
 		"--rules", e->p_rules, "--record", e->p_record, "--peak",
-		e->p_peak, NULL, NULL, NULL, NULL, NULL };
+		e->p_peak, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int   n = 9;
 
 	if (e->p_batch) {
@@ -421,6 +422,10 @@ t_start_participant(tenv *e)
 	}
 	if (e->p_batch_extra) {
 		argv[n++] = "--batch-extra";
+	}
+	if (e->p_max_msg != NULL) {
+		argv[n++] = "--max-message-bytes";
+		argv[n++] = (char *) e->p_max_msg;
 	}
 
 	assert_int_equal(proc_start(&e->part, argv, e->p_log), 0);
@@ -2219,6 +2224,100 @@ test_sagad_crash_recovery(void **state)
 	e->done = true;
 }
 
+/* t_big_input encodes {"blob0": "xx...", ...}: n strings of len bytes
+ * each (each below the decoder's 64 KiB string limit), into buffer slot
+ * of e, and returns it. */
+static proto_raw
+t_big_input(tenv *e, int slot, int n, size_t len)
+{
+	proto_buf *b = &e->bufs[slot];
+	proto_obj *o;
+	char      *text;
+	int        rv = 0;
+
+	assert_non_null(text = malloc(len + 1));
+	memset(text, 'x', len);
+	text[len] = '\0';
+	assert_int_equal(proto_obj_alloc(&o), 0);
+	for (int i = 0; i < n && rv == 0; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "blob%d", i);
+		rv = proto_obj_put_str(o, key, text);
+	}
+	free(text);
+	proto_buf_fini(b);
+	proto_buf_init(b);
+	rv = rv ? rv : proto_obj_encode(o, b);
+	proto_obj_free(o);
+	assert_int_equal(rv, 0);
+	return (proto_buf_raw(b));
+}
+
+/* The sagad options of the big-context tests: room for a 1.2 MB
+ * context. */
+#define T_BIG_CONTEXT "2097152"
+#define T_BIG_MESSAGE "4194304"
+
+/* A saga whose context is above 1 MiB (the protocol's default message
+ * limit), on a sagad whose limits allow it, survives a kill -9: the
+ * restarted sagad reads the context back with its own limits. It read it
+ * with the defaults, logged RECOVERY-FAILED, and the saga, claimed but not
+ * in memory, stayed RUNNING for good. */
+static void
+test_sagad_big_context_recovered(void **state)
+{
+	tenv     *e = *state;
+	t_saga    s;
+	saga_id   id;
+	char      rules[64];
+	char      idt[SAGA_ID_STRLEN + 1];
+	t_db_cond c = { .e = e,
+		.sql  = "SELECT count(*) FROM saga_instance WHERE state = "
+		        "'RUNNING' AND current_step = 1",
+		.want = 1 };
+
+	/* w2 is at the participant long enough to be killed under. */
+	snprintf(rules, sizeof(rules), "w2.do=delay:%d", MS(1500));
+	e->p_max_msg = T_BIG_MESSAGE;
+	/* The same instance id after the restart: it takes its sagas back
+	 * at once (recovery), not after the lease. */
+	t_begin(e, "big_context", rules, "--instance-id", "big",
+	    "--max-context-bytes", T_BIG_CONTEXT, "--max-message-bytes",
+	    T_BIG_MESSAGE, NULL);
+	assert_int_equal(
+	    t_start(e, "slow", t_big_input(e, 0, 20, 60000), NULL, &s), 0);
+	id = s.id;
+	saga_id_format(&id, idt);
+	/* w1 done, w2 sent: the saga is in flight. */
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("saga %s did not reach step w2", idt);
+	}
+	assert_true(t_db_int(e,
+	                "SELECT length(context) FROM saga_instance WHERE id "
+	                "= '%s'",
+	                idt) > 1024 * 1024);
+	t_kill9_sagad(e);
+	assert_int_equal(t_db_int(e, T_ACTIVE_SQL), 1);
+
+	t_start_sagad(e);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'step_ok' AND kind = 0",
+	                     idt),
+	    3);
+	{
+		char *log = t_slurp(e->sagad_log, NULL);
+
+		assert_non_null(log);
+		assert_null(strstr(log, "RECOVERY-FAILED"));
+		free(log);
+	}
+	t_check_log(e);
+	e->done = true;
+}
+
 /* Counts the lines of the participant's record that say "BATCH n" (a
  * BATCH of n messages received) with n >= 2, and adds up their n. */
 static size_t
@@ -3618,6 +3717,8 @@ main(void)
 		    test_sagad_skip_stuck_step_continues, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_crash_recovery, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_big_context_recovered, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

@@ -40,6 +40,9 @@
  * --batch-error CODE it answers every BATCH with ERROR CODE and records
  * "BATCH-REFUSED". With --batch-extra each BATCH_REPLY ends with one
  * answer more than the BATCH had commands (a copy of the first).
+ *
+ * --max-message-bytes N accepts commands up to N bytes (default 1 MiB,
+ * the protocol's), for a sagad run with a raised --max-message-bytes.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -94,6 +97,7 @@ static FILE           *tp_record;
 static tp_seen        *tp_seen_list;
 static nng_socket      tp_sock;
 static unsigned        tp_count;
+static proto_limits    tp_lim; /* decoding a command */
 
 static void
 tp_load_rules(void)
@@ -390,7 +394,7 @@ tp_handle_batch(const proto_msg *b, int *delay_ms, int *n)
 	    one.len > 0) {
 		int d = 0;
 
-		if ((rv = proto_msg_decode(one.ptr, one.len, NULL, &cmd,
+		if ((rv = proto_msg_decode(one.ptr, one.len, &tp_lim, &cmd,
 		         &perr)) != 0) {
 			proto_msg_error_init(&r, NULL, rv, perr.msg);
 			(void) proto_msg_encode(&r, &answers);
@@ -486,7 +490,7 @@ tp_cb(void *arg)
 		}
 		msg = nng_aio_get_msg(c->aio);
 		rv  = proto_msg_decode(nng_msg_body(msg), nng_msg_len(msg),
-                    NULL, &cmd, &perr);
+                    &tp_lim, &cmd, &perr);
 		if (rv != 0) {
 			proto_msg e;
 
@@ -574,6 +578,7 @@ tp_usage(FILE *f)
 	    "                        [--rules FILE] [--record FILE] [--peak FILE]\n"
 	    "                        [--tls-ca F --tls-cert F --tls-key F] [--batch]\n"
 	    "                        [--batch-error CODE] [--batch-extra]\n"
+	    "                        [--max-message-bytes N]\n"
 	    "--batch serves BATCH (without it, BATCH gets ERROR EMSGTYPE, as\n"
 	    "from a participant built before BATCH); --batch-error CODE\n"
 	    "answers every BATCH with ERROR CODE (a number); --batch-extra\n"
@@ -595,6 +600,7 @@ main(int argc, char **argv)
 	char          err[256];
 	int           rv;
 
+	tp_lim = proto_limits_default();
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
 			listen = argv[++i];
@@ -617,6 +623,9 @@ main(int argc, char **argv)
 			tp_batch_error = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--batch-extra") == 0) {
 			tp_batch_extra = true;
+		} else if (strcmp(argv[i], "--max-message-bytes") == 0 &&
+		    i + 1 < argc) {
+			tp_lim.max_msg_bytes = strtoul(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--peak") == 0 && i + 1 < argc) {
 			tp_peak_file = argv[++i];
 		} else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc) {
@@ -647,6 +656,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "test_participant: %s\n", nng_strerror(rv));
 		return (1);
 	}
+	nng_socket_set_size(tp_sock, NNG_OPT_RECVMAXSZ, tp_lim.max_msg_bytes);
 	if (saga_tls_listen(tp_sock, listen, &tls, err, sizeof(err)) != 0) {
 		fprintf(stderr, "test_participant: %s\n", err);
 		return (1);
