@@ -69,6 +69,8 @@ reader_job_free(reader_job *job)
 	free(job->note);
 	reader_job_results_fini(job);
 	free(job->adopt_ids);
+	free(job->giveback);
+	free(job->skip_ids);
 	free(job);
 }
 
@@ -155,20 +157,30 @@ reader_cancel_cb(void *arg, const saga_id *id, const char *note)
 	return (0);
 }
 
-/* One lease round: renew, take over what expired, read cancels. */
+/* One lease round: give back what the engine cannot load, renew, take
+ * over what expired, read cancels. The give-backs come first, so that
+ * this round's renewal does not extend them. */
 static int
 reader_lease(reader *r, reader_job *job)
 {
 	long claimed = 0;
 	int  rv;
 
+	for (size_t i = 0; i < job->ngiveback; i++) {
+		reader_giveback *g = &job->giveback[i];
+
+		if ((rv = saga_store_give_back(r->st, &g->id, g->epoch,
+		         g->why)) != 0) {
+			return (rv);
+		}
+	}
 	if ((rv = saga_store_renew(r->st, &job->renewed, &job->nrenewed)) !=
 	        0 ||
 	    (job->nadopt > 0 &&
 	        (rv = saga_store_claim_ids(r->st, job->adopt_ids, job->nadopt,
 	             reader_claim_cb, job)) != 0) ||
-	    (rv = saga_store_claim(r->st, false, 1000, reader_claim_cb, job,
-	         &claimed)) != 0) {
+	    (rv = saga_store_claim(r->st, false, 1000, job->skip_ids,
+	         job->nskip, reader_claim_cb, job, &claimed)) != 0) {
 		return (rv);
 	}
 	job->count = (long long) job->nrenewed;

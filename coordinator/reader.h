@@ -23,10 +23,19 @@ typedef enum reader_op {
 	READER_KEY,      /* look up a start key, then load its saga */
 	READER_REGISTER, /* register definitions */
 	READER_COUNT_FAILED, /* count the FAILED sagas (a gauge) */
-	READER_LEASE,        /* renew leases, take over expired ones, read
-	                        cancel requests */
+	READER_LEASE,        /* give back what cannot be loaded, renew
+	                        leases, take over expired ones, read cancel
+	                        requests */
 	READER_CANCEL,       /* ask the owner of saga id to cancel it */
 } reader_op;
+
+/* A saga this instance claimed but cannot load, to give back
+ * (saga_store_give_back): the claim's epoch and why. */
+typedef struct reader_giveback {
+	saga_id id;
+	int64_t epoch;
+	char    why[256];
+} reader_giveback;
 
 /* A saga taken over (READER_LEASE) with its definition's JSON. */
 typedef struct reader_claimed {
@@ -62,6 +71,12 @@ typedef struct reader_job {
 	/* READER_LEASE: sagas to take back (owned, not in memory). */
 	saga_id           *adopt_ids;
 	size_t             nadopt;
+	/* READER_LEASE: sagas to give back, first of all, and sagas never to
+	 * claim (both owned by the job). */
+	reader_giveback   *giveback;
+	size_t             ngiveback;
+	saga_id           *skip_ids;
+	size_t             nskip;
 	/* READER_LEASE results. */
 	saga_id           *renewed;
 	size_t             nrenewed;

@@ -68,6 +68,7 @@ static const char *const saga_log_names[] = {
 	[SAGA_LOG_RESOLVED]     = "saga_resolved",
 	[SAGA_LOG_SKIPPED]      = "step_skipped",
 	[SAGA_LOG_DEADLINE]     = "deadline_passed",
+	[SAGA_LOG_LOAD_FAILED]  = "load_failed",
 };
 
 const char *

@@ -143,6 +143,10 @@ typedef enum saga_log_type {
 	SAGA_LOG_RESOLVED,      /* saga_resolved: note */
 	SAGA_LOG_SKIPPED,       /* step_skipped: note */
 	SAGA_LOG_DEADLINE,      /* deadline_passed */
+	SAGA_LOG_LOAD_FAILED,   /* load_failed: an instance claimed the saga
+	                           but could not load it, and gave it back
+	                           (written by sagad, not by the engine) */
+	SAGA_LOG_COUNT
 } saga_log_type;
 
 /* saga_log_name returns the stored name of a log event type. */

@@ -776,18 +776,16 @@ saga_store_renew(saga_store *st, saga_id **ids, size_t *n)
 	return (0);
 }
 
-int
-saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
-    int (*cb)(void *arg, saga_row *row), void *arg)
+/* The n ids as a uuid[] literal ("{id,id}"), malloc'd; NULL when out of
+ * memory. */
+static char *
+saga_store_id_array(const saga_id *ids, size_t n)
 {
-	char       *list = malloc(n * (SAGA_ID_STRLEN + 1) + 3);
-	const char *params[3];
-	PGresult   *res;
-	size_t      off = 0;
-	int         rv  = 0;
+	char  *list = malloc(n * (SAGA_ID_STRLEN + 1) + 3);
+	size_t off  = 0;
 
 	if (list == NULL) {
-		return (SAGA_ENOMEM);
+		return (NULL);
 	}
 	list[off++] = '{';
 	for (size_t i = 0; i < n; i++) {
@@ -799,6 +797,21 @@ saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
 	}
 	list[off++] = '}';
 	list[off]   = '\0';
+	return (list);
+}
+
+int
+saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
+    int (*cb)(void *arg, saga_row *row), void *arg)
+{
+	char       *list = saga_store_id_array(ids, n);
+	const char *params[3];
+	PGresult   *res;
+	int         rv = 0;
+
+	if (list == NULL) {
+		return (SAGA_ENOMEM);
+	}
 	params[0] = st->owner;
 	params[1] = st->lease_text;
 	params[2] = list;
@@ -827,14 +840,19 @@ saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
 
 int
 saga_store_claim(saga_store *st, bool mine, long limit,
-    int (*cb)(void *arg, saga_row *row), void *arg, long *claimed)
+    const saga_id *skip, size_t nskip, int (*cb)(void *arg, saga_row *row),
+    void *arg, long *claimed)
 {
 	char        lim[32];
-	const char *params[4] = { st->owner, st->lease_text, lim,
-		mine ? "t" : "f" };
+	char       *list = saga_store_id_array(skip, nskip);
+	const char *params[5] = { st->owner, st->lease_text, lim,
+		mine ? "t" : "f", list };
 	PGresult   *res;
 	int         rv = 0;
 
+	if (list == NULL) {
+		return (SAGA_ENOMEM);
+	}
 	snprintf(lim, sizeof(lim), "%ld", limit);
 	/* SKIP LOCKED: instances claiming at once split the work; the epoch
 	 * bump fences whoever held the saga before. */
@@ -845,9 +863,11 @@ saga_store_claim(saga_store *st, bool mine, long limit,
 	    " WHERE state IN ('RUNNING', 'COMPENSATING')"
 	    " AND (lease_until IS NULL OR lease_until < now()"
 	    " OR owner IS NULL OR ($4::boolean AND owner = $1))"
+	    " AND id <> ALL ($5::uuid[])"
 	    " ORDER BY id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
 	    " RETURNING " SAGA_ROW_COLUMNS,
-	    4, params, NULL, NULL);
+	    5, params, NULL, NULL);
+	free(list);
 	if (res == NULL) {
 		return (SAGA_EDB);
 	}
@@ -864,6 +884,31 @@ saga_store_claim(saga_store *st, bool mine, long limit,
 	}
 	PQclear(res);
 	return (rv);
+}
+
+int
+saga_store_give_back(
+    saga_store *st, const saga_id *id, int64_t epoch, const char *why)
+{
+	char        text[SAGA_ID_STRLEN + 1];
+	char        ep[32];
+	const char *params[5] = { saga_id_format(id, text), st->owner, ep,
+		why, saga_log_name(SAGA_LOG_LOAD_FAILED) };
+
+	snprintf(ep, sizeof(ep), "%lld", (long long) epoch);
+	/* Fenced like every write: only the claim this instance holds is
+	 * given back. No owner and no lease: any other instance's next
+	 * round may claim it. */
+	return (saga_store_command(st, "giving a saga back",
+	    "WITH g AS (UPDATE saga_instance s SET owner = NULL,"
+	    " lease_until = NULL, event_seq = s.event_seq + 1"
+	    " WHERE s.id = $1::uuid AND s.owner = $2 AND s.epoch = $3::int8"
+	    " AND s.state IN ('RUNNING', 'COMPENSATING')"
+	    " RETURNING s.id, s.event_seq, s.current_step)"
+	    " INSERT INTO saga_event (saga_id, seq, at, step, event, error,"
+	    " writer) SELECT id, event_seq, now(), current_step, $5, $4, $2"
+	    " FROM g",
+	    5, params));
 }
 
 int

@@ -140,9 +140,19 @@ int saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
 /* saga_store_claim takes over up to limit unfinished sagas whose lease
  * expired or that have no owner (and, with mine, those this instance id
  * owned before a restart), bumping their epoch, and calls cb for each row
- * (cb owns it). Blocking. Returns 0, SAGA_EDB or what cb returned. */
+ * (cb owns it). The nskip sagas of skip are left alone. Blocking. Returns
+ * 0, SAGA_EDB, SAGA_ENOMEM or what cb returned. */
 int saga_store_claim(saga_store *st, bool mine, long limit,
-    int (*cb)(void *arg, saga_row *row), void *arg, long *claimed);
+    const saga_id *skip, size_t nskip, int (*cb)(void *arg, saga_row *row),
+    void *arg, long *claimed);
+
+/* saga_store_give_back returns a saga this instance claimed at epoch but
+ * cannot run (it cannot load it): no owner, no lease, so that another
+ * instance may take it, and a load_failed event saying why (by this
+ * instance). Nothing happens if the claim is no longer this instance's.
+ * Blocking. Returns 0 or SAGA_EDB. */
+int saga_store_give_back(
+    saga_store *st, const saga_id *id, int64_t epoch, const char *why);
 
 /* saga_store_claim_one takes a FAILED saga for an operator's repair.
  * Returns 0, SAGA_ENOTFOUND (not FAILED) or SAGA_EDB. */

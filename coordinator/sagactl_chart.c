@@ -313,7 +313,7 @@ sagactl_chart_legend(const sagactl_chart *c, char *buf, size_t len)
 int
 sagactl_chart_log_type(const char *name)
 {
-	for (int t = SAGA_LOG_STARTED; t <= SAGA_LOG_DEADLINE; t++) {
+	for (int t = SAGA_LOG_STARTED; t < SAGA_LOG_COUNT; t++) {
 		if (strcmp(saga_log_name((saga_log_type) t), name) == 0) {
 			return (t);
 		}

@@ -1005,6 +1005,9 @@ show_event_label(int type, const char *name, sagactl_style *st)
 	case SAGA_LOG_DEADLINE:
 		*st = SAGACTL_S_RED;
 		return ("deadline");
+	case SAGA_LOG_LOAD_FAILED:
+		*st = SAGACTL_S_RED;
+		return ("not loaded");
 	default:
 		return (name);
 	}

@@ -202,6 +202,12 @@ struct coord {
 	size_t       nadopt;
 	saga_id     *suspect; /* not in memory at the last lease round */
 	size_t       nsuspect;
+	/* Sagas claimed that cannot be loaded (coord_unloadable): to give
+	 * back at the next lease round, and never to claim again. */
+	reader_giveback *giveback;
+	size_t           ngiveback;
+	saga_id         *unloadable;
+	size_t           nunloadable;
 	char         instance[128];
 	dispatch    *disp;
 	rpc_server  *api;
@@ -1346,17 +1352,20 @@ coord_release(coord *c, coord_writer *w)
 }
 
 /* Materialises a saga from its row (recovery, or an operator's request
- * for a saga not in memory). */
+ * for a saga not in memory). On an error, why (len bytes) says what went
+ * wrong. */
 static int
 coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
-    saga_rt **out)
+    saga_rt **out, char *why, size_t len)
 {
 	saga_rt         *s;
 	proto_doc       *doc = NULL;
 	const proto_val *root, *input, *steps;
 	proto_buf        b;
+	proto_error      perr;
 	int              rv;
 
+	snprintf(why, len, "out of memory");
 	if ((s = coord_saga_alloc(def)) == NULL) {
 		return (SAGA_ENOMEM);
 	}
@@ -1377,9 +1386,6 @@ coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
 	snprintf(s->inst.last_error, sizeof(s->inst.last_error), "%s",
 	    row->last_error ? row->last_error : "");
 	saga_id_format(&s->inst.id, s->id_text);
-	s->trace        = row->traceparent;
-	s->business_key = row->business_key;
-	row->traceparent = row->business_key = NULL;
 	s->cstate  = s->inst.state;
 	s->cstep   = s->inst.step;
 	s->created = true;
@@ -1389,8 +1395,14 @@ coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
 	 * with the limits this sagad runs with (--max-message-bytes), not
 	 * the protocol's defaults: a context that grew past 1 MiB under
 	 * raised limits must come back after a restart or a takeover. */
+	memset(&perr, 0, sizeof(perr));
 	if ((rv = proto_doc_parse(&doc, proto_buf_raw(&row->context),
-	         &c->ctx_lim, NULL)) != 0) {
+	         &c->ctx_lim, &perr)) != 0) {
+		snprintf(why, len,
+		    "its context (%zu bytes) cannot be read within this "
+		    "sagad's limits: %s: %s",
+		    row->context.len, saga_errname(rv),
+		    perr.msg[0] ? perr.msg : saga_strerror(rv));
 		goto fail;
 	}
 	root  = proto_doc_root(doc);
@@ -1398,6 +1410,8 @@ coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
 	steps = proto_val_get(root, "steps");
 	if (input == NULL || (rv = proto_val_encode(input, &b)) != 0) {
 		rv = rv ? rv : SAGA_EPROTO;
+		snprintf(why, len, "its context has no input: %s",
+		    saga_strerror(rv));
 		goto fail;
 	}
 	s->inst.input = proto_buf_raw(&b);
@@ -1409,14 +1423,19 @@ coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
 			continue;
 		}
 		if ((rv = proto_val_encode(o, &b)) != 0) {
+			snprintf(why, len, "the output of step %s: %s",
+			    def->steps[i].name, saga_strerror(rv));
 			goto fail;
 		}
 		s->inst.outputs[i] = proto_buf_raw(&b);
 		proto_buf_init(&b);
 	}
 	proto_doc_free(doc);
-	doc        = NULL;
-	s->context = row->context;
+	doc             = NULL;
+	s->context      = row->context;
+	s->trace        = row->traceparent;
+	s->business_key = row->business_key;
+	row->traceparent = row->business_key = NULL;
 	proto_buf_init(&row->context);
 	*out = s;
 	return (0);
@@ -1821,6 +1840,7 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 	saga_def        *nd;
 	saga_rt         *s;
 	char             err[256];
+	char             why[300];
 
 	if ((s = coord_find(c, &job->row.id)) != NULL) {
 		/* Loaded meanwhile (or started): memory wins. */
@@ -1880,9 +1900,10 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 		return;
 	}
 	/* An operator repairs a FAILED saga: bring it into memory. */
-	if (coord_saga_from_row(c, &job->row, def, &s) != 0) {
-		rpc_req_error(r, SAGA_EINTERNAL, "cannot load saga %s",
-		    saga_id_format(&job->row.id, err));
+	if (coord_saga_from_row(c, &job->row, def, &s, why, sizeof(why)) !=
+	    0) {
+		rpc_req_error(r, SAGA_EINTERNAL, "cannot load saga %s: %s",
+		    saga_id_format(&job->row.id, err), why);
 		return;
 	}
 	coord_insert(c, s);
@@ -1952,6 +1973,13 @@ coord_reader_done(coord *c, reader_job *job)
 	}
 	if (job->op == READER_LEASE) {
 		c->lease_busy = false;
+		if (job->rv == 0 && job->ngiveback > 0) {
+			/* Given back: the first ones of the list (entries are
+			 * only appended, and one lease job runs at a time). */
+			c->ngiveback -= job->ngiveback;
+			memmove(c->giveback, c->giveback + job->ngiveback,
+			    c->ngiveback * sizeof(*c->giveback));
+		}
 		if (job->rv != 0) {
 			log_warn("LEASE renewal failed: %s", job->err[0]
 			        ? job->err
@@ -2253,6 +2281,53 @@ coord_outage(coord *c, const char *why)
 	}
 }
 
+/* A saga this instance claimed (row) but cannot load: its definition or
+ * its context cannot be read here (the limits were lowered since it
+ * started, a definition this build cannot read, ...). Held, it would never
+ * run, and its lease, renewed with the others', would keep every other
+ * instance away from it for good, while the orphan check took it back
+ * every round. So it is given back at the next lease round (no owner, no
+ * lease, a load_failed event with why), for an instance that can load it
+ * to take over (or this one after a restart with the right options), and
+ * this process never claims it again. Its state, step and attempt stay as
+ * they are: the saga is not moved on, it waits, and nothing is lost
+ * (unlike parking it FAILED, whose retry would compensate a saga that was
+ * running forward before its pivot). */
+static void
+coord_unloadable(
+    coord *c, const saga_row *row, const char *tag, const char *why)
+{
+	char             idt[SAGA_ID_STRLEN + 1];
+	reader_giveback *g;
+	saga_id         *u;
+	size_t           i;
+
+	slog(LOG_ERROR, saga_id_format(&row->id, idt), row->current_step,
+	    row->traceparent, "%s %s; giving it back to the instances that "
+	    "can load it", tag, why);
+	if ((g = realloc(c->giveback, (c->ngiveback + 1) * sizeof(*g))) ==
+	    NULL) {
+		coord_fatal("keeping a saga to give back", SAGA_ENOMEM);
+	}
+	c->giveback = g;
+	g           = &c->giveback[c->ngiveback++];
+	g->id       = row->id;
+	g->epoch    = row->epoch;
+	snprintf(g->why, sizeof(g->why), "%s", why);
+	proto_utf8_trim(g->why);
+	for (i = 0; i < c->nunloadable; i++) {
+		if (saga_id_equal(&c->unloadable[i], &row->id)) {
+			return;
+		}
+	}
+	if ((u = realloc(c->unloadable,
+	         (c->nunloadable + 1) * sizeof(*u))) == NULL) {
+		coord_fatal("keeping a saga to give back", SAGA_ENOMEM);
+	}
+	c->unloadable                   = u;
+	c->unloadable[c->nunloadable++] = row->id;
+}
+
 static int
 coord_load_cb(void *arg, saga_row *row)
 {
@@ -2262,20 +2337,32 @@ coord_load_cb(void *arg, saga_row *row)
 	saga_rt        *s;
 	char           *json = NULL;
 	char            err[256];
+	char            why[300];
 	int             rv;
 
 	def = coord_def_version(c, row->saga_name, row->saga_version);
 	if (def == NULL) {
+		snprintf(err, sizeof(err), "not in the log");
 		if ((rv = saga_store_def_load(c->st, row->saga_name,
 		         row->saga_version, &json)) != 0 ||
 		    (rv = coord_def_from_json(json, &nd, err, sizeof(err))) !=
 		        0) {
-			log_error("recovery: definition %s version %d: %s",
-			    row->saga_name, row->saga_version,
-			    rv == SAGA_EDB ? saga_store_error(c->st) : err);
 			free(json);
+			if (rv == SAGA_EDB || rv == SAGA_ENOMEM) {
+				log_error("recovery: definition %s version "
+				          "%d: %s",
+				    row->saga_name, row->saga_version,
+				    rv == SAGA_EDB ? saga_store_error(c->st)
+				                   : saga_strerror(rv));
+				saga_row_fini(row);
+				return (rv);
+			}
+			snprintf(why, sizeof(why),
+			    "definition %s version %d cannot be loaded: %s",
+			    row->saga_name, row->saga_version, err);
+			coord_unloadable(c, row, "RECOVERY-FAILED", why);
 			saga_row_fini(row);
-			return (rv == SAGA_EDB ? rv : 0);
+			return (0);
 		}
 		free(json);
 		nd->version = row->saga_version;
@@ -2296,25 +2383,23 @@ coord_load_cb(void *arg, saga_row *row)
 			return (0);
 		}
 	}
-	{
-		char    idt[SAGA_ID_STRLEN + 1];
-		char    tp[64] = "";
-		int32_t step   = row->current_step;
+	rv = coord_saga_from_row(c, row, def, &s, why, sizeof(why));
+	if (rv == SAGA_ENOMEM) {
+		/* Not the saga's fault: the connect fails and is tried
+		 * again. */
+		char idt[SAGA_ID_STRLEN + 1];
 
-		saga_id_format(&row->id, idt);
-		if (row->traceparent != NULL) {
-			snprintf(tp, sizeof(tp), "%s", row->traceparent);
-		}
-		rv = coord_saga_from_row(c, row, def, &s);
-		saga_row_fini(row);
-		if (rv != 0) {
-			slog(LOG_ERROR, idt, step, tp[0] ? tp : NULL,
-			    "RECOVERY-FAILED %s", saga_strerror(rv));
-			return (rv == SAGA_ENOMEM ? rv : 0);
-		}
+		slog(LOG_ERROR, saga_id_format(&row->id, idt),
+		    row->current_step, row->traceparent, "RECOVERY-FAILED %s",
+		    why);
+	} else if (rv != 0) {
+		coord_unloadable(c, row, "RECOVERY-FAILED", why);
+		rv = 0;
+	} else {
+		coord_insert(c, s);
 	}
-	coord_insert(c, s);
-	return (0);
+	saga_row_fini(row);
+	return (rv);
 }
 
 /* A cancel asked through the database for a saga this instance owns. */
@@ -2345,20 +2430,21 @@ coord_adopt(coord *c, reader_claimed *cl)
 	saga_def       *nd;
 	saga_rt        *s;
 	char            err[256];
+	char            why[300];
+	int             rv;
 
 	def = coord_def_version(c, cl->row.saga_name, cl->row.saga_version);
+	snprintf(err, sizeof(err), "not in the log");
 	if (def == NULL && cl->def_json != NULL &&
 	    coord_def_from_json(cl->def_json, &nd, err, sizeof(err)) == 0) {
 		nd->version = cl->row.saga_version;
 		def         = coord_def_add(c, nd);
 	}
 	if (def == NULL) {
-		char idt[SAGA_ID_STRLEN + 1];
-
-		slog(LOG_ERROR, saga_id_format(&cl->row.id, idt),
-		    cl->row.current_step, cl->row.traceparent,
-		    "TAKEOVER-FAILED definition %s version %d cannot be loaded",
-		    cl->row.saga_name, cl->row.saga_version);
+		snprintf(why, sizeof(why),
+		    "definition %s version %d cannot be loaded: %s",
+		    cl->row.saga_name, cl->row.saga_version, err);
+		coord_unloadable(c, &cl->row, "TAKEOVER-FAILED", why);
 		return;
 	}
 	/* Not through coord_load_cb's store lookups: the definition came
@@ -2390,7 +2476,20 @@ coord_adopt(coord *c, reader_claimed *cl)
 		}
 		coord_maybe_drop(c, s);
 	}
-	if (coord_saga_from_row(c, &cl->row, def, &s) != 0) {
+	if ((rv = coord_saga_from_row(c, &cl->row, def, &s, why,
+	         sizeof(why))) == SAGA_ENOMEM) {
+		char idt[SAGA_ID_STRLEN + 1];
+
+		/* Not the saga's fault: still owned here and not in
+		 * memory, the orphan check takes it back in a round or
+		 * two. */
+		slog(LOG_ERROR, saga_id_format(&cl->row.id, idt),
+		    cl->row.current_step, cl->row.traceparent,
+		    "TAKEOVER-FAILED %s", why);
+		return;
+	}
+	if (rv != 0) {
+		coord_unloadable(c, &cl->row, "TAKEOVER-FAILED", why);
 		return;
 	}
 	coord_insert(c, s);
@@ -2449,7 +2548,8 @@ coord_connect(coord *c, bool first)
 		if ((rv = saga_store_register(c->st, host, (int) getpid(),
 		         c->o.listen)) != 0 ||
 		    (rv = saga_store_claim(c->st, true, LONG_MAX,
-		         coord_load_cb, c, &claimed)) != 0) {
+		         c->unloadable, c->nunloadable, coord_load_cb, c,
+		         &claimed)) != 0) {
 			log_error("loading unfinished sagas: %s",
 			    saga_store_error(c->st));
 			goto fail;
@@ -2505,6 +2605,32 @@ fail:
 	return (rv);
 }
 
+/* Gives a lease job copies of the sagas to give back and of those never
+ * to claim. Returns 0 or SAGA_ENOMEM. */
+static int
+coord_lease_lists(coord *c, reader_job *job)
+{
+	if (c->ngiveback > 0) {
+		size_t n = c->ngiveback * sizeof(*c->giveback);
+
+		if ((job->giveback = malloc(n)) == NULL) {
+			return (SAGA_ENOMEM);
+		}
+		memcpy(job->giveback, c->giveback, n);
+		job->ngiveback = c->ngiveback;
+	}
+	if (c->nunloadable > 0) {
+		size_t n = c->nunloadable * sizeof(*c->unloadable);
+
+		if ((job->skip_ids = malloc(n)) == NULL) {
+			return (SAGA_ENOMEM);
+		}
+		memcpy(job->skip_ids, c->unloadable, n);
+		job->nskip = c->nunloadable;
+	}
+	return (0);
+}
+
 static void
 coord_timer(coord *c, timer_ent *t)
 {
@@ -2533,8 +2659,16 @@ coord_timer(coord *c, timer_ent *t)
 			reader_job *job = calloc(1, sizeof(*job));
 
 			if (job != NULL) {
-				job->op = READER_LEASE;
 				proto_buf_init(&job->input);
+			}
+			/* Out of memory: no round this time; the next try
+			 * comes with the timer. */
+			if (job != NULL && coord_lease_lists(c, job) != 0) {
+				reader_job_free(job);
+				job = NULL;
+			}
+			if (job != NULL) {
+				job->op        = READER_LEASE;
 				job->adopt_ids = c->adopt;
 				job->nadopt    = c->nadopt;
 				c->adopt       = NULL;
@@ -3468,6 +3602,8 @@ main(int argc, char **argv)
 	dispatch_free(c.disp);
 	free(c.adopt);
 	free(c.suspect);
+	free(c.giveback);
+	free(c.unloadable);
 	/* Remote waits still armed. */
 	{
 		timer_ent *t;

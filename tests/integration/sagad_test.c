@@ -94,6 +94,9 @@ typedef struct tenv {
 	const char  *sagad_extra[8];
 	proc        *sagad;
 	saga_client *cli;
+	/* A second sagad instance, when a test runs one. */
+	proc        *sagad2;
+	char         sagad2_log[PATH_MAX];
 	/* Request inputs and other buffers, freed by teardown (also when an
 	 * assertion jumps out of the test). */
 	proto_buf bufs[4];
@@ -599,6 +602,9 @@ t_teardown(void **state)
 			proc_dump_log(e->p2_log, 20);
 			proc_dump_log(e->p2_record, 30);
 		}
+		if (e->sagad2_log[0]) {
+			proc_dump_log(e->sagad2_log, 40);
+		}
 	}
 	saga_client_free(e->cli);
 	st = t_stop_sagad(e);
@@ -612,6 +618,7 @@ t_teardown(void **state)
 		proc_dump_log(e->sagad_log, 60);
 		rc = -1;
 	}
+	proc_free(e->sagad2);
 	proc_free(e->part);
 	proc_free(e->part2);
 	free(e->run_out);
@@ -2318,6 +2325,153 @@ test_sagad_big_context_recovered(void **state)
 	e->done = true;
 }
 
+/* Counts the occurrences of text in the file at path. */
+static size_t
+t_file_count_of(const char *path, const char *text)
+{
+	char  *log = t_slurp(path, NULL);
+	size_t n   = 0;
+
+	for (const char *p = log; p != NULL && (p = strstr(p, text)) != NULL;
+	     p += strlen(text)) {
+		n++;
+	}
+	free(log);
+	return (n);
+}
+
+/* A saga that an instance claims but cannot load (its 1.2 MB context is
+ * above the message limit that instance runs with) is given back, once:
+ * no owner, a load_failed event saying why, an error line in the log, and
+ * that instance claims it no more; a second such instance does the same
+ * when it takes it over; neither holds it, and its epoch stays put. An
+ * instance that can load it then finishes it. Before, the instance kept
+ * the claim, and its orphan check took it back (epoch + 1) every round,
+ * for good: RUNNING forever, out of every other instance's reach. */
+static void
+test_sagad_unloadable_saga_given_back(void **state)
+{
+	tenv       *e = *state;
+	t_saga      s;
+	saga_id     id;
+	char        rules[64];
+	char        idt[SAGA_ID_STRLEN + 1];
+	char        url2[64];
+	char        sql[512];
+	char        at[64];
+	long long   epoch;
+	t_db_cond   c  = { .e = e };
+	char       *argv2[12];
+	int         st;
+	const char *big[] = { "--instance-id", "one", "--max-context-bytes",
+		T_BIG_CONTEXT, "--max-message-bytes", T_BIG_MESSAGE, NULL };
+
+	snprintf(rules, sizeof(rules), "w2.do=delay:%d", MS(1500));
+	e->p_max_msg = T_BIG_MESSAGE;
+	t_begin(e, "given_back", rules, big[0], big[1], big[2], big[3],
+	    big[4], big[5], NULL);
+	assert_int_equal(
+	    t_start(e, "slow", t_big_input(e, 0, 20, 60000), NULL, &s), 0);
+	id = s.id;
+	saga_id_format(&id, idt);
+	c.sql  = "SELECT count(*) FROM saga_instance WHERE state = "
+	         "'RUNNING' AND current_step = 1";
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("saga %s did not reach step w2", idt);
+	}
+	t_kill9_sagad(e);
+
+	/* A second instance, with the default limits (1 MiB), comes up
+	 * while the saga's lease still runs: it leaves the saga alone. */
+	snprintf(e->sagad2_log, sizeof(e->sagad2_log), "%s/sagad-two.log",
+	    e->dir);
+	snprintf(url2, sizeof(url2), "tcp://127.0.0.1:%d", test_free_port());
+	argv2[0] = SAGAD_PATH;
+	argv2[1] = "-c";
+	argv2[2] = e->config;
+	argv2[3] = "-l";
+	argv2[4] = url2;
+	argv2[5] = "--db";
+	argv2[6] = e->conninfo;
+	argv2[7] = "--instance-id";
+	argv2[8] = "two";
+	argv2[9] = NULL;
+	assert_int_equal(proc_start(&e->sagad2, argv2, e->sagad2_log), 0);
+	assert_int_equal(test_ping(url2, MS(15000)), 0);
+
+	/* The first instance, back with the default limits too: it claims
+	 * its saga at start-up (recovery), cannot load it and gives it
+	 * back; the second takes it over (no owner, no lease), cannot load
+	 * it either and gives it back too. (Were the lease to run out
+	 * first, both would get it by a takeover.) */
+	e->sagad_extra[2] = NULL;
+	t_start_sagad(e);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(DISTINCT writer) FROM saga_event WHERE saga_id = "
+	    "'%s' AND event = 'load_failed' AND step = 1 AND error LIKE "
+	    "'its context (%% bytes) cannot be read within this sagad''s "
+	    "limits: ETOOBIG: %%'",
+	    idt);
+	c.sql  = sql;
+	c.want = 2;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("saga %s was not given back by both instances", idt);
+	}
+	/* Three lease rounds of each instance later (one every 500 ms),
+	 * neither has claimed it again. */
+	c.sql  = "SELECT count(*) FROM saga_instance WHERE owner IS NULL";
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(5000))) {
+		fail_msg("saga %s is owned again", idt);
+	}
+	epoch = t_db_int(
+	    e, "SELECT epoch FROM saga_instance WHERE id = '%s'", idt);
+	t_db_str(e, at, sizeof(at), "SELECT now()::text");
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_coordinator WHERE instance_id IN "
+	    "('one', 'two') AND heartbeat_at > '%s'::timestamptz + "
+	    "interval '1600 milliseconds'",
+	    at);
+	c.sql  = sql;
+	c.want = 2;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("the instances do not renew their leases");
+	}
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE id = "
+	                     "'%s' AND owner IS NULL AND state = 'RUNNING' "
+	                     "AND epoch = %lld",
+	                     idt, epoch),
+	    1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'load_failed'",
+	                     idt),
+	    2);
+	/* One line each, and at least one takeover among them. */
+	assert_int_equal(t_file_count_of(e->sagad_log, "-FAILED its context"),
+	    1);
+	assert_int_equal(
+	    t_file_count_of(e->sagad2_log, "TAKEOVER-FAILED its context"), 1);
+	assert_int_equal(t_file_count_of(e->sagad_log, "not in memory"), 0);
+	assert_int_equal(t_file_count_of(e->sagad2_log, "not in memory"), 0);
+
+	/* Both stop; the first comes back with the limits the saga was
+	 * started under, and finishes it. */
+	proc_signal(e->sagad2, SIGTERM);
+	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	proc_free(e->sagad2);
+	e->sagad2 = NULL;
+	assert_int_equal(t_stop_sagad(e), 0);
+	e->sagad_extra[2] = big[2];
+	t_start_sagad(e);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* Counts the lines of the participant's record that say "BATCH n" (a
  * BATCH of n messages received) with n >= 2, and adds up their n. */
 static size_t
@@ -3719,6 +3873,9 @@ main(void)
 		    test_sagad_crash_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_big_context_recovered, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_unloadable_saga_given_back, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

@@ -515,6 +515,8 @@ test_saga_engine_names(void **state)
 	assert_string_equal(
 	    saga_log_name(SAGA_LOG_DEADLINE), "deadline_passed");
 	assert_string_equal(saga_log_name(SAGA_LOG_PARKED), "saga_failed");
+	assert_string_equal(
+	    saga_log_name(SAGA_LOG_LOAD_FAILED), "load_failed");
 	assert_string_equal(saga_log_name((saga_log_type) 99), "unknown");
 	assert_string_equal(saga_outcome_name(PROTO_OUTCOME_OK), "ok");
 	assert_string_equal(saga_outcome_name(PROTO_OUTCOME_RETRY), "retry");
