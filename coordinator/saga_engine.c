@@ -53,22 +53,23 @@ saga_state_terminal(saga_state st)
 }
 
 static const char *const saga_log_names[] = {
-	[SAGA_LOG_STARTED]      = "saga_started",
-	[SAGA_LOG_SENT]         = "step_sent",
-	[SAGA_LOG_OK]           = "step_ok",
-	[SAGA_LOG_FAILED]       = "step_failed",
-	[SAGA_LOG_RETRY]        = "step_retry",
-	[SAGA_LOG_GAVE_UP]      = "step_gave_up",
-	[SAGA_LOG_COMPENSATING] = "saga_compensating",
-	[SAGA_LOG_COMPLETED]    = "saga_completed",
-	[SAGA_LOG_COMPENSATED]  = "saga_compensated",
-	[SAGA_LOG_PARKED]       = "saga_failed",
-	[SAGA_LOG_CANCEL]       = "cancel_requested",
-	[SAGA_LOG_OP_RETRY]     = "operator_retry",
-	[SAGA_LOG_RESOLVED]     = "saga_resolved",
-	[SAGA_LOG_SKIPPED]      = "step_skipped",
-	[SAGA_LOG_DEADLINE]     = "deadline_passed",
-	[SAGA_LOG_LOAD_FAILED]  = "load_failed",
+	[SAGA_LOG_STARTED]        = "saga_started",
+	[SAGA_LOG_SENT]           = "step_sent",
+	[SAGA_LOG_OK]             = "step_ok",
+	[SAGA_LOG_FAILED]         = "step_failed",
+	[SAGA_LOG_RETRY]          = "step_retry",
+	[SAGA_LOG_GAVE_UP]        = "step_gave_up",
+	[SAGA_LOG_COMPENSATING]   = "saga_compensating",
+	[SAGA_LOG_COMPLETED]      = "saga_completed",
+	[SAGA_LOG_COMPENSATED]    = "saga_compensated",
+	[SAGA_LOG_PARKED]         = "saga_failed",
+	[SAGA_LOG_CANCEL]         = "cancel_requested",
+	[SAGA_LOG_OP_RETRY]       = "operator_retry",
+	[SAGA_LOG_RESOLVED]       = "saga_resolved",
+	[SAGA_LOG_SKIPPED]        = "step_skipped",
+	[SAGA_LOG_DEADLINE]       = "deadline_passed",
+	[SAGA_LOG_LOAD_FAILED]    = "load_failed",
+	[SAGA_LOG_CANCEL_REFUSED] = "cancel_refused",
 };
 
 const char *
@@ -552,6 +553,27 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 	}
 }
 
+bool
+saga_engine_cancel_refused(const saga_inst *inst, char *why, size_t len)
+{
+	if (inst->state != SAGA_ST_RUNNING) {
+		return (false);
+	}
+	if (saga_engine_pivot_done(inst)) {
+		snprintf(why, len,
+		    "saga passed its pivot step %s and can only complete",
+		    inst->def->steps[inst->def->pivot].name);
+		return (true);
+	}
+	if (saga_engine_bare_pivot(inst) && inst->attempt > 0) {
+		snprintf(why, len,
+		    "pivot step %s is in progress and has no compensation",
+		    inst->def->steps[inst->step].name);
+		return (true);
+	}
+	return (false);
+}
+
 static void
 saga_engine_on_cancel(saga_inst *inst, const saga_ev *ev, saga_fx *fx)
 {
@@ -566,18 +588,21 @@ saga_engine_on_cancel(saga_inst *inst, const saga_ev *ev, saga_fx *fx)
 		    saga_state_name(inst->state));
 		return;
 	}
-	if (saga_engine_pivot_done(inst)) {
+	if (saga_engine_cancel_refused(
+	        inst, fx->answer_text, sizeof(fx->answer_text))) {
+		char text[sizeof(((saga_log *) 0)->error)];
+
 		fx->answer = SAGA_ESTATE;
-		snprintf(fx->answer_text, sizeof(fx->answer_text),
-		    "saga passed its pivot step %s and can only complete",
-		    inst->def->steps[inst->def->pivot].name);
-		return;
-	}
-	if (saga_engine_bare_pivot(inst) && inst->attempt > 0) {
-		fx->answer = SAGA_ESTATE;
-		snprintf(fx->answer_text, sizeof(fx->answer_text),
-		    "pivot step %s is in progress and has no compensation",
-		    inst->def->steps[inst->step].name);
+		if (!ev->remote) {
+			return;
+		}
+		/* Whoever asked has had "requested" for an answer: the
+		 * refusal goes into the log, with the note it refuses. */
+		snprintf(text, sizeof(text), "%s%s%s", fx->answer_text,
+		    ev->text && *ev->text ? "; the cancel's note: " : "",
+		    ev->text ? ev->text : "");
+		saga_engine_log(inst, fx, SAGA_LOG_CANCEL_REFUSED, ev->now_ms,
+		    text);
 		return;
 	}
 	saga_engine_log(inst, fx, SAGA_LOG_CANCEL, ev->now_ms, ev->text);

@@ -30,8 +30,11 @@
  *    or a cancel compensates it (docs/sagas.md).
  *  - Deadline: past it, a saga before its pivot starts no new attempt and
  *    compensates; an in-flight pivot attempt is awaited first.
- *  - Cancel: before the pivot, compensate; after it, refused; compensating,
- *    FAILED or final, refused too (ESTATE), nothing changed.
+ *  - Cancel: before the pivot, compensate; after it, or while a pivot
+ *    without compensation is in progress, refused; compensating, FAILED or
+ *    final, refused too (ESTATE), nothing changed. A cancel asked through
+ *    the database (another instance's client, who has had its answer) that
+ *    is refused leaves a cancel_refused row in the log, with the reason.
  */
 #ifndef COORDINATOR_SAGA_ENGINE_H
 #define COORDINATOR_SAGA_ENGINE_H
@@ -124,6 +127,9 @@ typedef struct saga_ev {
 	int64_t      duration_us;   /* REPLY, ERROR, TIMEOUT: attempt time */
 	const char  *text;     /* error text, or the operator's note */
 	const char  *step_name; /* SKIP: the step the operator names */
+	bool         remote;   /* CANCEL: asked through the database, by a
+	                          client of another instance, which has had
+	                          its answer: a refusal goes into the log */
 } saga_ev;
 
 /* Log event types (saga_event.event). */
@@ -146,6 +152,8 @@ typedef enum saga_log_type {
 	SAGA_LOG_LOAD_FAILED,   /* load_failed: an instance claimed the saga
 	                           but could not load it, and gave it back
 	                           (written by sagad, not by the engine) */
+	SAGA_LOG_CANCEL_REFUSED, /* cancel_refused: a cancel asked through
+	                            the database was refused: why */
 	SAGA_LOG_COUNT
 } saga_log_type;
 
@@ -213,6 +221,14 @@ const char *saga_engine_command_name(const saga_inst *inst);
 
 /* saga_engine_pivot_done tells whether inst has passed its pivot. */
 bool saga_engine_pivot_done(const saga_inst *inst);
+
+/* saga_engine_cancel_refused tells whether a CANCEL of inst would be
+ * refused (RUNNING past its pivot, or with a pivot without compensation
+ * in progress), and then writes why into why (len bytes). It reads only
+ * the state, step and attempt of inst (and its definition), so that a
+ * saga another instance owns can be judged from its row. */
+bool saga_engine_cancel_refused(
+    const saga_inst *inst, char *why, size_t len);
 
 /* saga_engine_backoff_ms returns the wait after failed attempt number
  * attempt (from 1) under policy r, with jitter drawn from rnd. */

@@ -183,6 +183,7 @@ sagactl_chart_row(const sagactl_chart *c, size_t i, char *cells)
 		cells[p] = 'X';
 		break;
 	case SAGA_LOG_CANCEL:
+	case SAGA_LOG_CANCEL_REFUSED:
 	case SAGA_LOG_OP_RETRY:
 	case SAGA_LOG_RESOLVED:
 	case SAGA_LOG_SKIPPED:

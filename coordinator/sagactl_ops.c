@@ -811,15 +811,23 @@ ops_repair_line(
 		[OPS_RESOLVE] = "resolved",
 		[OPS_SKIP]    = "step skipped",
 	};
-	const sagactl_out *o = &ctx->out;
+	const sagactl_out *o    = &ctx->out;
+	const char        *what = done[op];
 	sagactl_style      st;
 	char               state[32];
 
 	snprintf(state, sizeof(state), "%.*s", (int) m->state.len,
 	    m->state.ptr ? m->state.ptr : "");
 	st = sagactl_out_state_style(state);
+	/* Only a cancel through an instance that does not run the saga is
+	 * answered RUNNING: the request is in the saga's row, and its owner
+	 * carries it out, or refuses it in the saga's log (cancel_refused),
+	 * in a moment. */
+	if (op == OPS_CANCEL && strcmp(state, "RUNNING") == 0) {
+		what = "cancel requested";
+	}
 
-	fprintf(o->f, "%s  %s: now %s", id, done[op],
+	fprintf(o->f, "%s  %s: now %s", id, what,
 	    sagactl_out_style_on(o, st));
 	sagactl_out_write(o->f, m->state.ptr, m->state.len);
 	fputs(sagactl_out_style_off(o, st), o->f);

@@ -1008,6 +1008,9 @@ show_event_label(int type, const char *name, sagactl_style *st)
 	case SAGA_LOG_LOAD_FAILED:
 		*st = SAGACTL_S_RED;
 		return ("not loaded");
+	case SAGA_LOG_CANCEL_REFUSED:
+		*st = SAGACTL_S_BOLD;
+		return ("cancel refused");
 	default:
 		return (name);
 	}

@@ -877,6 +877,9 @@ coord_log_fx(const saga_rt *s, const saga_fx *fx)
 		case SAGA_LOG_OP_RETRY:
 			tag = "SAGA-RETRY";
 			break;
+		case SAGA_LOG_CANCEL_REFUSED:
+			tag = "CANCEL-REFUSED";
+			break;
 		case SAGA_LOG_RETRY:
 			slog(LOG_DEBUG, s->id_text, l->step, s->trace,
 			    "STEP-RETRY %s attempt %u: %s",
@@ -888,7 +891,8 @@ coord_log_fx(const saga_rt *s, const saga_fx *fx)
 			continue;
 		}
 		if (l->type == SAGA_LOG_PARKED || l->type == SAGA_LOG_GAVE_UP ||
-		    l->type == SAGA_LOG_FAILED) {
+		    l->type == SAGA_LOG_FAILED ||
+		    l->type == SAGA_LOG_CANCEL_REFUSED) {
 			slog(LOG_WARN, s->id_text, l->step, s->trace, "%s %s %s",
 			    tag, s->inst.def->name, l->error);
 		} else {
@@ -1771,20 +1775,44 @@ coord_api(coord *c, rpc_req *r)
 	coord_reader_submit(c, job);
 }
 
+/* Whether the engine would refuse a cancel of the saga as its row shows
+ * it (def: its definition, or NULL when it cannot be loaded here), and
+ * why (len bytes). */
+static bool
+coord_row_cancel_refused(
+    const saga_row *row, const saga_def *def, char *why, size_t len)
+{
+	saga_inst inst;
+
+	if (def == NULL || row->current_step < 0 ||
+	    (size_t) row->current_step >= def->nsteps) {
+		return (false);
+	}
+	memset(&inst, 0, sizeof(inst));
+	inst.def     = def;
+	inst.state   = row->state;
+	inst.step    = row->current_step;
+	inst.attempt = row->attempt;
+	return (saga_engine_cancel_refused(&inst, why, len));
+}
+
 /* A CANCEL for a RUNNING saga that another instance owns: the request is
  * written to the saga's row for its owner to carry out, and acknowledged
- * once that write committed. Past the pivot it is refused here already. */
+ * once that write committed (the answer: the saga as its row stands,
+ * RUNNING). What the engine refuses (past the pivot, a pivot without
+ * compensation in progress) is refused here already when the row shows
+ * it; the owner, whose memory can be a step ahead of its row, refuses the
+ * rest and writes why into the saga's log (cancel_refused). */
 static void
 coord_cancel_elsewhere(
     coord *c, rpc_req *r, const saga_row *row, const saga_def *def)
 {
 	const proto_msg *m = rpc_req_msg(r);
 	reader_job      *job;
+	char             why[160];
 
-	if (def != NULL && def->pivot >= 0 && row->current_step > def->pivot) {
-		rpc_req_error(r, SAGA_ESTATE,
-		    "saga passed its pivot step %s and can only complete",
-		    def->steps[def->pivot].name);
+	if (coord_row_cancel_refused(row, def, why, sizeof(why))) {
+		rpc_req_error(r, SAGA_ESTATE, "%s", why);
 		return;
 	}
 	if ((job = calloc(1, sizeof(*job))) == NULL) {
@@ -2022,11 +2050,19 @@ coord_reader_done(coord *c, reader_job *job)
 		return;
 	}
 	if (job->op == READER_CANCEL) {
-		if (job->rv == 0) {
+		const saga_def *def = job->rv != 0 ? NULL
+		    : coord_def_version(c, job->row.saga_name,
+		          job->row.saga_version);
+		char            why[160];
+
+		if (job->rv == 0 && coord_row_cancel_refused(&job->row, def,
+		                        why, sizeof(why))) {
+			/* The saga moved on between the read and the write:
+			 * its owner will refuse the note (and log it). */
+			rpc_req_error(r, SAGA_ESTATE, "%s", why);
+		} else if (job->rv == 0) {
 			/* Committed: the owner carries it out. */
-			coord_answer_row(r, &job->row,
-			    coord_def_version(c, job->row.saga_name,
-			        job->row.saga_version));
+			coord_answer_row(r, &job->row, def);
 		} else if (job->rv == SAGA_ENOTFOUND) {
 			rpc_req_error(r, SAGA_ESTATE,
 			    "saga %s is no longer RUNNING; see its status",
@@ -2402,7 +2438,11 @@ coord_load_cb(void *arg, saga_row *row)
 	return (rv);
 }
 
-/* A cancel asked through the database for a saga this instance owns. */
+/* A cancel asked through the database for a saga this instance owns (by
+ * a client of another instance, already answered): carried out, or, when
+ * the engine refuses it, the refusal goes into the saga's log
+ * (cancel_refused) and sagad's (CANCEL-REFUSED). Either way the note is
+ * cleared with the transition. */
 static void
 coord_db_cancel(coord *c, const saga_id *id, const char *note)
 {
@@ -2417,6 +2457,7 @@ coord_db_cancel(coord *c, const saga_id *id, const char *note)
 	ev.now_ms       = coord_now_ms();
 	ev.rnd          = coord_rand(c);
 	ev.text         = note;
+	ev.remote       = true;
 	s->clear_cancel = true;
 	coord_feed(c, s, &ev, NULL);
 }

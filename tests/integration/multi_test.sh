@@ -8,8 +8,8 @@
 #   0. the client API on any instance for any saga: a slow saga started on
 #      a is asked for (sagactl status) and waited for (sagactl wait)
 #      through b and cancelled through c (the cancel reaches a through the
-#      database): it compensates, a logs the cancel with its note, the
-#      wait through b sees it COMPENSATED;
+#      database; sagactl says it was requested): it compensates, a logs the
+#      cancel with its note, the wait through b sees it COMPENSATED;
 #   1. kill -9 of b while a load keeps starting sagas on all three (on a
 #      and c only from the kill on): every saga b owned at the kill ends
 #      (COMPLETED or COMPENSATED) through a or c within the lease plus one
@@ -243,6 +243,9 @@ waiter=$!
 note="multi_test: cancelled through c"
 "$sagactl" cancel "$slow" --note "$note" --coordinator "${url[c]}" \
 	>"$tmp/cancel.out" 2>&1 || fail "cancel through c: $(cat "$tmp/cancel.out")"
+# c does not run the saga: the cancel is only requested (a carries it out).
+[[ $(<"$tmp/cancel.out") == "$slow  cancel requested: now RUNNING at step w" ]] ||
+	fail "sagactl cancel through c says: $(cat "$tmp/cancel.out")"
 rc=0
 wait "$waiter" || rc=$?
 # wait exits 1: the saga ended, but not COMPLETED.

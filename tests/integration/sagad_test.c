@@ -94,9 +94,10 @@ typedef struct tenv {
 	const char  *sagad_extra[8];
 	proc        *sagad;
 	saga_client *cli;
-	/* A second sagad instance, when a test runs one. */
+	/* A second sagad instance, when a test runs one, and its client. */
 	proc        *sagad2;
 	char         sagad2_log[PATH_MAX];
+	saga_client *cli2;
 	/* Request inputs and other buffers, freed by teardown (also when an
 	 * assertion jumps out of the test). */
 	proto_buf bufs[4];
@@ -406,6 +407,24 @@ t_start_sagad(tenv *e)
 	}
 }
 
+/* Starts a second sagad instance on the test's database and
+ * configuration, as instance id (a free port for its API, written into
+ * url), and waits until it answers. */
+static void T_UNUSED
+t_start_sagad2(tenv *e, const char *id, char *url, size_t len)
+{
+	char *argv[] = { SAGAD_PATH, "-c", e->config, "-l", url, "--db",
+		e->conninfo, "--instance-id", (char *) id, NULL };
+
+	snprintf(url, len, "tcp://127.0.0.1:%d", test_free_port());
+	snprintf(e->sagad2_log, sizeof(e->sagad2_log), "%s/sagad-%s.log",
+	    e->dir, id);
+	assert_int_equal(proc_start(&e->sagad2, argv, e->sagad2_log), 0);
+	if (test_ping(url, MS(15000)) != 0) {
+		fail_msg("sagad %s does not answer on %s", id, url);
+	}
+}
+
 static void
 t_start_participant(tenv *e)
 {
@@ -607,6 +626,7 @@ t_teardown(void **state)
 		}
 	}
 	saga_client_free(e->cli);
+	saga_client_free(e->cli2);
 	st = t_stop_sagad(e);
 	if (st != 0 && e->done) {
 		/* A clean exit on SIGTERM is part of every test (and under
@@ -2361,7 +2381,6 @@ test_sagad_unloadable_saga_given_back(void **state)
 	char        at[64];
 	long long   epoch;
 	t_db_cond   c  = { .e = e };
-	char       *argv2[12];
 	int         st;
 	const char *big[] = { "--instance-id", "one", "--max-context-bytes",
 		T_BIG_CONTEXT, "--max-message-bytes", T_BIG_MESSAGE, NULL };
@@ -2384,21 +2403,7 @@ test_sagad_unloadable_saga_given_back(void **state)
 
 	/* A second instance, with the default limits (1 MiB), comes up
 	 * while the saga's lease still runs: it leaves the saga alone. */
-	snprintf(e->sagad2_log, sizeof(e->sagad2_log), "%s/sagad-two.log",
-	    e->dir);
-	snprintf(url2, sizeof(url2), "tcp://127.0.0.1:%d", test_free_port());
-	argv2[0] = SAGAD_PATH;
-	argv2[1] = "-c";
-	argv2[2] = e->config;
-	argv2[3] = "-l";
-	argv2[4] = url2;
-	argv2[5] = "--db";
-	argv2[6] = e->conninfo;
-	argv2[7] = "--instance-id";
-	argv2[8] = "two";
-	argv2[9] = NULL;
-	assert_int_equal(proc_start(&e->sagad2, argv2, e->sagad2_log), 0);
-	assert_int_equal(test_ping(url2, MS(15000)), 0);
+	t_start_sagad2(e, "two", url2, sizeof(url2));
 
 	/* The first instance, back with the default limits too: it claims
 	 * its saga at start-up (recovery), cannot load it and gives it
@@ -2469,6 +2474,122 @@ test_sagad_unloadable_saga_given_back(void **state)
 	t_start_sagad(e);
 	t_wait_state(e, &id, "COMPLETED", &s);
 	t_check_log(e);
+	e->done = true;
+}
+
+/* Sends a request about one saga through the second instance's client
+ * (e->cli2) instead of the first's. */
+static int
+t_req2(tenv *e, proto_type type, const saga_id *id, const char *note,
+    t_saga *out)
+{
+	saga_client *first = e->cli;
+	int          rv;
+
+	e->cli  = e->cli2;
+	e->cli2 = first;
+	rv      = t_req(e, type, id, note, NULL, out);
+	e->cli2 = e->cli;
+	e->cli  = first;
+	return (rv);
+}
+
+/* A CANCEL through an instance that does not own the saga (b) is judged
+ * by the engine's rules on the saga's row: with a pivot without
+ * compensation in progress it is refused (ESTATE, with the reason),
+ * exactly as through the owner (a). A cancel note that the owner finds in
+ * the row but must refuse (the saga moved on after another instance had
+ * checked the row; here the note is written into the row directly) is
+ * refused visibly: a cancel_refused event by the owner with the reason
+ * and the note, a CANCEL-REFUSED line, the note cleared. Before, b
+ * acknowledged the cancel ("cancelled: now RUNNING"), a cleared the note
+ * without a word, and the saga completed with no trace of either. */
+static void
+test_sagad_cancel_elsewhere_refused(void **state)
+{
+	tenv       *e = *state;
+	saga_id     id;
+	t_saga      s;
+	char        url2[64];
+	char        err[256];
+	char        sql[512];
+	char        idt[SAGA_ID_STRLEN + 1];
+	t_db_cond   c      = { .e = e };
+	const char *refuse = "pivot step commit is in progress and has no "
+	                     "compensation";
+	PGresult   *res;
+	int         st;
+
+	/* The pivot, commit (no compensation), goes unanswered: it is
+	 * resent, without a limit, until the end of the test says ok. */
+	t_begin(e, "cancel_elsewhere", "commit.do=timeout", "--instance-id",
+	    "a", NULL);
+	t_start_sagad2(e, "b", url2, sizeof(url2));
+	if (saga_client_open(&e->cli2, url2, err, sizeof(err)) != 0) {
+		fail_msg("client of b: %s", err);
+	}
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	c.sql  = "SELECT count(*) FROM saga_instance WHERE state = 'RUNNING' "
+	         "AND current_step = 1 AND attempt >= 1 AND owner = 'a'";
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("saga %s does not stand at its pivot on a", idt);
+	}
+
+	/* Through the owner, and through b: the same refusal. */
+	assert_int_equal(
+	    t_req(e, PROTO_T_CANCEL, &id, "via a", NULL, &s), SAGA_ESTATE);
+	assert_string_equal(s.message, refuse);
+	assert_int_equal(
+	    t_req2(e, PROTO_T_CANCEL, &id, "via b", &s), SAGA_ESTATE);
+	assert_string_equal(s.message, refuse);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE "
+	                     "cancel_note IS NOT NULL"),
+	    0);
+
+	/* A note in the row that the owner must refuse. */
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET cancel_note = 'late' WHERE id = '%s'",
+	    idt);
+	PQclear(t_db_query(e, sql));
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event e JOIN saga_instance i ON "
+	    "i.id = e.saga_id WHERE e.saga_id = '%s' AND e.event = "
+	    "'cancel_refused' AND i.cancel_note IS NULL",
+	    idt);
+	c.sql  = sql;
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(5000))) {
+		fail_msg("a did not refuse the cancel note of saga %s in its "
+		         "log",
+		    idt);
+	}
+	res = t_db_query(e,
+	    "SELECT writer, error, step IS NULL FROM saga_event WHERE event "
+	    "= 'cancel_refused'");
+	assert_int_equal(PQntuples(res), 1);
+	assert_string_equal(PQgetvalue(res, 0, 0), "a");
+	snprintf(sql, sizeof(sql), "%s; the cancel's note: late", refuse);
+	assert_string_equal(PQgetvalue(res, 0, 1), sql);
+	assert_string_equal(PQgetvalue(res, 0, 2), "t");
+	PQclear(res);
+	assert_int_equal(t_file_count_of(e->sagad_log, "CANCEL-REFUSED"), 1);
+	assert_int_equal(t_file_count_of(e->sagad2_log, "CANCEL-REFUSED"), 0);
+
+	/* The pivot answers; the saga goes on, and no cancel was carried
+	 * out. */
+	t_rules(e, "");
+	t_wait_state(e, &id, "COMPLETED", &s);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event = "
+	                     "'cancel_requested' OR writer <> 'a'"),
+	    0);
+	t_check_log(e);
+	proc_signal(e->sagad2, SIGTERM);
+	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	e->done = true;
 }
 
@@ -3876,6 +3997,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_unloadable_saga_given_back, t_setup,
 		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_cancel_elsewhere_refused, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

@@ -1607,6 +1607,91 @@ test_saga_engine_cancel_refused_or_noop(void **state)
 	drv_fini(&d);
 }
 
+/* A cancel asked through the database (remote) that the engine refuses
+ * is written to the log (cancel_refused, with the reason and the note):
+ * its client has been answered already and will not hear the refusal.
+ * Nothing else changes; saga_engine_cancel_refused says the same from
+ * state, step and attempt alone. */
+static void
+test_saga_engine_remote_cancel_refused_is_logged(void **state)
+{
+	drv       d;
+	snap      s;
+	saga_ev   ev = { 0 };
+	saga_inst row;
+	char      why[160];
+
+	(void) state;
+	drv_init(&d, "cccpr");
+	drv_start(&d);
+	drv_ok_until(&d, 3);
+	/* The pivot (no compensation) is in flight. */
+	snap_take(&d, &s);
+	ev.type   = SAGA_EV_CANCEL;
+	ev.text   = "customer asked";
+	ev.remote = true;
+	drv_event(&d, &ev);
+	assert_int_equal(d.fx.answer, SAGA_ESTATE);
+	ASSERT_FX_LOGS(&d, SAGA_LOG_CANCEL_REFUSED);
+	assert_string_equal(saga_log_name(SAGA_LOG_CANCEL_REFUSED),
+	    "cancel_refused");
+	assert_string_equal(d.fx.logs[0].error,
+	    "pivot step s3 is in progress and has no compensation; the "
+	    "cancel's note: customer asked");
+	assert_int_equal(d.fx.logs[0].step, -1);
+	assert_int_equal(d.fx.logs[0].seq, s.inst.seq + 1);
+	assert_true(d.fx.changed);
+	assert_false(d.fx.send);
+	assert_false(d.fx.finished);
+	assert_int_equal(d.inst.state, SAGA_ST_RUNNING);
+	assert_int_equal(d.inst.step, 3);
+	assert_int_equal(d.inst.attempt, s.inst.attempt);
+	assert_true(d.inst.in_flight);
+	assert_string_equal(d.inst.last_error, s.inst.last_error);
+	/* The same from the row's view. */
+	memset(&row, 0, sizeof(row));
+	row.def     = d.def;
+	row.state   = SAGA_ST_RUNNING;
+	row.step    = 3;
+	row.attempt = 1;
+	assert_true(saga_engine_cancel_refused(&row, why, sizeof(why)));
+	assert_string_equal(
+	    why, "pivot step s3 is in progress and has no compensation");
+	row.attempt = 0;
+	assert_false(saga_engine_cancel_refused(&row, why, sizeof(why)));
+	row.step    = 2;
+	row.attempt = 1;
+	assert_false(saga_engine_cancel_refused(&row, why, sizeof(why)));
+	row.step = 4;
+	assert_true(saga_engine_cancel_refused(&row, why, sizeof(why)));
+	assert_non_null(strstr(why, "passed its pivot step s3"));
+	row.state = SAGA_ST_COMPENSATING;
+	assert_false(saga_engine_cancel_refused(&row, why, sizeof(why)));
+	/* Past the pivot, without a note. */
+	drv_ok(&d);
+	ev.text = NULL;
+	drv_event(&d, &ev);
+	assert_int_equal(d.fx.answer, SAGA_ESTATE);
+	ASSERT_FX_LOGS(&d, SAGA_LOG_CANCEL_REFUSED);
+	assert_string_equal(d.fx.logs[0].error,
+	    "saga passed its pivot step s3 and can only complete");
+	/* Accepted, it is a cancel like any other. */
+	drv_fini(&d);
+	drv_init(&d, "cccpr");
+	drv_start(&d);
+	ev.text = "remote";
+	drv_event(&d, &ev);
+	assert_int_equal(d.fx.answer, 0);
+	ASSERT_FX_LOGS(&d, SAGA_LOG_CANCEL, SAGA_LOG_COMPENSATING,
+	    SAGA_LOG_SENT);
+	/* Compensating: a no-op, not logged. */
+	snap_take(&d, &s);
+	drv_event(&d, &ev);
+	assert_int_equal(d.fx.answer, 0);
+	assert_unchanged(&d, &s);
+	drv_fini(&d);
+}
+
 /* Operator retry of a parked compensation resumes it with the next
  * attempt number, and the saga compensates the rest. */
 static void
@@ -2554,6 +2639,7 @@ main(void)
 		ENGINE_TEST(test_saga_engine_deadline_pivot_backoff),
 		ENGINE_TEST(test_saga_engine_cancel_before_pivot_compensates),
 		ENGINE_TEST(test_saga_engine_cancel_refused_or_noop),
+		ENGINE_TEST(test_saga_engine_remote_cancel_refused_is_logged),
 		ENGINE_TEST(test_saga_engine_operator_retry_compensation),
 		ENGINE_TEST(test_saga_engine_operator_retry_after_exhausted),
 		ENGINE_TEST(test_saga_engine_operator_retry_fresh_budget),
