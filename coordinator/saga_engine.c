@@ -577,6 +577,8 @@ saga_engine_cancel_refused(const saga_inst *inst, char *why, size_t len)
 static void
 saga_engine_on_cancel(saga_inst *inst, const saga_ev *ev, saga_fx *fx)
 {
+	char text[sizeof(((saga_log *) 0)->error)];
+
 	if (inst->state != SAGA_ST_RUNNING) {
 		/* Compensating, parked FAILED or final: refused, so that the
 		 * client can tell a cancel that was recorded (its note in
@@ -586,29 +588,26 @@ saga_engine_on_cancel(saga_inst *inst, const saga_ev *ev, saga_fx *fx)
 		snprintf(fx->answer_text, sizeof(fx->answer_text),
 		    "saga is %s; only a RUNNING saga can be cancelled",
 		    saga_state_name(inst->state));
-		return;
-	}
-	if (saga_engine_cancel_refused(
-	        inst, fx->answer_text, sizeof(fx->answer_text))) {
-		char text[sizeof(((saga_log *) 0)->error)];
-
+	} else if (saga_engine_cancel_refused(
+	               inst, fx->answer_text, sizeof(fx->answer_text))) {
 		fx->answer = SAGA_ESTATE;
-		if (!ev->remote) {
-			return;
-		}
-		/* Whoever asked has had "requested" for an answer: the
-		 * refusal goes into the log, with the note it refuses. */
-		snprintf(text, sizeof(text), "%s%s%s", fx->answer_text,
-		    ev->text && *ev->text ? "; the cancel's note: " : "",
-		    ev->text ? ev->text : "");
-		saga_engine_log(inst, fx, SAGA_LOG_CANCEL_REFUSED, ev->now_ms,
-		    text);
+	} else {
+		saga_engine_log(
+		    inst, fx, SAGA_LOG_CANCEL, ev->now_ms, ev->text);
+		saga_engine_set_error(inst, "cancelled%s%s",
+		    ev->text && *ev->text ? ": " : "", ev->text);
+		saga_engine_compensate(inst, fx, ev->now_ms);
 		return;
 	}
-	saga_engine_log(inst, fx, SAGA_LOG_CANCEL, ev->now_ms, ev->text);
-	saga_engine_set_error(inst, "cancelled%s%s",
-	    ev->text && *ev->text ? ": " : "", ev->text);
-	saga_engine_compensate(inst, fx, ev->now_ms);
+	if (!ev->remote) {
+		return;
+	}
+	/* Whoever asked has had "requested" for an answer: the refusal goes
+	 * into the log, with the note it refuses. */
+	snprintf(text, sizeof(text), "%s%s%s", fx->answer_text,
+	    ev->text && *ev->text ? "; the cancel's note: " : "",
+	    ev->text ? ev->text : "");
+	saga_engine_log(inst, fx, SAGA_LOG_CANCEL_REFUSED, ev->now_ms, text);
 }
 
 static bool

@@ -1684,11 +1684,15 @@ test_saga_engine_remote_cancel_refused_is_logged(void **state)
 	assert_int_equal(d.fx.answer, 0);
 	ASSERT_FX_LOGS(&d, SAGA_LOG_CANCEL, SAGA_LOG_COMPENSATING,
 	    SAGA_LOG_SENT);
-	/* Compensating: a no-op, not logged. */
-	snap_take(&d, &s);
+	/* Compensating (the owner ahead of the row the request read):
+	 * refused, and said in the log too. */
 	drv_event(&d, &ev);
-	assert_int_equal(d.fx.answer, 0);
-	assert_unchanged(&d, &s);
+	assert_int_equal(d.fx.answer, SAGA_ESTATE);
+	ASSERT_FX_LOGS(&d, SAGA_LOG_CANCEL_REFUSED);
+	assert_string_equal(d.fx.logs[0].error,
+	    "saga is COMPENSATING; only a RUNNING saga can be cancelled; "
+	    "the cancel's note: remote");
+	assert_int_equal(d.inst.state, SAGA_ST_COMPENSATING);
 	drv_fini(&d);
 }
 
