@@ -2,6 +2,7 @@
 /*
  * sagactl_read: list, defs, stats and validate. See sagactl_read.h.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,59 +15,100 @@
 #include "sagactl_db.h"
 #include "sagactl_read.h"
 
-/* The WHERE clause and parameters of a filter, built together so that
- * every value is a parameter. */
-typedef struct sagactl_where {
-	char        sql[512];
-	const char *params[8];
-	char        store[8][128];
+/* The query of list, built together with its parameters so that every
+ * value is a parameter. */
+typedef struct sagactl_query {
+	char        sql[8192];
+	size_t      len;
+	bool        overflow; /* sql was too small: a bug */
+	const char *params[16];
+	char        store[2][64];
 	int         n;
-} sagactl_where;
+} sagactl_query;
 
 static void
-sagactl_where_add(sagactl_where *w, const char *cond, const char *value)
-{
-	size_t len = strlen(w->sql);
+sagactl_query_add(sagactl_query *q, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-	w->params[w->n] = value;
-	snprintf(w->sql + len, sizeof(w->sql) - len, "%s",
-	    w->n ? " AND " : " WHERE ");
-	len = strlen(w->sql);
-	snprintf(w->sql + len, sizeof(w->sql) - len, cond, w->n + 1);
-	w->n++;
+static void
+sagactl_query_add(sagactl_query *q, const char *fmt, ...)
+{
+	va_list ap;
+	int     w;
+
+	va_start(ap, fmt);
+	w = vsnprintf(q->sql + q->len, sizeof(q->sql) - q->len, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t) w >= sizeof(q->sql) - q->len) {
+		q->overflow = true;
+		return;
+	}
+	q->len += (size_t) w;
 }
 
-static void
-sagactl_where_build(sagactl_where *w, const sagactl_filter *f)
+/* Returns the number of the parameter $N that holds value. */
+static int
+sagactl_query_param(sagactl_query *q, const char *value)
 {
-	memset(w, 0, sizeof(*w));
-	if (f->nstates > 0) {
-		/* A text[] literal of validated state names. */
-		size_t n = 0;
+	q->params[q->n] = value;
+	return (++q->n);
+}
 
-		n += (size_t) snprintf(w->store[0], sizeof(w->store[0]), "{");
-		for (size_t i = 0; i < f->nstates; i++) {
-			n += (size_t) snprintf(w->store[0] + n,
-			    sizeof(w->store[0]) - n, "%s%s", i ? "," : "",
-			    f->states[i]);
+/* The distinct states of f, in the order given, into states. Returns how
+ * many. */
+static size_t
+sagactl_read_states_of(const sagactl_filter *f, const char **states)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->nstates; i++) {
+		size_t k = 0;
+
+		while (k < n && strcmp(states[k], f->states[i]) != 0) {
+			k++;
 		}
-		snprintf(w->store[0] + n, sizeof(w->store[0]) - n, "}");
-		sagactl_where_add(
-		    w, "i.state = ANY($%d::text[])", w->store[0]);
+		if (k == n) {
+			states[n++] = f->states[i];
+		}
 	}
-	if (f->saga != NULL) {
-		sagactl_where_add(w, "i.saga_name = $%d", f->saga);
+	return (n);
+}
+
+/* The sagas in the state of parameter $pstate (any state when 0) that
+ * match the other conditions cond ("" for none), newest first, at most
+ * limit (parameter $plim, no limit when 0). A state's sagas in that order
+ * are the first entries of the index (state, created_at): the scan stops
+ * after limit rows, whatever the size of the log. */
+static void
+sagactl_read_branch(sagactl_query *q, int pstate, const char *cond, int plim)
+{
+	sagactl_query_add(q,
+	    "SELECT i.id, i.saga_name, i.saga_version, i.state,"
+	    " i.current_step, i.attempt, i.business_key, i.last_error,"
+	    " i.created_at, i.updated_at FROM saga_instance i");
+	if (pstate > 0) {
+		sagactl_query_add(q, " WHERE i.state = $%d%s%s", pstate,
+		    cond[0] != '\0' ? " AND " : "", cond);
+	} else if (cond[0] != '\0') {
+		sagactl_query_add(q, " WHERE %s", cond);
 	}
-	if (f->key != NULL) {
-		sagactl_where_add(w, "i.business_key = $%d", f->key);
+	sagactl_query_add(q, " ORDER BY i.created_at DESC, i.id DESC");
+	if (plim > 0) {
+		sagactl_query_add(q, " LIMIT $%d::bigint", plim);
 	}
-	if (f->since_ms > 0) {
-		snprintf(w->store[1], sizeof(w->store[1]), "%lld",
-		    (long long) f->since_ms);
-		sagactl_where_add(w,
-		    "i.created_at >= to_timestamp($%d::double precision / "
-		    "1000)",
-		    w->store[1]);
+}
+
+/* Appends to cond (len bytes) the condition fmt on parameter $p. */
+static void
+sagactl_read_cond(char *cond, size_t len, const char *fmt, int p)
+{
+	size_t n = strlen(cond);
+
+	if (n > 0) {
+		n += (size_t) snprintf(cond + n, len - n, " AND ");
+	}
+	if (n < len) {
+		snprintf(cond + n, len - n, fmt, p);
 	}
 }
 
@@ -74,24 +116,48 @@ PGresult *
 sagactl_read_select(
     const sagactl_ctx *ctx, PGconn *c, const sagactl_filter *f, long limit)
 {
-	sagactl_where w;
-	char          lim[64] = "";
-	char          sql[2048];
-	int           masked;
+	sagactl_query q;
+	const char   *states[6];
+	size_t        nstates;
+	int           pstate[6], plim = 0, masked;
+	char          cond[256] = "";
 
-	sagactl_where_build(&w, f);
-	if (limit > 0) {
-		snprintf(w.store[2], sizeof(w.store[2]), "%ld", limit);
-		w.params[w.n++] = w.store[2];
-		snprintf(lim, sizeof(lim), " LIMIT $%d::bigint", w.n);
+	memset(&q, 0, sizeof(q));
+	nstates = sagactl_read_states_of(f, states);
+	/* Every state: no condition on the state at all. */
+	if (nstates == 6) {
+		nstates = 0;
 	}
-	w.params[w.n++] = SAGA_DEF_REDACTED;
-	masked          = w.n;
-	/* The inner query finds the sagas through the indexes (state,
-	 * saga_name, business_key, created_at); the outer one adds the
-	 * step's name and kind for those rows only, and masks the business
-	 * key of the sagas whose pinned definition redacts its field. */
-	snprintf(sql, sizeof(sql),
+	for (size_t i = 0; i < nstates; i++) {
+		pstate[i] = sagactl_query_param(&q, states[i]);
+	}
+	if (f->saga != NULL) {
+		sagactl_read_cond(cond, sizeof(cond), "i.saga_name = $%d",
+		    sagactl_query_param(&q, f->saga));
+	}
+	if (f->key != NULL) {
+		sagactl_read_cond(cond, sizeof(cond), "i.business_key = $%d",
+		    sagactl_query_param(&q, f->key));
+	}
+	if (f->since_ms > 0) {
+		snprintf(q.store[0], sizeof(q.store[0]), "%lld",
+		    (long long) f->since_ms);
+		sagactl_read_cond(cond, sizeof(cond),
+		    "i.created_at >= to_timestamp($%d::double precision / "
+		    "1000)",
+		    sagactl_query_param(&q, q.store[0]));
+	}
+	if (limit > 0) {
+		snprintf(q.store[1], sizeof(q.store[1]), "%ld", limit);
+		plim = sagactl_query_param(&q, q.store[1]);
+	}
+	masked = sagactl_query_param(&q, SAGA_DEF_REDACTED);
+	/* The inner query finds the sagas through the indexes (see
+	 * sagactl_read_branch; several states: the newest of each, merged);
+	 * the outer one adds the step's name and kind for those rows only,
+	 * and masks the business key of the sagas whose pinned definition
+	 * redacts its field. */
+	sagactl_query_add(&q,
 	    "SELECT s.id::text, s.saga_name, s.saga_version, s.state,"
 	    " s.current_step, d.definition->'steps'->s.current_step->>'name',"
 	    " (SELECT e.kind FROM saga_event e WHERE e.saga_id = s.id"
@@ -104,15 +170,38 @@ sagactl_read_select(
 	    " s.last_error,"
 	    " (extract(epoch FROM s.created_at) * 1000)::bigint,"
 	    " (extract(epoch FROM s.updated_at) * 1000)::bigint"
-	    " FROM (SELECT i.id, i.saga_name, i.saga_version, i.state,"
-	    "  i.current_step, i.attempt, i.business_key, i.last_error,"
-	    "  i.created_at, i.updated_at FROM saga_instance i%s"
-	    "  ORDER BY i.created_at DESC, i.id DESC%s) s"
+	    " FROM (",
+	    masked);
+	if (nstates <= 1) {
+		sagactl_read_branch(
+		    &q, nstates == 1 ? pstate[0] : 0, cond, plim);
+	} else {
+		/* An IN list (or = ANY) would read the index in no order:
+		 * every saga of those states, then a sort. */
+		sagactl_query_add(&q, "SELECT u.* FROM (");
+		for (size_t i = 0; i < nstates; i++) {
+			sagactl_query_add(
+			    &q, "%s(", i > 0 ? " UNION ALL " : "");
+			sagactl_read_branch(&q, pstate[i], cond, plim);
+			sagactl_query_add(&q, ")");
+		}
+		sagactl_query_add(
+		    &q, ") u ORDER BY u.created_at DESC, u.id DESC");
+		if (plim > 0) {
+			sagactl_query_add(&q, " LIMIT $%d::bigint", plim);
+		}
+	}
+	sagactl_query_add(&q,
+	    ") s"
 	    " LEFT JOIN saga_definition d ON d.name = s.saga_name"
 	    "  AND d.version = s.saga_version"
-	    " ORDER BY s.created_at DESC, s.id DESC",
-	    masked, w.sql, lim);
-	return (sagactl_db_query(ctx, c, sql, w.n, w.params));
+	    " ORDER BY s.created_at DESC, s.id DESC");
+	if (q.overflow) {
+		sagactl_error(
+		    ctx, "internal error: the query of list is too long");
+		return (NULL);
+	}
+	return (sagactl_db_query(ctx, c, q.sql, q.n, q.params));
 }
 
 /* The STEP cell of list: the step name, "(comp)" for a compensation;

@@ -71,6 +71,8 @@
 
 typedef struct fixture {
 	char  conninfo[1024];
+	char  explain_db[1400]; /* conninfo with auto_explain (plan group) */
+	bool  explain; /* ctl uses explain_db */
 	char  url[64]; /* sagad's API (ops group) */
 	char  dir[512]; /* scratch files */
 	char  yaml[600]; /* saga definitions */
@@ -108,7 +110,7 @@ ctl(fixture *f, ...)
 	f->out = f->err = NULL;
 	argv[n++]       = SAGACTL_PATH;
 	argv[n++]       = "--db";
-	argv[n++]       = f->conninfo;
+	argv[n++]       = f->explain ? f->explain_db : f->conninfo;
 	if (f->url[0] != '\0') {
 		argv[n++] = "--coordinator";
 		argv[n++] = f->url;
@@ -1894,6 +1896,370 @@ test_sagactl_redact_defs(void **state)
 }
 
 /*
+ * The plan group: a log of PLAN_SAGAS generated sagas, and the plans that
+ * PostgreSQL runs for sagactl (auto_explain, in sagactl's session, with
+ * the rows that each node read). A query of list must read its sagas in
+ * order from an index and stop at the limit, whatever the log's size; its
+ * results must be those of the plain query.
+ */
+
+#define PLAN_SAGAS 50000
+
+/* Three sagas a second up to now (created_at ties, broken by the id), ids
+ * in no time order; 92% COMPLETED, 2% each FAILED, COMPENSATED and
+ * RUNNING, 1% each COMPENSATING and RESOLVED; a quarter are refunds;
+ * business keys c-0 to c-999; three events each, in time order. */
+static const char plan_fill_sql[]
+    = "INSERT INTO saga_instance (id, saga_name, saga_version, state,"
+      " current_step, attempt, max_sent_step, context, business_key,"
+      " created_at, updated_at, event_seq)"
+      " SELECT md5(g::text)::uuid,"
+      "  CASE WHEN g % 4 = 0 THEN 'refund' ELSE 'create_order' END, 1,"
+      "  CASE WHEN g % 50 = 1 THEN 'FAILED'"
+      "   WHEN g % 50 = 2 THEN 'COMPENSATED'"
+      "   WHEN g % 50 = 3 THEN 'RUNNING'"
+      "   WHEN g % 100 = 5 THEN 'COMPENSATING'"
+      "   WHEN g % 100 = 55 THEN 'RESOLVED' ELSE 'COMPLETED' END,"
+      "  0, 1, 0, '\\x80'::bytea, 'c-' || g % 1000,"
+      "  date_trunc('second', now())"
+      "   - ((50000 - g) / 3) * interval '1 second', now(), 3"
+      " FROM generate_series(1, 50000) g;"
+      "INSERT INTO saga_event (saga_id, seq, at, step, kind, attempt,"
+      " event, outcome, duration_us)"
+      " SELECT i.id, k, i.created_at + k * interval '1 millisecond',"
+      "  CASE WHEN k > 1 THEN 0 END, CASE WHEN k > 1 THEN 0 END,"
+      "  CASE WHEN k > 1 THEN 1 END,"
+      "  (ARRAY['saga_started', 'step_sent', 'step_ok'])[k],"
+      "  CASE WHEN k = 3 THEN 'ok' END, CASE WHEN k = 3 THEN 1500 END"
+      " FROM saga_instance i, generate_series(1, 3) k"
+      " ORDER BY i.created_at, k;";
+
+static int
+plan_setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	PGconn  *c;
+	int      rv;
+
+	if (f == NULL
+	    || pgtest_db_create(
+	           "sagactl_plan", f->conninfo, sizeof(f->conninfo))
+	        != 0
+	    || migrate(f) != 0) {
+		free(f);
+		return (-1);
+	}
+	/* Every query's plan as a NOTICE on sagactl's stderr, with the rows
+	 * each node read (auto_explain: a superuser setting, as the test
+	 * clusters' user is). */
+	snprintf(f->explain_db, sizeof(f->explain_db),
+	    "%s options='-c session_preload_libraries=auto_explain"
+	    " -c auto_explain.log_min_duration=0"
+	    " -c auto_explain.log_level=notice"
+	    " -c auto_explain.log_format=json"
+	    " -c auto_explain.log_analyze=on"
+	    " -c auto_explain.log_timing=off'",
+	    f->conninfo);
+	snprintf(f->dir, sizeof(f->dir), "%s", test_tmpdir());
+	snprintf(f->yaml, sizeof(f->yaml), "%s/plan.yaml", f->dir);
+	put_file(f->yaml, read_yaml);
+	*state = f;
+	if ((c = pgtest_connect(f->conninfo)) == NULL) {
+		return (-1);
+	}
+	insert_defs(c, f->yaml);
+	/* VACUUM as autovacuum would have done on a log that grew. */
+	rv = pgtest_exec(c, plan_fill_sql) != 0
+	        || pgtest_exec(c, "VACUUM ANALYZE saga_instance") != 0
+	        || pgtest_exec(c, "VACUUM ANALYZE saga_event") != 0
+	    ? -1
+	    : 0;
+	PQfinish(c);
+	return (rv);
+}
+
+/* What the plans of one sagactl run read from one table. */
+typedef struct plan_reads {
+	int       plans; /* plans in the run's stderr */
+	long long rows; /* rows that its scans read (returned or removed) */
+	int       seq; /* its sequential scans */
+} plan_reads;
+
+static void
+plan_walk(const proto_val *node, const char *rel, plan_reads *pr)
+{
+	static const char *const read[] = { "Actual Rows",
+		"Rows Removed by Filter", "Rows Removed by Index Recheck" };
+	const proto_val *plans = proto_val_get(node, "Plans");
+	char             b[64];
+
+	if (strcmp(jstr(node, "Relation Name", b, sizeof(b)), rel) == 0) {
+		double rows = 0, loops = 0, x;
+
+		for (size_t i = 0; i < N(read); i++) {
+			if (proto_val_float(proto_val_get(node, read[i]), &x)
+			    == 0) {
+				rows += x;
+			}
+		}
+		(void) proto_val_float(
+		    proto_val_get(node, "Actual Loops"), &loops);
+		pr->rows += (long long) (rows * loops + 0.5);
+		if (strcmp(jstr(node, "Node Type", b, sizeof(b)), "Seq Scan")
+		    == 0) {
+			pr->seq++;
+		}
+	}
+	for (size_t i = 0; i < proto_val_len(plans); i++) {
+		plan_walk(proto_val_at(plans, i), rel, pr);
+	}
+}
+
+/* The length of the JSON object at s, up to its closing brace. */
+static size_t
+json_object_len(const char *s)
+{
+	size_t i = 0;
+	int    depth = 0;
+	bool   str = false;
+
+	for (; s[i] != '\0'; i++) {
+		if (str) {
+			if (s[i] == '\\' && s[i + 1] != '\0') {
+				i++;
+			} else if (s[i] == '"') {
+				str = false;
+			}
+		} else if (s[i] == '"') {
+			str = true;
+		} else if (s[i] == '{') {
+			depth++;
+		} else if (s[i] == '}' && --depth == 0) {
+			return (i + 1);
+		}
+	}
+	return (i);
+}
+
+/* Reads the plans that auto_explain wrote in err. */
+static void
+plan_reads_of(const char *err, const char *rel, plan_reads *pr)
+{
+	const char *p = err;
+
+	memset(pr, 0, sizeof(*pr));
+	while ((p = strstr(p, "plan:\n{")) != NULL) {
+		const char *start = strchr(p, '{');
+		size_t      n     = json_object_len(start);
+		char       *text  = malloc(n + 1);
+		proto_buf   raw;
+		proto_doc  *doc;
+
+		assert_non_null(text);
+		memcpy(text, start, n);
+		text[n] = '\0';
+		assert_non_null(doc = json_parse(text, &raw));
+		plan_walk(proto_val_get(proto_doc_root(doc), "Plan"), rel, pr);
+		pr->plans++;
+		proto_doc_free(doc);
+		proto_buf_fini(&raw);
+		free(text);
+		p = start + n;
+	}
+}
+
+/* Runs sagactl list with args (at most 6, NULL-terminated) under
+ * auto_explain and checks that it read at most max rows of
+ * saga_instance, none of them by a sequential scan. */
+static void
+plan_check_list(fixture *f, const char *const *args, long long max)
+{
+	plan_reads pr;
+
+	f->explain = true;
+	assert_int_equal(ctl(f, "list", "--json", args[0], args[1], args[2],
+	                     args[3], args[4], args[5], NULL),
+	    0);
+	f->explain = false;
+	plan_reads_of(f->err, "saga_instance", &pr);
+	if (pr.plans != 1 || pr.seq != 0 || pr.rows > max) {
+		fprintf(stderr,
+		    "list %s %s %s %s: %d plan(s), %d sequential scan(s) and "
+		    "%lld rows of saga_instance read (at most %lld "
+		    "expected):\n%s",
+		    args[0] ? args[0] : "", args[1] ? args[1] : "",
+		    args[2] ? args[2] : "", args[3] ? args[3] : "", pr.plans,
+		    pr.seq, pr.rows, max, f->err);
+		fail();
+	}
+}
+
+/* list --state: each state's newest sagas, in order, from the index
+ * (state, created_at); one state or several; never a read of every saga
+ * of those states (an IN list or = ANY reads the index in no order). */
+static void
+test_sagactl_plan_list_state(void **state)
+{
+	fixture *f = *state;
+	static const struct {
+		const char *args[7];
+		int         branches; /* distinct states */
+		long long   limit;
+	} cases[] = {
+		{ { "--state", "COMPLETED", NULL }, 1, 50 },
+		{ { "--state", "FAILED", NULL }, 1, 50 },
+		{ { "--state", "failed,compensated", NULL }, 2, 50 },
+		{ { "--state", "FAILED,failed", "--limit", "20", NULL }, 1,
+		    20 },
+		{ { "--state", "RUNNING,COMPENSATING,RESOLVED", "--limit",
+		      "10", NULL },
+		    3, 10 },
+		{ { "--state", "FAILED,COMPLETED", "--key", "c-7", NULL }, 2,
+		    50 },
+	};
+
+	for (size_t i = 0; i < N(cases); i++) {
+		/* limit + 1 rows, and the rest of a tie in created_at. */
+		plan_check_list(f, cases[i].args,
+		    2 * cases[i].branches * (cases[i].limit + 1) + 10);
+	}
+}
+
+/* Returns the ids that sql gives (one column), joined by commas. */
+static char *
+query_ids(const fixture *f, const char *sql)
+{
+	PGconn   *c = pgtest_connect(f->conninfo);
+	PGresult *r;
+	char     *ids;
+
+	assert_non_null(c);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+		fail();
+	}
+	ids = strdup(PQgetvalue(r, 0, 0));
+	assert_non_null(ids);
+	PQclear(r);
+	PQfinish(c);
+	return (ids);
+}
+
+/* The ids of list --json with args, joined by commas. */
+static char *
+list_ids(fixture *f, const char *const *args)
+{
+	proto_buf        raw;
+	proto_doc       *doc;
+	const proto_val *sagas;
+	size_t           len = 1, n = 0;
+	char            *ids, b[64];
+
+	assert_int_equal(ctl(f, "list", "--json", args[0], args[1], args[2],
+	                     args[3], args[4], args[5], args[6], args[7],
+	                     NULL),
+	    0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	sagas = proto_val_get(proto_doc_root(doc), "sagas");
+	len += proto_val_len(sagas) * 37;
+	assert_non_null(ids = malloc(len));
+	ids[0] = '\0';
+	for (size_t i = 0; i < proto_val_len(sagas); i++) {
+		n += (size_t) snprintf(ids + n, len - n, "%s%s", i ? "," : "",
+		    jstr(proto_val_at(sagas, i), "id", b, sizeof(b)));
+	}
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+	return (ids);
+}
+
+/* list gives the sagas of the plain query (every condition in one WHERE,
+ * sorted, cut), in its order: ties in created_at by id, a state given
+ * twice once, every state as no state. */
+static void
+test_sagactl_plan_same_rows(void **state)
+{
+	fixture    *f = *state;
+	char       *since, sql[1024], *want, *got;
+	const char *p;
+	struct {
+		const char *args[9];
+		const char *where;
+		int         limit; /* 0: none */
+	} cases[] = {
+		{ { NULL }, "true", 50 },
+		{ { "--limit", "7", NULL }, "true", 7 },
+		{ { "--state", "FAILED,RESOLVED", "--limit", "0", NULL },
+		    "state IN ('FAILED', 'RESOLVED')", 0 },
+		{ { "--state", "failed,FAILED,compensated", "--limit", "120",
+		      NULL },
+		    "state IN ('FAILED', 'COMPENSATED')", 120 },
+		{ { "--state",
+		      "RUNNING,COMPENSATING,COMPLETED,COMPENSATED,FAILED,"
+		      "RESOLVED",
+		      "--limit", "30", NULL },
+		    "true", 30 },
+		{ { "--state", "COMPLETED,RUNNING", "--saga", "refund",
+		      "--limit", "40", NULL },
+		    "state IN ('COMPLETED', 'RUNNING')"
+		    " AND saga_name = 'refund'",
+		    40 },
+		{ { "--state", "FAILED,COMPLETED", "--key", "c-7", "--limit",
+		      "0", NULL },
+		    "state IN ('FAILED', 'COMPLETED') AND business_key = 'c-7'",
+		    0 },
+		{ { "--since", "", "--state", "COMPENSATED,FAILED,RUNNING",
+		      "--limit", "0", NULL },
+		    "state IN ('COMPENSATED', 'FAILED', 'RUNNING')"
+		    " AND created_at >= '%s'",
+		    0 },
+		{ { "--since", "", "--limit", "100", NULL },
+		    "created_at >= '%s'", 100 },
+	};
+
+	/* A whole second 10 minutes before the newest saga: a tie. */
+	since = query_ids(f,
+	    "SELECT to_char((max(created_at) - interval '10 minutes')"
+	    " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    " FROM saga_instance");
+	for (size_t i = 0; i < N(cases); i++) {
+		char where[512], lim[32] = "";
+
+		if (cases[i].args[0] != NULL
+		    && strcmp(cases[i].args[0], "--since") == 0) {
+			cases[i].args[1] = since;
+		}
+		snprintf(where, sizeof(where), cases[i].where, since);
+		if (cases[i].limit > 0) {
+			snprintf(lim, sizeof(lim), " LIMIT %d",
+			    cases[i].limit);
+		}
+		snprintf(sql, sizeof(sql),
+		    "SELECT coalesce(string_agg(id::text, ','"
+		    " ORDER BY created_at DESC, id DESC), '') FROM"
+		    " (SELECT id, created_at FROM saga_instance WHERE %s"
+		    " ORDER BY created_at DESC, id DESC%s) x",
+		    where, lim);
+		want = query_ids(f, sql);
+		got  = list_ids(f, cases[i].args);
+		/* Not trivially equal: rows, and ties among them. */
+		assert_true(strlen(want) > 36);
+		if (strcmp(want, got) != 0) {
+			p = cases[i].args[1];
+			fprintf(stderr, "case %zu (%s %s): list gave\n%s\nnot\n"
+			    "%s\n",
+			    i, cases[i].args[0] ? cases[i].args[0] : "",
+			    p ? p : "", got, want);
+			fail();
+		}
+		free(want);
+		free(got);
+	}
+	free(since);
+}
+
+/*
  * The ops group: a real sagad and test_participant.
  */
 
@@ -2860,6 +3226,10 @@ main(void)
 		cmocka_unit_test(test_sagactl_redact_list),
 		cmocka_unit_test(test_sagactl_redact_defs),
 	};
+	const struct CMUnitTest plan_tests[] = {
+		cmocka_unit_test(test_sagactl_plan_list_state),
+		cmocka_unit_test(test_sagactl_plan_same_rows),
+	};
 	const struct CMUnitTest ops_tests[] = {
 		cmocka_unit_test(test_sagactl_start_wait),
 		cmocka_unit_test(test_sagactl_start_wait_fails),
@@ -2893,6 +3263,8 @@ main(void)
 	    "sagactl_read", read_tests, read_setup, group_teardown);
 	fails += cmocka_run_group_tests_name(
 	    "sagactl_redact", redact_tests, redact_setup, group_teardown);
+	fails += cmocka_run_group_tests_name(
+	    "sagactl_plan", plan_tests, plan_setup, group_teardown);
 	fails += cmocka_run_group_tests_name(
 	    "sagactl_ops", ops_tests, ops_setup, group_teardown);
 	return (fails);
