@@ -76,9 +76,10 @@ sagactl_read_states_of(const sagactl_filter *f, const char **states)
 
 /* The sagas in the state of parameter $pstate (any state when 0) that
  * match the other conditions cond ("" for none), newest first, at most
- * limit (parameter $plim, no limit when 0). A state's sagas in that order
- * are the first entries of the index (state, created_at): the scan stops
- * after limit rows, whatever the size of the log. */
+ * limit (parameter $plim, no limit when 0). In that order, a state's
+ * sagas are the first entries of the index (state, created_at), and all
+ * sagas those of (created_at, id) read backwards (migration 004): the
+ * scan stops after limit rows, whatever the size of the log. */
 static void
 sagactl_read_branch(sagactl_query *q, int pstate, const char *cond, int plim)
 {
@@ -981,6 +982,10 @@ sagactl_read_stats(sagactl_ctx *ctx, int argc, char **argv)
 	if ((rv = sagactl_db_open(ctx, false, &c)) != 0) {
 		return (rv);
 	}
+	/* With --since, the sagas started since then are found through
+	 * the index (created_at, id) and the events through the BRIN index
+	 * on their time (migration 004). The parameter is a value when the
+	 * query is planned, so that "$1 IS NULL OR" goes away. */
 	counts = sagactl_db_query(ctx, c,
 	    "SELECT saga_name, state, count(*) FROM saga_instance"
 	    " WHERE $1::bigint IS NULL"
