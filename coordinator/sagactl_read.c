@@ -359,6 +359,10 @@ sagactl_read_list_human(const sagactl_ctx *ctx, const PGresult *r, int rows)
 	return (rv != 0 ? SAGA_ENOMEM : 0);
 }
 
+/* The largest --limit of list: its rows are counted in an int
+ * (PQntuples), and it asks for one more than the limit. */
+#define SAGACTL_READ_LIMIT_MAX 1000000000L
+
 static int
 sagactl_read_list_opt(
     sagactl_ctx *ctx, int ch, const char *arg, void *arg_state)
@@ -394,6 +398,11 @@ sagactl_read_list(sagactl_ctx *ctx, int argc, char **argv)
 		    "unexpected argument \"%s\" (to see one saga: sagactl "
 		    "show ID)",
 		    argv[first]));
+	}
+	if (f.limit > SAGACTL_READ_LIMIT_MAX) {
+		return (sagactl_usage(ctx,
+		    "--limit %ld: at most %ld, 0 for no limit", f.limit,
+		    SAGACTL_READ_LIMIT_MAX));
 	}
 	if ((rv = sagactl_db_open(ctx, false, &c)) != 0) {
 		return (rv);

@@ -871,6 +871,16 @@ test_sagactl_list_filters(void **state)
 	gmtime_r(&now, &tm);
 	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	assert_int_equal(list_count(f, "--since", since, NULL, NULL), 7);
+	/* --limit: at most a billion (rows are counted in an int, and list
+	 * asks for one more); the largest long was an overflow. */
+	assert_int_equal(
+	    ctl(f, "list", "--limit", "9223372036854775807", NULL), 2);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "--limit 9223372036854775807: at most "
+	                        "1000000000, 0 for no limit"));
+	assert_int_equal(ctl(f, "list", "--limit", "1000000001", NULL), 2);
+	assert_int_equal(list_count(f, "--limit", "1000000000", NULL, NULL),
+	    N(read_sagas));
 	/* --limit: the newest, and a note that there are more. */
 	assert_int_equal(list_count(f, "--limit", "2", NULL, NULL), 2);
 	assert_int_equal(ctl(f, "list", "--limit", "2", NULL), 0);
