@@ -89,6 +89,9 @@ reader_connect(reader *r, reader_job *job)
 	         job->err, sizeof(job->err))) != 0) {
 		return (rv == SAGA_ENOMEM ? rv : SAGA_EUNAVAIL);
 	}
+	if (saga_store_warning(r->st) != NULL) {
+		log_warn("%s", saga_store_warning(r->st));
+	}
 	return (0);
 }
 

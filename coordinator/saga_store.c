@@ -34,6 +34,7 @@
 #include "log_text.h"
 #include "saga_err.h"
 #include "saga_store.h"
+#include "sql_durable.h"
 #include "sql_migrate.h"
 
 /* Type OIDs of the array elements and of the arrays (pg_type.h). */
@@ -287,6 +288,7 @@ struct saga_store {
 	char       err[512];
 	bool       pipeline;
 	char      *owner;    /* this instance's id */
+	bool       sync_raised; /* synchronous_commit was off: set to on */
 	char       lease_text[24]; /* the lease in ms, a text parameter */
 	char       renew_text[24]; /* renewed by a write below this (ms) */
 	/* Staged: the next batch. */
@@ -356,6 +358,7 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	int         have = 0;
 	int         want = coordinator_migrations[coordinator_migrations_count -
                 1].version;
+	const char *level;
 	int         rv;
 
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
@@ -375,7 +378,12 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 		saga_store_free(st);
 		return (SAGA_EDB);
 	}
-	if ((rv = sql_migrate_version(st->conn, "coordinator", &have, err,
+	/* Write-ahead needs a COMMIT that returns after the WAL flush:
+	 * synchronous_commit off (a database's, a role's, PGOPTIONS) is
+	 * turned on for this connection. */
+	if ((rv = sql_durable_check(st->conn, &level, &st->sync_raised, err,
+	         errlen)) != 0 ||
+	    (rv = sql_migrate_version(st->conn, "coordinator", &have, err,
 	         errlen)) != 0) {
 		saga_store_free(st);
 		return (rv);
@@ -422,6 +430,18 @@ bool
 saga_store_ok(const saga_store *st)
 {
 	return (PQstatus(st->conn) == CONNECTION_OK);
+}
+
+const char *
+saga_store_warning(const saga_store *st)
+{
+	if (!st->sync_raised) {
+		return (NULL);
+	}
+	return ("DB-SYNC-COMMIT synchronous_commit is off for this "
+		"connection's database, role or options; set to on for it "
+		"(a commit a crash can lose would break write-ahead): "
+		"see docs/operations.md");
 }
 
 const char *

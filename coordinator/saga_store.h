@@ -60,10 +60,12 @@ typedef struct saga_row {
 void saga_row_fini(saga_row *r);
 
 /* saga_store_open connects (blocking) as instance owner, whose leases last
- * lease_ms, and checks that the coordinator schema is migrated up to this
- * build's last migration. New sagas are owned by owner; updates are fenced
- * by owner and the saga's epoch. Returns 0, SAGA_EDB (with the reason in
- * err) or SAGA_ESTATE (schema too old: run sagad --migrate). */
+ * lease_ms, turns synchronous_commit on for the session if it is off
+ * (saga_store_warning), and checks that the coordinator schema is
+ * migrated up to this build's last migration. New sagas are owned by
+ * owner; updates are fenced by owner and the saga's epoch. Returns 0,
+ * SAGA_EDB (with the reason in err) or SAGA_ESTATE (schema too old: run
+ * sagad --migrate). */
 int saga_store_open(saga_store **out, const char *conninfo,
     const char *owner, int64_t lease_ms, char *err, size_t errlen);
 
@@ -72,6 +74,12 @@ void saga_store_free(saga_store *st);
 
 /* saga_store_ok tells whether the connection is still usable. */
 bool saga_store_ok(const saga_store *st);
+
+/* saga_store_warning returns what saga_store_open found wrong but put
+ * right, for the caller to log once as a warning, or NULL: the
+ * connection had synchronous_commit off (a database's or role's
+ * setting, or PGOPTIONS), and set it to on. */
+const char *saga_store_warning(const saga_store *st);
 
 /* saga_store_error returns the last error text. */
 const char *saga_store_error(const saga_store *st);

@@ -2543,6 +2543,18 @@ coord_adopt(coord *c, reader_claimed *cl)
 	coord_rearm(c, s);
 }
 
+/* Logs what a new connection put right (saga_store_warning), once per
+ * connection. */
+static void
+coord_store_warn(const saga_store *st)
+{
+	const char *w = saga_store_warning(st);
+
+	if (w != NULL) {
+		log_warn("%s", w);
+	}
+}
+
 /* Connects, loads every unfinished saga and resumes it. Returns 0 or an
  * error (the database is still away). */
 static int
@@ -2561,6 +2573,7 @@ coord_connect(coord *c, bool first)
 		}
 		return (rv);
 	}
+	coord_store_warn(c->wr[0].st);
 	c->st = c->wr[0].st;
 	if (first) {
 		for (size_t i = 0; i < c->cfg->nsagas; i++) {
@@ -2607,6 +2620,7 @@ coord_connect(coord *c, bool first)
 			log_error("%s", err);
 			goto fail;
 		}
+		coord_store_warn(c->wr[i].st);
 		if ((rv = saga_store_pipeline_start(c->wr[i].st)) != 0) {
 			log_error("%s", saga_store_error(c->wr[i].st));
 			goto fail;
@@ -3609,9 +3623,11 @@ main(int argc, char **argv)
 		saga_store *rel = NULL;
 
 		if (saga_store_open(&rel, c.o.conninfo, c.instance,
-		        c.o.lease_ms, err, sizeof(err)) == 0 &&
-		    saga_store_release(rel) == 0) {
-			log_info("LEASES released");
+		        c.o.lease_ms, err, sizeof(err)) == 0) {
+			coord_store_warn(rel);
+			if (saga_store_release(rel) == 0) {
+				log_info("LEASES released");
+			}
 		}
 		saga_store_free(rel);
 	}

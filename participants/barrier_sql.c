@@ -28,6 +28,7 @@
 
 #include "barrier_sql.h"
 #include "saga_err.h"
+#include "sql_durable.h"
 
 /* The savepoint of one command of a batch (released, or rolled back to
  * and released, before the next command sets its own), and the one inside
@@ -671,18 +672,24 @@ barrier_sql_tx_usable(PGconn *db)
 }
 
 int
-barrier_sql_tx_commit(
-    PGconn *db, barrier_deferred *prev, char *err, size_t errlen)
+barrier_sql_tx_commit(PGconn *db, barrier_deferred *prev, const char *level,
+    char *err, size_t errlen)
 {
-	barrier_stmt s[1];
+	barrier_stmt s[2];
 	bool         prev_failed;
 	int          rv;
 
 	/* The last command's settle, if it waits, and the COMMIT: one
-	 * round trip. */
+	 * round trip. Before the COMMIT, the connection's own
+	 * synchronous_commit again: a handler's SET LOCAL (or SET) of off
+	 * would let the COMMIT return before its WAL is flushed, and the
+	 * answers leave for rows a crash can lose. */
 	memset(s, 0, sizeof(s));
-	s[0].sql = "COMMIT";
-	if ((rv = barrier_round_after(db, prev, NULL, s, 1, &prev_failed, err,
+	if ((s[0].sql = sql_durable_set_local(level)) == NULL) {
+		s[0].sql = sql_durable_set_local("on");
+	}
+	s[1].sql = "COMMIT";
+	if ((rv = barrier_round_after(db, prev, NULL, s, 2, &prev_failed, err,
 	         errlen)) != 0) {
 		barrier_sql_tx_rollback(db);
 		return (rv);
@@ -699,10 +706,10 @@ barrier_sql_tx_commit(
 			return (barrier_err(err, errlen, "COMMIT",
 			    "the transaction was lost with its last command"));
 		}
-		return (barrier_sql_tx_commit(db, NULL, err, errlen));
+		return (barrier_sql_tx_commit(db, NULL, level, err, errlen));
 	}
-	rv = barrier_round_check(s, 1, err, errlen);
-	barrier_round_clear(s, 1);
+	rv = barrier_round_check(s, 2, err, errlen);
+	barrier_round_clear(s, 2);
 	if (rv != 0) {
 		barrier_sql_tx_rollback(db);
 	}

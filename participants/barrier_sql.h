@@ -25,7 +25,8 @@
  *   barrier_sql_cmd_end      other decisions: RELEASE (NULL) or ROLLBACK
  *                            TO the command's savepoint;
  *   and once for the batch:
- *   barrier_sql_tx_commit    COMMIT.
+ *   barrier_sql_tx_commit    SET LOCAL synchronous_commit (back to the
+ *                            connection's level) and COMMIT.
  * Inside a batch, barrier_commit's "COMMIT" means "keep the command's work"
  * and its "ROLLBACK" means "back to the command's savepoint"; nothing is
  * durable before barrier_sql_tx_commit returned 0, so the caller answers
@@ -171,11 +172,15 @@ bool barrier_sql_tx_usable(PGconn *db);
 /* barrier_sql_tx_commit commits the batch, after the settle of its last
  * command if that waits (prev, or NULL), in the same round trip. If that
  * settle fails, its command is undone (prev->rv) and the rest committed.
- * Returns 0, or SAGA_EDB (reason in err) when the COMMIT failed or its
- * outcome is unknown (connection lost): then nothing of the batch may be
- * taken as durable. The transaction is over either way. */
-int barrier_sql_tx_commit(
-    PGconn *db, barrier_deferred *prev, char *err, size_t errlen);
+ * The COMMIT runs with synchronous_commit at level (the connection's, as
+ * sql_durable_check stored it; NULL: on), set again just before it (SET
+ * LOCAL, same round trip), whatever a handler set, so that it returns only
+ * once the batch's WAL is flushed. Returns 0, or SAGA_EDB (reason in err)
+ * when the COMMIT failed or its outcome is unknown (connection lost):
+ * then nothing of the batch may be taken as durable. The transaction is
+ * over either way. */
+int barrier_sql_tx_commit(PGconn *db, barrier_deferred *prev,
+    const char *level, char *err, size_t errlen);
 
 /* barrier_sql_tx_rollback rolls the batch's transaction back, whatever
  * state it is in (a query left running is drained first); errors are

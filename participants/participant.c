@@ -63,6 +63,7 @@
 #include "log_text.h"
 #include "saga_tls.h"
 #include "saga_tls_check.h"
+#include "sql_durable.h"
 #include "sql_migrate.h"
 
 /* The barrier's migration set (sql/barrier), compiled in by CMake. */
@@ -140,6 +141,7 @@ typedef struct part_worker {
 	pthread_t         thr;
 	bool              running;
 	PGconn           *db;
+	const char       *db_sync; /* db's synchronous_commit (static) */
 	bool              db_down; /* logged as lost, not back yet */
 	int64_t           next_connect_ms;
 	int               backoff_ms;
@@ -798,10 +800,14 @@ part_notice_cb(void *arg, const char *message)
 }
 
 /* Connects to the participant's database; with prepare, also prepares the
- * barrier's statements. Returns 0 or SAGA_EUNAVAIL (reason in err). */
+ * barrier's statements. A synchronous_commit of off (the database's, the
+ * role's, PGOPTIONS) is turned on for the session, with a warning: an
+ * answer must not leave for a COMMIT a crash can lose. Stores the
+ * session's synchronous_commit in *sync (may be NULL) for
+ * barrier_sql_tx_commit. Returns 0 or SAGA_EUNAVAIL (reason in err). */
 static int
-part_connect(saga_participant *p, PGconn **out, bool prepare, char *err,
-    size_t errlen)
+part_connect(saga_participant *p, PGconn **out, const char **sync,
+    bool prepare, char *err, size_t errlen)
 {
 	/* Defaults first: the conninfo (expanded from dbname) overrides
 	 * them. */
@@ -809,6 +815,8 @@ part_connect(saga_participant *p, PGconn **out, bool prepare, char *err,
 		"dbname", NULL };
 	const char *vals[] = { "10", p->name, p->conninfo, NULL };
 	PGconn     *db;
+	const char *level;
+	bool        raised;
 
 	if ((db = PQconnectdbParams(keys, vals, 1)) == NULL) {
 		snprintf(err, errlen, "database: out of memory");
@@ -822,9 +830,20 @@ part_connect(saga_participant *p, PGconn **out, bool prepare, char *err,
 		return (SAGA_EUNAVAIL);
 	}
 	PQsetNoticeProcessor(db, part_notice_cb, p);
-	if (prepare && barrier_sql_prepare(db, err, errlen) != 0) {
+	if (sql_durable_check(db, &level, &raised, err, errlen) != 0 ||
+	    (prepare && barrier_sql_prepare(db, err, errlen) != 0)) {
 		PQfinish(db);
 		return (SAGA_EUNAVAIL);
+	}
+	if (raised) {
+		part_log(p, SAGA_PARTICIPANT_LOG_WARN,
+		    "PARTICIPANT-SYNC-COMMIT synchronous_commit is off for "
+		    "this connection's database, role or options; set to on "
+		    "for it (an answer must not leave for a commit a crash "
+		    "can lose): see docs/operations.md");
+	}
+	if (sync != NULL) {
+		*sync = level;
 	}
 	*out = db;
 	return (0);
@@ -854,8 +873,8 @@ part_worker_db(part_worker *w, char *err, size_t errlen)
 		snprintf(err, errlen, "%s (reconnecting)", w->last_err);
 		return (SAGA_EUNAVAIL);
 	}
-	if (part_connect(p, &w->db, true, w->last_err, sizeof(w->last_err)) !=
-	    0) {
+	if (part_connect(p, &w->db, &w->db_sync, true, w->last_err,
+	        sizeof(w->last_err)) != 0) {
 		w->backoff_ms = w->backoff_ms == 0
 		    ? PART_BACKOFF_MIN_MS
 		    : (w->backoff_ms * 2 > PART_BACKOFF_MAX_MS
@@ -925,7 +944,7 @@ part_migrate(saga_participant *p, const char *set, const sql_migration *migs,
 	int     count = 0;
 	int     rv;
 
-	if ((rv = part_connect(p, &db, false, buf, sizeof(buf))) != 0) {
+	if ((rv = part_connect(p, &db, NULL, false, buf, sizeof(buf))) != 0) {
 		return (part_fail(p, err, errlen, SAGA_EDB, "migrate %s: %s",
 		    set, buf));
 	}
@@ -2053,7 +2072,8 @@ part_batch(part_worker *w, int n)
 	if (last == NULL) {
 		goto end_tx; /* none could run: no transaction */
 	}
-	rv = barrier_sql_tx_commit(w->db, &last->later, why, sizeof(why));
+	rv = barrier_sql_tx_commit(w->db, &last->later, w->db_sync, why,
+	    sizeof(why));
 	part_cmd_settled(last);
 	if (rv != 0) {
 		lost = true;
@@ -2084,8 +2104,8 @@ part_batch(part_worker *w, int n)
 			continue; /* undone, rolled back: its answer stands */
 		}
 		if (!barrier_sql_tx_usable(w->db) ||
-		    barrier_sql_tx_commit(
-		        w->db, &pc->later, why, sizeof(why)) != 0) {
+		    barrier_sql_tx_commit(w->db, &pc->later, w->db_sync, why,
+		        sizeof(why)) != 0) {
 			barrier_sql_tx_rollback(w->db);
 			pc->outcome = PROTO_OUTCOME_RETRY;
 			pc->output  = (proto_raw) { 0 };
@@ -2196,7 +2216,7 @@ part_purge_pass(saga_participant *p, PGconn **db, bool background,
 	int64_t n;
 	int     rv = 0;
 
-	if (*db == NULL && part_connect(p, db, true, err, errlen) != 0) {
+	if (*db == NULL && part_connect(p, db, NULL, true, err, errlen) != 0) {
 		return (SAGA_EDB);
 	}
 	do {
@@ -2526,7 +2546,7 @@ part_check_schema(saga_participant *p, char *err, size_t errlen)
 	int     version = 0;
 	int     want    = 0;
 
-	if (part_connect(p, &db, false, buf, sizeof(buf)) != 0) {
+	if (part_connect(p, &db, NULL, false, buf, sizeof(buf)) != 0) {
 		part_log(p, SAGA_PARTICIPANT_LOG_WARN,
 		    "%s; serving anyway, answering retry until it is back",
 		    buf);

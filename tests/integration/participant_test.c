@@ -75,6 +75,10 @@ typedef enum act_mode {
 	                  * levels, one more than a COMMAND carries */
 	ACT_FAIL_LONG,   /* insert, answer failed with a text of a stray
 	                  * byte, 1,022 more, then a two-byte character */
+	ACT_SYNC_LOCAL_OFF, /* insert, SET LOCAL synchronous_commit =
+	                     * off, answer ok */
+	ACT_SYNC_OFF,    /* insert, SET synchronous_commit = off (the
+	                  * session), answer ok */
 } act_mode;
 
 /* Steps that can have a mode and a gate of their own. */
@@ -489,6 +493,14 @@ act_handler(saga_call *call, void *arg)
 	case ACT_ROLLBACK:
 		PQclear(PQexec(saga_call_db(call), "ROLLBACK"));
 		break;
+	case ACT_SYNC_LOCAL_OFF:
+		PQclear(PQexec(saga_call_db(call),
+		    "SET LOCAL synchronous_commit = off"));
+		break;
+	case ACT_SYNC_OFF:
+		PQclear(PQexec(saga_call_db(call),
+		    "SET synchronous_commit = off"));
+		break;
 	case ACT_DROP_ROW: {
 		char        st[16];
 		const char *params[2] = { saga_call_id_text(call), st };
@@ -640,6 +652,7 @@ done:
 	return (0);
 }
 
+static void  log_capture_begin(fixture *f);
 static char *log_capture_end(fixture *f);
 
 static int
@@ -1688,6 +1701,109 @@ test_participant_batch_action_and_compensation(void **state)
 	result_fini(&pc.res);
 	result_fini(&qc.res);
 	result_fini(&qa.res);
+}
+
+/* Records, at each COMMIT that inserted biz rows, the synchronous_commit
+ * that COMMIT runs with, in sync_seen: a deferred constraint trigger
+ * fires inside the COMMIT, after everything the transaction ran. */
+static void
+sync_seen_install(fixture *f)
+{
+	assert_int_equal(pgtest_exec(f->db,
+	                     "CREATE TABLE sync_seen (step integer, sync "
+	                     "text NOT NULL);"
+	                     "CREATE FUNCTION sync_seen_f() RETURNS trigger "
+	                     "LANGUAGE plpgsql AS $$ BEGIN INSERT INTO "
+	                     "sync_seen VALUES (NEW.step, "
+	                     "current_setting('synchronous_commit')); "
+	                     "RETURN NULL; END $$;"
+	                     "CREATE CONSTRAINT TRIGGER sync_seen_t AFTER "
+	                     "INSERT ON biz DEFERRABLE INITIALLY DEFERRED "
+	                     "FOR EACH ROW EXECUTE FUNCTION sync_seen_f()"),
+	    0);
+}
+
+/* A handler that sets synchronous_commit off, for its transaction (SET
+ * LOCAL) or for the session (SET), cannot make the batch's COMMIT return
+ * before its WAL is flushed: the library sets it back just before the
+ * COMMIT, and the answer leaves only after. One worker: the session's
+ * off stays on the connection the next command runs on. */
+static void
+test_participant_handler_cannot_turn_sync_commit_off(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	saga_id                 id;
+	result                  r;
+	char                    buf[64];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.workers = 1;
+	start_with(f, &cfg, true);
+	sync_seen_install(f);
+	set_step_mode(f, 1, ACT_SYNC_LOCAL_OFF);
+	set_step_mode(f, 2, ACT_SYNC_OFF);
+	id = new_id(f);
+	for (uint32_t step = 1; step <= 3; step++) {
+		assert_int_equal(send_f(f, &id, step, 0, 1, "stock.reserve",
+		                     &r),
+		    0);
+		assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+		result_fini(&r);
+	}
+	assert_int_equal(biz_rows(f, &id), 3);
+	for (int step = 1; step <= 3; step++) {
+		PGresult *res;
+
+		snprintf(buf, sizeof(buf),
+		    "SELECT sync FROM sync_seen WHERE step = %d", step);
+		res = PQexec(f->db, buf);
+		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+		assert_int_equal(PQntuples(res), 1);
+		if (strcmp(PQgetvalue(res, 0, 0), "on") != 0) {
+			fail_msg("step %d committed with synchronous_commit "
+			         "= %s",
+			    step, PQgetvalue(res, 0, 0));
+		}
+		PQclear(res);
+	}
+}
+
+/* A database whose default is synchronous_commit = off (ALTER DATABASE
+ * ... SET): each connection of the library says so (a WARN) and turns it
+ * on. */
+static void
+test_participant_sync_commit_off_database_warns(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	saga_id                 id;
+	result                  r;
+	char                   *log;
+
+	assert_int_equal(pgtest_exec(f->db,
+	                     "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I "
+	                     "SET synchronous_commit = off', "
+	                     "current_database()); END $$"),
+	    0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.workers   = 1;
+	cfg.log_level = SAGA_PARTICIPANT_LOG_WARN;
+	log_capture_begin(f);
+	start_with(f, &cfg, true);
+	id = new_id(f);
+	assert_int_equal(send_f(f, &id, 1, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	saga_participant_free(f->p);
+	f->p = NULL;
+	log = log_capture_end(f);
+	assert_non_null(log);
+	if (strstr(log, "PARTICIPANT-SYNC-COMMIT synchronous_commit is off")
+	    == NULL) {
+		fail_msg("no warning in the log:\n%s", log);
+	}
+	free(log);
 }
 
 /* A COMMIT that fails (a deferred foreign key broken by one command)
@@ -3406,6 +3522,8 @@ main(void)
 		T(test_participant_batch_duplicates_one_effect),
 		T(test_participant_batch_action_and_compensation),
 		T(test_participant_batch_commit_failure_answers_retry),
+		T(test_participant_handler_cannot_turn_sync_commit_off),
+		T(test_participant_sync_commit_off_database_warns),
 		T(test_participant_batch_connection_lost_answers_retry),
 		T(test_participant_batch_handler_rollback_loses_batch),
 		T(test_participant_settle_failure_undoes_its_command),

@@ -68,6 +68,8 @@ typedef struct tenv {
 	char    dir[512];
 	char    conninfo[512];
 	PGconn *db;
+	/* Run on the new database before it is migrated, or NULL. */
+	const char *db_sql;
 	/* The participant. */
 	int      p_port;
 	char     p_url[64];
@@ -536,6 +538,9 @@ t_begin(tenv *e, const char *name, const char *rules, ...)
 	assert_int_equal(
 	    pgtest_db_create("sagad", e->conninfo, sizeof(e->conninfo)), 0);
 	assert_non_null(e->db = pgtest_connect(e->conninfo));
+	if (e->db_sql != NULL) {
+		PQclear(t_db_query(e, e->db_sql));
+	}
 	argv[0] = SAGAD_PATH;
 	argv[1] = "--migrate";
 	argv[2] = "--db";
@@ -3008,6 +3013,51 @@ t_wait_log_count(tenv *e, const char *needle, size_t n)
 	fail_msg("\"%s\" is not %zu times in sagad's log", needle, n);
 }
 
+/* A database whose default is synchronous_commit = off (ALTER DATABASE
+ * ... SET): sagad warns and turns it on for its connections, so that
+ * its COMMITs return only once flushed (write-ahead). What every commit
+ * ran with is recorded at COMMIT time by a deferred constraint trigger on
+ * saga_event: it fires inside the COMMIT, so it sees the setting the
+ * COMMIT itself uses. */
+static void
+test_sagad_synchronous_commit_off_turned_on(void **state)
+{
+	tenv     *e = *state;
+	saga_id   id;
+	t_saga    s;
+	char      buf[256];
+	PGconn   *c;
+	PGresult *res;
+
+	e->db_sql = "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET "
+	            "synchronous_commit = off', current_database()); END $$";
+	t_begin(e, "sync_commit_off", "", NULL);
+	PQclear(t_db_query(e,
+	    "CREATE TABLE sync_seen (sync text NOT NULL);"
+	    "CREATE FUNCTION sync_seen_f() RETURNS trigger LANGUAGE plpgsql "
+	    "AS $$ BEGIN INSERT INTO sync_seen VALUES "
+	    "(current_setting('synchronous_commit')); RETURN NULL; END $$;"
+	    "CREATE CONSTRAINT TRIGGER sync_seen_t AFTER INSERT ON saga_event "
+	    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+	    "EXECUTE FUNCTION sync_seen_f()"));
+	/* The database's default is off indeed (a new connection). */
+	assert_non_null(c = pgtest_connect(e->conninfo));
+	res = PQexec(c, "SHOW synchronous_commit");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "off");
+	PQclear(res);
+	PQfinish(c);
+	id = t_start_ok(e, "order", "c-43", 100);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_db_str(e, buf, sizeof(buf),
+	    "SELECT string_agg(DISTINCT sync, ',') FROM sync_seen");
+	assert_string_equal(buf, "on");
+	assert_true(t_db_int(e, "SELECT count(*) FROM sync_seen") >= 12);
+	t_wait_log_count(e, "DB-SYNC-COMMIT synchronous_commit is off", 1);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* A SIGHUP loads changed definitions as new versions: a saga that was
  * running finishes on the version it started with, new sagas get the new
  * one, a new saga becomes startable. A bad file keeps the old
@@ -3950,6 +4000,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_happy_path_completes, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_synchronous_commit_off_turned_on, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_failed_step_compensates_in_reverse, t_setup,
 		    t_teardown),

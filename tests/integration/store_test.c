@@ -23,6 +23,7 @@
 #include "pgtest.h"
 #include "saga_err.h"
 #include "saga_store.h"
+#include "sql_durable.h"
 #include "sql_migrate.h"
 
 #define OWNER "store-test"
@@ -703,6 +704,80 @@ test_reader_ignores_write_locks(void **state)
 	saga_store_free(rd);
 }
 
+/* SHOW synchronous_commit on c, into buf. */
+static const char *
+show_sync(PGconn *c, char *buf, size_t len)
+{
+	PGresult *res = PQexec(c, "SHOW synchronous_commit");
+
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	snprintf(buf, len, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (buf);
+}
+
+/* sql_durable_check turns off into on for the session (saying so), keeps
+ * every other value (remote_apply is not weakened), and each level has
+ * its SET LOCAL; a database default of off makes saga_store_open warn,
+ * and its connection is on. */
+static void
+test_sync_commit_off_turned_on(void **state)
+{
+	fixture    *f = *state;
+	const char *opts[] = { "off", "local", "remote_write",
+		"remote_apply", "on" };
+	const char *want[] = { "on", "local", "remote_write", "remote_apply",
+		"on" };
+	char        conninfo[1024];
+	char        err[512];
+	char        buf[64];
+	const char *level;
+	bool        raised;
+	PGconn     *c;
+	saga_store *st = NULL;
+
+	/* The client's options (as PGOPTIONS would). */
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		snprintf(conninfo, sizeof(conninfo),
+		    "%s options='-c synchronous_commit=%s'", f->conninfo,
+		    opts[i]);
+		assert_non_null(c = pgtest_connect(conninfo));
+		assert_string_equal(show_sync(c, buf, sizeof(buf)), opts[i]);
+		level  = NULL;
+		raised = i != 0; /* set: the opposite */
+		assert_int_equal(sql_durable_check(c, &level, &raised, err,
+		                     sizeof(err)),
+		    0);
+		assert_string_equal(level, want[i]);
+		assert_int_equal(raised, i == 0);
+		assert_string_equal(show_sync(c, buf, sizeof(buf)), want[i]);
+		snprintf(buf, sizeof(buf), "SET LOCAL synchronous_commit = %s",
+		    want[i]);
+		assert_string_equal(sql_durable_set_local(level), buf);
+		PQfinish(c);
+	}
+	assert_null(sql_durable_set_local("off"));
+	assert_null(sql_durable_set_local(NULL));
+
+	/* The store: warns on a database whose default is off, not on the
+	 * fixture's. */
+	assert_null(saga_store_warning(f->st));
+	assert_int_equal(pgtest_exec(f->db,
+	                     "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I "
+	                     "SET synchronous_commit = off', "
+	                     "current_database()); END $$"),
+	    0);
+	assert_non_null(c = pgtest_connect(f->conninfo));
+	assert_string_equal(show_sync(c, buf, sizeof(buf)), "off");
+	PQfinish(c);
+	assert_int_equal(saga_store_open(&st, f->conninfo, OWNER, 10000, err,
+	                     sizeof(err)),
+	    0);
+	assert_non_null(saga_store_warning(st));
+	assert_non_null(strstr(saga_store_warning(st), "DB-SYNC-COMMIT"));
+	saga_store_free(st);
+}
+
 int
 main(void)
 {
@@ -719,6 +794,8 @@ main(void)
 		    test_write_renews_short_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_reader_ignores_write_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sync_commit_off_turned_on, setup, teardown),
 	};
 
 	srand((unsigned) time(NULL));
