@@ -551,16 +551,38 @@ disp_batch_msg(dispatch *d, disp_wait *cmds)
 	return (msg);
 }
 
+/* The commands in flight to participant p's name: its own, and those of
+ * the retired parts it replaced (a reload that changed its definition),
+ * which keep theirs until they are answered. The bulkhead counts them
+ * all, else each reload would let max_in_flight more out. */
+static size_t
+disp_busy_of(const dispatch *d, const disp_part *p)
+{
+	size_t busy = p->busy;
+
+	for (const disp_part *o = d->parts; o != NULL; o = o->next) {
+		if (o != p && o->retired &&
+		    strcmp(o->def->name, p->def->name) == 0) {
+			busy += o->busy;
+		}
+	}
+	return (busy);
+}
+
 /* Sends p's waiting commands while it has room: each alone, or, where
  * several are waiting with the same timeout, up to max_batch of them in
- * one BATCH no larger than sagad's own message limit. Returns 0 or
+ * one BATCH no larger than sagad's own message limit. Room counts the
+ * commands still in flight on p's retired parts (disp_busy_of); when
+ * they are answered, the next dispatch_flush sends more. Returns 0 or
  * SAGA_ENOMEM (what could not be sent stays waiting). */
 static int
 disp_drain_waiting(dispatch *d, disp_part *p)
 {
+	size_t busy;
+
 	while (p->free != NULL && p->wait_head != NULL &&
-	    p->busy < p->def->max_in_flight) {
-		size_t     room = p->def->max_in_flight - p->busy;
+	    (busy = disp_busy_of(d, p)) < p->def->max_in_flight) {
+		size_t     room = p->def->max_in_flight - busy;
 		size_t     max  = p->no_batch ? 1 : p->def->max_batch;
 		disp_wait *head = disp_wait_pop(p), *tail = head;
 		size_t     n    = 1;

@@ -80,10 +80,11 @@ void dispatch_free(dispatch *d);
 /* dispatch_configure makes the participant set equal to parts: new ones are
  * opened, changed ones (endpoints, max_in_flight or max_batch) replaced
  * (the old socket closes once its commands finished; its waiting commands
- * move to the new one), missing ones retired: their waiting commands are
- * given to done as failed (SAGA_EIO), as dispatch_event would. resend_ms
- * is the REQ resend time. Returns 0, or SAGA_EINVAL / SAGA_EIO with the
- * reason in err (a URL nng rejects). */
+ * move to the new one, whose bulkhead counts the old socket's commands
+ * in flight until they finish), missing ones retired: their waiting
+ * commands are given to done as failed (SAGA_EIO), as dispatch_event
+ * would. resend_ms is the REQ resend time. Returns 0, or SAGA_EINVAL /
+ * SAGA_EIO with the reason in err (a URL nng rejects). */
 int dispatch_configure(dispatch *d, saga_participant_def *const *parts,
     size_t n, int64_t resend_ms, void (*done)(void *arg, disp_done *dd),
     void *arg, char *err, size_t errlen);

@@ -3674,6 +3674,87 @@ test_sagad_reload_moves_endpoint(void **state)
 	e->done = true;
 }
 
+/* Reloads p2 (SIGHUP) and waits until sagad has reloaded n times. */
+static void
+t_reload_p2(tenv *e, const char *from, const char *to, size_t n)
+{
+	t_config_replace(e, "  p2:\n", from, to);
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	t_wait_log_count(e, "CONFIG-RELOADED", n);
+}
+
+/* How many sagas of bulkreload have had their command answered. */
+#define T_BULKR_OK_SQL \
+	"SELECT count(*) FROM saga_event WHERE event = 'step_ok'"
+
+/* The bulkhead holds across reloads: a reload that changes a participant
+ * opens a new socket for it, and the commands still in flight on the old
+ * one count against the new one's max_in_flight. Six sagas go through
+ * p2 (max_in_flight 2, max_batch 1), each command held 3 s. While the
+ * first two are out, a reload adds an endpoint: the next two leave only
+ * when those are answered. While those are out, a reload raises
+ * max_in_flight to 3: one more leaves. Before, each new socket had room
+ * for max_in_flight commands of its own: the participant held 4 at once
+ * after the first reload, and 6 after the second. */
+static void
+test_sagad_bulkhead_kept_across_reload(void **state)
+{
+	tenv   *e = *state;
+	saga_id ids[6];
+	t_saga  s;
+	char    rules[64], to[128], *peak;
+	int     port;
+
+	snprintf(rules, sizeof(rules), "bulkr.do=delay:%d\n", MS(3000));
+	t_begin(e, "bulkhead_reload", rules, NULL);
+	for (int i = 0; i < 6; i++) {
+		ids[i] = t_start_ok(e, "bulkreload", "c-br", i);
+	}
+	t_wait_record(e, "bulkr.do", 2, MS(5000));
+
+	/* A second endpoint, where nobody listens. */
+	do {
+		port = test_free_port();
+	} while (port == e->p_port || port == e->api_port);
+	snprintf(to, sizeof(to), "\", \"tcp://127.0.0.1:%d\"]", port);
+	t_reload_p2(e, "\"]", to, 1);
+	if (t_db_int(e, T_BULKR_OK_SQL) != 0) {
+		fail_msg("a command was answered before the first reload was "
+		         "done; the delay of the test is too short");
+	}
+	/* The next two leave once the first two are answered. */
+	t_wait_record(e, "bulkr.do", 4, MS(10000));
+	assert_non_null(peak = t_slurp(e->p_peak, NULL));
+	assert_int_equal(atoi(peak), 2);
+	free(peak);
+
+	t_reload_p2(e, "max_in_flight: 2", "max_in_flight: 3", 2);
+	if (t_db_int(e, T_BULKR_OK_SQL) != 2) {
+		fail_msg("the second two commands were answered before the "
+		         "second reload was done; the delay of the test is too "
+		         "short");
+	}
+	/* Room for one more beside the two still out. */
+	t_wait_record(e, "bulkr.do", 5, MS(10000));
+	for (int i = 0; i < 6; i++) {
+		t_wait(e, &ids[i], MS(30000), &s);
+		assert_string_equal(s.state, "COMPLETED");
+	}
+	assert_non_null(peak = t_slurp(e->p_peak, NULL));
+	assert_true(atoi(peak) <= 3);
+	free(peak);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event = "
+	                     "'step_sent'"),
+	    6);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event IN "
+	                     "('step_retry', 'step_gave_up')"),
+	    0);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* ---- 11. Overload ---- */
 
 static void
@@ -4086,6 +4167,9 @@ main(void)
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_raises_resend, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_bulkhead_kept_across_reload, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_recovered_version_raises_resend, t_setup,
 		    t_teardown),
