@@ -9,12 +9,14 @@
 #include "barrier_decide.h"
 
 barrier_decision
-barrier_decide(uint32_t kind, barrier_found action, barrier_found comp)
+barrier_decide(
+    uint32_t kind, barrier_found action, barrier_found comp, bool old)
 {
 	if (kind == BARRIER_ACTION) {
 		switch (action) {
 		case BARRIER_INSERTED:
-			return (BARRIER_RUN);
+			/* Old: it may have run, its row purged since. */
+			return (old ? BARRIER_EXPIRED : BARRIER_RUN);
 		case BARRIER_FOUND_OK:
 		case BARRIER_FOUND_FAILED:
 			return (BARRIER_REPLAY);
@@ -45,7 +47,10 @@ barrier_decide(uint32_t kind, barrier_found action, barrier_found comp)
 		return (BARRIER_RUN);
 	case BARRIER_INSERTED:
 		/* The action never ran; this compensation's insert makes
-		 * any later delivery of it refused. */
+		 * any later delivery of it refused. Unless the saga is old:
+		 * then the action may have run, its row purged since, and a
+		 * null compensation would leave its effect in place. */
+		return (old ? BARRIER_EXPIRED : BARRIER_NULL);
 	case BARRIER_FOUND_FAILED:
 		/* The action's work was rolled back: nothing to undo. */
 	case BARRIER_FOUND_ABORTED:
@@ -55,6 +60,20 @@ barrier_decide(uint32_t kind, barrier_found action, barrier_found comp)
 	default:
 		return (BARRIER_RETRY);
 	}
+}
+
+bool
+barrier_saga_old(int64_t started_ms, int64_t now_ms, int64_t retention_s)
+{
+	int64_t keep_s;
+
+	if (retention_s < 0 || retention_s > INT64_MAX / 1000) {
+		return (false);
+	}
+	keep_s = retention_s - retention_s / BARRIER_OLD_MARGIN;
+	/* now_ms - started_ms cannot overflow for any real clock; a saga
+	 * from the future is young. */
+	return (now_ms > started_ms && now_ms - started_ms > keep_s * 1000);
 }
 
 barrier_commit
@@ -106,6 +125,8 @@ barrier_decision_name(barrier_decision d)
 		return ("null");
 	case BARRIER_RETRY:
 		return ("retry");
+	case BARRIER_EXPIRED:
+		return ("expired");
 	}
 	return ("unknown");
 }

@@ -13,6 +13,9 @@
  *    row; finding its own row it replays; else it runs its handler only
  *    if the action's row holds ok, and is a null compensation otherwise
  *    (the action never ran, or failed).
+ * Finding nothing is trusted only while the saga is young enough for its
+ * rows to be there: the purge deletes the rows of sagas older than the
+ * retention, and then "no row" may mean "purged", not "never written".
  * barrier_decide maps what the inserts found to what to do; after a
  * handler ran, barrier_settle maps its outcome to what to commit.
  */
@@ -47,6 +50,10 @@ typedef enum barrier_decision {
 	                 * effect: commit its row, answer ok, no handler */
 	BARRIER_RETRY,  /* cannot decide now (row gone, impossible state):
 	                 * commit nothing, answer retry */
+	BARRIER_EXPIRED, /* no row, but the saga is older than the
+	                  * retention: its rows may have been purged.
+	                  * Commit nothing, never run, answer failed (an
+	                  * operator decides) */
 } barrier_decision;
 
 /* barrier_commit is what to do once the handler has returned. */
@@ -73,9 +80,26 @@ typedef enum barrier_commit {
  * row of its own means a duplicate (REPLAY); else action decides (RUN
  * only on FOUND_OK; INSERTED, FAILED and ABORTED are NULL). GONE, an
  * unknown kind, and states the barrier never writes (a compensation row
- * that is not ok) are RETRY: never guess. */
+ * that is not ok) are RETRY: never guess. old (barrier_saga_old) says
+ * that the saga's rows may have been purged: then an insert that found
+ * nothing proves nothing, and what it would have decided (an action's
+ * first RUN, a NULL compensation of an action never seen) is EXPIRED
+ * instead. */
 barrier_decision barrier_decide(
-    uint32_t kind, barrier_found action, barrier_found comp);
+    uint32_t kind, barrier_found action, barrier_found comp, bool old);
+
+/* The margin of barrier_saga_old: a saga counts as old past the retention
+ * less retention / BARRIER_OLD_MARGIN (7 days: 16.8 hours early). */
+#define BARRIER_OLD_MARGIN 10
+
+/* barrier_saga_old tells whether a saga that started at started_ms (Unix
+ * ms, from its UUIDv7 id) is, at now_ms, old enough for the purge to have
+ * deleted its rows under a retention of retention_s seconds: older than
+ * the retention less a tenth (BARRIER_OLD_MARGIN), the margin absorbing
+ * the skew between sagad's clock, which stamped the id, and the clocks of
+ * the participant and its database. A negative retention (never purge)
+ * is never old, nor is a retention too large to count in ms. */
+bool barrier_saga_old(int64_t started_ms, int64_t now_ms, int64_t retention_s);
 
 /* barrier_settle decides what to commit after a handler of kind returned
  * outcome (BARRIER_OUTCOME_*). tx_aborted says that the transaction was
@@ -91,8 +115,8 @@ barrier_commit barrier_settle(uint32_t kind, int outcome, bool tx_aborted);
  * or NULL (no row), is FOUND_GONE. */
 barrier_found barrier_found_parse(const char *outcome);
 
-/* barrier_decision_name returns "run", "replay", "refuse", "null" or
- * "retry". */
+/* barrier_decision_name returns "run", "replay", "refuse", "null",
+ * "retry" or "expired". */
 const char *barrier_decision_name(barrier_decision d);
 
 /* barrier_found_name returns "inserted", "ok", "failed", "aborted" or

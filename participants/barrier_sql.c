@@ -615,7 +615,7 @@ barrier_sql_cmd_begin(PGconn *db, barrier_deferred *prev,
 			goto fail;
 		}
 	}
-	b->decision = barrier_decide(k->kind, b->action, b->comp);
+	b->decision = barrier_decide(k->kind, b->action, b->comp, k->old);
 	return (0);
 
 fail:

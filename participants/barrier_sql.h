@@ -80,6 +80,8 @@ typedef struct barrier_key {
 	char     id[SAGA_ID_STRLEN + 1]; /* saga id, text form */
 	uint32_t step;
 	uint32_t kind; /* BARRIER_ACTION or BARRIER_COMPENSATION */
+	bool     old;  /* the saga may have had its rows purged
+	                * (barrier_saga_old): finding none proves nothing */
 } barrier_key;
 
 /* barrier_begin is what barrier_sql_cmd_begin found and decided. */

@@ -458,6 +458,16 @@ part_now_ms(void)
 	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* The wall clock, in Unix ms (saga ids carry their start in it). */
+static int64_t
+part_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static int64_t
 part_now_us(void)
 {
@@ -1918,6 +1928,30 @@ part_cmd_run(part_worker *w, part_cmd *pc, part_cmd *prev, bool open)
 		pc->outcome = PROTO_OUTCOME_RETRY;
 		pc->error   = "the barrier row changed meanwhile (purged?)";
 		break;
+	case BARRIER_EXPIRED: {
+		/* Failed, not retry: a retry would be sent again for ever
+		 * (compensation_retry has no limit by default), where failed
+		 * parks the saga FAILED for an operator at once (after the
+		 * compensation of a failed action, which comes here too). */
+		part_about a = part_about_call(&pc->call, pc->key.step);
+
+		pc->outcome = PROTO_OUTCOME_FAILED;
+		pc->error   = "refused: the saga is older than the barrier's "
+		              "retention and the barrier has no row for this "
+		              "command (purged?): an operator must decide";
+		part_log_about(p, SAGA_PARTICIPANT_LOG_ERROR, &a,
+		    "PARTICIPANT-EXPIRED kind=%s: the barrier has no row "
+		    "for this command, and the saga started %lld s ago, "
+		    "past the retention (%lld s) less a tenth: its rows "
+		    "may have been purged. Not run; answered failed, for "
+		    "an operator to decide",
+		    proto_kind_name(pc->key.kind),
+		    (long long) ((part_wall_ms() -
+		                     saga_id_unix_ms(&pc->r->msg.id)) /
+		        1000),
+		    (long long) p->retention_s);
+		break;
+	}
 	}
 	if (barrier_sql_cmd_end(w->db, &pc->b, pc->alone, pc->errbuf,
 	        sizeof(pc->errbuf)) != 0) {
@@ -1925,6 +1959,20 @@ part_cmd_run(part_worker *w, part_cmd *pc, part_cmd *prev, bool open)
 		pc->output  = (proto_raw) { 0 };
 		pc->error   = pc->errbuf;
 	}
+}
+
+/* Whether the saga of id may have had its barrier rows purged: it started
+ * (the time its UUIDv7 carries, by sagad's clock) longer ago than the
+ * retention, less a margin (barrier_saga_old). An id that is not a UUIDv7
+ * tells no time: never old (sagad makes only v7 ids). */
+static bool
+part_saga_old(const saga_participant *p, const saga_id *id)
+{
+	if ((id->b[6] >> 4) != 7) {
+		return (false);
+	}
+	return (barrier_saga_old(
+	    saga_id_unix_ms(id), part_wall_ms(), p->retention_s));
 }
 
 /* Prepares slot pc (whose context is set) for a batch starting at t0_us,
@@ -1951,6 +1999,7 @@ part_cmd_init(saga_participant *p, part_cmd *pc, int64_t t0_us, bool alone)
 	memcpy(pc->key.id, pc->call.id, sizeof(pc->key.id));
 	pc->key.step = cmd->step;
 	pc->key.kind = cmd->kind;
+	pc->key.old  = part_saga_old(p, &cmd->id);
 }
 
 /* Answers the command of slot pc and frees what it holds. */

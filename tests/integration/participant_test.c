@@ -154,9 +154,9 @@ result_fini(result *r)
 	proto_buf_fini(&r->output);
 }
 
-/* A fresh saga id. */
+/* A saga id of a saga started age_s seconds ago. */
 static saga_id
-new_id(fixture *f)
+aged_id(fixture *f, int64_t age_s)
 {
 	saga_id         id;
 	uint8_t         rnd[10];
@@ -167,9 +167,16 @@ new_id(fixture *f)
 	memset(rnd, 0, sizeof(rnd));
 	memcpy(rnd, &n, sizeof(n));
 	rnd[9] = (uint8_t) getpid();
-	saga_id_make_v7(&id, (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-	    rnd);
+	saga_id_make_v7(&id,
+	    ((int64_t) ts.tv_sec - age_s) * 1000 + ts.tv_nsec / 1000000, rnd);
 	return (id);
+}
+
+/* A fresh saga id. */
+static saga_id
+new_id(fixture *f)
+{
+	return (aged_id(f, 0));
 }
 
 /* Sends one COMMAND and copies the answer into *res. Returns the
@@ -3370,6 +3377,112 @@ test_participant_purge_runs_in_background(void **state)
 	    2);
 }
 
+/* The reproduction of a purge that made a compensation null: a saga
+ * older than the retention whose action ran (ok, a biz row), then all
+ * its rows purged. Its compensation must not be taken for a null one
+ * (ok, 'aborted' inserted, the handler never called, the biz row left):
+ * it is answered failed, which parks the saga FAILED in sagad, runs
+ * nothing, writes nothing, and logs an ERROR line naming it. A fresh
+ * action of such a saga is not run either. A young saga without rows
+ * still gets its null compensation. */
+static void
+test_participant_old_saga_without_rows_fails(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	saga_id                 id, young;
+	int64_t                 deleted = -1;
+	char                    err[512], t[SAGA_ID_STRLEN + 1];
+	char                    want[256];
+	char                   *log;
+	result                  r;
+
+	/* Retention -1 (never purge) disables the check: the action of a
+	 * saga started 8 days ago runs, as it would have then. */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.retention_s = -1;
+	start_with(f, &cfg, true);
+	id = aged_id(f, 8 * 86400);
+	assert_int_equal(send_f(f, &id, 0, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
+	saga_client_free(f->cli);
+	f->cli = NULL;
+	saga_participant_free(f->p);
+	f->p = NULL;
+
+	/* The default retention (7 days), and the row as old as its saga:
+	 * the purge deletes it. */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.purge_interval_ms = 3600 * 1000; /* not in the background */
+	start_with(f, &cfg, false);
+	assert_int_equal(pgtest_exec(f->db,
+	                     "UPDATE saga_barrier SET created_at = now() - "
+	                     "interval '8 days'"),
+	    0);
+	assert_int_equal(
+	    saga_participant_purge(f->p, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 1);
+
+	log_capture_begin(f);
+	assert_int_equal(send_f(f, &id, 0, 1, 1, "stock.release", &r), 0);
+	log = log_capture_end(f);
+	assert_non_null(log);
+	assert_int_equal(r.type, PROTO_T_REPLY);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	assert_non_null(strstr(r.text, "older than the barrier's retention"));
+	result_fini(&r);
+	snprintf(want, sizeof(want),
+	    "Z ERROR parttest: saga=%s step=0 action=stock.release: "
+	    "PARTICIPANT-EXPIRED kind=compensation: ",
+	    saga_id_format(&id, t));
+	if (strstr(log, want) == NULL) {
+		fprintf(stderr, "missing \"%s\" in:\n%s", want, log);
+	}
+	assert_non_null(strstr(log, want));
+	free(log);
+	/* Not run, nothing written: the effect stays for an operator. */
+	assert_int_equal(atomic_load(&f->comp_calls), 0);
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(query_int(f,
+	                     "SELECT count(*) FROM saga_barrier WHERE "
+	                     "saga_id = '%s'",
+	                     saga_id_format(&id, t)),
+	    0);
+	/* Again (an operator's retry): the same. */
+	assert_int_equal(send_f(f, &id, 0, 1, 2, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->comp_calls), 0);
+
+	/* The action again, or a step never seen: not run. */
+	assert_int_equal(send_f(f, &id, 0, 0, 2, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	result_fini(&r);
+	assert_int_equal(send_f(f, &id, 1, 0, 1, "stock.reserve", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_FAILED);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->act_started), 1);
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_int_equal(query_int(f,
+	                     "SELECT count(*) FROM saga_barrier WHERE "
+	                     "saga_id = '%s'",
+	                     saga_id_format(&id, t)),
+	    0);
+
+	/* Young (6 days, inside the retention less its margin): no row
+	 * is trusted, a null compensation as before. */
+	young = aged_id(f, 6 * 86400);
+	assert_int_equal(send_f(f, &young, 0, 1, 1, "stock.release", &r), 0);
+	assert_int_equal(r.outcome, PROTO_OUTCOME_OK);
+	result_fini(&r);
+	assert_int_equal(atomic_load(&f->comp_calls), 0);
+	assert_int_equal(barrier_rows(f, &young, 0, "aborted"), 1);
+	assert_int_equal(barrier_rows(f, &young, 1, "ok"), 1);
+}
+
 /* ---- serve / stop ---- */
 
 typedef struct server {
@@ -3542,6 +3655,7 @@ main(void)
 		T(test_participant_text_logs),
 		T(test_participant_purge_deletes_old_sagas_only),
 		T(test_participant_purge_runs_in_background),
+		T(test_participant_old_saga_without_rows_fails),
 		T(test_participant_serve_returns_after_stop),
 		T(test_participant_echo_example),
 	};

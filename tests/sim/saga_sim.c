@@ -720,7 +720,8 @@ sim_command(const sim_ev *ev)
 			comp_new.state = BARRIER_FOUND_OK;
 		}
 	}
-	d = barrier_decide(ev->kind, fa, fc);
+	/* The simulator purges nothing: no saga is old. */
+	d = barrier_decide(ev->kind, fa, fc, false);
 	switch (d) {
 	case BARRIER_RUN: {
 		int            h  = sim_handler(s, ev->step, ev->kind);

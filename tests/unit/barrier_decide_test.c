@@ -24,7 +24,7 @@ enum { I = BARRIER_INSERTED, OK = BARRIER_FOUND_OK,
 	GN = BARRIER_FOUND_GONE };
 
 enum { RUN = BARRIER_RUN, REP = BARRIER_REPLAY, REF = BARRIER_REFUSE,
-	NUL = BARRIER_NULL, RET = BARRIER_RETRY };
+	NUL = BARRIER_NULL, RET = BARRIER_RETRY, EXP = BARRIER_EXPIRED };
 
 /* A compensation: rows = what the action's key insert found, columns =
  * what its own insert found (I, OK, FL, AB, GN). */
@@ -49,18 +49,18 @@ test_barrier_decide_table(void **state)
 		for (int c = 0; c < BARRIER_FOUND_COUNT; c++) {
 			/* An action ignores the compensation's row. */
 			assert_int_equal(barrier_decide(A, (barrier_found) a,
-			                     (barrier_found) c),
+			                     (barrier_found) c, false),
 			    action_table[a]);
 			assert_int_equal(barrier_decide(C, (barrier_found) a,
-			                     (barrier_found) c),
+			                     (barrier_found) c, false),
 			    comp_table[a][c]);
 			/* Kinds other than 0 and 1 are never guessed. */
 			assert_int_equal(barrier_decide(2, (barrier_found) a,
-			                     (barrier_found) c),
+			                     (barrier_found) c, false),
 			    BARRIER_RETRY);
 			assert_int_equal(barrier_decide(UINT32_MAX,
 			                     (barrier_found) a,
-			                     (barrier_found) c),
+			                     (barrier_found) c, false),
 			    BARRIER_RETRY);
 		}
 	}
@@ -71,7 +71,7 @@ test_barrier_decide_action_first_delivery_runs(void **state)
 {
 	(void) state;
 	assert_int_equal(barrier_decide(A, BARRIER_INSERTED,
-	                     BARRIER_INSERTED),
+	                     BARRIER_INSERTED, false),
 	    BARRIER_RUN);
 }
 
@@ -81,10 +81,11 @@ test_barrier_decide_action_duplicate_replays(void **state)
 	(void) state;
 	/* Whatever the outcome recorded, ok or failed, and attempts do not
 	 * matter: the key has no attempt. */
-	assert_int_equal(barrier_decide(A, BARRIER_FOUND_OK, BARRIER_INSERTED),
+	assert_int_equal(barrier_decide(A, BARRIER_FOUND_OK,
+	                     BARRIER_INSERTED, false),
 	    BARRIER_REPLAY);
 	assert_int_equal(barrier_decide(A, BARRIER_FOUND_FAILED,
-	                     BARRIER_INSERTED),
+	                     BARRIER_INSERTED, false),
 	    BARRIER_REPLAY);
 }
 
@@ -95,7 +96,7 @@ test_barrier_decide_action_after_compensation_refused(void **state)
 	/* The row a compensation wrote for an action that never ran. */
 	for (int c = 0; c < BARRIER_FOUND_COUNT; c++) {
 		assert_int_equal(barrier_decide(A, BARRIER_FOUND_ABORTED,
-		                     (barrier_found) c),
+		                     (barrier_found) c, false),
 		    BARRIER_REFUSE);
 	}
 }
@@ -107,7 +108,7 @@ test_barrier_decide_compensation_duplicate_replays(void **state)
 	/* Its own row decides, whatever the action's insert found. */
 	for (int a = 0; a < BARRIER_FOUND_COUNT; a++) {
 		assert_int_equal(barrier_decide(C, (barrier_found) a,
-		                     BARRIER_FOUND_OK),
+		                     BARRIER_FOUND_OK, false),
 		    BARRIER_REPLAY);
 	}
 }
@@ -116,7 +117,8 @@ static void
 test_barrier_decide_compensation_runs_only_after_ok(void **state)
 {
 	(void) state;
-	assert_int_equal(barrier_decide(C, BARRIER_FOUND_OK, BARRIER_INSERTED),
+	assert_int_equal(barrier_decide(C, BARRIER_FOUND_OK,
+	                     BARRIER_INSERTED, false),
 	    BARRIER_RUN);
 	for (int a = 0; a < BARRIER_FOUND_COUNT; a++) {
 		if (a == BARRIER_FOUND_OK) {
@@ -125,7 +127,7 @@ test_barrier_decide_compensation_runs_only_after_ok(void **state)
 		for (int c = 0; c < BARRIER_FOUND_COUNT; c++) {
 			assert_int_not_equal(barrier_decide(C,
 			                         (barrier_found) a,
-			                         (barrier_found) c),
+			                         (barrier_found) c, false),
 			    BARRIER_RUN);
 		}
 	}
@@ -136,15 +138,16 @@ test_barrier_decide_null_compensation(void **state)
 {
 	(void) state;
 	/* The action never ran (its key was inserted 'aborted' now). */
-	assert_int_equal(barrier_decide(C, BARRIER_INSERTED, BARRIER_INSERTED),
+	assert_int_equal(barrier_decide(C, BARRIER_INSERTED,
+	                     BARRIER_INSERTED, false),
 	    BARRIER_NULL);
 	/* The action failed: its work was rolled back. */
 	assert_int_equal(barrier_decide(C, BARRIER_FOUND_FAILED,
-	                     BARRIER_INSERTED),
+	                     BARRIER_INSERTED, false),
 	    BARRIER_NULL);
 	/* An earlier compensation aborted it (its own row purged since). */
 	assert_int_equal(barrier_decide(C, BARRIER_FOUND_ABORTED,
-	                     BARRIER_INSERTED),
+	                     BARRIER_INSERTED, false),
 	    BARRIER_NULL);
 }
 
@@ -153,13 +156,13 @@ test_barrier_decide_gone_retries(void **state)
 {
 	(void) state;
 	assert_int_equal(barrier_decide(A, BARRIER_FOUND_GONE,
-	                     BARRIER_INSERTED),
+	                     BARRIER_INSERTED, false),
 	    BARRIER_RETRY);
 	assert_int_equal(barrier_decide(C, BARRIER_FOUND_GONE,
-	                     BARRIER_INSERTED),
+	                     BARRIER_INSERTED, false),
 	    BARRIER_RETRY);
 	assert_int_equal(barrier_decide(C, BARRIER_FOUND_OK,
-	                     BARRIER_FOUND_GONE),
+	                     BARRIER_FOUND_GONE, false),
 	    BARRIER_RETRY);
 }
 
@@ -170,22 +173,86 @@ test_barrier_decide_impossible_states_retry(void **state)
 	/* The barrier never records a compensation as failed or aborted. */
 	for (int a = 0; a < BARRIER_FOUND_COUNT; a++) {
 		assert_int_equal(barrier_decide(C, (barrier_found) a,
-		                     BARRIER_FOUND_FAILED),
+		                     BARRIER_FOUND_FAILED, false),
 		    BARRIER_RETRY);
 		assert_int_equal(barrier_decide(C, (barrier_found) a,
-		                     BARRIER_FOUND_ABORTED),
+		                     BARRIER_FOUND_ABORTED, false),
 		    BARRIER_RETRY);
 	}
 	/* Values outside the enum. */
 	assert_int_equal(barrier_decide(A, BARRIER_FOUND_COUNT,
-	                     BARRIER_INSERTED),
+	                     BARRIER_INSERTED, false),
 	    BARRIER_RETRY);
 	assert_int_equal(barrier_decide(C, BARRIER_FOUND_OK,
-	                     BARRIER_FOUND_COUNT),
+	                     BARRIER_FOUND_COUNT, false),
 	    BARRIER_RETRY);
 	assert_int_equal(barrier_decide(C, BARRIER_FOUND_COUNT,
-	                     BARRIER_INSERTED),
+	                     BARRIER_INSERTED, false),
 	    BARRIER_RETRY);
+}
+
+static void
+test_barrier_decide_old_saga_trusts_no_missing_row(void **state)
+{
+	(void) state;
+	/* Old (its rows may have been purged): what the inserts found
+	 * decides as when young, except "nothing": an action's first
+	 * delivery and a null compensation of an action never seen. */
+	for (int a = 0; a < BARRIER_FOUND_COUNT; a++) {
+		for (int c = 0; c < BARRIER_FOUND_COUNT; c++) {
+			assert_int_equal(barrier_decide(A, (barrier_found) a,
+			                     (barrier_found) c, true),
+			    a == I ? EXP : action_table[a]);
+			assert_int_equal(barrier_decide(C, (barrier_found) a,
+			                     (barrier_found) c, true),
+			    a == I && c == I ? EXP : comp_table[a][c]);
+			assert_int_equal(barrier_decide(2, (barrier_found) a,
+			                     (barrier_found) c, true),
+			    BARRIER_RETRY);
+		}
+	}
+	/* The reproduction: the action's ok row purged, its compensation
+	 * finds nothing; never a null compensation. */
+	assert_int_equal(barrier_decide(C, BARRIER_INSERTED,
+	                     BARRIER_INSERTED, true),
+	    BARRIER_EXPIRED);
+	/* Evidence found still decides: the action's row ok, failed, or
+	 * aborted by an earlier compensation. */
+	assert_int_equal(barrier_decide(C, BARRIER_FOUND_OK,
+	                     BARRIER_INSERTED, true),
+	    BARRIER_RUN);
+	assert_int_equal(barrier_decide(C, BARRIER_FOUND_FAILED,
+	                     BARRIER_INSERTED, true),
+	    BARRIER_NULL);
+	assert_int_equal(barrier_decide(A, BARRIER_FOUND_ABORTED,
+	                     BARRIER_INSERTED, true),
+	    BARRIER_REFUSE);
+}
+
+static void
+test_barrier_saga_old_margin(void **state)
+{
+	const int64_t day = 86400, now = 1800000000000LL;
+	const int64_t week = 7 * day;
+	/* The default retention, 7 days, less a tenth: 544,320 s. */
+	const int64_t keep_ms = (week - week / 10) * 1000;
+
+	(void) state;
+	assert_int_equal(keep_ms, 544320000LL);
+	assert_false(barrier_saga_old(now - keep_ms, now, week));
+	assert_true(barrier_saga_old(now - keep_ms - 1, now, week));
+	assert_true(barrier_saga_old(now - 8 * day * 1000, now, week));
+	assert_false(barrier_saga_old(now - 6 * day * 1000, now, week));
+	assert_false(barrier_saga_old(now, now, week));
+	/* A saga from the future (a clock ahead) is young. */
+	assert_false(barrier_saga_old(now + day * 1000, now, week));
+	/* -1: never purged, never old; nor a retention too large to
+	 * count in ms. */
+	assert_false(barrier_saga_old(0, now, -1));
+	assert_false(barrier_saga_old(0, now, INT64_MAX));
+	/* A short retention scales its margin: 1 h less 6 min. */
+	assert_false(barrier_saga_old(now - 3240 * 1000, now, 3600));
+	assert_true(barrier_saga_old(now - 3240 * 1000 - 1, now, 3600));
 }
 
 static void
@@ -270,6 +337,8 @@ test_barrier_found_parse_and_names(void **state)
 	assert_string_equal(barrier_decision_name(BARRIER_NULL), "null");
 	assert_string_equal(barrier_decision_name(BARRIER_RETRY), "retry");
 	assert_string_equal(
+	    barrier_decision_name(BARRIER_EXPIRED), "expired");
+	assert_string_equal(
 	    barrier_decision_name((barrier_decision) 42), "unknown");
 	assert_string_equal(barrier_found_name(BARRIER_INSERTED), "inserted");
 	assert_string_equal(barrier_found_name(BARRIER_FOUND_OK), "ok");
@@ -297,6 +366,9 @@ main(void)
 		cmocka_unit_test(test_barrier_decide_null_compensation),
 		cmocka_unit_test(test_barrier_decide_gone_retries),
 		cmocka_unit_test(test_barrier_decide_impossible_states_retry),
+		cmocka_unit_test(
+		    test_barrier_decide_old_saga_trusts_no_missing_row),
+		cmocka_unit_test(test_barrier_saga_old_margin),
 		cmocka_unit_test(test_barrier_settle_table),
 		cmocka_unit_test(
 		    test_barrier_settle_failed_action_keeps_its_row),

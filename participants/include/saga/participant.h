@@ -154,8 +154,10 @@ typedef struct saga_participant_config {
 	/* Barrier rows are kept this many seconds after the newest row of
 	 * their saga, then purged in the background. Must exceed the longest
 	 * time a saga can stay unfinished (including a FAILED saga waiting
-	 * for an operator): a purged barrier forgets. Default 7 days; -1
-	 * never purges. */
+	 * for an operator): a purged barrier forgets. So a command of a saga
+	 * older than this less a tenth (by its id's time) that finds no row
+	 * is not run and answered failed, for an operator (docs/
+	 * participants.md, retention). Default 7 days; -1 never purges. */
 	int64_t retention_s;
 	/* How often the purge runs, in milliseconds. Default 60000. */
 	int64_t purge_interval_ms;
