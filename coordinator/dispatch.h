@@ -46,7 +46,8 @@ typedef struct disp_tag {
 	int32_t  step;
 	uint32_t kind;
 	uint32_t attempt;
-	uint64_t gen; /* the engine's generation when it was sent */
+	uint64_t gen;  /* the engine's generation when it was sent */
+	uint64_t copy; /* the copy of the saga in memory that sent it */
 } disp_tag;
 
 /* disp_done is the outcome of one command. */

@@ -112,6 +112,8 @@ struct saga_rt {
 	                       committed its key first (saga_store_lost) */
 	int       pending; /* batch entries not yet committed */
 	int       wr;      /* pending > 0: the writer holding them */
+	uint64_t  copy;    /* which copy in memory of the saga this is
+	                      (coord_saga_alloc): its commands carry it */
 	waiter   *waiters;
 	/* The state as of the last committed transition: what answers
 	 * report. */
@@ -216,6 +218,7 @@ struct coord {
 	int64_t      reconnect_backoff;
 	bool         db_up;
 	uint64_t     gen;
+	uint64_t     copies; /* sagas put in memory, for saga_rt.copy */
 	saga_rt    **byid;
 	size_t       byid_cap;
 	saga_rt    **bykey;
@@ -430,8 +433,11 @@ coord_saga_free(saga_rt *s)
 	free(s);
 }
 
+/* A new saga in memory, numbered: a saga dropped (fenced) and taken back
+ * later is a new copy, and the outcomes of commands the old copy sent
+ * must not reach it (coord_command_done). */
 static saga_rt *
-coord_saga_alloc(const saga_def *def)
+coord_saga_alloc(coord *c, const saga_def *def)
 {
 	saga_rt *s = calloc(1, sizeof(*s));
 
@@ -441,6 +447,7 @@ coord_saga_alloc(const saga_def *def)
 		free(s);
 		return (NULL);
 	}
+	s->copy     = ++c->copies;
 	s->inst.def = def;
 	timer_ent_init(&s->timer, TK_SAGA);
 	proto_buf_init(&s->context);
@@ -1198,6 +1205,7 @@ coord_send(coord *c, saga_rt *s, int32_t step, uint32_t kind,
 	tag.kind    = kind;
 	tag.attempt = attempt;
 	tag.gen     = c->gen;
+	tag.copy    = s->copy;
 	rv = dispatch_send(c->disp, sd->participant, &tag,
 	    proto_buf_raw(&c->sendbuf), sd->timeout_ms);
 	if (rv == SAGA_ENOTFOUND) {
@@ -1370,7 +1378,7 @@ coord_saga_from_row(coord *c, saga_row *row, const saga_def *def,
 	int              rv;
 
 	snprintf(why, len, "out of memory");
-	if ((s = coord_saga_alloc(def)) == NULL) {
+	if ((s = coord_saga_alloc(c, def)) == NULL) {
 		return (SAGA_ENOMEM);
 	}
 	proto_buf_init(&b);
@@ -1464,7 +1472,7 @@ coord_start_new(coord *c, rpc_req *r, const saga_def *def)
 	bool             bk_lost = false; /* out of memory copying it */
 	int              rv;
 
-	if ((s = coord_saga_alloc(def)) == NULL ||
+	if ((s = coord_saga_alloc(c, def)) == NULL ||
 	    (in = malloc(m->input.len)) == NULL) {
 		coord_saga_free(s);
 		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
@@ -2169,8 +2177,11 @@ coord_command_done(void *arg, disp_done *dp)
 		    (double) d.batch_size);
 	}
 	proto_msg_init(&m);
+	/* Not for a copy of the saga that did not send it: one fenced
+	 * away and taken back meanwhile resends its attempt, and a timeout
+	 * or error of the old command would cut the new one short. */
 	if (d.tag.gen != c->gen || (s = coord_find(c, &d.tag.id)) == NULL ||
-	    s->fenced) {
+	    s->fenced || d.tag.copy != s->copy) {
 		return;
 	}
 	memset(&ev, 0, sizeof(ev));
