@@ -1739,6 +1739,38 @@ part_log_command(saga_participant *p, const saga_call *call, int outcome,
 	    error != NULL && error[0] != '\0' ? "\"" : "");
 }
 
+/* Ends the pipeline mode a handler left on (against the rules): what it
+ * queued is run and its results dropped, so that the connection takes
+ * the library's next round; the command is then undone to its savepoint.
+ * Returns whether the connection is out of pipeline mode. */
+static bool
+part_pipeline_end(PGconn *db)
+{
+	int idle = 0;
+
+	if (PQpipelineSync(db) != 1) {
+		return (false);
+	}
+	while (PQexitPipelineMode(db) != 1) {
+		PGresult *res;
+
+		if (PQstatus(db) != CONNECTION_OK) {
+			return (false);
+		}
+		/* NULL ends each statement's results; two in a row with the
+		 * mode still on: nothing more will come. */
+		if ((res = PQgetResult(db)) == NULL) {
+			if (++idle > 1) {
+				return (false);
+			}
+			continue;
+		}
+		idle = 0;
+		PQclear(res);
+	}
+	return (true);
+}
+
 /* Runs the handler of a RUN decision and settles the command inside the
  * batch's transaction: its work is kept (RELEASE of its savepoint) or
  * undone (ROLLBACK TO it). Sets the command's answer, which is sent only
@@ -1756,7 +1788,7 @@ part_run_handler(part_worker *w, part_cmd *pc)
 	barrier_commit          commit;
 	int                     hrv;
 	int                     houtcome;
-	bool                    aborted;
+	bool                    aborted, pipeline;
 
 	call->db = w->db;
 	if (key->kind == BARRIER_COMPENSATION &&
@@ -1785,12 +1817,16 @@ part_run_handler(part_worker *w, part_cmd *pc)
 	} else {
 		hrv = h->fn(call, h->arg);
 	}
+	if ((pipeline = PQpipelineStatus(w->db) != PQ_PIPELINE_OFF)) {
+		(void) part_pipeline_end(w->db);
+	}
 	st = PQtransactionStatus(w->db);
 	/* INERROR: an SQL error the handler did not roll back itself, undone
-	 * with the command's savepoint. IDLE, ACTIVE, UNKNOWN: the handler
-	 * ended the transaction or left the connection busy; the settle
-	 * below then fails, and the batch is lost. */
-	aborted  = st != PQTRANS_INTRANS;
+	 * with the command's savepoint; so is a command whose handler left
+	 * pipeline mode on. IDLE, ACTIVE, UNKNOWN: the handler ended the
+	 * transaction or left the connection busy; the settle below then
+	 * fails, and the batch is lost. */
+	aborted  = st != PQTRANS_INTRANS || pipeline;
 	houtcome = hrv == 0 && call->set ? call->outcome
 	                                 : BARRIER_OUTCOME_NONE;
 	commit   = barrier_settle(key->kind, houtcome, aborted);
@@ -1798,15 +1834,20 @@ part_run_handler(part_worker *w, part_cmd *pc)
 		/* Say why before the rollback clears the connection's error
 		 * message. */
 		if (aborted) {
-			const char *pqerr = PQerrorMessage(w->db);
+			/* After a pipeline ended here, the text is of the
+			 * attempts to end it. */
+			const char *pqerr = pipeline ? ""
+			                             : PQerrorMessage(w->db);
 
 			/* In a batch this is most often a lock wait cut short
 			 * (lock_timeout) or a deadlock: the command runs again
 			 * on its own once the batch committed. */
-			pc->rerun = !pc->alone && st == PQTRANS_INERROR;
+			pc->rerun =
+			    !pc->alone && st == PQTRANS_INERROR && !pipeline;
 
 			snprintf(errbuf, errlen, "%s%s%s",
-			    st == PQTRANS_INERROR
+			    pipeline ? "the handler left pipeline mode on"
+			    : st == PQTRANS_INERROR
 			        ? "the handler's transaction failed"
 			        : st == PQTRANS_IDLE
 			        ? "the handler ended the transaction itself"
@@ -1816,8 +1857,9 @@ part_run_handler(part_worker *w, part_cmd *pc)
 			part_about a = part_about_call(call, key->step);
 
 			part_log_about(p,
-			    st == PQTRANS_INERROR ? SAGA_PARTICIPANT_LOG_WARN
-			                          : SAGA_PARTICIPANT_LOG_ERROR,
+			    st == PQTRANS_INERROR && !pipeline
+			        ? SAGA_PARTICIPANT_LOG_WARN
+			        : SAGA_PARTICIPANT_LOG_ERROR,
 			    &a, "%s", errbuf);
 		} else if (hrv != 0) {
 			snprintf(errbuf, errlen, "handler error %s: %s",

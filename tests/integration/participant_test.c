@@ -79,6 +79,9 @@ typedef enum act_mode {
 	                     * off, answer ok */
 	ACT_SYNC_OFF,    /* insert, SET synchronous_commit = off (the
 	                  * session), answer ok */
+	ACT_PIPELINE,    /* insert, enter pipeline mode and queue another
+	                  * insert without reading it (against the rules),
+	                  * answer ok */
 } act_mode;
 
 /* Steps that can have a mode and a gate of their own. */
@@ -508,6 +511,19 @@ act_handler(saga_call *call, void *arg)
 		PQclear(PQexec(saga_call_db(call),
 		    "SET synchronous_commit = off"));
 		break;
+	case ACT_PIPELINE: {
+		const char *params[1] = { saga_call_id_text(call) };
+
+		if (PQenterPipelineMode(saga_call_db(call)) != 1 ||
+		    PQsendQueryParams(saga_call_db(call),
+		        "INSERT INTO biz (saga_id, step) VALUES "
+		        "($1::uuid, 99)",
+		        1, NULL, params, NULL, NULL, 0) != 1) {
+			fail_msg("pipeline: %s",
+			    PQerrorMessage(saga_call_db(call)));
+		}
+		break;
+	}
 	case ACT_DROP_ROW: {
 		char        st[16];
 		const char *params[2] = { saga_call_id_text(call), st };
@@ -1538,6 +1554,43 @@ test_participant_batch_commits_once_then_answers(void **state)
  * business failure, failed compensation) is rolled back to its own
  * savepoint: the others of the batch commit, and it answers as it would
  * alone. */
+/* A handler that leaves pipeline mode on (with a statement queued and
+ * not read) in the middle of a batch: its command is undone and answered
+ * retry, the pipelined statement with it, and the others of the batch
+ * commit. Before, the library's next round failed on the connection and
+ * the whole batch was answered retry, at every resend. */
+static void
+test_participant_batch_survives_a_pipeline_left_on(void **state)
+{
+	fixture *f = *state;
+	static const act_mode modes[] = { ACT_OK, ACT_PIPELINE, ACT_OK };
+	enum { N = sizeof(modes) / sizeof(modes[0]) };
+	pending  a, b[N];
+	saga_id  ida, ids[N];
+
+	start_one_worker(f, 0);
+	block_worker(f, &a, &ida);
+	queue_actions(f, b, ids, N, 1, modes);
+	gate_set(f, 0, false);
+	pending_join(&a);
+	for (int i = 0; i < N; i++) {
+		pending_join(&b[i]);
+	}
+	for (int i = 0; i < N; i += N - 1) {
+		assert_int_equal(b[i].res.outcome, PROTO_OUTCOME_OK);
+		assert_int_equal(biz_rows(f, &ids[i]), 1);
+		assert_int_equal(barrier_rows(f, &ids[i], 0, "ok"), 1);
+	}
+	assert_int_equal(b[1].res.outcome, PROTO_OUTCOME_RETRY);
+	assert_non_null(strstr(b[1].res.text, "pipeline mode"));
+	assert_int_equal(biz_rows(f, &ids[1]), 0);
+	assert_int_equal(barrier_all(f, &ids[1]), 0);
+	result_fini(&a.res);
+	for (int i = 0; i < N; i++) {
+		result_fini(&b[i].res);
+	}
+}
+
 static void
 test_participant_batch_failure_undoes_only_its_command(void **state)
 {
@@ -3632,6 +3685,7 @@ main(void)
 		T(test_participant_compensation_waits_for_running_action),
 		T(test_participant_batch_commits_once_then_answers),
 		T(test_participant_batch_failure_undoes_only_its_command),
+		T(test_participant_batch_survives_a_pipeline_left_on),
 		T(test_participant_batch_duplicates_one_effect),
 		T(test_participant_batch_action_and_compensation),
 		T(test_participant_batch_commit_failure_answers_retry),
