@@ -480,12 +480,15 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 	bool                 comp = inst->state == SAGA_ST_COMPENSATING;
 	const saga_retry    *r    = comp ? &sd->comp_retry : &sd->retry;
 	int64_t              now  = ev->now_ms;
+	bool                 full = inst->seq >= SAGA_ENGINE_SEQ_LIMIT;
 	bool                 exhausted;
 	saga_log            *l;
 	char                 what[200];
 
-	snprintf(what, sizeof(what), "%s%s%s", saga_outcome_name(outcome),
-	    ev->text && *ev->text ? ": " : "", ev->text ? ev->text : "");
+	snprintf(what, sizeof(what), "%s%s%s%s", saga_outcome_name(outcome),
+	    ev->text && *ev->text ? ": " : "", ev->text ? ev->text : "",
+	    full ? " (the saga's log is full of events: no more retries)"
+	         : "");
 	proto_utf8_trim(what);
 	inst->in_flight = false;
 	/* Attempts are counted from where this phase began: an operator's
@@ -501,8 +504,8 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 		/* An unresolved pivot is resent until it answers, whatever
 		 * max_attempts says; with a compensation the deadline (or a
 		 * cancel) may compensate it instead. */
-		exhausted = sd->compensation != NULL &&
-		    saga_engine_past_deadline(inst, now);
+		exhausted = full || (sd->compensation != NULL &&
+		                        saga_engine_past_deadline(inst, now));
 	} else if (!comp && !saga_engine_pivot_done(inst) &&
 	    saga_engine_past_deadline(inst, now)) {
 		l = saga_engine_log_cmd(inst, fx, SAGA_LOG_GAVE_UP, now, what);
@@ -514,7 +517,7 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 		saga_engine_compensate(inst, fx, now);
 		return;
 	}
-	if (exhausted) {
+	if (exhausted || full) {
 		l = saga_engine_log_cmd(inst, fx, SAGA_LOG_GAVE_UP, now, what);
 		l->attempt     = ev->attempt;
 		l->outcome     = outcome;
@@ -524,7 +527,10 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 			    "compensation of step %s gave up: %s", sd->name,
 			    what);
 			saga_engine_park(inst, fx, now);
-		} else if (saga_engine_pivot_done(inst)) {
+		} else if (saga_engine_pivot_done(inst) ||
+		    (full && inst->step == inst->def->pivot)) {
+			/* At the pivot only a full log gets here: its outcome
+			 * unknown, it is not compensated but parked. */
 			saga_engine_set_error(inst, "step %s gave up: %s",
 			    sd->name, what);
 			saga_engine_park(inst, fx, now);

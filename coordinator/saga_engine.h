@@ -68,6 +68,14 @@ bool saga_state_terminal(saga_state st);
 #define SAGA_KIND_ACTION 0
 #define SAGA_KIND_COMP 1
 
+/* The log numbers a saga's events in a PostgreSQL integer (event_seq):
+ * a saga that retries for ever (no attempt limit, no backoff) must stop
+ * before the number wraps. From this one on, a retry, an error or a
+ * timeout counts as its policy used up (the saga compensates, or parks
+ * FAILED); the room left above it is for the compensations and for
+ * operators' repairs. */
+#define SAGA_ENGINE_SEQ_LIMIT ((uint32_t) INT32_MAX - (1u << 20))
+
 /* saga_inst is the engine's view of one saga: exactly what the instance
  * row of the log holds (saga_store maps it to columns), plus the outputs
  * of the steps (the context). */

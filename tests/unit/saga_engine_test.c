@@ -1221,6 +1221,58 @@ test_saga_engine_retriable_unlimited(void **state)
 	drv_fini(&d);
 }
 
+/* A saga whose log is about to run out of event numbers (event_seq is a
+ * PostgreSQL integer) retries no more, whatever its policy: before the
+ * pivot it compensates, at a pivot without compensation and after it it
+ * parks FAILED, and a compensation parks too. Before, it went on until
+ * the number wrapped and its events collided with its first ones. */
+static void
+test_saga_engine_seq_limit_stops_retries(void **state)
+{
+	drv d;
+
+	(void) state;
+	/* Before the pivot, unlimited attempts: compensates. */
+	drv_init(&d, "cccpr");
+	d.def->steps[1].retry.max_attempts = 0;
+	drv_start(&d);
+	drv_ok_until(&d, 1);
+	drv_transient(&d, SAGA_EV_TIMEOUT);
+	ASSERT_FX_LOGS(&d, SAGA_LOG_RETRY);
+	d.inst.seq = SAGA_ENGINE_SEQ_LIMIT;
+	drv_timer(&d, d.inst.next_at_ms);
+	drv_transient(&d, SAGA_EV_TIMEOUT);
+	assert_int_equal(d.fx.logs[0].type, SAGA_LOG_GAVE_UP);
+	assert_non_null(strstr(d.fx.logs[0].error, "log is full"));
+	assert_int_equal(d.inst.state, SAGA_ST_COMPENSATING);
+	/* Its compensation, also unlimited, parks at the next retry. */
+	drv_transient(&d, SAGA_EV_ERROR);
+	assert_int_equal(d.fx.logs[0].type, SAGA_LOG_GAVE_UP);
+	assert_int_equal(d.inst.state, SAGA_ST_FAILED);
+	assert_true(d.inst.seq > SAGA_ENGINE_SEQ_LIMIT);
+	drv_fini(&d);
+	/* At a pivot without compensation, which max_attempts does not
+	 * stop: parks, not compensated. */
+	drv_init(&d, "cccpr");
+	drv_start(&d);
+	drv_ok_until(&d, 3);
+	d.inst.seq = SAGA_ENGINE_SEQ_LIMIT;
+	drv_transient(&d, SAGA_EV_TIMEOUT);
+	assert_int_equal(d.fx.logs[0].type, SAGA_LOG_GAVE_UP);
+	assert_int_equal(d.inst.state, SAGA_ST_FAILED);
+	assert_int_equal(d.inst.step, 3);
+	drv_fini(&d);
+	/* After the pivot, a retriable step retried for ever: parks. */
+	drv_init(&d, "cccpr");
+	d.def->steps[4].retry.max_attempts = 0;
+	drv_start(&d);
+	drv_ok_until(&d, 4);
+	d.inst.seq = SAGA_ENGINE_SEQ_LIMIT;
+	drv_transient(&d, SAGA_EV_ERROR);
+	assert_int_equal(d.inst.state, SAGA_ST_FAILED);
+	drv_fini(&d);
+}
+
 /* A pivot without compensation ignores max_attempts: its outcome must be
  * resolved, so it is resent until it answers. */
 static void
@@ -2632,6 +2684,7 @@ main(void)
 		ENGINE_TEST(test_saga_engine_retriable_failure_parks),
 		ENGINE_TEST(test_saga_engine_retriable_exhausted_parks),
 		ENGINE_TEST(test_saga_engine_retriable_unlimited),
+		ENGINE_TEST(test_saga_engine_seq_limit_stops_retries),
 		ENGINE_TEST(test_saga_engine_bare_pivot_ignores_max_attempts),
 		ENGINE_TEST(
 		    test_saga_engine_pivot_with_comp_ignores_max_attempts),
