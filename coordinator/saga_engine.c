@@ -563,7 +563,14 @@ bool
 saga_engine_cancel_refused(const saga_inst *inst, char *why, size_t len)
 {
 	if (inst->state != SAGA_ST_RUNNING) {
-		return (false);
+		/* Compensating, parked FAILED or final: refused, so that the
+		 * client can tell a cancel that was recorded (its note in
+		 * the log) from one that changed nothing (a second cancel,
+		 * whose answer would otherwise read the same). */
+		snprintf(why, len,
+		    "saga is %s; only a RUNNING saga can be cancelled",
+		    saga_state_name(inst->state));
+		return (true);
 	}
 	if (saga_engine_pivot_done(inst)) {
 		snprintf(why, len,
@@ -585,17 +592,8 @@ saga_engine_on_cancel(saga_inst *inst, const saga_ev *ev, saga_fx *fx)
 {
 	char text[sizeof(((saga_log *) 0)->error)];
 
-	if (inst->state != SAGA_ST_RUNNING) {
-		/* Compensating, parked FAILED or final: refused, so that the
-		 * client can tell a cancel that was recorded (its note in
-		 * the log) from one that changed nothing (a second cancel,
-		 * whose answer would otherwise read the same). */
-		fx->answer = SAGA_ESTATE;
-		snprintf(fx->answer_text, sizeof(fx->answer_text),
-		    "saga is %s; only a RUNNING saga can be cancelled",
-		    saga_state_name(inst->state));
-	} else if (saga_engine_cancel_refused(
-	               inst, fx->answer_text, sizeof(fx->answer_text))) {
+	if (saga_engine_cancel_refused(
+	        inst, fx->answer_text, sizeof(fx->answer_text))) {
 		fx->answer = SAGA_ESTATE;
 	} else {
 		saga_engine_log(

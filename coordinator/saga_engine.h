@@ -231,10 +231,11 @@ const char *saga_engine_command_name(const saga_inst *inst);
 bool saga_engine_pivot_done(const saga_inst *inst);
 
 /* saga_engine_cancel_refused tells whether a CANCEL of inst would be
- * refused (RUNNING past its pivot, or with a pivot without compensation
- * in progress), and then writes why into why (len bytes). It reads only
- * the state, step and attempt of inst (and its definition), so that a
- * saga another instance owns can be judged from its row. */
+ * refused (not RUNNING; RUNNING past its pivot, or with a pivot without
+ * compensation in progress), and then writes why into why (len bytes).
+ * It reads only the state, step and attempt of inst (and, when RUNNING,
+ * its definition), so that a saga another instance owns, or one not in
+ * memory, is judged from its row by the same rules. */
 bool saga_engine_cancel_refused(
     const saga_inst *inst, char *why, size_t len);
 

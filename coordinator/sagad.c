@@ -1792,8 +1792,10 @@ coord_row_cancel_refused(
 {
 	saga_inst inst;
 
-	if (def == NULL || row->current_step < 0 ||
-	    (size_t) row->current_step >= def->nsteps) {
+	/* A saga that is not RUNNING is refused whatever its definition. */
+	if (row->state == SAGA_ST_RUNNING &&
+	    (def == NULL || row->current_step < 0 ||
+	        (size_t) row->current_step >= def->nsteps)) {
 		return (false);
 	}
 	memset(&inst, 0, sizeof(inst));
@@ -1914,16 +1916,10 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 			    saga_state_name(job->row.state));
 			return;
 		}
-		if (m->type == PROTO_T_CANCEL &&
-		    job->row.state == SAGA_ST_RUNNING) {
-			coord_cancel_elsewhere(c, r, &job->row, def);
-			return;
-		}
 		if (m->type == PROTO_T_CANCEL) {
-			/* As the engine answers for a saga in memory. */
-			rpc_req_error(r, SAGA_ESTATE,
-			    "saga is %s; only a RUNNING saga can be cancelled",
-			    saga_state_name(job->row.state));
+			/* Refused as the engine refuses it (not RUNNING, past
+			 * the pivot...), else requested from its owner. */
+			coord_cancel_elsewhere(c, r, &job->row, def);
 			return;
 		}
 		if (m->type == PROTO_T_WAIT &&

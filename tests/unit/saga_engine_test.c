@@ -1718,7 +1718,9 @@ test_saga_engine_remote_cancel_refused_is_logged(void **state)
 	assert_true(saga_engine_cancel_refused(&row, why, sizeof(why)));
 	assert_non_null(strstr(why, "passed its pivot step s3"));
 	row.state = SAGA_ST_COMPENSATING;
-	assert_false(saga_engine_cancel_refused(&row, why, sizeof(why)));
+	assert_true(saga_engine_cancel_refused(&row, why, sizeof(why)));
+	assert_string_equal(
+	    why, "saga is COMPENSATING; only a RUNNING saga can be cancelled");
 	/* Past the pivot, without a note. */
 	drv_ok(&d);
 	ev.text = NULL;
