@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sagactl_db.h"
+#include "sql_durable.h"
 
 /* The first line of a libpq message, without "ERROR:  " or "FATAL:  ". */
 static void
@@ -73,6 +74,25 @@ sagactl_db_open(const sagactl_ctx *ctx, bool writable, PGconn **out)
 		    = PQexec(c, "SET default_transaction_read_only = on");
 
 		PQclear(r);
+	} else {
+		const char *level;
+		bool        raised;
+
+		/* What this connection deletes (purge) must stay deleted
+		 * once sagactl says so: with synchronous_commit off, a
+		 * server crash can bring back rows it reported purged. */
+		if (sql_durable_check(
+		        c, &level, &raised, line, sizeof(line))
+		    != 0) {
+			PQfinish(c);
+			return (sagactl_error(ctx, "%s", line));
+		}
+		if (raised) {
+			sagactl_note(ctx,
+			    "synchronous_commit is off for this database, "
+			    "role or PGOPTIONS; set to on for this session "
+			    "(see docs/operations.md)");
+		}
 	}
 	*out = c;
 	return (0);

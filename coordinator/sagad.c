@@ -48,6 +48,7 @@
 #include "saga_store.h"
 #include "saga_tls.h"
 #include "saga_tls_check.h"
+#include "sql_durable.h"
 #include "sql_migrate.h"
 #include "timer.h"
 
@@ -3361,16 +3362,30 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 static int
 coord_migrate(const coord_opts *o)
 {
-	PGconn *conn = PQconnectdb(o->conninfo);
-	char    err[512];
-	int     applied = 0;
-	int     rv;
+	PGconn     *conn = PQconnectdb(o->conninfo);
+	const char *level;
+	bool        raised;
+	char        err[512];
+	int         applied = 0;
+	int         rv;
 
 	if (PQstatus(conn) != CONNECTION_OK) {
 		fprintf(stderr, "sagad: cannot connect to PostgreSQL: %s",
 		    PQerrorMessage(conn));
 		PQfinish(conn);
 		return (1);
+	}
+	/* A migration's COMMIT must not be lost once reported applied. */
+	if (sql_durable_check(conn, &level, &raised, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sagad: %s\n", err);
+		PQfinish(conn);
+		return (1);
+	}
+	if (raised) {
+		fprintf(stderr,
+		    "sagad: synchronous_commit is off for this database, role "
+		    "or options; set to on for this session (see "
+		    "docs/operations.md)\n");
 	}
 	rv = sql_migrate_apply(conn, "coordinator", coordinator_migrations,
 	    coordinator_migrations_count, &applied, err, sizeof(err));

@@ -1609,6 +1609,76 @@ test_sagactl_purge(void **state)
 	free(f.err);
 }
 
+/* On a database whose default is synchronous_commit = off, sagad
+ * --migrate and purge turn it on for their sessions and say so: a purge
+ * reported done must not come back after a server crash. What each
+ * COMMIT ran with is recorded at COMMIT time by a deferred constraint
+ * trigger on saga_instance's deletes. */
+static void
+test_sagactl_purge_durable(void **state)
+{
+	fixture           *rf = *state;
+	fixture            f;
+	char              *argv[] = { SAGAD_PATH, "--migrate", "--db", NULL,
+                     NULL };
+	char              *out = NULL, *err = NULL;
+	PGconn            *c;
+	static const tsaga sagas[] = {
+		{ "01900000-0000-7000-8000-0000000000b1", "create_order",
+		    "COMPLETED", 2, 1, "p-1", NULL, 864000000, 863000000, 0,
+		    ev_completed, N(ev_completed), NULL },
+	};
+
+	memset(&f, 0, sizeof(f));
+	memcpy(f.yaml, rf->yaml, sizeof(f.yaml));
+	assert_int_equal(pgtest_db_create("sagactl_purge_durable",
+	                     f.conninfo, sizeof(f.conninfo)),
+	    0);
+	assert_non_null(c = pgtest_connect(f.conninfo));
+	assert_int_equal(pgtest_exec(c,
+	                     "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I "
+	                     "SET synchronous_commit = off', "
+	                     "current_database()); END $$"),
+	    0);
+	PQfinish(c);
+	argv[3] = f.conninfo;
+	assert_int_equal(proc_run(argv, 60000 * scale(), &out, &err), 0);
+	assert_non_null(err);
+	assert_true(has(err, "synchronous_commit is off"));
+	free(out);
+	free(err);
+	fill(&f, sagas, N(sagas));
+	assert_non_null(c = pgtest_connect(f.conninfo));
+	assert_int_equal(pgtest_exec(c,
+	                     "CREATE TABLE sync_seen (sync text NOT NULL);"
+	                     "CREATE FUNCTION sync_seen_f() RETURNS trigger "
+	                     "LANGUAGE plpgsql AS $$ BEGIN INSERT INTO "
+	                     "sync_seen VALUES (current_setting("
+	                     "'synchronous_commit')); RETURN NULL; END $$;"
+	                     "CREATE CONSTRAINT TRIGGER sync_seen_t AFTER "
+	                     "DELETE ON saga_instance DEFERRABLE INITIALLY "
+	                     "DEFERRED FOR EACH ROW EXECUTE FUNCTION "
+	                     "sync_seen_f()"),
+	    0);
+	PQfinish(c);
+	assert_int_equal(
+	    ctl(&f, "purge", "--older-than", "7d", "--yes", NULL), 0);
+	assert_true(has(f.out, "purged 1 saga"));
+	assert_true(has(f.err, "synchronous_commit is off"));
+	assert_int_equal(query_int(&f,
+	                     "SELECT count(*) FROM sync_seen WHERE sync = "
+	                     "'on'"),
+	    1);
+	assert_int_equal(query_int(&f, "SELECT count(*) FROM sync_seen"), 1);
+	/* A reading command does not check (its connection is read-only)
+	 * and so does not warn. */
+	assert_int_equal(ctl(&f, "list", NULL), 0);
+	assert_false(has(f.err, "synchronous_commit"));
+	pgtest_db_drop(f.conninfo);
+	free(f.out);
+	free(f.err);
+}
+
 /*
  * The redact group: a definition that redacts input fields.
  */
@@ -3289,6 +3359,7 @@ main(void)
 		cmocka_unit_test(test_sagactl_validate),
 		cmocka_unit_test(test_sagactl_validate_tls),
 		cmocka_unit_test(test_sagactl_purge),
+		cmocka_unit_test(test_sagactl_purge_durable),
 	};
 	const struct CMUnitTest redact_tests[] = {
 		cmocka_unit_test(test_sagactl_redact_show),
