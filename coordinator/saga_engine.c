@@ -528,9 +528,14 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 			    what);
 			saga_engine_park(inst, fx, now);
 		} else if (saga_engine_pivot_done(inst) ||
-		    (full && inst->step == inst->def->pivot)) {
-			/* At the pivot only a full log gets here: its outcome
-			 * unknown, it is not compensated but parked. */
+		    (full && inst->step == inst->def->pivot &&
+		        sd->compensation == NULL)) {
+			/* At the pivot only a full log gets here. Without a
+			 * compensation it is parked (its outcome unknown, it
+			 * can only move forward); with one it is compensated
+			 * as at its deadline: a FAILED saga at a pivot with a
+			 * compensation reads as parked while compensating
+			 * (saga_engine_kind), which it would not be. */
 			saga_engine_set_error(inst, "step %s gave up: %s",
 			    sd->name, what);
 			saga_engine_park(inst, fx, now);

@@ -1262,6 +1262,19 @@ test_saga_engine_seq_limit_stops_retries(void **state)
 	assert_int_equal(d.inst.state, SAGA_ST_FAILED);
 	assert_int_equal(d.inst.step, 3);
 	drv_fini(&d);
+	/* At a pivot with a compensation: compensated, itself first, as at
+	 * its deadline. Parked, it would read as parked while compensating:
+	 * a retry would compensate it and a skip leave it uncompensated. */
+	drv_init(&d, "cccPr");
+	drv_start(&d);
+	drv_ok_until(&d, 3);
+	d.inst.seq = SAGA_ENGINE_SEQ_LIMIT;
+	drv_transient(&d, SAGA_EV_TIMEOUT);
+	assert_int_equal(d.fx.logs[0].type, SAGA_LOG_GAVE_UP);
+	assert_int_equal(d.fx.logs[0].kind, SAGA_KIND_ACTION);
+	assert_int_equal(d.inst.state, SAGA_ST_COMPENSATING);
+	assert_last_sent(&d, 3, SAGA_KIND_COMP, 1);
+	drv_fini(&d);
 	/* After the pivot, a retriable step retried for ever: parks. */
 	drv_init(&d, "cccpr");
 	d.def->steps[4].retry.max_attempts = 0;
