@@ -160,14 +160,17 @@ static const struct {
 	 * deleted again with its events, in the same statement, instead of
 	 * the unique violation failing the whole batch; its id comes back
 	 * (saga_store_lost). ON CONFLICT waits for a START in progress with
-	 * the same key and goes on when it commits or rolls back. */
+	 * the same key and goes on when it commits or rolls back. The keys
+	 * go in one order in every batch: two instances' batches holding
+	 * the same keys in opposite orders would otherwise each wait for
+	 * the other, and PostgreSQL fail one as a deadlock (a DB-DOWN). */
 	[STMT_KEY] = { "saga_key",
 	    "WITH k AS (INSERT INTO saga_start_key (key, saga_id,"
 	    " request_hash)"
 	    " SELECT k, id, sha256(convert_to(n, 'UTF8') || '\\x00'::bytea"
 	    " || inp)"
 	    " FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bytea[])"
-	    " AS u(k, id, n, inp)"
+	    " AS u(k, id, n, inp) ORDER BY k COLLATE \"C\""
 	    " ON CONFLICT (key) DO NOTHING RETURNING saga_id),"
 	    " lost AS (SELECT l.id FROM unnest($2::uuid[]) AS l(id)"
 	    " WHERE l.id NOT IN (SELECT saga_id FROM k)),"

@@ -130,9 +130,10 @@ inst_init(saga_inst *in)
 	in->created_ms = now_ms();
 }
 
-/* Stages the insert of a new saga (input {}) and its started event. */
+/* Stages the insert of a new saga (input {}), started with idempotency
+ * key (or NULL), and its started event. */
 static void
-stage_new(saga_store *st, saga_inst *in)
+stage_new_key(saga_store *st, saga_inst *in, const char *key)
 {
 	static const uint8_t ctx[] = { 0x81, 0xa5, 'i', 'n', 'p', 'u', 't',
 		0x80 };
@@ -142,6 +143,8 @@ stage_new(saga_store *st, saga_inst *in)
 	nw.saga_name    = "t";
 	nw.saga_version = 1;
 	nw.context      = (proto_raw) { ctx, sizeof(ctx) };
+	nw.key          = key;
+	nw.input        = (proto_raw) { ctx + 7, 1 };
 	in->seq         = 1;
 	assert_int_equal(saga_store_stage_insert(st, in, &nw), 0);
 	lg.type        = SAGA_LOG_STARTED;
@@ -152,6 +155,12 @@ stage_new(saga_store *st, saga_inst *in)
 	lg.outcome     = -1;
 	lg.duration_us = -1;
 	assert_int_equal(saga_store_stage_log(st, &in->id, &lg), 0);
+}
+
+static void
+stage_new(saga_store *st, saga_inst *in)
+{
+	stage_new_key(st, in, NULL);
 }
 
 /* Stages a transition: step sent, or, with error, a retry waiting. */
@@ -778,6 +787,96 @@ test_sync_commit_off_turned_on(void **state)
 	saga_store_free(st);
 }
 
+/* Two instances' batches that start sagas with the same two keys, staged
+ * in opposite orders (a client's STARTs resent through the other
+ * instance): each insert of a key another batch holds waits for that
+ * batch. Inserted in the staged order they wait for each other, and
+ * PostgreSQL fails one batch as a deadlock, which sagad takes for a
+ * database outage (DB-DOWN). Inserted in one order for all, one batch
+ * waits for the other, then finds both keys taken. A trigger that
+ * sleeps before each key's insert holds the window open. */
+static void
+test_start_keys_crossing(void **state)
+{
+	fixture          *f = *state;
+	saga_store       *st2;
+	saga_store       *sts[2];
+	saga_store_result res[2] = { SAGA_STORE_PENDING, SAGA_STORE_PENDING };
+	saga_inst         a1, a2, b1, b2;
+	const saga_id    *ids;
+	char              err[512];
+	int64_t           until;
+
+	assert_int_equal(saga_store_open(&st2, f->conninfo, OWNER "-b",
+	                     10000, err, sizeof(err)),
+	    0);
+	assert_int_equal(saga_store_pipeline_start(f->st), 0);
+	assert_int_equal(saga_store_pipeline_start(st2), 0);
+	assert_int_equal(pgtest_exec(f->db,
+	                     "CREATE FUNCTION key_slow() RETURNS trigger "
+	                     "LANGUAGE plpgsql AS $$ BEGIN PERFORM "
+	                     "pg_sleep(0.3); RETURN NEW; END $$;"
+	                     "CREATE TRIGGER key_slow BEFORE INSERT ON "
+	                     "saga_start_key FOR EACH ROW EXECUTE FUNCTION "
+	                     "key_slow()"),
+	    0);
+	inst_init(&a1);
+	inst_init(&a2);
+	inst_init(&b1);
+	inst_init(&b2);
+	stage_new_key(f->st, &a1, "k1");
+	stage_new_key(f->st, &a2, "k2");
+	stage_new_key(st2, &b1, "k2");
+	stage_new_key(st2, &b2, "k1");
+	sts[0] = f->st;
+	sts[1] = st2;
+	assert_int_equal(saga_store_flush(sts[0]), 0);
+	assert_int_equal(saga_store_flush(sts[1]), 0);
+	until = now_ms() + 10000;
+	while ((res[0] == SAGA_STORE_PENDING || res[1] == SAGA_STORE_PENDING)
+	    && now_ms() < until) {
+		struct pollfd p[2];
+
+		for (int i = 0; i < 2; i++) {
+			p[i].fd      = saga_store_fd(sts[i]);
+			p[i].events  = POLLIN;
+			p[i].revents = 0;
+			if (res[i] != SAGA_STORE_PENDING) {
+				p[i].fd = -1;
+			} else if (saga_store_want_write(sts[i])) {
+				p[i].events |= POLLOUT;
+			}
+		}
+		(void) poll(p, 2, 100);
+		for (int i = 0; i < 2; i++) {
+			if (res[i] == SAGA_STORE_PENDING) {
+				res[i] = saga_store_poll(sts[i]);
+			}
+		}
+	}
+	if (res[0] != SAGA_STORE_COMMITTED ||
+	    res[1] != SAGA_STORE_COMMITTED) {
+		fail_msg("batches ended %d and %d (committed is %d): %s / %s",
+		    res[0], res[1], SAGA_STORE_COMMITTED,
+		    saga_store_error(sts[0]), saga_store_error(sts[1]));
+	}
+	/* One batch has both keys, the other lost both sagas. */
+	assert_int_equal(
+	    saga_store_lost(sts[0], &ids) + saga_store_lost(sts[1], &ids), 2);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance s JOIN "
+	                     "saga_start_key k ON k.saga_id = s.id WHERE "
+	                     "'%s' <> ''",
+	                     &a1.id),
+	    2);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance WHERE "
+	                     "'%s' <> ''",
+	                     &a1.id),
+	    2);
+	saga_store_free(st2);
+}
+
 int
 main(void)
 {
@@ -796,6 +895,8 @@ main(void)
 		    test_reader_ignores_write_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sync_commit_off_turned_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_start_keys_crossing, setup, teardown),
 	};
 
 	srand((unsigned) time(NULL));
