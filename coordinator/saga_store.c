@@ -1740,7 +1740,15 @@ saga_store_lost(const saga_store *st, const saga_id **ids)
 	return (st->nlost);
 }
 
-/* Computes fenced = sent - done once the batch committed. */
+static int
+saga_store_id_cmp(const void *a, const void *b)
+{
+	return (memcmp(a, b, sizeof(saga_id)));
+}
+
+/* Computes fenced = sent - done once the batch committed: done sorted,
+ * then a binary search per id sent (a batch can hold tens of thousands
+ * of sagas; this runs on the engine thread). */
 static int
 saga_store_compute_fenced(saga_store *st)
 {
@@ -1749,14 +1757,18 @@ saga_store_compute_fenced(saga_store *st)
 	free(st->fenced);
 	st->fenced  = NULL;
 	st->nfenced = 0;
+	if (st->ndone > 1) {
+		qsort(st->done_ids, st->ndone, sizeof(saga_id),
+		    saga_store_id_cmp);
+	}
 	for (size_t i = 0; i < st->nsent; i++) {
-		bool found = false;
-
-		for (size_t j = 0; j < st->ndone && !found; j++) {
-			found = saga_id_equal(&st->sent_ids[i], &st->done_ids[j]);
+		if (st->ndone > 0 &&
+		    bsearch(&st->sent_ids[i], st->done_ids, st->ndone,
+		        sizeof(saga_id), saga_store_id_cmp) != NULL) {
+			continue;
 		}
-		if (!found && saga_store_ids_add(&st->fenced, &st->nfenced, &cap,
-		                  &st->sent_ids[i]) != 0) {
+		if (saga_store_ids_add(&st->fenced, &st->nfenced, &cap,
+		        &st->sent_ids[i]) != 0) {
 			return (SAGA_ENOMEM);
 		}
 	}
