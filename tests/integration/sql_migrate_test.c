@@ -574,6 +574,66 @@ test_sql_migrate_003_backfills_finished_at(void **state)
 	    3);
 }
 
+/* An index under one of 004's names that a CREATE INDEX CONCURRENTLY
+ * left invalid (its build failed) is dropped and built again by 005:
+ * 004's IF NOT EXISTS takes the name as done. A build that fails: an
+ * expression that divides by zero on the table's one row. */
+static void
+test_sql_migrate_005_rebuilds_invalid_index(void **state)
+{
+	fixture *f        = *state;
+	char     err[512] = "";
+	size_t   before   = 0;
+	int      applied  = -1;
+
+	while (before < coordinator_migrations_count &&
+	    coordinator_migrations[before].version < 4) {
+		before++;
+	}
+	assert_true(before < coordinator_migrations_count);
+	assert_int_equal(sql_migrate_apply(f->conn, "coordinator",
+	                     coordinator_migrations, before, NULL, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(pgtest_exec(f->conn,
+	                     "INSERT INTO saga_definition (name, version,"
+	                     " content_hash, definition)"
+	                     " VALUES ('t', 1, 'h', '{}');"
+	                     "INSERT INTO saga_instance (id, saga_name,"
+	                     " saga_version, state, context, created_at,"
+	                     " updated_at)"
+	                     " VALUES ('00000000-0000-7000-8000-000000000001',"
+	                     " 't', 1, 'RUNNING', '\\x80', now(), now())"),
+	    0);
+	assert_int_not_equal(pgtest_exec(f->conn,
+	                         "CREATE INDEX CONCURRENTLY"
+	                         " saga_instance_created_idx ON saga_instance"
+	                         " ((1 / (length(saga_name) - 1)))"),
+	    0);
+	assert_int_equal(query_int(f->conn,
+	                     "SELECT count(*) FROM pg_index i JOIN pg_class c"
+	                     " ON c.oid = i.indexrelid WHERE NOT i.indisvalid"
+	                     " AND c.relname = 'saga_instance_created_idx'"),
+	    1);
+	assert_int_equal(sql_migrate_apply(f->conn, "coordinator",
+	                     coordinator_migrations,
+	                     coordinator_migrations_count, &applied, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(applied, (int) (coordinator_migrations_count - before));
+	assert_int_equal(query_int(f->conn,
+	                     "SELECT count(*) FROM pg_index i JOIN pg_class c"
+	                     " ON c.oid = i.indexrelid WHERE i.indisvalid AND"
+	                     " c.relname IN ('saga_instance_created_idx',"
+	                     " 'saga_event_at_idx')"),
+	    2);
+	assert_int_equal(query_int(f->conn,
+	                     "SELECT count(*) FROM pg_indexes WHERE indexname"
+	                     " = 'saga_instance_created_idx' AND indexdef LIKE"
+	                     " '%(created_at, id)'"),
+	    1);
+}
+
 int
 main(void)
 {
@@ -601,6 +661,9 @@ main(void)
 		    test_sql_migrate_concurrent_apply_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sql_migrate_003_backfills_finished_at, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sql_migrate_005_rebuilds_invalid_index, setup,
 		    teardown),
 	};
 
