@@ -747,69 +747,113 @@ proto_json_out_val(proto_json_out *o, const proto_val *v)
 	}
 }
 
-int
-proto_raw_to_json(proto_raw raw, bool pretty, char **out)
+/* Starts o's emitter and its document (indented when pretty). */
+static int
+proto_json_out_begin(proto_json_out *o, bool pretty)
 {
-	/* Any value of the JSON data model renders, however large: the
-	 * limits that matter here are the ones that keep decoding safe. */
+	struct fy_emitter_cfg ecfg;
+	int                   rv;
+
+	memset(o, 0, sizeof(*o));
+	proto_buf_init(&o->text);
+	memset(&ecfg, 0, sizeof(ecfg));
+	ecfg.flags = (pretty ? FYECF_MODE_JSON : FYECF_MODE_JSON_ONELINE) |
+	    FYECF_WIDTH_INF;
+	ecfg.output   = proto_json_out_cb;
+	ecfg.userdata = o;
+	if ((o->emit = fy_emitter_create(&ecfg)) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	if ((rv = proto_json_out_event(o,
+	         fy_emit_event_create(o->emit, FYET_STREAM_START))) != 0 ||
+	    (rv = proto_json_out_event(o,
+	         fy_emit_event_create(o->emit, FYET_DOCUMENT_START, 1,
+	             (const struct fy_version *) NULL,
+	             (const struct fy_tag *const *) NULL))) != 0) {
+		return (rv);
+	}
+	return (0);
+}
+
+/* Decodes raw (checked first: any value of the JSON data model, however
+ * large) into a tree. */
+static int
+proto_json_out_parse(proto_raw raw, proto_doc **doc)
+{
+	/* The limits that matter here are the ones that keep decoding
+	 * safe. */
 	proto_limits lim = {
 		.max_msg_bytes     = SIZE_MAX,
 		.max_depth         = PROTO_MAX_DEPTH_CAP,
 		.max_str_bytes     = SIZE_MAX,
 		.max_container_len = SIZE_MAX,
 	};
-	struct fy_emitter_cfg ecfg;
-	proto_json_out        o;
-	proto_doc            *doc = NULL;
-	int                   rv;
+	int rv;
 
-	memset(&o, 0, sizeof(o));
-	proto_buf_init(&o.text);
 	if (proto_raw_validate(raw, &lim, NULL) != 0) {
 		return (SAGA_EINVAL);
 	}
-	if ((rv = proto_doc_parse(&doc, raw, &lim, NULL)) != 0) {
+	if ((rv = proto_doc_parse(doc, raw, &lim, NULL)) != 0) {
 		/* Validated already: only memory can be missing. */
-		rv = rv == SAGA_ENOMEM ? SAGA_ENOMEM : SAGA_EINVAL;
-		goto fail;
+		return (rv == SAGA_ENOMEM ? SAGA_ENOMEM : SAGA_EINVAL);
 	}
-	memset(&ecfg, 0, sizeof(ecfg));
-	ecfg.flags = (pretty ? FYECF_MODE_JSON : FYECF_MODE_JSON_ONELINE) |
-	    FYECF_WIDTH_INF;
-	ecfg.output   = proto_json_out_cb;
-	ecfg.userdata = &o;
-	if ((o.emit = fy_emitter_create(&ecfg)) == NULL) {
-		rv = SAGA_ENOMEM;
-		goto fail;
+	return (0);
+}
+
+/* Ends o's document: what is left of it is in o->text, without the line
+ * break that libfyaml ends it with. */
+static int
+proto_json_out_finish(proto_json_out *o)
+{
+	int rv;
+
+	if ((rv = proto_json_out_event(o,
+	         fy_emit_event_create(o->emit, FYET_DOCUMENT_END, 1))) != 0 ||
+	    (rv = proto_json_out_event(o,
+	         fy_emit_event_create(o->emit, FYET_STREAM_END))) != 0) {
+		return (rv);
 	}
-	if ((rv = proto_json_out_event(&o,
-	         fy_emit_event_create(o.emit, FYET_STREAM_START))) != 0 ||
-	    (rv = proto_json_out_event(&o,
-	         fy_emit_event_create(o.emit, FYET_DOCUMENT_START, 1,
-	             (const struct fy_version *) NULL,
-	             (const struct fy_tag *const *) NULL))) != 0 ||
-	    (rv = proto_json_out_val(&o, proto_doc_root(doc))) != 0 ||
-	    (rv = proto_json_out_event(&o,
-	         fy_emit_event_create(o.emit, FYET_DOCUMENT_END, 1))) != 0 ||
-	    (rv = proto_json_out_event(&o,
-	         fy_emit_event_create(o.emit, FYET_STREAM_END))) != 0) {
-		goto fail;
+	if (o->nomem) {
+		return (SAGA_ENOMEM);
 	}
-	if (o.nomem) {
-		rv = SAGA_ENOMEM;
-		goto fail;
-	}
-	if (o.inside || o.qkey || o.nout != o.nstr || o.next != o.npads) {
+	if (o->inside || o->qkey || o->nout != o->nstr || o->next != o->npads) {
 		/* libfyaml wrote strings differently than the fix-ups
 		 * expect: refuse rather than print altered strings. */
-		rv = SAGA_EINTERNAL;
-		goto fail;
+		return (SAGA_EINTERNAL);
 	}
-	/* No trailing newline (libfyaml ends the document with one). */
-	while (o.text.len > 0 && o.text.data[o.text.len - 1] == '\n') {
-		o.text.len--;
+	while (o->text.len > 0 && o->text.data[o->text.len - 1] == '\n') {
+		o->text.len--;
 	}
-	if ((rv = proto_buf_append(&o.text, "", 1)) != 0) {
+	return (0);
+}
+
+/* Frees what o holds; NULL-safe emitter. */
+static void
+proto_json_out_fini(proto_json_out *o)
+{
+	fy_emitter_destroy(o->emit);
+	free(o->pads);
+	proto_buf_fini(&o->text);
+	memset(o, 0, sizeof(*o));
+}
+
+int
+proto_raw_to_json(proto_raw raw, bool pretty, char **out)
+{
+	proto_json_out o;
+	proto_doc     *doc = NULL;
+	int            rv;
+
+	/* Checked before anything is made: a value that is not valid is
+	 * refused without an emitter. */
+	memset(&o, 0, sizeof(o));
+	if ((rv = proto_json_out_parse(raw, &doc)) != 0) {
+		return (rv);
+	}
+	if ((rv = proto_json_out_begin(&o, pretty)) != 0 ||
+	    (rv = proto_json_out_val(&o, proto_doc_root(doc))) != 0 ||
+	    (rv = proto_json_out_finish(&o)) != 0 ||
+	    (rv = proto_buf_append(&o.text, "", 1)) != 0) {
 		goto fail;
 	}
 	*out        = (char *) o.text.data;
@@ -817,9 +861,121 @@ proto_raw_to_json(proto_raw raw, bool pretty, char **out)
 	rv          = 0;
 
 fail:
-	fy_emitter_destroy(o.emit);
+	proto_json_out_fini(&o);
 	proto_doc_free(doc);
-	free(o.pads);
-	proto_buf_fini(&o.text);
+	return (rv);
+}
+
+/*
+ * A list piece by piece.
+ *
+ * One emitter per element, not one for the whole document: libfyaml
+ * 0.7.12's emitter keeps every token that it has written (a few hundred
+ * bytes per scalar) until it is destroyed, so that one emitter for a
+ * list of a million sagas grew to 5 GB. The text around the elements is
+ * the emitter's layout, which is regular: nesting indents by two
+ * columns, an array's elements follow "[" on their own lines, separated
+ * by ",", and the "]" follows an element that is an object ending with a
+ * scalar on its own closing line ("}]"). Strings (the key, every value)
+ * are written by libfyaml.
+ */
+
+/* The indentation of list's elements in the indented document. */
+#define PROTO_JSON_LIST_INDENT "    "
+
+/* Appends text to out with ind after every line break. */
+static int
+proto_json_list_indent(proto_buf *out, const char *text, const char *ind)
+{
+	const char *nl;
+	int         rv = 0;
+
+	while (rv == 0 && (nl = strchr(text, '\n')) != NULL) {
+		if ((rv = proto_buf_append(out, text, (size_t) (nl + 1 - text)))
+		        == 0) {
+			rv = proto_buf_append(out, ind, strlen(ind));
+		}
+		text = nl + 1;
+	}
+	return (rv != 0 ? rv : proto_buf_append(out, text, strlen(text)));
+}
+
+/* Appends s to out, NUL-terminated ones only. */
+static int
+proto_json_list_put(proto_buf *out, const char *s)
+{
+	return (proto_buf_append(out, s, strlen(s)));
+}
+
+int
+proto_json_list_begin(
+    proto_json_list *l, bool pretty, const char *key, proto_buf *out)
+{
+	proto_json_out o;
+	proto_str      k = { key, strlen(key) };
+	int            rv;
+
+	l->pretty = pretty;
+	l->n      = 0;
+	/* The key as a JSON string, by libfyaml. */
+	if ((rv = proto_json_out_begin(&o, false)) == 0 &&
+	    (rv = proto_json_out_str(&o, k)) == 0 &&
+	    (rv = proto_json_out_finish(&o)) == 0 &&
+	    (rv = proto_json_list_put(out, pretty ? "{\n  " : "{")) == 0 &&
+	    (rv = proto_buf_append(out, o.text.data, o.text.len)) == 0) {
+		rv = proto_json_list_put(out, ": [");
+	}
+	proto_json_out_fini(&o);
+	return (rv);
+}
+
+int
+proto_json_list_add(proto_json_list *l, proto_raw elem, proto_buf *out)
+{
+	char *text = NULL;
+	int   rv;
+
+	if ((rv = proto_raw_to_json(elem, l->pretty, &text)) != 0) {
+		return (rv);
+	}
+	if (l->pretty) {
+		if ((rv = proto_json_list_put(out,
+		         l->n > 0 ? ",\n" PROTO_JSON_LIST_INDENT
+		                  : "\n" PROTO_JSON_LIST_INDENT)) == 0) {
+			rv = proto_json_list_indent(
+			    out, text, PROTO_JSON_LIST_INDENT);
+		}
+	} else if ((rv = proto_json_list_put(out, l->n > 0 ? ", " : "")) ==
+	    0) {
+		rv = proto_json_list_put(out, text);
+	}
+	free(text);
+	l->n += rv == 0;
+	return (rv);
+}
+
+int
+proto_json_list_end(proto_json_list *l, proto_raw tail, proto_buf *out)
+{
+	char *text = NULL;
+	int   rv;
+
+	if (!proto_raw_is_map(tail)) {
+		return (SAGA_EINVAL);
+	}
+	if ((rv = proto_raw_to_json(tail, l->pretty, &text)) != 0) {
+		return (rv);
+	}
+	/* tail's entries come after the array: its own "{" gives way to
+	 * the ", " (or ",\n") after the "]". */
+	if ((rv = proto_json_list_put(out, "]")) == 0) {
+		if (strcmp(text, "{}") == 0) {
+			rv = proto_json_list_put(out, l->pretty ? "\n}" : "}");
+		} else if ((rv = proto_json_list_put(
+		                out, l->pretty ? "," : ", ")) == 0) {
+			rv = proto_json_list_put(out, text + 1);
+		}
+	}
+	free(text);
 	return (rv);
 }

@@ -1039,11 +1039,122 @@ test_proto_json_spaces_many_strings(void **state)
 	free(json);
 }
 
+/* Renders elems (JSON texts) in {"sagas": [...], TAIL} with a
+ * proto_json_list, into a malloc'd string. */
+static char *
+list_render(const char *const *elems, size_t n, const char *tail,
+    bool pretty)
+{
+	proto_json_list l;
+	proto_buf       b, text;
+	char            err[256];
+
+	proto_buf_init(&b);
+	proto_buf_init(&text);
+	assert_int_equal(proto_json_list_begin(&l, pretty, "sagas", &text), 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(to_raw(elems[i], NULL, &b, err, sizeof(err)),
+		    0);
+		assert_int_equal(
+		    proto_json_list_add(&l, proto_buf_raw(&b), &text), 0);
+	}
+	assert_int_equal(to_raw(tail, NULL, &b, err, sizeof(err)), 0);
+	assert_int_equal(proto_json_list_end(&l, proto_buf_raw(&b), &text), 0);
+	assert_int_equal(proto_buf_append(&text, "", 1), 0);
+	proto_buf_fini(&b);
+	return ((char *) text.data);
+}
+
+/* A list rendered piece by piece is the whole document rendered at once,
+ * byte for byte, one line and indented, for elements shaped as sagactl
+ * list's (objects ending with a scalar; strings that lose their spaces
+ * to libfyaml, escapes, nested values inside), with and without entries
+ * after the array, and empty. */
+static void
+test_proto_json_list_same_text(void **state)
+{
+	static const char *const elems[] = {
+		"{\"id\": \" a \", \"n\": 1, \"x\": null, \"t\": true}",
+		"{\"id\": \"b\\n\\\"q\\\"\\u001b\", \"l\": [1, 2.5, \"  \"],"
+		" \"z\": \"e\"}",
+		"{\"m\": {\"k \": \"v  \", \"e\": {}, \"a\": [{\"y\": 1}]},"
+		" \"id\": \"  c\"}",
+		"{\"id\": \"\\u00e9\\u20ac\", \"a\": [], \"b\": false}",
+	};
+	static const char *const tails[]
+	    = { "{\"more\": false}", "{}", "{\"n\": 2, \" m \": [1]}" };
+	char      whole[1024];
+	char     *got, *want;
+	size_t    len;
+	proto_buf b;
+	char      err[256];
+
+	(void) state;
+	proto_buf_init(&b);
+	for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+		for (size_t n = 0; n <= sizeof(elems) / sizeof(elems[0]);
+		     n++) {
+			len = (size_t) snprintf(
+			    whole, sizeof(whole), "{\"sagas\": [");
+			for (size_t i = 0; i < n; i++) {
+				len += (size_t) snprintf(whole + len,
+				    sizeof(whole) - len, "%s%s",
+				    i > 0 ? ", " : "", elems[i]);
+			}
+			snprintf(whole + len, sizeof(whole) - len, "]%s%s",
+			    strcmp(tails[t], "{}") != 0 ? ", " : "}",
+			    strcmp(tails[t], "{}") != 0 ? tails[t] + 1 : "");
+			assert_int_equal(
+			    to_raw(whole, NULL, &b, err, sizeof(err)), 0);
+			for (int pretty = 0; pretty < 2; pretty++) {
+				want = NULL;
+				assert_int_equal(
+				    proto_raw_to_json(
+				        proto_buf_raw(&b), pretty, &want),
+				    0);
+				got = list_render(elems, n, tails[t], pretty);
+				assert_string_equal(got, want);
+				free(got);
+				free(want);
+			}
+		}
+	}
+	proto_buf_fini(&b);
+}
+
+/* An element that cannot be JSON is refused and nothing of it written;
+ * the list goes on. A tail that is not a map is refused. */
+static void
+test_proto_json_list_refusals(void **state)
+{
+	static const uint8_t not_utf8[] = { 0xa1, 0xff };
+	static const uint8_t one[]      = { 0x01 };
+	proto_json_list      l;
+	proto_buf            text;
+	proto_raw            bad = { not_utf8, sizeof(not_utf8) };
+	proto_raw            ok  = { one, sizeof(one) };
+	static const uint8_t empty_map[] = { 0x80 };
+	proto_raw            tail = { empty_map, sizeof(empty_map) };
+
+	(void) state;
+	proto_buf_init(&text);
+	assert_int_equal(proto_json_list_begin(&l, false, "a", &text), 0);
+	assert_int_equal(proto_json_list_add(&l, bad, &text), SAGA_EINVAL);
+	assert_int_equal(proto_json_list_add(&l, ok, &text), 0);
+	assert_int_equal(proto_json_list_end(&l, ok, &text), SAGA_EINVAL);
+	assert_int_equal(proto_json_list_end(&l, tail, &text), 0);
+	assert_int_equal(proto_buf_append(&text, "", 1), 0);
+	assert_string_equal((const char *) text.data, "{\"a\": [1]}");
+	proto_buf_fini(&text);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proto_json_round_trip_every_type),
+		cmocka_unit_test(test_proto_json_list_same_text),
+		cmocka_unit_test(test_proto_json_list_refusals),
 		cmocka_unit_test(test_proto_json_types_decoded),
 		cmocka_unit_test(test_proto_json_one_line_output_pinned),
 		cmocka_unit_test(test_proto_json_pretty_output_pinned),
