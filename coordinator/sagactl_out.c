@@ -410,6 +410,8 @@ struct sagactl_table {
 	bool         *right;
 	size_t        indent;
 	bool          blank;
+	size_t       *w; /* widths kept by the first flush, or NULL */
+	size_t        flushed; /* rows printed and forgotten */
 };
 
 static int
@@ -471,6 +473,7 @@ sagactl_table_free(sagactl_table *t)
 	}
 	free(t->cells);
 	free(t->right);
+	free(t->w);
 	free(t);
 }
 
@@ -531,25 +534,31 @@ sagactl_table_add_styled(sagactl_table *t, const char *text, size_t width)
 size_t
 sagactl_table_rows(const sagactl_table *t)
 {
-	return (t->n / t->ncols - 1);
+	/* The header is among the cells until the first flush. */
+	return (t->flushed + t->n / t->ncols - (t->w == NULL ? 1 : 0));
 }
 
-void
-sagactl_table_print(const sagactl_table *t, const sagactl_out *o)
+/* The widest cell of each column among t's cells into w. */
+static void
+sagactl_table_widths(const sagactl_table *t, size_t *w)
 {
-	size_t *w    = calloc(t->ncols, sizeof(size_t));
-	size_t  rows = t->n / t->ncols;
-
-	if (w == NULL) {
-		return;
-	}
-	for (size_t i = 0; i < rows * t->ncols; i++) {
+	for (size_t i = 0; i < t->n; i++) {
 		size_t c = i % t->ncols;
 
 		if (t->cells[i].width > w[c]) {
 			w[c] = t->cells[i].width;
 		}
 	}
+}
+
+/* Prints t's cells, each column w[c] wide; a cell wider than its column
+ * (a row after the first flush) pushes the rest of its line right. */
+static void
+sagactl_table_print_rows(
+    const sagactl_table *t, const sagactl_out *o, const size_t *w)
+{
+	size_t rows = t->n / t->ncols;
+
 	for (size_t r = 0; r < rows; r++) {
 		size_t col   = t->indent;
 		size_t ncols = t->ncols;
@@ -564,10 +573,14 @@ sagactl_table_print(const sagactl_table *t, const sagactl_out *o)
 		for (size_t c = 0; c < ncols; c++) {
 			const sagactl_cell *cell = &t->cells[r * t->ncols + c];
 			bool                last = c + 1 == ncols;
-			size_t              pad  = w[c] - cell->width;
+			size_t              pad  = 0;
 			char                cut[4096];
 			const char         *text  = cell->text;
 			size_t              width = cell->width;
+
+			if (w[c] > width) {
+				pad = w[c] - width;
+			}
 
 			/* On a terminal the last column is cut to the width,
 			 * unless too little would be left of it to read. */
@@ -592,11 +605,45 @@ sagactl_table_print(const sagactl_table *t, const sagactl_out *o)
 				fprintf(o->f, "%*s  ",
 				    t->right[c] ? 0 : (int) pad, "");
 			}
-			col += w[c] + 2;
+			col += cell->width + pad + 2;
 		}
 		fputc('\n', o->f);
 	}
+}
+
+void
+sagactl_table_print(const sagactl_table *t, const sagactl_out *o)
+{
+	size_t *w = calloc(t->ncols, sizeof(size_t));
+
+	if (w == NULL) {
+		return;
+	}
+	sagactl_table_widths(t, w);
+	sagactl_table_print_rows(t, o, w);
 	free(w);
+}
+
+int
+sagactl_table_flush(sagactl_table *t, const sagactl_out *o)
+{
+	size_t rows = t->n / t->ncols;
+
+	if (t->w == NULL) {
+		if ((t->w = calloc(t->ncols, sizeof(size_t))) == NULL) {
+			return (SAGA_ENOMEM);
+		}
+		sagactl_table_widths(t, t->w);
+		/* The header goes out with the first rows, and is none. */
+		rows--;
+	}
+	sagactl_table_print_rows(t, o, t->w);
+	t->flushed += rows;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->cells[i].text);
+	}
+	t->n = 0;
+	return (0);
 }
 
 /*
@@ -705,4 +752,62 @@ sagactl_out_json(const sagactl_out *out, const proto_obj *o)
 	free(text);
 	proto_buf_fini(&b);
 	return (rv);
+}
+
+/* Prints the text in l->text. */
+static void
+sagactl_jlist_write(sagactl_jlist *l)
+{
+	fwrite(l->text.data, 1, l->text.len, l->out->f);
+	proto_buf_reset(&l->text);
+}
+
+int
+sagactl_jlist_open(sagactl_jlist *l, const sagactl_out *out, const char *key)
+{
+	int rv;
+
+	l->out = out;
+	proto_buf_init(&l->b);
+	proto_buf_init(&l->text);
+	if ((rv = proto_json_list_begin(&l->l, true, key, &l->text)) == 0) {
+		sagactl_jlist_write(l);
+	}
+	return (rv);
+}
+
+int
+sagactl_jlist_add_obj(sagactl_jlist *l, const proto_obj *o)
+{
+	int rv;
+
+	proto_buf_reset(&l->b);
+	if ((rv = proto_obj_encode(o, &l->b)) == 0
+	    && (rv = proto_json_list_add(&l->l, proto_buf_raw(&l->b), &l->text))
+	        == 0) {
+		sagactl_jlist_write(l);
+	}
+	return (rv);
+}
+
+int
+sagactl_jlist_close(sagactl_jlist *l, const proto_obj *tail)
+{
+	int rv;
+
+	proto_buf_reset(&l->b);
+	if ((rv = proto_obj_encode(tail, &l->b)) == 0
+	    && (rv = proto_json_list_end(&l->l, proto_buf_raw(&l->b), &l->text))
+	        == 0) {
+		sagactl_jlist_write(l);
+		fputc('\n', l->out->f);
+	}
+	return (rv);
+}
+
+void
+sagactl_jlist_fini(sagactl_jlist *l)
+{
+	proto_buf_fini(&l->b);
+	proto_buf_fini(&l->text);
 }

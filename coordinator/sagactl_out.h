@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "proto_json.h"
 #include "proto_val.h"
 
 /* sagactl_out is one output stream and how to write to it. */
@@ -129,13 +130,23 @@ int sagactl_table_addf(sagactl_table *t, sagactl_style s, const char *fmt, ...)
 int sagactl_table_add_styled(sagactl_table *t, const char *text, size_t width);
 
 /* sagactl_table_rows returns the number of rows added (the header not
- * counted). */
+ * counted), flushed or not. */
 size_t sagactl_table_rows(const sagactl_table *t);
 
 /* sagactl_table_print prints the table on o: columns separated by two
  * spaces, the last one not padded and, on a terminal, cut to the width
  * (unless o->wide). */
 void sagactl_table_print(const sagactl_table *t, const sagactl_out *o);
+
+/* sagactl_table_flush prints the rows added since the last flush (the
+ * header with the first ones) as sagactl_table_print does, and forgets
+ * them, so that a table of any length prints in pieces in bounded
+ * memory. The columns' widths are those of the first flush, kept: a
+ * longer cell later pushes the rest of its line to the right (nothing is
+ * cut that sagactl_table_print would not cut). A table flushed once
+ * prints as sagactl_table_print prints it. Returns 0 or SAGA_ENOMEM
+ * (nothing printed). */
+int sagactl_table_flush(sagactl_table *t, const sagactl_out *o);
 
 /* sagactl_out_cut copies s into buf (len bytes), escaped as by
  * sagactl_out_escape (line breaks become spaces), cut to at most cols
@@ -172,5 +183,37 @@ int sagactl_out_put_time(proto_obj *o, const char *key, int64_t ms);
 /* sagactl_out_json prints the document o, indented, and a line break.
  * Returns 0, SAGA_ENOMEM or SAGA_EINVAL. */
 int sagactl_out_json(const sagactl_out *out, const proto_obj *o);
+
+/* sagactl_jlist prints a document {"KEY": [element, ...], more entries}
+ * as sagactl_out_json would print it, but element by element as they
+ * come (sagactl list of a whole log), in memory bounded by one element
+ * (proto_json_list): the text of each is printed when it is added, the
+ * entries after the array, known at the end, when it is closed. A list
+ * that stops half-way (an error) leaves on out the document so far, not
+ * closed: no JSON parser accepts it. */
+typedef struct sagactl_jlist {
+	const sagactl_out *out;
+	proto_json_list    l;
+	proto_buf          b; /* an element, encoded */
+	proto_buf          text; /* its text */
+} sagactl_jlist;
+
+/* sagactl_jlist_open starts the document and its array, the value of
+ * key. Returns 0 or SAGA_ENOMEM; sagactl_jlist_fini must follow either
+ * way. */
+int sagactl_jlist_open(
+    sagactl_jlist *l, const sagactl_out *out, const char *key);
+
+/* sagactl_jlist_add_obj adds the map o to the array. Returns 0,
+ * SAGA_ENOMEM or SAGA_EINVAL (o cannot be JSON: a string not UTF-8). */
+int sagactl_jlist_add_obj(sagactl_jlist *l, const proto_obj *o);
+
+/* sagactl_jlist_close ends the array, puts the entries of tail after it
+ * and ends the document with a line break. Returns as
+ * sagactl_jlist_add_obj. */
+int sagactl_jlist_close(sagactl_jlist *l, const proto_obj *tail);
+
+/* sagactl_jlist_fini frees what l holds, closed or not. */
+void sagactl_jlist_fini(sagactl_jlist *l);
 
 #endif /* COORDINATOR_SAGACTL_OUT_H */

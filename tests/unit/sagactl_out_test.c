@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "proto_val.h"
 #include "sagactl_out.h"
 
 /* escape(in) is sagactl_out_escape of in, whole (static buffer). */
@@ -190,6 +191,120 @@ test_sagactl_out_table(void **state)
 	free(text);
 }
 
+/* The text (malloc'd) of a table of cells (3 a row, NULL-terminated),
+ * printed whole, or flushed after every per rows. */
+static char *
+table_text(const char *const *cells, size_t per, bool flush)
+{
+	static const char *const head[] = { "ID", "N", "ERROR" };
+	sagactl_table           *t      = NULL;
+	sagactl_out              o;
+	char                    *text = NULL;
+	size_t                   len  = 0, i;
+	FILE                    *f;
+
+	assert_non_null(f = open_memstream(&text, &len));
+	sagactl_out_init(&o, f);
+	assert_int_equal(sagactl_table_alloc(&t, 3, head), 0);
+	sagactl_table_right(t, 1);
+	for (i = 0; cells[i] != NULL; i++) {
+		assert_int_equal(sagactl_table_add(t, cells[i], SAGACTL_S_NONE),
+		    0);
+		if (flush && (i + 1) % (3 * per) == 0) {
+			assert_int_equal(sagactl_table_flush(t, &o), 0);
+		}
+	}
+	assert_int_equal(sagactl_table_rows(t), i / 3);
+	if (flush) {
+		assert_int_equal(sagactl_table_flush(t, &o), 0);
+		assert_int_equal(sagactl_table_rows(t), i / 3);
+	} else {
+		sagactl_table_print(t, &o);
+	}
+	sagactl_table_free(t);
+	fclose(f);
+	return (text);
+}
+
+/* A table printed in pieces: flushed once, it is the table printed
+ * whole; in several, the first piece's widths hold and a longer cell
+ * later pushes the rest of its line right, cut nowhere. */
+static void
+test_sagactl_out_table_flush(void **state)
+{
+	static const char *const cells[] = { "a", "1", "x", "bb", "22", "y",
+		"a-much-longer-id", "333", "z", "c", "4", "", NULL };
+	char *whole, *once, *pieces;
+
+	(void) state;
+	whole = table_text(cells, 100, false);
+	once  = table_text(cells, 100, true);
+	assert_string_equal(once, whole);
+	pieces = table_text(cells, 2, true);
+	assert_string_equal(pieces,
+	    "ID   N  ERROR\n"
+	    "a    1  x\n"
+	    "bb  22  y\n"
+	    "a-much-longer-id  333  z\n"
+	    "c    4  -\n");
+	free(whole);
+	free(once);
+	free(pieces);
+}
+
+/* A list printed element by element is the document sagactl_out_json
+ * prints, byte for byte; empty too. */
+static void
+test_sagactl_out_jlist(void **state)
+{
+	proto_obj    *o = NULL, *root = NULL, *tail = NULL;
+	sagactl_jarr  arr;
+	sagactl_jlist l;
+	sagactl_out   out;
+	char         *a = NULL, *b = NULL;
+	size_t        alen = 0, blen = 0;
+	FILE         *fa, *fb;
+
+	(void) state;
+	assert_int_equal(proto_obj_alloc(&o), 0);
+	assert_int_equal(proto_obj_alloc(&root), 0);
+	assert_int_equal(proto_obj_alloc(&tail), 0);
+	assert_int_equal(proto_obj_put_bool(tail, "more", true), 0);
+	for (int n = 0; n < 3; n++) {
+		assert_non_null(fa = open_memstream(&a, &alen));
+		assert_non_null(fb = open_memstream(&b, &blen));
+		sagactl_jarr_init(&arr);
+		proto_obj_reset(root);
+		sagactl_out_init(&out, fb);
+		assert_int_equal(sagactl_jlist_open(&l, &out, "sagas"), 0);
+		for (int i = 0; i < n; i++) {
+			proto_obj_reset(o);
+			assert_int_equal(
+			    proto_obj_put_str(o, "id", i ? " x\t\"" : "y "), 0);
+			assert_int_equal(proto_obj_put_int(o, "n", i), 0);
+			assert_int_equal(proto_obj_put_nil(o, "step"), 0);
+			assert_int_equal(sagactl_jarr_add_obj(&arr, o), 0);
+			assert_int_equal(sagactl_jlist_add_obj(&l, o), 0);
+		}
+		assert_int_equal(sagactl_jlist_close(&l, tail), 0);
+		sagactl_jlist_fini(&l);
+		assert_int_equal(sagactl_jarr_put(&arr, root, "sagas"), 0);
+		assert_int_equal(proto_obj_put_bool(root, "more", true), 0);
+		sagactl_out_init(&out, fa);
+		assert_int_equal(sagactl_out_json(&out, root), 0);
+		sagactl_jarr_fini(&arr);
+		fclose(fa);
+		fclose(fb);
+		assert_string_equal(b, a);
+		free(a);
+		free(b);
+		a = b = NULL;
+	}
+	proto_obj_free(o);
+	proto_obj_free(root);
+	proto_obj_free(tail);
+}
+
 int
 main(void)
 {
@@ -200,6 +315,8 @@ main(void)
 		cmocka_unit_test(test_sagactl_out_textwidth),
 		cmocka_unit_test(test_sagactl_out_cut),
 		cmocka_unit_test(test_sagactl_out_table),
+		cmocka_unit_test(test_sagactl_out_table_flush),
+		cmocka_unit_test(test_sagactl_out_jlist),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
