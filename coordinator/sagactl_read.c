@@ -113,52 +113,55 @@ sagactl_read_cond(char *cond, size_t len, const char *fmt, int p)
 	}
 }
 
-PGresult *
-sagactl_read_select(
-    const sagactl_ctx *ctx, PGconn *c, const sagactl_filter *f, long limit)
+/* Builds into q the query of list for the filters f, newest first, at
+ * most limit rows (0: all), after the text before ("" or a DECLARE).
+ * Returns 0, or SAGACTL_EXIT_FAIL after printing the error. */
+static int
+sagactl_read_build(const sagactl_ctx *ctx, const sagactl_filter *f,
+    long limit, const char *before, sagactl_query *q)
 {
-	sagactl_query q;
-	const char   *states[6];
-	size_t        nstates;
-	int           pstate[6], plim = 0, masked;
-	char          cond[256] = "";
+	const char *states[6];
+	size_t      nstates;
+	int         pstate[6], plim = 0, masked;
+	char        cond[256] = "";
 
-	memset(&q, 0, sizeof(q));
+	memset(q, 0, sizeof(*q));
+	sagactl_query_add(q, "%s", before);
 	nstates = sagactl_read_states_of(f, states);
 	/* Every state: no condition on the state at all. */
 	if (nstates == 6) {
 		nstates = 0;
 	}
 	for (size_t i = 0; i < nstates; i++) {
-		pstate[i] = sagactl_query_param(&q, states[i]);
+		pstate[i] = sagactl_query_param(q, states[i]);
 	}
 	if (f->saga != NULL) {
 		sagactl_read_cond(cond, sizeof(cond), "i.saga_name = $%d",
-		    sagactl_query_param(&q, f->saga));
+		    sagactl_query_param(q, f->saga));
 	}
 	if (f->key != NULL) {
 		sagactl_read_cond(cond, sizeof(cond), "i.business_key = $%d",
-		    sagactl_query_param(&q, f->key));
+		    sagactl_query_param(q, f->key));
 	}
 	if (f->since_ms > 0) {
-		snprintf(q.store[0], sizeof(q.store[0]), "%lld",
+		snprintf(q->store[0], sizeof(q->store[0]), "%lld",
 		    (long long) f->since_ms);
 		sagactl_read_cond(cond, sizeof(cond),
 		    "i.created_at >= to_timestamp($%d::double precision / "
 		    "1000)",
-		    sagactl_query_param(&q, q.store[0]));
+		    sagactl_query_param(q, q->store[0]));
 	}
 	if (limit > 0) {
-		snprintf(q.store[1], sizeof(q.store[1]), "%ld", limit);
-		plim = sagactl_query_param(&q, q.store[1]);
+		snprintf(q->store[1], sizeof(q->store[1]), "%ld", limit);
+		plim = sagactl_query_param(q, q->store[1]);
 	}
-	masked = sagactl_query_param(&q, SAGA_DEF_REDACTED);
+	masked = sagactl_query_param(q, SAGA_DEF_REDACTED);
 	/* The inner query finds the sagas through the indexes (see
 	 * sagactl_read_branch; several states: the newest of each, merged);
 	 * the outer one adds the step's name and kind for those rows only,
 	 * and masks the business key of the sagas whose pinned definition
 	 * redacts its field. */
-	sagactl_query_add(&q,
+	sagactl_query_add(q,
 	    "SELECT s.id::text, s.saga_name, s.saga_version, s.state,"
 	    " s.current_step, d.definition->'steps'->s.current_step->>'name',"
 	    " (SELECT e.kind FROM saga_event e WHERE e.saga_id = s.id"
@@ -175,31 +178,42 @@ sagactl_read_select(
 	    masked);
 	if (nstates <= 1) {
 		sagactl_read_branch(
-		    &q, nstates == 1 ? pstate[0] : 0, cond, plim);
+		    q, nstates == 1 ? pstate[0] : 0, cond, plim);
 	} else {
 		/* An IN list (or = ANY) would read the index in no order:
 		 * every saga of those states, then a sort. */
-		sagactl_query_add(&q, "SELECT u.* FROM (");
+		sagactl_query_add(q, "SELECT u.* FROM (");
 		for (size_t i = 0; i < nstates; i++) {
 			sagactl_query_add(
-			    &q, "%s(", i > 0 ? " UNION ALL " : "");
-			sagactl_read_branch(&q, pstate[i], cond, plim);
-			sagactl_query_add(&q, ")");
+			    q, "%s(", i > 0 ? " UNION ALL " : "");
+			sagactl_read_branch(q, pstate[i], cond, plim);
+			sagactl_query_add(q, ")");
 		}
 		sagactl_query_add(
-		    &q, ") u ORDER BY u.created_at DESC, u.id DESC");
+		    q, ") u ORDER BY u.created_at DESC, u.id DESC");
 		if (plim > 0) {
-			sagactl_query_add(&q, " LIMIT $%d::bigint", plim);
+			sagactl_query_add(q, " LIMIT $%d::bigint", plim);
 		}
 	}
-	sagactl_query_add(&q,
+	sagactl_query_add(q,
 	    ") s"
 	    " LEFT JOIN saga_definition d ON d.name = s.saga_name"
 	    "  AND d.version = s.saga_version"
 	    " ORDER BY s.created_at DESC, s.id DESC");
-	if (q.overflow) {
-		sagactl_error(
-		    ctx, "internal error: the query of list is too long");
+	if (q->overflow) {
+		return (sagactl_error(
+		    ctx, "internal error: the query of list is too long"));
+	}
+	return (0);
+}
+
+PGresult *
+sagactl_read_select(
+    const sagactl_ctx *ctx, PGconn *c, const sagactl_filter *f, long limit)
+{
+	sagactl_query q;
+
+	if (sagactl_read_build(ctx, f, limit, "", &q) != 0) {
 		return (NULL);
 	}
 	return (sagactl_db_query(ctx, c, q.sql, q.n, q.params));
@@ -286,81 +300,139 @@ sagactl_read_list_obj(
 	return (rv != 0 ? SAGA_ENOMEM : 0);
 }
 
+/* How many rows list reads at a time, whatever --limit says: its memory
+ * is bounded by one page (a row takes a few hundred bytes). */
+#define SAGACTL_READ_PAGE 1000
+#define SAGACTL_READ_STR_(x) #x
+#define SAGACTL_READ_STR(x) SAGACTL_READ_STR_(x)
+
+/* What list has printed so far, page after page. */
+typedef struct sagactl_read_lister {
+	const sagactl_ctx *ctx;
+	sagactl_table     *t; /* human: made with the first row */
+	sagactl_jlist      jl; /* --json: opened with the first page */
+	bool               jopen;
+	proto_obj         *o; /* --json: one saga */
+	long               rows; /* printed */
+} sagactl_read_lister;
+
+/* Adds row i of r to the human table. */
 static int
-sagactl_read_list_json(
-    const sagactl_ctx *ctx, const PGresult *r, int rows, bool more)
+sagactl_read_list_row(const sagactl_ctx *ctx, sagactl_table *t,
+    const PGresult *r, int i)
 {
-	proto_obj   *root = NULL, *o = NULL;
-	sagactl_jarr arr;
-	int          rv;
+	const char *state = sagactl_db_str(r, i, SAGACTL_COL_STATE);
+	char        step[256], age[32];
+	int         rv = 0;
 
-	sagactl_jarr_init(&arr);
-	if ((rv = proto_obj_alloc(&root)) != 0
-	    || (rv = proto_obj_alloc(&o)) != 0) {
-		goto done;
-	}
-	for (int i = 0; i < rows; i++) {
-		if ((rv = sagactl_read_list_obj(ctx, r, i, o)) != 0
-		    || (rv = sagactl_jarr_add_obj(&arr, o)) != 0) {
-			goto done;
-		}
-	}
-	if ((rv = sagactl_jarr_put(&arr, root, "sagas")) != 0
-	    || (rv = proto_obj_put_bool(root, "more", more)) != 0) {
-		goto done;
-	}
-	rv = sagactl_out_json(&ctx->out, root);
-done:
-	sagactl_jarr_fini(&arr);
-	proto_obj_free(o);
-	proto_obj_free(root);
-	return (rv);
-}
-
-static int
-sagactl_read_list_human(const sagactl_ctx *ctx, const PGresult *r, int rows)
-{
-	static const char *const head[]
-	    = { "ID", "SAGA", "STATE", "STEP", "AGE", "KEY", "ERROR" };
-	sagactl_table *t = NULL;
-	int            rv;
-
-	if ((rv = sagactl_table_alloc(&t, 7, head)) != 0) {
-		return (rv);
-	}
-	sagactl_table_right(t, 4);
-	for (int i = 0; i < rows && rv == 0; i++) {
-		const char *state = sagactl_db_str(r, i, SAGACTL_COL_STATE);
-		char        step[256], age[32];
-
-		sagactl_read_step_text(r, i, step, sizeof(step));
-		sagactl_out_age(
-		    ctx->now_ms - sagactl_db_i64(r, i, SAGACTL_COL_CREATED, 0),
-		    age, sizeof(age));
-		rv |= sagactl_table_add(
-		    t, sagactl_db_str(r, i, SAGACTL_COL_ID), SAGACTL_S_NONE);
-		rv |= sagactl_table_add(
-		    t, sagactl_db_str(r, i, SAGACTL_COL_SAGA), SAGACTL_S_NONE);
-		rv |= sagactl_table_add(
-		    t, state, sagactl_out_state_style(state));
-		rv |= sagactl_table_add(t, step, SAGACTL_S_NONE);
-		rv |= sagactl_table_add(t, age, SAGACTL_S_NONE);
-		rv |= sagactl_table_add(
-		    t, sagactl_db_str(r, i, SAGACTL_COL_KEY), SAGACTL_S_NONE);
-		rv |= sagactl_table_add(t,
-		    sagactl_db_str(r, i, SAGACTL_COL_ERROR),
-		    strcmp(state, "FAILED") == 0 ? SAGACTL_S_RED
-		                                 : SAGACTL_S_NONE);
-	}
-	if (rv == 0) {
-		sagactl_table_print(t, &ctx->out);
-	}
-	sagactl_table_free(t);
+	sagactl_read_step_text(r, i, step, sizeof(step));
+	sagactl_out_age(
+	    ctx->now_ms - sagactl_db_i64(r, i, SAGACTL_COL_CREATED, 0), age,
+	    sizeof(age));
+	rv |= sagactl_table_add(
+	    t, sagactl_db_str(r, i, SAGACTL_COL_ID), SAGACTL_S_NONE);
+	rv |= sagactl_table_add(
+	    t, sagactl_db_str(r, i, SAGACTL_COL_SAGA), SAGACTL_S_NONE);
+	rv |= sagactl_table_add(t, state, sagactl_out_state_style(state));
+	rv |= sagactl_table_add(t, step, SAGACTL_S_NONE);
+	rv |= sagactl_table_add(t, age, SAGACTL_S_NONE);
+	rv |= sagactl_table_add(
+	    t, sagactl_db_str(r, i, SAGACTL_COL_KEY), SAGACTL_S_NONE);
+	rv |= sagactl_table_add(t, sagactl_db_str(r, i, SAGACTL_COL_ERROR),
+	    strcmp(state, "FAILED") == 0 ? SAGACTL_S_RED : SAGACTL_S_NONE);
 	return (rv != 0 ? SAGA_ENOMEM : 0);
 }
 
-/* The largest --limit of list: its rows are counted in an int
- * (PQntuples), and it asks for one more than the limit. */
+/* Prints the first rows of the page r: human, in the table whose widths
+ * the first page sets (sagactl_table_flush); --json, in the document
+ * opened at the first page (even an empty one: {"sagas": [], ...}). */
+static int
+sagactl_read_list_page(sagactl_read_lister *l, const PGresult *r, int rows)
+{
+	static const char *const head[]
+	    = { "ID", "SAGA", "STATE", "STEP", "AGE", "KEY", "ERROR" };
+	const sagactl_ctx *ctx = l->ctx;
+	int                rv  = 0;
+
+	if (ctx->json) {
+		if (!l->jopen) {
+			l->jopen = true;
+			if ((rv = proto_obj_alloc(&l->o)) != 0
+			    || (rv = sagactl_jlist_open(
+			            &l->jl, &ctx->out, "sagas"))
+			        != 0) {
+				return (rv);
+			}
+		}
+		for (int i = 0; i < rows; i++) {
+			if ((rv = sagactl_read_list_obj(ctx, r, i, l->o)) != 0
+			    || (rv = sagactl_jlist_add_obj(&l->jl, l->o))
+			        != 0) {
+				return (rv);
+			}
+			l->rows++;
+		}
+		return (0);
+	}
+	if (rows == 0) {
+		return (0);
+	}
+	if (l->t == NULL) {
+		if ((rv = sagactl_table_alloc(&l->t, 7, head)) != 0) {
+			return (rv);
+		}
+		sagactl_table_right(l->t, 4);
+	}
+	for (int i = 0; i < rows && rv == 0; i++) {
+		rv = sagactl_read_list_row(ctx, l->t, r, i);
+	}
+	if (rv == 0 && (rv = sagactl_table_flush(l->t, &ctx->out)) == 0) {
+		l->rows += rows;
+	}
+	return (rv);
+}
+
+/* Ends the --json document: "more" comes after the array, as before
+ * (it is known only once the last page is read). */
+static int
+sagactl_read_list_end(sagactl_read_lister *l, bool more)
+{
+	proto_obj *tail = NULL;
+	int        rv;
+
+	if (!l->ctx->json) {
+		return (0);
+	}
+	if ((rv = proto_obj_alloc(&tail)) == 0
+	    && (rv = proto_obj_put_bool(tail, "more", more)) == 0) {
+		rv = sagactl_jlist_close(&l->jl, tail);
+	}
+	proto_obj_free(tail);
+	return (rv);
+}
+
+static void
+sagactl_read_lister_fini(sagactl_read_lister *l)
+{
+	if (l->jopen) {
+		sagactl_jlist_fini(&l->jl);
+	}
+	proto_obj_free(l->o);
+	sagactl_table_free(l->t);
+}
+
+/* Runs sql (no parameters) on c, for its status only. Returns 0, or
+ * SAGACTL_EXIT_FAIL after printing the error. */
+static int
+sagactl_read_exec(const sagactl_ctx *ctx, PGconn *c, const char *sql)
+{
+	PGresult *r = sagactl_db_query(ctx, c, sql, 0, NULL);
+
+	PQclear(r);
+	return (r != NULL ? 0 : SAGACTL_EXIT_FAIL);
+}
+
+/* The largest --limit of list: it asks for one more than the limit. */
 #define SAGACTL_READ_LIMIT_MAX 1000000000L
 
 static int
@@ -379,14 +451,20 @@ sagactl_read_list(sagactl_ctx *ctx, int argc, char **argv)
 		SAGACTL_FILTER_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	sagactl_filter f;
-	PGconn        *c = NULL;
-	PGresult      *r = NULL;
-	char           what[512];
-	int            first, rows, rv;
-	bool           more;
+	static const char fetch[] = "FETCH " SAGACTL_READ_STR(
+	    SAGACTL_READ_PAGE) " FROM sagactl_list";
+	sagactl_filter      f;
+	sagactl_query       q;
+	sagactl_read_lister l;
+	PGconn             *c = NULL;
+	PGresult           *r = NULL;
+	char                what[512];
+	int                 first, rows, rv;
+	bool                more = false, last = false;
 
 	memset(&f, 0, sizeof(f));
+	memset(&l, 0, sizeof(l));
+	l.ctx   = ctx;
 	f.limit = 50;
 	if ((rv = sagactl_parse(
 	         ctx, argc, argv, opts, sagactl_read_list_opt, &f, &first))
@@ -404,29 +482,59 @@ sagactl_read_list(sagactl_ctx *ctx, int argc, char **argv)
 		    "--limit %ld: at most %ld, 0 for no limit", f.limit,
 		    SAGACTL_READ_LIMIT_MAX));
 	}
+	/* One row more than asked tells whether there are more. */
+	if ((rv = sagactl_read_build(ctx, &f, f.limit ? f.limit + 1 : 0,
+	         "DECLARE sagactl_list NO SCROLL CURSOR FOR ", &q))
+	    != 0) {
+		return (rv);
+	}
 	if ((rv = sagactl_db_open(ctx, false, &c)) != 0) {
 		return (rv);
 	}
-	/* One row more than asked tells whether there are more. */
-	if ((r = sagactl_read_select(ctx, c, &f, f.limit ? f.limit + 1 : 0))
-	    == NULL) {
-		PQfinish(c);
-		return (SAGACTL_EXIT_FAIL);
+	/* The rows come a page at a time from a cursor: one query, so one
+	 * snapshot (no saga twice or left out while sagad writes) and the
+	 * plan of the query with its LIMIT, read as far as it is fetched.
+	 * A cursor lives in a transaction. */
+	if ((rv = sagactl_read_exec(ctx, c, "BEGIN READ ONLY")) != 0) {
+		goto done;
 	}
-	rows = PQntuples(r);
-	more = f.limit > 0 && rows > f.limit;
-	if (more) {
-		rows = (int) f.limit;
+	if ((r = sagactl_db_query(ctx, c, q.sql, q.n, q.params)) == NULL) {
+		rv = SAGACTL_EXIT_FAIL;
+		goto done;
 	}
-	if (ctx->json) {
-		rv = sagactl_read_list_json(ctx, r, rows, more);
-	} else if (rows > 0) {
-		rv = sagactl_read_list_human(ctx, r, rows);
+	PQclear(r);
+	while (!last) {
+		if ((r = sagactl_db_query(ctx, c, fetch, 0, NULL)) == NULL) {
+			/* Midway (the connection lost): what was printed
+			 * stays, a --json document not closed. */
+			rv = SAGACTL_EXIT_FAIL;
+			goto done;
+		}
+		rows = PQntuples(r);
+		last = rows < SAGACTL_READ_PAGE;
+		if (f.limit > 0 && l.rows + rows > f.limit) {
+			more = true;
+			last = true;
+			rows = (int) (f.limit - l.rows);
+		}
+		rv = sagactl_read_list_page(&l, r, rows);
+		PQclear(r);
+		r = NULL;
+		if (rv != 0) {
+			goto fail_print;
+		}
+		/* A page at a time for whoever reads the output too. */
+		fflush(ctx->out.f);
 	}
-	if (rv != 0) {
-		rv = sagactl_error(
-		    ctx, "cannot print the list: %s", saga_strerror(rv));
-	} else if (!ctx->json && rows == 0) {
+	/* Ends the transaction (and the cursor) before the document: a
+	 * failure is a failure of the whole list. */
+	if ((rv = sagactl_read_exec(ctx, c, "COMMIT")) != 0) {
+		goto done;
+	}
+	if ((rv = sagactl_read_list_end(&l, more)) != 0) {
+		goto fail_print;
+	}
+	if (!ctx->json && l.rows == 0) {
 		sagactl_filter_describe(&f, what, sizeof(what));
 		sagactl_note(ctx, "no saga matches (%s)", what);
 	} else if (!ctx->json && more) {
@@ -435,7 +543,13 @@ sagactl_read_list(sagactl_ctx *ctx, int argc, char **argv)
 		    "all",
 		    f.limit);
 	}
-	PQclear(r);
+	goto done;
+fail_print:
+	fflush(ctx->out.f);
+	rv = sagactl_error(
+	    ctx, "cannot print the list: %s", saga_strerror(rv));
+done:
+	sagactl_read_lister_fini(&l);
 	PQfinish(c);
 	return (rv);
 }

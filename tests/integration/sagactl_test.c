@@ -20,6 +20,7 @@
  * refuse without --yes) and stdout to a file (no colour). Without a
  * PostgreSQL server the tests are skipped (tests/support/pgtest.h).
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -2401,6 +2403,161 @@ test_sagactl_plan_same_rows(void **state)
 	free(since);
 }
 
+/* Runs argv (argv[0] a path) with its output thrown away, and prints
+ * its peak memory (max RSS, KB) on stdout. Returns the exit status: 0,
+ * or 1 if it failed. The tests run it as "sagactl_test --maxrss ARGV..."
+ * (maxrss_of): a process forked from the test itself would count the
+ * test's own memory (a fork starts with its parent's pages, and
+ * ru_maxrss keeps the high-water mark of every image the process ran),
+ * one forked from this small one does not. */
+static int
+maxrss_main(char **argv)
+{
+	struct rusage ru;
+	int           status, fd;
+	pid_t         pid;
+
+	if ((pid = fork()) == 0) {
+		if ((fd = open("/dev/null", O_WRONLY)) >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0 || wait4(pid, &status, 0, &ru) != pid
+	    || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		return (1);
+	}
+	printf("%ld\n", ru.ru_maxrss);
+	return (0);
+}
+
+/* Runs sagactl with --db, then args (NULL-terminated), its output thrown
+ * away. Returns its peak memory (max RSS, KB), or -1 if it failed. */
+static long
+ctl_maxrss(fixture *f, ...)
+{
+	char   *argv[20], *out = NULL, *err = NULL;
+	int     n = 0;
+	va_list ap;
+	char   *a;
+	long    kb = -1;
+
+	argv[n++] = "/proc/self/exe";
+	argv[n++] = "--maxrss";
+	argv[n++] = SAGACTL_PATH;
+	argv[n++] = "--db";
+	argv[n++] = f->conninfo;
+	va_start(ap, f);
+	while ((a = va_arg(ap, char *)) != NULL && n < 19) {
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	if (proc_run(argv, 120000 * scale(), &out, &err) == 0 && out != NULL) {
+		kb = strtol(out, NULL, 10);
+	}
+	free(out);
+	free(err);
+	return (kb > 0 ? kb : -1);
+}
+
+/* The header line of the output of the last run. */
+static char *
+first_line(const fixture *f)
+{
+	size_t n    = strcspn(f->out, "\n");
+	char  *line = strndup(f->out, n);
+
+	assert_non_null(line);
+	return (line);
+}
+
+/* list --limit 0 over more sagas than list reads at a time (a page of
+ * 1,000): every saga once, in order, valid JSON; every row in the human
+ * form, whose columns are as wide as the first page's (printed before
+ * the next page is read: the rows of a page are the only ones held); and
+ * the memory of the whole list is that of one page. */
+static void
+test_sagactl_plan_list_all_pages(void **state)
+{
+	fixture    *f      = *state;
+	const char *all[9] = { "--limit", "0", NULL };
+	char       *want, *got, *head0, *head1, *head;
+	const char *line;
+	proto_buf   raw;
+	proto_doc  *doc;
+	bool        more = true;
+	size_t      i, n;
+	long        page, whole;
+
+	want = query_ids(f,
+	    "SELECT string_agg(id::text, ',' ORDER BY created_at DESC,"
+	    " id DESC) FROM saga_instance");
+	got = list_ids(f, all);
+	assert_int_equal(strlen(got), PLAN_SAGAS * 37 - 1);
+	if (strcmp(want, got) != 0) {
+		fprintf(stderr, "list --limit 0 --json: not every saga once, "
+		                "in order\n");
+		fail();
+	}
+	free(got);
+	assert_int_equal(ctl(f, "list", "--limit", "0", "--json", NULL), 0);
+	assert_non_null(doc = json_parse(f->out, &raw));
+	assert_int_equal(
+	    proto_val_bool(proto_val_get(proto_doc_root(doc), "more"), &more),
+	    0);
+	assert_false(more);
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+
+	/* The human form: a header, then each saga's line in order. */
+	assert_int_equal(ctl(f, "list", "--limit", "1000", NULL), 0);
+	head0 = first_line(f);
+	assert_int_equal(ctl(f, "list", "--limit", "0", NULL), 0);
+	head = first_line(f);
+	assert_int_equal(count_lines(f->out), 1 + PLAN_SAGAS);
+	assert_string_equal(f->err, "");
+	line = strchr(f->out, '\n') + 1;
+	for (i = 0, n = 0; i < PLAN_SAGAS; i++) {
+		assert_memory_equal(line, want + n, 36);
+		n += 37;
+		line = strchr(line, '\n') + 1;
+	}
+	assert_int_equal(ctl(f, "list", "--limit", "1000", NULL), 0);
+	head1 = first_line(f);
+	/* Later rows are older: their ages are wider ("16m40s") than the
+	 * first page's; the widths are the first page's all the same (an
+	 * age that widened between the runs would change head1 too). */
+	if (strcmp(head0, head1) == 0) {
+		assert_string_equal(head, head0);
+	}
+	free(head0);
+	free(head1);
+	free(head);
+	free(want);
+
+	/* Memory: the whole list as much as one page. Not under the
+	 * sanitizers, whose quarantine keeps the pages that were freed. */
+	if (scale() > 1) {
+		return;
+	}
+	page  = ctl_maxrss(f, "list", "--limit", "1000", "--json", NULL);
+	whole = ctl_maxrss(f, "list", "--limit", "0", "--json", NULL);
+	fprintf(stderr, "list --json max RSS: one page %ld KB, %d sagas "
+	                "%ld KB\n",
+	    page, PLAN_SAGAS, whole);
+	assert_true(page > 0 && whole > 0);
+	assert_true(whole < page + 8192);
+	page  = ctl_maxrss(f, "list", "--limit", "1000", NULL);
+	whole = ctl_maxrss(f, "list", "--limit", "0", NULL);
+	fprintf(stderr, "list max RSS: one page %ld KB, %d sagas %ld KB\n",
+	    page, PLAN_SAGAS, whole);
+	assert_true(page > 0 && whole > 0);
+	assert_true(whole < page + 8192);
+}
+
 /*
  * The ops group: a real sagad and test_participant.
  */
@@ -3340,7 +3497,7 @@ test_sagactl_sagad_down(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest read_tests[] = {
 		cmocka_unit_test(test_sagactl_list_human),
@@ -3374,6 +3531,7 @@ main(void)
 		cmocka_unit_test(test_sagactl_plan_list_time),
 		cmocka_unit_test(test_sagactl_plan_stats_since),
 		cmocka_unit_test(test_sagactl_plan_same_rows),
+		cmocka_unit_test(test_sagactl_plan_list_all_pages),
 	};
 	const struct CMUnitTest ops_tests[] = {
 		cmocka_unit_test(test_sagactl_start_wait),
@@ -3394,6 +3552,9 @@ main(void)
 	};
 	int fails = 0;
 
+	if (argc > 2 && strcmp(argv[1], "--maxrss") == 0) {
+		return (maxrss_main(argv + 2));
+	}
 	/* No terminal for sagactl: confirmations must refuse. */
 	if (freopen("/dev/null", "r", stdin) == NULL) {
 		return (1);
