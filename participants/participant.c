@@ -1456,8 +1456,11 @@ part_req_accept(saga_participant *p, part_req *r)
 {
 	const proto_msg *m = &r->msg;
 
+	/* The decoder refuses an empty required string already (EMISSING,
+	 * docs/protocol.md): a guard, with the same code, should it ever
+	 * let one through. */
 	if (m->action.len == 0 || m->saga.len == 0 || m->step_name.len == 0) {
-		part_req_error(r, true, SAGA_EINVAL,
+		part_req_error(r, true, SAGA_EMISSING,
 		    "COMMAND: field \"%s\" is empty",
 		    m->action.len == 0 ? "action"
 		        : m->saga.len == 0 ? "saga"
