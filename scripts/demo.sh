@@ -251,8 +251,16 @@ else
 	say "INCONSISTENT data: see above."
 fi
 if [[ $keep -eq 1 ]]; then
+	# The commands as they work from here, with the environment that
+	# moved the build or the cluster (cluster.sh stop reads it too).
+	stop_env=""
+	for v in SAGA_BUILD_DIR SAGA_CLUSTER_DIR; do
+		if [[ -n ${!v:-} ]]; then
+			stop_env+="$v=$(printf '%q' "${!v}") "
+		fi
+	done
 	note "The cluster keeps running: source $cluster_dir/cluster.env and try"
-	note "  build/coordinator/sagactl list"
-	note "Stop it with scripts/cluster.sh stop."
+	note "  $build/coordinator/sagactl list"
+	note "Stop it with ${stop_env}$repo/scripts/cluster.sh stop."
 fi
 [[ $ok -eq 1 ]]
