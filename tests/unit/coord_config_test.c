@@ -1771,6 +1771,111 @@ test_coord_config_json_escapes(void **state)
 	coord_defs_free(d);
 }
 
+/* A definition that uses every field and the kinds of strings that the
+ * emitter treats apart (escapes, control and non-ASCII characters, a
+ * character beyond U+FFFF, inner runs of spaces, text that reads as YAML
+ * or JSON, a line longer than libfyaml's default width). */
+static const char rich_yaml[] =
+    "participants:\n"
+    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+    "  q-2.x: {endpoints: [\"tcp://h:2\"]}\n"
+    "defaults:\n"
+    "  timeout: 1.5s\n"
+    "  retry: {multiplier: 1.25, max_backoff: 90s}\n"
+    "sagas:\n"
+    "  - name: rich.Saga-1\n"
+    "    deadline: 90m\n"
+    "    business_key: \"order \\\"id\\\" / \\\\ \\u00fc \\U0001F600 "
+    "tab\\there\"\n"
+    "    redact: [zeta, \"card  number\", \"\\u00e9\\tx\", "
+    "\"{\\\"x\\\": [1]} # no\", \"true\"]\n"
+    "    steps:\n"
+    "      - name: reserve\n"
+    "        participant: p\n"
+    "        action: \"stock.reserve  two  spaces\\u00a0nbsp\"\n"
+    "        compensation: \"release\\n2nd line\\r\\x01\\x7f\\u2028"
+    "\\ufeff\"\n"
+    "        timeout: 250ms\n"
+    "        retry: {max_attempts: 7, initial_backoff: 10ms, "
+    "multiplier: 1.1, max_backoff: 1s, jitter: 0.30000000000000004}\n"
+    "        compensation_retry: {max_attempts: 0, jitter: 0}\n"
+    "        compensation_timeout: 2h\n"
+    "      - name: charge\n"
+    "        participant: q-2.x\n"
+    "        action: \"a long action name with many words in it, long "
+    "enough to pass the width of eighty columns that libfyaml uses by "
+    "default: \\u00e9\\u00e8\\u00ea\"\n"
+    "        compensation: \"true\"\n"
+    "        kind: pivot\n"
+    "      - name: ship\n"
+    "        participant: p\n"
+    "        action: \"null\"\n"
+    "        kind: retriable\n"
+    "        retry: {initial_backoff: 1.5s, max_attempts: 100}\n";
+
+/* Its canonical JSON, pinned as the code wrote it before the emitter's
+ * output went through proto_json's fix-ups: the bytes (the only input
+ * of a definition's hash) of a definition whose strings have no leading
+ * or trailing spaces must never change. */
+static const char rich_json[] =
+    "{\"name\": \"rich.Saga-1\", \"deadline\": \"5400000ms\", "
+    "\"business_key\": \"order \\\"id\\\" / \\\\ \xc3\xbc "
+    "\\uD83D\\uDE00 tab\\there\", "
+    "\"redact\": [\"card  number\", \"true\", \"zeta\", "
+    "\"{\\\"x\\\": [1]} # no\", \"\xc3\xa9\\tx\"], "
+    "\"steps\": [{\"name\": \"reserve\", \"participant\": \"p\", "
+    "\"action\": \"stock.reserve  two  spaces\\u00A0nbsp\", "
+    "\"compensation\": \"release\\n2nd line\\r\\u0001\\u007F\\u2028"
+    "\\uFEFF\", "
+    "\"kind\": \"compensatable\", \"timeout\": \"250ms\", "
+    "\"retry\": {\"max_attempts\": 7, \"initial_backoff\": \"10ms\", "
+    "\"multiplier\": 1.1, \"max_backoff\": \"1000ms\", "
+    "\"jitter\": 0.30000000000000004}, "
+    "\"compensation_retry\": {\"max_attempts\": 0, "
+    "\"initial_backoff\": \"100ms\", \"multiplier\": 2, "
+    "\"max_backoff\": \"60000ms\", \"jitter\": 0}, "
+    "\"compensation_timeout\": \"7200000ms\"}, {\"name\": \"charge\", "
+    "\"participant\": \"q-2.x\", "
+    "\"action\": \"a long action name with many words in it, "
+    "long enough to pass the width of eighty columns that libfyaml "
+    "uses by default: \xc3\xa9\xc3\xa8\xc3\xaa\", "
+    "\"compensation\": \"true\", \"kind\": \"pivot\", "
+    "\"timeout\": \"1500ms\", \"retry\": {\"max_attempts\": 5, "
+    "\"initial_backoff\": \"100ms\", \"multiplier\": 1.25, "
+    "\"max_backoff\": \"90000ms\", \"jitter\": 0.2}, "
+    "\"compensation_retry\": {\"max_attempts\": 0, "
+    "\"initial_backoff\": \"100ms\", \"multiplier\": 2, "
+    "\"max_backoff\": \"60000ms\", \"jitter\": 0.2}, "
+    "\"compensation_timeout\": \"86400000ms\"}, {\"name\": \"ship\", "
+    "\"participant\": \"p\", \"action\": \"null\", \"compensation\": null, "
+    "\"kind\": \"retriable\", \"timeout\": \"1500ms\", "
+    "\"retry\": {\"max_attempts\": 100, \"initial_backoff\": \"1500ms\", "
+    "\"multiplier\": 1.25, \"max_backoff\": \"90000ms\", \"jitter\": 0.2}, "
+    "\"compensation_retry\": {\"max_attempts\": 0, "
+    "\"initial_backoff\": \"100ms\", \"multiplier\": 2, "
+    "\"max_backoff\": \"60000ms\", \"jitter\": 0.2}, "
+    "\"compensation_timeout\": \"86400000ms\"}]}";
+
+/* The canonical JSON of a rich definition is exactly rich_json, and reads
+ * back to the same definition and the same bytes. */
+static void
+test_coord_config_json_pinned(void **state)
+{
+	coord_defs *d;
+	saga_def   *back = NULL;
+	char        err[256];
+
+	(void) state;
+	d = load_text_ok("rich.yaml", rich_yaml);
+	assert_string_equal(d->sagas[0]->json, rich_json);
+	assert_int_equal(
+	    coord_def_from_json(rich_json, &back, err, sizeof(err)), 0);
+	check_same_def(d->sagas[0], back);
+	assert_string_equal(back->json, rich_json);
+	saga_def_free(back);
+	coord_defs_free(d);
+}
+
 static void
 test_coord_config_from_json_errors(void **state)
 {
@@ -2107,6 +2212,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_json_round_trip),
 		cmocka_unit_test(test_coord_config_json_deterministic),
 		cmocka_unit_test(test_coord_config_json_escapes),
+		cmocka_unit_test(test_coord_config_json_pinned),
 		cmocka_unit_test(test_coord_config_from_json_errors),
 		cmocka_unit_test(test_coord_config_redact_parsed),
 		cmocka_unit_test(test_coord_config_redact_errors),
