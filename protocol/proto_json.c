@@ -43,7 +43,10 @@
  *    callback drops that indicator and the white space up to the ':'.
  * A test round-trips random strings built from the characters that
  * matter to JSON, YAML and the emitter, as values and as keys, to catch
- * any other such case.
+ * any other such case. The emitter with its fix-ups is an API of its own
+ * (proto_json_emitter) so that every JSON text written through libfyaml's
+ * events gets them: coord_config's canonical JSON of saga definitions
+ * uses it too, with its own flags.
  */
 #include <errno.h>
 #include <math.h>
@@ -449,7 +452,7 @@ typedef struct proto_json_pad {
 	size_t trail;
 } proto_json_pad;
 
-typedef struct proto_json_out {
+struct proto_json_emitter {
 	struct fy_emitter *emit;
 	proto_buf          text;   /* what the emitter wrote, fixed up */
 	proto_json_pad    *pads;   /* strings that lost spaces, in order */
@@ -463,11 +466,11 @@ typedef struct proto_json_out {
 	bool               qkey;   /* between a '?' and its ':' */
 	bool               escape; /* after a backslash, inside one */
 	bool               nomem;  /* the output callback ran out */
-} proto_json_out;
+};
 
 /* Appends n spaces to the output. */
 static int
-proto_json_out_spaces(proto_json_out *o, size_t n)
+proto_json_emitter_spaces(proto_json_emitter *o, size_t n)
 {
 	static const char spaces[] = "                                ";
 
@@ -485,19 +488,21 @@ proto_json_out_spaces(proto_json_out *o, size_t n)
 /*
  * Emitter output callback: appends what libfyaml writes to o->text, puts
  * back, inside the quotes of each double-quoted scalar, the spaces that
- * proto_json_out_str took off, and turns explicit keys back into JSON
+ * proto_json_emitter_str took off, and turns explicit keys back into JSON
  * (see DESIGN above). Returns len, or -1
  * when memory ran out (remembered in o->nomem).
  */
 static int
-proto_json_out_cb(struct fy_emitter *emit, enum fy_emitter_write_type type,
-    const char *str, int len, void *userdata)
+proto_json_emitter_out_cb(struct fy_emitter *emit,
+    enum fy_emitter_write_type type, const char *str, int len,
+    void *userdata)
 {
-	proto_json_out *o     = userdata;
-	size_t          n     = len > 0 ? (size_t) len : 0;
-	size_t          start = 0;
-	int             rv    = 0;
+	proto_json_emitter *o     = userdata;
+	size_t              n     = len > 0 ? (size_t) len : 0;
+	size_t              start = 0;
+	int                 rv    = 0;
 
+	(void) emit;
 	if (type == fyewt_terminating_zero) {
 		return (len);
 	}
@@ -529,7 +534,7 @@ proto_json_out_cb(struct fy_emitter *emit, enum fy_emitter_write_type type,
 				start = i + 1;
 				if (rv == 0 && o->next < o->npads &&
 				    o->pads[o->next].nth == o->nout) {
-					rv = proto_json_out_spaces(
+					rv = proto_json_emitter_spaces(
 					    o, o->pads[o->next].lead);
 					o->trail = o->pads[o->next].trail;
 					o->next++;
@@ -546,7 +551,7 @@ proto_json_out_cb(struct fy_emitter *emit, enum fy_emitter_write_type type,
 				    &o->text, str + start, i - start);
 				start = i;
 				if (rv == 0) {
-					rv = proto_json_out_spaces(
+					rv = proto_json_emitter_spaces(
 					    o, o->trail);
 				}
 			}
@@ -562,49 +567,82 @@ proto_json_out_cb(struct fy_emitter *emit, enum fy_emitter_write_type type,
 	return (len);
 }
 
-/* Hands one event to the emitter, which owns it from then on. A NULL
- * event means fy_emit_event_create ran out of memory. */
-static int
-proto_json_out_event(proto_json_out *o, struct fy_event *ev)
+int
+proto_json_emitter_event(proto_json_emitter *o, struct fy_event *ev)
 {
 	if (ev == NULL) {
 		return (SAGA_ENOMEM);
 	}
 	if (fy_emit_event(o->emit, ev) != 0) {
 		/* Either our callback ran out of memory or the event
-		 * sequence is wrong, which would be a bug here. */
+		 * sequence is wrong, which would be a bug of the caller. */
 		return (o->nomem ? SAGA_ENOMEM : SAGA_EINTERNAL);
 	}
 	return (0);
 }
 
-/* Emits a plain scalar (number, true, false, null). */
-static int
-proto_json_out_plain(proto_json_out *o, const char *s)
+int
+proto_json_emitter_alloc(proto_json_emitter **out, unsigned fy_flags)
 {
-	return (proto_json_out_event(o,
+	struct fy_emitter_cfg ecfg;
+	proto_json_emitter   *o;
+	int                   rv;
+
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	proto_buf_init(&o->text);
+	memset(&ecfg, 0, sizeof(ecfg));
+	ecfg.flags    = (enum fy_emitter_cfg_flags) fy_flags;
+	ecfg.output   = proto_json_emitter_out_cb;
+	ecfg.userdata = o;
+	if ((o->emit = fy_emitter_create(&ecfg)) == NULL) {
+		proto_json_emitter_free(o);
+		return (SAGA_ENOMEM);
+	}
+	if ((rv = proto_json_emitter_event(o,
+	         fy_emit_event_create(o->emit, FYET_STREAM_START))) != 0 ||
+	    (rv = proto_json_emitter_event(o,
+	         fy_emit_event_create(o->emit, FYET_DOCUMENT_START, 1,
+	             (const struct fy_version *) NULL,
+	             (const struct fy_tag *const *) NULL))) != 0) {
+		proto_json_emitter_free(o);
+		return (rv);
+	}
+	*out = o;
+	return (0);
+}
+
+struct fy_emitter *
+proto_json_emitter_fy(proto_json_emitter *o)
+{
+	return (o->emit);
+}
+
+int
+proto_json_emitter_plain(proto_json_emitter *o, const char *s)
+{
+	return (proto_json_emitter_event(o,
 	    fy_emit_event_create(o->emit, FYET_SCALAR, FYSS_PLAIN, s,
 	        strlen(s), (const char *) NULL, (const char *) NULL)));
 }
 
-/* Emits a string (a value or a key) as a double-quoted scalar, without
- * its leading and trailing spaces, which the output callback puts back. */
-static int
-proto_json_out_str(proto_json_out *o, proto_str s)
+int
+proto_json_emitter_str(proto_json_emitter *o, const char *s, size_t len)
 {
-	const char *p     = s.len > 0 ? s.ptr : "";
+	const char *p     = len > 0 ? s : "";
 	size_t      lead  = 0;
 	size_t      trail = 0;
 
 	/* libfyaml would write the bytes of a malformed sequence as \xNN
 	 * escapes, which are not JSON. */
-	if (!proto_utf8_valid((const uint8_t *) p, s.len)) {
+	if (!proto_utf8_valid((const uint8_t *) p, len)) {
 		return (SAGA_EINVAL);
 	}
-	while (lead < s.len && p[lead] == ' ') {
+	while (lead < len && p[lead] == ' ') {
 		lead++;
 	}
-	while (trail < s.len - lead && p[s.len - 1 - trail] == ' ') {
+	while (trail < len - lead && p[len - 1 - trail] == ' ') {
 		trail++;
 	}
 	if (lead + trail > 0) {
@@ -625,10 +663,59 @@ proto_json_out_str(proto_json_out *o, proto_str s)
 		o->npads++;
 	}
 	o->nstr++;
-	return (proto_json_out_event(o,
+	return (proto_json_emitter_event(o,
 	    fy_emit_event_create(o->emit, FYET_SCALAR, FYSS_DOUBLE_QUOTED,
-	        p + lead, s.len - lead - trail, (const char *) NULL,
+	        p + lead, len - lead - trail, (const char *) NULL,
 	        (const char *) NULL)));
+}
+
+int
+proto_json_emitter_collect(proto_json_emitter *o, char **out, size_t *lenp)
+{
+	int rv;
+
+	if ((rv = proto_json_emitter_event(o,
+	         fy_emit_event_create(o->emit, FYET_DOCUMENT_END, 1))) != 0 ||
+	    (rv = proto_json_emitter_event(o,
+	         fy_emit_event_create(o->emit, FYET_STREAM_END))) != 0) {
+		return (rv);
+	}
+	if (o->nomem) {
+		return (SAGA_ENOMEM);
+	}
+	if (o->inside || o->qkey || o->nout != o->nstr ||
+	    o->next != o->npads) {
+		/* libfyaml wrote strings differently than the fix-ups
+		 * expect: refuse rather than print altered strings. */
+		return (SAGA_EINTERNAL);
+	}
+	/* No trailing newline (libfyaml ends the document with one, in
+	 * some versions even when asked not to). */
+	while (o->text.len > 0 && o->text.data[o->text.len - 1] == '\n') {
+		o->text.len--;
+	}
+	if (proto_buf_append(&o->text, "", 1) != 0) {
+		return (SAGA_ENOMEM);
+	}
+	if (lenp != NULL) {
+		*lenp = o->text.len - 1;
+	}
+	*out         = (char *) o->text.data;
+	o->text.data = NULL;
+	o->text.len  = 0;
+	return (0);
+}
+
+void
+proto_json_emitter_free(proto_json_emitter *o)
+{
+	if (o == NULL) {
+		return;
+	}
+	fy_emitter_destroy(o->emit);
+	free(o->pads);
+	proto_buf_fini(&o->text);
+	free(o);
 }
 
 /* Formats a finite double with the fewest significant digits that read
@@ -664,7 +751,7 @@ proto_json_out_float(double d, char *buf, size_t len)
 /* Emits v and everything under it. Recursion is bounded by the depth that
  * proto_raw_validate allowed (PROTO_MAX_DEPTH_CAP at most). */
 static int
-proto_json_out_val(proto_json_out *o, const proto_val *v)
+proto_json_out_val(proto_json_emitter *o, const proto_val *v)
 {
 	char      num[48];
 	proto_str s;
@@ -675,37 +762,37 @@ proto_json_out_val(proto_json_out *o, const proto_val *v)
 
 	switch (proto_val_type_of(v)) {
 	case PROTO_VAL_NIL:
-		return (proto_json_out_plain(o, "null"));
+		return (proto_json_emitter_plain(o, "null"));
 
 	case PROTO_VAL_BOOL:
 		(void) proto_val_bool(v, &b);
-		return (proto_json_out_plain(o, b ? "true" : "false"));
+		return (proto_json_emitter_plain(o, b ? "true" : "false"));
 
 	case PROTO_VAL_INT:
 		(void) proto_val_int(v, &i);
 		snprintf(num, sizeof(num), "%lld", (long long) i);
-		return (proto_json_out_plain(o, num));
+		return (proto_json_emitter_plain(o, num));
 
 	case PROTO_VAL_UINT:
 		/* Above INT64_MAX: proto_val_int refuses it, read it raw. */
 		snprintf(num, sizeof(num), "%llu",
 		    (unsigned long long) proto_val_obj(v)->via.u64);
-		return (proto_json_out_plain(o, num));
+		return (proto_json_emitter_plain(o, num));
 
 	case PROTO_VAL_FLOAT:
 		(void) proto_val_float(v, &d);
 		if (!isfinite(d)) {
-			return (proto_json_out_plain(o, "null"));
+			return (proto_json_emitter_plain(o, "null"));
 		}
 		proto_json_out_float(d, num, sizeof(num));
-		return (proto_json_out_plain(o, num));
+		return (proto_json_emitter_plain(o, num));
 
 	case PROTO_VAL_STR:
 		(void) proto_val_str(v, &s);
-		return (proto_json_out_str(o, s));
+		return (proto_json_emitter_str(o, s.ptr, s.len));
 
 	case PROTO_VAL_ARRAY:
-		if ((rv = proto_json_out_event(o,
+		if ((rv = proto_json_emitter_event(o,
 		         fy_emit_event_create(o->emit, FYET_SEQUENCE_START,
 		             FYNS_ANY, (const char *) NULL,
 		             (const char *) NULL))) != 0) {
@@ -717,11 +804,11 @@ proto_json_out_val(proto_json_out *o, const proto_val *v)
 				return (rv);
 			}
 		}
-		return (proto_json_out_event(
+		return (proto_json_emitter_event(
 		    o, fy_emit_event_create(o->emit, FYET_SEQUENCE_END)));
 
 	case PROTO_VAL_MAP:
-		if ((rv = proto_json_out_event(o,
+		if ((rv = proto_json_emitter_event(o,
 		         fy_emit_event_create(o->emit, FYET_MAPPING_START,
 		             FYNS_ANY, (const char *) NULL,
 		             (const char *) NULL))) != 0) {
@@ -733,12 +820,13 @@ proto_json_out_val(proto_json_out *o, const proto_val *v)
 			if (proto_val_map_entry(v, k, &s, &val) != 0) {
 				return (SAGA_EINVAL);
 			}
-			if ((rv = proto_json_out_str(o, s)) != 0 ||
+			if ((rv = proto_json_emitter_str(
+			         o, s.ptr, s.len)) != 0 ||
 			    (rv = proto_json_out_val(o, val)) != 0) {
 				return (rv);
 			}
 		}
-		return (proto_json_out_event(
+		return (proto_json_emitter_event(
 		    o, fy_emit_event_create(o->emit, FYET_MAPPING_END)));
 
 	default:
@@ -747,121 +835,38 @@ proto_json_out_val(proto_json_out *o, const proto_val *v)
 	}
 }
 
-/* Starts o's emitter and its document (indented when pretty). */
-static int
-proto_json_out_begin(proto_json_out *o, bool pretty)
+int
+proto_raw_to_json(proto_raw raw, bool pretty, char **out)
 {
-	struct fy_emitter_cfg ecfg;
-	int                   rv;
-
-	memset(o, 0, sizeof(*o));
-	proto_buf_init(&o->text);
-	memset(&ecfg, 0, sizeof(ecfg));
-	ecfg.flags = (pretty ? FYECF_MODE_JSON : FYECF_MODE_JSON_ONELINE) |
-	    FYECF_WIDTH_INF;
-	ecfg.output   = proto_json_out_cb;
-	ecfg.userdata = o;
-	if ((o->emit = fy_emitter_create(&ecfg)) == NULL) {
-		return (SAGA_ENOMEM);
-	}
-	if ((rv = proto_json_out_event(o,
-	         fy_emit_event_create(o->emit, FYET_STREAM_START))) != 0 ||
-	    (rv = proto_json_out_event(o,
-	         fy_emit_event_create(o->emit, FYET_DOCUMENT_START, 1,
-	             (const struct fy_version *) NULL,
-	             (const struct fy_tag *const *) NULL))) != 0) {
-		return (rv);
-	}
-	return (0);
-}
-
-/* Decodes raw (checked first: any value of the JSON data model, however
- * large) into a tree. */
-static int
-proto_json_out_parse(proto_raw raw, proto_doc **doc)
-{
-	/* The limits that matter here are the ones that keep decoding
-	 * safe. */
+	/* Any value of the JSON data model renders, however large: the
+	 * limits that matter here are the ones that keep decoding safe. */
 	proto_limits lim = {
 		.max_msg_bytes     = SIZE_MAX,
 		.max_depth         = PROTO_MAX_DEPTH_CAP,
 		.max_str_bytes     = SIZE_MAX,
 		.max_container_len = SIZE_MAX,
 	};
-	int rv;
+	proto_json_emitter *o   = NULL;
+	proto_doc          *doc = NULL;
+	int                 rv;
 
 	if (proto_raw_validate(raw, &lim, NULL) != 0) {
 		return (SAGA_EINVAL);
 	}
-	if ((rv = proto_doc_parse(doc, raw, &lim, NULL)) != 0) {
+	if ((rv = proto_doc_parse(&doc, raw, &lim, NULL)) != 0) {
 		/* Validated already: only memory can be missing. */
-		return (rv == SAGA_ENOMEM ? SAGA_ENOMEM : SAGA_EINVAL);
+		rv = rv == SAGA_ENOMEM ? SAGA_ENOMEM : SAGA_EINVAL;
+		goto done;
 	}
-	return (0);
-}
+	if ((rv = proto_json_emitter_alloc(&o,
+	         (pretty ? FYECF_MODE_JSON : FYECF_MODE_JSON_ONELINE) |
+	             FYECF_WIDTH_INF)) == 0 &&
+	    (rv = proto_json_out_val(o, proto_doc_root(doc))) == 0) {
+		rv = proto_json_emitter_collect(o, out, NULL);
+	}
 
-/* Ends o's document: what is left of it is in o->text, without the line
- * break that libfyaml ends it with. */
-static int
-proto_json_out_finish(proto_json_out *o)
-{
-	int rv;
-
-	if ((rv = proto_json_out_event(o,
-	         fy_emit_event_create(o->emit, FYET_DOCUMENT_END, 1))) != 0 ||
-	    (rv = proto_json_out_event(o,
-	         fy_emit_event_create(o->emit, FYET_STREAM_END))) != 0) {
-		return (rv);
-	}
-	if (o->nomem) {
-		return (SAGA_ENOMEM);
-	}
-	if (o->inside || o->qkey || o->nout != o->nstr || o->next != o->npads) {
-		/* libfyaml wrote strings differently than the fix-ups
-		 * expect: refuse rather than print altered strings. */
-		return (SAGA_EINTERNAL);
-	}
-	while (o->text.len > 0 && o->text.data[o->text.len - 1] == '\n') {
-		o->text.len--;
-	}
-	return (0);
-}
-
-/* Frees what o holds; NULL-safe emitter. */
-static void
-proto_json_out_fini(proto_json_out *o)
-{
-	fy_emitter_destroy(o->emit);
-	free(o->pads);
-	proto_buf_fini(&o->text);
-	memset(o, 0, sizeof(*o));
-}
-
-int
-proto_raw_to_json(proto_raw raw, bool pretty, char **out)
-{
-	proto_json_out o;
-	proto_doc     *doc = NULL;
-	int            rv;
-
-	/* Checked before anything is made: a value that is not valid is
-	 * refused without an emitter. */
-	memset(&o, 0, sizeof(o));
-	if ((rv = proto_json_out_parse(raw, &doc)) != 0) {
-		return (rv);
-	}
-	if ((rv = proto_json_out_begin(&o, pretty)) != 0 ||
-	    (rv = proto_json_out_val(&o, proto_doc_root(doc))) != 0 ||
-	    (rv = proto_json_out_finish(&o)) != 0 ||
-	    (rv = proto_buf_append(&o.text, "", 1)) != 0) {
-		goto fail;
-	}
-	*out        = (char *) o.text.data;
-	o.text.data = NULL;
-	rv          = 0;
-
-fail:
-	proto_json_out_fini(&o);
+done:
+	proto_json_emitter_free(o);
 	proto_doc_free(doc);
 	return (rv);
 }
@@ -911,21 +916,23 @@ int
 proto_json_list_begin(
     proto_json_list *l, bool pretty, const char *key, proto_buf *out)
 {
-	proto_json_out o;
-	proto_str      k = { key, strlen(key) };
-	int            rv;
+	proto_json_emitter *o    = NULL;
+	char               *text = NULL;
+	int                 rv;
 
 	l->pretty = pretty;
 	l->n      = 0;
 	/* The key as a JSON string, by libfyaml. */
-	if ((rv = proto_json_out_begin(&o, false)) == 0 &&
-	    (rv = proto_json_out_str(&o, k)) == 0 &&
-	    (rv = proto_json_out_finish(&o)) == 0 &&
+	if ((rv = proto_json_emitter_alloc(&o,
+	         FYECF_MODE_JSON_ONELINE | FYECF_WIDTH_INF)) == 0 &&
+	    (rv = proto_json_emitter_str(o, key, strlen(key))) == 0 &&
+	    (rv = proto_json_emitter_collect(o, &text, NULL)) == 0 &&
 	    (rv = proto_json_list_put(out, pretty ? "{\n  " : "{")) == 0 &&
-	    (rv = proto_buf_append(out, o.text.data, o.text.len)) == 0) {
+	    (rv = proto_json_list_put(out, text)) == 0) {
 		rv = proto_json_list_put(out, ": [");
 	}
-	proto_json_out_fini(&o);
+	free(text);
+	proto_json_emitter_free(o);
 	return (rv);
 }
 
