@@ -28,7 +28,8 @@
 #include <libfyaml.h>
 
 #include "coord_config.h"
-#include "proto_val.h" /* proto_utf8_char */
+#include "proto_json.h" /* proto_json_emitter */
+#include "proto_val.h"  /* proto_utf8_char */
 
 /* Built-in defaults (docs/sagas.md). */
 #define COORD_CONFIG_TIMEOUT_MS 2000
@@ -2094,55 +2095,98 @@ coord_config_refs_check(coord_config_ld *ld)
 
 /*
  * Canonical JSON.
+ *
+ * Written through proto_json's emitter, which gives back the leading and
+ * trailing spaces of strings that libfyaml 0.7.12's emitter drops (issue
+ * #109): without it, "charge " and "charge" had the same JSON (and hash),
+ * and " " was stored as "", which coord_def_from_json refuses. For every
+ * other string the bytes are what libfyaml writes with these flags, so
+ * that the JSON (and the hash) of existing definitions did not change.
  */
 
-/* Emits one event; false on failure. */
+/* The emitter of one definition and its first error. */
+typedef struct coord_config_out {
+	proto_json_emitter *j;
+	int                 rv;
+} coord_config_out;
+
+/* Keeps the first error; false. */
 static bool
-coord_config_ev(struct fy_emitter *e, enum fy_event_type type, ...)
+coord_config_out_fail(coord_config_out *o, int rv)
+{
+	if (o->rv == 0) {
+		o->rv = rv;
+	}
+	return (false);
+}
+
+/* Emits one structural event; false on failure (or an earlier one). */
+static bool
+coord_config_ev(coord_config_out *o, enum fy_event_type type, ...)
 {
 	struct fy_event *ev;
 	va_list          ap;
+	int              rv;
 
+	if (o->rv != 0) {
+		return (false);
+	}
 	va_start(ap, type);
-	ev = fy_emit_event_vcreate(e, type, ap);
+	ev = fy_emit_event_vcreate(proto_json_emitter_fy(o->j), type, ap);
 	va_end(ap);
-	return (ev != NULL && fy_emit_event(e, ev) == 0);
+	if ((rv = proto_json_emitter_event(o->j, ev)) != 0) {
+		return (coord_config_out_fail(o, rv));
+	}
+	return (true);
 }
 
-/* A string (double-quoted: libfyaml escapes it), or null for NULL. */
+/* A string (libfyaml escapes it, proto_json keeps its edge spaces), or
+ * null for NULL. */
 static bool
-coord_config_ev_str(struct fy_emitter *e, const char *s)
+coord_config_ev_str(coord_config_out *o, const char *s)
 {
-	if (s == NULL) {
-		return (coord_config_ev(e, FYET_SCALAR, FYSS_PLAIN, "null",
-		    (size_t) 4, NULL, NULL));
+	int rv;
+
+	if (o->rv != 0) {
+		return (false);
 	}
-	return (coord_config_ev(
-	    e, FYET_SCALAR, FYSS_DOUBLE_QUOTED, s, strlen(s), NULL, NULL));
+	rv = s == NULL ? proto_json_emitter_plain(o->j, "null")
+	               : proto_json_emitter_str(o->j, s, strlen(s));
+	if (rv != 0) {
+		return (coord_config_out_fail(o, rv));
+	}
+	return (true);
 }
 
 /* A number, written by the caller. */
 static bool
-coord_config_ev_num(struct fy_emitter *e, const char *s)
+coord_config_ev_num(coord_config_out *o, const char *s)
 {
-	return (coord_config_ev(
-	    e, FYET_SCALAR, FYSS_PLAIN, s, strlen(s), NULL, NULL));
+	int rv;
+
+	if (o->rv != 0) {
+		return (false);
+	}
+	if ((rv = proto_json_emitter_plain(o->j, s)) != 0) {
+		return (coord_config_out_fail(o, rv));
+	}
+	return (true);
 }
 
 static bool
-coord_config_ev_kv(struct fy_emitter *e, const char *k, const char *v)
+coord_config_ev_kv(coord_config_out *o, const char *k, const char *v)
 {
-	return (coord_config_ev_str(e, k) && coord_config_ev_str(e, v));
+	return (coord_config_ev_str(o, k) && coord_config_ev_str(o, v));
 }
 
 /* A duration: "<n>ms". */
 static bool
-coord_config_ev_dur(struct fy_emitter *e, const char *k, int64_t ms)
+coord_config_ev_dur(coord_config_out *o, const char *k, int64_t ms)
 {
 	char buf[32];
 
 	snprintf(buf, sizeof(buf), "%lldms", (long long) ms);
-	return (coord_config_ev_kv(e, k, buf));
+	return (coord_config_ev_kv(o, k, buf));
 }
 
 /* A double in the shortest form that reads back to the same value;
@@ -2164,96 +2208,95 @@ coord_config_fmt_double(double v, char *buf, size_t len)
 }
 
 static bool
-coord_config_ev_retry(struct fy_emitter *e, const char *k, const saga_retry *r)
+coord_config_ev_retry(coord_config_out *o, const char *k, const saga_retry *r)
 {
 	char buf[64];
 	bool ok;
 
-	ok = coord_config_ev_str(e, k) &&
-	    coord_config_ev(e, FYET_MAPPING_START, FYNS_ANY, NULL, NULL);
+	ok = coord_config_ev_str(o, k) &&
+	    coord_config_ev(o, FYET_MAPPING_START, FYNS_ANY, NULL, NULL);
 	snprintf(buf, sizeof(buf), "%u", (unsigned) r->max_attempts);
-	ok = ok && coord_config_ev_str(e, "max_attempts") &&
-	    coord_config_ev_num(e, buf);
-	ok = ok && coord_config_ev_dur(e, "initial_backoff",
+	ok = ok && coord_config_ev_str(o, "max_attempts") &&
+	    coord_config_ev_num(o, buf);
+	ok = ok && coord_config_ev_dur(o, "initial_backoff",
 	               r->initial_backoff_ms);
 	coord_config_fmt_double(r->multiplier, buf, sizeof(buf));
-	ok = ok && coord_config_ev_str(e, "multiplier") &&
-	    coord_config_ev_num(e, buf);
-	ok = ok && coord_config_ev_dur(e, "max_backoff", r->max_backoff_ms);
+	ok = ok && coord_config_ev_str(o, "multiplier") &&
+	    coord_config_ev_num(o, buf);
+	ok = ok && coord_config_ev_dur(o, "max_backoff", r->max_backoff_ms);
 	coord_config_fmt_double(r->jitter, buf, sizeof(buf));
-	ok = ok && coord_config_ev_str(e, "jitter") &&
-	    coord_config_ev_num(e, buf);
-	return (ok && coord_config_ev(e, FYET_MAPPING_END));
+	ok = ok && coord_config_ev_str(o, "jitter") &&
+	    coord_config_ev_num(o, buf);
+	return (ok && coord_config_ev(o, FYET_MAPPING_END));
 }
 
-/* Sets d->json to the canonical JSON of d. Returns 0 or SAGA_ENOMEM. */
+/* Sets d->json to the canonical JSON of d. Returns 0, SAGA_ENOMEM, or
+ * SAGA_EINTERNAL if proto_json's emitter refuses its own output (a bug:
+ * the definition is not loaded rather than stored with altered
+ * strings). */
 static int
 coord_config_json(saga_def *d)
 {
-	struct fy_emitter *e;
-	bool               ok;
-	char              *out;
-	size_t             len;
+	coord_config_out o = { NULL, 0 };
+	bool             ok;
+	char            *out = NULL;
 
-	e = fy_emit_to_string(
-	    FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE);
-	if (e == NULL) {
-		return (SAGA_ENOMEM);
+	/* The flags (and the default width) of the first release: they
+	 * are part of the bytes. */
+	if ((o.rv = proto_json_emitter_alloc(&o.j,
+	         FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE)) != 0) {
+		return (o.rv);
 	}
-	ok = coord_config_ev(e, FYET_STREAM_START) &&
-	    coord_config_ev(e, FYET_DOCUMENT_START, 1, NULL, NULL) &&
-	    coord_config_ev(e, FYET_MAPPING_START, FYNS_ANY, NULL, NULL) &&
-	    coord_config_ev_kv(e, "name", d->name);
+	ok = coord_config_ev(&o, FYET_MAPPING_START, FYNS_ANY, NULL, NULL) &&
+	    coord_config_ev_kv(&o, "name", d->name);
 	if (d->deadline_ms > 0) {
-		ok = ok && coord_config_ev_dur(e, "deadline", d->deadline_ms);
+		ok = ok && coord_config_ev_dur(&o, "deadline", d->deadline_ms);
 	} else {
-		ok = ok && coord_config_ev_kv(e, "deadline", NULL);
+		ok = ok && coord_config_ev_kv(&o, "deadline", NULL);
 	}
-	ok = ok && coord_config_ev_kv(e, "business_key", d->business_key);
+	ok = ok && coord_config_ev_kv(&o, "business_key", d->business_key);
 	/* Only when there is one: a definition without redact keeps the
 	 * bytes (and the hash) it had before the key existed. */
 	if (d->nredact > 0) {
-		ok = ok && coord_config_ev_str(e, "redact") &&
+		ok = ok && coord_config_ev_str(&o, "redact") &&
 		    coord_config_ev(
-		        e, FYET_SEQUENCE_START, FYNS_ANY, NULL, NULL);
+		        &o, FYET_SEQUENCE_START, FYNS_ANY, NULL, NULL);
 		for (size_t i = 0; ok && i < d->nredact; i++) {
-			ok = coord_config_ev_str(e, d->redact[i]);
+			ok = coord_config_ev_str(&o, d->redact[i]);
 		}
-		ok = ok && coord_config_ev(e, FYET_SEQUENCE_END);
+		ok = ok && coord_config_ev(&o, FYET_SEQUENCE_END);
 	}
-	ok = ok && coord_config_ev_str(e, "steps") &&
-	    coord_config_ev(e, FYET_SEQUENCE_START, FYNS_ANY, NULL, NULL);
+	ok = ok && coord_config_ev_str(&o, "steps") &&
+	    coord_config_ev(&o, FYET_SEQUENCE_START, FYNS_ANY, NULL, NULL);
 	for (size_t i = 0; ok && i < d->nsteps; i++) {
 		const saga_step_def *s = &d->steps[i];
 
-		ok = coord_config_ev(e, FYET_MAPPING_START, FYNS_ANY, NULL,
+		ok = coord_config_ev(&o, FYET_MAPPING_START, FYNS_ANY, NULL,
 		         NULL) &&
-		    coord_config_ev_kv(e, "name", s->name) &&
-		    coord_config_ev_kv(e, "participant", s->participant) &&
-		    coord_config_ev_kv(e, "action", s->action) &&
-		    coord_config_ev_kv(e, "compensation", s->compensation) &&
+		    coord_config_ev_kv(&o, "name", s->name) &&
+		    coord_config_ev_kv(&o, "participant", s->participant) &&
+		    coord_config_ev_kv(&o, "action", s->action) &&
+		    coord_config_ev_kv(&o, "compensation", s->compensation) &&
 		    coord_config_ev_kv(
-		        e, "kind", saga_step_kind_name(s->kind)) &&
-		    coord_config_ev_dur(e, "timeout", s->timeout_ms) &&
-		    coord_config_ev_retry(e, "retry", &s->retry) &&
+		        &o, "kind", saga_step_kind_name(s->kind)) &&
+		    coord_config_ev_dur(&o, "timeout", s->timeout_ms) &&
+		    coord_config_ev_retry(&o, "retry", &s->retry) &&
 		    coord_config_ev_retry(
-		        e, "compensation_retry", &s->comp_retry) &&
+		        &o, "compensation_retry", &s->comp_retry) &&
 		    coord_config_ev_dur(
-		        e, "compensation_timeout", s->comp_budget_ms) &&
-		    coord_config_ev(e, FYET_MAPPING_END);
+		        &o, "compensation_timeout", s->comp_budget_ms) &&
+		    coord_config_ev(&o, FYET_MAPPING_END);
 	}
-	ok = ok && coord_config_ev(e, FYET_SEQUENCE_END) &&
-	    coord_config_ev(e, FYET_MAPPING_END) &&
-	    coord_config_ev(e, FYET_DOCUMENT_END, 1) &&
-	    coord_config_ev(e, FYET_STREAM_END);
-	out = ok ? fy_emit_to_string_collect(e, &len) : NULL;
-	fy_emitter_destroy(e);
-	if (out == NULL) {
-		return (SAGA_ENOMEM);
+	ok = ok && coord_config_ev(&o, FYET_SEQUENCE_END) &&
+	    coord_config_ev(&o, FYET_MAPPING_END);
+	if (ok) {
+		o.rv = proto_json_emitter_collect(o.j, &out, NULL);
+	} else if (o.rv == 0) {
+		o.rv = SAGA_EINTERNAL; /* a helper failed without a code */
 	}
-	/* Some versions end the line even when asked not to. */
-	while (len > 0 && out[len - 1] == '\n') {
-		out[--len] = '\0';
+	proto_json_emitter_free(o.j);
+	if (o.rv != 0) {
+		return (o.rv);
 	}
 	free(d->json);
 	d->json = out;
@@ -2448,9 +2491,9 @@ fail:
 	}
 	if (err != NULL && errlen > 0) {
 		snprintf(err, errlen, "%s",
-		    ld.nerrs > 0 ? ld.errs[0].msg
-		                 : (rv == SAGA_ENOMEM ? "out of memory"
-		                                      : "json: not a saga"));
+		    ld.nerrs > 0            ? ld.errs[0].msg
+		        : rv == SAGA_ECONFIG ? "json: not a saga"
+		                             : saga_strerror(rv));
 	}
 	coord_config_ld_fini(&ld);
 	return (rv);

@@ -80,7 +80,9 @@ extern bool (*coord_config_url_check)(
  * coord_defs_free). On invalid input it returns SAGA_ECONFIG and appends
  * every error found, in every file, to errs (errs may be NULL); *out is
  * left alone. SAGA_ENOMEM when out of memory (the errors found so far are
- * appended). A file that cannot be read gives "file: cannot read: <why>". */
+ * appended). A file that cannot be read gives "file: cannot read: <why>".
+ * SAGA_EINTERNAL if the canonical JSON fails the writer's own checks (a
+ * bug: no definition is loaded with strings that would not read back). */
 int coord_defs_load(const char *const *files, size_t nfiles,
     coord_defs **out, coord_errs *errs);
 
@@ -103,8 +105,8 @@ const saga_participant_def *coord_defs_participant(
  * definition's json is the canonical JSON re-emitted (identical to the
  * input when the input is canonical), file is NULL, line, version 0 and
  * hash empty. Returns 0 and sets *out, SAGA_ECONFIG with the first error
- * ("json:line:column: message") in err (errlen bytes, may be 0), or
- * SAGA_ENOMEM. */
+ * ("json:line:column: message") in err (errlen bytes, may be 0),
+ * SAGA_ENOMEM, or SAGA_EINTERNAL (as for coord_defs_load). */
 int coord_def_from_json(
     const char *json, saga_def **out, char *err, size_t errlen);
 

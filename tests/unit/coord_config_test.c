@@ -1876,6 +1876,83 @@ test_coord_config_json_pinned(void **state)
 	coord_defs_free(d);
 }
 
+/* Leading and trailing spaces of strings are part of the definition
+ * (libfyaml 0.7.12's emitter dropped them, issue #109): they are in the
+ * JSON, which therefore differs from the JSON without them (and so does
+ * the hash of it), and they read back; a string of spaces alone too (it
+ * was written "", which coord_def_from_json refuses: such a saga could
+ * not be recovered). */
+static void
+test_coord_config_json_edge_spaces(void **state)
+{
+	coord_defs     *d;
+	coord_defs     *plain;
+	const saga_def *s;
+	saga_def       *back = NULL;
+	char            err[256];
+
+	(void) state;
+	d = load_text_ok("spaces.yaml",
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: pay\n"
+	    "    business_key: \" customer id  \"\n"
+	    "    redact: [\"card \", \" card\", card, \"  \"]\n"
+	    "    steps:\n"
+	    "      - name: a\n"
+	    "        participant: p\n"
+	    "        action: \"charge \"\n"
+	    "        compensation: \" undo\"\n"
+	    "      - {name: b, participant: p, action: \" \", kind: pivot}\n");
+	plain = load_text_ok("nospaces.yaml",
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: pay\n"
+	    "    business_key: customer id\n"
+	    "    redact: [card]\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: charge, "
+	    "compensation: undo}\n"
+	    "      - {name: b, participant: p, action: x, kind: pivot}\n");
+	s = d->sagas[0];
+	assert_string_equal(s->business_key, " customer id  ");
+	assert_string_equal(s->steps[0].action, "charge ");
+	assert_string_equal(s->steps[0].compensation, " undo");
+	assert_string_equal(s->steps[1].action, " ");
+	assert_string_equal(s->json,
+	    "{\"name\": \"pay\", \"deadline\": null, \"business_key\": "
+	    "\" customer id  \", \"redact\": [\"  \", \" card\", \"card\", "
+	    "\"card \"], \"steps\": [{\"name\": \"a\", \"participant\": "
+	    "\"p\", \"action\": \"charge \", \"compensation\": \" undo\", "
+	    "\"kind\": \"compensatable\", \"timeout\": \"2000ms\", "
+	    "\"retry\": {\"max_attempts\": 5, \"initial_backoff\": "
+	    "\"100ms\", \"multiplier\": 2, \"max_backoff\": \"5000ms\", "
+	    "\"jitter\": 0.2}, \"compensation_retry\": {\"max_attempts\": 0, "
+	    "\"initial_backoff\": \"100ms\", \"multiplier\": 2, "
+	    "\"max_backoff\": \"60000ms\", \"jitter\": 0.2}, "
+	    "\"compensation_timeout\": \"86400000ms\"}, {\"name\": \"b\", "
+	    "\"participant\": \"p\", \"action\": \" \", \"compensation\": "
+	    "null, \"kind\": \"pivot\", \"timeout\": \"2000ms\", \"retry\": "
+	    "{\"max_attempts\": 5, \"initial_backoff\": \"100ms\", "
+	    "\"multiplier\": 2, \"max_backoff\": \"5000ms\", \"jitter\": "
+	    "0.2}, \"compensation_retry\": {\"max_attempts\": 0, "
+	    "\"initial_backoff\": \"100ms\", \"multiplier\": 2, "
+	    "\"max_backoff\": \"60000ms\", \"jitter\": 0.2}, "
+	    "\"compensation_timeout\": \"86400000ms\"}]}");
+	/* Another definition, other bytes (the hash is of the bytes). */
+	assert_string_not_equal(s->json, plain->sagas[0]->json);
+
+	/* What recovery, takeover and sagactl do with the stored text. */
+	assert_int_equal(
+	    coord_def_from_json(s->json, &back, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	check_same_def(s, back);
+	assert_string_equal(back->json, s->json);
+	saga_def_free(back);
+	coord_defs_free(plain);
+	coord_defs_free(d);
+}
+
 static void
 test_coord_config_from_json_errors(void **state)
 {
@@ -2213,6 +2290,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_json_deterministic),
 		cmocka_unit_test(test_coord_config_json_escapes),
 		cmocka_unit_test(test_coord_config_json_pinned),
+		cmocka_unit_test(test_coord_config_json_edge_spaces),
 		cmocka_unit_test(test_coord_config_from_json_errors),
 		cmocka_unit_test(test_coord_config_redact_parsed),
 		cmocka_unit_test(test_coord_config_redact_errors),
