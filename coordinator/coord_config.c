@@ -477,14 +477,36 @@ coord_config_is_null(struct fy_node *n)
 	    strcmp(t, "NULL") == 0);
 }
 
+/* The length of the longest start of the len bytes at s that holds at
+ * most max bytes and does not split a UTF-8 character (a malformed byte
+ * counts as one): messages are cut there, so that they stay valid UTF-8
+ * (sagactl validate --json cannot print them otherwise). */
+static size_t
+coord_config_cut(const char *s, size_t len, size_t max)
+{
+	size_t n = 0;
+
+	while (n < len) {
+		size_t c = proto_utf8_char((const uint8_t *) s + n, len - n);
+
+		if (n + (c > 0 ? c : 1) > max) {
+			break;
+		}
+		n += c > 0 ? c : 1;
+	}
+	return (n);
+}
+
 /* Describes what n is, for "got ..." in messages: a quoted excerpt of a
- * scalar (control characters escaped, long text cut), "nothing", "null",
- * "a mapping" or "a list". */
+ * scalar (control characters and malformed bytes escaped, text longer
+ * than the excerpt cut between two characters and followed by "..."),
+ * "nothing", "null", "a mapping" or "a list". */
 static void
 coord_config_got(struct fy_node *n, char *buf, size_t len)
 {
 	const char *t;
 	size_t      o   = 0;
+	size_t      i   = 0;
 	size_t      tl;
 	size_t      max = 60;
 
@@ -514,19 +536,37 @@ coord_config_got(struct fy_node *n, char *buf, size_t len)
 		return;
 	}
 	buf[o++] = '"';
-	for (size_t i = 0; i < tl && o < max; i++) {
+	/* One character (or its escape) at a time, while it fits. */
+	while (i < tl) {
 		unsigned char c = (unsigned char) t[i];
+		char          piece[8];
+		size_t        plen;
+		size_t        cl = 1;
 
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char) c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t) snprintf(buf + o, len - o, "\\x%02x", c);
-		} else {
-			buf[o++] = (char) c;
+		if (c >= 0x80) {
+			/* 0 for a malformed byte: escaped. */
+			cl = proto_utf8_char((const uint8_t *) t + i, tl - i);
 		}
+		if (c == '"' || c == '\\') {
+			piece[0] = '\\';
+			piece[1] = (char) c;
+			plen     = 2;
+		} else if (c < 0x20 || c == 0x7f || cl == 0) {
+			cl   = 1;
+			plen = (size_t) snprintf(
+			    piece, sizeof(piece), "\\x%02x", c);
+		} else {
+			memcpy(piece, t + i, cl);
+			plen = cl;
+		}
+		if (o + plen > max) {
+			break;
+		}
+		memcpy(buf + o, piece, plen);
+		o += plen;
+		i += cl;
 	}
-	if (o >= max) {
+	if (i < tl) {
 		memcpy(buf + o, "...", 3);
 		o += 3;
 	}
@@ -1982,7 +2022,7 @@ coord_config_block_ok(coord_config_ld *ld, struct fy_node *key,
 	    "%.*s: this line is not indented more than %s, so it is not "
 	    "the text of its block scalar (| or >): indent the text, or "
 	    "write an empty value as \"\"",
-	    (int) (klen > 40 ? 40 : klen), k,
+	    (int) coord_config_cut(k, klen, 40), k,
 	    km != NULL ? "the key" : "the item's -");
 	return (false);
 }
@@ -2017,7 +2057,7 @@ coord_config_tree_ok(coord_config_ld *ld, struct fy_node *n,
 		        coord_config_node_pos(ld, n, fb)),
 		    "a YAML tag (%.*s) is not supported: write the value "
 		    "without it",
-		    (int) (len > 40 ? 40 : len), tag);
+		    (int) coord_config_cut(tag, len, 40), tag);
 		return (false);
 	}
 	switch (fy_node_get_type(n)) {

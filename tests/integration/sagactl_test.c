@@ -1443,6 +1443,23 @@ test_sagactl_validate(void **state)
 	assert_int_equal(ctl(f, "validate", "--json", f->yaml, NULL), 0);
 	assert_true(has(f->out, "\"valid\": true"));
 	assert_true(has(f->out, "\"refund\""));
+	/* A message quoting a long text of 2-byte characters is cut
+	 * between two of them: valid UTF-8, so --json prints it. */
+	snprintf(bad, sizeof(bad), "%s/utf8.yaml", f->dir);
+	put_file(bad,
+	    "sagas:\n"
+	    "  - name: \"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+	    "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+	    "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+	    "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+	    "\u00e9\u00e9\u00e9\u00e9\u00e9\"\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: nobody, action: y}\n");
+	assert_int_equal(ctl(f, "validate", "--json", bad, NULL), 1);
+	assert_true(has(f->out, "\"valid\": false"));
+	assert_true(has(f->out, "utf8.yaml:2:12: name: expected a name"));
+	assert_true(has(f->out, "\xc3\xa9...\\\""));
+	assert_true(has(f->out, "utf8.yaml:4:"));
 	assert_int_equal(ctl(f, "validate", "/nonexistent.yaml", NULL), 1);
 	assert_true(has(f->err, "cannot read"));
 }

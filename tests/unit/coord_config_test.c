@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "coord_config.h"
+#include "proto_val.h" /* proto_utf8_char */
 #include "saga_def.h"
 #include "saga_err.h"
 
@@ -1396,6 +1397,138 @@ test_coord_config_tags_and_nul_keys(void **state)
 	    NULL);
 }
 
+/* Whether s is well-formed UTF-8. */
+static bool
+utf8_ok(const char *s)
+{
+	size_t len = strlen(s);
+	size_t n;
+
+	for (size_t i = 0; i < len; i += n) {
+		if ((n = proto_utf8_char((const uint8_t *) s + i, len - i)) ==
+		    0) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+/* Loads files, expects SAGA_ECONFIG and checks that every message is
+ * valid UTF-8 and is exactly the one expected (a NULL-terminated list). */
+static void
+expect_utf8_errs(const char *const *files, size_t nfiles, ...)
+{
+	coord_defs *d = NULL;
+	coord_errs  e = { 0 };
+	const char *want;
+	size_t      n = 0;
+	va_list     ap;
+
+	assert_int_equal(coord_defs_load(files, nfiles, &d, &e), SAGA_ECONFIG);
+	assert_null(d);
+	for (size_t i = 0; i < e.n; i++) {
+		assert_true(utf8_ok(e.msgs[i]));
+	}
+	va_start(ap, nfiles);
+	while ((want = va_arg(ap, const char *)) != NULL) {
+		if (n >= e.n || strcmp(e.msgs[n], want) != 0) {
+			print_errs(&e);
+		}
+		assert_true(n < e.n);
+		assert_string_equal(e.msgs[n], want);
+		n++;
+	}
+	va_end(ap);
+	if (e.n != n) {
+		print_errs(&e);
+	}
+	assert_int_equal(e.n, n);
+	coord_errs_fini(&e);
+}
+
+/* The excerpts in messages are cut between two characters, never inside
+ * one: a message must stay valid UTF-8 (sagactl validate --json could
+ * print none of them otherwise); and "..." follows a cut text only. */
+static void
+test_coord_config_messages_cut_at_characters(void **state)
+{
+	const char *files[] = { "cutname.yaml", "cutkey.yaml",
+		"cutesc.yaml", "uncut.yaml" };
+	char        e40[81];
+	char        text[512];
+	char        want[512];
+
+	(void) state;
+	/* 40 x U+00E9, 2 bytes each. */
+	for (size_t i = 0; i < 40; i++) {
+		memcpy(e40 + 2 * i, "\xc3\xa9", 2);
+	}
+	e40[80] = '\0';
+
+	/* A "got" excerpt (60 bytes with its opening quote): 29
+	 * characters, not 29 and a half. */
+	snprintf(text, sizeof(text),
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: %s\n"
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n",
+	    e40);
+	put(files[0], text);
+	snprintf(want, sizeof(want),
+	    "cutname.yaml:3:11: name: expected a name of 1..128 characters "
+	    "A-Z a-z 0-9 _ . -, got \"%.58s...\"",
+	    e40);
+	expect_utf8_errs(files, 1, want, NULL);
+
+	/* The key of a mis-indented block scalar (40 bytes): 'a' and 19
+	 * characters, not 19 and a half. */
+	snprintf(text, sizeof(text),
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    a%s: |\n"
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n",
+	    e40);
+	put(files[1], text);
+	snprintf(want, sizeof(want),
+	    "cutkey.yaml:5:5: a%.38s: this line is not indented more than "
+	    "the key, so it is not the text of its block scalar (| or >): "
+	    "indent the text, or write an empty value as \"\"",
+	    e40);
+	expect_utf8_errs(files + 1, 1, want, NULL);
+
+	/* An escape is not cut either: the quote, 57 bytes and "\x01"
+	 * would pass 60. */
+	put(files[2],
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaa\\x01\"\n"
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n");
+	expect_utf8_errs(files + 2, 1,
+	    "cutesc.yaml:3:12: name: expected a name of 1..128 characters "
+	    "A-Z a-z 0-9 _ . -, got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaa...\"",
+	    NULL);
+
+	/* 59 characters fit whole: no "...". */
+	put(files[3],
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaa \"\n"
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n");
+	expect_utf8_errs(files + 3, 1,
+	    "uncut.yaml:3:12: name: expected a name of 1..128 characters "
+	    "A-Z a-z 0-9 _ . -, got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaa \"",
+	    NULL);
+}
+
 /* A stand-in for nng's check (coord_config_url_check): refuses URLs
  * with "bad" in them. */
 static bool
@@ -2282,6 +2415,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_url_check_hook),
 		cmocka_unit_test(test_coord_config_block_scalar_ends),
 		cmocka_unit_test(test_coord_config_tags_and_nul_keys),
+		cmocka_unit_test(test_coord_config_messages_cut_at_characters),
 		cmocka_unit_test(test_coord_config_missing_file),
 		cmocka_unit_test(test_coord_config_document_shape),
 		cmocka_unit_test(test_coord_config_errs_append),
