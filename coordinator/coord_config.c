@@ -2031,7 +2031,12 @@ coord_config_block_ok(coord_config_ld *ld, struct fy_node *key,
  * !custom): the loader reads values by their text and would drop the tag
  * without a word ("!!str null" read as null); and every block scalar
  * that libfyaml read past its end (coord_config_block_ok). Returns
- * whether it found none. */
+ * whether it found no such block scalar: a tag leaves the tree readable
+ * (its value is read by its text, the tag reported), but such a block
+ * scalar holds keys or items of the file as its text (see
+ * coord_config_block_ok), and reading the tree would report them again,
+ * wrongly: as the value of that key ("defaults.timeout: expected a
+ * duration ..., got \"max_in_flight: 3\x0a\"") or as missing. */
 static bool
 coord_config_tree_ok(coord_config_ld *ld, struct fy_node *n,
     coord_config_pos fb)
@@ -2058,7 +2063,6 @@ coord_config_tree_ok(coord_config_ld *ld, struct fy_node *n,
 		    "a YAML tag (%.*s) is not supported: write the value "
 		    "without it",
 		    (int) coord_config_cut(tag, len, 40), tag);
-		return (false);
 	}
 	switch (fy_node_get_type(n)) {
 	case FYNT_MAPPING:
@@ -2101,6 +2105,9 @@ coord_config_file(coord_config_ld *ld, const char *path)
 		    ld, pos, "cannot read: %s", strerror(errno));
 		return;
 	}
+	/* Tags are reported and the file is still read, so that its other
+	 * errors are reported too; not after a block scalar that swallowed
+	 * the lines after it (coord_config_tree_ok). */
 	if (coord_config_parse(ld, buf, len, false, &doc) &&
 	    coord_config_tree_ok(ld,
 	        doc.fyd ? fy_document_root(doc.fyd) : NULL, pos)) {

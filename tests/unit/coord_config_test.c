@@ -1376,15 +1376,18 @@ test_coord_config_tags_and_nul_keys(void **state)
 	    "      - {name: a, participant: p, action: x, kind: pivot}\n");
 	put(files[1],
 	    "participants:\n"
-	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "  q: {endpoints: [\"tcp://h:1\"]}\n"
 	    "sagas:\n"
-	    "  - name: s\n"
+	    "  - name: u\n"
 	    "    steps:\n"
-	    "      - {name: a, participant: p, action: x, compensation: c}\n"
-	    "      - {name: b, participant: p, action: y, \"kind\\0\": pivot}\n");
+	    "      - {name: a, participant: q, action: x, compensation: c}\n"
+	    "      - {name: b, participant: q, action: y, \"kind\\0\": pivot}\n");
+	/* A tagged value is read by its text: "!!str null" as null. */
 	expect_files_errs(files, 2,
 	    "tags.yaml:7:24: a YAML tag (tag:yaml.org,2002:str) is not "
 	    "supported: write the value without it",
+	    "tags.yaml:7:30: step \"a\": a compensatable step needs a "
+	    "compensation (or kind pivot or retriable)",
 	    "tags.yaml:8:32: a YAML tag (!custom) is not supported: write the "
 	    "value without it",
 	    "tags.yaml:11:12: a YAML tag (tag:yaml.org,2002:seq) is not "
@@ -1526,6 +1529,51 @@ test_coord_config_messages_cut_at_characters(void **state)
 	    "uncut.yaml:3:12: name: expected a name of 1..128 characters "
 	    "A-Z a-z 0-9 _ . -, got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaa \"",
+	    NULL);
+}
+
+/* A file with a YAML tag is still read: its other errors are reported
+ * with the tag's (docs/sagas.md: every error of every file). After a
+ * block scalar that swallowed the lines after it, the file is not read
+ * further (its unknown key is not reported): those lines would be
+ * reported again as its value. */
+static void
+test_coord_config_tag_and_other_errors(void **state)
+{
+	const char *files[] = { "tagged.yaml", "swallowed.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"                                       /* 1 */
+	    "  p: {endpoints: [\"tcp://h:1\"], bogus: 1}\n"          /* 2 */
+	    "sagas:\n"                                              /* 3 */
+	    "  - name: s\n"                                         /* 4 */
+	    "    deadline: !!str 5s\n"                              /* 5 */
+	    "    steps:\n"                                          /* 6 */
+	    "      - name: a\n"                                     /* 7 */
+	    "        participant: nobody\n"                         /* 8 */
+	    "        action: x\n"                                   /* 9 */
+	    "        kind: pivot\n"                                 /* 10 */
+	    "        timeout: 5 s\n");                              /* 11 */
+	put(files[1],
+	    "participants:\n"                                       /* 1 */
+	    "  q: {endpoints: [\"tcp://h:1\"], bogus: 1}\n"          /* 2 */
+	    "defaults:\n"                                           /* 3 */
+	    "  timeout: >\n"                                        /* 4 */
+	    "  max_in_flight: 3\n"                                  /* 5 */
+	    "sagas: []\n");                                         /* 6 */
+	expect_files_errs(files, 2,
+	    "tagged.yaml:2:33: unknown key \"bogus\" in a participant "
+	    "(allowed: endpoints, max_in_flight, tls, max_batch)",
+	    "tagged.yaml:5:15: a YAML tag (tag:yaml.org,2002:str) is not "
+	    "supported: write the value without it",
+	    "tagged.yaml:8:22: participant: unknown participant \"nobody\" "
+	    "(define it under participants:)",
+	    "tagged.yaml:11:18: timeout: expected a duration like 500ms, 2s, "
+	    "1m, got \"5 s\"",
+	    "swallowed.yaml:5:3: timeout: this line is not indented more "
+	    "than the key, so it is not the text of its block scalar (| or "
+	    ">): indent the text, or write an empty value as \"\"",
 	    NULL);
 }
 
@@ -2416,6 +2464,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_block_scalar_ends),
 		cmocka_unit_test(test_coord_config_tags_and_nul_keys),
 		cmocka_unit_test(test_coord_config_messages_cut_at_characters),
+		cmocka_unit_test(test_coord_config_tag_and_other_errors),
 		cmocka_unit_test(test_coord_config_missing_file),
 		cmocka_unit_test(test_coord_config_document_shape),
 		cmocka_unit_test(test_coord_config_errs_append),
