@@ -1381,7 +1381,8 @@ test_coord_config_tags_and_nul_keys(void **state)
 	    "  - name: u\n"
 	    "    steps:\n"
 	    "      - {name: a, participant: q, action: x, compensation: c}\n"
-	    "      - {name: b, participant: q, action: y, \"kind\\0\": pivot}\n");
+	    "      - {name: b, participant: q, action: y,"
+	    " \"kind\\0\": pivot}\n");
 	/* A tagged value is read by its text: "!!str null" as null. */
 	expect_files_errs(files, 2,
 	    "tags.yaml:7:24: a YAML tag (tag:yaml.org,2002:str) is not "
