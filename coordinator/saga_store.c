@@ -34,6 +34,7 @@
 #include "log_text.h"
 #include "saga_err.h"
 #include "saga_store.h"
+#include "sql_conn.h"
 #include "sql_durable.h"
 #include "sql_migrate.h"
 
@@ -373,7 +374,12 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	    (long long) lease_ms);
 	snprintf(st->renew_text, sizeof(st->renew_text), "%lld",
 	    (long long) (lease_ms - saga_store_renew_every_ms(lease_ms) / 2));
-	st->conn = PQconnectdb(conninfo);
+	/* With bounded waits: connecting, and any result it waits for
+	 * later (sql_conn.h). */
+	if ((st->conn = sql_conn_open(conninfo)) == NULL) {
+		saga_store_free(st);
+		return (SAGA_ENOMEM);
+	}
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
 		    PQerrorMessage(st->conn));

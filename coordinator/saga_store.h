@@ -59,8 +59,9 @@ typedef struct saga_row {
 /* saga_row_fini frees what the row owns; NULL-safe. */
 void saga_row_fini(saga_row *r);
 
-/* saga_store_open connects (blocking) as instance owner, whose leases last
- * lease_ms, turns synchronous_commit on for the session if it is off
+/* saga_store_open connects (blocking, with the bounded waits of
+ * sql_conn_open) as instance owner, whose leases last lease_ms, turns
+ * synchronous_commit on for the session if it is off
  * (saga_store_warning), and checks that the coordinator schema is
  * migrated up to this build's last migration. New sagas are owned by
  * owner; updates are fenced by owner and the saga's epoch. Returns 0,

@@ -48,6 +48,7 @@
 #include "saga_store.h"
 #include "saga_tls.h"
 #include "saga_tls_check.h"
+#include "sql_conn.h"
 #include "sql_durable.h"
 #include "sql_migrate.h"
 #include "timer.h"
@@ -3362,13 +3363,17 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 static int
 coord_migrate(const coord_opts *o)
 {
-	PGconn     *conn = PQconnectdb(o->conninfo);
+	PGconn     *conn = sql_conn_open(o->conninfo);
 	const char *level;
 	bool        raised;
 	char        err[512];
 	int         applied = 0;
 	int         rv;
 
+	if (conn == NULL) {
+		fprintf(stderr, "sagad: out of memory\n");
+		return (1);
+	}
 	if (PQstatus(conn) != CONNECTION_OK) {
 		fprintf(stderr, "sagad: cannot connect to PostgreSQL: %s",
 		    PQerrorMessage(conn));

@@ -43,10 +43,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cmocka.h>
 
@@ -2965,6 +2969,94 @@ test_sagad_sigterm_exits_zero(void **state)
 	e->done = true;
 }
 
+/* ---- 10a. A database path that accepts and never answers ---- */
+
+/* Listens on 127.0.0.1 and never answers: the kernel completes every
+ * handshake (into the backlog), as a hung proxy or pooler does, and a
+ * client then waits for the server's first message. The port is the
+ * kernel's pick on a socket kept bound, so no other listener can take it
+ * meanwhile. Returns the socket and its port in *port. */
+static int
+t_silent_listen(int *port)
+{
+	struct sockaddr_in sa;
+	socklen_t          len = sizeof(sa);
+	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family      = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *) &sa, len), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return (fd);
+}
+
+/* sagad --migrate and sagad's start, with --db on a path that never
+ * answers, give up after the connect_timeout the conninfo sets (2 s,
+ * libpq's least) and exit 1 saying so: the conninfo's value wins over
+ * sagad's default (10 s, sql_conn.h; store_test checks the defaults).
+ * Without a timeout both waited for ever, and so would a reconnect
+ * after DB-DOWN, which SIGTERM could not interrupt. */
+static void
+test_sagad_db_silent_gives_up(void **state)
+{
+	tenv   *e = *state;
+	char    conninfo[128];
+	char   *migrate[] = { SAGAD_PATH, "--migrate", "--db", conninfo,
+		  NULL };
+	char   *argv[]    = { SAGAD_PATH, "-c", e->config, "-l", e->api_url,
+		   "--db", conninfo, NULL };
+	proc   *p         = NULL;
+	int64_t t0;
+	int     fd, port, rv, st;
+	char   *log;
+
+	snprintf(e->name, sizeof(e->name), "dbsilent");
+	snprintf(e->dir, sizeof(e->dir), "%s/dbsilent", test_tmpdir());
+	assert_true(mkdir(e->dir, 0755) == 0 || errno == EEXIST);
+	snprintf(e->config, sizeof(e->config), "%s/sagad.yaml", e->dir);
+	snprintf(e->sagad_log, sizeof(e->sagad_log), "%s/sagad.log", e->dir);
+	unlink(e->sagad_log);
+	t_write_config(e->config, 7101);
+	snprintf(e->api_url, sizeof(e->api_url), "tcp://127.0.0.1:%d",
+	    test_free_port());
+	fd = t_silent_listen(&port);
+	snprintf(conninfo, sizeof(conninfo),
+	    "host=127.0.0.1 port=%d dbname=saga user=saga connect_timeout=2",
+	    port);
+
+	t0 = t_now_ms();
+	rv = t_run(e, migrate);
+	if (rv != 1 || strstr(e->run_err, "timeout expired") == NULL) {
+		fprintf(stderr, "sagad --migrate: exit %d after %lld ms\n%s",
+		    rv, (long long) (t_now_ms() - t0), e->run_err);
+	}
+	assert_int_equal(rv, 1);
+	assert_non_null(strstr(e->run_err, "timeout expired"));
+	assert_true(t_now_ms() - t0 < MS(6000));
+
+	t0 = t_now_ms();
+	assert_int_equal(proc_start(&p, argv, e->sagad_log), 0);
+	rv = proc_wait(p, MS(6000), &st);
+	if (rv != 0) {
+		proc_dump_log(e->sagad_log, 20);
+	}
+	proc_free(p);
+	close(fd);
+	assert_int_equal(rv, 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_true(t_now_ms() - t0 < MS(6000));
+	assert_non_null(log = t_slurp(e->sagad_log, NULL));
+	rv = strstr(log, "timeout expired") != NULL;
+	free(log);
+	assert_true(rv);
+	e->done = true;
+}
+
 /* ---- 10b. SIGHUP reload ---- */
 
 /* Appends text to the test's configuration file. */
@@ -4149,6 +4241,8 @@ main(void)
 		    test_sagad_help_exits_zero, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_sigterm_exits_zero, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_db_silent_gives_up, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_overload_refuses_start, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

@@ -5,9 +5,13 @@
  * fencing drops a saga another instance owns, and how the batches are
  * planned (a batch of one saga never scans saga_instance, whatever the
  * table's statistics said when its plan was made), which transitions are
- * HOT updates, when a write renews a lease, and that a connection that
- * only reads does not wait for locks that only writing needs.
+ * HOT updates, when a write renews a lease, that a connection that
+ * only reads does not wait for locks that only writing needs, and that a
+ * connection's waits are bounded (sql_conn) unless its conninfo says
+ * otherwise.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -23,6 +28,7 @@
 #include "pgtest.h"
 #include "saga_err.h"
 #include "saga_store.h"
+#include "sql_conn.h"
 #include "sql_durable.h"
 #include "sql_migrate.h"
 
@@ -877,6 +883,137 @@ test_start_keys_crossing(void **state)
 	saga_store_free(st2);
 }
 
+/* An integer socket option of fd. */
+static int
+sockopt_int(int fd, int level, int name)
+{
+	int       v   = -1;
+	socklen_t len = sizeof(v);
+
+	assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
+	return (v);
+}
+
+/* The value of option key on c (PQconninfo), or "" when it has none. */
+static void
+conn_option(PGconn *c, const char *key, char *buf, size_t len)
+{
+	PQconninfoOption *opts = PQconninfo(c);
+
+	assert_non_null(opts);
+	buf[0] = '\0';
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, key) == 0 && o->val != NULL) {
+			snprintf(buf, len, "%s", o->val);
+		}
+	}
+	PQconninfoFree(opts);
+}
+
+/* Every connection of sagad (the store's: writers, readers, the
+ * hand-over) bounds its waits: a connect timeout, and TCP keepalives and
+ * a user timeout that give up on a peer gone without a word within half
+ * a minute instead of the kernel's hours. Over TCP (libpq sets no
+ * keepalive on a Unix socket), so the fixture's conninfo is given
+ * host=127.0.0.1 at its end. Before sql_conn the store's socket had the
+ * kernel's keepalive time (7200 s) and no user timeout. */
+static void
+test_connect_bounded_by_default(void **state)
+{
+	fixture    *f  = *state;
+	saga_store *st = NULL;
+	PGconn     *c;
+	char        conninfo[600], err[512], val[32];
+	int         fd;
+
+	snprintf(conninfo, sizeof(conninfo), "%s host=127.0.0.1",
+	    f->conninfo);
+	assert_int_equal(saga_store_open(&st, conninfo, OWNER, 10000, err,
+	                     sizeof(err)),
+	    0);
+	fd = saga_store_fd(st);
+	assert_int_equal(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE),
+	    atoi(SQL_CONN_KEEPALIVES_IDLE));
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL),
+	    atoi(SQL_CONN_KEEPALIVES_INTERVAL));
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT),
+	    atoi(SQL_CONN_KEEPALIVES_COUNT));
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT),
+	    atoi(SQL_CONN_TCP_USER_TIMEOUT));
+	saga_store_free(st);
+
+	/* connect_timeout leaves no trace on the socket: read it back. */
+	assert_non_null(c = sql_conn_open(conninfo));
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	conn_option(c, "connect_timeout", val, sizeof(val));
+	assert_string_equal(val, SQL_CONN_CONNECT_TIMEOUT);
+	conn_option(c, "tcp_user_timeout", val, sizeof(val));
+	assert_string_equal(val, SQL_CONN_TCP_USER_TIMEOUT);
+	PQfinish(c);
+}
+
+/* What the conninfo says wins over the defaults, as a key = value or as
+ * a URL parameter, and PGCONNECT_TIMEOUT wins over the default
+ * connect_timeout (but not over the conninfo's). */
+static void
+test_connect_conninfo_overrides(void **state)
+{
+	fixture    *f  = *state;
+	saga_store *st = NULL;
+	PGconn     *c;
+	char        conninfo[700], url[700], err[512], val[32];
+	int         fd;
+
+	snprintf(conninfo, sizeof(conninfo),
+	    "%s host=127.0.0.1 keepalives_idle=7 keepalives_count=4"
+	    " tcp_user_timeout=12000 connect_timeout=3",
+	    f->conninfo);
+	assert_int_equal(saga_store_open(&st, conninfo, OWNER, 10000, err,
+	                     sizeof(err)),
+	    0);
+	fd = saga_store_fd(st);
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT), 4);
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL),
+	    atoi(SQL_CONN_KEEPALIVES_INTERVAL));
+	assert_int_equal(
+	    sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 12000);
+	saga_store_free(st);
+	assert_non_null(c = sql_conn_open(conninfo));
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	conn_option(c, "connect_timeout", val, sizeof(val));
+	assert_string_equal(val, "3");
+	PQfinish(c);
+
+	/* A URL's parameters too. */
+	assert_non_null(c = pgtest_connect(f->conninfo));
+	snprintf(url, sizeof(url),
+	    "postgresql://%s@127.0.0.1:%s/%s?keepalives_idle=8"
+	    "&connect_timeout=5",
+	    PQuser(c), PQport(c), PQdb(c));
+	PQfinish(c);
+	assert_non_null(c = sql_conn_open(url));
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_int_equal(
+	    sockopt_int(PQsocket(c), IPPROTO_TCP, TCP_KEEPIDLE), 8);
+	conn_option(c, "connect_timeout", val, sizeof(val));
+	assert_string_equal(val, "5");
+	PQfinish(c);
+
+	/* The environment's connect timeout, unless the conninfo has one. */
+	setenv("PGCONNECT_TIMEOUT", "4", 1);
+	assert_non_null(c = sql_conn_open(f->conninfo));
+	conn_option(c, "connect_timeout", val, sizeof(val));
+	PQfinish(c);
+	assert_string_equal(val, "4");
+	assert_non_null(c = sql_conn_open(conninfo));
+	conn_option(c, "connect_timeout", val, sizeof(val));
+	PQfinish(c);
+	unsetenv("PGCONNECT_TIMEOUT");
+	assert_string_equal(val, "3");
+}
+
 int
 main(void)
 {
@@ -897,6 +1034,10 @@ main(void)
 		    test_sync_commit_off_turned_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_start_keys_crossing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_connect_bounded_by_default, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_connect_conninfo_overrides, setup, teardown),
 	};
 
 	srand((unsigned) time(NULL));
