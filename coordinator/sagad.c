@@ -218,6 +218,7 @@ struct coord {
 	timer_heap   timers;
 	timer_ent    reconnect;
 	int64_t      reconnect_backoff;
+	char         reconnect_why[512]; /* last reconnect failure logged */
 	bool         db_up;
 	uint64_t     gen;
 	uint64_t     copies; /* sagas put in memory, for saga_rt.copy */
@@ -2577,11 +2578,21 @@ coord_connect(coord *c, bool first)
 	         c->o.lease_ms, err, sizeof(err))) != 0) {
 		if (first || rv == SAGA_ESTATE) {
 			log_error("%s", err);
+		} else if (strcmp(err, c->reconnect_why) != 0) {
+			/* Why the database stays away (authentication, too
+			 * many clients, a timeout) is for the operator to
+			 * see: each new reason once, not every attempt. */
+			log_warn("DB-RECONNECT-FAILED %s; retrying (said "
+			         "again only when the reason changes)",
+			    err);
+			snprintf(c->reconnect_why, sizeof(c->reconnect_why),
+			    "%s", err);
 		} else {
-			log_debug("reconnect: %s", err);
+			log_debug("DB-RECONNECT-FAILED %s", err);
 		}
 		return (rv);
 	}
+	c->reconnect_why[0] = '\0';
 	coord_store_warn(c->wr[0].st);
 	c->st = c->wr[0].st;
 	if (first) {

@@ -3105,6 +3105,86 @@ t_wait_log_count(tenv *e, const char *needle, size_t n)
 	fail_msg("\"%s\" is not %zu times in sagad's log", needle, n);
 }
 
+/* Cuts sagad's connections to the test's database, and with refuse makes
+ * the server refuse new ones ("not currently accepting connections"),
+ * else lets them in again. */
+static void
+t_db_refuse(tenv *e, bool refuse)
+{
+	char    *ident, *lit;
+	char     conninfo[600], sql[512];
+	PGconn  *admin;
+	int      rv;
+
+	/* Not from e->db: a database's own sessions may not close it. */
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=postgres",
+	    e->conninfo);
+	assert_non_null(admin = pgtest_connect(conninfo));
+	ident = PQescapeIdentifier(admin, PQdb(e->db), strlen(PQdb(e->db)));
+	lit   = PQescapeLiteral(admin, PQdb(e->db), strlen(PQdb(e->db)));
+	snprintf(sql, sizeof(sql),
+	    "ALTER DATABASE %s ALLOW_CONNECTIONS %s;"
+	    " SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	    " WHERE datname = %s AND pid <> %d AND %s",
+	    ident, refuse ? "false" : "true", lit, PQbackendPID(e->db),
+	    refuse ? "true" : "false");
+	rv = pgtest_exec(admin, sql);
+	PQfreemem(ident);
+	PQfreemem(lit);
+	PQfinish(admin);
+	assert_int_equal(rv, 0);
+}
+
+/* While the database stays away, why each reconnect fails is logged at
+ * warn the first time and again only when the reason changes (here
+ * after a DB-UP): the operator sees authentication errors or "too many
+ * clients", and the log does not fill with one line per attempt.
+ * Before, every reconnect failure was at debug only. */
+static void
+test_sagad_reconnect_failure_said(void **state)
+{
+	tenv       *e    = *state;
+	const char *warn = "WARN  DB-RECONNECT-FAILED";
+	const char *why  = "not currently accepting connections";
+
+	saga_id     id;
+	t_saga      s;
+
+	t_begin(e, "reconnect_said", "", "--log-level", "debug", NULL);
+	for (size_t round = 1; round <= 2; round++) {
+		int i;
+
+		t_db_refuse(e, true);
+		t_wait_log_count(e, "DB-DOWN", round);
+		/* Three attempts at least since this DB-DOWN (100, 200,
+		 * 400 ms of backoff), one warning for them. */
+		for (i = 0; i < 500 &&
+		     t_log_count(e, "DB-DOWN", "DB-RECONNECT-FAILED") < 3;
+		     i++) {
+			poll(NULL, 0, 10);
+		}
+		assert_true(i < 500);
+		assert_int_equal(t_log_count(e, "DB-DOWN", warn), 1);
+		assert_int_equal(t_log_count(e, NULL, warn), round);
+		t_db_refuse(e, false);
+		t_wait_log_count(e, "DB-UP", round);
+	}
+	{
+		char *log = t_slurp(e->sagad_log, NULL);
+		char *w   = strstr(log, warn);
+		bool  ok  = w != NULL && strstr(w, why) != NULL &&
+		    strstr(w, why) < strchr(w, '\n');
+
+		free(log);
+		assert_true(ok);
+	}
+	/* And sagad works again. */
+	id = t_start_ok(e, "order", "c-1", 1);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* A database whose default is synchronous_commit = off (ALTER DATABASE
  * ... SET): sagad warns and turns it on for its connections, so that
  * its COMMITs return only once flushed (write-ahead). What every commit
@@ -4243,6 +4323,8 @@ main(void)
 		    test_sagad_sigterm_exits_zero, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_db_silent_gives_up, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_reconnect_failure_said, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_overload_refuses_start, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
