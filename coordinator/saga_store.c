@@ -1021,17 +1021,66 @@ saga_store_cancels(saga_store *st,
 }
 
 int
-saga_store_release(saga_store *st)
+saga_store_release(saga_store *st, long *released, long *left)
 {
+	static const char *const begin[] = {
+		"BEGIN",
+		"SET LOCAL lock_timeout = " SAGA_STORE_RELEASE_LOCK_WAIT,
+		"SET LOCAL statement_timeout = " SAGA_STORE_RELEASE_WAIT,
+	};
 	const char *params[1] = { st->owner };
+	PGresult   *res;
+	long        nrel = 0, nleft = 0;
+	int         rv   = SAGA_EDB;
 
-	return (saga_store_command(st, "releasing leases",
-	    "WITH r AS (UPDATE saga_instance SET lease_until = now() -"
-	    " interval '1 second' WHERE owner = $1"
-	    " AND state IN ('RUNNING', 'COMPENSATING') RETURNING 1)"
-	    " UPDATE saga_coordinator SET stopped_at = now()"
-	    " WHERE instance_id = $1",
-	    1, params));
+	/* Waits for no row lock: a row another session holds (a batch of
+	 * this instance's still waiting, an operator's SELECT ... FOR
+	 * UPDATE) keeps its lease, which expires as after a kill -9; so
+	 * may this instance's row in saga_coordinator. A lock on a table
+	 * (ALTER TABLE, VACUUM FULL) and a slow server are bounded by the
+	 * timeouts, which end with the transaction. */
+	for (size_t i = 0; i < sizeof(begin) / sizeof(begin[0]); i++) {
+		if ((res = saga_store_query(st, "releasing leases", begin[i],
+		         0, NULL, NULL, NULL)) == NULL) {
+			goto done;
+		}
+		PQclear(res);
+	}
+	res = saga_store_query(st, "releasing leases",
+	    "WITH mine AS (SELECT id FROM saga_instance WHERE owner = $1"
+	    " AND state IN ('RUNNING', 'COMPENSATING')"
+	    " FOR UPDATE SKIP LOCKED),"
+	    " r AS (UPDATE saga_instance i"
+	    " SET lease_until = now() - interval '1 second'"
+	    " FROM mine WHERE i.id = mine.id RETURNING 1),"
+	    " me AS (SELECT instance_id FROM saga_coordinator"
+	    " WHERE instance_id = $1 FOR UPDATE SKIP LOCKED),"
+	    " s AS (UPDATE saga_coordinator c SET stopped_at = now()"
+	    " FROM me WHERE c.instance_id = me.instance_id)"
+	    " SELECT (SELECT count(*) FROM r), (SELECT count(*)"
+	    " FROM saga_instance WHERE owner = $1"
+	    " AND state IN ('RUNNING', 'COMPENSATING'))",
+	    1, params, NULL, NULL);
+	if (res != NULL && PQntuples(res) == 1) {
+		nrel  = atol(PQgetvalue(res, 0, 0));
+		nleft = atol(PQgetvalue(res, 0, 1)) - nrel;
+		rv    = 0;
+	}
+	PQclear(res);
+done:
+	/* After an error the transaction is aborted: ROLLBACK ends it. */
+	res = PQexec(st->conn, rv == 0 ? "COMMIT" : "ROLLBACK");
+	if (rv == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		saga_store_seterr(st, "releasing leases",
+		    res != NULL ? PQresultErrorMessage(res) : NULL);
+		rv = SAGA_EDB;
+	}
+	PQclear(res);
+	if (rv == 0) {
+		*released = nrel;
+		*left     = nleft < 0 ? 0 : nleft;
+	}
+	return (rv);
 }
 
 /* Prepares the statements of a batch, on a connection that writes them.

@@ -178,9 +178,20 @@ int saga_store_request_cancel(
 int saga_store_cancels(saga_store *st,
     int (*cb)(void *arg, const saga_id *id, const char *note), void *arg);
 
+/* How long saga_store_release waits for a table lock, and for each of
+ * its statements, at most (SQL text). */
+#define SAGA_STORE_RELEASE_LOCK_WAIT "'2s'"
+#define SAGA_STORE_RELEASE_WAIT "'4s'"
+
 /* saga_store_release gives up this instance's leases (SIGTERM: the others
- * take over at once) and marks it stopped. */
-int saga_store_release(saga_store *st);
+ * take over at once) and marks it stopped, without waiting for a row
+ * that another session holds locked: such a saga keeps its lease until
+ * it expires (as after a kill -9), and so may the instance's row. A
+ * table lock is waited for SAGA_STORE_RELEASE_LOCK_WAIT at most, each
+ * statement runs SAGA_STORE_RELEASE_WAIT at most. Blocking. On 0, *released
+ * is the number of leases given up, *left that of those left to expire.
+ * Returns 0 or SAGA_EDB (nothing released). */
+int saga_store_release(saga_store *st, long *released, long *left);
 
 /* Extra columns of a new saga that the engine does not track. */
 typedef struct saga_store_new {

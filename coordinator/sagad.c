@@ -3417,14 +3417,25 @@ coord_migrate(const coord_opts *o)
 	return (0);
 }
 
-/* The watchdog of the shutdown's last part, the closing of the nng
- * sockets. libnng 1.5.2 can hang in nng_close for good: the main thread
- * waits there for the socket's pipes to go, nng's reaper thread for an
- * operation of one of them (seen when a SIGTERM came while commands were
- * in flight; nanomsg/nng issue 1813 reports such a hang). Everything that
- * matters is done before (the last commits, the leases handed over), so
- * after COORD_CLOSE_WAIT_S the process logs it and exits 0 without the
- * rest of the clean-up. */
+/* The watchdog of the shutdown, from the end of the engine loop on: each
+ * part has its own time, and a part that has not ended in time is logged
+ * and the process exits 0 without the rest of the clean-up. Nothing that
+ * matters is lost: the last commits are done, and leases not handed over
+ * expire as after a kill -9.
+ *
+ * The hand-over (stopping the readers, connecting, releasing the leases)
+ * gets COORD_HANDOVER_WAIT_S: a connection's connect_timeout (10 s by
+ * default, sql_conn.h) and the release's own bound (4 s,
+ * SAGA_STORE_RELEASE_WAIT). Until 2026-12-07 it had none: a session
+ * holding one of the instance's rows locked held sagad as long, and
+ * a reader stuck in a query held it for good.
+ *
+ * The closing of the nng sockets gets COORD_CLOSE_WAIT_S: libnng 1.5.2
+ * can hang in nng_close for good (the main thread waits there for the
+ * socket's pipes to go, nng's reaper thread for an operation of one of
+ * them; seen when a SIGTERM came while commands were in flight;
+ * nanomsg/nng issue 1813 reports such a hang). */
+#define COORD_HANDOVER_WAIT_S 15
 #define COORD_CLOSE_WAIT_S 5
 
 typedef struct coord_watchdog {
@@ -3432,6 +3443,8 @@ typedef struct coord_watchdog {
 	pthread_cond_t  cv;
 	clockid_t       clk; /* the condition's clock */
 	pthread_t       thr;
+	struct timespec until; /* the end of the current part */
+	char            msg[200]; /* logged if it comes first */
 	bool            done;
 	bool            running;
 } coord_watchdog;
@@ -3440,32 +3453,56 @@ static void *
 coord_watchdog_main(void *arg)
 {
 	coord_watchdog *w = arg;
-	struct timespec until;
-	bool            done;
+	struct timespec now;
+	bool            late = false;
 
-	clock_gettime(w->clk, &until);
-	until.tv_sec += COORD_CLOSE_WAIT_S;
-	/* Any error of the wait counts as the time being up. */
 	pthread_mutex_lock(&w->mtx);
-	while (!w->done &&
-	    pthread_cond_timedwait(&w->cv, &w->mtx, &until) == 0) {
+	while (!w->done) {
+		int rc = pthread_cond_timedwait(&w->cv, &w->mtx, &w->until);
+
+		/* Woken: done, or the next part (a new time). */
+		if (rc == 0) {
+			continue;
+		}
+		/* A time out just as the next part began: not late. */
+		clock_gettime(w->clk, &now);
+		if (rc == ETIMEDOUT && (now.tv_sec < w->until.tv_sec ||
+		        (now.tv_sec == w->until.tv_sec &&
+		            now.tv_nsec < w->until.tv_nsec))) {
+			continue;
+		}
+		/* Any other error of the wait counts as the time being
+		 * up. */
+		late = true;
+		break;
 	}
-	done = w->done;
 	pthread_mutex_unlock(&w->mtx);
-	if (!done) {
-		log_warn("SHUTDOWN: nng has not closed its sockets after %d s "
-		         "(a hang inside libnng); exiting without them",
-		    COORD_CLOSE_WAIT_S);
+	if (late) {
+		log_warn("%s", w->msg);
 		fflush(stderr);
 		_exit(0);
 	}
 	return (NULL);
 }
 
-/* Starts the watchdog; without a thread (out of resources) the shutdown
- * simply goes on unwatched. */
+/* Starts the next part of the shutdown: it has secs seconds, after which
+ * msg (a format with one %d, the seconds) is logged and the process
+ * exits. */
 static void
-coord_watchdog_start(coord_watchdog *w)
+coord_watchdog_part(coord_watchdog *w, int secs, const char *msg)
+{
+	pthread_mutex_lock(&w->mtx);
+	clock_gettime(w->clk, &w->until);
+	w->until.tv_sec += secs;
+	snprintf(w->msg, sizeof(w->msg), msg, secs);
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+/* Starts the watchdog with its first part (coord_watchdog_part); without
+ * a thread (out of resources) the shutdown simply goes on unwatched. */
+static void
+coord_watchdog_start(coord_watchdog *w, int secs, const char *msg)
 {
 	pthread_condattr_t ca;
 
@@ -3478,6 +3515,7 @@ coord_watchdog_start(coord_watchdog *w)
 	}
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	coord_watchdog_part(w, secs, msg);
 	w->running =
 	    pthread_create(&w->thr, NULL, coord_watchdog_main, w) == 0;
 }
@@ -3494,6 +3532,43 @@ coord_watchdog_stop(coord_watchdog *w)
 	}
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mtx);
+}
+
+/* Hands the leases over (SIGTERM): the other instances take these sagas
+ * at once instead of after the lease. The loop has ended and the
+ * readers are stopped, so nothing writes to them any more. */
+static void
+coord_handover(coord *c)
+{
+	saga_store *rel = NULL;
+	char        err[512];
+	long        released, left;
+
+	/* The writers first: nothing reads their results any more, and
+	 * their connections would only take server slots. A batch still
+	 * in flight is not undone by this (the server runs what it was
+	 * sent): the release skips the rows it holds. */
+	coord_writers_close(c);
+	if (saga_store_open(&rel, c->o.conninfo, c->instance, c->o.lease_ms,
+	        err, sizeof(err)) != 0) {
+		log_warn("LEASES not released: %s; they expire within the "
+		         "lease",
+		    err);
+		return;
+	}
+	coord_store_warn(rel);
+	if (saga_store_release(rel, &released, &left) != 0) {
+		log_warn("LEASES not released: %s; they expire within the "
+		         "lease",
+		    saga_store_error(rel));
+	} else if (left > 0) {
+		log_warn("LEASES released (%ld); %ld leases left to expire: "
+		         "their rows are locked by another session",
+		    released, left);
+	} else {
+		log_info("LEASES released (%ld)", released);
+	}
+	saga_store_free(rel);
 }
 
 int
@@ -3638,6 +3713,10 @@ main(int argc, char **argv)
 	         "lease %lld ms)",
 	    c.o.listen, c.ncurrent, c.instance, (long long) c.o.lease_ms);
 	coord_loop(&c);
+	coord_watchdog_start(&wd, COORD_HANDOVER_WAIT_S,
+	    "SHUTDOWN: the hand-over of the leases has not ended after %d s "
+	    "(a database that does not answer); exiting without it: the "
+	    "leases expire");
 	/* Shut down: clients still waiting are told so. */
 	for (size_t i = 0; i < c.byid_cap; i++) {
 		saga_rt *s;
@@ -3653,23 +3732,13 @@ main(int argc, char **argv)
 	 * none renews a lease after the hand-over below. */
 	reader_stop(c.rd);
 	reader_stop(c.lrd);
-	/* Hand the leases over: the other instances take these sagas at
-	 * once instead of after the lease. Done before nng is closed,
-	 * which may not return (coord_watchdog); the loop has ended, so
-	 * nothing writes to them any more. */
+	/* Before nng is closed, which may not return. */
 	if (c.db_up) {
-		saga_store *rel = NULL;
-
-		if (saga_store_open(&rel, c.o.conninfo, c.instance,
-		        c.o.lease_ms, err, sizeof(err)) == 0) {
-			coord_store_warn(rel);
-			if (saga_store_release(rel) == 0) {
-				log_info("LEASES released");
-			}
-		}
-		saga_store_free(rel);
+		coord_handover(&c);
 	}
-	coord_watchdog_start(&wd);
+	coord_watchdog_part(&wd, COORD_CLOSE_WAIT_S,
+	    "SHUTDOWN: nng has not closed its sockets after %d s (a hang "
+	    "inside libnng); exiting without them");
 	/* Stop everything else that posts events, then drop what was
 	 * posted (the events live inside these objects), then free them. */
 	rpc_server_stop(c.api);

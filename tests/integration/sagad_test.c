@@ -3057,6 +3057,112 @@ test_sagad_db_silent_gives_up(void **state)
 	e->done = true;
 }
 
+/* SIGTERM while another session holds one of the instance's rows
+ * locked (an operator's SELECT ... FOR UPDATE; sagad's own stuck batch
+ * does the same): sagad hands over the leases of the rows it can lock,
+ * leaves that one's lease to expire, says so, and exits 0 at once. A
+ * second instance then takes the two released sagas over at once and
+ * the third when its lease has expired, and all three complete. Before,
+ * the release waited for the lock, as long as it was held (here until
+ * the test gives up: the wait below fails). */
+static void
+test_sagad_sigterm_skips_locked_lease(void **state)
+{
+	tenv     *e = *state;
+	saga_id   ids[3];
+	char      idt[3][SAGA_ID_STRLEN + 1];
+	char      rules[64], sql[512], url2[64];
+	PGconn   *lock;
+	t_db_cond c = { .e = e, .sql = T_ACTIVE_SQL, .want = 0 };
+	int64_t   t0;
+	int       st, rv;
+	char     *log;
+
+	/* Each saga's first command held long enough for the SIGTERM to
+	 * find all three RUNNING with a command out. */
+	snprintf(rules, sizeof(rules), "w1.do=delay:%d", MS(2000));
+	t_begin(e, "sigterm_locked", rules, "--lease", "3s", NULL);
+	for (int i = 0; i < 3; i++) {
+		char cust[32];
+
+		snprintf(cust, sizeof(cust), "c-%d", i);
+		ids[i] = t_start_ok(e, "slow", cust, i);
+		saga_id_format(&ids[i], idt[i]);
+	}
+	t_wait_record(e, "w1.do", 3, MS(5000));
+	assert_non_null(lock = pgtest_connect(e->conninfo));
+	snprintf(sql, sizeof(sql),
+	    "BEGIN; SELECT 1 FROM saga_instance WHERE id = '%s' FOR UPDATE",
+	    idt[0]);
+	assert_int_equal(pgtest_exec(lock, sql), 0);
+
+	t0 = t_now_ms();
+	assert_int_equal(proc_signal(e->sagad, SIGTERM), 0);
+	rv = proc_wait(e->sagad, MS(5000), &st);
+	if (rv != 0) {
+		PQfinish(lock); /* lets the old release go on */
+		fail_msg("sagad still runs %lld ms after SIGTERM, with one "
+		         "of its rows locked",
+		    (long long) (t_now_ms() - t0));
+	}
+	proc_free(e->sagad);
+	e->sagad = NULL;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_non_null(log = t_slurp(e->sagad_log, NULL));
+	rv = strstr(log, "LEASES released (2); 1 leases left to expire") !=
+	    NULL;
+	free(log);
+	assert_true(rv);
+	/* Two leases handed over, the locked one still running. */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE id IN "
+	                     "('%s', '%s') AND lease_until < now()",
+	                     idt[1], idt[2]),
+	    2);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE id = "
+	                     "'%s' AND lease_until > now()",
+	                     idt[0]),
+	    1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_coordinator WHERE "
+	                     "stopped_at IS NOT NULL"),
+	    1);
+	PQfinish(lock);
+
+	/* Another instance finishes all three. */
+	t_start_sagad2(e, "two", url2, sizeof(url2));
+	if (!test_wait_until(t_db_cond_cb, &c, MS(20000))) {
+		fail_msg("%lld sagas unfinished 20 s after the second "
+		         "instance started",
+		    t_db_int(e, T_ACTIVE_SQL));
+	}
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE state "
+	                     "= 'COMPLETED'"),
+	    3);
+	/* The two released at its start, the locked one once expired. */
+	assert_int_equal(t_file_count_of(e->sagad2_log,
+	                     "RECOVERY: 2 unfinished sagas resumed"),
+	    1);
+	assert_int_equal(t_file_count_of(e->sagad2_log, "TAKEOVER slow"), 1);
+	assert_non_null(log = t_slurp(e->sagad2_log, NULL));
+	{
+		char *at = strstr(log, "TAKEOVER slow");
+
+		while (at > log && at[-1] != '\n') {
+			at--;
+		}
+		rv = strncmp(strstr(at, "saga=") + 5, idt[0],
+		         strlen(idt[0])) == 0;
+	}
+	free(log);
+	assert_true(rv);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* ---- 10b. SIGHUP reload ---- */
 
 /* Appends text to the test's configuration file. */
@@ -4325,6 +4431,9 @@ main(void)
 		    test_sagad_db_silent_gives_up, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reconnect_failure_said, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_sigterm_skips_locked_lease, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_overload_refuses_start, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

@@ -8,7 +8,8 @@
  * HOT updates, when a write renews a lease, that a connection that
  * only reads does not wait for locks that only writing needs, and that a
  * connection's waits are bounded (sql_conn) unless its conninfo says
- * otherwise.
+ * otherwise, and that the release of the leases at SIGTERM waits for no
+ * row lock.
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -883,6 +884,80 @@ test_start_keys_crossing(void **state)
 	saga_store_free(st2);
 }
 
+/* The release at SIGTERM waits for no row lock: a saga whose row another
+ * session holds keeps its lease (to expire), the others are released at
+ * once; a table lock makes it give up after SAGA_STORE_RELEASE_LOCK_WAIT,
+ * releasing nothing, and leaves the connection usable. */
+static void
+test_release_waits_for_no_lock(void **state)
+{
+	fixture    *f   = *state;
+	saga_store *rel = NULL;
+	saga_inst   a, b;
+	char        sql[256], idt[40], err[512];
+	long        released = -1, left = -1;
+	int64_t     t0;
+
+	inst_init(&a);
+	inst_init(&b);
+	assert_int_equal(saga_store_pipeline_start(f->st), 0);
+	stage_new(f->st, &a);
+	stage_new(f->st, &b);
+	assert_int_equal(flush_wait(f->st), SAGA_STORE_COMMITTED);
+	assert_int_equal(
+	    saga_store_open(&rel, f->conninfo, OWNER, 10000, err, sizeof(err)),
+	    0);
+	assert_int_equal(saga_store_register(rel, "h", 1, "tcp://x:1"), 0);
+
+	snprintf(sql, sizeof(sql),
+	    "BEGIN; SELECT 1 FROM saga_instance WHERE id = '%s' FOR UPDATE",
+	    saga_id_format(&a.id, idt));
+	assert_int_equal(pgtest_exec(f->db, sql), 0);
+	t0 = now_ms();
+	assert_int_equal(saga_store_release(rel, &released, &left), 0);
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(released, 1);
+	assert_int_equal(left, 1);
+	assert_int_equal(pgtest_exec(f->db, "ROLLBACK"), 0);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance WHERE id = "
+	                     "'%s' AND lease_until > now()",
+	                     &a.id),
+	    1);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance WHERE id = "
+	                     "'%s' AND lease_until < now()",
+	                     &b.id),
+	    1);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_coordinator WHERE "
+	                     "stopped_at IS NOT NULL AND instance_id <> '%s'",
+	                     &a.id),
+	    1);
+
+	/* A table lock: bounded, nothing released. */
+	assert_int_equal(pgtest_exec(f->db,
+	                     "BEGIN; LOCK TABLE saga_instance"
+	                     " IN ACCESS EXCLUSIVE MODE"),
+	    0);
+	t0 = now_ms();
+	assert_int_equal(saga_store_release(rel, &released, &left), SAGA_EDB);
+	assert_true(now_ms() - t0 < 4000);
+	assert_non_null(strstr(saga_store_error(rel), "lock timeout"));
+	assert_int_equal(pgtest_exec(f->db, "ROLLBACK"), 0);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance WHERE id = "
+	                     "'%s' AND lease_until > now()",
+	                     &a.id),
+	    1);
+
+	/* Once the lock is gone, the rest is released. */
+	assert_int_equal(saga_store_release(rel, &released, &left), 0);
+	assert_int_equal(released, 2);
+	assert_int_equal(left, 0);
+	saga_store_free(rel);
+}
+
 /* An integer socket option of fd. */
 static int
 sockopt_int(int fd, int level, int name)
@@ -1034,6 +1109,8 @@ main(void)
 		    test_sync_commit_off_turned_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_start_keys_crossing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_release_waits_for_no_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_connect_bounded_by_default, setup, teardown),
 		cmocka_unit_test_setup_teardown(
