@@ -177,9 +177,17 @@ reader_lease(reader *r, reader_job *job)
 			return (rv);
 		}
 	}
-	if ((rv = saga_store_renew(r->st, &job->renewed, &job->nrenewed)) !=
-	        0 ||
-	    (job->nadopt > 0 &&
+	if ((rv = saga_store_renew(r->st, &job->renewed, &job->nrenewed,
+	         job->id_holder, sizeof(job->id_holder))) != 0) {
+		return (rv);
+	}
+	/* Another process holds this instance's id: whatever this one
+	 * claimed under the id would be that one's too (same owner); take
+	 * nothing, and let the engine say so. */
+	if (job->id_holder[0] != '\0') {
+		return (0);
+	}
+	if ((job->nadopt > 0 &&
 	        (rv = saga_store_claim_ids(r->st, job->adopt_ids, job->nadopt,
 	             reader_claim_cb, job)) != 0) ||
 	    (rv = saga_store_claim(r->st, false, 1000, job->skip_ids,

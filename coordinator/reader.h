@@ -80,6 +80,7 @@ typedef struct reader_job {
 	/* READER_LEASE results. */
 	saga_id           *renewed;
 	size_t             nrenewed;
+	char               id_holder[160]; /* "" or who holds our id */
 	reader_claimed    *claimed;
 	size_t             nclaimed;
 	saga_id           *cancel_ids;

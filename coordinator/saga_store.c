@@ -24,10 +24,13 @@
  */
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -292,6 +295,8 @@ struct saga_store {
 	char       err[512];
 	bool       pipeline;
 	char      *owner;    /* this instance's id */
+	char       host[128]; /* this process's host and pid, registered */
+	char       pid_text[16]; /* with the id (saga_store_register) */
 	bool       sync_raised; /* synchronous_commit was off: set to on */
 	char       lease_text[24]; /* the lease in ms, a text parameter */
 	char       renew_text[24]; /* renewed by a write below this (ms) */
@@ -372,6 +377,11 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	}
 	snprintf(st->lease_text, sizeof(st->lease_text), "%lld",
 	    (long long) lease_ms);
+	if (gethostname(st->host, sizeof(st->host)) != 0) {
+		snprintf(st->host, sizeof(st->host), "?");
+	}
+	st->host[sizeof(st->host) - 1] = '\0';
+	snprintf(st->pid_text, sizeof(st->pid_text), "%d", (int) getpid());
 	snprintf(st->renew_text, sizeof(st->renew_text), "%lld",
 	    (long long) (lease_ms - saga_store_renew_every_ms(lease_ms) / 2));
 	/* With bounded waits: connecting, and any result it waits for
@@ -739,21 +749,133 @@ saga_store_command(saga_store *st, const char *what, const char *sql,
 	return (0);
 }
 
-int
-saga_store_register(saga_store *st, const char *host, int pid,
-    const char *listen)
-{
-	char        pids[16];
-	const char *params[4] = { st->owner, host, pids, listen };
+/* What saga_store_register read of the id's row. */
+typedef struct saga_store_holder {
+	char      host[128];
+	int       pid;
+	bool      stopped;
+	long long age_ms; /* of its heartbeat, in the database's clock */
+	bool      stale;  /* heartbeat older than our lease */
+	char      xmin[16];
+} saga_store_holder;
 
-	snprintf(pids, sizeof(pids), "%d", pid);
-	return (saga_store_command(st, "registering this instance",
-	    "INSERT INTO saga_coordinator (instance_id, host, pid, listen)"
-	    " VALUES ($1, $2, $3::integer, $4)"
-	    " ON CONFLICT (instance_id) DO UPDATE SET host = $2,"
-	    " pid = $3::integer, listen = $4, started_at = now(),"
-	    " heartbeat_at = now(), stopped_at = NULL",
-	    4, params));
+/* Whether the holder of the id's row may be replaced by this process:
+ * it stopped cleanly, or its heartbeat is older than the lease (its
+ * leases have run out: it renews them in the heartbeat's statement), or
+ * it is on this host and is this process (a reconnect; or a restart that
+ * got the same pid, pid 1 in a container) or no process at all (a
+ * restart after kill -9, which takes its sagas back at once). A pid that
+ * exists, even one we may not signal (EPERM), counts as live. */
+static bool
+saga_store_holder_gone(const saga_store *st, const saga_store_holder *h)
+{
+	if (h->stopped || h->stale) {
+		return (true);
+	}
+	if (strcmp(h->host, st->host) != 0) {
+		return (false);
+	}
+	if (h->pid == (int) getpid()) {
+		return (true);
+	}
+	return (h->pid > 0 && kill((pid_t) h->pid, 0) == -1 &&
+	    errno == ESRCH);
+}
+
+/* saga_store_register enforces that an instance id belongs to one live
+ * process at a time. Two processes may start with one id at the same
+ * moment, so the check and the claim are one compare-and-swap on the
+ * row: read it (with its xmin, which every UPDATE of the row changes,
+ * the holder's heartbeats included), decide, then write only if the row
+ * is still the version read (UPDATE ... WHERE xmin = read) or, for a new
+ * id, still absent (INSERT ... ON CONFLICT DO NOTHING); RETURNING says
+ * whether the write happened. Of two racing processes the second one's
+ * statement waits for the first one's row lock, finds the row changed
+ * and writes nothing; it reads again and finds the first one live. A
+ * version that did not change did not heartbeat, so a stale verdict
+ * still holds. Not an advisory lock held for the process's life: it
+ * would live on one connection, gone at every reconnect or failover of
+ * the database, and held on, after a kill -9 on another host, by a
+ * backend that has not yet noticed its client died (so a restart there
+ * would wait for TCP keepalive); nor would it tell who holds the id. */
+int
+saga_store_register(saga_store *st, const char *listen)
+{
+	const char *params[5]  = { st->owner, st->host, st->pid_text, listen,
+		 NULL };
+	const char *rparams[2] = { st->owner, st->lease_text };
+	PGresult   *res;
+
+	for (int tries = 0; tries < 5; tries++) {
+		saga_store_holder h;
+
+		res = saga_store_query(st, "reading this instance id's row",
+		    "SELECT coalesce(host, ''), coalesce(pid, 0),"
+		    " stopped_at IS NOT NULL,"
+		    " (extract(epoch FROM now() - heartbeat_at) * 1000)"
+		    "::bigint,"
+		    " heartbeat_at < now() - $2::bigint"
+		    " * interval '1 millisecond', xmin::text"
+		    " FROM saga_coordinator WHERE instance_id = $1",
+		    2, rparams, NULL, NULL);
+		if (res == NULL) {
+			return (SAGA_EDB);
+		}
+		if (PQntuples(res) == 0) {
+			PQclear(res);
+			/* A new id: insert it, unless another process just
+			 * did (then read that one's row). */
+			res = saga_store_query(st, "registering this instance",
+			    "INSERT INTO saga_coordinator (instance_id, host,"
+			    " pid, listen) VALUES ($1, $2, $3::integer, $4)"
+			    " ON CONFLICT (instance_id) DO NOTHING RETURNING 1",
+			    4, params, NULL, NULL);
+		} else {
+			snprintf(h.host, sizeof(h.host), "%s",
+			    PQgetvalue(res, 0, 0));
+			h.pid     = atoi(PQgetvalue(res, 0, 1));
+			h.stopped = PQgetvalue(res, 0, 2)[0] == 't';
+			h.age_ms  = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+			h.stale   = PQgetvalue(res, 0, 4)[0] == 't';
+			snprintf(h.xmin, sizeof(h.xmin), "%s",
+			    PQgetvalue(res, 0, 5));
+			PQclear(res);
+			if (!saga_store_holder_gone(st, &h)) {
+				snprintf(st->err, sizeof(st->err),
+				    "instance id \"%s\" is in use by a live "
+				    "sagad on host %s (pid %d, heartbeat "
+				    "%lld.%03lld s ago, lease %s ms, not "
+				    "stopped): stop that instance, or give "
+				    "this one another --instance-id",
+				    st->owner, h.host, h.pid, h.age_ms / 1000,
+				    h.age_ms % 1000, st->lease_text);
+				return (SAGA_EEXIST);
+			}
+			params[4] = h.xmin;
+			res = saga_store_query(st, "registering this instance",
+			    "UPDATE saga_coordinator SET host = $2,"
+			    " pid = $3::integer, listen = $4,"
+			    " started_at = now(), heartbeat_at = now(),"
+			    " stopped_at = NULL"
+			    " WHERE instance_id = $1 AND xmin = $5::xid"
+			    " RETURNING 1",
+			    5, params, NULL, NULL);
+		}
+		if (res == NULL) {
+			return (SAGA_EDB);
+		}
+		if (PQntuples(res) == 1) {
+			PQclear(res);
+			return (0);
+		}
+		/* The row changed since it was read: read it again. */
+		PQclear(res);
+	}
+	snprintf(st->err, sizeof(st->err),
+	    "registering this instance: the row of instance id \"%s\" "
+	    "keeps changing (another process starting with this id?)",
+	    st->owner);
+	return (SAGA_EEXIST);
 }
 
 int64_t
@@ -763,35 +885,55 @@ saga_store_renew_every_ms(int64_t lease_ms)
 }
 
 int
-saga_store_renew(saga_store *st, saga_id **ids, size_t *n)
+saga_store_renew(saga_store *st, saga_id **ids, size_t *n, char *holder,
+    size_t holderlen)
 {
-	const char *params[2] = { st->owner, st->lease_text };
+	const char *params[4] = { st->owner, st->lease_text, st->host,
+		st->pid_text };
 	PGresult   *res;
 	saga_id    *v = NULL;
 	size_t      cap = 0;
 
-	*ids = NULL;
-	*n   = 0;
-	/* SKIP LOCKED: never wait for a row the engine's batch is writing
+	*ids      = NULL;
+	*n        = 0;
+	holder[0] = '\0';
+	/* The heartbeat is this process's only while the id's row names its
+	 * host and pid; a row naming another process (which took the id
+	 * over: saga_store_register) means two processes run with one id,
+	 * and the leases of that id are not renewed here (they are the
+	 * other's), so that they are not taken back from it either. A
+	 * missing row renews as before.
+	 * SKIP LOCKED: never wait for a row the engine's batch is writing
 	 * (that batch extends the lease itself when it runs short:
 	 * SAGA_SQL_LEASE); waiting could deadlock with it, rows in another
 	 * order. */
 	res = saga_store_query(st, "renewing leases",
 	    "WITH hb AS (UPDATE saga_coordinator SET heartbeat_at = now()"
-	    " WHERE instance_id = $1 RETURNING 1)"
-	    " UPDATE saga_instance SET lease_until = now() +"
+	    " WHERE instance_id = $1 AND host IS NOT DISTINCT FROM $3"
+	    " AND pid = $4::integer RETURNING 1),"
+	    " other AS (SELECT host, pid FROM saga_coordinator"
+	    " WHERE instance_id = $1 AND NOT EXISTS (SELECT 1 FROM hb)),"
+	    " r AS (UPDATE saga_instance SET lease_until = now() +"
 	    " $2::bigint * interval '1 millisecond'"
-	    " WHERE id IN (SELECT id FROM saga_instance WHERE owner = $1"
+	    " WHERE NOT EXISTS (SELECT 1 FROM other)"
+	    " AND id IN (SELECT id FROM saga_instance WHERE owner = $1"
 	    " AND state IN ('RUNNING', 'COMPENSATING')"
 	    " FOR UPDATE SKIP LOCKED)"
-	    " RETURNING id::text",
-	    2, params, NULL, NULL);
+	    " RETURNING id)"
+	    " SELECT id::text, NULL FROM r UNION ALL"
+	    " SELECT NULL, format('host %s, pid %s', host, pid) FROM other",
+	    4, params, NULL, NULL);
 	if (res == NULL) {
 		return (SAGA_EDB);
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		saga_id id;
 
+		if (PQgetisnull(res, i, 0)) {
+			snprintf(holder, holderlen, "%s",
+			    PQgetvalue(res, i, 1));
+			continue;
+		}
 		if (saga_id_parse(&id, PQgetvalue(res, i, 0)) == 0 &&
 		    saga_store_ids_add(&v, n, &cap, &id) != 0) {
 			free(v);

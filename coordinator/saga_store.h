@@ -122,10 +122,15 @@ int saga_store_count_state(saga_store *st, saga_state state, long long *n);
  * unfinished saga has an owner, a lease (in the database's clock) and an
  * epoch that fences the writes of an owner that lost it. */
 
-/* saga_store_register records this instance (saga_coordinator) with host,
- * pid and API URL. Blocking. Returns 0 or SAGA_EDB. */
-int saga_store_register(
-    saga_store *st, const char *host, int pid, const char *listen);
+/* saga_store_register records this instance (saga_coordinator) under its
+ * id with this process's host and pid and its API URL listen, unless
+ * another process holds the id: a row not stopped, whose heartbeat is
+ * younger than the lease, of another host, or of this host and a pid that
+ * still runs and is not this process's. Check and write are one atomic
+ * step (two processes starting with one id cannot both pass). Blocking.
+ * Returns 0, SAGA_EEXIST (the id is in use; saga_store_error says by
+ * whom, in one line) or SAGA_EDB. */
+int saga_store_register(saga_store *st, const char *listen);
 
 /* saga_store_renew_every_ms is how often an instance whose leases last
  * lease_ms renews them (saga_store_renew): a third of the lease, at most
@@ -137,8 +142,12 @@ int64_t saga_store_renew_every_ms(int64_t lease_ms);
  * instance owns, in one statement that waits for no row lock (a row the
  * engine is writing has its lease extended by that write if it needs
  * it: saga_store_renew_every_ms), and its
- * heartbeat; *ids (malloc'd, n) are the sagas renewed. Blocking. */
-int saga_store_renew(saga_store *st, saga_id **ids, size_t *n);
+ * heartbeat; *ids (malloc'd, n) are the sagas renewed. If the id's row
+ * names another process (host and pid), nothing is renewed and holder
+ * (holderlen bytes) says which ("host H, pid P"); else holder is "".
+ * Blocking. Returns 0, SAGA_EDB or SAGA_ENOMEM. */
+int saga_store_renew(saga_store *st, saga_id **ids, size_t *n, char *holder,
+    size_t holderlen);
 
 /* saga_store_claim_ids takes back (epoch + 1) the sagas of ids that this
  * instance owns in the log but does not hold in memory, and calls cb for

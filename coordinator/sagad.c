@@ -203,6 +203,7 @@ struct coord {
 	timer_ent    lease;
 	bool         lease_busy;
 	saga_id     *adopt; /* owned in the log, not in memory: take back */
+	unsigned     id_taken; /* lease rounds that found our id another's */
 	size_t       nadopt;
 	saga_id     *suspect; /* not in memory at the last lease round */
 	size_t       nsuspect;
@@ -1990,6 +1991,23 @@ coord_lease_orphans(coord *c, reader_job *job)
 	job->nrenewed = 0;
 }
 
+/* A lease round found this instance's id registered to another process
+ * (holder): two sagad processes run with one id, which start-up refuses
+ * (saga_store_register) but which a database away longer than the lease,
+ * or a sagad without that check, lets happen. Nothing is renewed or
+ * claimed under the id meanwhile; say so loudly, at once and every 20
+ * rounds (10 s with the default lease). */
+static void
+coord_id_taken(coord *c, const char *holder)
+{
+	if (c->id_taken++ % 20 == 0) {
+		log_error("LEASE instance id \"%s\" is registered to another "
+		          "sagad (%s): two processes run with this id; this "
+		          "one renews and claims nothing; stop one of them",
+		    c->instance, holder);
+	}
+}
+
 static void
 coord_reader_done(coord *c, reader_job *job)
 {
@@ -2019,7 +2037,15 @@ coord_reader_done(coord *c, reader_job *job)
 			log_warn("LEASE renewal failed: %s", job->err[0]
 			        ? job->err
 			        : saga_strerror(job->rv));
+		} else if (job->id_holder[0] != '\0') {
+			coord_id_taken(c, job->id_holder);
 		} else if (c->db_up) {
+			if (c->id_taken > 0) {
+				log_info("LEASE instance id \"%s\" is this "
+				         "process's again",
+				    c->instance);
+				c->id_taken = 0;
+			}
 			for (size_t i = 0; i < job->nclaimed; i++) {
 				coord_adopt(c, &job->claimed[i]);
 			}
@@ -2595,6 +2621,15 @@ coord_connect(coord *c, bool first)
 	c->reconnect_why[0] = '\0';
 	coord_store_warn(c->wr[0].st);
 	c->st = c->wr[0].st;
+	/* The id first: a process refused it must write nothing, not even
+	 * a definition. At a reconnect the row is still this process's,
+	 * unless another took the id while the database was away and this
+	 * one's heartbeat aged past the lease: this one then stays paused,
+	 * retrying, while that one lives. */
+	if ((rv = saga_store_register(c->st, c->o.listen)) != 0) {
+		log_error("%s", saga_store_error(c->st));
+		goto fail;
+	}
 	if (first) {
 		for (size_t i = 0; i < c->cfg->nsagas; i++) {
 			saga_def *d = c->cfg->sagas[i];
@@ -2610,18 +2645,11 @@ coord_connect(coord *c, bool first)
 		coord_defs_install(c, c->cfg);
 	}
 	{
-		char host[128];
 		long claimed;
 
-		if (gethostname(host, sizeof(host)) != 0) {
-			snprintf(host, sizeof(host), "?");
-		}
-		host[sizeof(host) - 1] = '\0';
 		/* Unfinished sagas this instance id owned before, and any
 		 * whose lease expired: take them over (epoch + 1). */
-		if ((rv = saga_store_register(c->st, host, (int) getpid(),
-		         c->o.listen)) != 0 ||
-		    (rv = saga_store_claim(c->st, true, LONG_MAX,
+		if ((rv = saga_store_claim(c->st, true, LONG_MAX,
 		         c->unloadable, c->nunloadable, coord_load_cb, c,
 		         &claimed)) != 0) {
 			log_error("loading unfinished sagas: %s",
@@ -3102,10 +3130,11 @@ coord_usage(FILE *f)
 	    "                             per line)\n"
 	    "      --instance-id ID       this instance's name among several\n"
 	    "                             sharing the database (default\n"
-	    "                             HOST:PID); a restarted instance\n"
-	    "                             with the same id takes its sagas\n"
-	    "                             back at once, others wait for the\n"
-	    "                             lease\n"
+	    "                             HOST:PID); the id of a live\n"
+	    "                             instance is refused; a restarted\n"
+	    "                             instance with the same id takes\n"
+	    "                             its sagas back at once, others\n"
+	    "                             wait for the lease\n"
 	    "      --db-writers N         database connections writing\n"
 	    "                             batches, each with one in flight\n"
 	    "                             (1..4, default 2)\n"

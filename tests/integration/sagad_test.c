@@ -2602,6 +2602,135 @@ test_sagad_cancel_elsewhere_refused(void **state)
 	e->done = true;
 }
 
+/* An instance id is one live process's. A second sagad started with the
+ * id of a live one exits 1 at once, naming the holder, and writes
+ * nothing: the first keeps its saga (owner, epoch) and its row (pid, not
+ * stopped). Before, the second logged READY, the two took the saga from
+ * each other over and over, and the second's SIGTERM released the
+ * first's leases and marked it stopped with its own pid. A restart with
+ * the id after kill -9 is accepted at once (the killed pid is gone) and
+ * takes its saga back. While running, a row that names another process
+ * (here edited by hand) is logged as an error and nothing is renewed. */
+static void
+test_sagad_instance_id_in_use_refused(void **state)
+{
+	tenv      *e = *state;
+	saga_id    id;
+	t_saga     s;
+	char       url2[64];
+	char       idt[SAGA_ID_STRLEN + 1];
+	char       want[128];
+	char       sql[512];
+	char       host[128];
+	long long  epoch, pid1;
+	t_db_cond  c = { .e = e };
+	t_log_cond lc = { .e = e };
+	int        st;
+	char      *argv[] = { SAGAD_PATH, "-c", e->config, "-l", url2, "--db",
+		     e->conninfo, "--instance-id", "a", NULL };
+
+	/* The pivot goes unanswered until the end: the saga stays RUNNING
+	 * on a, its command resent. */
+	t_begin(e, "id_in_use", "commit.do=timeout", "--instance-id", "a",
+	    NULL);
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	c.sql  = "SELECT count(*) FROM saga_instance WHERE state = 'RUNNING' "
+	         "AND current_step = 1 AND owner = 'a'";
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("saga %s does not stand at its pivot on a", idt);
+	}
+	epoch = t_db_int(
+	    e, "SELECT epoch FROM saga_instance WHERE id = '%s'", idt);
+	pid1 = (long long) proc_pid(e->sagad);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT pid FROM saga_coordinator WHERE "
+	                     "instance_id = 'a' AND stopped_at IS NULL"),
+	    pid1);
+
+	/* The duplicate: refused, exit 1, one line naming the holder. */
+	snprintf(url2, sizeof(url2), "tcp://127.0.0.1:%d", test_free_port());
+	snprintf(e->sagad2_log, sizeof(e->sagad2_log), "%s/sagad-dup.log",
+	    e->dir);
+	assert_int_equal(proc_start(&e->sagad2, argv, e->sagad2_log), 0);
+	if (proc_wait(e->sagad2, MS(15000), &st) != 0) {
+		fail_msg("a second sagad with the id of a live one runs");
+	}
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	snprintf(want, sizeof(want),
+	    "instance id \"a\" is in use by a live sagad on host ");
+	assert_int_equal(t_file_count_of(e->sagad2_log, want), 1);
+	snprintf(want, sizeof(want), "(pid %lld, heartbeat ", pid1);
+	assert_int_equal(t_file_count_of(e->sagad2_log, want), 1);
+	assert_int_equal(t_file_count_of(e->sagad2_log,
+	                     "stop that instance, or give this one another "
+	                     "--instance-id"),
+	    1);
+	assert_int_equal(t_file_count_of(e->sagad2_log, "READY"), 0);
+	/* The first keeps its row and its saga, and saw nothing. */
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_coordinator WHERE "
+	                     "instance_id = 'a' AND pid = %lld AND "
+	                     "stopped_at IS NULL AND listen = '%s'",
+	                     pid1, e->api_url),
+	    1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE id = "
+	                     "'%s' AND owner = 'a' AND epoch = %lld AND "
+	                     "state = 'RUNNING'",
+	                     idt, epoch),
+	    1);
+	assert_int_equal(t_file_count_of(e->sagad_log, "FENCED"), 0);
+	assert_int_equal(t_file_count_of(e->sagad_log, "taking them back"), 0);
+
+	/* kill -9, and back at once with the same id, well within the
+	 * lease of the killed one's last heartbeat: accepted, and the saga
+	 * is taken back at start-up (epoch + 1). */
+	t_kill9_sagad(e);
+	t_start_sagad(e);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_coordinator WHERE "
+	                     "instance_id = 'a' AND pid = %lld AND "
+	                     "stopped_at IS NULL",
+	                     (long long) proc_pid(e->sagad)),
+	    1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE id = "
+	                     "'%s' AND owner = 'a' AND epoch = %lld",
+	                     idt, epoch + 1),
+	    1);
+
+	/* The row taken behind a's back: an error, no renewal, until the
+	 * row is a's again. */
+	PQclear(t_db_query(e,
+	    "UPDATE saga_coordinator SET host = 'elsewhere' WHERE "
+	    "instance_id = 'a'"));
+	lc.text = "LEASE instance id \"a\" is registered to another sagad "
+	          "(host elsewhere, pid ";
+	if (!test_wait_until(t_log_cond_cb, &lc, MS(5000))) {
+		fail_msg("a did not notice its row names another process");
+	}
+	if (gethostname(host, sizeof(host)) != 0) {
+		snprintf(host, sizeof(host), "?");
+	}
+	host[sizeof(host) - 1] = '\0';
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_coordinator SET host = '%s' WHERE instance_id = "
+	    "'a'",
+	    host);
+	PQclear(t_db_query(e, sql));
+	lc.text = "LEASE instance id \"a\" is this process's again";
+	if (!test_wait_until(t_log_cond_cb, &lc, MS(5000))) {
+		fail_msg("a did not notice its row is its own again");
+	}
+
+	t_rules(e, "");
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* Counts the lines of the participant's record that say "BATCH n" (a
  * BATCH of n messages received) with n >= 2, and adds up their n. */
 static size_t
@@ -4415,6 +4544,9 @@ main(void)
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_refused_falls_back, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_instance_id_in_use_refused, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_too_big_halves, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

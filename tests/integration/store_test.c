@@ -907,7 +907,7 @@ test_release_waits_for_no_lock(void **state)
 	assert_int_equal(
 	    saga_store_open(&rel, f->conninfo, OWNER, 10000, err, sizeof(err)),
 	    0);
-	assert_int_equal(saga_store_register(rel, "h", 1, "tcp://x:1"), 0);
+	assert_int_equal(saga_store_register(rel, "tcp://x:1"), 0);
 
 	snprintf(sql, sizeof(sql),
 	    "BEGIN; SELECT 1 FROM saga_instance WHERE id = '%s' FOR UPDATE",
