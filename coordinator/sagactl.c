@@ -563,6 +563,19 @@ sagactl_parse(sagactl_ctx *ctx, int argc, char **argv,
 	return (rv);
 }
 
+/* Whether the filter already holds state name. Both come from
+ * saga_state_name (upper case), whatever case the user wrote. */
+static bool
+sagactl_filter_has(const sagactl_filter *f, const char *name)
+{
+	for (size_t i = 0; i < f->nstates; i++) {
+		if (strcmp(f->states[i], name) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 int
 sagactl_filter_opt(
     sagactl_ctx *ctx, sagactl_filter *f, int ch, const char *arg)
@@ -597,7 +610,16 @@ sagactl_filter_opt(
 				    "FAILED or RESOLVED)",
 				    name));
 			}
-			if (f->nstates < 6) {
+			/* A state given twice counts once; a new one past
+			 * the array's room (more states than there are)
+			 * is an error, never dropped. */
+			if (!sagactl_filter_has(f, saga_state_name(st))) {
+				if (f->nstates ==
+				    sizeof(f->states) / sizeof(f->states[0])) {
+					return (sagactl_usage(ctx,
+					    "--state \"%s\": too many states",
+					    arg));
+				}
 				f->states[f->nstates++] = saga_state_name(st);
 			}
 			p += n;

@@ -861,6 +861,25 @@ test_sagactl_list_filters(void **state)
 	assert_int_equal(
 	    list_count(f, "--state", "running,compensating", NULL, NULL), 2);
 	assert_int_equal(list_count(f, "--state", "COMPLETED", NULL, NULL), 3);
+	/* A state given twice counts once, and fills no room: the filter
+	 * kept 6 entries, duplicates included, and dropped COMPLETED. */
+	assert_int_equal(list_count(f, "--state",
+	                     "FAILED,FAILED,failed,FAILED,Failed,FAILED,"
+	                     "FAILED,COMPLETED",
+	                     NULL, NULL),
+	    4);
+	assert_int_equal(list_count(f, "--state",
+	                     "RUNNING,COMPENSATING,COMPLETED,COMPENSATED,"
+	                     "FAILED,RESOLVED,running",
+	                     NULL, NULL),
+	    N(read_sagas));
+	/* retry's bulk form takes FAILED only: FAILED twice is FAILED (it
+	 * was refused, exit 2; here no saga of that name matches). */
+	assert_int_equal(ctl(f, "retry", "--state", "FAILED,failed", "--saga",
+	                     "nosuch", "--yes", NULL),
+	    1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "no saga matches"));
 	assert_int_equal(list_count(f, "--saga", "refund", NULL, NULL), 1);
 	assert_int_equal(
 	    list_count(f, "--saga", "create_order", "--state", "COMPLETED"),
