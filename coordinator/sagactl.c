@@ -950,9 +950,18 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		return (sagactl_usage(&ctx,
-		    "give a command (list, show, start, retry, cancel, resolve, "
-		    "skip, purge, defs, validate, stats)"));
+		char   names[256];
+		size_t off = 0;
+
+		/* From the table --help prints, so that it names them all. */
+		names[0] = '\0';
+		for (size_t i = 0; i < SAGACTL_NCMDS && off < sizeof(names);
+		     i++) {
+			off += (size_t) snprintf(names + off,
+			    sizeof(names) - off, "%s%s", i > 0 ? ", " : "",
+			    sagactl_cmds[i].name);
+		}
+		return (sagactl_usage(&ctx, "give a command (%s)", names));
 	}
 	if (strcmp(argv[optind], "help") == 0) {
 		const sagactl_cmd *c = optind + 1 < argc

@@ -1297,14 +1297,20 @@ test_sagactl_bad_flags(void **state)
 	assert_int_equal(ctl(f, "list", "--since", "2024-02-29", NULL), 0);
 }
 
-/* --help on every command. */
+/* --help on every command; sagactl without a command names every
+ * command that --help lists (it left out instances, status, wait and
+ * ping). */
 static void
 test_sagactl_help(void **state)
 {
 	fixture                 *f = *state;
 	static const char *const cmds[]
 	    = { "list", "show", "start", "retry", "cancel", "resolve", "skip",
-		      "purge", "defs", "validate", "stats" };
+		      "purge", "defs", "validate", "stats", "instances",
+		      "status", "wait", "ping" };
+	char                    *help, *l;
+	char                     want[512];
+	size_t                   n = 0;
 
 	assert_int_equal(ctl(f, "--help", NULL), 0);
 	assert_true(has(f->out, "Usage: sagactl"));
@@ -1315,6 +1321,29 @@ test_sagactl_help(void **state)
 		assert_int_equal(ctl(f, "help", cmds[i], NULL), 0);
 		assert_true(has(f->out, "Usage: sagactl"));
 	}
+
+	/* The commands of --help: the lines "  NAME  summary" after
+	 * "Commands:", up to the blank line. */
+	assert_int_equal(ctl(f, "--help", NULL), 0);
+	assert_non_null(help = strdup(f->out));
+	assert_non_null(l = strstr(help, "Commands:\n"));
+	assert_int_equal(ctl(f, NULL), 2);
+	assert_one_line_error(f);
+	snprintf(want, sizeof(want), "sagactl: give a command (");
+	for (l = strchr(l, '\n') + 1; strncmp(l, "  ", 2) == 0;
+	     l = strchr(l, '\n') + 1) {
+		char name[32];
+
+		assert_int_equal(sscanf(l, "%31s", name), 1);
+		snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		    "%s%s", n++ == 0 ? "" : ", ", name);
+	}
+	snprintf(want + strlen(want), sizeof(want) - strlen(want), ");");
+	if (!has(f->err, want)) {
+		fail_msg("expected \"%s\", got: %s", want, f->err);
+	}
+	assert_int_equal(n, N(cmds));
+	free(help);
 }
 
 /* The database is down (nothing listens): exit 1, one clear line. */
