@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* sigaction */
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,33 @@ demo_error(const demo_service *svc, const char *msg)
 	}
 }
 
+/* The participant library's bound on workers (participant.c,
+ * PART_MAX_WORKERS); above it saga_participant_new would refuse. */
+#define DEMO_MAX_WORKERS 1024
+
+/* Reads --workers' value: a whole number from 1 to DEMO_MAX_WORKERS, all
+ * of the text (atoi made "0", "x" and "4x" the library's default, 4, or
+ * 4). Returns 0, or -1 after a one-line message on stderr. */
+static int
+demo_workers_parse(const demo_service *svc, const char *text, int *out)
+{
+	char *end;
+	long  n;
+
+	errno = 0;
+	n     = strtol(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || errno != 0 || *end != '\0' ||
+	    n < 1 || n > DEMO_MAX_WORKERS) {
+		fprintf(stderr,
+		    "saga-%s: invalid value \"%s\" for --workers (expected "
+		    "a whole number from 1 to %d)\n",
+		    svc->name, text, DEMO_MAX_WORKERS);
+		return (-1);
+	}
+	*out = (int) n;
+	return (0);
+}
+
 static void
 demo_usage(FILE *f, const demo_service *svc)
 {
@@ -184,12 +212,13 @@ demo_usage(FILE *f, const demo_service *svc)
 	    "  --listen URL   nng URL to serve on (repeatable)\n"
 	    "  --db CONNINFO  libpq conninfo of its own database "
 	    "(default $DATABASE_URL)\n"
-	    "  --workers N    handler threads (default 1: the demo's "
-	    "handlers update\n"
-	    "                 a few hot rows; one worker running them in "
-	    "batches\n"
-	    "                 beats several waiting on each other's row "
-	    "locks)\n"
+	    "  --workers N    handler threads, 1 to %d (default 1: the "
+	    "demo's\n"
+	    "                 handlers update a few hot rows; one worker "
+	    "running\n"
+	    "                 them in batches beats several waiting on "
+	    "each\n"
+	    "                 other's row locks)\n"
 	    "  --tls-ca F, --tls-cert F, --tls-key F\n"
 	    "                 mutual TLS for tls+tcp:// URLs (PEM files)\n"
 	    "  --metrics-listen ADDR\n"
@@ -200,7 +229,7 @@ demo_usage(FILE *f, const demo_service *svc)
 	    "JSON object\n"
 	    "                 per line\n"
 	    "  --migrate      apply the barrier and %s schemas and exit\n",
-	    svc->name, svc->name, svc->about, svc->name);
+	    svc->name, svc->name, svc->about, DEMO_MAX_WORKERS, svc->name);
 }
 
 int
@@ -231,7 +260,10 @@ demo_main(int argc, char **argv, const demo_service *svc)
 		} else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
 			cfg.conninfo = argv[++i];
 		} else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
-			cfg.workers = atoi(argv[++i]);
+			if (demo_workers_parse(svc, argv[++i], &cfg.workers) !=
+			    0) {
+				return (2);
+			}
 		} else if (strcmp(argv[i], "--migrate") == 0) {
 			migrate = true;
 		} else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) {

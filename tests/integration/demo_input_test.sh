@@ -15,7 +15,10 @@
 #      until the step gave up);
 #   4. a second cluster on the same ports refuses to start, and stops the
 #      PostgreSQL it had started (it used to report itself up while its
-#      services had exited, and sagactl reached the first cluster).
+#      services had exited, and sagactl reached the first cluster);
+#   0. (first, without the cluster) each service refuses a --workers that
+#      is not a whole number from 1 to 1024: exit 2, one line (atoi made
+#      "0" and "x" the library's default, 4 workers, without a word).
 
 set -euo pipefail
 
@@ -60,6 +63,24 @@ fail() {
 	done
 	exit 1
 }
+
+# 0. --workers: refused before any connection (a database that does not
+# exist, a port no one dials), within seconds (a service that took it
+# would serve until the timeout).
+for svc in orders inventory payments shipping; do
+	for w in 0 x 4x -1 1025 ""; do
+		rc=0
+		timeout 10 "$build/participants/saga-$svc" \
+		    --listen tcp://127.0.0.1:1 --db host=/nonexistent \
+		    --workers "$w" >"$state/workers.out" 2>"$state/workers.err" ||
+			rc=$?
+		want="saga-$svc: invalid value \"$w\" for --workers (expected a whole number from 1 to 1024)"
+		[[ $rc == 2 && $(cat "$state/workers.err") == "$want" &&
+		    ! -s $state/workers.out ]] ||
+			fail "saga-$svc --workers '$w': exit $rc, stderr: $(head -c 300 "$state/workers.err")"
+	done
+done
+echo "demo_input_test: --workers 0, x, 4x, -1, 1025 and \"\" refused by the four services"
 
 cluster start >"$state/start.log" 2>&1 ||
 	fail "the cluster did not start: $(tail -n 5 "$state/start.log")"
