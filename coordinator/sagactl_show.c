@@ -842,12 +842,25 @@ show_header(const show *s)
 	free(input);
 }
 
-/* A status cell of the steps table. */
-static void
-show_stat_text(show_stat st, char *buf, size_t len, sagactl_style *style)
+/* A status cell of the steps table, malloc'd (NULL when out of memory).
+ * An error in it is cut to 40 columns on a terminal, so that the OUTPUT
+ * column after it stays in sight; piped or with --wide it is whole, as
+ * every cut cell (docs/cli.md: "Piped output is never cut"). */
+static char *
+show_stat_text(const sagactl_out *o, show_stat st, sagactl_style *style)
 {
-	char cut[64];
+	char        cut[64];
+	const char *why = st.error ? st.error : "";
+	size_t      len;
+	char       *buf;
 
+	if (o->tty && !o->wide) {
+		why = sagactl_out_cut(why, 40, cut, sizeof(cut));
+	}
+	len = strlen(why) + 64;
+	if ((buf = malloc(len)) == NULL) {
+		return (NULL);
+	}
 	*style = SAGACTL_S_NONE;
 	switch (st.status) {
 	case SHOW_ST_NOT_RUN:
@@ -868,15 +881,11 @@ show_stat_text(show_stat st, char *buf, size_t len, sagactl_style *style)
 		*style = SAGACTL_S_GREEN;
 		break;
 	case SHOW_ST_FAILED:
-		snprintf(buf, len, "failed: %s",
-		    sagactl_out_cut(
-		        st.error ? st.error : "", 40, cut, sizeof(cut)));
+		snprintf(buf, len, "failed: %s", why);
 		*style = SAGACTL_S_RED;
 		break;
 	case SHOW_ST_GAVE_UP:
-		snprintf(buf, len, "gave up after %d: %s", st.attempts,
-		    sagactl_out_cut(
-		        st.error ? st.error : "", 40, cut, sizeof(cut)));
+		snprintf(buf, len, "gave up after %d: %s", st.attempts, why);
 		*style = SAGACTL_S_RED;
 		break;
 	case SHOW_ST_SKIPPED:
@@ -897,6 +906,7 @@ show_stat_text(show_stat st, char *buf, size_t len, sagactl_style *style)
 		*style = SAGACTL_S_DIM;
 		break;
 	}
+	return (buf);
 }
 
 static int
@@ -922,16 +932,19 @@ show_steps(const show *s)
 		const saga_step_def *d = &s->def->steps[i];
 		show_stat            a = show_step_stat(s, (int32_t) i, 0);
 		show_stat            c = show_step_stat(s, (int32_t) i, 1);
-		char                 at[128], ct[128];
-		sagactl_style        as, cs;
+		char                *at, *ct;
+		sagactl_style        as = SAGACTL_S_NONE, cs = SAGACTL_S_NONE;
 		char                *out;
 
 		if (d->compensation == NULL && c.attempts == 0) {
 			c.status = SHOW_ST_NONE;
 		}
-		show_stat_text(a, at, sizeof(at), &as);
-		show_stat_text(c, ct, sizeof(ct), &cs);
+		at  = show_stat_text(&s->ctx->out, a, &as);
+		ct  = show_stat_text(&s->ctx->out, c, &cs);
 		out = show_val_json(proto_val_get(s->outputs, d->name));
+		if (at == NULL || ct == NULL) {
+			rv = SAGA_ENOMEM;
+		}
 		rv |= sagactl_table_addf(t, SAGACTL_S_NONE, "%zu", i);
 		rv |= sagactl_table_add(t, d->name,
 		    (int32_t) i == s->step && !s->terminal ? SAGACTL_S_BOLD
@@ -943,6 +956,8 @@ show_steps(const show *s)
 		rv |= sagactl_table_add(t, at, as);
 		rv |= sagactl_table_add(t, ct, cs);
 		rv |= sagactl_table_add(t, out, SAGACTL_S_DIM);
+		free(at);
+		free(ct);
 		free(out);
 	}
 	if (rv == 0) {

@@ -1033,6 +1033,75 @@ sql_exec(const fixture *f, const char *sql)
 	PQfinish(c);
 }
 
+/* The ACTION and COMPENSATION cells of show's Steps table follow the
+ * rule of every cut cell (docs/cli.md): an error there is whole when
+ * piped and with --wide, and cut (to 40 columns) only on a terminal. They
+ * were cut to 40 columns always. */
+static void
+test_sagactl_show_step_errors_whole(void **state)
+{
+	fixture    *f = *state;
+	const char *why = "insufficient funds: bob has 500 cents, 100000 "
+	                  "needed";
+	const char *comp = "retry: warehouse offline since 04:00, ticket "
+	                   "WMS-1234 open";
+	char        sql[512], want[256], cmd[2048];
+	char       *argv[] = { "/usr/bin/script", "-qec", cmd, "/dev/null",
+		      NULL };
+	char       *out = NULL;
+
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_event SET error = '%s' WHERE saga_id = '%s' AND "
+	    "event = 'step_failed';"
+	    "UPDATE saga_event SET error = '%s' WHERE saga_id = '%s' AND "
+	    "event = 'step_gave_up'",
+	    why, ID_COMPENSATED, comp, ID_FAILED);
+	sql_exec(f, sql);
+
+	for (int wide = 0; wide < 2; wide++) {
+		assert_int_equal(ctl(f, "show", ID_COMPENSATED,
+		                     wide ? "--wide" : NULL, NULL),
+		    0);
+		snprintf(want, sizeof(want), "  failed: %s  ", why);
+		assert_true(has(f->out, want));
+		assert_int_equal(ctl(f, "show", ID_FAILED,
+		                     wide ? "--wide" : NULL, NULL),
+		    0);
+		snprintf(want, sizeof(want), "  gave up after 2: %s  ", comp);
+		assert_true(has(f->out, want));
+	}
+
+	/* On a terminal (script(1) gives sagactl one), cut to 40 columns
+	 * with "...", unless --wide. */
+	if (access(argv[0], X_OK) == 0) {
+		for (int wide = 0; wide < 2; wide++) {
+			snprintf(cmd, sizeof(cmd),
+			    "COLUMNS=300 %s --db '%s' show %s %s",
+			    SAGACTL_PATH, f->conninfo, ID_COMPENSATED,
+			    wide ? "--wide" : "");
+			assert_int_equal(
+			    proc_run(argv, 60000 * scale(), &out, NULL), 0);
+			if (wide) {
+				snprintf(want, sizeof(want), "  failed: %s  ",
+				    why);
+			} else {
+				snprintf(want, sizeof(want),
+				    "  failed: %.37s...  ", why);
+			}
+			assert_true(has(out, want));
+			free(out);
+		}
+	}
+
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_event SET error = 'card declined' WHERE saga_id = "
+	    "'%s' AND event = 'step_failed';"
+	    "UPDATE saga_event SET error = 'retry: warehouse offline' WHERE "
+	    "saga_id = '%s' AND event = 'step_gave_up'",
+	    ID_COMPENSATED, ID_FAILED);
+	sql_exec(f, sql);
+}
+
 /* The time finished_at holds for saga id, in ms as sagactl reads it and
  * written as sagactl prints times, or "null". */
 static void
@@ -3572,6 +3641,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_show_failed_and_running),
 		cmocka_unit_test(test_sagactl_show_json),
 		cmocka_unit_test(test_sagactl_show_finished),
+		cmocka_unit_test(test_sagactl_show_step_errors_whole),
 		cmocka_unit_test(test_sagactl_show_unknown_id),
 		cmocka_unit_test(test_sagactl_bad_flags),
 		cmocka_unit_test(test_sagactl_help),
