@@ -494,8 +494,15 @@ sagactl_read_list(sagactl_ctx *ctx, int argc, char **argv)
 	/* The rows come a page at a time from a cursor: one query, so one
 	 * snapshot (no saga twice or left out while sagad writes) and the
 	 * plan of the query with its LIMIT, read as far as it is fetched.
-	 * A cursor lives in a transaction. */
-	if ((rv = sagactl_read_exec(ctx, c, "BEGIN READ ONLY")) != 0) {
+	 * A cursor lives in a transaction. PostgreSQL plans a cursor for
+	 * its first tenth of rows (cursor_tuple_fraction 0.1), which can
+	 * turn list --state into a walk of the (created_at, id) index that
+	 * filters on the state, row by row, where a FAILED among a million
+	 * COMPLETED sagas is at the end of it: planned for all its rows,
+	 * the cursor gets the plan of the query alone. */
+	if ((rv = sagactl_read_exec(ctx, c, "BEGIN READ ONLY")) != 0 ||
+	    (rv = sagactl_read_exec(
+	         ctx, c, "SET LOCAL cursor_tuple_fraction = 1")) != 0) {
 		goto done;
 	}
 	if ((r = sagactl_db_query(ctx, c, q.sql, q.n, q.params)) == NULL) {
