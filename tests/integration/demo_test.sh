@@ -8,8 +8,10 @@
 # completes, one that fails at payment, one that fails at stock, and one
 # during which payments is killed and restarted. demo.sh exits 0 only if
 # every saga ended as expected and the participants' data is consistent
-# (per-order states across the four databases, stock and money
-# conserved); this test also checks the verdict lines it printed.
+# (scripts/demo-check.sh: each saga of the log against the four
+# databases, stock per SKU and money per customer against the seed); this
+# test also checks the verdict lines it printed. demo_check_test.sh shows
+# that the check fails on inconsistent data.
 
 set -euo pipefail
 
@@ -52,10 +54,13 @@ for want in "order 1: COMPLETED as expected" \
     "order 3: COMPENSATED as expected" \
     "order 4: COMPLETED as expected" \
     "Every order is consistent across the four services." \
-    "stock units in total: 1501 (seeded: 1501); money in total: 1500500 cents (seeded: 1500500)"; do
+    "stock WIDGET: 998 available + 2 reserved (seeded 1000), reservations hold 2: consistent" \
+    "stock GIZMO: 499 available + 1 reserved (seeded 500), reservations hold 1: consistent" \
+    "money alice: 996500 cents + 3500 charged (seeded 1000000): consistent" \
+    "verdict: consistent (4 orders, 3 SKUs, 3 accounts)"; do
 	grep -qF "$want" "$log" || fail "missing from the output: $want"
 done
-n=$(grep -c ' consistent$' "$log" || true)
+n=$(grep -c '^  order .*: consistent$' "$log" || true)
 ((n == 4)) || fail "expected 4 consistent orders, saw $n"
 # Order 4: payments was killed while the saga waited on its charge (the
 # charge had been sent), and the charge then took effect once.

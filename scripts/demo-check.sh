@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# demo-check.sh: the consistency check of the demo cluster's data. demo.sh
+# runs it after its four orders; after demo.sh --keep it can be run again
+# at any time (tests/integration/demo_check_test.sh runs it on data it
+# corrupts). It reads the saga log (the coordinator's database) and the
+# four services' databases, as the cluster's cluster.env names them, and
+# checks:
+#
+#   orders  per create_order saga in the log, against the services' rows
+#           of that saga id: COMPLETED <=> the order is APPROVED, with a
+#           RESERVED reservation, a CHARGED payment and a SCHEDULED
+#           shipment; COMPENSATED <=> the order is REJECTED (or was never
+#           created), its reservation RELEASED (or none), its payment
+#           REFUNDED (or none), no shipment. The order is what the saga's
+#           input asked (customer, SKU, quantity, amount, from sagactl
+#           show), the reservation and the shipment are of its SKU and
+#           quantity, the payment of its customer and amount (those of
+#           the input when there is no order). No order,
+#           reservation, payment or shipment without its saga.
+#   stock   per SKU: reserved = the quantity of its RESERVED reservations,
+#           available + reserved = the seeded stock.
+#   money   per customer: seeded balance - balance = the amount of its
+#           CHARGED payments.
+#
+# One line per order, SKU and account, ending in "consistent" or
+# "INCONSISTENT" (each reason on a line below it), then the verdict.
+# Exit status 0 only when everything is consistent, 1 when something is
+# not, 2 when the data cannot be read.
+#
+#   scripts/demo-check.sh [CLUSTER_ENV]
+#
+# CLUSTER_ENV is cluster.sh's cluster.env (default: the one in
+# SAGA_CLUSTER_DIR, else in SAGA_BUILD_DIR/cluster, else build/cluster).
+
+set -euo pipefail
+
+prog=${0##*/}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SAGA_BUILD_DIR:-$repo/build}
+env_file=${1:-${SAGA_CLUSTER_DIR:-$build/cluster}/cluster.env}
+sagactl=$build/coordinator/sagactl
+
+case ${1:-} in
+-h | --help)
+	sed -n '3,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	exit 0
+	;;
+esac
+die() {
+	echo "$prog: $*" >&2
+	exit 2
+}
+[[ -f $env_file ]] || die "no $env_file: start the cluster (scripts/cluster.sh start)"
+[[ -x $sagactl ]] || die "$sagactl is missing: build first"
+# shellcheck disable=SC1090
+source "$env_file"
+for v in DATABASE_URL ORDERS_DB INVENTORY_DB PAYMENTS_DB SHIPPING_DB; do
+	[[ -n ${!v:-} ]] || die "$env_file does not set $v"
+done
+
+# The seed data of sql/inventory/001_inventory.sql and
+# sql/payments/001_payments.sql: what the demo starts from.
+declare -A seed_stock=([GADGET]=1 [GIZMO]=500 [WIDGET]=1000)
+declare -A seed_balance=([alice]=1000000 [bob]=500 [carol]=500000)
+
+# rows DB SQL: the rows of SQL, fields separated by '|'.
+rows() {
+	psql -X -q -tA -F '|' -v ON_ERROR_STOP=1 -d "$1" -c "$2" ||
+	    die "cannot read ${1##*dbname=}"
+}
+
+bad=0     # inconsistent lines
+why=()    # the reasons of the line being built
+problem() {
+	why+=("$*")
+}
+# verdict LINE: prints LINE with its verdict, then the reasons.
+verdict() {
+	local r
+	if ((${#why[@]} == 0)); then
+		echo "$1 consistent"
+	else
+		echo "$1 INCONSISTENT"
+		for r in "${why[@]}"; do
+			echo "    - $r"
+		done
+		bad=$((bad + 1))
+	fi
+	why=()
+}
+
+# ---- orders ------------------------------------------------------------
+
+# Each service's rows, by saga id.
+declare -A ord res pay shp
+while IFS='|' read -r id rest; do
+	[[ -n $id ]] && ord[$id]=$rest
+done < <(rows "$ORDERS_DB" "SELECT order_id, customer_id, sku, qty, amount, state FROM orders")
+while IFS='|' read -r id rest; do
+	[[ -n $id ]] && res[$id]=$rest
+done < <(rows "$INVENTORY_DB" "SELECT saga_id, sku, qty, state FROM reservations")
+while IFS='|' read -r id rest; do
+	[[ -n $id ]] && pay[$id]=$rest
+done < <(rows "$PAYMENTS_DB" "SELECT saga_id, customer_id, amount, state FROM payments")
+while IFS='|' read -r id rest; do
+	[[ -n $id ]] && shp[$id]=$rest
+done < <(rows "$SHIPPING_DB" "SELECT saga_id, sku, qty, state FROM shipments")
+
+# input_of ID: "customer|sku|qty|amount" of the saga's input, from
+# sagactl show --json (one field a line, in the "input" object).
+input_of() {
+	"$sagactl" show "$1" --json 2>/dev/null |
+	    sed -n '/^  "input": {/,/^  }/p' |
+	    sed -n 's/^    "\(customer_id\|sku\|qty\|amount\)": "\{0,1\}\([^",]*\)"\{0,1\},\{0,1\}$/\1=\2/p' |
+	    awk -F= '{ v[$1] = $2 } END {
+		print v["customer_id"] "|" v["sku"] "|" v["qty"] "|" v["amount"] }'
+}
+
+# want WHAT ROW_STATE OK...: the row's state is one of OK ("none": no
+# row); else a reason naming the saga's state.
+want() {
+	local what=$1 st=$2 s
+	shift 2
+	for s in "$@"; do
+		[[ $st == "$s" ]] && return 0
+	done
+	if [[ $st == none ]]; then
+		problem "the saga is $state, but there is no $what"
+	else
+		problem "the saga is $state, but the $what is $st"
+	fi
+}
+
+declare -A in_log
+norders=0
+while IFS='|' read -r id state; do
+	[[ -n $id ]] || continue
+	in_log[$id]=1
+	norders=$((norders + 1))
+	IFS='|' read -r i_cust i_sku i_qty i_amount <<<"$(input_of "$id")"
+	IFS='|' read -r o_cust o_sku o_qty o_amount o_st <<<"${ord[$id]:-||||none}"
+	IFS='|' read -r r_sku r_qty r_st <<<"${res[$id]:-||none}"
+	IFS='|' read -r p_cust p_amount p_st <<<"${pay[$id]:-||none}"
+	IFS='|' read -r s_sku s_qty s_st <<<"${shp[$id]:-||none}"
+
+	case $state in
+	COMPLETED)
+		want order "$o_st" APPROVED
+		want reservation "$r_st" RESERVED
+		want payment "$p_st" CHARGED
+		want shipment "$s_st" SCHEDULED
+		;;
+	COMPENSATED)
+		want order "$o_st" REJECTED none
+		want reservation "$r_st" RELEASED none
+		want payment "$p_st" REFUNDED none
+		want shipment "$s_st" none
+		;;
+	*) problem "the saga is $state: not finished" ;;
+	esac
+	if [[ -z $i_cust || -z $i_sku || -z $i_qty || -z $i_amount ]]; then
+		problem "cannot read the saga's input (sagactl show $id --json)"
+	fi
+	asked="$i_cust, $i_qty $i_sku, $i_amount cents"
+	if [[ $o_st != none && "$o_cust|$o_sku|$o_qty|$o_amount" != "$i_cust|$i_sku|$i_qty|$i_amount" ]]; then
+		problem "the order is $o_cust, $o_qty $o_sku, $o_amount cents; the saga asked $asked"
+	fi
+	# The other rows against the order (the saga's input if there is
+	# none).
+	if [[ $o_st == none ]]; then
+		ref="the saga asked" c=$i_cust k=$i_sku n=$i_qty a=$i_amount
+	else
+		ref="the order is" c=$o_cust k=$o_sku n=$o_qty a=$o_amount
+	fi
+	if [[ $r_st != none && "$r_sku|$r_qty" != "$k|$n" ]]; then
+		problem "the reservation holds $r_qty $r_sku; $ref $n $k"
+	fi
+	if [[ $p_st != none && "$p_cust|$p_amount" != "$c|$a" ]]; then
+		problem "the payment is $p_amount cents from $p_cust; $ref $a cents from $c"
+	fi
+	if [[ $s_st != none && "$s_sku|$s_qty" != "$k|$n" ]]; then
+		problem "the shipment is of $s_qty $s_sku; $ref $n $k"
+	fi
+	echo "saga $id $state: $asked"
+	verdict "  order $o_st, reservation $r_st, payment $p_st, shipment $s_st:"
+done < <(rows "$DATABASE_URL" "SELECT id, state FROM saga_instance WHERE saga_name = 'create_order' ORDER BY created_at, id")
+
+# The other way: a service's row of no saga in the log.
+for what in order reservation payment shipment; do
+	case $what in
+	order) ids=("${!ord[@]}") ;;
+	reservation) ids=("${!res[@]}") ;;
+	payment) ids=("${!pay[@]}") ;;
+	shipment) ids=("${!shp[@]}") ;;
+	esac
+	for id in "${ids[@]}"; do
+		[[ -n ${in_log[$id]:-} ]] && continue
+		problem "no saga $id in the log"
+		verdict "$what $id:"
+	done
+done
+
+# ---- stock -------------------------------------------------------------
+
+declare -A seen
+while IFS='|' read -r sku avail reserved held; do
+	[[ -n $sku ]] || continue
+	seen[$sku]=1
+	seeded=${seed_stock[$sku]:-}
+	if [[ -z $seeded ]]; then
+		problem "not in the seed data"
+	elif ((avail + reserved != seeded)); then
+		problem "$((avail + reserved)) units in all, $seeded seeded"
+	fi
+	((reserved == held)) ||
+	    problem "$reserved reserved, but its RESERVED reservations hold $held"
+	verdict "stock $sku: $avail available + $reserved reserved (seeded ${seeded:-none}), reservations hold $held:"
+done < <(rows "$INVENTORY_DB" "SELECT s.sku, s.available, s.reserved,
+    coalesce(sum(r.qty) FILTER (WHERE r.state = 'RESERVED'), 0)
+    FROM stock s LEFT JOIN reservations r ON r.sku = s.sku
+    GROUP BY s.sku, s.available, s.reserved ORDER BY s.sku")
+for sku in "${!seed_stock[@]}"; do
+	[[ -n ${seen[$sku]:-} ]] && continue
+	problem "seeded with ${seed_stock[$sku]}, gone from the stock table"
+	verdict "stock $sku:"
+done
+
+# ---- money -------------------------------------------------------------
+
+seen=()
+while IFS='|' read -r cust balance charged; do
+	[[ -n $cust ]] || continue
+	seen[$cust]=1
+	seeded=${seed_balance[$cust]:-}
+	if [[ -z $seeded ]]; then
+		problem "not in the seed data"
+	elif ((seeded - balance != charged)); then
+		problem "$((seeded - balance)) cents gone since the seed, but its CHARGED payments hold $charged"
+	fi
+	verdict "money $cust: $balance cents + $charged charged (seeded ${seeded:-none}):"
+done < <(rows "$PAYMENTS_DB" "SELECT a.customer_id, a.balance,
+    coalesce(sum(p.amount) FILTER (WHERE p.state = 'CHARGED'), 0)
+    FROM accounts a LEFT JOIN payments p ON p.customer_id = a.customer_id
+    GROUP BY a.customer_id, a.balance ORDER BY a.customer_id")
+for cust in "${!seed_balance[@]}"; do
+	[[ -n ${seen[$cust]:-} ]] && continue
+	problem "seeded with ${seed_balance[$cust]} cents, gone from the accounts"
+	verdict "money $cust:"
+done
+
+if ((bad == 0)); then
+	echo "verdict: consistent ($norders orders, ${#seed_stock[@]} SKUs, ${#seed_balance[@]} accounts)"
+	exit 0
+fi
+echo "verdict: INCONSISTENT ($bad of the lines above)"
+exit 1

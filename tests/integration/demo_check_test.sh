@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# demo_check_test.sh BUILD_DIR: scripts/demo-check.sh, the demo's
+# consistency check, fails on inconsistent data. Runs scripts/demo.sh
+# --keep on the already built tree (own PostgreSQL, free ports, state in
+# a temporary directory), expects the check to pass on what the demo
+# left, then, one at a time, corrupts the data, expects the check to fail
+# with the reason, undoes the corruption and expects it to pass again.
+# Each corruption keeps the grand totals (stock units, money) unchanged,
+# which is all the demo's check compared before:
+#   shuffle   1 widget and 5 gizmos moved from available to reserved,
+#             35.00 from carol's account to alice's;
+#   undone    order 1 (COMPLETED) rejected, its stock released, its
+#             payment refunded, its shipment deleted, as if compensated;
+#   oversize  order 4's reservation and payment made larger than the
+#             order, the stock and the balance moved to match;
+#   rewrite   order 4 and every row of it made 2 gizmos for 30.00, stock
+#             and money to match: only the saga's input tells.
+
+set -euo pipefail
+
+build=$(cd "${1:?usage: demo_check_test.sh BUILD_DIR}" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+state=$(mktemp -d /tmp/saga-demo-check-test.XXXXXX)
+
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
+
+base=
+saga_ports_reserve base 5 || { echo "demo_check_test: no free ports" >&2; exit 1; }
+export SAGA_BUILD_DIR=$build SAGA_CLUSTER_DIR=$state/cluster SAGA_PORT_BASE=$base
+
+cleanup() {
+	"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
+	rm -rf "$state"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "demo_check_test: $*" >&2
+	[[ -f $state/check.log ]] && cat "$state/check.log" >&2
+	exit 1
+}
+
+NO_COLOR=1 "$repo/scripts/demo.sh" --no-build --keep >"$state/demo.log" 2>&1 ||
+	{ tail -n 60 "$state/demo.log" >&2; fail "demo.sh exited $?"; }
+# shellcheck disable=SC1091
+source "$SAGA_CLUSTER_DIR/cluster.env"
+
+# sql DB STATEMENT...: runs the statements on DB (a cluster.env conninfo)
+# in one transaction.
+sql() {
+	local db=$1
+	shift
+	{
+		echo "BEGIN;"
+		printf '%s;\n' "$@"
+		echo "COMMIT;"
+	} | psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null
+}
+
+# check_passes WHEN: demo-check.sh exits 0.
+check_passes() {
+	"$repo/scripts/demo-check.sh" >"$state/check.log" 2>&1 ||
+		fail "$1: demo-check.sh failed on consistent data"
+}
+
+# check_fails WHAT REASON...: demo-check.sh exits 1 and prints each
+# REASON.
+check_fails() {
+	local what=$1 rc=0 r
+	shift
+	"$repo/scripts/demo-check.sh" >"$state/check.log" 2>&1 || rc=$?
+	((rc == 1)) || fail "$what: demo-check.sh exited $rc, expected 1"
+	grep -q '^verdict: INCONSISTENT' "$state/check.log" ||
+		fail "$what: no INCONSISTENT verdict"
+	for r in "$@"; do
+		grep -qF -- "    - $r" "$state/check.log" ||
+			fail "$what: missing the reason: $r"
+	done
+}
+
+check_passes "after the demo"
+mapfile -t ids < <(psql -X -tA -d "$DATABASE_URL" \
+    -c "SELECT id FROM saga_instance ORDER BY created_at, id")
+((${#ids[@]} == 4)) || fail "expected the demo's 4 sagas, found ${#ids[@]}"
+o1=${ids[0]}
+o4=${ids[3]}
+
+# shuffle
+sql "$INVENTORY_DB" \
+    "UPDATE stock SET available = available - 1, reserved = reserved + 1 WHERE sku = 'WIDGET'" \
+    "UPDATE stock SET available = available - 5, reserved = reserved + 5 WHERE sku = 'GIZMO'"
+sql "$PAYMENTS_DB" \
+    "UPDATE accounts SET balance = balance - 3500 WHERE customer_id = 'carol'" \
+    "UPDATE accounts SET balance = balance + 3500 WHERE customer_id = 'alice'"
+check_fails shuffle \
+    "3 reserved, but its RESERVED reservations hold 2" \
+    "6 reserved, but its RESERVED reservations hold 1" \
+    "0 cents gone since the seed, but its CHARGED payments hold 3500" \
+    "3500 cents gone since the seed, but its CHARGED payments hold 0"
+sql "$INVENTORY_DB" \
+    "UPDATE stock SET available = available + 1, reserved = reserved - 1 WHERE sku = 'WIDGET'" \
+    "UPDATE stock SET available = available + 5, reserved = reserved - 5 WHERE sku = 'GIZMO'"
+sql "$PAYMENTS_DB" \
+    "UPDATE accounts SET balance = balance + 3500 WHERE customer_id = 'carol'" \
+    "UPDATE accounts SET balance = balance - 3500 WHERE customer_id = 'alice'"
+check_passes "shuffle undone"
+
+# undone
+address=$(psql -X -tA -d "$SHIPPING_DB" \
+    -c "SELECT address FROM shipments WHERE saga_id = '$o1'")
+[[ -n $address ]] || fail "order 1 has no shipment"
+sql "$ORDERS_DB" "UPDATE orders SET state = 'REJECTED' WHERE order_id = '$o1'"
+sql "$INVENTORY_DB" \
+    "UPDATE reservations SET state = 'RELEASED' WHERE saga_id = '$o1'" \
+    "UPDATE stock SET available = available + 2, reserved = reserved - 2 WHERE sku = 'WIDGET'"
+sql "$PAYMENTS_DB" \
+    "UPDATE payments SET state = 'REFUNDED' WHERE saga_id = '$o1'" \
+    "UPDATE accounts SET balance = balance + 2000 WHERE customer_id = 'alice'"
+sql "$SHIPPING_DB" "DELETE FROM shipments WHERE saga_id = '$o1'"
+check_fails undone \
+    "the saga is COMPLETED, but the order is REJECTED" \
+    "the saga is COMPLETED, but the reservation is RELEASED" \
+    "the saga is COMPLETED, but the payment is REFUNDED" \
+    "the saga is COMPLETED, but there is no shipment"
+sql "$ORDERS_DB" "UPDATE orders SET state = 'APPROVED' WHERE order_id = '$o1'"
+sql "$INVENTORY_DB" \
+    "UPDATE reservations SET state = 'RESERVED' WHERE saga_id = '$o1'" \
+    "UPDATE stock SET available = available - 2, reserved = reserved + 2 WHERE sku = 'WIDGET'"
+sql "$PAYMENTS_DB" \
+    "UPDATE payments SET state = 'CHARGED' WHERE saga_id = '$o1'" \
+    "UPDATE accounts SET balance = balance - 2000 WHERE customer_id = 'alice'"
+sql "$SHIPPING_DB" "INSERT INTO shipments (saga_id, sku, qty, address, state)
+    VALUES ('$o1', 'WIDGET', 2, '$address', 'SCHEDULED')"
+check_passes "undone undone"
+
+# oversize
+sql "$INVENTORY_DB" \
+    "UPDATE reservations SET qty = 2 WHERE saga_id = '$o4'" \
+    "UPDATE stock SET available = available - 1, reserved = reserved + 1 WHERE sku = 'GIZMO'"
+sql "$PAYMENTS_DB" \
+    "UPDATE payments SET amount = 2500 WHERE saga_id = '$o4'" \
+    "UPDATE accounts SET balance = balance - 1000 WHERE customer_id = 'alice'"
+check_fails oversize \
+    "the reservation holds 2 GIZMO; the order is 1 GIZMO" \
+    "the payment is 2500 cents from alice; the order is 1500 cents from alice"
+sql "$INVENTORY_DB" \
+    "UPDATE reservations SET qty = 1 WHERE saga_id = '$o4'" \
+    "UPDATE stock SET available = available + 1, reserved = reserved - 1 WHERE sku = 'GIZMO'"
+sql "$PAYMENTS_DB" \
+    "UPDATE payments SET amount = 1500 WHERE saga_id = '$o4'" \
+    "UPDATE accounts SET balance = balance + 1000 WHERE customer_id = 'alice'"
+check_passes "oversize undone"
+
+# rewrite
+sql "$ORDERS_DB" "UPDATE orders SET qty = 2, amount = 3000 WHERE order_id = '$o4'"
+sql "$INVENTORY_DB" \
+    "UPDATE reservations SET qty = 2 WHERE saga_id = '$o4'" \
+    "UPDATE stock SET available = available - 1, reserved = reserved + 1 WHERE sku = 'GIZMO'"
+sql "$PAYMENTS_DB" \
+    "UPDATE payments SET amount = 3000 WHERE saga_id = '$o4'" \
+    "UPDATE accounts SET balance = balance - 1500 WHERE customer_id = 'alice'"
+sql "$SHIPPING_DB" "UPDATE shipments SET qty = 2 WHERE saga_id = '$o4'"
+check_fails rewrite \
+    "the order is alice, 2 GIZMO, 3000 cents; the saga asked alice, 1 GIZMO, 1500 cents"
+
+echo "demo_check_test: the check passed on the demo's data and failed on each of 4 corruptions"
