@@ -109,13 +109,16 @@ while IFS='|' read -r id rest; do
 done < <(rows "$SHIPPING_DB" "SELECT saga_id, sku, qty, state FROM shipments")
 
 # input_of ID: "customer|sku|qty|amount" of the saga's input, from
-# sagactl show --json (one field a line, in the "input" object).
+# sagactl show --json, read by PostgreSQL's JSON parser (psql's variables
+# are interpolated in what it reads on stdin, not in -c).
 input_of() {
-	"$sagactl" show "$1" --json 2>/dev/null |
-	    sed -n '/^  "input": {/,/^  }/p' |
-	    sed -n 's/^    "\(customer_id\|sku\|qty\|amount\)": "\{0,1\}\([^",]*\)"\{0,1\},\{0,1\}$/\1=\2/p' |
-	    awk -F= '{ v[$1] = $2 } END {
-		print v["customer_id"] "|" v["sku"] "|" v["qty"] "|" v["amount"] }'
+	local j
+	j=$("$sagactl" show "$1" --json 2>/dev/null) || return 0
+	printf '%s\n' "SELECT format('%s|%s|%s|%s', i->>'customer_id',
+	    i->>'sku', i->>'qty', i->>'amount')
+	    FROM (SELECT (:'j'::jsonb)->'input' AS i) s;" |
+	    psql -X -q -tA -v ON_ERROR_STOP=1 -v j="$j" -d "$DATABASE_URL" \
+	    2>/dev/null
 }
 
 # want WHAT ROW_STATE OK...: the row's state is one of OK ("none": no
