@@ -16,6 +16,7 @@
 struct saga_client {
 	nng_socket sock;
 	nng_msg   *reply; /* bytes the last decoded reply borrows */
+	bool       sent;  /* the last call's request was handed to nng */
 };
 
 static int
@@ -90,6 +91,7 @@ saga_client_roundtrip(saga_client *c, proto_raw bytes, int64_t timeout_ms,
 	nng_msg *m;
 	int      rv;
 
+	c->sent = false;
 	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
 	if ((rv = nng_msg_alloc(&m, 0)) != 0) {
@@ -104,6 +106,12 @@ saga_client_roundtrip(saga_client *c, proto_raw bytes, int64_t timeout_ms,
 		snprintf(err, errlen, "sending: %s", nng_strerror(rv));
 		return (rv == NNG_ETIMEDOUT ? SAGA_ETIMEDOUT : SAGA_EIO);
 	}
+	/* The REQ socket took the request: it went to a connection, and
+	 * from here on the peer may get it and act on it, whatever happens
+	 * to its answer. nng does not send it again (no resend time), so a
+	 * closed connection ends the call with ECONNRESET, a lost or late
+	 * answer with ETIMEDOUT: either way, the outcome is unknown. */
+	c->sent = true;
 	if ((rv = nng_recvmsg(c->sock, reply, 0)) != 0) {
 		snprintf(err, errlen, "%s",
 		    rv == NNG_ETIMEDOUT ? "no answer (is sagad running?)"
@@ -131,6 +139,7 @@ saga_client_call(saga_client *c, const proto_msg *req, int64_t timeout_ms,
 	}
 	nng_msg_free(c->reply);
 	c->reply = NULL;
+	c->sent  = false;
 	rv = saga_client_roundtrip(c, proto_buf_raw(&b), timeout_ms,
 	    &c->reply, err, errlen);
 	proto_buf_fini(&b);
@@ -143,6 +152,12 @@ saga_client_call(saga_client *c, const proto_msg *req, int64_t timeout_ms,
 		return (rv);
 	}
 	return (0);
+}
+
+bool
+saga_client_sent(const saga_client *c)
+{
+	return (c->sent);
 }
 
 int

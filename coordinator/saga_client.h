@@ -6,6 +6,7 @@
 #ifndef COORDINATOR_SAGA_CLIENT_H
 #define COORDINATOR_SAGA_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proto_msg.h"
@@ -37,9 +38,18 @@ void saga_client_free(saga_client *c);
  * which it decodes into reply (free with proto_msg_fini). An ERROR reply is
  * returned as such (reply->type == PROTO_T_ERROR) with 0. Returns 0,
  * SAGA_ETIMEDOUT (no answer: sagad down or busy), SAGA_EIO, SAGA_ENOMEM,
- * or the decode error of a malformed reply; err says what happened. */
+ * or the decode error of a malformed reply; err says what happened.
+ * A failure says nothing about whether the peer acted on req: ask
+ * saga_client_sent. */
 int saga_client_call(saga_client *c, const proto_msg *req,
     int64_t timeout_ms, proto_msg *reply, char *err, size_t errlen);
+
+/* saga_client_sent tells, after a call that failed, whether its request
+ * left: false, the peer never got it (nothing was done); true, the peer
+ * may have got it and acted on it, and its answer was lost (connection
+ * closed, timeout) or unreadable: the outcome is unknown, and only an
+ * idempotent request (a START with a key) may be sent again blindly. */
+bool saga_client_sent(const saga_client *c);
 
 /* saga_client_call_raw sends bytes as they are (for tests of bad input)
  * and returns the raw reply in out (free with proto_buf_fini). */

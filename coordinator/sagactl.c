@@ -113,6 +113,12 @@ static const char sagactl_help_start[] =
     "still runs after --timeout, and 3 if it was started but waiting\n"
     "for it failed (sagad stopped): do not start it again, follow it\n"
     "with sagactl wait ID. With --json, the id is in the document.\n"
+    "Without --key, sagactl makes a key of its own (sagactl-UUID).\n"
+    "If sagad got the START but its answer was lost, the same START\n"
+    "goes again with the same key (sagad answers the saga, or starts\n"
+    "it once); if no answer comes in time, exit 3 with nothing on\n"
+    "stdout: the saga may have been started; start it again only\n"
+    "with the key printed, --key KEY.\n"
     "\n"
     "Options:\n"
     "      --input JSON         the saga's input, a JSON object;\n"
@@ -369,9 +375,10 @@ sagactl_help(FILE *f)
 	    "  -V, --version            print the version\n"
 	    "\n"
 	    "'sagactl COMMAND --help' tells more. Exit status: 0 success,\n"
-	    "1 not found or failed, 2 usage error, 3 start --wait: started\n"
-	    "but the wait failed. Colour only on a terminal and never with\n"
-	    "NO_COLOR set. Times are UTC.\n");
+	    "1 not found or failed, 2 usage error, 3 outcome not known\n"
+	    "(start --wait: started but the wait failed; start or a repair:\n"
+	    "sagad got the request, its answer was lost). Colour only on a\n"
+	    "terminal and never with NO_COLOR set. Times are UTC.\n");
 }
 
 int64_t

@@ -35,6 +35,10 @@
 /* start --wait: the saga was started (its id was printed), then waiting
  * for its end failed: it must not be started again. */
 #define SAGACTL_EXIT_WAIT 3
+/* The same status for a request that reached sagad whose answer was lost
+ * (the connection closed, or no answer in time): a START may have
+ * started its saga, a repair may have been applied. */
+#define SAGACTL_EXIT_UNKNOWN 3
 /* Returned by sagactl_parse when --help was printed: exit 0. */
 #define SAGACTL_EXIT_HELP (-1)
 

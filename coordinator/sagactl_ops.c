@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "proto_json.h"
 #include "proto_msg.h"
@@ -22,6 +24,8 @@
 #define OPS_CALL_MS 5000
 /* The longest single WAIT; longer waits are several. */
 #define OPS_WAIT_SLICE_MS 30000
+/* Length of a key of sagactl's own: "sagactl-" and a UUID. */
+#define OPS_KEY_LEN (8 + SAGA_ID_STRLEN)
 /* --input larger than this is refused before sagad sees it. */
 #define OPS_INPUT_MAX (16 * 1024 * 1024)
 
@@ -174,7 +178,8 @@ ops_report(const sagactl_ctx *ctx, int rv, const char *why)
 	if (rv == SAGACTL_EXIT_USAGE) {
 		return (sagactl_usage(ctx, "%s", why));
 	}
-	return (sagactl_error(ctx, "%s", why));
+	(void) sagactl_error(ctx, "%s", why);
+	return (rv);
 }
 
 /* Sends req and reads a SAGA answer into reply (proto_msg_fini it).
@@ -182,16 +187,24 @@ ops_report(const sagactl_ctx *ctx, int rv, const char *why)
  * bytes), not printed: a bulk repair goes on and reports it. With
  * advise, why tells what to do too (try again, check the URL); without,
  * only what happened: the caller's request changed something already
- * (start --wait) and says what to do itself. */
+ * (start --wait) and says what to do itself. SAGACTL_EXIT_UNKNOWN: the
+ * request reached sagad but its answer was lost (why says how, without
+ * advice): the caller says what that means for its request. code, if
+ * not NULL, gets the code of an ERROR answer, or with
+ * SAGACTL_EXIT_UNKNOWN saga_client_call's error (SAGA_ETIMEDOUT, SAGA_EIO:
+ * lost; a decode error: the answer came but cannot be read), else 0. */
 static int
 ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
     int64_t timeout_ms, proto_msg *reply, char *why, size_t whylen,
-    bool advise)
+    bool advise, uint32_t *code)
 {
 	char err[512];
 	int  rv;
 
 	proto_msg_init(reply);
+	if (code != NULL) {
+		*code = 0;
+	}
 	if (c->cl == NULL) {
 		c->url = ctx->coordinator != NULL
 		    ? ctx->coordinator
@@ -217,6 +230,30 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 		char d[32];
 
 		proto_msg_fini(reply);
+		if (saga_client_sent(c->cl)) {
+			/* Not "is it running?": it took the request. */
+			if (code != NULL) {
+				*code = (uint32_t) rv;
+			}
+			if (rv == SAGA_ETIMEDOUT) {
+				snprintf(why, whylen,
+				    "sagad at %s got the request but did not "
+				    "answer within %s",
+				    c->url,
+				    sagactl_out_dur(timeout_ms, d, sizeof(d)));
+			} else if (rv == SAGA_EIO || rv == SAGA_ENOMEM) {
+				snprintf(why, whylen,
+				    "sagad at %s got the request but its "
+				    "answer was lost (%s)",
+				    c->url, err);
+			} else {
+				snprintf(why, whylen,
+				    "sagad at %s got the request but its "
+				    "answer cannot be read (%s)",
+				    c->url, err);
+			}
+			return (SAGACTL_EXIT_UNKNOWN);
+		}
 		if (rv == SAGA_ETIMEDOUT) {
 			snprintf(why, whylen,
 			    "no answer from sagad at %s within %s%s", c->url,
@@ -229,6 +266,9 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 			    c->url, err);
 		}
 		return (SAGACTL_EXIT_FAIL);
+	}
+	if (reply->type == PROTO_T_ERROR && code != NULL) {
+		*code = reply->code;
 	}
 	if (reply->type == PROTO_T_ERROR && !advise) {
 		snprintf(why, whylen, "sagad answered %s: %.*s",
@@ -353,7 +393,7 @@ ops_wait_end(const sagactl_ctx *ctx, ops_conn *c, proto_msg *reply,
 		        : OPS_WAIT_SLICE_MS);
 		if ((rv = ops_call(ctx, c, &req,
 		         (int64_t) req.timeout_ms + OPS_CALL_MS, reply, why,
-		         whylen, advise))
+		         whylen, advise, NULL))
 		    != 0) {
 			return (rv);
 		}
@@ -452,6 +492,166 @@ ops_start_wait_failed(const sagactl_ctx *ctx, const char *id, bool created,
 	return (SAGACTL_EXIT_WAIT);
 }
 
+/* Makes an idempotency key of this process's own: "sagactl-" and a
+ * UUIDv7 (the time, then 74 random bits), into key (OPS_KEY_LEN + 1
+ * bytes). Returns 0 or SAGA_EINTERNAL (no random bytes). */
+static int
+ops_make_key(char *key)
+{
+	uint8_t rnd[10];
+	saga_id sid;
+	char    text[SAGA_ID_STRLEN + 1];
+	size_t  got = 0;
+
+	while (got < sizeof(rnd)) {
+		ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+
+		if (n < 0 && errno != EINTR) {
+			return (SAGA_EINTERNAL);
+		}
+		got += n > 0 ? (size_t) n : 0;
+	}
+	saga_id_make_v7(&sid, sagactl_now_ms(), rnd);
+	snprintf(
+	    key, OPS_KEY_LEN + 1, "sagactl-%s", saga_id_format(&sid, text));
+	return (0);
+}
+
+static void
+ops_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t) (ms / 1000),
+		(long) (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+/* Whether an ERROR with code, to a START sent again after a lost
+ * answer, leaves open whether the first one started the saga: sagad
+ * checks these (load, shutdown, database) before it looks the key up. */
+static bool
+ops_start_transient(uint32_t code)
+{
+	switch (code) {
+	case SAGA_EOVERLOAD:
+	case SAGA_EUNAVAIL:
+	case SAGA_ECLOSED:
+	case SAGA_ENOMEM:
+	case SAGA_EDB:
+	case SAGA_EINTERNAL:
+		return (true);
+	default:
+		return (false);
+	}
+}
+
+/* Sends the START req (it has a key) until it gets an answer, within
+ * budget_ms. A first request that fails before it left is reported as
+ * ops_call does (nothing was started). Once a request reached sagad
+ * without an answer (the connection closed, or no answer in time),
+ * the same START goes again: with the same key, sagad answers the saga
+ * that the lost one started, or starts it if that one never arrived;
+ * once either way. Returns 0 with the SAGA answer in reply, an exit
+ * status with why (a refusal, which started nothing), or
+ * SAGACTL_EXIT_UNKNOWN (why: the last failure) when no answer came
+ * within budget_ms. *resent tells whether the START went more than
+ * once. */
+static int
+ops_start_send(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
+    int64_t budget_ms, proto_msg *reply, char *why, size_t whylen,
+    bool *resent)
+{
+	int64_t  now = sagactl_now_ms(), deadline, pause_ms = 50;
+	char     lost[512] = "";
+	uint32_t code;
+	int      rv;
+
+	deadline = budget_ms > INT64_MAX - now ? INT64_MAX : now + budget_ms;
+	for (;;) {
+		int64_t left = deadline - sagactl_now_ms();
+
+		rv = ops_call(ctx, c, req, left < OPS_CALL_MS ? left
+		                                              : OPS_CALL_MS,
+		    reply, why, whylen, true, &code);
+		if (rv == 0) {
+			return (0);
+		}
+		if (rv == SAGACTL_EXIT_UNKNOWN && code != SAGA_ETIMEDOUT
+		    && code != SAGA_EIO && code != SAGA_ENOMEM) {
+			/* An answer that cannot be read: a peer that is
+			 * not sagad, or broken; it would answer the same. */
+			return (rv);
+		}
+		if (rv == SAGACTL_EXIT_UNKNOWN) {
+			snprintf(lost, sizeof(lost), "%.500s", why);
+			code = 0;
+		} else if (lost[0] == '\0'
+		    || (code != 0 && !ops_start_transient(code))) {
+			/* Nothing left, or sagad refused the request
+			 * itself: the lost one was refused the same. */
+			return (rv);
+		}
+		/* A closed connection is redialled within 200 ms; a
+		 * refusal (the first may still have started the saga)
+		 * gets a pause. */
+		left = deadline - sagactl_now_ms();
+		if (left <= (code != 0 ? pause_ms : 0)) {
+			/* What is known: the lost answer, and how the
+			 * last resend went if it did not reach sagad. */
+			if (rv == SAGACTL_EXIT_UNKNOWN) {
+				snprintf(why, whylen, "%s", lost);
+			} else if (code != 0) {
+				snprintf(why, whylen,
+				    "%s; sent again, sagad answered %s",
+				    lost, saga_errname((int) code));
+			} else {
+				snprintf(why, whylen,
+				    "%s; sent again, it got no answer", lost);
+			}
+			return (SAGACTL_EXIT_UNKNOWN);
+		}
+		if (code != 0) {
+			ops_sleep_ms(pause_ms);
+			pause_ms = pause_ms * 2 > 1000 ? 1000 : pause_ms * 2;
+		}
+		*resent = true;
+	}
+}
+
+/* A START reached sagad but no answer came in time (why): the saga may
+ * have been started. Says so, and how to find out without starting it
+ * twice (the same START with its key: sagad answers the saga, or
+ * starts it once), with --json a document with the key and no id.
+ * Returns SAGACTL_EXIT_UNKNOWN. */
+static int
+ops_start_unknown(
+    const sagactl_ctx *ctx, const proto_msg *req, const char *why)
+{
+	if (ctx->json) {
+		proto_obj *o = NULL;
+
+		if (proto_obj_alloc(&o) == 0
+		    && (proto_obj_put_nil(o, "id")
+		           | proto_obj_put_strn(
+		               o, "saga", req->saga.ptr, req->saga.len)
+		           | proto_obj_put_nil(o, "state")
+		           | proto_obj_put_nil(o, "created")
+		           | proto_obj_put_strn(
+		               o, "key", req->key.ptr, req->key.len))
+		        == 0) {
+			(void) sagactl_out_json(&ctx->out, o);
+		}
+		proto_obj_free(o);
+	}
+	(void) sagactl_error(ctx,
+	    "%s: the saga may have been started; do not start it again "
+	    "without its key: run the same start with --key %.*s, which "
+	    "answers the saga if it was started, or starts it once",
+	    why, (int) req->key.len, req->key.ptr);
+	return (SAGACTL_EXIT_UNKNOWN);
+}
+
 int
 sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 {
@@ -469,7 +669,9 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	proto_msg  req, reply;
 	proto_obj *last = NULL;
 	char       err[256], id[SAGA_ID_STRLEN + 1], why[768];
-	bool       created;
+	char       genkey[OPS_KEY_LEN + 1];
+	bool       created, resent = false;
+	int64_t    budget;
 	int        first, rv;
 
 	memset(&a, 0, sizeof(a));
@@ -525,9 +727,27 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	if (a.trace != NULL) {
 		req.traceparent = proto_str_c(a.trace);
 	}
-	if ((rv = ops_call(ctx, &c, &req, OPS_CALL_MS, &reply, why,
-	         sizeof(why), true))
-	    != 0) {
+	if (a.key == NULL) {
+		/* Only this command knows this key: a START sent again with
+		 * it after a lost answer starts the saga once. */
+		if ((rv = ops_make_key(genkey)) != 0) {
+			rv = sagactl_error(ctx,
+			    "cannot make an idempotency key: %s; give --key",
+			    saga_strerror(rv));
+			goto done;
+		}
+		req.key = proto_str_c(genkey);
+	}
+	/* At least a call's time, and with --wait up to --timeout, to
+	 * get the START's answer. */
+	budget = a.wait && a.timeout_ms > OPS_CALL_MS ? a.timeout_ms
+	                                              : OPS_CALL_MS;
+	if ((rv = ops_start_send(ctx, &c, &req, budget, &reply, why,
+	         sizeof(why), &resent))
+	    == SAGACTL_EXIT_UNKNOWN) {
+		rv = ops_start_unknown(ctx, &req, why);
+		goto done;
+	} else if (rv != 0) {
 		rv = ops_report(ctx, rv, why);
 		goto done;
 	}
@@ -535,11 +755,24 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	 * (the operator would start it again), and its id must reach the
 	 * user. */
 	saga_id_format(&reply.id, id);
-	created = reply.created;
-	if (!created) {
+	/* Only a resend can find the saga of a key of our own: the first
+	 * START started it. */
+	created = reply.created || a.key == NULL;
+	reply.created = created;
+	if (resent) {
+		sagactl_note(ctx,
+		    "the answer to the first START was lost; sent again with "
+		    "key \"%s\": saga %s, %s",
+		    a.key ? a.key : genkey, id,
+		    a.key == NULL ? "started once"
+		    : reply.created
+		        ? "started now (the first START never arrived)"
+		        : "already started (by the first START or an earlier "
+		          "one): not started again");
+	} else if (!created) {
 		sagactl_note(ctx,
 		    "key \"%s\" already started saga %s: not started again",
-		    a.key ? a.key : "", id);
+		    a.key, id);
 	}
 	if (!ctx->json) {
 		fprintf(ctx->out.f, "%s\n", id);
@@ -681,17 +914,20 @@ ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
 	proto_msg_init(&req);
 	req.type = PROTO_T_STATUS;
 	req.id   = sid;
+	/* A lost answer to a question changed nothing: a failure (1). */
 	if ((rv = ops_call(ctx, &c, &req, OPS_CALL_MS, &reply, why,
-	         sizeof(why), true))
+	         sizeof(why), true, NULL))
 	    != 0) {
-		rv = ops_report(ctx, rv, why);
+		rv = ops_report(ctx,
+		    rv == SAGACTL_EXIT_UNKNOWN ? SAGACTL_EXIT_FAIL : rv, why);
 		goto done;
 	}
 	if (wait
 	    && (rv = ops_wait_end(ctx, &c, &reply, a.timeout_ms, NULL, why,
 	            sizeof(why), true))
 	        != 0) {
-		rv = ops_report(ctx, rv, why);
+		rv = ops_report(ctx,
+		    rv == SAGACTL_EXIT_UNKNOWN ? SAGACTL_EXIT_FAIL : rv, why);
 		goto done;
 	}
 	if (ctx->json) {
@@ -738,6 +974,13 @@ static const uint32_t ops_repair_type[] = {
 	[OPS_SKIP]    = PROTO_T_SKIP,
 };
 
+static const char *const ops_repair_name[] = {
+	[OPS_RETRY]   = "retry",
+	[OPS_CANCEL]  = "cancel",
+	[OPS_RESOLVE] = "resolve",
+	[OPS_SKIP]    = "skip",
+};
+
 /* Whether the SAGA answer m to a CANCEL shows that the cancel took
  * effect: RUNNING (recorded for the instance that owns the saga), or
  * compensating, or compensated already, because of a cancel. A sagad
@@ -781,9 +1024,19 @@ ops_repair_one(const sagactl_ctx *ctx, ops_conn *c, ops_repair op,
 	if (a->step != NULL) {
 		req.step_name = proto_str_c(a->step);
 	}
-	if ((rv = ops_call(
-	         ctx, c, &req, OPS_CALL_MS, reply, why, whylen, true))
-	    != 0) {
+	if ((rv = ops_call(ctx, c, &req, OPS_CALL_MS, reply, why, whylen,
+	         true, NULL))
+	    == SAGACTL_EXIT_UNKNOWN) {
+		char fact[1024];
+
+		/* Not "failed": a repeat may find it done (ESTATE). */
+		snprintf(fact, sizeof(fact), "%s", why);
+		snprintf(why, whylen,
+		    "the %s may have been applied: %.600s; see sagactl show "
+		    "%s before repeating it",
+		    ops_repair_name[op], fact, id);
+		return (rv);
+	} else if (rv != 0) {
 		return (rv);
 	}
 	/* sagad refuses a cancel that changes nothing (above); one before
@@ -853,7 +1106,7 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 	proto_obj   *root = NULL, *o = NULL;
 	sagactl_jarr res;
 	char         what[512], q[768];
-	int          n, ok = 0, rv;
+	int          n, ok = 0, unknown = 0, rv;
 
 	if (a->f.nstates == 0) {
 		a->f.states[a->f.nstates++] = need;
@@ -908,6 +1161,7 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 				ops_repair_line(ctx, op, id, &reply);
 			}
 		} else {
+			unknown += one == SAGACTL_EXIT_UNKNOWN;
 			sagactl_note(ctx, "%s: %s", id, why);
 		}
 		if (ctx->json) {
@@ -919,6 +1173,10 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 				(void) proto_obj_put_str(o, "id", id);
 				(void) proto_obj_put_bool(o, "ok", false);
 				(void) proto_obj_put_str(o, "error", why);
+				if (one == SAGACTL_EXIT_UNKNOWN) {
+					(void) proto_obj_put_bool(
+					    o, "outcome_unknown", true);
+				}
 			}
 			(void) sagactl_jarr_add_obj(&res, o);
 		}
@@ -936,7 +1194,14 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 			goto done;
 		}
 	}
-	if (ok < n) {
+	if (unknown > 0) {
+		/* Some may have been repaired: not a plain failure. */
+		(void) sagactl_error(ctx,
+		    "%d of %d sagas done, %d failed, of which %d may have "
+		    "been applied (see above)",
+		    ok, n, n - ok, unknown);
+		rv = SAGACTL_EXIT_UNKNOWN;
+	} else if (ok < n) {
 		rv = sagactl_error(ctx,
 		    "%d of %d sagas done, %d failed (see above)", ok, n,
 		    n - ok);

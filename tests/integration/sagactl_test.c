@@ -20,8 +20,13 @@
  * refuse without --yes) and stdout to a file (no colour). Without a
  * PostgreSQL server the tests are skipped (tests/support/pgtest.h).
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -2914,6 +2920,363 @@ start_failed(fixture *f, const char *name, const char *key, char *id)
 	assert_true(state_is(f, id, "FAILED"));
 }
 
+/*
+ * A TCP proxy in front of sagad that loses answers: the requests reach
+ * sagad, and sagactl does not learn what came of them.
+ */
+
+typedef enum lossy_mode {
+	LOSSY_RESET, /* each faulty connection: the answer dropped, closed */
+	LOSSY_SWALLOW, /* every answer dropped, the connection kept */
+} lossy_mode;
+
+typedef struct lossy {
+	int         lfd;
+	int         port;
+	int         target; /* sagad's port */
+	lossy_mode  mode;
+	atomic_int  faulty; /* connections still to be faulty (RESET) */
+	atomic_int  dropped; /* answers dropped */
+	atomic_bool stop;
+	pthread_t   acceptor;
+	pthread_t   conns[32];
+	atomic_int  nconns;
+} lossy;
+
+typedef struct lossy_conn {
+	lossy *p;
+	int    cfd; /* sagactl's side */
+	int    sfd; /* sagad's side */
+	bool   faulty;
+} lossy_conn;
+
+static bool
+lossy_write(int fd, const char *b, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+
+		if (w <= 0) {
+			return (false);
+		}
+		b += w;
+		n -= (size_t) w;
+	}
+	return (true);
+}
+
+/* Forwards both ways; from sagad, only the 8 bytes of the SP handshake
+ * when the connection is faulty, then (RESET) it closes both sides at
+ * the answer, or (SWALLOW) drops every answer. */
+static void *
+lossy_conn_main(void *arg)
+{
+	lossy_conn   *lc   = arg;
+	lossy        *p    = lc->p;
+	size_t        from = 0; /* bytes from sagad */
+	struct pollfd pf[2];
+
+	while (!atomic_load(&p->stop)) {
+		char    b[65536];
+		ssize_t n;
+
+		pf[0] = (struct pollfd) { lc->cfd, POLLIN, 0 };
+		pf[1] = (struct pollfd) { lc->sfd, POLLIN, 0 };
+		if (poll(pf, 2, 100) <= 0) {
+			continue;
+		}
+		if (pf[0].revents != 0) {
+			if ((n = recv(lc->cfd, b, sizeof(b), 0)) <= 0
+			    || !lossy_write(lc->sfd, b, (size_t) n)) {
+				break;
+			}
+		}
+		if (pf[1].revents != 0) {
+			size_t keep;
+
+			if ((n = recv(lc->sfd, b, sizeof(b), 0)) <= 0) {
+				break;
+			}
+			keep = !lc->faulty ? (size_t) n
+			    : from >= 8    ? 0
+			    : (size_t) n < 8 - from ? (size_t) n
+			                            : 8 - from;
+			from += (size_t) n;
+			if (keep > 0 && !lossy_write(lc->cfd, b, keep)) {
+				break;
+			}
+			if (keep < (size_t) n) {
+				atomic_fetch_add(&p->dropped, 1);
+				if (p->mode == LOSSY_RESET) {
+					break;
+				}
+			}
+		}
+	}
+	close(lc->cfd);
+	close(lc->sfd);
+	free(lc);
+	return (NULL);
+}
+
+static void *
+lossy_accept_main(void *arg)
+{
+	lossy *p = arg;
+
+	while (!atomic_load(&p->stop)) {
+		struct pollfd      pf = { p->lfd, POLLIN, 0 };
+		struct sockaddr_in sa;
+		lossy_conn        *lc;
+		int                n;
+
+		if (poll(&pf, 1, 100) <= 0) {
+			continue;
+		}
+		if ((lc = calloc(1, sizeof(*lc))) == NULL) {
+			break;
+		}
+		lc->p   = p;
+		lc->cfd = accept(p->lfd, NULL, NULL);
+		lc->sfd = socket(AF_INET, SOCK_STREAM, 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family      = AF_INET;
+		sa.sin_port        = htons((uint16_t) p->target);
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		n                  = atomic_load(&p->nconns);
+		if (lc->cfd < 0 || lc->sfd < 0 || n >= 32
+		    || connect(lc->sfd, (struct sockaddr *) &sa, sizeof(sa))
+		        != 0) {
+			if (lc->cfd >= 0) {
+				close(lc->cfd);
+			}
+			if (lc->sfd >= 0) {
+				close(lc->sfd);
+			}
+			free(lc);
+			continue;
+		}
+		lc->faulty = p->mode == LOSSY_SWALLOW
+		    || atomic_fetch_sub(&p->faulty, 1) > 0;
+		if (pthread_create(&p->conns[n], NULL, lossy_conn_main, lc)
+		    != 0) {
+			close(lc->cfd);
+			close(lc->sfd);
+			free(lc);
+			continue;
+		}
+		atomic_store(&p->nconns, n + 1);
+	}
+	return (NULL);
+}
+
+/* Starts a proxy to sagad at url (tcp://127.0.0.1:PORT); its own URL
+ * goes into purl. RESET: the first `faulty` connections lose their
+ * first answer. */
+static void
+lossy_start(lossy *p, const char *url, lossy_mode mode, int faulty,
+    char *purl, size_t len)
+{
+	struct sockaddr_in sa;
+	socklen_t          sl = sizeof(sa);
+	int                one = 1;
+
+	memset(p, 0, sizeof(*p));
+	p->mode   = mode;
+	p->target = atoi(strrchr(url, ':') + 1);
+	atomic_store(&p->faulty, faulty);
+	assert_true((p->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	(void) setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family      = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(
+	    bind(p->lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	assert_int_equal(listen(p->lfd, 16), 0);
+	assert_int_equal(
+	    getsockname(p->lfd, (struct sockaddr *) &sa, &sl), 0);
+	p->port = ntohs(sa.sin_port);
+	snprintf(purl, len, "tcp://127.0.0.1:%d", p->port);
+	assert_int_equal(
+	    pthread_create(&p->acceptor, NULL, lossy_accept_main, p), 0);
+}
+
+static void
+lossy_stop(lossy *p)
+{
+	atomic_store(&p->stop, true);
+	pthread_join(p->acceptor, NULL);
+	for (int i = 0; i < atomic_load(&p->nconns); i++) {
+		pthread_join(p->conns[i], NULL);
+	}
+	close(p->lfd);
+}
+
+/* How many sagas have business key key (input {"id": key}). */
+static long long
+sagas_with_key(fixture *f, const char *key)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_instance WHERE business_key = '%s'",
+	    key);
+	return (query_int(f, sql));
+}
+
+/* The saga that idempotency key key started, into id ("" if none). */
+static void
+saga_of_start_key(fixture *f, const char *key, char *id)
+{
+	PGconn   *c = pgtest_connect(f->conninfo);
+	PGresult *r;
+	char      sql[256];
+
+	assert_non_null(c);
+	snprintf(sql, sizeof(sql),
+	    "SELECT saga_id FROM saga_start_key WHERE key = '%s'", key);
+	r = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	snprintf(id, 40, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* Runs sagactl with args (NULL terminated) through a lossy proxy in
+ * front of sagad (mode, faulty as lossy_start), then stops the proxy,
+ * so that a failed test leaves the fixture's URL as it was. Returns the
+ * exit status; *dropped gets how many answers the proxy dropped. */
+static int
+ctl_lossy(fixture *f, lossy_mode mode, int faulty, int *dropped, ...)
+{
+	lossy   p;
+	char    keep[64];
+	char   *args[16] = { NULL };
+	int     n = 0, rv;
+	va_list ap;
+
+	va_start(ap, dropped);
+	while (n < 15 && (args[n] = va_arg(ap, char *)) != NULL) {
+		n++;
+	}
+	va_end(ap);
+	args[n] = NULL;
+	memcpy(keep, f->url, sizeof(keep));
+	lossy_start(&p, keep, mode, faulty, f->url, sizeof(f->url));
+	rv = ctl(f, args[0], args[1], args[2], args[3], args[4], args[5],
+	    args[6], args[7], args[8], args[9], args[10], args[11], args[12],
+	    args[13], args[14], NULL);
+	lossy_stop(&p);
+	memcpy(f->url, keep, sizeof(keep));
+	*dropped = atomic_load(&p.dropped);
+	if (rv != (mode == LOSSY_RESET ? 0 : 3)) {
+		fprintf(stderr, "%s through the proxy: exit %d\nstdout:\n%s"
+		                "stderr:\n%s",
+		    args[0], rv, f->out, f->err);
+	}
+	return (rv);
+}
+
+/* start whose answer is lost after sagad got the START: the connection
+ * closes (Connection reset) before the answer reaches sagactl. Before,
+ * sagactl said "Connection reset" with exit 1 and nothing on stdout,
+ * which docs/cli.md read as "was not started", though the saga was
+ * started (and completed): a script that tried again started it twice.
+ * Now sagactl's START always has an idempotency key (its own when
+ * --key is not given) and goes again with it: sagad answers the saga
+ * the first one started. Exactly one saga, its id on stdout, exit 0;
+ * the same with the user's --key (created false: the key's saga
+ * existed when the second START came). */
+static void
+test_sagactl_start_answer_lost(void **state)
+{
+	fixture *f = *state;
+	char     id[40], kid[40];
+	int      dropped;
+
+	assert_int_equal(ctl_lossy(f, LOSSY_RESET, 1, &dropped, "start",
+	                     "ok_order", "--input", "{\"id\": \"al-1\"}",
+	                     NULL),
+	    0);
+	assert_int_equal(dropped, 1);
+	assert_int_equal(strlen(f->out), 37);
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+	assert_true(has(f->err, "answer to the first START was lost"));
+	assert_true(has(f->err, "started once"));
+	assert_true(has(f->err, "sagactl-"));
+	assert_int_equal(sagas_with_key(f, "al-1"), 1);
+	wait_state(f, id, "COMPLETED");
+
+	/* The user's key: the same, and sagad says the key's saga was
+	 * there already (created false). */
+	assert_int_equal(ctl_lossy(f, LOSSY_RESET, 1, &dropped, "start",
+	                     "ok_order", "--input", "{\"id\": \"al-2\"}",
+	                     "--key", "al-key-2", "--json", NULL),
+	    0);
+	assert_int_equal(dropped, 1);
+	assert_true(has(f->out, "\"created\": false"));
+	assert_true(has(f->err, "al-key-2\": saga "));
+	assert_true(has(f->err, "already started"));
+	assert_int_equal(sagas_with_key(f, "al-2"), 1);
+	saga_of_start_key(f, "al-key-2", kid);
+	assert_true(has(f->out, kid));
+}
+
+/* start and resolve whose every answer is lost (sagad gets each
+ * request, the proxy drops what it answers): no answer within the
+ * request's 5 s. start exits 3, not 1, with nothing on stdout (with
+ * --json, a document with the key and no id), and says that the saga
+ * may have been started and the key to start it with, once: the same
+ * start with that --key, through sagad itself, answers the saga that
+ * the lost START started. A resolve says that it may have been
+ * applied, exit 3. */
+static void
+test_sagactl_start_outcome_unknown(void **state)
+{
+	fixture   *f = *state;
+	proto_buf  raw;
+	proto_doc *doc;
+	char       key[128], id[40], kid[40];
+	int        dropped;
+
+	start_failed(f, "park_resolve", "ou-r", id);
+	assert_int_equal(ctl_lossy(f, LOSSY_SWALLOW, 0, &dropped, "start",
+	                     "ok_order", "--input", "{\"id\": \"ou-1\"}",
+	                     "--json", NULL),
+	    3);
+	assert_true(dropped >= 1);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "got the request but did not answer"));
+	assert_true(has(f->err, "may have been started"));
+	assert_non_null(doc = json_parse(f->out, &raw));
+	assert_true(jnull(proto_doc_root(doc), "id"));
+	jstr(proto_doc_root(doc), "key", key, sizeof(key));
+	proto_doc_free(doc);
+	proto_buf_fini(&raw);
+	assert_int_equal(strncmp(key, "sagactl-", 8), 0);
+	assert_true(has(f->err, key));
+	/* Without --json: nothing on stdout. */
+	assert_int_equal(ctl_lossy(f, LOSSY_SWALLOW, 0, &dropped, "resolve",
+	                     id, "--note", "by hand", NULL),
+	    3);
+	assert_string_equal(f->out, "");
+	assert_one_line_error(f);
+	assert_true(has(f->err, "the resolve may have been applied"));
+	wait_state(f, id, "RESOLVED");
+
+	/* sagad did start it, once, under the key that sagactl gave. */
+	assert_int_equal(sagas_with_key(f, "ou-1"), 1);
+	saga_of_start_key(f, key, kid);
+	assert_int_equal(strlen(kid), 36);
+	assert_int_equal(ctl(f, "start", "ok_order", "--input",
+	                     "{\"id\": \"ou-1\"}", "--key", key, NULL),
+	    0);
+	assert_true(has(f->out, kid));
+	assert_true(has(f->err, "already started"));
+	assert_int_equal(sagas_with_key(f, "ou-1"), 1);
+}
+
 /* start --wait: the id, the outcome, and the exit status. */
 static void
 test_sagactl_start_wait(void **state)
@@ -3673,6 +4036,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_start_wait_fails),
 		cmocka_unit_test(test_sagactl_wait_longest_timeout),
 		cmocka_unit_test(test_sagactl_start_key),
+		cmocka_unit_test(test_sagactl_start_answer_lost),
+		cmocka_unit_test(test_sagactl_start_outcome_unknown),
 		cmocka_unit_test(test_sagactl_start_trace),
 		cmocka_unit_test(test_sagactl_retry),
 		cmocka_unit_test(test_sagactl_resolve),
