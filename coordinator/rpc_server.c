@@ -14,6 +14,7 @@
 #include <nng/supplemental/util/platform.h> /* nng_clock */
 
 #include "log.h"
+#include "proto_val.h"
 #include "rpc_server.h"
 #include "saga_err.h"
 
@@ -113,6 +114,8 @@ rpc_warn(rpc_server *srv, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* Cut to fit: not inside a character (a client's text). */
+	proto_utf8_trim(text);
 	if (quiet > 0) {
 		log_warn("%s (and %lu such warnings not written, at most %d "
 		         "a second)",
@@ -350,6 +353,10 @@ rpc_req_error(rpc_req *r, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* The text often echoes the request (a saga name of 300 "é"): cut
+	 * to fit, it must not end inside a character, or the encoder
+	 * refuses it (the client's decoder would). */
+	proto_utf8_trim(text);
 	proto_msg_error_init(&m, &r->msg, code, text);
 	rpc_send(r, &m);
 }

@@ -441,6 +441,20 @@ proto_msg_encode(const proto_msg *m, proto_buf *out)
 	    ((send & B(F_DEADLINE)) && m->deadline_ms < 0)) {
 		return (SAGA_EINVAL);
 	}
+	for (int f = 0; f < F_COUNT; f++) {
+		const proto_str *s;
+
+		/* The decoder rejects a string that is not UTF-8 (an
+		 * ERROR's message cut inside a character was one). */
+		if (!(send & B(f)) || proto_fields[f].wire != W_STR) {
+			continue;
+		}
+		s = (const proto_str *) (const void *) ((const char *) m +
+		    proto_fields[f].off);
+		if (!proto_utf8_valid((const uint8_t *) s->ptr, s->len)) {
+			return (SAGA_EINVAL);
+		}
+	}
 	for (int f = F_PAYLOAD_FIRST; f < F_COUNT; f++) {
 		const proto_raw *r;
 

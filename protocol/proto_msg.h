@@ -129,8 +129,10 @@ void proto_msg_init(proto_msg *m);
 void proto_msg_fini(proto_msg *m);
 
 /* proto_msg_encode appends the encoding of m to out. Checks that the type
- * is known and its required fields are set. Returns 0, SAGA_ENOMEM,
- * SAGA_EMSGTYPE, SAGA_EMISSING or SAGA_EINVAL. */
+ * is known and its required fields are set, and refuses what a decoder
+ * would reject (a string that is not UTF-8, an invalid traceparent, ...:
+ * SAGA_EINVAL). Returns 0, SAGA_ENOMEM, SAGA_EMSGTYPE, SAGA_EMISSING or
+ * SAGA_EINVAL. */
 int proto_msg_encode(const proto_msg *m, proto_buf *out);
 
 /* proto_msg_decode decodes one message from buf (len bytes) under lim (NULL

@@ -3559,6 +3559,23 @@ test_sagactl_start_key(void **state)
 	assert_int_equal(ctl(f, "start", "nosuch", "--input", "{}", NULL), 1);
 	assert_one_line_error(f);
 	assert_true(has(f->err, "sagactl defs"));
+	/* One whose name, echoed in sagad's ERROR, is cut to fit its 512
+	 * bytes inside a character: sagad cuts it before the character.
+	 * Before, the message ended inside an "é" and sagactl read
+	 * "malformed reply: string at byte 27 is not valid UTF-8". */
+	{
+		char name[601];
+
+		for (int i = 0; i < 300; i++) {
+			memcpy(name + 2 * i, "\xc3\xa9", 2);
+		}
+		name[600] = '\0';
+		assert_int_equal(
+		    ctl(f, "start", name, "--input", "{}", NULL), 1);
+		assert_one_line_error(f);
+		assert_true(has(f->err, "unknown saga"));
+		assert_true(has(f->err, "ENOTFOUND"));
+	}
 }
 
 /* start --trace: the caller's W3C traceparent is the saga's (in the log,

@@ -1332,6 +1332,62 @@ test_proto_msg_encode_refuses_non_map_value(void **state)
 	expect_encode_err(&m, SAGA_EINVAL);
 }
 
+/* A string that is not UTF-8, in the envelope or the payload, is refused
+ * (EINVAL): the decoder would reject it (EMALFORMED). sagad sent such an
+ * ERROR: its message, 512 bytes cut by vsnprintf, ended inside an "é"
+ * of the saga name it echoed, and the client read "malformed reply". */
+static void
+test_proto_msg_encode_refuses_non_utf8_string(void **state)
+{
+	static const char *bad[] = {
+		"unknown saga \"\xc3", /* cut inside a character */
+		"\xff",                /* never in UTF-8 */
+		"\xc0\xaf",            /* overlong */
+		"\xed\xa0\x80",        /* a surrogate */
+		"\xf4\x90\x80\x80",    /* above U+10FFFF */
+	};
+	char      text[512];
+	proto_msg m, out;
+	proto_buf b;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		proto_msg_error_init(&m, NULL, SAGA_ENOTFOUND, bad[i]);
+		expect_encode_err(&m, SAGA_EINVAL);
+		proto_msg_init(&m);
+		m.type = PROTO_T_SAGA;
+		m.id.b[0] = 1;
+		m.saga    = proto_str_c("order");
+		m.state   = proto_str_c("RUNNING");
+		m.error   = proto_str_c(bad[i]);
+		expect_encode_err(&m, SAGA_EINVAL);
+	}
+	/* sagad's text: the name echoed, cut by snprintf inside an "é"
+	 * (14 + 497 bytes), then trimmed before it, as sagad does now. */
+	{
+		char whole[700];
+
+		strcpy(whole, "unknown saga \"");
+		for (int i = 0; i < 300; i++) {
+			strcat(whole, "\xc3\xa9");
+		}
+		strcat(whole, "\"");
+		memcpy(text, whole, sizeof(text) - 1);
+		text[sizeof(text) - 1] = '\0';
+	}
+	assert_int_equal(strlen(text), 511);
+	proto_msg_error_init(&m, NULL, SAGA_ENOTFOUND, text);
+	expect_encode_err(&m, SAGA_EINVAL);
+	proto_utf8_trim(text);
+	assert_int_equal(strlen(text), 510);
+	proto_msg_error_init(&m, NULL, SAGA_ENOTFOUND, text);
+	proto_buf_init(&b);
+	assert_int_equal(proto_msg_encode(&m, &b), 0);
+	assert_int_equal(proto_msg_decode(b.data, b.len, NULL, &out, NULL), 0);
+	assert_int_equal(out.message.len, 510);
+	proto_msg_fini(&out);
+	proto_buf_fini(&b);
+}
+
 /* ---------------------------------------------------------------------
  * Decoder: truncation and trailing bytes.
  */
@@ -2676,6 +2732,8 @@ main(void)
 		cmocka_unit_test(
 		    test_proto_msg_encode_refuses_bad_traceparent),
 		cmocka_unit_test(test_proto_msg_encode_refuses_non_map_value),
+		cmocka_unit_test(
+		    test_proto_msg_encode_refuses_non_utf8_string),
 		cmocka_unit_test(
 		    test_proto_msg_decode_truncated_at_every_offset),
 		cmocka_unit_test(test_proto_msg_decode_trailing_byte),
