@@ -41,7 +41,8 @@ struct rpc_req {
 	nng_ctx      ctx;
 	nng_aio     *aio;
 	rpc_state    state;
-	nng_msg     *req; /* the request's bytes, borrowed by msg */
+	nng_msg     *req; /* the request's bytes, borrowed by msg until
+			   * proto_msg_detach (then NULL) */
 	nng_pipe     pipe; /* the connection it came on */
 	proto_msg    msg;
 };
@@ -210,6 +211,14 @@ rpc_cb(void *arg)
 			    saga_errname(rv), perr.msg);
 			rpc_send(r, &reply);
 			return;
+		}
+		/* A request may wait long (a WAIT, up to 7 days): it keeps
+		 * what its fields need, not the whole message and msgpack-c's
+		 * tree of it (some 24 MiB for 1 MiB of unknown keys' nils).
+		 * Without memory for the copy it keeps them. */
+		if (proto_msg_detach(&r->msg) == 0) {
+			nng_msg_free(r->req);
+			r->req = NULL;
 		}
 		if (r->msg.type == PROTO_T_PING) {
 			proto_msg_init(&reply);

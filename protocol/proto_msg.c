@@ -260,6 +260,10 @@ proto_msg_init(proto_msg *m)
 typedef struct proto_msg_priv {
 	msgpack_unpacked result;
 	proto_buf        maps; /* re-encoded input/output/context */
+	/* After proto_msg_detach: the strings and bins, and the trees of
+	 * the maps (result is then empty). */
+	uint8_t   *own;
+	proto_doc *docs[F_COUNT];
 } proto_msg_priv;
 
 void
@@ -273,6 +277,10 @@ proto_msg_fini(proto_msg *m)
 	if ((pv = m->priv) != NULL) {
 		msgpack_unpacked_destroy(&pv->result);
 		proto_buf_fini(&pv->maps);
+		free(pv->own);
+		for (int f = 0; f < F_COUNT; f++) {
+			proto_doc_free(pv->docs[f]);
+		}
 		free(pv);
 	}
 	proto_msg_init(m);
@@ -947,6 +955,96 @@ proto_msg_decode(const void *buf, size_t len, const proto_limits *lim,
 fail:
 	proto_msg_fini(out);
 	return (rv);
+}
+
+/* The trees of the maps are rebuilt from their re-encoded bytes, which
+ * a decode checked already: only the shape is bounded here. */
+static const proto_limits proto_detach_limits = {
+	.max_msg_bytes     = SIZE_MAX,
+	.max_depth         = PROTO_MAX_DEPTH_CAP,
+	.max_str_bytes     = SIZE_MAX,
+	.max_container_len = SIZE_MAX,
+};
+
+int
+proto_msg_detach(proto_msg *m)
+{
+	proto_msg_priv *pv = m->priv;
+	proto_doc      *docs[F_COUNT] = { NULL };
+	uint8_t        *own = NULL;
+	size_t          n   = 0;
+
+	if (pv == NULL) {
+		return (SAGA_EINVAL);
+	}
+	if (pv->result.zone == NULL) {
+		return (0); /* detached already */
+	}
+	for (int f = 0; f < F_COUNT; f++) {
+		const void *p = (const char *) m + proto_fields[f].off;
+
+		if (proto_fields[f].wire == W_STR ||
+		    proto_fields[f].wire == W_TRACE) {
+			n += ((const proto_str *) p)->len;
+		} else if (proto_fields[f].wire == W_BIN) {
+			n += ((const proto_raw *) p)->len;
+		}
+	}
+	if (n > 0 && (own = malloc(n)) == NULL) {
+		return (SAGA_ENOMEM);
+	}
+	for (int f = 0; f < F_COUNT; f++) {
+		const proto_field *fd = &proto_fields[f];
+		const proto_raw   *r;
+
+		if (fd->wire != W_MAP ||
+		    *(const proto_val **) (const void *) ((const char *) m +
+		        fd->voff) == NULL) {
+			continue;
+		}
+		r = (const proto_raw *) (const void *) ((const char *) m +
+		    fd->off);
+		if (proto_doc_parse(&docs[f], *r, &proto_detach_limits,
+		        NULL) != 0) {
+			for (int g = 0; g < F_COUNT; g++) {
+				proto_doc_free(docs[g]);
+			}
+			free(own);
+			return (SAGA_ENOMEM);
+		}
+	}
+	/* Nothing can fail from here: move everything over. */
+	n = 0;
+	for (int f = 0; f < F_COUNT; f++) {
+		const proto_field *fd = &proto_fields[f];
+		void              *p  = (char *) m + fd->off;
+
+		if (fd->wire == W_STR || fd->wire == W_TRACE) {
+			proto_str *str = p;
+
+			if (str->len > 0) {
+				memcpy(own + n, str->ptr, str->len);
+				str->ptr = (const char *) own + n;
+				n += str->len;
+			}
+		} else if (fd->wire == W_BIN) {
+			proto_raw *raw = p;
+
+			if (raw->len > 0) {
+				memcpy(own + n, raw->ptr, raw->len);
+				raw->ptr = own + n;
+				n += raw->len;
+			}
+		} else if (fd->wire == W_MAP && docs[f] != NULL) {
+			*(const proto_val **) (void *) ((char *) m +
+			    fd->voff) = proto_doc_root(docs[f]);
+			pv->docs[f] = docs[f];
+		}
+	}
+	pv->own = own;
+	msgpack_unpacked_destroy(&pv->result);
+	msgpack_unpacked_init(&pv->result);
+	return (0);
 }
 
 int

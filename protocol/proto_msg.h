@@ -128,6 +128,16 @@ void proto_msg_init(proto_msg *m);
  * reused afterwards. */
 void proto_msg_fini(proto_msg *m);
 
+/* proto_msg_detach makes the decoded message m independent of the bytes it
+ * was decoded from, which the caller may then free, and frees the msgpack
+ * tree the decoder built of the whole message (about 24 bytes for each
+ * value, unknown keys' included: up to some 24 MiB for a message of 1
+ * MiB): it keeps a copy of its strings and bins and a tree of its input,
+ * output or context only. For what is kept longer than it takes to answer
+ * it (sagad's client API). Returns 0, SAGA_ENOMEM (m as it was) or
+ * SAGA_EINVAL (m was not decoded). */
+int proto_msg_detach(proto_msg *m);
+
 /* proto_msg_encode appends the encoding of m to out. Checks that the type
  * is known and its required fields are set, and refuses what a decoder
  * would reject (a string that is not UTF-8, an invalid traceparent, ...:

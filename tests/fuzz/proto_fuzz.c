@@ -12,6 +12,7 @@
  *    and on failure leaves the message empty;
  *  - the tight limits are all below the defaults, so whatever decodes under
  *    them decodes under the defaults, to the same message;
+ *  - a decoded message detached from its bytes is the same message;
  *  - a decoded message re-encodes (the only documented refusal is
  *    EMISSING for a required string that was sent empty, which the
  *    decoder accepts), the re-encoding decodes under the same limits to
@@ -263,6 +264,26 @@ fuzz_msg(const uint8_t *data, size_t size, const proto_limits *lim,
 	check(rv == 0, "a re-encoded message does not decode");
 	unfill_unsent(&m2, &again, filled);
 	check_same(&m2, &again);
+
+	/* Detached from its bytes (then overwritten and freed), the
+	 * message is the same, its trees included. */
+	{
+		uint8_t  *copy = malloc(size > 0 ? size : 1);
+		proto_msg det;
+
+		check(copy != NULL, "out of memory");
+		memcpy(copy, data, size);
+		check(proto_msg_decode(copy, size, lim, &det, &err) == 0,
+		    "a second decode failed");
+		check(proto_msg_detach(&det) == 0, "detach failed");
+		memset(copy, 0xee, size);
+		free(copy);
+		check_same(&m, &det);
+		check_tree(det.input_val, det.input, lim);
+		check_tree(det.output_val, det.output, lim);
+		check_tree(det.context_val, det.context, lim);
+		proto_msg_fini(&det);
+	}
 
 	/* And encodes to the same bytes again. */
 	check(proto_msg_encode(&again, &enc2) == 0, "second encode failed");
