@@ -61,7 +61,6 @@ enum {
 };
 
 #define B(f) (1u << (f))
-#define PAYLOAD_MASK (~(B(F_PAYLOAD_FIRST) - 1))
 
 typedef struct proto_field {
 	const char *name;
@@ -927,7 +926,10 @@ proto_msg_decode(const void *buf, size_t len, const proto_limits *lim,
 	if ((missing = ts->required & ~d.seen) != 0) {
 		int f = __builtin_ctz(missing);
 
-		if ((missing & PAYLOAD_MASK) && payload == NULL) {
+		/* The first in table order: an envelope field before the
+		 * payload, named as such only if a payload field is the
+		 * first missing because the payload itself is absent. */
+		if (f >= F_PAYLOAD_FIRST && payload == NULL) {
 			rv = proto_seterr(err, SAGA_EMISSING, 0,
 			    "%s: missing required field \"payload\"",
 			    ts->name);

@@ -255,8 +255,12 @@ proto_scan(const uint8_t *p, size_t len, const proto_limits *lim,
 			return (proto_seterr(err, SAGA_ETYPE, off,
 			    "map key at byte %zu is not a string", off));
 		}
+		/* Directly in the envelope: in the top map, not in a top
+		 * array (which rule 4 refuses later, ETYPE either way, but
+		 * rule 2 comes first). */
 		if (str == 2 &&
-		    !(depth == 1 && (flags & PROTO_SCAN_BIN_AT_TOP))) {
+		    !(depth == 1 && stack[0].is_map &&
+		        (flags & PROTO_SCAN_BIN_AT_TOP))) {
 			return (proto_seterr(err, SAGA_ETYPE, off,
 			    "binary value at byte %zu: only the JSON data "
 			    "model is allowed",

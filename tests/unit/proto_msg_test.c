@@ -1738,6 +1738,42 @@ test_proto_msg_decode_wrong_types(void **state)
 	run_muts(muts, NMUTS(muts));
 }
 
+/* Two cases of the decoding order of docs/protocol.md that the decoder
+ * got wrong. Rule 2: a bin is allowed only as a value of the envelope
+ * map, so in a top-level array it is ETYPE, found before the 0xc1 after
+ * it (was: allowed at depth 1 whatever the top was, so EMALFORMED).
+ * Rule 8: the first required field missing in table order, the
+ * envelope's before the payload's: a SKIP with neither id nor payload
+ * names "id" (was: "payload"). */
+static void
+test_proto_msg_decode_rule_order(void **state)
+{
+	static const uint8_t bin_in_array[] = { 0x92, 0xc4, 0x01, 0x61,
+		0xc1 };
+	static const uint8_t skip_bare[] = { 0x82, 0xa1, 'v', 0x01, 0xa4,
+		't', 'y', 'p', 'e', 0x07 };
+	static const uint8_t skip_no_payload[] = { 0x83, 0xa1, 'v', 0x01,
+		0xa4, 't', 'y', 'p', 'e', 0x07, 0xa2, 'i', 'd', 0xc4, 0x10, 1,
+		2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+	proto_msg   m;
+	proto_error e;
+
+	assert_int_equal(proto_msg_decode(bin_in_array, sizeof(bin_in_array),
+	                     NULL, &m, &e),
+	    SAGA_ETYPE);
+	assert_int_equal(e.offset, 1);
+	assert_int_equal(
+	    proto_msg_decode(skip_bare, sizeof(skip_bare), NULL, &m, &e),
+	    SAGA_EMISSING);
+	assert_string_equal(e.msg, "SKIP: missing required field \"id\"");
+	/* With the id: the payload, absent, is named. */
+	assert_int_equal(proto_msg_decode(skip_no_payload,
+	                     sizeof(skip_no_payload), NULL, &m, &e),
+	    SAGA_EMISSING);
+	assert_string_equal(
+	    e.msg, "SKIP: missing required field \"payload\"");
+}
+
 static void
 test_proto_msg_decode_missing_fields(void **state)
 {
@@ -2841,6 +2877,7 @@ main(void)
 		cmocka_unit_test(test_proto_msg_decode_hand_built_bases),
 		cmocka_unit_test(test_proto_msg_decode_wrong_types),
 		cmocka_unit_test(test_proto_msg_decode_missing_fields),
+		cmocka_unit_test(test_proto_msg_decode_rule_order),
 		cmocka_unit_test(test_proto_msg_decode_unknown_type),
 		cmocka_unit_test(test_proto_msg_decode_unknown_version),
 		cmocka_unit_test(test_proto_msg_decode_ignores_unknown_keys),
