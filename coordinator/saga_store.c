@@ -1170,7 +1170,7 @@ saga_store_release(saga_store *st, long *released, long *left)
 		"SET LOCAL lock_timeout = " SAGA_STORE_RELEASE_LOCK_WAIT,
 		"SET LOCAL statement_timeout = " SAGA_STORE_RELEASE_WAIT,
 	};
-	const char *params[1] = { st->owner };
+	const char *params[3] = { st->owner, st->host, st->pid_text };
 	PGresult   *res;
 	long        nrel = 0, nleft = 0;
 	int         rv   = SAGA_EDB;
@@ -1188,21 +1188,32 @@ saga_store_release(saga_store *st, long *released, long *left)
 		}
 		PQclear(res);
 	}
+	/* As the heartbeat (saga_store_renew): the id's row must name
+	 * this process, else another process took the id over (this one
+	 * was stopped or cut off for longer than the lease) and the leases
+	 * and the row are that one's: nothing is released, nothing marked
+	 * stopped. A missing row releases as before. */
 	res = saga_store_query(st, "releasing leases",
-	    "WITH mine AS (SELECT id FROM saga_instance WHERE owner = $1"
+	    "WITH other AS (SELECT 1 FROM saga_coordinator"
+	    " WHERE instance_id = $1 AND NOT (host IS NOT DISTINCT FROM $2"
+	    " AND pid = $3::integer)),"
+	    " mine AS (SELECT id FROM saga_instance WHERE owner = $1"
 	    " AND state IN ('RUNNING', 'COMPENSATING')"
+	    " AND NOT EXISTS (SELECT 1 FROM other)"
 	    " FOR UPDATE SKIP LOCKED),"
 	    " r AS (UPDATE saga_instance i"
 	    " SET lease_until = now() - interval '1 second'"
 	    " FROM mine WHERE i.id = mine.id RETURNING 1),"
 	    " me AS (SELECT instance_id FROM saga_coordinator"
-	    " WHERE instance_id = $1 FOR UPDATE SKIP LOCKED),"
+	    " WHERE instance_id = $1 AND host IS NOT DISTINCT FROM $2"
+	    " AND pid = $3::integer FOR UPDATE SKIP LOCKED),"
 	    " s AS (UPDATE saga_coordinator c SET stopped_at = now()"
 	    " FROM me WHERE c.instance_id = me.instance_id)"
-	    " SELECT (SELECT count(*) FROM r), (SELECT count(*)"
+	    " SELECT (SELECT count(*) FROM r), CASE WHEN EXISTS"
+	    " (SELECT 1 FROM other) THEN 0 ELSE (SELECT count(*)"
 	    " FROM saga_instance WHERE owner = $1"
-	    " AND state IN ('RUNNING', 'COMPENSATING'))",
-	    1, params, NULL, NULL);
+	    " AND state IN ('RUNNING', 'COMPENSATING')) END",
+	    3, params, NULL, NULL);
 	if (res != NULL && PQntuples(res) == 1) {
 		nrel  = atol(PQgetvalue(res, 0, 0));
 		nleft = atol(PQgetvalue(res, 0, 1)) - nrel;

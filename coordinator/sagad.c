@@ -3835,7 +3835,12 @@ main(int argc, char **argv)
 	reader_stop(c.rd);
 	reader_stop(c.lrd);
 	/* Before nng is closed, which may not return. */
-	if (c.db_up) {
+	if (c.db_up && c.id_taken > 0) {
+		/* The leases under the id are the other process's. */
+		log_warn("LEASES not released: instance id \"%s\" is another "
+		         "sagad's now; its leases are that one's",
+		    c.instance);
+	} else if (c.db_up) {
 		coord_handover(&c);
 	}
 	coord_watchdog_part(&wd, COORD_CLOSE_WAIT_S,

@@ -951,7 +951,37 @@ test_release_waits_for_no_lock(void **state)
 	                     &a.id),
 	    1);
 
-	/* Once the lock is gone, the rest is released. */
+	/* The id's row names another process (which took the id over
+	 * while this one was cut off): its leases and its row are that
+	 * one's, nothing is released or marked stopped. */
+	assert_int_equal(pgtest_exec(f->db,
+	                     "UPDATE saga_coordinator SET pid = pid + 1,"
+	                     " stopped_at = NULL WHERE instance_id = '"
+	                     OWNER "';"
+	                     "UPDATE saga_instance SET lease_until = now()"
+	                     " + interval '1 hour' WHERE owner = '" OWNER
+	                     "'"),
+	    0);
+	assert_int_equal(saga_store_release(rel, &released, &left), 0);
+	assert_int_equal(released, 0);
+	assert_int_equal(left, 0);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_instance WHERE"
+	                     " lease_until > now() AND '%s' <> ''",
+	                     &a.id),
+	    2);
+	assert_int_equal(query_int(f->db,
+	                     "SELECT count(*) FROM saga_coordinator WHERE"
+	                     " stopped_at IS NULL AND '%s' <> ''",
+	                     &a.id),
+	    1);
+	assert_int_equal(pgtest_exec(f->db,
+	                     "UPDATE saga_coordinator SET pid = pid - 1"
+	                     " WHERE instance_id = '" OWNER "'"),
+	    0);
+
+	/* Once the lock is gone and the row is this process's again, the
+	 * rest is released. */
 	assert_int_equal(saga_store_release(rel, &released, &left), 0);
 	assert_int_equal(released, 2);
 	assert_int_equal(left, 0);
