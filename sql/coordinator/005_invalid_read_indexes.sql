@@ -8,8 +8,11 @@
 -- invalid: it is kept up to date by every write but never read. 004 then
 -- found the name taken and recorded itself as applied, and sagactl list
 -- went back to reading the whole table. Such an index is dropped here and
--- built again (with the write lock of a plain CREATE INDEX, as 004
--- would have); a valid one is left as it is.
+-- built again; a valid one is left as it is. DROP INDEX takes an ACCESS
+-- EXCLUSIVE lock on the table, held until this migration commits, so
+-- that the rebuild then blocks reads of the table too, not only writes
+-- (docs/operations.md: drop it CONCURRENTLY and build it again before
+-- migrating, on a big log).
 
 DO $$
 DECLARE
@@ -20,7 +23,8 @@ BEGIN
 		FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid
 		WHERE NOT i.indisvalid
-		  AND c.relnamespace = current_schema()::regnamespace
+		  AND c.relnamespace = (SELECT oid FROM pg_namespace
+		                        WHERE nspname = current_schema())
 		  AND c.relname IN ('saga_instance_created_idx',
 		                    'saga_event_at_idx')
 	LOOP

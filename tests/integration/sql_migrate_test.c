@@ -634,6 +634,25 @@ test_sql_migrate_005_rebuilds_invalid_index(void **state)
 	    1);
 }
 
+/* The schema in a schema whose name needs quotes: every migration
+ * applies (005 once looked its schema up by an unquoted name). */
+static void
+test_sql_migrate_quoted_schema(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(pgtest_exec(f->conn,
+	                     "CREATE SCHEMA \"Saga\"; SET search_path ="
+	                     " \"Saga\""),
+	    0);
+	apply_coordinator(f->conn);
+	assert_int_equal(query_int(f->conn,
+	                     "SELECT count(*) FROM pg_tables WHERE"
+	                     " schemaname = 'Saga' AND tablename ="
+	                     " 'saga_instance'"),
+	    1);
+}
+
 int
 main(void)
 {
@@ -665,6 +684,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sql_migrate_005_rebuilds_invalid_index, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sql_migrate_quoted_schema, setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
