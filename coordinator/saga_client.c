@@ -129,6 +129,8 @@ saga_client_call(saga_client *c, const proto_msg *req, int64_t timeout_ms,
 	proto_error perr;
 	int         rv;
 
+	/* Nothing of this call has left yet, whatever the last one did. */
+	c->sent = false;
 	proto_msg_init(reply);
 	proto_buf_init(&b);
 	if ((rv = proto_msg_encode(req, &b)) != 0) {
@@ -139,7 +141,6 @@ saga_client_call(saga_client *c, const proto_msg *req, int64_t timeout_ms,
 	}
 	nng_msg_free(c->reply);
 	c->reply = NULL;
-	c->sent  = false;
 	rv = saga_client_roundtrip(c, proto_buf_raw(&b), timeout_ms,
 	    &c->reply, err, errlen);
 	proto_buf_fini(&b);
