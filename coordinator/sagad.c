@@ -2591,6 +2591,33 @@ coord_store_warn(const saga_store *st)
 	}
 }
 
+/* Says why a connection (or the registration of the id on it) failed:
+ * at start-up, or a refusal that needs the operator (the schema too
+ * old, the id another live process's), an error; at a reconnect, why
+ * the database stays away (authentication, too many clients, a
+ * timeout) each new reason once at warn, not at every attempt, until
+ * the next DB-UP. An id held by another process is refused at every
+ * reconnect too: said as error when it changes, at debug between. */
+static void
+coord_connect_failed(coord *c, bool first, bool refused, const char *err)
+{
+	if (first) {
+		log_error("%s", err);
+	} else if (strcmp(err, c->reconnect_why) != 0) {
+		if (refused) {
+			log_error("%s", err);
+		} else {
+			log_warn("DB-RECONNECT-FAILED %s; retrying (said "
+			         "again only when the reason changes)",
+			    err);
+		}
+		snprintf(c->reconnect_why, sizeof(c->reconnect_why), "%s",
+		    err);
+	} else {
+		log_debug("DB-RECONNECT-FAILED %s", err);
+	}
+}
+
 /* Connects, loads every unfinished saga and resumes it. Returns 0 or an
  * error (the database is still away). */
 static int
@@ -2602,23 +2629,9 @@ coord_connect(coord *c, bool first)
 
 	if ((rv = saga_store_open(&c->wr[0].st, c->o.conninfo, c->instance,
 	         c->o.lease_ms, err, sizeof(err))) != 0) {
-		if (first || rv == SAGA_ESTATE) {
-			log_error("%s", err);
-		} else if (strcmp(err, c->reconnect_why) != 0) {
-			/* Why the database stays away (authentication, too
-			 * many clients, a timeout) is for the operator to
-			 * see: each new reason once, not every attempt. */
-			log_warn("DB-RECONNECT-FAILED %s; retrying (said "
-			         "again only when the reason changes)",
-			    err);
-			snprintf(c->reconnect_why, sizeof(c->reconnect_why),
-			    "%s", err);
-		} else {
-			log_debug("DB-RECONNECT-FAILED %s", err);
-		}
+		coord_connect_failed(c, first, rv == SAGA_ESTATE, err);
 		return (rv);
 	}
-	c->reconnect_why[0] = '\0';
 	coord_store_warn(c->wr[0].st);
 	c->st = c->wr[0].st;
 	/* The id first: a process refused it must write nothing, not even
@@ -2627,7 +2640,8 @@ coord_connect(coord *c, bool first)
 	 * one's heartbeat aged past the lease: this one then stays paused,
 	 * retrying, while that one lives. */
 	if ((rv = saga_store_register(c->st, c->o.listen)) != 0) {
-		log_error("%s", saga_store_error(c->st));
+		coord_connect_failed(c, first, rv == SAGA_EEXIST,
+		    saga_store_error(c->st));
 		goto fail;
 	}
 	if (first) {
@@ -2693,6 +2707,7 @@ coord_connect(coord *c, bool first)
 	}
 	log_info("%s: %zu unfinished sagas resumed (%zu commands resent)",
 	    first ? "RECOVERY" : "DB-UP", c->nsagas, resent);
+	c->reconnect_why[0] = '\0';
 	return (0);
 fail:
 	for (size_t i = 0; i < c->byid_cap; i++) {
