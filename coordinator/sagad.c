@@ -2310,6 +2310,25 @@ coord_writers_close(coord *c)
 	c->target = 0;
 }
 
+/* Forgets every saga in memory (timers, indexes, the saga itself); with
+ * err, their waiting clients are answered that error first. */
+static void
+coord_sagas_drop(coord *c, int err)
+{
+	for (size_t i = 0; c->byid != NULL && i < c->byid_cap; i++) {
+		saga_rt *s;
+
+		while ((s = c->byid[i]) != NULL) {
+			if (err != 0) {
+				coord_waiters_answer(c, s, true, err);
+			}
+			timer_cancel(&c->timers, &s->timer);
+			coord_unlink(c, s);
+			coord_saga_free(s);
+		}
+	}
+}
+
 /* Database outage: forget every saga and reconnect with backoff. */
 static void
 coord_outage(coord *c, const char *why)
@@ -2335,16 +2354,7 @@ coord_outage(coord *c, const char *why)
 			lists[i]->n = 0;
 		}
 	}
-	for (size_t i = 0; i < c->byid_cap; i++) {
-		saga_rt *s;
-
-		while ((s = c->byid[i]) != NULL) {
-			coord_waiters_answer(c, s, true, SAGA_EUNAVAIL);
-			timer_cancel(&c->timers, &s->timer);
-			coord_unlink(c, s);
-			coord_saga_free(s);
-		}
-	}
+	coord_sagas_drop(c, SAGA_EUNAVAIL);
 	dispatch_drop_waiting(c->disp);
 	coord_writers_close(c);
 	if (timer_arm(&c->timers, &c->reconnect,
@@ -2710,15 +2720,7 @@ coord_connect(coord *c, bool first)
 	c->reconnect_why[0] = '\0';
 	return (0);
 fail:
-	for (size_t i = 0; i < c->byid_cap; i++) {
-		saga_rt *s;
-
-		while ((s = c->byid[i]) != NULL) {
-			timer_cancel(&c->timers, &s->timer);
-			coord_unlink(c, s);
-			coord_saga_free(s);
-		}
-	}
+	coord_sagas_drop(c, 0);
 	coord_writers_close(c);
 	return (rv);
 }
@@ -3640,25 +3642,33 @@ coord_queue_drop(coord *c)
 	}
 }
 
-/* Frees what main made before a failure at start-up and returns 1, its
- * exit status: the shutdown's frees, less what had not started (the
- * readers, the API), so that LeakSanitizer finds nothing on these paths
- * either (a database that does not answer, an instance id in use). */
-static int
-coord_start_failed(coord *c)
+/* Frees everything main made, whatever was started of it: the API and
+ * the participants' sockets stopped (what they post is dropped from the
+ * queue) and closed, the sagas still in memory, the remote waits still
+ * armed, the writers, the metrics (their HTTP server is nng's too), the
+ * definitions. Used by the shutdown and by a failure at start-up, so that
+ * LeakSanitizer finds nothing on either. */
+static void
+coord_fini(coord *c)
 {
+	timer_ent *t;
+
+	rpc_server_stop(c->api);
 	dispatch_stop(c->disp);
 	coord_queue_drop(c);
-	for (size_t i = 0; c->byid != NULL && i < c->byid_cap; i++) {
-		saga_rt *s;
-
-		while ((s = c->byid[i]) != NULL) {
-			timer_cancel(&c->timers, &s->timer);
-			coord_unlink(c, s);
-			coord_saga_free(s);
+	coord_sagas_drop(c, 0);
+	rpc_server_free(c->api);
+	dispatch_free(c->disp);
+	free(c->adopt);
+	free(c->suspect);
+	free(c->giveback);
+	free(c->unloadable);
+	while ((t = timer_next(&c->timers)) != NULL) {
+		timer_cancel(&c->timers, t);
+		if (t->kind == TK_RWAIT) {
+			free(container_of(t, rwaiter, timer));
 		}
 	}
-	dispatch_free(c->disp);
 	coord_writers_close(c);
 	metrics_free(c->m);
 	coord_queue_fini(&c->q);
@@ -3672,10 +3682,6 @@ coord_start_failed(coord *c)
 		free(c->wr[i].staged.v);
 		free(c->wr[i].flight.v);
 	}
-	free(c->adopt);
-	free(c->suspect);
-	free(c->giveback);
-	free(c->unloadable);
 	free(c->byid);
 	free(c->bykey);
 	proto_obj_free(c->ctx_root);
@@ -3683,6 +3689,14 @@ coord_start_failed(coord *c)
 	proto_buf_fini(&c->sendbuf);
 	timer_heap_fini(&c->timers);
 	free(c->o.configs);
+}
+
+/* A failure at start-up: frees what main made (the readers, if started,
+ * are stopped by the caller) and returns 1, the exit status. */
+static int
+coord_start_failed(coord *c)
+{
+	coord_fini(c);
 	return (1);
 }
 
@@ -3835,16 +3849,7 @@ main(int argc, char **argv)
 	    "(a database that does not answer); exiting without it: the "
 	    "leases expire");
 	/* Shut down: clients still waiting are told so. */
-	for (size_t i = 0; i < c.byid_cap; i++) {
-		saga_rt *s;
-
-		while ((s = c.byid[i]) != NULL) {
-			coord_waiters_answer(&c, s, true, SAGA_ECLOSED);
-			timer_cancel(&c.timers, &s->timer);
-			coord_unlink(&c, s);
-			coord_saga_free(s);
-		}
-	}
+	coord_sagas_drop(&c, SAGA_ECLOSED);
 	/* The readers first: once they are stopped no lease job runs, so
 	 * none renews a lease after the hand-over below. */
 	reader_stop(c.rd);
@@ -3861,49 +3866,8 @@ main(int argc, char **argv)
 	coord_watchdog_part(&wd, COORD_CLOSE_WAIT_S,
 	    "SHUTDOWN: nng has not closed its sockets after %d s (a hang "
 	    "inside libnng); exiting without them");
-	/* Stop everything else that posts events, then drop what was
-	 * posted (the events live inside these objects), then free them. */
-	rpc_server_stop(c.api);
-	dispatch_stop(c.disp);
-	coord_queue_drop(&c);
-	rpc_server_free(c.api);
-	dispatch_free(c.disp);
-	free(c.adopt);
-	free(c.suspect);
-	free(c.giveback);
-	free(c.unloadable);
-	/* Remote waits still armed. */
-	{
-		timer_ent *t;
-
-		while ((t = timer_next(&c.timers)) != NULL) {
-			timer_cancel(&c.timers, t);
-			if (t->kind == TK_RWAIT) {
-				free(container_of(t, rwaiter, timer));
-			}
-		}
-	}
-	coord_writers_close(&c);
-	metrics_free(c.m); /* its HTTP server is nng's too */
+	coord_fini(&c);
 	coord_watchdog_stop(&wd);
-	coord_queue_fini(&c.q);
-	for (size_t i = 0; i < c.ndefs; i++) {
-		saga_def_free(c.defs[i]);
-	}
-	free(c.defs);
-	free(c.current);
-	coord_defs_free(c.cfg);
-	for (int i = 0; i < COORD_WRITERS_MAX; i++) {
-		free(c.wr[i].staged.v);
-		free(c.wr[i].flight.v);
-	}
-	free(c.byid);
-	free(c.bykey);
-	proto_obj_free(c.ctx_root);
-	proto_obj_free(c.ctx_steps);
-	proto_buf_fini(&c.sendbuf);
-	timer_heap_fini(&c.timers);
-	free(c.o.configs);
 	log_info("STOPPED");
 	return (0);
 }
