@@ -514,6 +514,27 @@ test_sql_migrate_concurrent_apply_once(void **state)
 	    RACE_MIGRATIONS - 1);
 }
 
+/* Applies the coordinator's migrations below version and returns how
+ * many that is (there must be more after them). */
+static size_t
+apply_before(PGconn *c, int version)
+{
+	char   err[512] = "";
+	size_t before   = 0;
+
+	while (before < coordinator_migrations_count &&
+	    coordinator_migrations[before].version < version) {
+		before++;
+	}
+	assert_true(before < coordinator_migrations_count);
+	if (sql_migrate_apply(c, "coordinator", coordinator_migrations,
+	        before, NULL, err, sizeof(err))
+	    != 0) {
+		fail_msg("migrations below %d: %s", version, err);
+	}
+	return (before);
+}
+
 /* 003_hot_updates on a log written before it: the sagas that had
  * finished get finished_at (their last update, what purge used to go by),
  * the others none; purge's and list's indexes are there. */
@@ -522,18 +543,10 @@ test_sql_migrate_003_backfills_finished_at(void **state)
 {
 	fixture *f        = *state;
 	char     err[512] = "";
-	size_t   before   = 0;
+	size_t   before;
 	int      applied  = -1;
 
-	while (before < coordinator_migrations_count &&
-	    coordinator_migrations[before].version < 3) {
-		before++;
-	}
-	assert_true(before < coordinator_migrations_count);
-	assert_int_equal(sql_migrate_apply(f->conn, "coordinator",
-	                     coordinator_migrations, before, NULL, err,
-	                     sizeof(err)),
-	    0);
+	before = apply_before(f->conn, 3);
 	assert_int_equal(pgtest_exec(f->conn,
 	                     "INSERT INTO saga_definition (name, version,"
 	                     " content_hash, definition)"
@@ -583,18 +596,10 @@ test_sql_migrate_005_rebuilds_invalid_index(void **state)
 {
 	fixture *f        = *state;
 	char     err[512] = "";
-	size_t   before   = 0;
+	size_t   before;
 	int      applied  = -1;
 
-	while (before < coordinator_migrations_count &&
-	    coordinator_migrations[before].version < 4) {
-		before++;
-	}
-	assert_true(before < coordinator_migrations_count);
-	assert_int_equal(sql_migrate_apply(f->conn, "coordinator",
-	                     coordinator_migrations, before, NULL, err,
-	                     sizeof(err)),
-	    0);
+	before = apply_before(f->conn, 4);
 	assert_int_equal(pgtest_exec(f->conn,
 	                     "INSERT INTO saga_definition (name, version,"
 	                     " content_hash, definition)"
