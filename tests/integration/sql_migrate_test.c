@@ -567,7 +567,8 @@ test_sql_migrate_003_backfills_finished_at(void **state)
 	                     coordinator_migrations_count, &applied, err,
 	                     sizeof(err)),
 	    0);
-	assert_int_equal(applied, (int) (coordinator_migrations_count - before));
+	assert_int_equal(
+	    applied, (int) (coordinator_migrations_count - before));
 	assert_int_equal(query_int(f->conn,
 	                     "SELECT count(*) FROM saga_instance"
 	                     " WHERE finished_at = updated_at AND state IN"
@@ -625,7 +626,8 @@ test_sql_migrate_005_rebuilds_invalid_index(void **state)
 	                     coordinator_migrations_count, &applied, err,
 	                     sizeof(err)),
 	    0);
-	assert_int_equal(applied, (int) (coordinator_migrations_count - before));
+	assert_int_equal(
+	    applied, (int) (coordinator_migrations_count - before));
 	assert_int_equal(query_int(f->conn,
 	                     "SELECT count(*) FROM pg_index i JOIN pg_class c"
 	                     " ON c.oid = i.indexrelid WHERE i.indisvalid AND"
