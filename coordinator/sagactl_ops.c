@@ -671,7 +671,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	char       err[256], id[SAGA_ID_STRLEN + 1], why[768];
 	char       genkey[OPS_KEY_LEN + 1];
 	bool       created, resent = false;
-	int64_t    budget;
+	int64_t    budget, t0;
 	int        first, rv;
 
 	memset(&a, 0, sizeof(a));
@@ -742,6 +742,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	 * get the START's answer. */
 	budget = a.wait && a.timeout_ms > OPS_CALL_MS ? a.timeout_ms
 	                                              : OPS_CALL_MS;
+	t0     = sagactl_now_ms();
 	if ((rv = ops_start_send(ctx, &c, &req, budget, &reply, why,
 	         sizeof(why), &resent))
 	    == SAGACTL_EXIT_UNKNOWN) {
@@ -779,6 +780,10 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		fflush(ctx->out.f);
 	}
 	if (a.wait) {
+		/* --timeout bounds the whole command: the wait gets what
+		 * the START's answer (resent after a loss) left of it. */
+		int64_t left = a.timeout_ms - (sagactl_now_ms() - t0);
+
 		/* With --json, the document of the last answer is printed
 		 * if the wait fails. */
 		if (ctx->json && proto_obj_alloc(&last) == 0
@@ -786,8 +791,8 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 			proto_obj_free(last);
 			last = NULL;
 		}
-		if ((rv = ops_wait_end(ctx, &c, &reply, a.timeout_ms, last,
-		         why, sizeof(why), false))
+		if ((rv = ops_wait_end(ctx, &c, &reply, left > 0 ? left : 0,
+		         last, why, sizeof(why), false))
 		    != 0) {
 			rv = ops_start_wait_failed(ctx, id, created, last, why);
 			goto done;

@@ -2928,6 +2928,7 @@ start_failed(fixture *f, const char *name, const char *key, char *id)
 typedef enum lossy_mode {
 	LOSSY_RESET, /* each faulty connection: the answer dropped, closed */
 	LOSSY_SWALLOW, /* every answer dropped, the connection kept */
+	LOSSY_SWALLOW_ONE, /* the first answer dropped, the rest kept */
 } lossy_mode;
 
 typedef struct lossy {
@@ -3010,6 +3011,7 @@ lossy_conn_main(void *arg)
 				if (p->mode == LOSSY_RESET) {
 					break;
 				}
+				lc->faulty = p->mode != LOSSY_SWALLOW_ONE;
 			}
 		}
 	}
@@ -3056,7 +3058,7 @@ lossy_accept_main(void *arg)
 			free(lc);
 			continue;
 		}
-		lc->faulty = p->mode == LOSSY_SWALLOW
+		lc->faulty = p->mode != LOSSY_RESET
 		    || atomic_fetch_sub(&p->faulty, 1) > 0;
 		if (pthread_create(&p->conns[n], NULL, lossy_conn_main, lc)
 		    != 0) {
@@ -3221,6 +3223,36 @@ test_sagactl_start_answer_lost(void **state)
 	assert_int_equal(sagas_with_key(f, "al-2"), 1);
 	saga_of_start_key(f, "al-key-2", kid);
 	assert_true(has(f->out, kid));
+}
+
+/* start --wait --timeout bounds the whole command: a START whose first
+ * answer is lost (swallowed, the connection kept: sagactl waits out a
+ * request's 5 s and sends it again) leaves the wait what is left of the
+ * --timeout, not a --timeout of its own. slow_order never ends. */
+static void
+test_sagactl_start_wait_timeout_whole(void **state)
+{
+	fixture        *f = *state;
+	struct timespec a, b;
+	int64_t         ms;
+	int             dropped;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(ctl_lossy(f, LOSSY_SWALLOW_ONE, 0, &dropped,
+	                     "start", "slow_order", "--input",
+	                     "{\"id\": \"tw-1\"}", "--wait", "--timeout",
+	                     "7s", NULL),
+	    1);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (int64_t) (b.tv_sec - a.tv_sec) * 1000 +
+	    (b.tv_nsec - a.tv_nsec) / 1000000;
+	assert_int_equal(dropped, 1);
+	assert_true(has(f->err, "answer to the first START was lost"));
+	/* The 7 s from the first send; 5 s more on the old code. */
+	if (ms < 6500 || ms > 10000) {
+		fail_msg("start --wait --timeout 7s took %lld ms",
+		    (long long) ms);
+	}
 }
 
 /* start and resolve whose every answer is lost (sagad gets each
@@ -4054,6 +4086,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_wait_longest_timeout),
 		cmocka_unit_test(test_sagactl_start_key),
 		cmocka_unit_test(test_sagactl_start_answer_lost),
+		cmocka_unit_test(test_sagactl_start_wait_timeout_whole),
 		cmocka_unit_test(test_sagactl_start_outcome_unknown),
 		cmocka_unit_test(test_sagactl_start_trace),
 		cmocka_unit_test(test_sagactl_retry),
