@@ -386,7 +386,7 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	    (long long) (lease_ms - saga_store_renew_every_ms(lease_ms) / 2));
 	/* With bounded waits: connecting, and any result it waits for
 	 * later (sql_conn.h). */
-	if ((st->conn = sql_conn_open(conninfo)) == NULL) {
+	if ((st->conn = sql_conn_open(conninfo, "sagad")) == NULL) {
 		saga_store_free(st);
 		return (SAGA_ENOMEM);
 	}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sagactl_db.h"
+#include "sql_conn.h"
 #include "sql_durable.h"
 
 /* The first line of a libpq message, without "ERROR:  " or "FATAL:  ". */
@@ -28,13 +29,10 @@ sagactl_db_line(const char *msg, char *buf, size_t len)
 int
 sagactl_db_open(const sagactl_ctx *ctx, bool writable, PGconn **out)
 {
-	const char *keys[5];
-	const char *vals[5];
 	const char *conninfo = ctx->db;
 	const char *from     = "--db";
 	char        line[512];
 	PGconn     *c;
-	int         n = 0;
 
 	if (conninfo == NULL && (conninfo = getenv("DATABASE_URL")) != NULL) {
 		from = "DATABASE_URL";
@@ -43,20 +41,9 @@ sagactl_db_open(const sagactl_ctx *ctx, bool writable, PGconn **out)
 		conninfo = "";
 		from     = "PGHOST/PGPORT/PGDATABASE";
 	}
-	/* Processed in order, later ones win: the conninfo (expanded from
-	 * dbname) may override the defaults put before it. */
-	keys[n]   = "fallback_application_name";
-	vals[n++] = "sagactl";
-	if (getenv("PGCONNECT_TIMEOUT") == NULL) {
-		keys[n]   = "connect_timeout";
-		vals[n++] = "10";
-	}
-	keys[n]   = "dbname";
-	vals[n++] = conninfo;
-	keys[n]   = NULL;
-	vals[n]   = NULL;
-	c         = PQconnectdbParams(keys, vals, 1);
-	if (c == NULL) {
+	/* sagad's bounded waits (docs/operations.md, "Database
+	 * connections"), which the conninfo may override. */
+	if ((c = sql_conn_open(conninfo, "sagactl")) == NULL) {
 		return (sagactl_error(ctx, "out of memory"));
 	}
 	if (PQstatus(c) != CONNECTION_OK) {

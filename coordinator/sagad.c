@@ -3420,7 +3420,7 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 static int
 coord_migrate(const coord_opts *o)
 {
-	PGconn     *conn = sql_conn_open(o->conninfo);
+	PGconn     *conn = sql_conn_open(o->conninfo, "sagad");
 	const char *level;
 	bool        raised;
 	char        err[512];

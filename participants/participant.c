@@ -63,6 +63,7 @@
 #include "log_text.h"
 #include "saga_tls.h"
 #include "saga_tls_check.h"
+#include "sql_conn.h"
 #include "sql_durable.h"
 #include "sql_migrate.h"
 
@@ -819,16 +820,12 @@ static int
 part_connect(saga_participant *p, PGconn **out, const char **sync,
     bool prepare, char *err, size_t errlen)
 {
-	/* Defaults first: the conninfo (expanded from dbname) overrides
-	 * them. */
-	const char *keys[] = { "connect_timeout", "application_name",
-		"dbname", NULL };
-	const char *vals[] = { "10", p->name, p->conninfo, NULL };
 	PGconn     *db;
 	const char *level;
 	bool        raised;
 
-	if ((db = PQconnectdbParams(keys, vals, 1)) == NULL) {
+	/* Bounded waits, as sagad's, which the conninfo may override. */
+	if ((db = sql_conn_open(p->conninfo, p->name)) == NULL) {
 		snprintf(err, errlen, "database: out of memory");
 		return (SAGA_EUNAVAIL);
 	}

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sql_conn: sagad's connections with bounded waits (see sql_conn.h).
+ * sql_conn: connections with bounded waits (see sql_conn.h).
  */
 #include <stdlib.h>
 
 #include "sql_conn.h"
 
 PGconn *
-sql_conn_open(const char *conninfo)
+sql_conn_open(const char *conninfo, const char *app)
 {
-	const char *keys[8];
-	const char *vals[8];
+	const char *keys[9];
+	const char *vals[9];
 	int         n = 0;
 
 	/* PQconnectdbParams takes the keys in order and a later one wins;
@@ -18,6 +18,10 @@ sql_conn_open(const char *conninfo)
 	 * defaults come first and what conninfo sets overrides them. An
 	 * explicit parameter also beats the environment: connect_timeout
 	 * is left out when PGCONNECT_TIMEOUT is set, so that it applies. */
+	if (app != NULL) {
+		keys[n]   = "fallback_application_name";
+		vals[n++] = app;
+	}
 	if (getenv("PGCONNECT_TIMEOUT") == NULL) {
 		keys[n]   = "connect_timeout";
 		vals[n++] = SQL_CONN_CONNECT_TIMEOUT;

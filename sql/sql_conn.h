@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sql_conn: how sagad opens its connections to PostgreSQL.
+ * sql_conn: how sagad, sagactl and the participant library open their
+ * connections to PostgreSQL.
  *
  * libpq waits without a bound unless told otherwise: PQconnectdb on a path
  * that accepts TCP but never answers (a hung proxy or pooler, a half-open
  * network) blocks for ever, and an established connection whose peer
  * vanished without a RST waits for a result as long as the kernel's TCP
  * defaults (hours). Every connection sagad makes (its writers, its
- * readers, the hand-over at SIGTERM, --migrate) goes through
- * sql_conn_open, which gives these settings defaults:
+ * readers, the hand-over at SIGTERM, --migrate), sagactl's and the
+ * participant library's go through sql_conn_open, which gives these
+ * settings defaults:
  *
  *   connect_timeout      SQL_CONN_CONNECT_TIMEOUT seconds per host
  *   keepalives           1
@@ -37,9 +39,11 @@
 
 /* sql_conn_open connects (blocking, at most connect_timeout per host) to
  * conninfo, a key = value string or a URL ("" for libpq's PG*
- * variables), with the defaults above under whatever conninfo sets.
- * Returns the connection, whose PQstatus the caller checks (and PQfinish
- * in any case), or NULL when out of memory. */
-PGconn *sql_conn_open(const char *conninfo);
+ * variables), with the defaults above under whatever conninfo sets, and
+ * app (or NULL) as the fallback_application_name (PGAPPNAME or the
+ * conninfo's application_name win). Returns the connection, whose
+ * PQstatus the caller checks (and PQfinish in any case), or NULL when
+ * out of memory. */
+PGconn *sql_conn_open(const char *conninfo, const char *app);
 
 #endif /* SQL_SQL_CONN_H */

@@ -1049,7 +1049,7 @@ test_connect_bounded_by_default(void **state)
 	saga_store_free(st);
 
 	/* connect_timeout leaves no trace on the socket: read it back. */
-	assert_non_null(c = sql_conn_open(conninfo));
+	assert_non_null(c = sql_conn_open(conninfo, NULL));
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	conn_option(c, "connect_timeout", val, sizeof(val));
 	assert_string_equal(val, SQL_CONN_CONNECT_TIMEOUT);
@@ -1085,7 +1085,7 @@ test_connect_conninfo_overrides(void **state)
 	assert_int_equal(
 	    sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 12000);
 	saga_store_free(st);
-	assert_non_null(c = sql_conn_open(conninfo));
+	assert_non_null(c = sql_conn_open(conninfo, NULL));
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	conn_option(c, "connect_timeout", val, sizeof(val));
 	assert_string_equal(val, "3");
@@ -1098,7 +1098,7 @@ test_connect_conninfo_overrides(void **state)
 	    "&connect_timeout=5",
 	    PQuser(c), PQport(c), PQdb(c));
 	PQfinish(c);
-	assert_non_null(c = sql_conn_open(url));
+	assert_non_null(c = sql_conn_open(url, NULL));
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	assert_int_equal(
 	    sockopt_int(PQsocket(c), IPPROTO_TCP, TCP_KEEPIDLE), 8);
@@ -1108,15 +1108,27 @@ test_connect_conninfo_overrides(void **state)
 
 	/* The environment's connect timeout, unless the conninfo has one. */
 	setenv("PGCONNECT_TIMEOUT", "4", 1);
-	assert_non_null(c = sql_conn_open(f->conninfo));
+	assert_non_null(c = sql_conn_open(f->conninfo, NULL));
 	conn_option(c, "connect_timeout", val, sizeof(val));
 	PQfinish(c);
 	assert_string_equal(val, "4");
-	assert_non_null(c = sql_conn_open(conninfo));
+	assert_non_null(c = sql_conn_open(conninfo, NULL));
 	conn_option(c, "connect_timeout", val, sizeof(val));
 	PQfinish(c);
 	unsetenv("PGCONNECT_TIMEOUT");
 	assert_string_equal(val, "3");
+
+	/* The program's name, unless the conninfo names one. */
+	assert_non_null(c = sql_conn_open(f->conninfo, "prog"));
+	assert_string_equal(
+	    PQparameterStatus(c, "application_name"), "prog");
+	PQfinish(c);
+	snprintf(conninfo, sizeof(conninfo), "%s application_name=mine",
+	    f->conninfo);
+	assert_non_null(c = sql_conn_open(conninfo, "prog"));
+	assert_string_equal(
+	    PQparameterStatus(c, "application_name"), "mine");
+	PQfinish(c);
 }
 
 int
