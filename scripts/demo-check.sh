@@ -93,20 +93,23 @@ verdict() {
 
 # ---- orders ------------------------------------------------------------
 
+# by_id ARRAY DB SQL: the rows of SQL into the associative ARRAY, keyed
+# by their first field, the rest '|'-separated.
+# shellcheck disable=SC2034 # into is a name reference: ARRAY is written
+by_id() {
+	local -n into=$1
+	local id rest
+	while IFS='|' read -r id rest; do
+		[[ -n $id ]] && into["$id"]=$rest
+	done < <(rows "$2" "$3")
+}
+
 # Each service's rows, by saga id.
 declare -A ord res pay shp
-while IFS='|' read -r id rest; do
-	[[ -n $id ]] && ord[$id]=$rest
-done < <(rows "$ORDERS_DB" "SELECT order_id, customer_id, sku, qty, amount, state FROM orders")
-while IFS='|' read -r id rest; do
-	[[ -n $id ]] && res[$id]=$rest
-done < <(rows "$INVENTORY_DB" "SELECT saga_id, sku, qty, state FROM reservations")
-while IFS='|' read -r id rest; do
-	[[ -n $id ]] && pay[$id]=$rest
-done < <(rows "$PAYMENTS_DB" "SELECT saga_id, customer_id, amount, state FROM payments")
-while IFS='|' read -r id rest; do
-	[[ -n $id ]] && shp[$id]=$rest
-done < <(rows "$SHIPPING_DB" "SELECT saga_id, sku, qty, state FROM shipments")
+by_id ord "$ORDERS_DB" "SELECT order_id, customer_id, sku, qty, amount, state FROM orders"
+by_id res "$INVENTORY_DB" "SELECT saga_id, sku, qty, state FROM reservations"
+by_id pay "$PAYMENTS_DB" "SELECT saga_id, customer_id, amount, state FROM payments"
+by_id shp "$SHIPPING_DB" "SELECT saga_id, sku, qty, state FROM shipments"
 
 # input_of ID: "customer|sku|qty|amount" of the saga's input, from
 # sagactl show --json, read by PostgreSQL's JSON parser (psql's variables
