@@ -208,7 +208,7 @@ static const char sagactl_help_skip[] =
 
 static const char sagactl_help_purge[] =
     "Usage: sagactl purge --older-than DUR [--batch N] [--dry-run]\n"
-    "                     [--yes]\n"
+    "                     [--progress DUR] [--yes]\n"
     "\n"
     "Deletes COMPLETED, COMPENSATED and RESOLVED sagas that finished\n"
     "more than DUR ago, with their events and start keys, in\n"
@@ -221,6 +221,10 @@ static const char sagactl_help_purge[] =
     "      --older-than DUR     retention, e.g. 30d (required)\n"
     "      --batch N            sagas per transaction (default 1000)\n"
     "      --dry-run            only count\n"
+    "      --progress DUR       a progress line on stderr every DUR\n"
+    "                           (default 2s when stderr is a\n"
+    "                           terminal, else none; 0s: after\n"
+    "                           every batch)\n"
     "  -y, --yes                do not ask for confirmation\n"
     "\n"
     SAGACTL_COMMON_HELP;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "proto_json.h"
 #include "proto_msg.h"
@@ -42,6 +43,7 @@ enum {
 	OPS_O_OLDER,
 	OPS_O_BATCH,
 	OPS_O_DRY,
+	OPS_O_PROGRESS,
 };
 
 /* The parsed options of any ops command. */
@@ -60,6 +62,8 @@ typedef struct ops_args {
 	bool           older_set;
 	long           batch;
 	bool           dry;
+	int64_t        progress_ms; /* -1: no progress lines */
+	bool           progress_set;
 } ops_args;
 
 static int
@@ -123,6 +127,10 @@ ops_opt(sagactl_ctx *ctx, int ch, const char *arg, void *arg_state)
 	case OPS_O_DRY:
 		a->dry = true;
 		break;
+	case OPS_O_PROGRESS:
+		a->progress_set = true;
+		return (sagactl_parse_duration(
+		    ctx, "--progress", arg, &a->progress_ms));
 	default:
 		return (sagactl_usage(ctx, "unexpected option"));
 	}
@@ -1433,6 +1441,42 @@ static const char ops_purge_sql[]
       " SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM ev),"
       " (SELECT count(*) FROM k)";
 
+/* A monotonic clock in ms, for the progress of a purge. */
+static int64_t
+ops_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* One progress line of a purge on stderr: how far, how fast, and about
+ * how long is left (at the rate so far). */
+static void
+ops_purge_progress(const sagactl_ctx *ctx, long long done, long long of,
+    long batches, int64_t elapsed_ms)
+{
+	double rate = elapsed_ms > 0 ? (double) done * 1000.0 /
+	                                   (double) elapsed_ms
+	                             : 0.0;
+	char   left[48] = "";
+
+	if (done > of) {
+		of = done; /* sagas that finished since they were counted */
+	}
+	if (rate > 0.0 && of > done) {
+		snprintf(left, sizeof(left), ", about %.0f s left",
+		    (double) (of - done) / rate + 0.5);
+	}
+	sagactl_note(ctx,
+	    "%lld of %lld sagas deleted (%d%%) in %ld batch%s, %.1f s, "
+	    "%.0f sagas/s%s",
+	    done, of, of > 0 ? (int) (done * 100 / of) : 100, batches,
+	    batches == 1 ? "" : "es", (double) elapsed_ms / 1000.0, rate,
+	    left);
+}
+
 int
 sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 {
@@ -1440,6 +1484,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		{ "older-than", required_argument, NULL, OPS_O_OLDER },
 		{ "batch", required_argument, NULL, OPS_O_BATCH },
 		{ "dry-run", no_argument, NULL, OPS_O_DRY },
+		{ "progress", required_argument, NULL, OPS_O_PROGRESS },
 		{ "yes", no_argument, NULL, 'y' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1452,6 +1497,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 	long long   stamped = 0;
 	long        batches = 0;
 	proto_obj  *o       = NULL;
+	int64_t     t0, said;
 	int         first, rv;
 
 	memset(&a, 0, sizeof(a));
@@ -1467,6 +1513,10 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 	if (!a.older_set) {
 		return (sagactl_usage(
 		    ctx, "give the retention: --older-than DUR (e.g. 30d)"));
+	}
+	if (!a.progress_set) {
+		/* Someone is watching: a line every 2 s. */
+		a.progress_ms = isatty(STDERR_FILENO) ? 2000 : -1;
 	}
 	snprintf(cutoff, sizeof(cutoff), "%lld",
 	    (long long) (ctx->now_ms - a.older_ms));
@@ -1537,8 +1587,10 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 			    stamped == 1 ? "its" : "their");
 		}
 	}
+	t0 = said = ops_mono_ms();
 	while (!a.dry && matching > 0) {
 		long long n;
+		int64_t   now;
 
 		if ((r = sagactl_db_query(ctx, db, ops_purge_sql, 2, p))
 		    == NULL) {
@@ -1556,6 +1608,12 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		batches++;
 		if (n < a.batch) {
 			break;
+		}
+		if (a.progress_ms >= 0 &&
+		    (now = ops_mono_ms()) - said >= a.progress_ms) {
+			said = now;
+			ops_purge_progress(
+			    ctx, sagas, matching, batches, now - t0);
 		}
 	}
 	PQfinish(db);

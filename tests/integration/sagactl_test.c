@@ -1717,10 +1717,14 @@ test_sagactl_purge(void **state)
 		assert_true(has(f.err, "statement timeout"));
 		assert_true(has(f.err, "1 finished saga had no finish time"));
 	}
-	/* The purge, two per batch. */
+	/* The purge, two per batch, a progress line after each batch but
+	 * the last (whose count the result gives). */
 	assert_int_equal(ctl(&f, "purge", "--older-than", "7d", "--batch", "2",
-	                     "--yes", "--json", NULL),
+	                     "--progress", "0s", "--yes", "--json", NULL),
 	    0);
+	assert_true(has(f.err, "sagactl purge: 2 of 3 sagas deleted (66%) in "
+	                       "1 batch, "));
+	assert_false(has(f.err, "3 of 3 sagas deleted"));
 	assert_true(has(f.out, "\"complete\": true"));
 	assert_true(has(f.out, "\"sagas\": 3"));
 	assert_true(has(f.out, "\"batches\": 2"));
