@@ -3945,6 +3945,30 @@ test_sagactl_escape_controls(void **state)
 	proto_buf_fini(&raw);
 }
 
+/* show prints a long input and business key whole (they went through a
+ * 2048-byte buffer, cut without a mark, even piped). */
+static void
+test_sagactl_show_long_input(void **state)
+{
+	fixture *f = *state;
+	char     id[40], input[3200], want[3200];
+	char     big[3001];
+
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	snprintf(input, sizeof(input), "{\"id\": \"%sEND\"}", big);
+	assert_int_equal(ctl(f, "start", "esc_order", "--input", input, NULL),
+	    0);
+	memcpy(id, f->out, 36);
+	id[36] = '\0';
+	wait_state(f, id, "COMPENSATED");
+	assert_int_equal(ctl(f, "show", id, NULL), 0);
+	snprintf(want, sizeof(want), "Input        {\"id\": \"%sEND\"}\n", big);
+	assert_true(has(f->out, want));
+	snprintf(want, sizeof(want), "Business key %sEND\n", big);
+	assert_true(has(f->out, want));
+}
+
 /* Bulk retry: how many match, refused without a terminal or --yes, then
  * every match with --yes. Bulk cancel likewise. */
 static void
@@ -4102,6 +4126,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_bulk),
 		cmocka_unit_test(test_sagactl_repair_unknown_id),
 		cmocka_unit_test(test_sagactl_escape_controls),
+		cmocka_unit_test(test_sagactl_show_long_input),
 		cmocka_unit_test(test_sagactl_sagad_down),
 	};
 	int fails = 0;
