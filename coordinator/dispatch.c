@@ -31,6 +31,10 @@ typedef struct disp_part disp_part;
 
 /* The bytes a BATCH adds around its commands (envelope, bin header). */
 #define DISP_BATCH_OVERHEAD 32
+/* A BATCH_REPLY's envelope (or an ERROR for the whole BATCH): at most one
+ * level of containers inside it, of at most this many entries each. */
+#define DISP_BATCH_ENV_DEPTH 2
+#define DISP_BATCH_ENV_LEN 64
 
 typedef enum disp_state {
 	DS_FREE,
@@ -867,9 +871,18 @@ disp_batch_answer(dispatch *d, disp_slot *s, const proto_limits *lim,
 	why[0] = '\0';
 	/* Each answer may be as large as a message: the BATCH_REPLY as a
 	 * whole is bounded by that many; each answer is decoded under lim
-	 * on its own later. */
+	 * on its own later. Its envelope is flat (msgs is one bin), and
+	 * msgpack-c builds a tree of about 24 bytes per value: unknown keys
+	 * full of small values in a reply that large would cost sagad 24
+	 * times its size, so the envelope's containers are bounded here. */
 	big               = *lim;
 	big.max_msg_bytes = lim->max_msg_bytes * s->ncmds + DISP_BATCH_OVERHEAD;
+	if (big.max_depth > DISP_BATCH_ENV_DEPTH) {
+		big.max_depth = DISP_BATCH_ENV_DEPTH;
+	}
+	if (big.max_container_len > DISP_BATCH_ENV_LEN) {
+		big.max_container_len = DISP_BATCH_ENV_LEN;
+	}
 	rv                = proto_msg_decode(
             nng_msg_body(reply), nng_msg_len(reply), &big, &m, &perr);
 	if (rv == 0 && m.type == PROTO_T_ERROR) {

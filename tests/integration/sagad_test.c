@@ -85,6 +85,7 @@ typedef struct tenv {
 	bool     p_batch; /* the participant serves BATCH (--batch) */
 	int      p_batch_error; /* it refuses BATCH with this code */
 	bool     p_batch_extra; /* one answer too many (--batch-extra) */
+	bool     p_batch_junk; /* an unknown key of 1,000 nils (--batch-junk) */
 	const char *p_max_msg; /* its --max-message-bytes, or NULL */
 	proc    *part;
 	/* A second participant (test_sagad_reload_moves_endpoint). */
@@ -437,7 +438,7 @@ t_start_participant(tenv *e)
 	char  code[16];
 	char *argv[] = { TEST_PARTICIPANT_PATH, "--listen", e->p_url,
 		"--rules", e->p_rules, "--record", e->p_record, "--peak",
-		e->p_peak, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+		e->p_peak, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int   n = 9;
 
 	if (e->p_batch) {
@@ -450,6 +451,9 @@ t_start_participant(tenv *e)
 	}
 	if (e->p_batch_extra) {
 		argv[n++] = "--batch-extra";
+	}
+	if (e->p_batch_junk) {
+		argv[n++] = "--batch-junk";
 	}
 	if (e->p_max_msg != NULL) {
 		argv[n++] = "--max-message-bytes";
@@ -2775,6 +2779,19 @@ t_log_count(tenv *e, const char *from, const char *needle)
 	return (n);
 }
 
+/* Waits until needle appears n times in sagad's log. */
+static void
+t_wait_log_count(tenv *e, const char *needle, size_t n)
+{
+	for (int i = 0; i < 500; i++) {
+		if (t_log_count(e, NULL, needle) >= n) {
+			return;
+		}
+		poll(NULL, 0, 10);
+	}
+	fail_msg("\"%s\" is not %zu times in sagad's log", needle, n);
+}
+
 /* Counts the lines of the participant's record that are exactly line. */
 static size_t
 t_record_lines(tenv *e, const char *line)
@@ -2921,6 +2938,42 @@ static void
 test_sagad_batch_extra_answers_said(void **state)
 {
 	t_batch_recovery(*state, TB_EXTRA);
+}
+
+/* A BATCH_REPLY is bounded by its commands' message limit as a whole, but
+ * its envelope is flat: one whose unknown key holds 1,000 values (which
+ * msgpack-c would build a tree of, 24 bytes each, a reply of the whole
+ * limit costing sagad 24 times its size) is refused as malformed. */
+static void
+test_sagad_batch_reply_envelope_bounded(void **state)
+{
+	tenv      *e  = *state;
+	t_log_cond lc = { .e = e,
+		.text = "malformed BATCH_REPLY from p0: ETOOBIG" };
+	size_t     cmds;
+
+	e->p_batch      = true;
+	e->p_batch_junk = true;
+	/* An instance id of its own: restarted, it takes its sagas back at
+	 * once, without waiting for the lease. */
+	t_begin(e, "batch_junk", "hold.do=timeout\n", "--instance-id",
+	    "junk", NULL);
+	for (int i = 0; i < 20; i++) {
+		char cust[32];
+
+		snprintf(cust, sizeof(cust), "c-%d", i);
+		(void) t_start_ok(e, "cancelable", cust, i);
+	}
+	t_wait_record(e, "hold.do", 20, MS(10000));
+	/* Restarted, sagad resends the 20 commands at once: BATCHes. */
+	t_kill9_sagad(e);
+	t_rules(e, "");
+	t_start_sagad(e);
+	if (!test_wait_until(t_log_cond_cb, &lc, MS(20000))) {
+		fail_msg("no \"%s\" in sagad's log", lc.text);
+	}
+	assert_true(t_record_batches(e, &cmds) >= 1);
+	e->done = true;
 }
 
 /* ---- 10. Command line, configuration and signals ---- */
@@ -3325,19 +3378,6 @@ t_config_replace(tenv *e, const char *after, const char *from, const char *to)
 	t_write_file(e->config, out);
 	free(out);
 	free(cfg);
-}
-
-/* Waits until needle appears n times in sagad's log. */
-static void
-t_wait_log_count(tenv *e, const char *needle, size_t n)
-{
-	for (int i = 0; i < 500; i++) {
-		if (t_log_count(e, NULL, needle) >= n) {
-			return;
-		}
-		poll(NULL, 0, 10);
-	}
-	fail_msg("\"%s\" is not %zu times in sagad's log", needle, n);
 }
 
 /* Cuts sagad's connections to the test's database, and with refuse makes
@@ -4553,6 +4593,9 @@ main(void)
 		    test_sagad_batch_refused_sent_alone, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_extra_answers_said, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_batch_reply_envelope_bounded, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_check_reports_positions, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

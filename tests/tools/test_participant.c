@@ -39,7 +39,9 @@
  * tp_handle_batch) and records a line "BATCH n" before them. With
  * --batch-error CODE it answers every BATCH with ERROR CODE and records
  * "BATCH-REFUSED". With --batch-extra each BATCH_REPLY ends with one
- * answer more than the BATCH had commands (a copy of the first).
+ * answer more than the BATCH had commands (a copy of the first). With
+ * --batch-junk each BATCH_REPLY's envelope has an unknown key more, whose
+ * value is an array of 1,000 nils.
  *
  * --max-message-bytes N accepts commands up to N bytes (default 1 MiB,
  * the protocol's), for a sagad run with a raised --max-message-bytes.
@@ -355,6 +357,32 @@ static int         tp_peak;  /* the most at once */
 static bool        tp_batch; /* --batch: serve BATCH */
 static int         tp_batch_error; /* --batch-error CODE: refuse BATCH */
 static bool        tp_batch_extra; /* --batch-extra: one answer more */
+static bool        tp_batch_junk; /* --batch-junk: an unknown key more */
+
+/* The junk of --batch-junk: an unknown key whose value is an array of
+ * 1,000 nils, what a participant could repeat to make sagad's decoder
+ * build a tree 24 times the reply's size. */
+static nng_msg *
+tp_add_junk(nng_msg *reply)
+{
+	uint8_t *body = nng_msg_body(reply);
+	uint8_t  hdr[6] = { 0xa2, 'z', 'z', 0xdc, 0x03, 0xe8 }; /* 1000 */
+	uint8_t  nils[1000];
+
+	/* The envelope is a fixmap of a few keys: one key more. */
+	if (nng_msg_len(reply) == 0 || (body[0] & 0xf0) != 0x80 ||
+	    (body[0] & 0x0f) == 0x0f) {
+		return (reply);
+	}
+	body[0]++;
+	memset(nils, 0xc0, sizeof(nils));
+	if (nng_msg_append(reply, hdr, sizeof(hdr)) != 0 ||
+	    nng_msg_append(reply, nils, sizeof(nils)) != 0) {
+		nng_msg_free(reply);
+		return (NULL);
+	}
+	return (reply);
+}
 
 /* Answers a BATCH: each COMMAND by its rule, in order, in one
  * BATCH_REPLY that is held back by the longest delay of them. A COMMAND
@@ -446,6 +474,9 @@ tp_handle_batch(const proto_msg *b, int *delay_ms, int *n)
 	}
 	reply = tp_encode(&r);
 	proto_buf_fini(&answers);
+	if (reply != NULL && tp_batch_junk && rv == 0) {
+		reply = tp_add_junk(reply);
+	}
 	return (reply);
 }
 
@@ -578,11 +609,12 @@ tp_usage(FILE *f)
 	    "                        [--rules FILE] [--record FILE] [--peak FILE]\n"
 	    "                        [--tls-ca F --tls-cert F --tls-key F] [--batch]\n"
 	    "                        [--batch-error CODE] [--batch-extra]\n"
-	    "                        [--max-message-bytes N]\n"
+	    "                        [--batch-junk] [--max-message-bytes N]\n"
 	    "--batch serves BATCH (without it, BATCH gets ERROR EMSGTYPE, as\n"
 	    "from a participant built before BATCH); --batch-error CODE\n"
 	    "answers every BATCH with ERROR CODE (a number); --batch-extra\n"
-	    "adds to each BATCH_REPLY a copy of its first answer.\n"
+	    "adds to each BATCH_REPLY a copy of its first answer;\n"
+	    "--batch-junk adds an unknown key holding 1,000 nils.\n"
 	    "A scriptable participant for tests. SPEC is one of: ok, "
 	    "fail[:TEXT],\n"
 	    "retry, retry:N, timeout, timeout:N, delay:MS, error, garbage, "
@@ -623,6 +655,8 @@ main(int argc, char **argv)
 			tp_batch_error = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--batch-extra") == 0) {
 			tp_batch_extra = true;
+		} else if (strcmp(argv[i], "--batch-junk") == 0) {
+			tp_batch_junk = true;
 		} else if (strcmp(argv[i], "--max-message-bytes") == 0 &&
 		    i + 1 < argc) {
 			tp_lim.max_msg_bytes = strtoul(argv[++i], NULL, 10);
