@@ -1932,6 +1932,16 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 			    coord_now_ms() + coord_wait_ms(m, 30000));
 			return;
 		}
+		/* A START repeated with its key and a timeout_ms waits as
+		 * the first one did, here by reading the log, as a WAIT
+		 * does (without room to wait: the state as it is, as
+		 * coord_answer_start answers). */
+		if (m->type == PROTO_T_START && m->timeout_ms > 0 &&
+		    !saga_state_terminal(job->row.state) && coord_park_ok(c)) {
+			coord_rwait(c, r, &job->row.id,
+			    coord_now_ms() + coord_wait_ms(m, 0));
+			return;
+		}
 		coord_answer_row(r, &job->row, def);
 		return;
 	}

@@ -2507,6 +2507,53 @@ t_req2(tenv *e, proto_type type, const saga_id *id, const char *note,
 	return (rv);
 }
 
+/* A START repeated with its idempotency key and a timeout_ms waits for the
+ * saga's end like the first one (docs/protocol.md), also through an
+ * instance that does not own the saga (b), which reads the log until the
+ * end. Before, b answered RUNNING at once, and a client repeating its
+ * START to learn the outcome spun. */
+static void
+test_sagad_start_repeat_waits_elsewhere(void **state)
+{
+	tenv        *e = *state;
+	t_saga       s;
+	char         url2[64];
+	char         err[256];
+	proto_raw    in;
+	saga_client *first;
+	int64_t      t0;
+	int          rv, st;
+
+	t_begin(e, "start_elsewhere", "confirm.do=delay:1500\n",
+	    "--instance-id", "a", NULL);
+	t_start_sagad2(e, "b", url2, sizeof(url2));
+	if (saga_client_open(&e->cli2, url2, err, sizeof(err)) != 0) {
+		fail_msg("client of b: %s", err);
+	}
+	in = t_input(e, 0, "c-1", 100);
+	assert_int_equal(t_start_wait(e, "order", in, "k-elsewhere", 0, &s),
+	    0);
+	assert_string_equal(s.state, "RUNNING");
+	assert_true(s.created);
+	/* The same START through b, waiting up to 10 s. */
+	first   = e->cli;
+	e->cli  = e->cli2;
+	t0      = t_now_ms();
+	rv      = t_start_wait(e, "order", in, "k-elsewhere", 10000, &s);
+	e->cli  = first;
+	assert_int_equal(rv, 0);
+	assert_string_equal(s.state, "COMPLETED");
+	assert_false(s.created);
+	assert_true(t_now_ms() - t0 < MS(9000));
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"),
+	    1);
+	t_check_log(e);
+	proc_signal(e->sagad2, SIGTERM);
+	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	e->done = true;
+}
+
 /* A CANCEL through an instance that does not own the saga (b) is judged
  * by the engine's rules on the saga's row: with a pivot without
  * compensation in progress it is refused (ESTATE, with the reason),
@@ -4580,6 +4627,9 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_cancel_elsewhere_refused, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_start_repeat_waits_elsewhere, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
