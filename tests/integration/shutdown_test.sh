@@ -181,6 +181,8 @@ coord=tcp://127.0.0.1:$((p0 + 3))
 "$sagad" --config "$tmp/echo.yaml" --db "$cconn" --listen "$coord" \
 	--instance-id echo-coord >"$tmp/sagad-echo.log" 2>&1 &
 pids+=($!)
+saga_answers "$sagactl" "$coord" $! ||
+	fail "the echo part's sagad does not answer"
 
 # echo_start NAME [ENV...] [-- ARG...]: echo with ENV and ARGs, serving
 # once it answers a ping.
