@@ -213,6 +213,23 @@ remove_dir() {
 	esac
 }
 
+# pg_start_abort: the EXIT trap of a start that has not written its env
+# file yet. pg_ctl runs the server in a session of its own, so a start
+# stopped there (a signal, a failure) would leave a server that nothing
+# can find; this stops it and removes its directory.
+pg_start_dir=
+pg_start_abort() {
+	local dir=$pg_start_dir
+
+	[[ -n $dir ]] || return 0
+	pg_start_dir=
+	if [[ -d $dir/data ]]; then
+		as_pg "$pg_ctl" stop -D "$dir/data" -m immediate \
+		    >/dev/null 2>&1 || true
+	fi
+	remove_dir "$dir"
+}
+
 cmd_start() {
 	local dir host port ctl log ok=0
 
@@ -267,6 +284,11 @@ cmd_start() {
 		fi
 	done
 	dir=$(mktemp -d /tmp/saga-pg.XXXXXX)
+	pg_start_dir=$dir
+	trap pg_start_abort EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	# The server's socket is $dir/.s.PGSQL.<port>: stay below the 107
 	# bytes of sun_path.
 	if ((${#dir} + 18 > 107)); then
@@ -334,6 +356,8 @@ EOF
 		die "the PostgreSQL server did not start"
 	fi
 	write_env
+	pg_start_dir=
+	trap - EXIT HUP INT TERM
 	say "started PostgreSQL in $dir on 127.0.0.1:$port (log $log)"
 	if [[ -n ${SAGA_PG_ENV:-} ]]; then
 		say "env file $env_file; use it with:" \

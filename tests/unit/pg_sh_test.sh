@@ -5,15 +5,29 @@
 # SAGA_PG_MAX_CONNECTIONS (bench.sh sets it when its clients, and so its
 # pgbench run, need more than the default 200), preloads the libraries of
 # SAGA_PG_PRELOAD that the server has (test.sh: pg_stat_statements), and
-# refuses a bad value before it creates anything.
+# refuses a bad value before it creates anything; a start stopped by a
+# signal stops the server it started.
 
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tmp=$(mktemp -d /tmp/saga-pgsh-test.XXXXXX)
+real=
 env_file=$tmp/pg.env
 cleanup() {
+	local held_dir
+
 	SAGA_PG_ENV=$env_file "$repo/scripts/pg.sh" stop >/dev/null 2>&1 || true
+	# The server of the held start below, if pg.sh left it (a failure).
+	held_dir=$(cat "$tmp/mark/dir" 2>/dev/null || true)
+	if [[ $held_dir == /tmp/saga-pg.* && -d $held_dir/data ]]; then
+		(cd "$held_dir" && if ((EUID == 0)); then
+			runuser -u postgres -- "$real/pg_ctl" stop -D data -m immediate
+		else
+			"$real/pg_ctl" stop -D data -m immediate
+		fi) >/dev/null 2>&1 || true
+		rm -rf -- "$held_dir"
+	fi
 	rm -rf -- "$tmp"
 }
 trap cleanup EXIT
@@ -58,4 +72,54 @@ else
 	[[ $got == pg_stat_statements ]] ||
 		fail "shared_preload_libraries is '$got', expected pg_stat_statements"
 fi
-echo "pg_sh_test: SAGA_PG_MAX_CONNECTIONS and SAGA_PG_PRELOAD checked and applied"
+SAGA_PG_ENV=$env_file "$repo/scripts/pg.sh" stop >/dev/null
+
+# A start stopped (SIGTERM) after its server started and before it wrote
+# the env file: pg_ctl runs the server in a session of its own, so that
+# only pg.sh itself can stop it then; it does, and removes its directory.
+# A pg_ctl of our own in front of the real one holds the start there.
+real=$(dirname "$(readlink -f "$(command -v pg_ctl ||
+	ls -d /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")")
+[[ -x $real/pg_ctl ]] || fail "no pg_ctl found"
+mkdir -p "$tmp/bin" "$tmp/mark"
+chmod 711 "$tmp"
+chmod 755 "$tmp/bin"
+chmod 777 "$tmp/mark"
+for b in initdb postgres pg_isready; do
+	ln -s "$real/$b" "$tmp/bin/$b"
+done
+cat >"$tmp/bin/pg_ctl" <<SHIM
+#!/bin/sh
+"$real/pg_ctl" "\$@"
+rc=\$?
+if [ "\$1" = start ]; then
+	pwd >"$tmp/mark/dir"
+	sleep 60
+fi
+exit \$rc
+SHIM
+chmod 755 "$tmp/bin/pg_ctl"
+setsid env PATH="$tmp/bin:$PATH" SAGA_PG_ENV="$env_file" \
+	"$repo/scripts/pg.sh" start >"$tmp/held.log" 2>&1 &
+held=$!
+for _ in $(seq 1 600); do
+	[[ -s $tmp/mark/dir ]] && break
+	sleep 0.1
+done
+if [[ ! -s $tmp/mark/dir ]]; then
+	kill -KILL -- -"$held" 2>/dev/null || true
+	fail "the held start did not start its server: $(cat "$tmp/held.log")"
+fi
+dir=$(cat "$tmp/mark/dir")
+kill -TERM -- -"$held"
+rc=0
+wait "$held" || rc=$?
+((rc == 143)) || fail "the stopped start exited $rc, not 143"
+[[ ! -e $env_file ]] || fail "the stopped start wrote an env file"
+[[ ! -e $dir ]] || fail "the stopped start left $dir"
+# (/proc, not ps: procps may be missing.)
+if grep -qsF -- "$dir/data" /proc/[0-9]*/cmdline; then
+	fail "the stopped start left its server running ($dir)"
+fi
+echo "pg_sh_test: SAGA_PG_MAX_CONNECTIONS and SAGA_PG_PRELOAD checked and" \
+	"applied; a start stopped by a signal stopped its server"
