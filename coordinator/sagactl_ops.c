@@ -1165,9 +1165,15 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		char        why[768];
 		int         one;
 
-		/* Each failure is printed on stderr, and the others go on. */
+		/* Each failure is printed on stderr, and the others go on;
+		 * but an unusable --coordinator (found at the first) would
+		 * fail them all, and is a usage error (exit 2). */
 		one = ops_repair_one(
 		    ctx, &c, op, id, a, &reply, why, sizeof(why));
+		if (one == SAGACTL_EXIT_USAGE) {
+			rv = sagactl_usage(ctx, "%s", why);
+			goto done;
+		}
 		if (one == 0) {
 			ok++;
 			if (!ctx->json) {

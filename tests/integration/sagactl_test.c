@@ -3987,6 +3987,22 @@ test_sagactl_bulk(void **state)
 	assert_true(has(f->err, "--yes"));
 	assert_true(state_is(f, a, "FAILED"));
 	assert_true(state_is(f, b, "FAILED"));
+	/* An unusable --coordinator: a usage error, said once (it was a
+	 * failure of each saga, exit 1). */
+	{
+		char keep[sizeof(f->url)];
+
+		memcpy(keep, f->url, sizeof(keep));
+		snprintf(f->url, sizeof(f->url), "bogus://x");
+		assert_int_equal(ctl(f, "retry", "--saga", "park_bulk",
+		                     "--yes", NULL),
+		    2);
+		memcpy(f->url, keep, sizeof(keep));
+		assert_true(has(f->err, "cannot use coordinator URL "
+		                        "\"bogus://x\""));
+		assert_false(has(f->err, "sagas done"));
+		assert_false(has(f->err, a));
+	}
 	assert_int_equal(
 	    ctl(f, "retry", "--saga", "park_bulk", "--yes", NULL), 0);
 	assert_true(has(f->out, a));
