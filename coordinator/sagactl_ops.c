@@ -1520,6 +1520,11 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		return (sagactl_usage(
 		    ctx, "give the retention: --older-than DUR (e.g. 30d)"));
 	}
+	if (a.older_ms > ctx->now_ms) {
+		/* Before 1970, where no saga ended (and PostgreSQL's
+		 * timestamps end for a long enough DUR): none matches. */
+		a.older_ms = ctx->now_ms;
+	}
 	if (!a.progress_set) {
 		/* Someone is watching: a line every 2 s. */
 		a.progress_ms = isatty(STDERR_FILENO) ? 2000 : -1;

@@ -1682,6 +1682,13 @@ test_sagactl_purge(void **state)
 	    ctl(&f, "purge", "--older-than", "7d", "--dry-run", NULL), 0);
 	assert_true(has(f.out, "3 finished sagas"));
 	assert_true(has(f.err, "1 FAILED saga older than 7d is kept"));
+	/* A retention reaching before 1970 (and past PostgreSQL's
+	 * timestamps, which gave a query error): nothing matches. */
+	assert_int_equal(ctl(&f, "purge", "--older-than", "106751991167d",
+	                     "--dry-run", NULL),
+	    0);
+	assert_true(has(f.out, "0 finished sagas ended before "
+	                       "1970-01-01T00:00:00.000Z"));
 	assert_int_equal(
 	    query_int(&f, "SELECT count(*) FROM saga_instance"), 5);
 	/* A purge whose batch fails (its DELETE waits behind a lock past
