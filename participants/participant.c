@@ -2194,9 +2194,18 @@ part_batch(part_worker *w, int n)
 		    PQtransactionStatus(w->db) == PQTRANS_IDLE) {
 			continue; /* undone, rolled back: its answer stands */
 		}
-		if (!barrier_sql_tx_usable(w->db) ||
-		    barrier_sql_tx_commit(w->db, &pc->later, w->db_sync, why,
-		        sizeof(why)) != 0) {
+		if (!barrier_sql_tx_usable(w->db)) {
+			/* Lost: its answer says why (part_cmd_run set it),
+			 * or that it was lost. */
+			barrier_sql_tx_rollback(w->db);
+			pc->outcome = PROTO_OUTCOME_RETRY;
+			pc->output  = (proto_raw) { 0 };
+			if (pc->error == NULL || pc->error[0] == '\0') {
+				pc->error = "the command's transaction was "
+				            "lost when it ran again alone";
+			}
+		} else if (barrier_sql_tx_commit(w->db, &pc->later,
+		               w->db_sync, why, sizeof(why)) != 0) {
 			barrier_sql_tx_rollback(w->db);
 			pc->outcome = PROTO_OUTCOME_RETRY;
 			pc->output  = (proto_raw) { 0 };

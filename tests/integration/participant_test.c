@@ -82,6 +82,8 @@ typedef enum act_mode {
 	ACT_PIPELINE,    /* insert, enter pipeline mode and queue another
 	                  * insert without reading it (against the rules),
 	                  * answer ok */
+	ACT_LOCK1_THEN_DIE, /* insert; the first call: ACT_LOCK1; the next
+	                     * ones end their own backend, answer ok */
 } act_mode;
 
 /* Steps that can have a mode and a gate of their own. */
@@ -113,6 +115,7 @@ typedef struct fixture {
 	bool              gate[STEPS];
 	atomic_int        gated; /* handlers waiting at a gate now */
 	atomic_int        met;   /* ACT_LOCK*_MEET handlers arrived */
+	atomic_int        lock_die_calls; /* ACT_LOCK1_THEN_DIE's calls */
 	/* ACT_TRACE_ON's trace (open_memstream of trace_buf). */
 	FILE             *trace;
 	char             *trace_buf;
@@ -543,6 +546,17 @@ act_handler(saga_call *call, void *arg)
 		PQsetTraceFlags(saga_call_db(call), PQTRACE_SUPPRESS_TIMESTAMPS);
 		break;
 	case ACT_TRACE_OFF:
+		break;
+	case ACT_LOCK1_THEN_DIE:
+		if (atomic_fetch_add(&f->lock_die_calls, 1) > 0) {
+			PQclear(PQexec(saga_call_db(call),
+			    "SELECT pg_terminate_backend(pg_backend_pid())"));
+			return (saga_call_ok(call, NULL));
+		}
+		rv = lock_row(f, call, 1, false, &failed);
+		if (failed) {
+			return (rv);
+		}
 		break;
 	case ACT_LOCK1:
 	case ACT_LOCK2:
@@ -2205,6 +2219,51 @@ test_participant_batch_connection_lost_answers_retry(void **state)
 	}
 }
 
+/* A command of a batch undone by a lock wait runs again alone after the
+ * batch's COMMIT; if that rerun loses its connection, its answer is retry
+ * with the reason (it was an empty text: the batch's own reason, unset
+ * since its COMMIT succeeded, was copied over the rerun's). */
+static void
+test_participant_batch_rerun_lost_says_why(void **state)
+{
+	fixture               *f = *state;
+	pending                a, b[2];
+	saga_id                ida, ids[2];
+	saga_participant_stats st;
+	PGconn                *hold;
+
+	/* Row 1 of lockme held here: in the batch, step 2's lock wait is
+	 * cut short (lock_timeout), and its rerun alone ends its own
+	 * backend instead of waiting. */
+	start_blocked(f, 0, &a, &ida);
+	assert_non_null(hold = pgtest_connect(f->conninfo));
+	assert_int_equal(pgtest_exec(hold, "BEGIN; UPDATE lockme SET n = "
+	                                   "n + 1 WHERE k = 1"),
+	    0);
+	set_step_mode(f, 2, ACT_LOCK1_THEN_DIE);
+	queue_actions(f, b, ids, 2, 1, NULL);
+	gate_set(f, 0, false);
+	pending_join(&a);
+	pending_join(&b[0]);
+	pending_join(&b[1]);
+	assert_int_equal(pgtest_exec(hold, "ROLLBACK"), 0);
+	PQfinish(hold);
+	saga_participant_stats_get(f->p, &st);
+	assert_int_equal(st.reruns, 1);
+	assert_int_equal(atomic_load(&f->lock_die_calls), 2);
+	assert_int_equal(b[0].res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(b[1].res.outcome, PROTO_OUTCOME_RETRY);
+	if (strstr(b[1].res.text, "the handler left the connection "
+	                          "unusable") == NULL) {
+		fail_msg("the rerun's answer: \"%s\"", b[1].res.text);
+	}
+	assert_int_equal(biz_rows(f, &ids[1]), 0);
+	assert_int_equal(barrier_all(f, &ids[1]), 0);
+	result_fini(&a.res);
+	result_fini(&b[0].res);
+	result_fini(&b[1].res);
+}
+
 /* Two batches cross on business rows (each holds one row and would wait
  * for the other's): a batch does not wait for row locks (lock_timeout),
  * so the command that would wait is undone to its savepoint and runs
@@ -3696,6 +3755,7 @@ main(void)
 		T(test_participant_settle_failure_undoes_its_command),
 		T(test_participant_settle_rides_next_round_trip),
 		T(test_participant_batch_lock_wait_reruns_alone),
+		T(test_participant_batch_rerun_lost_says_why),
 		T(test_participant_max_batch_one),
 		T(test_participant_unknown_action_is_error),
 		T(test_participant_batch_message),
