@@ -1561,6 +1561,32 @@ coord_reader_submit(coord *c, reader_job *job)
 	reader_submit(c->rd, job);
 }
 
+/* Refuses START r while sagad stops; tells whether it did. */
+static bool
+coord_start_stopping(rpc_req *r)
+{
+	if (!coord_sig_term) {
+		return (false);
+	}
+	rpc_req_error(r, SAGA_ECLOSED,
+	    "sagad is shutting down and takes no new sagas");
+	return (true);
+}
+
+/* Refuses START r when --max-active-sagas are in memory; tells whether
+ * it did. */
+static bool
+coord_start_full(const coord *c, rpc_req *r)
+{
+	if (c->nsagas < c->o.max_active) {
+		return (false);
+	}
+	rpc_req_error(r, SAGA_EOVERLOAD,
+	    "%zu sagas active (max_active_sagas); try again later",
+	    c->nsagas);
+	return (true);
+}
+
 static void
 coord_api_start(coord *c, rpc_req *r)
 {
@@ -1572,9 +1598,7 @@ coord_api_start(coord *c, rpc_req *r)
 		    (int) m->saga.len, m->saga.ptr);
 		return;
 	}
-	if (coord_sig_term) {
-		rpc_req_error(r, SAGA_ECLOSED,
-		    "sagad is shutting down and takes no new sagas");
+	if (coord_start_stopping(r)) {
 		return;
 	}
 	if (!c->db_up) {
@@ -1595,10 +1619,7 @@ coord_api_start(coord *c, rpc_req *r)
 		    PROTO_INPUT_MAX_DEPTH);
 		return;
 	}
-	if (c->nsagas >= c->o.max_active) {
-		rpc_req_error(r, SAGA_EOVERLOAD,
-		    "%zu sagas active (max_active_sagas); try again later",
-		    c->nsagas);
+	if (coord_start_full(c, r)) {
 		return;
 	}
 	if (m->key.len > 0 && memchr(m->key.ptr, '\0', m->key.len)) {
@@ -2163,10 +2184,14 @@ coord_reader_done(coord *c, reader_job *job)
 				coord_api_start(c, r);
 				return;
 			}
+			/* The key's lookup took a while: what START
+			 * checked before it may have changed (other STARTs
+			 * filled --max-active-sagas, SIGTERM came). */
 			if (def == NULL || !c->db_up) {
 				rpc_req_error(r, SAGA_EUNAVAIL,
 				    "try again later");
-			} else {
+			} else if (!coord_start_stopping(r) &&
+			    !coord_start_full(c, r)) {
 				coord_start_new(c, r, def);
 			}
 		} else {

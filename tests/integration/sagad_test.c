@@ -1769,6 +1769,54 @@ test_sagad_start_is_idempotent(void **state)
 	e->done = true;
 }
 
+/* --max-active-sagas bounds sagas started with an idempotency key too:
+ * such a START is checked, then waits for its key's lookup in the log,
+ * and concurrent ones all passed the check before any was created (eight
+ * made eight sagas under a bound of one). Now one is created and the
+ * others are refused (EOVERLOAD). */
+static void
+test_sagad_max_active_keyed_starts(void **state)
+{
+	tenv     *e = *state;
+	t_race    race[T_RACERS];
+	pthread_t th[T_RACERS];
+	char      keys[T_RACERS][16];
+	proto_raw in;
+	int       created = 0, refused = 0;
+
+	t_begin(e, "max_active_keyed", "w1.do=timeout\n",
+	    "--max-active-sagas", "1", NULL);
+	in = t_input(e, 0, "c-max", 1);
+	memset(race, 0, sizeof(race));
+	for (int i = 0; i < T_RACERS; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k-max-%d", i);
+		race[i].e     = e;
+		race[i].input = in;
+		race[i].key   = keys[i];
+	}
+	for (int i = 0; i < T_RACERS; i++) {
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, t_race_main, &race[i]), 0);
+	}
+	for (int i = 0; i < T_RACERS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	}
+	for (int i = 0; i < T_RACERS; i++) {
+		if (race[i].rv == 0) {
+			created += race[i].s.created;
+		} else if (race[i].rv == SAGA_EOVERLOAD) {
+			refused++;
+		} else {
+			fail_msg("START %d: %s (%s)", i,
+			    saga_errname(race[i].rv), race[i].s.message);
+		}
+	}
+	assert_int_equal(created, 1);
+	assert_int_equal(refused, T_RACERS - 1);
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 1);
+	e->done = true;
+}
+
 /* Sends raw bytes and returns the code of the ERROR reply (fails the test
  * on any other answer). */
 static int
@@ -4630,6 +4678,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_start_repeat_waits_elsewhere, t_setup,
 		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_max_active_keyed_starts, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
