@@ -290,8 +290,11 @@ metrics_labels(char *buf, size_t len, ...)
 		if (v == NULL) {
 			v = "";
 		}
+		size_t start;
+
 		n += (size_t) snprintf(buf + n, n < len ? len - n : 0,
 		    "%s%s=\"", n > 0 ? "," : "", name);
+		start = n;
 		/* The exposition format escapes \, " and line feeds. */
 		for (; *v && n + 3 < len; v++) {
 			if (*v == '\\' || *v == '"') {
@@ -303,6 +306,12 @@ metrics_labels(char *buf, size_t len, ...)
 			} else {
 				buf[n++] = *v;
 			}
+		}
+		if (*v != '\0' && n < len) {
+			/* Cut: not inside a UTF-8 character, which would
+			 * make the scraper refuse the whole exposition. */
+			buf[n] = '\0';
+			n      = start + strlen(proto_utf8_trim(buf + start));
 		}
 		if (n + 1 < len) {
 			buf[n++] = '"';
@@ -321,17 +330,33 @@ static int
 metrics_printf(proto_buf *out, const char *fmt, ...)
 {
 	char    line[1024];
-	va_list ap;
-	int     n;
+	char   *big;
+	va_list ap, again;
+	int     n, rv;
 
 	va_start(ap, fmt);
+	va_copy(again, ap);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (n < 0) {
+		va_end(again);
 		return (SAGA_EINVAL);
 	}
-	return (proto_buf_append(
-	    out, line, (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1));
+	if ((size_t) n < sizeof(line)) {
+		va_end(again);
+		return (proto_buf_append(out, line, (size_t) n));
+	}
+	/* Whole, however long: a line cut loses its line feed, and the
+	 * next line would run into it. */
+	if ((big = malloc((size_t) n + 1)) == NULL) {
+		va_end(again);
+		return (SAGA_ENOMEM);
+	}
+	vsnprintf(big, (size_t) n + 1, fmt, again);
+	va_end(again);
+	rv = proto_buf_append(out, big, (size_t) n);
+	free(big);
+	return (rv);
 }
 
 int

@@ -561,7 +561,7 @@ part_metrics_cmd(saga_participant *p, const part_cmd *pc)
 {
 	const proto_msg *cmd  = &pc->r->msg;
 	const char      *kind = proto_kind_name(cmd->kind);
-	char             labels[512];
+	char             labels[1024]; /* an action of 255 bytes escaped */
 	char             action[256];
 
 	snprintf(action, sizeof(action), "%.*s", (int) cmd->action.len,
@@ -1807,7 +1807,7 @@ part_run_handler(part_worker *w, part_cmd *pc)
 	}
 	if (p->metrics != NULL) {
 		int64_t t0 = part_now_us();
-		char    labels[320];
+		char    labels[600]; /* an action of 255 bytes escaped */
 
 		hrv = h->fn(call, h->arg);
 		metrics_observe(p->metrics, "saga_participant_handler_seconds",
