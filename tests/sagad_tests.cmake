@@ -10,6 +10,11 @@
 
 coord_test(sagad_test SOURCES integration/sagad_test.c LABELS integration)
 add_dependencies(sagad_test sagad test_participant)
+# Some fifty tests, each with its own sagad: about 110 s on a quiet
+# 2-core machine, past the default per-test timeout when the machine is
+# busy (ctest -j2).
+math(EXPR SAGAD_TEST_TIMEOUT "${COORD_TEST_TIMEOUT} * 3")
+set_tests_properties(sagad_test PROPERTIES TIMEOUT ${SAGAD_TEST_TIMEOUT})
 
 coord_test(sagad_pgrestart_test SOURCES integration/sagad_test.c
     LABELS integration)
