@@ -1988,19 +1988,27 @@ static void coord_adopt(coord *c, reader_claimed *cl);
 static void
 coord_lease_orphans(coord *c, reader_job *job)
 {
-	size_t n = 0, nadopt = 0;
+	size_t   n = 0, nadopt = 0;
+	saga_id *adopt = NULL;
 
 	for (size_t i = 0; i < job->nrenewed; i++) {
 		if (coord_find(c, &job->renewed[i]) == NULL) {
 			job->renewed[n++] = job->renewed[i];
 		}
 	}
-	/* c->adopt: last round's suspects; keep those missing again. */
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < c->nsuspect; j++) {
-			if (saga_id_equal(&job->renewed[i], &c->suspect[j])) {
-				c->suspect[nadopt++] = job->renewed[i];
-				break;
+	/* c->adopt: last round's suspects missing again, in an array of
+	 * their own (written into the suspects while they are searched,
+	 * one could be overwritten before it was compared; without
+	 * memory, the next round adopts them). */
+	if (n > 0 && c->nsuspect > 0 &&
+	    (adopt = calloc(n, sizeof(*adopt))) != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			for (size_t j = 0; j < c->nsuspect; j++) {
+				if (saga_id_equal(&job->renewed[i],
+				        &c->suspect[j])) {
+					adopt[nadopt++] = job->renewed[i];
+					break;
+				}
 			}
 		}
 	}
@@ -2011,11 +2019,12 @@ coord_lease_orphans(coord *c, reader_job *job)
 		log_warn("LEASE %zu owned saga(s) not in memory: taking them "
 		         "back",
 		    nadopt);
-		c->adopt  = c->suspect;
+		c->adopt  = adopt;
 		c->nadopt = nadopt;
 	} else {
-		free(c->suspect);
+		free(adopt);
 	}
+	free(c->suspect);
 	c->suspect    = job->renewed;
 	c->nsuspect   = n;
 	job->renewed  = NULL;
