@@ -2539,7 +2539,11 @@ coord_db_cancel(coord *c, const saga_id *id, const char *note)
 	saga_rt *s = coord_find(c, id);
 	saga_ev  ev;
 
-	if (s == NULL || s->fenced) {
+	/* With a transition not committed yet, the note may be the one
+	 * that transition carried out and clears: the next round reads the
+	 * row again (taken twice, it was refused in the saga's log as if
+	 * the cancel had not happened). */
+	if (s == NULL || s->fenced || s->pending > 0) {
 		return;
 	}
 	memset(&ev, 0, sizeof(ev));

@@ -2555,6 +2555,63 @@ t_req2(tenv *e, proto_type type, const saga_id *id, const char *note,
 	return (rv);
 }
 
+/* A cancel requested through another instance (b) is a note in the
+ * saga's row, which the owner (a) reads at each lease round and clears
+ * with the transition it makes. While that transition's batch is held
+ * up (here saga_event is locked), the note is still in the row: the
+ * owner must not take it again. It took it at every round, refused it
+ * (the saga was COMPENSATING by then) and wrote a cancel_refused event
+ * each time, although the cancel was carried out. */
+static void
+test_sagad_cancel_elsewhere_once(void **state)
+{
+	tenv     *e = *state;
+	saga_id   id;
+	t_saga    s;
+	char      url2[64], err[256], idt[SAGA_ID_STRLEN + 1], sql[256];
+	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
+	PGconn   *lock;
+	int       st;
+
+	t_begin(e, "cancel_elsewhere_once", "hold.do=timeout\n",
+	    "--instance-id", "a", "--lease", "1s", NULL);
+	t_start_sagad2(e, "b", url2, sizeof(url2));
+	if (saga_client_open(&e->cli2, url2, err, sizeof(err)) != 0) {
+		fail_msg("client of b: %s", err);
+	}
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_record(e, "hold.do", 1, MS(10000));
+	/* The owner's batches wait for saga_event for 2.5 s: several of
+	 * its lease rounds (a third of a second each) read the note. */
+	assert_non_null(lock = pgtest_connect(e->conninfo));
+	assert_int_equal(pgtest_exec(lock, "BEGIN; LOCK TABLE saga_event IN "
+	                                   "SHARE MODE"),
+	    0);
+	assert_int_equal(t_req2(e, PROTO_T_CANCEL, &id, "stop it", &s), 0);
+	poll(NULL, 0, 2500);
+	assert_int_equal(pgtest_exec(lock, "COMMIT"), 0);
+	PQfinish(lock);
+	t_wait_state(e, &id, "COMPENSATED", &s);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_event WHERE saga_id = '%s' AND event "
+	    "= 'cancel_requested'",
+	    idt);
+	if (!test_wait_until(t_db_cond_cb, &c, MS(5000))) {
+		fail_msg("no cancel_requested event for saga %s", idt);
+	}
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event = "
+	                     "'cancel_refused'"),
+	    0);
+	assert_int_equal(t_file_count_of(e->sagad_log, "CANCEL-REFUSED"), 0);
+	t_check_log(e);
+	proc_signal(e->sagad2, SIGTERM);
+	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	e->done = true;
+}
+
 /* A START repeated with its idempotency key and a timeout_ms waits for the
  * saga's end like the first one (docs/protocol.md), also through an
  * instance that does not own the saga (b), which reads the log until the
@@ -4680,6 +4737,8 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_max_active_keyed_starts, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_cancel_elsewhere_once, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
