@@ -51,6 +51,9 @@ reader_job_results_fini(reader_job *job)
 	free(job->renewed);
 	job->renewed  = NULL;
 	job->nrenewed = 0;
+	free(job->locked);
+	job->locked  = NULL;
+	job->nlocked = 0;
 	job->count    = 0;
 	job->found    = false;
 	job->same     = false;
@@ -178,7 +181,8 @@ reader_lease(reader *r, reader_job *job)
 		}
 	}
 	if ((rv = saga_store_renew(r->st, &job->renewed, &job->nrenewed,
-	         job->id_holder, sizeof(job->id_holder))) != 0) {
+	         &job->locked, &job->nlocked, job->id_holder,
+	         sizeof(job->id_holder))) != 0) {
 		return (rv);
 	}
 	/* Another process holds this instance's id: whatever this one

@@ -80,6 +80,8 @@ typedef struct reader_job {
 	/* READER_LEASE results. */
 	saga_id           *renewed;
 	size_t             nrenewed;
+	saga_id           *locked; /* owned, not renewed (rows locked) */
+	size_t             nlocked;
 	char               id_holder[160]; /* "" or who holds our id */
 	reader_claimed    *claimed;
 	size_t             nclaimed;

@@ -885,17 +885,19 @@ saga_store_renew_every_ms(int64_t lease_ms)
 }
 
 int
-saga_store_renew(saga_store *st, saga_id **ids, size_t *n, char *holder,
-    size_t holderlen)
+saga_store_renew(saga_store *st, saga_id **ids, size_t *n,
+    saga_id **locked, size_t *nlocked, char *holder, size_t holderlen)
 {
 	const char *params[4] = { st->owner, st->lease_text, st->host,
 		st->pid_text };
 	PGresult   *res;
-	saga_id    *v = NULL;
-	size_t      cap = 0;
+	saga_id    *v = NULL, *lv = NULL;
+	size_t      cap = 0, lcap = 0;
 
 	*ids      = NULL;
 	*n        = 0;
+	*locked   = NULL;
+	*nlocked  = 0;
 	holder[0] = '\0';
 	/* The heartbeat is this process's only while the id's row names its
 	 * host and pid; a row naming another process (which took the id
@@ -919,14 +921,24 @@ saga_store_renew(saga_store *st, saga_id **ids, size_t *n, char *holder,
 	    " AND id IN (SELECT id FROM saga_instance WHERE owner = $1"
 	    " AND state IN ('RUNNING', 'COMPENSATING')"
 	    " FOR UPDATE SKIP LOCKED)"
-	    " RETURNING id)"
-	    " SELECT id::text, NULL FROM r UNION ALL"
-	    " SELECT NULL, format('host %s, pid %s', host, pid) FROM other",
+	    " RETURNING id),"
+	    /* Owned as the statement began, renewed or not: the engine
+	     * tells from it a saga in memory that is not its own any
+	     * more from one whose row a batch held. */
+	    " own AS (SELECT id FROM saga_instance WHERE owner = $1"
+	    " AND state IN ('RUNNING', 'COMPENSATING')"
+	    " AND NOT EXISTS (SELECT 1 FROM other))"
+	    " SELECT id::text, NULL, 'r' FROM r UNION ALL"
+	    " SELECT id::text, NULL, 'l' FROM own"
+	    " WHERE id NOT IN (SELECT id FROM r) UNION ALL"
+	    " SELECT NULL, format('host %s, pid %s', host, pid), NULL"
+	    " FROM other",
 	    4, params, NULL, NULL);
 	if (res == NULL) {
 		return (SAGA_EDB);
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
+		bool    renewed = PQgetvalue(res, i, 2)[0] == 'r';
 		saga_id id;
 
 		if (PQgetisnull(res, i, 0)) {
@@ -935,15 +947,20 @@ saga_store_renew(saga_store *st, saga_id **ids, size_t *n, char *holder,
 			continue;
 		}
 		if (saga_id_parse(&id, PQgetvalue(res, i, 0)) == 0 &&
-		    saga_store_ids_add(&v, n, &cap, &id) != 0) {
+		    (renewed ? saga_store_ids_add(&v, n, &cap, &id)
+		             : saga_store_ids_add(&lv, nlocked, &lcap, &id)) !=
+		        0) {
 			free(v);
+			free(lv);
 			PQclear(res);
-			*n = 0;
+			*n       = 0;
+			*nlocked = 0;
 			return (SAGA_ENOMEM);
 		}
 	}
 	PQclear(res);
-	*ids = v;
+	*ids    = v;
+	*locked = lv;
 	return (0);
 }
 

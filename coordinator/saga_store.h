@@ -142,12 +142,14 @@ int64_t saga_store_renew_every_ms(int64_t lease_ms);
  * instance owns, in one statement that waits for no row lock (a row the
  * engine is writing has its lease extended by that write if it needs
  * it: saga_store_renew_every_ms), and its
- * heartbeat; *ids (malloc'd, n) are the sagas renewed. If the id's row
- * names another process (host and pid), nothing is renewed and holder
+ * heartbeat; *ids (malloc'd, n) are the sagas renewed, and *locked
+ * (malloc'd, nlocked) the others this instance owned as the statement
+ * began (their rows locked, so not renewed). If the id's row names
+ * another process (host and pid), nothing is renewed and holder
  * (holderlen bytes) says which ("host H, pid P"); else holder is "".
  * Blocking. Returns 0, SAGA_EDB or SAGA_ENOMEM. */
-int saga_store_renew(saga_store *st, saga_id **ids, size_t *n, char *holder,
-    size_t holderlen);
+int saga_store_renew(saga_store *st, saga_id **ids, size_t *n,
+    saga_id **locked, size_t *nlocked, char *holder, size_t holderlen);
 
 /* saga_store_claim_ids takes back (epoch + 1) the sagas of ids that this
  * instance owns in the log but does not hold in memory, and calls cb for

@@ -117,6 +117,10 @@ struct saga_rt {
 	uint64_t  copy;    /* which copy in memory of the saga this is
 	                      (coord_saga_alloc): its commands carry it */
 	waiter   *waiters;
+	/* The last lease round that found it owned here (c->lease_round),
+	 * and how many rounds in a row did not (coord_lease_stale). */
+	uint64_t  renewed_round;
+	unsigned  unrenewed;
 	/* The state as of the last committed transition: what answers
 	 * report. */
 	saga_state cstate;
@@ -207,6 +211,7 @@ struct coord {
 	size_t       nadopt;
 	saga_id     *suspect; /* not in memory at the last lease round */
 	size_t       nsuspect;
+	uint64_t     lease_round; /* lease rounds with a renewal read */
 	/* Sagas claimed that cannot be loaded (coord_unloadable): to give
 	 * back at the next lease round, and never to claim again. */
 	reader_giveback *giveback;
@@ -1980,6 +1985,52 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 static void coord_db_cancel(coord *c, const saga_id *id, const char *note);
 static void coord_adopt(coord *c, reader_claimed *cl);
 
+/* The other way round from coord_lease_orphans: a saga in memory that the
+ * lease round did not find owned by this instance (renewed, or owned with
+ * its row locked), although it runs here, committed and with nothing
+ * pending, is no longer this instance's (another took it over while this
+ * one was paused or cut off). Until its next write is fenced, which may
+ * be an attempt's timeout later, STATUS and WAIT here would answer from
+ * this stale copy, and it would count against --max-active-sagas: after
+ * two such rounds in a row (one could be a saga that started or was
+ * taken back after the round's read) it is dropped as fenced. Were it
+ * still this instance's, the orphan check would take it back. */
+static void
+coord_lease_stale(coord *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; c->byid != NULL && i < c->byid_cap; i++) {
+		saga_rt *s, *next;
+
+		for (s = c->byid[i]; s != NULL; s = next) {
+			next = s->hnext;
+			if (s->fenced || !s->created || s->pending > 0 ||
+			    (s->cstate != SAGA_ST_RUNNING &&
+			        s->cstate != SAGA_ST_COMPENSATING) ||
+			    s->renewed_round == c->lease_round) {
+				s->unrenewed = 0;
+				continue;
+			}
+			if (++s->unrenewed < 2) {
+				continue;
+			}
+			s->fenced = true;
+			n++;
+			slog(LOG_WARN, s->id_text, s->inst.step, s->trace,
+			    "FENCED this instance's lease rounds did not find "
+			    "this saga its own twice (another instance took "
+			    "it over); dropping it");
+			coord_maybe_drop(c, s);
+		}
+	}
+	if (n > 0) {
+		log_warn("LEASE %zu saga(s) in memory are another instance's "
+		         "now: dropped",
+		    n);
+	}
+}
+
 /* The lease round renewed sagas this instance owns in the log; one not in
  * memory would never run again and, its lease renewed forever, no other
  * instance would take it. A saga can be missing for a moment (it ended and
@@ -1991,11 +2042,24 @@ coord_lease_orphans(coord *c, reader_job *job)
 	size_t   n = 0, nadopt = 0;
 	saga_id *adopt = NULL;
 
+	c->lease_round++;
 	for (size_t i = 0; i < job->nrenewed; i++) {
-		if (coord_find(c, &job->renewed[i]) == NULL) {
+		saga_rt *s = coord_find(c, &job->renewed[i]);
+
+		if (s == NULL) {
 			job->renewed[n++] = job->renewed[i];
+		} else {
+			s->renewed_round = c->lease_round;
 		}
 	}
+	for (size_t i = 0; i < job->nlocked; i++) {
+		saga_rt *s = coord_find(c, &job->locked[i]);
+
+		if (s != NULL) {
+			s->renewed_round = c->lease_round;
+		}
+	}
+	coord_lease_stale(c);
 	/* c->adopt: last round's suspects missing again, in an array of
 	 * their own (written into the suspects while they are searched,
 	 * one could be overwritten before it was compared; without

@@ -2555,6 +2555,62 @@ t_req2(tenv *e, proto_type type, const saga_id *id, const char *note,
 	return (rv);
 }
 
+/* An instance paused past its lease (a, SIGSTOP) loses its saga to
+ * another (b), which finishes it. Back, a must not answer for the saga
+ * from its stale copy: it said RUNNING until its own attempt timed out
+ * (10 s here) and its next write was fenced. Its lease rounds now find
+ * the saga is not its own and drop the copy; STATUS through a then reads
+ * the log. */
+static void
+test_sagad_stale_copy_dropped(void **state)
+{
+	tenv     *e = *state;
+	saga_id   id;
+	t_saga    s;
+	char      url2[64], idt[SAGA_ID_STRLEN + 1], sql[256];
+	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
+	int64_t   until;
+	int       st;
+
+	t_begin(e, "stale_copy", "hold.do=timeout\n", "--instance-id", "a",
+	    "--lease", "1s", NULL);
+	t_start_sagad2(e, "b", url2, sizeof(url2));
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_record(e, "hold.do", 1, MS(10000));
+	t_rules(e, "");
+	proc_signal(e->sagad, SIGSTOP);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_instance WHERE id = '%s' AND state = "
+	    "'COMPLETED' AND owner = 'b'",
+	    idt);
+	if (!test_wait_until(t_db_cond_cb, &c, MS(20000))) {
+		proc_signal(e->sagad, SIGCONT);
+		fail_msg("b did not take saga %s over and finish it", idt);
+	}
+	proc_signal(e->sagad, SIGCONT);
+	/* Well before a's attempt (sent before the pause) times out: two
+	 * of a's lease rounds (a third of a second each), not scaled. */
+	until = t_now_ms() + 4000;
+	do {
+		assert_int_equal(t_req(e, PROTO_T_STATUS, &id, NULL, NULL, &s),
+		    0);
+		if (strcmp(s.state, "COMPLETED") == 0) {
+			break;
+		}
+		poll(NULL, 0, 50);
+	} while (t_now_ms() < until);
+	assert_string_equal(s.state, "COMPLETED");
+	assert_int_equal(t_file_count_of(e->sagad_log,
+	                     "FENCED this instance's lease rounds did not "
+	                     "find this saga its own twice"),
+	    1);
+	proc_signal(e->sagad2, SIGTERM);
+	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	e->done = true;
+}
+
 /* A cancel requested through another instance (b) is a note in the
  * saga's row, which the owner (a) reads at each lease round and clears
  * with the transition it makes. While that transition's batch is held
@@ -4739,6 +4795,8 @@ main(void)
 		    test_sagad_max_active_keyed_starts, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_cancel_elsewhere_once, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_stale_copy_dropped, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
