@@ -42,6 +42,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SAGA_BUILD_DIR:-$repo/build-bench}
 
 sagas=20000
+max_c=0 # the largest concurrency of the runs
 conc_args=()
 modes=demo,noop
 prefill=0
@@ -239,6 +240,7 @@ for arg in "${conc_args[@]}"; do
 		[[ $c =~ ^[0-9]+$ && $n =~ ^[0-9]+$ ]] && ((c > 0 && n > 0)) ||
 			die "--concurrency: expected C or C:N, got '$it'"
 		runs+=("$c $n")
+		((c <= max_c)) || max_c=$c
 		# pgbench runs at the same client count: the clusters must
 		# take that many connections besides the system's own.
 		((c + 60 <= ${SAGA_PG_MAX_CONNECTIONS:-200})) ||
@@ -552,8 +554,18 @@ if "$sagad_bin" --help 2>&1 | grep -q -- --metrics-listen &&
 else
 	have_metrics=0
 fi
-# Extra sagad options for experiments (both modes).
-read -ra sagad_extra <<<"${SAGA_BENCH_SAGAD_ARGS:-}"
+# Extra sagad options for experiments (both modes). sagad holds at most
+# half of its client contexts for waiting requests (a WAIT, or a START
+# with timeout_ms): above that it refuses them (EOVERLOAD) and saga_bench
+# retries after a pause, which opens the closed loop. Above 512 sagas in
+# flight the default 1024 contexts are raised to hold them all (the
+# experiments' own options, after it, win).
+sagad_extra=()
+if ((max_c > 512)); then
+	sagad_extra+=(--api-contexts $((max_c * 2 + 64 > 65536 ? 65536 : max_c * 2 + 64)))
+fi
+read -ra sagad_user <<<"${SAGA_BENCH_SAGAD_ARGS:-}"
+sagad_extra+=("${sagad_user[@]}")
 
 metrics_scrape() { # metrics_scrape: "name value" of the sums and counts
 	((${#metrics_urls[@]} > 0)) || return 0
@@ -1222,6 +1234,24 @@ measure() {
 		say "warning: saga_bench exited $sb_rc with $sb_errors client error(s) (see $dir): this run's figures are not comparable"
 		runs_with_errors=$((runs_with_errors + 1))
 	fi
+	# Requests sagad refused (EOVERLOAD, EUNAVAIL) and saga_bench sent
+	# again after 20 ms: meanwhile fewer than C sagas ran, and the
+	# latencies hold the pauses. Sagas that did not end as the workload
+	# makes them (FAILED or RESOLVED; in noop mode, every saga
+	# completes): another workload's figures.
+	local odd=""
+	# shellcheck disable=SC2154 # set by saga_bench's assignments
+	((${sb_refused:-0} == 0)) ||
+		odd+="${odd:+; }$sb_refused request(s) refused by sagad and sent again"
+	# shellcheck disable=SC2154
+	((sb_failed == 0)) || odd+="${odd:+; }$sb_failed saga(s) FAILED or RESOLVED"
+	# shellcheck disable=SC2154
+	[[ $mode != noop ]] || ((sb_compensated == 0)) ||
+		odd+="${odd:+; }$sb_compensated saga(s) COMPENSATED in noop mode"
+	if [[ -n $odd ]]; then
+		say "warning: $odd (see $dir): this run's figures are not comparable"
+		runs_with_errors=$((runs_with_errors + 1))
+	fi
 
 	# Step transitions: committed outcomes of step attempts (actions
 	# and compensations) of this run's sagas.
@@ -1367,6 +1397,8 @@ measure() {
 	say "  PostgreSQL CPU ms per saga by database: $(sed 's/"//g' <<<"$pgdb_json")"
 	tsv_put "$tk" sagas_per_s "$sps"
 	tsv_put "$tk" client_errors "$sb_errors"
+	tsv_put "$tk" client_refused "${sb_refused:-0}"
+	tsv_put "$tk" sagas_failed "$sb_failed"
 	tsv_put "$tk" step_transitions_per_s "$steps_s"
 	tsv_put "$tk" ratio_to_pgbench "$ratio"
 	tsv_put "$tk" p50_ms "$sb_p50_ms"
@@ -1705,6 +1737,6 @@ if [[ -n $tsv ]]; then
 	say "TSV written to $tsv"
 fi
 if ((runs_with_errors > 0)); then
-	say "$runs_with_errors run(s) had client errors (see the warnings above): exit 3"
+	say "$runs_with_errors run(s) had client errors, refusals or sagas that did not end as expected (see the warnings above): exit 3"
 	exit 3
 fi

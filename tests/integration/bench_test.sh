@@ -220,4 +220,18 @@ awk -F'\t' '$1 == "noop" && $3 == 8 && $5 == "sagas_per_s" &&
     $11 == "-" { ok = 1 } END { exit !ok }' "$tmp/cmp/compare.tsv" ||
 	fail "compare.tsv: no sagas_per_s row with one run of each build"
 
-echo "bench_test: bench.sh --quick ${sc[*]} --statements ran both modes with 1 and 2 instances; JSON and TSV complete; bench-compare.sh ran a pair"
+# A run whose requests sagad refused (here at most 4 of 8 may wait: 8
+# contexts) and saga_bench sent again is not a closed loop of C sagas:
+# said, counted in the TSV, and exit 3.
+rc=0
+SAGA_BUILD_DIR=$build SAGA_BENCH_SAGAD_ARGS="--api-contexts 8" \
+	"$repo/scripts/bench.sh" --no-build --mode noop --concurrency 8:200 \
+	--pgbench-seconds 1 --no-memprobe --tsv "$tmp/refused.tsv" \
+	>"$tmp/refused.log" 2>&1 || rc=$?
+((rc == 3)) || fail "a run with refused requests exited $rc, not 3"
+grep -q "request(s) refused by sagad and sent again" "$tmp/refused.log" ||
+	fail "the refusals are not said: $(tail -5 "$tmp/refused.log")"
+awk -F'\t' '$6 == "client_refused" && $7 > 0 { ok = 1 } END { exit !ok }' \
+	"$tmp/refused.tsv" || fail "TSV: no client_refused above 0"
+
+echo "bench_test: bench.sh --quick ${sc[*]} --statements ran both modes with 1 and 2 instances; JSON and TSV complete; bench-compare.sh ran a pair; refusals make exit 3"
