@@ -432,6 +432,29 @@ t_start_sagad2(tenv *e, const char *id, char *url, size_t len)
 	}
 }
 
+/* t_start_sagad2 with a client of it in e->cli2. */
+static void T_UNUSED
+t_start_sagad2_cli(tenv *e, const char *id, char *url, size_t len)
+{
+	char err[256];
+
+	t_start_sagad2(e, id, url, len);
+	if (saga_client_open(&e->cli2, url, err, sizeof(err)) != 0) {
+		fail_msg("client of %s: %s", id, err);
+	}
+}
+
+/* Stops the second instance (SIGTERM), which must exit 0. */
+static void T_UNUSED
+t_stop_sagad2(tenv *e)
+{
+	int st;
+
+	proc_signal(e->sagad2, SIGTERM);
+	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void
 t_start_participant(tenv *e)
 {
@@ -2570,7 +2593,6 @@ test_sagad_stale_copy_dropped(void **state)
 	char      url2[64], idt[SAGA_ID_STRLEN + 1], sql[256];
 	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
 	int64_t   until;
-	int       st;
 
 	t_begin(e, "stale_copy", "hold.do=timeout\n", "--instance-id", "a",
 	    "--lease", "1s", NULL);
@@ -2605,9 +2627,7 @@ test_sagad_stale_copy_dropped(void **state)
 	                     "FENCED this instance's lease rounds did not "
 	                     "find this saga its own twice"),
 	    1);
-	proc_signal(e->sagad2, SIGTERM);
-	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	t_stop_sagad2(e);
 	e->done = true;
 }
 
@@ -2624,17 +2644,13 @@ test_sagad_cancel_elsewhere_once(void **state)
 	tenv     *e = *state;
 	saga_id   id;
 	t_saga    s;
-	char      url2[64], err[256], idt[SAGA_ID_STRLEN + 1], sql[256];
+	char      url2[64], idt[SAGA_ID_STRLEN + 1], sql[256];
 	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
 	PGconn   *lock;
-	int       st;
 
 	t_begin(e, "cancel_elsewhere_once", "hold.do=timeout\n",
 	    "--instance-id", "a", "--lease", "1s", NULL);
-	t_start_sagad2(e, "b", url2, sizeof(url2));
-	if (saga_client_open(&e->cli2, url2, err, sizeof(err)) != 0) {
-		fail_msg("client of b: %s", err);
-	}
+	t_start_sagad2_cli(e, "b", url2, sizeof(url2));
 	id = t_start_ok(e, "cancelable", "c-1", 1);
 	saga_id_format(&id, idt);
 	t_wait_record(e, "hold.do", 1, MS(10000));
@@ -2662,9 +2678,7 @@ test_sagad_cancel_elsewhere_once(void **state)
 	    0);
 	assert_int_equal(t_file_count_of(e->sagad_log, "CANCEL-REFUSED"), 0);
 	t_check_log(e);
-	proc_signal(e->sagad2, SIGTERM);
-	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	t_stop_sagad2(e);
 	e->done = true;
 }
 
@@ -2679,18 +2693,14 @@ test_sagad_start_repeat_waits_elsewhere(void **state)
 	tenv        *e = *state;
 	t_saga       s;
 	char         url2[64];
-	char         err[256];
 	proto_raw    in;
 	saga_client *first;
 	int64_t      t0;
-	int          rv, st;
+	int          rv;
 
 	t_begin(e, "start_elsewhere", "confirm.do=delay:1500\n",
 	    "--instance-id", "a", NULL);
-	t_start_sagad2(e, "b", url2, sizeof(url2));
-	if (saga_client_open(&e->cli2, url2, err, sizeof(err)) != 0) {
-		fail_msg("client of b: %s", err);
-	}
+	t_start_sagad2_cli(e, "b", url2, sizeof(url2));
 	in = t_input(e, 0, "c-1", 100);
 	assert_int_equal(t_start_wait(e, "order", in, "k-elsewhere", 0, &s),
 	    0);
@@ -2709,9 +2719,7 @@ test_sagad_start_repeat_waits_elsewhere(void **state)
 	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"),
 	    1);
 	t_check_log(e);
-	proc_signal(e->sagad2, SIGTERM);
-	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	t_stop_sagad2(e);
 	e->done = true;
 }
 
@@ -2732,23 +2740,18 @@ test_sagad_cancel_elsewhere_refused(void **state)
 	saga_id     id;
 	t_saga      s;
 	char        url2[64];
-	char        err[256];
 	char        sql[512];
 	char        idt[SAGA_ID_STRLEN + 1];
 	t_db_cond   c      = { .e = e };
 	const char *refuse = "pivot step commit is in progress and has no "
 	                     "compensation";
 	PGresult   *res;
-	int         st;
 
 	/* The pivot, commit (no compensation), goes unanswered: it is
 	 * resent, without a limit, until the end of the test says ok. */
 	t_begin(e, "cancel_elsewhere", "commit.do=timeout", "--instance-id",
 	    "a", NULL);
-	t_start_sagad2(e, "b", url2, sizeof(url2));
-	if (saga_client_open(&e->cli2, url2, err, sizeof(err)) != 0) {
-		fail_msg("client of b: %s", err);
-	}
+	t_start_sagad2_cli(e, "b", url2, sizeof(url2));
 	id = t_start_ok(e, "cancelable", "c-1", 1);
 	saga_id_format(&id, idt);
 	c.sql  = "SELECT count(*) FROM saga_instance WHERE state = 'RUNNING' "
@@ -2808,9 +2811,7 @@ test_sagad_cancel_elsewhere_refused(void **state)
 	                     "'cancel_requested' OR writer <> 'a'"),
 	    0);
 	t_check_log(e);
-	proc_signal(e->sagad2, SIGTERM);
-	assert_int_equal(proc_wait(e->sagad2, MS(20000), &st), 0);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	t_stop_sagad2(e);
 	e->done = true;
 }
 
