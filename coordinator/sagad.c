@@ -117,6 +117,12 @@ struct saga_rt {
 	uint64_t  copy;    /* which copy in memory of the saga this is
 	                      (coord_saga_alloc): its commands carry it */
 	waiter   *waiters;
+	/* Transitions not committed yet that clear its cancel note, and the
+	 * lease job (c->lease_jobs) in flight when the last one committed:
+	 * neither that one's read nor a later round's may take the note
+	 * again (coord_db_cancel). */
+	int       clearing;
+	uint64_t  cleared_job;
 	/* The last lease round that found it owned here (c->lease_round),
 	 * and how many rounds in a row did not (coord_lease_stale). */
 	uint64_t  renewed_round;
@@ -134,6 +140,7 @@ typedef struct coord_entry {
 	bool       created;
 	bool       send;
 	bool       finished;
+	bool       clears; /* carries out (or refuses) a cancel note */
 	int32_t    step;
 	uint32_t   kind;
 	uint32_t   attempt;
@@ -212,6 +219,7 @@ struct coord {
 	saga_id     *suspect; /* not in memory at the last lease round */
 	size_t       nsuspect;
 	uint64_t     lease_round; /* lease rounds with a renewal read */
+	uint64_t     lease_jobs;  /* lease jobs submitted */
 	/* Sagas claimed that cannot be loaded (coord_unloadable): to give
 	 * back at the next lease round, and never to claim again. */
 	reader_giveback *giveback;
@@ -1130,6 +1138,7 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 	coord_entry  *e;
 	int64_t       now = coord_now_ms();
 	int           rv  = 0;
+	bool          clears;
 
 	if (fx->answer != 0 && answer != NULL) {
 		rpc_req_error(answer, fx->answer, "%s", fx->answer_text);
@@ -1150,6 +1159,7 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 	 * events of a saga it does not insert and release the first
 	 * command before the INSERT is known to have committed. */
 	w = created ? &c->wr[s->wr] : coord_writer_of(c, s);
+	clears = !created && s->clear_cancel;
 	if (!created) {
 		rv = saga_store_stage_update(w->st, &s->inst,
 		    fx->context_changed ? proto_buf_raw(&s->context)
@@ -1168,6 +1178,8 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 	e->created  = created;
 	e->send     = fx->send;
 	e->finished = fx->finished;
+	e->clears   = clears;
+	s->clearing += clears;
 	e->step     = s->inst.step;
 	e->kind     = saga_engine_kind(&s->inst);
 	e->attempt  = s->inst.attempt;
@@ -1329,6 +1341,10 @@ coord_release(coord *c, coord_writer *w)
 
 		s->pending--;
 		e->last = s->pending == 0;
+		if (e->clears) {
+			s->clearing--;
+			s->cleared_job = c->lease_jobs;
+		}
 		if (s->fenced) {
 			if (e->answer != NULL && s->key_lost) {
 				coord_restart(c, e->answer);
@@ -2603,11 +2619,34 @@ coord_db_cancel(coord *c, const saga_id *id, const char *note)
 	saga_rt *s = coord_find(c, id);
 	saga_ev  ev;
 
-	/* With a transition not committed yet, the note may be the one
-	 * that transition carried out and clears: the next round reads the
-	 * row again (taken twice, it was refused in the saga's log as if
-	 * the cancel had not happened). */
-	if (s == NULL || s->fenced || s->pending > 0) {
+	/* The note is the one a transition of the saga carries out (or
+	 * refuses) and clears, while that transition is not committed, and
+	 * in the result of a lease job that was in flight when it
+	 * committed (its read may come before the commit): taken twice, it
+	 * was refused in the saga's log as if the cancel had not happened.
+	 * Any other note is taken, whatever else is pending: a saga that
+	 * ends meanwhile refuses it (cancel_refused), where left for a later
+	 * round it would never be read again (only unfinished sagas' notes
+	 * are). */
+	if (s == NULL || s->fenced || s->clearing > 0 ||
+	    s->cleared_job == c->lease_jobs) {
+		return;
+	}
+	if (saga_state_terminal(s->inst.state)) {
+		saga_fx fx;
+
+		/* It ended, or was parked FAILED, meanwhile (its batch not
+		 * committed when the note was read): its log ends with that
+		 * event, and a refusal would come after it. The refusal is
+		 * said here, and the note cleared (left, a RETRY of a FAILED
+		 * saga would find it). */
+		slog(LOG_WARN, s->id_text, s->inst.step, s->trace,
+		    "CANCEL-REFUSED saga is %s; the cancel's note: %s; "
+		    "cleared",
+		    saga_state_name(s->inst.state), note ? note : "");
+		memset(&fx, 0, sizeof(fx));
+		s->clear_cancel = true;
+		coord_apply(c, s, &fx, NULL, false);
 		return;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -2906,6 +2945,7 @@ coord_timer(coord *c, timer_ent *t)
 				c->adopt       = NULL;
 				c->nadopt      = 0;
 				c->lease_busy  = true;
+				c->lease_jobs++;
 				reader_submit(c->lrd, job);
 			}
 		}

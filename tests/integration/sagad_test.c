@@ -2682,6 +2682,69 @@ test_sagad_cancel_elsewhere_once(void **state)
 	e->done = true;
 }
 
+/* A cancel through b of a saga whose last transition (COMPLETED) is
+ * staged on a, its batch held up: the note must still be answered. Only
+ * unfinished sagas' notes are read, so one left for a later round (as
+ * 9b7779f did with any transition pending) was never read again: b had
+ * answered "requested", and the note stayed. The owner refuses it in its
+ * own log (the saga's log ends with saga_completed, as every check of a
+ * finished saga's log requires: a cancel_refused event after it, as
+ * before 9b7779f, broke that) and clears it. */
+static void
+test_sagad_cancel_elsewhere_while_ending(void **state)
+{
+	tenv     *e = *state;
+	saga_id   id;
+	t_saga    s;
+	char      url2[64], idt[SAGA_ID_STRLEN + 1], sql[512];
+	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
+	PGconn   *lock;
+
+	t_begin(e, "cancel_ending", "bulk.do=delay:600\n", "--instance-id",
+	    "a", "--lease", "1s", NULL);
+	t_start_sagad2_cli(e, "b", url2, sizeof(url2));
+	id = t_start_ok(e, "bulk", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_record(e, "bulk.do", 1, MS(10000));
+	assert_non_null(lock = pgtest_connect(e->conninfo));
+	assert_int_equal(pgtest_exec(lock, "BEGIN; LOCK TABLE saga_event IN "
+	                                   "SHARE MODE"),
+	    0);
+	/* The answer came, and the batch that completes the saga waits. */
+	snprintf(sql, sizeof(sql),
+	    "SELECT (count(*) > 0)::int FROM pg_stat_activity WHERE "
+	    "wait_event_type = 'Lock' AND datname = current_database() AND "
+	    "query LIKE '%%saga_event%%' AND pid <> pg_backend_pid()");
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("no batch of saga %s waits for saga_event", idt);
+	}
+	assert_int_equal(t_req2(e, PROTO_T_CANCEL, &id, "stop it", &s), 0);
+	assert_string_equal(s.state, "RUNNING");
+	/* Several lease rounds of a (a third of a second each). */
+	poll(NULL, 0, 1500);
+	assert_int_equal(pgtest_exec(lock, "COMMIT"), 0);
+	PQfinish(lock);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_instance WHERE id = '%s' AND "
+	    "cancel_note IS NULL",
+	    idt);
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("the cancel note of saga %s was never answered", idt);
+	}
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE event IN "
+	                     "('cancel_refused', 'cancel_requested')"),
+	    0);
+	assert_int_equal(t_file_count_of(e->sagad_log,
+	                     "CANCEL-REFUSED saga is COMPLETED; the cancel's "
+	                     "note: stop it; cleared"),
+	    1);
+	t_check_log(e);
+	t_stop_sagad2(e);
+	e->done = true;
+}
+
 /* A START repeated with its idempotency key and a timeout_ms waits for the
  * saga's end like the first one (docs/protocol.md), also through an
  * instance that does not own the saga (b), which reads the log until the
@@ -4798,6 +4861,9 @@ main(void)
 		    test_sagad_cancel_elsewhere_once, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_stale_copy_dropped, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_cancel_elsewhere_while_ending, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_batch_after_recovery, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
