@@ -815,6 +815,37 @@ coord_waiter_add(coord *c, saga_rt *s, rpc_req *r, int64_t timeout_ms,
 	return (0);
 }
 
+static void coord_rwait(
+    coord *c, rpc_req *r, const saga_id *id, int64_t until_ms);
+
+/* The requests waiting for the end of saga s, which another instance took
+ * over (s is fenced): what this copy says is not the saga's state any
+ * more. Each keeps its deadline and reads the log until the end, as a
+ * WAIT for a saga owned elsewhere does (answered from the copy, a WAIT
+ * got RUNNING long before its timeout_ms, for a saga already over). */
+static void
+coord_waiters_to_log(coord *c, saga_rt *s)
+{
+	waiter **pp = &s->waiters;
+
+	while (*pp != NULL) {
+		waiter  *w = *pp;
+		rpc_req *r = w->req;
+		int64_t  until;
+
+		if (!w->until_final) {
+			pp = &w->next;
+			continue;
+		}
+		until = w->timer.idx != SIZE_MAX ? w->timer.at_ms
+		                                  : coord_now_ms();
+		*pp   = w->next;
+		timer_cancel(&c->timers, &w->timer);
+		coord_waiter_free(c, w);
+		coord_rwait(c, r, &s->inst.id, until);
+	}
+}
+
 /* Drops s from memory once it is terminal and nothing refers to it. */
 static void
 coord_maybe_drop(coord *c, saga_rt *s)
@@ -823,6 +854,9 @@ coord_maybe_drop(coord *c, saga_rt *s)
 	    (!s->fenced &&
 	        (!saga_state_terminal(s->inst.state) || !s->created))) {
 		return;
+	}
+	if (s->fenced) {
+		coord_waiters_to_log(c, s);
 	}
 	coord_waiters_answer(c, s, true, 0);
 	timer_cancel(&c->timers, &s->timer);

@@ -1484,10 +1484,11 @@ test_sagad_start_waits_for_the_end(void **state)
 
 /* A client WAITing on its own connection (t_parked_main). */
 typedef struct t_parked {
-	tenv   *e;
-	saga_id id;
-	int     rv; /* 0 (SAGA reply in s), an ERROR code, or -1 */
-	t_saga  s;
+	tenv    *e;
+	saga_id  id;
+	uint64_t timeout_ms; /* of the WAIT; 0: 3 s */
+	int      rv; /* 0 (SAGA reply in s), an ERROR code, or -1 */
+	t_saga   s;
 } t_parked;
 
 static void *
@@ -1505,9 +1506,9 @@ t_parked_main(void *arg)
 	proto_msg_init(&req);
 	req.type       = PROTO_T_WAIT;
 	req.id         = p->id;
-	req.timeout_ms = 3000;
-	if (saga_client_call(c, &req, MS(13000), &rep, err, sizeof(err)) ==
-	    0) {
+	req.timeout_ms = p->timeout_ms != 0 ? p->timeout_ms : 3000;
+	if (saga_client_call(c, &req, MS(10000) + (int) req.timeout_ms, &rep,
+	        err, sizeof(err)) == 0) {
 		p->rv = rep.type == PROTO_T_SAGA ? 0
 		    : rep.type == PROTO_T_ERROR  ? (int) rep.code
 		                                 : -1;
@@ -1572,6 +1573,7 @@ test_sagad_waits_leave_room(void **state)
 	t_begin(e, "waits_room", "hold.do=timeout\n", "--api-contexts", "4",
 	    "--metrics-listen", maddr, NULL);
 	id = t_start_ok(e, "cancelable", "c-1", 1);
+	memset(held, 0, sizeof(held));
 	for (int i = 0; i < 2; i++) {
 		held[i].e  = e;
 		held[i].id = id;
@@ -2592,15 +2594,36 @@ test_sagad_stale_copy_dropped(void **state)
 	t_saga    s;
 	char      url2[64], idt[SAGA_ID_STRLEN + 1], sql[256];
 	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
-	int64_t   until;
+	t_parked  held;
+	pthread_t th;
+	char      murl[64], maddr[32];
+	int       mport = test_free_port();
+	int64_t   until, t0;
 
+	assert_true(mport > 0);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
 	t_begin(e, "stale_copy", "hold.do=timeout\n", "--instance-id", "a",
-	    "--lease", "1s", NULL);
+	    "--lease", "1s", "--metrics-listen", maddr, NULL);
 	t_start_sagad2(e, "b", url2, sizeof(url2));
 	id = t_start_ok(e, "cancelable", "c-1", 1);
 	saga_id_format(&id, idt);
 	t_wait_record(e, "hold.do", 1, MS(10000));
 	t_rules(e, "");
+	/* A WAIT held on a's copy, for up to 25 s. */
+	memset(&held, 0, sizeof(held));
+	held.e          = e;
+	held.id         = id;
+	held.timeout_ms = 25000;
+	assert_int_equal(pthread_create(&th, NULL, t_parked_main, &held), 0);
+	/* Held (the gauge is refreshed every second). */
+	until = t_now_ms() + MS(5000);
+	while (t_gauge(murl, "saga_api_waiting") != 1.0) {
+		if (t_now_ms() > until) {
+			fail_msg("the WAIT is not held");
+		}
+		poll(NULL, 0, 50);
+	}
 	proc_signal(e->sagad, SIGSTOP);
 	snprintf(sql, sizeof(sql),
 	    "SELECT count(*) FROM saga_instance WHERE id = '%s' AND state = "
@@ -2627,6 +2650,13 @@ test_sagad_stale_copy_dropped(void **state)
 	                     "FENCED this instance's lease rounds did not "
 	                     "find this saga its own twice"),
 	    1);
+	/* The WAIT: the end, from the log, not the copy's RUNNING at the
+	 * drop. */
+	t0 = t_now_ms();
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(held.rv, 0);
+	assert_string_equal(held.s.state, "COMPLETED");
+	assert_true(t_now_ms() - t0 < 15000);
 	t_stop_sagad2(e);
 	e->done = true;
 }
