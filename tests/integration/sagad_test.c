@@ -2715,11 +2715,11 @@ test_sagad_cancel_elsewhere_once(void **state)
 /* A cancel through b of a saga whose last transition (COMPLETED) is
  * staged on a, its batch held up: the note must still be answered. Only
  * unfinished sagas' notes are read, so one left for a later round (as
- * 9b7779f did with any transition pending) was never read again: b had
+ * 1907a96 did with any transition pending) was never read again: b had
  * answered "requested", and the note stayed. The owner refuses it in its
  * own log (the saga's log ends with saga_completed, as every check of a
  * finished saga's log requires: a cancel_refused event after it, as
- * before 9b7779f, broke that) and clears it. */
+ * before 1907a96, broke that) and clears it. */
 static void
 test_sagad_cancel_elsewhere_while_ending(void **state)
 {
