@@ -329,33 +329,20 @@ metrics_printf(proto_buf *out, const char *fmt, ...)
 static int
 metrics_printf(proto_buf *out, const char *fmt, ...)
 {
-	char    line[1024];
-	char   *big;
-	va_list ap, again;
+	char   *line = NULL;
+	va_list ap;
 	int     n, rv;
 
+	/* Whole, however long: a line cut to a buffer loses its line
+	 * feed, and the next line runs into it. */
 	va_start(ap, fmt);
-	va_copy(again, ap);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	n = vasprintf(&line, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
-		va_end(again);
-		return (SAGA_EINVAL);
-	}
-	if ((size_t) n < sizeof(line)) {
-		va_end(again);
-		return (proto_buf_append(out, line, (size_t) n));
-	}
-	/* Whole, however long: a line cut loses its line feed, and the
-	 * next line would run into it. */
-	if ((big = malloc((size_t) n + 1)) == NULL) {
-		va_end(again);
 		return (SAGA_ENOMEM);
 	}
-	vsnprintf(big, (size_t) n + 1, fmt, again);
-	va_end(again);
-	rv = proto_buf_append(out, big, (size_t) n);
-	free(big);
+	rv = proto_buf_append(out, line, (size_t) n);
+	free(line);
 	return (rv);
 }
 

@@ -681,33 +681,27 @@ static void
 show_field(
     const show *s, const char *label, sagactl_style st, const char *fmt, ...)
 {
-	const sagactl_out *o = &s->ctx->out;
-	char               buf[2048];
-	char              *text = buf;
-	va_list            ap, again;
-	int                n;
+	const sagactl_out *o    = &s->ctx->out;
+	char              *text = NULL;
+	va_list            ap;
 
 	/* Whole, however long (an input of a saga may be 64 KiB and more):
 	 * piped output is never cut. */
 	va_start(ap, fmt);
-	va_copy(again, ap);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n >= (int) sizeof(buf) && (text = malloc((size_t) n + 1)) != NULL) {
-		vsnprintf(text, (size_t) n + 1, fmt, again);
-	} else if (text == NULL) {
-		text = buf; /* no memory: what fits, marked as cut */
-		memcpy(buf + sizeof(buf) - 4, "...", 4);
+	if (vasprintf(&text, fmt, ap) < 0) {
+		text = NULL;
 	}
-	va_end(again);
+	va_end(ap);
 	fprintf(o->f, "%s%-13s%s%s", sagactl_out_style_on(o, SAGACTL_S_BOLD),
 	    label, sagactl_out_style_off(o, SAGACTL_S_BOLD),
 	    sagactl_out_style_on(o, st));
-	sagactl_out_write(o->f, text, strlen(text));
-	fprintf(o->f, "%s\n", sagactl_out_style_off(o, st));
-	if (text != buf) {
-		free(text);
+	if (text != NULL) {
+		sagactl_out_write(o->f, text, strlen(text));
+	} else {
+		fputs("... (out of memory)", o->f);
 	}
+	fprintf(o->f, "%s\n", sagactl_out_style_off(o, st));
+	free(text);
 }
 
 /* "step charge" or "compensation of step charge". */
