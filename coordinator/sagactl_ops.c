@@ -1447,16 +1447,6 @@ static const char ops_purge_sql[]
       " SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM ev),"
       " (SELECT count(*) FROM k)";
 
-/* A monotonic clock in ms, for the progress of a purge. */
-static int64_t
-ops_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* One progress line of a purge on stderr: how far, how fast, and about
  * how long is left (at the rate so far). */
 static void
@@ -1598,7 +1588,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 			    stamped == 1 ? "its" : "their");
 		}
 	}
-	t0 = said = ops_mono_ms();
+	t0 = said = sagactl_now_ms();
 	while (!a.dry && matching > 0) {
 		long long n;
 		int64_t   now;
@@ -1621,7 +1611,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 			break;
 		}
 		if (a.progress_ms >= 0 &&
-		    (now = ops_mono_ms()) - said >= a.progress_ms) {
+		    (now = sagactl_now_ms()) - said >= a.progress_ms) {
 			said = now;
 			ops_purge_progress(
 			    ctx, sagas, matching, batches, now - t0);
