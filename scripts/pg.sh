@@ -214,9 +214,9 @@ remove_dir() {
 }
 
 # pg_start_abort: the EXIT trap of a start that has not written its env
-# file yet. pg_ctl runs the server in a session of its own, so a start
-# stopped there (a signal, a failure) would leave a server that nothing
-# can find; this stops it and removes its directory.
+# file yet (a failure, die, or a signal). pg_ctl runs the server in a
+# session of its own, so a start stopped there would leave a server that
+# nothing can find; this stops it and removes its directory.
 pg_start_dir=
 pg_start_abort() {
 	local dir=$pg_start_dir
@@ -292,7 +292,6 @@ cmd_start() {
 	# The server's socket is $dir/.s.PGSQL.<port>: stay below the 107
 	# bytes of sun_path.
 	if ((${#dir} + 18 > 107)); then
-		rm -rf -- "$dir"
 		die "socket directory $dir is too long for a Unix socket"
 	fi
 	log=$dir/postgres.log
@@ -306,7 +305,6 @@ cmd_start() {
 	if ! as_pg "$initdb" -D "$dir/data" -A trust -U postgres -E UTF8 \
 	    --locale=C --no-sync >"$dir/initdb.log" 2>&1; then
 		cat "$dir/initdb.log" >&2
-		remove_dir "$dir"
 		die "initdb failed"
 	fi
 	as_pg sh -c "cat >>'$dir/data/postgresql.conf'" <<EOF
@@ -322,10 +320,7 @@ EOF
 	# Another cluster may grab the port between our check and the bind:
 	# try a few ports.
 	for _ in 1 2 3 4 5; do
-		saga_ports_reserve port 1 || {
-			remove_dir "$dir"
-			die "found no free TCP port"
-		}
+		saga_ports_reserve port 1 || die "found no free TCP port"
 		echo "port = $port" | as_pg sh -c "cat >'$dir/data/saga_port.conf'"
 		if as_pg "$pg_ctl" start -w -t 60 -D "$dir/data" -l "$log" \
 		    >"$dir/pg_ctl.log" 2>&1; then
@@ -350,9 +345,6 @@ EOF
 	if ((!ok)); then
 		cat "$dir/pg_ctl.log" >&2 || true
 		log_tail "$log"
-		as_pg "$pg_ctl" stop -D "$dir/data" -m immediate >/dev/null 2>&1 ||
-		    true
-		remove_dir "$dir"
 		die "the PostgreSQL server did not start"
 	fi
 	write_env
