@@ -2659,9 +2659,8 @@ coord_db_cancel(coord *c, const saga_id *id, const char *note)
 	 * committed (its read may come before the commit): taken twice, it
 	 * was refused in the saga's log as if the cancel had not happened.
 	 * Any other note is taken, whatever else is pending: a saga that
-	 * ends meanwhile refuses it (cancel_refused), where left for a later
-	 * round it would never be read again (only unfinished sagas' notes
-	 * are). */
+	 * ends meanwhile refuses it (below), where left for a later round it
+	 * would never be read again (only unfinished sagas' notes are). */
 	if (s == NULL || s->fenced || s->clearing > 0 ||
 	    s->cleared_job == c->lease_jobs) {
 		return;
