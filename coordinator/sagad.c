@@ -148,6 +148,10 @@ typedef struct coord_entry {
 	rpc_req   *answer;
 	bool       last; /* set at release: the saga's last pending entry */
 	char       error[256];
+	/* Its operational events: notes v[note0 .. note0 + nnotes) of the
+	 * writer's list that goes with this entry's. */
+	size_t     note0;
+	size_t     nnotes;
 } coord_entry;
 
 typedef struct entry_list {
@@ -155,6 +159,18 @@ typedef struct entry_list {
 	size_t       n;
 	size_t       cap;
 } entry_list;
+
+/* The events of staged transitions that sagad logs and counts: written
+ * and counted when their batch has committed, not when it is staged. A
+ * batch that fails, or whose saga another instance took over, did not
+ * happen: its transitions are decided again (after a reload, by the new
+ * owner), and an early SAGA-COMPLETE line or saga_finished_total would
+ * say twice, or wrongly, that they happened. */
+typedef struct note_list {
+	saga_log *v;
+	size_t    n;
+	size_t    cap;
+} note_list;
 
 /* At most this many connections write batches (--db-writers). */
 #define COORD_WRITERS_MAX 4
@@ -173,6 +189,8 @@ typedef struct coord_writer {
 	saga_store *st;
 	entry_list  staged;
 	entry_list  flight;
+	note_list   snotes; /* the notes of staged */
+	note_list   fnotes; /* the notes of flight */
 	int64_t     flush_us; /* when the batch in flight was sent */
 } coord_writer;
 
@@ -893,12 +911,12 @@ coord_entry_new(entry_list *l)
 	return (&l->v[l->n++]);
 }
 
-/* Logs the operational events of a transition. */
+/* Logs the operational events of a committed transition. */
 static void
-coord_log_fx(const saga_rt *s, const saga_fx *fx)
+coord_log_notes(const saga_rt *s, const saga_log *notes, size_t n)
 {
-	for (size_t i = 0; i < fx->nlogs; i++) {
-		const saga_log *l = &fx->logs[i];
+	for (size_t i = 0; i < n; i++) {
+		const saga_log *l = &notes[i];
 		const char     *tag;
 
 		switch (l->type) {
@@ -1048,15 +1066,17 @@ coord_metrics_init(coord *c)
 	metrics_add(c->m, "saga_db_reconnects_total", NULL, 0);
 }
 
-/* Counts what one transition decided. */
+/* Counts what one committed transition decided; state is the saga's
+ * state after it. */
 static void
-coord_metrics_fx(coord *c, const saga_rt *s, const saga_fx *fx, int64_t now)
+coord_metrics_notes(coord *c, const saga_rt *s, saga_state state,
+    const saga_log *notes, size_t n, int64_t now)
 {
 	const saga_def *def = s->inst.def;
 	char            lab[512];
 
-	for (size_t i = 0; i < fx->nlogs; i++) {
-		const saga_log *l = &fx->logs[i];
+	for (size_t i = 0; i < n; i++) {
+		const saga_log *l = &notes[i];
 		const char     *step =
                     l->step >= 0 && (size_t) l->step < def->nsteps
 		        ? def->steps[l->step].name
@@ -1106,7 +1126,7 @@ coord_metrics_fx(coord *c, const saga_rt *s, const saga_fx *fx, int64_t now)
 		case SAGA_LOG_COMPENSATED:
 		case SAGA_LOG_PARKED:
 		case SAGA_LOG_RESOLVED: {
-			const char *st = saga_state_name(s->inst.state);
+			const char *st = saga_state_name(state);
 
 			metrics_add(c->m, "saga_finished_total",
 			    metrics_labels(lab, sizeof(lab), "saga", def->name,
@@ -1121,6 +1141,37 @@ coord_metrics_fx(coord *c, const saga_rt *s, const saga_fx *fx, int64_t now)
 		default:
 			break;
 		}
+	}
+}
+
+/* Keeps the events of fx that coord_log_notes or coord_metrics_notes
+ * use, in l, for the entry e; not their outputs, which neither reads. */
+static void
+coord_notes_add(note_list *l, coord_entry *e, const saga_fx *fx)
+{
+	e->note0  = l->n;
+	e->nnotes = 0;
+	for (size_t i = 0; i < fx->nlogs; i++) {
+		saga_log_type t = fx->logs[i].type;
+
+		if (t == SAGA_LOG_SENT || t == SAGA_LOG_DEADLINE ||
+		    t == SAGA_LOG_LOAD_FAILED) {
+			continue;
+		}
+		if (l->n == l->cap) {
+			size_t    cap = l->cap ? l->cap * 2 : 256;
+			saga_log *nv  = realloc(l->v, cap * sizeof(*nv));
+
+			if (nv == NULL) {
+				coord_fatal("staging a transition", SAGA_ENOMEM);
+			}
+			l->v   = nv;
+			l->cap = cap;
+		}
+		l->v[l->n]        = fx->logs[i];
+		l->v[l->n].output = (proto_raw) { NULL, 0 };
+		l->n++;
+		e->nnotes++;
 	}
 }
 
@@ -1185,8 +1236,6 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 		coord_rearm(c, s);
 		return;
 	}
-	coord_log_fx(s, fx);
-	coord_metrics_fx(c, s, fx, now);
 	/* A new saga's first transition goes to the writer that staged its
 	 * INSERT (coord_start_new): chosen again, the target could have
 	 * moved meanwhile, and the other writer's batch would drop the
@@ -1220,6 +1269,7 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 	e->state    = s->inst.state;
 	e->answer   = answer;
 	snprintf(e->error, sizeof(e->error), "%s", s->inst.last_error);
+	coord_notes_add(&w->snotes, e, fx);
 	s->pending++;
 	coord_rearm(c, s);
 }
@@ -1327,7 +1377,9 @@ coord_restart(coord *c, rpc_req *r)
 static void
 coord_release(coord *c, coord_writer *w)
 {
-	entry_list     l = w->flight;
+	entry_list     l     = w->flight;
+	note_list      notes = w->fnotes;
+	int64_t        now   = coord_now_ms();
 	const saga_id *fenced, *lost;
 	size_t         nfenced = saga_store_fenced(w->st, &fenced);
 	size_t         nlost   = saga_store_lost(w->st, &lost);
@@ -1369,6 +1421,7 @@ coord_release(coord *c, coord_writer *w)
 		}
 	}
 	w->flight = (entry_list) { NULL, 0, 0 };
+	w->fnotes = (note_list) { NULL, 0, 0 };
 	for (size_t i = 0; i < l.n; i++) {
 		coord_entry *e = &l.v[i];
 		saga_rt     *s = e->saga;
@@ -1390,6 +1443,9 @@ coord_release(coord *c, coord_writer *w)
 			}
 			continue;
 		}
+		coord_log_notes(s, &notes.v[e->note0], e->nnotes);
+		coord_metrics_notes(
+		    c, s, e->state, &notes.v[e->note0], e->nnotes, now);
 		s->cstate = e->state;
 		s->cstep  = e->step;
 		snprintf(s->cerror, sizeof(s->cerror), "%s", e->error);
@@ -1419,6 +1475,12 @@ coord_release(coord *c, coord_writer *w)
 		w->flight = l;
 	} else {
 		free(l.v);
+	}
+	if (w->fnotes.v == NULL) {
+		notes.n   = 0;
+		w->fnotes = notes;
+	} else {
+		free(notes.v);
 	}
 }
 
@@ -1606,6 +1668,11 @@ coord_start_new(coord *c, rpc_req *r, const saga_def *def)
 	         &nw)) != 0) {
 		coord_fatal("staging a new saga", rv);
 	}
+	/* (writers_test holds this line's write to move the writers'
+	 * target before coord_apply: the saga's first transition must
+	 * still go with its INSERT.) */
+	slog(LOG_DEBUG, s->id_text, -1, s->trace, "SAGA-STAGED %s (writer %d)",
+	    def->name, s->wr);
 	coord_insert(c, s);
 	coord_apply(c, s, &fx, r, true);
 }
@@ -2511,6 +2578,8 @@ coord_outage(coord *c, const char *why)
 			}
 			lists[i]->n = 0;
 		}
+		c->wr[w].snotes.n = 0;
+		c->wr[w].fnotes.n = 0;
 	}
 	coord_sagas_drop(c, SAGA_EUNAVAIL);
 	dispatch_drop_waiting(c->disp);
@@ -3182,6 +3251,7 @@ coord_flush(coord *c)
 	for (int i = 0; i < c->nwr; i++) {
 		coord_writer *w = &c->wr[i];
 		entry_list    tmp;
+		note_list     ntmp;
 
 		if (saga_store_in_flight(w->st) ||
 		    saga_store_staged(w->st) == 0) {
@@ -3196,6 +3266,10 @@ coord_flush(coord *c)
 		w->flight   = w->staged;
 		w->staged   = tmp;
 		w->staged.n = 0;
+		ntmp        = w->fnotes;
+		w->fnotes   = w->snotes;
+		w->snotes   = ntmp;
+		w->snotes.n = 0;
 	}
 }
 
@@ -3866,6 +3940,8 @@ coord_fini(coord *c)
 	for (int i = 0; i < COORD_WRITERS_MAX; i++) {
 		free(c->wr[i].staged.v);
 		free(c->wr[i].flight.v);
+		free(c->wr[i].snotes.v);
+		free(c->wr[i].fnotes.v);
 	}
 	free(c->byid);
 	free(c->bykey);

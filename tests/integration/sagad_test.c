@@ -2661,6 +2661,70 @@ test_sagad_stale_copy_dropped(void **state)
 	e->done = true;
 }
 
+/* A transition whose batch is fenced (here the saga's epoch moved on
+ * behind sagad's back, as another instance's takeover moves it) did not
+ * happen: sagad must neither log it (SAGA-COMPLETE) nor count it
+ * (saga_finished_total, saga_step_attempts_total). It did both when the
+ * transition was staged, before its batch's outcome was known, and again
+ * when the saga, taken back by the lease rounds as an orphan, made it
+ * for good. */
+static void
+test_sagad_fenced_batch_not_counted(void **state)
+{
+	tenv     *e = *state;
+	saga_id   a;
+	t_saga    s;
+	char      rules[64], idt[SAGA_ID_STRLEN + 1], sql[256];
+	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
+	char      murl[64], maddr[32];
+	int       mport = test_free_port();
+	int64_t   until;
+
+	assert_true(mport > 0);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	snprintf(rules, sizeof(rules), "bulkr.do=delay:%d\n", MS(1500));
+	t_begin(e, "fenced_not_counted", rules, "--metrics-listen", maddr,
+	    NULL);
+	a = t_start_ok(e, "bulkreload", "c-1", 1);
+	saga_id_format(&a, idt);
+	t_wait_record(e, "bulkr.do", 1, MS(10000));
+	/* Its answer comes 1.5 s after the command: the transition it
+	 * makes (step_ok, saga_completed) is written after this. */
+	t_db_int(e,
+	    "WITH u AS (UPDATE saga_instance SET epoch = epoch + 1 WHERE id "
+	    "= '%s' RETURNING 1) SELECT count(*) FROM u",
+	    idt);
+	until = t_now_ms() + MS(10000);
+	while (t_file_count_of(e->sagad_log, "FENCED") == 0) {
+		if (t_now_ms() > until) {
+			fail_msg("the write of saga %s was not fenced", idt);
+		}
+		poll(NULL, 0, 50);
+	}
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_instance WHERE id = '%s' AND state = "
+	    "'RUNNING'",
+	    idt);
+	assert_true(test_wait_until(t_db_cond_cb, &c, MS(1000)));
+	/* Not in memory but owned here: the lease rounds take it back,
+	 * and it completes, once. */
+	t_wait_state(e, &a, "COMPLETED", &s);
+	assert_int_equal(t_file_count_of(e->sagad_log, "SAGA-COMPLETE"), 1);
+	assert_true(t_gauge(murl,
+	                "saga_finished_total{saga=\"bulkreload\","
+	                "state=\"COMPLETED\"}")
+	    == 1.0);
+	assert_true(t_gauge(murl,
+	                "saga_step_attempts_total{saga=\"bulkreload\","
+	                "step=\"r1\",kind=\"action\",outcome=\"ok\"}")
+	    == 1.0);
+	assert_true(t_gauge(murl,
+	                "saga_started_total{saga=\"bulkreload\"}")
+	    == 1.0);
+	e->done = true;
+}
+
 /* A cancel requested through another instance (b) is a note in the
  * saga's row, which the owner (a) reads at each lease round and clears
  * with the transition it makes. While that transition's batch is held
@@ -4891,6 +4955,8 @@ main(void)
 		    test_sagad_cancel_elsewhere_once, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_stale_copy_dropped, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_fenced_batch_not_counted, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_cancel_elsewhere_while_ending, t_setup,
 		    t_teardown),

@@ -12,8 +12,9 @@
 # in between would split them: the other writer's batch drops the events
 # of a saga it does not insert, and releases the command before the
 # INSERT is known to have committed. To make the target move there, the
-# LD_PRELOAD library write_delay holds the write of each SAGA-START log
-# line (made between the two) for 80 ms, while sagas keep starting.
+# LD_PRELOAD library write_delay holds the write of each SAGA-STAGED log
+# line (debug level, made between the two) for 80 ms, while sagas keep
+# starting.
 #
 # Checks: the target moved (sagad logged a WRITER hand-over; else the
 # test did not test); every saga COMPLETED; every saga's event log runs
@@ -83,11 +84,11 @@ sagas:
       - {name: s3, participant: p, action: s3.do, compensation: s3.undo}
 YAML
 "$sagad" --migrate --db "$conninfo" >/dev/null
-LD_PRELOAD=$shim SAGA_TEST_WRITE_DELAY_MATCH=SAGA-START \
+LD_PRELOAD=$shim SAGA_TEST_WRITE_DELAY_MATCH=SAGA-STAGED \
 	SAGA_TEST_WRITE_DELAY_MS=80 \
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 	"$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" --listen "$api" \
-	--db-writers 2 >"$tmp/sagad.log" 2>&1 &
+	--db-writers 2 --log-level debug >"$tmp/sagad.log" 2>&1 &
 pids+=($!)
 saga_answers "$sagactl" "$api" $! || fail "sagad does not answer"
 
