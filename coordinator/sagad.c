@@ -94,6 +94,21 @@ typedef struct rwaiter {
 	int64_t   until_ms;
 } rwaiter;
 
+/* A repair (RETRY, RESOLVE, SKIP) of a saga not in memory claims it in
+ * its load job, which raises the saga's epoch. Two such jobs for one saga
+ * at once both raised it, and the second claim fenced the first repair's
+ * write: both repairs failed, the saga stayed FAILED. So one claim of a
+ * saga is in flight at a time; the repairs of that saga that come
+ * meanwhile wait here for it, then go through coord_api again (to the
+ * saga in memory, as a rule). */
+typedef struct claim_wait {
+	struct claim_wait *next;
+	saga_id            id;
+	rpc_req          **reqs;
+	size_t             n;
+	size_t             cap;
+} claim_wait;
+
 /* One saga in memory. */
 struct saga_rt {
 	saga_inst inst;
@@ -244,6 +259,7 @@ struct coord {
 	size_t           ngiveback;
 	saga_id         *unloadable;
 	size_t           nunloadable;
+	claim_wait      *claims; /* repairs' claims in flight */
 	char         instance[128];
 	dispatch    *disp;
 	rpc_server  *api;
@@ -1872,12 +1888,81 @@ coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 	coord_maybe_drop(c, s);
 }
 
+/* The claim in flight of saga id, if any (claim_wait). */
+static claim_wait *
+coord_claim_find(coord *c, const saga_id *id)
+{
+	for (claim_wait *w = c->claims; w != NULL; w = w->next) {
+		if (saga_id_equal(&w->id, id)) {
+			return (w);
+		}
+	}
+	return (NULL);
+}
+
+/* Holds r until the claim w is done. */
+static void
+coord_claim_park(claim_wait *w, rpc_req *r)
+{
+	if (w->n == w->cap) {
+		size_t    cap = w->cap ? w->cap * 2 : 4;
+		rpc_req **nv  = realloc(w->reqs, cap * sizeof(*nv));
+
+		if (nv == NULL) {
+			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+			return;
+		}
+		w->reqs = nv;
+		w->cap  = cap;
+	}
+	w->reqs[w->n++] = r;
+}
+
+static void coord_api(coord *c, rpc_req *r);
+
+/* The claim of saga id is done (its load answered, or failed): the
+ * requests that waited for it go again. */
+static void
+coord_claim_done(coord *c, const saga_id *id)
+{
+	claim_wait **pp = &c->claims;
+	claim_wait  *w;
+
+	while (*pp != NULL && !saga_id_equal(&(*pp)->id, id)) {
+		pp = &(*pp)->next;
+	}
+	if ((w = *pp) == NULL) {
+		return;
+	}
+	*pp = w->next;
+	for (size_t i = 0; i < w->n; i++) {
+		coord_api(c, w->reqs[i]);
+	}
+	free(w->reqs);
+	free(w);
+}
+
+/* Frees the claims left at shutdown (their requests are the API's). */
+static void
+coord_claims_free(coord *c)
+{
+	while (c->claims != NULL) {
+		claim_wait *w = c->claims;
+
+		c->claims = w->next;
+		free(w->reqs);
+		free(w);
+	}
+}
+
 static void
 coord_api(coord *c, rpc_req *r)
 {
 	const proto_msg *m = rpc_req_msg(r);
 	saga_rt         *s;
 	reader_job      *job;
+	claim_wait      *w = NULL;
+	bool             claim;
 
 	switch (m->type) {
 	case PROTO_T_START:
@@ -1916,16 +2001,28 @@ coord_api(coord *c, rpc_req *r)
 		coord_api_saga(c, r, s);
 		return;
 	}
-	if ((job = calloc(1, sizeof(*job))) == NULL) {
+	/* A repair takes the (FAILED) saga over from whoever had it. */
+	claim = m->type == PROTO_T_RETRY || m->type == PROTO_T_RESOLVE ||
+	    m->type == PROTO_T_SKIP;
+	if (claim && (w = coord_claim_find(c, &m->id)) != NULL) {
+		coord_claim_park(w, r);
+		return;
+	}
+	if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (claim && (w = calloc(1, sizeof(*w))) == NULL)) {
+		free(job);
 		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
 		return;
+	}
+	if (claim) {
+		w->id     = m->id;
+		w->next   = c->claims;
+		c->claims = w;
 	}
 	job->op    = READER_LOAD;
 	job->user  = r;
 	job->id    = m->id;
-	/* A repair takes the (FAILED) saga over from whoever had it. */
-	job->claim = m->type == PROTO_T_RETRY || m->type == PROTO_T_RESOLVE ||
-	    m->type == PROTO_T_SKIP;
+	job->claim = claim;
 	proto_buf_init(&job->input);
 	coord_reader_submit(c, job);
 }
@@ -2399,6 +2496,9 @@ coord_reader_done(coord *c, reader_job *job)
 		    job->key);
 	} else {
 		coord_reader_loaded(c, r, job);
+	}
+	if (job->op == READER_LOAD && job->claim) {
+		coord_claim_done(c, &job->id);
 	}
 	reader_job_free(job);
 }
@@ -3922,6 +4022,7 @@ coord_fini(coord *c)
 	free(c->suspect);
 	free(c->giveback);
 	free(c->unloadable);
+	coord_claims_free(c);
 	while ((t = timer_next(&c->timers)) != NULL) {
 		timer_cancel(&c->timers, t);
 		if (t->kind == TK_RWAIT) {

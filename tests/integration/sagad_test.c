@@ -2171,6 +2171,132 @@ test_sagad_failed_compensation_retry(void **state)
 	e->done = true;
 }
 
+static size_t t_file_count_of(const char *path, const char *text);
+
+/* A request sent on its own connection once every racer is ready
+ * (t_racer_main). */
+typedef struct t_racer {
+	tenv              *e;
+	pthread_barrier_t *go;
+	proto_type         type;
+	saga_id            id;
+	int                rv; /* 0 (SAGA reply in state), an error code, -1 */
+	char               state[32];
+	char               message[256];
+} t_racer;
+
+static void *
+t_racer_main(void *arg)
+{
+	t_racer     *p = arg;
+	saga_client *c = NULL;
+	proto_msg    req, rep;
+	char         err[256];
+	bool         open;
+
+	p->rv = -1;
+	open  = saga_client_open(&c, p->e->api_url, err, sizeof(err)) == 0;
+	(void) pthread_barrier_wait(p->go);
+	if (!open) {
+		return (NULL);
+	}
+	proto_msg_init(&req);
+	req.type = p->type;
+	req.id   = p->id;
+	req.note = proto_str_c("race");
+	if (saga_client_call(c, &req, MS(10000), &rep, err, sizeof(err)) ==
+	    0) {
+		p->rv = rep.type == PROTO_T_SAGA ? 0
+		    : rep.type == PROTO_T_ERROR  ? (int) rep.code
+		                                 : -1;
+		snprintf(p->state, sizeof(p->state), "%.*s",
+		    (int) rep.state.len, rep.state.ptr ? rep.state.ptr : "");
+		snprintf(p->message, sizeof(p->message), "%.*s",
+		    (int) rep.message.len,
+		    rep.message.ptr ? rep.message.ptr : "");
+	}
+	proto_msg_fini(&rep);
+	saga_client_free(c);
+	return (NULL);
+}
+
+/* Two RETRYs of one FAILED saga (not in memory: a parked saga is
+ * dropped) at the same time. Each loaded the saga in a job that claimed
+ * it, raising its epoch, and the second claim fenced the first RETRY's
+ * write: one client was told that another instance (there was none) had
+ * taken the saga over, the other that it was COMPENSATING, and it stayed
+ * FAILED. Now one RETRY carries the saga on and the other is refused, as
+ * when they come one after the other. Three sagas, so that the race is
+ * run more than once. */
+static void
+test_sagad_concurrent_retries(void **state)
+{
+	tenv             *e = *state;
+	enum { NSAGAS = 6, NRACERS = 3 };
+	saga_id           ids[NSAGAS];
+	t_saga            s;
+	char              idt[SAGA_ID_STRLEN + 1];
+	t_racer           r[NRACERS];
+	pthread_t         th[NRACERS];
+	pthread_barrier_t go;
+
+	t_begin(e, "concurrent_retries",
+	    "m3.do=fail:out of stock\nm2.undo=retry", NULL);
+	for (int i = 0; i < NSAGAS; i++) {
+		char cust[16];
+
+		snprintf(cust, sizeof(cust), "c-%d", i);
+		ids[i] = t_start_ok(e, "repair", cust, 1);
+	}
+	for (int i = 0; i < NSAGAS; i++) {
+		t_wait_state(e, &ids[i], "FAILED", &s);
+	}
+	t_rules(e, "m3.do=fail:out of stock\nm2.undo=ok");
+	for (int i = 0; i < NSAGAS; i++) {
+		int ok = 0, refused = 0;
+
+		saga_id_format(&ids[i], idt);
+		assert_int_equal(pthread_barrier_init(&go, NULL, NRACERS), 0);
+		for (int k = 0; k < NRACERS; k++) {
+			memset(&r[k], 0, sizeof(r[k]));
+			r[k].e    = e;
+			r[k].go   = &go;
+			r[k].type = PROTO_T_RETRY;
+			r[k].id   = ids[i];
+			assert_int_equal(
+			    pthread_create(&th[k], NULL, t_racer_main, &r[k]),
+			    0);
+		}
+		for (int k = 0; k < NRACERS; k++) {
+			assert_int_equal(pthread_join(th[k], NULL), 0);
+			if (r[k].rv == 0) {
+				ok++;
+			} else if (r[k].rv == SAGA_ESTATE &&
+			    strstr(r[k].message, "only a FAILED saga") !=
+			        NULL) {
+				refused++;
+			} else {
+				fail_msg("saga %s: a RETRY was answered %d "
+				         "(%s)",
+				    idt, r[k].rv, r[k].message);
+			}
+		}
+		pthread_barrier_destroy(&go);
+		assert_int_equal(ok, 1);
+		assert_int_equal(refused, NRACERS - 1);
+		t_wait_state(e, &ids[i], "COMPENSATED", &s);
+		assert_int_equal(t_db_int(e,
+		                     "SELECT count(*) FROM saga_event WHERE "
+		                     "saga_id = '%s' AND event = "
+		                     "'operator_retry'",
+		                     idt),
+		    1);
+	}
+	assert_int_equal(t_file_count_of(e->sagad_log, "FENCED"), 0);
+	t_check_log(e);
+	e->done = true;
+}
+
 static void
 test_sagad_skip_stuck_step_continues(void **state)
 {
@@ -4935,6 +5061,8 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_failed_compensation_retry, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_concurrent_retries, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_skip_stuck_step_continues, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
