@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "barrier_sql.h"
 #include "saga_err.h"
@@ -749,6 +750,13 @@ barrier_sql_purge(PGconn *db, int64_t retention_s, int batch,
 	PGresult   *res;
 	int         rv = 0;
 
+	/* The cutoff stops at 1970, where nothing is older: further back,
+	 * now() less the retention leaves PostgreSQL's timestamps (before
+	 * 4713 BC, about 2e11 s ago), and every purge failed with
+	 * "timestamp out of range". */
+	if (retention_s > (int64_t) time(NULL)) {
+		retention_s = (int64_t) time(NULL);
+	}
 	snprintf(secs, sizeof(secs), "%lld", (long long) retention_s);
 	snprintf(lim, sizeof(lim), "%d", batch);
 	res = PQexecPrepared(db, "saga_barrier_purge", 2, vals, NULL, NULL, 0);

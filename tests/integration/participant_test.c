@@ -3452,6 +3452,33 @@ test_participant_purge_deletes_old_sagas_only(void **state)
 	assert_int_equal(deleted, 0);
 }
 
+/* A retention longer than the time since 1970 (here about 31,700 years)
+ * purges nothing and does not fail: now() less it was out of
+ * PostgreSQL's timestamps, and every purge failed with "timestamp out of
+ * range". */
+static void
+test_participant_purge_retention_past_1970(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	saga_id                 old;
+	int64_t                 deleted = -1;
+	char                    err[512];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.retention_s       = 1000000000000LL;
+	cfg.purge_interval_ms = 3600 * 1000; /* not in the background */
+	start_with(f, &cfg, true);
+	old = new_id(f);
+	insert_row(f, &old, 0, 7200);
+	err[0] = '\0';
+	assert_int_equal(
+	    saga_participant_purge(f->p, &deleted, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(deleted, 0);
+	assert_int_equal(query_int(f, "SELECT count(*) FROM saga_barrier"), 1);
+}
+
 static bool
 purged(void *arg)
 {
@@ -3768,6 +3795,7 @@ main(void)
 		T(test_participant_json_logs),
 		T(test_participant_text_logs),
 		T(test_participant_purge_deletes_old_sagas_only),
+		T(test_participant_purge_retention_past_1970),
 		T(test_participant_purge_runs_in_background),
 		T(test_participant_old_saga_without_rows_fails),
 		T(test_participant_serve_returns_after_stop),
