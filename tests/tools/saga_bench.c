@@ -97,6 +97,7 @@ typedef struct sb_sample {
 	uint32_t lat_us; /* START sent -> final answer */
 	uint32_t start_us; /* START sent -> START answered */
 	uint8_t  outcome; /* sb_outcome */
+	bool     fail_input; /* bob's order (sb_fail_input) */
 } sb_sample;
 
 typedef struct sb_opts {
@@ -119,6 +120,7 @@ typedef struct sb_opts {
 	bool        keys;
 	bool        start_only;
 	bool        start_wait; /* START carries timeout_ms = wait_ms */
+	bool        expect_demo; /* bob's orders compensate (sb_report) */
 	bool        quiet;
 } sb_opts;
 
@@ -191,15 +193,21 @@ sb_note_error(const char *what, const char *detail)
 	pthread_mutex_unlock(&sb_mtx);
 }
 
+/* sb_fail_input tells whether saga idx is one of the --fail-pct orders
+ * made to fail at payment. */
+static bool
+sb_fail_input(uint64_t idx)
+{
+	return ((int) (sb_mix(sb_o.seed, idx, 0) % 100) < sb_o.fail_pct);
+}
+
 /* sb_input encodes the input of saga idx into b. */
 static int
 sb_input(uint64_t idx, proto_buf *b)
 {
 	proto_obj *o = NULL;
 	int        rv;
-	bool       fail;
-
-	fail = (int) (sb_mix(sb_o.seed, idx, 0) % 100) < sb_o.fail_pct;
+	bool       fail = sb_fail_input(idx);
 	if ((rv = proto_obj_alloc(&o)) != 0) {
 		return (rv);
 	}
@@ -342,10 +350,11 @@ sb_record(sb_slot *s, sb_outcome outcome)
 	sb_sample smp;
 	int64_t   sec;
 
-	smp.lat_us   = (uint32_t) (now - s->t0_us);
-	smp.start_us = s->start_us;
-	smp.outcome  = (uint8_t) outcome;
-	sec          = (now - sb_t0_us) / 1000000;
+	smp.lat_us     = (uint32_t) (now - s->t0_us);
+	smp.start_us   = s->start_us;
+	smp.outcome    = (uint8_t) outcome;
+	smp.fail_input = sb_fail_input(s->idx);
+	sec            = (now - sb_t0_us) / 1000000;
 	pthread_mutex_lock(&sb_mtx);
 	sb_samples[sb_ndone++] = smp;
 	if (sec >= 0 && sec < SB_TIMELINE_MAX) {
@@ -685,6 +694,10 @@ sb_usage(FILE *f)
 	    "  --start-wait       START waits for the end (timeout_ms =\n"
 	    "                     --wait-ms): one round trip per saga; the\n"
 	    "                     START latency is then the saga's\n"
+	    "  --expect-demo      the --fail-pct orders (bob's) must end\n"
+	    "                     COMPENSATED, as the demo's payments make\n"
+	    "                     them; without it, every saga COMPLETED;\n"
+	    "                     the others are counted as unexpected\n"
 	    "  --json FILE        write the result as JSON\n"
 	    "  --env FILE         write the result as shell assignments\n"
 	    "  --quiet            no progress line\n"
@@ -753,6 +766,9 @@ sb_args(int argc, char **argv)
 			continue;
 		} else if (strcmp(a, "--start-wait") == 0) {
 			sb_o.start_wait = true;
+			continue;
+		} else if (strcmp(a, "--expect-demo") == 0) {
+			sb_o.expect_demo = true;
 			continue;
 		} else if (strcmp(a, "--quiet") == 0) {
 			sb_o.quiet = true;
@@ -861,7 +877,7 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 	uint32_t *all = NULL, *st = NULL, *by[SB_NOUTCOMES] = { NULL };
 	size_t    nby[SB_NOUTCOMES] = { 0 };
 	sb_dist   dall, dstart, dby[SB_NOUTCOMES];
-	uint64_t  n = sb_ndone, errors;
+	uint64_t  n = sb_ndone, errors, unexpected = 0;
 	FILE     *f;
 	int       last_sec = 0;
 
@@ -876,6 +892,14 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 		all[i] = sb_samples[i].lat_us;
 		st[i]  = sb_samples[i].start_us;
 		counts[k]++;
+		/* A saga that COMPLETED where its input makes it compensate,
+		 * or the other way round (FAILED and RESOLVED are counted as
+		 * such). */
+		if ((k == SB_COMPLETED || k == SB_COMPENSATED) &&
+		    (k == SB_COMPENSATED) !=
+		        (sb_o.expect_demo && sb_samples[i].fail_input)) {
+			unexpected++;
+		}
 		if (by[k] != NULL) {
 			by[k][nby[k]++] = sb_samples[i].lat_us;
 		}
@@ -927,6 +951,8 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 				    sb_outcome_names[k], counts[k]);
 			}
 			fprintf(f, "},\n");
+			fprintf(f, "  \"unexpected\": %" PRIu64 ",\n",
+			    unexpected);
 			fprintf(f,
 			    "  \"errors\": {\"start\": %llu, \"wait\": %llu, "
 			    "\"refused_and_retried\": %llu, "
@@ -991,6 +1017,7 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 			    counts[SB_COMPENSATED]);
 			fprintf(f, "sb_failed=%" PRIu64 "\n",
 			    counts[SB_FAILED] + counts[SB_RESOLVED]);
+			fprintf(f, "sb_unexpected=%" PRIu64 "\n", unexpected);
 			fprintf(
 			    f, "sb_started=%" PRIu64 "\n", counts[SB_STARTED]);
 			fprintf(f, "sb_errors=%" PRIu64 "\n", errors);
@@ -1013,6 +1040,15 @@ sb_report(double wall_s, double cpu_s, double t0_unix, double t1_unix)
 		if (errors > 0) {
 			fprintf(stderr, "saga_bench: last error: %s\n",
 			    sb_last_error);
+		}
+		if (unexpected > 0) {
+			fprintf(stderr,
+			    "saga_bench: %" PRIu64 " saga(s) ended otherwise "
+			    "than their input makes them (%s)\n",
+			    unexpected,
+			    sb_o.expect_demo ? "bob's orders compensate, the "
+			                       "others complete"
+			                     : "every saga completes");
 		}
 	}
 	free(all);
