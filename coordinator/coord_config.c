@@ -703,6 +703,11 @@ coord_config_missing(coord_config_ld *ld, const coord_config_field *fields,
 /* Flags of coord_config_str. */
 #define COORD_CONFIG_NULLABLE 1 /* null stands for "none" (NULL) */
 #define COORD_CONFIG_NAME 2     /* [A-Za-z0-9_.-], 1..NAME_MAX */
+/* No line break or tab at either end: a name another program looks up
+ * exactly (an action, an input field), where "order.create\n", what a
+ * folded > scalar gives, is not order.create. (Spaces at the ends are
+ * kept, as every other character: they are the definition's.) */
+#define COORD_CONFIG_TOKEN 4
 
 /* Whether s is a valid name. */
 static bool
@@ -712,6 +717,17 @@ coord_config_name_ok(const char *s)
 
 	return (n > 0 && n <= COORD_CONFIG_NAME_MAX &&
 	    strspn(s, coord_config_name_chars) == n);
+}
+
+/* Whether s has no line break or tab at either end (COORD_CONFIG_TOKEN). */
+static bool
+coord_config_token_ok(const char *s)
+{
+	static const char edge[] = "\n\r\t\v\f";
+	size_t            n      = strlen(s);
+
+	return (n > 0 && strchr(edge, s[0]) == NULL &&
+	    strchr(edge, s[n - 1]) == NULL);
 }
 
 /* Reads a string. Returns true (and sets *out, NULL for an allowed null)
@@ -739,6 +755,16 @@ coord_config_str(coord_config_ld *ld, const coord_config_field *f,
 		ok = t != NULL && t[0] != '\0' &&
 		    strlen(t) <= COORD_CONFIG_STRING_MAX &&
 		    !coord_config_has_nul(f->val);
+	}
+	if (ok && (flags & COORD_CONFIG_TOKEN) != 0 &&
+	    !coord_config_token_ok(t)) {
+		coord_config_got(f->val, got, sizeof(got));
+		coord_config_err_at(ld,
+		    coord_config_node_pos(ld, f->val, f->pos),
+		    "%s: %s starts or ends with a line break or tab (a "
+		    "folded > scalar ends with one); it is matched exactly",
+		    path, got);
+		return (false);
 	}
 	if (!ok) {
 		coord_config_got(f->val, got, sizeof(got));
@@ -1341,11 +1367,13 @@ coord_config_step(coord_config_ld *ld, saga_def *d, size_t i,
 		ld->nrefs++;
 	}
 	if (fields[2].seen) {
-		coord_config_str(ld, &fields[2], "action", 0, &s->action);
+		coord_config_str(ld, &fields[2], "action", COORD_CONFIG_TOKEN,
+		    &s->action);
 	}
 	if (fields[3].seen) {
 		comp_ok = coord_config_str(ld, &fields[3], "compensation",
-		    COORD_CONFIG_NULLABLE, &s->compensation);
+		    COORD_CONFIG_NULLABLE | COORD_CONFIG_TOKEN,
+		    &s->compensation);
 	}
 	if (fields[4].seen) {
 		si->kind_pos = coord_config_node_pos(ld, fields[4].val,
@@ -1534,7 +1562,8 @@ coord_config_redact(
 		char              *name = NULL;
 		size_t             j;
 
-		if (!coord_config_str(ld, &itf, "redact", 0, &name)) {
+		if (!coord_config_str(
+		        ld, &itf, "redact", COORD_CONFIG_TOKEN, &name)) {
 			continue;
 		}
 		for (j = 0; j < d->nredact; j++) {
@@ -1638,7 +1667,8 @@ coord_config_saga(coord_config_ld *ld, struct fy_node *n, coord_config_pos fb)
 	}
 	if (fields[2].seen) {
 		coord_config_str(ld, &fields[2], "business_key",
-		    COORD_CONFIG_NULLABLE, &d->business_key);
+		    COORD_CONFIG_NULLABLE | COORD_CONFIG_TOKEN,
+		    &d->business_key);
 	}
 	if (fields[3].seen) {
 		coord_config_redact(ld, d, &fields[3]);

@@ -460,6 +460,48 @@ test_coord_config_wrong_types(void **state)
 	    NULL);
 }
 
+/* An action, compensation, business key or redacted field that starts or
+ * ends with a line break or tab is refused: participants and inputs are
+ * matched exactly, and "order.create\n", what a folded > scalar gives,
+ * made every attempt of its step go unanswered (no handler has that
+ * name) while --check said the configuration was OK. Inside a string
+ * and spaces at its ends are kept (test_coord_config_json_escapes,
+ * test_coord_config_json_edge_spaces). */
+static void
+test_coord_config_edge_line_breaks(void **state)
+{
+	const char *files[] = { "breaks.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n" /* 1 */
+	    "sagas:\n"                                           /* 2 */
+	    "  - name: s\n"                                      /* 3 */
+	    "    business_key: \"\\tcustomer\"\n"                /* 4 */
+	    "    redact: [\"card\\n\", cvv]\n"                   /* 5 */
+	    "    steps:\n"                                       /* 6 */
+	    "      - name: a\n"                                  /* 7 */
+	    "        participant: p\n"                           /* 8 */
+	    "        action: >\n"                                /* 9 */
+	    "          order.create\n"                           /* 10 */
+	    "        compensation: \"order.reject\\r\"\n"        /* 11 */
+	    "      - {name: b, participant: p, action: x, kind: pivot}\n");
+	expect_files_errs(files, 1,
+	    "breaks.yaml:4:20: business_key: \"\\x09customer\" starts or "
+	    "ends with a line break or tab (a folded > scalar ends with "
+	    "one); it is matched exactly",
+	    "breaks.yaml:5:15: redact: \"card\\x0a\" starts or ends with a "
+	    "line break or tab (a folded > scalar ends with one); it is "
+	    "matched exactly",
+	    "breaks.yaml:10:11: action: \"order.create\\x0a\" starts or ends "
+	    "with a line break or tab (a folded > scalar ends with one); it "
+	    "is matched exactly",
+	    "breaks.yaml:11:24: compensation: \"order.reject\\x0d\" starts or "
+	    "ends with a line break or tab (a folded > scalar ends with "
+	    "one); it is matched exactly",
+	    NULL);
+}
+
 static void
 test_coord_config_section_types(void **state)
 {
@@ -2478,6 +2520,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_from_json_errors),
 		cmocka_unit_test(test_coord_config_redact_parsed),
 		cmocka_unit_test(test_coord_config_redact_errors),
+		cmocka_unit_test(test_coord_config_edge_line_breaks),
 		cmocka_unit_test(test_coord_config_redact_json),
 	};
 
