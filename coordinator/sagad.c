@@ -2309,6 +2309,64 @@ coord_lease_orphans(coord *c, reader_job *job)
 	job->nrenewed = 0;
 }
 
+/* Why the configuration cfg must not replace the running one, in why
+ * (len bytes), or NULL when it may. A SIGHUP with an empty or half-written
+ * file (or one that dropped a participant by mistake) installed it:
+ * every unfinished saga whose steps use a participant no longer
+ * configured had its commands fail to send, gave up and parked FAILED,
+ * and no saga could start. So a configuration that defines nothing, or
+ * lacks a participant that a saga in memory (unfinished) still uses, is
+ * refused; to retire a participant, let its sagas end first. */
+static const char *
+coord_reload_refusal(const coord *c, const coord_defs *cfg, char *why,
+    size_t len)
+{
+	size_t n = 0;
+
+	if (cfg->nsagas == 0 && cfg->nparticipants == 0) {
+		snprintf(why, len,
+		    "the configuration defines nothing (an empty or "
+		    "half-written file?)");
+		return (why);
+	}
+	for (size_t i = 0; c->byid != NULL && i < c->byid_cap; i++) {
+		for (saga_rt *s = c->byid[i]; s != NULL; s = s->hnext) {
+			const saga_def *d = s->inst.def;
+
+			if (saga_state_terminal(s->inst.state) || s->fenced) {
+				continue;
+			}
+			for (size_t k = 0; k < d->nsteps; k++) {
+				const char *p = d->steps[k].participant;
+				size_t      j = 0;
+
+				while (j < cfg->nparticipants &&
+				    strcmp(cfg->participants[j]->name, p) != 0) {
+					j++;
+				}
+				if (j < cfg->nparticipants) {
+					continue;
+				}
+				if (n++ == 0) {
+					snprintf(why, len,
+					    "participant %s is not in the new "
+					    "configuration, but saga %s (%s "
+					    "version %d) still uses it",
+					    p, s->id_text, d->name, d->version);
+				}
+				break;
+			}
+		}
+	}
+	if (n > 1) {
+		size_t l = strlen(why);
+
+		snprintf(why + l, len - l, ", and %zu other unfinished "
+		    "saga(s) a participant it lacks", n - 1);
+	}
+	return (n > 0 ? why : NULL);
+}
+
 /* A lease round found this instance's id registered to another process
  * (holder): two sagad processes run with one id, which start-up refuses
  * (saga_store_register) but which a database away longer than the lease,
@@ -2436,8 +2494,20 @@ coord_reader_done(coord *c, reader_job *job)
 			    job->err);
 			coord_defs_free(cfg);
 		} else {
-			char err[256];
+			char err[512];
 
+			/* Again: sagas started while the definitions were
+			 * being registered. */
+			if (coord_reload_refusal(c, cfg, err, sizeof(err)) !=
+			    NULL) {
+				log_error("reload: %s; keeping the old "
+				          "configuration",
+				    err);
+				coord_defs_free(cfg);
+				free(job->defs);
+				reader_job_free(job);
+				return;
+			}
 			c->resend_ms = coord_resend_ms(c, cfg);
 			if (dispatch_configure(c->disp, cfg->participants,
 			        cfg->nparticipants, c->resend_ms,
@@ -3209,6 +3279,13 @@ coord_reload(coord *c)
 	{
 		char err[512];
 
+		if (coord_reload_refusal(c, cfg, err, sizeof(err)) != NULL) {
+			log_error("reload: %s", err);
+			log_error(
+			    "reload failed: keeping the old configuration");
+			coord_defs_free(cfg);
+			return;
+		}
 		/* Before the new definitions are registered: a participant
 		 * whose TLS files nng would refuse, or take and then fail
 		 * with, fails the reload as a whole. */

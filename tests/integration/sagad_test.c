@@ -4447,6 +4447,66 @@ t_resend_saga(tenv *e, const char *timeout)
 	t_start_sagad(e);
 }
 
+/* A SIGHUP must not take away what running sagas use. An empty file (a
+ * config tool's half-written one), or one without the participant a
+ * running saga sends its next step to, was installed: the saga's
+ * commands failed to send until the step gave up, and it compensated or
+ * parked FAILED. Both are refused now, with the reason, and the saga
+ * completes; once no saga uses the participant, a configuration without
+ * it is taken. */
+static void
+test_sagad_reload_keeps_what_sagas_use(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char    rules[64], idt[SAGA_ID_STRLEN + 1];
+	char   *good, *log;
+	size_t  len;
+
+	snprintf(rules, sizeof(rules), "hold.do=delay:%d\n", MS(3000));
+	t_begin(e, "reload_in_use", rules, NULL);
+	assert_non_null(good = t_slurp(e->config, &len));
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_record(e, "hold.do", 1, MS(10000));
+	t_write_file(e->config, "");
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	t_wait_log_count(e, "reload failed", 1);
+	t_write_file(e->config,
+	    "participants:\n"
+	    "  other: {endpoints: [\"tcp://127.0.0.1:1\"]}\n");
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	t_wait_log_count(e, "reload failed", 2);
+	assert_non_null(log = t_slurp(e->sagad_log, NULL));
+	assert_non_null(strstr(log,
+	    "reload: the configuration defines nothing (an empty or "
+	    "half-written file?)"));
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want),
+		    "reload: participant p0 is not in the new configuration, "
+		    "but saga %s (cancelable version 1) still uses it",
+		    idt);
+		assert_non_null(strstr(log, want));
+	}
+	assert_null(strstr(log, "CONFIG-RELOADED"));
+	free(log);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	/* No saga uses p0 any more: a configuration without it is taken
+	 * (and every saga of the old one is gone). */
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	t_wait_log_count(e, "CONFIG-RELOADED 0 sagas", 1);
+	assert_int_equal(t_start(e, "cancelable", t_input(e, 0, "c-2", 1),
+	                     NULL, &s),
+	    SAGA_ENOTFOUND);
+	t_write_file(e->config, good);
+	free(good);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* A reload that lengthens a step's timeout lengthens nng's resend time
  * on the participant's socket too, which the reload keeps (same
  * endpoints): it stays above every attempt's timeout, so that nng never
@@ -5135,6 +5195,9 @@ main(void)
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_raises_resend, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_reload_keeps_what_sagas_use, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_bulkhead_kept_across_reload, t_setup,
 		    t_teardown),
