@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "saga_err.h"
 #include "saga_tls.h"
@@ -56,6 +57,21 @@ saga_tls_dial_url_ok(const char *url, char *why, size_t whylen)
 	bool     ok;
 	int      rv;
 
+	if (strncmp(url, "ipc://", 6) == 0) {
+		/* The path goes into a Unix socket's address; nng refuses
+		 * longer ones only when it makes the dialer (over 127
+		 * bytes) or dials. */
+		size_t max = sizeof(((struct sockaddr_un *) 0)->sun_path) - 1;
+
+		if (strlen(url + 6) > max) {
+			snprintf(why, whylen,
+			    "an ipc:// path is at most %zu bytes (a Unix "
+			    "socket's), this one has %zu",
+			    max, strlen(url + 6));
+			return (false);
+		}
+		return (true);
+	}
 	if (!saga_tls_tcp_url(url)) {
 		return (true);
 	}

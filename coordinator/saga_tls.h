@@ -37,8 +37,9 @@ bool saga_tls_name_of(const char *url, char *name, size_t len);
 /* saga_tls_dial_url_ok tells whether nng can dial url: parsed by nng,
  * and for tcp:// and tls+tcp:// a host (not the wildcard) and a port
  * 1..65535 and nothing more, which nng's dialer wants and its parser does
- * not check (tcp://h/x:1, tcp://user@h:1). False with the reason in why.
- * Opens no socket. For coord_config_url_check. */
+ * not check (tcp://h/x:1, tcp://user@h:1); for ipc:// a path that fits
+ * a Unix socket's address. False with the reason in why. Opens no
+ * socket. For coord_config_url_check. */
 bool saga_tls_dial_url_ok(const char *url, char *why, size_t whylen);
 
 /* saga_listen_url_check checks url for a listener: tcp://HOST:PORT or

@@ -175,14 +175,18 @@ grep -q "bad.yaml:[0-9]*:[0-9]*: " "$state/check.out" ||
 	fail "sagad --check gave no file:line:column: $(cat "$state/check.out")"
 # Endpoints that nng cannot dial, which sagad refused only at start-up:
 # --check and sagactl validate name each at its line and column.
-printf 'participants:\n  p: {endpoints: ["tcp://h/x:1"]}\n  q: {endpoints: ["tcp://*:1"]}\nsagas: []\n' \
-	>"$state/urls.yaml"
+# (An ipc:// path longer than a Unix socket's address holds, 108 bytes
+# here, made sagad fail only at start.)
+long_ipc=ipc:///tmp/$(printf 'x%.0s' $(seq 1 103))
+printf 'participants:\n  p: {endpoints: ["tcp://h/x:1"]}\n  q: {endpoints: ["tcp://*:1"]}\n  r: {endpoints: ["%s"]}\nsagas: []\n' \
+	"$long_ipc" >"$state/urls.yaml"
 rc=0
 "$build/coordinator/sagad" --check --config "$state/urls.yaml" \
 	>"$state/urls.out" 2>&1 || rc=$?
 ((rc == 1)) &&
 	grep -q 'urls.yaml:2:20: endpoints: tcp://h/x:1 cannot be dialled: ' "$state/urls.out" &&
-	grep -q 'urls.yaml:3:20: endpoints: tcp://\*:1 cannot be dialled: ' "$state/urls.out" ||
+	grep -q 'urls.yaml:3:20: endpoints: tcp://\*:1 cannot be dialled: ' "$state/urls.out" &&
+	grep -qF "urls.yaml:4:20: endpoints: $long_ipc cannot be dialled: an ipc:// path is at most 107 bytes (a Unix socket's), this one has 108" "$state/urls.out" ||
 	fail "sagad --check of endpoints nng cannot dial: exit $rc: $(cat "$state/urls.out")"
 rc=0
 "$sagactl" validate "$state/urls.yaml" >"$state/urls.out" 2>&1 || rc=$?
