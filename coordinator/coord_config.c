@@ -673,6 +673,16 @@ coord_config_fields(coord_config_ld *ld, struct fy_node *map,
 			    allowed);
 			continue;
 		}
+		if (fields[i].seen) {
+			/* The parser lets duplicate keys through
+			 * (coord_config_parse), so that this names both
+			 * places and the rest of the file is checked. */
+			coord_config_err_at(ld, kp,
+			    "duplicate key \"%s\" %s (first at %s:%d:%d)",
+			    fields[i].key, where, ld->files[fields[i].pos.file],
+			    fields[i].pos.line, fields[i].pos.col);
+			continue;
+		}
 		fields[i].val  = fy_node_pair_value(pair);
 		fields[i].pos  = kp;
 		fields[i].seen = true;
@@ -1884,7 +1894,11 @@ coord_config_parse(coord_config_ld *ld, const char *buf, size_t len,
 	}
 	fy_diag_set_collect_errors(doc->diag, true);
 	memset(&pc, 0, sizeof(pc));
-	pc.flags = FYPCF_QUIET | (json ? FYPCF_JSON_FORCE : FYPCF_JSON_NONE);
+	/* Duplicate keys are reported by the loader (coord_config_fields,
+	 * and the duplicate participant check), with both places: libfyaml
+	 * said only "duplicate key", and stopped there. */
+	pc.flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS |
+	    (json ? FYPCF_JSON_FORCE : FYPCF_JSON_NONE);
 	pc.diag  = doc->diag;
 	if ((doc->fyp = fy_parser_create(&pc)) == NULL ||
 	    fy_parser_set_string(doc->fyp, buf, len) != 0) {

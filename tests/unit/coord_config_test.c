@@ -1180,10 +1180,53 @@ test_coord_config_syntax_errors(void **state)
 	put(files[4], "sagas:\n  - name: s\n");
 	expect_files_errs(files, 5,
 	    "flow.yaml:2:1: flow sequence without a closing bracket",
-	    "dupkey.yaml:3:3: duplicate key",
+	    "dupkey.yaml:3:3: duplicate participant \"p\" (first defined "
+	    "at dupkey.yaml:2:3)",
 	    "tab.yaml:2:1: tab character may not be used as indentation",
 	    "quote.yaml:7:18: double-quoted scalar without closing quote",
 	    "fine.yaml:2:5: saga \"s\": missing required key \"steps\"",
+	    NULL);
+}
+
+/* A key twice in one mapping is reported at the second with the first's
+ * place, at every level, and the rest of the file is still checked.
+ * libfyaml reported "duplicate key" alone and stopped at the first. */
+static void
+test_coord_config_duplicate_keys(void **state)
+{
+	const char *files[] = { "dups.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"                                    /* 1 */
+	    "  p: {endpoints: [\"tcp://h:1\"], max_in_flight: lots}\n"
+	    "defaults:\n"                                        /* 3 */
+	    "  timeout: 1s\n"                                    /* 4 */
+	    "  timeout: 2s\n"                                    /* 5 */
+	    "sagas:\n"                                           /* 6 */
+	    "  - name: s\n"                                      /* 7 */
+	    "    steps:\n"                                       /* 8 */
+	    "      - name: a\n"                                  /* 9 */
+	    "        participant: p\n"                           /* 10 */
+	    "        action: x\n"                                /* 11 */
+	    "        kind: pivot\n"                              /* 12 */
+	    "        retry: {max_attempts: 2, max_attempts: 3}\n" /* 13 */
+	    "        action: y\n"                                /* 14 */
+	    "    name: t\n"                                      /* 15 */
+	    "sagas: []\n");                                      /* 16 */
+	expect_files_errs(files, 1,
+	    "dups.yaml:2:48: max_in_flight: expected an integer 1..65536, got "
+	    "\"lots\"",
+	    "dups.yaml:5:3: duplicate key \"timeout\" in defaults (first at "
+	    "dups.yaml:4:3)",
+	    "dups.yaml:13:34: duplicate key \"max_attempts\" in a retry "
+	    "policy (first at dups.yaml:13:17)",
+	    "dups.yaml:14:9: duplicate key \"action\" in a step (first at "
+	    "dups.yaml:11:9)",
+	    "dups.yaml:15:5: duplicate key \"name\" in a saga (first at "
+	    "dups.yaml:7:5)",
+	    "dups.yaml:16:1: duplicate key \"sagas\" at the top level (first "
+	    "at dups.yaml:6:1)",
 	    NULL);
 }
 
@@ -2521,6 +2564,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_redact_parsed),
 		cmocka_unit_test(test_coord_config_redact_errors),
 		cmocka_unit_test(test_coord_config_edge_line_breaks),
+		cmocka_unit_test(test_coord_config_duplicate_keys),
 		cmocka_unit_test(test_coord_config_redact_json),
 	};
 
