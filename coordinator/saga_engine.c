@@ -503,10 +503,15 @@ saga_engine_on_transient(saga_inst *inst, const saga_ev *ev, saga_fx *fx,
 	if (!comp && inst->step == inst->def->pivot) {
 		/* An unresolved pivot is resent until it answers, whatever
 		 * max_attempts says; with a compensation the deadline (or a
-		 * cancel) may compensate it instead. */
-		exhausted = full || (sd->compensation != NULL &&
-		                        saga_engine_past_deadline(inst, now));
-	} else if (!comp && !saga_engine_pivot_done(inst) &&
+		 * cancel) may compensate it instead, below. */
+		exhausted = full;
+	}
+	/* Past the deadline before the pivot (or at a pivot with a
+	 * compensation): no new attempt, compensate, for the deadline's
+	 * sake, as saga_engine_deadline does (it said the pivot "gave up",
+	 * which a pivot never does). */
+	if (!comp && !saga_engine_pivot_done(inst) &&
+	    !saga_engine_bare_pivot(inst) &&
 	    saga_engine_past_deadline(inst, now)) {
 		l = saga_engine_log_cmd(inst, fx, SAGA_LOG_GAVE_UP, now, what);
 		l->attempt     = ev->attempt;

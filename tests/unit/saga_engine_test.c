@@ -1518,6 +1518,15 @@ test_saga_engine_deadline_awaits_inflight_pivot(void **state)
 					assert_last_sent(
 					    &d, 3, SAGA_KIND_ACTION, 2);
 				} else {
+					/* For the deadline's sake, as before
+					 * the pivot: the pivot never "gave
+					 * up". */
+					ASSERT_FX_LOGS(&d, SAGA_LOG_GAVE_UP,
+					    SAGA_LOG_DEADLINE,
+					    SAGA_LOG_COMPENSATING,
+					    SAGA_LOG_SENT);
+					assert_string_equal(d.inst.last_error,
+					    "deadline passed");
 					assert_int_equal(d.inst.state,
 					    SAGA_ST_COMPENSATING);
 					assert_last_sent(
