@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -3265,7 +3266,19 @@ coord_reload(coord *c)
 	coord_defs *cfg = NULL;
 	coord_errs  errs;
 	reader_job *job;
+	struct stat sb;
 
+	/* The engine thread reads the files: a FIFO (or a device) could
+	 * block it, and every saga with it, until someone writes. Start-up
+	 * reads them (--config <(...)); a reload reads regular files. */
+	for (size_t i = 0; i < c->o.nconfigs; i++) {
+		if (stat(c->o.configs[i], &sb) == 0 && !S_ISREG(sb.st_mode)) {
+			log_error("reload: %s is not a regular file; keeping "
+			          "the old configuration",
+			    c->o.configs[i]);
+			return;
+		}
+	}
 	memset(&errs, 0, sizeof(errs));
 	if (coord_defs_load(c->o.configs, c->o.nconfigs, &cfg, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++) {

@@ -4507,6 +4507,36 @@ test_sagad_reload_keeps_what_sagas_use(void **state)
 	e->done = true;
 }
 
+/* A reload reads regular files only: the engine thread reads them, and a
+ * FIFO put where the configuration was blocked it (and every saga with
+ * it) until something wrote to the FIFO. */
+static void
+test_sagad_reload_fifo_refused(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+	char   *good;
+	size_t  len;
+
+	t_begin(e, "reload_fifo", "", NULL);
+	assert_non_null(good = t_slurp(e->config, &len));
+	assert_int_equal(unlink(e->config), 0);
+	assert_int_equal(mkfifo(e->config, 0600), 0);
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	t_wait_log_count(e, "is not a regular file; keeping the old "
+	                    "configuration",
+	    1);
+	/* The engine goes on. */
+	id = t_start_ok(e, "order", "c-1", 1);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	assert_int_equal(unlink(e->config), 0);
+	t_write_file(e->config, good);
+	free(good);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* A reload that lengthens a step's timeout lengthens nng's resend time
  * on the participant's socket too, which the reload keeps (same
  * endpoints): it stays above every attempt's timeout, so that nng never
@@ -5198,6 +5228,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_keeps_what_sagas_use, t_setup,
 		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_reload_fifo_refused, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_bulkhead_kept_across_reload, t_setup,
 		    t_teardown),
