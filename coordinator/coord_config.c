@@ -677,10 +677,12 @@ coord_config_fields(coord_config_ld *ld, struct fy_node *map,
 			/* The parser lets duplicate keys through
 			 * (coord_config_parse), so that this names both
 			 * places and the rest of the file is checked. */
+			coord_config_pos fp = fields[i].pos;
+
 			coord_config_err_at(ld, kp,
 			    "duplicate key \"%s\" %s (first at %s:%d:%d)",
-			    fields[i].key, where, ld->files[fields[i].pos.file],
-			    fields[i].pos.line, fields[i].pos.col);
+			    fields[i].key, where, ld->files[fp.file], fp.line,
+			    fp.col);
 			continue;
 		}
 		fields[i].val  = fy_node_pair_value(pair);
@@ -766,7 +768,10 @@ coord_config_str(coord_config_ld *ld, const coord_config_field *f,
 		    strlen(t) <= COORD_CONFIG_STRING_MAX &&
 		    !coord_config_has_nul(f->val);
 	}
-	if (ok && (flags & COORD_CONFIG_TOKEN) != 0 &&
+	/* Not for a definition read back from the log (strict): one
+	 * stored before the rule must still load, or its sagas could not
+	 * be recovered, taken over or repaired. */
+	if (ok && (flags & COORD_CONFIG_TOKEN) != 0 && !ld->strict &&
 	    !coord_config_token_ok(t)) {
 		coord_config_got(f->val, got, sizeof(got));
 		coord_config_err_at(ld,

@@ -502,6 +502,38 @@ test_coord_config_edge_line_breaks(void **state)
 	    NULL);
 }
 
+/* A definition stored before that rule, read back from the log, still
+ * loads: its sagas must be recoverable and repairable. */
+static void
+test_coord_config_edge_line_breaks_stored(void **state)
+{
+	coord_defs *d;
+	saga_def   *back = NULL;
+	char        err[256];
+	char       *json, *at;
+
+	(void) state;
+	d = load_text_ok("stored.yaml",
+	    "participants: {p: {endpoints: [\"tcp://h:1\"]}}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, compensation: "
+	    "undo}\n"
+	    "      - {name: b, participant: p, action: y, kind: pivot}\n");
+	/* The JSON as an older sagad stored it: "undo\n". */
+	assert_non_null(json = malloc(strlen(d->sagas[0]->json) + 3));
+	assert_non_null(at = strstr(d->sagas[0]->json, "\"undo\""));
+	snprintf(json, strlen(d->sagas[0]->json) + 3, "%.*s\"undo\\n\"%s",
+	    (int) (at - d->sagas[0]->json), d->sagas[0]->json, at + 6);
+	assert_int_equal(
+	    coord_def_from_json(json, &back, err, sizeof(err)), 0);
+	assert_string_equal(back->steps[0].compensation, "undo\n");
+	saga_def_free(back);
+	free(json);
+	coord_defs_free(d);
+}
+
 static void
 test_coord_config_section_types(void **state)
 {
@@ -2564,6 +2596,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_redact_parsed),
 		cmocka_unit_test(test_coord_config_redact_errors),
 		cmocka_unit_test(test_coord_config_edge_line_breaks),
+		cmocka_unit_test(test_coord_config_edge_line_breaks_stored),
 		cmocka_unit_test(test_coord_config_duplicate_keys),
 		cmocka_unit_test(test_coord_config_redact_json),
 	};
