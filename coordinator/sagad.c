@@ -1180,7 +1180,8 @@ coord_notes_add(note_list *l, coord_entry *e, const saga_fx *fx)
 			saga_log *nv  = realloc(l->v, cap * sizeof(*nv));
 
 			if (nv == NULL) {
-				coord_fatal("staging a transition", SAGA_ENOMEM);
+				coord_fatal(
+				    "staging a transition", SAGA_ENOMEM);
 			}
 			l->v   = nv;
 			l->cap = cap;
@@ -2315,18 +2316,25 @@ coord_lease_orphans(coord *c, reader_job *job)
  * file (or one that dropped a participant by mistake) installed it:
  * every unfinished saga whose steps use a participant no longer
  * configured had its commands fail to send, gave up and parked FAILED,
- * and no saga could start. So a configuration that defines nothing, or
+ * and no saga could start. So a configuration that defines no saga, or
  * lacks a participant that a saga in memory (unfinished) still uses, is
- * refused; to retire a participant, let its sagas end first. */
+ * refused, and so is any while the database is down (the sagas are not
+ * in memory then); to retire a participant, let its sagas end first. */
 static const char *
 coord_reload_refusal(const coord *c, const coord_defs *cfg, char *why,
     size_t len)
 {
 	size_t n = 0;
 
-	if (cfg->nsagas == 0 && cfg->nparticipants == 0) {
+	if (!c->db_up) {
+		/* Its sagas are not in memory: nothing to check against. */
 		snprintf(why, len,
-		    "the configuration defines nothing (an empty or "
+		    "the database is down; reload again when it is back");
+		return (why);
+	}
+	if (cfg->nsagas == 0) {
+		snprintf(why, len,
+		    "the configuration defines no saga (an empty or "
 		    "half-written file?)");
 		return (why);
 	}
@@ -2342,7 +2350,8 @@ coord_reload_refusal(const coord *c, const coord_defs *cfg, char *why,
 				size_t      j = 0;
 
 				while (j < cfg->nparticipants &&
-				    strcmp(cfg->participants[j]->name, p) != 0) {
+				    strcmp(cfg->participants[j]->name, p) !=
+				        0) {
 					j++;
 				}
 				if (j < cfg->nparticipants) {
@@ -2353,7 +2362,8 @@ coord_reload_refusal(const coord *c, const coord_defs *cfg, char *why,
 					    "participant %s is not in the new "
 					    "configuration, but saga %s (%s "
 					    "version %d) still uses it",
-					    p, s->id_text, d->name, d->version);
+					    p, s->id_text, d->name,
+					    d->version);
 				}
 				break;
 			}
@@ -2363,7 +2373,7 @@ coord_reload_refusal(const coord *c, const coord_defs *cfg, char *why,
 		size_t l = strlen(why);
 
 		snprintf(why + l, len - l, ", and %zu other unfinished "
-		    "saga(s) a participant it lacks", n - 1);
+		    "saga(s) use a participant it lacks", n - 1);
 	}
 	return (n > 0 ? why : NULL);
 }
@@ -2501,9 +2511,9 @@ coord_reader_done(coord *c, reader_job *job)
 			 * being registered. */
 			if (coord_reload_refusal(c, cfg, err, sizeof(err)) !=
 			    NULL) {
-				log_error("reload: %s; keeping the old "
-				          "configuration",
-				    err);
+				log_error("reload: %s", err);
+				log_error("reload failed: keeping the old "
+				          "configuration");
 				coord_defs_free(cfg);
 				free(job->defs);
 				reader_job_free(job);
