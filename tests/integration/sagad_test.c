@@ -2220,14 +2220,15 @@ t_racer_main(void *arg)
 	return (NULL);
 }
 
-/* Two RETRYs of one FAILED saga (not in memory: a parked saga is
+/* Three RETRYs of one FAILED saga (not in memory: a parked saga is
  * dropped) at the same time. Each loaded the saga in a job that claimed
- * it, raising its epoch, and the second claim fenced the first RETRY's
+ * it, raising its epoch, and a later claim fenced the first RETRY's
  * write: one client was told that another instance (there was none) had
- * taken the saga over, the other that it was COMPENSATING, and it stayed
- * FAILED. Now one RETRY carries the saga on and the other is refused, as
- * when they come one after the other. Three sagas, so that the race is
- * run more than once. */
+ * taken the saga over, the others that it was COMPENSATING, and it
+ * stayed FAILED. Now one RETRY carries the saga on and the others are
+ * refused, as when they come one after the other. The old code lost the
+ * race for about half of the sagas; six of them make a miss unlikely
+ * (it failed 5 runs of 6). */
 static void
 test_sagad_concurrent_retries(void **state)
 {
