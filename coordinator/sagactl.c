@@ -1004,6 +1004,10 @@ main(int argc, char **argv)
 	if (fflush(stdout) != 0 && rv == SAGACTL_EXIT_OK) {
 		rv = sagactl_error(
 		    &ctx, "writing the output: %s", strerror(errno));
+	} else if (ferror(stdout) && rv == SAGACTL_EXIT_OK) {
+		/* A write that failed before (its errno is gone), which a
+		 * later flush with nothing left to write does not report. */
+		rv = sagactl_error(&ctx, "writing the output failed");
 	}
 	return (rv == SAGACTL_EXIT_HELP ? SAGACTL_EXIT_OK : rv);
 }

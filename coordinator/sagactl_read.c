@@ -2,6 +2,7 @@
 /*
  * sagactl_read: list, defs, stats and validate. See sagactl_read.h.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,8 +531,14 @@ sagactl_read_list(sagactl_ctx *ctx, int argc, char **argv)
 		if (rv != 0) {
 			goto fail_print;
 		}
-		/* A page at a time for whoever reads the output too. */
-		fflush(ctx->out.f);
+		/* A page at a time for whoever reads the output too; an
+		 * output that cannot be written (a full disk) stops the
+		 * list: its exit status must say it is incomplete. */
+		if (fflush(ctx->out.f) != 0) {
+			rv = sagactl_error(
+			    ctx, "writing the output: %s", strerror(errno));
+			goto done;
+		}
 	}
 	/* Ends the transaction (and the cursor) before the document: a
 	 * failure is a failure of the whole list. */

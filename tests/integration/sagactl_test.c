@@ -784,6 +784,37 @@ test_sagactl_list_human(void **state)
 	assert_string_equal(f->err, "");
 }
 
+/* An output that cannot be written (here /dev/full) makes every read
+ * command exit 1, saying so: only the exit status tells a script that a
+ * list is cut short. list in human form flushed each page without
+ * looking, and its last flush had nothing left to fail on: exit 0. */
+static void
+test_sagactl_full_output(void **state)
+{
+	fixture          *f = *state;
+	static const char sh[] =
+	    "exec \"$0\" --db \"$1\" \"$2\" $3 >/dev/full";
+	const char *const cmds[][2] = { { "list", "" }, { "list", "--json" },
+		{ "defs", "" }, { "stats", "" } };
+
+	for (size_t i = 0; i < N(cmds); i++) {
+		char *argv[] = { "/bin/sh", "-c", (char *) sh, SAGACTL_PATH,
+			f->conninfo, (char *) cmds[i][0], (char *) cmds[i][1],
+			NULL };
+		char *out = NULL, *err = NULL;
+
+		assert_int_equal(proc_run(argv, 60000 * scale(), &out, &err),
+		    1);
+		assert_non_null(err);
+		if (!has(err, "writing the output")) {
+			fail_msg("sagactl %s %s: %s", cmds[i][0], cmds[i][1],
+			    err);
+		}
+		free(out);
+		free(err);
+	}
+}
+
 /* list --json: the documented fields, parsed back. */
 static void
 test_sagactl_list_json(void **state)
@@ -4098,6 +4129,7 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest read_tests[] = {
 		cmocka_unit_test(test_sagactl_list_human),
+		cmocka_unit_test(test_sagactl_full_output),
 		cmocka_unit_test(test_sagactl_list_json),
 		cmocka_unit_test(test_sagactl_list_filters),
 		cmocka_unit_test(test_sagactl_show_compensated),
