@@ -625,8 +625,12 @@ sagactl_read_defs_json(const sagactl_ctx *ctx, const PGresult *r)
 		    o, "hash", PQgetvalue(r, i, SAGACTL_DEF_HASH));
 		rv |= sagactl_out_put_time(o, "created_at",
 		    sagactl_db_i64(r, i, SAGACTL_DEF_CREATED, 0));
-		rv |= proto_obj_put_int(
-		    o, "steps", sagactl_db_i64(r, i, SAGACTL_DEF_NSTEPS, 0));
+		if (PQgetisnull(r, i, SAGACTL_DEF_NSTEPS)) {
+			rv |= proto_obj_put_nil(o, "steps");
+		} else {
+			rv |= proto_obj_put_int(o, "steps",
+			    sagactl_db_i64(r, i, SAGACTL_DEF_NSTEPS, 0));
+		}
 		if (rv == 0
 		    && proto_json_to_raw(
 		           json, strlen(json), NULL, &def, err, sizeof(err))
@@ -676,8 +680,11 @@ sagactl_read_defs_list(const sagactl_ctx *ctx, const PGresult *r)
 		    t, PQgetvalue(r, i, SAGACTL_DEF_NAME), SAGACTL_S_BOLD);
 		rv |= sagactl_table_addf(t, SAGACTL_S_NONE, "v%s",
 		    PQgetvalue(r, i, SAGACTL_DEF_VERSION));
-		rv |= sagactl_table_add(
-		    t, PQgetvalue(r, i, SAGACTL_DEF_NSTEPS), SAGACTL_S_NONE);
+		rv |= sagactl_table_add(t,
+		    PQgetisnull(r, i, SAGACTL_DEF_NSTEPS)
+		        ? "?"
+		        : PQgetvalue(r, i, SAGACTL_DEF_NSTEPS),
+		    SAGACTL_S_NONE);
 		rv |= sagactl_table_add(t,
 		    d != NULL && d->pivot >= 0 ? d->steps[d->pivot].name : "-",
 		    SAGACTL_S_NONE);
@@ -695,6 +702,13 @@ sagactl_read_defs_list(const sagactl_ctx *ctx, const PGresult *r)
 	}
 	sagactl_table_free(t);
 	return (rv != 0 ? SAGA_ENOMEM : 0);
+}
+
+/* Writes s on f escaped (sagactl_out_write). */
+static void
+sagactl_read_put(FILE *f, const char *s)
+{
+	sagactl_out_write(f, s, strlen(s));
 }
 
 /* Each version of one saga with its steps. */
@@ -715,9 +729,12 @@ sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
 		if (i > 0) {
 			fputc('\n', f);
 		}
-		fprintf(f, "%s%s v%s%s  registered %s  hash %.12s\n",
-		    sagactl_out_style_on(&ctx->out, SAGACTL_S_BOLD),
-		    PQgetvalue(r, i, SAGACTL_DEF_NAME),
+		/* Text from the log (names, keys, a reader's error) is
+		 * escaped, as everywhere in human output: a business key
+		 * holding an ESC sequence must not reach the terminal. */
+		fputs(sagactl_out_style_on(&ctx->out, SAGACTL_S_BOLD), f);
+		sagactl_read_put(f, PQgetvalue(r, i, SAGACTL_DEF_NAME));
+		fprintf(f, " v%s%s  registered %s  hash %.12s\n",
 		    PQgetvalue(r, i, SAGACTL_DEF_VERSION),
 		    sagactl_out_style_off(&ctx->out, SAGACTL_S_BOLD),
 		    sagactl_out_time(
@@ -727,21 +744,23 @@ sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
 		if (coord_def_from_json(PQgetvalue(r, i, SAGACTL_DEF_JSON), &d,
 		        err, sizeof(err))
 		    != 0) {
-			fprintf(f,
-			    "  (cannot read the stored definition: %s)\n",
-			    err);
+			fputs("  (cannot read the stored definition: ", f);
+			sagactl_read_put(f, err);
+			fputs(")\n", f);
 			continue;
 		}
-		fprintf(f, "  deadline %s, business key %s\n",
+		fprintf(f, "  deadline %s, business key ",
 		    d->deadline_ms > 0
 		        ? sagactl_out_dur(d->deadline_ms, dl, sizeof(dl))
-		        : "none",
-		    d->business_key ? d->business_key : "none");
+		        : "none");
+		sagactl_read_put(
+		    f, d->business_key ? d->business_key : "none");
+		fputc('\n', f);
 		if (d->nredact > 0) {
 			fprintf(f, "  redacted input fields:");
 			for (size_t k = 0; k < d->nredact; k++) {
-				fprintf(f, "%s %s", k > 0 ? "," : "",
-				    d->redact[k]);
+				fputs(k > 0 ? ", " : " ", f);
+				sagactl_read_put(f, d->redact[k]);
 			}
 			fputc('\n', f);
 		}
@@ -808,7 +827,12 @@ sagactl_read_defs(sagactl_ctx *ctx, int argc, char **argv)
 	r = sagactl_db_query(ctx, c,
 	    "SELECT name, version, content_hash,"
 	    " (extract(epoch FROM created_at) * 1000)::bigint,"
-	    " jsonb_array_length(definition->'steps'), definition::text"
+	    /* A definition a newer sagad wrote may shape steps otherwise:
+	     * its count unknown (NULL), the rest of the list still shown
+	     * (jsonb_array_length of a non-array failed the query). */
+	    " CASE jsonb_typeof(definition->'steps') WHEN 'array'"
+	    " THEN jsonb_array_length(definition->'steps') END,"
+	    " definition::text"
 	    " FROM saga_definition WHERE $1::text IS NULL OR name = $1"
 	    " ORDER BY name, version DESC",
 	    1, (const char *const[]) { name });

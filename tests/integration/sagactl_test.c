@@ -1519,6 +1519,51 @@ test_sagactl_defs(void **state)
 	proto_buf_fini(&raw);
 }
 
+/* A stored definition that this sagactl cannot read (steps not a list,
+ * as a newer sagad might write them) leaves the rest of defs: it failed
+ * the whole query ("cannot get array length of a non-array"). And one
+ * whose business key and redacted field hold control characters is
+ * printed escaped: they went to the terminal as they were. */
+static void
+test_sagactl_defs_odd(void **state)
+{
+	fixture *f = *state;
+	PGconn  *c = pgtest_connect(f->conninfo);
+
+	assert_non_null(c);
+	assert_int_equal(pgtest_exec(c,
+	                     "INSERT INTO saga_definition (name, version, "
+	                     "content_hash, definition) VALUES ('weird', 1, "
+	                     "'h1', '{\"name\": \"weird\", \"steps\": {}}')"),
+	    0);
+	assert_int_equal(ctl(f, "defs", NULL), 0);
+	assert_true(has(f->out, "create_order"));
+	assert_true(has(f->out, "weird"));
+	assert_int_equal(ctl(f, "defs", "--json", NULL), 0);
+	assert_true(has(f->out, "\"steps\": null"));
+	assert_int_equal(ctl(f, "defs", "weird", NULL), 0);
+	assert_true(has(f->out, "(cannot read the stored definition: "));
+	/* create_order v1's JSON with an ESC and a BEL in its key. */
+	assert_int_equal(pgtest_exec(c,
+	                     "INSERT INTO saga_definition (name, version, "
+	                     "content_hash, definition) SELECT 'escapes', 1, "
+	                     "'h2', jsonb_set(jsonb_set(definition, "
+	                     "'{name}', '\"escapes\"'), '{business_key}', "
+	                     "to_jsonb(E'cust\\x1b[31mX\\x07'::text)) FROM "
+	                     "saga_definition WHERE name = 'create_order' "
+	                     "AND version = 1"),
+	    0);
+	assert_int_equal(ctl(f, "defs", "escapes", NULL), 0);
+	assert_null(strchr(f->out, '\033'));
+	assert_null(strchr(f->out, '\a'));
+	assert_true(has(f->out, "business key cust\\x1b[31mX\\x07"));
+	assert_int_equal(pgtest_exec(c,
+	                     "DELETE FROM saga_definition WHERE name IN "
+	                     "('weird', 'escapes')"),
+	    0);
+	PQfinish(c);
+}
+
 /* stats: counts by saga and state, latencies per step. */
 static void
 test_sagactl_stats(void **state)
@@ -4142,6 +4187,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_help),
 		cmocka_unit_test(test_sagactl_db_down),
 		cmocka_unit_test(test_sagactl_defs),
+		cmocka_unit_test(test_sagactl_defs_odd),
 		cmocka_unit_test(test_sagactl_stats),
 		cmocka_unit_test(test_sagactl_validate),
 		cmocka_unit_test(test_sagactl_validate_tls),
