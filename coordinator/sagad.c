@@ -1461,9 +1461,6 @@ coord_release(coord *c, coord_writer *w)
 			}
 			continue;
 		}
-		coord_log_notes(s, &notes.v[e->note0], e->nnotes);
-		coord_metrics_notes(
-		    c, s, e->state, &notes.v[e->note0], e->nnotes, now);
 		s->cstate = e->state;
 		s->cstep  = e->step;
 		snprintf(s->cerror, sizeof(s->cerror), "%s", e->error);
@@ -1481,6 +1478,20 @@ coord_release(coord *c, coord_writer *w)
 			coord_answer_saga(c, e->answer, s, false);
 		}
 		coord_waiters_answer(c, s, false, 0);
+	}
+	/* The commands leave before the batch's log lines and counts are
+	 * written: those are a write() each, and on the path from the
+	 * COMMIT to the next step they made every step wait for them. */
+	(void) dispatch_flush(c->disp);
+	for (size_t i = 0; i < l.n; i++) {
+		coord_entry *e = &l.v[i];
+
+		if (!e->saga->fenced) {
+			coord_log_notes(
+			    e->saga, &notes.v[e->note0], e->nnotes);
+			coord_metrics_notes(c, e->saga, e->state,
+			    &notes.v[e->note0], e->nnotes, now);
+		}
 	}
 	/* Each saga once, at its last entry: dropping frees it. */
 	for (size_t i = 0; i < l.n; i++) {
