@@ -1369,6 +1369,27 @@ typedef struct t_race {
 	t_saga      s;
 } t_race;
 
+/* Keeps a client's reply: *rv 0 (its SAGA fields in s), the ERROR's code
+ * (its message in s), or -1. */
+static void
+t_reply_keep(const proto_msg *rep, int *rv, t_saga *s)
+{
+	*rv = -1;
+	if (rep->type == PROTO_T_SAGA) {
+		*rv        = 0;
+		s->id      = rep->id;
+		s->created = rep->created;
+		snprintf(s->state, sizeof(s->state), "%.*s",
+		    (int) rep->state.len,
+		    rep->state.ptr ? rep->state.ptr : "");
+	} else if (rep->type == PROTO_T_ERROR) {
+		*rv = (int) rep->code;
+		snprintf(s->message, sizeof(s->message), "%.*s",
+		    (int) rep->message.len,
+		    rep->message.ptr ? rep->message.ptr : "");
+	}
+}
+
 static void *
 t_race_main(void *arg)
 {
@@ -1390,18 +1411,7 @@ t_race_main(void *arg)
 	req.timeout_ms = r->timeout_ms;
 	if (saga_client_call(c, &req, MS(10000) + (int) r->timeout_ms, &rep,
 	        err, sizeof(err)) == 0) {
-		if (rep.type == PROTO_T_SAGA) {
-			r->rv        = 0;
-			r->s.id      = rep.id;
-			r->s.created = rep.created;
-			snprintf(r->s.state, sizeof(r->s.state), "%.*s",
-			    (int) rep.state.len, rep.state.ptr);
-		} else if (rep.type == PROTO_T_ERROR) {
-			r->rv = (int) rep.code;
-			snprintf(r->s.message, sizeof(r->s.message), "%.*s",
-			    (int) rep.message.len,
-			    rep.message.ptr ? rep.message.ptr : "");
-		}
+		t_reply_keep(&rep, &r->rv, &r->s);
 	}
 	proto_msg_fini(&rep);
 	saga_client_free(c);
@@ -2180,9 +2190,8 @@ typedef struct t_racer {
 	pthread_barrier_t *go;
 	proto_type         type;
 	saga_id            id;
-	int                rv; /* 0 (SAGA reply in state), an error code, -1 */
-	char               state[32];
-	char               message[256];
+	int                rv; /* as t_reply_keep's */
+	t_saga             s;
 } t_racer;
 
 static void *
@@ -2206,14 +2215,7 @@ t_racer_main(void *arg)
 	req.note = proto_str_c("race");
 	if (saga_client_call(c, &req, MS(10000), &rep, err, sizeof(err)) ==
 	    0) {
-		p->rv = rep.type == PROTO_T_SAGA ? 0
-		    : rep.type == PROTO_T_ERROR  ? (int) rep.code
-		                                 : -1;
-		snprintf(p->state, sizeof(p->state), "%.*s",
-		    (int) rep.state.len, rep.state.ptr ? rep.state.ptr : "");
-		snprintf(p->message, sizeof(p->message), "%.*s",
-		    (int) rep.message.len,
-		    rep.message.ptr ? rep.message.ptr : "");
+		t_reply_keep(&rep, &p->rv, &p->s);
 	}
 	proto_msg_fini(&rep);
 	saga_client_free(c);
@@ -2273,13 +2275,13 @@ test_sagad_concurrent_retries(void **state)
 			if (r[k].rv == 0) {
 				ok++;
 			} else if (r[k].rv == SAGA_ESTATE &&
-			    strstr(r[k].message, "only a FAILED saga") !=
+			    strstr(r[k].s.message, "only a FAILED saga") !=
 			        NULL) {
 				refused++;
 			} else {
 				fail_msg("saga %s: a RETRY was answered %d "
 				         "(%s)",
-				    idt, r[k].rv, r[k].message);
+				    idt, r[k].rv, r[k].s.message);
 			}
 		}
 		pthread_barrier_destroy(&go);
