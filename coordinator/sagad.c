@@ -1461,37 +1461,40 @@ coord_release(coord *c, coord_writer *w)
 			}
 			continue;
 		}
-		s->cstate = e->state;
-		s->cstep  = e->step;
-		snprintf(s->cerror, sizeof(s->cerror), "%s", e->error);
 		if (e->created) {
 			s->created = true;
-			if (e->answer != NULL) {
-				coord_answer_start(c, e->answer, s, true);
-				e->answer = NULL;
-			}
 		}
 		if (e->send) {
 			coord_send(c, s, e->step, e->kind, e->attempt);
+		}
+	}
+	/* The commands leave first: the log lines and counts are a write()
+	 * each, and before the commands they made every step wait for
+	 * them. The clients are answered after the lines are written, so
+	 * that a saga's end is in the log (and counted) when its client
+	 * hears of it. */
+	(void) dispatch_flush(c->disp);
+	for (size_t i = 0; i < l.n; i++) {
+		coord_entry *e = &l.v[i];
+		saga_rt     *s = e->saga;
+
+		if (s->fenced) {
+			continue;
+		}
+		s->cstate = e->state;
+		s->cstep  = e->step;
+		snprintf(s->cerror, sizeof(s->cerror), "%s", e->error);
+		coord_log_notes(s, &notes.v[e->note0], e->nnotes);
+		coord_metrics_notes(
+		    c, s, e->state, &notes.v[e->note0], e->nnotes, now);
+		if (e->created && e->answer != NULL) {
+			coord_answer_start(c, e->answer, s, true);
+			e->answer = NULL;
 		}
 		if (e->answer != NULL) {
 			coord_answer_saga(c, e->answer, s, false);
 		}
 		coord_waiters_answer(c, s, false, 0);
-	}
-	/* The commands leave before the batch's log lines and counts are
-	 * written: those are a write() each, and on the path from the
-	 * COMMIT to the next step they made every step wait for them. */
-	(void) dispatch_flush(c->disp);
-	for (size_t i = 0; i < l.n; i++) {
-		coord_entry *e = &l.v[i];
-
-		if (!e->saga->fenced) {
-			coord_log_notes(
-			    e->saga, &notes.v[e->note0], e->nnotes);
-			coord_metrics_notes(c, e->saga, e->state,
-			    &notes.v[e->note0], e->nnotes, now);
-		}
 	}
 	/* Each saga once, at its last entry: dropping frees it. */
 	for (size_t i = 0; i < l.n; i++) {
