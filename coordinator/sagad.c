@@ -2514,9 +2514,10 @@ coord_reader_done(coord *c, reader_job *job)
 
 		c->reloads_pending--;
 		if (job->rv != 0) {
-			log_error("reload: cannot register definitions: %s; "
-			          "keeping the old ones",
+			log_error("reload: cannot register definitions: %s",
 			    job->err);
+			log_error(
+			    "reload failed: keeping the old configuration");
 			coord_defs_free(cfg);
 		} else {
 			char err[512];
@@ -2537,9 +2538,9 @@ coord_reader_done(coord *c, reader_job *job)
 			if (dispatch_configure(c->disp, cfg->participants,
 			        cfg->nparticipants, c->resend_ms,
 			        coord_command_done, c, err, sizeof(err)) != 0) {
-				log_error("reload: %s; keeping the old "
-				          "configuration",
-				    err);
+				log_error("reload: %s", err);
+				log_error("reload failed: keeping the old "
+				          "configuration");
 				coord_defs_free(cfg);
 			} else {
 				coord_defs_install(c, cfg);
@@ -3297,9 +3298,10 @@ coord_reload(coord *c)
 	 * reads them (--config <(...)); a reload reads regular files. */
 	for (size_t i = 0; i < c->o.nconfigs; i++) {
 		if (stat(c->o.configs[i], &sb) == 0 && !S_ISREG(sb.st_mode)) {
-			log_error("reload: %s is not a regular file; keeping "
-			          "the old configuration",
+			log_error("reload: %s is not a regular file",
 			    c->o.configs[i]);
+			log_error(
+			    "reload failed: keeping the old configuration");
 			return;
 		}
 	}
