@@ -734,13 +734,15 @@ sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
 		 * holding an ESC sequence must not reach the terminal. */
 		fputs(sagactl_out_style_on(&ctx->out, SAGACTL_S_BOLD), f);
 		sagactl_read_put(f, PQgetvalue(r, i, SAGACTL_DEF_NAME));
-		fprintf(f, " v%s%s  registered %s  hash %.12s\n",
+		fprintf(f, " v%s%s  registered %s  hash ",
 		    PQgetvalue(r, i, SAGACTL_DEF_VERSION),
 		    sagactl_out_style_off(&ctx->out, SAGACTL_S_BOLD),
 		    sagactl_out_time(
 		        sagactl_db_i64(r, i, SAGACTL_DEF_CREATED, 0), when,
-		        sizeof(when)),
-		    PQgetvalue(r, i, SAGACTL_DEF_HASH));
+		        sizeof(when)));
+		sagactl_out_write(f, PQgetvalue(r, i, SAGACTL_DEF_HASH),
+		    strnlen(PQgetvalue(r, i, SAGACTL_DEF_HASH), 12));
+		fputc('\n', f);
 		if (coord_def_from_json(PQgetvalue(r, i, SAGACTL_DEF_JSON), &d,
 		        err, sizeof(err))
 		    != 0) {
