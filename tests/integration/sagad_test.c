@@ -4516,6 +4516,35 @@ test_sagad_reload_keeps_what_sagas_use(void **state)
 	e->done = true;
 }
 
+/* A reload while the database is down is refused: the sagas are not in
+ * memory then, so the check of the participants they use would find
+ * nothing to protect (and the reader's connection can be back before
+ * sagad's own). Once the database is back a reload is taken. */
+static void
+test_sagad_reload_while_db_down(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+
+	t_begin(e, "reload_db_down", "", NULL);
+	t_db_refuse(e, true);
+	t_wait_log_count(e, "DB-DOWN", 1);
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	t_wait_log_count(e, "reload: the database is down; reload again "
+	                    "when it is back",
+	    1);
+	t_wait_log_count(e, "reload failed", 1);
+	t_db_refuse(e, false);
+	t_wait_log_count(e, "DB-UP", 1);
+	assert_int_equal(proc_signal(e->sagad, SIGHUP), 0);
+	t_wait_log_count(e, "CONFIG-RELOADED", 1);
+	id = t_start_ok(e, "order", "c-1", 1);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* A reload reads regular files only: the engine thread reads them, and a
  * FIFO put where the configuration was blocked it (and every saga with
  * it) until something wrote to the FIFO. */
@@ -5238,6 +5267,8 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_fifo_refused, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_reload_while_db_down, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_bulkhead_kept_across_reload, t_setup,
 		    t_teardown),
