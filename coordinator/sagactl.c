@@ -318,40 +318,42 @@ static const char sagactl_help_ping[] =
 
 static const sagactl_cmd sagactl_cmds[] = {
 	{ "list", sagactl_read_list, "list sagas, newest first",
-	    sagactl_help_list },
+	    sagactl_help_list, false },
 	{ "show", sagactl_show_run,
 	    "a saga's header, steps and timeline, with a Gantt chart",
-	    sagactl_help_show },
-	{ "start", sagactl_ops_start, "start a saga", sagactl_help_start },
+	    sagactl_help_show, false },
+	{ "start", sagactl_ops_start, "start a saga", sagactl_help_start,
+	    true },
 	{ "retry", sagactl_ops_retry, "resume a FAILED saga now",
-	    sagactl_help_retry },
+	    sagactl_help_retry, true },
 	{ "cancel", sagactl_ops_cancel, "stop a running saga and compensate",
-	    sagactl_help_cancel },
+	    sagactl_help_cancel, true },
 	{ "resolve", sagactl_ops_resolve,
-	    "mark a FAILED saga as handled by hand", sagactl_help_resolve },
+	    "mark a FAILED saga as handled by hand", sagactl_help_resolve,
+	    true },
 	{ "skip", sagactl_ops_skip,
 	    "mark a FAILED saga's stuck step as done by hand",
-	    sagactl_help_skip },
+	    sagactl_help_skip, true },
 	{ "purge", sagactl_ops_purge, "delete finished sagas past a retention",
-	    sagactl_help_purge },
+	    sagactl_help_purge, true },
 	{ "defs", sagactl_read_defs, "saga definitions and their versions",
-	    sagactl_help_defs },
+	    sagactl_help_defs, false },
 	{ "validate", sagactl_read_validate,
 	    "check saga definition files (sagad --check minus TLS)",
-	    sagactl_help_validate },
+	    sagactl_help_validate, false },
 	{ "stats", sagactl_read_stats,
 	    "counts by saga and state, step latency percentiles",
-	    sagactl_help_stats },
+	    sagactl_help_stats, false },
 	{ "instances", sagactl_inst_run,
 	    "sagad instances, their heartbeats and leases",
-	    sagactl_help_instances },
+	    sagactl_help_instances, false },
 	{ "status", sagactl_ops_status, "ask sagad for a saga's state",
-	    sagactl_help_status },
+	    sagactl_help_status, false },
 	{ "wait", sagactl_ops_wait, "wait until a saga has ended",
-	    sagactl_help_wait },
+	    sagactl_help_wait, false },
 	{ "ping", sagactl_ops_ping,
 	    "check that sagad or a participant answers",
-	    sagactl_help_ping },
+	    sagactl_help_ping, false },
 };
 
 #define SAGACTL_NCMDS (sizeof(sagactl_cmds) / sizeof(sagactl_cmds[0]))
@@ -1001,13 +1003,24 @@ main(int argc, char **argv)
 	ctx.tls.cert = ctx.tls.cert ? ctx.tls.cert : getenv("SAGA_TLS_CERT");
 	ctx.tls.key  = ctx.tls.key ? ctx.tls.key : getenv("SAGA_TLS_KEY");
 	rv = ctx.cmd->run(&ctx, argc - optind, argv + optind);
-	if (fflush(stdout) != 0 && rv == SAGACTL_EXIT_OK) {
-		rv = sagactl_error(
-		    &ctx, "writing the output: %s", strerror(errno));
-	} else if (ferror(stdout) && rv == SAGACTL_EXIT_OK) {
-		/* A write that failed before (its errno is gone), which a
-		 * later flush with nothing left to write does not report. */
-		rv = sagactl_error(&ctx, "writing the output failed");
+	/* A write that failed before (its errno is gone) is not reported
+	 * by a last flush with nothing left to write: ferror. */
+	errno = 0;
+	if ((rv == SAGACTL_EXIT_OK || rv == SAGACTL_EXIT_HELP) &&
+	    (fflush(stdout) != 0 || ferror(stdout))) {
+		const char *why = errno != 0 ? strerror(errno) : "failed";
+
+		if (rv == SAGACTL_EXIT_OK && ctx.cmd->changes) {
+			/* It was carried out: exit 3, as for a lost answer,
+			 * so that a script does not do it again. */
+			(void) sagactl_error(&ctx,
+			    "writing the output: %s; the command was carried "
+			    "out: see sagactl list or show before repeating "
+			    "it",
+			    why);
+			return (SAGACTL_EXIT_UNKNOWN);
+		}
+		return (sagactl_error(&ctx, "writing the output: %s", why));
 	}
 	return (rv == SAGACTL_EXIT_HELP ? SAGACTL_EXIT_OK : rv);
 }

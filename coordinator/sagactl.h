@@ -53,6 +53,7 @@ typedef struct sagactl_cmd {
 	int (*run)(sagactl_ctx *ctx, int argc, char **argv);
 	const char *summary; /* one line, for sagactl --help */
 	const char *help; /* the whole --help text */
+	bool        changes; /* changes sagas (exit 3 if its output is lost) */
 } sagactl_cmd;
 
 /* sagactl_ctx is the context of one run. */

@@ -3410,6 +3410,39 @@ test_sagactl_start_outcome_unknown(void **state)
 	assert_int_equal(sagas_with_key(f, "ou-1"), 1);
 }
 
+/* A command that changes sagas and then cannot write its output (here
+ * /dev/full) was carried out: it exits 3 ("the outcome is not known"
+ * to the caller: do not repeat it blindly), not 1, which says that it
+ * failed; a script that started the saga again made a second one. And
+ * --help to an output that cannot be written exits 1, not 0. */
+static void
+test_sagactl_output_lost(void **state)
+{
+	fixture          *f = *state;
+	static const char sh[] =
+	    "exec \"$0\" --db \"$1\" --coordinator \"$2\" start ok_order "
+	    "--input '{\"id\": \"ol-1\"}' >/dev/full";
+	static const char help[] = "exec \"$0\" list --help >/dev/full";
+	char *argv[] = { "/bin/sh", "-c", (char *) sh, SAGACTL_PATH,
+		f->conninfo, f->url, NULL };
+	char *hargv[] = { "/bin/sh", "-c", (char *) help, SAGACTL_PATH, NULL };
+	char *out = NULL, *err = NULL;
+
+	assert_int_equal(proc_run(argv, 60000 * scale(), &out, &err), 3);
+	assert_non_null(err);
+	assert_true(has(err, "writing the output: "));
+	assert_true(has(err, "the command was carried out"));
+	assert_int_equal(sagas_with_key(f, "ol-1"), 1);
+	free(out);
+	free(err);
+	out = err = NULL;
+	assert_int_equal(proc_run(hargv, 60000 * scale(), &out, &err), 1);
+	assert_non_null(err);
+	assert_true(has(err, "writing the output: "));
+	free(out);
+	free(err);
+}
+
 /* start --wait: the id, the outcome, and the exit status. */
 static void
 test_sagactl_start_wait(void **state)
@@ -4225,6 +4258,7 @@ main(int argc, char **argv)
 	};
 	const struct CMUnitTest ops_tests[] = {
 		cmocka_unit_test(test_sagactl_start_wait),
+		cmocka_unit_test(test_sagactl_output_lost),
 		cmocka_unit_test(test_sagactl_start_wait_fails),
 		cmocka_unit_test(test_sagactl_wait_longest_timeout),
 		cmocka_unit_test(test_sagactl_start_key),
