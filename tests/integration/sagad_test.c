@@ -1390,31 +1390,49 @@ t_reply_keep(const proto_msg *rep, int *rv, t_saga *s)
 	}
 }
 
+/* Sends req on a connection of its own (a client thread's), once go lets
+ * it through when given (the connection is made before), and keeps the
+ * reply (t_reply_keep; *rv -1 without one). */
+static void
+t_call_own(tenv *e, const proto_msg *req, int timeout_ms,
+    pthread_barrier_t *go, int *rv, t_saga *s)
+{
+	saga_client *c = NULL;
+	proto_msg    rep;
+	char         err[256];
+	bool         open;
+
+	*rv  = -1;
+	open = saga_client_open(&c, e->api_url, err, sizeof(err)) == 0;
+	if (go != NULL) {
+		(void) pthread_barrier_wait(go);
+	}
+	if (!open) {
+		return;
+	}
+	if (saga_client_call(c, req, timeout_ms, &rep, err, sizeof(err)) ==
+	    0) {
+		t_reply_keep(&rep, rv, s);
+	}
+	proto_msg_fini(&rep);
+	saga_client_free(c);
+}
+
 static void *
 t_race_main(void *arg)
 {
-	t_race      *r = arg;
-	saga_client *c = NULL;
-	proto_msg    req, rep;
-	char         err[256];
+	t_race   *r = arg;
+	proto_msg req;
 
-	r->rv = -1;
 	snprintf(r->s.message, sizeof(r->s.message), "no answer");
-	if (saga_client_open(&c, r->e->api_url, err, sizeof(err)) != 0) {
-		return (NULL);
-	}
 	proto_msg_init(&req);
 	req.type       = PROTO_T_START;
 	req.saga       = proto_str_c(r->saga != NULL ? r->saga : "slow");
 	req.input      = r->input;
 	req.key        = proto_str_c(r->key != NULL ? r->key : "k-race");
 	req.timeout_ms = r->timeout_ms;
-	if (saga_client_call(c, &req, MS(10000) + (int) r->timeout_ms, &rep,
-	        err, sizeof(err)) == 0) {
-		t_reply_keep(&rep, &r->rv, &r->s);
-	}
-	proto_msg_fini(&rep);
-	saga_client_free(c);
+	t_call_own(r->e, &req, MS(10000) + (int) r->timeout_ms, NULL, &r->rv,
+	    &r->s);
 	return (NULL);
 }
 
@@ -1504,31 +1522,15 @@ typedef struct t_parked {
 static void *
 t_parked_main(void *arg)
 {
-	t_parked    *p = arg;
-	saga_client *c = NULL;
-	proto_msg    req, rep;
-	char         err[256];
+	t_parked *p = arg;
+	proto_msg req;
 
-	p->rv = -1;
-	if (saga_client_open(&c, p->e->api_url, err, sizeof(err)) != 0) {
-		return (NULL);
-	}
 	proto_msg_init(&req);
 	req.type       = PROTO_T_WAIT;
 	req.id         = p->id;
 	req.timeout_ms = p->timeout_ms != 0 ? p->timeout_ms : 3000;
-	if (saga_client_call(c, &req, MS(10000) + (int) req.timeout_ms, &rep,
-	        err, sizeof(err)) == 0) {
-		p->rv = rep.type == PROTO_T_SAGA ? 0
-		    : rep.type == PROTO_T_ERROR  ? (int) rep.code
-		                                 : -1;
-		if (rep.type == PROTO_T_SAGA) {
-			snprintf(p->s.state, sizeof(p->s.state), "%.*s",
-			    (int) rep.state.len, rep.state.ptr);
-		}
-	}
-	proto_msg_fini(&rep);
-	saga_client_free(c);
+	t_call_own(p->e, &req, MS(10000) + (int) req.timeout_ms, NULL, &p->rv,
+	    &p->s);
 	return (NULL);
 }
 
@@ -2197,28 +2199,14 @@ typedef struct t_racer {
 static void *
 t_racer_main(void *arg)
 {
-	t_racer     *p = arg;
-	saga_client *c = NULL;
-	proto_msg    req, rep;
-	char         err[256];
-	bool         open;
+	t_racer  *p = arg;
+	proto_msg req;
 
-	p->rv = -1;
-	open  = saga_client_open(&c, p->e->api_url, err, sizeof(err)) == 0;
-	(void) pthread_barrier_wait(p->go);
-	if (!open) {
-		return (NULL);
-	}
 	proto_msg_init(&req);
 	req.type = p->type;
 	req.id   = p->id;
 	req.note = proto_str_c("race");
-	if (saga_client_call(c, &req, MS(10000), &rep, err, sizeof(err)) ==
-	    0) {
-		t_reply_keep(&rep, &p->rv, &p->s);
-	}
-	proto_msg_fini(&rep);
-	saga_client_free(c);
+	t_call_own(p->e, &req, MS(10000), p->go, &p->rv, &p->s);
 	return (NULL);
 }
 
