@@ -911,18 +911,32 @@ coord_rearm(coord *c, saga_rt *s)
 	}
 }
 
+/* Makes room for one more element in the array *v of n elements of size
+ * bytes (*cap allocated; the first allocation holds first): doubles it
+ * when full. False when out of memory, *v unchanged. */
+static bool
+coord_room(void **v, size_t n, size_t *cap, size_t size, size_t first)
+{
+	size_t nc;
+	void  *nv;
+
+	if (n < *cap) {
+		return (true);
+	}
+	nc = *cap ? *cap * 2 : first;
+	if ((nv = realloc(*v, nc * size)) == NULL) {
+		return (false);
+	}
+	*v   = nv;
+	*cap = nc;
+	return (true);
+}
+
 static coord_entry *
 coord_entry_new(entry_list *l)
 {
-	if (l->n == l->cap) {
-		size_t       cap = l->cap ? l->cap * 2 : 256;
-		coord_entry *nv  = realloc(l->v, cap * sizeof(*nv));
-
-		if (nv == NULL) {
-			coord_fatal("staging a transition", SAGA_ENOMEM);
-		}
-		l->v   = nv;
-		l->cap = cap;
+	if (!coord_room((void **) &l->v, l->n, &l->cap, sizeof(*l->v), 256)) {
+		coord_fatal("staging a transition", SAGA_ENOMEM);
 	}
 	memset(&l->v[l->n], 0, sizeof(l->v[0]));
 	return (&l->v[l->n++]);
@@ -1175,16 +1189,9 @@ coord_notes_add(note_list *l, coord_entry *e, const saga_fx *fx)
 		    t == SAGA_LOG_LOAD_FAILED) {
 			continue;
 		}
-		if (l->n == l->cap) {
-			size_t    cap = l->cap ? l->cap * 2 : 256;
-			saga_log *nv  = realloc(l->v, cap * sizeof(*nv));
-
-			if (nv == NULL) {
-				coord_fatal(
-				    "staging a transition", SAGA_ENOMEM);
-			}
-			l->v   = nv;
-			l->cap = cap;
+		if (!coord_room((void **) &l->v, l->n, &l->cap,
+		        sizeof(*l->v), 256)) {
+			coord_fatal("staging a transition", SAGA_ENOMEM);
 		}
 		l->v[l->n]        = fx->logs[i];
 		l->v[l->n].output = (proto_raw) { NULL, 0 };
@@ -1920,16 +1927,10 @@ coord_claim_find(coord *c, const saga_id *id)
 static void
 coord_claim_park(claim_wait *w, rpc_req *r)
 {
-	if (w->n == w->cap) {
-		size_t    cap = w->cap ? w->cap * 2 : 4;
-		rpc_req **nv  = realloc(w->reqs, cap * sizeof(*nv));
-
-		if (nv == NULL) {
-			rpc_req_error(r, SAGA_ENOMEM, "out of memory");
-			return;
-		}
-		w->reqs = nv;
-		w->cap  = cap;
+	if (!coord_room((void **) &w->reqs, w->n, &w->cap, sizeof(*w->reqs),
+	        4)) {
+		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
+		return;
 	}
 	w->reqs[w->n++] = r;
 }
