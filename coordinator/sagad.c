@@ -2362,14 +2362,8 @@ coord_reload_refusal(const coord *c, const coord_defs *cfg, char *why,
 			}
 			for (size_t k = 0; k < d->nsteps; k++) {
 				const char *p = d->steps[k].participant;
-				size_t      j = 0;
 
-				while (j < cfg->nparticipants &&
-				    strcmp(cfg->participants[j]->name, p) !=
-				        0) {
-					j++;
-				}
-				if (j < cfg->nparticipants) {
+				if (coord_defs_participant(cfg, p) != NULL) {
 					continue;
 				}
 				if (n++ == 0) {
