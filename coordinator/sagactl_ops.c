@@ -830,7 +830,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		    reply.state.ptr ? reply.state.ptr : "");
 		st = sagactl_out_state_style(state);
 		fputs(sagactl_out_style_on(&ctx->out, st), ctx->out.f);
-		sagactl_out_write(ctx->out.f, state, strlen(state));
+		sagactl_out_puts(ctx->out.f, state);
 		fputs(sagactl_out_style_off(&ctx->out, st), ctx->out.f);
 		if (reply.error.len > 0) {
 			fputs(": ", ctx->out.f);
@@ -868,7 +868,7 @@ ops_print_line(const sagactl_ctx *ctx, const proto_msg *m)
 	st = sagactl_out_state_style(state);
 	/* The step name and the error come from outside: escaped. */
 	fprintf(ctx->out.f, "%s %s", id, sagactl_out_style_on(&ctx->out, st));
-	sagactl_out_write(ctx->out.f, state, strlen(state));
+	sagactl_out_puts(ctx->out.f, state);
 	fputs(sagactl_out_style_off(&ctx->out, st), ctx->out.f);
 	if (m->step_name.len > 0 && !ops_terminal(m)) {
 		fputs(" step ", ctx->out.f);

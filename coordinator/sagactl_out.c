@@ -222,6 +222,12 @@ sagactl_out_write(FILE *f, const char *s, size_t n)
 	}
 }
 
+void
+sagactl_out_puts(FILE *f, const char *s)
+{
+	sagactl_out_write(f, s, strlen(s));
+}
+
 /* The escaped copy of s (malloc'd), or NULL without memory. */
 static char *
 sagactl_out_escape_dup(const char *s)

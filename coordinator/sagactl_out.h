@@ -72,6 +72,9 @@ size_t sagactl_out_escape(const char *s, size_t n, char *buf, size_t len);
  * sagactl_out_escape (whole: nothing is cut). */
 void sagactl_out_write(FILE *f, const char *s, size_t n);
 
+/* sagactl_out_puts writes the string s on f as sagactl_out_write does. */
+void sagactl_out_puts(FILE *f, const char *s);
+
 /* sagactl_out_textwidth returns the columns that text takes once escaped
  * (sagactl_out_escape): one per character, the length of the escape for
  * a control or a stray byte. */

@@ -704,13 +704,6 @@ sagactl_read_defs_list(const sagactl_ctx *ctx, const PGresult *r)
 	return (rv != 0 ? SAGA_ENOMEM : 0);
 }
 
-/* Writes s on f escaped (sagactl_out_write). */
-static void
-sagactl_read_put(FILE *f, const char *s)
-{
-	sagactl_out_write(f, s, strlen(s));
-}
-
 /* Each version of one saga with its steps. */
 static int
 sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
@@ -733,7 +726,7 @@ sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
 		 * escaped, as everywhere in human output: a business key
 		 * holding an ESC sequence must not reach the terminal. */
 		fputs(sagactl_out_style_on(&ctx->out, SAGACTL_S_BOLD), f);
-		sagactl_read_put(f, PQgetvalue(r, i, SAGACTL_DEF_NAME));
+		sagactl_out_puts(f, PQgetvalue(r, i, SAGACTL_DEF_NAME));
 		fprintf(f, " v%s%s  registered %s  hash ",
 		    PQgetvalue(r, i, SAGACTL_DEF_VERSION),
 		    sagactl_out_style_off(&ctx->out, SAGACTL_S_BOLD),
@@ -747,7 +740,7 @@ sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
 		        err, sizeof(err))
 		    != 0) {
 			fputs("  (cannot read the stored definition: ", f);
-			sagactl_read_put(f, err);
+			sagactl_out_puts(f, err);
 			fputs(")\n", f);
 			continue;
 		}
@@ -755,14 +748,14 @@ sagactl_read_defs_detail(const sagactl_ctx *ctx, const PGresult *r)
 		    d->deadline_ms > 0
 		        ? sagactl_out_dur(d->deadline_ms, dl, sizeof(dl))
 		        : "none");
-		sagactl_read_put(
+		sagactl_out_puts(
 		    f, d->business_key ? d->business_key : "none");
 		fputc('\n', f);
 		if (d->nredact > 0) {
 			fprintf(f, "  redacted input fields:");
 			for (size_t k = 0; k < d->nredact; k++) {
 				fputs(k > 0 ? ", " : " ", f);
-				sagactl_read_put(f, d->redact[k]);
+				sagactl_out_puts(f, d->redact[k]);
 			}
 			fputc('\n', f);
 		}

@@ -696,7 +696,7 @@ show_field(
 	    label, sagactl_out_style_off(o, SAGACTL_S_BOLD),
 	    sagactl_out_style_on(o, st));
 	if (text != NULL) {
-		sagactl_out_write(o->f, text, strlen(text));
+		sagactl_out_puts(o->f, text);
 	} else {
 		fputs("... (out of memory)", o->f);
 	}
