@@ -1043,35 +1043,38 @@ show_event_label(int type, const char *name, sagactl_style *st)
 #define SHOW_TL_COLS   8 /* timeline columns before the chart */
 #define SHOW_CHART_MIN 24 /* cells of the chart, at least */
 #define SHOW_CHART_MAX 120
+/* A timeline cell holds a step name whole (the loader takes names of up
+ * to COORD_CONFIG_NAME_MAX characters) or a short fixed text. */
+#define SHOW_TL_CELL (COORD_CONFIG_NAME_MAX + 32)
 
 /* The text cells of timeline row i. */
 static void
 show_timeline_cells(
-    const show *s, size_t i, char cells[][96], sagactl_style *styles)
+    const show *s, size_t i, char cells[][SHOW_TL_CELL], sagactl_style *styles)
 {
 	const sagactl_chart_ev *e       = &s->cevs[i];
 	const char             *outcome = show_ev_str(s, i, SHOW_E_OUTCOME);
 	char                    nb[32], d[32];
 
 	memset(styles, 0, SHOW_TL_COLS * sizeof(*styles));
-	sagactl_out_clock(e->at_ms, cells[0], 96);
-	snprintf(cells[1], 96, "+%s",
+	sagactl_out_clock(e->at_ms, cells[0], SHOW_TL_CELL);
+	snprintf(cells[1], SHOW_TL_CELL, "+%s",
 	    sagactl_out_dur(e->at_ms - s->created, d, sizeof(d)));
-	snprintf(cells[2], 96, "%s",
+	snprintf(cells[2], SHOW_TL_CELL, "%s",
 	    e->step >= 0 ? show_step_name(s, e->step, nb, sizeof(nb)) : "");
-	snprintf(cells[3], 96, "%s",
+	snprintf(cells[3], SHOW_TL_CELL, "%s",
 	    e->kind == SAGA_KIND_COMP         ? "comp"
 	        : e->kind == SAGA_KIND_ACTION ? "action"
 	                                      : "");
 	if (e->attempt > 0) {
-		snprintf(cells[4], 96, "%d", e->attempt);
+		snprintf(cells[4], SHOW_TL_CELL, "%d", e->attempt);
 	} else {
 		cells[4][0] = '\0';
 	}
-	snprintf(cells[5], 96, "%s",
+	snprintf(cells[5], SHOW_TL_CELL, "%s",
 	    show_event_label(
 	        e->type, show_ev_str(s, i, SHOW_E_EVENT), &styles[5]));
-	snprintf(cells[6], 96, "%s", outcome ? outcome : "");
+	snprintf(cells[6], SHOW_TL_CELL, "%s", outcome ? outcome : "");
 	if (PQgetisnull(s->evr, (int) i, SHOW_E_DURATION)) {
 		cells[7][0] = '\0';
 	} else {
@@ -1079,9 +1082,10 @@ show_timeline_cells(
 		    = sagactl_db_i64(s->evr, (int) i, SHOW_E_DURATION, 0);
 
 		if (us < 1000) {
-			snprintf(cells[7], 96, "%lldus", (long long) us);
+			snprintf(cells[7], SHOW_TL_CELL, "%lldus",
+			    (long long) us);
 		} else {
-			sagactl_out_dur(us / 1000, cells[7], 96);
+			sagactl_out_dur(us / 1000, cells[7], SHOW_TL_CELL);
 		}
 	}
 	if (e->kind == SAGA_KIND_COMP) {
@@ -1098,7 +1102,7 @@ show_timeline(const show *s)
 	static const char *const names[] = { "TIME", "OFFSET", "STEP", "KIND",
 		"ATT", "EVENT", "OUTCOME", "DURATION", "", "ERROR" };
 	const sagactl_out       *o       = &s->ctx->out;
-	char                     cells[SHOW_TL_COLS][96];
+	char                     cells[SHOW_TL_COLS][SHOW_TL_CELL];
 	sagactl_style            styles[SHOW_TL_COLS];
 	size_t                   w[SHOW_TL_COLS];
 	size_t                   fixed  = 2, chart_w;

@@ -55,6 +55,7 @@
 /* Saga ids of the read group, and their business keys. */
 #define ID_COMPLETED    "01900000-0000-7000-8000-000000000001"
 #define ID_COMPENSATED  "01900000-0000-7000-8000-000000000002"
+#define ID_LONG         "01900000-0000-7000-8000-0000000000aa"
 #define ID_FAILED       "01900000-0000-7000-8000-000000000003"
 #define ID_RUNNING      "01900000-0000-7000-8000-000000000004"
 #define ID_COMPENSATING "01900000-0000-7000-8000-000000000005"
@@ -1576,6 +1577,77 @@ test_sagactl_defs_odd(void **state)
 	for (int i = 0; i < 4; i++) {
 		free(out[i]);
 	}
+}
+
+/* A step name of 128 characters, the most a configuration takes, is
+ * shown whole in show's steps and timeline: the timeline cut it at 95. */
+static void
+test_sagactl_show_long_step_name(void **state)
+{
+	fixture *f = *state;
+	PGconn  *c = pgtest_connect(f->conninfo);
+	char     name[129], sql[1024], row[160];
+	int      rv;
+	char    *out, *line, *save = NULL;
+	size_t   rows = 0;
+
+	assert_non_null(c);
+	memset(name, 'n', 128);
+	name[0]   = 's';
+	name[127] = 'e';
+	name[128] = '\0';
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO saga_definition (name, version, content_hash, "
+	    "definition) SELECT 'longnames', 1, 'h3', jsonb_set(jsonb_set("
+	    "definition, '{name}', '\"longnames\"'), '{steps,0,name}', "
+	    "'\"%s\"') FROM saga_definition WHERE name = 'create_order' "
+	    "AND version = 1",
+	    name);
+	assert_int_equal(pgtest_exec(c, sql), 0);
+	/* ID_COMPENSATED's row and events, as a saga of longnames. */
+	assert_int_equal(pgtest_exec(c,
+	                     "INSERT INTO saga_instance (id, saga_name, "
+	                     "saga_version, state, current_step, attempt, "
+	                     "max_sent_step, context, business_key, "
+	                     "created_at, updated_at, event_seq, finished_at) "
+	                     "SELECT '" ID_LONG "', 'longnames', 1, state, "
+	                     "current_step, attempt, max_sent_step, context, "
+	                     "business_key, created_at, updated_at, "
+	                     "event_seq, finished_at FROM saga_instance "
+	                     "WHERE id = '"
+	                     ID_COMPENSATED "'; INSERT INTO saga_event ("
+	                     "saga_id, seq, at, step, kind, attempt, event, "
+	                     "outcome, output, error, duration_us) SELECT '"
+	                     ID_LONG "', seq, at, step, kind, attempt, event, "
+	                     "outcome, output, error, duration_us FROM "
+	                     "saga_event WHERE saga_id = '" ID_COMPENSATED
+	                     "'"),
+	    0);
+	setenv("COLUMNS", "400", 1);
+	rv = ctl(f, "show", ID_LONG, NULL);
+	unsetenv("COLUMNS");
+	out = strdup(f->out);
+	assert_int_equal(pgtest_exec(c,
+	                     "DELETE FROM saga_event WHERE saga_id = '"
+	                     ID_LONG "'; DELETE FROM saga_instance WHERE id "
+	                     "= '" ID_LONG "'; DELETE FROM saga_definition "
+	                     "WHERE name = 'longnames'"),
+	    0);
+	PQfinish(c);
+	assert_int_equal(rv, 0);
+	assert_non_null(out);
+	/* The timeline's rows of step 0 start with the time and offset,
+	 * then the name. */
+	snprintf(row, sizeof(row), "  %s  ", name);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, row) != NULL
+		    && strstr(line, "action") != NULL) {
+			rows++;
+		}
+	}
+	assert_true(rows >= 2);
+	free(out);
 }
 
 /* stats: counts by saga and state, latencies per step. */
@@ -4235,6 +4307,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_db_down),
 		cmocka_unit_test(test_sagactl_defs),
 		cmocka_unit_test(test_sagactl_defs_odd),
+		cmocka_unit_test(test_sagactl_show_long_step_name),
 		cmocka_unit_test(test_sagactl_stats),
 		cmocka_unit_test(test_sagactl_validate),
 		cmocka_unit_test(test_sagactl_validate_tls),
