@@ -599,7 +599,16 @@ sagactl_filter_opt(
 	case SAGACTL_O_STATE: {
 		const char *p = arg;
 
-		f->nstates = 0;
+		/* --state "" (an unset variable in a script) selects
+		 * nothing: not "every state". */
+		if (*arg == '\0') {
+			return (sagactl_usage(ctx,
+			    "--state \"\": expected states separated by "
+			    "commas"));
+		}
+		/* Each --state adds to those before it, as its list does:
+		 * "--state FAILED --state RUNNING" is both (the second one
+		 * replaced the first). */
 		while (*p != '\0') {
 			size_t     n = strcspn(p, ",");
 			char       name[32];
@@ -639,13 +648,6 @@ sagactl_filter_opt(
 			if (*p == ',') {
 				p++;
 			}
-		}
-		/* --state "" (an unset variable in a script) selects
-		 * nothing: not "every state". */
-		if (f->nstates == 0) {
-			return (sagactl_usage(ctx,
-			    "--state \"\": expected states separated by "
-			    "commas"));
 		}
 		break;
 	}

@@ -906,6 +906,12 @@ test_sagactl_list_filters(void **state)
 	                     "FAILED,COMPLETED",
 	                     NULL, NULL),
 	    4);
+	/* Each --state adds to the others: the last one was all. */
+	assert_int_equal(
+	    list_count(f, "--state", "FAILED", "--state", "COMPLETED"), 4);
+	assert_int_equal(list_count(f, "--state", "FAILED,COMPLETED",
+	                     "--state", "completed"),
+	    4);
 	assert_int_equal(list_count(f, "--state",
 	                     "RUNNING,COMPENSATING,COMPLETED,COMPENSATED,"
 	                     "FAILED,RESOLVED,running",
