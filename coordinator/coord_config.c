@@ -400,6 +400,27 @@ coord_config_block_pos(
 	return (coord_config_mark_pos(ld, &m, fb));
 }
 
+/* The position of the alias tok: its '*'. libfyaml 0.7.12 marks an alias
+ * at its name, the character after the '*'. */
+static coord_config_pos
+coord_config_alias_pos(
+    const coord_config_ld *ld, struct fy_token *tok, coord_config_pos fb)
+{
+	const struct fy_mark *sm = fy_token_start_mark(tok);
+	struct fy_mark        m;
+
+	if (sm == NULL) {
+		return (fb);
+	}
+	m = *sm;
+	if (ld->text != NULL && m.input_pos > 0 && m.column > 0 &&
+	    m.input_pos <= ld->textlen && ld->text[m.input_pos - 1] == '*') {
+		m.input_pos--;
+		m.column--;
+	}
+	return (coord_config_mark_pos(ld, &m, fb));
+}
+
 /* The position of node n; fb when it has none (an empty value or an
  * empty collection). */
 static coord_config_pos
@@ -417,6 +438,9 @@ coord_config_node_pos(
 	switch (fy_node_get_type(n)) {
 	case FYNT_SCALAR:
 		tok = fy_node_get_scalar_token(n);
+		if (tok != NULL && fy_node_is_alias(n)) {
+			return (coord_config_alias_pos(ld, tok, fb));
+		}
 		if (tok != NULL &&
 		    (fy_token_scalar_style(tok) == FYSS_LITERAL ||
 		        fy_token_scalar_style(tok) == FYSS_FOLDED)) {

@@ -1764,9 +1764,25 @@ test_coord_config_document_shape(void **state)
 	    "      - *st\n"
 	    "---\n"
 	    "b: 1\n");
+	/* At the '*' (it was one column right), as a value, an item and a
+	 * key. */
 	expect_files_errs(files, 1,
-	    "alias.yaml:7:10: aliases are not supported (*st)",
+	    "alias.yaml:7:9: aliases are not supported (*st)",
 	    "alias.yaml:9:1: expected one YAML document, found a second one",
+	    NULL);
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "x: &k shop\n"
+	    "sagas:\n"
+	    "  - name:   *k\n"
+	    "    steps: [{name: a, participant: p, action: x, kind: pivot}]\n"
+	    "    *k : 1\n");
+	expect_files_errs(files, 1,
+	    "alias.yaml:3:1: unknown key \"x\" at the top level (allowed: "
+	    "participants, defaults, sagas)",
+	    "alias.yaml:5:13: aliases are not supported (*k)",
+	    "alias.yaml:7:5: aliases are not supported (*k)",
 	    NULL);
 	/* An empty second document: the position of its --- (it had
 	 * none). */
