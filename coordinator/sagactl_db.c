@@ -9,6 +9,7 @@
 #include "sagactl_db.h"
 #include "sql_conn.h"
 #include "sql_durable.h"
+#include "sql_migrate.h"
 
 /* The first line of a libpq message, without "ERROR:  " or "FATAL:  ". */
 static void
@@ -24,6 +25,37 @@ sagactl_db_line(const char *msg, char *buf, size_t len)
 	}
 	n = strcspn(msg, "\n");
 	snprintf(buf, len, "%.*s", (int) n, msg);
+}
+
+/* Refuses a saga log whose schema is older than this sagactl's queries
+ * (they would fail on a missing column with "query failed"). A newer one
+ * is read: migrations only add. */
+static int
+sagactl_db_schema(const sagactl_ctx *ctx, PGconn *c)
+{
+	int  want = coordinator_migrations[coordinator_migrations_count - 1]
+	               .version;
+	int  have = 0;
+	char line[512];
+
+	if (sql_migrate_version(c, "coordinator", &have, line, sizeof(line))
+	    != 0) {
+		return (sagactl_error(
+		    ctx, "cannot read the schema version: %s", line));
+	}
+	if (have == 0) {
+		return (sagactl_error(ctx,
+		    "the database has no saga log; check --db, or create the "
+		    "schema with sagad --migrate"));
+	}
+	if (have < want) {
+		return (sagactl_error(ctx,
+		    "the saga log's schema is at version %d, this sagactl "
+		    "needs %d: run sagad --migrate with the sagad of this "
+		    "release",
+		    have, want));
+	}
+	return (0);
 }
 
 int
@@ -56,6 +88,10 @@ sagactl_db_open(const sagactl_ctx *ctx, bool writable, PGconn **out)
 		    ctx->db != NULL ? "" : " (or give --db CONNINFO)"));
 	}
 	PQsetClientEncoding(c, "UTF8");
+	if (sagactl_db_schema(ctx, c) != 0) {
+		PQfinish(c);
+		return (1);
+	}
 	if (!writable) {
 		PGresult *r
 		    = PQexec(c, "SET default_transaction_read_only = on");

@@ -5,7 +5,7 @@
 # tests/CMakeLists.txt.
 
 coord_test(sagactl_test SOURCES integration/sagactl_test.c
-    LIBS saga_core Threads::Threads LABELS integration)
+    LIBS saga_core saga_sql Threads::Threads LABELS integration)
 target_compile_definitions(sagactl_test PRIVATE
     SAGACTL_PATH="$<TARGET_FILE:sagactl>")
 add_dependencies(sagactl_test sagad sagactl test_participant)
