@@ -197,6 +197,12 @@ typedef struct note_list {
  * 7 days): a longer one counts as this, so that the clock plus it cannot
  * overflow (docs/protocol.md). */
 #define COORD_WAIT_MAX_MS (7LL * 24 * 3600 * 1000)
+/* The longest idempotency key and business key a START may give, in
+ * bytes. Both are indexed (saga_start_key's primary key, saga_instance's
+ * business key index), and PostgreSQL refuses an index entry above 2,704
+ * bytes: a longer one failed the whole batch, which sagad took for an
+ * outage, with every other saga in it. */
+#define COORD_KEY_MAX 1024
 
 /* One connection that writes batches: one batch in flight on it, the
  * next one staged. Writer 0's store is also the one of the blocking
@@ -1787,6 +1793,26 @@ coord_api_start(coord *c, rpc_req *r)
 		rpc_req_error(r, SAGA_EINVAL,
 		    "the idempotency key holds a NUL byte");
 		return;
+	}
+	if (m->key.len > COORD_KEY_MAX) {
+		rpc_req_error(r, SAGA_EINVAL,
+		    "the idempotency key is %zu bytes, at most %d",
+		    m->key.len, COORD_KEY_MAX);
+		return;
+	}
+	if (def->business_key != NULL) {
+		proto_str bk;
+
+		if (proto_val_str(proto_val_get(m->input_val,
+		                      def->business_key),
+		        &bk) == 0 &&
+		    bk.len > COORD_KEY_MAX) {
+			rpc_req_error(r, SAGA_EINVAL,
+			    "the business key (input field \"%s\") is %zu "
+			    "bytes, at most %d",
+			    def->business_key, bk.len, COORD_KEY_MAX);
+			return;
+		}
 	}
 	if (m->key.len > 0) {
 		char       *key = proto_str_dup(m->key);

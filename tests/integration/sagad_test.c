@@ -4397,6 +4397,60 @@ test_sagad_error_text_cut_in_a_character(void **state)
 	e->done = true;
 }
 
+/* An idempotency key or a business key above 1,024 bytes is refused
+ * (EINVAL), and the saga in flight meanwhile is not touched. PostgreSQL
+ * refused an index entry of more than 2,704 bytes: the whole batch
+ * failed, sagad went DB-DOWN, answered EUNAVAIL (ask again) and dropped
+ * every saga in memory, again at every try. 1,024 bytes pass. */
+static void
+test_sagad_long_keys(void **state)
+{
+	tenv     *e = *state;
+	char      big[3001], edge[1025], rules[64];
+	char      idt[SAGA_ID_STRLEN + 1];
+	proto_raw in;
+	t_saga    s, slow;
+
+	snprintf(rules, sizeof(rules), "w1.do=delay:%d", MS(300));
+	t_begin(e, "long_keys", rules, NULL);
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memset(edge, 'e', sizeof(edge) - 1);
+	edge[sizeof(edge) - 1] = '\0';
+	/* A saga in flight while the refusals come. */
+	in = t_input(e, 0, "c-slow", 1);
+	assert_int_equal(t_start(e, "slow", in, NULL, &slow), 0);
+	in = t_input(e, 1, "c-1", 1);
+	assert_int_equal(t_start(e, "order", in, big, &s), SAGA_EINVAL);
+	assert_non_null(strstr(s.message, "idempotency key is 3000 bytes"));
+	in = t_input(e, 1, big, 1);
+	assert_int_equal(t_start(e, "order", in, NULL, &s), SAGA_EINVAL);
+	assert_non_null(strstr(s.message,
+	    "business key (input field \"customer\") is 3000 bytes"));
+	big[1025] = '\0';
+	assert_int_equal(t_start(e, "order", in, big, &s), SAGA_EINVAL);
+	/* At the limit: both taken. */
+	in = t_input(e, 1, edge, 1);
+	assert_int_equal(t_start(e, "order", in, edge, &s), 0);
+	t_wait_state(e, &s.id, "COMPLETED", &s);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE "
+	                     "octet_length(business_key) = 1024 AND id IN "
+	                     "(SELECT saga_id FROM saga_start_key WHERE "
+	                     "octet_length(key) = 1024)"),
+	    1);
+	t_wait_state(e, &slow.id, "COMPLETED", &slow);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id "
+	                     "= '%s' AND event = 'saga_started'",
+	                     saga_id_format(&slow.id, idt)),
+	    1);
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 2);
+	assert_int_equal(t_log_count(e, NULL, "DB-DOWN"), 0);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* ---- 10d. Endpoints come from the current configuration ---- */
 
 typedef struct t_text_cond {
@@ -5246,6 +5300,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_error_text_cut_in_a_character, t_setup,
 		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_long_keys, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
