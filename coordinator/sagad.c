@@ -815,7 +815,14 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 		}
 		*pp = w->next;
 		timer_cancel(&c->timers, &w->timer);
-		if (err != 0) {
+		if (err != 0 && s->created &&
+		    rpc_req_msg(w->req)->type == PROTO_T_START) {
+			/* A START whose saga exists: its committed state,
+			 * as when its timeout_ms passes. An ERROR would
+			 * say that nothing started, and the START has no
+			 * id for the ERROR to echo. */
+			coord_answer_saga(c, w->req, s, w->created);
+		} else if (err != 0) {
 			rpc_req_error(w->req, err, "%s",
 			    err == SAGA_EUNAVAIL
 			        ? "database unavailable; try again later"

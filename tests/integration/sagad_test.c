@@ -1364,6 +1364,7 @@ typedef struct t_race {
 	proto_raw   input;
 	const char *saga;       /* NULL: "slow" */
 	const char *key;        /* NULL: "k-race" */
+	bool        no_key;     /* no key at all */
 	uint64_t    timeout_ms; /* of the START */
 	int         rv; /* 0 (SAGA reply in s), an ERROR code, or -1 */
 	t_saga      s;
@@ -1429,7 +1430,9 @@ t_race_main(void *arg)
 	req.type       = PROTO_T_START;
 	req.saga       = proto_str_c(r->saga != NULL ? r->saga : "slow");
 	req.input      = r->input;
-	req.key        = proto_str_c(r->key != NULL ? r->key : "k-race");
+	if (!r->no_key) {
+		req.key = proto_str_c(r->key != NULL ? r->key : "k-race");
+	}
 	req.timeout_ms = r->timeout_ms;
 	t_call_own(r->e, &req, MS(10000) + (int) r->timeout_ms, NULL, &r->rv,
 	    &r->s);
@@ -3893,6 +3896,93 @@ t_db_refuse(tenv *e, bool refuse)
 	assert_int_equal(rv, 0);
 }
 
+typedef struct t_other_cond {
+	tenv       *e;
+	const char *action;
+	const char *id; /* a saga other than this one */
+} t_other_cond;
+
+static bool
+t_other_cond_cb(void *arg)
+{
+	t_other_cond *c = arg;
+	t_rec        *v;
+	size_t        n     = t_record_read(c->e, &v);
+	bool          found = false;
+
+	for (size_t i = 0; i < n && !found; i++) {
+		found = strcmp(v[i].action, c->action) == 0 &&
+		    strcmp(v[i].id, c->id) != 0;
+	}
+	free(v);
+	return (found);
+}
+
+/* A START that waits for its saga's end (timeout_ms) is answered with the
+ * saga, RUNNING as committed, when sagad stops (SIGTERM) and when it
+ * loses its database: both answered an ERROR (ECLOSED, EUNAVAIL), which
+ * tells a client without a key that no saga started, and names none. */
+static void
+test_sagad_waiting_start_answered_at_stop(void **state)
+{
+	tenv     *e = *state;
+	t_race    r;
+	pthread_t th;
+	char      rules[64], idt[SAGA_ID_STRLEN + 1], row[SAGA_ID_STRLEN + 1];
+	char      first[SAGA_ID_STRLEN + 1] = "";
+	int       st;
+	t_other_cond oc = { e, "w1.do", first };
+
+	snprintf(rules, sizeof(rules), "w1.do=delay:%d", MS(4000));
+	t_begin(e, "waiting_start_stop", rules, NULL);
+	for (int round = 0; round < 2; round++) {
+		memset(&r, 0, sizeof(r));
+		r.e          = e;
+		r.input      = t_input(e, 0, "c-1", 1);
+		r.no_key     = true;
+		r.timeout_ms = (uint64_t) MS(60000);
+		assert_int_equal(
+		    pthread_create(&th, NULL, t_race_main, &r), 0);
+		/* Its first command went out: its START was committed (the
+		 * first saga's command may be sent again meanwhile). */
+		if (!test_wait_until(t_other_cond_cb, &oc, MS(5000))) {
+			fail_msg("round %d: no w1.do of a new saga", round);
+		}
+		if (round == 0) {
+			assert_int_equal(proc_signal(e->sagad, SIGTERM), 0);
+			assert_int_equal(
+			    proc_wait(e->sagad, MS(15000), &st), 0);
+			assert_true(WIFEXITED(st));
+			assert_int_equal(WEXITSTATUS(st), 0);
+			proc_free(e->sagad);
+			e->sagad = NULL;
+		} else {
+			t_db_refuse(e, true);
+		}
+		assert_int_equal(pthread_join(th, NULL), 0);
+		if (r.rv != 0) {
+			fail_msg("round %d: %s (%s)", round,
+			    saga_errname(r.rv), r.s.message);
+		}
+		assert_string_equal(r.s.state, "RUNNING");
+		assert_true(r.s.created);
+		if (round == 1) {
+			t_db_refuse(e, false);
+		}
+		t_db_str(e, row, sizeof(row),
+		    "SELECT id FROM saga_instance WHERE id = '%s'",
+		    saga_id_format(&r.s.id, idt));
+		assert_string_equal(row, idt);
+		if (round == 0) {
+			snprintf(first, sizeof(first), "%s", idt);
+			t_start_sagad(e);
+		}
+	}
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 2);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* While the database stays away, why each reconnect fails is logged at
  * warn the first time and again only when the reason changes (here
  * after a DB-UP): the operator sees authentication errors or "too many
@@ -5302,6 +5392,9 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_long_keys, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_waiting_start_answered_at_stop, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
