@@ -340,6 +340,12 @@ rpc_server_free(rpc_server *srv)
 	free(srv);
 }
 
+void
+rpc_req_drop_vals(rpc_req *r)
+{
+	proto_msg_drop_vals(&r->msg);
+}
+
 const proto_msg *
 rpc_req_msg(const rpc_req *r)
 {

@@ -53,6 +53,10 @@ void rpc_server_free(rpc_server *srv);
 /* rpc_req_msg returns the decoded request; valid until the reply. */
 const proto_msg *rpc_req_msg(const rpc_req *r);
 
+/* rpc_req_drop_vals frees the request's decoded trees (input_val and the
+ * like become NULL), for a request that waits long after it read them. */
+void rpc_req_drop_vals(rpc_req *r);
+
 /* rpc_req_reply sends reply as the answer to r and makes r's context
  * receive again. Engine thread only. */
 void rpc_req_reply(rpc_req *r, const proto_msg *reply);

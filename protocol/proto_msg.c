@@ -1049,6 +1049,24 @@ proto_msg_detach(proto_msg *m)
 	return (0);
 }
 
+void
+proto_msg_drop_vals(proto_msg *m)
+{
+	proto_msg_priv *pv = m->priv;
+
+	if (pv == NULL || pv->result.zone != NULL) {
+		return; /* not decoded, or not detached */
+	}
+	for (int f = 0; f < F_COUNT; f++) {
+		if (pv->docs[f] != NULL) {
+			proto_doc_free(pv->docs[f]);
+			pv->docs[f] = NULL;
+			*(const proto_val **) (void *) ((char *) m +
+			    proto_fields[f].voff) = NULL;
+		}
+	}
+}
+
 int
 proto_batch_next(proto_raw msgs, size_t *off, size_t *count,
     const proto_limits *lim, proto_raw *one, proto_error *err)

@@ -138,6 +138,12 @@ void proto_msg_fini(proto_msg *m);
  * SAGA_EINVAL (m was not decoded). */
 int proto_msg_detach(proto_msg *m);
 
+/* proto_msg_drop_vals frees the trees that proto_msg_detach kept of m's
+ * input, output and context (some 24 bytes a value), for a message kept
+ * after they were read: the fields' bytes stay, input_val, output_val and
+ * context_val become NULL. Does nothing to a message not detached. */
+void proto_msg_drop_vals(proto_msg *m);
+
 /* proto_msg_encode appends the encoding of m to out. Checks that the type
  * is known and its required fields are set, and refuses what a decoder
  * would reject (a string that is not UTF-8, an invalid traceparent, ...:

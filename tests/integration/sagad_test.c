@@ -1648,6 +1648,121 @@ test_sagad_waits_leave_room(void **state)
 	e->done = true;
 }
 
+/* sagad's resident memory in KiB (VmRSS), or -1. */
+static long
+t_rss_kib(const tenv *e)
+{
+	char  path[64], line[256];
+	FILE *f;
+	long  kib = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status",
+	    (int) proc_pid(e->sagad));
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kib = strtol(line + 6, NULL, 10);
+		}
+	}
+	fclose(f);
+	return (kib);
+}
+
+/* A client's START with timeout_ms on its own connection. */
+typedef struct t_waitstart {
+	tenv     *e;
+	proto_raw input;
+	int       rv;
+	t_saga    s;
+} t_waitstart;
+
+static void *
+t_waitstart_main(void *arg)
+{
+	t_waitstart *w = arg;
+	proto_msg    req;
+
+	proto_msg_init(&req);
+	req.type       = PROTO_T_START;
+	req.saga       = proto_str_c("cancelable");
+	req.input      = w->input;
+	req.timeout_ms = (uint64_t) MS(6000);
+	t_call_own(w->e, &req, MS(30000), NULL, &w->rv, &w->s);
+	return (NULL);
+}
+
+#define T_WAITSTARTS 48
+
+/* STARTs that wait for their sagas' end do not keep the decoded tree of
+ * their input: 48 of them with a 60 KB input of nils (1.4 MB of tree
+ * each, some 68 MB in all) raise sagad's RSS by much less. A review saw
+ * 500 such STARTs take 494 MB. (The tree is built for each START, and
+ * freed once it waits.) */
+static void
+test_sagad_waiting_starts_hold_no_tree(void **state)
+{
+	tenv        *e = *state;
+	t_waitstart  w[T_WAITSTARTS];
+	pthread_t    th[T_WAITSTARTS];
+	proto_buf    in;
+	long         before, after;
+	static const uint8_t head[] = { 0x82, 0xa8, 'c', 'u', 's', 't', 'o',
+		'm', 'e', 'r', 0xa2, 'c', '1', 0xa1, 'x', 0xdc, 0xea, 0x60 };
+
+	t_begin(e, "waitstart_rss", "hold.do=timeout\n", NULL);
+	proto_buf_init(&in);
+	assert_int_equal(proto_buf_append(&in, head, sizeof(head)), 0);
+	for (int k = 0; k < 0xea60; k++) {
+		assert_int_equal(proto_buf_append(&in, "\xc0", 1), 0);
+	}
+	before = t_rss_kib(e);
+	/* One at a time, each waiting (hold.do never answers) before the
+	 * next is sent: the heap of one decode at a time, reused by the
+	 * next, so that what stays is what the waiting STARTs hold. */
+	for (int i = 0; i < T_WAITSTARTS; i++) {
+		w[i].e     = e;
+		w[i].input = proto_buf_raw(&in);
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, t_waitstart_main, &w[i]), 0);
+		for (int64_t end = t_now_ms() + MS(5000);
+		     t_db_int(e, "SELECT count(*) FROM saga_instance") <= i;) {
+			if (t_now_ms() > end) {
+				fail_msg("START %d was not committed", i);
+			}
+			usleep(2 * 1000);
+		}
+	}
+	after = t_rss_kib(e);
+	for (int i = 0; i < T_WAITSTARTS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		if (w[i].rv != 0) {
+			fail_msg("START %d: %s (%s)", i, saga_errname(w[i].rv),
+			    w[i].s.message);
+		}
+		assert_string_equal(w[i].s.state, "RUNNING");
+	}
+	proto_buf_fini(&in);
+	assert_true(before > 0 && after > 0);
+	fprintf(stderr, "sagad RSS %ld -> %ld KiB with %d waiting STARTs\n",
+	    before, after, T_WAITSTARTS);
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan keeps what is freed in quarantine: not measurable. */
+	fprintf(stderr, "(not checked under ASan)\n");
+#else
+	/* Measured: 27 MiB with the trees dropped (the sagas' copies
+	 * of their inputs), 87 MiB with them kept. */
+	if (after - before > 48 * 1024) {
+		fail_msg("sagad's RSS grew by %ld KiB (%ld -> %ld) with %d "
+		         "waiting STARTs",
+		    after - before, before, after, T_WAITSTARTS);
+	}
+#endif
+	t_check_log(e);
+	e->done = true;
+}
+
 /* A START with timeout_ms that arrives while the first START with its key
  * is still being committed waits for that commit, and then, like the
  * first, for the saga's end. The first START's batch is held on a table
@@ -5394,6 +5509,9 @@ main(void)
 		    test_sagad_long_keys, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_waiting_start_answered_at_stop, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_waiting_starts_hold_no_tree, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
