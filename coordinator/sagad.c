@@ -2507,7 +2507,11 @@ coord_reader_done(coord *c, reader_job *job)
 			    coord_def_version(c, job->row.saga_name,
 			        job->row.saga_version));
 		} else {
-			rpc_req_error(w->req, job->rv, "reading the saga log: %s",
+			/* As the other reads answer: EDB is EUNAVAIL to a
+			 * client (ask again), which protocol.md lists. */
+			rpc_req_error(w->req,
+			    job->rv == SAGA_EDB ? SAGA_EUNAVAIL : job->rv,
+			    "reading the saga log: %s",
 			    job->err[0] ? job->err : saga_strerror(job->rv));
 		}
 		c->nparked--;
