@@ -2606,7 +2606,14 @@ coord_reader_done(coord *c, reader_job *job)
 			/* The key's lookup took a while: what START
 			 * checked before it may have changed (other STARTs
 			 * filled --max-active-sagas, SIGTERM came). */
-			if (def == NULL || !c->db_up) {
+			if (def == NULL) {
+				/* A reload removed it meanwhile: asking again
+				 * would not help. */
+				rpc_req_error(r, SAGA_ENOTFOUND,
+				    "unknown saga \"%.*s\" (removed by a "
+				    "reload)",
+				    (int) m->saga.len, m->saga.ptr);
+			} else if (!c->db_up) {
 				rpc_req_error(r, SAGA_EUNAVAIL,
 				    "try again later");
 			} else if (!coord_start_stopping(r) &&
