@@ -3,6 +3,7 @@
  * saga_client: REQ socket, one request at a time. See saga_client.h.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +93,16 @@ saga_client_roundtrip(saga_client *c, proto_raw bytes, int64_t timeout_ms,
 	int      rv;
 
 	c->sent = false;
-	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+	/* nng's durations are 32-bit milliseconds: a longer wait was cut
+	 * (2^32 + 50 ms to 50 ms), and one that came out negative refused,
+	 * leaving the last call's timeout. Past 24.8 days: no limit. */
+	if (timeout_ms < 0 || timeout_ms > INT32_MAX) {
+		timeout_ms = NNG_DURATION_INFINITE;
+	}
+	nng_socket_set_ms(
+	    c->sock, NNG_OPT_SENDTIMEO, (nng_duration) timeout_ms);
+	nng_socket_set_ms(
+	    c->sock, NNG_OPT_RECVTIMEO, (nng_duration) timeout_ms);
 	if ((rv = nng_msg_alloc(&m, 0)) != 0) {
 		return (SAGA_ENOMEM);
 	}

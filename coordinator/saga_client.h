@@ -34,7 +34,8 @@ int saga_client_dial_tls(saga_client **out, const char *url,
 /* saga_client_free closes the connection; NULL-safe. */
 void saga_client_free(saga_client *c);
 
-/* saga_client_call sends req and waits up to timeout_ms for the reply,
+/* saga_client_call sends req and waits up to timeout_ms for the reply
+ * (negative, or more than INT32_MAX: no limit),
  * which it decodes into reply (free with proto_msg_fini). An ERROR reply is
  * returned as such (reply->type == PROTO_T_ERROR) with 0. Returns 0,
  * SAGA_ETIMEDOUT (no answer: sagad down or busy), SAGA_EIO, SAGA_ENOMEM,
