@@ -2170,6 +2170,13 @@ part_batch(part_worker *w, int n)
 		lost = true;
 		goto end_tx;
 	}
+	/* The batch is durable: its answers leave now, not after the
+	 * reruns below, which wait for locks as long as it takes. */
+	for (int i = 0; i < n; i++) {
+		if (!w->cmds[i].rerun) {
+			part_cmd_reply(p, &w->cmds[i], batch, n);
+		}
+	}
 	/* The commands a lock wait undid, each in a transaction of its own
 	 * (waiting for locks as long as it takes, like any lone command). */
 	for (int i = 0; i < n; i++) {
@@ -2257,9 +2264,12 @@ reply:
 		    p->metrics, "saga_participant_batch_size", "", (double) n);
 	}
 	/* Every reply leaves only now: after the COMMIT holding the
-	 * batch's barrier rows, or after everything was rolled back. */
+	 * batch's barrier rows (those not answered at that COMMIT: the
+	 * reruns, after theirs), or after everything was rolled back. */
 	for (int i = 0; i < n; i++) {
-		part_cmd_reply(p, &w->cmds[i], batch, n);
+		if (w->cmds[i].r != NULL) {
+			part_cmd_reply(p, &w->cmds[i], batch, n);
+		}
 	}
 }
 

@@ -2264,6 +2264,52 @@ test_participant_batch_rerun_lost_says_why(void **state)
 	result_fini(&b[1].res);
 }
 
+/* The answers of a batch's committed commands leave at its COMMIT, not
+ * after the reruns: here step 2 waits for a row lock held outside for as
+ * long as the lock is held, and step 1, committed, was answered only
+ * when it was released (a review saw 7.8 s). */
+static void
+test_participant_batch_answers_before_reruns(void **state)
+{
+	fixture *f = *state;
+	pending  a, b[2];
+	saga_id  ida, ids[2];
+	PGconn  *hold;
+	bool     first_done = false, second_done = true;
+	int64_t  deadline;
+
+	start_blocked(f, 0, &a, &ida);
+	assert_non_null(hold = pgtest_connect(f->conninfo));
+	assert_int_equal(pgtest_exec(hold, "BEGIN; UPDATE lockme SET n = "
+	                                   "n + 1 WHERE k = 1"),
+	    0);
+	set_step_mode(f, 2, ACT_LOCK1);
+	queue_actions(f, b, ids, 2, 1, NULL);
+	gate_set(f, 0, false);
+	pending_join(&a);
+	/* Checked with the lock held; released before any assertion, so
+	 * that a failure does not leave the rerun waiting for ever. */
+	deadline = (int64_t) time(NULL) + 10 * test_scale();
+	while (!(first_done = atomic_load(&b[0].done)) &&
+	    time(NULL) < deadline) {
+		sleep_ms(10);
+	}
+	second_done = atomic_load(&b[1].done);
+	assert_int_equal(pgtest_exec(hold, "ROLLBACK"), 0);
+	PQfinish(hold);
+	pending_join(&b[0]);
+	pending_join(&b[1]);
+	assert_true(first_done);
+	assert_false(second_done);
+	assert_int_equal(b[0].res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(b[1].res.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(biz_rows(f, &ids[0]), 1);
+	assert_int_equal(biz_rows(f, &ids[1]), 1);
+	result_fini(&a.res);
+	result_fini(&b[0].res);
+	result_fini(&b[1].res);
+}
+
 /* Two batches cross on business rows (each holds one row and would wait
  * for the other's): a batch does not wait for row locks (lock_timeout),
  * so the command that would wait is undone to its savepoint and runs
@@ -3783,6 +3829,7 @@ main(void)
 		T(test_participant_settle_rides_next_round_trip),
 		T(test_participant_batch_lock_wait_reruns_alone),
 		T(test_participant_batch_rerun_lost_says_why),
+		T(test_participant_batch_answers_before_reruns),
 		T(test_participant_max_batch_one),
 		T(test_participant_unknown_action_is_error),
 		T(test_participant_batch_message),
