@@ -536,8 +536,8 @@ part_metrics_init(saga_participant *p)
 	        "retry).",
 	        NULL, 0) != 0 ||
 	    metrics_family(m, "saga_participant_reruns_total", METRIC_COUNTER,
-	        "Commands undone in a batch by a lock wait and run again "
-	        "alone.",
+	        "Commands undone in a batch by an SQL error (a lock wait, "
+	        "a deadlock) and run again alone.",
 	        NULL, 0) != 0 ||
 	    metrics_family(m, "saga_participant_batch_size", METRIC_HISTOGRAM,
 	        "Commands per batch.", part_batch_buckets,

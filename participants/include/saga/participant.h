@@ -195,7 +195,8 @@ typedef struct saga_participant_config {
 	 *       the barrier's decisions: run (the handler ran), replay (a
 	 *       duplicate answered from the record), null (a compensation
 	 *       of an action that never ran), refuse (an action after its
-	 *       compensation), retry, none (not reached);
+	 *       compensation), retry, expired (older than the
+	 *       retention, answered failed), none (not reached);
 	 *   saga_participant_handler_seconds{action}
 	 *       histogram of the handlers' run time;
 	 *   saga_participant_batches_total, _batches_lost_total,
@@ -216,8 +217,9 @@ typedef struct saga_participant_stats {
 	/* Batches whose transaction was lost (no database, COMMIT failed,
 	 * connection dropped): each of their commands was answered retry. */
 	uint64_t batches_lost;
-	/* Commands of a batch undone by a lock wait (a batch does not wait
-	 * for row locks) and run again alone after its COMMIT. */
+	/* Commands of a batch undone by an SQL error (a lock wait: a batch
+	 * does not wait for row locks; a deadlock; a failed barrier
+	 * statement) and run again alone after its COMMIT. */
 	uint64_t reruns;
 	/* The largest batch so far. */
 	uint32_t max_batch;
