@@ -2051,6 +2051,7 @@ part_cmd_reply(saga_participant *p, part_cmd *pc, uint64_t batch,
 {
 	const proto_msg *cmd = &pc->r->msg;
 	proto_msg        r;
+	char             text[PART_ERROR_MAX + 1];
 
 	proto_msg_init(&r);
 	r.type        = PROTO_T_REPLY;
@@ -2063,11 +2064,17 @@ part_cmd_reply(saga_participant *p, part_cmd *pc, uint64_t batch,
 	if (pc->outcome == PROTO_OUTCOME_OK) {
 		r.output = pc->output;
 	} else {
-		r.error = proto_str_c(pc->error != NULL && pc->error[0] != '\0'
+		/* Valid UTF-8, or the encoder refuses the reply: the library
+		 * cuts PostgreSQL's messages into its buffers, maybe inside
+		 * a character (a handler's text is fixed when it is set). */
+		snprintf(text, sizeof(text), "%s",
+		    pc->error != NULL && pc->error[0] != '\0'
 		        ? pc->error
 		        : (pc->outcome == PROTO_OUTCOME_FAILED
 		                  ? "business failure"
 		                  : "retry"));
+		log_utf8_fix(text, strlen(text));
+		r.error = proto_str_c(text);
 	}
 	if (p->metrics != NULL) {
 		part_metrics_cmd(p, pc);

@@ -84,6 +84,9 @@ typedef enum act_mode {
 	                  * answer ok */
 	ACT_LOCK1_THEN_DIE, /* insert; the first call: ACT_LOCK1; the next
 	                     * ones end their own backend, answer ok */
+	ACT_SQL_ERROR_UTF8, /* insert, hit an SQL error whose message is
+	                     * 0 or 1 'x' (in turn), then 400 two-byte
+	                     * characters; answer ok anyway */
 } act_mode;
 
 /* Steps that can have a mode and a gate of their own. */
@@ -98,6 +101,7 @@ typedef struct fixture {
 	saga_client      *cli;
 	proto_buf         ctx; /* the saga context every command carries */
 	atomic_int        act_mode;
+	atomic_int        utf8_turn; /* ACT_SQL_ERROR_UTF8's calls */
 	atomic_int        act_delay_ms;
 	atomic_int        act_calls;
 	atomic_int        act_started;
@@ -478,6 +482,16 @@ act_handler(saga_call *call, void *arg)
 	case ACT_SQL_ERROR:
 		PQclear(PQexec(saga_call_db(call), "SELECT 1/0"));
 		break; /* and claims ok */
+	case ACT_SQL_ERROR_UTF8: {
+		char sql[160];
+
+		snprintf(sql, sizeof(sql),
+		    "DO $$ BEGIN RAISE EXCEPTION '%%', repeat('x', %d) || "
+		    "repeat(U&'\\00e9', 400); END $$",
+		    atomic_fetch_add(&f->utf8_turn, 1) % 2);
+		PQclear(PQexec(saga_call_db(call), sql));
+		break; /* and claims ok */
+	}
 	case ACT_DEADLOCK:
 		PQclear(PQexec(saga_call_db(call),
 		    "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' "
@@ -1044,6 +1058,11 @@ test_participant_handler_crash_answers_retry(void **state)
 	/* A deadlock is a retry, never failed. */
 	check_retry_then_runs(f, ACT_DEADLOCK, "deadlock");
 	check_retry_then_runs(f, ACT_RETURN_ERR, "EINTERNAL");
+	/* A message that the library cuts (its buffer of 512 bytes), once
+	 * at each parity: one cut falls inside a character, which the
+	 * reply's encoder refused (ERROR EINTERNAL, no echo). */
+	check_retry_then_runs(f, ACT_SQL_ERROR_UTF8, "\xc3\xa9\xc3\xa9");
+	check_retry_then_runs(f, ACT_SQL_ERROR_UTF8, "\xc3\xa9\xc3\xa9");
 	check_retry_then_runs(f, ACT_NO_OUTCOME, "no outcome");
 	/* An output sagad could not decode, or could not carry on in a
 	 * COMMAND: refused by saga_call_ok, so nothing is recorded (it was
