@@ -34,6 +34,8 @@ sagactl=$build/coordinator/sagactl
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
 
 base=
 saga_ports_reserve base 6 || { echo "badinput_test: no free ports" >&2; exit 1; }
@@ -45,13 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() {
-	echo "badinput_test: $*" >&2
-	for f in "$state"/cluster/logs/*.log; do
-		[[ -f $f ]] || continue
-		echo "---- $f" >&2
-		tail -n 10 "$f" >&2
-	done
-	exit 1
+	saga_fail badinput_test 10 "$*" "$state"/cluster/logs/*.log
 }
 
 "$repo/scripts/cluster.sh" start >"$state/start.log" 2>&1 ||

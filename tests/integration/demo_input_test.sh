@@ -39,6 +39,8 @@ fi
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
 
 base=
 saga_ports_reserve base 5 ||
@@ -55,13 +57,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() {
-	echo "demo_input_test: $*" >&2
-	for f in "$state"/cluster/logs/*.log; do
-		[[ -f $f ]] || continue
-		echo "---- $f" >&2
-		tail -n 15 "$f" >&2
-	done
-	exit 1
+	saga_fail demo_input_test 15 "$*" "$state"/cluster/logs/*.log
 }
 
 # 0. --workers: refused before any connection (a database that does not

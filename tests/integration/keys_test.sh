@@ -36,20 +36,13 @@ source "$repo/tests/support/proc.sh"
 
 cleanup() {
 	saga_kill_children KILL "${pids[@]}"
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-		>/dev/null 2>&1 || true
+	saga_dropdb "$db"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 fail() {
-	echo "keys_test: $*" >&2
-	for f in "$tmp"/*.log "$tmp"/*.out "$tmp"/*.err; do
-		[[ -f $f ]] || continue
-		echo "---- $f" >&2
-		tail -n 12 "$f" >&2
-	done
-	exit 1
+	saga_fail keys_test 12 "$*" "$tmp"/*.log "$tmp"/*.out "$tmp"/*.err
 }
 
 for f in "$sagad" "$sagactl" "$noop"; do

@@ -61,27 +61,16 @@ source "$repo/tests/support/proc.sh"
 cleanup() {
 	saga_kill_children CONT "${pids[@]}"
 	saga_kill_children KILL "${pids[@]}"
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-		>/dev/null 2>&1 || true
+	saga_dropdb "$db"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 fail() {
-	echo "multi_test: $*" >&2
-	for f in "$tmp"/*.log; do
-		[[ -f $f ]] || continue
-		echo "---- $f" >&2
-		tail -n 12 "$f" >&2
-	done
-	exit 1
+	saga_fail multi_test 12 "$*" "$tmp"/*.log
 }
 
-if ! psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
-	[[ ${SAGA_TEST_REQUIRE_PG:-} == 1 ]] && fail "no PostgreSQL server"
-	echo "SKIP: no PostgreSQL server (start one with scripts/pg.sh start)"
-	exit 77
-fi
+saga_createdb "$db" || fail "no PostgreSQL server"
 conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$db"
 # q SQL: runs SQL (one statement, no trailing semicolon) in one psql
 # session kept open for the whole test (a psql per query costs a

@@ -32,6 +32,8 @@ sagactl=$build/coordinator/sagactl
 
 # shellcheck source=scripts/ports.sh
 source "$repo/scripts/ports.sh"
+# shellcheck source=tests/support/proc.sh
+source "$repo/tests/support/proc.sh"
 
 base=
 saga_ports_reserve base 10 || { echo "ops_test: no free ports" >&2; exit 1; }
@@ -48,13 +50,7 @@ cleanup() {
 trap cleanup EXIT
 
 fail() {
-	echo "ops_test: $*" >&2
-	for f in "$state"/cluster/logs/*.log; do
-		[[ -f $f ]] || continue
-		echo "---- $f" >&2
-		tail -n 15 "$f" >&2
-	done
-	exit 1
+	saga_fail ops_test 15 "$*" "$state"/cluster/logs/*.log
 }
 
 "$repo/scripts/cluster.sh" start >"$state/start.log" 2>&1 ||

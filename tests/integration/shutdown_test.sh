@@ -40,23 +40,13 @@ source "$repo/tests/support/proc.sh"
 
 cleanup() {
 	saga_kill_children KILL "${pids[@]}"
-	for d in "$db" "$edb" "$cdb"; do
-		psql -X -q -d postgres \
-			-c "DROP DATABASE IF EXISTS $d WITH (FORCE)" \
-			>/dev/null 2>&1 || true
-	done
+	saga_dropdb "$db" "$edb" "$cdb"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 fail() {
-	echo "shutdown_test: $*" >&2
-	for f in "$tmp"/*.log; do
-		[[ -f $f ]] || continue
-		echo "---- $f" >&2
-		tail -n 15 "$f" >&2
-	done
-	exit 1
+	saga_fail shutdown_test 15 "$*" "$tmp"/*.log
 }
 
 [[ -f $shim ]] || fail "$shim is missing (not built?)"

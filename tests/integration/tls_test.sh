@@ -39,31 +39,16 @@ source "$repo/tests/support/proc.sh"
 
 cleanup() {
 	saga_kill_children TERM "${pids[@]}"
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
-		>/dev/null 2>&1 || true
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db}_orders WITH (FORCE)" \
-		>/dev/null 2>&1 || true
+	saga_dropdb "$db" "${db}_orders"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 fail() {
-	echo "tls_test: $*" >&2
-	for f in "$tmp"/*.log; do
-		[[ -f $f ]] || continue
-		echo "---- $f" >&2
-		tail -n 15 "$f" >&2
-	done
-	exit 1
+	saga_fail tls_test 15 "$*" "$tmp"/*.log
 }
 
-if ! psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1; then
-	if [[ ${SAGA_TEST_REQUIRE_PG:-} == 1 ]]; then
-		fail "no PostgreSQL server"
-	fi
-	echo "SKIP: no PostgreSQL server (start one with scripts/pg.sh start)"
-	exit 77
-fi
+saga_createdb "$db" || fail "no PostgreSQL server"
 conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$db"
 
 # shellcheck source=scripts/ports.sh

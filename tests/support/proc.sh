@@ -64,3 +64,29 @@ saga_createdb() {
 	echo "SKIP: no PostgreSQL server (start one with scripts/pg.sh start)"
 	exit 77
 }
+
+# saga_dropdb DB...: drops each database DB (its sessions closed), if it
+# exists; errors are ignored (a cleanup's).
+saga_dropdb() {
+	local d
+	for d in "$@"; do
+		psql -X -q -d postgres \
+			-c "DROP DATABASE IF EXISTS $d WITH (FORCE)" \
+			>/dev/null 2>&1 || true
+	done
+}
+
+# saga_fail NAME LINES MESSAGE FILE...: prints "NAME: MESSAGE" on stderr,
+# then the last LINES lines of each FILE that exists (the logs that say
+# why), and exits 1.
+saga_fail() {
+	local name=$1 lines=$2 msg=$3 f
+	shift 3
+	echo "$name: $msg" >&2
+	for f in "$@"; do
+		[[ -f $f ]] || continue
+		echo "---- $f" >&2
+		tail -n "$lines" "$f" >&2
+	done
+	exit 1
+}
