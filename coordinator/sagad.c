@@ -3120,6 +3120,43 @@ coord_connect_failed(coord *c, bool first, bool refused, const char *err)
 	}
 }
 
+/* At a reconnect, the current definitions again: the database may have
+ * lost their rows (a failover that lost the last commits, a restore, a
+ * schema made again under a running sagad), and every START of a saga
+ * whose row is gone failed its whole batch (a foreign key) as if the
+ * database were down, again and again. Registering is idempotent. A
+ * definition that the log now holds under another version number is
+ * refused: this process's sagas would name the wrong one. */
+static int
+coord_defs_reregister(coord *c)
+{
+	for (size_t i = 0; i < c->ncurrent; i++) {
+		const saga_def *d = c->current[i];
+		char            hash[65];
+		int             v = 0;
+		int             rv;
+
+		if ((rv = saga_store_def_register(
+		         c->st, d->name, d->json, &v, hash)) != 0) {
+			coord_connect_failed(c, false, false,
+			    saga_store_error(c->st));
+			return (rv);
+		}
+		if (v != d->version) {
+			char err[512];
+
+			snprintf(err, sizeof(err),
+			    "definition %s: the saga log holds it as version "
+			    "%d, this process as version %d (was the database "
+			    "restored?); staying paused: restart sagad",
+			    d->name, v, d->version);
+			coord_connect_failed(c, false, true, err);
+			return (SAGA_ESTATE);
+		}
+	}
+	return (0);
+}
+
 /* Connects, loads every unfinished saga and resumes it. Returns 0 or an
  * error (the database is still away). */
 static int
@@ -3159,6 +3196,8 @@ coord_connect(coord *c, bool first)
 			    d->version, d->hash);
 		}
 		coord_defs_install(c, c->cfg);
+	} else if ((rv = coord_defs_reregister(c)) != 0) {
+		goto fail;
 	}
 	{
 		long claimed;

@@ -4109,6 +4109,39 @@ test_sagad_waiting_start_answered_at_stop(void **state)
 	e->done = true;
 }
 
+/* A definition whose row the database lost (a restore, a failover that
+ * lost the last commits) is registered again at the reconnect: its
+ * STARTs failed their batches on the foreign key, each a DB-DOWN, for as
+ * long as the process ran. */
+static void
+test_sagad_reconnect_registers_definitions(void **state)
+{
+	tenv   *e = *state;
+	saga_id id;
+	t_saga  s;
+
+	t_begin(e, "defs_again", "", NULL);
+	/* No saga of "slow" yet: its row can go. */
+	assert_int_equal(t_db_int(e,
+	                     "WITH d AS (DELETE FROM saga_definition WHERE "
+	                     "name = 'slow' RETURNING 1) SELECT count(*) "
+	                     "FROM d"),
+	    1);
+	t_db_refuse(e, true);
+	t_wait_log_count(e, "DB-DOWN", 1);
+	t_db_refuse(e, false);
+	t_wait_log_count(e, "DB-UP", 1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_definition WHERE "
+	                     "name = 'slow' AND version = 1"),
+	    1);
+	id = t_start_ok(e, "slow", "c-1", 1);
+	t_wait_state(e, &id, "COMPLETED", &s);
+	assert_int_equal(t_log_count(e, NULL, "DB-DOWN"), 1);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* While the database stays away, why each reconnect fails is logged at
  * warn the first time and again only when the reason changes (here
  * after a DB-UP): the operator sees authentication errors or "too many
@@ -5523,6 +5556,9 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_waiting_starts_hold_no_tree, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_reconnect_registers_definitions, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
