@@ -419,8 +419,14 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 	 * whole row (a saga's input). */
 	PQsetErrorVerbosity(st->conn, PQERRORS_TERSE);
 	/* Times are exchanged in UTC; a session time zone must not shift
-	 * the text form of what is loaded. */
-	PQclear(PQexec(st->conn, "SET TIME ZONE 'UTC'"));
+	 * the text form of what is loaded. And READ COMMITTED, whatever the
+	 * database's, role's or PGOPTIONS' default: a START key's insert
+	 * waits for another one in progress and skips, a fenced UPDATE
+	 * matches no row; under REPEATABLE READ or SERIALIZABLE both fail
+	 * ("could not serialize access"), and the batch with them. */
+	PQclear(PQexec(st->conn,
+	    "SET TIME ZONE 'UTC'; "
+	    "SET default_transaction_isolation = 'read committed'"));
 	*out = st;
 	return (0);
 }

@@ -49,6 +49,12 @@ for f in "$sagad" "$sagactl" "$noop"; do
 	[[ -x $f ]] || fail "$f is not built"
 done
 saga_createdb "$db" || fail "no PostgreSQL server"
+# sagad's sessions are READ COMMITTED whatever the database's default:
+# under REPEATABLE READ the key race failed a batch ("could not
+# serialize access due to concurrent update"), a DB-DOWN.
+psql -X -q -d "$db" -c \
+	"ALTER DATABASE $db SET default_transaction_isolation = 'repeatable read'" ||
+	fail "cannot set the database's isolation"
 conninfo="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$db"
 q() { psql -X -q -tA -d "$db" -v ON_ERROR_STOP=1 -c "$1"; }
 
