@@ -278,6 +278,17 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 	if (reply->type == PROTO_T_ERROR && code != NULL) {
 		*code = reply->code;
 	}
+	if (reply->type == PROTO_T_ERROR && reply->code == SAGA_EUNKNOWN) {
+		/* The database went away while the request's commit was in
+		 * flight: as if its answer had been lost. */
+		snprintf(why, whylen,
+		    "sagad at %s cannot tell whether the request was applied "
+		    "(EUNKNOWN: %.*s)",
+		    c->url, (int) reply->message.len,
+		    reply->message.ptr ? reply->message.ptr : "");
+		proto_msg_fini(reply);
+		return (SAGACTL_EXIT_UNKNOWN);
+	}
 	if (reply->type == PROTO_T_ERROR && !advise) {
 		snprintf(why, whylen, "sagad answered %s: %.*s",
 		    saga_errname((int) reply->code), (int) reply->message.len,
@@ -586,7 +597,8 @@ ops_start_send(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 			return (0);
 		}
 		if (rv == SAGACTL_EXIT_UNKNOWN && code != SAGA_ETIMEDOUT
-		    && code != SAGA_EIO && code != SAGA_ENOMEM) {
+		    && code != SAGA_EIO && code != SAGA_ENOMEM
+		    && code != SAGA_EUNKNOWN) {
 			/* An answer that cannot be read: a peer that is
 			 * not sagad, or broken; it would answer the same. */
 			return (rv);

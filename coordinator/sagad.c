@@ -2809,11 +2809,21 @@ coord_outage(coord *c, const char *why)
 				if (lists[i]->v[j].answer == NULL) {
 					continue;
 				}
-				rpc_req_error(lists[i]->v[j].answer,
-				    SAGA_EUNAVAIL,
-				    "database unavailable; the request may "
-				    "or may not have been applied: check the "
-				    "saga's status later");
+				/* In flight: its COMMIT may have been
+				 * made. Staged: never sent. */
+				if (i == 0) {
+					rpc_req_error(lists[i]->v[j].answer,
+					    SAGA_EUNKNOWN,
+					    "database unavailable; the "
+					    "request may or may not have "
+					    "been applied: check the saga's "
+					    "status later");
+				} else {
+					rpc_req_error(lists[i]->v[j].answer,
+					    SAGA_EUNAVAIL,
+					    "database unavailable; try again "
+					    "later");
+				}
 			}
 			lists[i]->n = 0;
 		}

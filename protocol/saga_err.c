@@ -29,6 +29,8 @@ static const struct {
 	{ SAGA_EINTERNAL, "EINTERNAL", "internal error" },
 	{ SAGA_ECONFIG, "ECONFIG", "invalid configuration" },
 	{ SAGA_EEXIST, "EEXIST", "already exists" },
+	{ SAGA_EUNKNOWN, "EUNKNOWN",
+	    "outcome unknown: the request may have been applied" },
 	{ SAGA_ETRUNC, "ETRUNC", "message truncated" },
 	{ SAGA_ETRAILING, "ETRAILING", "trailing bytes after message" },
 	{ SAGA_ETOOBIG, "ETOOBIG", "message or value too large" },

@@ -28,6 +28,7 @@ typedef enum saga_err {
 	SAGA_EINTERNAL = 14, /* internal error (a bug) */
 	SAGA_ECONFIG = 15,   /* invalid configuration */
 	SAGA_EEXIST = 16,    /* already exists */
+	SAGA_EUNKNOWN = 17,  /* outcome unknown: may have been applied */
 	/* Decode errors: each class of malformed message has its own code. */
 	SAGA_ETRUNC = 20,     /* message ends inside a value */
 	SAGA_ETRAILING = 21,  /* bytes after the envelope */

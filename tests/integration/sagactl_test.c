@@ -3458,6 +3458,87 @@ test_sagactl_start_answer_lost(void **state)
 	assert_true(has(f->out, kid));
 }
 
+typedef struct ctl_start_arg {
+	fixture *f;
+	int      rv;
+} ctl_start_arg;
+
+static void *
+ctl_start_main(void *arg)
+{
+	ctl_start_arg *a = arg;
+
+	a->rv = ctl(a->f, "start", "ok_order", "--input", "{\"id\": \"du-1\"}",
+	    NULL);
+	return (NULL);
+}
+
+/* The value of sql (one integer) on a connection of its own, or -1. */
+static long
+ops_db_int(const fixture *f, const char *sql)
+{
+	PGconn   *c = pgtest_connect(f->conninfo);
+	PGresult *r;
+	long      v = -1;
+
+	if (c == NULL) {
+		return (-1);
+	}
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	}
+	PQclear(r);
+	PQfinish(c);
+	return (v);
+}
+
+/* sagad's database goes away while the START's commit is in flight:
+ * sagad answers EUNKNOWN, and start sends the START again with its key,
+ * as for a lost answer: the saga starts once, its id printed. It said
+ * "nothing was changed; try again later" (exit 1) to an EUNAVAIL that
+ * said the opposite, and an operator who did so started it twice. */
+static void
+test_sagactl_start_db_lost_in_commit(void **state)
+{
+	fixture      *f = *state;
+	ctl_start_arg a = { f, -1 };
+	pthread_t     th;
+	PGconn       *lk;
+	int           i;
+
+	assert_non_null(lk = pgtest_connect(f->conninfo));
+	assert_int_equal(pgtest_exec(lk,
+	                     "BEGIN; LOCK TABLE saga_start_key IN SHARE ROW "
+	                     "EXCLUSIVE MODE"),
+	    0);
+	assert_int_equal(pthread_create(&th, NULL, ctl_start_main, &a), 0);
+	for (i = 0; i < 1500 &&
+	     ops_db_int(f,
+	         "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+	         "current_database() AND wait_event_type = 'Lock' AND query "
+	         "LIKE '%INSERT INTO saga_start_key%'")
+	         < 1;
+	     i++) {
+		poll(NULL, 0, 10);
+	}
+	/* sagad's sessions end; the lock goes with this one. */
+	assert_true(ops_db_int(f,
+	                "SELECT count(pg_terminate_backend(pid)) FROM "
+	                "pg_stat_activity WHERE datname = current_database() "
+	                "AND application_name = 'sagad'")
+	    > 0);
+	PQfinish(lk);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(i < 1500);
+	if (a.rv != 0) {
+		fail_msg("start exited %d:\n%s%s", a.rv, f->out, f->err);
+	}
+	assert_int_equal(strlen(f->out), 37);
+	assert_true(has(f->err, "answer to the first START was lost"));
+	assert_int_equal(sagas_with_key(f, "du-1"), 1);
+}
+
 /* start --wait --timeout bounds the whole command: a START whose first
  * answer is lost (swallowed, the connection kept: sagactl waits out a
  * request's 5 s and sends it again) leaves the wait what is left of the
@@ -4408,6 +4489,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_wait_longest_timeout),
 		cmocka_unit_test(test_sagactl_start_key),
 		cmocka_unit_test(test_sagactl_start_answer_lost),
+		cmocka_unit_test(test_sagactl_start_db_lost_in_commit),
 		cmocka_unit_test(test_sagactl_start_wait_timeout_whole),
 		cmocka_unit_test(test_sagactl_start_outcome_unknown),
 		cmocka_unit_test(test_sagactl_start_trace),

@@ -4142,6 +4142,70 @@ test_sagad_reconnect_registers_definitions(void **state)
 	e->done = true;
 }
 
+/* The database goes away while a batch is being committed: a START in
+ * that batch is answered EUNKNOWN (its saga may exist), one staged for
+ * the next batch EUNAVAIL (it was never sent). Both were EUNAVAIL, which
+ * says that nothing was started. Sent again with their keys once the
+ * database is back, each makes its saga once. */
+static void
+test_sagad_outage_during_commit_unknown(void **state)
+{
+	tenv     *e = *state;
+	t_race    race[2];
+	pthread_t th[2];
+	t_db_cond c;
+	PGconn   *lk;
+	t_saga    s;
+	static const char *const keys[2] = { "k-flight", "k-staged" };
+
+	t_begin(e, "outage_unknown", "", "--log-level", "debug", NULL);
+	assert_non_null(lk = pgtest_connect(e->conninfo));
+	assert_int_equal(pgtest_exec(lk,
+	                     "BEGIN; LOCK TABLE saga_start_key IN SHARE ROW "
+	                     "EXCLUSIVE MODE"),
+	    0);
+	memset(race, 0, sizeof(race));
+	for (int i = 0; i < 2; i++) {
+		race[i].e     = e;
+		race[i].input = t_input(e, i, "c-u", 4);
+		race[i].saga  = "order";
+		race[i].key   = keys[i];
+	}
+	assert_int_equal(pthread_create(&th[0], NULL, t_race_main, &race[0]),
+	    0);
+	c.e    = e;
+	c.sql  = "SELECT least(count(*), 1) FROM pg_stat_activity WHERE"
+	         " datname = current_database() AND wait_event_type = 'Lock'"
+	         " AND query LIKE '%INSERT INTO saga_start_key%'";
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(15000))) {
+		fail_msg("the first START's batch does not wait on the lock");
+	}
+	assert_int_equal(pthread_create(&th[1], NULL, t_race_main, &race[1]),
+	    0);
+	t_wait_log_count(e, "SAGA-STAGED", 2);
+	t_db_refuse(e, true);
+	PQfinish(lk);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	}
+	if (race[0].rv != SAGA_EUNKNOWN || race[1].rv != SAGA_EUNAVAIL) {
+		fail_msg("in flight: %s (%s); staged: %s (%s)",
+		    saga_errname(race[0].rv), race[0].s.message,
+		    saga_errname(race[1].rv), race[1].s.message);
+	}
+	t_db_refuse(e, false);
+	t_wait_log_count(e, "DB-UP", 1);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(
+		    t_start(e, "order", race[i].input, keys[i], &s), 0);
+		t_wait_state(e, &s.id, "COMPLETED", &s);
+	}
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"), 2);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* While the database stays away, why each reconnect fails is logged at
  * warn the first time and again only when the reason changes (here
  * after a DB-UP): the operator sees authentication errors or "too many
@@ -5559,6 +5623,9 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reconnect_registers_definitions, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_outage_during_commit_unknown, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),

@@ -19,9 +19,10 @@
  * Each start carries the idempotency key PREFIX-i, so a start whose answer
  * was lost (sagad killed, database restarting, a timeout) is sent again
  * with the same key until sagad answers it: a key never makes two sagas.
- * Refusals that mean "later" (EUNAVAIL, EOVERLOAD, ECLOSED) and transport
- * errors are retried with a backoff; any other refusal is counted as an
- * error and the order abandoned.
+ * Refusals that mean "later" (EUNAVAIL, EOVERLOAD, ECLOSED), EUNKNOWN
+ * (the database went away during the start's commit: as a lost answer)
+ * and transport errors are retried with a backoff; any other refusal is
+ * counted as an error and the order abandoned.
  *
  * For each order it appends to --out, once answered:
  *   INDEX KEY SAGA_ID KIND CUSTOMER SKU QTY AMOUNT CREATED
@@ -240,7 +241,7 @@ chaos_load_one(saga_client **clients, int64_t i)
 			uint32_t code = reply.code;
 
 			proto_msg_fini(&reply);
-			if (code == SAGA_EUNAVAIL) {
+			if (code == SAGA_EUNAVAIL || code == SAGA_EUNKNOWN) {
 				atomic_fetch_add(&cl_unavail, 1);
 				continue;
 			}
@@ -441,7 +442,7 @@ main(int argc, char **argv)
 	printf("chaos_load: %" PRId64 " orders in %.1f s: %" PRIu64
 	       " started, %" PRIu64 " answered again by key, %" PRIu64
 	       " retries (%" PRIu64 " no answer, %" PRIu64
-	       " EUNAVAIL, %" PRIu64 " EOVERLOAD, %" PRIu64
+	       " EUNAVAIL or EUNKNOWN, %" PRIu64 " EOVERLOAD, %" PRIu64
 	       " ECLOSED), %" PRIu64 " refused, %" PRIu64 " abandoned\n",
 	    cl_o.sagas, (double) t / 1e6, (uint64_t) atomic_load(&cl_started),
 	    (uint64_t) atomic_load(&cl_replayed),
