@@ -4005,7 +4005,8 @@ coord_migrate(const coord_opts *o)
 		return (1);
 	}
 	/* A migration's COMMIT must not be lost once reported applied. */
-	if (sql_durable_check(conn, &level, &raised, err, sizeof(err)) != 0) {
+	if (sql_conn_utf8_check(conn, err, sizeof(err)) != 0 ||
+	    sql_durable_check(conn, &level, &raised, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sagad: %s\n", err);
 		PQfinish(conn);
 		return (1);

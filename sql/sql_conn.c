@@ -2,15 +2,17 @@
 /*
  * sql_conn: connections with bounded waits (see sql_conn.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sql_conn.h"
 
 PGconn *
 sql_conn_open(const char *conninfo, const char *app)
 {
-	const char *keys[9];
-	const char *vals[9];
+	const char *keys[10];
+	const char *vals[10];
 	int         n = 0;
 
 	/* PQconnectdbParams takes the keys in order and a later one wins;
@@ -38,7 +40,26 @@ sql_conn_open(const char *conninfo, const char *app)
 	vals[n++] = SQL_CONN_TCP_USER_TIMEOUT;
 	keys[n]   = "dbname";
 	vals[n++] = conninfo;
+	/* After dbname: the conninfo's own value does not win. */
+	keys[n]   = "client_encoding";
+	vals[n++] = "UTF8";
 	keys[n]   = NULL;
 	vals[n]   = NULL;
 	return (PQconnectdbParams(keys, vals, 1));
+}
+
+int
+sql_conn_utf8_check(PGconn *conn, char *err, size_t errlen)
+{
+	const char *enc = PQparameterStatus(conn, "server_encoding");
+
+	if (enc != NULL &&
+	    (strcmp(enc, "UTF8") == 0 || strcmp(enc, "SQL_ASCII") == 0)) {
+		return (0);
+	}
+	snprintf(err, errlen,
+	    "the database %s is in encoding %s; the saga log needs UTF8 "
+	    "(CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)",
+	    PQdb(conn), enc != NULL ? enc : "(unknown)");
+	return (1);
 }

@@ -21,10 +21,12 @@
  *
  * A value in the conninfo (key = value or URL parameter) wins over the
  * default, and so does PGCONNECT_TIMEOUT for connect_timeout, as for any
- * libpq program. The defaults are passed as explicit parameters, so a
- * service file (service=, PGSERVICE) does not override them: put such
- * values in the conninfo itself. docs/operations.md, "Database
- * connections".
+ * libpq program. client_encoding is UTF8 whatever the conninfo, the
+ * role, the database or PGCLIENTENCODING say: every text these programs
+ * send and read is UTF-8 (the protocol's strings are). The defaults are
+ * passed as explicit parameters, so a service file (service=, PGSERVICE)
+ * does not override them: put such values in the conninfo itself.
+ * docs/operations.md, "Database connections".
  */
 #ifndef SQL_SQL_CONN_H
 #define SQL_SQL_CONN_H
@@ -45,5 +47,12 @@
  * PQstatus the caller checks (and PQfinish in any case), or NULL when
  * out of memory. */
 PGconn *sql_conn_open(const char *conninfo, const char *app);
+
+/* sql_conn_utf8_check tells whether the server's encoding (of conn's
+ * database) can hold any UTF-8 text: UTF8, or SQL_ASCII (bytes kept as
+ * they are). Returns 0, or 1 with the reason in err (errlen bytes). A
+ * database in another encoding refuses some characters (a business key,
+ * a participant's error text), and the batch that holds them. */
+int sql_conn_utf8_check(PGconn *conn, char *err, size_t errlen);
 
 #endif /* SQL_SQL_CONN_H */

@@ -3851,6 +3851,72 @@ test_sagad_db_silent_gives_up(void **state)
 	e->done = true;
 }
 
+/* A database in an encoding that cannot hold every UTF-8 text: --migrate
+ * and sagad's start refuse it, saying so. Taken, a business key or an
+ * error text with a character it lacks ("5 €" in EUC_JP) failed its whole
+ * batch, a DB-DOWN. */
+static void
+test_sagad_refuses_non_utf8_database(void **state)
+{
+	tenv   *e = *state;
+	char    admin_ci[600], conninfo[700], sql[256], name[64];
+	char   *migrate[] = { SAGAD_PATH, "--migrate", "--db", conninfo,
+		  NULL };
+	char   *argv[]    = { SAGAD_PATH, "-c", e->config, "-l", e->api_url,
+		   "--db", conninfo, NULL };
+	PGconn *admin;
+	proc   *p = NULL;
+	char   *log;
+	int     rv, st;
+
+	snprintf(e->name, sizeof(e->name), "latin1");
+	snprintf(e->dir, sizeof(e->dir), "%s/latin1", test_tmpdir());
+	assert_true(mkdir(e->dir, 0755) == 0 || errno == EEXIST);
+	snprintf(e->config, sizeof(e->config), "%s/sagad.yaml", e->dir);
+	snprintf(e->sagad_log, sizeof(e->sagad_log), "%s/sagad.log", e->dir);
+	unlink(e->sagad_log);
+	t_write_config(e->config, 7101);
+	snprintf(e->api_url, sizeof(e->api_url), "tcp://127.0.0.1:%d",
+	    test_free_port());
+	snprintf(name, sizeof(name), "sagad_latin1_%d", (int) getpid());
+	snprintf(admin_ci, sizeof(admin_ci), "%s dbname=postgres",
+	    e->conninfo);
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", e->conninfo,
+	    name);
+	assert_non_null(admin = pgtest_connect(admin_ci));
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
+	assert_int_equal(pgtest_exec(admin, sql), 0);
+	snprintf(sql, sizeof(sql),
+	    "CREATE DATABASE %s ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE "
+	    "'C' TEMPLATE template0",
+	    name);
+	assert_int_equal(pgtest_exec(admin, sql), 0);
+
+	rv = t_run(e, migrate);
+	assert_int_equal(rv, 1);
+	if (strstr(e->run_err, "is in encoding LATIN1; the saga log needs "
+	                       "UTF8") == NULL) {
+		fail_msg("sagad --migrate: %s", e->run_err);
+	}
+	assert_int_equal(proc_start(&p, argv, e->sagad_log), 0);
+	rv = proc_wait(p, MS(10000), &st);
+	proc_free(p);
+	assert_int_equal(rv, 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_non_null(log = t_slurp(e->sagad_log, NULL));
+	rv = strstr(log, "is in encoding LATIN1") != NULL;
+	if (!rv) {
+		fprintf(stderr, "%s", log);
+	}
+	free(log);
+	snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", name);
+	(void) pgtest_exec(admin, sql);
+	PQfinish(admin);
+	assert_true(rv);
+	e->done = true;
+}
+
 /* SIGTERM while another session holds one of the instance's rows
  * locked (an operator's SELECT ... FOR UPDATE; sagad's own stuck batch
  * does the same): sagad hands over the leases of the rows it can lock,
@@ -5626,6 +5692,9 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_outage_during_commit_unknown, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_refuses_non_utf8_database, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),

@@ -1090,6 +1090,20 @@ test_connect_conninfo_overrides(void **state)
 	conn_option(c, "connect_timeout", val, sizeof(val));
 	assert_string_equal(val, "3");
 	PQfinish(c);
+	/* But not client_encoding: every text is UTF-8 (a LATIN1 session
+	 * stored sagad's UTF-8 bytes as Latin-1 characters). */
+	{
+		char latin[800];
+
+		snprintf(latin, sizeof(latin), "%s client_encoding=LATIN1",
+		    conninfo);
+		setenv("PGCLIENTENCODING", "EUC_JP", 1);
+		assert_non_null(c = sql_conn_open(latin, NULL));
+	}
+	unsetenv("PGCLIENTENCODING");
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_string_equal(PQparameterStatus(c, "client_encoding"), "UTF8");
+	PQfinish(c);
 
 	/* A URL's parameters too. */
 	assert_non_null(c = pgtest_connect(f->conninfo));
