@@ -3301,9 +3301,17 @@ coord_timer(coord *c, timer_ent *t)
 		saga_ev  ev;
 
 		memset(&ev, 0, sizeof(ev));
-		ev.type   = SAGA_EV_TIMER;
+		ev.type = SAGA_EV_TIMER;
+		/* A timer that fired is due: if the clock stepped back since
+		 * the loop read it, the engine would find it early, ignore
+		 * it and arm it again at the same time, and the loop, whose
+		 * time is the old one, pop it again, for as long as the step
+		 * (no client, reply or lease round meanwhile). */
 		ev.now_ms = coord_now_ms();
-		ev.rnd    = coord_rand(c);
+		if (ev.now_ms < t->at_ms) {
+			ev.now_ms = t->at_ms;
+		}
+		ev.rnd = coord_rand(c);
 		coord_feed(c, s, &ev, NULL);
 		return;
 	}
