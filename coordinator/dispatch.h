@@ -14,9 +14,11 @@
  * nng callbacks never touch engine state: a finished message posts its
  * slot to the engine's coord_queue, and the engine thread reads the
  * outcome of each of its commands with dispatch_event, which also frees
- * the slot. A participant that answers a BATCH with an ERROR gets its
- * commands alone from then on; that BATCH's commands are sent again alone,
- * with no outcome reported for the refused BATCH.
+ * the slot. A BATCH answered with an ERROR reports no outcome; its
+ * commands are sent again: alone from then on if the ERROR says that the
+ * participant does not take BATCH messages (EMSGTYPE, ESTRLEN, ETYPE),
+ * in BATCHes of half the size after ETOOBIG, alone this once after any
+ * other (docs/operations.md).
  *
  * nng's own REQ resend (NNG_OPT_REQ_RESENDTIME) is set above the longest
  * attempt timeout, so that within an attempt only a pipe closing makes nng
