@@ -194,8 +194,10 @@ reader_lease(reader *r, reader_job *job)
 	if ((job->nadopt > 0 &&
 	        (rv = saga_store_claim_ids(r->st, job->adopt_ids, job->nadopt,
 	             reader_claim_cb, job)) != 0) ||
-	    (rv = saga_store_claim(r->st, false, 1000, job->skip_ids,
-	         job->nskip, reader_claim_cb, job, &claimed)) != 0) {
+	    (job->claim_limit > 0 &&
+	        (rv = saga_store_claim(r->st, false, true, job->claim_limit,
+	             job->skip_ids, job->nskip, reader_claim_cb, job,
+	             &claimed)) != 0)) {
 		return (rv);
 	}
 	job->count = (long long) job->nrenewed;

@@ -71,6 +71,9 @@ typedef struct reader_job {
 	/* READER_LEASE: sagas to take back (owned, not in memory). */
 	saga_id           *adopt_ids;
 	size_t             nadopt;
+	/* READER_LEASE: the most sagas of other instances (expired leases)
+	 * to take over; 0 for none. */
+	long               claim_limit;
 	/* READER_LEASE: sagas to give back, first of all, and sagas never to
 	 * claim (both owned by the job). */
 	reader_giveback   *giveback;

@@ -1037,14 +1037,14 @@ saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
 }
 
 int
-saga_store_claim(saga_store *st, bool mine, long limit,
+saga_store_claim(saga_store *st, bool mine, bool others, long limit,
     const saga_id *skip, size_t nskip, int (*cb)(void *arg, saga_row *row),
     void *arg, long *claimed)
 {
 	char        lim[32];
 	char       *list = saga_store_id_array(skip, nskip);
-	const char *params[5] = { st->owner, st->lease_text, lim,
-		mine ? "t" : "f", list };
+	const char *params[6] = { st->owner, st->lease_text, lim,
+		mine ? "t" : "f", list, others ? "t" : "f" };
 	PGresult   *res;
 	int         rv = 0;
 
@@ -1059,12 +1059,13 @@ saga_store_claim(saga_store *st, bool mine, long limit,
 	    " lease_until = now() + $2::bigint * interval '1 millisecond'"
 	    " WHERE s.id IN (SELECT id FROM saga_instance"
 	    " WHERE state IN ('RUNNING', 'COMPENSATING')"
-	    " AND (lease_until IS NULL OR lease_until < now()"
-	    " OR owner IS NULL OR ($4::boolean AND owner = $1))"
+	    " AND (($6::boolean AND (lease_until IS NULL"
+	    " OR lease_until < now() OR owner IS NULL))"
+	    " OR ($4::boolean AND owner = $1))"
 	    " AND id <> ALL ($5::uuid[])"
 	    " ORDER BY id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
 	    " RETURNING " SAGA_ROW_COLUMNS,
-	    5, params, NULL, NULL);
+	    6, params, NULL, NULL);
 	free(list);
 	if (res == NULL) {
 		return (SAGA_EDB);

@@ -157,12 +157,13 @@ int saga_store_renew(saga_store *st, saga_id **ids, size_t *n,
 int saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
     int (*cb)(void *arg, saga_row *row), void *arg);
 
-/* saga_store_claim takes over up to limit unfinished sagas whose lease
- * expired or that have no owner (and, with mine, those this instance id
- * owned before a restart), bumping their epoch, and calls cb for each row
- * (cb owns it). The nskip sagas of skip are left alone. Blocking. Returns
- * 0, SAGA_EDB, SAGA_ENOMEM or what cb returned. */
-int saga_store_claim(saga_store *st, bool mine, long limit,
+/* saga_store_claim takes over up to limit unfinished sagas: with others,
+ * those whose lease expired or that have no owner; with mine, those this
+ * instance id owns (before a restart, or a reconnect). It bumps their
+ * epoch and calls cb for each row (cb owns it). The nskip sagas of skip
+ * are left alone. Blocking. Returns 0, SAGA_EDB, SAGA_ENOMEM or what cb
+ * returned. */
+int saga_store_claim(saga_store *st, bool mine, bool others, long limit,
     const saga_id *skip, size_t nskip, int (*cb)(void *arg, saga_row *row),
     void *arg, long *claimed);
 

@@ -282,6 +282,9 @@ struct coord {
 	saga_rt    **bykey;
 	size_t       bykey_cap;
 	size_t       nsagas;
+	/* Lease rounds take no saga of another instance before this time
+	 * (coord_claim_limit). */
+	int64_t      takeover_from_ms;
 	proto_obj   *ctx_root;
 	proto_obj   *ctx_steps;
 	proto_buf    sendbuf;
@@ -3212,14 +3215,28 @@ coord_connect(coord *c, bool first)
 	{
 		long claimed;
 
-		/* Unfinished sagas this instance id owned before, and any
-		 * whose lease expired: take them over (epoch + 1). */
-		if ((rv = saga_store_claim(c->st, true, LONG_MAX,
+		/* The unfinished sagas this instance id owns (epoch + 1).
+		 * At start-up also those whose lease expired, up to
+		 * --max-active-sagas. Not at a reconnect: every lease
+		 * expired during the outage, and the first instance back
+		 * took every saga of every instance (a review: a 3 s
+		 * restart of PostgreSQL moved 40 sagas of two instances to
+		 * one); the lease rounds take others' sagas over, from one
+		 * lease after DB-UP, when the others had their turn. */
+		if ((rv = saga_store_claim(c->st, true, false, LONG_MAX,
 		         c->unloadable, c->nunloadable, coord_load_cb, c,
-		         &claimed)) != 0) {
+		         &claimed)) != 0 ||
+		    (first && c->nsagas < c->o.max_active &&
+		        (rv = saga_store_claim(c->st, false, true,
+		             (long) (c->o.max_active - c->nsagas),
+		             c->unloadable, c->nunloadable, coord_load_cb,
+		             c, &claimed)) != 0)) {
 			log_error("loading unfinished sagas: %s",
 			    saga_store_error(c->st));
 			goto fail;
+		}
+		if (!first) {
+			c->takeover_from_ms = coord_now_ms() + c->o.lease_ms;
 		}
 	}
 	if ((rv = saga_store_pipeline_start(c->st)) != 0) {
@@ -3292,6 +3309,22 @@ coord_lease_lists(coord *c, reader_job *job)
 	return (0);
 }
 
+/* How many sagas of other instances (expired leases) a lease round may
+ * take over: at most 1,000, and no more than --max-active-sagas leaves
+ * room for; none in the first lease after a reconnect. */
+static long
+coord_claim_limit(const coord *c)
+{
+	size_t room;
+
+	if (coord_now_ms() < c->takeover_from_ms ||
+	    c->nsagas >= c->o.max_active) {
+		return (0);
+	}
+	room = c->o.max_active - c->nsagas;
+	return (room < 1000 ? (long) room : 1000);
+}
+
 static void
 coord_timer(coord *c, timer_ent *t)
 {
@@ -3337,9 +3370,10 @@ coord_timer(coord *c, timer_ent *t)
 				job = NULL;
 			}
 			if (job != NULL) {
-				job->op        = READER_LEASE;
-				job->adopt_ids = c->adopt;
-				job->nadopt    = c->nadopt;
+				job->op          = READER_LEASE;
+				job->adopt_ids   = c->adopt;
+				job->nadopt      = c->nadopt;
+				job->claim_limit = coord_claim_limit(c);
 				c->adopt       = NULL;
 				c->nadopt      = 0;
 				c->lease_busy  = true;

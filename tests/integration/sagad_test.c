@@ -99,6 +99,7 @@ typedef struct tenv {
 	char         config[PATH_MAX];
 	char         sagad_log[PATH_MAX];
 	const char  *sagad_extra[8];
+	const char  *sagad2_lease; /* the second instance's --lease, or NULL */
 	proc        *sagad;
 	saga_client *cli;
 	/* A second sagad instance, when a test runs one, and its client. */
@@ -421,8 +422,12 @@ static void T_UNUSED
 t_start_sagad2(tenv *e, const char *id, char *url, size_t len)
 {
 	char *argv[] = { SAGAD_PATH, "-c", e->config, "-l", url, "--db",
-		e->conninfo, "--instance-id", (char *) id, NULL };
+		e->conninfo, "--instance-id", (char *) id, NULL, NULL, NULL };
 
+	if (e->sagad2_lease != NULL) {
+		argv[9]  = "--lease";
+		argv[10] = (char *) e->sagad2_lease;
+	}
 	snprintf(url, len, "tcp://127.0.0.1:%d", test_free_port());
 	snprintf(e->sagad2_log, sizeof(e->sagad2_log), "%s/sagad-%s.log",
 	    e->dir, id);
@@ -4272,6 +4277,84 @@ test_sagad_outage_during_commit_unknown(void **state)
 	e->done = true;
 }
 
+/* Whether needle is in the second instance's log. */
+static bool
+t_log2_has(tenv *e, const char *needle)
+{
+	char *log = t_slurp(e->sagad2_log, NULL);
+	bool  has = log != NULL && strstr(log, needle) != NULL;
+
+	free(log);
+	return (has);
+}
+
+static bool
+t_log2_cond_cb(void *arg)
+{
+	t_log_cond *c = arg;
+
+	return (t_log2_has(c->e, c->text));
+}
+
+/* Two instances, a and b, three sagas each; the database goes away for
+ * longer than their leases. Back, each takes its own sagas back, and
+ * neither takes the other's: the first to reconnect took every saga
+ * whose lease had expired, all of them (a review: 40 sagas of two
+ * instances on one after a 3 s restart of PostgreSQL). */
+static void
+test_sagad_reconnect_takes_own_sagas(void **state)
+{
+	tenv  *e = *state;
+	char   url2[64];
+	t_saga s;
+
+	e->sagad2_lease = "1s";
+	t_begin(e, "own_after_outage", "hold.do=timeout\n", "--instance-id",
+	    "a", "--lease", "1s", NULL);
+	t_start_sagad2_cli(e, "b", url2, sizeof(url2));
+	for (int i = 0; i < 6; i++) {
+		proto_raw in = t_input(e, 0, "c-o", i);
+		saga_client *first = e->cli;
+
+		if (i >= 3) {
+			e->cli = e->cli2;
+		}
+		assert_int_equal(t_start(e, "cancelable", in, NULL, &s), 0);
+		e->cli = first;
+	}
+	t_wait_record(e, "hold.do", 6, MS(10000));
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE "
+	                     "owner = 'a'"),
+	    3);
+	t_db_refuse(e, true);
+	t_wait_log_count(e, "DB-DOWN", 1);
+	if (!test_wait_until(t_log2_cond_cb,
+	        &(t_log_cond) { e, "DB-DOWN" }, MS(10000))) {
+		fail_msg("b did not lose its database");
+	}
+	/* Longer than the leases: all of them expire. */
+	poll(NULL, 0, MS(2500));
+	t_db_refuse(e, false);
+	t_wait_log_count(e, "DB-UP", 1);
+	if (!test_wait_until(t_log2_cond_cb, &(t_log_cond) { e, "DB-UP" },
+	        MS(15000))) {
+		fail_msg("b did not get its database back");
+	}
+	/* Past the lease after both came back: any takeover is done. */
+	poll(NULL, 0, MS(2500));
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE "
+	                     "owner = 'a' AND state = 'RUNNING'"),
+	    3);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE "
+	                     "owner = 'b' AND state = 'RUNNING'"),
+	    3);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* While the database stays away, why each reconnect fails is logged at
  * warn the first time and again only when the reason changes (here
  * after a DB-UP): the operator sees authentication errors or "too many
@@ -5695,6 +5778,9 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_refuses_non_utf8_database, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_reconnect_takes_own_sagas, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
