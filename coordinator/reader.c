@@ -176,7 +176,7 @@ reader_lease(reader *r, reader_job *job)
 		reader_giveback *g = &job->giveback[i];
 
 		if ((rv = saga_store_give_back(r->st, &g->id, g->epoch,
-		         g->why)) != 0) {
+		         g->why, &g->locked)) != 0) {
 			return (rv);
 		}
 	}

@@ -35,6 +35,7 @@ typedef struct reader_giveback {
 	saga_id id;
 	int64_t epoch;
 	char    why[256];
+	bool    locked; /* result: its row was locked, not given back */
 } reader_giveback;
 
 /* A saga taken over (READER_LEASE) with its definition's JSON. */

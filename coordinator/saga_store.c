@@ -745,20 +745,6 @@ saga_store_count_state(saga_store *st, saga_state state, long long *n)
 	return (0);
 }
 
-/* Runs a blocking statement that returns no rows the caller needs. */
-static int
-saga_store_command(saga_store *st, const char *what, const char *sql,
-    int n, const char *const *params)
-{
-	PGresult *res = saga_store_query(st, what, sql, n, params, NULL, NULL);
-
-	if (res == NULL) {
-		return (SAGA_EDB);
-	}
-	PQclear(res);
-	return (0);
-}
-
 /* What saga_store_register read of the id's row. */
 typedef struct saga_store_holder {
 	char      host[128];
@@ -1013,13 +999,19 @@ saga_store_claim_ids(saga_store *st, const saga_id *ids, size_t n,
 	params[0] = st->owner;
 	params[1] = st->lease_text;
 	params[2] = list;
-	res       = saga_store_query(st, "taking back sagas",
-            "UPDATE saga_instance s SET epoch = s.epoch + 1,"
-	          " lease_until = now() + $2::bigint * interval '1 millisecond'"
-	          " WHERE s.id = ANY($3::uuid[]) AND s.owner = $1"
-	          " AND s.state IN ('RUNNING', 'COMPENSATING')"
-	          " RETURNING " SAGA_ROW_COLUMNS,
-            3, params, NULL, NULL);
+	/* SKIP LOCKED: a row someone holds (an operator's SELECT ... FOR
+	 * UPDATE) waits for the next round; waiting here stopped the lease
+	 * round, the renewal with it, and the other instances took every
+	 * saga of this one. */
+	res = saga_store_query(st, "taking back sagas",
+	    "UPDATE saga_instance s SET epoch = s.epoch + 1,"
+	    " lease_until = now() + $2::bigint * interval '1 millisecond'"
+	    " WHERE s.id IN (SELECT id FROM saga_instance"
+	    " WHERE id = ANY($3::uuid[]) AND owner = $1"
+	    " AND state IN ('RUNNING', 'COMPENSATING')"
+	    " FOR UPDATE SKIP LOCKED)"
+	    " RETURNING " SAGA_ROW_COLUMNS,
+	    3, params, NULL, NULL);
 	free(list);
 	if (res == NULL) {
 		return (SAGA_EDB);
@@ -1086,28 +1078,42 @@ saga_store_claim(saga_store *st, bool mine, bool others, long limit,
 }
 
 int
-saga_store_give_back(
-    saga_store *st, const saga_id *id, int64_t epoch, const char *why)
+saga_store_give_back(saga_store *st, const saga_id *id, int64_t epoch,
+    const char *why, bool *locked)
 {
 	char        text[SAGA_ID_STRLEN + 1];
 	char        ep[32];
 	const char *params[5] = { saga_id_format(id, text), st->owner, ep,
 		why, saga_log_name(SAGA_LOG_LOAD_FAILED) };
+	PGresult   *res;
 
 	snprintf(ep, sizeof(ep), "%lld", (long long) epoch);
 	/* Fenced like every write: only the claim this instance holds is
 	 * given back. No owner and no lease: any other instance's next
-	 * round may claim it. */
-	return (saga_store_command(st, "giving a saga back",
-	    "WITH g AS (UPDATE saga_instance s SET owner = NULL,"
+	 * round may claim it. A row someone holds locked is left for the
+	 * next round (*locked): the lease round must not wait. */
+	res = saga_store_query(st, "giving a saga back",
+	    "WITH l AS (SELECT id FROM saga_instance WHERE id = $1::uuid"
+	    " FOR UPDATE SKIP LOCKED),"
+	    " g AS (UPDATE saga_instance s SET owner = NULL,"
 	    " lease_until = NULL, event_seq = s.event_seq + 1"
-	    " WHERE s.id = $1::uuid AND s.owner = $2 AND s.epoch = $3::int8"
+	    " WHERE s.id IN (SELECT id FROM l) AND s.owner = $2"
+	    " AND s.epoch = $3::int8"
 	    " AND s.state IN ('RUNNING', 'COMPENSATING')"
-	    " RETURNING s.id, s.event_seq, s.current_step)"
-	    " INSERT INTO saga_event (saga_id, seq, at, step, event, error,"
-	    " writer) SELECT id, event_seq, now(), current_step, $5, $4, $2"
-	    " FROM g",
-	    5, params));
+	    " RETURNING s.id, s.event_seq, s.current_step),"
+	    " e AS (INSERT INTO saga_event (saga_id, seq, at, step, event,"
+	    " error, writer) SELECT id, event_seq, now(), current_step, $5,"
+	    " $4, $2 FROM g)"
+	    " SELECT NOT EXISTS (SELECT 1 FROM l) AND EXISTS (SELECT 1"
+	    " FROM saga_instance WHERE id = $1::uuid)",
+	    5, params, NULL, NULL);
+	if (res == NULL) {
+		return (SAGA_EDB);
+	}
+	*locked = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t")
+	    == 0;
+	PQclear(res);
+	return (0);
 }
 
 int

@@ -170,10 +170,12 @@ int saga_store_claim(saga_store *st, bool mine, bool others, long limit,
 /* saga_store_give_back returns a saga this instance claimed at epoch but
  * cannot run (it cannot load it): no owner, no lease, so that another
  * instance may take it, and a load_failed event saying why (by this
- * instance). Nothing happens if the claim is no longer this instance's.
- * Blocking. Returns 0 or SAGA_EDB. */
-int saga_store_give_back(
-    saga_store *st, const saga_id *id, int64_t epoch, const char *why);
+ * instance). Nothing happens if the claim is no longer this instance's,
+ * nor if another session holds the row locked: *locked then tells to
+ * try again later. Blocking, but never waits for a lock. Returns 0 or
+ * SAGA_EDB. */
+int saga_store_give_back(saga_store *st, const saga_id *id, int64_t epoch,
+    const char *why, bool *locked);
 
 /* saga_store_claim_one takes a FAILED saga for an operator's repair.
  * Returns 0, SAGA_ENOTFOUND (not FAILED) or SAGA_EDB. */

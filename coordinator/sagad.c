@@ -2464,10 +2464,20 @@ coord_reader_done(coord *c, reader_job *job)
 		c->lease_busy = false;
 		if (job->rv == 0 && job->ngiveback > 0) {
 			/* Given back: the first ones of the list (entries are
-			 * only appended, and one lease job runs at a time). */
-			c->ngiveback -= job->ngiveback;
-			memmove(c->giveback, c->giveback + job->ngiveback,
-			    c->ngiveback * sizeof(*c->giveback));
+			 * only appended, and one lease job runs at a time),
+			 * but those whose row was locked: the next round. */
+			size_t kept = 0;
+
+			for (size_t i = 0; i < job->ngiveback; i++) {
+				if (job->giveback[i].locked) {
+					c->giveback[kept++] = c->giveback[i];
+				}
+			}
+			memmove(c->giveback + kept,
+			    c->giveback + job->ngiveback,
+			    (c->ngiveback - job->ngiveback) *
+			        sizeof(*c->giveback));
+			c->ngiveback -= job->ngiveback - kept;
 		}
 		if (job->rv != 0) {
 			log_warn("LEASE renewal failed: %s", job->err[0]

@@ -4355,6 +4355,82 @@ test_sagad_reconnect_takes_own_sagas(void **state)
 	e->done = true;
 }
 
+/* A lease round never waits for a row lock: a saga of a's, not in its
+ * memory (here one of b's given to a by hand), whose row another session
+ * holds locked. a's round waited in taking it back: no renewal, and b
+ * took a's other sagas over a lease later (a review). Now the round
+ * leaves the locked row for later and renews; once the lock is gone the
+ * saga is taken back. */
+static void
+test_sagad_lease_round_skips_locked_rows(void **state)
+{
+	tenv     *e = *state;
+	char      url2[64], idt[SAGA_ID_STRLEN + 1], sql[256];
+	t_saga    s;
+	saga_id   ids[3];
+	PGconn   *lk;
+	int64_t   epoch;
+	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
+
+	e->sagad2_lease = "1s";
+	t_begin(e, "lease_locks", "hold.do=timeout\n", "--instance-id", "a",
+	    "--lease", "1s", NULL);
+	t_start_sagad2_cli(e, "b", url2, sizeof(url2));
+	for (int i = 0; i < 3; i++) {
+		proto_raw    in    = t_input(e, 0, "c-l", i);
+		saga_client *first = e->cli;
+
+		if (i == 2) {
+			e->cli = e->cli2;
+		}
+		assert_int_equal(t_start(e, "cancelable", in, NULL, &s), 0);
+		e->cli = first;
+		ids[i] = s.id;
+	}
+	t_wait_record(e, "hold.do", 3, MS(10000));
+	saga_id_format(&ids[2], idt);
+	epoch = t_db_int(e, "SELECT epoch FROM saga_instance WHERE id = '%s'",
+	    idt);
+	assert_non_null(lk = pgtest_connect(e->conninfo));
+	snprintf(sql, sizeof(sql),
+	    "UPDATE saga_instance SET owner = 'a' WHERE id = '%s'", idt);
+	assert_int_equal(pgtest_exec(lk, sql), 0);
+	/* a finds it owned and not in memory (a lease round), and takes
+	 * it back in the next round, a third of a second later: the row is
+	 * locked before that. */
+	t_wait_log_count(e, "not in memory", 1);
+	snprintf(sql, sizeof(sql),
+	    "BEGIN; SELECT 1 FROM saga_instance WHERE id = '%s' FOR UPDATE",
+	    idt);
+	assert_int_equal(pgtest_exec(lk, sql), 0);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT epoch FROM saga_instance WHERE id = '%s'",
+	                     idt),
+	    epoch);
+	/* Past a's lease, several rounds. */
+	poll(NULL, 0, MS(2500));
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM saga_instance WHERE owner = 'a' AND id IN "
+	    "('%s', '%s')",
+	    saga_id_format(&ids[0], idt), saga_id_format(&ids[1], url2));
+	assert_int_equal(t_db_int(e, "%s", sql), 2);
+	assert_false(t_log2_has(e, "TAKEOVER"));
+	saga_id_format(&ids[2], idt);
+	assert_int_equal(pgtest_exec(lk, "ROLLBACK"), 0);
+	PQfinish(lk);
+	/* Taken back once free, by a (its orphan) or by b (its lease ran
+	 * out while locked): its epoch moves on. */
+	snprintf(sql, sizeof(sql),
+	    "SELECT (epoch > %lld AND owner IS NOT NULL)::int FROM "
+	    "saga_instance WHERE id = '%s'",
+	    (long long) epoch, idt);
+	if (!test_wait_until(t_db_cond_cb, &c, MS(10000))) {
+		fail_msg("no instance took the saga back");
+	}
+	t_check_log(e);
+	e->done = true;
+}
+
 /* While the database stays away, why each reconnect fails is logged at
  * warn the first time and again only when the reason changes (here
  * after a DB-UP): the operator sees authentication errors or "too many
@@ -5781,6 +5857,9 @@ main(void)
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reconnect_takes_own_sagas, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_lease_round_skips_locked_rows, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
