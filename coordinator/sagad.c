@@ -848,11 +848,15 @@ coord_waiter_add(coord *c, saga_rt *s, rpc_req *r, int64_t timeout_ms,
 	}
 	if (!dup_start) {
 		c->nparked++;
+		/* A START whose saga exists waits for its end with its
+		 * input's bytes (a duplicate START is compared with them),
+		 * not the tree of it (some 24 bytes a value: a 64 KiB input
+		 * of nils held 1.5 MB for as long as it waited). Not one
+		 * that waits for another START's commit: if that START loses
+		 * its key, this one is run again (coord_restart), business
+		 * key and all. */
+		rpc_req_drop_vals(r);
 	}
-	/* A START waits with its input's bytes (a duplicate START is
-	 * compared with them), not the tree of it (some 24 bytes a value:
-	 * a 64 KiB input of nils held 1.5 MB for as long as it waited). */
-	rpc_req_drop_vals(r);
 	timer_ent_init(&w->timer, TK_WAIT);
 	w->req         = r;
 	w->saga        = s;
