@@ -4093,6 +4093,34 @@ t_db_refuse(tenv *e, bool refuse)
 	assert_int_equal(rv, 0);
 }
 
+/* Refuses new connections to the test's database and ends sagad's
+ * sessions only (the test's other sessions stay). t_db_refuse(e, false)
+ * lets them in again. */
+static void
+t_db_refuse_sagad(tenv *e)
+{
+	char    *ident, *lit;
+	char     conninfo[600], sql[512];
+	PGconn  *admin;
+	int      rv;
+
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=postgres",
+	    e->conninfo);
+	assert_non_null(admin = pgtest_connect(conninfo));
+	ident = PQescapeIdentifier(admin, PQdb(e->db), strlen(PQdb(e->db)));
+	lit   = PQescapeLiteral(admin, PQdb(e->db), strlen(PQdb(e->db)));
+	snprintf(sql, sizeof(sql),
+	    "ALTER DATABASE %s ALLOW_CONNECTIONS false;"
+	    " SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	    " WHERE datname = %s AND application_name = 'sagad'",
+	    ident, lit);
+	rv = pgtest_exec(admin, sql);
+	PQfreemem(ident);
+	PQfreemem(lit);
+	PQfinish(admin);
+	assert_int_equal(rv, 0);
+}
+
 typedef struct t_other_cond {
 	tenv       *e;
 	const char *action;
@@ -4229,7 +4257,11 @@ test_sagad_outage_during_commit_unknown(void **state)
 	t_saga    s;
 	static const char *const keys[2] = { "k-flight", "k-staged" };
 
-	t_begin(e, "outage_unknown", "", "--log-level", "debug", NULL);
+	/* One writer: with two, a second START that came more than 50 ms
+	 * after the first batch left would go out in a batch of its own
+	 * (COORD_WRITER_STALL_US), in flight too. */
+	t_begin(e, "outage_unknown", "", "--log-level", "debug",
+	    "--db-writers", "1", NULL);
 	assert_non_null(lk = pgtest_connect(e->conninfo));
 	assert_int_equal(pgtest_exec(lk,
 	                     "BEGIN; LOCK TABLE saga_start_key IN SHARE ROW "
@@ -4255,7 +4287,9 @@ test_sagad_outage_during_commit_unknown(void **state)
 	assert_int_equal(pthread_create(&th[1], NULL, t_race_main, &race[1]),
 	    0);
 	t_wait_log_count(e, "SAGA-STAGED", 2);
-	t_db_refuse(e, true);
+	/* sagad's sessions end first, then the lock: its batch must not
+	 * commit in between. */
+	t_db_refuse_sagad(e);
 	PQfinish(lk);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
