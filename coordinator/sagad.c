@@ -203,6 +203,11 @@ typedef struct note_list {
  * bytes: a longer one failed the whole batch, which sagad took for an
  * outage, with every other saga in it. */
 #define COORD_KEY_MAX 1024
+/* After a reconnect, lease rounds take no saga of another instance for
+ * a lease and this much more: the reconnect backoff's longest pause, so
+ * that instances that lost the database at different moments are back
+ * (coord_claim_limit). */
+#define COORD_TAKEOVER_GRACE_MS 5000
 
 /* One connection that writes batches: one batch in flight on it, the
  * next one staged. Writer 0's store is also the one of the blocking
@@ -3229,28 +3234,24 @@ coord_connect(coord *c, bool first)
 	{
 		long claimed;
 
-		/* The unfinished sagas this instance id owns (epoch + 1).
-		 * At start-up also those whose lease expired, up to
-		 * --max-active-sagas. Not at a reconnect: every lease
-		 * expired during the outage, and the first instance back
-		 * took every saga of every instance (a review: a 3 s
-		 * restart of PostgreSQL moved 40 sagas of two instances to
-		 * one); the lease rounds take others' sagas over, from one
-		 * lease after DB-UP, when the others had their turn. */
-		if ((rv = saga_store_claim(c->st, true, false, LONG_MAX,
+		/* The unfinished sagas this instance id owns (epoch + 1),
+		 * and at start-up those whose lease expired. Not at a
+		 * reconnect: every lease expired during the outage, and the
+		 * first instance back took every saga of every instance (a
+		 * review: a 3 s restart of PostgreSQL moved 40 sagas of two
+		 * instances to one). The lease rounds take others' sagas
+		 * over from COORD_TAKEOVER_GRACE_MS after DB-UP: the others,
+		 * reconnecting with the same backoff, take theirs first. */
+		if ((rv = saga_store_claim(c->st, true, first, LONG_MAX,
 		         c->unloadable, c->nunloadable, coord_load_cb, c,
-		         &claimed)) != 0 ||
-		    (first && c->nsagas < c->o.max_active &&
-		        (rv = saga_store_claim(c->st, false, true,
-		             (long) (c->o.max_active - c->nsagas),
-		             c->unloadable, c->nunloadable, coord_load_cb,
-		             c, &claimed)) != 0)) {
+		         &claimed)) != 0) {
 			log_error("loading unfinished sagas: %s",
 			    saga_store_error(c->st));
 			goto fail;
 		}
 		if (!first) {
-			c->takeover_from_ms = coord_now_ms() + c->o.lease_ms;
+			c->takeover_from_ms = coord_now_ms() + c->o.lease_ms +
+			    COORD_TAKEOVER_GRACE_MS;
 		}
 	}
 	if ((rv = saga_store_pipeline_start(c->st)) != 0) {
@@ -3324,19 +3325,13 @@ coord_lease_lists(coord *c, reader_job *job)
 }
 
 /* How many sagas of other instances (expired leases) a lease round may
- * take over: at most 1,000, and no more than --max-active-sagas leaves
- * room for; none in the first lease after a reconnect. */
+ * take over: 1,000, none in the grace after a reconnect. (Not bounded by
+ * --max-active-sagas: with every instance full of sagas that do not end,
+ * a dead one's sagas would wait for ever.) */
 static long
 coord_claim_limit(const coord *c)
 {
-	size_t room;
-
-	if (coord_now_ms() < c->takeover_from_ms ||
-	    c->nsagas >= c->o.max_active) {
-		return (0);
-	}
-	room = c->o.max_active - c->nsagas;
-	return (room < 1000 ? (long) room : 1000);
+	return (coord_now_ms() < c->takeover_from_ms ? 0 : 1000);
 }
 
 static void

@@ -4375,8 +4375,9 @@ test_sagad_reconnect_takes_own_sagas(void **state)
 	        MS(15000))) {
 		fail_msg("b did not get its database back");
 	}
-	/* Past the lease after both came back: any takeover is done. */
-	poll(NULL, 0, MS(2500));
+	/* Past the lease and the grace (5 s) after both came back: the
+	 * lease rounds take expired sagas again, and find none. */
+	poll(NULL, 0, MS(7000));
 	assert_int_equal(t_db_int(e,
 	                     "SELECT count(*) FROM saga_instance WHERE "
 	                     "owner = 'a' AND state = 'RUNNING'"),
