@@ -313,6 +313,7 @@ struct saga_store {
 	proto_buf  params; /* the arrays of the statement being sent */
 	/* In flight. */
 	bool       in_flight;
+	bool       commit_sent; /* the last flush queued its COMMIT */
 	size_t     flight_n;    /* statements sent, BEGIN and COMMIT included */
 	size_t     flight_write; /* index of STMT_WRITE in the batch, or 0 */
 	size_t     flight_key;   /* index of STMT_KEY in the batch, or 0 */
@@ -1853,6 +1854,12 @@ saga_store_ids_add(saga_id **v, size_t *n, size_t *cap, const saga_id *id)
 	return (0);
 }
 
+bool
+saga_store_commit_sent(const saga_store *st)
+{
+	return (st->commit_sent);
+}
+
 int
 saga_store_flush(saga_store *st)
 {
@@ -1872,6 +1879,7 @@ saga_store_flush(saga_store *st)
 	}
 	memset(&upd, 0, sizeof(upd));
 	st->nsent = st->ndone = st->nlost = 0;
+	st->commit_sent = false;
 	if ((rv = saga_store_updates_table(st, &upd)) != 0) {
 		saga_store_seterr(st, "staging a batch", "out of memory");
 		rv = SAGA_EDB;
@@ -1932,6 +1940,9 @@ saga_store_flush(saga_store *st)
 	if ((rv = saga_store_send(st, STMT_COMMIT, NULL, 0)) != 0) {
 		goto done;
 	}
+	/* From here on, what libpq has written may hold the COMMIT, which
+	 * the server runs without waiting for the Sync. */
+	st->commit_sent = true;
 	sent++;
 	if (PQpipelineSync(st->conn) != 1) {
 		saga_store_seterr(st, "sending a batch", NULL);

@@ -268,6 +268,11 @@ bool saga_store_in_flight(const saga_store *st);
  * connection is broken). */
 int saga_store_flush(saga_store *st);
 
+/* saga_store_commit_sent tells, after a flush that failed, whether its
+ * COMMIT had been queued: the server may then have committed the batch
+ * (it does not wait for the Sync), and its outcome is unknown. */
+bool saga_store_commit_sent(const saga_store *st);
+
 /* saga_store_want_write tells whether libpq has unsent bytes (poll for
  * POLLOUT too). */
 bool saga_store_want_write(const saga_store *st);

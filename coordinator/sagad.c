@@ -830,6 +830,14 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 			 * say that nothing started, and the START has no
 			 * id for the ERROR to echo. */
 			coord_answer_saga(c, w->req, s, w->created);
+		} else if (err == SAGA_EUNAVAIL && w->dup_start) {
+			/* It waited for the first START's commit, which the
+			 * outage may have cut after it was made: START again
+			 * with the key (it has one) to find out. */
+			rpc_req_error(w->req, SAGA_EUNKNOWN,
+			    "database unavailable while the first START with "
+			    "this key was being committed; START again with "
+			    "the key");
 		} else if (err != 0) {
 			rpc_req_error(w->req, err, "%s",
 			    err == SAGA_EUNAVAIL
@@ -2560,8 +2568,11 @@ coord_reader_done(coord *c, reader_job *job)
 			    "saga %s is no longer RUNNING; see its status",
 			    saga_id_format(&job->id, idt));
 		} else {
-			rpc_req_error(r, SAGA_EUNAVAIL,
-			    "recording the cancel: %s",
+			/* The note's UPDATE may have committed before its
+			 * connection broke (the reader tries it twice). */
+			rpc_req_error(r, SAGA_EUNKNOWN,
+			    "recording the cancel: %s; it may have been "
+			    "recorded: see the saga's status",
 			    job->err[0] ? job->err : saga_strerror(job->rv));
 		}
 		reader_job_free(job);
@@ -3611,6 +3622,7 @@ coord_flush(coord *c)
 		coord_writer *w = &c->wr[i];
 		entry_list    tmp;
 		note_list     ntmp;
+		int           rv;
 
 		if (saga_store_in_flight(w->st) ||
 		    saga_store_staged(w->st) == 0) {
@@ -3618,17 +3630,23 @@ coord_flush(coord *c)
 		}
 		tmp         = w->flight;
 		w->flush_us = coord_now_us();
-		if (saga_store_flush(w->st) != 0) {
+		rv          = saga_store_flush(w->st);
+		/* A flush that failed after its COMMIT was queued may have
+		 * committed: its requests are in flight, answered EUNKNOWN
+		 * by the outage, not EUNAVAIL (never sent). */
+		if (rv == 0 || saga_store_commit_sent(w->st)) {
+			w->flight   = w->staged;
+			w->staged   = tmp;
+			w->staged.n = 0;
+			ntmp        = w->fnotes;
+			w->fnotes   = w->snotes;
+			w->snotes   = ntmp;
+			w->snotes.n = 0;
+		}
+		if (rv != 0) {
 			coord_outage(c, saga_store_error(w->st));
 			return;
 		}
-		w->flight   = w->staged;
-		w->staged   = tmp;
-		w->staged.n = 0;
-		ntmp        = w->fnotes;
-		w->fnotes   = w->snotes;
-		w->snotes   = ntmp;
-		w->snotes.n = 0;
 	}
 }
 

@@ -4243,19 +4243,21 @@ test_sagad_reconnect_registers_definitions(void **state)
 
 /* The database goes away while a batch is being committed: a START in
  * that batch is answered EUNKNOWN (its saga may exist), one staged for
- * the next batch EUNAVAIL (it was never sent). Both were EUNAVAIL, which
- * says that nothing was started. Sent again with their keys once the
+ * the next batch EUNAVAIL (it was never sent), and one with the first's
+ * key, waiting for its commit, EUNKNOWN. All were EUNAVAIL, which says
+ * that nothing was started. Sent again with their keys once the
  * database is back, each makes its saga once. */
 static void
 test_sagad_outage_during_commit_unknown(void **state)
 {
 	tenv     *e = *state;
-	t_race    race[2];
-	pthread_t th[2];
+	t_race    race[3];
+	pthread_t th[3];
 	t_db_cond c;
 	PGconn   *lk;
 	t_saga    s;
-	static const char *const keys[2] = { "k-flight", "k-staged" };
+	static const char *const keys[3] = { "k-flight", "k-staged",
+		"k-flight" };
 
 	/* One writer: with two, a second START that came more than 50 ms
 	 * after the first batch left would go out in a batch of its own
@@ -4268,7 +4270,7 @@ test_sagad_outage_during_commit_unknown(void **state)
 	                     "EXCLUSIVE MODE"),
 	    0);
 	memset(race, 0, sizeof(race));
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		race[i].e     = e;
 		race[i].input = t_input(e, i, "c-u", 4);
 		race[i].saga  = "order";
@@ -4287,17 +4289,24 @@ test_sagad_outage_during_commit_unknown(void **state)
 	assert_int_equal(pthread_create(&th[1], NULL, t_race_main, &race[1]),
 	    0);
 	t_wait_log_count(e, "SAGA-STAGED", 2);
+	/* And a START with the first one's key: it waits for that commit. */
+	assert_int_equal(pthread_create(&th[2], NULL, t_race_main, &race[2]),
+	    0);
+	t_wait_log_count(e, "START-DUPLICATE key k-flight", 1);
 	/* sagad's sessions end first, then the lock: its batch must not
 	 * commit in between. */
 	t_db_refuse_sagad(e);
 	PQfinish(lk);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 	}
-	if (race[0].rv != SAGA_EUNKNOWN || race[1].rv != SAGA_EUNAVAIL) {
-		fail_msg("in flight: %s (%s); staged: %s (%s)",
+	if (race[0].rv != SAGA_EUNKNOWN || race[1].rv != SAGA_EUNAVAIL ||
+	    race[2].rv != SAGA_EUNKNOWN) {
+		fail_msg("in flight: %s (%s); staged: %s (%s); waiting for "
+		         "the first: %s (%s)",
 		    saga_errname(race[0].rv), race[0].s.message,
-		    saga_errname(race[1].rv), race[1].s.message);
+		    saga_errname(race[1].rv), race[1].s.message,
+		    saga_errname(race[2].rv), race[2].s.message);
 	}
 	t_db_refuse(e, false);
 	t_wait_log_count(e, "DB-UP", 1);
