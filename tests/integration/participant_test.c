@@ -2238,6 +2238,29 @@ test_participant_batch_connection_lost_answers_retry(void **state)
 	}
 }
 
+/* Holds row 1 of lockme on a connection of its own (returned), and runs
+ * steps 1 and 2 (ids, answers in b) as one batch, step 2 in mode, which
+ * locks that row: its lock wait is cut short (lock_timeout) and it runs
+ * again alone after the batch's COMMIT. The blocker a is joined. */
+static PGconn *
+batch_behind_lock(
+    fixture *f, act_mode mode, pending *a, pending *b, saga_id *ids)
+{
+	saga_id ida;
+	PGconn *hold;
+
+	start_blocked(f, 0, a, &ida);
+	assert_non_null(hold = pgtest_connect(f->conninfo));
+	assert_int_equal(pgtest_exec(hold, "BEGIN; UPDATE lockme SET n = "
+	                                   "n + 1 WHERE k = 1"),
+	    0);
+	set_step_mode(f, 2, mode);
+	queue_actions(f, b, ids, 2, 1, NULL);
+	gate_set(f, 0, false);
+	pending_join(a);
+	return (hold);
+}
+
 /* A command of a batch undone by a lock wait runs again alone after the
  * batch's COMMIT; if that rerun loses its connection, its answer is retry
  * with the reason (it was an empty text: the batch's own reason, unset
@@ -2247,22 +2270,14 @@ test_participant_batch_rerun_lost_says_why(void **state)
 {
 	fixture               *f = *state;
 	pending                a, b[2];
-	saga_id                ida, ids[2];
+	saga_id                ids[2];
 	saga_participant_stats st;
 	PGconn                *hold;
 
 	/* Row 1 of lockme held here: in the batch, step 2's lock wait is
 	 * cut short (lock_timeout), and its rerun alone ends its own
 	 * backend instead of waiting. */
-	start_blocked(f, 0, &a, &ida);
-	assert_non_null(hold = pgtest_connect(f->conninfo));
-	assert_int_equal(pgtest_exec(hold, "BEGIN; UPDATE lockme SET n = "
-	                                   "n + 1 WHERE k = 1"),
-	    0);
-	set_step_mode(f, 2, ACT_LOCK1_THEN_DIE);
-	queue_actions(f, b, ids, 2, 1, NULL);
-	gate_set(f, 0, false);
-	pending_join(&a);
+	hold = batch_behind_lock(f, ACT_LOCK1_THEN_DIE, &a, b, ids);
 	pending_join(&b[0]);
 	pending_join(&b[1]);
 	assert_int_equal(pgtest_exec(hold, "ROLLBACK"), 0);
@@ -2292,20 +2307,12 @@ test_participant_batch_answers_before_reruns(void **state)
 {
 	fixture *f = *state;
 	pending  a, b[2];
-	saga_id  ida, ids[2];
+	saga_id  ids[2];
 	PGconn  *hold;
 	bool     first_done = false, second_done = true;
 	int64_t  deadline;
 
-	start_blocked(f, 0, &a, &ida);
-	assert_non_null(hold = pgtest_connect(f->conninfo));
-	assert_int_equal(pgtest_exec(hold, "BEGIN; UPDATE lockme SET n = "
-	                                   "n + 1 WHERE k = 1"),
-	    0);
-	set_step_mode(f, 2, ACT_LOCK1);
-	queue_actions(f, b, ids, 2, 1, NULL);
-	gate_set(f, 0, false);
-	pending_join(&a);
+	hold = batch_behind_lock(f, ACT_LOCK1, &a, b, ids);
 	/* Checked with the lock held; released before any assertion, so
 	 * that a failure does not leave the rerun waiting for ever. */
 	deadline = (int64_t) time(NULL) + 10 * test_scale();

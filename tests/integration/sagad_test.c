@@ -1779,6 +1779,38 @@ test_sagad_waiting_starts_hold_no_tree(void **state)
 	e->done = true;
 }
 
+/* Holds saga_start_key locked (SHARE ROW EXCLUSIVE: reads go on, a
+ * START's key insert waits) on a connection of its own, returned: the
+ * batch of the next START with a key stays in flight until it goes. */
+static PGconn *
+t_lock_start_keys(tenv *e)
+{
+	PGconn *lk = pgtest_connect(e->conninfo);
+
+	assert_non_null(lk);
+	assert_int_equal(pgtest_exec(lk,
+	                     "BEGIN; LOCK TABLE saga_start_key IN SHARE ROW "
+	                     "EXCLUSIVE MODE"),
+	    0);
+	return (lk);
+}
+
+/* Waits until one of sagad's batches waits on that lock. */
+static void
+t_wait_key_insert_blocked(tenv *e)
+{
+	t_db_cond c;
+
+	c.e    = e;
+	c.sql  = "SELECT least(count(*), 1) FROM pg_stat_activity WHERE"
+	         " datname = current_database() AND wait_event_type = 'Lock'"
+	         " AND query LIKE '%INSERT INTO saga_start_key%'";
+	c.want = 1;
+	if (!test_wait_until(t_db_cond_cb, &c, MS(15000))) {
+		fail_msg("the first START's batch does not wait on the lock");
+	}
+}
+
 /* A START with timeout_ms that arrives while the first START with its key
  * is still being committed waits for that commit, and then, like the
  * first, for the saga's end. The first START's batch is held on a table
@@ -1792,17 +1824,12 @@ test_sagad_start_wait_duplicate_in_flight(void **state)
 	tenv     *e = *state;
 	t_race    race[2];
 	pthread_t th[2];
-	t_db_cond c;
 	PGconn   *lk;
 	proto_raw in;
 
 	t_begin(e, "start_wait_dup", "", "--log-level", "debug", NULL);
 	in = t_input(e, 0, "c-d", 4);
-	assert_non_null(lk = pgtest_connect(e->conninfo));
-	assert_int_equal(pgtest_exec(lk,
-	                     "BEGIN; LOCK TABLE saga_start_key IN SHARE ROW "
-	                     "EXCLUSIVE MODE"),
-	    0);
+	lk = t_lock_start_keys(e);
 	memset(race, 0, sizeof(race));
 	for (int i = 0; i < 2; i++) {
 		race[i].e          = e;
@@ -1813,14 +1840,7 @@ test_sagad_start_wait_duplicate_in_flight(void **state)
 	}
 	assert_int_equal(pthread_create(&th[0], NULL, t_race_main, &race[0]),
 	    0);
-	c.e    = e;
-	c.sql  = "SELECT least(count(*), 1) FROM pg_stat_activity WHERE"
-	         " datname = current_database() AND wait_event_type = 'Lock'"
-	         " AND query LIKE '%INSERT INTO saga_start_key%'";
-	c.want = 1;
-	if (!test_wait_until(t_db_cond_cb, &c, MS(15000))) {
-		fail_msg("the first START's batch does not wait on the lock");
-	}
+	t_wait_key_insert_blocked(e);
 	assert_int_equal(pthread_create(&th[1], NULL, t_race_main, &race[1]),
 	    0);
 	if (!test_wait_until(t_log_cond_cb,
@@ -4253,7 +4273,6 @@ test_sagad_outage_during_commit_unknown(void **state)
 	tenv     *e = *state;
 	t_race    race[3];
 	pthread_t th[3];
-	t_db_cond c;
 	PGconn   *lk;
 	t_saga    s;
 	static const char *const keys[3] = { "k-flight", "k-staged",
@@ -4264,11 +4283,7 @@ test_sagad_outage_during_commit_unknown(void **state)
 	 * (COORD_WRITER_STALL_US), in flight too. */
 	t_begin(e, "outage_unknown", "", "--log-level", "debug",
 	    "--db-writers", "1", NULL);
-	assert_non_null(lk = pgtest_connect(e->conninfo));
-	assert_int_equal(pgtest_exec(lk,
-	                     "BEGIN; LOCK TABLE saga_start_key IN SHARE ROW "
-	                     "EXCLUSIVE MODE"),
-	    0);
+	lk = t_lock_start_keys(e);
 	memset(race, 0, sizeof(race));
 	for (int i = 0; i < 3; i++) {
 		race[i].e     = e;
@@ -4278,14 +4293,7 @@ test_sagad_outage_during_commit_unknown(void **state)
 	}
 	assert_int_equal(pthread_create(&th[0], NULL, t_race_main, &race[0]),
 	    0);
-	c.e    = e;
-	c.sql  = "SELECT least(count(*), 1) FROM pg_stat_activity WHERE"
-	         " datname = current_database() AND wait_event_type = 'Lock'"
-	         " AND query LIKE '%INSERT INTO saga_start_key%'";
-	c.want = 1;
-	if (!test_wait_until(t_db_cond_cb, &c, MS(15000))) {
-		fail_msg("the first START's batch does not wait on the lock");
-	}
+	t_wait_key_insert_blocked(e);
 	assert_int_equal(pthread_create(&th[1], NULL, t_race_main, &race[1]),
 	    0);
 	t_wait_log_count(e, "SAGA-STAGED", 2);
