@@ -74,8 +74,9 @@ typedef struct waiter   waiter;
 typedef struct coord    coord;
 
 /* A client waiting for a saga: a WAIT or a START with timeout_ms (until
- * the saga is final), or a duplicate START waiting for the first one's
- * commit. */
+ * the saga is final), a duplicate START waiting for the first one's
+ * commit, or a refusal waiting for the commit of the transitions it was
+ * judged on. */
 struct waiter {
 	timer_ent timer;
 	waiter   *next;
@@ -84,6 +85,8 @@ struct waiter {
 	bool      dup_start;  /* until the saga is created */
 	bool      until_final; /* until it is in a final state */
 	bool      created;    /* the answer's "created" (a START's) */
+	int       refusal;    /* until nothing is pending: this ERROR */
+	char      refusal_text[256];
 };
 
 /* A WAIT for a saga that another instance owns: the log is read again
@@ -803,7 +806,8 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 
 		if (!all && ((w->until_final &&
 		                 !saga_state_terminal(s->cstate)) ||
-		                (w->dup_start && !s->created))) {
+		                (w->dup_start && !s->created) ||
+		                (w->refusal != 0 && s->pending > 0))) {
 			pp = &w->next;
 			continue;
 		}
@@ -823,7 +827,27 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 		}
 		*pp = w->next;
 		timer_cancel(&c->timers, &w->timer);
-		if (err != 0 && s->created &&
+		if (w->refusal != 0) {
+			/* Its transitions committed: the refusal stands.
+			 * Not committed (an outage, another instance took
+			 * the saga): nothing was done, and the request may
+			 * go again. */
+			if (err == 0 && s->fenced) {
+				rpc_req_error(w->req, SAGA_EUNAVAIL,
+				    "another sagad instance took saga %s "
+				    "over; ask again",
+				    s->id_text);
+			} else if (err != 0) {
+				rpc_req_error(w->req, err, "%s",
+				    err == SAGA_EUNAVAIL
+				        ? "database unavailable; try again "
+				          "later"
+				        : "sagad is shutting down");
+			} else {
+				rpc_req_error(w->req, w->refusal, "%s",
+				    w->refusal_text);
+			}
+		} else if (err != 0 && s->created &&
 		    rpc_req_msg(w->req)->type == PROTO_T_START) {
 			/* A START whose saga exists: its committed state,
 			 * as when its timeout_ms passes. An ERROR would
@@ -1277,6 +1301,33 @@ coord_writer_of(coord *c, saga_rt *s)
 /* Stages the transition fx of s (persist, then effects after commit) and
  * re-arms its timer. answer, if not NULL, is the request to answer after
  * the commit (or now, when nothing changed). */
+/* Refuses request r about s with code and text: at once if s has no
+ * transition waiting for its commit, else once they committed (a
+ * refusal judged on a transition that then failed would describe what
+ * never happened: a second RETRY told "saga is COMPENSATING" while the
+ * first one's batch failed and the saga is still FAILED). */
+static void
+coord_refuse(coord *c, saga_rt *s, rpc_req *r, int code, const char *text)
+{
+	waiter *w;
+
+	if (s->pending == 0 || (w = calloc(1, sizeof(*w))) == NULL) {
+		rpc_req_error(r, code, "%s", text);
+		return;
+	}
+	timer_ent_init(&w->timer, TK_WAIT);
+	w->req     = r;
+	w->saga    = s;
+	w->refusal = code;
+	snprintf(w->refusal_text, sizeof(w->refusal_text), "%s", text);
+	w->next    = s->waiters;
+	s->waiters = w;
+	slog(LOG_DEBUG, s->id_text, s->inst.step, s->trace,
+	    "REFUSAL-DEFERRED %s until the saga's pending transitions "
+	    "commit",
+	    saga_errname(code));
+}
+
 static void
 coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
     bool created)
@@ -1288,7 +1339,7 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 	bool          clears;
 
 	if (fx->answer != 0 && answer != NULL) {
-		rpc_req_error(answer, fx->answer, "%s", fx->answer_text);
+		coord_refuse(c, s, answer, fx->answer, fx->answer_text);
 		answer = NULL;
 	}
 	if (!fx->changed && !s->clear_cancel) {

@@ -37,6 +37,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -2348,6 +2349,7 @@ typedef struct t_racer {
 	saga_id            id;
 	int                rv; /* as t_reply_keep's */
 	t_saga             s;
+	atomic_bool        done; /* answered */
 } t_racer;
 
 static void *
@@ -2361,6 +2363,7 @@ t_racer_main(void *arg)
 	req.id   = p->id;
 	req.note = proto_str_c("race");
 	t_call_own(p->e, &req, MS(10000), p->go, &p->rv, &p->s);
+	atomic_store(&p->done, true);
 	return (NULL);
 }
 
@@ -4328,6 +4331,105 @@ test_sagad_outage_during_commit_unknown(void **state)
 	e->done = true;
 }
 
+/* A refusal judged on a transition that is not committed yet waits for
+ * its commit: a second RETRY that comes while the first one's batch is
+ * held is refused (ESTATE) once that batch committed; if the database
+ * goes away first, it is answered EUNAVAIL, as nothing was done, and
+ * the saga is still FAILED. It was refused at once ("saga is
+ * COMPENSATING"), which the failed batch made untrue. */
+static void
+test_sagad_refusal_waits_for_commit(void **state)
+{
+	tenv     *e = *state;
+	t_racer   r[2];
+	pthread_t th[2];
+	PGconn   *lk;
+	saga_id   ids[2];
+	t_saga    s;
+	t_db_cond c;
+	char      sql[256];
+
+	t_begin(e, "refusal_commit", "m3.do=fail:out of stock\nm2.undo=retry",
+	    "--log-level", "debug", "--db-writers", "1", NULL);
+	for (int i = 0; i < 2; i++) {
+		ids[i] = t_start_ok(e, "repair", i == 0 ? "c-a" : "c-b", 1);
+	}
+	for (int i = 0; i < 2; i++) {
+		t_wait_state(e, &ids[i], "FAILED", &s);
+	}
+	t_rules(e, "m3.do=fail:out of stock\nm2.undo=ok");
+	c.e    = e;
+	c.sql  = sql;
+	c.want = 1;
+	snprintf(sql, sizeof(sql),
+	    "SELECT least(count(*), 1) FROM pg_stat_activity WHERE datname "
+	    "= current_database() AND wait_event_type = 'Lock' AND "
+	    "application_name = 'sagad'");
+	for (int round = 0; round < 2; round++) {
+		assert_non_null(lk = pgtest_connect(e->conninfo));
+		assert_int_equal(pgtest_exec(lk,
+		                     "BEGIN; LOCK TABLE saga_event IN SHARE "
+		                     "MODE"),
+		    0);
+		memset(r, 0, sizeof(r));
+		for (int k = 0; k < 2; k++) {
+			r[k].e    = e;
+			r[k].type = PROTO_T_RETRY;
+			r[k].id   = ids[round];
+		}
+		assert_int_equal(
+		    pthread_create(&th[0], NULL, t_racer_main, &r[0]), 0);
+		if (!test_wait_until(t_db_cond_cb, &c, MS(15000))) {
+			fail_msg("the first RETRY's batch does not wait");
+		}
+		assert_int_equal(
+		    pthread_create(&th[1], NULL, t_racer_main, &r[1]), 0);
+		/* Deferred, or (the old code) answered at once. */
+		for (int64_t end = t_now_ms() + MS(15000);
+		     !atomic_load(&r[1].done) &&
+		     t_log_count(e, NULL, "REFUSAL-DEFERRED ESTATE") <
+		         (size_t) round + 1;) {
+			if (t_now_ms() > end) {
+				fail_msg("the second RETRY was not handled");
+			}
+			poll(NULL, 0, 10);
+		}
+		if (round == 0) {
+			PQfinish(lk);
+		} else {
+			t_db_refuse_sagad(e);
+			PQfinish(lk);
+		}
+		for (int k = 0; k < 2; k++) {
+			assert_int_equal(pthread_join(th[k], NULL), 0);
+		}
+		if (round == 0 && (r[0].rv != 0 || r[1].rv != SAGA_ESTATE)) {
+			fail_msg("committed: first %s (%s), second %s (%s)",
+			    saga_errname(r[0].rv), r[0].s.message,
+			    saga_errname(r[1].rv), r[1].s.message);
+		}
+		if (round == 0) {
+			/* Its batches done: the next round's held batch
+			 * is the second RETRY's. */
+			t_wait_state(e, &ids[0], "COMPENSATED", &s);
+		}
+		if (round == 1 &&
+		    (r[0].rv != SAGA_EUNKNOWN || r[1].rv != SAGA_EUNAVAIL)) {
+			fail_msg("outage: first %s (%s), second %s (%s)",
+			    saga_errname(r[0].rv), r[0].s.message,
+			    saga_errname(r[1].rv), r[1].s.message);
+		}
+	}
+	t_db_refuse(e, false);
+	t_wait_log_count(e, "DB-UP", 1);
+	t_db_str(e, sql, sizeof(sql),
+	    "SELECT state FROM saga_instance WHERE id = '%s'",
+	    saga_id_format(&ids[1], (char[SAGA_ID_STRLEN + 1]) { 0 }));
+	assert_string_equal(sql, "FAILED");
+	t_check_log(e);
+	e->done = true;
+}
+
 /* Whether needle is in the second instance's log. */
 static bool
 t_log2_has(tenv *e, const char *needle)
@@ -5913,6 +6015,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_lease_round_skips_locked_rows, t_setup,
 		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_refusal_waits_for_commit, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_reload_moves_endpoint, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
