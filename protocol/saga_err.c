@@ -65,5 +65,6 @@ saga_errname(int err)
 			return (saga_err_table[i].name);
 		}
 	}
-	return ("EUNKNOWN");
+	/* Not "EUNKNOWN": that is code 17 (the outcome is not known). */
+	return ("EUNLISTED");
 }

@@ -47,7 +47,8 @@ typedef enum saga_err {
 const char *saga_strerror(int err);
 
 /* saga_errname returns the stable symbolic name of err ("ETRUNC"), the form
- * used in logs and in ERROR messages; "EUNKNOWN" for unknown values. */
+ * used in logs and in ERROR messages; "EUNLISTED" for a value this build
+ * does not know (a newer peer's). */
 const char *saga_errname(int err);
 
 #endif /* PROTOCOL_SAGA_ERR_H */
