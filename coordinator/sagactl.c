@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -920,6 +921,10 @@ main(int argc, char **argv)
 	char        text[128];
 	int         ch, rv;
 
+	/* An output that closes early (| head) is a write error, reported
+	 * and counted in the exit status, not a SIGPIPE that kills a bulk
+	 * repair halfway with a status of 141. */
+	(void) signal(SIGPIPE, SIG_IGN);
 	memset(&ctx, 0, sizeof(ctx));
 	sagactl_out_init(&ctx.out, stdout);
 	ctx.now_ms = sagactl_now_ms();
@@ -1008,17 +1013,21 @@ main(int argc, char **argv)
 	/* A write that failed before (its errno is gone) is not reported
 	 * by a last flush with nothing left to write: ferror. */
 	errno = 0;
-	if ((rv == SAGACTL_EXIT_OK || rv == SAGACTL_EXIT_HELP) &&
+	if ((rv == SAGACTL_EXIT_OK || rv == SAGACTL_EXIT_HELP ||
+	        (rv == SAGACTL_EXIT_FAIL && ctx.cmd->changes)) &&
 	    (fflush(stdout) != 0 || ferror(stdout))) {
 		const char *why = errno != 0 ? strerror(errno) : "failed";
 
-		if (rv == SAGACTL_EXIT_OK && ctx.cmd->changes) {
-			/* It was carried out: exit 3, as for a lost answer,
-			 * so that a script does not do it again. */
+		if (ctx.cmd->changes && rv != SAGACTL_EXIT_HELP) {
+			/* It was carried out, or some of it was (start
+			 * --wait of a saga that failed, a bulk repair with
+			 * a refusal): exit 3, as for a lost answer, so that
+			 * a script does not do it again (exit 1 with an
+			 * empty stdout says that start started nothing). */
 			(void) sagactl_error(&ctx,
 			    "writing the output: %s; the command was carried "
-			    "out: see sagactl list or show before repeating "
-			    "it",
+			    "out, at least in part: see sagactl list or show "
+			    "before repeating it",
 			    why);
 			return (SAGACTL_EXIT_UNKNOWN);
 		}

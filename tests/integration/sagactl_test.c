@@ -3635,8 +3635,13 @@ test_sagactl_output_lost(void **state)
 	static const char sh[] =
 	    "exec \"$0\" --db \"$1\" --coordinator \"$2\" start ok_order "
 	    "--input '{\"id\": \"ol-1\"}' >/dev/full";
+	static const char fsh[] =
+	    "exec \"$0\" --db \"$1\" --coordinator \"$2\" start fail_order "
+	    "--input '{\"id\": \"ol-2\"}' --wait >/dev/full";
 	static const char help[] = "exec \"$0\" list --help >/dev/full";
 	char *argv[] = { "/bin/sh", "-c", (char *) sh, SAGACTL_PATH,
+		f->conninfo, f->url, NULL };
+	char *fargv[] = { "/bin/sh", "-c", (char *) fsh, SAGACTL_PATH,
 		f->conninfo, f->url, NULL };
 	char *hargv[] = { "/bin/sh", "-c", (char *) help, SAGACTL_PATH, NULL };
 	char *out = NULL, *err = NULL;
@@ -3649,10 +3654,81 @@ test_sagactl_output_lost(void **state)
 	free(out);
 	free(err);
 	out = err = NULL;
+	/* start --wait of a saga that fails (exit 1 with its output) whose
+	 * output is lost: 3 too; 1 with nothing on stdout says that
+	 * nothing was started. */
+	assert_int_equal(proc_run(fargv, 60000 * scale(), &out, &err), 3);
+	assert_true(has(err, "the command was carried out"));
+	assert_int_equal(sagas_with_key(f, "ol-2"), 1);
+	free(out);
+	free(err);
+	out = err = NULL;
 	assert_int_equal(proc_run(hargv, 60000 * scale(), &out, &err), 1);
 	assert_non_null(err);
 	assert_true(has(err, "writing the output: "));
 	free(out);
+	free(err);
+}
+
+static char *slurp(const char *path);
+
+/* Runs sagactl args (NULL-terminated, at most 8) with stdout a pipe
+ * whose read end is closed (a pipeline whose reader quit: | head) and
+ * SIGPIPE at its default, as a shell leaves it; stderr to errpath.
+ * Returns its wait status. */
+static int
+ctl_into_closed_pipe(fixture *f, const char *errpath, ...)
+{
+	char   *argv[16];
+	int     n = 0, fds[2], st = -1, fd;
+	va_list ap;
+	char   *a;
+	pid_t   pid;
+
+	argv[n++] = SAGACTL_PATH;
+	argv[n++] = "--db";
+	argv[n++] = f->conninfo;
+	va_start(ap, errpath);
+	while ((a = va_arg(ap, char *)) != NULL && n < 15) {
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	assert_int_equal(pipe(fds), 0);
+	close(fds[0]);
+	if ((pid = fork()) == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		dup2(fds[1], 1);
+		if ((fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >=
+		    0) {
+			dup2(fd, 2);
+		}
+		execv(SAGACTL_PATH, argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return (st);
+}
+
+/* A reader that quits (sagactl list | head) is a write error: exit 1
+ * (3 for a command that changed sagas) with a message, not a SIGPIPE
+ * that killed sagactl with status 141, a bulk repair halfway. */
+static void
+test_sagactl_closed_pipe(void **state)
+{
+	fixture *f = *state;
+	char     errpath[600], *err;
+	int      st;
+
+	snprintf(errpath, sizeof(errpath), "%s/closed-pipe.err", f->dir);
+	st = ctl_into_closed_pipe(f, errpath, "list", "--limit", "0", NULL);
+	assert_false(WIFSIGNALED(st));
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_non_null(err = slurp(errpath));
+	assert_true(has(err, "writing the output: Broken pipe"));
 	free(err);
 }
 
@@ -4485,6 +4561,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest ops_tests[] = {
 		cmocka_unit_test(test_sagactl_start_wait),
 		cmocka_unit_test(test_sagactl_output_lost),
+		cmocka_unit_test(test_sagactl_closed_pipe),
 		cmocka_unit_test(test_sagactl_start_wait_fails),
 		cmocka_unit_test(test_sagactl_wait_longest_timeout),
 		cmocka_unit_test(test_sagactl_start_key),
