@@ -65,7 +65,11 @@ done
 declare -A seed_stock=([GADGET]=1 [GIZMO]=500 [WIDGET]=1000)
 declare -A seed_balance=([alice]=1000000 [bob]=500 [carol]=500000)
 
-# rows DB SQL: the rows of SQL, fields separated by '|'.
+# rows DB SQL: the rows of SQL, fields separated by '|'. Called in a
+# command substitution, whose die exits that subshell only: the caller
+# writes "out=$(rows ...) || exit 2". (A process substitution, < <(rows
+# ...), lost that status, and a database that could not be read was
+# reported as inconsistent data, exit 1.)
 rows() {
 	psql -X -q -tA -F '|' -v ON_ERROR_STOP=1 -d "$1" -c "$2" ||
 	    die "cannot read ${1##*dbname=}"
@@ -98,10 +102,11 @@ verdict() {
 # shellcheck disable=SC2034 # into is a name reference: ARRAY is written
 by_id() {
 	local -n into=$1
-	local id rest
+	local id rest out
+	out=$(rows "$2" "$3") || exit 2
 	while IFS='|' read -r id rest; do
 		[[ -n $id ]] && into["$id"]=$rest
-	done < <(rows "$2" "$3")
+	done <<<"$out"
 }
 
 # Each service's rows, by saga id.
@@ -141,6 +146,8 @@ want() {
 
 declare -A in_log
 norders=0
+log_rows=$(rows "$DATABASE_URL" "SELECT id, state FROM saga_instance WHERE saga_name = 'create_order' ORDER BY created_at, id") ||
+	exit 2
 while IFS='|' read -r id state; do
 	[[ -n $id ]] || continue
 	in_log[$id]=1
@@ -191,7 +198,7 @@ while IFS='|' read -r id state; do
 	fi
 	echo "saga $id $state: $asked"
 	verdict "  order $o_st, reservation $r_st, payment $p_st, shipment $s_st:"
-done < <(rows "$DATABASE_URL" "SELECT id, state FROM saga_instance WHERE saga_name = 'create_order' ORDER BY created_at, id")
+done <<<"$log_rows"
 
 # The other way: a service's row of no saga in the log.
 for what in order reservation payment shipment; do
@@ -211,6 +218,10 @@ done
 # ---- stock -------------------------------------------------------------
 
 declare -A seen
+stock_rows=$(rows "$INVENTORY_DB" "SELECT s.sku, s.available, s.reserved,
+    coalesce(sum(r.qty) FILTER (WHERE r.state = 'RESERVED'), 0)
+    FROM stock s LEFT JOIN reservations r ON r.sku = s.sku
+    GROUP BY s.sku, s.available, s.reserved ORDER BY s.sku") || exit 2
 while IFS='|' read -r sku avail reserved held; do
 	[[ -n $sku ]] || continue
 	seen[$sku]=1
@@ -223,10 +234,7 @@ while IFS='|' read -r sku avail reserved held; do
 	((reserved == held)) ||
 	    problem "$reserved reserved, but its RESERVED reservations hold $held"
 	verdict "stock $sku: $avail available + $reserved reserved (seeded ${seeded:-none}), reservations hold $held:"
-done < <(rows "$INVENTORY_DB" "SELECT s.sku, s.available, s.reserved,
-    coalesce(sum(r.qty) FILTER (WHERE r.state = 'RESERVED'), 0)
-    FROM stock s LEFT JOIN reservations r ON r.sku = s.sku
-    GROUP BY s.sku, s.available, s.reserved ORDER BY s.sku")
+done <<<"$stock_rows"
 for sku in "${!seed_stock[@]}"; do
 	[[ -n ${seen[$sku]:-} ]] && continue
 	problem "seeded with ${seed_stock[$sku]}, gone from the stock table"
@@ -236,6 +244,10 @@ done
 # ---- money -------------------------------------------------------------
 
 seen=()
+money_rows=$(rows "$PAYMENTS_DB" "SELECT a.customer_id, a.balance,
+    coalesce(sum(p.amount) FILTER (WHERE p.state = 'CHARGED'), 0)
+    FROM accounts a LEFT JOIN payments p ON p.customer_id = a.customer_id
+    GROUP BY a.customer_id, a.balance ORDER BY a.customer_id") || exit 2
 while IFS='|' read -r cust balance charged; do
 	[[ -n $cust ]] || continue
 	seen[$cust]=1
@@ -246,10 +258,7 @@ while IFS='|' read -r cust balance charged; do
 		problem "$((seeded - balance)) cents gone since the seed, but its CHARGED payments hold $charged"
 	fi
 	verdict "money $cust: $balance cents + $charged charged (seeded ${seeded:-none}):"
-done < <(rows "$PAYMENTS_DB" "SELECT a.customer_id, a.balance,
-    coalesce(sum(p.amount) FILTER (WHERE p.state = 'CHARGED'), 0)
-    FROM accounts a LEFT JOIN payments p ON p.customer_id = a.customer_id
-    GROUP BY a.customer_id, a.balance ORDER BY a.customer_id")
+done <<<"$money_rows"
 for cust in "${!seed_balance[@]}"; do
 	[[ -n ${seen[$cust]:-} ]] && continue
 	problem "seeded with ${seed_balance[$cust]} cents, gone from the accounts"

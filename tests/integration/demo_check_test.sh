@@ -166,4 +166,22 @@ sql "$SHIPPING_DB" "UPDATE shipments SET qty = 2 WHERE saga_id = '$o4'"
 check_fails rewrite \
     "the order is alice, 2 GIZMO, 3000 cents; the saga asked alice, 1 GIZMO, 1500 cents"
 
+# A service database that cannot be read (here payments': a database
+# that does not exist) is exit 2, "cannot read", not a verdict: it was
+# exit 1, INCONSISTENT ("seeded with 500000 cents, gone from the
+# accounts"), as if the data were wrong.
+sed "s/^export PAYMENTS_DB=.*/export PAYMENTS_DB='dbname=demo_check_no_such_db'/" \
+	"$SAGA_CLUSTER_DIR/cluster.env" >"$state/unreadable.env"
+grep -q demo_check_no_such_db "$state/unreadable.env" ||
+	fail "unreadable: cluster.env has no PAYMENTS_DB line to replace"
+rc=0
+"$repo/scripts/demo-check.sh" "$state/unreadable.env" >"$state/check.log" 2>&1 ||
+	rc=$?
+((rc == 2)) || fail "unreadable: demo-check.sh exited $rc, expected 2"
+grep -q 'cannot read demo_check_no_such_db' "$state/check.log" ||
+	fail "unreadable: no \"cannot read\""
+if grep -q '^verdict:' "$state/check.log"; then
+	fail "unreadable: a verdict on data it could not read"
+fi
+
 echo "demo_check_test: the check passed on the demo's data and failed on each of 4 corruptions"
