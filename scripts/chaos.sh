@@ -278,12 +278,21 @@ stop_ours() {
 	kill -KILL "$1" 2>/dev/null || true
 }
 
-# A previous run's cluster, if it was kept.
+# A previous run's cluster, if it was kept: its proxies and its extra
+# sagad instances too (--instances), whose pid files the rm below
+# deletes: they ran on for good, and one answering on its old port was
+# taken for a new instance that could not listen there.
 if [[ -d $cdir ]]; then
 	cluster stop >/dev/null 2>&1 || true
 	for f in "$dir"/pids/proxy-*.pid; do
 		if [[ -f $f ]] && ours "$(cat "$f")" "$dir/stats/"; then
 			kill -KILL "$(cat "$f")" 2>/dev/null || true
+		fi
+	done
+	for f in "$dir"/pids/sagad-*.pid; do
+		if [[ -f $f ]]; then
+			n=${f##*/}
+			stop_ours "$(cat "$f")" "--instance-id chaos-${n%.pid} "
 		fi
 	done
 fi
@@ -355,7 +364,12 @@ instance_start() {
 	for _ in $(seq 1 100); do
 		if "$build/coordinator/sagactl" ping --coordinator "$url" \
 		    --timeout 200ms >/dev/null 2>&1; then
-			return 0
+			# Ours, not a process left on that port (ss shows the
+			# listener's process), as cluster.sh checks.
+			ss -Htlnp "sport = :${url##*:}" 2>/dev/null |
+			    grep -q "pid=$pid," && return 0
+			log "$name: another process answers on ${url##*:}"
+			return 1
 		fi
 		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.1
