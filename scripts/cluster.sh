@@ -116,6 +116,8 @@ db_of() {
 }
 
 pg_env() {
+	[[ -f $dir/pg.env ]] ||
+		die "no cluster in $dir (start one with scripts/cluster.sh start)"
 	# shellcheck disable=SC1090
 	source "$dir/pg.env"
 	export PGHOST PGPORT PGUSER
