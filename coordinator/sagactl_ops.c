@@ -1638,8 +1638,10 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		if ((rv = proto_obj_alloc(&o)) == 0) {
 			rv |= proto_obj_put_bool(o, "dry_run", a.dry);
 			rv |= proto_obj_put_bool(o, "complete", failed_rv == 0);
-			rv |= sagactl_out_put_time(
-			    o, "before", ctx->now_ms - a.older_ms);
+			/* when, not sagactl_out_put_time: a retention
+			 * clamped to 1970 is time 0, which that writes as
+			 * null ("no time"). */
+			rv |= proto_obj_put_str(o, "before", when);
 			rv |= proto_obj_put_int(o, "matching", matching);
 			rv |= proto_obj_put_int(o, "sagas", sagas);
 			rv |= proto_obj_put_int(o, "events", events);

@@ -1904,6 +1904,12 @@ test_sagactl_purge(void **state)
 	    0);
 	assert_true(has(f.out, "0 finished sagas ended before "
 	                       "1970-01-01T00:00:00.000Z"));
+	/* And --json says that time: it said "before": null. */
+	assert_int_equal(ctl(&f, "purge", "--older-than", "106751991167d",
+	                     "--dry-run", "--json", NULL),
+	    0);
+	assert_true(
+	    has(f.out, "\"before\": \"1970-01-01T00:00:00.000Z\""));
 	assert_int_equal(
 	    query_int(&f, "SELECT count(*) FROM saga_instance"), 5);
 	/* A purge whose batch fails (its DELETE waits behind a lock past
