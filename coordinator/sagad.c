@@ -86,7 +86,7 @@ struct waiter {
 	bool      until_final; /* until it is in a final state */
 	bool      created;    /* the answer's "created" (a START's) */
 	int       refusal;    /* until nothing is pending: this ERROR */
-	char      refusal_text[256];
+	char      refusal_text[sizeof(((saga_fx *) 0)->answer_text)];
 };
 
 /* A WAIT for a saga that another instance owns: the log is read again
@@ -827,27 +827,21 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 		}
 		*pp = w->next;
 		timer_cancel(&c->timers, &w->timer);
-		if (w->refusal != 0) {
+		if (w->refusal != 0 && err == 0) {
 			/* Its transitions committed: the refusal stands.
-			 * Not committed (an outage, another instance took
-			 * the saga): nothing was done, and the request may
-			 * go again. */
-			if (err == 0 && s->fenced) {
+			 * Not committed (another instance took the saga, or
+			 * an outage: err, below): nothing was done, and the
+			 * request may go again. */
+			if (s->fenced) {
 				rpc_req_error(w->req, SAGA_EUNAVAIL,
 				    "another sagad instance took saga %s "
 				    "over; ask again",
 				    s->id_text);
-			} else if (err != 0) {
-				rpc_req_error(w->req, err, "%s",
-				    err == SAGA_EUNAVAIL
-				        ? "database unavailable; try again "
-				          "later"
-				        : "sagad is shutting down");
 			} else {
 				rpc_req_error(w->req, w->refusal, "%s",
 				    w->refusal_text);
 			}
-		} else if (err != 0 && s->created &&
+		} else if (w->refusal == 0 && err != 0 && s->created &&
 		    rpc_req_msg(w->req)->type == PROTO_T_START) {
 			/* A START whose saga exists: its committed state,
 			 * as when its timeout_ms passes. An ERROR would
@@ -1298,16 +1292,13 @@ coord_writer_of(coord *c, saga_rt *s)
 	return (&c->wr[s->wr]);
 }
 
-/* Stages the transition fx of s (persist, then effects after commit) and
- * re-arms its timer. answer, if not NULL, is the request to answer after
- * the commit (or now, when nothing changed). */
 /* Refuses request r about s with code and text: at once if s has no
  * transition waiting for its commit, else once they committed (a
  * refusal judged on a transition that then failed would describe what
  * never happened: a second RETRY told "saga is COMPENSATING" while the
  * first one's batch failed and the saga is still FAILED). */
 static void
-coord_refuse(coord *c, saga_rt *s, rpc_req *r, int code, const char *text)
+coord_refuse(saga_rt *s, rpc_req *r, int code, const char *text)
 {
 	waiter *w;
 
@@ -1328,6 +1319,9 @@ coord_refuse(coord *c, saga_rt *s, rpc_req *r, int code, const char *text)
 	    saga_errname(code));
 }
 
+/* Stages the transition fx of s (persist, then effects after commit) and
+ * re-arms its timer. answer, if not NULL, is the request to answer after
+ * the commit (or now, when nothing changed). */
 static void
 coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
     bool created)
@@ -1339,7 +1333,7 @@ coord_apply(coord *c, saga_rt *s, const saga_fx *fx, rpc_req *answer,
 	bool          clears;
 
 	if (fx->answer != 0 && answer != NULL) {
-		coord_refuse(c, s, answer, fx->answer, fx->answer_text);
+		coord_refuse(s, answer, fx->answer, fx->answer_text);
 		answer = NULL;
 	}
 	if (!fx->changed && !s->clear_cancel) {
