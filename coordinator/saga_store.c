@@ -398,13 +398,13 @@ saga_store_open(saga_store **out, const char *conninfo, const char *owner,
 		saga_store_free(st);
 		return (SAGA_EDB);
 	}
-	/* Write-ahead needs a COMMIT that returns after the WAL flush:
-	 * synchronous_commit off (a database's, a role's, PGOPTIONS) is
-	 * turned on for this connection. */
 	if (sql_conn_utf8_check(st->conn, err, errlen) != 0) {
 		saga_store_free(st);
 		return (SAGA_ESTATE);
 	}
+	/* Write-ahead needs a COMMIT that returns after the WAL flush:
+	 * synchronous_commit off (a database's, a role's, PGOPTIONS) is
+	 * turned on for this connection. */
 	if ((rv = sql_durable_check(st->conn, &level, &st->sync_raised, err,
 	         errlen)) != 0 ||
 	    (rv = sql_migrate_version(st->conn, "coordinator", &have, err,

@@ -87,7 +87,6 @@ sagactl_db_open(const sagactl_ctx *ctx, bool writable, PGconn **out)
 		    line, from,
 		    ctx->db != NULL ? "" : " (or give --db CONNINFO)"));
 	}
-	PQsetClientEncoding(c, "UTF8");
 	if (sagactl_db_schema(ctx, c) != 0) {
 		PQfinish(c);
 		return (1);
