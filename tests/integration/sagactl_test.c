@@ -3479,26 +3479,6 @@ ctl_start_main(void *arg)
 	return (NULL);
 }
 
-/* The value of sql (one integer) on a connection of its own, or -1. */
-static long
-ops_db_int(const fixture *f, const char *sql)
-{
-	PGconn   *c = pgtest_connect(f->conninfo);
-	PGresult *r;
-	long      v = -1;
-
-	if (c == NULL) {
-		return (-1);
-	}
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-		v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-	}
-	PQclear(r);
-	PQfinish(c);
-	return (v);
-}
-
 /* sagad's database goes away while the START's commit is in flight:
  * sagad answers EUNKNOWN, and start sends the START again with its key,
  * as for a lost answer: the saga starts once, its id printed. It said
@@ -3520,7 +3500,7 @@ test_sagactl_start_db_lost_in_commit(void **state)
 	    0);
 	assert_int_equal(pthread_create(&th, NULL, ctl_start_main, &a), 0);
 	for (i = 0; i < 1500 &&
-	     ops_db_int(f,
+	     query_int(f,
 	         "SELECT count(*) FROM pg_stat_activity WHERE datname = "
 	         "current_database() AND wait_event_type = 'Lock' AND query "
 	         "LIKE '%INSERT INTO saga_start_key%'")
@@ -3529,7 +3509,7 @@ test_sagactl_start_db_lost_in_commit(void **state)
 		poll(NULL, 0, 10);
 	}
 	/* sagad's sessions end; the lock goes with this one. */
-	assert_true(ops_db_int(f,
+	assert_true(query_int(f,
 	                "SELECT count(pg_terminate_backend(pid)) FROM "
 	                "pg_stat_activity WHERE datname = current_database() "
 	                "AND application_name = 'sagad'")
