@@ -4086,14 +4086,14 @@ t_config_replace(tenv *e, const char *after, const char *from, const char *to)
 	free(cfg);
 }
 
-/* Cuts sagad's connections to the test's database, and with refuse makes
- * the server refuse new ones ("not currently accepting connections"),
- * else lets them in again. */
+/* Refuses (refuse) or lets in again new connections to the test's
+ * database, and with refuse ends the sessions that match, as SQL: the
+ * condition on pg_stat_activity's row. */
 static void
-t_db_refuse(tenv *e, bool refuse)
+t_db_cut(tenv *e, bool refuse, const char *which)
 {
 	char    *ident, *lit;
-	char     conninfo[600], sql[512];
+	char     conninfo[600], sql[600];
 	PGconn  *admin;
 	int      rv;
 
@@ -4106,8 +4106,8 @@ t_db_refuse(tenv *e, bool refuse)
 	snprintf(sql, sizeof(sql),
 	    "ALTER DATABASE %s ALLOW_CONNECTIONS %s;"
 	    " SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-	    " WHERE datname = %s AND pid <> %d AND %s",
-	    ident, refuse ? "false" : "true", lit, PQbackendPID(e->db),
+	    " WHERE datname = %s AND %s AND %s",
+	    ident, refuse ? "false" : "true", lit, which,
 	    refuse ? "true" : "false");
 	rv = pgtest_exec(admin, sql);
 	PQfreemem(ident);
@@ -4116,32 +4116,25 @@ t_db_refuse(tenv *e, bool refuse)
 	assert_int_equal(rv, 0);
 }
 
+/* Cuts sagad's connections to the test's database, and with refuse makes
+ * the server refuse new ones ("not currently accepting connections"),
+ * else lets them in again. */
+static void
+t_db_refuse(tenv *e, bool refuse)
+{
+	char which[64];
+
+	snprintf(which, sizeof(which), "pid <> %d", PQbackendPID(e->db));
+	t_db_cut(e, refuse, which);
+}
+
 /* Refuses new connections to the test's database and ends sagad's
  * sessions only (the test's other sessions stay). t_db_refuse(e, false)
  * lets them in again. */
 static void
 t_db_refuse_sagad(tenv *e)
 {
-	char    *ident, *lit;
-	char     conninfo[600], sql[512];
-	PGconn  *admin;
-	int      rv;
-
-	snprintf(conninfo, sizeof(conninfo), "%s dbname=postgres",
-	    e->conninfo);
-	assert_non_null(admin = pgtest_connect(conninfo));
-	ident = PQescapeIdentifier(admin, PQdb(e->db), strlen(PQdb(e->db)));
-	lit   = PQescapeLiteral(admin, PQdb(e->db), strlen(PQdb(e->db)));
-	snprintf(sql, sizeof(sql),
-	    "ALTER DATABASE %s ALLOW_CONNECTIONS false;"
-	    " SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-	    " WHERE datname = %s AND application_name = 'sagad'",
-	    ident, lit);
-	rv = pgtest_exec(admin, sql);
-	PQfreemem(ident);
-	PQfreemem(lit);
-	PQfinish(admin);
-	assert_int_equal(rv, 0);
+	t_db_cut(e, true, "application_name = 'sagad'");
 }
 
 typedef struct t_other_cond {
