@@ -144,6 +144,7 @@ ops_opt(sagactl_ctx *ctx, int ch, const char *arg, void *arg_state)
 typedef struct ops_conn {
 	saga_client *cl;
 	const char  *url;
+	bool         unreached; /* the last call did not reach sagad */
 } ops_conn;
 
 static void
@@ -213,12 +214,14 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 	if (code != NULL) {
 		*code = 0;
 	}
+	c->unreached = false;
 	if (c->cl == NULL) {
 		c->url = ctx->coordinator != NULL
 		    ? ctx->coordinator
 		    : SAGACTL_COORDINATOR_DEFAULT;
 		if ((rv = saga_client_dial_tls(&c->cl, c->url, &ctx->tls, err,
 		         sizeof(err))) == SAGA_EUNAVAIL) {
+			c->unreached = true;
 			snprintf(why, whylen,
 			    "cannot connect to sagad (%s); is it running? "
 			    "(point --coordinator or SAGA_COORDINATOR at it)",
@@ -262,6 +265,9 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 			}
 			return (SAGACTL_EXIT_UNKNOWN);
 		}
+		/* Not sent: sagad did not take it in time, or the send
+		 * failed (not an encoding error of this request). */
+		c->unreached = rv == SAGA_ETIMEDOUT || rv == SAGA_EIO;
 		if (rv == SAGA_ETIMEDOUT) {
 			snprintf(why, whylen,
 			    "no answer from sagad at %s within %s%s", c->url,
@@ -684,7 +690,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	ops_args   a;
-	ops_conn   c = { NULL, NULL };
+	ops_conn   c = { NULL, NULL, false };
 	proto_buf  text, input;
 	proto_msg  req, reply;
 	proto_obj *last = NULL;
@@ -908,7 +914,7 @@ ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
 		{ NULL, 0, NULL, 0 },
 	};
 	ops_args  a;
-	ops_conn  c = { NULL, NULL };
+	ops_conn  c = { NULL, NULL, false };
 	proto_msg req, reply;
 	saga_id   sid;
 	char      id[SAGA_ID_STRLEN + 1], why[768];
@@ -1127,11 +1133,11 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 	const char  *need = op == OPS_RETRY ? "FAILED" : "RUNNING";
 	PGconn      *db   = NULL;
 	PGresult    *r    = NULL;
-	ops_conn     c    = { NULL, NULL };
+	ops_conn     c    = { NULL, NULL, false };
 	proto_obj   *root = NULL, *o = NULL;
 	sagactl_jarr res;
 	char         what[512], q[768];
-	int          n, ok = 0, unknown = 0, rv;
+	int          n, ok = 0, unknown = 0, untried = 0, rv;
 
 	if (a->f.nstates == 0) {
 		a->f.states[a->f.nstates++] = need;
@@ -1214,28 +1220,42 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		if (one == 0) {
 			proto_msg_fini(&reply);
 		}
+		if (one != 0 && c.unreached) {
+			/* sagad is gone: each of the others would wait for
+			 * its own timeout (5 s a saga) and fail the same. */
+			untried = n - i - 1;
+			break;
+		}
 	}
 	if (ctx->json) {
 		(void) proto_obj_put_int(root, "matched", n);
 		(void) proto_obj_put_int(root, "ok", ok);
-		(void) proto_obj_put_int(root, "failed", n - ok);
+		(void) proto_obj_put_int(root, "failed", n - ok - untried);
+		(void) proto_obj_put_int(root, "not_tried", untried);
 		if (sagactl_jarr_put(&res, root, "results") != 0
 		    || sagactl_out_json(&ctx->out, root) != 0) {
 			rv = sagactl_error(ctx, "cannot print the results");
 			goto done;
 		}
 	}
+	if (untried > 0) {
+		sagactl_note(ctx,
+		    "%d saga%s not tried: sagad stopped answering; run the "
+		    "same command again when it is back",
+		    untried, untried == 1 ? "" : "s");
+	}
 	if (unknown > 0) {
 		/* Some may have been repaired: not a plain failure. */
 		(void) sagactl_error(ctx,
 		    "%d of %d sagas done, %d failed, of which %d may have "
-		    "been applied (see above)",
-		    ok, n, n - ok, unknown);
+		    "been applied, %d not tried (see above)",
+		    ok, n, n - ok - untried, unknown, untried);
 		rv = SAGACTL_EXIT_UNKNOWN;
 	} else if (ok < n) {
 		rv = sagactl_error(ctx,
-		    "%d of %d sagas done, %d failed (see above)", ok, n,
-		    n - ok);
+		    "%d of %d sagas done, %d failed, %d not tried (see "
+		    "above)",
+		    ok, n, n - ok - untried, untried);
 	} else {
 		sagactl_note(ctx, "%d of %d sagas done", ok, n);
 		rv = 0;
@@ -1271,7 +1291,7 @@ ops_repair_run(sagactl_ctx *ctx, int argc, char **argv, ops_repair op)
 	    : op == OPS_SKIP                          ? skip_opts
 	                                              : retry_opts;
 	ops_args             a;
-	ops_conn             c = { NULL, NULL };
+	ops_conn             c = { NULL, NULL, false };
 	proto_msg            reply;
 	char                 id[SAGA_ID_STRLEN + 1], why[768];
 	int                  first, rv;

@@ -4418,6 +4418,23 @@ test_sagactl_bulk(void **state)
 		                        "\"bogus://x\""));
 		assert_false(has(f->err, "sagas done"));
 		assert_false(has(f->err, a));
+		/* No sagad there: the first saga fails and the others are
+		 * not tried (each waited for its own timeout, 5 s a saga,
+		 * when sagad died halfway through). */
+		snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d",
+		    test_free_port());
+		assert_int_equal(ctl(f, "retry", "--saga", "park_bulk",
+		                     "--yes", "--json", NULL),
+		    1);
+		memcpy(f->url, keep, sizeof(keep));
+		assert_true(has(f->err, "cannot connect to sagad"));
+		assert_true(has(f->err, "1 saga not tried: sagad stopped "
+		                        "answering"));
+		assert_true(has(f->err, "0 of 2 sagas done, 1 failed, 1 not "
+		                        "tried"));
+		assert_true(has(f->out, "\"failed\": 1"));
+		assert_true(has(f->out, "\"not_tried\": 1"));
+		assert_false(has(f->err, a) && has(f->err, b));
 	}
 	assert_int_equal(
 	    ctl(f, "retry", "--saga", "park_bulk", "--yes", NULL), 0);
