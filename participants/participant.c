@@ -1791,10 +1791,13 @@ part_run_handler(part_worker *w, part_cmd *pc)
 	bool                    aborted, pipeline;
 
 	call->db = w->db;
+	/* Under the limits its action's ok was taken with (a raised
+	 * max_msg_bytes: the defaults refused an output above 1 MiB, and
+	 * the compensation answered retry for ever). */
 	if (key->kind == BARRIER_COMPENSATION &&
 	    proto_doc_parse(&call->action_out,
 	        pc->b.output.len > 0 ? pc->b.output : PROTO_RAW_EMPTY_MAP,
-	        NULL, NULL) != 0) {
+	        &p->lim, NULL) != 0) {
 		/* Our own row is unreadable (or no memory): do not run the
 		 * compensation blind. */
 		snprintf(errbuf, errlen,

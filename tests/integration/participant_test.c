@@ -87,6 +87,8 @@ typedef enum act_mode {
 	ACT_SQL_ERROR_UTF8, /* insert, hit an SQL error whose message is
 	                     * 0 or 1 'x' (in turn), then 400 two-byte
 	                     * characters; answer ok anyway */
+	ACT_BIG_OUT,     /* insert, answer ok with 20 strings of 60,000
+	                  * bytes: an output above the default 1 MiB */
 } act_mode;
 
 /* Steps that can have a mode and a gate of their own. */
@@ -441,6 +443,27 @@ unsendable_ok(saga_call *call, act_mode mode)
 	return (rv);
 }
 
+/* Answers ok with 20 strings of 60,000 bytes (1.2 MB): within a
+ * max_msg_bytes raised above the default. */
+static int
+big_ok(saga_call *call)
+{
+	proto_obj *out = saga_call_output(call);
+	char      *big = malloc(60000);
+	char       key[16];
+	int        rv  = out == NULL || big == NULL ? SAGA_ENOMEM : 0;
+
+	if (big != NULL) {
+		memset(big, 'x', 60000);
+	}
+	for (int i = 0; i < 20 && rv == 0; i++) {
+		snprintf(key, sizeof(key), "blob%d", i);
+		rv = proto_obj_put_strn(out, key, big, 60000);
+	}
+	free(big);
+	return (rv != 0 ? rv : saga_call_ok(call, out));
+}
+
 static int
 act_handler(saga_call *call, void *arg)
 {
@@ -503,6 +526,8 @@ act_handler(saga_call *call, void *arg)
 	case ACT_BIG_STR:
 	case ACT_DEEP:
 		return (unsendable_ok(call, mode));
+	case ACT_BIG_OUT:
+		return (big_ok(call));
 	case ACT_FAIL_LONG: {
 		char text[1100];
 
@@ -896,6 +921,40 @@ test_participant_compensation_runs_after_action(void **state)
 	assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
 	assert_int_equal(barrier_rows(f, &id, 1, "ok"), 1);
 	result_fini(&r1);
+	result_fini(&r2);
+}
+
+/* With max_msg_bytes raised to 4 MiB, an action's output of 1.2 MB is
+ * recorded, and its compensation reads it back under the same limit (it
+ * read it under the default 1 MiB, and answered retry for ever: "the
+ * action's recorded output cannot be read"). */
+static void
+test_participant_compensation_reads_big_output(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	saga_id                 id;
+	result                  r1, r2;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_msg_bytes = 4 << 20;
+	start_with(f, &cfg, true);
+	atomic_store(&f->act_mode, ACT_BIG_OUT);
+	id = new_id(f);
+	/* The answer is above what this client reads (the default). */
+	assert_int_equal(send_f(f, &id, 2, 0, 1, "stock.reserve", &r1),
+	    SAGA_ETOOBIG);
+	assert_int_equal(barrier_rows(f, &id, 0, "ok"), 1);
+	assert_int_equal(biz_rows(f, &id), 1);
+	assert_true(query_int(f, "SELECT max(length(output)) FROM "
+	                         "saga_barrier") > 1200000);
+	assert_int_equal(send_f(f, &id, 2, 1, 1, "stock.release", &r2), 0);
+	assert_int_equal(r2.type, PROTO_T_REPLY);
+	assert_string_equal(r2.text, "");
+	assert_int_equal(r2.outcome, PROTO_OUTCOME_OK);
+	assert_int_equal(atomic_load(&f->comp_calls), 1);
+	assert_int_equal(biz_rows(f, &id), 0);
+	assert_int_equal(barrier_rows(f, &id, 1, "ok"), 1);
 	result_fini(&r2);
 }
 
@@ -3831,6 +3890,7 @@ main(void)
 		T(test_participant_action_runs_once_and_records),
 		T(test_participant_duplicate_action_replays),
 		T(test_participant_compensation_runs_after_action),
+		T(test_participant_compensation_reads_big_output),
 		T(test_participant_duplicate_compensation_replays),
 		T(test_participant_null_compensation_then_action_refused),
 		T(test_participant_failed_action_keeps_row_and_replays),
