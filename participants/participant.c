@@ -1432,6 +1432,9 @@ part_req_error(part_req *r, bool echo, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* A long name echoed may be cut inside a character: the ERROR
+	 * would not encode, and EINTERNAL go instead. */
+	proto_utf8_trim(text);
 	part_log(r->c->p, SAGA_PARTICIPANT_LOG_WARN,
 	    "refused a request: %s: %s", saga_errname(code), text);
 	proto_msg_error_init(&e, echo ? &r->msg : NULL, code, text);

@@ -2530,6 +2530,23 @@ test_participant_unknown_action_is_error(void **state)
 	assert_int_equal(r.code, SAGA_ENOTFOUND);
 	assert_non_null(strstr(r.text, "compensation of that name"));
 	result_fini(&r);
+	/* A long name of 0 or 1 'a', then 300 two-byte characters: the
+	 * text is cut inside a character at one parity. It was then not
+	 * sent: EINTERNAL, "internal error encoding the reply". */
+	for (int a = 0; a < 2; a++) {
+		char name[700];
+
+		memset(name, 'a', (size_t) a);
+		for (int i = 0; i < 300; i++) {
+			memcpy(name + a + 2 * i, "\xc3\xa9", 2);
+		}
+		name[a + 600] = '\0';
+		assert_int_equal(send_f(f, &id, 5, 0, 3, name, &r), 0);
+		assert_int_equal(r.type, PROTO_T_ERROR);
+		assert_int_equal(r.code, SAGA_ENOTFOUND);
+		assert_non_null(strstr(r.text, "has no action named"));
+		result_fini(&r);
+	}
 	/* A step the barrier cannot hold: refused (it was retry, at every
 	 * delivery, as the barrier's insert failed). */
 	assert_int_equal(send_f(f, &id, (uint32_t) INT32_MAX + 1, 0, 1,
