@@ -1877,7 +1877,7 @@ coord_api_start(coord *c, rpc_req *r)
 		return;
 	}
 	if (def->business_key != NULL) {
-		proto_str bk;
+		proto_str bk = { NULL, 0 };
 
 		if (proto_val_str(proto_val_get(m->input_val,
 		                      def->business_key),
@@ -1887,6 +1887,15 @@ coord_api_start(coord *c, rpc_req *r)
 			    "the business key (input field \"%s\") is %zu "
 			    "bytes, at most %d",
 			    def->business_key, bk.len, COORD_KEY_MAX);
+			return;
+		}
+		/* Kept as a C string (and PostgreSQL's text holds no NUL):
+		 * "ab\0x" was stored as "ab", another saga's key. */
+		if (bk.len > 0 && memchr(bk.ptr, '\0', bk.len) != NULL) {
+			rpc_req_error(r, SAGA_EINVAL,
+			    "the business key (input field \"%s\") holds a "
+			    "NUL byte",
+			    def->business_key);
 			return;
 		}
 	}

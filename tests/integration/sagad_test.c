@@ -5114,6 +5114,26 @@ test_sagad_long_keys(void **state)
 	    "business key (input field \"customer\") is 3000 bytes"));
 	big[1025] = '\0';
 	assert_int_equal(t_start(e, "order", in, big, &s), SAGA_EINVAL);
+	/* A business key with a NUL byte: it was stored cut at the NUL
+	 * ("ab"), the same as another saga's. */
+	{
+		proto_obj *o;
+		proto_buf *b = &e->bufs[1];
+
+		assert_int_equal(proto_obj_alloc(&o), 0);
+		assert_int_equal(proto_obj_put_strn(o, "customer", "ab\0x", 4),
+		    0);
+		proto_buf_fini(b);
+		proto_buf_init(b);
+		assert_int_equal(proto_obj_encode(o, b), 0);
+		proto_obj_free(o);
+		assert_int_equal(t_start(e, "order", proto_buf_raw(b), NULL,
+		                     &s),
+		    SAGA_EINVAL);
+		assert_non_null(strstr(s.message,
+		    "business key (input field \"customer\") holds a NUL "
+		    "byte"));
+	}
 	/* At the limit: both taken. */
 	in = t_input(e, 1, edge, 1);
 	assert_int_equal(t_start(e, "order", in, edge, &s), 0);
