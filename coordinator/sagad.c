@@ -278,7 +278,14 @@ struct coord {
 	char         instance[128];
 	dispatch    *disp;
 	rpc_server  *api;
+	/* Two clocks: timers holds the sagas' wake times, which are wall
+	 * clock times kept in the log (deadlines, retry times); mtimers
+	 * the durations (client waits, lease rounds, reconnects), on the
+	 * monotonic clock, which a step of the wall clock does not move
+	 * (stepped back 30 s, the lease rounds stopped for 30 s, and another
+	 * instance took over this one's sagas). */
 	timer_heap   timers;
+	timer_heap   mtimers;
 	timer_ent    reconnect;
 	int64_t      reconnect_backoff;
 	char         reconnect_why[512]; /* last reconnect failure logged */
@@ -291,7 +298,7 @@ struct coord {
 	size_t       bykey_cap;
 	size_t       nsagas;
 	/* Lease rounds take no saga of another instance before this time
-	 * (coord_claim_limit). */
+	 * (coord_claim_limit; coord_mono_ms). */
 	int64_t      takeover_from_ms;
 	proto_obj   *ctx_root;
 	proto_obj   *ctx_steps;
@@ -333,6 +340,13 @@ coord_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* The clock of c->mtimers. */
+static int64_t
+coord_mono_ms(void)
+{
+	return (coord_queue_now_us() / 1000);
 }
 
 /* xorshift64*: the random numbers handed to the engine (jitter). */
@@ -792,7 +806,7 @@ coord_waiter_remove(coord *c, waiter *w)
 		pp = &(*pp)->next;
 	}
 	*pp = w->next;
-	timer_cancel(&c->timers, &w->timer);
+	timer_cancel(&c->mtimers, &w->timer);
 	coord_waiter_free(c, w);
 }
 
@@ -814,8 +828,8 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 		if (!all && w->dup_start &&
 		    rpc_req_msg(w->req)->timeout_ms > 0 &&
 		    !saga_state_terminal(s->cstate) && coord_park_ok(c) &&
-		    timer_arm(&c->timers, &w->timer,
-		        coord_now_ms() +
+		    timer_arm(&c->mtimers, &w->timer,
+		        coord_mono_ms() +
 		            coord_wait_ms(rpc_req_msg(w->req), 0)) == 0) {
 			/* A duplicate START that asks to wait: the first
 			 * one's commit made the saga; now its end. */
@@ -826,7 +840,7 @@ coord_waiters_answer(coord *c, saga_rt *s, bool all, int err)
 			continue;
 		}
 		*pp = w->next;
-		timer_cancel(&c->timers, &w->timer);
+		timer_cancel(&c->mtimers, &w->timer);
 		if (w->refusal != 0 && err == 0) {
 			/* Its transitions committed: the refusal stands.
 			 * Not committed (another instance took the saga, or
@@ -897,7 +911,7 @@ coord_waiter_add(coord *c, saga_rt *s, rpc_req *r, int64_t timeout_ms,
 	w->next      = s->waiters;
 	s->waiters   = w;
 	if (timeout_ms > 0 &&
-	    timer_arm(&c->timers, &w->timer, coord_now_ms() + timeout_ms) !=
+	    timer_arm(&c->mtimers, &w->timer, coord_mono_ms() + timeout_ms) !=
 	        0) {
 		coord_waiter_remove(c, w);
 		return (SAGA_ENOMEM);
@@ -928,9 +942,9 @@ coord_waiters_to_log(coord *c, saga_rt *s)
 			continue;
 		}
 		until = w->timer.idx != SIZE_MAX ? w->timer.at_ms
-		                                  : coord_now_ms();
+		                                  : coord_mono_ms();
 		*pp   = w->next;
-		timer_cancel(&c->timers, &w->timer);
+		timer_cancel(&c->mtimers, &w->timer);
 		coord_waiter_free(c, w);
 		coord_rwait(c, r, &s->inst.id, until);
 	}
@@ -1508,7 +1522,7 @@ coord_release(coord *c, coord_writer *w)
 				waiter *wt = s->waiters;
 
 				s->waiters = wt->next;
-				timer_cancel(&c->timers, &wt->timer);
+				timer_cancel(&c->mtimers, &wt->timer);
 				coord_restart(c, wt->req);
 				coord_waiter_free(c, wt);
 			}
@@ -2233,7 +2247,7 @@ coord_rwait(coord *c, rpc_req *r, const saga_id *id, int64_t until_ms)
 	w->req      = r;
 	w->id       = *id;
 	w->until_ms = until_ms;
-	if (timer_arm(&c->timers, &w->timer, coord_now_ms() + 100) != 0) {
+	if (timer_arm(&c->mtimers, &w->timer, coord_mono_ms() + 100) != 0) {
 		free(w);
 		rpc_req_error(r, SAGA_ENOMEM, "out of memory");
 		return;
@@ -2297,7 +2311,7 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 		if (m->type == PROTO_T_WAIT &&
 		    !saga_state_terminal(job->row.state)) {
 			coord_rwait(c, r, &job->row.id,
-			    coord_now_ms() + coord_wait_ms(m, 30000));
+			    coord_mono_ms() + coord_wait_ms(m, 30000));
 			return;
 		}
 		/* A START repeated with its key and a timeout_ms waits as
@@ -2307,7 +2321,7 @@ coord_reader_loaded(coord *c, rpc_req *r, reader_job *job)
 		if (m->type == PROTO_T_START && m->timeout_ms > 0 &&
 		    !saga_state_terminal(job->row.state) && coord_park_ok(c)) {
 			coord_rwait(c, r, &job->row.id,
-			    coord_now_ms() + coord_wait_ms(m, 0));
+			    coord_mono_ms() + coord_wait_ms(m, 0));
 			return;
 		}
 		coord_answer_row(r, &job->row, def);
@@ -2579,9 +2593,9 @@ coord_reader_done(coord *c, reader_job *job)
 		rwaiter *w = job->rwait;
 
 		if (job->rv == 0 && !saga_state_terminal(job->row.state) &&
-		    coord_now_ms() < w->until_ms) {
-			if (timer_arm(&c->timers, &w->timer,
-			        coord_now_ms() + 100) == 0) {
+		    coord_mono_ms() < w->until_ms) {
+			if (timer_arm(&c->mtimers, &w->timer,
+			        coord_mono_ms() + 100) == 0) {
 				reader_job_free(job);
 				return;
 			}
@@ -2920,8 +2934,8 @@ coord_outage(coord *c, const char *why)
 	coord_sagas_drop(c, SAGA_EUNAVAIL);
 	dispatch_drop_waiting(c->disp);
 	coord_writers_close(c);
-	if (timer_arm(&c->timers, &c->reconnect,
-	        coord_now_ms() + c->reconnect_backoff) != 0) {
+	if (timer_arm(&c->mtimers, &c->reconnect,
+	        coord_mono_ms() + c->reconnect_backoff) != 0) {
 		coord_fatal("arming a timer", SAGA_ENOMEM);
 	}
 }
@@ -3315,7 +3329,7 @@ coord_connect(coord *c, bool first)
 			goto fail;
 		}
 		if (!first) {
-			c->takeover_from_ms = coord_now_ms() + c->o.lease_ms +
+			c->takeover_from_ms = coord_mono_ms() + c->o.lease_ms +
 			    COORD_TAKEOVER_GRACE_MS;
 		}
 	}
@@ -3396,7 +3410,7 @@ coord_lease_lists(coord *c, reader_job *job)
 static long
 coord_claim_limit(const coord *c)
 {
-	return (coord_now_ms() < c->takeover_from_ms ? 0 : 1000);
+	return (coord_mono_ms() < c->takeover_from_ms ? 0 : 1000);
 }
 
 static void
@@ -3456,8 +3470,8 @@ coord_timer(coord *c, timer_ent *t)
 			}
 		}
 		/* Renew well within the lease; take over within a second. */
-		if (timer_arm(&c->timers, &c->lease,
-		        coord_now_ms() +
+		if (timer_arm(&c->mtimers, &c->lease,
+		        coord_mono_ms() +
 		            saga_store_renew_every_ms(c->o.lease_ms)) != 0) {
 			coord_fatal("arming a timer", SAGA_ENOMEM);
 		}
@@ -3484,8 +3498,8 @@ coord_timer(coord *c, timer_ent *t)
 			c->reconnect_backoff = c->reconnect_backoff * 2 > 5000
 			    ? 5000
 			    : c->reconnect_backoff * 2;
-			if (timer_arm(&c->timers, &c->reconnect,
-			        coord_now_ms() + c->reconnect_backoff) != 0) {
+			if (timer_arm(&c->mtimers, &c->reconnect,
+			        coord_mono_ms() + c->reconnect_backoff) != 0) {
 				coord_fatal("arming a timer", SAGA_ENOMEM);
 			}
 		}
@@ -3617,17 +3631,19 @@ coord_gauge_part_cb(void *arg, const char *name, size_t busy, size_t waiting)
 	metrics_set(c->m, "saga_commands_waiting", lab, (double) waiting);
 }
 
+
 /* Refreshes the gauges (every second) and, through the reader, the count
  * of FAILED sagas (every ten). */
 static void
 coord_gauges(coord *c, int64_t now)
 {
 	int64_t oldest = 0;
+	int64_t mnow   = coord_mono_ms(); /* when: gauges_at, failed_at */
 
-	if (now < c->gauges_at) {
+	if (mnow < c->gauges_at) {
 		return;
 	}
-	c->gauges_at = now + 1000;
+	c->gauges_at = mnow + 1000;
 	for (size_t i = 0; i < c->byid_cap; i++) {
 		for (saga_rt *s = c->byid[i]; s != NULL; s = s->hnext) {
 			if (!saga_state_terminal(s->inst.state) &&
@@ -3641,10 +3657,10 @@ coord_gauges(coord *c, int64_t now)
 	metrics_set(c->m, "saga_oldest_unfinished_seconds", NULL,
 	    oldest == 0 ? 0.0 : (double) (now - oldest) / 1e3);
 	dispatch_stats(c->disp, coord_gauge_part_cb, c);
-	if (now >= c->failed_at && !c->failed_busy && c->rd != NULL) {
+	if (mnow >= c->failed_at && !c->failed_busy && c->rd != NULL) {
 		reader_job *job = calloc(1, sizeof(*job));
 
-		c->failed_at = now + 10000;
+		c->failed_at = mnow + 10000;
 		if (job != NULL) {
 			job->op = READER_COUNT_FAILED;
 			proto_buf_init(&job->input);
@@ -3715,7 +3731,8 @@ coord_loop(coord *c)
 		int           timeout = 1000;
 		int           ready;
 		timer_ent    *t;
-		int64_t       now = coord_now_ms();
+		int64_t       now  = coord_now_ms();
+		int64_t       mnow = coord_mono_ms();
 		bool          down = false;
 
 		if (coord_sig_hup) {
@@ -3726,16 +3743,23 @@ coord_loop(coord *c)
 		if (coord_sig_term && stop_at == 0) {
 			log_info("SIGTERM: no new sagas; finishing commits in "
 			         "progress");
-			stop_at = now + 10000;
+			stop_at = mnow + 10000;
 		}
 		if (stop_at != 0 &&
-		    (!c->db_up || coord_writers_idle(c) || now > stop_at)) {
+		    (!c->db_up || coord_writers_idle(c) || mnow > stop_at)) {
 			break;
 		}
 		if ((t = timer_next(&c->timers)) != NULL) {
 			int64_t d = t->at_ms - now;
 
 			timeout = d < 0 ? 0 : d < 1000 ? (int) d : 1000;
+		}
+		if ((t = timer_next(&c->mtimers)) != NULL) {
+			int64_t d = t->at_ms - mnow;
+
+			if (d < timeout) {
+				timeout = d < 0 ? 0 : (int) d;
+			}
 		}
 		/* What this turn decided to send, in as few messages as
 		 * the participants' max_batch allow. */
@@ -3794,6 +3818,10 @@ coord_loop(coord *c)
 		 * second is over (the poll above waits at most 1 s). */
 		rpc_server_warn_flush(c->api);
 		while ((t = timer_pop(&c->timers, now)) != NULL) {
+			coord_timer(c, t);
+		}
+		mnow = coord_mono_ms();
+		while ((t = timer_pop(&c->mtimers, mnow)) != NULL) {
 			coord_timer(c, t);
 		}
 		if (c->db_up) {
@@ -4359,6 +4387,9 @@ coord_fini(coord *c)
 	coord_claims_free(c);
 	while ((t = timer_next(&c->timers)) != NULL) {
 		timer_cancel(&c->timers, t);
+	}
+	while ((t = timer_next(&c->mtimers)) != NULL) {
+		timer_cancel(&c->mtimers, t);
 		if (t->kind == TK_RWAIT) {
 			free(container_of(t, rwaiter, timer));
 		}
@@ -4384,6 +4415,7 @@ coord_fini(coord *c)
 	proto_obj_free(c->ctx_steps);
 	proto_buf_fini(&c->sendbuf);
 	timer_heap_fini(&c->timers);
+	timer_heap_fini(&c->mtimers);
 	free(c->o.configs);
 }
 
@@ -4466,6 +4498,7 @@ main(int argc, char **argv)
 	c.bykey                  = calloc(c.bykey_cap, sizeof(saga_rt *));
 	c.reconnect_backoff      = 100;
 	timer_heap_init(&c.timers);
+	timer_heap_init(&c.mtimers);
 	timer_ent_init(&c.reconnect, TK_RECONNECT);
 	proto_buf_init(&c.sendbuf);
 	c.in_lim            = c.o.lim;
@@ -4511,7 +4544,7 @@ main(int argc, char **argv)
 	        &c.q) != 0) {
 		coord_fatal("starting the readers", SAGA_ENOMEM);
 	}
-	if (timer_arm(&c.timers, &c.lease, coord_now_ms()) != 0) {
+	if (timer_arm(&c.mtimers, &c.lease, coord_mono_ms()) != 0) {
 		coord_fatal("arming a timer", SAGA_ENOMEM);
 	}
 	if (!saga_tls_url(c.o.listen) && !c.o.listen_local) {
