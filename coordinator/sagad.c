@@ -1232,10 +1232,15 @@ coord_metrics_notes(coord *c, const saga_rt *s, saga_state state,
 			    metrics_labels(lab, sizeof(lab), "saga", def->name,
 			        "state", st, NULL),
 			    1);
+			/* Wall clock times, the start's maybe of another
+			 * instance's clock: never below 0 (a step back made
+			 * the sum go down). */
 			metrics_observe(c->m, "saga_duration_seconds",
 			    metrics_labels(lab, sizeof(lab), "saga", def->name,
 			        "state", st, NULL),
-			    (double) (now - s->inst.created_ms) / 1e3);
+			    now > s->inst.created_ms
+			        ? (double) (now - s->inst.created_ms) / 1e3
+			        : 0.0);
 			break;
 		}
 		default:

@@ -15,7 +15,9 @@
 #
 # Checks: the step reached a (its log's time goes back); a's heartbeat,
 # on the database's clock, is renewed for 4 s (4 leases) after the step;
-# the saga is still a's, at the same epoch; b logged no TAKEOVER.
+# the saga is still a's, at the same epoch; b logged no TAKEOVER; a saga
+# that began before the step and ended after it has a duration of at
+# least 0 in the metrics (saga_duration_seconds_sum went down by 60 s).
 # Needs PostgreSQL (libpq's PG* variables, as scripts/test.sh sets them).
 
 set -euo pipefail
@@ -57,8 +59,9 @@ saga_ports_reserve p0 4 || fail "no free ports"
 part=tcp://127.0.0.1:$p0
 api_a=tcp://127.0.0.1:$((p0 + 1))
 api_b=tcp://127.0.0.1:$((p0 + 2))
+metrics_a=127.0.0.1:$((p0 + 3))
 
-"$tp" --listen "$part" --rule w.do=delay:120000 \
+"$tp" --listen "$part" --rule w.do=delay:120000 --rule q.do=delay:1500 \
 	>"$tmp/participant.log" 2>&1 &
 pids+=($!)
 cat >"$tmp/sagas.yaml" <<YAML
@@ -68,13 +71,17 @@ sagas:
   - name: held
     steps:
       - {name: w, participant: p, action: w.do, compensation: w.undo, timeout: 300s}
+  - name: quick
+    steps:
+      - {name: q, participant: p, action: q.do, compensation: q.undo}
 YAML
 "$sagad" --migrate --db "$conninfo" >/dev/null
 echo 0 >"$tmp/offset"
 SAGA_TEST_CLOCK_FILE=$tmp/offset LD_PRELOAD=$shim \
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 	"$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" --listen "$api_a" \
-	--instance-id a --lease 1s >"$tmp/sagad-a.log" 2>&1 &
+	--instance-id a --lease 1s --metrics-listen "$metrics_a" \
+	>"$tmp/sagad-a.log" 2>&1 &
 pids+=($!)
 saga_answers "$sagactl" "$api_a" $! || fail "sagad a does not answer"
 "$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" --listen "$api_b" \
@@ -91,6 +98,11 @@ for _ in $(seq 1 100); do
 done
 [[ $(q "SELECT owner || ' ' || epoch FROM saga_instance") == "a 1" ]] ||
 	fail "the saga is not a's: $(q "SELECT owner, epoch FROM saga_instance")"
+
+# quick ends after the step: its duration, from a start before the step
+# to an end after it, came out 60 s below 0.
+quick=$("$sagactl" start quick --input '{}' --coordinator "$api_a") ||
+	fail "cannot start quick"
 
 # The step, then a line in a's log from after it.
 t0=$(q "SELECT now()")
@@ -119,4 +131,17 @@ got=$(q "SELECT owner || ' ' || epoch FROM saga_instance WHERE id = '$id'")
 if grep -q TAKEOVER "$tmp/sagad-b.log"; then
 	fail "b took over: $(grep -m1 TAKEOVER "$tmp/sagad-b.log")"
 fi
+end=$("$sagactl" wait "$quick" --timeout 30s --coordinator "$api_a") ||
+	fail "quick did not end: $end"
+[[ $end == *COMPLETED* ]] || fail "quick did not complete: $end"
+sum=
+for _ in $(seq 1 50); do
+	sum=$(curl -sf --max-time 5 "http://$metrics_a/metrics" |
+		awk '$1 ~ /^saga_duration_seconds_sum\{saga="quick"/ { print $2 }')
+	[[ -n $sum ]] && break
+	sleep 0.1
+done
+[[ -n $sum ]] || fail "no saga_duration_seconds_sum of quick at a's metrics"
+awk -v s="$sum" 'BEGIN { exit !(s >= 0) }' ||
+	fail "quick's duration was counted below 0: saga_duration_seconds_sum $sum"
 echo "clock_test: a's clock stepped back 60 s; its lease was renewed, and its saga stayed its own"
