@@ -1026,9 +1026,11 @@ dispatch_stats(const dispatch *d,
         size_t waiting),
     void *arg)
 {
+	/* With the commands still in flight on the parts a reload retired
+	 * (the gauge fell to 0 at the reload, with them unanswered). */
 	for (const disp_part *p = d->parts; p != NULL; p = p->next) {
 		if (!p->retired) {
-			cb(arg, p->def->name, p->busy, p->nwait);
+			cb(arg, p->def->name, disp_busy_of(d, p), p->nwait);
 		}
 	}
 }

@@ -5509,17 +5509,36 @@ t_reload_p2(tenv *e, const char *from, const char *to, size_t n)
  * max_in_flight to 3: one more leaves. Before, each new socket had room
  * for max_in_flight commands of its own: the participant held 4 at once
  * after the first reload, and 6 after the second. */
+typedef struct t_gauge_cond {
+	const char *url;
+	const char *name;
+	double      least;
+} t_gauge_cond;
+
+static bool
+t_gauge_cond_cb(void *arg)
+{
+	t_gauge_cond *c = arg;
+
+	return (t_gauge(c->url, c->name) >= c->least);
+}
+
 static void
 test_sagad_bulkhead_kept_across_reload(void **state)
 {
-	tenv   *e = *state;
-	saga_id ids[6];
-	t_saga  s;
-	char    rules[64], to[128], *peak;
-	int     port;
+	tenv        *e = *state;
+	saga_id      ids[6];
+	t_saga       s;
+	char         rules[64], to[128], *peak, murl[64], maddr[32];
+	int          port, mport = test_free_port();
+	t_gauge_cond age;
+	double       out;
 
+	assert_true(mport > 0);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
 	snprintf(rules, sizeof(rules), "bulkr.do=delay:%d\n", MS(3000));
-	t_begin(e, "bulkhead_reload", rules, NULL);
+	t_begin(e, "bulkhead_reload", rules, "--metrics-listen", maddr, NULL);
 	for (int i = 0; i < 6; i++) {
 		ids[i] = t_start_ok(e, "bulkreload", "c-br", i);
 	}
@@ -5531,10 +5550,19 @@ test_sagad_bulkhead_kept_across_reload(void **state)
 	} while (port == e->p_port || port == e->api_port);
 	snprintf(to, sizeof(to), "\", \"tcp://127.0.0.1:%d\"]", port);
 	t_reload_p2(e, "\"]", to, 1);
+	/* The gauge counts the two commands still out on the part the
+	 * reload retired (it fell to 0). Read after a refresh of the
+	 * gauges that came after the reload: one that found the oldest
+	 * saga older. */
+	age = (t_gauge_cond) { murl, "saga_oldest_unfinished_seconds", 0 };
+	age.least = t_gauge(murl, age.name) + 0.5;
+	assert_true(test_wait_until(t_gauge_cond_cb, &age, MS(5000)));
+	out = t_gauge(murl, "saga_commands_in_flight{participant=\"p2\"}");
 	if (t_db_int(e, T_BULKR_OK_SQL) != 0) {
 		fail_msg("a command was answered before the first reload was "
 		         "done; the delay of the test is too short");
 	}
+	assert_true(out == 2.0);
 	/* The next two leave once the first two are answered. */
 	t_wait_record(e, "bulkr.do", 4, MS(10000));
 	assert_non_null(peak = t_slurp(e->p_peak, NULL));
