@@ -340,6 +340,17 @@ rpc_server_free(rpc_server *srv)
 	free(srv);
 }
 
+bool
+rpc_req_client_gone(const rpc_req *r)
+{
+	nng_sockaddr sa;
+
+	/* nng finds a pipe by its id until it is closed and reaped; any
+	 * transport gives its remote address. */
+	return (nng_pipe_get_addr(r->pipe, NNG_OPT_REMADDR, &sa) ==
+	    NNG_ENOENT);
+}
+
 void
 rpc_req_drop_vals(rpc_req *r)
 {

@@ -14,6 +14,7 @@
 #ifndef COORDINATOR_RPC_SERVER_H
 #define COORDINATOR_RPC_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "coord_queue.h"
@@ -56,6 +57,11 @@ const proto_msg *rpc_req_msg(const rpc_req *r);
 /* rpc_req_drop_vals frees the request's decoded trees (input_val and the
  * like become NULL), for a request that waits long after it read them. */
 void rpc_req_drop_vals(rpc_req *r);
+
+/* rpc_req_client_gone tells whether the connection r came on is closed
+ * (its client went away, or was closed for not reading): an answer to r
+ * would go nowhere, and only frees its context. */
+bool rpc_req_client_gone(const rpc_req *r);
 
 /* rpc_req_reply sends reply as the answer to r and makes r's context
  * receive again. Engine thread only. */

@@ -3636,6 +3636,62 @@ coord_gauge_part_cb(void *arg, const char *name, size_t busy, size_t waiting)
 	metrics_set(c->m, "saga_commands_waiting", lab, (double) waiting);
 }
 
+/* Lets go of the requests held until a saga ends (WAIT, START with
+ * timeout_ms) whose client has gone: each held a context of the API, and
+ * counted against the half of them that may wait, until its timeout (up
+ * to 7 days); with half of them held so, every WAIT was refused
+ * (EOVERLOAD). A remote WAIT whose read of the log is in flight is let go
+ * at the next sweep. Called once a second while any request is held. */
+static void
+coord_waiters_sweep(coord *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->byid_cap; i++) {
+		for (saga_rt *s = c->byid[i]; s != NULL; s = s->hnext) {
+			waiter **pp = &s->waiters;
+
+			while (*pp != NULL) {
+				waiter *w = *pp;
+
+				if (!w->until_final ||
+				    !rpc_req_client_gone(w->req)) {
+					pp = &w->next;
+					continue;
+				}
+				*pp = w->next;
+				timer_cancel(&c->mtimers, &w->timer);
+				rpc_req_error(w->req, SAGA_ECLOSED,
+				    "the client has gone");
+				coord_waiter_free(c, w);
+				n++;
+			}
+		}
+	}
+	/* The heap changes as entries leave: from its end. */
+	for (size_t i = c->mtimers.n; i-- > 0;) {
+		timer_ent *t = i < c->mtimers.n ? c->mtimers.ents[i] : NULL;
+		rwaiter   *w;
+
+		if (t == NULL || t->kind != TK_RWAIT) {
+			continue;
+		}
+		w = container_of(t, rwaiter, timer);
+		if (rpc_req_client_gone(w->req)) {
+			timer_cancel(&c->mtimers, t);
+			rpc_req_error(w->req, SAGA_ECLOSED,
+			    "the client has gone");
+			c->nparked--;
+			free(w);
+			n++;
+		}
+	}
+	if (n > 0) {
+		log_debug("API: %zu held requests let go: their clients have "
+		          "gone",
+		    n);
+	}
+}
 
 /* Refreshes the gauges (every second) and, through the reader, the count
  * of FAILED sagas (every ten). */
@@ -3656,6 +3712,9 @@ coord_gauges(coord *c, int64_t now)
 				oldest = s->inst.created_ms;
 			}
 		}
+	}
+	if (c->nparked > 0) {
+		coord_waiters_sweep(c);
 	}
 	metrics_set(c->m, "saga_active", NULL, (double) c->nsagas);
 	metrics_set(c->m, "saga_api_waiting", NULL, (double) c->nparked);

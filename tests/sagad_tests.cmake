@@ -9,7 +9,9 @@
 # every other test running against it, hence RUN_SERIAL.
 
 coord_test(sagad_test SOURCES integration/sagad_test.c LABELS integration)
-add_dependencies(sagad_test sagad test_participant)
+target_compile_definitions(sagad_test PRIVATE
+    SAGACTL_PATH="$<TARGET_FILE:sagactl>")
+add_dependencies(sagad_test sagad sagactl test_participant)
 # Some fifty tests, each with its own sagad: about 110 s on a quiet
 # 2-core machine, past the default per-test timeout when the machine is
 # busy (ctest -j2).
@@ -19,6 +21,6 @@ set_tests_properties(sagad_test PROPERTIES TIMEOUT ${SAGAD_TEST_TIMEOUT})
 coord_test(sagad_pgrestart_test SOURCES integration/sagad_test.c
     LABELS integration)
 target_compile_definitions(sagad_pgrestart_test PRIVATE
-    SAGAD_TEST_PGRESTART=1)
-add_dependencies(sagad_pgrestart_test sagad test_participant)
+    SAGAD_TEST_PGRESTART=1 SAGACTL_PATH="$<TARGET_FILE:sagactl>")
+add_dependencies(sagad_pgrestart_test sagad sagactl test_participant)
 set_tests_properties(sagad_pgrestart_test PROPERTIES RUN_SERIAL TRUE)

@@ -1665,6 +1665,66 @@ test_sagad_waits_leave_room(void **state)
 	e->done = true;
 }
 
+/* Waits until gauge name at url reads want, or fails. */
+static void
+t_gauge_is(const char *url, const char *name, double want)
+{
+	int64_t end = t_now_ms() + MS(5000);
+
+	while (t_gauge(url, name) != want) {
+		if (t_now_ms() > end) {
+			fail_msg("%s stays at %g, not %g", name,
+			    t_gauge(url, name), want);
+		}
+		usleep(50 * 1000);
+	}
+}
+
+/* A request held until a saga ends whose client went away lets go of
+ * its context within a second or two: two sagactl wait, killed, held
+ * half of 4 contexts, and every WAIT after them was refused (EOVERLOAD)
+ * until their hour was up. */
+static void
+test_sagad_gone_clients_let_go(void **state)
+{
+	tenv     *e = *state;
+	proc     *ctl[2];
+	t_saga    s;
+	saga_id   id;
+	proto_msg req;
+	char      murl[64], maddr[32], idt[SAGA_ID_STRLEN + 1], log[600];
+	int       mport = test_free_port();
+
+	assert_true(mport > 0);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_begin(e, "gone_clients", "hold.do=timeout\n", "--api-contexts", "4",
+	    "--metrics-listen", maddr, NULL);
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	snprintf(log, sizeof(log), "%s/sagactl-wait.log", e->dir);
+	for (int i = 0; i < 2; i++) {
+		char *argv[] = { SAGACTL_PATH, "wait", idt, "--timeout", "1h",
+			"--coordinator", e->api_url, NULL };
+
+		assert_int_equal(proc_start(&ctl[i], argv, log), 0);
+	}
+	t_gauge_is(murl, "saga_api_waiting", 2.0);
+	proto_msg_init(&req);
+	req.type       = PROTO_T_WAIT;
+	req.id         = id;
+	req.timeout_ms = 100;
+	assert_int_equal(t_call(e, &req, MS(5000), &s), SAGA_EOVERLOAD);
+	/* Gone (SIGKILL): their contexts come back. */
+	proc_free(ctl[0]);
+	proc_free(ctl[1]);
+	t_gauge_is(murl, "saga_api_waiting", 0.0);
+	assert_int_equal(t_call(e, &req, MS(5000), &s), 0);
+	assert_string_equal(s.state, "RUNNING");
+	t_check_log(e);
+	e->done = true;
+}
+
 /* sagad's resident memory in KiB (VmRSS), or -1. */
 static long
 t_rss_kib(const tenv *e)
@@ -5947,6 +6007,8 @@ main(void)
 		    test_sagad_start_waits_for_the_end, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_waits_leave_room, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_gone_clients_let_go, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_start_wait_duplicate_in_flight, t_setup,
 		    t_teardown),
