@@ -2992,6 +2992,30 @@ coord_unloadable(
 	c->unloadable[c->nunloadable++] = row->id;
 }
 
+/* Whether a step of d has a participant that the configuration lacks
+ * (why says which). Such a saga cannot be run here: each command would
+ * fail to send, spend the step's attempts in a second and compensate
+ * towards the same missing participant, for compensation_timeout, with
+ * nothing sent (a reload refuses such a configuration: coord_reload_
+ * refusal; a restart or a takeover took it). */
+static bool
+coord_def_unrunnable(const coord *c, const saga_def *d, char *why,
+    size_t len)
+{
+	for (size_t k = 0; k < d->nsteps; k++) {
+		const char *p = d->steps[k].participant;
+
+		if (coord_defs_participant(c->cfg, p) == NULL) {
+			snprintf(why, len,
+			    "participant %s of step %s (%s version %d) is not "
+			    "in the configuration",
+			    p, d->steps[k].name, d->name, d->version);
+			return (true);
+		}
+	}
+	return (false);
+}
+
 static int
 coord_load_cb(void *arg, saga_row *row)
 {
@@ -3046,6 +3070,11 @@ coord_load_cb(void *arg, saga_row *row)
 			saga_row_fini(row);
 			return (0);
 		}
+	}
+	if (coord_def_unrunnable(c, def, why, sizeof(why))) {
+		coord_unloadable(c, row, "RECOVERY-FAILED", why);
+		saga_row_fini(row);
+		return (0);
 	}
 	rv = coord_saga_from_row(c, row, def, &s, why, sizeof(why));
 	if (rv == SAGA_ENOMEM) {
@@ -3170,6 +3199,10 @@ coord_adopt(coord *c, reader_claimed *cl)
 			return;
 		}
 		coord_maybe_drop(c, s);
+	}
+	if (coord_def_unrunnable(c, def, why, sizeof(why))) {
+		coord_unloadable(c, &cl->row, "TAKEOVER-FAILED", why);
+		return;
 	}
 	if ((rv = coord_saga_from_row(c, &cl->row, def, &s, why,
 	         sizeof(why))) == SAGA_ENOMEM) {

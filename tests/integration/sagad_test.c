@@ -2780,6 +2780,72 @@ t_file_count_of(const char *path, const char *text)
 	return (n);
 }
 
+/* A saga whose definition uses a participant that the configuration no
+ * longer has (a reload refuses such a configuration; a restart took it)
+ * is not run: sagad logs RECOVERY-FAILED and leaves it in the log as it
+ * was, for an instance (or a restart) that has the participant. It was
+ * run: each command failed to send (SEND-FAILED), the step's attempts
+ * were spent in a fraction of a second, and the saga compensated towards
+ * the same missing participant, with nothing sent. */
+static void
+test_sagad_recovery_missing_participant(void **state)
+{
+	tenv  *e = *state;
+	char   cfg[512], idt[SAGA_ID_STRLEN + 1];
+	saga_id id;
+
+	t_begin(e, "missing_participant", "hold.do=timeout\n",
+	    "--instance-id", "mp", NULL);
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	t_wait_record(e, "hold.do", 1, MS(10000));
+	t_kill9_sagad(e);
+	/* cancelable now goes through q0 (a new version); p0 is gone. */
+	snprintf(cfg, sizeof(cfg),
+	    "participants:\n"
+	    "  q0: {endpoints: [\"tcp://127.0.0.1:%d\"]}\n"
+	    "sagas:\n"
+	    "  - name: cancelable\n"
+	    "    steps:\n"
+	    "      - {name: hold, participant: q0, action: hold.do,\n"
+	    "         compensation: hold.undo, timeout: 10s}\n",
+	    e->p_port);
+	t_write_file(e->config, cfg);
+	t_start_sagad(e);
+	if (!test_wait_until(t_log_cond_cb,
+	        &(t_log_cond) { e, "RECOVERY-FAILED" }, MS(10000))) {
+		fail_msg("sagad did not refuse to run the saga");
+	}
+	assert_int_equal(t_file_count_of(e->sagad_log,
+	                     "participant p0 of step hold (cancelable "
+	                     "version 1) is not in the configuration"),
+	    1);
+	assert_int_equal(t_file_count_of(e->sagad_log, "SEND-FAILED"), 0);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_instance WHERE id = "
+	                     "'%s' AND state = 'RUNNING' AND attempt = 1",
+	                     idt),
+	    1);
+	assert_int_equal(t_db_int(e,
+	                     "SELECT count(*) FROM saga_event WHERE saga_id = "
+	                     "'%s' AND event NOT IN ('saga_started', "
+	                     "'step_sent', 'load_failed')",
+	                     idt),
+	    0);
+	/* Said in its log too, for sagactl show. */
+	if (!test_wait_until(t_db_cond_cb,
+	        &(t_db_cond) { .e = e,
+	            .sql = "SELECT count(*) FROM saga_event WHERE event = "
+	                   "'load_failed' AND error LIKE '%participant p0 "
+	                   "of step hold%'",
+	            .want = 1 },
+	        MS(10000))) {
+		fail_msg("no load_failed event in the saga's log");
+	}
+	t_check_log(e);
+	e->done = true;
+}
+
 /* A saga that an instance claims but cannot load (its 1.2 MB context is
  * above the message limit that instance runs with) is given back, once:
  * no owner, a load_failed event saying why, an error line in the log, and
@@ -6031,6 +6097,9 @@ main(void)
 		    test_sagad_skip_stuck_step_continues, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_crash_recovery, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_recovery_missing_participant, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_big_context_recovered, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
