@@ -301,6 +301,18 @@ dispatch_check_tls(const saga_tls_opts *tls,
 			return (SAGA_EINVAL);
 		}
 		nng_tls_config_free(cfg);
+		/* A participant's TLS listener requires a client certificate
+		 * (saga_tls_config): without one, every handshake failed,
+		 * with nothing in sagad's log. */
+		if (o.cert == NULL) {
+			snprintf(err, errlen,
+			    "participant %s: a tls+tcp:// endpoint needs a "
+			    "client certificate and its key, which "
+			    "participants require (--tls-cert and --tls-key, "
+			    "or the participant's tls: cert and key)",
+			    p->name);
+			return (SAGA_EINVAL);
+		}
 	}
 	return (0);
 }

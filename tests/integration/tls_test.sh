@@ -251,6 +251,20 @@ rc=0
 ((rc == 1)) && grep -q "participant junk: CA file .*junk-ca.pem: " "$tmp/junk.out" ||
 	fail "sagad --check of a junk CA file: exit $rc: $(cat "$tmp/junk.out")"
 
+# A tls+tcp:// participant, and no client certificate to show it: every
+# handshake failed (participants require one), with nothing in sagad's
+# log. --check refuses it.
+cat >"$tmp/nocert.yaml" <<YAML
+participants:
+  good:
+    endpoints: ["tls+tcp://127.0.0.1:$good"]
+sagas: []
+YAML
+rc=0
+"$sagad" --check --config "$tmp/nocert.yaml" --tls-ca "$c/ca.crt" >"$tmp/nocert.out" 2>&1 || rc=$?
+((rc == 1)) && grep -q "participant good: a tls+tcp:// endpoint needs a client certificate" "$tmp/nocert.out" ||
+	fail "sagad --check of a TLS participant without a client certificate: exit $rc: $(cat "$tmp/nocert.out")"
+
 # A certificate with another certificate's key: nng takes the pair, and
 # every handshake then failed with nothing in sagad's log. sagad refuses
 # its own such pair at start-up (exit 2), and --check a participant's.
