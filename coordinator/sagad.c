@@ -628,6 +628,37 @@ coord_def_add(coord *c, saga_def *d)
 	return (d);
 }
 
+/* Warns of each participant endpoint that other hosts can reach without
+ * TLS (as of a listener: coord_main's INSECURE line): its commands, with
+ * the sagas' data, cross the network in the clear, and whoever answers
+ * there is taken for the participant (a tls: block does not secure a
+ * tcp:// endpoint). */
+static void
+coord_warn_plain(const coord_defs *cfg)
+{
+	for (size_t i = 0; i < cfg->nparticipants; i++) {
+		const saga_participant_def *p = cfg->participants[i];
+
+		for (size_t j = 0; j < p->nendpoints; j++) {
+			const char *u = p->endpoints[j];
+			char        why[256];
+			bool        local = false;
+
+			if (saga_tls_url(u) ||
+			    saga_listen_url_check(u, &local, why,
+			        sizeof(why)) != 0 ||
+			    local) {
+				continue;
+			}
+			log_warn("INSECURE participant %s at %s without TLS: "
+			         "its commands cross the network in the "
+			         "clear, and whoever answers there is taken "
+			         "for it; use tls+tcp://",
+			    p->name, u);
+		}
+	}
+}
+
 /* Makes the definitions of cfg (already registered: versions set) the
  * current ones; cfg keeps its participants, the registry takes the
  * definitions. */
@@ -653,6 +684,7 @@ coord_defs_install(coord *c, coord_defs *cfg)
 		coord_defs_free(c->cfg);
 	}
 	c->cfg = cfg;
+	coord_warn_plain(cfg);
 }
 
 /* nng's REQ resend time for the participants' sockets: what cfg and

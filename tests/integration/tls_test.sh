@@ -224,8 +224,18 @@ timeout 20 "$build/participants/saga-orders" --db "$orders_db" \
 		"$tmp/orders-pair.log" ||
 	fail "saga-orders with a key of another certificate: exit $rc: $(cat "$tmp/orders-pair.log")"
 
-# A plain listener on a non-loopback address gets a warning.
-"$sagad" --config "$tmp/sagas.yaml" --db "$conninfo" \
+# A plain listener on a non-loopback address gets a warning; so does a
+# participant endpoint other hosts reach without TLS (a tls: block does
+# not secure it), not one on this machine.
+awk '{ print }
+	/^participants:$/ && !done {
+		print "  far:"
+		print "    endpoints: [\"tcp://192.0.2.1:7101\"]"
+		print "    tls: {ca: certs/ca.crt}"
+		print "  near: {endpoints: [\"tcp://127.0.0.1:7102\"]}"
+		done = 1
+	}' "$tmp/sagas.yaml" >"$tmp/plain.yaml"
+"$sagad" --config "$tmp/plain.yaml" --db "$conninfo" \
 	--listen "tcp://0.0.0.0:$((p0 + 3))" --tls-ca "$c/ca.crt" \
 	--tls-cert "$c/sagad.crt" --tls-key "$c/sagad.key" >"$tmp/plain.log" 2>&1 &
 pids+=($!)
@@ -235,6 +245,11 @@ for _ in $(seq 1 100); do
 done
 grep -q "INSECURE listening on tcp://0.0.0.0" "$tmp/plain.log" ||
 	fail "no warning for a non-loopback listener without TLS"
+grep -q "INSECURE participant far at tcp://192.0.2.1:7101 without TLS" "$tmp/plain.log" ||
+	fail "no warning for a participant reached without TLS"
+if grep -q "INSECURE participant near" "$tmp/plain.log"; then
+	fail "a warning for a participant on this machine"
+fi
 # sagad --check reads each participant's TLS files as start-up would: a
 # CA file that is not a certificate is an error (it passed --check, and
 # sagad refused to start).
