@@ -360,8 +360,12 @@ metrics_render(metrics *m, proto_buf *out)
 		     s = s->next) {
 			const char *sep = s->labels[0] ? "," : "";
 
+			/* 15 digits: exact for the integers a counter
+			 * reaches (10 wrote 12345678901 as 1.23456789e+10),
+			 * without the noise of 17 (0.1 as
+			 * 0.10000000000000001). */
 			if (f->type != METRIC_HISTOGRAM) {
-				rv |= metrics_printf(out, "%s%s%s%s %.10g\n",
+				rv |= metrics_printf(out, "%s%s%s%s %.15g\n",
 				    f->name, s->labels[0] ? "{" : "", s->labels,
 				    s->labels[0] ? "}" : "", s->value);
 				continue;
@@ -374,7 +378,7 @@ metrics_render(metrics *m, proto_buf *out)
 			rv |= metrics_printf(out,
 			    "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name,
 			    s->labels, sep, s->count);
-			rv |= metrics_printf(out, "%s_sum%s%s%s %.10g\n",
+			rv |= metrics_printf(out, "%s_sum%s%s%s %.15g\n",
 			    f->name, s->labels[0] ? "{" : "", s->labels,
 			    s->labels[0] ? "}" : "", s->sum);
 			rv |= metrics_printf(out, "%s_count%s%s%s %llu\n",

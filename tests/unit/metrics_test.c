@@ -112,12 +112,47 @@ test_metrics_long_line_whole(void **state)
 	metrics_free(m);
 }
 
+/* A counter past 10^10 is written to the unit, and so is a histogram's
+ * sum: with ten significant digits, 12,345,678,901 was written
+ * 1.23456789e+10, and the rate of a counter that large came out as
+ * steps of 10. */
+static void
+test_metrics_large_values_exact(void **state)
+{
+	static const double b[] = { 1.0 };
+	metrics            *m   = NULL;
+	proto_buf           out;
+	char               *text;
+
+	(void) state;
+	assert_int_equal(metrics_alloc(&m), 0);
+	assert_int_equal(metrics_family(m, "big_total", METRIC_COUNTER,
+	                     "a large counter", NULL, 0),
+	    0);
+	assert_int_equal(metrics_family(m, "big_seconds", METRIC_HISTOGRAM,
+	                     "a large sum", b, 1),
+	    0);
+	metrics_add(m, "big_total", "", 12345678901.0);
+	metrics_observe(m, "big_seconds", "", 98765432109.0);
+	metrics_observe(m, "big_seconds", "", 0.25);
+	proto_buf_init(&out);
+	assert_int_equal(metrics_render(m, &out), 0);
+	assert_non_null(text = calloc(1, out.len + 1));
+	memcpy(text, out.data, out.len);
+	assert_non_null(strstr(text, "\nbig_total 12345678901\n"));
+	assert_non_null(strstr(text, "\nbig_seconds_sum 98765432109.25\n"));
+	free(text);
+	proto_buf_fini(&out);
+	metrics_free(m);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_metrics_labels_cut_whole_chars),
 		cmocka_unit_test(test_metrics_long_line_whole),
+		cmocka_unit_test(test_metrics_large_values_exact),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
