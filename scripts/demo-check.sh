@@ -65,20 +65,37 @@ done
 declare -A seed_stock=([GADGET]=1 [GIZMO]=500 [WIDGET]=1000)
 declare -A seed_balance=([alice]=1000000 [bob]=500 [carol]=500000)
 
-# rows DB SQL: the rows of SQL, fields separated by '|'. Called in a
-# command substitution, whose die exits that subshell only: the caller
-# writes "out=$(rows ...) || exit 2". (A process substitution, < <(rows
-# ...), lost that status, and a database that could not be read was
-# reported as inconsistent data, exit 1.)
+# The rows that the queries read, one file each in this directory.
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/demo-check.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# rows FILE DB SQL: the rows of SQL into $tmp/FILE, each field ended by a
+# NUL byte, which no text value can hold: the fields of a row and the
+# rows are told apart whatever the values hold ('|' between fields and a
+# newline between rows were also in customer ids, SKUs and addresses of
+# the input). Exits 2 when DB cannot be read.
 rows() {
-	psql -X -q -tA -F '|' -v ON_ERROR_STOP=1 -d "$1" -c "$2" ||
-	    die "cannot read ${1##*dbname=}"
+	psql -X -q -tA -z -0 -v ON_ERROR_STOP=1 -d "$2" -c "$3" \
+	    >"$tmp/$1" || die "cannot read ${2##*dbname=}"
+}
+
+# fields VAR...: the next field of stdin (up to its NUL) into each VAR,
+# "" past the end; fails when a field was missing (the end of the rows).
+fields() {
+	local _f _rc=0
+	for _f in "$@"; do
+		IFS= read -r -d '' "$_f" || _rc=1
+	done
+	return "$_rc"
 }
 
 bad=0     # inconsistent lines
 why=()    # the reasons of the line being built
+# problem REASON...: adds a reason, on one line (a newline of a value
+# shown as \n).
 problem() {
-	why+=("$*")
+	local r=$*
+	why+=("${r//$'\n'/\\n}")
 }
 # verdict LINE: prints LINE with its verdict, then the reasons.
 verdict() {
@@ -97,36 +114,48 @@ verdict() {
 
 # ---- orders ------------------------------------------------------------
 
-# by_id ARRAY DB SQL: the rows of SQL into the associative ARRAY, keyed
-# by their first field, the rest '|'-separated.
-# shellcheck disable=SC2034 # into is a name reference: ARRAY is written
+# by_id FILE ARRAY...: the rows of $tmp/FILE, keyed by their first field
+# (a saga id), into the associative ARRAYs, one per further field.
 by_id() {
-	local -n into=$1
-	local id rest out
-	out=$(rows "$2" "$3") || exit 2
-	while IFS='|' read -r id rest; do
-		[[ -n $id ]] && into["$id"]=$rest
-	done <<<"$out"
+	local file=$1 id a v
+	shift
+	while fields id; do
+		for a in "$@"; do
+			fields v
+			printf -v "${a}[$id]" '%s' "$v"
+		done
+	done <"$tmp/$file"
 }
 
-# Each service's rows, by saga id.
-declare -A ord res pay shp
-by_id ord "$ORDERS_DB" "SELECT order_id, customer_id, sku, qty, amount, state FROM orders"
-by_id res "$INVENTORY_DB" "SELECT saga_id, sku, qty, state FROM reservations"
-by_id pay "$PAYMENTS_DB" "SELECT saga_id, customer_id, amount, state FROM payments"
-by_id shp "$SHIPPING_DB" "SELECT saga_id, sku, qty, state FROM shipments"
+# Each service's rows, by saga id: an array per column; the one of the
+# state tells which saga ids have a row.
+declare -A ord_cust ord_sku ord_qty ord_amount ord_st res_sku res_qty res_st
+declare -A pay_cust pay_amount pay_st shp_sku shp_qty shp_st
+rows orders "$ORDERS_DB" \
+    "SELECT order_id, customer_id, sku, qty, amount, state FROM orders"
+by_id orders ord_cust ord_sku ord_qty ord_amount ord_st
+rows reservations "$INVENTORY_DB" \
+    "SELECT saga_id, sku, qty, state FROM reservations"
+by_id reservations res_sku res_qty res_st
+rows payments "$PAYMENTS_DB" \
+    "SELECT saga_id, customer_id, amount, state FROM payments"
+by_id payments pay_cust pay_amount pay_st
+rows shipments "$SHIPPING_DB" \
+    "SELECT saga_id, sku, qty, state FROM shipments"
+by_id shipments shp_sku shp_qty shp_st
 
-# input_of ID: "customer|sku|qty|amount" of the saga's input, from
-# sagactl show --json, read by PostgreSQL's JSON parser (psql's variables
-# are interpolated in what it reads on stdin, not in -c).
+# input_of ID: the saga's input (customer, SKU, quantity, amount) into
+# $tmp/input, as rows() writes it, from sagactl show --json, read by
+# PostgreSQL's JSON parser (psql's variables are interpolated in what it
+# reads on stdin, not in -c). Nothing there when it cannot be read.
 input_of() {
 	local j
+	: >"$tmp/input"
 	j=$("$sagactl" show "$1" --json 2>/dev/null) || return 0
-	printf '%s\n' "SELECT format('%s|%s|%s|%s', i->>'customer_id',
-	    i->>'sku', i->>'qty', i->>'amount')
-	    FROM (SELECT (:'j'::jsonb)->'input' AS i) s;" |
-	    psql -X -q -tA -v ON_ERROR_STOP=1 -v j="$j" -d "$DATABASE_URL" \
-	    2>/dev/null
+	printf '%s\n' "SELECT i->>'customer_id', i->>'sku', i->>'qty',
+	    i->>'amount' FROM (SELECT (:'j'::jsonb)->'input' AS i) s;" |
+	    psql -X -q -tA -z -0 -v ON_ERROR_STOP=1 -v j="$j" \
+	    -d "$DATABASE_URL" >"$tmp/input" 2>/dev/null || :
 }
 
 # want WHAT ROW_STATE OK...: the row's state is one of OK ("none": no
@@ -146,17 +175,23 @@ want() {
 
 declare -A in_log
 norders=0
-log_rows=$(rows "$DATABASE_URL" "SELECT id, state FROM saga_instance WHERE saga_name = 'create_order' ORDER BY created_at, id") ||
-	exit 2
-while IFS='|' read -r id state; do
-	[[ -n $id ]] || continue
+id='' state='' # set by fields, like the other variables it reads
+rows log "$DATABASE_URL" "SELECT id, state FROM saga_instance
+    WHERE saga_name = 'create_order' ORDER BY created_at, id"
+while fields id state <&3; do
 	in_log[$id]=1
 	norders=$((norders + 1))
-	IFS='|' read -r i_cust i_sku i_qty i_amount <<<"$(input_of "$id")"
-	IFS='|' read -r o_cust o_sku o_qty o_amount o_st <<<"${ord[$id]:-||||none}"
-	IFS='|' read -r r_sku r_qty r_st <<<"${res[$id]:-||none}"
-	IFS='|' read -r p_cust p_amount p_st <<<"${pay[$id]:-||none}"
-	IFS='|' read -r s_sku s_qty s_st <<<"${shp[$id]:-||none}"
+	input_of "$id"
+	fields i_cust i_sku i_qty i_amount <"$tmp/input" || :
+	o_cust=${ord_cust[$id]:-} o_sku=${ord_sku[$id]:-}
+	o_qty=${ord_qty[$id]:-} o_amount=${ord_amount[$id]:-}
+	o_st=${ord_st[$id]:-none}
+	r_sku=${res_sku[$id]:-} r_qty=${res_qty[$id]:-}
+	r_st=${res_st[$id]:-none}
+	p_cust=${pay_cust[$id]:-} p_amount=${pay_amount[$id]:-}
+	p_st=${pay_st[$id]:-none}
+	s_sku=${shp_sku[$id]:-} s_qty=${shp_qty[$id]:-}
+	s_st=${shp_st[$id]:-none}
 
 	case $state in
 	COMPLETED)
@@ -177,7 +212,8 @@ while IFS='|' read -r id state; do
 		problem "cannot read the saga's input (sagactl show $id --json)"
 	fi
 	asked="$i_cust, $i_qty $i_sku, $i_amount cents"
-	if [[ $o_st != none && "$o_cust|$o_sku|$o_qty|$o_amount" != "$i_cust|$i_sku|$i_qty|$i_amount" ]]; then
+	if [[ $o_st != none && ($o_cust != "$i_cust" || $o_sku != "$i_sku" ||
+	    $o_qty != "$i_qty" || $o_amount != "$i_amount") ]]; then
 		problem "the order is $o_cust, $o_qty $o_sku, $o_amount cents; the saga asked $asked"
 	fi
 	# The other rows against the order (the saga's input if there is
@@ -187,26 +223,26 @@ while IFS='|' read -r id state; do
 	else
 		ref="the order is" c=$o_cust k=$o_sku n=$o_qty a=$o_amount
 	fi
-	if [[ $r_st != none && "$r_sku|$r_qty" != "$k|$n" ]]; then
+	if [[ $r_st != none && ($r_sku != "$k" || $r_qty != "$n") ]]; then
 		problem "the reservation holds $r_qty $r_sku; $ref $n $k"
 	fi
-	if [[ $p_st != none && "$p_cust|$p_amount" != "$c|$a" ]]; then
+	if [[ $p_st != none && ($p_cust != "$c" || $p_amount != "$a") ]]; then
 		problem "the payment is $p_amount cents from $p_cust; $ref $a cents from $c"
 	fi
-	if [[ $s_st != none && "$s_sku|$s_qty" != "$k|$n" ]]; then
+	if [[ $s_st != none && ($s_sku != "$k" || $s_qty != "$n") ]]; then
 		problem "the shipment is of $s_qty $s_sku; $ref $n $k"
 	fi
-	echo "saga $id $state: $asked"
+	echo "saga $id $state: ${asked//$'\n'/\\n}"
 	verdict "  order $o_st, reservation $r_st, payment $p_st, shipment $s_st:"
-done <<<"$log_rows"
+done 3<"$tmp/log"
 
 # The other way: a service's row of no saga in the log.
 for what in order reservation payment shipment; do
 	case $what in
-	order) ids=("${!ord[@]}") ;;
-	reservation) ids=("${!res[@]}") ;;
-	payment) ids=("${!pay[@]}") ;;
-	shipment) ids=("${!shp[@]}") ;;
+	order) ids=("${!ord_st[@]}") ;;
+	reservation) ids=("${!res_st[@]}") ;;
+	payment) ids=("${!pay_st[@]}") ;;
+	shipment) ids=("${!shp_st[@]}") ;;
 	esac
 	for id in "${ids[@]}"; do
 		[[ -n ${in_log[$id]:-} ]] && continue
@@ -218,12 +254,12 @@ done
 # ---- stock -------------------------------------------------------------
 
 declare -A seen
-stock_rows=$(rows "$INVENTORY_DB" "SELECT s.sku, s.available, s.reserved,
+sku='' avail='' reserved='' held=''
+rows stock "$INVENTORY_DB" "SELECT s.sku, s.available, s.reserved,
     coalesce(sum(r.qty) FILTER (WHERE r.state = 'RESERVED'), 0)
     FROM stock s LEFT JOIN reservations r ON r.sku = s.sku
-    GROUP BY s.sku, s.available, s.reserved ORDER BY s.sku") || exit 2
-while IFS='|' read -r sku avail reserved held; do
-	[[ -n $sku ]] || continue
+    GROUP BY s.sku, s.available, s.reserved ORDER BY s.sku"
+while fields sku avail reserved held; do
 	seen[$sku]=1
 	seeded=${seed_stock[$sku]:-}
 	if [[ -z $seeded ]]; then
@@ -234,7 +270,7 @@ while IFS='|' read -r sku avail reserved held; do
 	((reserved == held)) ||
 	    problem "$reserved reserved, but its RESERVED reservations hold $held"
 	verdict "stock $sku: $avail available + $reserved reserved (seeded ${seeded:-none}), reservations hold $held:"
-done <<<"$stock_rows"
+done <"$tmp/stock"
 for sku in "${!seed_stock[@]}"; do
 	[[ -n ${seen[$sku]:-} ]] && continue
 	problem "seeded with ${seed_stock[$sku]}, gone from the stock table"
@@ -244,12 +280,12 @@ done
 # ---- money -------------------------------------------------------------
 
 seen=()
-money_rows=$(rows "$PAYMENTS_DB" "SELECT a.customer_id, a.balance,
+cust='' balance='' charged=''
+rows money "$PAYMENTS_DB" "SELECT a.customer_id, a.balance,
     coalesce(sum(p.amount) FILTER (WHERE p.state = 'CHARGED'), 0)
     FROM accounts a LEFT JOIN payments p ON p.customer_id = a.customer_id
-    GROUP BY a.customer_id, a.balance ORDER BY a.customer_id") || exit 2
-while IFS='|' read -r cust balance charged; do
-	[[ -n $cust ]] || continue
+    GROUP BY a.customer_id, a.balance ORDER BY a.customer_id"
+while fields cust balance charged; do
 	seen[$cust]=1
 	seeded=${seed_balance[$cust]:-}
 	if [[ -z $seeded ]]; then
@@ -258,7 +294,7 @@ while IFS='|' read -r cust balance charged; do
 		problem "$((seeded - balance)) cents gone since the seed, but its CHARGED payments hold $charged"
 	fi
 	verdict "money $cust: $balance cents + $charged charged (seeded ${seeded:-none}):"
-done <<<"$money_rows"
+done <"$tmp/money"
 for cust in "${!seed_balance[@]}"; do
 	[[ -n ${seen[$cust]:-} ]] && continue
 	problem "seeded with ${seed_balance[$cust]} cents, gone from the accounts"

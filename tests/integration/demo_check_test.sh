@@ -17,6 +17,13 @@
 #             order, the stock and the balance moved to match;
 #   rewrite   order 4 and every row of it made 2 gizmos for 30.00, stock
 #             and money to match: only the saga's input tells.
+# Before the rewrite, orders whose input holds what separated the fields
+# and the rows that the check reads ('|' and a newline):
+#   separators  customer "dave|x" (no account) and customer "erin\nx"
+#             buying SKU "WID|GET" (no such SKU), both COMPENSATED: the
+#             check passes (it read "5|REJECTED" as the order's state);
+#             then dave's order made customer "dave", SKU "x|WIDGET": it
+#             fails (joined with '|', both read "dave|x|WIDGET").
 
 set -euo pipefail
 
@@ -154,6 +161,38 @@ sql "$PAYMENTS_DB" \
     "UPDATE accounts SET balance = balance + 1000 WHERE customer_id = 'alice'"
 check_passes "oversize undone"
 
+# order INPUT: starts create_order with INPUT, waits for its end (up to
+# 30 s) and prints the saga id.
+order() {
+	local out id
+	out=$("$build/coordinator/sagactl" start create_order --input "$1" \
+	    --wait --timeout 30s 2>&1) || true
+	id=$(printf '%s\n' "$out" | head -n 1)
+	[[ $id =~ ^[0-9a-f-]{36}$ ]] || fail "no saga started: $out"
+	echo "$id"
+}
+# ended ID STATE: saga ID ended in STATE.
+ended() {
+	local st
+	st=$(psql -X -tA -d "$DATABASE_URL" \
+	    -c "SELECT state FROM saga_instance WHERE id = '$1'")
+	[[ $st == "$2" ]] || fail "saga $1 is $st, expected $2"
+}
+
+# separators
+dave=$(order '{"customer_id": "dave|x", "sku": "WIDGET", "qty": 1, "amount": 5}')
+ended "$dave" COMPENSATED
+erin=$(order '{"customer_id": "erin\nx", "sku": "WID|GET", "qty": 1, "amount": 5}')
+ended "$erin" COMPENSATED
+check_passes "separators"
+sql "$ORDERS_DB" "UPDATE orders SET customer_id = 'dave', sku = 'x|WIDGET'
+    WHERE order_id = '$dave'"
+check_fails separators \
+    "the order is dave, 1 x|WIDGET, 5 cents; the saga asked dave|x, 1 WIDGET, 5 cents"
+sql "$ORDERS_DB" "UPDATE orders SET customer_id = 'dave|x', sku = 'WIDGET'
+    WHERE order_id = '$dave'"
+check_passes "separators undone"
+
 # rewrite
 sql "$ORDERS_DB" "UPDATE orders SET qty = 2, amount = 3000 WHERE order_id = '$o4'"
 sql "$INVENTORY_DB" \
@@ -184,4 +223,4 @@ if grep -q '^verdict:' "$state/check.log"; then
 	fail "unreadable: a verdict on data it could not read"
 fi
 
-echo "demo_check_test: the check passed on the demo's data and failed on each of 4 corruptions"
+echo "demo_check_test: the check passed on the demo's data and failed on each of 5 corruptions"
