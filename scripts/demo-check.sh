@@ -146,16 +146,24 @@ by_id shipments shp_sku shp_qty shp_st
 
 # input_of ID: the saga's input (customer, SKU, quantity, amount) into
 # $tmp/input, as rows() writes it, from sagactl show --json, read by
-# PostgreSQL's JSON parser (psql's variables are interpolated in what it
-# reads on stdin, not in -c). Nothing there when it cannot be read.
+# PostgreSQL's JSON parser. The document goes to psql on its stdin, in a
+# dollar-quoted literal whose tag it does not hold: as an argument (psql
+# -v j=...) a long log did not fit in the kernel's 128 KiB for one
+# argument (about 350 events), and a saga retried that often was
+# reported INCONSISTENT, its input unreadable. Nothing in $tmp/input
+# when the input cannot be read.
 input_of() {
-	local j
+	local j tag=j
 	: >"$tmp/input"
 	j=$("$sagactl" show "$1" --json 2>/dev/null) || return 0
+	while [[ $j == *"\$$tag\$"* ]]; do
+		tag+=j
+	done
 	printf '%s\n' "SELECT i->>'customer_id', i->>'sku', i->>'qty',
-	    i->>'amount' FROM (SELECT (:'j'::jsonb)->'input' AS i) s;" |
-	    psql -X -q -tA -z -0 -v ON_ERROR_STOP=1 -v j="$j" \
-	    -d "$DATABASE_URL" >"$tmp/input" 2>/dev/null || :
+	    i->>'amount' FROM (SELECT (\$$tag\$$j\$$tag\$::jsonb)->'input'
+	    AS i) s;" |
+	    psql -X -q -tA -z -0 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" \
+	    >"$tmp/input" 2>/dev/null || :
 }
 
 # want WHAT ROW_STATE OK...: the row's state is one of OK ("none": no

@@ -24,6 +24,12 @@
 #             check passes (it read "5|REJECTED" as the order's state);
 #             then dave's order made customer "dave", SKU "x|WIDGET": it
 #             fails (joined with '|', both read "dave|x|WIDGET").
+#   long log  order 4's payment, retried once in the demo, retried 300
+#             more times (copies of the attempt and its timeout in the
+#             saga's log): sagactl show --json, over 128 KiB, did not fit
+#             in one argument of psql, and the check reported the input
+#             unreadable; it must pass (and the rewrite below reads the
+#             input of that log).
 
 set -euo pipefail
 
@@ -193,6 +199,33 @@ sql "$ORDERS_DB" "UPDATE orders SET customer_id = 'dave|x', sku = 'WIDGET'
     WHERE order_id = '$dave'"
 check_passes "separators undone"
 
+# long log
+retried=300
+r=$(psql -X -tA -d "$DATABASE_URL" -c "SELECT min(seq) FROM saga_event
+    WHERE saga_id = '$o4' AND event = 'step_retry'")
+[[ -n $r && $(psql -X -tA -d "$DATABASE_URL" -c "SELECT event FROM saga_event
+    WHERE saga_id = '$o4' AND seq = $r - 1") == step_sent ]] ||
+	fail "long log: order 4 has no attempt that timed out"
+sql "$DATABASE_URL" \
+    "UPDATE saga_event SET seq = seq + 2 * $retried
+        WHERE saga_id = '$o4' AND seq > $r" \
+    "UPDATE saga_event SET attempt = attempt + $retried
+        WHERE saga_id = '$o4' AND seq > $r AND kind = 0
+        AND step = (SELECT step FROM saga_event
+                    WHERE saga_id = '$o4' AND seq = $r)" \
+    "INSERT INTO saga_event (saga_id, seq, at, step, kind, attempt, event,
+        outcome, error, duration_us, writer)
+        SELECT saga_id, seq + 2 * g, at, step, kind, attempt + g, event,
+            outcome, error, duration_us, writer
+        FROM saga_event, generate_series(1, $retried) g
+        WHERE saga_id = '$o4' AND seq IN ($r - 1, $r)" \
+    "UPDATE saga_instance SET event_seq = event_seq + 2 * $retried
+        WHERE id = '$o4'"
+len=$("$build/coordinator/sagactl" show "$o4" --json | wc -c)
+((len > 131072)) ||
+	fail "long log: sagactl show --json is $len bytes, not over 128 KiB"
+check_passes "long log"
+
 # rewrite
 sql "$ORDERS_DB" "UPDATE orders SET qty = 2, amount = 3000 WHERE order_id = '$o4'"
 sql "$INVENTORY_DB" \
@@ -223,4 +256,4 @@ if grep -q '^verdict:' "$state/check.log"; then
 	fail "unreadable: a verdict on data it could not read"
 fi
 
-echo "demo_check_test: the check passed on the demo's data and failed on each of 5 corruptions"
+echo "demo_check_test: the check passed on the demo's data, on inputs with '|' and newlines and on a long log, and failed on each of 5 corruptions"
