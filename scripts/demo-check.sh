@@ -11,13 +11,15 @@
 #   orders  per create_order saga in the log, against the services' rows
 #           of that saga id: COMPLETED <=> the order is APPROVED, with a
 #           RESERVED reservation, a CHARGED payment and a SCHEDULED
-#           shipment; COMPENSATED <=> the order is REJECTED (or was never
-#           created), its reservation RELEASED (or none), its payment
-#           REFUNDED (or none), no shipment. The order is what the saga's
-#           input asked (customer, SKU, quantity, amount, from sagactl
-#           show), the reservation and the shipment are of its SKU and
-#           quantity, the payment of its customer and amount (those of
-#           the input when there is no order). No order,
+#           shipment; COMPENSATED <=> the order is REJECTED, its
+#           reservation RELEASED, its payment REFUNDED, no shipment, where
+#           a row may be missing only when the log has no step_ok of its
+#           action (order.create, stock.reserve, payment.charge: the
+#           action failed, was never sent, or lost its answer). The order
+#           is what the saga's input asked (customer, SKU, quantity,
+#           amount, from sagactl show), the reservation and the shipment
+#           are of its SKU and quantity, the payment of its customer and
+#           amount (those of the input when there is no order). No order,
 #           reservation, payment or shipment without its saga.
 #   stock   per SKU: reserved = the quantity of its RESERVED reservations,
 #           available + reserved = the seeded stock.
@@ -181,9 +183,38 @@ want() {
 	fi
 }
 
+# ran["ID ACTION"]: saga ID's log records ACTION as done (a step_ok of
+# the action, not of its compensation), the action's name from the
+# saga's definition.
+declare -A ran
+id='' action=''
+rows ran "$DATABASE_URL" "SELECT e.saga_id,
+    d.definition->'steps'->e.step->>'action'
+    FROM saga_event e JOIN saga_instance i ON i.id = e.saga_id
+    JOIN saga_definition d
+        ON d.name = i.saga_name AND d.version = i.saga_version
+    WHERE i.saga_name = 'create_order' AND e.event = 'step_ok'
+        AND e.kind = 0"
+while fields id action; do
+	ran["$id $action"]=1
+done <"$tmp/ran"
+
+# undone WHAT ACTION ROW_STATE STATE: the row of a compensatable step of
+# a compensated saga is in STATE, as the compensation leaves it; it may
+# be missing only when the log does not record ACTION as done.
+undone() {
+	if [[ -z ${ran["$id $2"]:-} ]]; then
+		want "$1" "$3" "$4" none
+	elif [[ $3 == none ]]; then
+		problem "the saga is $state and its log has $2 done, but there is no $1"
+	else
+		want "$1" "$3" "$4"
+	fi
+}
+
 declare -A in_log
 norders=0
-id='' state='' # set by fields, like the other variables it reads
+state='' # set by fields, like the other variables it reads
 rows log "$DATABASE_URL" "SELECT id, state FROM saga_instance
     WHERE saga_name = 'create_order' ORDER BY created_at, id"
 while fields id state <&3; do
@@ -209,9 +240,9 @@ while fields id state <&3; do
 		want shipment "$s_st" SCHEDULED
 		;;
 	COMPENSATED)
-		want order "$o_st" REJECTED none
-		want reservation "$r_st" RELEASED none
-		want payment "$p_st" REFUNDED none
+		undone order order.create "$o_st" REJECTED
+		undone reservation stock.reserve "$r_st" RELEASED
+		undone payment payment.charge "$p_st" REFUNDED
 		want shipment "$s_st" none
 		;;
 	*) problem "the saga is $state: not finished" ;;

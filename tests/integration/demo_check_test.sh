@@ -13,6 +13,9 @@
 #             35.00 from carol's account to alice's;
 #   undone    order 1 (COMPLETED) rejected, its stock released, its
 #             payment refunded, its shipment deleted, as if compensated;
+#   deleted   order 2 (COMPENSATED: the payment failed) loses its order
+#             and its reservation, REJECTED and RELEASED, whose actions
+#             the log records as done (step_ok): "none" was accepted;
 #   oversize  order 4's reservation and payment made larger than the
 #             order, the stock and the balance moved to match;
 #   rewrite   order 4 and every row of it made 2 gizmos for 30.00, stock
@@ -99,6 +102,7 @@ mapfile -t ids < <(psql -X -tA -d "$DATABASE_URL" \
     -c "SELECT id FROM saga_instance ORDER BY created_at, id")
 ((${#ids[@]} == 4)) || fail "expected the demo's 4 sagas, found ${#ids[@]}"
 o1=${ids[0]}
+o2=${ids[1]}
 o4=${ids[3]}
 
 # shuffle
@@ -148,6 +152,22 @@ sql "$PAYMENTS_DB" \
 sql "$SHIPPING_DB" "INSERT INTO shipments (saga_id, sku, qty, address, state)
     VALUES ('$o1', 'WIDGET', 2, '$address', 'SCHEDULED')"
 check_passes "undone undone"
+
+# deleted
+sql "$ORDERS_DB" \
+    "CREATE TABLE deleted AS SELECT * FROM orders WHERE order_id = '$o2'" \
+    "DELETE FROM orders WHERE order_id = '$o2'"
+sql "$INVENTORY_DB" \
+    "CREATE TABLE deleted AS
+        SELECT * FROM reservations WHERE saga_id = '$o2'" \
+    "DELETE FROM reservations WHERE saga_id = '$o2'"
+check_fails deleted \
+    "the saga is COMPENSATED and its log has order.create done, but there is no order" \
+    "the saga is COMPENSATED and its log has stock.reserve done, but there is no reservation"
+sql "$ORDERS_DB" "INSERT INTO orders SELECT * FROM deleted" "DROP TABLE deleted"
+sql "$INVENTORY_DB" "INSERT INTO reservations SELECT * FROM deleted" \
+    "DROP TABLE deleted"
+check_passes "deleted undone"
 
 # oversize
 sql "$INVENTORY_DB" \
@@ -256,4 +276,4 @@ if grep -q '^verdict:' "$state/check.log"; then
 	fail "unreadable: a verdict on data it could not read"
 fi
 
-echo "demo_check_test: the check passed on the demo's data, on inputs with '|' and newlines and on a long log, and failed on each of 5 corruptions"
+echo "demo_check_test: the check passed on the demo's data, on inputs with '|' and newlines and on a long log, and failed on each of 6 corruptions"
