@@ -19,8 +19,11 @@
 #           is what the saga's input asked (customer, SKU, quantity,
 #           amount, from sagactl show), the reservation and the shipment
 #           are of its SKU and quantity, the payment of its customer and
-#           amount (those of the input when there is no order). No order,
-#           reservation, payment or shipment without its saga.
+#           amount (those of the input when there is no order); the
+#           shipment's address is the input's, "(to be confirmed)" when
+#           it has none (missing, null or "", as saga-shipping stores
+#           it). No order, reservation, payment or shipment without its
+#           saga.
 #   stock   per SKU: reserved = the quantity of its RESERVED reservations,
 #           available + reserved = the seeded stock.
 #   money   per customer: seeded balance - balance = the amount of its
@@ -132,7 +135,7 @@ by_id() {
 # Each service's rows, by saga id: an array per column; the one of the
 # state tells which saga ids have a row.
 declare -A ord_cust ord_sku ord_qty ord_amount ord_st res_sku res_qty res_st
-declare -A pay_cust pay_amount pay_st shp_sku shp_qty shp_st
+declare -A pay_cust pay_amount pay_st shp_sku shp_qty shp_addr shp_st
 rows orders "$ORDERS_DB" \
     "SELECT order_id, customer_id, sku, qty, amount, state FROM orders"
 by_id orders ord_cust ord_sku ord_qty ord_amount ord_st
@@ -143,17 +146,18 @@ rows payments "$PAYMENTS_DB" \
     "SELECT saga_id, customer_id, amount, state FROM payments"
 by_id payments pay_cust pay_amount pay_st
 rows shipments "$SHIPPING_DB" \
-    "SELECT saga_id, sku, qty, state FROM shipments"
-by_id shipments shp_sku shp_qty shp_st
+    "SELECT saga_id, sku, qty, address, state FROM shipments"
+by_id shipments shp_sku shp_qty shp_addr shp_st
 
-# input_of ID: the saga's input (customer, SKU, quantity, amount) into
-# $tmp/input, as rows() writes it, from sagactl show --json, read by
-# PostgreSQL's JSON parser. The document goes to psql on its stdin, in a
-# dollar-quoted literal whose tag it does not hold: as an argument (psql
-# -v j=...) a long log did not fit in the kernel's 128 KiB for one
-# argument (about 350 events), and a saga retried that often was
-# reported INCONSISTENT, its input unreadable. Nothing in $tmp/input
-# when the input cannot be read.
+# input_of ID: the saga's input (customer, SKU, quantity, amount, and
+# the address that saga-shipping makes of it: demo_address() in
+# participants/demo/demo.c) into $tmp/input, as rows() writes it, from
+# sagactl show --json, read by PostgreSQL's JSON parser. The document
+# goes to psql on its stdin, in a dollar-quoted literal whose tag it does
+# not hold: as an argument (psql -v j=...) a long log did not fit in the
+# kernel's 128 KiB for one argument (about 350 events), and a saga
+# retried that often was reported INCONSISTENT, its input unreadable.
+# Nothing in $tmp/input when the input cannot be read.
 input_of() {
 	local j tag=j
 	: >"$tmp/input"
@@ -162,8 +166,9 @@ input_of() {
 		tag+=j
 	done
 	printf '%s\n' "SELECT i->>'customer_id', i->>'sku', i->>'qty',
-	    i->>'amount' FROM (SELECT (\$$tag\$$j\$$tag\$::jsonb)->'input'
-	    AS i) s;" |
+	    i->>'amount', CASE WHEN coalesce(i->>'address', '') = ''
+	        THEN '(to be confirmed)' ELSE i->>'address' END
+	    FROM (SELECT (\$$tag\$$j\$$tag\$::jsonb)->'input' AS i) s;" |
 	    psql -X -q -tA -z -0 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" \
 	    >"$tmp/input" 2>/dev/null || :
 }
@@ -214,14 +219,14 @@ undone() {
 
 declare -A in_log
 norders=0
-state='' # set by fields, like the other variables it reads
+state='' i_addr='' # set by fields, like the other variables it reads
 rows log "$DATABASE_URL" "SELECT id, state FROM saga_instance
     WHERE saga_name = 'create_order' ORDER BY created_at, id"
 while fields id state <&3; do
 	in_log[$id]=1
 	norders=$((norders + 1))
 	input_of "$id"
-	fields i_cust i_sku i_qty i_amount <"$tmp/input" || :
+	fields i_cust i_sku i_qty i_amount i_addr <"$tmp/input" || :
 	o_cust=${ord_cust[$id]:-} o_sku=${ord_sku[$id]:-}
 	o_qty=${ord_qty[$id]:-} o_amount=${ord_amount[$id]:-}
 	o_st=${ord_st[$id]:-none}
@@ -230,7 +235,7 @@ while fields id state <&3; do
 	p_cust=${pay_cust[$id]:-} p_amount=${pay_amount[$id]:-}
 	p_st=${pay_st[$id]:-none}
 	s_sku=${shp_sku[$id]:-} s_qty=${shp_qty[$id]:-}
-	s_st=${shp_st[$id]:-none}
+	s_addr=${shp_addr[$id]:-} s_st=${shp_st[$id]:-none}
 
 	case $state in
 	COMPLETED)
@@ -249,6 +254,8 @@ while fields id state <&3; do
 	esac
 	if [[ -z $i_cust || -z $i_sku || -z $i_qty || -z $i_amount ]]; then
 		problem "cannot read the saga's input (sagactl show $id --json)"
+	elif [[ $s_st != none && $s_addr != "$i_addr" ]]; then
+		problem "the shipment goes to \"$s_addr\"; the saga asked \"$i_addr\""
 	fi
 	asked="$i_cust, $i_qty $i_sku, $i_amount cents"
 	if [[ $o_st != none && ($o_cust != "$i_cust" || $o_sku != "$i_sku" ||

@@ -33,6 +33,10 @@
 #             in one argument of psql, and the check reported the input
 #             unreadable; it must pass (and the rewrite below reads the
 #             input of that log).
+#   address   orders whose address holds '|' and a newline, is null or
+#             "" (shipped to "(to be confirmed)") pass; then order 1's
+#             shipment sent to another address, and order 4's, which had
+#             none, to order 1's: the address was never compared.
 
 set -euo pipefail
 
@@ -246,6 +250,24 @@ len=$("$build/coordinator/sagactl" show "$o4" --json | wc -c)
 	fail "long log: sagactl show --json is $len bytes, not over 128 KiB"
 check_passes "long log"
 
+# address
+for a in '"1 Main St|Apt 2\nSpringfield"' null '""'; do
+	ended "$(order "{\"customer_id\": \"alice\", \"sku\": \"WIDGET\",
+	    \"qty\": 1, \"amount\": 100, \"address\": $a}")" COMPLETED
+done
+check_passes "address"
+sql "$SHIPPING_DB" \
+    "UPDATE shipments SET address = '2 Main St' WHERE saga_id = '$o1'" \
+    "UPDATE shipments SET address = '$address' WHERE saga_id = '$o4'"
+check_fails address \
+    "the shipment goes to \"2 Main St\"; the saga asked \"$address\"" \
+    "the shipment goes to \"$address\"; the saga asked \"(to be confirmed)\""
+sql "$SHIPPING_DB" \
+    "UPDATE shipments SET address = '$address' WHERE saga_id = '$o1'" \
+    "UPDATE shipments SET address = '(to be confirmed)'
+        WHERE saga_id = '$o4'"
+check_passes "address undone"
+
 # rewrite
 sql "$ORDERS_DB" "UPDATE orders SET qty = 2, amount = 3000 WHERE order_id = '$o4'"
 sql "$INVENTORY_DB" \
@@ -276,4 +298,4 @@ if grep -q '^verdict:' "$state/check.log"; then
 	fail "unreadable: a verdict on data it could not read"
 fi
 
-echo "demo_check_test: the check passed on the demo's data, on inputs with '|' and newlines and on a long log, and failed on each of 6 corruptions"
+echo "demo_check_test: the check passed on the demo's data, on inputs with '|' and newlines, on a long log and on addresses, and failed on each of 7 corruptions"
