@@ -37,6 +37,11 @@
 #             "" (shipped to "(to be confirmed)") pass; then order 1's
 #             shipment sent to another address, and order 4's, which had
 #             none, to order 1's: the address was never compared.
+# Also, after the demo, docs/sagas.md against what the demo runs: its
+# complete example (the first yaml block) is
+# participants/examples/create_order.yaml from "participants:" on, and
+# its canonical JSON of the demo's saga is the definition that sagad
+# stored (up to its first step); both had other retry policies.
 
 set -euo pipefail
 
@@ -102,6 +107,23 @@ check_fails() {
 }
 
 check_passes "after the demo"
+
+doc=$repo/docs/sagas.md
+doc_yaml=$(awk '/^```yaml$/ && !n++ { on = 1; next } on && /^```$/ { exit } on' \
+    "$doc")
+shipped=$(sed -n '/^participants:$/,$p' \
+    "$repo/participants/examples/create_order.yaml")
+[[ $doc_yaml == "$shipped" ]] ||
+	fail "docs/sagas.md's complete example is not the shipped file:
+$(diff <(printf '%s\n' "$doc_yaml") <(printf '%s\n' "$shipped"))"
+doc_json=$(grep '^{"name": "create_order", ' "$doc" | sed 's/, \.\.\.\]}$/]}/')
+[[ -n $doc_json ]] || fail "docs/sagas.md has no canonical JSON of create_order"
+same=$(printf '%s\n' "SELECT jsonb_set(definition, '{steps}',
+    jsonb_build_array(definition->'steps'->0)) = \$d\$$doc_json\$d\$::jsonb
+    FROM saga_definition WHERE name = 'create_order'" |
+    psql -X -tA -v ON_ERROR_STOP=1 -d "$DATABASE_URL")
+[[ $same == t ]] ||
+	fail "docs/sagas.md's canonical JSON is not the demo's definition: $(psql -X -tA -d "$DATABASE_URL" -c "SELECT definition->'steps'->0 FROM saga_definition WHERE name = 'create_order'")"
 mapfile -t ids < <(psql -X -tA -d "$DATABASE_URL" \
     -c "SELECT id FROM saga_instance ORDER BY created_at, id")
 ((${#ids[@]} == 4)) || fail "expected the demo's 4 sagas, found ${#ids[@]}"
