@@ -201,6 +201,34 @@ demo_workers_parse(const demo_service *svc, const char *text, int *out)
 	return (0);
 }
 
+/* The most --listen options: the URLs that one service serves on. */
+#define DEMO_LISTEN_MAX 8
+
+/* The options followed by a value. */
+static const char *const demo_value_opts[] = {
+	"--listen",
+	"--db",
+	"--workers",
+	"--tls-ca",
+	"--tls-cert",
+	"--tls-key",
+	"--log-format",
+	"--metrics-listen",
+	NULL,
+};
+
+/* Tells whether option opt is followed by a value. */
+static bool
+demo_opt_has_value(const char *opt)
+{
+	for (int i = 0; demo_value_opts[i] != NULL; i++) {
+		if (strcmp(opt, demo_value_opts[i]) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 static void
 demo_usage(FILE *f, const demo_service *svc)
 {
@@ -209,7 +237,7 @@ demo_usage(FILE *f, const demo_service *svc)
 	    "[--log-format F]\n"
 	    "       saga-%s --migrate --db CONNINFO\n"
 	    "%s\n"
-	    "  --listen URL   nng URL to serve on (repeatable)\n"
+	    "  --listen URL   nng URL to serve on (repeatable, at most %d)\n"
 	    "  --db CONNINFO  libpq conninfo of its own database "
 	    "(default $DATABASE_URL)\n"
 	    "  --workers N    handler threads, 1 to %d (default 1: the "
@@ -229,15 +257,16 @@ demo_usage(FILE *f, const demo_service *svc)
 	    "JSON object\n"
 	    "                 per line\n"
 	    "  --migrate      apply the barrier and %s schemas and exit\n",
-	    svc->name, svc->name, svc->about, DEMO_MAX_WORKERS, svc->name);
+	    svc->name, svc->name, svc->about, DEMO_LISTEN_MAX,
+	    DEMO_MAX_WORKERS, svc->name);
 }
 
 int
 demo_main(int argc, char **argv, const demo_service *svc)
 {
-	const char             *listen[9] = { NULL };
-	int                     nlisten   = 0;
-	bool                    migrate   = false;
+	const char             *listen[DEMO_LISTEN_MAX + 1] = { NULL };
+	int                     nlisten                     = 0;
+	bool                    migrate                     = false;
 	saga_participant_config cfg;
 	struct sigaction        sa;
 	char                    err[512];
@@ -254,31 +283,42 @@ demo_main(int argc, char **argv, const demo_service *svc)
 	 * against 478 with four (docs/PERFORMANCE.md, entry 4). */
 	cfg.workers  = 1;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc &&
-		    nlisten < 8) {
+		/* An option without its value, or a --listen too many, is
+		 * named as such: both were "unknown option". */
+		if (demo_opt_has_value(argv[i]) && i + 1 == argc) {
+			fprintf(stderr, "saga-%s: %s needs a value\n",
+			    svc->name, argv[i]);
+			return (2);
+		}
+		if (strcmp(argv[i], "--listen") == 0) {
+			if (nlisten == DEMO_LISTEN_MAX) {
+				fprintf(stderr,
+				    "saga-%s: too many --listen (at most "
+				    "%d)\n",
+				    svc->name, DEMO_LISTEN_MAX);
+				return (2);
+			}
 			listen[nlisten++] = argv[++i];
-		} else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--db") == 0) {
 			cfg.conninfo = argv[++i];
-		} else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--workers") == 0) {
 			if (demo_workers_parse(svc, argv[++i], &cfg.workers) !=
 			    0) {
 				return (2);
 			}
 		} else if (strcmp(argv[i], "--migrate") == 0) {
 			migrate = true;
-		} else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--tls-ca") == 0) {
 			cfg.tls_ca = argv[++i];
-		} else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--tls-cert") == 0) {
 			cfg.tls_cert = argv[++i];
-		} else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--tls-key") == 0) {
 			cfg.tls_key = argv[++i];
-		} else if (strcmp(argv[i], "--log-format") == 0 &&
-		    i + 1 < argc) {
+		} else if (strcmp(argv[i], "--log-format") == 0) {
 			/* saga_participant_new checks it. */
 			cfg.log_format = argv[++i];
 			demo_json      = strcmp(cfg.log_format, "json") == 0;
-		} else if (strcmp(argv[i], "--metrics-listen") == 0 &&
-		    i + 1 < argc) {
+		} else if (strcmp(argv[i], "--metrics-listen") == 0) {
 			cfg.metrics_listen = argv[++i];
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {

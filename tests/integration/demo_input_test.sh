@@ -18,7 +18,11 @@
 #      services had exited, and sagactl reached the first cluster);
 #   0. (first, without the cluster) each service refuses a --workers that
 #      is not a whole number from 1 to 1024: exit 2, one line (atoi made
-#      "0" and "x" the library's default, 4 workers, without a word).
+#      "0" and "x" the library's default, 4 workers, without a word); an
+#      option that takes a value given last, without it ("--db needs a
+#      value"), and a ninth --listen ("too many --listen (at most 8)"),
+#      which were both 'unknown option "--db"' (or "--listen"); --help
+#      tells the limit of 8.
 
 set -euo pipefail
 
@@ -77,6 +81,35 @@ for svc in orders inventory payments shipping; do
 	done
 done
 echo "demo_input_test: --workers 0, x, 4x, -1, 1025 and \"\" refused by the four services"
+
+# refuses SVC WANT ARG...: saga-SVC with ARGs exits 2 within seconds,
+# printing the one line WANT on stderr and nothing on stdout.
+refuses() {
+	local svc=$1 want=$2 rc=0
+	shift 2
+	timeout 10 "$build/participants/saga-$svc" "$@" \
+	    >"$state/opt.out" 2>"$state/opt.err" || rc=$?
+	[[ $rc == 2 && $(cat "$state/opt.err") == "$want" &&
+	    ! -s $state/opt.out ]] ||
+		fail "saga-$svc $*: exit $rc, stderr: $(head -c 300 "$state/opt.err")"
+}
+nine=()
+for i in $(seq 1 9); do
+	nine+=(--listen "tcp://127.0.0.1:$i")
+done
+for svc in orders inventory payments shipping; do
+	for opt in --listen --db --workers --tls-ca --tls-cert --tls-key \
+	    --log-format --metrics-listen; do
+		refuses "$svc" "saga-$svc: $opt needs a value" \
+		    --listen tcp://127.0.0.1:1 "$opt"
+	done
+	refuses "$svc" "saga-$svc: too many --listen (at most 8)" \
+	    --db host=/nonexistent "${nine[@]}"
+	"$build/participants/saga-$svc" --help | grep -qF -- \
+	    "--listen URL   nng URL to serve on (repeatable, at most 8)" ||
+		fail "saga-$svc --help does not tell the limit of --listen"
+done
+echo "demo_input_test: an option without its value and a ninth --listen named as such by the four services"
 
 cluster start >"$state/start.log" 2>&1 ||
 	fail "the cluster did not start: $(tail -n 5 "$state/start.log")"
