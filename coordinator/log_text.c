@@ -28,35 +28,76 @@ log_tag_len(const char *msg)
 	return (n);
 }
 
+/* The room for how one character appears in a text log line: the
+ * longest is "\u2028" and its NUL. */
+#define LOG_TEXT_ESC_MAX 8
+
+/* Writes to esc (LOG_TEXT_ESC_MAX bytes, no NUL needed) how the k
+ * bytes at u appear in a text log line: a well-formed UTF-8 character
+ * (proto_utf8_char), or, when k is 0, a byte that starts none. Returns
+ * the length written. */
+static size_t
+log_text_char(char *esc, const uint8_t *u, size_t k)
+{
+	if (k == 0) {
+		/* Not UTF-8: the byte, so that the line stays UTF-8. */
+		return ((size_t) snprintf(
+		    esc, LOG_TEXT_ESC_MAX, "\\x%02x", (unsigned) *u));
+	}
+	if (*u == '\\') {
+		return ((size_t) snprintf(esc, LOG_TEXT_ESC_MAX, "\\\\"));
+	}
+	if (*u == '\n') {
+		return ((size_t) snprintf(esc, LOG_TEXT_ESC_MAX, "\\n"));
+	}
+	if (*u == '\r') {
+		return ((size_t) snprintf(esc, LOG_TEXT_ESC_MAX, "\\r"));
+	}
+	if ((*u < 0x20 && *u != '\t') || *u == 0x7f) {
+		return ((size_t) snprintf(
+		    esc, LOG_TEXT_ESC_MAX, "\\x%02x", (unsigned) *u));
+	}
+	if (k == 2 && u[0] == 0xc2 && u[1] <= 0x9f) {
+		/* A C1 control (U+0080..U+009F): NEL (U+0085) is a line
+		 * break to Unicode. */
+		return ((size_t) snprintf(
+		    esc, LOG_TEXT_ESC_MAX, "\\u%04x", (unsigned) u[1]));
+	}
+	if (k == 3 && u[0] == 0xe2 && u[1] == 0x80 &&
+	    (u[2] == 0xa8 || u[2] == 0xa9)) {
+		/* LINE SEPARATOR (U+2028), PARAGRAPH SEPARATOR (U+2029). */
+		return ((size_t) snprintf(esc, LOG_TEXT_ESC_MAX, "\\u%04x",
+		    u[2] == 0xa8 ? 0x2028u : 0x2029u));
+	}
+	memcpy(esc, u, k);
+	return (k);
+}
+
 size_t
 log_text_escape(char *dst, size_t cap, const char *src)
 {
-	size_t n = 0;
+	const uint8_t *u    = (const uint8_t *) src;
+	size_t         left = strlen(src);
+	size_t         n    = 0;
 
 	if (cap == 0) {
 		return (0);
 	}
-	for (const uint8_t *u = (const uint8_t *) src; *u != '\0'; u++) {
-		char   esc[8];
-		size_t k;
+	while (left > 0) {
+		char   esc[LOG_TEXT_ESC_MAX];
+		size_t c = proto_utf8_char(u, left);
+		size_t k = log_text_char(esc, u, c);
 
-		if (*u == '\\') {
-			k = (size_t) snprintf(esc, sizeof(esc), "\\\\");
-		} else if (*u == '\n') {
-			k = (size_t) snprintf(esc, sizeof(esc), "\\n");
-		} else if (*u == '\r') {
-			k = (size_t) snprintf(esc, sizeof(esc), "\\r");
-		} else if ((*u < 0x20 && *u != '\t') || *u == 0x7f) {
-			k = (size_t) snprintf(esc, sizeof(esc), "\\x%02x", *u);
-		} else {
-			esc[0] = (char) *u;
-			k      = 1;
-		}
+		/* Cut before a character or an escape that does not fit
+		 * whole. */
 		if (n + k > cap - 1) {
 			break;
 		}
 		memcpy(dst + n, esc, k);
 		n += k;
+		c = c > 0 ? c : 1;
+		u += c;
+		left -= c;
 	}
 	dst[n] = '\0';
 	return (n);

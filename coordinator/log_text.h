@@ -18,13 +18,18 @@
 size_t log_tag_len(const char *msg);
 
 /* log_text_escape copies the NUL-terminated src to dst (cap bytes, NUL
- * included, cut if need be, never inside an escape) for a text log line:
- * a line break or another control character (below 0x20 but tab, and
- * 0x7f) becomes \\n, \\r or \\xNN, so that a text from outside (a
- * participant's error, a client's note) cannot end the line and forge the
- * next; a backslash becomes \\\\, so that such a text cannot forge an
- * escape either (each backslash it writes starts one). Returns the
- * length written. */
+ * included, cut if need be, never inside a character or an escape) for a
+ * text log line: a line break or another control character (below 0x20
+ * but tab, and 0x7f) becomes \\n, \\r or \\xNN, a C1 control (U+0080
+ * to U+009F, NEL among them) or a LINE or PARAGRAPH SEPARATOR (U+2028,
+ * U+2029) becomes \\uNNNN, so that a text from outside (a participant's
+ * error, a client's note) cannot end the line and forge the next, even
+ * for a reader that splits lines at Unicode's line breaks; a byte that is
+ * not part of a well-formed UTF-8 character (RFC 3629) becomes \\xNN, so
+ * that the line is UTF-8; a backslash becomes \\\\, so that such a text
+ * cannot forge an escape either (each backslash it writes starts one).
+ * The rest (tab, printable ASCII, any other UTF-8 character) is kept.
+ * Returns the length written. */
 size_t log_text_escape(char *dst, size_t cap, const char *src);
 
 /* log_utf8_fix replaces, in place, every byte of s (n bytes) that is not

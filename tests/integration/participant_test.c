@@ -3265,7 +3265,9 @@ log_capture_end(fixture *f)
  * command, answered retry), step 0 compensated (whose handler logs a line
  * of its own with saga_call_log); then a line of the service's own
  * (saga_participant_log) with characters JSON must escape and a byte that
- * is not UTF-8, and one at DEBUG that must not appear. The participant is
+ * is not UTF-8, one with forged lines after a carriage return and a line
+ * break, one with forged lines after Unicode's NEL and LINE and PARAGRAPH
+ * SEPARATORs, and one at DEBUG that must not appear. The participant is
  * freed at the end; the capture still runs. */
 static void
 log_series(fixture *f, const char *format, saga_id *id)
@@ -3303,6 +3305,11 @@ log_series(fixture *f, const char *format, saga_id *id)
 	saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_INFO,
 	    "PARTICIPANT-TEST2 one\r2026-12-07T00:00:00.000Z ERROR parttest: "
 	    "forged\x1b[2K\n(cut here)");
+	saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_INFO,
+	    "PARTICIPANT-TEST3 card declined\xc2\x85"
+	    "2026-12-07T00:00:00.000Z ERROR parttest: forged\xe2\x80\xa8"
+	    "2026-12-07T00:00:00.000Z ERROR parttest: forged\xe2\x80\xa9"
+	    "end");
 	saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_DEBUG, "not written");
 	saga_client_free(f->cli);
 	f->cli = NULL;
@@ -3526,14 +3533,24 @@ test_participant_text_logs(void **state)
 	HAS("Z INFO  parttest: PARTICIPANT-MIGRATE applied 1 migration of set "
 	    "barrier\n");
 	HAS("Z INFO  parttest: PARTICIPANT-START listening on tcp://");
-	/* A backslash is written \\ (the start of an escape otherwise). */
+	/* A backslash is written \\ (the start of an escape otherwise); a
+	 * byte that is not UTF-8, \xNN. */
 	HAS("Z INFO  parttest: PARTICIPANT-TEST quotes \"q\", a backslash "
-	    "\\\\, a tab\t, a bad byte \xff end\n");
+	    "\\\\, a tab\t, a bad byte \\xff end\n");
 	/* A carriage return or an escape sequence in a message is escaped
 	 * (a terminal would show the forged text as a line of its own); a
 	 * line break ends the message. */
 	HAS("Z INFO  parttest: PARTICIPANT-TEST2 one\\r2026-12-07T00:00:00."
 	    "000Z ERROR parttest: forged\\x1b[2K\n");
+	/* So are NEL (U+0085) and the LINE and PARAGRAPH SEPARATORs
+	 * (U+2028, U+2029): a reader splitting lines at Unicode's line
+	 * breaks would show the forged text as lines of their own. */
+	HAS("Z INFO  parttest: PARTICIPANT-TEST3 card declined\\u0085"
+	    "2026-12-07T00:00:00.000Z ERROR parttest: forged\\u2028"
+	    "2026-12-07T00:00:00.000Z ERROR parttest: forged\\u2029end\n");
+	assert_null(strstr(text, "\xc2\x85"));
+	assert_null(strstr(text, "\xe2\x80\xa8"));
+	assert_null(strstr(text, "\xe2\x80\xa9"));
 #undef HAS
 	assert_null(strstr(text, "not written"));
 	for (line = strtok_r(text, "\n", &save); line != NULL;
