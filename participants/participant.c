@@ -375,9 +375,11 @@ part_log_line(const saga_participant *p, int level, const part_about *a,
 		    a->action != NULL ? " action=" : "",
 		    a->action != NULL ? a->action : "");
 	}
-	if (n < sizeof(line)) {
-		/* One line, whatever a handler's text holds. */
-		(void) log_text_escape(line + n, sizeof(line) - n, msg);
+	if (n < sizeof(line) - 1) {
+		/* One line, whatever a handler's text holds. The line feed's
+		 * byte is kept out: cutting for it below would drop the last
+		 * byte of an escape or a character. */
+		(void) log_text_escape(line + n, sizeof(line) - 1 - n, msg);
 	}
 	n = strlen(line);
 	if (n > sizeof(line) - 2) {

@@ -3565,6 +3565,62 @@ test_participant_text_logs(void **state)
 	free(text);
 }
 
+/* A text line too long for its buffer ends before an escape that does
+ * not fit whole, never inside one: with a pad of 0 to 3 bytes before a
+ * run of \x01 (each written as the 4 bytes \x01), one of the lines fills
+ * the buffer to its last byte. */
+static void
+test_participant_text_log_cut_whole(void **state)
+{
+	fixture                *f = *state;
+	saga_participant_config cfg;
+	char                    run[1024];
+	char                   *text, *line, *save = NULL;
+	int                     lines = 0, whole = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.log_level = SAGA_PARTICIPANT_LOG_INFO;
+	cfg.workers   = 1;
+	log_capture_begin(f);
+	start_with(f, &cfg, true);
+	memset(run, '\x01', sizeof(run) - 1);
+	run[sizeof(run) - 1] = '\0';
+	for (int pad = 0; pad < 4; pad++) {
+		saga_participant_log(f->p, SAGA_PARTICIPANT_LOG_INFO,
+		    "PARTICIPANT-FILL %.*s%s", pad, "xxx", run);
+	}
+	saga_client_free(f->cli);
+	f->cli = NULL;
+	saga_participant_free(f->p);
+	f->p = NULL;
+	text = log_capture_end(f);
+	assert_non_null(text);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		const char *fill = strstr(line, "PARTICIPANT-FILL ");
+		size_t      len;
+
+		if (fill == NULL) {
+			continue;
+		}
+		lines++;
+		fill += strlen("PARTICIPANT-FILL ");
+		fill += strspn(fill, "x");
+		len = strlen(fill);
+		/* Cut (the run is longer than a line), but between escapes. */
+		if (len > 1000 && len < 4 * (sizeof(run) - 1) && len % 4 == 0 &&
+		    strcmp(fill + len - 4, "\\x01") == 0) {
+			whole++;
+		} else {
+			print_message("cut inside an escape: ...%s\n",
+			    fill + len - (len > 8 ? 8 : len));
+		}
+	}
+	free(text);
+	assert_int_equal(lines, 4);
+	assert_int_equal(whole, 4);
+}
+
 /* Inserts a barrier row created age_s seconds ago. */
 static void
 insert_row(fixture *f, const saga_id *id, int kind, int age_s)
@@ -3961,6 +4017,7 @@ main(void)
 		T(test_participant_metrics_count_commands),
 		T(test_participant_json_logs),
 		T(test_participant_text_logs),
+		T(test_participant_text_log_cut_whole),
 		T(test_participant_purge_deletes_old_sagas_only),
 		T(test_participant_purge_retention_past_1970),
 		T(test_participant_purge_runs_in_background),
