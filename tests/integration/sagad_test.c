@@ -5629,7 +5629,7 @@ t_reload_p2(tenv *e, const char *from, const char *to, size_t n)
 /* The bulkhead holds across reloads: a reload that changes a participant
  * opens a new socket for it, and the commands still in flight on the old
  * one count against the new one's max_in_flight. Six sagas go through
- * p2 (max_in_flight 2, max_batch 1), each command held 3 s. While the
+ * p2 (max_in_flight 2, max_batch 1), each command held 4 s. While the
  * first two are out, a reload adds an endpoint: the next two leave only
  * when those are answered. While those are out, a reload raises
  * max_in_flight to 3: one more leaves. Before, each new socket had room
@@ -5663,7 +5663,7 @@ test_sagad_bulkhead_kept_across_reload(void **state)
 	assert_true(mport > 0);
 	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
 	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
-	snprintf(rules, sizeof(rules), "bulkr.do=delay:%d\n", MS(3000));
+	snprintf(rules, sizeof(rules), "bulkr.do=delay:%d\n", MS(4000));
 	t_begin(e, "bulkhead_reload", rules, "--metrics-listen", maddr, NULL);
 	for (int i = 0; i < 6; i++) {
 		ids[i] = t_start_ok(e, "bulkreload", "c-br", i);
