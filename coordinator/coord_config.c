@@ -1272,7 +1272,10 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 	ld->part_pos[ld->nparts] = kf->pos;
 	ld->nparts++;
 
-	snprintf(subject, sizeof(subject), "participant \"%s\"", name);
+	/* Cut on a whole character (a long non-ASCII name cut inside one
+	 * made the message invalid UTF-8: validate --json printed none). */
+	snprintf(subject, sizeof(subject), "participant \"%.*s\"",
+	    (int) coord_config_cut(name, strlen(name), 100), name);
 	if (!coord_config_want(ld, f, FYNT_MAPPING, subject, "a mapping")) {
 		return;
 	}
@@ -1389,7 +1392,9 @@ coord_config_step(coord_config_ld *ld, saga_def *d, size_t i,
 		}
 	}
 	if (s->name != NULL) {
-		snprintf(subject, sizeof(subject), "step \"%s\"", s->name);
+		snprintf(subject, sizeof(subject), "step \"%.*s\"",
+		    (int) coord_config_cut(s->name, strlen(s->name), 100),
+		    s->name);
 	} else {
 		snprintf(subject, sizeof(subject), "step %zu", i + 1);
 	}
@@ -1682,7 +1687,9 @@ coord_config_saga(coord_config_ld *ld, struct fy_node *n, coord_config_pos fb)
 	ld->saga_pos[ld->nsagas] = npos;
 	ld->nsagas++;
 	if (d->name != NULL) {
-		snprintf(subject, sizeof(subject), "saga \"%s\"", d->name);
+		snprintf(subject, sizeof(subject), "saga \"%.*s\"",
+		    (int) coord_config_cut(d->name, strlen(d->name), 100),
+		    d->name);
 		for (size_t i = 0; i + 1 < ld->nsagas; i++) {
 			coord_config_pos fp = ld->saga_pos[i];
 

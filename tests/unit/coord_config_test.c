@@ -810,6 +810,49 @@ test_coord_config_missing_keys(void **state)
 	    NULL);
 }
 
+/* A long name of two-byte characters in a message's subject is cut on
+ * a whole character: it was cut inside one, the message was not UTF-8,
+ * and sagactl validate --json printed no error at all. */
+static void
+test_coord_config_long_names_cut_whole(void **state)
+{
+	const char *files[] = { "longnames.yaml" };
+	char        name[301], text[1200];
+	coord_defs *d = NULL;
+	coord_errs  e = { 0 };
+
+	(void) state;
+	for (int i = 0; i < 150; i++) {
+		memcpy(name + 2 * i, "\xc3\xa9", 2);
+	}
+	name[300] = '\0';
+	snprintf(text, sizeof(text),
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://127.0.0.1:1\"]}\n"
+	    "sagas:\n"
+	    "  - name: %s\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a%s, action: x, kind: pivot}\n",
+	    name, name);
+	put(files[0], text);
+	assert_int_equal(coord_defs_load(files, 1, &d, &e), SAGA_ECONFIG);
+	assert_true(e.n >= 2);
+	for (size_t i = 0; i < e.n; i++) {
+		const char *m = e.msgs[i];
+
+		for (size_t k = 0, c; m[k] != '\0'; k += c) {
+			c = proto_utf8_char((const uint8_t *) m + k,
+			    strlen(m + k));
+			if (c == 0) {
+				fail_msg("not UTF-8 at byte %zu: %s", k, m);
+			}
+		}
+	}
+	assert_non_null(strstr(e.msgs[0], "missing required key \"steps\""));
+	coord_errs_fini(&e);
+}
+
 static void
 test_coord_config_duplicate_names(void **state)
 {
@@ -2583,6 +2626,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_out_of_range),
 		cmocka_unit_test(test_coord_config_retriable_backoff_cap),
 		cmocka_unit_test(test_coord_config_missing_keys),
+		cmocka_unit_test(test_coord_config_long_names_cut_whole),
 		cmocka_unit_test(test_coord_config_duplicate_names),
 		cmocka_unit_test(test_coord_config_unknown_participant),
 		cmocka_unit_test(test_coord_config_kind_rules),
