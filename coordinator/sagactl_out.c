@@ -375,14 +375,18 @@ sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len)
 		cols = cols > 3 ? cols - 3 : 0;
 	}
 	/* Character by character (an escape counts as its length), while
-	 * it fits in both the columns and buf. */
-	for (size_t i = 0; i < n;) {
-		size_t      k = sagactl_out_char(p + i, n - i, rep);
-		const char *t = rep[0] != '\0' ? rep : s + i;
-		size_t      m = rep[0] != '\0' ? strlen(rep) : k;
+	 * it fits in both the columns and buf, with room in buf for the
+	 * "..." of a cut: a buffer that filled first (multi-byte characters,
+	 * escapes) ended the text early without it, as if it were whole. */
+	size_t i = 0;
+
+	while (i < n) {
+		size_t      k  = sagactl_out_char(p + i, n - i, rep);
+		const char *t  = rep[0] != '\0' ? rep : s + i;
+		size_t      m  = rep[0] != '\0' ? strlen(rep) : k;
 		size_t      cw = rep[0] != '\0' ? m : 1;
 
-		if (w + cw > cols || o + m >= len) {
+		if (w + cw > cols || o + m + (i + k < n ? 4 : 1) > len) {
 			break;
 		}
 		memcpy(buf + o, t, m);
@@ -391,7 +395,7 @@ sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len)
 		i += k;
 	}
 	buf[o] = '\0';
-	if (total > cols && o + 4 <= len && cols > 0) {
+	if (i < n && o + 4 <= len && cols > 0) {
 		memcpy(buf + o, "...", 4);
 	}
 	return (buf);

@@ -159,6 +159,27 @@ test_sagactl_out_cut(void **state)
 	assert_true(sagactl_out_textwidth(sagactl_out_cut(
 	                "\033\033\033\033\033\033", 20, buf, sizeof(buf)))
 	    <= 20);
+	/* A buffer that fills before the columns (two-byte characters,
+	 * escapes): cut with "..." all the same. It ended early without
+	 * it, 31 of 42 characters shown as if the text were whole. */
+	{
+		char in[200], small[16];
+
+		for (int i = 0; i < 42; i++) {
+			memcpy(in + 2 * i, "\xc3\x84", 2);
+		}
+		in[84] = '\0';
+		assert_string_equal(sagactl_out_cut(in, 40, small,
+		                        sizeof(small)),
+		    "\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84\xc3\x84...");
+		assert_string_equal(sagactl_out_cut("\033\033\033\033", 40,
+		                        small, sizeof(small)),
+		    "\\x1b\\x1b\\x1b...");
+		/* Whole when it fits, to the last byte. */
+		assert_string_equal(sagactl_out_cut("\033\033\033", 40,
+		                        small, sizeof(small)),
+		    "\\x1b\\x1b\\x1b");
+	}
 }
 
 /* A table: cells escaped and aligned by their printed width. */
