@@ -4228,6 +4228,14 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 	if (o->conninfo == NULL) {
 		o->conninfo = "";
 	}
+	if (o->migrate && o->check) {
+		/* --migrate went first, and a check wrote to the database. */
+		fprintf(stderr,
+		    "sagad: --check and --migrate go separately: --check "
+		    "reads the configuration only, --migrate changes the "
+		    "database\n");
+		return (2);
+	}
 	if (!o->migrate && o->nconfigs == 0) {
 		fprintf(stderr,
 		    "sagad: no configuration: give --config FILE "

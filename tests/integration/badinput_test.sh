@@ -169,6 +169,13 @@ rc=0
 ((rc == 1)) || fail "sagad --check of a bad file exited $rc"
 grep -q "bad.yaml:[0-9]*:[0-9]*: " "$state/check.out" ||
 	fail "sagad --check gave no file:line:column: $(cat "$state/check.out")"
+# --check with --migrate: refused, the database left alone (--migrate
+# went first, and the check wrote to the database).
+rc=0
+"$build/coordinator/sagad" --check --migrate --config "$state/bad.yaml" \
+	--db "host=/nonexistent" >"$state/checkmig.out" 2>&1 || rc=$?
+((rc == 2)) && grep -q "\-\-check and --migrate go separately" "$state/checkmig.out" ||
+	fail "sagad --check --migrate: exit $rc: $(cat "$state/checkmig.out")"
 # Endpoints that nng cannot dial, which sagad refused only at start-up:
 # --check and sagactl validate name each at its line and column.
 # (An ipc:// path longer than a Unix socket's address holds, 108 bytes
