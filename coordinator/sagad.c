@@ -2011,6 +2011,9 @@ conflict:
 }
 
 /* Handles a request about one saga that is in memory. */
+static bool coord_def_unrunnable(
+    const coord *c, const saga_def *d, char *why, size_t len);
+
 static void
 coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 {
@@ -2018,9 +2021,21 @@ coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
 	saga_ev          ev;
 	char             note[512];
 	char             step_name[COORD_CONFIG_NAME_MAX + 1];
+	char             why[300];
 
 	if (!s->created) {
 		rpc_req_error(r, SAGA_ENOTFOUND, "no saga %s", s->id_text);
+		return;
+	}
+	/* A repair that sends commands again, of a saga whose participant
+	 * the configuration lost (a reload checks only the sagas running
+	 * here): each would fail to send, and the saga compensate towards
+	 * the same missing participant. */
+	if ((m->type == PROTO_T_RETRY || m->type == PROTO_T_SKIP) &&
+	    coord_def_unrunnable(c, s->inst.def, why, sizeof(why))) {
+		rpc_req_error(r, SAGA_EUNAVAIL,
+		    "%s; add it back (and reload), then repeat the repair",
+		    why);
 		return;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -3028,8 +3043,9 @@ coord_unloadable(
  * (why says which). Such a saga cannot be run here: each command would
  * fail to send, spend the step's attempts in a second and compensate
  * towards the same missing participant, for compensation_timeout, with
- * nothing sent (a reload refuses such a configuration: coord_reload_
- * refusal; a restart or a takeover took it). */
+ * nothing sent. A reload refuses such a configuration only for the
+ * sagas running here (coord_reload_refusal); a restart, a takeover, or
+ * a repair of a FAILED saga meets it. */
 static bool
 coord_def_unrunnable(const coord *c, const saga_def *d, char *why,
     size_t len)

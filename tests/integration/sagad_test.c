@@ -2790,12 +2790,18 @@ t_file_count_of(const char *path, const char *text)
 static void
 test_sagad_recovery_missing_participant(void **state)
 {
-	tenv  *e = *state;
-	char   cfg[512], idt[SAGA_ID_STRLEN + 1];
-	saga_id id;
+	tenv   *e = *state;
+	char    cfg[512], idt[SAGA_ID_STRLEN + 1];
+	saga_id id, fid;
+	t_saga  s;
 
-	t_begin(e, "missing_participant", "hold.do=timeout\n",
+	t_begin(e, "missing_participant",
+	    "hold.do=timeout\nm3.do=fail:out of stock\n"
+	    "m2.undo=fail:ledger closed\n",
 	    "--instance-id", "mp", NULL);
+	/* A FAILED saga of p0 too: a RETRY of it would send again. */
+	fid = t_start_ok(e, "repair", "c-2", 2);
+	t_wait_state(e, &fid, "FAILED", &s);
 	id = t_start_ok(e, "cancelable", "c-1", 1);
 	saga_id_format(&id, idt);
 	t_wait_record(e, "hold.do", 1, MS(10000));
@@ -2832,6 +2838,15 @@ test_sagad_recovery_missing_participant(void **state)
 	                     "'step_sent', 'load_failed')",
 	                     idt),
 	    0);
+	/* The FAILED saga's RETRY is refused, nothing sent: it was taken,
+	 * and its commands failed to send (SEND-FAILED). */
+	assert_int_equal(t_req(e, PROTO_T_RETRY, &fid, "try", NULL, &s),
+	    SAGA_EUNAVAIL);
+	assert_non_null(strstr(s.message,
+	    "participant p0 of step m1 (repair version 1) is not in the "
+	    "configuration"));
+	t_wait_state(e, &fid, "FAILED", &s);
+	assert_int_equal(t_file_count_of(e->sagad_log, "SEND-FAILED"), 0);
 	/* Said in its log too, for sagactl show. */
 	if (!test_wait_until(t_db_cond_cb,
 	        &(t_db_cond) { .e = e,
