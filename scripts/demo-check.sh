@@ -306,8 +306,13 @@ rows stock "$INVENTORY_DB" "SELECT s.sku, s.available, s.reserved,
     FROM stock s LEFT JOIN reservations r ON r.sku = s.sku
     GROUP BY s.sku, s.available, s.reserved ORDER BY s.sku"
 while fields sku avail reserved held; do
-	seen[$sku]=1
-	seeded=${seed_stock[$sku]:-}
+	# An empty SKU is no index of an array (bash: bad array subscript,
+	# and the script ended without a verdict).
+	seeded=
+	if [[ -n $sku ]]; then
+		seen[$sku]=1
+		seeded=${seed_stock[$sku]:-}
+	fi
 	if [[ -z $seeded ]]; then
 		problem "not in the seed data"
 	elif ((avail + reserved != seeded)); then
@@ -332,8 +337,11 @@ rows money "$PAYMENTS_DB" "SELECT a.customer_id, a.balance,
     FROM accounts a LEFT JOIN payments p ON p.customer_id = a.customer_id
     GROUP BY a.customer_id, a.balance ORDER BY a.customer_id"
 while fields cust balance charged; do
-	seen[$cust]=1
-	seeded=${seed_balance[$cust]:-}
+	seeded=
+	if [[ -n $cust ]]; then
+		seen[$cust]=1
+		seeded=${seed_balance[$cust]:-}
+	fi
 	if [[ -z $seeded ]]; then
 		problem "not in the seed data"
 	elif ((seeded - balance != charged)); then

@@ -16,6 +16,9 @@
 #   deleted   order 2 (COMPENSATED: the payment failed) loses its order
 #             and its reservation, REJECTED and RELEASED, whose actions
 #             the log records as done (step_ok): "none" was accepted;
+#   empty keys  a stock row with SKU '' and an account of customer '':
+#             reported (an empty index of a bash array ended the script
+#             without a verdict);
 #   oversize  order 4's reservation and payment made larger than the
 #             order, the stock and the balance moved to match;
 #   rewrite   order 4 and every row of it made 2 gizmos for 30.00, stock
@@ -195,6 +198,18 @@ sql "$INVENTORY_DB" "INSERT INTO reservations SELECT * FROM deleted" \
     "DROP TABLE deleted"
 check_passes "deleted undone"
 
+# empty keys: a SKU and a customer id of '' (the schema allows them)
+# are reported, not the end of the script ("bad array subscript").
+sql "$INVENTORY_DB" "INSERT INTO stock VALUES ('', 0, 0)"
+sql "$PAYMENTS_DB" "INSERT INTO accounts VALUES ('', 0)"
+check_fails "empty keys" "not in the seed data"
+grep -qF 'stock : 0 available' "$state/check.log" &&
+	grep -qF 'money : 0 cents' "$state/check.log" ||
+	fail "empty keys: no line for the empty SKU or customer: $(cat "$state/check.log")"
+sql "$INVENTORY_DB" "DELETE FROM stock WHERE sku = ''"
+sql "$PAYMENTS_DB" "DELETE FROM accounts WHERE customer_id = ''"
+check_passes "empty keys undone"
+
 # oversize
 sql "$INVENTORY_DB" \
     "UPDATE reservations SET qty = 2 WHERE saga_id = '$o4'" \
@@ -320,4 +335,4 @@ if grep -q '^verdict:' "$state/check.log"; then
 	fail "unreadable: a verdict on data it could not read"
 fi
 
-echo "demo_check_test: the check passed on the demo's data, on inputs with '|' and newlines, on a long log and on addresses, and failed on each of 7 corruptions"
+echo "demo_check_test: the check passed on the demo's data, on inputs with '|' and newlines, on a long log and on addresses, and failed on each of 8 corruptions"
