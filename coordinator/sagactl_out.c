@@ -359,43 +359,58 @@ sagactl_out_age(int64_t ms, char *buf, size_t len)
 	return (buf);
 }
 
-char *
-sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len)
+/* Copies s (n bytes) into buf (len bytes, NUL-terminated), escaped,
+ * character by character (an escape counts as its length) while it fits
+ * in cols columns and in buf, with room in buf for the "..." of a cut.
+ * Returns the bytes of s taken, with the bytes and columns written in
+ * *o and *w. */
+static size_t
+sagactl_out_fill(const char *s, size_t n, size_t cols, char *buf,
+    size_t len, size_t *o, size_t *w)
 {
 	const unsigned char *p = (const unsigned char *) s;
-	size_t               n = strlen(s), w = 0, o = 0;
-	size_t               total;
 	char                 rep[SAGACTL_OUT_ESC_MAX];
+	size_t               i = 0;
 
-	if (len == 0) {
-		return (buf);
-	}
-	total = sagactl_out_textwidth(s);
-	if (total > cols) {
-		cols = cols > 3 ? cols - 3 : 0;
-	}
-	/* Character by character (an escape counts as its length), while
-	 * it fits in both the columns and buf, with room in buf for the
-	 * "..." of a cut: a buffer that filled first (multi-byte characters,
-	 * escapes) ended the text early without it, as if it were whole. */
-	size_t i = 0;
-
+	*o = 0;
+	*w = 0;
 	while (i < n) {
 		size_t      k  = sagactl_out_char(p + i, n - i, rep);
 		const char *t  = rep[0] != '\0' ? rep : s + i;
 		size_t      m  = rep[0] != '\0' ? strlen(rep) : k;
 		size_t      cw = rep[0] != '\0' ? m : 1;
 
-		if (w + cw > cols || o + m + (i + k < n ? 4 : 1) > len) {
+		if (*w + cw > cols || *o + m + (i + k < n ? 4 : 1) > len) {
 			break;
 		}
-		memcpy(buf + o, t, m);
-		o += m;
-		w += cw;
+		memcpy(buf + *o, t, m);
+		*o += m;
+		*w += cw;
 		i += k;
 	}
-	buf[o] = '\0';
-	if (i < n && o + 4 <= len && cols > 0) {
+	buf[*o] = '\0';
+	return (i);
+}
+
+char *
+sagactl_out_cut(const char *s, size_t cols, char *buf, size_t len)
+{
+	size_t n = strlen(s), total, room, i, o, w;
+
+	if (len == 0) {
+		return (buf);
+	}
+	total = sagactl_out_textwidth(s);
+	room  = total > cols ? (cols > 3 ? cols - 3 : 0) : cols;
+	i     = sagactl_out_fill(s, n, room, buf, len, &o, &w);
+	/* A buffer that filled before the columns (multi-byte characters,
+	 * escapes) cuts the text too: it ended early without "...", as if
+	 * it were whole. The "..." then needs its 3 columns as well. */
+	if (i < n && w + 3 > cols) {
+		room = cols > 3 ? cols - 3 : 0;
+		i    = sagactl_out_fill(s, n, room, buf, len, &o, &w);
+	}
+	if (i < n && o + 4 <= len && room > 0) {
 		memcpy(buf + o, "...", 4);
 	}
 	return (buf);

@@ -858,7 +858,7 @@ show_header(const show *s)
 static char *
 show_stat_text(const sagactl_out *o, show_stat st, sagactl_style *style)
 {
-	char        cut[320]; /* 40 columns of escapes (7 bytes each) */
+	char        cut[320]; /* 40 columns, of 4-byte characters at most */
 	const char *why = st.error ? st.error : "";
 	size_t      len;
 	char       *buf;

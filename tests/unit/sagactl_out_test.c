@@ -175,6 +175,11 @@ test_sagactl_out_cut(void **state)
 		assert_string_equal(sagactl_out_cut("\033\033\033\033", 40,
 		                        small, sizeof(small)),
 		    "\\x1b\\x1b\\x1b...");
+		/* Cut by the buffer where the columns held it all: the
+		 * "..." within the columns all the same (it went 1 past). */
+		assert_string_equal(sagactl_out_cut("abcdefgh\xc3\x84\xc3\x84",
+		                        10, small, 12),
+		    "abcdefg...");
 		/* Whole when it fits, to the last byte. */
 		assert_string_equal(sagactl_out_cut("\033\033\033", 40,
 		                        small, sizeof(small)),
