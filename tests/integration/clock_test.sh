@@ -134,6 +134,12 @@ fi
 end=$("$sagactl" wait "$quick" --timeout 30s --coordinator "$api_a") ||
 	fail "quick did not end: $end"
 [[ $end == *COMPLETED* ]] || fail "quick did not complete: $end"
+# Else its duration did not span the step, and tested nothing: its last
+# event, written in a's time, is then older than its first.
+[[ $(q "SELECT (SELECT at FROM saga_event WHERE saga_id = '$quick'
+	ORDER BY seq DESC LIMIT 1) < (SELECT at FROM saga_event
+	WHERE saga_id = '$quick' ORDER BY seq LIMIT 1)") == t ]] ||
+	fail "quick ended before the step: its 1.5 s were too short here"
 sum=
 for _ in $(seq 1 50); do
 	sum=$(curl -sf --max-time 5 "http://$metrics_a/metrics" |
