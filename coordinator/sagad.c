@@ -3749,7 +3749,9 @@ coord_waiters_sweep(coord *c)
 			}
 		}
 	}
-	/* The heap changes as entries leave: from its end. */
+	/* The heap changes as entries leave: from its end, so that each
+	 * index is read once; an entry that a removal sifts into an index
+	 * already read waits for the next sweep. */
 	for (size_t i = c->mtimers.n; i-- > 0;) {
 		timer_ent *t = i < c->mtimers.n ? c->mtimers.ents[i] : NULL;
 		rwaiter   *w;

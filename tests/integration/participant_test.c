@@ -3618,7 +3618,8 @@ test_participant_text_log_cut_whole(void **state)
 		fill += strspn(fill, "x");
 		len = strlen(fill);
 		/* Cut (the run is longer than a line), but between escapes. */
-		if (len > 1000 && len < 4 * (sizeof(run) - 1) && len % 4 == 0 &&
+		if (len > 1000 && len < 4 * (sizeof(run) - 1) &&
+		    len % 4 == 0 &&
 		    strcmp(fill + len - 4, "\\x01") == 0) {
 			whole++;
 		} else {
