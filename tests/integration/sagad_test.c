@@ -5641,15 +5641,7 @@ t_reload_p2(tenv *e, const char *from, const char *to, size_t n)
 #define T_BULKR_OK_SQL \
 	"SELECT count(*) FROM saga_event WHERE event = 'step_ok'"
 
-/* The bulkhead holds across reloads: a reload that changes a participant
- * opens a new socket for it, and the commands still in flight on the old
- * one count against the new one's max_in_flight. Six sagas go through
- * p2 (max_in_flight 2, max_batch 1), each command held 4 s. While the
- * first two are out, a reload adds an endpoint: the next two leave only
- * when those are answered. While those are out, a reload raises
- * max_in_flight to 3: one more leaves. Before, each new socket had room
- * for max_in_flight commands of its own: the participant held 4 at once
- * after the first reload, and 6 after the second. */
+/* Whether gauge name at url reads at least least. */
 typedef struct t_gauge_cond {
 	const char *url;
 	const char *name;
@@ -5664,6 +5656,15 @@ t_gauge_cond_cb(void *arg)
 	return (t_gauge(c->url, c->name) >= c->least);
 }
 
+/* The bulkhead holds across reloads: a reload that changes a participant
+ * opens a new socket for it, and the commands still in flight on the old
+ * one count against the new one's max_in_flight. Six sagas go through
+ * p2 (max_in_flight 2, max_batch 1), each command held 4 s. While the
+ * first two are out, a reload adds an endpoint: the next two leave only
+ * when those are answered. While those are out, a reload raises
+ * max_in_flight to 3: one more leaves. Before, each new socket had room
+ * for max_in_flight commands of its own: the participant held 4 at once
+ * after the first reload, and 6 after the second. */
 static void
 test_sagad_bulkhead_kept_across_reload(void **state)
 {
