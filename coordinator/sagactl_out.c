@@ -124,7 +124,7 @@ sagactl_out_state_style(const char *state)
 /* How the character at s (n > 0 bytes left) is shown. Returns the bytes
  * of s that it takes; rep gets the text shown for them, or "" when they
  * are shown as they are (printable ASCII, a valid UTF-8 character that is
- * not a C1 control). */
+ * not a C1 control nor a bidirectional override or isolate). */
 static size_t
 sagactl_out_char(const unsigned char *s, size_t n, char *rep)
 {
@@ -168,6 +168,15 @@ sagactl_out_char(const unsigned char *s, size_t n, char *rep)
 	if (c == 0xc2 && s[1] <= 0x9f) {
 		/* A C1 control: 0x9b is CSI, 0x9d OSC on some terminals. */
 		snprintf(rep, SAGACTL_OUT_ESC_MAX, "\\u%04x", (unsigned) s[1]);
+	} else if (c == 0xe2 && ((s[1] == 0x80 && s[2] >= 0xaa &&
+	                             s[2] <= 0xae) ||
+	                            (s[1] == 0x81 && s[2] >= 0xa6 &&
+	                                s[2] <= 0xa9))) {
+		/* A bidirectional override or isolate (U+202A..U+202E,
+		 * U+2066..U+2069): shown as it is, a key or an error could
+		 * make the rest of its line read backwards. */
+		snprintf(rep, SAGACTL_OUT_ESC_MAX, "\\u%04x",
+		    (unsigned) (((s[1] & 0x3f) << 6) | (s[2] & 0x3f)) | 0x2000);
 	}
 	return (need + 1);
 stray:

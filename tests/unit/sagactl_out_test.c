@@ -46,6 +46,15 @@ test_sagactl_out_escape_controls(void **state)
 		{ "\xc2\x9b"
 		  "2J\xc2\x85\xc2\x9d\xc2\x80\xc2\x9f\xc2\xa0",
 		    "\\u009b2J\\u0085\\u009d\\u0080\\u009f\xc2\xa0" },
+		/* Bidirectional overrides and isolates (U+202A..U+202E,
+		 * U+2066..U+2069): a key could make its line read
+		 * backwards. Their neighbours U+2029, U+202F, U+2065 and
+		 * U+206A as they are. */
+		{ "abc\xe2\x80\xae"
+		  "dcba \xe2\x80\xaa\xe2\x81\xa6\xe2\x81\xa9",
+		    "abc\\u202edcba \\u202a\\u2066\\u2069" },
+		{ "\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa",
+		    "\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa" },
 		/* Valid UTF-8 as it is: é € 😀. */
 		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
 		    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
