@@ -175,8 +175,10 @@ sagactl_out_char(const unsigned char *s, size_t n, char *rep)
 		/* A bidirectional override or isolate (U+202A..U+202E,
 		 * U+2066..U+2069): shown as it is, a key or an error could
 		 * make the rest of its line read backwards. */
-		snprintf(rep, SAGACTL_OUT_ESC_MAX, "\\u%04x",
-		    (unsigned) (((s[1] & 0x3f) << 6) | (s[2] & 0x3f)) | 0x2000);
+		unsigned cp = 0x2000u | (unsigned) (s[1] & 0x3f) << 6 |
+		    (unsigned) (s[2] & 0x3f);
+
+		snprintf(rep, SAGACTL_OUT_ESC_MAX, "\\u%04x", cp);
 	}
 	return (need + 1);
 stray:
