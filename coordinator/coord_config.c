@@ -98,6 +98,9 @@ typedef struct coord_config_field {
 /* The state of one load. */
 typedef struct coord_config_ld {
 	bool              nomem;
+	/* A file was not read whole (cannot be read, or does not parse):
+	 * the participants it declares are unknown. */
+	bool              unread;
 	bool              strict; /* canonical JSON: every key required */
 	coord_config_err *errs;
 	size_t            nerrs;
@@ -2183,6 +2186,7 @@ coord_config_file(coord_config_ld *ld, const char *path)
 		}
 		coord_config_err_at(
 		    ld, pos, "cannot read: %s", strerror(errno));
+		ld->unread = true;
 		return;
 	}
 	/* Tags are reported and the file is still read, so that its other
@@ -2193,12 +2197,17 @@ coord_config_file(coord_config_ld *ld, const char *path)
 	        doc.fyd ? fy_document_root(doc.fyd) : NULL, pos)) {
 		coord_config_root(
 		    ld, doc.fyd ? fy_document_root(doc.fyd) : NULL);
+	} else {
+		ld->unread = true;
 	}
 	coord_config_doc_fini(&doc);
 	free(buf);
 }
 
-/* Checks that every step names a known participant. */
+/* Checks that every step names a known participant. When a file was not
+ * read whole, the error says that it may declare it: "unknown
+ * participant" alone, next to a file's syntax error, sent the reader to
+ * a declaration that is there. */
 static void
 coord_config_refs_check(coord_config_ld *ld)
 {
@@ -2214,8 +2223,11 @@ coord_config_refs_check(coord_config_ld *ld)
 		if (j == ld->nparts) {
 			coord_config_err_at(ld, ld->refs[i].pos,
 			    "participant: unknown participant \"%s\" (define "
-			    "it under participants:)",
-			    ld->refs[i].name);
+			    "it under participants:%s)",
+			    ld->refs[i].name,
+			    ld->unread ? "; or a file that could not be "
+			                 "read declares it"
+			               : "");
 		}
 	}
 }

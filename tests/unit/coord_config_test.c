@@ -853,6 +853,40 @@ test_coord_config_long_names_cut_whole(void **state)
 	coord_errs_fini(&e);
 }
 
+/* A file that does not parse declares no participant: a step of another
+ * file that uses one of its participants is reported as unknown, and the
+ * error says that the file that could not be read may declare it (it
+ * sent the reader to a declaration that is there). */
+static void
+test_coord_config_unread_file_refs(void **state)
+{
+	const char *files[] = { "unread-a.yaml", "unread-b.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://127.0.0.1:1\"]}\n"
+	    "sagas: [\n");
+	put(files[1],
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps: [{name: a, participant: p, action: x, kind: pivot}]\n");
+	expect_files_errs(files, 2,
+	    "unread-a.yaml:4:1: flow sequence without a closing bracket",
+	    "unread-b.yaml:3:36: participant: unknown participant \"p\" "
+	    "(define it under participants:; or a file that could not be "
+	    "read declares it)",
+	    NULL);
+	/* A file that cannot be read: the same. */
+	files[0] = "unread-none.yaml";
+	expect_files_errs(files, 2,
+	    "unread-none.yaml: cannot read: No such file or directory",
+	    "unread-b.yaml:3:36: participant: unknown participant \"p\" "
+	    "(define it under participants:; or a file that could not be "
+	    "read declares it)",
+	    NULL);
+}
+
 static void
 test_coord_config_duplicate_names(void **state)
 {
@@ -1729,7 +1763,8 @@ test_coord_config_tag_and_other_errors(void **state)
 	    "tagged.yaml:5:15: a YAML tag (tag:yaml.org,2002:str) is not "
 	    "supported: write the value without it",
 	    "tagged.yaml:8:22: participant: unknown participant \"nobody\" "
-	    "(define it under participants:)",
+	    "(define it under participants:; or a file that could not be "
+	    "read declares it)",
 	    "tagged.yaml:11:18: timeout: expected a duration like 500ms, 2s, "
 	    "1m, got \"5 s\"",
 	    "swallowed.yaml:5:3: timeout: this line is not indented more "
@@ -2627,6 +2662,7 @@ main(void)
 		cmocka_unit_test(test_coord_config_retriable_backoff_cap),
 		cmocka_unit_test(test_coord_config_missing_keys),
 		cmocka_unit_test(test_coord_config_long_names_cut_whole),
+		cmocka_unit_test(test_coord_config_unread_file_refs),
 		cmocka_unit_test(test_coord_config_duplicate_names),
 		cmocka_unit_test(test_coord_config_unknown_participant),
 		cmocka_unit_test(test_coord_config_kind_rules),
