@@ -870,7 +870,8 @@ test_coord_config_unread_file_refs(void **state)
 	put(files[1],
 	    "sagas:\n"
 	    "  - name: s\n"
-	    "    steps: [{name: a, participant: p, action: x, kind: pivot}]\n");
+	    "    steps: [{name: a, participant: p, action: x, "
+	    "kind: pivot}]\n");
 	expect_files_errs(files, 2,
 	    "unread-a.yaml:4:1: flow sequence without a closing bracket",
 	    "unread-b.yaml:3:36: participant: unknown participant \"p\" "
