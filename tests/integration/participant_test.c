@@ -3593,6 +3593,23 @@ test_participant_text_log_cut_whole(void **state)
 	cfg.workers   = 1;
 	log_capture_begin(f);
 	start_with(f, &cfg, true);
+	/* A round trip before the client closes: closed while it was still
+	 * connecting, libnng 1.5.2 left the dialer's objects behind, which
+	 * LeakSanitizer reported at exit (2 runs in 3). */
+	{
+		proto_msg m;
+		proto_buf b;
+		uint32_t  type, code;
+		char      said[64];
+
+		proto_msg_init(&m);
+		m.type = PROTO_T_PING;
+		proto_buf_init(&b);
+		assert_int_equal(proto_msg_encode(&m, &b), 0);
+		send_raw(f, b.data, b.len, &type, &code, said, sizeof(said));
+		assert_int_equal(type, PROTO_T_PONG);
+		proto_buf_fini(&b);
+	}
 	memset(run, '\x01', sizeof(run) - 1);
 	run[sizeof(run) - 1] = '\0';
 	for (int pad = 0; pad < 4; pad++) {
