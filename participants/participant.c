@@ -1794,15 +1794,21 @@ part_run_handler(part_worker *w, part_cmd *pc)
 	int                     hrv;
 	int                     houtcome;
 	bool                    aborted, pipeline;
+	proto_limits            own;
 
 	call->db = w->db;
-	/* Under the limits its action's ok was taken with (a raised
-	 * max_msg_bytes: the defaults refused an output above 1 MiB, and
-	 * the compensation answered retry for ever). */
+	/* Our own row, whatever its size: under the defaults an output above
+	 * 1 MiB (taken with a raised max_msg_bytes) was refused, and under
+	 * the limits of now one taken before they were lowered; either way
+	 * the compensation answered retry for ever. */
+	own = p->lim;
+	if (pc->b.output.len > own.max_msg_bytes) {
+		own.max_msg_bytes = pc->b.output.len;
+	}
 	if (key->kind == BARRIER_COMPENSATION &&
 	    proto_doc_parse(&call->action_out,
 	        pc->b.output.len > 0 ? pc->b.output : PROTO_RAW_EMPTY_MAP,
-	        &p->lim, NULL) != 0) {
+	        &own, NULL) != 0) {
 		/* Our own row is unreadable (or no memory): do not run the
 		 * compensation blind. */
 		snprintf(errbuf, errlen,
