@@ -1216,10 +1216,10 @@ coord_config_participant_tls(coord_config_ld *ld, saga_participant_def *p,
 	}
 }
 
-/* Reads one participant: key k (its name) and value f. */
+/* Reads the body f of participant p (its name at kf) into p. */
 static void
-coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
-    const coord_config_field *f)
+coord_config_participant_body(coord_config_ld *ld, saga_participant_def *p,
+    const coord_config_field *kf, const coord_config_field *f)
 {
 	coord_config_field fields[] = {
 		{ .key = "endpoints", .required = true },
@@ -1227,58 +1227,17 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 		{ .key = "tls", .optional = true },
 		{ .key = "max_batch" },
 	};
-	const size_t          nf = sizeof(fields) / sizeof(fields[0]);
-	saga_participant_def *p  = NULL;
-	char                 *name;
-	char                  subject[200];
-	long long             ll;
-	struct fy_node       *item;
-	void                 *it = NULL;
-	size_t                n;
-
-	if (!coord_config_str(ld, kf, "participants", COORD_CONFIG_NAME,
-	        &name)) {
-		/* Keep the name anyway, so that the steps naming it do not
-		 * report it as unknown as well. */
-		const char *t = coord_config_text(kf->val);
-
-		if (t == NULL || (name = coord_config_strdup(ld, t)) == NULL) {
-			return;
-		}
-	}
-	for (size_t i = 0; i < ld->nparts; i++) {
-		if (strcmp(ld->parts[i]->name, name) == 0) {
-			coord_config_pos fp = ld->part_pos[i];
-
-			coord_config_err_at(ld, kf->pos,
-			    "duplicate participant \"%s\" (first defined at "
-			    "%s:%d:%d)",
-			    name, ld->files[fp.file], fp.line, fp.col);
-			free(name);
-			return;
-		}
-	}
-	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    !coord_config_grow(ld, (void **) &ld->parts, &ld->capparts,
-	        ld->nparts, sizeof(*ld->parts)) ||
-	    !coord_config_grow(ld, (void **) &ld->part_pos, &ld->cappart_pos,
-	        ld->nparts, sizeof(*ld->part_pos))) {
-		ld->nomem = true;
-		free(p);
-		free(name);
-		return;
-	}
-	p->name                  = name;
-	p->max_in_flight         = COORD_CONFIG_MAX_IN_FLIGHT_DEFAULT;
-	p->max_batch             = COORD_CONFIG_MAX_BATCH_DEFAULT;
-	ld->parts[ld->nparts]    = p;
-	ld->part_pos[ld->nparts] = kf->pos;
-	ld->nparts++;
+	const size_t    nf = sizeof(fields) / sizeof(fields[0]);
+	char            subject[200];
+	long long       ll;
+	struct fy_node *item;
+	void           *it = NULL;
+	size_t          n;
 
 	/* Cut on a whole character (a long non-ASCII name cut inside one
 	 * made the message invalid UTF-8: validate --json printed none). */
 	snprintf(subject, sizeof(subject), "participant \"%.*s\"",
-	    (int) coord_config_cut(name, strlen(name), 100), name);
+	    (int) coord_config_cut(p->name, strlen(p->name), 100), p->name);
 	if (!coord_config_want(ld, f, FYNT_MAPPING, subject, "a mapping")) {
 		return;
 	}
@@ -1339,6 +1298,65 @@ coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
 			continue;
 		}
 		p->endpoints[p->nendpoints++] = url;
+	}
+}
+
+/* Reads one participant: key k (its name) and value f. A duplicate is
+ * reported, and its body still checked, into a definition thrown away:
+ * its errors came one at a time, after each rename (as a duplicate
+ * saga's do not). */
+static void
+coord_config_participant(coord_config_ld *ld, const coord_config_field *kf,
+    const coord_config_field *f)
+{
+	saga_participant_def *p   = NULL;
+	bool                  dup = false;
+	char                 *name;
+
+	if (!coord_config_str(ld, kf, "participants", COORD_CONFIG_NAME,
+	        &name)) {
+		/* Keep the name anyway, so that the steps naming it do not
+		 * report it as unknown as well. */
+		const char *t = coord_config_text(kf->val);
+
+		if (t == NULL || (name = coord_config_strdup(ld, t)) == NULL) {
+			return;
+		}
+	}
+	for (size_t i = 0; i < ld->nparts && !dup; i++) {
+		if (strcmp(ld->parts[i]->name, name) == 0) {
+			coord_config_pos fp = ld->part_pos[i];
+
+			coord_config_err_at(ld, kf->pos,
+			    "duplicate participant \"%s\" (first defined at "
+			    "%s:%d:%d)",
+			    name, ld->files[fp.file], fp.line, fp.col);
+			dup = true;
+		}
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (!dup &&
+	        (!coord_config_grow(ld, (void **) &ld->parts, &ld->capparts,
+	             ld->nparts, sizeof(*ld->parts)) ||
+	            !coord_config_grow(ld, (void **) &ld->part_pos,
+	                &ld->cappart_pos, ld->nparts,
+	                sizeof(*ld->part_pos))))) {
+		ld->nomem = true;
+		free(p);
+		free(name);
+		return;
+	}
+	p->name          = name;
+	p->max_in_flight = COORD_CONFIG_MAX_IN_FLIGHT_DEFAULT;
+	p->max_batch     = COORD_CONFIG_MAX_BATCH_DEFAULT;
+	if (!dup) {
+		ld->parts[ld->nparts]    = p;
+		ld->part_pos[ld->nparts] = kf->pos;
+		ld->nparts++;
+	}
+	coord_config_participant_body(ld, p, kf, f);
+	if (dup) {
+		saga_participant_def_free(p);
 	}
 }
 

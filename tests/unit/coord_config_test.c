@@ -1265,6 +1265,33 @@ test_coord_config_duplicate_across_files(void **state)
 	    NULL);
 }
 
+/* A duplicate participant's body is checked too, as a duplicate saga's
+ * is: its errors came one at a time, after each rename. */
+static void
+test_coord_config_duplicate_participant_body(void **state)
+{
+	const char *files[] = { "dupbody.yaml" };
+
+	(void) state;
+	put(files[0],
+	    "participants:\n"
+	    "  p: {endpoints: [\"tcp://h:1\"]}\n"
+	    "  p: {endpoints: [\"http://x\"], colour: red}\n"
+	    "sagas:\n"
+	    "  - name: s\n"
+	    "    steps:\n"
+	    "      - {name: a, participant: p, action: x, kind: pivot}\n");
+	expect_files_errs(files, 1,
+	    "dupbody.yaml:3:3: duplicate participant \"p\" (first defined "
+	    "at dupbody.yaml:2:3)",
+	    "dupbody.yaml:3:20: endpoints: expected a URL tcp://host:port, "
+	    "tls+tcp://host:port, ipc://path or inproc://name, got "
+	    "\"http://x\"",
+	    "dupbody.yaml:3:32: unknown key \"colour\" in a participant "
+	    "(allowed: endpoints, max_in_flight, tls, max_batch)",
+	    NULL);
+}
+
 static void
 test_coord_config_syntax_errors(void **state)
 {
@@ -2672,6 +2699,8 @@ main(void)
 		cmocka_unit_test(test_coord_config_files_merge),
 		cmocka_unit_test(test_coord_config_participant_tls),
 		cmocka_unit_test(test_coord_config_duplicate_across_files),
+		cmocka_unit_test(
+		    test_coord_config_duplicate_participant_body),
 		cmocka_unit_test(test_coord_config_syntax_errors),
 		cmocka_unit_test(test_coord_config_not_utf8),
 		cmocka_unit_test(test_coord_config_block_scalar_positions),
