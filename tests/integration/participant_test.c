@@ -2604,6 +2604,24 @@ send_raw(fixture *f, const void *bytes, size_t len, uint32_t *type,
 	proto_buf_fini(&out);
 }
 
+/* Sends a PING through the fixture's client: it must answer PONG. */
+static void
+ping_f(fixture *f)
+{
+	proto_msg m;
+	proto_buf b;
+	uint32_t  type, code;
+	char      text[64];
+
+	proto_msg_init(&m);
+	m.type = PROTO_T_PING;
+	proto_buf_init(&b);
+	assert_int_equal(proto_msg_encode(&m, &b), 0);
+	send_raw(f, b.data, b.len, &type, &code, text, sizeof(text));
+	assert_int_equal(type, PROTO_T_PONG);
+	proto_buf_fini(&b);
+}
+
 static void
 test_participant_malformed_request_is_error(void **state)
 {
@@ -2650,14 +2668,8 @@ test_participant_malformed_request_is_error(void **state)
 	assert_int_equal(code, SAGA_EINVAL);
 	assert_non_null(strstr(text, "STATUS"));
 	proto_buf_fini(&b);
-	/* PING still answers PONG with the service's name. */
-	proto_msg_init(&m);
-	m.type = PROTO_T_PING;
-	proto_buf_init(&b);
-	assert_int_equal(proto_msg_encode(&m, &b), 0);
-	send_raw(f, b.data, b.len, &type, &code, text, sizeof(text));
-	assert_int_equal(type, PROTO_T_PONG);
-	proto_buf_fini(&b);
+	/* PING still answers PONG. */
+	ping_f(f);
 	assert_int_equal(atomic_load(&f->act_started), 0);
 }
 
@@ -3616,20 +3628,7 @@ test_participant_text_log_cut_whole(void **state)
 	/* A round trip before the client closes: closed while it was still
 	 * connecting, libnng 1.5.2 left the dialer's objects behind, which
 	 * LeakSanitizer reported at exit (2 runs in 3). */
-	{
-		proto_msg m;
-		proto_buf b;
-		uint32_t  type, code;
-		char      said[64];
-
-		proto_msg_init(&m);
-		m.type = PROTO_T_PING;
-		proto_buf_init(&b);
-		assert_int_equal(proto_msg_encode(&m, &b), 0);
-		send_raw(f, b.data, b.len, &type, &code, said, sizeof(said));
-		assert_int_equal(type, PROTO_T_PONG);
-		proto_buf_fini(&b);
-	}
+	ping_f(f);
 	memset(run, '\x01', sizeof(run) - 1);
 	run[sizeof(run) - 1] = '\0';
 	for (int pad = 0; pad < 4; pad++) {
