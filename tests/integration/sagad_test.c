@@ -1569,6 +1569,35 @@ t_gauge(const char *url, const char *name)
 	return (v);
 }
 
+typedef struct t_gauge_cond {
+	const char *url;
+	const char *name;
+	double      want;
+	bool        at_least; /* want or more; else want exactly */
+} t_gauge_cond;
+
+static bool
+t_gauge_cond_cb(void *arg)
+{
+	t_gauge_cond *c = arg;
+	double        v = t_gauge(c->url, c->name);
+
+	return (c->at_least ? v >= c->want : v == c->want);
+}
+
+/* Waits up to 5 s (the gauges are refreshed every second) until gauge
+ * name at url reads want (at_least: want or more), or fails. */
+static void
+t_gauge_wait(const char *url, const char *name, double want, bool at_least)
+{
+	t_gauge_cond c = { url, name, want, at_least };
+
+	if (!test_wait_until(t_gauge_cond_cb, &c, MS(5000))) {
+		fail_msg("%s is %g, not %s%g", name, t_gauge(url, name),
+		    at_least ? "at least " : "", want);
+	}
+}
+
 /* Requests held until a saga ends (WAIT, START with timeout_ms) take at
  * most half of the client API's contexts (here 2 of 4; the gauge
  * saga_api_waiting counts them): past that a WAIT is refused with
@@ -1586,7 +1615,7 @@ test_sagad_waits_leave_room(void **state)
 	proto_msg req;
 	char      murl[64], maddr[32];
 	int       mport = test_free_port();
-	int64_t   t0, end;
+	int64_t   t0;
 
 	assert_true(mport > 0);
 	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
@@ -1601,15 +1630,8 @@ test_sagad_waits_leave_room(void **state)
 		assert_int_equal(
 		    pthread_create(&th[i], NULL, t_parked_main, &held[i]), 0);
 	}
-	/* Both held (the gauge is refreshed every second). */
-	end = t_now_ms() + MS(5000);
-	while (t_gauge(murl, "saga_api_waiting") != 2.0) {
-		if (t_now_ms() > end) {
-			fail_msg("saga_api_waiting never reached 2 (%g)",
-			    t_gauge(murl, "saga_api_waiting"));
-		}
-		usleep(50 * 1000);
-	}
+	/* Both held. */
+	t_gauge_wait(murl, "saga_api_waiting", 2.0, false);
 	/* A third WAIT: refused. */
 	proto_msg_init(&req);
 	req.type       = PROTO_T_WAIT;
@@ -1653,31 +1675,9 @@ test_sagad_waits_leave_room(void **state)
 		assert_true(proto_str_eq(rep.state, "RUNNING"));
 		proto_msg_fini(&rep);
 	}
-	end = t_now_ms() + MS(5000);
-	while (t_gauge(murl, "saga_api_waiting") != 0.0) {
-		if (t_now_ms() > end) {
-			fail_msg("saga_api_waiting stays at %g",
-			    t_gauge(murl, "saga_api_waiting"));
-		}
-		usleep(50 * 1000);
-	}
+	t_gauge_wait(murl, "saga_api_waiting", 0.0, false);
 	t_check_log(e);
 	e->done = true;
-}
-
-/* Waits until gauge name at url reads want, or fails. */
-static void
-t_gauge_is(const char *url, const char *name, double want)
-{
-	int64_t end = t_now_ms() + MS(5000);
-
-	while (t_gauge(url, name) != want) {
-		if (t_now_ms() > end) {
-			fail_msg("%s stays at %g, not %g", name,
-			    t_gauge(url, name), want);
-		}
-		usleep(50 * 1000);
-	}
 }
 
 /* A request held until a saga ends whose client went away lets go of
@@ -1709,7 +1709,7 @@ test_sagad_gone_clients_let_go(void **state)
 
 		assert_int_equal(proc_start(&ctl[i], argv, log), 0);
 	}
-	t_gauge_is(murl, "saga_api_waiting", 2.0);
+	t_gauge_wait(murl, "saga_api_waiting", 2.0, false);
 	proto_msg_init(&req);
 	req.type       = PROTO_T_WAIT;
 	req.id         = id;
@@ -1718,7 +1718,7 @@ test_sagad_gone_clients_let_go(void **state)
 	/* Gone (SIGKILL): their contexts come back. */
 	proc_free(ctl[0]);
 	proc_free(ctl[1]);
-	t_gauge_is(murl, "saga_api_waiting", 0.0);
+	t_gauge_wait(murl, "saga_api_waiting", 0.0, false);
 	assert_int_equal(t_call(e, &req, MS(5000), &s), 0);
 	assert_string_equal(s.state, "RUNNING");
 	t_check_log(e);
@@ -3031,14 +3031,8 @@ test_sagad_stale_copy_dropped(void **state)
 	held.id         = id;
 	held.timeout_ms = 25000;
 	assert_int_equal(pthread_create(&th, NULL, t_parked_main, &held), 0);
-	/* Held (the gauge is refreshed every second). */
-	until = t_now_ms() + MS(5000);
-	while (t_gauge(murl, "saga_api_waiting") != 1.0) {
-		if (t_now_ms() > until) {
-			fail_msg("the WAIT is not held");
-		}
-		poll(NULL, 0, 50);
-	}
+	/* Held. */
+	t_gauge_wait(murl, "saga_api_waiting", 1.0, false);
 	proc_signal(e->sagad, SIGSTOP);
 	snprintf(sql, sizeof(sql),
 	    "SELECT count(*) FROM saga_instance WHERE id = '%s' AND state = "
@@ -5641,21 +5635,6 @@ t_reload_p2(tenv *e, const char *from, const char *to, size_t n)
 #define T_BULKR_OK_SQL \
 	"SELECT count(*) FROM saga_event WHERE event = 'step_ok'"
 
-/* Whether gauge name at url reads at least least. */
-typedef struct t_gauge_cond {
-	const char *url;
-	const char *name;
-	double      least;
-} t_gauge_cond;
-
-static bool
-t_gauge_cond_cb(void *arg)
-{
-	t_gauge_cond *c = arg;
-
-	return (t_gauge(c->url, c->name) >= c->least);
-}
-
 /* The bulkhead holds across reloads: a reload that changes a participant
  * opens a new socket for it, and the commands still in flight on the old
  * one count against the new one's max_in_flight. Six sagas go through
@@ -5673,7 +5652,7 @@ test_sagad_bulkhead_kept_across_reload(void **state)
 	t_saga       s;
 	char         rules[64], to[128], *peak, murl[64], maddr[32];
 	int          port, mport = test_free_port();
-	t_gauge_cond age;
+	double       age;
 	double       out;
 
 	assert_true(mport > 0);
@@ -5696,9 +5675,8 @@ test_sagad_bulkhead_kept_across_reload(void **state)
 	 * reload retired (it fell to 0). Read after a refresh of the
 	 * gauges that came after the reload: one that found the oldest
 	 * saga older. */
-	age = (t_gauge_cond) { murl, "saga_oldest_unfinished_seconds", 0 };
-	age.least = t_gauge(murl, age.name) + 0.5;
-	assert_true(test_wait_until(t_gauge_cond_cb, &age, MS(5000)));
+	age = t_gauge(murl, "saga_oldest_unfinished_seconds");
+	t_gauge_wait(murl, "saga_oldest_unfinished_seconds", age + 0.5, true);
 	out = t_gauge(murl, "saga_commands_in_flight{participant=\"p2\"}");
 	if (t_db_int(e, T_BULKR_OK_SQL) != 0) {
 		fail_msg("a command was answered before the first reload was "
