@@ -3777,12 +3777,12 @@ coord_waiters_sweep(coord *c)
 }
 
 /* Refreshes the gauges (every second) and, through the reader, the count
- * of FAILED sagas (every ten). */
+ * of FAILED sagas (every ten); now and mnow are the turn's wall clock and
+ * monotonic clock (which schedules both). */
 static void
-coord_gauges(coord *c, int64_t now)
+coord_gauges(coord *c, int64_t now, int64_t mnow)
 {
 	int64_t oldest = 0;
-	int64_t mnow   = coord_mono_ms(); /* when: gauges_at, failed_at */
 
 	if (mnow < c->gauges_at) {
 		return;
@@ -3959,15 +3959,15 @@ coord_loop(coord *c)
 		/* Sent before the gauges are read, so that they count only
 		 * what the bulkheads hold back. */
 		(void) dispatch_flush(c->disp);
-		now = coord_now_ms();
-		coord_gauges(c, now);
+		now  = coord_now_ms();
+		mnow = coord_mono_ms();
+		coord_gauges(c, now, mnow);
 		/* The count of a burst of warnings about clients, once its
 		 * second is over (the poll above waits at most 1 s). */
 		rpc_server_warn_flush(c->api);
 		while ((t = timer_pop(&c->timers, now)) != NULL) {
 			coord_timer(c, t);
 		}
-		mnow = coord_mono_ms();
 		while ((t = timer_pop(&c->mtimers, mnow)) != NULL) {
 			coord_timer(c, t);
 		}
