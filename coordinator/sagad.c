@@ -2011,8 +2011,40 @@ conflict:
 }
 
 /* Handles a request about one saga that is in memory. */
-static bool coord_def_unrunnable(
-    const coord *c, const saga_def *d, char *why, size_t len);
+/* The first step of d whose participant cfg lacks, or NULL. */
+static const saga_step_def *
+coord_def_lacking(const coord_defs *cfg, const saga_def *d)
+{
+	for (size_t k = 0; k < d->nsteps; k++) {
+		if (coord_defs_participant(cfg, d->steps[k].participant) ==
+		    NULL) {
+			return (&d->steps[k]);
+		}
+	}
+	return (NULL);
+}
+
+/* Whether a step of d has a participant that the configuration lacks
+ * (why says which). Such a saga cannot be run here: each command would
+ * fail to send, spend the step's attempts in a second and compensate
+ * towards the same missing participant, for compensation_timeout, with
+ * nothing sent. A reload refuses such a configuration only for the
+ * sagas running here (coord_reload_refusal); a restart, a takeover, or
+ * a repair of a FAILED saga meets it. */
+static bool
+coord_def_unrunnable(const coord *c, const saga_def *d, char *why,
+    size_t len)
+{
+	const saga_step_def *st = coord_def_lacking(c->cfg, d);
+
+	if (st != NULL) {
+		snprintf(why, len,
+		    "participant %s of step %s (%s version %d) is not in the "
+		    "configuration",
+		    st->participant, st->name, d->name, d->version);
+	}
+	return (st != NULL);
+}
 
 static void
 coord_api_saga(coord *c, rpc_req *r, saga_rt *s)
@@ -2532,26 +2564,20 @@ coord_reload_refusal(const coord *c, const coord_defs *cfg, char *why,
 	}
 	for (size_t i = 0; c->byid != NULL && i < c->byid_cap; i++) {
 		for (saga_rt *s = c->byid[i]; s != NULL; s = s->hnext) {
-			const saga_def *d = s->inst.def;
+			const saga_def      *d = s->inst.def;
+			const saga_step_def *st;
 
-			if (saga_state_terminal(s->inst.state) || s->fenced) {
+			if (saga_state_terminal(s->inst.state) || s->fenced ||
+			    (st = coord_def_lacking(cfg, d)) == NULL) {
 				continue;
 			}
-			for (size_t k = 0; k < d->nsteps; k++) {
-				const char *p = d->steps[k].participant;
-
-				if (coord_defs_participant(cfg, p) != NULL) {
-					continue;
-				}
-				if (n++ == 0) {
-					snprintf(why, len,
-					    "participant %s is not in the new "
-					    "configuration, but saga %s (%s "
-					    "version %d) still uses it",
-					    p, s->id_text, d->name,
-					    d->version);
-				}
-				break;
+			if (n++ == 0) {
+				snprintf(why, len,
+				    "participant %s is not in the new "
+				    "configuration, but saga %s (%s version "
+				    "%d) still uses it",
+				    st->participant, s->id_text, d->name,
+				    d->version);
 			}
 		}
 	}
@@ -3037,31 +3063,6 @@ coord_unloadable(
 	}
 	c->unloadable                   = u;
 	c->unloadable[c->nunloadable++] = row->id;
-}
-
-/* Whether a step of d has a participant that the configuration lacks
- * (why says which). Such a saga cannot be run here: each command would
- * fail to send, spend the step's attempts in a second and compensate
- * towards the same missing participant, for compensation_timeout, with
- * nothing sent. A reload refuses such a configuration only for the
- * sagas running here (coord_reload_refusal); a restart, a takeover, or
- * a repair of a FAILED saga meets it. */
-static bool
-coord_def_unrunnable(const coord *c, const saga_def *d, char *why,
-    size_t len)
-{
-	for (size_t k = 0; k < d->nsteps; k++) {
-		const char *p = d->steps[k].participant;
-
-		if (coord_defs_participant(c->cfg, p) == NULL) {
-			snprintf(why, len,
-			    "participant %s of step %s (%s version %d) is not "
-			    "in the configuration",
-			    p, d->steps[k].name, d->name, d->version);
-			return (true);
-		}
-	}
-	return (false);
 }
 
 static int
