@@ -3365,6 +3365,12 @@ test_sagad_cancel_elsewhere_refused(void **state)
 	assert_string_equal(PQgetvalue(res, 0, 1), sql);
 	assert_string_equal(PQgetvalue(res, 0, 2), "t");
 	PQclear(res);
+	/* sagad writes the line after the refusal's COMMIT, which the test
+	 * may see first. */
+	if (!test_wait_until(t_log_cond_cb,
+	        &(t_log_cond) { e, "CANCEL-REFUSED" }, MS(5000))) {
+		fail_msg("a did not log the refusal of saga %s", idt);
+	}
 	assert_int_equal(t_file_count_of(e->sagad_log, "CANCEL-REFUSED"), 1);
 	assert_int_equal(t_file_count_of(e->sagad2_log, "CANCEL-REFUSED"), 0);
 
