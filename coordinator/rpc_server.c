@@ -2,6 +2,7 @@
 /*
  * rpc_server: REP contexts of the client API. See rpc_server.h.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,6 +30,21 @@
  * or the server stops. */
 #define RPC_WARN_PER_S 10
 
+/* Connections beyond --api-max-connections are kept, at most this many,
+ * and each request on one is answered EOVERLOAD until the others leave
+ * room: a client whose connection is closed after it sent a request
+ * cannot tell whether it was carried out (and nng may drop an answer
+ * still on its way when the connection is closed). When all are taken,
+ * the one idle longest, if for RPC_OVER_MS or more, is closed to make
+ * room; else the new connection is closed as soon as made. */
+#define RPC_OVER_MAX 64
+#define RPC_OVER_MS  1000
+
+typedef struct rpc_over {
+	nng_pipe pipe;
+	nng_time since; /* made, or its last request */
+} rpc_over;
+
 typedef enum rpc_state {
 	W_RECV,
 	W_DISPATCH,
@@ -54,6 +70,12 @@ struct rpc_server {
 	proto_limits  lim;
 	char          service[64];
 	coord_queue  *q;
+	pthread_mutex_t conn_mtx;
+	size_t          max_conns;
+	size_t          nconns;       /* connections nng told of, not gone */
+	unsigned long   conns_refused;
+	rpc_over        over[RPC_OVER_MAX]; /* beyond the most; id 0: free */
+	size_t          nover;
 	pthread_mutex_t warn_mtx;
 	nng_time        warn_sec;   /* the second of the count below */
 	unsigned        warn_n;     /* warnings in warn_sec */
@@ -124,6 +146,153 @@ rpc_warn(rpc_server *srv, const char *fmt, ...)
 	} else {
 		log_warn("%s", text);
 	}
+}
+
+/* Writes the peer address of p ("127.0.0.1:5123", "[::1]:5123", the
+ * path of an ipc:// socket) into buf. */
+static void
+rpc_peer(nng_pipe p, char *buf, size_t len)
+{
+	nng_sockaddr sa;
+	char         ip[INET6_ADDRSTRLEN];
+
+	snprintf(buf, len, "an unknown address");
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
+		return;
+	}
+	switch (sa.s_family) {
+	case NNG_AF_INET:
+		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip))) {
+			snprintf(buf, len, "%s:%u", ip,
+			    (unsigned) ntohs(sa.s_in.sa_port));
+		}
+		break;
+	case NNG_AF_INET6:
+		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip))) {
+			snprintf(buf, len, "[%s]:%u", ip,
+			    (unsigned) ntohs(sa.s_in6.sa_port));
+		}
+		break;
+	case NNG_AF_IPC:
+		snprintf(buf, len, "%s", sa.s_ipc.sa_path);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Takes p as a connection beyond the most, to be answered EOVERLOAD:
+ * false when there is no room (every slot taken by one not idle for
+ * RPC_OVER_MS). Under conn_mtx. */
+static bool
+rpc_over_add(rpc_server *srv, nng_pipe p, nng_time now)
+{
+	rpc_over *slot = NULL;
+
+	for (size_t i = 0; i < RPC_OVER_MAX; i++) {
+		rpc_over *o = &srv->over[i];
+
+		if (o->pipe.id == 0) {
+			slot = o;
+			break;
+		}
+		if (now - o->since >= RPC_OVER_MS &&
+		    (slot == NULL || o->since < slot->since)) {
+			slot = o;
+		}
+	}
+	if (slot == NULL) {
+		return (false);
+	}
+	if (slot->pipe.id != 0) {
+		/* Its REM_POST finds it gone from the slots. */
+		nng_pipe_close(slot->pipe);
+		srv->nover--;
+	}
+	slot->pipe  = p;
+	slot->since = now;
+	srv->nover++;
+	return (true);
+}
+
+/* Frees the slot of p, if it has one. Under conn_mtx. */
+static void
+rpc_over_remove(rpc_server *srv, nng_pipe p)
+{
+	for (size_t i = 0; srv->nover > 0 && i < RPC_OVER_MAX; i++) {
+		if (srv->over[i].pipe.id == p.id) {
+			srv->over[i].pipe.id = 0;
+			srv->nover--;
+			return;
+		}
+	}
+}
+
+/* Counts the connections. One beyond max_conns is taken as one to answer
+ * EOVERLOAD (rpc_over_add), or, without room for it, closed before nng
+ * adds it to the socket. nng tells of the removal of a pipe closed here
+ * as of any other (REM_POST). Runs on nng's threads. */
+static void
+rpc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	rpc_server *srv  = arg;
+	bool        over = false, shut = false;
+
+	pthread_mutex_lock(&srv->conn_mtx);
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		/* Those taken, without those beyond the most. */
+		if (srv->nconns - srv->nover >= srv->max_conns) {
+			over = true;
+			shut = !rpc_over_add(srv, p, nng_clock());
+			srv->conns_refused++;
+		}
+		srv->nconns++;
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		rpc_over_remove(srv, p);
+		srv->nconns--;
+	}
+	pthread_mutex_unlock(&srv->conn_mtx);
+	if (over) {
+		char peer[NNG_MAXADDRLEN + 1];
+
+		rpc_peer(p, peer, sizeof(peer));
+		if (shut) {
+			nng_pipe_close(p);
+		}
+		rpc_warn(srv,
+		    "api: refused a connection from %s: %zu connections "
+		    "open, the most --api-max-connections allows%s",
+		    peer, srv->max_conns,
+		    shut ? "; closed at once (too many such)" : "");
+	}
+}
+
+/* Tells whether p is a connection taken beyond the most that still is
+ * (the others fill max_conns): its request is answered EOVERLOAD. One
+ * that finds room (another closed meanwhile) is taken as any other. */
+static bool
+rpc_pipe_over(rpc_server *srv, nng_pipe p)
+{
+	bool over = false;
+
+	pthread_mutex_lock(&srv->conn_mtx);
+	for (size_t i = 0; srv->nover > 0 && i < RPC_OVER_MAX; i++) {
+		rpc_over *o = &srv->over[i];
+
+		if (o->pipe.id != p.id) {
+			continue;
+		}
+		if (srv->nconns - srv->nover >= srv->max_conns) {
+			o->since = nng_clock();
+			over     = true;
+		} else {
+			o->pipe.id = 0;
+			srv->nover--;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&srv->conn_mtx);
+	return (over);
 }
 
 static void
@@ -203,6 +372,20 @@ rpc_cb(void *arg)
 		r->req  = nng_aio_get_msg(r->aio);
 		r->pipe = nng_msg_get_pipe(r->req);
 		nng_aio_set_msg(r->aio, NULL);
+		if (rpc_pipe_over(r->srv, r->pipe)) {
+			char text[160];
+
+			/* Not read: whatever it asks, it is not done. */
+			snprintf(text, sizeof(text),
+			    "sagad has the most client connections "
+			    "--api-max-connections allows (%zu): try again "
+			    "later",
+			    r->srv->max_conns);
+			proto_msg_error_init(
+			    &reply, NULL, SAGA_EOVERLOAD, text);
+			rpc_send(r, &reply);
+			return;
+		}
 		if ((rv = proto_msg_decode(nng_msg_body(r->req),
 		         nng_msg_len(r->req), &r->srv->lim, &r->msg, &perr)) !=
 		    0) {
@@ -237,8 +420,8 @@ rpc_cb(void *arg)
 
 int
 rpc_server_start(rpc_server **out, const char *url, size_t nctx,
-    const proto_limits *lim, const char *service, const saga_tls_opts *tls,
-    coord_queue *q, char *err, size_t errlen)
+    size_t max_conns, const proto_limits *lim, const char *service,
+    const saga_tls_opts *tls, coord_queue *q, char *err, size_t errlen)
 {
 	rpc_server *srv;
 	int         rv;
@@ -248,13 +431,16 @@ rpc_server_start(rpc_server **out, const char *url, size_t nctx,
 		free(srv);
 		return (SAGA_ENOMEM);
 	}
-	srv->nctx = nctx;
-	srv->lim  = *lim;
-	srv->q    = q;
+	srv->nctx      = nctx;
+	srv->lim       = *lim;
+	srv->q         = q;
+	srv->max_conns = max_conns;
+	pthread_mutex_init(&srv->conn_mtx, NULL);
 	pthread_mutex_init(&srv->warn_mtx, NULL);
 	snprintf(srv->service, sizeof(srv->service), "%s", service);
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		snprintf(err, errlen, "api: %s", nng_strerror(rv));
+		pthread_mutex_destroy(&srv->conn_mtx);
 		pthread_mutex_destroy(&srv->warn_mtx);
 		free(srv->reqs);
 		free(srv);
@@ -264,6 +450,14 @@ rpc_server_start(rpc_server **out, const char *url, size_t nctx,
 	 * an ETOOBIG reply rather than a dropped connection. */
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
 	    lim->max_msg_bytes * 4);
+	if ((rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE,
+	         rpc_pipe_cb, srv)) != 0 ||
+	    (rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST,
+	         rpc_pipe_cb, srv)) != 0) {
+		snprintf(err, errlen, "api: %s", nng_strerror(rv));
+		rpc_server_free(srv);
+		return (SAGA_ENOMEM);
+	}
 	for (size_t i = 0; i < nctx; i++) {
 		rpc_req *r = &srv->reqs[i];
 
@@ -324,6 +518,9 @@ rpc_server_free(rpc_server *srv)
 	}
 	/* Without rpc_server_stop before, the count is said here. */
 	rpc_warn_flush(srv, true);
+	/* No count of the pipes nng_close closes. */
+	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, NULL, NULL);
+	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
 	nng_close(srv->sock);
 	for (size_t i = 0; i < srv->nctx; i++) {
 		rpc_req *r = &srv->reqs[i];
@@ -335,9 +532,19 @@ rpc_server_free(rpc_server *srv)
 		proto_msg_fini(&r->msg);
 		nng_msg_free(r->req);
 	}
+	pthread_mutex_destroy(&srv->conn_mtx);
 	pthread_mutex_destroy(&srv->warn_mtx);
 	free(srv->reqs);
 	free(srv);
+}
+
+void
+rpc_server_conns(rpc_server *srv, size_t *open, unsigned long *refused)
+{
+	pthread_mutex_lock(&srv->conn_mtx);
+	*open    = srv->nconns;
+	*refused = srv->conns_refused;
+	pthread_mutex_unlock(&srv->conn_mtx);
 }
 
 bool

@@ -25,12 +25,15 @@ typedef struct rpc_server rpc_server;
 typedef struct rpc_req    rpc_req;
 
 /* rpc_server_start listens on url with nctx contexts, decoding under lim,
- * answering PING as service; a tls+tcp:// url uses tls (mutual). Returns
- * 0, SAGA_ENOMEM, SAGA_EINVAL (TLS configuration) or SAGA_EIO with the
- * reason in err (bad URL, address in use). */
+ * answering PING as service; a tls+tcp:// url uses tls (mutual). A
+ * connection made with max_conns open is refused, with a warning: its
+ * requests are answered EOVERLOAD until another closes; beyond 64 such,
+ * it (or the one idle longest) is closed. Returns 0, SAGA_ENOMEM, SAGA_EINVAL
+ * (TLS configuration) or SAGA_EIO with the reason in err (bad URL,
+ * address in use). */
 int rpc_server_start(rpc_server **out, const char *url, size_t nctx,
-    const proto_limits *lim, const char *service, const saga_tls_opts *tls,
-    coord_queue *q, char *err, size_t errlen);
+    size_t max_conns, const proto_limits *lim, const char *service,
+    const saga_tls_opts *tls, coord_queue *q, char *err, size_t errlen);
 
 /* rpc_server_stop stops every context and waits for their callbacks: no
  * request is posted after it returns (those already posted stay valid
@@ -50,6 +53,11 @@ void rpc_server_warn_flush(rpc_server *srv);
  * warnings' count as rpc_server_stop does (unless it did) and frees
  * everything; requests posted but not answered are dropped. NULL-safe. */
 void rpc_server_free(rpc_server *srv);
+
+/* rpc_server_conns reads the connections open now and those refused so
+ * far (over max_conns). Any thread. */
+void rpc_server_conns(
+    rpc_server *srv, size_t *open, unsigned long *refused);
 
 /* rpc_req_msg returns the decoded request; valid until the reply. */
 const proto_msg *rpc_req_msg(const rpc_req *r);

@@ -112,7 +112,18 @@ saga_client_roundtrip(saga_client *c, proto_raw bytes, int64_t timeout_ms,
 	}
 	if ((rv = nng_sendmsg(c->sock, m, 0)) != 0) {
 		nng_msg_free(m);
-		snprintf(err, errlen, "sending: %s", nng_strerror(rv));
+		/* The REQ socket had no connection to send on for that
+		 * long: none was made, or sagad closed each (beyond its
+		 * --api-max-connections). */
+		if (rv == NNG_ETIMEDOUT) {
+			snprintf(err, errlen,
+			    "no connection to send on (is it running? sagad "
+			    "also closes connections beyond its "
+			    "--api-max-connections)");
+		} else {
+			snprintf(err, errlen, "sending: %s",
+			    nng_strerror(rv));
+		}
 		return (rv == NNG_ETIMEDOUT ? SAGA_ETIMEDOUT : SAGA_EIO);
 	}
 	/* The REQ socket took the request: it went to a connection, and

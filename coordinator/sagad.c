@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,6 +235,7 @@ typedef struct coord_opts {
 	size_t       max_active;
 	size_t       max_context;
 	size_t       api_contexts;
+	size_t       api_conns;
 	const char  *metrics_listen;
 	bool         listen_local; /* --listen reaches this machine only */
 	const char  *instance_id;
@@ -310,6 +312,7 @@ struct coord {
 	proto_limits ctx_lim; /* a context read back from the log */
 	metrics     *m;
 	int64_t      gauges_at;   /* next refresh of the gauges */
+	unsigned long api_refused; /* connections refused, counted */
 	int64_t      failed_at;   /* next count of FAILED sagas */
 	bool         failed_busy; /* a count is running */
 	size_t       reloads_pending;
@@ -1184,6 +1187,12 @@ coord_metrics_init(coord *c)
 		{ "saga_db_reconnects_total", METRIC_COUNTER,
 		    "Times sagad got the database back after an outage.", NULL,
 		    0 },
+		{ "saga_api_connections", METRIC_GAUGE,
+		    "Client connections open to the API.", NULL, 0 },
+		{ "saga_api_connections_refused_total", METRIC_COUNTER,
+		    "Client connections closed at once, beyond "
+		    "--api-max-connections.",
+		    NULL, 0 },
 	};
 
 	if (metrics_alloc(&c->m) != 0) {
@@ -1196,6 +1205,7 @@ coord_metrics_init(coord *c)
 		}
 	}
 	metrics_add(c->m, "saga_db_reconnects_total", NULL, 0);
+	metrics_add(c->m, "saga_api_connections_refused_total", NULL, 0);
 }
 
 /* Counts what one committed transition decided; state is the saga's
@@ -3783,7 +3793,9 @@ coord_waiters_sweep(coord *c)
 static void
 coord_gauges(coord *c, int64_t now, int64_t mnow)
 {
-	int64_t oldest = 0;
+	int64_t       oldest = 0;
+	size_t        conns;
+	unsigned long refused;
 
 	if (mnow < c->gauges_at) {
 		return;
@@ -3802,6 +3814,11 @@ coord_gauges(coord *c, int64_t now, int64_t mnow)
 	}
 	metrics_set(c->m, "saga_active", NULL, (double) c->nsagas);
 	metrics_set(c->m, "saga_api_waiting", NULL, (double) c->nparked);
+	rpc_server_conns(c->api, &conns, &refused);
+	metrics_set(c->m, "saga_api_connections", NULL, (double) conns);
+	metrics_add(c->m, "saga_api_connections_refused_total", NULL,
+	    (double) (refused - c->api_refused));
+	c->api_refused = refused;
 	metrics_set(c->m, "saga_oldest_unfinished_seconds", NULL,
 	    oldest == 0 ? 0.0 : (double) (now - oldest) / 1e3);
 	dispatch_stats(c->disp, coord_gauge_part_cb, c);
@@ -4008,6 +4025,10 @@ coord_usage(FILE *f)
 	    "                             (default 1024); at most half of\n"
 	    "                             them wait for sagas to end (WAIT,\n"
 	    "                             START with timeout_ms)\n"
+	    "      --api-max-connections N\n"
+	    "                             client connections open at once\n"
+	    "                             (default 1000); a request on one\n"
+	    "                             more is answered EOVERLOAD\n"
 	    "      --log-level LEVEL      error, warn, info (default), debug\n"
 	    "      --log-format FORMAT    text (default) or json (one object\n"
 	    "                             per line)\n"
@@ -4044,6 +4065,47 @@ coord_usage(FILE *f)
 	    "exits 0.\n");
 }
 
+/* Descriptors sagad may hold besides its clients' connections: the
+ * database's, the participants' sockets, the metrics' clients, files. */
+#define COORD_FD_OWN 256
+
+/* Makes room for conns client connections: the soft limit of open files
+ * (ulimit -n, often 1,024) is raised towards the hard one when it is
+ * short. When the hard one is short too, a warning says so: connections
+ * beyond it are not accepted (nng retries the accept), and whatever
+ * sagad opens then (a file, a database connection) may fail. */
+static void
+coord_fd_room(size_t conns)
+{
+	struct rlimit rl;
+	rlim_t        want = (rlim_t) conns + COORD_FD_OWN;
+	rlim_t        cur;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) {
+		return;
+	}
+	cur         = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+	    ? want
+	    : rl.rlim_max;
+	if (rl.rlim_cur > cur && setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		cur = rl.rlim_cur;
+	}
+	if (cur < want) {
+		log_warn("the open-file limit (%llu, ulimit -n) leaves room "
+		         "for about %llu client connections, fewer than "
+		         "--api-max-connections %zu: connections beyond it "
+		         "fail; raise the limit (LimitNOFILE= in a systemd "
+		         "unit) or lower --api-max-connections",
+		    (unsigned long long) cur,
+		    cur > COORD_FD_OWN
+		        ? (unsigned long long) (cur - COORD_FD_OWN)
+		        : 0ULL,
+		    conns);
+	}
+}
+
 static int
 coord_parse_size(const char *opt, const char *v, size_t min, size_t max,
     size_t *out)
@@ -4075,6 +4137,7 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		O_MAX_CONTEXT,
 		O_MAX_MSG,
 		O_API_CTX,
+		O_API_CONNS,
 		O_LOG_LEVEL,
 		O_METRICS,
 		O_LOG_FORMAT,
@@ -4096,6 +4159,8 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		    O_MAX_CONTEXT },
 		{ "max-message-bytes", required_argument, NULL, O_MAX_MSG },
 		{ "api-contexts", required_argument, NULL, O_API_CTX },
+		{ "api-max-connections", required_argument, NULL,
+		    O_API_CONNS },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "metrics-listen", required_argument, NULL, O_METRICS },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
@@ -4118,6 +4183,7 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 	o->max_active   = 10000;
 	o->max_context  = 65536;
 	o->api_contexts = 1024;
+	o->api_conns    = 1000;
 	o->lim          = proto_limits_default();
 	if ((o->configs = calloc((size_t) argc, sizeof(char *))) == NULL) {
 		return (1);
@@ -4162,6 +4228,12 @@ coord_parse_args(int argc, char **argv, coord_opts *o)
 		case O_API_CTX:
 			if (coord_parse_size("--api-contexts", optarg, 2, 65536,
 			        &o->api_contexts) != 0) {
+				return (2);
+			}
+			break;
+		case O_API_CONNS:
+			if (coord_parse_size("--api-max-connections", optarg,
+			        1, 1000000, &o->api_conns) != 0) {
 				return (2);
 			}
 			break;
@@ -4709,8 +4781,10 @@ main(int argc, char **argv)
 		         "with --tls-ca, --tls-cert and --tls-key",
 		    c.o.listen);
 	}
+	coord_fd_room(c.o.api_conns);
 	if ((rv = rpc_server_start(&c.api, c.o.listen, c.o.api_contexts,
-	         &c.o.lim, "sagad", &c.o.tls, &c.q, err, sizeof(err))) != 0) {
+	         c.o.api_conns, &c.o.lim, "sagad", &c.o.tls, &c.q, err,
+	         sizeof(err))) != 0) {
 		log_error("%s", err);
 		reader_stop(c.rd);
 		reader_stop(c.lrd);

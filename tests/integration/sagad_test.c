@@ -1725,6 +1725,262 @@ test_sagad_gone_clients_let_go(void **state)
 	e->done = true;
 }
 
+static size_t t_file_count_of(const char *path, const char *text);
+static size_t t_log_count(tenv *e, const char *from, const char *needle);
+static void   t_wait_log_count(tenv *e, const char *needle, size_t n);
+
+/* PINGs through c until one is answered PONG, or fails after 5 s; an
+ * EOVERLOAD answer (a connection over the most, which it closes) is
+ * taken as a reason to ask again when overload_ok, else a failure. */
+static void
+t_ping_via(saga_client *c, bool overload_ok)
+{
+	proto_msg req, rep;
+	char      err[256];
+	int64_t   end = t_now_ms() + 5000;
+
+	proto_msg_init(&req);
+	req.type = PROTO_T_PING;
+	for (;;) {
+		if (saga_client_call(c, &req, 500, &rep, err, sizeof(err)) ==
+		    0) {
+			bool again = overload_ok &&
+			    rep.type == PROTO_T_ERROR &&
+			    rep.code == SAGA_EOVERLOAD;
+
+			if (!again) {
+				assert_int_equal(rep.type, PROTO_T_PONG);
+				proto_msg_fini(&rep);
+				return;
+			}
+			proto_msg_fini(&rep);
+			snprintf(err, sizeof(err), "EOVERLOAD");
+			poll(NULL, 0, 50);
+		}
+		if (t_now_ms() >= end) {
+			fail_msg("no PONG within 5 s: %s", err);
+		}
+	}
+}
+
+#define T_OVER_CONNS 100
+
+/* Opens a TCP connection to sagad's API at port and makes the SP
+ * handshake of a REQ socket by hand (a raw client: nothing dials again
+ * when sagad closes it). Returns the descriptor. */
+static int
+t_raw_sp_connect(int port)
+{
+	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
+	struct sockaddr_in   sa;
+	uint8_t              peer[8];
+	size_t               got = 0;
+	int                  fd  = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family      = AF_INET;
+	sa.sin_port        = htons((uint16_t) port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, hello, sizeof(hello)), sizeof(hello));
+	while (got < sizeof(peer)) {
+		ssize_t n = read(fd, peer + got, sizeof(peer) - got);
+
+		assert_true(n > 0);
+		got += (size_t) n;
+	}
+	assert_int_equal(peer[5], 0x31); /* REP */
+	return (fd);
+}
+
+/* Connections beyond --api-max-connections (here 3) are refused: a
+ * request on one is answered EOVERLOAD, not carried out; sagad says so
+ * with the peer's address and counts it, and the connection is served
+ * once another has closed. At most 64 such are kept: of 100 more made
+ * at once, the others are closed as soon as made. There was no bound:
+ * each connection held a descriptor, and up to 4 x --max-message-bytes
+ * for a message it declared and sent slowly. */
+static void
+test_sagad_connections_capped(void **state)
+{
+	tenv        *e = *state;
+	saga_client *c[3];
+	int          over[T_OVER_CONNS];
+	proto_msg    req, rep;
+	char         murl[64], maddr[32], err[256];
+	int          mport = test_free_port();
+	double       n;
+
+	assert_true(mport > 0);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_begin(e, "max_conns", "", "--api-max-connections", "3",
+	    "--metrics-listen", maddr, NULL);
+	/* The test's own client is one (once the connection of t_begin's
+	 * PING is gone); two more. */
+	t_ping_via(e->cli, false);
+	t_gauge_wait(murl, "saga_api_connections", 1.0, false);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(
+		    saga_client_dial(&c[i], e->api_url, err, sizeof(err)), 0);
+		t_ping_via(c[i], false);
+	}
+	t_gauge_wait(murl, "saga_api_connections", 3.0, false);
+	assert_int_equal(
+	    saga_client_dial(&c[2], e->api_url, err, sizeof(err)), 0);
+	proto_msg_init(&req);
+	req.type  = PROTO_T_START;
+	req.saga  = proto_str_c("cancelable");
+	req.input = t_input(e, 0, "c-1", 1);
+	assert_int_equal(
+	    saga_client_call(c[2], &req, MS(5000), &rep, err, sizeof(err)),
+	    0);
+	assert_int_equal(rep.type, PROTO_T_ERROR);
+	assert_int_equal(rep.code, SAGA_EOVERLOAD);
+	assert_true(proto_str_eq(rep.message,
+	    "sagad has the most client connections --api-max-connections "
+	    "allows (3): try again later"));
+	proto_msg_fini(&rep);
+	assert_int_equal(t_db_int(e, "SELECT count(*) FROM saga_instance"),
+	    0);
+	/* Kept open: the next request is answered too. */
+	proto_msg_init(&req);
+	req.type = PROTO_T_PING;
+	assert_int_equal(
+	    saga_client_call(c[2], &req, MS(5000), &rep, err, sizeof(err)),
+	    0);
+	assert_int_equal(rep.type, PROTO_T_ERROR);
+	assert_int_equal(rep.code, SAGA_EOVERLOAD);
+	proto_msg_fini(&rep);
+	t_gauge_wait(murl, "saga_api_connections_refused_total", 1.0, true);
+	t_wait_log_count(e, "api: refused a connection from 127.0.0.1:", 1);
+	assert_true(t_log_count(e, NULL,
+	                "connections open, the most --api-max-connections "
+	                "allows") >= 1);
+	/* The others are answered all along. */
+	t_ping_via(e->cli, false);
+	t_ping_via(c[0], false);
+	/* One closes: the fourth is served (once sagad has seen the
+	 * close). */
+	saga_client_free(c[1]);
+	t_ping_via(c[2], true);
+	t_gauge_wait(murl, "saga_api_connections", 3.0, false);
+
+	/* 100 more, raw, none sending: at most 64 stay open. */
+	for (int i = 0; i < T_OVER_CONNS; i++) {
+		over[i] = t_raw_sp_connect(e->api_port);
+	}
+	t_gauge_wait(murl, "saga_api_connections_refused_total",
+	    1.0 + T_OVER_CONNS, true);
+	/* Some kept for an answer, not all (a pipe closed counts until
+	 * nng has reaped it). */
+	for (int64_t end = t_now_ms() + 5000;;) {
+		n = t_gauge(murl, "saga_api_connections");
+		if (n >= 4.0 && n <= 3.0 + 64) {
+			break;
+		}
+		if (t_now_ms() >= end) {
+			fail_msg("%g connections open, not 4 to 67", n);
+		}
+		poll(NULL, 0, 100);
+	}
+	for (int i = 0; i < T_OVER_CONNS; i++) {
+		close(over[i]);
+	}
+	saga_client_free(c[0]);
+	saga_client_free(c[2]);
+	t_gauge_wait(murl, "saga_api_connections", 1.0, false);
+	t_check_log(e);
+	e->done = true;
+}
+
+/* Starts sagad (instance id) under prlimit's open-file limit nofile
+ * ("soft:hard") with extra (NULL-terminated), waits for READY, and
+ * leaves its log in the test's directory as id.log. */
+static proc *
+t_sagad_limited(tenv *e, const char *id, const char *nofile,
+    const char *extra)
+{
+	proc *p;
+	char  url[64], lim[64], logp[PATH_MAX];
+	char *argv[] = { "/usr/bin/prlimit", lim, SAGAD_PATH, "-c", e->config,
+		"-l", url, "--db", e->conninfo, "--instance-id", (char *) id,
+		(char *) extra, NULL };
+
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", test_free_port());
+	snprintf(lim, sizeof(lim), "--nofile=%s", nofile);
+	snprintf(logp, sizeof(logp), "%s/%s.log", e->dir, id);
+	assert_int_equal(proc_start(&p, argv, logp), 0);
+	for (int i = 0; t_file_count_of(logp, "READY") == 0; i++) {
+		if (i == 1500 || !proc_running(p)) {
+			proc_dump_log(logp, 20);
+			fail_msg("sagad %s did not start", id);
+		}
+		poll(NULL, 0, 10);
+	}
+	return (p);
+}
+
+/* The soft open-file limit of process pid, or -1. */
+static long
+t_nofile_soft(pid_t pid)
+{
+	char  path[64], line[256];
+	FILE *f;
+	long  v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Max open files", 14) == 0) {
+			v = strtol(line + 14, NULL, 10);
+		}
+	}
+	fclose(f);
+	return (v);
+}
+
+/* sagad makes room for --api-max-connections: a soft open-file limit of
+ * 300 (hard 4096) is raised to the connections plus 256 for its own;
+ * where the hard limit is too low, it says how many connections the
+ * limit leaves room for. Before, 1,000 connections met a limit of 1,024
+ * (a common default) with nothing said: the accepts and sagad's own
+ * files failed. */
+static void
+test_sagad_open_file_limit(void **state)
+{
+	tenv *e = *state;
+	proc *p;
+	char  logp[PATH_MAX];
+
+	t_begin(e, "nofile", "", NULL);
+	p = t_sagad_limited(e, "raised", "300:4096", NULL);
+	assert_int_equal(t_nofile_soft(proc_pid(p)), 1000 + 256);
+	proc_signal(p, SIGTERM);
+	assert_int_equal(proc_wait(p, MS(15000), NULL), 0);
+	proc_free(p);
+	snprintf(logp, sizeof(logp), "%s/raised.log", e->dir);
+	assert_int_equal(t_file_count_of(logp, "open-file limit"), 0);
+
+	p = t_sagad_limited(
+	    e, "short", "300:300", "--api-max-connections=200");
+	assert_int_equal(t_nofile_soft(proc_pid(p)), 300);
+	proc_signal(p, SIGTERM);
+	assert_int_equal(proc_wait(p, MS(15000), NULL), 0);
+	proc_free(p);
+	snprintf(logp, sizeof(logp), "%s/short.log", e->dir);
+	assert_int_equal(t_file_count_of(logp,
+	                     "the open-file limit (300, ulimit -n) leaves "
+	                     "room for about 44 client connections, fewer "
+	                     "than --api-max-connections 200"),
+	    1);
+	t_check_log(e);
+	e->done = true;
+}
+
 /* sagad's resident memory in KiB (VmRSS), or -1. */
 static long
 t_rss_kib(const tenv *e)
@@ -2398,7 +2654,6 @@ test_sagad_failed_compensation_retry(void **state)
 	e->done = true;
 }
 
-static size_t t_file_count_of(const char *path, const char *text);
 
 /* A request sent on its own connection once every racer is ready
  * (t_racer_main). */
@@ -6075,6 +6330,10 @@ main(void)
 		    test_sagad_waits_leave_room, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_gone_clients_let_go, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_connections_capped, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_open_file_limit, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_start_wait_duplicate_in_flight, t_setup,
 		    t_teardown),
