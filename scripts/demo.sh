@@ -91,9 +91,29 @@ if [[ $setup -eq 1 ]]; then
 fi
 
 say "Starting the cluster"
-if [[ $keep -eq 0 ]]; then
-	trap '"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
-fi
+# What payments is put through in order 4: frozen (SIGSTOP), then killed,
+# then restarted. With --keep the cluster outlives this script, so one
+# that ends between the freeze and the restart (a failed command, ^C, a
+# kill) thaws or restarts payments rather than leave it frozen or dead.
+pay_state=running
+on_exit() {
+	if [[ $keep -eq 0 ]]; then
+		"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
+		return
+	fi
+	case $pay_state in
+	frozen) kill -CONT "$pay_pid" 2>/dev/null || true ;;
+	killed)
+		"$repo/scripts/cluster.sh" restart payments >/dev/null 2>&1 ||
+			echo "$prog: could not restart payments" >&2
+		;;
+	esac
+}
+trap on_exit EXIT
+# Killed by a signal, bash would skip the EXIT trap.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 "$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 "$repo/scripts/cluster.sh" start $tls
 cluster_dir=${SAGA_CLUSTER_DIR:-$build/cluster}
@@ -155,6 +175,7 @@ cdir=${SAGA_CLUSTER_DIR:-$build/cluster}
 pay_pid=$(cat "$cdir/pids/payments.pid")
 # Frozen (SIGSTOP), payments takes the charge command but cannot act on
 # it: the kill below then lands while the saga waits on payments.
+pay_state=frozen
 kill -STOP "$pay_pid"
 note "payments is frozen (SIGSTOP) so that the kill lands mid-saga"
 out=$("$sagactl" start create_order --input \
@@ -171,6 +192,9 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 ((sent)) || note "(charge_payment was not sent within 10 s)"
+# Before: one interrupted halfway is restarted (cluster.sh restart
+# stops a frozen one first).
+pay_state=killed
 "$repo/scripts/cluster.sh" kill payments
 note "payments killed (kill -9) with the charge unanswered; the saga is still running"
 for _ in $(seq 1 50); do
@@ -182,6 +206,7 @@ done
 note "sagad keeps retrying charge_payment (the pivot: its outcome must be known):"
 "$sagactl" show "$order4" | tail -n 8
 "$repo/scripts/cluster.sh" restart payments
+pay_state=running
 note "payments is back; waiting for the order to finish"
 for _ in $(seq 1 150); do
 	state=$("$sagactl" show "$order4" --json |
