@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +31,29 @@
  * or the server stops. */
 #define RPC_WARN_PER_S 10
 
-/* Connections beyond --api-max-connections are kept, at most this many,
- * and each request on one is answered EOVERLOAD until the others leave
- * room: a client whose connection is closed after it sent a request
- * cannot tell whether it was carried out (and nng may drop an answer
- * still on its way when the connection is closed). When all are taken,
- * the one idle longest, if for RPC_OVER_MS or more, is closed to make
- * room; else the new connection is closed as soon as made. */
-#define RPC_OVER_MAX 64
+/* Connections beyond --api-max-connections are kept, at most
+ * RPC_SERVER_OVER_MAX, and each request on one is answered EOVERLOAD
+ * until the others leave room: a client whose connection is closed after
+ * it sent a request cannot tell whether it was carried out (and nng may
+ * drop an answer still on its way when the connection is closed). When
+ * all are taken, the one idle longest, if for RPC_OVER_MS or more, is
+ * closed to make room (a request of its that nng holds, not yet given to
+ * a context, does not count as activity: it is answered EOVERLOAD, to a
+ * closed connection); else the new connection is closed as soon as
+ * made. */
+#define RPC_OVER_MAX RPC_SERVER_OVER_MAX
 #define RPC_OVER_MS  1000
+
+/* The ids of the connections taken (not beyond the most): a set, open
+ * addressing with linear probing, cap a power of two (0: none yet), at
+ * most half full. Only a request from one of them is carried out: one
+ * from a connection gone (nng tells of it before a context may get its
+ * last request), or beyond the most, is not. */
+typedef struct rpc_ids {
+	uint32_t *v; /* 0: a free slot (nng's pipe ids start at 1) */
+	size_t    cap;
+	size_t    n;
+} rpc_ids;
 
 typedef struct rpc_over {
 	nng_pipe pipe;
@@ -73,6 +88,7 @@ struct rpc_server {
 	pthread_mutex_t conn_mtx;
 	size_t          max_conns;
 	size_t          nconns;       /* connections nng told of, not gone */
+	rpc_ids         taken;        /* those among them not beyond */
 	unsigned long   conns_refused;
 	rpc_over        over[RPC_OVER_MAX]; /* beyond the most; id 0: free */
 	size_t          nover;
@@ -148,8 +164,8 @@ rpc_warn(rpc_server *srv, const char *fmt, ...)
 	}
 }
 
-/* Writes the peer address of p ("127.0.0.1:5123", "[::1]:5123", the
- * path of an ipc:// socket) into buf. */
+/* Writes the peer address of p ("127.0.0.1:5123", "[::1]:5123", "a local
+ * peer (PATH)" on an ipc:// socket) into buf. */
 static void
 rpc_peer(nng_pipe p, char *buf, size_t len)
 {
@@ -174,11 +190,90 @@ rpc_peer(nng_pipe p, char *buf, size_t len)
 		}
 		break;
 	case NNG_AF_IPC:
-		snprintf(buf, len, "%s", sa.s_ipc.sa_path);
+		/* nng gives the listener's path, the same for all. */
+		snprintf(buf, len, "a local peer (%s)", sa.s_ipc.sa_path);
 		break;
 	default:
 		break;
 	}
+}
+
+static size_t
+rpc_ids_slot(const rpc_ids *s, uint32_t id)
+{
+	return ((size_t) (id * UINT32_C(2654435761)) & (s->cap - 1));
+}
+
+static bool
+rpc_ids_has(const rpc_ids *s, uint32_t id)
+{
+	if (s->cap == 0) {
+		return (false);
+	}
+	for (size_t i = rpc_ids_slot(s, id); s->v[i] != 0;
+	     i = (i + 1) & (s->cap - 1)) {
+		if (s->v[i] == id) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+/* Adds id (not in s). False when out of memory. */
+static bool
+rpc_ids_add(rpc_ids *s, uint32_t id)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		rpc_ids ns = { NULL, s->cap ? s->cap * 2 : 64, 0 };
+
+		if ((ns.v = calloc(ns.cap, sizeof(*ns.v))) == NULL) {
+			return (false);
+		}
+		for (size_t k = 0; k < s->cap; k++) {
+			if (s->v[k] != 0) {
+				(void) rpc_ids_add(&ns, s->v[k]);
+			}
+		}
+		free(s->v);
+		*s = ns;
+	}
+	i = rpc_ids_slot(s, id);
+	while (s->v[i] != 0) {
+		i = (i + 1) & (s->cap - 1);
+	}
+	s->v[i] = id;
+	s->n++;
+	return (true);
+}
+
+/* Removes id, if there: the entries after it in its run move back to
+ * where a lookup finds them (no tombstones). */
+static void
+rpc_ids_del(rpc_ids *s, uint32_t id)
+{
+	size_t m = s->cap - 1, i, j;
+
+	if (s->cap == 0) {
+		return;
+	}
+	for (i = rpc_ids_slot(s, id); s->v[i] != id; i = (i + 1) & m) {
+		if (s->v[i] == 0) {
+			return;
+		}
+	}
+	for (j = (i + 1) & m; s->v[j] != 0; j = (j + 1) & m) {
+		size_t home = rpc_ids_slot(s, s->v[j]);
+
+		/* v[j] stays unless i lies on its way from home to j. */
+		if (((j - home) & m) >= ((j - i) & m)) {
+			s->v[i] = s->v[j];
+			i       = j;
+		}
+	}
+	s->v[i] = 0;
+	s->n--;
 }
 
 /* Takes p as a connection beyond the most, to be answered EOVERLOAD:
@@ -228,10 +323,11 @@ rpc_over_remove(rpc_server *srv, nng_pipe p)
 	}
 }
 
-/* Counts the connections. One beyond max_conns is taken as one to answer
- * EOVERLOAD (rpc_over_add), or, without room for it, closed before nng
- * adds it to the socket. nng tells of the removal of a pipe closed here
- * as of any other (REM_POST). Runs on nng's threads. */
+/* Counts the connections. One made with max_conns taken is kept as one
+ * beyond the most, to answer EOVERLOAD (rpc_over_add), or, without room
+ * for it (or memory), closed before nng adds it to the socket. nng tells
+ * of the removal of a pipe closed here as of any other (REM_POST). Runs
+ * on nng's threads. */
 static void
 rpc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -240,25 +336,27 @@ rpc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	pthread_mutex_lock(&srv->conn_mtx);
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		/* Those taken, without those beyond the most. */
-		if (srv->nconns - srv->nover >= srv->max_conns) {
+		if (srv->taken.n >= srv->max_conns) {
 			over = true;
 			shut = !rpc_over_add(srv, p, nng_clock());
 			srv->conns_refused++;
+		} else if (!rpc_ids_add(&srv->taken, p.id)) {
+			shut = true;
 		}
 		srv->nconns++;
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		rpc_ids_del(&srv->taken, p.id);
 		rpc_over_remove(srv, p);
 		srv->nconns--;
 	}
 	pthread_mutex_unlock(&srv->conn_mtx);
+	if (shut) {
+		nng_pipe_close(p);
+	}
 	if (over) {
-		char peer[NNG_MAXADDRLEN + 1];
+		char peer[NNG_MAXADDRLEN + 32];
 
 		rpc_peer(p, peer, sizeof(peer));
-		if (shut) {
-			nng_pipe_close(p);
-		}
 		rpc_warn(srv,
 		    "api: refused a connection from %s: %zu connections "
 		    "open, the most --api-max-connections allows%s",
@@ -267,27 +365,32 @@ rpc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
-/* Tells whether p is a connection taken beyond the most that still is
- * (the others fill max_conns): its request is answered EOVERLOAD. One
- * that finds room (another closed meanwhile) is taken as any other. */
+/* Tells whether a request from p is not to be carried out: p is not a
+ * connection taken (it is beyond the most, or gone: evicted, closed by
+ * its client). One beyond the most that finds room now (another closed
+ * meanwhile) is taken. */
 static bool
 rpc_pipe_over(rpc_server *srv, nng_pipe p)
 {
-	bool over = false;
+	bool over = true;
 
 	pthread_mutex_lock(&srv->conn_mtx);
-	for (size_t i = 0; srv->nover > 0 && i < RPC_OVER_MAX; i++) {
+	if (rpc_ids_has(&srv->taken, p.id)) {
+		over = false;
+	}
+	for (size_t i = 0; over && srv->nover > 0 && i < RPC_OVER_MAX; i++) {
 		rpc_over *o = &srv->over[i];
 
 		if (o->pipe.id != p.id) {
 			continue;
 		}
-		if (srv->nconns - srv->nover >= srv->max_conns) {
-			o->since = nng_clock();
-			over     = true;
-		} else {
+		if (srv->taken.n < srv->max_conns &&
+		    rpc_ids_add(&srv->taken, p.id)) {
 			o->pipe.id = 0;
 			srv->nover--;
+			over = false;
+		} else {
+			o->since = nng_clock();
 		}
 		break;
 	}
@@ -534,6 +637,7 @@ rpc_server_free(rpc_server *srv)
 	}
 	pthread_mutex_destroy(&srv->conn_mtx);
 	pthread_mutex_destroy(&srv->warn_mtx);
+	free(srv->taken.v);
 	free(srv->reqs);
 	free(srv);
 }

@@ -21,6 +21,10 @@
 #include "proto_msg.h"
 #include "saga_tls.h"
 
+/* Connections beyond the most (max_conns) kept to be answered EOVERLOAD,
+ * at most. */
+#define RPC_SERVER_OVER_MAX 64
+
 typedef struct rpc_server rpc_server;
 typedef struct rpc_req    rpc_req;
 

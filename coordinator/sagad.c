@@ -1190,8 +1190,8 @@ coord_metrics_init(coord *c)
 		{ "saga_api_connections", METRIC_GAUGE,
 		    "Client connections open to the API.", NULL, 0 },
 		{ "saga_api_connections_refused_total", METRIC_COUNTER,
-		    "Client connections closed at once, beyond "
-		    "--api-max-connections.",
+		    "Client connections made beyond --api-max-connections "
+		    "(kept and answered EOVERLOAD, or closed).",
 		    NULL, 0 },
 	};
 
@@ -4065,9 +4065,11 @@ coord_usage(FILE *f)
 	    "exits 0.\n");
 }
 
-/* Descriptors sagad may hold besides its clients' connections: the
- * database's, the participants' sockets, the metrics' clients, files. */
-#define COORD_FD_OWN 256
+/* Descriptors sagad may hold besides its clients' connections taken:
+ * those kept beyond the most (RPC_SERVER_OVER_MAX), those still in their
+ * handshakes (counted by nothing: nng gives one 10 s), the database's,
+ * the participants' sockets, the metrics' clients, files. */
+#define COORD_FD_OWN (256 + RPC_SERVER_OVER_MAX)
 
 /* Makes room for conns client connections: the soft limit of open files
  * (ulimit -n, often 1,024) is raised towards the hard one when it is
