@@ -145,6 +145,7 @@ typedef struct ops_conn {
 	saga_client *cl;
 	const char  *url;
 	bool         unreached; /* the last call did not reach sagad */
+	bool         stalled;   /* it did, and got no answer in time */
 } ops_conn;
 
 static void
@@ -215,6 +216,7 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 		*code = 0;
 	}
 	c->unreached = false;
+	c->stalled   = false;
 	if (c->cl == NULL) {
 		c->url = ctx->coordinator != NULL
 		    ? ctx->coordinator
@@ -247,6 +249,7 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 				*code = (uint32_t) rv;
 			}
 			if (rv == SAGA_ETIMEDOUT) {
+				c->stalled = true;
 				snprintf(why, whylen,
 				    "sagad at %s got the request but did not "
 				    "answer within %s",
@@ -690,7 +693,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	ops_args   a;
-	ops_conn   c = { NULL, NULL, false };
+	ops_conn   c = { NULL, NULL, false, false };
 	proto_buf  text, input;
 	proto_msg  req, reply;
 	proto_obj *last = NULL;
@@ -914,7 +917,7 @@ ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
 		{ NULL, 0, NULL, 0 },
 	};
 	ops_args  a;
-	ops_conn  c = { NULL, NULL, false };
+	ops_conn  c = { NULL, NULL, false, false };
 	proto_msg req, reply;
 	saga_id   sid;
 	char      id[SAGA_ID_STRLEN + 1], why[768];
@@ -1133,7 +1136,7 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 	const char  *need = op == OPS_RETRY ? "FAILED" : "RUNNING";
 	PGconn      *db   = NULL;
 	PGresult    *r    = NULL;
-	ops_conn     c    = { NULL, NULL, false };
+	ops_conn     c    = { NULL, NULL, false, false };
 	proto_obj   *root = NULL, *o = NULL;
 	sagactl_jarr res;
 	char         what[512], q[768];
@@ -1220,9 +1223,12 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		if (one == 0) {
 			proto_msg_fini(&reply);
 		}
-		if (one != 0 && c.unreached) {
-			/* sagad is gone: each of the others would wait for
-			 * its own timeout (5 s a saga) and fail the same. */
+		if (one != 0 && (c.unreached || c.stalled)) {
+			/* sagad is gone, or hangs (stopped, overloaded, its
+			 * network silent): each of the others would wait for
+			 * its own timeout (5 s a saga) and fail the same, or
+			 * pile up in it, to be carried out whenever it
+			 * wakes. */
 			untried = n - i - 1;
 			break;
 		}
@@ -1291,7 +1297,7 @@ ops_repair_run(sagactl_ctx *ctx, int argc, char **argv, ops_repair op)
 	    : op == OPS_SKIP                          ? skip_opts
 	                                              : retry_opts;
 	ops_args             a;
-	ops_conn             c = { NULL, NULL, false };
+	ops_conn             c = { NULL, NULL, false, false };
 	proto_msg            reply;
 	char                 id[SAGA_ID_STRLEN + 1], why[768];
 	int                  first, rv;

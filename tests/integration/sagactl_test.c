@@ -42,6 +42,9 @@
 
 #include <cmocka.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
 #include "coord_config.h"
 #include "pgtest.h"
 #include "proc.h"
@@ -4435,6 +4438,29 @@ test_sagactl_bulk(void **state)
 		assert_true(has(f->out, "\"failed\": 1"));
 		assert_true(has(f->out, "\"not_tried\": 1"));
 		assert_false(has(f->err, a) && has(f->err, b));
+		/* A "sagad" that takes requests and never answers (stopped,
+		 * or its network silent): the same after the first, whose
+		 * outcome is unknown. It went on, 5 s a saga, and a sagad
+		 * woken later carried out every one. */
+		{
+			nng_socket hung;
+
+			snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d",
+			    test_free_port());
+			assert_int_equal(nng_rep0_open(&hung), 0);
+			assert_int_equal(nng_listen(hung, f->url, NULL, 0), 0);
+			assert_int_equal(ctl(f, "retry", "--saga", "park_bulk",
+			                     "--yes", "--json", NULL),
+			    3);
+			nng_close(hung);
+		}
+		memcpy(f->url, keep, sizeof(keep));
+		assert_true(has(f->err, "got the request but did not answer"));
+		assert_true(has(f->err, "1 saga not tried: sagad stopped "
+		                        "answering"));
+		assert_true(has(f->out, "\"failed\": 1"));
+		assert_true(has(f->out, "\"not_tried\": 1"));
+		assert_true(has(f->out, "\"outcome_unknown\": true"));
 	}
 	assert_int_equal(
 	    ctl(f, "retry", "--saga", "park_bulk", "--yes", NULL), 0);
