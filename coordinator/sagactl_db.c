@@ -2,6 +2,7 @@
 /*
  * sagactl_db: connecting and querying. See sagactl_db.h.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,54 @@
 #include "sql_conn.h"
 #include "sql_durable.h"
 #include "sql_migrate.h"
+
+static volatile sig_atomic_t sagactl_intr_seen;
+static PGcancel *volatile    sagactl_intr_cancel;
+
+static void
+sagactl_intr_cb(int sig)
+{
+	PGcancel *c = sagactl_intr_cancel;
+	char      err[256];
+
+	(void) sig;
+	sagactl_intr_seen = 1;
+	if (c != NULL) {
+		(void) PQcancel(c, err, sizeof(err));
+	}
+}
+
+void
+sagactl_intr_begin(PGconn *db)
+{
+	struct sigaction sa;
+
+	sagactl_intr_seen   = 0;
+	sagactl_intr_cancel = db != NULL ? PQgetCancel(db) : NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sagactl_intr_cb;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	(void) sigaction(SIGINT, &sa, NULL);
+	(void) sigaction(SIGTERM, &sa, NULL);
+}
+
+void
+sagactl_intr_end(void)
+{
+	PGcancel *c = sagactl_intr_cancel;
+
+	(void) signal(SIGINT, SIG_DFL);
+	(void) signal(SIGTERM, SIG_DFL);
+	sagactl_intr_cancel = NULL;
+	PQfreeCancel(c);
+}
+
+bool
+sagactl_interrupted(void)
+{
+	return (sagactl_intr_seen != 0);
+}
 
 /* The first line of a libpq message, without "ERROR:  " or "FATAL:  ". */
 static void
@@ -127,7 +176,7 @@ sagactl_db_query(const sagactl_ctx *ctx, PGconn *c, const char *sql, int n,
 	PGresult      *r;
 	ExecStatusType st;
 	const char    *code;
-	bool           no_table;
+	bool           no_table, lock_wait;
 	char           line[512];
 
 	r  = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
@@ -137,12 +186,23 @@ sagactl_db_query(const sagactl_ctx *ctx, PGconn *c, const char *sql, int n,
 	}
 	/* The SQLSTATE lives in r: read before PQclear. */
 	code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	no_table = code != NULL && strcmp(code, "42P01") == 0;
+	no_table  = code != NULL && strcmp(code, "42P01") == 0;
+	lock_wait = code != NULL && strcmp(code, "55P03") == 0;
 	sagactl_db_line(
 	    r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c), line,
 	    sizeof(line));
 	PQclear(r);
-	if (no_table) {
+	if (sagactl_interrupted()) {
+		sagactl_error(ctx,
+		    "interrupted: the statement in flight was cancelled (%s)",
+		    line);
+	} else if (lock_wait) {
+		sagactl_error(ctx,
+		    "%s: another session holds rows this statement must "
+		    "change (see pg_locks and pg_stat_activity); it changed "
+		    "nothing: try again",
+		    line);
+	} else if (no_table) {
 		sagactl_error(ctx,
 		    "the database has no saga log (%s); check --db, or create "
 		    "the schema with sagad --migrate",

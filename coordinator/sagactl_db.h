@@ -33,6 +33,19 @@ int sagactl_db_open(const sagactl_ctx *ctx, bool writable, PGconn **out);
 PGresult *sagactl_db_query(const sagactl_ctx *ctx, PGconn *c, const char *sql,
     int n, const char *const *params);
 
+/* sagactl_intr_begin makes Ctrl-C (SIGINT) and SIGTERM, until
+ * sagactl_intr_end, stop a long command at its next step instead of
+ * killing it, so that it says what it did: the statement in flight on db
+ * (if not NULL) is cancelled (PQcancel, which a signal handler may call),
+ * and sagactl_interrupted tells the command to stop. Outside, the
+ * signals kill as they do by default. */
+void sagactl_intr_begin(PGconn *db);
+void sagactl_intr_end(void);
+bool sagactl_interrupted(void);
+
+/* Exit status of a command that stopped on Ctrl-C (128 + SIGINT). */
+#define SAGACTL_EXIT_INTR 130
+
 /* sagactl_db_str returns the text of a column, or NULL when it is NULL. */
 const char *sagactl_db_str(const PGresult *r, int row, int col);
 

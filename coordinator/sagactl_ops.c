@@ -1180,11 +1180,22 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		rv = sagactl_error(ctx, "out of memory");
 		goto done;
 	}
+	/* A line a saga as it is done, even into a file or a pipe, and
+	 * ^C stops between two sagas with the summary: killed, the lines
+	 * still buffered were lost, and the record of what was repaired
+	 * with them. */
+	(void) setvbuf(ctx->out.f, NULL, _IOLBF, 0);
+	sagactl_intr_begin(NULL);
 	for (int i = 0; i < n; i++) {
 		const char *id = PQgetvalue(r, i, SAGACTL_COL_ID);
 		proto_msg   reply;
 		char        why[768];
 		int         one;
+
+		if (sagactl_interrupted()) {
+			untried = n - i;
+			break;
+		}
 
 		/* Each failure is printed on stderr, and the others go on;
 		 * but an unusable --coordinator (found at the first) would
@@ -1233,6 +1244,7 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 			break;
 		}
 	}
+	sagactl_intr_end();
 	if (ctx->json) {
 		(void) proto_obj_put_int(root, "matched", n);
 		(void) proto_obj_put_int(root, "ok", ok);
@@ -1244,13 +1256,24 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 			goto done;
 		}
 	}
-	if (untried > 0) {
+	if (untried > 0 && sagactl_interrupted()) {
+		sagactl_note(ctx,
+		    "%d saga%s not tried: interrupted; run the same command "
+		    "again to go on",
+		    untried, untried == 1 ? "" : "s");
+	} else if (untried > 0) {
 		sagactl_note(ctx,
 		    "%d saga%s not tried: sagad stopped answering; run the "
 		    "same command again when it is back",
 		    untried, untried == 1 ? "" : "s");
 	}
-	if (unknown > 0) {
+	if (sagactl_interrupted()) {
+		(void) sagactl_error(ctx,
+		    "interrupted: %d of %d sagas done, %d failed, of which %d "
+		    "may have been applied, %d not tried (see above)",
+		    ok, n, n - ok - untried, unknown, untried);
+		rv = SAGACTL_EXIT_INTR;
+	} else if (unknown > 0) {
 		/* Some may have been repaired: not a plain failure. */
 		(void) sagactl_error(ctx,
 		    "%d of %d sagas done, %d failed, of which %d may have "
@@ -1599,6 +1622,19 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 			PQfinish(db);
 			return (rv);
 		}
+		/* A batch waiting on a lock (rows held by a session that
+		 * does not end) fails, rather than hang unseen; and ^C
+		 * cancels the statement in flight, which rolls it back, and
+		 * stops with the summary. Killed, sagactl left its statement
+		 * running: it waited, then deleted once the lock went. */
+		if ((r = sagactl_db_query(ctx, db,
+		         "SET lock_timeout = '10s'", 0, NULL))
+		    == NULL) {
+			PQfinish(db);
+			return (SAGACTL_EXIT_FAIL);
+		}
+		PQclear(r);
+		sagactl_intr_begin(db);
 		/* A sagad older than migration 003 still writing to the log
 		 * (a rolling upgrade) ends sagas without finished_at (counted
 		 * above with the others): they get the time of their last
@@ -1612,8 +1648,10 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		    " SELECT count(*) FROM s",
 		    0, NULL);
 		if (r == NULL) {
+			sagactl_intr_end();
 			PQfinish(db);
-			return (SAGACTL_EXIT_FAIL);
+			return (sagactl_interrupted() ? SAGACTL_EXIT_INTR
+			                              : SAGACTL_EXIT_FAIL);
 		}
 		stamped = (long long) sagactl_db_i64(r, 0, 0, 0);
 		PQclear(r);
@@ -1631,9 +1669,11 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		long long n;
 		int64_t   now;
 
-		if ((r = sagactl_db_query(ctx, db, ops_purge_sql, 2, p))
-		    == NULL) {
-			rv = SAGACTL_EXIT_FAIL;
+		if (sagactl_interrupted() ||
+		    (r = sagactl_db_query(ctx, db, ops_purge_sql, 2, p))
+		        == NULL) {
+			rv = sagactl_interrupted() ? SAGACTL_EXIT_INTR
+			                           : SAGACTL_EXIT_FAIL;
 			break;
 		}
 		n = (long long) sagactl_db_i64(r, 0, 0, 0);
@@ -1654,6 +1694,9 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 			ops_purge_progress(
 			    ctx, sagas, matching, batches, now - t0);
 		}
+	}
+	if (!a.dry && matching > 0) {
+		sagactl_intr_end();
 	}
 	PQfinish(db);
 	/* With --json, the document also when a batch failed (its error
@@ -1693,9 +1736,13 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 	} else {
 		fprintf(ctx->out.f,
 		    "purged %lld saga%s (%lld events, %lld start keys) that "
-		    "ended before %s, in %ld batch%s\n",
+		    "ended before %s, in %ld batch%s%s\n",
 		    sagas, sagas == 1 ? "" : "s", events, keys, when, batches,
-		    batches == 1 ? "" : "es");
+		    batches == 1 ? "" : "es",
+		    rv == SAGACTL_EXIT_INTR
+		        ? " (interrupted: run the same command again to go "
+		          "on)"
+		        : "");
 	}
 	return (rv);
 }

@@ -22,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1986,6 +1987,118 @@ test_sagactl_purge(void **state)
 	free(f.err);
 }
 
+static char *slurp(const char *path);
+
+/* Waits up to 10 s for sql (one integer) to read want on f's database. */
+static bool
+wait_int(const fixture *f, const char *sql, long long want)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (query_int(f, sql) == want) {
+			return (true);
+		}
+		poll(NULL, 0, 10);
+	}
+	return (false);
+}
+
+#define T_PURGE_WAITING                                                     \
+	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE "          \
+	"'WITH victims%' AND wait_event_type = 'Lock'"
+#define T_PURGE_RUNNING                                                     \
+	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE "          \
+	"'WITH victims%' AND pid <> pg_backend_pid()"
+
+/* A purge whose batch waits on a lock (another session holds the rows it
+ * must delete): ^C cancels that statement and stops with what was done
+ * (exit 130, --json "complete": false); killed, sagactl left its DELETE
+ * waiting in the server, which deleted once the lock went. Without ^C,
+ * the batch gives up after 10 s (lock_timeout) with a line that says
+ * why; it waited as long as the lock was held, printing nothing. */
+static void
+test_sagactl_purge_interrupted(void **state)
+{
+	fixture           *rf = *state;
+	fixture            f;
+	proc              *p;
+	PGconn            *c;
+	char              *argv[12], log[PATH_MAX], *text;
+	int                st;
+	static const tsaga sagas[] = {
+		{ "01900000-0000-7000-8000-0000000000c1", "create_order",
+		    "COMPLETED", 2, 1, "p-1", NULL, 864000000, 863000000, 0,
+		    ev_completed, N(ev_completed), "ikey-1" },
+		{ "01900000-0000-7000-8000-0000000000c2", "create_order",
+		    "COMPENSATED", 0, 1, "p-2", "x", 864000000, 863000000, 0,
+		    ev_compensated, N(ev_compensated), NULL },
+	};
+
+	memset(&f, 0, sizeof(f));
+	memcpy(f.yaml, rf->yaml, sizeof(f.yaml));
+	assert_int_equal(pgtest_db_create(
+	                     "sagactl_purge_intr", f.conninfo,
+	                     sizeof(f.conninfo)),
+	    0);
+	assert_int_equal(migrate(&f), 0);
+	fill(&f, sagas, N(sagas));
+	assert_non_null(c = pgtest_connect(f.conninfo));
+	assert_int_equal(pgtest_exec(c,
+	                     "BEGIN; LOCK TABLE saga_event IN ACCESS "
+	                     "EXCLUSIVE MODE"),
+	    0);
+
+	snprintf(log, sizeof(log), "/tmp/sagactl-purge-intr.%d.log",
+	    (int) getpid());
+	(void) unlink(log);
+	argv[0] = SAGACTL_PATH;
+	argv[1] = "--db";
+	argv[2] = f.conninfo;
+	argv[3] = "--json";
+	argv[4] = "purge";
+	argv[5] = "--older-than";
+	argv[6] = "7d";
+	argv[7] = "--yes";
+	argv[8] = NULL;
+	assert_int_equal(proc_start(&p, argv, log), 0);
+	assert_true(wait_int(&f, T_PURGE_WAITING, 1));
+	assert_int_equal(proc_signal(p, SIGINT), 0);
+	assert_int_equal(proc_wait(p, 10000 * scale(), &st), 0);
+	proc_free(p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 130);
+	/* Cancelled, not left waiting for the lock. */
+	assert_true(wait_int(&f, T_PURGE_RUNNING, 0));
+	assert_int_equal(pgtest_exec(c, "ROLLBACK"), 0);
+	assert_non_null(text = slurp(log));
+	(void) unlink(log);
+	assert_true(has(text, "interrupted: the statement in flight was "
+	                      "cancelled"));
+	assert_true(has(text, "\"complete\": false"));
+	assert_true(has(text, "\"sagas\": 0"));
+	free(text);
+	assert_int_equal(
+	    query_int(&f, "SELECT count(*) FROM saga_instance"), 2);
+
+	/* Left to wait: it gives up after 10 s, having deleted nothing. */
+	assert_int_equal(pgtest_exec(c,
+	                     "BEGIN; LOCK TABLE saga_event IN ACCESS "
+	                     "EXCLUSIVE MODE"),
+	    0);
+	assert_int_equal(
+	    ctl(&f, "purge", "--older-than", "7d", "--yes", NULL), 1);
+	assert_int_equal(pgtest_exec(c, "ROLLBACK"), 0);
+	assert_true(has(f.err, "canceling statement due to lock timeout: "
+	                       "another session holds rows this statement "
+	                       "must change"));
+	assert_true(has(f.out, "purged 0 sagas"));
+	assert_int_equal(
+	    query_int(&f, "SELECT count(*) FROM saga_instance"), 2);
+	PQfinish(c);
+	pgtest_db_drop(f.conninfo);
+	free(f.out);
+	free(f.err);
+}
+
 /* On a database whose default is synchronous_commit = off, sagad
  * --migrate and purge turn it on for their sessions and say so: a purge
  * reported done must not come back after a server crash. What each
@@ -3659,7 +3772,6 @@ test_sagactl_output_lost(void **state)
 	free(err);
 }
 
-static char *slurp(const char *path);
 
 /* Runs sagactl args (NULL-terminated, at most 8) with stdout a pipe
  * whose read end is closed (a pipeline whose reader quit: | head) and
@@ -4452,15 +4564,57 @@ test_sagactl_bulk(void **state)
 			assert_int_equal(ctl(f, "retry", "--saga", "park_bulk",
 			                     "--yes", "--json", NULL),
 			    3);
+			assert_true(has(f->err,
+			    "got the request but did not answer"));
+			assert_true(has(f->err, "1 saga not tried: sagad "
+			                        "stopped answering"));
+			assert_true(has(f->out, "\"failed\": 1"));
+			assert_true(has(f->out, "\"not_tried\": 1"));
+			assert_true(has(f->out, "\"outcome_unknown\": true"));
+			/* ^C while it waits: the summary all the same, and
+			 * exit 130 (it died of the signal, saying nothing of
+			 * what it had done). */
+			{
+				char *argv[] = { SAGACTL_PATH, "--db",
+					f->conninfo, "--coordinator", f->url,
+					"--json", "retry", "--saga",
+					"park_bulk", "--yes", NULL };
+				char     log[PATH_MAX], *text;
+				proc    *p;
+				nng_msg *m;
+				int      st;
+
+				/* A new one: nothing of the run above left
+				 * in it. */
+				nng_close(hung);
+				snprintf(f->url, sizeof(f->url),
+				    "tcp://127.0.0.1:%d", test_free_port());
+				assert_int_equal(nng_rep0_open(&hung), 0);
+				assert_int_equal(
+				    nng_listen(hung, f->url, NULL, 0), 0);
+				snprintf(log, sizeof(log),
+				    "/tmp/sagactl-bulk-intr.%d.log",
+				    (int) getpid());
+				(void) unlink(log);
+				assert_int_equal(proc_start(&p, argv, log), 0);
+				assert_int_equal(nng_recvmsg(hung, &m, 0), 0);
+				nng_msg_free(m);
+				assert_int_equal(proc_signal(p, SIGINT), 0);
+				assert_int_equal(
+				    proc_wait(p, 20000 * scale(), &st), 0);
+				proc_free(p);
+				assert_true(WIFEXITED(st));
+				assert_int_equal(WEXITSTATUS(st), 130);
+				assert_non_null(text = slurp(log));
+				(void) unlink(log);
+				assert_true(has(text, "interrupted: 0 of 2 "
+				                      "sagas done"));
+				assert_true(has(text, "\"not_tried\": 1"));
+				free(text);
+			}
 			nng_close(hung);
 		}
 		memcpy(f->url, keep, sizeof(keep));
-		assert_true(has(f->err, "got the request but did not answer"));
-		assert_true(has(f->err, "1 saga not tried: sagad stopped "
-		                        "answering"));
-		assert_true(has(f->out, "\"failed\": 1"));
-		assert_true(has(f->out, "\"not_tried\": 1"));
-		assert_true(has(f->out, "\"outcome_unknown\": true"));
 	}
 	assert_int_equal(
 	    ctl(f, "retry", "--saga", "park_bulk", "--yes", NULL), 0);
@@ -4570,6 +4724,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_validate),
 		cmocka_unit_test(test_sagactl_validate_tls),
 		cmocka_unit_test(test_sagactl_purge),
+		cmocka_unit_test(test_sagactl_purge_interrupted),
 		cmocka_unit_test(test_sagactl_purge_durable),
 	};
 	const struct CMUnitTest redact_tests[] = {
