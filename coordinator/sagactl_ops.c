@@ -66,6 +66,32 @@ typedef struct ops_args {
 	bool           progress_set;
 } ops_args;
 
+/* Checks the text of option opt: well-formed UTF-8 (the protocol's
+ * strings are; one that is not failed to encode, reported as an error
+ * talking to sagad, once per saga of a bulk repair), and at most max
+ * bytes (0: any) where more would be refused, or cut without a word. */
+static int
+ops_text_opt(sagactl_ctx *ctx, const char *opt, const char *arg, size_t max,
+    const char *why)
+{
+	size_t len = strlen(arg);
+
+	for (size_t i = 0, n; i < len; i += n) {
+		if ((n = proto_utf8_char((const uint8_t *) arg + i, len - i)) ==
+		    0) {
+			return (sagactl_usage(ctx,
+			    "%s is not UTF-8 text (byte %zu of %zu is not "
+			    "part of a character)",
+			    opt, i + 1, len));
+		}
+	}
+	if (max > 0 && len > max) {
+		return (sagactl_usage(ctx, "%s is %zu bytes long; %s", opt,
+		    len, why));
+	}
+	return (0);
+}
+
 static int
 ops_opt(sagactl_ctx *ctx, int ch, const char *arg, void *arg_state)
 {
@@ -81,7 +107,8 @@ ops_opt(sagactl_ctx *ctx, int ch, const char *arg, void *arg_state)
 		break;
 	case OPS_O_KEY:
 		a->key = arg;
-		break;
+		return (ops_text_opt(ctx, "--key", arg, 1024,
+		    "an idempotency key is at most 1024"));
 	case OPS_O_TRACE:
 		if (!proto_traceparent_valid(proto_str_c(arg))) {
 			return (sagactl_usage(ctx,
@@ -100,10 +127,12 @@ ops_opt(sagactl_ctx *ctx, int ch, const char *arg, void *arg_state)
 		    ctx, "--timeout", arg, &a->timeout_ms));
 	case OPS_O_NOTE:
 		a->note = arg;
-		break;
+		return (ops_text_opt(ctx, "--note", arg, 255,
+		    "the saga log keeps at most 255 bytes of a note: "
+		    "shorten it (an incident id first)"));
 	case OPS_O_STEP:
 		a->step = arg;
-		break;
+		return (ops_text_opt(ctx, "--step", arg, 0, NULL));
 	case 'y':
 	case OPS_O_YES:
 		a->yes = true;

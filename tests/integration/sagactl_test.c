@@ -4665,6 +4665,46 @@ test_sagactl_repair_unknown_id(void **state)
 	assert_one_line_error(f);
 }
 
+/* A note, key or step that is not UTF-8, and a note longer than the log
+ * keeps: usage errors (exit 2, one line), before anything is asked of
+ * sagad. They were errors "talking to sagad" (exit 1), once per saga of
+ * a bulk repair, and a long note was cut to 255 bytes without a word. */
+static void
+test_sagactl_bad_text_options(void **state)
+{
+	fixture *f = *state;
+	char     note[300];
+
+	assert_int_equal(
+	    ctl(f, "retry", ID_UNKNOWN, "--note", "caf\xe9", NULL), 2);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "--note is not UTF-8 text (byte 4 of 4"));
+	assert_int_equal(ctl(f, "retry", "--saga", "park_bulk", "--yes",
+	                     "--note", "\xff", NULL),
+	    2);
+	assert_one_line_error(f);
+	assert_int_equal(ctl(f, "skip", ID_UNKNOWN, "--step", "b\xc3",
+	                     "--note", "x", NULL),
+	    2);
+	assert_true(has(f->err, "--step is not UTF-8 text"));
+	assert_int_equal(ctl(f, "start", "ok_order", "--key", "k\xff",
+	                     "--input", "{}", NULL),
+	    2);
+	assert_true(has(f->err, "--key is not UTF-8 text"));
+	memset(note, 'n', sizeof(note) - 1);
+	note[sizeof(note) - 1] = '\0';
+	assert_int_equal(
+	    ctl(f, "resolve", ID_UNKNOWN, "--note", note, NULL), 2);
+	assert_one_line_error(f);
+	assert_true(has(f->err, "--note is 299 bytes long; the saga log "
+	                        "keeps at most 255 bytes"));
+	/* 255 bytes pass the check (and reach sagad: no such saga). */
+	note[255] = '\0';
+	assert_int_equal(
+	    ctl(f, "resolve", ID_UNKNOWN, "--note", note, NULL), 1);
+	assert_true(has(f->err, "ENOTFOUND"));
+}
+
 /* sagad is down: exit 1, one line naming the URL. Reads still work. */
 static void
 test_sagactl_sagad_down(void **state)
@@ -4761,6 +4801,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sagactl_cancel_changes_nothing),
 		cmocka_unit_test(test_sagactl_status_wait),
 		cmocka_unit_test(test_sagactl_bulk),
+		cmocka_unit_test(test_sagactl_bad_text_options),
 		cmocka_unit_test(test_sagactl_repair_unknown_id),
 		cmocka_unit_test(test_sagactl_escape_controls),
 		cmocka_unit_test(test_sagactl_show_long_input),
