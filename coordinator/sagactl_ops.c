@@ -1187,11 +1187,33 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 	}
 	sagactl_filter_describe(&a->f, what, sizeof(what));
 	if ((n = PQntuples(r)) == 0) {
+		/* Not a failure: a cron job's "retry --state FAILED" finds
+		 * none on every healthy run (it exited 1, and --json printed
+		 * nothing). */
 		PQclear(r);
-		return (sagactl_error(ctx,
+		sagactl_note(ctx,
 		    "no saga matches (%s); nothing to do (see sagactl list "
 		    "with the same filters)",
-		    what));
+		    what);
+		if (ctx->json) {
+			sagactl_jarr_init(&res);
+			if (proto_obj_alloc(&root) != 0 ||
+			    proto_obj_put_int(root, "matched", 0) != 0 ||
+			    proto_obj_put_int(root, "ok", 0) != 0 ||
+			    proto_obj_put_int(root, "failed", 0) != 0 ||
+			    proto_obj_put_int(root, "not_tried", 0) != 0 ||
+			    sagactl_jarr_put(&res, root, "results") != 0 ||
+			    sagactl_out_json(&ctx->out, root) != 0) {
+				rv = sagactl_error(
+				    ctx, "cannot print the result");
+			} else {
+				rv = SAGACTL_EXIT_OK;
+			}
+			sagactl_jarr_fini(&res);
+			proto_obj_free(root);
+			return (rv);
+		}
+		return (SAGACTL_EXIT_OK);
 	}
 	snprintf(q, sizeof(q), "%s %d saga%s (%s)?", verb[op], n,
 	    n == 1 ? "" : "s", what);
