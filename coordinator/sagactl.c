@@ -1018,7 +1018,11 @@ main(int argc, char **argv)
 	    (fflush(stdout) != 0 || ferror(stdout))) {
 		const char *why = errno != 0 ? strerror(errno) : "failed";
 
-		if (ctx.cmd->changes && rv != SAGACTL_EXIT_HELP) {
+		/* Only when something was: a bulk repair whose every saga
+		 * was refused, a purge with nothing to delete, said exit 3
+		 * as well. */
+		if (ctx.cmd->changes && ctx.applied &&
+		    rv != SAGACTL_EXIT_HELP) {
 			/* It was carried out, or some of it was (start
 			 * --wait of a saga that failed, a bulk repair with
 			 * a refusal): exit 3, as for a lost answer, so that

@@ -65,6 +65,9 @@ struct sagactl_ctx {
 	const sagactl_cmd *cmd; /* the subcommand running */
 	sagactl_out        out; /* stdout */
 	int64_t            now_ms; /* when the command started */
+	/* A command that changes sagas carried out something (or may
+	 * have: a lost answer): an output then not written is exit 3. */
+	bool               applied;
 };
 
 /* Common option ids (above any character). */

@@ -818,6 +818,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 	 * START started it. */
 	created = reply.created || a.key == NULL;
 	reply.created = created;
+	ctx->applied  = true;
 	if (resent) {
 		sagactl_note(ctx,
 		    "the answer to the first START was lost; sent again with "
@@ -1296,6 +1297,7 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		}
 	}
 	sagactl_intr_end();
+	ctx->applied = ok > 0 || unknown > 0;
 	if (ctx->json) {
 		(void) proto_obj_put_int(root, "matched", n);
 		(void) proto_obj_put_int(root, "ok", ok);
@@ -1419,6 +1421,7 @@ ops_repair_run(sagactl_ctx *ctx, int argc, char **argv, ops_repair op)
 	if ((rv = ops_repair_one(
 	         ctx, &c, op, id, &a, &reply, why, sizeof(why)))
 	    == 0) {
+		ctx->applied = true;
 		if (ctx->json) {
 			rv = ops_print_saga(ctx, &reply, false);
 		} else {
@@ -1749,6 +1752,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 	if (!a.dry && matching > 0) {
 		sagactl_intr_end();
 	}
+	ctx->applied = sagas > 0 || stamped > 0;
 	PQfinish(db);
 	/* With --json, the document also when a batch failed (its error
 	 * is on stderr): what the batches before it deleted is gone. */

@@ -3771,6 +3771,35 @@ test_sagactl_output_lost(void **state)
 	assert_true(has(err, "writing the output: "));
 	free(out);
 	free(err);
+	/* A command that changes sagas and changed none: 1, as any failed
+	 * write (it said "carried out, at least in part", exit 3). */
+	{
+		static const char nsh[] =
+		    "exec \"$0\" --db \"$1\" --coordinator \"$2\" --json "
+		    "retry --saga nosuch --yes >/dev/full";
+		static const char psh[] =
+		    "exec \"$0\" --db \"$1\" --json purge --older-than "
+		    "36500d --yes >/dev/full";
+		char *nargv[] = { "/bin/sh", "-c", (char *) nsh, SAGACTL_PATH,
+			f->conninfo, f->url, NULL };
+		char *pargv[] = { "/bin/sh", "-c", (char *) psh, SAGACTL_PATH,
+			f->conninfo, NULL };
+
+		out = err = NULL;
+		assert_int_equal(
+		    proc_run(nargv, 60000 * scale(), &out, &err), 1);
+		assert_true(has(err, "writing the output: "));
+		assert_false(has(err, "carried out"));
+		free(out);
+		free(err);
+		out = err = NULL;
+		assert_int_equal(
+		    proc_run(pargv, 60000 * scale(), &out, &err), 1);
+		assert_true(has(err, "writing the output: "));
+		assert_false(has(err, "carried out"));
+		free(out);
+		free(err);
+	}
 }
 
 
