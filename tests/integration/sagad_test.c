@@ -101,6 +101,7 @@ typedef struct tenv {
 	char         sagad_log[PATH_MAX];
 	const char  *sagad_extra[8];
 	const char  *sagad2_lease; /* the second instance's --lease, or NULL */
+	const char  *sagad2_args[5]; /* more of its arguments, or NULLs */
 	proc        *sagad;
 	saga_client *cli;
 	/* A second sagad instance, when a test runs one, and its client. */
@@ -423,11 +424,16 @@ static void T_UNUSED
 t_start_sagad2(tenv *e, const char *id, char *url, size_t len)
 {
 	char *argv[] = { SAGAD_PATH, "-c", e->config, "-l", url, "--db",
-		e->conninfo, "--instance-id", (char *) id, NULL, NULL, NULL };
+		e->conninfo, "--instance-id", (char *) id, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL };
+	int   n      = 9;
 
 	if (e->sagad2_lease != NULL) {
-		argv[9]  = "--lease";
-		argv[10] = (char *) e->sagad2_lease;
+		argv[n++] = "--lease";
+		argv[n++] = (char *) e->sagad2_lease;
+	}
+	for (int i = 0; i < 4 && e->sagad2_args[i] != NULL; i++) {
+		argv[n++] = (char *) e->sagad2_args[i];
 	}
 	snprintf(url, len, "tcp://127.0.0.1:%d", test_free_port());
 	snprintf(e->sagad2_log, sizeof(e->sagad2_log), "%s/sagad-%s.log",
@@ -1728,6 +1734,68 @@ test_sagad_gone_clients_let_go(void **state)
 static size_t t_file_count_of(const char *path, const char *text);
 static size_t t_log_count(tenv *e, const char *from, const char *needle);
 static void   t_wait_log_count(tenv *e, const char *needle, size_t n);
+
+/* The same through an instance that does not run the saga, where a WAIT
+ * is held as a remote waiter (it reads the saga's row every 100 ms):
+ * two sagactl wait killed with -9 held half of b's 4 contexts, and
+ * every WAIT through b was refused (EOVERLOAD) until their hour was up,
+ * each of them reading the log ten times a second meanwhile. */
+static void
+test_sagad_gone_remote_clients_let_go(void **state)
+{
+	tenv     *e = *state;
+	proc     *ctl[2];
+	saga_id   id;
+	proto_msg req, rep;
+	char      url2[64], idt[SAGA_ID_STRLEN + 1], log[600];
+	char      murl[64], maddr[32], err[256];
+	int       mport = test_free_port();
+
+	assert_true(mport > 0);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_begin(e, "gone_remote", "hold.do=timeout\n", "--instance-id", "a",
+	    NULL);
+	e->sagad2_args[0] = "--api-contexts";
+	e->sagad2_args[1] = "4";
+	e->sagad2_args[2] = "--metrics-listen";
+	e->sagad2_args[3] = maddr;
+	t_start_sagad2_cli(e, "b", url2, sizeof(url2));
+	id = t_start_ok(e, "cancelable", "c-1", 1);
+	saga_id_format(&id, idt);
+	snprintf(log, sizeof(log), "%s/sagactl-wait.log", e->dir);
+	for (int i = 0; i < 2; i++) {
+		char *argv[] = { SAGACTL_PATH, "wait", idt, "--timeout", "1h",
+			"--coordinator", url2, NULL };
+
+		assert_int_equal(proc_start(&ctl[i], argv, log), 0);
+	}
+	t_gauge_wait(murl, "saga_api_waiting", 2.0, false);
+	proto_msg_init(&req);
+	req.type       = PROTO_T_WAIT;
+	req.id         = id;
+	req.timeout_ms = 100;
+	assert_int_equal(saga_client_call(e->cli2, &req, MS(5000), &rep, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(rep.type, PROTO_T_ERROR);
+	assert_int_equal(rep.code, SAGA_EOVERLOAD);
+	proto_msg_fini(&rep);
+	/* Gone (SIGKILL): within the sweep's second or two, b has room. */
+	proc_free(ctl[0]);
+	proc_free(ctl[1]);
+	t_gauge_wait(murl, "saga_api_waiting", 0.0, false);
+	assert_int_equal(saga_client_call(e->cli2, &req, MS(5000), &rep, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(rep.type, PROTO_T_SAGA);
+	assert_true(proto_str_eq(rep.state, "RUNNING"));
+	proto_msg_fini(&rep);
+	t_rules(e, "");
+	t_check_log(e);
+	t_stop_sagad2(e);
+	e->done = true;
+}
 
 /* PINGs through c until one is answered PONG, or fails after 5 s; an
  * EOVERLOAD answer (a connection over the most, which it closes) is
@@ -6347,6 +6415,9 @@ main(void)
 		    test_sagad_waits_leave_room, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_gone_clients_let_go, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sagad_gone_remote_clients_let_go, t_setup,
+		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sagad_connections_capped, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
