@@ -31,6 +31,7 @@
 #include "saga_err.h"
 #include "saga_id.h"
 #include "sagactl.h"
+#include "sagactl_db.h"
 #include "sagactl_inst.h"
 #include "sagactl_ops.h"
 #include "sagactl_read.h"
@@ -384,8 +385,11 @@ sagactl_help(FILE *f)
 	    "'sagactl COMMAND --help' tells more. Exit status: 0 success,\n"
 	    "1 not found or failed, 2 usage error, 3 outcome not known\n"
 	    "(start --wait: started but the wait failed; start or a repair:\n"
-	    "sagad got the request, its answer was lost). Colour only on a\n"
-	    "terminal and never with NO_COLOR set. Times are UTC.\n");
+	    "sagad got the request, its answer was lost). ^C (or SIGTERM)\n"
+	    "stops a purge or a bulk repair at its next step: it says what\n"
+	    "it did, then dies of the signal; a second one kills at once.\n"
+	    "Colour only on a terminal and never with NO_COLOR set. Times\n"
+	    "are UTC.\n");
 }
 
 int64_t
@@ -1010,6 +1014,17 @@ main(int argc, char **argv)
 	ctx.tls.cert = ctx.tls.cert ? ctx.tls.cert : getenv("SAGA_TLS_CERT");
 	ctx.tls.key  = ctx.tls.key ? ctx.tls.key : getenv("SAGA_TLS_KEY");
 	rv = ctx.cmd->run(&ctx, argc - optind, argv + optind);
+	if (sagactl_intr_signal() != 0) {
+		/* Stopped by ^C or SIGTERM, having said what it did: it
+		 * dies of the signal, so that a shell's loop stops too (an
+		 * exit 130 reads as a signal the command handled). */
+		int sig = sagactl_intr_signal();
+
+		(void) fflush(stdout);
+		(void) fflush(stderr);
+		(void) signal(sig, SIG_DFL);
+		(void) raise(sig);
+	}
 	/* A write that failed before (its errno is gone) is not reported
 	 * by a last flush with nothing left to write: ferror. */
 	errno = 0;

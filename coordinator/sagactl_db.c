@@ -12,17 +12,23 @@
 #include "sql_durable.h"
 #include "sql_migrate.h"
 
-static volatile sig_atomic_t sagactl_intr_seen;
-static PGcancel *volatile    sagactl_intr_cancel;
+static const int               sagactl_intr_sigs[2] = { SIGINT, SIGTERM };
+static volatile sig_atomic_t   sagactl_intr_sig; /* caught; 0: none */
+static PGcancel *volatile      sagactl_intr_cancel;
+static struct sigaction        sagactl_intr_old[2];
+static bool                    sagactl_intr_on;
 
+/* PQcancel connects to the server and may block there (a silent
+ * network): the handler is reset to the default at its entry
+ * (SA_RESETHAND) and the signal is not blocked while it runs
+ * (SA_NODEFER), so that a second one kills at once. */
 static void
 sagactl_intr_cb(int sig)
 {
 	PGcancel *c = sagactl_intr_cancel;
 	char      err[256];
 
-	(void) sig;
-	sagactl_intr_seen = 1;
+	sagactl_intr_sig = sig;
 	if (c != NULL) {
 		(void) PQcancel(c, err, sizeof(err));
 	}
@@ -33,14 +39,21 @@ sagactl_intr_begin(PGconn *db)
 {
 	struct sigaction sa;
 
-	sagactl_intr_seen   = 0;
+	sagactl_intr_sig    = 0;
 	sagactl_intr_cancel = db != NULL ? PQgetCancel(db) : NULL;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = sagactl_intr_cb;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	(void) sigaction(SIGINT, &sa, NULL);
-	(void) sigaction(SIGTERM, &sa, NULL);
+	sa.sa_flags = SA_RESTART | SA_RESETHAND | SA_NODEFER;
+	for (int i = 0; i < 2; i++) {
+		(void) sigaction(sagactl_intr_sigs[i], NULL,
+		    &sagactl_intr_old[i]);
+		/* Ignored (a background job of a script): stays so. */
+		if (sagactl_intr_old[i].sa_handler != SIG_IGN) {
+			(void) sigaction(sagactl_intr_sigs[i], &sa, NULL);
+		}
+	}
+	sagactl_intr_on = true;
 }
 
 void
@@ -48,16 +61,30 @@ sagactl_intr_end(void)
 {
 	PGcancel *c = sagactl_intr_cancel;
 
-	(void) signal(SIGINT, SIG_DFL);
-	(void) signal(SIGTERM, SIG_DFL);
+	if (!sagactl_intr_on) {
+		return;
+	}
+	/* The handlers go first: none may read the cancel freed below
+	 * (sagactl's one thread that talks to PostgreSQL is this one). */
+	for (int i = 0; i < 2; i++) {
+		(void) sigaction(sagactl_intr_sigs[i], &sagactl_intr_old[i],
+		    NULL);
+	}
 	sagactl_intr_cancel = NULL;
+	sagactl_intr_on     = false;
 	PQfreeCancel(c);
 }
 
 bool
 sagactl_interrupted(void)
 {
-	return (sagactl_intr_seen != 0);
+	return (sagactl_intr_sig != 0);
+}
+
+int
+sagactl_intr_signal(void)
+{
+	return ((int) sagactl_intr_sig);
 }
 
 /* The first line of a libpq message, without "ERROR:  " or "FATAL:  ". */
@@ -198,9 +225,9 @@ sagactl_db_query(const sagactl_ctx *ctx, PGconn *c, const char *sql, int n,
 		    line);
 	} else if (lock_wait) {
 		sagactl_error(ctx,
-		    "%s: another session holds rows this statement must "
-		    "change (see pg_locks and pg_stat_activity); it changed "
-		    "nothing: try again",
+		    "%s: another session holds a lock this statement needs "
+		    "(on a table, or on rows it must change: see pg_locks and "
+		    "pg_stat_activity); it changed nothing: try again",
 		    line);
 	} else if (no_table) {
 		sagactl_error(ctx,

@@ -37,13 +37,19 @@ PGresult *sagactl_db_query(const sagactl_ctx *ctx, PGconn *c, const char *sql,
  * sagactl_intr_end, stop a long command at its next step instead of
  * killing it, so that it says what it did: the statement in flight on db
  * (if not NULL) is cancelled (PQcancel, which a signal handler may call),
- * and sagactl_interrupted tells the command to stop. Outside, the
- * signals kill as they do by default. */
+ * and sagactl_interrupted tells the command to stop. A second signal
+ * kills at once (the first's cancel may hang on a silent network); one
+ * that was ignored stays ignored. Once the command has said what it did,
+ * main raises the signal again (sagactl_intr_signal), so that sagactl
+ * ends killed by it, as a shell's loop expects. NULL-safe; _end is a
+ * no-op without _begin. */
 void sagactl_intr_begin(PGconn *db);
 void sagactl_intr_end(void);
 bool sagactl_interrupted(void);
+int  sagactl_intr_signal(void);
 
-/* Exit status of a command that stopped on Ctrl-C (128 + SIGINT). */
+/* What a command that stopped so returns (128 + SIGINT), if sagactl
+ * cannot die of the signal. */
 #define SAGACTL_EXIT_INTR 130
 
 /* sagactl_db_str returns the text of a column, or NULL when it is NULL. */

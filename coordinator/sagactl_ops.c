@@ -77,8 +77,8 @@ ops_text_opt(sagactl_ctx *ctx, const char *opt, const char *arg, size_t max,
 	size_t len = strlen(arg);
 
 	for (size_t i = 0, n; i < len; i += n) {
-		if ((n = proto_utf8_char((const uint8_t *) arg + i, len - i)) ==
-		    0) {
+		n = proto_utf8_char((const uint8_t *) arg + i, len - i);
+		if (n == 0) {
 			return (sagactl_usage(ctx,
 			    "%s is not UTF-8 text (byte %zu of %zu is not "
 			    "part of a character)",
@@ -175,6 +175,7 @@ typedef struct ops_conn {
 	const char  *url;
 	bool         unreached; /* the last call did not reach sagad */
 	bool         stalled;   /* it did, and got no answer in time */
+	uint32_t     refused;   /* the code of its ERROR answer, or 0 */
 } ops_conn;
 
 static void
@@ -246,6 +247,7 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 	}
 	c->unreached = false;
 	c->stalled   = false;
+	c->refused   = 0;
 	if (c->cl == NULL) {
 		c->url = ctx->coordinator != NULL
 		    ? ctx->coordinator
@@ -313,8 +315,11 @@ ops_call(const sagactl_ctx *ctx, ops_conn *c, const proto_msg *req,
 		}
 		return (SAGACTL_EXIT_FAIL);
 	}
-	if (reply->type == PROTO_T_ERROR && code != NULL) {
-		*code = reply->code;
+	if (reply->type == PROTO_T_ERROR) {
+		c->refused = reply->code;
+		if (code != NULL) {
+			*code = reply->code;
+		}
 	}
 	if (reply->type == PROTO_T_ERROR && reply->code == SAGA_EUNKNOWN) {
 		/* The database went away while the request's commit was in
@@ -722,7 +727,7 @@ sagactl_ops_start(sagactl_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	ops_args   a;
-	ops_conn   c = { NULL, NULL, false, false };
+	ops_conn   c = { NULL, NULL, false, false, 0 };
 	proto_buf  text, input;
 	proto_msg  req, reply;
 	proto_obj *last = NULL;
@@ -947,7 +952,7 @@ ops_ask(sagactl_ctx *ctx, int argc, char **argv, bool wait)
 		{ NULL, 0, NULL, 0 },
 	};
 	ops_args  a;
-	ops_conn  c = { NULL, NULL, false, false };
+	ops_conn  c = { NULL, NULL, false, false, 0 };
 	proto_msg req, reply;
 	saga_id   sid;
 	char      id[SAGA_ID_STRLEN + 1], why[768];
@@ -1166,7 +1171,7 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 	const char  *need = op == OPS_RETRY ? "FAILED" : "RUNNING";
 	PGconn      *db   = NULL;
 	PGresult    *r    = NULL;
-	ops_conn     c    = { NULL, NULL, false, false };
+	ops_conn     c    = { NULL, NULL, false, false, 0 };
 	proto_obj   *root = NULL, *o = NULL;
 	sagactl_jarr res;
 	char         what[512], q[768];
@@ -1286,12 +1291,14 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		if (one == 0) {
 			proto_msg_fini(&reply);
 		}
-		if (one != 0 && (c.unreached || c.stalled)) {
+		if (one != 0 && (c.unreached || c.stalled ||
+		                    c.refused == SAGA_EOVERLOAD)) {
 			/* sagad is gone, or hangs (stopped, overloaded, its
 			 * network silent): each of the others would wait for
 			 * its own timeout (5 s a saga) and fail the same, or
 			 * pile up in it, to be carried out whenever it
-			 * wakes. */
+			 * wakes. Or it is full (EOVERLOAD: at its
+			 * --api-max-connections): each would be refused. */
 			untried = n - i - 1;
 			break;
 		}
@@ -1313,6 +1320,11 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		sagactl_note(ctx,
 		    "%d saga%s not tried: interrupted; run the same command "
 		    "again to go on",
+		    untried, untried == 1 ? "" : "s");
+	} else if (untried > 0 && c.refused == SAGA_EOVERLOAD) {
+		sagactl_note(ctx,
+		    "%d saga%s not tried: sagad is overloaded; run the same "
+		    "command again later",
 		    untried, untried == 1 ? "" : "s");
 	} else if (untried > 0) {
 		sagactl_note(ctx,
@@ -1343,6 +1355,7 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		rv = 0;
 	}
 done:
+	sagactl_intr_end();
 	sagactl_jarr_fini(&res);
 	proto_obj_free(o);
 	proto_obj_free(root);
@@ -1373,7 +1386,7 @@ ops_repair_run(sagactl_ctx *ctx, int argc, char **argv, ops_repair op)
 	    : op == OPS_SKIP                          ? skip_opts
 	                                              : retry_opts;
 	ops_args             a;
-	ops_conn             c = { NULL, NULL, false, false };
+	ops_conn             c = { NULL, NULL, false, false, 0 };
 	proto_msg            reply;
 	char                 id[SAGA_ID_STRLEN + 1], why[768];
 	int                  first, rv;
@@ -1676,8 +1689,9 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 			PQfinish(db);
 			return (rv);
 		}
-		/* A batch waiting on a lock (rows held by a session that
-		 * does not end) fails, rather than hang unseen; and ^C
+		/* A batch waiting on a lock (of a table, or of the events
+		 * or keys it deletes, held by a session that does not end)
+		 * fails, rather than hang unseen; and ^C
 		 * cancels the statement in flight, which rolls it back, and
 		 * stops with the summary. Killed, sagactl left its statement
 		 * running: it waited, then deleted once the lock went. */
@@ -1702,13 +1716,13 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		    " SELECT count(*) FROM s",
 		    0, NULL);
 		if (r == NULL) {
-			sagactl_intr_end();
-			PQfinish(db);
-			return (sagactl_interrupted() ? SAGACTL_EXIT_INTR
-			                              : SAGACTL_EXIT_FAIL);
+			/* Said as a failed batch is: no batch runs. */
+			rv = sagactl_interrupted() ? SAGACTL_EXIT_INTR
+			                           : SAGACTL_EXIT_FAIL;
+		} else {
+			stamped = (long long) sagactl_db_i64(r, 0, 0, 0);
+			PQclear(r);
 		}
-		stamped = (long long) sagactl_db_i64(r, 0, 0, 0);
-		PQclear(r);
 		if (stamped > 0) {
 			sagactl_note(ctx,
 			    "%lld finished saga%s had no finish time (ended "
@@ -1719,7 +1733,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 		}
 	}
 	t0 = said = sagactl_now_ms();
-	while (!a.dry && matching > 0) {
+	while (rv == 0 && !a.dry && matching > 0) {
 		long long n;
 		int64_t   now;
 
@@ -1749,9 +1763,7 @@ sagactl_ops_purge(sagactl_ctx *ctx, int argc, char **argv)
 			    ctx, sagas, matching, batches, now - t0);
 		}
 	}
-	if (!a.dry && matching > 0) {
-		sagactl_intr_end();
-	}
+	sagactl_intr_end();
 	ctx->applied = sagas > 0 || stamped > 0;
 	PQfinish(db);
 	/* With --json, the document also when a batch failed (its error

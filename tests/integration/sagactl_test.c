@@ -50,7 +50,9 @@
 #include "pgtest.h"
 #include "proc.h"
 #include "proto_json.h"
+#include "proto_msg.h"
 #include "proto_val.h"
+#include "saga_err.h"
 #include "sql_migrate.h"
 
 #ifndef SAGACTL_PATH
@@ -2010,12 +2012,14 @@ wait_int(const fixture *f, const char *sql, long long want)
 	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE "          \
 	"'WITH victims%' AND pid <> pg_backend_pid()"
 
-/* A purge whose batch waits on a lock (another session holds the rows it
- * must delete): ^C cancels that statement and stops with what was done
- * (exit 130, --json "complete": false); killed, sagactl left its DELETE
- * waiting in the server, which deleted once the lock went. Without ^C,
- * the batch gives up after 10 s (lock_timeout) with a line that says
- * why; it waited as long as the lock was held, printing nothing. */
+/* A purge whose batch waits on a lock (another session holds a table it
+ * must delete from): ^C cancels that statement and stops with what was
+ * done (--json "complete": false), then sagactl dies of the signal;
+ * killed at once, it left its DELETE waiting in the server, which
+ * deleted once the lock went. Without ^C (or with SIGINT ignored, as a
+ * script's background job starts), the batch gives up after 10 s
+ * (lock_timeout) with a line that says why; it waited as long as the
+ * lock was held, printing nothing. */
 static void
 test_sagactl_purge_interrupted(void **state)
 {
@@ -2065,8 +2069,10 @@ test_sagactl_purge_interrupted(void **state)
 	assert_int_equal(proc_signal(p, SIGINT), 0);
 	assert_int_equal(proc_wait(p, 10000 * scale(), &st), 0);
 	proc_free(p);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 130);
+	/* It dies of the signal once it has said what it did (so that a
+	 * shell's loop stops too). */
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGINT);
 	/* Cancelled, not left waiting for the lock. */
 	assert_true(wait_int(&f, T_PURGE_RUNNING, 0));
 	assert_int_equal(pgtest_exec(c, "ROLLBACK"), 0);
@@ -2080,18 +2086,38 @@ test_sagactl_purge_interrupted(void **state)
 	assert_int_equal(
 	    query_int(&f, "SELECT count(*) FROM saga_instance"), 2);
 
-	/* Left to wait: it gives up after 10 s, having deleted nothing. */
+	/* Left to wait: it gives up after 10 s, having deleted nothing.
+	 * Started with SIGINT ignored (a script's background job), it
+	 * stays ignored: a SIGINT while it waits does nothing (it was
+	 * taken as ^C). */
 	assert_int_equal(pgtest_exec(c,
 	                     "BEGIN; LOCK TABLE saga_event IN ACCESS "
 	                     "EXCLUSIVE MODE"),
 	    0);
-	assert_int_equal(
-	    ctl(&f, "purge", "--older-than", "7d", "--yes", NULL), 1);
+	{
+		char *sh[] = { "/bin/sh", "-c",
+			"trap '' INT; exec \"$0\" --db \"$1\" purge "
+			"--older-than 7d --yes",
+			SAGACTL_PATH, f.conninfo, NULL };
+
+		(void) unlink(log);
+		assert_int_equal(proc_start(&p, sh, log), 0);
+		assert_true(wait_int(&f, T_PURGE_WAITING, 1));
+		assert_int_equal(proc_signal(p, SIGINT), 0);
+		assert_int_equal(proc_wait(p, 30000 * scale(), &st), 0);
+		proc_free(p);
+	}
 	assert_int_equal(pgtest_exec(c, "ROLLBACK"), 0);
-	assert_true(has(f.err, "canceling statement due to lock timeout: "
-	                       "another session holds rows this statement "
-	                       "must change"));
-	assert_true(has(f.out, "purged 0 sagas"));
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_non_null(text = slurp(log));
+	(void) unlink(log);
+	assert_true(has(text, "canceling statement due to lock timeout: "
+	                      "another session holds a lock this "
+	                      "statement needs"));
+	assert_true(has(text, "purged 0 sagas"));
+	assert_false(has(text, "interrupted"));
+	free(text);
 	assert_int_equal(
 	    query_int(&f, "SELECT count(*) FROM saga_instance"), 2);
 	PQfinish(c);
@@ -4530,6 +4556,38 @@ test_sagactl_show_long_input(void **state)
 	assert_true(has(f->out, want));
 }
 
+/* A "sagad" at url that answers every request EOVERLOAD (full: at its
+ * --api-max-connections), counting them, until its socket is closed. */
+typedef struct t_full {
+	nng_socket sock;
+	atomic_int answered;
+} t_full;
+
+static void *
+t_full_main(void *arg)
+{
+	t_full   *t = arg;
+	nng_msg  *m;
+	proto_msg e;
+	proto_buf b;
+
+	proto_msg_error_init(&e, NULL, SAGA_EOVERLOAD, "sagad is full");
+	proto_buf_init(&b);
+	if (proto_msg_encode(&e, &b) != 0) {
+		return (NULL);
+	}
+	while (nng_recvmsg(t->sock, &m, 0) == 0) {
+		nng_msg_clear(m);
+		if (nng_msg_append(m, b.data, b.len) != 0 ||
+		    nng_sendmsg(t->sock, m, 0) != 0) {
+			nng_msg_free(m);
+		}
+		atomic_fetch_add(&t->answered, 1);
+	}
+	proto_buf_fini(&b);
+	return (NULL);
+}
+
 /* Bulk retry: how many match, refused without a terminal or --yes, then
  * every match with --yes. Bulk cancel likewise. */
 static void
@@ -4633,8 +4691,8 @@ test_sagactl_bulk(void **state)
 				assert_int_equal(
 				    proc_wait(p, 20000 * scale(), &st), 0);
 				proc_free(p);
-				assert_true(WIFEXITED(st));
-				assert_int_equal(WEXITSTATUS(st), 130);
+				assert_true(WIFSIGNALED(st));
+				assert_int_equal(WTERMSIG(st), SIGINT);
 				assert_non_null(text = slurp(log));
 				(void) unlink(log);
 				assert_true(has(text, "interrupted: 0 of 2 "
@@ -4643,6 +4701,32 @@ test_sagactl_bulk(void **state)
 				free(text);
 			}
 			nng_close(hung);
+		}
+		/* A full one (EOVERLOAD each time): the same after the
+		 * first, refused; each of the others would have been. */
+		{
+			t_full    full;
+			pthread_t th;
+
+			snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d",
+			    test_free_port());
+			atomic_init(&full.answered, 0);
+			assert_int_equal(nng_rep0_open(&full.sock), 0);
+			assert_int_equal(
+			    nng_listen(full.sock, f->url, NULL, 0), 0);
+			assert_int_equal(pthread_create(&th, NULL,
+			                     t_full_main, &full),
+			    0);
+			assert_int_equal(ctl(f, "retry", "--saga", "park_bulk",
+			                     "--yes", "--json", NULL),
+			    1);
+			nng_close(full.sock);
+			assert_int_equal(pthread_join(th, NULL), 0);
+			assert_int_equal(atomic_load(&full.answered), 1);
+			assert_true(has(f->err, "1 saga not tried: sagad is "
+			                        "overloaded"));
+			assert_true(has(f->out, "\"failed\": 1"));
+			assert_true(has(f->out, "\"not_tried\": 1"));
 		}
 		memcpy(f->url, keep, sizeof(keep));
 	}
