@@ -109,11 +109,10 @@ on_exit() {
 		;;
 	esac
 }
+# bash runs it also when a signal (^C, SIGTERM) ends the script. No trap
+# of those signals: bash would wait for the command in progress (up to
+# the 60 s of a start --wait) before running it.
 trap on_exit EXIT
-# Killed by a signal, bash would skip the EXIT trap.
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
 "$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 "$repo/scripts/cluster.sh" start $tls
 cluster_dir=${SAGA_CLUSTER_DIR:-$build/cluster}

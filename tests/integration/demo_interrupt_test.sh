@@ -4,9 +4,9 @@
 # demo_interrupt_test.sh BUILD_DIR: scripts/demo.sh stopped by a signal
 # (SIGTERM) while its order 4 holds the payments service frozen
 # (SIGSTOP) leaves no harm behind. Without --keep the cluster is stopped
-# (bash, killed by a signal, skipped the EXIT trap: everything was left
-# running). With --keep the cluster stays, and payments runs again,
-# thawed: it was left stopped, and every later saga waited on it.
+# (this half held before 2026-12-08 too: it guards the EXIT trap). With
+# --keep the cluster stays, and payments runs again, thawed: it was left
+# stopped, and every later saga waited on it.
 # Each run uses the already built tree with its own cluster (own
 # PostgreSQL, free ports, state in a temporary directory).
 
