@@ -1833,35 +1833,6 @@ t_ping_via(saga_client *c, bool overload_ok)
 
 #define T_OVER_CONNS 100
 
-/* Opens a TCP connection to sagad's API at port and makes the SP
- * handshake of a REQ socket by hand (a raw client: nothing dials again
- * when sagad closes it). Returns the descriptor. */
-static int
-t_raw_sp_connect(int port)
-{
-	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
-	struct sockaddr_in   sa;
-	uint8_t              peer[8];
-	size_t               got = 0;
-	int                  fd  = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family      = AF_INET;
-	sa.sin_port        = htons((uint16_t) port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-	assert_int_equal(write(fd, hello, sizeof(hello)), sizeof(hello));
-	while (got < sizeof(peer)) {
-		ssize_t n = read(fd, peer + got, sizeof(peer) - got);
-
-		assert_true(n > 0);
-		got += (size_t) n;
-	}
-	assert_int_equal(peer[5], 0x31); /* REP */
-	return (fd);
-}
-
 /* Connections beyond --api-max-connections (here 3) are refused: a
  * request on one is answered EOVERLOAD, not carried out; sagad says so
  * with the peer's address and counts it, and the connection is served
@@ -1937,7 +1908,8 @@ test_sagad_connections_capped(void **state)
 
 	/* 100 more, raw, none sending: at most 64 stay open. */
 	for (int i = 0; i < T_OVER_CONNS; i++) {
-		over[i] = t_raw_sp_connect(e->api_port);
+		over[i] = test_raw_sp_connect(e->api_port);
+		assert_true(over[i] >= 0);
 	}
 	t_gauge_wait(murl, "saga_api_connections_refused_total",
 	    1.0 + T_OVER_CONNS, true);
@@ -2006,27 +1978,6 @@ t_sagad_limited(tenv *e, const char *id, const char *nofile,
 	return (p);
 }
 
-/* The soft open-file limit of process pid, or -1. */
-static long
-t_nofile_soft(pid_t pid)
-{
-	char  path[64], line[256];
-	FILE *f;
-	long  v = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/limits", (int) pid);
-	if ((f = fopen(path, "r")) == NULL) {
-		return (-1);
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "Max open files", 14) == 0) {
-			v = strtol(line + 14, NULL, 10);
-		}
-	}
-	fclose(f);
-	return (v);
-}
-
 /* sagad makes room for --api-max-connections: a soft open-file limit of
  * 300 (hard 4096) is raised to the connections plus 320 (its own, and
  * 64 kept beyond the most);
@@ -2043,7 +1994,9 @@ test_sagad_open_file_limit(void **state)
 
 	t_begin(e, "nofile", "", NULL);
 	p = t_sagad_limited(e, "raised", "300:4096", NULL);
-	assert_int_equal(t_nofile_soft(proc_pid(p)), 1000 + 320);
+	assert_int_equal(
+	    test_proc_field(proc_pid(p), "limits", "Max open files"),
+	    1000 + 320);
 	proc_signal(p, SIGTERM);
 	assert_int_equal(proc_wait(p, MS(15000), NULL), 0);
 	proc_free(p);
@@ -2052,7 +2005,8 @@ test_sagad_open_file_limit(void **state)
 
 	p = t_sagad_limited(
 	    e, "short", "400:400", "--api-max-connections=200");
-	assert_int_equal(t_nofile_soft(proc_pid(p)), 400);
+	assert_int_equal(
+	    test_proc_field(proc_pid(p), "limits", "Max open files"), 400);
 	proc_signal(p, SIGTERM);
 	assert_int_equal(proc_wait(p, MS(15000), NULL), 0);
 	proc_free(p);
@@ -2070,22 +2024,7 @@ test_sagad_open_file_limit(void **state)
 static long
 t_rss_kib(const tenv *e)
 {
-	char  path[64], line[256];
-	FILE *f;
-	long  kib = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/status",
-	    (int) proc_pid(e->sagad));
-	if ((f = fopen(path, "r")) == NULL) {
-		return (-1);
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "VmRSS:", 6) == 0) {
-			kib = strtol(line + 6, NULL, 10);
-		}
-	}
-	fclose(f);
-	return (kib);
+	return (test_proc_field(proc_pid(e->sagad), "status", "VmRSS:"));
 }
 
 /* A client's START with timeout_ms on its own connection. */

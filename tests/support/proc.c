@@ -290,6 +290,71 @@ test_ping(const char *url, int timeout_ms)
 	return (-1);
 }
 
+int
+test_raw_sp_connect(int port)
+{
+	static const unsigned char hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0,
+		0 };
+	struct sockaddr_in sa;
+	unsigned char      peer[8];
+	size_t             got = 0;
+	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family      = AF_INET;
+	sa.sin_port        = htons((uint16_t) port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0 ||
+	    write(fd, hello, sizeof(hello)) != (ssize_t) sizeof(hello)) {
+		fprintf(stderr, "test_raw_sp_connect: port %d: %s\n", port,
+		    strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+		}
+		return (-1);
+	}
+	while (got < sizeof(peer)) {
+		ssize_t n = read(fd, peer + got, sizeof(peer) - got);
+
+		if (n <= 0) {
+			fprintf(stderr,
+			    "test_raw_sp_connect: port %d: no SP header\n",
+			    port);
+			close(fd);
+			return (-1);
+		}
+		got += (size_t) n;
+	}
+	if (peer[5] != 0x31) { /* REP */
+		fprintf(stderr, "test_raw_sp_connect: port %d: not REP\n",
+		    port);
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+long
+test_proc_field(pid_t pid, const char *file, const char *key)
+{
+	char   path[64], line[256];
+	FILE  *f;
+	long   v = -1;
+	size_t k = strlen(key);
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, key, k) == 0) {
+			v = strtol(line + k, NULL, 10);
+		}
+	}
+	fclose(f);
+	return (v);
+}
+
 bool
 test_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
 {

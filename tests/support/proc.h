@@ -49,6 +49,16 @@ int test_free_port(void);
  * -1. */
 int test_ping(const char *url, int timeout_ms);
 
+/* test_raw_sp_connect opens a TCP connection to 127.0.0.1:port and makes
+ * the SP handshake of a REQ socket by hand (a raw client: nothing dials
+ * again when the server closes it). Returns the descriptor, or -1
+ * (printing why). */
+int test_raw_sp_connect(int port);
+
+/* test_proc_field reads the number after key ("VmRSS:") on its line of
+ * /proc/PID/file ("status"), or -1. */
+long test_proc_field(pid_t pid, const char *file, const char *key);
+
 /* test_wait_until polls cond(arg) every 10 ms for up to timeout_ms.
  * Returns true as soon as it holds. */
 bool test_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);

@@ -87,25 +87,9 @@ conns_refused(void)
 static int
 raw_connect(int port)
 {
-	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
-	struct sockaddr_in   sa;
-	uint8_t              peer[8];
-	size_t               got = 0;
-	int                  fd  = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = test_raw_sp_connect(port);
 
 	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family      = AF_INET;
-	sa.sin_port        = htons((uint16_t) port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-	assert_int_equal(write(fd, hello, sizeof(hello)), sizeof(hello));
-	while (got < sizeof(peer)) {
-		ssize_t n = read(fd, peer + got, sizeof(peer) - got);
-
-		assert_true(n > 0);
-		got += (size_t) n;
-	}
 	return (fd);
 }
 
