@@ -1591,6 +1591,18 @@ t_gauge_cond_cb(void *arg)
 	return (c->at_least ? v >= c->want : v == c->want);
 }
 
+/* A free address for sagad's --metrics-listen (maddr) and the URL of its
+ * page (murl). */
+static void
+t_metrics_at(char *maddr, size_t alen, char *murl, size_t ulen)
+{
+	int port = test_free_port();
+
+	assert_true(port > 0);
+	snprintf(maddr, alen, "127.0.0.1:%d", port);
+	snprintf(murl, ulen, "http://%s/metrics", maddr);
+}
+
 /* Waits up to 5 s (the gauges are refreshed every second) until gauge
  * name at url reads want (at_least: want or more), or fails. */
 static void
@@ -1620,12 +1632,9 @@ test_sagad_waits_leave_room(void **state)
 	saga_id   id;
 	proto_msg req;
 	char      murl[64], maddr[32];
-	int       mport = test_free_port();
 	int64_t   t0;
 
-	assert_true(mport > 0);
-	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
-	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
 	t_begin(e, "waits_room", "hold.do=timeout\n", "--api-contexts", "4",
 	    "--metrics-listen", maddr, NULL);
 	id = t_start_ok(e, "cancelable", "c-1", 1);
@@ -1699,11 +1708,8 @@ test_sagad_gone_clients_let_go(void **state)
 	saga_id   id;
 	proto_msg req;
 	char      murl[64], maddr[32], idt[SAGA_ID_STRLEN + 1], log[600];
-	int       mport = test_free_port();
 
-	assert_true(mport > 0);
-	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
-	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
 	t_begin(e, "gone_clients", "hold.do=timeout\n", "--api-contexts", "4",
 	    "--metrics-listen", maddr, NULL);
 	id = t_start_ok(e, "cancelable", "c-1", 1);
@@ -1749,11 +1755,8 @@ test_sagad_gone_remote_clients_let_go(void **state)
 	proto_msg req, rep;
 	char      url2[64], idt[SAGA_ID_STRLEN + 1], log[600];
 	char      murl[64], maddr[32], err[256];
-	int       mport = test_free_port();
 
-	assert_true(mport > 0);
-	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
-	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
 	t_begin(e, "gone_remote", "hold.do=timeout\n", "--instance-id", "a",
 	    NULL);
 	e->sagad2_args[0] = "--api-contexts";
@@ -1849,11 +1852,8 @@ test_sagad_connections_capped(void **state)
 	bool         shut[T_OVER_CONNS] = { false };
 	proto_msg    req, rep;
 	char         murl[64], maddr[32], err[256];
-	int          mport = test_free_port();
 
-	assert_true(mport > 0);
-	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
-	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
 	t_begin(e, "max_conns", "", "--api-max-connections", "3",
 	    "--metrics-listen", maddr, NULL);
 	/* The test's own client is one (once the connection of t_begin's
@@ -3291,12 +3291,9 @@ test_sagad_stale_copy_dropped(void **state)
 	t_parked  held;
 	pthread_t th;
 	char      murl[64], maddr[32];
-	int       mport = test_free_port();
 	int64_t   until, t0;
 
-	assert_true(mport > 0);
-	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
-	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
 	t_begin(e, "stale_copy", "hold.do=timeout\n", "--instance-id", "a",
 	    "--lease", "1s", "--metrics-listen", maddr, NULL);
 	t_start_sagad2(e, "b", url2, sizeof(url2));
@@ -3365,12 +3362,9 @@ test_sagad_fenced_batch_not_counted(void **state)
 	char      rules[64], idt[SAGA_ID_STRLEN + 1], sql[256];
 	t_db_cond c = { .e = e, .sql = sql, .want = 1 };
 	char      murl[64], maddr[32];
-	int       mport = test_free_port();
 	int64_t   until;
 
-	assert_true(mport > 0);
-	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
-	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
 	snprintf(rules, sizeof(rules), "bulkr.do=delay:%d\n", MS(1500));
 	t_begin(e, "fenced_not_counted", rules, "--metrics-listen", maddr,
 	    NULL);
@@ -5936,13 +5930,11 @@ test_sagad_bulkhead_kept_across_reload(void **state)
 	saga_id      ids[6];
 	t_saga       s;
 	char         rules[64], to[128], *peak, murl[64], maddr[32];
-	int          port, mport = test_free_port();
+	int          port;
 	double       age;
 	double       out;
 
-	assert_true(mport > 0);
-	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
-	snprintf(murl, sizeof(murl), "http://%s/metrics", maddr);
+	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
 	snprintf(rules, sizeof(rules), "bulkr.do=delay:%d\n", MS(4000));
 	t_begin(e, "bulkhead_reload", rules, "--metrics-listen", maddr, NULL);
 	for (int i = 0; i < 6; i++) {
