@@ -1195,41 +1195,22 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 	if ((n = PQntuples(r)) == 0) {
 		/* Not a failure: a cron job's "retry --state FAILED" finds
 		 * none on every healthy run (it exited 1, and --json printed
-		 * nothing). */
-		PQclear(r);
+		 * nothing). The summary below, of 0 sagas, says the rest. */
 		sagactl_note(ctx,
 		    "no saga matches (%s); nothing to do (see sagactl list "
 		    "with the same filters)",
 		    what);
-		if (ctx->json) {
-			sagactl_jarr_init(&res);
-			if (proto_obj_alloc(&root) != 0 ||
-			    proto_obj_put_int(root, "matched", 0) != 0 ||
-			    proto_obj_put_int(root, "ok", 0) != 0 ||
-			    proto_obj_put_int(root, "failed", 0) != 0 ||
-			    proto_obj_put_int(root, "not_tried", 0) != 0 ||
-			    sagactl_jarr_put(&res, root, "results") != 0 ||
-			    sagactl_out_json(&ctx->out, root) != 0) {
-				rv = sagactl_error(
-				    ctx, "cannot print the result");
-			} else {
-				rv = SAGACTL_EXIT_OK;
-			}
-			sagactl_jarr_fini(&res);
-			proto_obj_free(root);
+	} else {
+		snprintf(q, sizeof(q), "%s %d saga%s (%s)?", verb[op], n,
+		    n == 1 ? "" : "s", what);
+		if (!ctx->json || !a->yes) {
+			fprintf(stderr, "%d saga%s match%s (%s)\n", n,
+			    n == 1 ? "" : "s", n == 1 ? "es" : "", what);
+		}
+		if ((rv = sagactl_confirm(ctx, a->yes, q)) != 0) {
+			PQclear(r);
 			return (rv);
 		}
-		return (SAGACTL_EXIT_OK);
-	}
-	snprintf(q, sizeof(q), "%s %d saga%s (%s)?", verb[op], n,
-	    n == 1 ? "" : "s", what);
-	if (!ctx->json || !a->yes) {
-		fprintf(stderr, "%d saga%s match%s (%s)\n", n,
-		    n == 1 ? "" : "s", n == 1 ? "es" : "", what);
-	}
-	if ((rv = sagactl_confirm(ctx, a->yes, q)) != 0) {
-		PQclear(r);
-		return (rv);
 	}
 	sagactl_jarr_init(&res);
 	if (ctx->json
@@ -1351,7 +1332,9 @@ ops_repair_bulk(sagactl_ctx *ctx, ops_repair op, ops_args *a)
 		    "above)",
 		    ok, n, n - ok - untried, untried);
 	} else {
-		sagactl_note(ctx, "%d of %d sagas done", ok, n);
+		if (n > 0) {
+			sagactl_note(ctx, "%d of %d sagas done", ok, n);
+		}
 		rv = 0;
 	}
 done:
