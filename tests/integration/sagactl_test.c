@@ -3811,20 +3811,17 @@ test_sagactl_output_lost(void **state)
 		char *pargv[] = { "/bin/sh", "-c", (char *) psh, SAGACTL_PATH,
 			f->conninfo, NULL };
 
-		out = err = NULL;
-		assert_int_equal(
-		    proc_run(nargv, 60000 * scale(), &out, &err), 1);
-		assert_true(has(err, "writing the output: "));
-		assert_false(has(err, "carried out"));
-		free(out);
-		free(err);
-		out = err = NULL;
-		assert_int_equal(
-		    proc_run(pargv, 60000 * scale(), &out, &err), 1);
-		assert_true(has(err, "writing the output: "));
-		assert_false(has(err, "carried out"));
-		free(out);
-		free(err);
+		char **runs[] = { nargv, pargv };
+
+		for (size_t i = 0; i < 2; i++) {
+			out = err = NULL;
+			assert_int_equal(
+			    proc_run(runs[i], 60000 * scale(), &out, &err), 1);
+			assert_true(has(err, "writing the output: "));
+			assert_false(has(err, "carried out"));
+			free(out);
+			free(err);
+		}
 	}
 }
 

@@ -1695,6 +1695,23 @@ test_sagad_waits_leave_room(void **state)
 	e->done = true;
 }
 
+/* Starts two sagactl wait for saga idt through url, for an hour each,
+ * into ctl (their output in the test's sagactl-wait.log). */
+static void
+t_waits_held(tenv *e, const char *url, const char *idt, proc *ctl[2])
+{
+	char log[600];
+
+	snprintf(log, sizeof(log), "%s/sagactl-wait.log", e->dir);
+	for (int i = 0; i < 2; i++) {
+		char *argv[] = { SAGACTL_PATH, "wait", (char *) idt,
+			"--timeout", "1h", "--coordinator", (char *) url,
+			NULL };
+
+		assert_int_equal(proc_start(&ctl[i], argv, log), 0);
+	}
+}
+
 /* A request held until a saga ends whose client went away lets go of
  * its context within a second or two: two sagactl wait, killed, held
  * half of 4 contexts, and every WAIT after them was refused (EOVERLOAD)
@@ -1707,20 +1724,14 @@ test_sagad_gone_clients_let_go(void **state)
 	t_saga    s;
 	saga_id   id;
 	proto_msg req;
-	char      murl[64], maddr[32], idt[SAGA_ID_STRLEN + 1], log[600];
+	char      murl[64], maddr[32], idt[SAGA_ID_STRLEN + 1];
 
 	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
 	t_begin(e, "gone_clients", "hold.do=timeout\n", "--api-contexts", "4",
 	    "--metrics-listen", maddr, NULL);
 	id = t_start_ok(e, "cancelable", "c-1", 1);
 	saga_id_format(&id, idt);
-	snprintf(log, sizeof(log), "%s/sagactl-wait.log", e->dir);
-	for (int i = 0; i < 2; i++) {
-		char *argv[] = { SAGACTL_PATH, "wait", idt, "--timeout", "1h",
-			"--coordinator", e->api_url, NULL };
-
-		assert_int_equal(proc_start(&ctl[i], argv, log), 0);
-	}
+	t_waits_held(e, e->api_url, idt, ctl);
 	t_gauge_wait(murl, "saga_api_waiting", 2.0, false);
 	proto_msg_init(&req);
 	req.type       = PROTO_T_WAIT;
@@ -1753,7 +1764,7 @@ test_sagad_gone_remote_clients_let_go(void **state)
 	proc     *ctl[2];
 	saga_id   id;
 	proto_msg req, rep;
-	char      url2[64], idt[SAGA_ID_STRLEN + 1], log[600];
+	char      url2[64], idt[SAGA_ID_STRLEN + 1];
 	char      murl[64], maddr[32], err[256];
 
 	t_metrics_at(maddr, sizeof(maddr), murl, sizeof(murl));
@@ -1766,13 +1777,7 @@ test_sagad_gone_remote_clients_let_go(void **state)
 	t_start_sagad2_cli(e, "b", url2, sizeof(url2));
 	id = t_start_ok(e, "cancelable", "c-1", 1);
 	saga_id_format(&id, idt);
-	snprintf(log, sizeof(log), "%s/sagactl-wait.log", e->dir);
-	for (int i = 0; i < 2; i++) {
-		char *argv[] = { SAGACTL_PATH, "wait", idt, "--timeout", "1h",
-			"--coordinator", url2, NULL };
-
-		assert_int_equal(proc_start(&ctl[i], argv, log), 0);
-	}
+	t_waits_held(e, url2, idt, ctl);
 	t_gauge_wait(murl, "saga_api_waiting", 2.0, false);
 	proto_msg_init(&req);
 	req.type       = PROTO_T_WAIT;
